@@ -1,0 +1,39 @@
+# Resonanz — targets a newcomer can guess.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+
+.PHONY: install run test lint fmt up down clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+## Start the whole platform on this machine (no Docker needed). Ctrl-C stops it.
+run: install
+	$(BIN)/python -m resonanz.shared.stack
+
+## Lint and type-check, then every test.
+test: lint
+	$(BIN)/pytest -q
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/python tools/typecheck.py
+
+fmt: install
+	$(BIN)/ruff check --fix .
+
+## Production-like stack (needs a Docker engine).
+up:
+	docker compose up --build
+
+down:
+	docker compose down
+
+clean:
+	rm -rf .run .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,89 @@
+"""The analytics schema's SQL: aggregates in, summaries out."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import asyncpg
+
+from resonanz.shared.events import EntrySnapshot
+
+from .domain import Contribution, Key
+
+STAT_COLUMNS = ("submissions", "rating_count", "rating_sum", "responded", "resolved")
+
+
+async def previous_snapshot(conn: asyncpg.Connection, entry_id: str
+                            ) -> tuple[int, EntrySnapshot] | None:
+    row = await conn.fetchrow(
+        "SELECT version, snapshot FROM entry_state WHERE entry_id = $1 FOR UPDATE", entry_id
+    )
+    if row is None:
+        return None
+    return row["version"], EntrySnapshot.model_validate(row["snapshot"])
+
+
+async def save_snapshot(conn: asyncpg.Connection, tenant_id: str, entry: EntrySnapshot) -> None:
+    await conn.execute(
+        "INSERT INTO entry_state (entry_id, tenant_id, version, snapshot) VALUES ($1, $2, $3, $4)"
+        " ON CONFLICT (entry_id) DO UPDATE SET version = EXCLUDED.version,"
+        " snapshot = EXCLUDED.snapshot",
+        entry.id, tenant_id, entry.version, entry.model_dump(mode="json"),
+    )
+
+
+async def add(conn: asyncpg.Connection, tenant_id: str, key: Key, c: Contribution) -> None:
+    if c.stats or c.seconds:
+        values = [c.stats.get(col, 0) for col in STAT_COLUMNS]
+        await conn.execute(
+            "INSERT INTO daily_stats (tenant_id, widget_key, day, submissions, rating_count,"
+            " rating_sum, responded, resolved, resolve_seconds_sum)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            " ON CONFLICT (tenant_id, widget_key, day) DO UPDATE SET"
+            " submissions = daily_stats.submissions + EXCLUDED.submissions,"
+            " rating_count = daily_stats.rating_count + EXCLUDED.rating_count,"
+            " rating_sum = daily_stats.rating_sum + EXCLUDED.rating_sum,"
+            " responded = daily_stats.responded + EXCLUDED.responded,"
+            " resolved = daily_stats.resolved + EXCLUDED.resolved,"
+            " resolve_seconds_sum = daily_stats.resolve_seconds_sum"
+            " + EXCLUDED.resolve_seconds_sum",
+            tenant_id, key.widget_key, key.day, *values, c.seconds,
+        )
+    if c.counts:
+        await conn.executemany(
+            "INSERT INTO daily_counts (tenant_id, widget_key, day, dimension, value, n)"
+            " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, widget_key, day,"
+            " dimension, value) DO UPDATE SET n = daily_counts.n + EXCLUDED.n",
+            [(tenant_id, key.widget_key, key.day, dim, value, n)
+             for (dim, value), n in c.counts.items()],
+        )
+
+
+async def bucket_stats(pool: asyncpg.Pool, tenant_id: str, since: date, group_by: str,
+                       widget_key: str | None) -> list[dict[str, Any]]:
+    rows = await pool.fetch(
+        "SELECT date_trunc($3, day)::date AS bucket, sum(submissions) AS submissions,"
+        " sum(rating_count) AS rating_count, sum(rating_sum) AS rating_sum,"
+        " sum(responded) AS responded, sum(resolved) AS resolved,"
+        " sum(resolve_seconds_sum) AS resolve_seconds_sum"
+        " FROM daily_stats WHERE tenant_id = $1 AND day >= $2"
+        " AND ($4::text IS NULL OR widget_key = $4)"
+        " GROUP BY bucket ORDER BY bucket",
+        tenant_id, since, group_by, widget_key,
+    )
+    return [dict(r) for r in rows]
+
+
+async def dimension_counts(pool: asyncpg.Pool, tenant_id: str, since: date,
+                           widget_key: str | None) -> dict[str, dict[str, int]]:
+    rows = await pool.fetch(
+        "SELECT dimension, value, sum(n) AS n FROM daily_counts"
+        " WHERE tenant_id = $1 AND day >= $2 AND ($3::text IS NULL OR widget_key = $3)"
+        " GROUP BY dimension, value HAVING sum(n) <> 0",
+        tenant_id, since, widget_key,
+    )
+    out: dict[str, dict[str, int]] = {"rating": {}, "category": {}, "status": {}}
+    for r in rows:
+        out.setdefault(r["dimension"], {})[r["value"]] = int(r["n"])
+    return out

@@ -1,0 +1,81 @@
+"""`python -m resonanz.gateway admin …`: what an operator needs before the first API call."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from resonanz.shared.db import create_pool
+
+from . import store
+from .app import GatewaySettings
+
+SERVICE = "gateway"
+
+
+def register(commands: argparse._SubParsersAction, settings: GatewaySettings) -> None:
+    admin = commands.add_parser("admin", help="operator commands").add_subparsers(
+        dest="admin_command", required=True)
+    tenant = admin.add_parser("create-tenant", help="create a tenant, its owner and an admin key")
+    tenant.add_argument("--name", required=True)
+    tenant.add_argument("--owner-email", required=True)
+    key = admin.add_parser("create-key", help="issue an API key (shown once)")
+    key.add_argument("--tenant", required=True)
+    key.add_argument("--role", choices=["admin", "editor", "viewer"], default="editor")
+    key.add_argument("--name", default="")
+    listing = admin.add_parser("list-keys", help="list a tenant's keys (prefixes only)")
+    listing.add_argument("--tenant", required=True)
+    revoke = admin.add_parser("revoke-key", help="revoke a key, effective on the next request")
+    revoke.add_argument("--id", required=True)
+    rotate = admin.add_parser("rotate-key", help="issue a successor; the old key lives 24 h")
+    rotate.add_argument("--id", required=True)
+    admin.add_parser("list-tenants", help="list tenants")
+    for parser in (tenant, key, listing, revoke, rotate):
+        parser.set_defaults(handler=lambda args: run(args, settings))
+    admin.choices["list-tenants"].set_defaults(handler=lambda args: run(args, settings))
+
+
+def run(args: argparse.Namespace, settings: GatewaySettings) -> None:
+    result = asyncio.run(_dispatch(args, settings))
+    print(json.dumps(result, indent=2, default=str))
+
+
+async def _dispatch(args: argparse.Namespace, settings: GatewaySettings) -> Any:
+    pepper = settings.api_key_pepper.get_secret_value().encode()
+    pool = await create_pool(settings.service_dsn(SERVICE), min_size=1, max_size=2)
+    actions: dict[str, Callable[[], Awaitable[Any]]] = {
+        "create-tenant": lambda: _create_tenant(pool, pepper, args.name, args.owner_email),
+        "create-key": lambda: _create_key(pool, pepper, args.tenant, args.role, args.name),
+        "list-keys": lambda: store.list_keys(pool, args.tenant),
+        "revoke-key": lambda: store.revoke_key(pool, args.id),
+        "rotate-key": lambda: _rotate(pool, pepper, args.id),
+        "list-tenants": lambda: store.list_tenants(pool),
+    }
+    try:
+        return await actions[args.admin_command]()
+    finally:
+        await pool.close()
+
+
+async def _create_tenant(pool: Any, pepper: bytes, name: str, email: str) -> dict[str, Any]:
+    async with pool.acquire() as conn, conn.transaction():
+        tenant = await store.create_tenant(conn, name, email)
+        key, plaintext = await store.insert_key(conn, pepper, tenant["id"], "admin", "owner",
+                                                tenant["owner_id"])
+    return {"tenant": tenant, "api_key": plaintext, "key": key}
+
+
+async def _create_key(pool: Any, pepper: bytes, tenant: str, role: str, name: str
+                      ) -> dict[str, Any]:
+    async with pool.acquire() as conn:
+        key, plaintext = await store.insert_key(conn, pepper, tenant, role, name)
+    return {"api_key": plaintext, "key": key}
+
+
+async def _rotate(pool: Any, pepper: bytes, key_id: str) -> dict[str, Any]:
+    async with pool.acquire() as conn, conn.transaction():
+        key, plaintext = await store.rotate_key(conn, pepper, key_id)
+    return {"api_key": plaintext, "key": key}

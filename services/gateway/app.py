@@ -1,0 +1,46 @@
+"""Wiring of the gateway: the only public door."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from pydantic import SecretStr
+
+from resonanz.shared.db import database_ready, pool_ctx
+from resonanz.shared.settings import Settings
+from resonanz.shared.web import create_service_app, http_client_ctx
+
+from .api import authenticate, dialect_errors, routes
+from .auth import authenticator_ctx
+from .upstream import UpstreamsKey
+
+SERVICE = "gateway"
+
+
+class GatewaySettings(Settings):
+    port: int = 8080
+    api_key_pepper: SecretStr = SecretStr("dev-pepper-change-me")
+    feedback_url: str = "http://127.0.0.1:8081"
+    widgets_url: str = "http://127.0.0.1:8082"
+    webhook_dispatcher_url: str = "http://127.0.0.1:8083"
+    analytics_url: str = "http://127.0.0.1:8084"
+    upstream_timeout: float = 10.0
+
+    def upstreams(self) -> dict[str, str]:
+        return {"feedback": self.feedback_url, "widgets": self.widgets_url,
+                "webhook_dispatcher": self.webhook_dispatcher_url,
+                "analytics": self.analytics_url}
+
+
+def create_app(settings: GatewaySettings) -> web.Application:
+    app = create_service_app(
+        SERVICE, settings, routes=routes, public=True,
+        middlewares=[dialect_errors, authenticate],
+        cleanup_ctxs=[
+            pool_ctx(SERVICE, settings),
+            http_client_ctx(settings, timeout=settings.upstream_timeout),
+            authenticator_ctx(settings.api_key_pepper.get_secret_value().encode()),
+        ],
+        readiness=[database_ready],
+    )
+    app[UpstreamsKey] = settings.upstreams()
+    return app

@@ -1,0 +1,70 @@
+"""The two public API dialects: FeedBackPro (`/v1`) and Pay4Feedback (`/api/v1`)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from resonanz.shared.logs import request_id_var
+from resonanz.shared.web import json_response
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class FeedBackPro:
+    name = "feedbackpro"
+
+    def ok(self, request: web.Request, data: Any, *, status: int = 200,
+           meta: dict[str, Any] | None = None, links: dict[str, str | None] | None = None,
+           headers: dict[str, str] | None = None) -> web.Response:
+        body = {
+            "data": data,
+            "meta": {"request_id": request_id_var.get(), **(meta or {})},
+            "links": {"self": str(request.rel_url), **(links or {})},
+        }
+        return json_response(body, status=status, headers=headers)
+
+    def error(self, request: web.Request, status: int, code: str, message: str,
+              details: list[dict[str, Any]], headers: dict[str, str] | None = None
+              ) -> web.Response:
+        body = {
+            "data": None,
+            "meta": {"request_id": request_id_var.get(),
+                     "error": {"code": code, "message": message, "details": details}},
+            "links": {"self": str(request.rel_url)},
+        }
+        return json_response(body, status=status, headers=headers)
+
+
+class Pay4Feedback:
+    name = "pay4feedback"
+
+    def ok(self, request: web.Request, data: Any, *, status: int = 200,
+           meta: dict[str, Any] | None = None, links: dict[str, str | None] | None = None,
+           headers: dict[str, str] | None = None) -> web.Response:
+        body: dict[str, Any] = {"success": True, "data": data, "timestamp": _now()}
+        if links and "next" in links:
+            body["next"] = links["next"]
+        return json_response(body, status=status, headers=headers)
+
+    def error(self, request: web.Request, status: int, code: str, message: str,
+              details: list[dict[str, Any]], headers: dict[str, str] | None = None
+              ) -> web.Response:
+        # The reference's shape, plus fields for clients that want more ("parse defensively").
+        body = {"success": False, "error": message, "timestamp": _now(), "code": code,
+                "details": details, "request_id": request_id_var.get()}
+        return json_response(body, status=status, headers=headers)
+
+
+Dialect = FeedBackPro | Pay4Feedback
+
+FEEDBACKPRO = FeedBackPro()
+PAY4FEEDBACK = Pay4Feedback()
+
+
+def dialect_of(path: str) -> Dialect:
+    return PAY4FEEDBACK if path.startswith("/api/") else FEEDBACKPRO

@@ -1,0 +1,145 @@
+"""The gateway schema's SQL: tenants, users, invitations, API keys."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from resonanz.shared.errors import NotFound
+
+from . import keys
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    id: str
+    tenant_id: str
+    role: str
+    user_id: str | None
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+    expires_at: datetime | None
+
+
+async def find_key(pool: asyncpg.Pool, digest: bytes) -> KeyRecord | None:
+    row = await pool.fetchrow(
+        "SELECT id, tenant_id, role, user_id, created_at, last_used_at, revoked_at, expires_at"
+        " FROM api_keys WHERE digest = $1",
+        digest,
+    )
+    if row is None:
+        return None
+    values: dict[str, Any] = _plain(row)
+    return KeyRecord(**values)
+
+
+async def insert_key(conn: asyncpg.Connection, pepper: bytes, tenant_id: str, role: str,
+                     name: str = "", user_id: str | None = None) -> tuple[dict[str, Any], str]:
+    plaintext = keys.generate_key()
+    row = await conn.fetchrow(
+        "INSERT INTO api_keys (id, tenant_id, name, prefix, digest, role, user_id)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        " RETURNING id, tenant_id, name, prefix, role, created_at",
+        uuid.uuid4(), tenant_id, name, keys.visible_prefix(plaintext),
+        keys.digest(plaintext, pepper), role, user_id,
+    )
+    return _plain(row), plaintext
+
+
+async def record_key_use(pool: asyncpg.Pool, used: dict[str, datetime]) -> None:
+    await pool.execute(
+        "UPDATE api_keys k SET last_used_at = u.at FROM unnest($1::uuid[], $2::timestamptz[])"
+        " AS u(id, at) WHERE k.id = u.id AND (k.last_used_at IS NULL OR k.last_used_at < u.at)",
+        list(used), list(used.values()),
+    )
+
+
+async def list_keys(pool: asyncpg.Pool, tenant_id: str) -> list[dict[str, Any]]:
+    rows = await pool.fetch(
+        "SELECT id, name, prefix, role, created_at, last_used_at, revoked_at, expires_at"
+        " FROM api_keys WHERE tenant_id = $1 ORDER BY created_at",
+        tenant_id,
+    )
+    return [_plain(r) for r in rows]
+
+
+async def revoke_key(pool: asyncpg.Pool, key_id: str, tenant_id: str | None = None
+                     ) -> dict[str, Any]:
+    row = await pool.fetchrow(
+        "UPDATE api_keys SET revoked_at = coalesce(revoked_at, now())"
+        " WHERE id = $1 AND ($2::uuid IS NULL OR tenant_id = $2)"
+        " RETURNING id, tenant_id, prefix, role, revoked_at",
+        _uuid(key_id), tenant_id,
+    )
+    if row is None:
+        raise NotFound("api key not found")
+    return _plain(row)
+
+
+async def rotate_key(conn: asyncpg.Connection, pepper: bytes, key_id: str,
+                     tenant_id: str | None = None) -> tuple[dict[str, Any], str]:
+    """Issue a successor; the old key stays valid for 24 hours."""
+    old = await conn.fetchrow(
+        "SELECT id, tenant_id, name, role, user_id FROM api_keys WHERE id = $1"
+        " AND ($2::uuid IS NULL OR tenant_id = $2) AND revoked_at IS NULL FOR UPDATE",
+        _uuid(key_id), tenant_id,
+    )
+    if old is None:
+        raise NotFound("api key not found")
+    new, plaintext = await insert_key(conn, pepper, str(old["tenant_id"]), old["role"],
+                                      old["name"], old["user_id"])
+    await conn.execute(
+        "UPDATE api_keys SET expires_at = least(coalesce(expires_at, 'infinity'),"
+        " now() + interval '24 hours'), replaced_by = $2 WHERE id = $1",
+        old["id"], uuid.UUID(new["id"]),
+    )
+    return new, plaintext
+
+
+# --- tenants and users -------------------------------------------------------------------
+
+
+async def create_tenant(conn: asyncpg.Connection, name: str, owner_email: str
+                        ) -> dict[str, Any]:
+    tenant_id, owner_id = uuid.uuid4(), uuid.uuid4()
+    await conn.execute("INSERT INTO tenants (id, name) VALUES ($1, $2)", tenant_id, name)
+    await conn.execute(
+        "INSERT INTO users (id, tenant_id, email, role, status, email_verified)"
+        " VALUES ($1, $2, $3, 'admin', 'active', true)",
+        owner_id, tenant_id, owner_email,
+    )
+    await conn.execute("UPDATE tenants SET owner_id = $2 WHERE id = $1", tenant_id, owner_id)
+    return {"id": str(tenant_id), "name": name, "owner_id": str(owner_id)}
+
+
+async def get_tenant(pool: asyncpg.Pool | asyncpg.Connection, tenant_id: str) -> dict[str, Any]:
+    row = await pool.fetchrow(
+        "SELECT id, name, owner_id, rate_limits, created_at FROM tenants WHERE id = $1",
+        tenant_id,
+    )
+    if row is None:
+        raise NotFound("tenant not found")
+    return _plain(row)
+
+
+async def list_tenants(pool: asyncpg.Pool) -> list[dict[str, Any]]:
+    rows = await pool.fetch(
+        "SELECT id, name, owner_id, created_at FROM tenants ORDER BY created_at"
+    )
+    return [_plain(r) for r in rows]
+
+
+def _plain(row: asyncpg.Record) -> dict[str, Any]:
+    return {k: (str(v) if isinstance(v, uuid.UUID) else v) for k, v in dict(row).items()}
+
+
+def _uuid(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise NotFound("not found") from None

@@ -1,0 +1,62 @@
+"""Forwarding commands to the domain services over pooled internal HTTP."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import aiohttp
+import orjson
+from aiohttp import web
+
+from resonanz.shared.errors import DomainError
+from resonanz.shared.logs import request_id_var
+from resonanz.shared.web import HttpClientKey
+
+from .auth import Principal
+
+log = logging.getLogger(__name__)
+
+UpstreamsKey = web.AppKey("upstreams", dict)
+
+
+class Unavailable(DomainError):
+    status, code = 503, "service_unavailable"
+
+
+class UpstreamTimeout(DomainError):
+    status, code = 504, "upstream_timeout"
+
+
+async def call(request: web.Request, service: str, method: str, path: str,
+               principal: Principal | None, *, json: Any = None,
+               params: dict[str, str] | None = None) -> tuple[int, Any]:
+    """Send a command to `service`; its domain errors come back as DomainError."""
+    url = request.app[UpstreamsKey][service] + path
+    headers = {"X-Request-Id": request_id_var.get() or ""}
+    if principal is not None:
+        headers.update({"X-Tenant-Id": principal.tenant_id, "X-Actor-Id": principal.actor_id,
+                        "X-Actor-Role": principal.role})
+    body = None if json is None else orjson.dumps(json)
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+    try:
+        async with request.app[HttpClientKey].request(
+            method, url, data=body, params=params, headers=headers
+        ) as response:
+            payload = orjson.loads(await response.read() or b"null")
+            status = response.status
+    except TimeoutError:
+        raise UpstreamTimeout(f"{service} did not answer in time") from None
+    except aiohttp.ClientError as exc:
+        log.warning("%s unreachable: %r", service, exc)
+        raise Unavailable(f"{service} is unavailable, retry shortly") from None
+    if status >= 400:
+        raise _as_domain_error(status, payload)
+    return status, payload
+
+
+def _as_domain_error(status: int, payload: Any) -> DomainError:
+    error = payload.get("error", {}) if isinstance(payload, dict) else {}
+    return DomainError(error.get("message", "upstream error"), details=error.get("details", []),
+                       code=error.get("code", "error"), status=status)

@@ -1,0 +1,192 @@
+"""At-least-once consumption with exactly-once effects.
+
+Each event runs its handler in one database transaction together with a
+tracking row keyed by the event id; a duplicate hits that key and is skipped.
+Offsets are committed only after the transaction. A handler that keeps failing
+on the same event (a poison message) goes to the dead-letter topic after a
+bounded number of retries; infrastructure outages are waited out instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+
+import asyncpg
+from aiohttp import web
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
+from pydantic import ValidationError
+
+from .db import PoolKey
+from .events import CloudEvent
+from .kafka import new_producer
+from .logs import request_id_var, tenant_id_var
+from .metrics import CONSUMED, CONSUMER_LAG, DEAD_LETTERED, EVENT_AGE
+from .outbox import TRANSIENT_DB_ERRORS
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[asyncpg.Connection, CloudEvent], Awaitable[None]]
+TRANSIENT = (KafkaError, TimeoutError, *TRANSIENT_DB_ERRORS)
+
+
+class Stopping(Exception):
+    """The loop was asked to stop while waiting out an outage."""
+
+
+class ConsumerLoop:
+    def __init__(
+        self, pool: asyncpg.Pool, settings: Settings, *, group: str, topics: list[str],
+        handlers: Mapping[str, Handler], max_retries: int | None = None,
+    ) -> None:
+        self.pool, self.settings, self.group = pool, settings, group
+        self.topics, self.handlers = topics, handlers
+        self.max_retries = settings.consumer_max_retries if max_retries is None else max_retries
+        self._stopping = asyncio.Event()
+        self._consumer: AIOKafkaConsumer | None = None
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await self._consume()
+            except Stopping:
+                return
+            except KafkaError as exc:
+                log.warning("consumer %s lost the broker: %r", self.group, exc)
+                await self._pause(2.0)
+
+    async def _consume(self) -> None:
+        consumer = AIOKafkaConsumer(
+            *self.topics, bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            group_id=self.group, enable_auto_commit=False, auto_offset_reset="earliest",
+        )
+        self._consumer = consumer
+        try:
+            await consumer.start()
+            while not self._stopping.is_set():
+                batches = await consumer.getmany(timeout_ms=500, max_records=500)
+                for tp, records in batches.items():
+                    for record in records:
+                        await self._process(record)
+                    await consumer.commit({tp: records[-1].offset + 1})
+                await self._report_lag(consumer)
+        finally:
+            self._consumer = None
+            await consumer.stop()
+
+    async def _process(self, record: ConsumerRecord) -> None:
+        try:
+            event = CloudEvent.from_bytes(record.value)
+        except ValidationError as exc:
+            await self._dead_letter(record, f"not a CloudEvent: {exc}")
+            return
+        handler = self.handlers.get(event.type)
+        if handler is None:
+            CONSUMED.labels(self.group, event.type, "ignored").inc()
+            return
+        request_id_var.set(event.requestid)
+        tenant_id_var.set(event.tenantid)
+        await self._apply_with_retries(record, event, handler)
+        EVENT_AGE.labels(self.group).observe(
+            max(0.0, (datetime.now(UTC) - event.time).total_seconds())
+        )
+
+    async def _apply_with_retries(
+        self, record: ConsumerRecord, event: CloudEvent, handler: Handler
+    ) -> None:
+        failures = 0
+        while True:
+            try:
+                outcome = await self._apply(event, handler)
+                CONSUMED.labels(self.group, event.type, outcome).inc()
+                return
+            except TRANSIENT as exc:
+                log.warning("consumer %s waiting out %r", self.group, exc)
+                await self._pause(1.0)
+            except Exception as exc:
+                failures += 1
+                log.exception("consumer %s failed on %s (%d)", self.group, event.id, failures)
+                if failures > self.max_retries:
+                    await self._dead_letter(record, repr(exc))
+                    CONSUMED.labels(self.group, event.type, "dead_lettered").inc()
+                    return
+                await self._pause(min(5.0, 0.1 * 2**failures))
+
+    async def _apply(self, event: CloudEvent, handler: Handler) -> str:
+        async with self.pool.acquire() as conn, conn.transaction():
+            fresh = await conn.fetchval(
+                "INSERT INTO processed_events (event_id, consumer) VALUES ($1, $2)"
+                " ON CONFLICT DO NOTHING RETURNING true",
+                event.id, self.group,
+            )
+            if not fresh:
+                return "duplicate"
+            await handler(conn, event)
+        return "processed"
+
+    async def _dead_letter(self, record: ConsumerRecord, reason: str) -> None:
+        headers = [
+            ("dlq_group", self.group.encode()),
+            ("dlq_topic", record.topic.encode()),
+            ("dlq_partition", str(record.partition).encode()),
+            ("dlq_offset", str(record.offset).encode()),
+            ("dlq_reason", reason[:1000].encode()),
+        ]
+        while True:
+            producer = new_producer(self.settings.kafka_bootstrap_servers)
+            try:
+                await producer.start()
+                await producer.send_and_wait(
+                    self.settings.topic_dead_letter, record.value, key=record.key, headers=headers
+                )
+                break
+            except KafkaError as exc:
+                log.warning("dead-letter publish failed, retrying: %r", exc)
+                await self._pause(1.0)
+            finally:
+                await producer.stop()
+        DEAD_LETTERED.labels(self.group).inc()
+        log.error("dead-lettered %s/%d@%d: %s", record.topic, record.partition,
+                  record.offset, reason)
+
+    async def _report_lag(self, consumer: AIOKafkaConsumer) -> None:
+        for tp in consumer.assignment():
+            end = consumer.highwater(tp)
+            if end is None:
+                continue
+            position = await consumer.position(tp)
+            CONSUMER_LAG.labels(self.group, tp.topic, tp.partition).set(max(0, end - position))
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        if self._stopping.is_set():
+            raise Stopping
+
+
+def consumer_ctx(
+    settings: Settings, *, group: str, topics: list[str], handlers: Mapping[str, Handler]
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """cleanup_ctx: consume while the app runs; on shutdown finish the batch and commit."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        loop = ConsumerLoop(
+            app[PoolKey], settings, group=group, topics=topics, handlers=handlers
+        )
+        task = asyncio.create_task(loop.run(), name=f"consumer-{group}")
+        yield
+        loop.stop()
+        await task
+
+    return ctx
+
+
+__all__ = ["ConsumerLoop", "Handler", "TopicPartition", "consumer_ctx"]

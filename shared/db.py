@@ -1,0 +1,148 @@
+"""PostgreSQL: the service's pool, its own schema and role, and its migrations."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import asyncpg
+import orjson
+from aiohttp import web
+
+from .settings import SERVICE_SCHEMAS, Settings, mask_dsn, service_role
+
+log = logging.getLogger(__name__)
+
+SHARED_MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    for type_name in ("json", "jsonb"):
+        await conn.set_type_codec(
+            type_name,
+            encoder=lambda v: orjson.dumps(v).decode(),
+            decoder=orjson.loads,
+            schema="pg_catalog",
+        )
+
+
+async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(
+        dsn, min_size=min_size, max_size=max_size, init=_init_connection, command_timeout=30
+    )
+    assert pool is not None
+    return pool
+
+
+PoolKey = web.AppKey("pool", asyncpg.Pool)
+
+
+def pool_ctx(
+    service: str, settings: Settings
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """cleanup_ctx that owns the service's pool for the app's lifetime."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        dsn = settings.service_dsn(service)
+        log.info("connecting to %s", mask_dsn(dsn))
+        app[PoolKey] = await create_pool(
+            dsn, min_size=settings.db_pool_min, max_size=settings.db_pool_max
+        )
+        yield
+        await app[PoolKey].close()
+
+    return ctx
+
+
+# --- migrations --------------------------------------------------------------------
+
+
+def migration_files(service: str) -> list[tuple[str, str]]:
+    """(version, sql) pairs: the shared ones first, then the service's own, in name order."""
+    module_file = importlib.import_module(f"resonanz.{service}").__file__
+    assert module_file is not None
+    own = Path(module_file).parent / "migrations"
+    found = [(f"shared/{p.name}", p.read_text()) for p in sorted(SHARED_MIGRATIONS.glob("*.sql"))]
+    found += [(f"{service}/{p.name}", p.read_text()) for p in sorted(own.glob("*.sql"))]
+    return found
+
+
+async def migrate(admin_dsn: str, service: str, role_password: str | None = None) -> list[str]:
+    """Create the service's role and schema if missing and apply pending migrations.
+
+    Runs as a superuser; every object is created under the service's role, so the
+    role owns its schema and nothing else. Safe to run from several processes.
+    """
+    role = service_role(service)
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        await conn.execute("SELECT pg_advisory_lock(hashtext('resonanz-migrate'))")
+        schema = SERVICE_SCHEMAS[service]
+        await _ensure_role_and_schema(conn, role, schema, role_password)
+        return await _apply_pending(conn, role, schema, service)
+    finally:
+        await conn.close()
+
+
+async def _ensure_role_and_schema(
+    conn: asyncpg.Connection, role: str, schema: str, password: str | None
+) -> None:
+    exists = await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role)
+    if not exists:
+        await conn.execute(f'CREATE ROLE "{role}" LOGIN')
+    if password:
+        await conn.execute(f"ALTER ROLE \"{role}\" PASSWORD '{_quote(password)}'")
+    database = await conn.fetchval("SELECT current_database()")
+    await conn.execute(f'REVOKE ALL ON DATABASE "{database}" FROM PUBLIC')
+    await conn.execute(f'GRANT CONNECT, TEMPORARY ON DATABASE "{database}" TO "{role}"')
+    await conn.execute("REVOKE ALL ON SCHEMA public FROM PUBLIC")
+    await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}" AUTHORIZATION "{role}"')
+    await conn.execute(f'ALTER ROLE "{role}" SET search_path = "{schema}"')
+
+
+def _quote(value: str) -> str:
+    return value.replace("'", "''")
+
+
+async def _apply_pending(
+    conn: asyncpg.Connection, role: str, schema: str, service: str
+) -> list[str]:
+    await conn.execute(f'SET ROLE "{role}"')
+    await conn.execute(f'SET search_path = "{schema}"')
+    await conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+    )
+    done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+    applied = []
+    for version, sql in migration_files(service):
+        if version in done:
+            continue
+        async with conn.transaction():
+            await conn.execute(sql)
+            await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", version)
+        log.info("applied migration %s", version)
+        applied.append(version)
+    await conn.execute("RESET ROLE")
+    return applied
+
+
+async def ensure_database(admin_dsn: str) -> None:
+    """Create the database named in the DSN when it does not exist yet."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(admin_dsn)
+    name = parts.path.lstrip("/") or "postgres"
+    maintenance = urlunsplit((parts.scheme, parts.netloc, "/postgres", parts.query, ""))
+    conn = await asyncpg.connect(maintenance)
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+async def database_ready(app: web.Application) -> None:
+    await app[PoolKey].fetchval("SELECT 1")

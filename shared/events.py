@@ -1,0 +1,218 @@
+"""The CloudEvents 1.0 envelope and one pydantic model per event type.
+
+Every event carries enough state for its consumers to be correct under
+redelivery and reordering: feedback events carry a versioned snapshot of the
+entry, widget events a snapshot of the widget.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+# --- payloads --------------------------------------------------------------------
+
+
+class EventData(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EntrySnapshot(EventData):
+    """The state of a feedback entry right after the change that the event reports."""
+
+    id: str
+    version: int
+    widget_id: str | None
+    status: str
+    rating: int | None
+    category: str | None
+    assignee: str | None
+    created_at: datetime
+    updated_at: datetime
+    first_response_at: datetime | None = None
+    resolved_at: datetime | None = None
+    deleted: bool = False
+    quality_score: int | None = None
+
+
+class FeedbackCreated(EventData):
+    entry: EntrySnapshot
+    body: str | None = None
+    customer_email: str | None = None
+
+
+class FeedbackUpdated(EventData):
+    entry: EntrySnapshot
+    changed: list[str]
+
+
+class FeedbackStatusChanged(EventData):
+    entry: EntrySnapshot
+    from_status: str
+    to_status: str
+
+
+class FeedbackAssigned(EventData):
+    entry: EntrySnapshot
+    from_assignee: str | None
+    to_assignee: str | None
+
+
+class FeedbackNoteAdded(EventData):
+    entry: EntrySnapshot
+    note_id: str
+    author: str | None
+
+
+class FeedbackDeleted(EventData):
+    entry: EntrySnapshot
+
+
+class RewardReviewed(EventData):
+    response_id: str
+    reward_id: str
+    widget_id: str | None
+    amount: Decimal | None = None
+    currency: str | None = None
+    reviewed_by: str | None = None
+    reason: str | None = None
+
+
+class PayoutCompleted(EventData):
+    payout_id: str
+    response_id: str
+    amount: Decimal | None = None
+    currency: str | None = None
+    voucher_code: str | None = None
+    customer_email: str | None = None
+
+
+class WidgetSnapshot(EventData):
+    id: str
+    public_id: str
+    name: str
+    status: str
+    reward: dict[str, Any] | None = None
+    auto_approve_above: int | None = None
+    auto_reject_below: int | None = None
+    paused_at: datetime | None = None
+    scheduled_resume: datetime | None = None
+    pause_reason: str | None = None
+
+
+class WidgetChanged(EventData):
+    widget: WidgetSnapshot
+    notify: bool = False
+
+
+class UserInvited(EventData):
+    user_id: str
+    email: str
+    role: str
+    invitation_token: str
+    expires_at: datetime
+
+
+class UserRemoved(EventData):
+    user_id: str
+    owner_id: str | None
+
+
+class ApiKeyChanged(EventData):
+    key_id: str
+    prefix: str
+    role: str
+
+
+class EndpointDisabled(EventData):
+    subscription_id: str
+    url: str
+    reason: str
+
+
+EVENT_TYPES: dict[str, type[EventData]] = {
+    "feedback.created": FeedbackCreated,
+    "feedback.updated": FeedbackUpdated,
+    "feedback.status_changed": FeedbackStatusChanged,
+    "feedback.assigned": FeedbackAssigned,
+    "feedback.note_added": FeedbackNoteAdded,
+    "feedback.deleted": FeedbackDeleted,
+    "reward.approved": RewardReviewed,
+    "reward.rejected": RewardReviewed,
+    "payout.completed": PayoutCompleted,
+    "widget.created": WidgetChanged,
+    "widget.updated": WidgetChanged,
+    "widget.paused": WidgetChanged,
+    "widget.resumed": WidgetChanged,
+    "widget.ended": WidgetChanged,
+    "user.invited": UserInvited,
+    "user.removed": UserRemoved,
+    "api_key.created": ApiKeyChanged,
+    "api_key.revoked": ApiKeyChanged,
+    "api_key.rotated": ApiKeyChanged,
+    "webhook.endpoint_disabled": EndpointDisabled,
+}
+
+
+# --- envelope --------------------------------------------------------------------
+
+
+class UnknownEventType(ValueError):
+    pass
+
+
+class CloudEvent(BaseModel):
+    """A CloudEvents 1.0 structured-mode JSON envelope."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    specversion: Literal["1.0"] = "1.0"
+    id: str = Field(default_factory=lambda: str(uuid.uuid4()))
+    source: str
+    type: str
+    time: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    subject: str
+    tenantid: str
+    datacontenttype: Literal["application/json"] = "application/json"
+    requestid: str | None = None
+    data: dict[str, Any]
+
+    def payload(self) -> EventData:
+        """The typed payload; raises for a type this build does not know."""
+        model = EVENT_TYPES.get(self.type)
+        if model is None:
+            raise UnknownEventType(self.type)
+        return model.model_validate(self.data)
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps(self.model_dump(mode="json", exclude_none=True))
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> CloudEvent:
+        return cls.model_validate_json(raw)
+
+
+def new_event(
+    type_: str,
+    *,
+    source: str,
+    tenant_id: str,
+    subject: str,
+    data: EventData,
+    request_id: str | None = None,
+) -> CloudEvent:
+    if not isinstance(data, EVENT_TYPES[type_]):
+        raise TypeError(f"{type_} carries {EVENT_TYPES[type_].__name__}, not {type(data).__name__}")
+    return CloudEvent(
+        type=type_,
+        source=source,
+        tenantid=tenant_id,
+        subject=subject,
+        requestid=request_id,
+        data=data.model_dump(mode="json"),
+    )

@@ -1,0 +1,74 @@
+"""Broker plumbing shared by the relay and the consumers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def all_topics(settings: Settings) -> list[str]:
+    return [
+        settings.topic_feedback,
+        settings.topic_widgets,
+        settings.topic_identity,
+        settings.topic_webhooks,
+        settings.topic_dead_letter,
+    ]
+
+
+def new_producer(bootstrap_servers: str) -> AIOKafkaProducer:
+    # Idempotence lives in the consumers (tracking table); some brokers (Tansu)
+    # reject the idempotent producer, so it stays off.
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap_servers,
+        acks="all",
+        enable_idempotence=False,
+        linger_ms=2,
+        request_timeout_ms=10_000,
+        retry_backoff_ms=200,
+    )
+
+
+async def ensure_topics(bootstrap_servers: str, topics: list[str], partitions: int = 6) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [NewTopic(t, partitions, 1) for t in topics if t not in existing]
+        if missing:
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(missing)
+            log.info("created topics %s", [t.name for t in missing])
+    finally:
+        await admin.close()
+
+
+def broker_ready_check(bootstrap_servers: str) -> Callable[[Any], Awaitable[None]]:
+    """Readiness: at least one bootstrap broker accepts a connection."""
+
+    async def broker_ready(app: Any) -> None:
+        errors = []
+        for server in bootstrap_servers.split(","):
+            host, _, port = server.strip().rpartition(":")
+            try:
+                _, writer = await asyncio.open_connection(host.strip("[]"), int(port))
+            except OSError as exc:
+                errors.append(exc)
+                continue
+            writer.close()
+            await writer.wait_closed()
+            return
+        raise ConnectionError(f"no broker reachable: {errors}")
+
+    return broker_ready

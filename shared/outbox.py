@@ -1,0 +1,213 @@
+"""Transactional outbox: write the event with the state change, relay it to the broker later.
+
+`enqueue` runs inside the caller's transaction, so an event exists exactly when
+its state change committed. `OutboxRelay` claims unsent rows, publishes them and
+marks them sent in one transaction; a broker outage only delays events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+
+import asyncpg
+from aiohttp import web
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from .db import PoolKey
+from .events import CloudEvent
+from .kafka import new_producer
+from .metrics import (
+    OUTBOX_BACKLOG,
+    OUTBOX_OLDEST_AGE,
+    OUTBOX_PUBLISH_FAILURES,
+    OUTBOX_PUBLISHED,
+)
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+NOTIFY_CHANNEL = "resonanz_outbox"
+MAX_BACKOFF = 30.0
+PUBLISH_TIMEOUT = 15.0
+RETENTION = "1 day"
+
+TRANSIENT_DB_ERRORS = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+)
+
+
+async def enqueue(conn: asyncpg.Connection, event: CloudEvent, topic: str) -> None:
+    """Add `event` to the outbox in the caller's transaction; the relay is woken on commit."""
+    headers = {"ce_type": event.type, "ce_id": event.id, "request_id": event.requestid}
+    await conn.execute(
+        "INSERT INTO outbox (event_id, topic, key, payload, headers) VALUES ($1, $2, $3, $4, $5)",
+        event.id,
+        topic,
+        event.subject,
+        event.to_bytes(),
+        headers,
+    )
+    await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
+
+
+class OutboxRelay:
+    """Publishes the outbox of one service's schema. Any number of replicas may run."""
+
+    def __init__(
+        self, pool: asyncpg.Pool, dsn: str, bootstrap_servers: str, service: str, *,
+        batch_size: int = 500, poll_interval: float = 1.0,
+    ) -> None:
+        self.pool, self.dsn, self.service = pool, dsn, service
+        self.bootstrap_servers = bootstrap_servers
+        self.batch_size, self.poll_interval = batch_size, poll_interval
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._producer: AIOKafkaProducer | None = None
+        self._backoff = 0.0
+
+    async def run(self) -> None:
+        listener = asyncio.create_task(self._listen())
+        try:
+            while not self._stopping.is_set():
+                published = await self._round()
+                await self._report_backlog()
+                if published < self.batch_size:
+                    await self._sleep(self._backoff or self.poll_interval)
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+            if self._producer is not None:
+                await self._producer.stop()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+
+    async def _round(self) -> int:
+        try:
+            published = await self.publish_batch()
+        except (KafkaError, TimeoutError, *TRANSIENT_DB_ERRORS) as exc:
+            OUTBOX_PUBLISH_FAILURES.labels(self.service).inc()
+            self._backoff = min(MAX_BACKOFF, max(0.5, self._backoff * 2))
+            log.warning("outbox relay paused %.1fs: %r", self._backoff, exc)
+            await self._drop_producer()
+            return 0
+        self._backoff = 0.0
+        return published
+
+    async def publish_batch(self) -> int:
+        """Claim a batch, publish it, mark it sent: all or nothing."""
+        producer = await self._ensure_producer()
+        async with self.pool.acquire() as conn, conn.transaction():
+            # One active publisher per schema keeps per-key order; SKIP LOCKED keeps
+            # a second replica from ever waiting on, or re-sending, claimed rows.
+            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock(hashtext('outbox'))"):
+                return 0
+            rows = await conn.fetch(
+                "SELECT id, topic, key, payload, headers FROM outbox WHERE published_at IS NULL"
+                " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+                self.batch_size,
+            )
+            if not rows:
+                return 0
+            await asyncio.wait_for(self._send_all(producer, rows), PUBLISH_TIMEOUT)
+            await conn.execute(
+                "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
+                [r["id"] for r in rows],
+            )
+        OUTBOX_PUBLISHED.labels(self.service).inc(len(rows))
+        return len(rows)
+
+    @staticmethod
+    async def _send_all(producer: AIOKafkaProducer, rows: list[asyncpg.Record]) -> None:
+        pending = []
+        for row in rows:
+            headers = [(k, str(v).encode()) for k, v in row["headers"].items() if v is not None]
+            pending.append(
+                await producer.send(
+                    row["topic"], row["payload"], key=row["key"].encode(), headers=headers
+                )
+            )
+        await asyncio.gather(*pending)
+
+    async def _ensure_producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            producer = new_producer(self.bootstrap_servers)
+            try:
+                await producer.start()
+            except BaseException:
+                await producer.stop()
+                raise
+            self._producer = producer
+        return self._producer
+
+    async def _drop_producer(self) -> None:
+        if self._producer is not None:
+            producer, self._producer = self._producer, None
+            with contextlib.suppress(Exception):
+                await producer.stop()
+
+    async def _report_backlog(self) -> None:
+        try:
+            row = await self.pool.fetchrow(
+                "SELECT count(*) AS n, extract(epoch FROM now() - min(created_at)) AS age"
+                " FROM outbox WHERE published_at IS NULL"
+            )
+            await self.pool.execute(
+                "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE published_at"
+                f" < now() - interval '{RETENTION}' LIMIT 1000)"
+            )
+        except TRANSIENT_DB_ERRORS:
+            return
+        assert row is not None
+        OUTBOX_BACKLOG.labels(self.service).set(row["n"])
+        OUTBOX_OLDEST_AGE.labels(self.service).set(float(row["age"] or 0))
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+        self._wake.clear()
+
+    async def _listen(self) -> None:
+        """Wake the relay on NOTIFY; reconnect after the database comes back."""
+        while True:
+            try:
+                conn = await asyncpg.connect(self.dsn)
+            except (*TRANSIENT_DB_ERRORS, asyncpg.PostgresError) as exc:
+                log.info("outbox listener waiting for the database: %r", exc)
+                await asyncio.sleep(2)
+                continue
+            closed = asyncio.Event()
+            try:
+                conn.add_termination_listener(lambda *_, done=closed: done.set())
+                await conn.add_listener(NOTIFY_CHANNEL, lambda *_: self._wake.set())
+                await closed.wait()
+            finally:
+                with contextlib.suppress(Exception):
+                    await conn.close()
+
+
+def relay_ctx(service: str, settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
+    """cleanup_ctx running the service's relay beside its HTTP server."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        relay = OutboxRelay(
+            app[PoolKey], settings.service_dsn(service), settings.kafka_bootstrap_servers,
+            service, batch_size=settings.outbox_batch_size,
+            poll_interval=settings.outbox_poll_interval,
+        )
+        task = asyncio.create_task(relay.run(), name=f"{service}-outbox-relay")
+        yield
+        relay.stop()
+        await task
+
+    return ctx

@@ -1,0 +1,166 @@
+"""`make run`: the whole platform on this machine, without Docker.
+
+Starts PostgreSQL (embedded, data under .run/) and a Kafka-protocol broker
+(Tansu, in memory) unless RESONANZ_DATABASE_URL / RESONANZ_KAFKA_BOOTSTRAP_SERVERS
+point elsewhere, migrates, starts the five services, creates a demo tenant once,
+prints where everything is and writes it to .run/stack.json. Ctrl-C stops it all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .devstack import SERVICES, EmbeddedPostgres, Stack, TansuBroker, write_json
+
+
+def say(message: str) -> None:
+    print(f"[resonanz] {message}", flush=True)
+
+
+class Platform:
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        self.postgres: EmbeddedPostgres | None = None
+        self.broker: TansuBroker | None = None
+        self.stack: Stack | None = None
+
+    def start(self) -> dict[str, Any]:
+        started = time.monotonic()
+        database_url = os.environ.get("RESONANZ_DATABASE_URL") or self._start_postgres()
+        bootstrap = os.environ.get("RESONANZ_KAFKA_BOOTSTRAP_SERVERS") or self._start_broker()
+        self.stack = Stack(self.run_dir, database_url, bootstrap, preferred_ports=True)
+        self.stack.plan()
+        self._step("database migrations", lambda: self._migrate(database_url))
+        self._step("services", self._start_services)
+        demo = self._demo_tenant()
+        info = {
+            "gateway": self.stack.services["gateway"].url,
+            "services": self.stack.describe(),
+            "database_url": database_url,
+            "kafka_bootstrap_servers": bootstrap,
+            "tenant_id": demo["tenant_id"],
+            "admin_api_key": demo["admin_api_key"],
+            "started_in_seconds": round(time.monotonic() - started, 1),
+        }
+        write_json(self.run_dir / "stack.json", info)
+        (self.run_dir / "stack.json").chmod(0o600)
+        return info
+
+    def _step(self, what: str, action: Any) -> None:
+        say(f"{what}…")
+        try:
+            action()
+        except Exception as exc:
+            say(f"FAILED: {what}: {exc}")
+            say(f"logs are in {self.run_dir}/")
+            raise SystemExit(1) from exc
+
+    def _start_postgres(self) -> str:
+        self.postgres = EmbeddedPostgres(self.run_dir / "pgdata")
+        self._step(f"PostgreSQL on 127.0.0.1:{self.postgres.port} (log {self.postgres.log_path})",
+                   self.postgres.start)
+        return self.postgres.url
+
+    def _start_broker(self) -> str:
+        self.broker = TansuBroker(log_path=self.run_dir / "broker.log")
+        self._step(f"Kafka-protocol broker (Tansu, in-memory) on {self.broker.bootstrap_servers}",
+                   self.broker.start)
+        return self.broker.bootstrap_servers
+
+    def _migrate(self, database_url: str) -> None:
+        assert self.stack is not None
+        import asyncio
+
+        from .kafka import all_topics, ensure_topics
+        from .settings import Settings
+
+        self.stack.migrate()
+        asyncio.run(ensure_topics(self.stack.bootstrap_servers, all_topics(Settings())))
+
+    def _start_services(self) -> None:
+        assert self.stack is not None
+        self.stack.start(timeout=30)
+        for name, svc in self.stack.services.items():
+            say(f"  {name:<20} {svc.url}  (log {svc.log_path})")
+
+    def _demo_tenant(self) -> dict[str, str]:
+        assert self.stack is not None
+        saved = self.run_dir / "demo.json"
+        if saved.exists():
+            demo: dict[str, str] = json.loads(saved.read_text())
+            if self._tenant_exists(demo["tenant_id"]):
+                return demo
+        out = self._admin("create-tenant", "--name", "Demo Shop",
+                          "--owner-email", "owner@demo-shop.example")
+        demo = {"tenant_id": out["tenant"]["id"], "admin_api_key": out["api_key"]}
+        write_json(saved, demo)
+        saved.chmod(0o600)
+        return demo
+
+    def _tenant_exists(self, tenant_id: str) -> bool:
+        return any(t["id"] == tenant_id for t in self._admin("list-tenants"))
+
+    def _admin(self, *args: str) -> Any:
+        assert self.stack is not None
+        result = subprocess.run([sys.executable, "-m", "resonanz.gateway", "admin", *args],
+                                env=self.stack.env(), check=True, capture_output=True, text=True)
+        return json.loads(result.stdout)
+
+    def stop(self) -> None:
+        say("stopping…")
+        if self.stack is not None:
+            self.stack.stop()
+        if self.broker is not None:
+            self.broker.stop()
+        if self.postgres is not None:
+            self.postgres.stop()
+        say("stopped")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m resonanz.shared.stack")
+    parser.add_argument("--run-dir", default=".run")
+    parser.add_argument("--detach-after-start", action="store_true",
+                        help="start, print the summary, stop again (a smoke check)")
+    args = parser.parse_args()
+    platform = Platform(Path(args.run_dir).resolve())
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        info = platform.start()
+        say(f"ready in {info['started_in_seconds']} s")
+        say(f"gateway:        {info['gateway']}")
+        say(f"demo tenant:    {info['tenant_id']}")
+        say(f"admin API key:  {info['admin_api_key']}")
+        say(f"try: curl -H 'Authorization: Bearer {info['admin_api_key']}' {info['gateway']}/v1/me")
+        say(f"details in {platform.run_dir / 'stack.json'}; Ctrl-C stops everything")
+        if not args.detach_after_start:
+            while True:
+                _watch(platform)
+                time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        platform.stop()
+
+
+def _watch(platform: Platform) -> None:
+    assert platform.stack is not None
+    for name, svc in platform.stack.services.items():
+        if svc.proc is not None and svc.proc.poll() is not None:
+            say(f"{name} exited ({svc.proc.returncode}); restarting, log {svc.log_path}")
+            svc.start()
+
+
+if __name__ == "__main__":
+    main()
+
+
+__all__ = ["SERVICES", "Platform", "main"]

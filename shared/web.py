@@ -1,0 +1,250 @@
+"""The aiohttp runtime every service is built on.
+
+`create_service_app` wires the middlewares (request id, metrics, errors,
+internal auth), `/healthz`, `/readyz` and `/metrics`; `serve` runs it with
+graceful shutdown on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any, TypeVar
+
+import orjson
+from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
+from aiohttp.typedefs import Handler
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, ValidationError
+
+from .errors import DomainError, InvalidInput, validation_details
+from .logs import configure_logging, request_id_var, tenant_id_var
+from .metrics import DB_POOL_IDLE, DB_POOL_SIZE, HTTP_IN_FLIGHT, HTTP_LATENCY, HTTP_REQUESTS
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+ReadinessCheck = Callable[[web.Application], Awaitable[None]]
+CleanupCtx = Callable[[web.Application], AsyncIterator[None]]
+
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+INTERNAL_TOKEN_HEADER = "X-Internal-Token"
+
+ServiceNameKey = web.AppKey("service_name", str)
+SettingsKey = web.AppKey("settings", Settings)
+ReadinessKey = web.AppKey("readiness", list)
+HttpClientKey = web.AppKey("http_client", ClientSession)
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None
+                  ) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(data, default=_default), status=status,
+        content_type="application/json", headers=headers,
+    )
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return str(value)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+async def read_model(request: web.Request, model: type[M]) -> M:
+    """Parse and validate a JSON body at the edge; field-level details on failure."""
+    raw = await request.read()
+    try:
+        return model.model_validate_json(raw or b"{}")
+    except ValidationError as exc:
+        raise InvalidInput("request body is invalid",
+                           details=validation_details(exc.errors())) from None
+
+
+# --- middlewares -------------------------------------------------------------------
+
+
+@web.middleware
+async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
+    request_id = request.headers.get("X-Request-Id") or f"req_{uuid.uuid4().hex[:16]}"
+    request_id_var.set(request_id)
+    tenant_id_var.set(request.headers.get("X-Tenant-Id"))
+    response = await handler(request)
+    response.headers["X-Request-Id"] = request_id
+    return response
+
+
+def error_middleware() -> Any:
+    @web.middleware
+    async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except DomainError as exc:
+            return json_response(exc.to_body(), status=exc.status)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            code = exc.reason.lower().replace(" ", "_")
+            body = {"error": {"code": code, "message": exc.reason, "details": []}}
+            return json_response(body, status=exc.status, headers=_passthrough(exc))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("unhandled error on %s %s", request.method, request.path)
+            body = {"error": {"code": "internal_error", "message": "internal error",
+                              "details": []}}
+            return json_response(body, status=500)
+
+    return errors
+
+
+def _passthrough(exc: web.HTTPException) -> dict[str, str]:
+    return {k: v for k, v in exc.headers.items() if k.lower() in {"allow", "retry-after"}}
+
+
+def metrics_middleware(service: str) -> Any:
+    @web.middleware
+    async def measure(request: web.Request, handler: Handler) -> web.StreamResponse:
+        route = _route_of(request)
+        started = time.perf_counter()
+        HTTP_IN_FLIGHT.labels(service).inc()
+        status = 500
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
+        finally:
+            HTTP_IN_FLIGHT.labels(service).dec()
+            HTTP_REQUESTS.labels(service, request.method, route, str(status)).inc()
+            HTTP_LATENCY.labels(service, request.method, route).observe(
+                time.perf_counter() - started
+            )
+
+    return measure
+
+
+def _route_of(request: web.Request) -> str:
+    info = request.match_info.route.resource
+    return info.canonical if info is not None else "unmatched"
+
+
+def internal_auth(token: str) -> Any:
+    """Only callers holding the shared internal token reach a domain service."""
+    expected = token.encode()
+
+    @web.middleware
+    async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path in OPEN_PATHS or request.path.startswith("/public/"):
+            return await handler(request)
+        given = request.headers.get(INTERNAL_TOKEN_HEADER, "").encode()
+        if not hmac.compare_digest(given, expected):
+            raise DomainError("internal token missing or wrong", code="unauthorized", status=401)
+        return await handler(request)
+
+    return check
+
+
+# --- health, readiness, metrics ------------------------------------------------------
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return json_response({"status": "ok", "service": request.app[ServiceNameKey]})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    problems = {}
+    for check in request.app[ReadinessKey]:
+        try:
+            await asyncio.wait_for(check(request.app), 2.0)
+        except Exception as exc:
+            problems[getattr(check, "__name__", "check")] = repr(exc)
+    status = 503 if problems else 200
+    return json_response({"ready": not problems, "problems": problems}, status=status)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    from .db import PoolKey
+
+    service = request.app[ServiceNameKey]
+    pool = request.app.get(PoolKey)
+    if pool is not None:
+        DB_POOL_SIZE.labels(service).set(pool.get_size())
+        DB_POOL_IDLE.labels(service).set(pool.get_idle_size())
+    body = generate_latest()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+# --- app factory and serving ---------------------------------------------------------
+
+
+def create_service_app(
+    service: str,
+    settings: Settings,
+    *,
+    routes: Iterable[web.AbstractRouteDef],
+    cleanup_ctxs: Iterable[CleanupCtx] = (),
+    readiness: Iterable[ReadinessCheck] = (),
+    public: bool = False,
+    middlewares: Iterable[Any] = (),
+) -> web.Application:
+    """One app per service: the same runtime, its own routes and background work.
+
+    `public` apps (the gateway) authenticate callers themselves; every other app
+    accepts only calls carrying the internal token.
+    """
+    chain = [request_context, metrics_middleware(service), error_middleware()]
+    if not public:
+        chain.append(internal_auth(settings.internal_token.get_secret_value()))
+    chain.extend(middlewares)
+    app = web.Application(middlewares=chain, client_max_size=settings.max_body_bytes)
+    app[ServiceNameKey] = service
+    app[SettingsKey] = settings
+    app[ReadinessKey] = list(readiness)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    app.add_routes(list(routes))
+    app.cleanup_ctx.extend(cleanup_ctxs)
+    return app
+
+
+def http_client_ctx(settings: Settings, *, timeout: float = 10.0,
+                    limit: int = 200) -> CleanupCtx:
+    """A pooled client for calls to other services; it carries the internal token."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        session = ClientSession(
+            connector=TCPConnector(limit=limit, limit_per_host=limit, keepalive_timeout=60),
+            timeout=ClientTimeout(total=timeout, connect=2.0),
+            headers={INTERNAL_TOKEN_HEADER: settings.internal_token.get_secret_value()},
+            json_serialize=lambda v: orjson.dumps(v).decode(),
+        )
+        app[HttpClientKey] = session
+        yield
+        await session.close()
+
+    return ctx
+
+
+def serve(service: str, settings: Settings, app_factory: Callable[[], web.Application]) -> None:
+    """Run until SIGTERM/SIGINT, then drain in-flight requests and stop background work."""
+    import uvloop
+
+    configure_logging(service, settings.log_level)
+    log.info("starting %s with %s", service, settings.safe_summary())
+    uvloop.install()
+    web.run_app(
+        app_factory(), host=settings.host, port=settings.port, access_log=None,
+        shutdown_timeout=settings.shutdown_timeout, print=None, handle_signals=True,
+    )

