@@ -139,13 +139,14 @@ def _route_of(request: web.Request) -> str:
     return info.canonical if info is not None else "unmatched"
 
 
-def internal_auth(token: str) -> Any:
-    """Only callers holding the shared internal token reach a domain service."""
+def internal_auth(token: str, only_prefix: str = "/") -> Any:
+    """Only callers holding the shared internal token reach a domain service
+    (or, on the public gateway, its `/internal/` routes)."""
     expected = token.encode()
 
     @web.middleware
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path in OPEN_PATHS or request.path.startswith("/public/"):
+        if request.path in OPEN_PATHS or not request.path.startswith(only_prefix):
             return await handler(request)
         given = request.headers.get(INTERNAL_TOKEN_HEADER, "").encode()
         if not hmac.compare_digest(given, expected):
@@ -203,9 +204,9 @@ def create_service_app(
     `public` apps (the gateway) authenticate callers themselves; every other app
     accepts only calls carrying the internal token.
     """
-    chain = [request_context, metrics_middleware(service), error_middleware()]
-    if not public:
-        chain.append(internal_auth(settings.internal_token.get_secret_value()))
+    chain = [request_context, metrics_middleware(service), error_middleware(),
+             internal_auth(settings.internal_token.get_secret_value(),
+                           "/internal/" if public else "/")]
     chain.extend(middlewares)
     app = web.Application(middlewares=chain, client_max_size=settings.max_body_bytes)
     app[ServiceNameKey] = service

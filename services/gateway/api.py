@@ -14,7 +14,6 @@ from resonanz.shared.logs import tenant_id_var
 from . import store
 from .auth import AuthenticatorKey, Principal
 from .dialects import FEEDBACKPRO, PAY4FEEDBACK, dialect_of
-from .upstream import call
 
 routes = web.RouteTableDef()
 PrincipalKey = web.RequestKey("principal", Principal)
@@ -75,26 +74,3 @@ async def fbp_me(request: web.Request) -> web.Response:
 @routes.get("/api/v1/me")
 async def p4f_me(request: web.Request) -> web.Response:
     return PAY4FEEDBACK.ok(request, await _me(request))
-
-
-# --- feedback (FeedBackPro) -------------------------------------------------------------
-
-
-@routes.post("/v1/feedback")
-async def fbp_create_feedback(request: web.Request) -> web.Response:
-    body = await request.json()
-    _, entry = await call(request, "feedback", "POST", "/entries", request[PrincipalKey],
-                          json=body)
-    location = f"/v1/feedback/{entry['id']}"
-    return FEEDBACKPRO.ok(request, entry, status=201, headers={"Location": location},
-                          links={"self": location})
-
-
-# --- analytics ------------------------------------------------------------------------
-
-
-@routes.get("/v1/analytics/summary")
-async def fbp_analytics_summary(request: web.Request) -> web.Response:
-    _, summary = await call(request, "analytics", "GET", "/summary", request[PrincipalKey],
-                            params=dict(request.query))
-    return FEEDBACKPRO.ok(request, summary)

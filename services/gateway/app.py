@@ -11,6 +11,8 @@ from resonanz.shared.web import create_service_app, http_client_ctx
 
 from .api import authenticate, dialect_errors, routes
 from .auth import authenticator_ctx
+from .internal import routes as internal_routes
+from .public import analytics, feedback
 from .upstream import UpstreamsKey
 
 SERVICE = "gateway"
@@ -33,7 +35,8 @@ class GatewaySettings(Settings):
 
 def create_app(settings: GatewaySettings) -> web.Application:
     app = create_service_app(
-        SERVICE, settings, routes=routes, public=True,
+        SERVICE, settings, public=True,
+        routes=[*routes, *internal_routes, *feedback.routes, *analytics.routes],
         middlewares=[dialect_errors, authenticate],
         cleanup_ctxs=[
             pool_ctx(SERVICE, settings),

@@ -143,3 +143,12 @@ def _uuid(value: str) -> uuid.UUID:
         return uuid.UUID(value)
     except ValueError:
         raise NotFound("not found") from None
+
+
+async def admins_of(pool: asyncpg.Pool, tenant_id: str) -> list[dict[str, Any]]:
+    rows = await pool.fetch(
+        "SELECT id, email, name FROM users WHERE tenant_id = $1 AND role = 'admin'"
+        " AND status = 'active' ORDER BY created_at",
+        _uuid(tenant_id),
+    )
+    return [_plain(r) for r in rows]

@@ -33,7 +33,7 @@ async def call(request: web.Request, service: str, method: str, path: str,
                params: dict[str, str] | None = None) -> tuple[int, Any]:
     """Send a command to `service`; its domain errors come back as DomainError."""
     url = request.app[UpstreamsKey][service] + path
-    headers = {"X-Request-Id": request_id_var.get() or ""}
+    headers = {"X-Request-Id": request_id_var.get() or "", "X-Client-Ip": client_ip(request)}
     if principal is not None:
         headers.update({"X-Tenant-Id": principal.tenant_id, "X-Actor-Id": principal.actor_id,
                         "X-Actor-Role": principal.role})
@@ -54,6 +54,10 @@ async def call(request: web.Request, service: str, method: str, path: str,
     if status >= 400:
         raise _as_domain_error(status, payload)
     return status, payload
+
+
+def client_ip(request: web.Request) -> str:
+    return request.remote or ""
 
 
 def _as_domain_error(status: int, payload: Any) -> DomainError:
