@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     consumer_max_retries: int = Field(default=5, ge=0)
     outbox_poll_interval: float = 1.0
     outbox_batch_size: int = 500
+    # Rate-limit counts: `memory` (one process) or `redis` (shared by replicas).
+    rate_limit_backend: str = Field(default="memory", pattern="^(memory|redis)$")
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    rate_limit_fail_open: bool = False
 
     def service_dsn(self, service: str) -> str:
         """The service's own DSN: same server, its own least-privilege role."""
@@ -85,3 +89,4 @@ def mask_dsn(dsn: str) -> str:
         return dsn
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+

@@ -12,7 +12,7 @@ from resonanz.shared.web import create_service_app, http_client_ctx
 from .api import authenticate, dialect_errors, routes
 from .auth import authenticator_ctx
 from .internal import routes as internal_routes
-from .public import analytics, feedback
+from .public import analytics, feedback, webhooks, widgets
 from .upstream import UpstreamsKey
 
 SERVICE = "gateway"
@@ -36,7 +36,8 @@ class GatewaySettings(Settings):
 def create_app(settings: GatewaySettings) -> web.Application:
     app = create_service_app(
         SERVICE, settings, public=True,
-        routes=[*routes, *internal_routes, *feedback.routes, *analytics.routes],
+        routes=[*routes, *internal_routes, *feedback.routes, *analytics.routes,
+                *widgets.routes, *webhooks.routes],
         middlewares=[dialect_errors, authenticate],
         cleanup_ctxs=[
             pool_ctx(SERVICE, settings),
