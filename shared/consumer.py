@@ -23,7 +23,7 @@ from pydantic import ValidationError
 
 from .db import PoolKey
 from .events import CloudEvent
-from .kafka import new_producer
+from .kafka import ensure_topics, new_producer
 from .logs import request_id_var, tenant_id_var
 from .metrics import CONSUMED, CONSUMER_LAG, DEAD_LETTERED, EVENT_AGE
 from .outbox import TRANSIENT_DB_ERRORS
@@ -64,9 +64,13 @@ class ConsumerLoop:
                 await self._pause(2.0)
 
     async def _consume(self) -> None:
+        # A subscription to a topic that does not exist yet would wait for the next
+        # metadata refresh; create what is missing first.
+        await ensure_topics(self.settings.kafka_bootstrap_servers, self.topics)
         consumer = AIOKafkaConsumer(
             *self.topics, bootstrap_servers=self.settings.kafka_bootstrap_servers,
             group_id=self.group, enable_auto_commit=False, auto_offset_reset="earliest",
+            metadata_max_age_ms=10_000,
         )
         self._consumer = consumer
         try:

@@ -207,6 +207,11 @@ class ServiceProcess:
         if self.proc is None or self.proc.poll() is not None:
             return
         self.proc.send_signal(sig)
+        self.wait(timeout)
+
+    def wait(self, timeout: float = 15.0) -> None:
+        if self.proc is None:
+            return
         try:
             self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -286,7 +291,7 @@ class Stack:
             if svc.proc is not None and svc.proc.poll() is None:
                 svc.proc.send_signal(signal.SIGTERM)
         for svc in self.services.values():
-            svc.stop()
+            svc.wait()
 
     def describe(self) -> dict[str, object]:
         return {name: svc.url for name, svc in self.services.items()}

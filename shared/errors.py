@@ -10,10 +10,12 @@ class DomainError(Exception):
     code = "bad_request"
 
     def __init__(self, message: str, *, details: list[dict[str, Any]] | None = None,
-                 code: str | None = None, status: int | None = None) -> None:
+                 code: str | None = None, status: int | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.details = details or []
+        self.headers = headers or {}
         if code:
             self.code = code
         if status:
@@ -45,6 +47,10 @@ class Conflict(DomainError):
 
 class Unprocessable(DomainError):
     status, code = 422, "unprocessable"
+
+
+class TooManyRequests(DomainError):
+    status, code = 429, "rate_limited"
 
 
 def validation_details(errors: list[Any]) -> list[dict[str, Any]]:

@@ -103,6 +103,9 @@ class WidgetSnapshot(EventData):
     paused_at: datetime | None = None
     scheduled_resume: datetime | None = None
     pause_reason: str | None = None
+    # Grows by one with every change: consumers drop a snapshot older than the one they hold.
+    version: int | None = None
+    updated_at: datetime | None = None
 
 
 class WidgetChanged(EventData):

@@ -34,6 +34,7 @@ NOTIFY_CHANNEL = "resonanz_outbox"
 MAX_BACKOFF = 30.0
 PUBLISH_TIMEOUT = 15.0
 RETENTION = "1 day"
+REPORT_INTERVAL = 1.0
 
 TRANSIENT_DB_ERRORS = (
     OSError,
@@ -74,17 +75,16 @@ class OutboxRelay:
         self._backoff = 0.0
 
     async def run(self) -> None:
-        listener = asyncio.create_task(self._listen())
+        helpers = [asyncio.create_task(self._listen()), asyncio.create_task(self._reporter())]
         try:
             while not self._stopping.is_set():
                 published = await self._round()
-                await self._report_backlog()
                 if published < self.batch_size:
                     await self._sleep(self._backoff or self.poll_interval)
         finally:
-            listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listener
+            for helper in helpers:
+                helper.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
             if self._producer is not None:
                 await self._producer.stop()
 
@@ -155,6 +155,12 @@ class OutboxRelay:
             producer, self._producer = self._producer, None
             with contextlib.suppress(Exception):
                 await producer.stop()
+
+    async def _reporter(self) -> None:
+        """Backlog and age stay current even while a publish round is stuck on the broker."""
+        while True:
+            await self._report_backlog()
+            await asyncio.sleep(REPORT_INTERVAL)
 
     async def _report_backlog(self) -> None:
         try:

@@ -36,7 +36,8 @@ class Platform:
         started = time.monotonic()
         database_url = os.environ.get("RESONANZ_DATABASE_URL") or self._start_postgres()
         bootstrap = os.environ.get("RESONANZ_KAFKA_BOOTSTRAP_SERVERS") or self._start_broker()
-        self.stack = Stack(self.run_dir, database_url, bootstrap, preferred_ports=True)
+        self.stack = Stack(self.run_dir, database_url, bootstrap, preferred_ports=True,
+                           extra_env=_webhook_allow_list())
         self.stack.plan()
         self._step("database migrations", lambda: self._migrate(database_url))
         self._step("services", self._start_services)
@@ -123,6 +124,19 @@ class Platform:
         if self.postgres is not None:
             self.postgres.stop()
         say("stopped")
+
+
+# Webhook receivers on this machine are private addresses, which the dispatcher refuses
+# by default (SSRF guard). For local development `make run` lets loopback through.
+DEV_WEBHOOK_ALLOW_LIST = "127.0.0.0/8,::1/128"
+
+
+def _webhook_allow_list() -> dict[str, str]:
+    allowed = os.environ.get("RESONANZ_WEBHOOK_ALLOW_PRIVATE_NETWORKS", DEV_WEBHOOK_ALLOW_LIST)
+    if allowed:
+        say(f"webhooks may reach private addresses {allowed} (development only;"
+            " set RESONANZ_WEBHOOK_ALLOW_PRIVATE_NETWORKS= to refuse them)")
+    return {"RESONANZ_WEBHOOK_ALLOW_PRIVATE_NETWORKS": allowed}
 
 
 def main() -> None:

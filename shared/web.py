@@ -88,7 +88,7 @@ def error_middleware() -> Any:
         try:
             return await handler(request)
         except DomainError as exc:
-            return json_response(exc.to_body(), status=exc.status)
+            return json_response(exc.to_body(), status=exc.status, headers=exc.headers)
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise

@@ -77,25 +77,25 @@ def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
             yield found
 
 
-@pytest.fixture
-async def database_url(infra: Infra) -> AsyncIterator[str]:
-    """A fresh, empty database for one test."""
+async def create_database(infra: Infra) -> str:
     name = f"t_{uuid.uuid4().hex[:12]}"
     admin = await asyncpg.connect(infra.database_url("postgres"))
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
-    yield infra.database_url(name)
+    return infra.database_url(name)
+
+
+async def drop_database(infra: Infra, url: str) -> None:
     admin = await asyncpg.connect(infra.database_url("postgres"))
     try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'DROP DATABASE IF EXISTS "{urlsplit(url).path[1:]}" WITH (FORCE)')
     finally:
         await admin.close()
 
 
-@pytest.fixture
-def topics() -> dict[str, str]:
+def new_topics() -> dict[str, str]:
     """Topic names of one test's own, so tests sharing a broker never see each other."""
     suffix = uuid.uuid4().hex[:8]
     return {
@@ -107,14 +107,48 @@ def topics() -> dict[str, str]:
     }
 
 
-@pytest.fixture
-async def stack(infra: Infra, database_url: str, topics: dict[str, str],
-                tmp_path: Path) -> AsyncIterator[Stack]:
-    """All five services as real processes on one fresh database and the test's topics."""
+@contextlib.asynccontextmanager
+async def running_stack(infra: Infra, run_dir: Path, extra_env: dict[str, str] | None = None
+                        ) -> AsyncIterator[Stack]:
+    """All five services as real processes on a fresh database and topics of their own."""
+    database = await create_database(infra)
+    topics = new_topics()
     await ensure_topics(infra.bootstrap_servers, list(topics.values()))
-    running = Stack(tmp_path / "run", database_url, infra.bootstrap_servers, extra_env=topics)
-    running.plan()
-    await asyncio.to_thread(running.migrate)
-    await asyncio.to_thread(running.start)
-    yield running
-    await asyncio.to_thread(running.stop)
+    stack = Stack(run_dir, database, infra.bootstrap_servers,
+                  extra_env={**topics, **(extra_env or {})})
+    stack.plan()
+    try:
+        await asyncio.to_thread(stack.migrate)
+        await asyncio.to_thread(stack.start)
+        yield stack
+    finally:
+        await asyncio.to_thread(stack.stop)
+        await drop_database(infra, database)
+
+
+@pytest.fixture
+async def database_url(infra: Infra) -> AsyncIterator[str]:
+    """A fresh, empty database for one test."""
+    url = await create_database(infra)
+    yield url
+    await drop_database(infra, url)
+
+
+@pytest.fixture
+def topics(stack: Stack) -> dict[str, str]:
+    return {k: v for k, v in stack.extra_env.items() if k.startswith("RESONANZ_TOPIC_")}
+
+
+@pytest.fixture
+async def stack(infra: Infra, tmp_path: Path) -> AsyncIterator[Stack]:
+    """The platform for one test."""
+    async with running_stack(infra, tmp_path / "run") as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+async def shared_stack(infra: Infra, tmp_path_factory: pytest.TempPathFactory
+                       ) -> AsyncIterator[Stack]:
+    """The platform shared by one module's tests; each test makes its own tenants."""
+    async with running_stack(infra, tmp_path_factory.mktemp("stack")) as running:
+        yield running

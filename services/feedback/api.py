@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Literal
 
 import orjson
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 
 from resonanz.shared.db import PoolKey
 from resonanz.shared.errors import InvalidInput
 from resonanz.shared.web import SettingsKey, json_response, read_model
 
 from . import commands, store
-from .domain import STATUSES, Entry
+from .domain import REWARD_STATUSES, STATUSES, Entry, Patch
 
 routes = web.RouteTableDef()
 
 MAX_METADATA_BYTES = 16 * 1024
+MAX_LIST_LIMIT = 500
+SORTS = {"created_at:desc": True, "created_at:asc": False, "-created_at": True,
+         "created_at": False}
 
 
 class EntryIn(BaseModel):
@@ -29,15 +33,53 @@ class EntryIn(BaseModel):
     category: str | None = Field(default=None, max_length=64)
     metadata: dict[str, Any] = Field(default_factory=dict)
     customer_email: EmailStr | None = None
-    widget_id: str | None = None
+    widget_id: str | None = Field(default=None, pattern=r"^[0-9a-fA-F-]{36}$")
     answers: dict[str, Any] = Field(default_factory=dict)
 
-    @field_validator("metadata")
+    @field_validator("metadata", "answers")
     @classmethod
-    def metadata_fits(cls, value: dict[str, Any]) -> dict[str, Any]:
+    def fits(cls, value: dict[str, Any]) -> dict[str, Any]:
         if len(orjson.dumps(value)) > MAX_METADATA_BYTES:
-            raise ValueError(f"metadata must encode to at most {MAX_METADATA_BYTES} bytes")
+            raise ValueError(f"must encode to at most {MAX_METADATA_BYTES} bytes")
         return value
+
+    @model_validator(mode="after")
+    def says_something(self) -> EntryIn:
+        if not self.body and self.rating is None and not self.answers:
+            raise ValueError("send at least one of body, rating or answers")
+        return self
+
+
+class PatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    status: Literal["new", "pending", "in_progress", "resolved", "archived"] | None = None
+    assignee: str | None = Field(default=None, max_length=200)
+    assigned_to: str | None = Field(default=None, max_length=200)
+    note: str | None = Field(default=None, min_length=1, max_length=5000)
+    category: str | None = Field(default=None, max_length=64)
+
+    @model_validator(mode="after")
+    def not_empty(self) -> PatchIn:
+        if not self.model_fields_set:
+            raise ValueError("send at least one of status, assignee, note, category")
+        return self
+
+    def to_patch(self) -> Patch:
+        sent = self.model_fields_set
+        patch = Patch(status=self.status, note=self.note)
+        if "assignee" in sent or "assigned_to" in sent:
+            patch = Patch(patch.status, self.assignee if "assignee" in sent else
+                          self.assigned_to, patch.note, patch.category)
+        if "category" in sent:
+            patch = Patch(patch.status, patch.assignee, patch.note, self.category)
+        return patch
+
+
+class ReviewIn(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    reason: str | None = Field(default=None, max_length=2000)
 
 
 def actor_of(request: web.Request) -> commands.Actor:
@@ -55,9 +97,14 @@ def entry_json(entry: Entry) -> dict[str, Any]:
         "customer_email": entry.customer_email, "answers": entry.answers,
         "status": entry.status, "assignee": entry.assignee,
         "quality_score": entry.quality_score, "quality": entry.quality,
-        "reward_status": entry.reward_status, "created_at": entry.created_at,
-        "updated_at": entry.updated_at, "resolved_at": entry.resolved_at,
+        "reward": commands.review_json(entry), "created_at": entry.created_at,
+        "updated_at": entry.updated_at, "first_response_at": entry.first_response_at,
+        "resolved_at": entry.resolved_at,
     }
+
+
+def _topic(request: web.Request) -> str:
+    return request.app[SettingsKey].topic_feedback
 
 
 @routes.post("/entries")
@@ -69,35 +116,14 @@ async def create_entry(request: web.Request) -> web.Response:
         rating=body.rating, category=body.category, metadata=body.metadata,
         customer_email=body.customer_email, answers=body.answers,
     )
-    settings = request.app[SettingsKey]
-    entry = await commands.create_entry(request.app[PoolKey], settings.topic_feedback, actor, new)
+    entry = await commands.create_entry(request.app[PoolKey], _topic(request), actor, new)
     return json_response(entry_json(entry), status=201)
-
-
-def _list_query(request: web.Request, tenant_id: str) -> store.ListQuery:
-    q = request.query
-    statuses = tuple(s for s in q.get("status", "").split(",") if s)
-    unknown = [s for s in statuses if s not in STATUSES]
-    if unknown:
-        raise InvalidInput("unknown status", details=[
-            {"field": "status", "message": f"unknown {unknown}; allowed {list(STATUSES)}"}])
-    return store.ListQuery(
-        tenant_id=tenant_id, statuses=statuses, widget_id=q.get("widget_id") or None,
-        created_from=_when(q.get("from")), created_to=_when(q.get("to")),
-        descending=q.get("order", "desc") != "asc", limit=int(q.get("limit", "50")),
-        page=int(q.get("page", "1")), cursor=q.get("cursor") or None,
-        with_total=q.get("total", "1") == "1",
-    )
-
-
-def _when(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
 
 
 @routes.get("/entries")
 async def list_entries(request: web.Request) -> web.Response:
     actor = actor_of(request)
-    page = await store.list_entries(request.app[PoolKey], _list_query(request, actor.tenant_id))
+    page = await store.list_entries(request.app[PoolKey], list_query(request, actor.tenant_id))
     return json_response({"items": [entry_json(e) for e in page.items], "total": page.total,
                           "next_cursor": page.next_cursor})
 
@@ -110,4 +136,117 @@ async def get_entry(request: web.Request) -> web.Response:
     body = entry_json(entry)
     body["audit_trail"] = await store.audit_trail(pool, entry.id)
     body["notes"] = await store.notes_of(pool, entry.id)
+    body["payout"] = await store.payout_of(pool, entry.id)
     return json_response(body)
+
+
+@routes.patch("/entries/{id}")
+async def update_entry(request: web.Request) -> web.Response:
+    actor = actor_of(request)
+    patch = (await read_model(request, PatchIn)).to_patch()
+    entry = await commands.update_entry(request.app[PoolKey], _topic(request), actor,
+                                        request.match_info["id"], patch)
+    return json_response(entry_json(entry))
+
+
+@routes.delete("/entries/{id}")
+async def delete_entry(request: web.Request) -> web.Response:
+    actor = actor_of(request)
+    await commands.delete_entry(request.app[PoolKey], _topic(request), actor,
+                                request.match_info["id"])
+    return json_response({"id": request.match_info["id"], "deleted": True})
+
+
+@routes.post("/entries/{id}/approve")
+async def approve_reward(request: web.Request) -> web.Response:
+    return await _review(request, "approved")
+
+
+@routes.post("/entries/{id}/reject")
+async def reject_reward(request: web.Request) -> web.Response:
+    return await _review(request, "rejected")
+
+
+async def _review(request: web.Request, verdict: str) -> web.Response:
+    actor = actor_of(request)
+    body = await read_model(request, ReviewIn)
+    entry = await commands.review_reward(request.app[PoolKey], _topic(request), actor,
+                                         request.match_info["id"], verdict, body.reason)
+    return json_response(entry_json(entry))
+
+
+# --- list parameters -------------------------------------------------------------------
+
+
+def list_query(request: web.Request, tenant_id: str) -> store.ListQuery:
+    q = request.query
+    return store.ListQuery(
+        tenant_id=tenant_id, statuses=_statuses(q.get("status", "")),
+        reward_statuses=_reward_statuses(q.get("reward_status", "")),
+        widget_id=_widget(q.get("widget_id")), created_from=_when(q, "from"),
+        created_to=_when(q, "to"), descending=_sort(q.get("sort", "created_at:desc")),
+        limit=_int(q, "limit", 50, MAX_LIST_LIMIT), page=_int(q, "page", 1, None),
+        cursor=q.get("cursor") or None, with_total=q.get("total", "1") == "1",
+    )
+
+
+def _bad(field: str, message: str, value: Any = None) -> InvalidInput:
+    return InvalidInput(f"invalid {field}",
+                        details=[{"field": field, "message": message, "value": value}])
+
+
+def _statuses(raw: str) -> tuple[str, ...]:
+    statuses = tuple(s.strip() for s in raw.split(",") if s.strip())
+    unknown = [s for s in statuses if s not in STATUSES]
+    if unknown:
+        raise _bad("status", f"unknown {unknown}; allowed {list(STATUSES)}", raw)
+    return statuses
+
+
+def _reward_statuses(raw: str) -> tuple[str, ...]:
+    statuses = tuple(s.strip().lower() for s in raw.split(",") if s.strip())
+    unknown = [s for s in statuses if s not in REWARD_STATUSES]
+    if unknown:
+        raise _bad("status", f"unknown {unknown}; allowed {list(REWARD_STATUSES)}", raw)
+    return statuses
+
+
+def _widget(raw: str | None) -> str | None:
+    if not raw:
+        return None
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        raise _bad("widget_id", "must be a UUID", raw) from None
+
+
+def _when(q: Any, name: str) -> datetime | None:
+    raw = q.get(name)
+    if not raw:
+        return None
+    try:
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise _bad(name, "must be an ISO 8601 date or timestamp", raw) from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value
+
+
+def _sort(raw: str) -> bool:
+    if raw not in SORTS:
+        raise _bad("sort", f"allowed: {sorted(SORTS)}", raw)
+    return SORTS[raw]
+
+
+def _int(q: Any, name: str, default: int, upper: int | None) -> int:
+    raw = q.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise _bad(name, "must be an integer", raw) from None
+    if value < 1 or (upper is not None and value > upper):
+        raise _bad(name, f"must be between 1 and {upper or 'any'}", raw)
+    return value

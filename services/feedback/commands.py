@@ -1,18 +1,39 @@
-"""Use cases: each is one transaction holding the state change, its audit row and its event."""
+"""Use cases: each is one transaction holding the state change, its audit rows and events."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 
-from resonanz.shared.events import FeedbackCreated, new_event
+from resonanz.shared.events import (
+    EventData,
+    FeedbackAssigned,
+    FeedbackCreated,
+    FeedbackDeleted,
+    FeedbackNoteAdded,
+    FeedbackStatusChanged,
+    FeedbackUpdated,
+    RewardReviewed,
+    new_event,
+)
 from resonanz.shared.outbox import enqueue
 
 from . import store
-from .domain import Entry
+from .domain import (
+    Entry,
+    Patch,
+    automatic_review,
+    check_reviewable,
+    plan_update,
+    reward_of,
+)
+from .scoring import Fingerprint, fingerprint, score_feedback
 
 SOURCE = "resonanz/feedback"
+AUTO_REVIEWER = "system:quality-rules"
 
 
 @dataclass(frozen=True)
@@ -23,13 +44,136 @@ class Actor:
     request_id: str | None
 
 
+async def emit(conn: asyncpg.Connection, topic: str, type_: str, entry: Entry,
+               data: EventData, request_id: str | None) -> None:
+    await enqueue(conn, new_event(type_, source=SOURCE, tenant_id=entry.tenant_id,
+                                  subject=entry.id, data=data, request_id=request_id), topic)
+
+
+# --- create ----------------------------------------------------------------------------
+
+
 async def create_entry(pool: asyncpg.Pool, topic: str, actor: Actor,
                        new: store.NewEntry) -> Entry:
     async with pool.acquire() as conn, conn.transaction():
-        entry = await store.insert_entry(conn, new, actor.actor_id)
+        scored = await _scored(conn, new)
+        entry = await store.insert_entry(conn, scored, actor.actor_id)
         data = FeedbackCreated(entry=entry.snapshot(), body=entry.body,
                                customer_email=entry.customer_email)
-        await enqueue(conn, new_event("feedback.created", source=SOURCE,
-                                      tenant_id=entry.tenant_id, subject=entry.id, data=data,
-                                      request_id=actor.request_id), topic)
+        await emit(conn, topic, "feedback.created", entry, data, actor.request_id)
+        campaign = await store.campaign_of(conn, entry.tenant_id, entry.widget_id)
+        verdict = automatic_review(campaign, entry.quality_score)
+        if verdict is not None:
+            entry = await _review(conn, topic, entry, verdict, AUTO_REVIEWER,
+                                  "automatic: quality score threshold", actor.request_id)
     return entry
+
+
+async def _scored(conn: asyncpg.Connection, new: store.NewEntry) -> store.NewEntry:
+    earlier = [Fingerprint.from_signed(i, h) for i, h in
+               await store.earlier_fingerprints(conn, new.tenant_id, new.widget_id)]
+    text = new.body or ""
+    quality = score_feedback(text, new.rating, new.answers, earlier)
+    return replace(new, quality=quality.as_dict(), quality_score=quality.score,
+                   simhash=fingerprint("new", text).signed)
+
+
+# --- triage ----------------------------------------------------------------------------
+
+
+async def update_entry(pool: asyncpg.Pool, topic: str, actor: Actor, entry_id: str,
+                       patch: Patch) -> Entry:
+    async with pool.acquire() as conn, conn.transaction():
+        entry = await store.get_entry(conn, actor.tenant_id, entry_id, for_update=True)
+        plan = plan_update(entry, patch, datetime.now(UTC))
+        if not plan.events:
+            return entry
+        before = entry
+        entry = await store.update_entry(conn, entry, plan.columns)
+        note_id = None
+        if patch.note:
+            note_id = await store.insert_note(conn, entry, actor.actor_id, patch.note)
+        await store.record_audit(conn, entry, actor.actor_id, "updated",
+                                 store.audited(before), {**store.audited(entry),
+                                                        **({"note": patch.note} if note_id
+                                                           else {})})
+        for type_ in plan.events:
+            data = _change_event(type_, before, entry, note_id, actor.actor_id)
+            await emit(conn, topic, type_, entry, data, actor.request_id)
+    return entry
+
+
+def _change_event(type_: str, before: Entry, after: Entry, note_id: str | None,
+                  author: str | None) -> EventData:
+    snapshot = after.snapshot()
+    if type_ == "feedback.status_changed":
+        return FeedbackStatusChanged(entry=snapshot, from_status=before.status,
+                                     to_status=after.status)
+    if type_ == "feedback.assigned":
+        return FeedbackAssigned(entry=snapshot, from_assignee=before.assignee,
+                                to_assignee=after.assignee)
+    if type_ == "feedback.note_added":
+        assert note_id is not None
+        return FeedbackNoteAdded(entry=snapshot, note_id=note_id, author=author)
+    return FeedbackUpdated(entry=snapshot, changed=["category"])
+
+
+async def delete_entry(pool: asyncpg.Pool, topic: str, actor: Actor, entry_id: str) -> None:
+    """Soft delete: gone from every read, kept for the audit trail."""
+    async with pool.acquire() as conn, conn.transaction():
+        entry = await store.get_entry(conn, actor.tenant_id, entry_id, for_update=True)
+        deleted = await store.update_entry(conn, entry, {"deleted_at": datetime.now(UTC)})
+        await store.record_audit(conn, deleted, actor.actor_id, "deleted",
+                                 store.audited(entry), store.audited(deleted))
+        await emit(conn, topic, "feedback.deleted", deleted,
+                   FeedbackDeleted(entry=deleted.snapshot()), actor.request_id)
+
+
+async def reassign_open_entries(conn: asyncpg.Connection, topic: str, tenant_id: str,
+                                user_id: str, owner_id: str | None, request_id: str | None
+                                ) -> int:
+    """A removed member's open entries go to the organization owner."""
+    entries = await store.open_entries_of(conn, tenant_id, user_id)
+    for entry in entries:
+        after = await store.update_entry(conn, entry, {"assignee": owner_id})
+        await store.record_audit(conn, after, "system:user-removed", "reassigned",
+                                 store.audited(entry), store.audited(after))
+        await emit(conn, topic, "feedback.assigned", after,
+                   FeedbackAssigned(entry=after.snapshot(), from_assignee=user_id,
+                                    to_assignee=owner_id), request_id)
+    return len(entries)
+
+
+# --- rewards ---------------------------------------------------------------------------
+
+
+async def review_reward(pool: asyncpg.Pool, topic: str, actor: Actor, entry_id: str,
+                        verdict: str, reason: str | None) -> Entry:
+    """Approve or reject an entry's reward, once: a second review is a 409."""
+    async with pool.acquire() as conn, conn.transaction():
+        entry = await store.get_entry(conn, actor.tenant_id, entry_id, for_update=True)
+        return await _review(conn, topic, entry, verdict, actor.actor_id, reason,
+                             actor.request_id)
+
+
+async def _review(conn: asyncpg.Connection, topic: str, entry: Entry, verdict: str,
+                  reviewer: str | None, reason: str | None, request_id: str | None) -> Entry:
+    check_reviewable(entry.reward_status)
+    reviewed = await store.update_entry(conn, entry, {
+        "reward_status": verdict, "reviewed_by": reviewer,
+        "reviewed_at": datetime.now(UTC), "review_reason": reason})
+    await store.record_audit(conn, reviewed, reviewer, f"reward_{verdict}",
+                             store.audited(entry), store.audited(reviewed))
+    reward = reward_of(await store.campaign_of(conn, entry.tenant_id, entry.widget_id))
+    if verdict == "approved" and reward.kind != "none":
+        await store.insert_payout(conn, reviewed, reward)
+    data = RewardReviewed(response_id=entry.id, reward_id=entry.id, widget_id=entry.widget_id,
+                          amount=reward.amount, currency=reward.currency,
+                          reviewed_by=reviewer, reason=reason)
+    await emit(conn, topic, f"reward.{verdict}", reviewed, data, request_id)
+    return reviewed
+
+
+def review_json(entry: Entry) -> dict[str, Any]:
+    return {"reward_status": entry.reward_status, "reviewed_by": entry.reviewed_by,
+            "reviewed_at": entry.reviewed_at, "reason": entry.review_reason}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from resonanz.shared.errors import Conflict
@@ -19,6 +20,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "resolved": frozenset({"pending", "archived"}),
     "archived": frozenset({"pending"}),
 }
+
+REWARD_STATUSES = ("pending", "approved", "rejected")
 
 OPEN_STATUSES = frozenset({"new", "pending", "in_progress"})
 
@@ -64,6 +67,9 @@ class Entry:
     quality: dict[str, Any] | None
     quality_score: int | None
     reward_status: str
+    reviewed_by: str | None
+    reviewed_at: datetime | None
+    review_reason: str | None
     version: int
     created_at: datetime
     updated_at: datetime
@@ -79,3 +85,94 @@ class Entry:
             first_response_at=self.first_response_at, resolved_at=self.resolved_at,
             deleted=self.deleted_at is not None, quality_score=self.quality_score,
         )
+
+
+# --- triage ----------------------------------------------------------------------------
+
+UNSET: Any = object()
+
+
+@dataclass(frozen=True)
+class Patch:
+    """A partial update: only the fields that were sent."""
+
+    status: str | None = None
+    assignee: Any = UNSET  # None unassigns
+    note: str | None = None
+    category: Any = UNSET
+
+
+@dataclass(frozen=True)
+class UpdatePlan:
+    columns: dict[str, Any]
+    events: list[str]
+
+    @property
+    def changes_entry(self) -> bool:
+        return bool(self.columns)
+
+
+def plan_update(entry: Entry, patch: Patch, now: datetime) -> UpdatePlan:
+    """Which columns change and which events that raises, one per kind of change."""
+    columns: dict[str, Any] = {}
+    events: list[str] = []
+    if patch.status is not None and patch.status != entry.status:
+        check_transition(entry.status, patch.status)
+        columns["status"] = patch.status
+        columns["resolved_at"] = now if patch.status == "resolved" else None
+        events.append("feedback.status_changed")
+    if patch.assignee is not UNSET and patch.assignee != entry.assignee:
+        columns["assignee"] = patch.assignee
+        events.append("feedback.assigned")
+    if patch.category is not UNSET and patch.category != entry.category:
+        columns["category"] = patch.category
+        events.append("feedback.updated")
+    if patch.note:
+        events.append("feedback.note_added")
+    if events and entry.first_response_at is None:
+        columns["first_response_at"] = now
+    return UpdatePlan(columns, events)
+
+
+# --- rewards ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Campaign:
+    widget_id: str
+    status: str
+    reward: dict[str, Any] | None
+    auto_approve_above: int | None
+    auto_reject_below: int | None
+
+
+@dataclass(frozen=True)
+class Reward:
+    kind: str  # amount | voucher | none
+    amount: Decimal | None = None
+    currency: str | None = None
+
+
+def reward_of(campaign: Campaign | None) -> Reward:
+    rule = (campaign.reward if campaign else None) or {}
+    if rule.get("type") == "voucher" or rule.get("voucher_codes"):
+        return Reward("voucher")
+    if rule.get("amount") is not None:
+        return Reward("amount", Decimal(str(rule["amount"])), str(rule.get("currency", "EUR")))
+    return Reward("none")
+
+
+def check_reviewable(reward_status: str) -> None:
+    if reward_status in ("approved", "rejected"):
+        raise RewardAlreadyReviewed(reward_status)
+
+
+def automatic_review(campaign: Campaign | None, score: int | None) -> str | None:
+    """A campaign's thresholds may approve or reject a fresh entry without a human."""
+    if campaign is None or score is None:
+        return None
+    if campaign.auto_approve_above is not None and score >= campaign.auto_approve_above:
+        return "approved"
+    if campaign.auto_reject_below is not None and score < campaign.auto_reject_below:
+        return "rejected"
+    return None

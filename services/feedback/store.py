@@ -13,12 +13,13 @@ import orjson
 
 from resonanz.shared.errors import InvalidInput, NotFound
 
-from .domain import Entry
+from .domain import Campaign, Entry, Reward
 
 ENTRY_COLUMNS = (
     "id, tenant_id, widget_id, body, rating, category, metadata, customer_email, answers,"
-    " status, assignee, quality, quality_score, reward_status, version, created_at,"
-    " updated_at, first_response_at, resolved_at, deleted_at"
+    " status, assignee, quality, quality_score, reward_status, reviewed_by, reviewed_at,"
+    " review_reason, version, created_at, updated_at, first_response_at, resolved_at,"
+    " deleted_at"
 )
 
 
@@ -42,20 +43,21 @@ class NewEntry:
     quality: dict[str, Any] | None = None
     quality_score: int | None = None
     simhash: int | None = None
+    reward_status: str = "pending"
 
 
 async def insert_entry(conn: asyncpg.Connection, new: NewEntry, actor: str | None) -> Entry:
     row = await conn.fetchrow(
         "INSERT INTO entries (id, tenant_id, widget_id, body, rating, category, metadata,"
-        " customer_email, answers, quality, quality_score, simhash)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        " customer_email, answers, quality, quality_score, simhash, reward_status)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
         f" RETURNING {ENTRY_COLUMNS}",
         uuid.uuid4(), new.tenant_id, new.widget_id, new.body, new.rating, new.category,
         new.metadata, new.customer_email, new.answers, new.quality, new.quality_score,
-        new.simhash,
+        new.simhash, new.reward_status,
     )
     entry = entry_from_row(row)
-    await record_audit(conn, entry, actor, "created", None, _audited(entry))
+    await record_audit(conn, entry, actor, "created", None, audited(entry))
     return entry
 
 
@@ -66,11 +68,6 @@ async def record_audit(conn: asyncpg.Connection, entry: Entry, actor: str | None
         " VALUES ($1, $2, $3, $4, $5, $6)",
         entry.id, entry.tenant_id, actor, action, before, after,
     )
-
-
-def _audited(entry: Entry) -> dict[str, Any]:
-    return {"status": entry.status, "assignee": entry.assignee, "rating": entry.rating,
-            "category": entry.category}
 
 
 async def get_entry(conn: asyncpg.Connection | asyncpg.Pool, tenant_id: str, entry_id: str,
@@ -116,6 +113,7 @@ async def notes_of(pool: asyncpg.Pool, entry_id: str) -> list[dict[str, Any]]:
 class ListQuery:
     tenant_id: str
     statuses: tuple[str, ...] = ()
+    reward_statuses: tuple[str, ...] = ()
     widget_id: str | None = None
     created_from: datetime | None = None
     created_to: datetime | None = None
@@ -154,6 +152,9 @@ def _filters(q: ListQuery) -> tuple[list[str], list[Any]]:
     if q.statuses:
         args.append(list(q.statuses))
         where.append(f"status = ANY(${len(args)}::text[])")
+    if q.reward_statuses:
+        args.append(list(q.reward_statuses))
+        where.append(f"reward_status = ANY(${len(args)}::text[])")
     if q.widget_id:
         args.append(q.widget_id)
         where.append(f"widget_id = ${len(args)}")
@@ -190,3 +191,158 @@ async def list_entries(pool: asyncpg.Pool, q: ListQuery) -> EntryPage:
     items = [entry_from_row(r) for r in rows[: q.limit]]
     more = len(rows) > q.limit
     return EntryPage(items, total, encode_cursor(items[-1], descending) if more else None)
+
+
+# --- changes ---------------------------------------------------------------------------
+
+UPDATABLE = frozenset({"status", "assignee", "category", "first_response_at", "resolved_at",
+                       "reward_status", "reviewed_by", "reviewed_at", "review_reason",
+                       "deleted_at"})
+
+
+async def update_entry(conn: asyncpg.Connection, entry: Entry, columns: dict[str, Any]
+                       ) -> Entry:
+    """Apply `columns` and bump the version; the caller holds the row lock."""
+    assert columns.keys() <= UPDATABLE, columns.keys() - UPDATABLE
+    names = list(columns)
+    sets = ", ".join(f"{name} = ${i + 2}" for i, name in enumerate(names))
+    row = await conn.fetchrow(
+        f"UPDATE entries SET {sets}, version = version + 1, updated_at = now()"
+        f" WHERE id = $1 RETURNING {ENTRY_COLUMNS}",
+        _uuid(entry.id), *columns.values(),
+    )
+    return entry_from_row(row)
+
+
+async def touch_entry(conn: asyncpg.Connection, entry: Entry) -> Entry:
+    return await update_entry(conn, entry, {})
+
+
+async def insert_note(conn: asyncpg.Connection, entry: Entry, author: str | None,
+                      body: str) -> str:
+    note_id = uuid.uuid4()
+    await conn.execute(
+        "INSERT INTO notes (id, entry_id, tenant_id, author, body) VALUES ($1, $2, $3, $4, $5)",
+        note_id, _uuid(entry.id), entry.tenant_id, author, body,
+    )
+    return str(note_id)
+
+
+def audited(entry: Entry) -> dict[str, Any]:
+    return {"status": entry.status, "assignee": entry.assignee, "category": entry.category,
+            "reward_status": entry.reward_status, "deleted": entry.deleted_at is not None}
+
+
+async def open_entries_of(conn: asyncpg.Connection, tenant_id: str, assignee: str
+                          ) -> list[Entry]:
+    rows = await conn.fetch(
+        f"SELECT {ENTRY_COLUMNS} FROM entries WHERE tenant_id = $1 AND assignee = $2"
+        " AND deleted_at IS NULL AND status NOT IN ('resolved', 'archived') FOR UPDATE",
+        tenant_id, assignee,
+    )
+    return [entry_from_row(r) for r in rows]
+
+
+async def earlier_fingerprints(conn: asyncpg.Connection, tenant_id: str,
+                               widget_id: str | None, limit: int = 500
+                               ) -> list[tuple[str, int]]:
+    """The latest fingerprints in the same campaign: near-duplicates are looked for there."""
+    rows = await conn.fetch(
+        "SELECT id, simhash FROM entries WHERE tenant_id = $1"
+        " AND widget_id IS NOT DISTINCT FROM $2 AND simhash IS NOT NULL"
+        " ORDER BY created_at DESC LIMIT $3",
+        tenant_id, widget_id, limit,
+    )
+    return [(str(r["id"]), int(r["simhash"])) for r in rows]
+
+
+# --- campaigns, payouts ----------------------------------------------------------------
+
+
+async def upsert_campaign(conn: asyncpg.Connection, tenant_id: str, version: int,
+                          campaign: Campaign) -> None:
+    await conn.execute(
+        "INSERT INTO campaigns (widget_id, tenant_id, status, reward, auto_approve_above,"
+        " auto_reject_below, version) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        " ON CONFLICT (widget_id) DO UPDATE SET status = EXCLUDED.status,"
+        " reward = EXCLUDED.reward, auto_approve_above = EXCLUDED.auto_approve_above,"
+        " auto_reject_below = EXCLUDED.auto_reject_below, version = EXCLUDED.version"
+        " WHERE campaigns.version <= EXCLUDED.version",
+        campaign.widget_id, tenant_id, campaign.status, campaign.reward,
+        campaign.auto_approve_above, campaign.auto_reject_below, version,
+    )
+    codes = (campaign.reward or {}).get("voucher_codes") or []
+    await conn.executemany(
+        "INSERT INTO voucher_codes (widget_id, code) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        [(campaign.widget_id, str(code)) for code in codes],
+    )
+
+
+async def campaign_of(conn: asyncpg.Connection, tenant_id: str, widget_id: str | None
+                      ) -> Campaign | None:
+    if widget_id is None:
+        return None
+    row = await conn.fetchrow(
+        "SELECT widget_id, status, reward, auto_approve_above, auto_reject_below"
+        " FROM campaigns WHERE widget_id = $1 AND tenant_id = $2", widget_id, tenant_id)
+    if row is None:
+        return None
+    return Campaign(str(row["widget_id"]), row["status"], row["reward"],
+                    row["auto_approve_above"], row["auto_reject_below"])
+
+
+async def insert_payout(conn: asyncpg.Connection, entry: Entry, reward: Reward) -> str | None:
+    """The entry's one payout; None when it already had one."""
+    payout_id = await conn.fetchval(
+        "INSERT INTO payouts (id, tenant_id, entry_id, widget_id, kind, amount, currency)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (entry_id) DO NOTHING RETURNING id",
+        uuid.uuid4(), entry.tenant_id, _uuid(entry.id), entry.widget_id, reward.kind,
+        reward.amount, reward.currency,
+    )
+    return str(payout_id) if payout_id else None
+
+
+async def claim_pending_payouts(conn: asyncpg.Connection, limit: int) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT p.id, p.tenant_id, p.entry_id, p.widget_id, p.kind, p.amount, p.currency,"
+        " e.customer_email FROM payouts p JOIN entries e ON e.id = p.entry_id"
+        " WHERE p.status = 'pending' ORDER BY p.created_at LIMIT $1 FOR UPDATE OF p SKIP LOCKED",
+        limit,
+    )
+    return [{k: (str(v) if isinstance(v, uuid.UUID) else v) for k, v in dict(r).items()}
+            for r in rows]
+
+
+async def take_voucher(conn: asyncpg.Connection, widget_id: str, payout_id: str) -> str | None:
+    code: str | None = await conn.fetchval(
+        "UPDATE voucher_codes SET payout_id = $2 WHERE (widget_id, code) = ("
+        " SELECT widget_id, code FROM voucher_codes WHERE widget_id = $1 AND payout_id IS NULL"
+        " ORDER BY code LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING code",
+        widget_id, payout_id,
+    )
+    return code
+
+
+async def complete_payout(conn: asyncpg.Connection, payout: dict[str, Any],
+                          voucher_code: str | None) -> None:
+    if payout["kind"] == "amount":
+        await conn.execute(
+            "INSERT INTO ledger (tenant_id, payout_id, amount, currency) VALUES ($1, $2, $3, $4)",
+            payout["tenant_id"], payout["id"], payout["amount"], payout["currency"],
+        )
+    await conn.execute(
+        "UPDATE payouts SET status = 'completed', completed_at = now(), voucher_code = $2"
+        " WHERE id = $1", payout["id"], voucher_code,
+    )
+
+
+async def block_payout(conn: asyncpg.Connection, payout_id: str, reason: str) -> None:
+    await conn.execute("UPDATE payouts SET status = 'blocked', blocked_reason = $2"
+                       " WHERE id = $1", payout_id, reason)
+
+
+async def payout_of(pool: asyncpg.Pool, entry_id: str) -> dict[str, Any] | None:
+    row = await pool.fetchrow(
+        "SELECT id, kind, amount, currency, voucher_code, status, created_at, completed_at"
+        " FROM payouts WHERE entry_id = $1", _uuid(entry_id))
+    return None if row is None else {**dict(row), "id": str(row["id"])}

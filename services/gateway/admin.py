@@ -12,6 +12,7 @@ from resonanz.shared.db import create_pool
 
 from . import store
 from .app import GatewaySettings
+from .limits import DEFAULT_LIMITS
 
 SERVICE = "gateway"
 
@@ -33,6 +34,11 @@ def register(commands: argparse._SubParsersAction, settings: GatewaySettings) ->
     rotate = admin.add_parser("rotate-key", help="issue a successor; the old key lives 24 h")
     rotate.add_argument("--id", required=True)
     admin.add_parser("list-tenants", help="list tenants")
+    limit = admin.add_parser("set-rate-limit", help="override a tenant's requests per minute")
+    limit.add_argument("--tenant", required=True)
+    limit.add_argument("--name", required=True, choices=sorted(DEFAULT_LIMITS))
+    limit.add_argument("--limit", type=int, help="requests per minute; omit for the default")
+    limit.set_defaults(handler=lambda args: run(args, settings))
     for parser in (tenant, key, listing, revoke, rotate):
         parser.set_defaults(handler=lambda args: run(args, settings))
     admin.choices["list-tenants"].set_defaults(handler=lambda args: run(args, settings))
@@ -53,6 +59,7 @@ async def _dispatch(args: argparse.Namespace, settings: GatewaySettings) -> Any:
         "revoke-key": lambda: store.revoke_key(pool, args.id),
         "rotate-key": lambda: _rotate(pool, pepper, args.id),
         "list-tenants": lambda: store.list_tenants(pool),
+        "set-rate-limit": lambda: store.set_rate_limit(pool, args.tenant, args.name, args.limit),
     }
     try:
         return await actions[args.admin_command]()

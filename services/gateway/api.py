@@ -1,4 +1,4 @@
-"""The public API: authentication, dialect rendering, forwarding to the owning service."""
+"""The public edge: authentication, rate limits, idempotency, dialect rendering."""
 
 from __future__ import annotations
 
@@ -8,17 +8,23 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from resonanz.shared.db import PoolKey
-from resonanz.shared.errors import DomainError, validation_details
+from resonanz.shared.errors import DomainError, Unauthenticated
 from resonanz.shared.logs import tenant_id_var
+from resonanz.shared.ratelimit import RateLimiter, limit_headers
 
-from . import store
+from . import idempotency, store
 from .auth import AuthenticatorKey, Principal
 from .dialects import FEEDBACKPRO, PAY4FEEDBACK, dialect_of
+from .limits import check_auth_failures, check_tenant_quota
+from .upstream import client_ip
 
 routes = web.RouteTableDef()
 PrincipalKey = web.RequestKey("principal", Principal)
+LimiterKey = web.AppKey("limiter", RateLimiter)
 
 PUBLIC_PREFIXES = ("/v1/", "/api/v1/")
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 @web.middleware
@@ -28,7 +34,7 @@ async def dialect_errors(request: web.Request, handler: Handler) -> web.StreamRe
         return await handler(request)
     except DomainError as exc:
         return dialect_of(request.path).error(request, exc.status, exc.code, exc.message,
-                                              exc.details)
+                                              exc.details, headers=exc.headers)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -41,18 +47,69 @@ async def dialect_errors(request: web.Request, handler: Handler) -> web.StreamRe
 
 @web.middleware
 async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.path.startswith(PUBLIC_PREFIXES):
+    """Key → tenant and role; then the tenant's quota; then the role's permission."""
+    if not request.path.startswith(PUBLIC_PREFIXES):
+        return await handler(request)
+    dialect = dialect_of(request.path).name
+    limiter = request.app[LimiterKey]
+    try:
         principal = await request.app[AuthenticatorKey].authenticate(request)
-        request[PrincipalKey] = principal
-        tenant_id_var.set(principal.tenant_id)
-        if request.method in {"POST", "PUT", "PATCH", "DELETE"}:
-            principal.require_write()
+    except Unauthenticated:
+        await check_auth_failures(limiter, client_ip(request), dialect)
+        raise
+    request[PrincipalKey] = principal
+    tenant_id_var.set(principal.tenant_id)
+    quota, decision = await check_tenant_quota(limiter, principal.tenant_id, dialect,
+                                               request.method, request.path,
+                                               principal.rate_limits)
+    if request.method in WRITE_METHODS:
+        principal.require_write()
+    response = await handler(request)
+    response.headers.update(limit_headers(quota, decision))
+    return response
+
+
+@web.middleware
+async def require_json(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if (request.method in BODY_METHODS and request.body_exists
+            and request.path.startswith(PUBLIC_PREFIXES)
+            and request.content_type != "application/json"):
+        raise DomainError("send the body as application/json", code="unsupported_media_type",
+                          status=415, details=[{"field": "Content-Type",
+                                                "message": request.content_type}])
     return await handler(request)
 
 
-def _validation(exc: Any) -> DomainError:
-    return DomainError("invalid request", details=validation_details(exc.errors()),
-                       code="validation_error", status=400)
+@web.middleware
+async def idempotent(request: web.Request, handler: Handler) -> web.StreamResponse:
+    key = request.headers.get(idempotency.HEADER)
+    if request.method != "POST" or key is None or PrincipalKey not in request:
+        return await handler(request)
+    idempotency.validate_key(key)
+    tenant = request[PrincipalKey].tenant_id
+    pool = request.app[PoolKey]
+    fingerprint = idempotency.request_hash(request.method, request.path_qs,
+                                           await request.read())
+    stored = await idempotency.begin(pool, tenant, key, fingerprint)
+    if stored is not None:
+        return idempotency.replay(stored)
+    try:
+        response = await handler(request)
+    except DomainError as exc:
+        if exc.status >= 500:
+            await idempotency.abandon(pool, tenant, key)
+            raise
+        response = dialect_of(request.path).error(request, exc.status, exc.code, exc.message,
+                                                  exc.details, headers=exc.headers)
+    except BaseException:
+        await idempotency.abandon(pool, tenant, key)
+        raise
+    assert isinstance(response, web.Response)
+    await idempotency.finish(pool, tenant, key, response)
+    return response
+
+
+MIDDLEWARES = [dialect_errors, require_json, authenticate, idempotent]
 
 
 # --- identity -------------------------------------------------------------------------

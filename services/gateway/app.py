@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from aiohttp import web
 from pydantic import SecretStr
 
 from resonanz.shared.db import database_ready, pool_ctx
+from resonanz.shared.outbox import relay_ctx
+from resonanz.shared.ratelimit import create_limiter
 from resonanz.shared.settings import Settings
-from resonanz.shared.web import create_service_app, http_client_ctx
+from resonanz.shared.web import CleanupCtx, create_service_app, http_client_ctx
 
-from .api import authenticate, dialect_errors, routes
+from .api import MIDDLEWARES, LimiterKey, routes
 from .auth import authenticator_ctx
 from .internal import routes as internal_routes
-from .public import analytics, feedback, webhooks, widgets
+from .public import analytics, feedback, users, webhooks, widgets
 from .upstream import UpstreamsKey
 
 SERVICE = "gateway"
@@ -33,16 +37,28 @@ class GatewaySettings(Settings):
                 "analytics": self.analytics_url}
 
 
+def limiter_ctx(settings: GatewaySettings) -> CleanupCtx:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        app[LimiterKey] = create_limiter(settings.rate_limit_backend, settings.redis_url,
+                                         settings.rate_limit_fail_open)
+        yield
+        await app[LimiterKey].close()
+
+    return ctx
+
+
 def create_app(settings: GatewaySettings) -> web.Application:
     app = create_service_app(
         SERVICE, settings, public=True,
         routes=[*routes, *internal_routes, *feedback.routes, *analytics.routes,
-                *widgets.routes, *webhooks.routes],
-        middlewares=[dialect_errors, authenticate],
+                *users.routes, *widgets.routes, *webhooks.routes],
+        middlewares=MIDDLEWARES,
         cleanup_ctxs=[
             pool_ctx(SERVICE, settings),
             http_client_ctx(settings, timeout=settings.upstream_timeout),
             authenticator_ctx(settings.api_key_pepper.get_secret_value().encode()),
+            limiter_ctx(settings),
+            relay_ctx(SERVICE, settings),
         ],
         readiness=[database_ready],
     )

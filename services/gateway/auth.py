@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from aiohttp import web
+from prometheus_client import Counter
 
 from resonanz.shared.db import PoolKey
 from resonanz.shared.errors import Forbidden, Unauthenticated
@@ -19,6 +20,8 @@ from . import keys, store
 
 log = logging.getLogger(__name__)
 
+KEY_LOOKUPS = Counter("resonanz_gateway_key_lookups_total",
+                      "API keys looked up in the database (well-formed keys only)")
 INACTIVITY_EXPIRY = timedelta(days=365)
 FLUSH_INTERVAL = 30.0
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -30,6 +33,7 @@ class Principal:
     key_id: str
     role: str
     user_id: str | None
+    rate_limits: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def actor_id(self) -> str:
@@ -72,12 +76,14 @@ class Authenticator:
                                   " or X-API-Key")
         if not keys.is_well_formed(key):
             raise Unauthenticated("API key is malformed")
+        KEY_LOOKUPS.inc()
         record = await store.find_key(self.pool, keys.digest(key, self.pepper))
         now = datetime.now(UTC)
         if record is None or not self._usable(record, now):
             raise Unauthenticated("API key is invalid, expired or revoked")
         self._used[record.id] = now
-        return Principal(record.tenant_id, record.id, record.role, record.user_id)
+        return Principal(record.tenant_id, record.id, record.role, record.user_id,
+                         record.rate_limits)
 
     def _usable(self, record: store.KeyRecord, now: datetime) -> bool:
         if record.revoked_at is not None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 
-from resonanz.shared.errors import NotFound
+from resonanz.shared.errors import Conflict, NotFound
 
 from . import keys
 
@@ -24,12 +24,14 @@ class KeyRecord:
     last_used_at: datetime | None
     revoked_at: datetime | None
     expires_at: datetime | None
+    rate_limits: dict[str, int]
 
 
 async def find_key(pool: asyncpg.Pool, digest: bytes) -> KeyRecord | None:
     row = await pool.fetchrow(
-        "SELECT id, tenant_id, role, user_id, created_at, last_used_at, revoked_at, expires_at"
-        " FROM api_keys WHERE digest = $1",
+        "SELECT k.id, k.tenant_id, k.role, k.user_id, k.created_at, k.last_used_at,"
+        " k.revoked_at, k.expires_at, t.rate_limits"
+        " FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.digest = $1",
         digest,
     )
     if row is None:
@@ -127,6 +129,20 @@ async def get_tenant(pool: asyncpg.Pool | asyncpg.Connection, tenant_id: str) ->
     return _plain(row)
 
 
+async def set_rate_limit(pool: asyncpg.Pool, tenant_id: str, name: str, limit: int | None
+                         ) -> dict[str, Any]:
+    """Override one of the tenant's limits per minute; None restores the default."""
+    row = await pool.fetchrow(
+        "UPDATE tenants SET rate_limits = CASE WHEN $3::int IS NULL THEN rate_limits - $2"
+        " ELSE rate_limits || jsonb_build_object($2::text, $3::int) END"
+        " WHERE id = $1 RETURNING id, rate_limits",
+        _uuid(tenant_id), name, limit,
+    )
+    if row is None:
+        raise NotFound("tenant not found")
+    return _plain(row)
+
+
 async def list_tenants(pool: asyncpg.Pool) -> list[dict[str, Any]]:
     rows = await pool.fetch(
         "SELECT id, name, owner_id, created_at FROM tenants ORDER BY created_at"
@@ -152,3 +168,61 @@ async def admins_of(pool: asyncpg.Pool, tenant_id: str) -> list[dict[str, Any]]:
         _uuid(tenant_id),
     )
     return [_plain(r) for r in rows]
+
+
+# --- team members ----------------------------------------------------------------------
+
+USER_COLUMNS = ("id, email, name, role, status, email_verified, last_active_at, created_at")
+
+
+async def list_users(pool: asyncpg.Pool, tenant_id: str) -> list[dict[str, Any]]:
+    rows = await pool.fetch(
+        f"SELECT {USER_COLUMNS} FROM users WHERE tenant_id = $1 AND status <> 'removed'"
+        " ORDER BY created_at, id",
+        tenant_id,
+    )
+    return [_plain(r) for r in rows]
+
+
+async def invite_user(conn: asyncpg.Connection, tenant_id: str, email: str, name: str | None,
+                      role: str, invited_by: str | None, token_digest: bytes,
+                      expires_at: datetime) -> dict[str, Any]:
+    try:
+        row = await conn.fetchrow(
+            "INSERT INTO users (id, tenant_id, email, name, role, status, invited_by)"
+            " VALUES ($1, $2, $3, $4, $5, 'pending', $6)"
+            f" RETURNING {USER_COLUMNS}",
+            uuid.uuid4(), tenant_id, email, name, role, _maybe_uuid(invited_by),
+        )
+    except asyncpg.UniqueViolationError:
+        raise Conflict("a team member with this email already exists", details=[
+            {"field": "email", "message": "already a member or invited"}]) from None
+    assert row is not None
+    await conn.execute(
+        "INSERT INTO invitations (token_digest, user_id, tenant_id, expires_at)"
+        " VALUES ($1, $2, $3, $4)",
+        token_digest, row["id"], tenant_id, expires_at,
+    )
+    return _plain(row)
+
+
+async def remove_user(conn: asyncpg.Connection, tenant_id: str, user_id: str
+                      ) -> dict[str, Any]:
+    row = await conn.fetchrow(
+        "UPDATE users SET status = 'removed', removed_at = now()"
+        " WHERE tenant_id = $1 AND id = $2 AND status <> 'removed'"
+        f" RETURNING {USER_COLUMNS}",
+        tenant_id, _uuid(user_id),
+    )
+    if row is None:
+        raise NotFound("team member not found")
+    await conn.execute("UPDATE api_keys SET revoked_at = coalesce(revoked_at, now())"
+                       " WHERE user_id = $1", row["id"])
+    return _plain(row)
+
+
+def _maybe_uuid(value: str | None) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value) if value else None
+    except ValueError:
+        return None

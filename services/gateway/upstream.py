@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
@@ -29,15 +30,18 @@ class UpstreamTimeout(DomainError):
 
 
 async def call(request: web.Request, service: str, method: str, path: str,
-               principal: Principal | None, *, json: Any = None,
-               params: dict[str, str] | None = None) -> tuple[int, Any]:
-    """Send a command to `service`; its domain errors come back as DomainError."""
+               principal: Principal | None, *, json: Any = None, body: bytes | None = None,
+               params: Mapping[str, str] | None = None) -> tuple[int, Any]:
+    """Send a command to `service`; its domain errors come back as DomainError.
+
+    `body` forwards the caller's JSON bytes untouched: the service validates them."""
     url = request.app[UpstreamsKey][service] + path
     headers = {"X-Request-Id": request_id_var.get() or "", "X-Client-Ip": client_ip(request)}
     if principal is not None:
         headers.update({"X-Tenant-Id": principal.tenant_id, "X-Actor-Id": principal.actor_id,
                         "X-Actor-Role": principal.role})
-    body = None if json is None else orjson.dumps(json)
+    if json is not None:
+        body = orjson.dumps(json)
     if body is not None:
         headers["Content-Type"] = "application/json"
     try:

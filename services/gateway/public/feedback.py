@@ -1,21 +1,156 @@
-"""Public routes of the feedback domain: `/v1/feedback` and `/api/v1/responses`."""
+"""Public routes of the feedback domain: FeedBackPro's `/v1/feedback` and
+Pay4Feedback's `/api/v1/responses` — one record, two views."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 from aiohttp import web
 
 from ..api import PrincipalKey
-from ..dialects import FEEDBACKPRO
+from ..dialects import FEEDBACKPRO, PAY4FEEDBACK
+from ..paging import Paging
 from ..upstream import call
 
 routes = web.RouteTableDef()
 
+# The references name no date parameters; accept the common spellings.
+DATE_FROM = ("from", "since", "created_after", "date_from", "start_date")
+DATE_TO = ("to", "until", "created_before", "date_to", "end_date")
+
+
+def _dates(query: Mapping[str, str]) -> dict[str, str]:
+    found = {}
+    for target, names in (("from", DATE_FROM), ("to", DATE_TO)):
+        for name in names:
+            if query.get(name):
+                found[target] = query[name]
+                break
+    return found
+
+
+def _entry_path(request: web.Request, suffix: str = "") -> str:
+    return f"/entries/{request.match_info['id']}{suffix}"
+
+
+# --- FeedBackPro -----------------------------------------------------------------------
+
+
+def fbp_entry(entry: dict[str, Any]) -> dict[str, Any]:
+    view = {k: entry[k] for k in (
+        "id", "body", "rating", "category", "metadata", "customer_email", "status",
+        "widget_id", "quality_score", "created_at", "updated_at", "resolved_at")}
+    view["assigned_to"] = entry["assignee"]
+    return view
+
+
+@routes.get("/v1/feedback")
+async def fbp_list_feedback(request: web.Request) -> web.Response:
+    q = request.query
+    paging = Paging.from_query(q, default_limit=50, max_limit=200)
+    params = {"page": str(paging.page), "limit": str(paging.limit), **_dates(q)}
+    for name in ("status", "widget_id", "sort", "cursor"):
+        if q.get(name):
+            params[name] = q[name]
+    _, page = await call(request, "feedback", "GET", "/entries", request[PrincipalKey],
+                         params=params)
+    links = paging.links(request, page["total"])
+    meta = paging.meta(page["total"])
+    if page["next_cursor"]:
+        meta["next_cursor"] = page["next_cursor"]
+        if "cursor" in q:
+            links["next"] = str(request.rel_url.update_query(cursor=page["next_cursor"]))
+    return FEEDBACKPRO.ok(request, [fbp_entry(e) for e in page["items"]], meta=meta,
+                          links=links)
+
 
 @routes.post("/v1/feedback")
 async def fbp_create_feedback(request: web.Request) -> web.Response:
-    body = await request.json()
     _, entry = await call(request, "feedback", "POST", "/entries", request[PrincipalKey],
-                          json=body)
+                          body=await request.read())
     location = f"/v1/feedback/{entry['id']}"
-    return FEEDBACKPRO.ok(request, entry, status=201, headers={"Location": location},
-                          links={"self": location})
+    return FEEDBACKPRO.ok(request, fbp_entry(entry), status=201,
+                          headers={"Location": location}, links={"self": location})
+
+
+@routes.get("/v1/feedback/{id}")
+async def fbp_get_feedback(request: web.Request) -> web.Response:
+    _, entry = await call(request, "feedback", "GET", _entry_path(request),
+                          request[PrincipalKey])
+    view = fbp_entry(entry)
+    view.update(audit_trail=entry["audit_trail"], notes=entry["notes"], answers=entry["answers"])
+    return FEEDBACKPRO.ok(request, view)
+
+
+@routes.patch("/v1/feedback/{id}")
+async def fbp_update_feedback(request: web.Request) -> web.Response:
+    _, entry = await call(request, "feedback", "PATCH", _entry_path(request),
+                          request[PrincipalKey], body=await request.read())
+    return FEEDBACKPRO.ok(request, fbp_entry(entry))
+
+
+@routes.delete("/v1/feedback/{id}")
+async def fbp_delete_feedback(request: web.Request) -> web.Response:
+    _, result = await call(request, "feedback", "DELETE", _entry_path(request),
+                           request[PrincipalKey])
+    return FEEDBACKPRO.ok(request, result)
+
+
+# --- Pay4Feedback ----------------------------------------------------------------------
+
+
+def p4f_response(entry: dict[str, Any], *, full: bool = False) -> dict[str, Any]:
+    reward = entry["reward"]
+    view = {
+        "id": entry["id"], "campaign_id": entry["widget_id"],
+        "status": reward["reward_status"].upper(), "rating": entry["rating"],
+        "text": entry["body"], "customer_email": entry["customer_email"],
+        "quality_score": entry["quality_score"], "created_at": entry["created_at"],
+        "reviewed_at": reward["reviewed_at"], "review_reason": reward["reason"],
+    }
+    if full:
+        view["answers"] = entry["answers"]
+        view["quality"] = entry["quality"]
+        view["payout"] = entry.get("payout")
+    return view
+
+
+@routes.get("/api/v1/responses")
+async def p4f_list_responses(request: web.Request) -> web.Response:
+    q = request.query
+    params = {"limit": q.get("limit", "50"), "total": "0", **_dates(q)}
+    if q.get("cursor"):
+        params["cursor"] = q["cursor"]
+    if q.get("status"):
+        params["reward_status"] = q["status"]
+    campaign = q.get("campaign_id") or q.get("campaign")
+    if campaign:
+        params["widget_id"] = campaign
+    _, page = await call(request, "feedback", "GET", "/entries", request[PrincipalKey],
+                         params=params)
+    return PAY4FEEDBACK.ok(request, [p4f_response(e) for e in page["items"]],
+                           links={"next": page["next_cursor"]})
+
+
+@routes.get("/api/v1/responses/{id}")
+async def p4f_get_response(request: web.Request) -> web.Response:
+    _, entry = await call(request, "feedback", "GET", _entry_path(request),
+                          request[PrincipalKey])
+    return PAY4FEEDBACK.ok(request, p4f_response(entry, full=True))
+
+
+@routes.post("/api/v1/responses/{id}/approve")
+async def p4f_approve(request: web.Request) -> web.Response:
+    return await _review(request, "/approve")
+
+
+@routes.post("/api/v1/responses/{id}/reject")
+async def p4f_reject(request: web.Request) -> web.Response:
+    return await _review(request, "/reject")
+
+
+async def _review(request: web.Request, action: str) -> web.Response:
+    _, entry = await call(request, "feedback", "POST", _entry_path(request, action),
+                          request[PrincipalKey], body=await request.read() or b"{}")
+    return PAY4FEEDBACK.ok(request, p4f_response(entry, full=True))

@@ -1,7 +1,291 @@
-"""Public routes of the widgets domain."""
+"""Public routes of the widgets domain.
+
+Keyed: `/v1/widgets` (FeedBackPro) and `/api/v1/campaigns` (Pay4Feedback), two views
+of one record. Without a key: `/widget.js`, `/public/widgets/{public_id}` (config and
+submissions) and `/demo/{public_id}`, relayed to the widgets service as they are,
+headers included (ETag, Cache-Control, CORS, rate limits).
+"""
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+import orjson
 from aiohttp import web
 
+from resonanz.shared.errors import InvalidInput
+from resonanz.shared.logs import request_id_var
+from resonanz.shared.web import HttpClientKey
+
+from ..api import PrincipalKey
+from ..dialects import FEEDBACKPRO, PAY4FEEDBACK
+from ..upstream import Unavailable, UpstreamsKey, UpstreamTimeout, call, client_ip
+
+log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
+
+FBP_MAX_PAGE = 200
+P4F_LIST_LIMIT = 500
+# Creating a campaign always starts a draft (Pay4Feedback); activating is a PATCH.
+P4F_CREATE_IGNORES = ("status", "is_active")
+
+
+# --- views ------------------------------------------------------------------------------
+
+
+def embed_code(request: web.Request, widget: dict[str, Any]) -> str:
+    script = f"{request.url.origin()}/widget.js"
+    return f'<script src="{script}" data-widget="{widget["public_id"]}" async></script>'
+
+
+def fbp_widget(request: web.Request, w: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": w["id"], "name": w["name"], "placement": w["placement"], "trigger": w["trigger"],
+        "theme": w["theme"], "languages": w["languages"], "is_active": w["status"] == "ACTIVE",
+        "status": w["status"].lower(), "public_id": w["public_id"], "questions": w["questions"],
+        "allowed_origins": w["allowed_origins"], "pause_reason": w["pause_reason"],
+        "paused_at": w["paused_at"], "scheduled_resume": w["resume_at"],
+        "embed_code": embed_code(request, w), "created_at": w["created_at"],
+        "updated_at": w["updated_at"],
+    }
+
+
+def fbp_pause(w: dict[str, Any]) -> dict[str, Any]:
+    """Exactly the reference's example answer to `POST /widgets/:id/pause`."""
+    return {"id": w["id"], "status": w["status"].lower(), "paused_at": w["paused_at"],
+            "scheduled_resume": w["resume_at"]}
+
+
+def p4f_campaign(request: web.Request, w: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": w["id"], "name": w["name"], "status": w["status"], "public_id": w["public_id"],
+        "questions": w["questions"], "reward": w["reward"],
+        "auto_approve_above": w["auto_approve_above"],
+        "auto_reject_below": w["auto_reject_below"], "placement": w["placement"],
+        "trigger": w["trigger"], "theme": w["theme"], "languages": w["languages"],
+        "allowed_origins": w["allowed_origins"], "pause_reason": w["pause_reason"],
+        "paused_at": w["paused_at"], "scheduled_resume": w["resume_at"],
+        "ended_at": w["ended_at"], "embed_code": embed_code(request, w),
+        "created_at": w["created_at"], "updated_at": w["updated_at"],
+    }
+
+
+# --- forwarding helpers -------------------------------------------------------------------
+
+
+async def json_body(request: web.Request) -> Any:
+    raw = await request.read()
+    try:
+        return orjson.loads(raw) if raw.strip() else {}
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput("malformed JSON", details=[
+            {"field": None, "message": str(exc), "type": "json_invalid"}]) from None
+
+
+async def widgets(request: web.Request, method: str, path: str, *, json: Any = None,
+                  params: dict[str, str] | None = None) -> Any:
+    _, payload = await call(request, "widgets", method, path, request[PrincipalKey],
+                            json=json, params=params)
+    return payload
+
+
+def _widget_path(request: web.Request, suffix: str = "") -> str:
+    return f"/widgets/{quote(request.match_info['id'], safe='')}{suffix}"
+
+
+def _fbp_page(request: web.Request) -> tuple[int, int]:
+    try:
+        page = int(request.query.get("page", "1"))
+        limit = min(FBP_MAX_PAGE, int(request.query.get("limit", "50")))
+    except ValueError:
+        raise InvalidInput("page and limit must be whole numbers", details=[
+            {"field": "page", "message": "must be a whole number"}]) from None
+    if page < 1 or limit < 1:
+        raise InvalidInput("page and limit start at 1", details=[
+            {"field": "page", "message": "must be >= 1"}])
+    return page, limit
+
+
+def _page_links(request: web.Request, page: int, limit: int, total: int) -> dict[str, str | None]:
+    def at(number: int) -> str:
+        return str(request.rel_url.update_query(page=str(number), limit=str(limit)))
+
+    return {"self": at(page), "next": at(page + 1) if page * limit < total else None,
+            "prev": at(page - 1) if page > 1 else None}
+
+
+# --- FeedBackPro: /v1/widgets ----------------------------------------------------------------
+
+
+@routes.get("/v1/widgets")
+async def fbp_list_widgets(request: web.Request) -> web.Response:
+    page, limit = _fbp_page(request)
+    found = await widgets(request, "GET", "/widgets",
+                          params={"page": str(page), "limit": str(limit)})
+    return FEEDBACKPRO.ok(
+        request, [fbp_widget(request, w) for w in found["items"]],
+        meta={"page": page, "per_page": limit, "total": found["total"]},
+        links=_page_links(request, page, limit, found["total"]))
+
+
+@routes.post("/v1/widgets")
+async def fbp_create_widget(request: web.Request) -> web.Response:
+    created = await widgets(request, "POST", "/widgets", json=await json_body(request))
+    location = f"/v1/widgets/{created['id']}"
+    return FEEDBACKPRO.ok(request, fbp_widget(request, created), status=201,
+                          headers={"Location": location}, links={"self": location})
+
+
+@routes.get("/v1/widgets/{id}")
+async def fbp_get_widget(request: web.Request) -> web.Response:
+    return FEEDBACKPRO.ok(request, fbp_widget(request, await widgets(
+        request, "GET", _widget_path(request))))
+
+
+@routes.patch("/v1/widgets/{id}")
+async def fbp_patch_widget(request: web.Request) -> web.Response:
+    changed = await widgets(request, "PATCH", _widget_path(request),
+                            json=await json_body(request))
+    return FEEDBACKPRO.ok(request, fbp_widget(request, changed))
+
+
+@routes.post("/v1/widgets/{id}/pause")
+async def fbp_pause_widget(request: web.Request) -> web.Response:
+    paused = await widgets(request, "POST", _widget_path(request, "/pause"),
+                           json=await json_body(request))
+    return FEEDBACKPRO.ok(request, fbp_pause(paused))
+
+
+@routes.post("/v1/widgets/{id}/resume")
+async def fbp_resume_widget(request: web.Request) -> web.Response:
+    resumed = await widgets(request, "POST", _widget_path(request, "/resume"),
+                            json=await json_body(request))
+    return FEEDBACKPRO.ok(request, fbp_widget(request, resumed))
+
+
+# --- Pay4Feedback: /api/v1/campaigns -----------------------------------------------------------
+
+
+@routes.get("/api/v1/campaigns")
+async def p4f_list_campaigns(request: web.Request) -> web.Response:
+    found = await widgets(request, "GET", "/widgets",
+                          params={"page": "1", "limit": str(P4F_LIST_LIMIT)})
+    return PAY4FEEDBACK.ok(request, [p4f_campaign(request, w) for w in found["items"]])
+
+
+@routes.post("/api/v1/campaigns")
+async def p4f_create_campaign(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    if isinstance(body, dict):
+        body = {k: v for k, v in body.items() if k not in P4F_CREATE_IGNORES}
+    created = await widgets(request, "POST", "/widgets", json=body)
+    return PAY4FEEDBACK.ok(request, p4f_campaign(request, created), status=201,
+                           headers={"Location": f"/api/v1/campaigns/{created['id']}"})
+
+
+@routes.get("/api/v1/campaigns/{id}")
+async def p4f_get_campaign(request: web.Request) -> web.Response:
+    return PAY4FEEDBACK.ok(request, p4f_campaign(request, await widgets(
+        request, "GET", _widget_path(request))))
+
+
+@routes.patch("/api/v1/campaigns/{id}")
+async def p4f_patch_campaign(request: web.Request) -> web.Response:
+    changed = await widgets(request, "PATCH", _widget_path(request),
+                            json=await json_body(request))
+    return PAY4FEEDBACK.ok(request, p4f_campaign(request, changed))
+
+
+@routes.post("/api/v1/campaigns/{id}/pause")
+async def p4f_pause_campaign(request: web.Request) -> web.Response:
+    paused = await widgets(request, "POST", _widget_path(request, "/pause"),
+                           json=await json_body(request))
+    return PAY4FEEDBACK.ok(request, p4f_campaign(request, paused))
+
+
+@routes.post("/api/v1/campaigns/{id}/resume")
+async def p4f_resume_campaign(request: web.Request) -> web.Response:
+    resumed = await widgets(request, "POST", _widget_path(request, "/resume"),
+                            json=await json_body(request))
+    return PAY4FEEDBACK.ok(request, p4f_campaign(request, resumed))
+
+
+# --- shoppers' path, no key ---------------------------------------------------------------------
+
+RELAYED_REQUEST_HEADERS = (
+    "Origin", "If-None-Match", "Content-Type", "User-Agent", "Accept-Language",
+    "Access-Control-Request-Method", "Access-Control-Request-Headers",
+)
+RELAYED_RESPONSE_HEADERS = (
+    "Content-Type", "ETag", "Cache-Control", "Vary", "Retry-After", "RateLimit",
+    "RateLimit-Policy", "Access-Control-Allow-Origin", "Access-Control-Allow-Methods",
+    "Access-Control-Allow-Headers", "Access-Control-Max-Age",
+)
+# The widgets service caps submissions far lower; this only keeps floods off the wire.
+RELAY_MAX_BYTES = 64 * 1024
+COMPRESSIBLE = ("text/", "application/json")
+
+
+async def _relayed_body(request: web.Request) -> bytes | None:
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return None
+    if (request.content_length or 0) > RELAY_MAX_BYTES:
+        raise web.HTTPRequestEntityTooLarge(max_size=RELAY_MAX_BYTES,
+                                            actual_size=request.content_length or 0)
+    return await request.read()
+
+
+async def relay(request: web.Request, path: str) -> web.Response:
+    """Pass a shopper's request to the widgets service and its answer back, headers intact."""
+    headers = {h: request.headers[h] for h in RELAYED_REQUEST_HEADERS if h in request.headers}
+    headers.update({"X-Client-Ip": client_ip(request), "X-Request-Id": request_id_var.get() or ""})
+    body = await _relayed_body(request)
+    url = request.app[UpstreamsKey]["widgets"] + path
+    try:
+        async with request.app[HttpClientKey].request(
+            request.method, url, data=body, headers=headers, allow_redirects=False
+        ) as upstream:
+            payload = await upstream.read()
+            kept = {h: upstream.headers[h] for h in RELAYED_RESPONSE_HEADERS
+                    if h in upstream.headers}
+            status = upstream.status
+    except TimeoutError:
+        raise UpstreamTimeout("widgets did not answer in time") from None
+    except aiohttp.ClientError as exc:
+        log.warning("widgets unreachable: %r", exc)
+        raise Unavailable("widgets is unavailable, retry shortly") from None
+    response = web.Response(body=payload or None, status=status, headers=kept)
+    if payload and kept.get("Content-Type", "").startswith(COMPRESSIBLE):
+        response.enable_compression()
+    return response
+
+
+def _public_id(request: web.Request) -> str:
+    return quote(request.match_info["public_id"], safe="")
+
+
+@routes.get("/widget.js")
+async def widget_script(request: web.Request) -> web.Response:
+    return await relay(request, "/public/widget.js")
+
+
+@routes.get("/public/widgets/{public_id}")
+@routes.options("/public/widgets/{public_id}")
+async def public_config(request: web.Request) -> web.Response:
+    return await relay(request, f"/public/widgets/{_public_id(request)}")
+
+
+@routes.post("/public/widgets/{public_id}/submissions")
+@routes.options("/public/widgets/{public_id}/submissions")
+async def public_submission(request: web.Request) -> web.Response:
+    return await relay(request, f"/public/widgets/{_public_id(request)}/submissions")
+
+
+@routes.get("/demo/{public_id}")
+async def demo_page(request: web.Request) -> web.Response:
+    query = f"?{request.query_string}" if request.query_string else ""
+    return await relay(request, f"/public/demo/{_public_id(request)}{query}")
+

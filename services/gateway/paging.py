@@ -1,0 +1,57 @@
+"""FeedBackPro's `page`/`limit` paging: parameters in, `meta` and `links` out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from resonanz.shared.errors import InvalidInput
+
+
+def _positive(query: Mapping[str, str], name: str, default: int, upper: int | None) -> int:
+    raw = query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1 or (upper is not None and value > upper):
+        bound = f"between 1 and {upper}" if upper else "at least 1"
+        raise InvalidInput(f"invalid {name}", details=[
+            {"field": name, "message": f"must be an integer {bound}", "value": raw}])
+    return value
+
+
+@dataclass(frozen=True)
+class Paging:
+    page: int
+    limit: int
+
+    @classmethod
+    def from_query(cls, query: Mapping[str, str], *, default_limit: int, max_limit: int
+                   ) -> Paging:
+        return cls(_positive(query, "page", 1, None),
+                   _positive(query, "limit", default_limit, max_limit))
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.limit
+
+    def meta(self, total: int | None) -> dict[str, Any]:
+        return {"page": self.page, "per_page": self.limit, "total": total}
+
+    def links(self, request: web.Request, total: int | None, *, more: bool | None = None
+              ) -> dict[str, str | None]:
+        has_next = more if more is not None else (total or 0) > self.page * self.limit
+        return {
+            "self": str(request.rel_url),
+            "next": self._link(request, self.page + 1) if has_next else None,
+            "prev": self._link(request, self.page - 1) if self.page > 1 else None,
+        }
+
+    def _link(self, request: web.Request, page: int) -> str:
+        return str(request.rel_url.update_query(page=str(page), limit=str(self.limit)))

@@ -1,0 +1,64 @@
+"""`/v1/users`: the team behind a FeedBackPro organization."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+from resonanz.shared.db import PoolKey
+from resonanz.shared.errors import InvalidInput
+from resonanz.shared.logs import request_id_var
+from resonanz.shared.web import SettingsKey, read_model
+
+from .. import store, team
+from ..api import PrincipalKey
+from ..dialects import FEEDBACKPRO
+from ..paging import Paging
+
+routes = web.RouteTableDef()
+
+
+class Invitation(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    email: EmailStr
+    name: str | None = Field(default=None, max_length=200)
+    role: Literal["admin", "editor", "viewer"] = "viewer"
+
+
+@routes.get("/v1/users")
+async def list_users(request: web.Request) -> web.Response:
+    paging = Paging.from_query(request.query, default_limit=50, max_limit=200)
+    users = await store.list_users(request.app[PoolKey], request[PrincipalKey].tenant_id)
+    page = users[paging.offset: paging.offset + paging.limit]
+    return FEEDBACKPRO.ok(request, page, meta=paging.meta(len(users)),
+                          links=paging.links(request, len(users)))
+
+
+@routes.post("/v1/users")
+async def invite_user(request: web.Request) -> web.Response:
+    principal = request[PrincipalKey]
+    principal.require_admin()
+    body = await read_model(request, Invitation)
+    topic = request.app[SettingsKey].topic_identity
+    user = await team.invite_member(request.app[PoolKey], topic, principal, body.email,
+                                    body.name, body.role, request_id_var.get())
+    location = f"/v1/users/{user['id']}"
+    return FEEDBACKPRO.ok(request, user, status=201, headers={"Location": location},
+                          links={"self": location})
+
+
+@routes.delete("/v1/users/{id}")
+async def remove_user(request: web.Request) -> web.Response:
+    principal = request[PrincipalKey]
+    principal.require_admin()
+    if request.headers.get("X-Confirm", "").lower() != "true":
+        raise InvalidInput("removing a team member is irreversible: confirm with"
+                           " the header X-Confirm: true",
+                           details=[{"field": "X-Confirm", "message": "must be 'true'"}])
+    topic = request.app[SettingsKey].topic_identity
+    user = await team.remove_member(request.app[PoolKey], topic, principal,
+                                    request.match_info["id"], request_id_var.get())
+    return FEEDBACKPRO.ok(request, user)

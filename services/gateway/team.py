@@ -1,0 +1,57 @@
+"""Team members: invite and remove, each with its event in the same transaction."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from resonanz.shared.errors import Conflict
+from resonanz.shared.events import UserInvited, UserRemoved, new_event
+from resonanz.shared.outbox import enqueue
+
+from . import store
+from .auth import Principal
+
+SOURCE = "resonanz/gateway"
+INVITATION_TTL = timedelta(days=7)
+
+
+async def invite_member(pool: asyncpg.Pool, topic: str, principal: Principal, email: str,
+                        name: str | None, role: str, request_id: str | None
+                        ) -> dict[str, Any]:
+    """A pending member and a one-time invitation token (returned once, stored hashed)."""
+    token = secrets.token_urlsafe(32)
+    expires_at = datetime.now(UTC) + INVITATION_TTL
+    async with pool.acquire() as conn, conn.transaction():
+        user = await store.invite_user(conn, principal.tenant_id, email, name, role,
+                                       principal.user_id, _digest(token), expires_at)
+        data = UserInvited(user_id=user["id"], email=email, role=role,
+                           invitation_token=token, expires_at=expires_at)
+        await enqueue(conn, new_event("user.invited", source=SOURCE,
+                                      tenant_id=principal.tenant_id, subject=user["id"],
+                                      data=data, request_id=request_id), topic)
+    return {**user, "invitation_token": token, "invitation_expires_at": expires_at}
+
+
+async def remove_member(pool: asyncpg.Pool, topic: str, principal: Principal, user_id: str,
+                        request_id: str | None) -> dict[str, Any]:
+    """Remove a member; the feedback service reassigns their open entries to the owner."""
+    async with pool.acquire() as conn, conn.transaction():
+        tenant = await store.get_tenant(conn, principal.tenant_id)
+        if tenant["owner_id"] == user_id:
+            raise Conflict("the organization owner cannot be removed",
+                           details=[{"field": "id", "message": "owner"}])
+        user = await store.remove_user(conn, principal.tenant_id, user_id)
+        data = UserRemoved(user_id=user["id"], owner_id=tenant["owner_id"])
+        await enqueue(conn, new_event("user.removed", source=SOURCE,
+                                      tenant_id=principal.tenant_id, subject=user["id"],
+                                      data=data, request_id=request_id), topic)
+    return user
+
+
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
