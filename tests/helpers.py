@@ -56,3 +56,24 @@ async def metric_value(session: aiohttp.ClientSession, url: str, name: str,
         if all(f'{k}="{v}"' in line for k, v in labels.items()):
             total += float(line.rsplit(" ", 1)[1])
     return total
+
+
+class Api:
+    """A client of the public API with one key, as an integrator would hold it."""
+
+    def __init__(self, http: aiohttp.ClientSession, stack: Stack, key: str | None) -> None:
+        self.http, self.base, self.key = http, stack.services["gateway"].url, key
+
+    async def call(self, method: str, path: str, json: Any = None, *,
+                   headers: dict[str, str] | None = None, data: bytes | None = None
+                   ) -> tuple[int, Any, Any]:
+        sent = {**(bearer(self.key) if self.key else {}), **(headers or {})}
+        async with self.http.request(method, self.base + path, json=json, data=data,
+                                     headers=sent) as response:
+            body = await response.json(content_type=None)
+            return response.status, body, response.headers
+
+    async def ok(self, method: str, path: str, json: Any = None, **kw: Any) -> Any:
+        status, body, _ = await self.call(method, path, json, **kw)
+        assert status < 300, (status, body)
+        return body

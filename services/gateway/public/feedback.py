@@ -55,12 +55,13 @@ async def fbp_list_feedback(request: web.Request) -> web.Response:
             params[name] = q[name]
     _, page = await call(request, "feedback", "GET", "/entries", request[PrincipalKey],
                          params=params)
-    links = paging.links(request, page["total"])
-    meta = paging.meta(page["total"])
-    if page["next_cursor"]:
-        meta["next_cursor"] = page["next_cursor"]
-        if "cursor" in q:
-            links["next"] = str(request.rel_url.update_query(cursor=page["next_cursor"]))
+    meta = {**paging.meta(page["total"]), "next_cursor": page["next_cursor"]}
+    if "cursor" in q:  # keyset walk: only forward, at constant cost per page
+        links: dict[str, str | None] = {"self": str(request.rel_url), "prev": None, "next": (
+            str(request.rel_url.update_query(cursor=page["next_cursor"]))
+            if page["next_cursor"] else None)}
+    else:
+        links = paging.links(request, page["total"])
     return FEEDBACKPRO.ok(request, [fbp_entry(e) for e in page["items"]], meta=meta,
                           links=links)
 
