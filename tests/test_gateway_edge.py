@@ -1,0 +1,366 @@
+"""The public edge: keys, roles, tenant isolation, rate limits, idempotency, users."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from resonanz.shared.devstack import ServiceProcess, Stack, free_port
+from resonanz.shared.events import CloudEvent
+
+from .conftest import Infra, running_stack
+from .helpers import Api, admin, metric_value, new_tenant
+from .support import eventually
+
+FEEDBACK = {"body": "Die Lieferung kam zwei Tage zu spät, der Karton war beschädigt.",
+            "rating": 2}
+
+
+@pytest.fixture(scope="module")
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+async def key_for(stack: Stack, tenant: str, role: str) -> str:
+    out = await admin(stack, "create-key", "--tenant", tenant, "--role", role)
+    return str(out["api_key"])
+
+
+# --- keys ------------------------------------------------------------------------------
+
+
+async def test_the_database_holds_no_plaintext_key(shared_stack: Stack,
+                                                   http: aiohttp.ClientSession) -> None:
+    _, key = await new_tenant(shared_stack)
+    await Api(http, shared_stack, key).ok("GET", "/v1/me")
+    conn = await asyncpg.connect(shared_stack.database_url)
+    try:
+        rows = [r for table in ("api_keys", "tenants", "users")
+                for r in await conn.fetch(f"SELECT * FROM gateway.{table}")]
+    finally:
+        await conn.close()
+    dump = "\n".join(str(dict(r)) for r in rows)
+    secret = key.removeprefix("rsz_live_")
+    assert secret not in dump and secret[:20] not in dump
+    assert key[:15] in dump  # the visible prefix is kept for people to recognise it
+
+
+async def test_a_mistyped_key_is_refused_without_a_database_lookup(
+    shared_stack: Stack, http: aiohttp.ClientSession,
+) -> None:
+    _, key = await new_tenant(shared_stack)
+    typo = key[:-1] + ("a" if key[-1] != "a" else "b")
+    gateway = shared_stack.services["gateway"].url
+    before = await metric_value(http, gateway, "resonanz_gateway_key_lookups_total")
+    status, body, _ = await Api(http, shared_stack, typo).call("GET", "/v1/me")
+    assert status == 401 and body["meta"]["error"]["code"] == "unauthorized"
+    status, _, _ = await Api(http, shared_stack, "fbp_live_7xK9mP2wQvN4").call("GET", "/v1/me")
+    assert status == 401
+    assert await metric_value(http, gateway, "resonanz_gateway_key_lookups_total") == before
+
+
+async def test_both_header_forms_are_accepted(shared_stack: Stack,
+                                              http: aiohttp.ClientSession) -> None:
+    tenant, key = await new_tenant(shared_stack)
+    gateway = shared_stack.services["gateway"].url
+    async with http.get(f"{gateway}/api/v1/me", headers={"X-API-Key": key}) as response:
+        assert response.status == 200
+        assert (await response.json())["data"]["id"] == tenant
+
+
+async def test_a_revoked_key_fails_on_the_very_next_request(
+    shared_stack: Stack, http: aiohttp.ClientSession,
+) -> None:
+    tenant, _ = await new_tenant(shared_stack)
+    created = await admin(shared_stack, "create-key", "--tenant", tenant, "--role", "editor")
+    api = Api(http, shared_stack, created["api_key"])
+    await api.ok("GET", "/api/v1/me")
+    await admin(shared_stack, "revoke-key", "--id", created["key"]["id"])
+    status, body, _ = await api.call("GET", "/api/v1/me")
+    assert status == 401 and body["success"] is False
+
+
+async def test_rotation_keeps_the_old_key_for_a_grace_period(
+    shared_stack: Stack, http: aiohttp.ClientSession,
+) -> None:
+    tenant, _ = await new_tenant(shared_stack)
+    created = await admin(shared_stack, "create-key", "--tenant", tenant, "--role", "editor")
+    rotated = await admin(shared_stack, "rotate-key", "--id", created["key"]["id"])
+    await Api(http, shared_stack, created["api_key"]).ok("GET", "/v1/me")
+    await Api(http, shared_stack, rotated["api_key"]).ok("GET", "/v1/me")
+    keys = await admin(shared_stack, "list-keys", "--tenant", tenant)
+    old = next(k for k in keys if k["id"] == created["key"]["id"])
+    assert old["expires_at"] is not None and old["revoked_at"] is None
+
+
+WRITE_ROUTES = [
+    ("POST", "/v1/feedback"), ("PATCH", "/v1/feedback/{id}"), ("DELETE", "/v1/feedback/{id}"),
+    ("POST", "/v1/users"), ("DELETE", "/v1/users/{id}"), ("PATCH", "/v1/widgets/{id}"),
+    ("POST", "/v1/widgets/{id}/pause"), ("POST", "/v1/widgets/{id}/resume"),
+    ("POST", "/api/v1/responses/{id}/approve"), ("POST", "/api/v1/responses/{id}/reject"),
+    ("POST", "/api/v1/campaigns"), ("PATCH", "/api/v1/campaigns/{id}"),
+    ("POST", "/api/v1/campaigns/{id}/pause"), ("POST", "/api/v1/campaigns/{id}/resume"),
+    ("POST", "/api/v1/webhooks"), ("DELETE", "/api/v1/webhooks/{id}"),
+]
+
+
+async def test_viewer_keys_get_403_on_every_write_route(
+    shared_stack: Stack, http: aiohttp.ClientSession,
+) -> None:
+    tenant, owner_key = await new_tenant(shared_stack)
+    entry = (await Api(http, shared_stack, owner_key).ok("POST", "/v1/feedback", FEEDBACK))
+    viewer = Api(http, shared_stack, await key_for(shared_stack, tenant, "viewer"))
+    for method, path in WRITE_ROUTES:
+        status, body, _ = await viewer.call(method, path.format(id=entry["data"]["id"]), {})
+        assert status == 403, (method, path, body)
+    await viewer.ok("GET", "/v1/feedback")
+
+
+async def test_another_tenants_resources_are_404_never_403(
+    shared_stack: Stack, http: aiohttp.ClientSession,
+) -> None:
+    _, key_a = await new_tenant(shared_stack, "Shop A")
+    _, key_b = await new_tenant(shared_stack, "Shop B")
+    a, b = Api(http, shared_stack, key_a), Api(http, shared_stack, key_b)
+    theirs = (await b.ok("POST", "/v1/feedback", FEEDBACK))["data"]["id"]
+    for method, path, body in [
+        ("GET", f"/v1/feedback/{theirs}", None),
+        ("PATCH", f"/v1/feedback/{theirs}", {"status": "pending"}),
+        ("DELETE", f"/v1/feedback/{theirs}", None),
+        ("GET", f"/api/v1/responses/{theirs}", None),
+        ("POST", f"/api/v1/responses/{theirs}/approve", None),
+        ("POST", f"/api/v1/responses/{theirs}/reject", {"reason": "x"}),
+    ]:
+        status, _, _ = await a.call(method, path, body)
+        assert status == 404, (method, path)
+    assert (await b.ok("GET", f"/v1/feedback/{theirs}"))["data"]["status"] == "new"
+
+
+# --- rate limits -----------------------------------------------------------------------
+
+
+async def test_feedbackpro_writes_are_limited_to_20_per_minute(
+    shared_stack: Stack, http: aiohttp.ClientSession,
+) -> None:
+    _, key = await new_tenant(shared_stack, limited=True)
+    api = Api(http, shared_stack, key)
+    results = [await api.call("POST", "/v1/feedback", FEEDBACK) for _ in range(21)]
+    assert [s for s, _, _ in results] == [201] * 20 + [429]
+    _, body, headers = results[-1]
+    assert body["meta"]["error"]["code"] == "rate_limited"
+    assert 1 <= int(headers["Retry-After"]) <= 60
+    assert headers["RateLimit-Policy"] == '"writes";q=20;w=60'
+    assert results[0][2]["RateLimit"].startswith('"writes";r=19;')
+    await api.ok("GET", "/v1/feedback")  # reads have their own budget
+
+
+async def test_pay4feedback_allows_60_per_minute_then_answers_like_the_reference(
+    shared_stack: Stack, http: aiohttp.ClientSession,
+) -> None:
+    _, key = await new_tenant(shared_stack, limited=True)
+    api = Api(http, shared_stack, key)
+    statuses = [(await api.call("GET", "/api/v1/me"))[0] for _ in range(60)]
+    assert statuses == [200] * 60
+    status, body, headers = await api.call("GET", "/api/v1/me")
+    assert status == 429
+    assert body["success"] is False
+    assert body["error"] == f"Rate limit exceeded. Retry in {headers['Retry-After']}s."
+
+
+async def test_get_users_is_limited_to_30_per_minute(
+    shared_stack: Stack, http: aiohttp.ClientSession,
+) -> None:
+    _, key = await new_tenant(shared_stack, limited=True)
+    api = Api(http, shared_stack, key)
+    statuses = [(await api.call("GET", "/v1/users"))[0] for _ in range(31)]
+    assert statuses == [200] * 30 + [429]
+
+
+async def test_failed_authentication_spends_no_tenant_quota_and_is_limited_per_address(
+    shared_stack: Stack, http: aiohttp.ClientSession,
+) -> None:
+    tenant, key = await new_tenant(shared_stack, limited=True)
+    created = await admin(shared_stack, "create-key", "--tenant", tenant, "--role", "editor")
+    await admin(shared_stack, "revoke-key", "--id", created["key"]["id"])
+    revoked = Api(http, shared_stack, created["api_key"])
+    statuses = [(await revoked.call("GET", "/api/v1/me"))[0] for _ in range(31)]
+    refused_from = statuses.index(429)  # this address has failed too often
+    assert statuses == [401] * refused_from + [429] * (31 - refused_from)
+    fine = [(await Api(http, shared_stack, key).call("GET", "/api/v1/me"))[0]
+            for _ in range(60)]
+    assert fine == [200] * 60  # the tenant's 60 are untouched
+
+
+# --- idempotency -----------------------------------------------------------------------
+
+
+async def test_idempotency_key_replays_the_first_response_and_creates_once(
+    shared_stack: Stack, http: aiohttp.ClientSession,
+) -> None:
+    _, key = await new_tenant(shared_stack)
+    api = Api(http, shared_stack, key)
+    headers = {"Idempotency-Key": str(uuid.uuid4())}
+    first = await api.call("POST", "/v1/feedback", FEEDBACK, headers=headers)
+    again = await api.call("POST", "/v1/feedback", FEEDBACK, headers=headers)
+    assert first[0] == again[0] == 201
+    assert first[1]["data"] == again[1]["data"]
+    assert again[2]["Location"] == first[2]["Location"]
+    assert again[2]["Idempotent-Replayed"] == "true"
+    assert (await api.ok("GET", "/v1/feedback"))["meta"]["total"] == 1
+    status, body, _ = await api.call("POST", "/v1/feedback", {**FEEDBACK, "rating": 5},
+                                     headers=headers)
+    assert status == 422
+    assert body["meta"]["error"]["code"] == "idempotency_key_reused"
+
+
+async def test_idempotency_keys_are_scoped_by_tenant(
+    shared_stack: Stack, http: aiohttp.ClientSession,
+) -> None:
+    headers = {"Idempotency-Key": "order-4711"}
+    for name in ("Scope A", "Scope B"):
+        _, key = await new_tenant(shared_stack, name)
+        status, _, response_headers = await Api(http, shared_stack, key).call(
+            "POST", "/v1/feedback", FEEDBACK, headers=headers)
+        assert status == 201 and "Idempotent-Replayed" not in response_headers
+
+
+async def test_concurrent_requests_with_one_key_do_the_work_once(
+    shared_stack: Stack, http: aiohttp.ClientSession,
+) -> None:
+    _, key = await new_tenant(shared_stack)
+    api = Api(http, shared_stack, key)
+    headers = {"Idempotency-Key": str(uuid.uuid4())}
+    results = await asyncio.gather(*(api.call("POST", "/v1/feedback", FEEDBACK,
+                                              headers=headers) for _ in range(5)))
+    assert {s for s, _, _ in results} <= {201, 409}
+    assert (await api.ok("GET", "/v1/feedback"))["meta"]["total"] == 1
+
+
+# --- team members ------------------------------------------------------------------------
+
+
+async def read_topic(infra: Infra, topic: str, wanted: int) -> list[CloudEvent]:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=infra.bootstrap_servers,
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    events: list[CloudEvent] = []
+    try:
+        async def more() -> int:
+            for batch in (await consumer.getmany(timeout_ms=200)).values():
+                events.extend(CloudEvent.from_bytes(r.value) for r in batch)
+            return len(events)
+        await eventually(more, lambda n: n >= wanted, within=20, what=f"{wanted} on {topic}")
+    finally:
+        await consumer.stop()
+    return events
+
+
+async def test_inviting_and_removing_a_member_emits_events_and_reassigns_their_entries(
+    shared_stack: Stack, infra: Infra, http: aiohttp.ClientSession,
+) -> None:
+    tenant, key = await new_tenant(shared_stack, "Team")
+    api = Api(http, shared_stack, key)
+    status, body, headers = await api.call("POST", "/v1/users", {
+        "email": "marlene.hoffmann@shopware-ag.de", "role": "editor"})
+    assert status == 201, body
+    invited = body["data"]
+    assert invited["status"] == "pending" and invited["invitation_token"]
+    assert headers["Location"] == f"/v1/users/{invited['id']}"
+    status, body, _ = await api.call("POST", "/v1/users", {
+        "email": "Marlene.Hoffmann@shopware-ag.de"})
+    assert status == 409
+    users = (await api.ok("GET", "/v1/users"))["data"]
+    assert {u["email"] for u in users} >= {"marlene.hoffmann@shopware-ag.de"}
+    assert all({"role", "last_active_at", "email_verified"} <= set(u) for u in users)
+
+    entry = (await api.ok("POST", "/v1/feedback", FEEDBACK))["data"]["id"]
+    await api.ok("PATCH", f"/v1/feedback/{entry}", {"assignee": invited["id"]})
+
+    status, body, _ = await api.call("DELETE", f"/v1/users/{invited['id']}")
+    assert status == 400 and body["meta"]["error"]["details"][0]["field"] == "X-Confirm"
+    await api.ok("DELETE", f"/v1/users/{invited['id']}", headers={"X-Confirm": "true"})
+
+    owner = (await admin(shared_stack, "list-tenants"))
+    owner_id = next(t["owner_id"] for t in owner if t["id"] == tenant)
+    await eventually(lambda: api.ok("GET", f"/v1/feedback/{entry}"),
+                     lambda b: b["data"]["assigned_to"] == owner_id,
+                     what="the removed member's entry reassigned to the owner")
+    topic = shared_stack.extra_env["RESONANZ_TOPIC_IDENTITY"]
+    events = [e for e in await read_topic(infra, topic, 1) if e.tenantid == tenant]
+    types = [e.type for e in events]
+    await eventually(lambda: read_topic(infra, topic, 2),
+                     lambda evs: [e.type for e in evs if e.tenantid == tenant]
+                     == ["user.invited", "user.removed"])
+    assert types[0] == "user.invited"
+
+
+async def test_only_admins_manage_members(shared_stack: Stack,
+                                          http: aiohttp.ClientSession) -> None:
+    tenant, _ = await new_tenant(shared_stack)
+    editor = Api(http, shared_stack, await key_for(shared_stack, tenant, "editor"))
+    status, _, _ = await editor.call("POST", "/v1/users", {"email": "x@example.com"})
+    assert status == 403
+
+
+# --- upstream failure and several gateways ----------------------------------------------
+
+
+async def test_a_service_that_is_down_yields_503_in_the_dialect(
+    shared_stack: Stack, http: aiohttp.ClientSession,
+) -> None:
+    _, key = await new_tenant(shared_stack)
+    api = Api(http, shared_stack, key)
+    analytics = shared_stack.services["analytics"]
+    analytics.stop()
+    try:
+        status, body, _ = await api.call("GET", "/v1/analytics/summary")
+        assert status == 503
+        assert body["meta"]["error"]["code"] == "service_unavailable"
+    finally:
+        analytics.start()
+        await asyncio.to_thread(shared_stack.wait_ready, ("analytics",))
+
+
+async def test_two_gateways_sharing_redis_hold_60_per_minute(
+    infra: Infra, tmp_path: Any, http: aiohttp.ClientSession,
+) -> None:
+    env = {"RESONANZ_RATE_LIMIT_BACKEND": "redis",
+           "RESONANZ_REDIS_URL": "redis://127.0.0.1:6379/14"}
+    async with running_stack(infra, tmp_path / "run", env) as stack:
+        second = ServiceProcess("gateway", free_port(), tmp_path / "gateway2.log",
+                                env={**stack.services["gateway"].env})
+        second.env["RESONANZ_PORT"] = str(second.port)
+        second.start()
+        try:
+            await asyncio.to_thread(_wait_http, second)
+            _, key = await new_tenant(stack, limited=True)
+            urls = [stack.services["gateway"].url, second.url]
+
+            async def one(i: int) -> int:
+                async with http.get(f"{urls[i % 2]}/api/v1/me",
+                                    headers={"X-API-Key": key}) as response:
+                    return response.status
+            statuses = await asyncio.gather(*(one(i) for i in range(240)))
+        finally:
+            second.stop()
+    allowed = statuses.count(200)
+    print(f"two gateways, 240 concurrent requests: {allowed} allowed (limit 60)")
+    assert abs(allowed - 60) <= 3
+    assert statuses.count(429) == 240 - allowed
+
+
+def _wait_http(proc: ServiceProcess) -> None:
+    import time
+
+    deadline = time.monotonic() + 20
+    while not proc.ready():
+        assert time.monotonic() < deadline, "second gateway not ready"
+        time.sleep(0.1)
