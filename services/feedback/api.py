@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
-import orjson
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 
+from resonanz.shared.contracts import EntryIn, PatchIn, ReviewIn
 from resonanz.shared.db import PoolKey
 from resonanz.shared.errors import InvalidInput
 from resonanz.shared.web import SettingsKey, json_response, read_model
@@ -19,67 +18,9 @@ from .domain import REWARD_STATUSES, STATUSES, Entry, Patch
 
 routes = web.RouteTableDef()
 
-MAX_METADATA_BYTES = 16 * 1024
 MAX_LIST_LIMIT = 500
 SORTS = {"created_at:desc": True, "created_at:asc": False, "-created_at": True,
          "created_at": False}
-
-
-class EntryIn(BaseModel):
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
-
-    body: str | None = Field(default=None, max_length=10_000)
-    rating: int | None = Field(default=None, ge=1, le=5)
-    category: str | None = Field(default=None, max_length=64)
-    metadata: dict[str, Any] = Field(default_factory=dict)
-    customer_email: EmailStr | None = None
-    widget_id: str | None = Field(default=None, pattern=r"^[0-9a-fA-F-]{36}$")
-    answers: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("metadata", "answers")
-    @classmethod
-    def fits(cls, value: dict[str, Any]) -> dict[str, Any]:
-        if len(orjson.dumps(value)) > MAX_METADATA_BYTES:
-            raise ValueError(f"must encode to at most {MAX_METADATA_BYTES} bytes")
-        return value
-
-    @model_validator(mode="after")
-    def says_something(self) -> EntryIn:
-        if not self.body and self.rating is None and not self.answers:
-            raise ValueError("send at least one of body, rating or answers")
-        return self
-
-
-class PatchIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    status: Literal["new", "pending", "in_progress", "resolved", "archived"] | None = None
-    assignee: str | None = Field(default=None, max_length=200)
-    assigned_to: str | None = Field(default=None, max_length=200)
-    note: str | None = Field(default=None, min_length=1, max_length=5000)
-    category: str | None = Field(default=None, max_length=64)
-
-    @model_validator(mode="after")
-    def not_empty(self) -> PatchIn:
-        if not self.model_fields_set:
-            raise ValueError("send at least one of status, assignee, note, category")
-        return self
-
-    def to_patch(self) -> Patch:
-        sent = self.model_fields_set
-        patch = Patch(status=self.status, note=self.note)
-        if "assignee" in sent or "assigned_to" in sent:
-            patch = Patch(patch.status, self.assignee if "assignee" in sent else
-                          self.assigned_to, patch.note, patch.category)
-        if "category" in sent:
-            patch = Patch(patch.status, patch.assignee, patch.note, self.category)
-        return patch
-
-
-class ReviewIn(BaseModel):
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
-
-    reason: str | None = Field(default=None, max_length=2000)
 
 
 def actor_of(request: web.Request) -> commands.Actor:
@@ -143,7 +84,7 @@ async def get_entry(request: web.Request) -> web.Response:
 @routes.patch("/entries/{id}")
 async def update_entry(request: web.Request) -> web.Response:
     actor = actor_of(request)
-    patch = (await read_model(request, PatchIn)).to_patch()
+    patch = Patch(**(await read_model(request, PatchIn)).changes())
     entry = await commands.update_entry(request.app[PoolKey], _topic(request), actor,
                                         request.match_info["id"], patch)
     return json_response(entry_json(entry))

@@ -16,6 +16,7 @@ from resonanz.shared.web import CleanupCtx, create_service_app, http_client_ctx
 from .api import MIDDLEWARES, LimiterKey, routes
 from .auth import authenticator_ctx
 from .internal import routes as internal_routes
+from .openapi import routes as openapi_routes
 from .public import analytics, feedback, users, webhooks, widgets
 from .upstream import UpstreamsKey
 
@@ -50,7 +51,7 @@ def limiter_ctx(settings: GatewaySettings) -> CleanupCtx:
 def create_app(settings: GatewaySettings) -> web.Application:
     app = create_service_app(
         SERVICE, settings, public=True,
-        routes=[*routes, *internal_routes, *feedback.routes, *analytics.routes,
+        routes=[*routes, *internal_routes, *openapi_routes, *feedback.routes, *analytics.routes,
                 *users.routes, *widgets.routes, *webhooks.routes],
         middlewares=MIDDLEWARES,
         cleanup_ctxs=[

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
+from resonanz.shared.contracts import InvitationIn
 from resonanz.shared.db import PoolKey
 from resonanz.shared.errors import InvalidInput
 from resonanz.shared.logs import request_id_var
@@ -18,14 +16,6 @@ from ..dialects import FEEDBACKPRO
 from ..paging import Paging
 
 routes = web.RouteTableDef()
-
-
-class Invitation(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    email: EmailStr
-    name: str | None = Field(default=None, max_length=200)
-    role: Literal["admin", "editor", "viewer"] = "viewer"
 
 
 @routes.get("/v1/users")
@@ -41,7 +31,7 @@ async def list_users(request: web.Request) -> web.Response:
 async def invite_user(request: web.Request) -> web.Response:
     principal = request[PrincipalKey]
     principal.require_admin()
-    body = await read_model(request, Invitation)
+    body = await read_model(request, InvitationIn)
     topic = request.app[SettingsKey].topic_identity
     user = await team.invite_member(request.app[PoolKey], topic, principal, body.email,
                                     body.name, body.role, request_id_var.get())

@@ -22,6 +22,7 @@ from resonanz.shared.web import HttpClientKey
 
 from ..api import PrincipalKey
 from ..dialects import FEEDBACKPRO, PAY4FEEDBACK
+from ..paging import Paging
 from ..upstream import Unavailable, UpstreamsKey, UpstreamTimeout, call, client_ip
 
 log = logging.getLogger(__name__)
@@ -96,39 +97,17 @@ def _widget_path(request: web.Request, suffix: str = "") -> str:
     return f"/widgets/{quote(request.match_info['id'], safe='')}{suffix}"
 
 
-def _fbp_page(request: web.Request) -> tuple[int, int]:
-    try:
-        page = int(request.query.get("page", "1"))
-        limit = min(FBP_MAX_PAGE, int(request.query.get("limit", "50")))
-    except ValueError:
-        raise InvalidInput("page and limit must be whole numbers", details=[
-            {"field": "page", "message": "must be a whole number"}]) from None
-    if page < 1 or limit < 1:
-        raise InvalidInput("page and limit start at 1", details=[
-            {"field": "page", "message": "must be >= 1"}])
-    return page, limit
-
-
-def _page_links(request: web.Request, page: int, limit: int, total: int) -> dict[str, str | None]:
-    def at(number: int) -> str:
-        return str(request.rel_url.update_query(page=str(number), limit=str(limit)))
-
-    return {"self": at(page), "next": at(page + 1) if page * limit < total else None,
-            "prev": at(page - 1) if page > 1 else None}
-
-
 # --- FeedBackPro: /v1/widgets ----------------------------------------------------------------
 
 
 @routes.get("/v1/widgets")
 async def fbp_list_widgets(request: web.Request) -> web.Response:
-    page, limit = _fbp_page(request)
+    paging = Paging.from_query(request.query, default_limit=50, max_limit=FBP_MAX_PAGE)
     found = await widgets(request, "GET", "/widgets",
-                          params={"page": str(page), "limit": str(limit)})
-    return FEEDBACKPRO.ok(
-        request, [fbp_widget(request, w) for w in found["items"]],
-        meta={"page": page, "per_page": limit, "total": found["total"]},
-        links=_page_links(request, page, limit, found["total"]))
+                          params={"page": str(paging.page), "limit": str(paging.limit)})
+    return FEEDBACKPRO.ok(request, [fbp_widget(request, w) for w in found["items"]],
+                          meta=paging.meta(found["total"]),
+                          links=paging.links(request, found["total"]))
 
 
 @routes.post("/v1/widgets")

@@ -1,0 +1,247 @@
+"""OpenAPI 3.1 for both dialects, rendered from the pydantic contract models.
+
+Served at `/v3/api-docs` and `/openapi.json`; Swagger UI at
+`/swagger-ui/index.html` with assets from the swagger-ui-py package (no CDN).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from resonanz.shared import contracts as c
+from resonanz.shared.web import json_response
+
+FBP, P4F = "FeedBackPro", "Pay4Feedback"
+REF = "#/components/schemas/{model}"
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    schema: dict[str, Any]
+    where: str = "query"
+    description: str = ""
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str
+    summary: str
+    request: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    many: bool = False
+    status: int = 200
+    params: tuple[Param, ...] = ()
+    errors: tuple[int, ...] = (400, 401, 403, 404, 429)
+    tags: tuple[str, ...] = field(default=())
+
+    @property
+    def dialect(self) -> str:
+        return P4F if self.path.startswith("/api/") else FBP
+
+
+def _int(lo: int, hi: int | None = None) -> dict[str, Any]:
+    return {"type": "integer", "minimum": lo, **({"maximum": hi} if hi else {})}
+
+
+UUID = {"type": "string", "format": "uuid"}
+STRING = {"type": "string"}
+DATE = {"type": "string", "format": "date-time"}
+ID = Param("id", STRING, "path", required=True)
+FBP_PAGE = (Param("page", _int(1)), Param("limit", _int(1, 200)))
+FBP_LIST = (*FBP_PAGE, Param("status", STRING, description="comma list"),
+            Param("widget_id", UUID), Param("from", DATE), Param("to", DATE),
+            Param("sort", {"enum": ["created_at:desc", "created_at:asc"]}),
+            Param("cursor", STRING, description="opaque; from meta.next_cursor"))
+P4F_LIST = (Param("limit", _int(1, 500)), Param("cursor", STRING),
+            Param("status", {"enum": ["pending", "approved", "rejected", "PENDING",
+                                      "APPROVED", "REJECTED"]}),
+            Param("campaign_id", UUID), Param("from", DATE), Param("to", DATE))
+CONFIRM = Param("X-Confirm", {"enum": ["true"]}, "header", required=True)
+
+OPERATIONS: list[Operation] = [
+    Operation("GET", "/v1/me", "The organization this key belongs to", response=c.MeView),
+    Operation("GET", "/api/v1/me", "Sanity-check your key", response=c.MeView),
+    Operation("GET", "/v1/feedback", "List feedback entries", response=c.FeedbackView,
+              many=True, params=FBP_LIST),
+    Operation("POST", "/v1/feedback", "Create a feedback entry", request=c.EntryIn,
+              response=c.FeedbackView, status=201, errors=(400, 401, 403, 409, 413, 415,
+                                                           422, 429)),
+    Operation("GET", "/v1/feedback/{id}", "One entry with its audit trail",
+              response=c.FeedbackDetailView, params=(ID,)),
+    Operation("PATCH", "/v1/feedback/{id}", "Update status, assignee or add a note",
+              request=c.PatchIn, response=c.FeedbackView, params=(ID,),
+              errors=(400, 401, 403, 404, 409, 415, 429)),
+    Operation("DELETE", "/v1/feedback/{id}", "Soft-delete an entry", params=(ID,)),
+    Operation("GET", "/v1/users", "List team members", response=c.UserView, many=True,
+              params=FBP_PAGE),
+    Operation("POST", "/v1/users", "Invite a team member", request=c.InvitationIn,
+              response=c.InvitedUserView, status=201, errors=(400, 401, 403, 409, 415, 429)),
+    Operation("DELETE", "/v1/users/{id}", "Remove a team member", response=c.UserView,
+              params=(ID, CONFIRM), errors=(400, 401, 403, 404, 409, 429)),
+    Operation("GET", "/v1/analytics/summary", "Aggregate metrics", response=c.SummaryView,
+              params=(Param("period", {"enum": ["7d", "30d", "90d"]}),
+                      Param("group_by", {"enum": ["day", "week", "month"]}),
+                      Param("widget_id", UUID))),
+    Operation("GET", "/api/v1/responses", "List feedback responses, newest first",
+              response=c.ResponseView, many=True, params=P4F_LIST),
+    Operation("GET", "/api/v1/responses/{id}", "One response with answers and quality",
+              response=c.ResponseDetailView, params=(ID,)),
+    Operation("POST", "/api/v1/responses/{id}/approve", "Approve the reward",
+              request=c.ReviewIn, response=c.ResponseDetailView, params=(ID,),
+              errors=(400, 401, 403, 404, 409, 429)),
+    Operation("POST", "/api/v1/responses/{id}/reject", "Reject the reward",
+              request=c.ReviewIn, response=c.ResponseDetailView, params=(ID,),
+              errors=(400, 401, 403, 404, 409, 429)),
+]
+
+
+def register(*operations: Operation) -> None:
+    """Other route modules add their operations here."""
+    OPERATIONS.extend(operations)
+
+
+# --- rendering -----------------------------------------------------------------------------
+
+
+def _schemas(models: set[type[BaseModel]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for model in sorted(models, key=lambda m: m.__name__):
+        for mode in ("validation", "serialization"):
+            schema = model.model_json_schema(ref_template=REF, mode=mode)
+            out.update(schema.pop("$defs", {}))
+            if mode == "validation":
+                out[model.__name__] = schema
+    return out
+
+
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": REF.format(model=model.__name__)}
+
+
+def _envelope(op: Operation) -> dict[str, Any]:
+    data: dict[str, Any] = _ref(op.response) if op.response else {"type": "object"}
+    if op.many:
+        data = {"type": "array", "items": data}
+    if op.dialect == P4F:
+        return {"type": "object", "required": ["success", "data", "timestamp"], "properties": {
+            "success": {"const": True}, "data": data, "timestamp": DATE,
+            "next": {"type": ["string", "null"]}}}
+    return {"type": "object", "required": ["data", "meta", "links"], "properties": {
+        "data": data, "meta": _ref_name("FbpMeta"), "links": _ref_name("FbpLinks")}}
+
+
+def _ref_name(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+STATIC_SCHEMAS: dict[str, Any] = {
+    "FbpMeta": {"type": "object", "required": ["request_id"], "properties": {
+        "request_id": STRING, "page": {"type": "integer"}, "per_page": {"type": "integer"},
+        "total": {"type": ["integer", "null"]}, "next_cursor": {"type": ["string", "null"]}}},
+    "FbpLinks": {"type": "object", "properties": {
+        "self": STRING, "next": {"type": ["string", "null"]},
+        "prev": {"type": ["string", "null"]}}},
+    "FbpError": {"type": "object", "required": ["data", "meta"], "properties": {
+        "data": {"type": "null"}, "links": _ref_name("FbpLinks"),
+        "meta": {"type": "object", "required": ["request_id", "error"], "properties": {
+            "request_id": STRING, "error": {"type": "object",
+                                            "required": ["code", "message", "details"],
+                                            "properties": {"code": STRING, "message": STRING,
+                                                           "details": {"type": "array"}}}}}}},
+    "P4fError": {"type": "object", "required": ["success", "error", "timestamp"],
+                 "properties": {"success": {"const": False}, "error": STRING,
+                                "timestamp": DATE, "code": STRING,
+                                "details": {"type": "array"}}},
+}
+
+
+def _operation(op: Operation) -> dict[str, Any]:
+    error = _ref_name("P4fError" if op.dialect == P4F else "FbpError")
+    responses: dict[str, Any] = {str(op.status): {
+        "description": "OK", "content": {"application/json": {"schema": _envelope(op)}}}}
+    for status in (*op.errors, 500, 503, 504):
+        responses[str(status)] = {"description": "error",
+                                  "content": {"application/json": {"schema": error}}}
+    body: dict[str, Any] = {
+        "summary": op.summary, "tags": list(op.tags or (op.dialect,)),
+        "operationId": f"{op.method.lower()}_{op.path.strip('/').replace('/', '_')}"
+                       .replace("{", "").replace("}", ""),
+        "parameters": [{"name": p.name, "in": p.where, "required": p.required,
+                        "schema": p.schema, "description": p.description} for p in op.params],
+        "responses": responses,
+    }
+    if op.request is not None:
+        body["requestBody"] = {"required": op.method != "POST" or op.path.endswith(
+            ("/feedback", "/users", "/webhooks", "/campaigns")),
+            "content": {"application/json": {"schema": _ref(op.request)}}}
+    return body
+
+
+def document() -> dict[str, Any]:
+    paths: dict[str, Any] = {}
+    for op in OPERATIONS:
+        paths.setdefault(op.path, {})[op.method.lower()] = _operation(op)
+    models = {m for op in OPERATIONS for m in (op.request, op.response) if m is not None}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Resonanz API", "version": "1.0.0", "description": (
+            "One platform, two dialects: FeedBackPro under /v1 and Pay4Feedback under"
+            " /api/v1. Authenticate with `Authorization: Bearer <key>` or `X-API-Key`.")},
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}, {"apiKey": []}],
+        "paths": paths,
+        "components": {
+            "schemas": {**STATIC_SCHEMAS, **_schemas(models)},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}},
+        },
+    }
+
+
+# --- routes --------------------------------------------------------------------------------
+
+routes = web.RouteTableDef()
+
+SWAGGER_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Resonanz API</title>
+<link rel="stylesheet" href="/swagger-ui/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="/swagger-ui/swagger-ui-bundle.js"></script>
+<script>window.ui = SwaggerUIBundle({url: "/v3/api-docs", dom_id: "#swagger-ui"});</script>
+</body></html>"""
+
+
+def swagger_assets() -> Path:
+    import swagger_ui
+
+    return Path(swagger_ui.__file__).parent / "static"
+
+
+@routes.get("/v3/api-docs")
+async def api_docs(request: web.Request) -> web.Response:
+    return json_response(document())
+
+
+@routes.get("/openapi.json")
+async def openapi_json(request: web.Request) -> web.Response:
+    return json_response(document())
+
+
+@routes.get("/swagger-ui/index.html")
+async def swagger_index(request: web.Request) -> web.Response:
+    return web.Response(text=SWAGGER_PAGE, content_type="text/html")
+
+
+@routes.get("/swagger-ui/{name:swagger-ui(-bundle\\.js|\\.css)}")
+async def swagger_asset(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(swagger_assets() / request.match_info["name"],
+                            headers={"Cache-Control": "max-age=86400"})

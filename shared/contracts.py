@@ -1,0 +1,206 @@
+"""The public API's request bodies and the views it renders, as pydantic models.
+
+Services validate with the request models; the gateway renders its OpenAPI
+document from all of them. One definition, no copies.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+
+MAX_JSON_FIELD_BYTES = 16 * 1024
+EntryStatus = Literal["new", "pending", "in_progress", "resolved", "archived"]
+
+
+# --- requests ------------------------------------------------------------------------------
+
+
+class EntryIn(BaseModel):
+    """A feedback entry (FeedBackPro `POST /v1/feedback`, public widget submissions)."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    body: str | None = Field(default=None, max_length=10_000)
+    rating: int | None = Field(default=None, ge=1, le=5)
+    category: str | None = Field(default=None, max_length=64)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    customer_email: EmailStr | None = None
+    widget_id: str | None = Field(default=None, pattern=r"^[0-9a-fA-F-]{36}$")
+    answers: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("metadata", "answers")
+    @classmethod
+    def fits(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if len(orjson.dumps(value)) > MAX_JSON_FIELD_BYTES:
+            raise ValueError(f"must encode to at most {MAX_JSON_FIELD_BYTES} bytes")
+        return value
+
+    @model_validator(mode="after")
+    def says_something(self) -> EntryIn:
+        if not self.body and self.rating is None and not self.answers:
+            raise ValueError("send at least one of body, rating or answers")
+        return self
+
+
+class PatchIn(BaseModel):
+    """FeedBackPro `PATCH /v1/feedback/:id`: only the fields to change."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    status: EntryStatus | None = None
+    assignee: str | None = Field(default=None, max_length=200)
+    assigned_to: str | None = Field(default=None, max_length=200)
+    note: str | None = Field(default=None, min_length=1, max_length=5000)
+    category: str | None = Field(default=None, max_length=64)
+
+    @model_validator(mode="after")
+    def not_empty(self) -> PatchIn:
+        if not self.model_fields_set:
+            raise ValueError("send at least one of status, assignee, note, category")
+        if self.status is None and "status" in self.model_fields_set:
+            raise ValueError("status cannot be null")
+        return self
+
+    def changes(self) -> dict[str, Any]:
+        """The fields that were sent, `assigned_to` folded into `assignee`."""
+        sent = {name: getattr(self, name) for name in self.model_fields_set}
+        if "assigned_to" in sent:
+            sent.setdefault("assignee", sent.pop("assigned_to"))
+        return sent
+
+
+class ReviewIn(BaseModel):
+    """Pay4Feedback approve/reject: an optional reason."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class InvitationIn(BaseModel):
+    """FeedBackPro `POST /v1/users`."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    email: EmailStr
+    name: str | None = Field(default=None, max_length=200)
+    role: Literal["admin", "editor", "viewer"] = "viewer"
+
+
+# --- views ---------------------------------------------------------------------------------
+
+
+class View(BaseModel):
+    # Clients "parse defensively": views may gain fields.
+    model_config = ConfigDict(extra="allow")
+
+
+class FeedbackView(View):
+    id: str
+    body: str | None
+    rating: int | None
+    category: str | None
+    metadata: dict[str, Any]
+    customer_email: str | None
+    status: EntryStatus
+    widget_id: str | None
+    quality_score: int | None
+    assigned_to: str | None
+    created_at: datetime
+    updated_at: datetime
+    resolved_at: datetime | None
+
+
+class AuditRow(View):
+    actor: str | None
+    action: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    at: datetime
+
+
+class NoteView(View):
+    id: str
+    author: str | None
+    body: str
+    created_at: datetime
+
+
+class FeedbackDetailView(FeedbackView):
+    answers: dict[str, Any]
+    audit_trail: list[AuditRow]
+    notes: list[NoteView]
+
+
+class ResponseView(View):
+    id: str
+    campaign_id: str | None
+    status: Literal["PENDING", "APPROVED", "REJECTED"]
+    rating: int | None
+    text: str | None
+    customer_email: str | None
+    quality_score: int | None
+    created_at: datetime
+    reviewed_at: datetime | None
+    review_reason: str | None
+
+
+class ResponseDetailView(ResponseView):
+    answers: dict[str, Any]
+    quality: dict[str, Any] | None
+    payout: dict[str, Any] | None
+
+
+class MeView(View):
+    id: str
+    name: str
+    tenant: dict[str, Any]
+    key: dict[str, Any]
+
+
+class UserView(View):
+    id: str
+    email: str
+    name: str | None
+    role: Literal["admin", "editor", "viewer"]
+    status: Literal["active", "pending", "removed"]
+    email_verified: bool
+    last_active_at: datetime | None
+    created_at: datetime
+
+
+class InvitedUserView(UserView):
+    invitation_token: str
+    invitation_expires_at: datetime
+
+
+class TimeToResolve(View):
+    resolved: int
+    average_seconds: float | None
+    median_seconds: float | None = None
+
+
+class SummaryBucket(View):
+    start: str
+    total_submissions: int
+    average_rating: float | None
+    response_rate: float | None
+    time_to_resolve: TimeToResolve
+
+
+class SummaryView(View):
+    period: Literal["7d", "30d", "90d"]
+    group_by: Literal["day", "week", "month"]
+    widget_id: str | None
+    total_submissions: int
+    average_rating: float | None
+    response_rate: float | None
+    time_to_resolve: TimeToResolve
+    rating_distribution: dict[str, int]
+    categories: dict[str, int]
+    statuses: dict[str, int]
+    buckets: list[SummaryBucket]
