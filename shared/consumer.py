@@ -109,7 +109,7 @@ class ConsumerLoop:
         failures = 0
         while True:
             try:
-                outcome = await self._apply(event, handler)
+                outcome = await self.apply_once(event, handler)
                 CONSUMED.labels(self.group, event.type, outcome).inc()
                 return
             except TRANSIENT as exc:
@@ -124,7 +124,8 @@ class ConsumerLoop:
                     return
                 await self._pause(min(5.0, 0.1 * 2**failures))
 
-    async def _apply(self, event: CloudEvent, handler: Handler) -> str:
+    async def apply_once(self, event: CloudEvent, handler: Handler) -> str:
+        """The handler's effect and the tracking row in one transaction."""
         async with self.pool.acquire() as conn, conn.transaction():
             fresh = await conn.fetchval(
                 "INSERT INTO processed_events (event_id, consumer) VALUES ($1, $2)"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import uuid
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import asyncpg
 from aiohttp import web
 
 from resonanz.shared.db import PoolKey
@@ -12,7 +14,7 @@ from resonanz.shared.errors import InvalidInput
 from resonanz.shared.web import json_response
 
 from . import store
-from .domain import GROUPINGS, PERIODS
+from .domain import GROUPINGS, PERIODS, median_of
 
 routes = web.RouteTableDef()
 
@@ -25,7 +27,7 @@ def _choice(request: web.Request, name: str, allowed: tuple[str, ...], default: 
     return value
 
 
-def _rates(row: dict[str, Any]) -> dict[str, Any]:
+def _rates(row: dict[str, Any], histogram: list[tuple[int, int]]) -> dict[str, Any]:
     submissions = int(row["submissions"] or 0)
     rated, resolved = int(row["rating_count"] or 0), int(row["resolved"] or 0)
     return {
@@ -36,8 +38,13 @@ def _rates(row: dict[str, Any]) -> dict[str, Any]:
             "resolved": resolved,
             "average_seconds": round(row["resolve_seconds_sum"] / resolved, 1) if resolved
             else None,
+            "median_seconds": _rounded(median_of(histogram)),
         },
     }
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
 
 
 def _overall(buckets: list[dict[str, Any]]) -> dict[str, Any]:
@@ -53,15 +60,33 @@ async def summary(request: web.Request) -> web.Response:
         raise InvalidInput("X-Tenant-Id header is required")
     period = _choice(request, "period", tuple(PERIODS), "30d")
     group_by = _choice(request, "group_by", GROUPINGS, "week")
-    widget = request.query.get("widget_id") or None
-    since = (datetime.now(UTC) - timedelta(days=PERIODS[period] - 1)).date()
-    pool = request.app[PoolKey]
+    widget = _widget(request.query.get("widget_id"))
+    return json_response(await summary_for(request.app[PoolKey], tenant, period, group_by,
+                                           widget))
+
+
+async def summary_for(pool: asyncpg.Pool, tenant: str, period: str, group_by: str,
+                      widget: str | None, today: date | None = None) -> dict[str, Any]:
+    """The summary from aggregates only: cost independent of how many entries exist."""
+    since = (today or datetime.now(UTC).date()) - timedelta(days=PERIODS[period] - 1)
     buckets = await store.bucket_stats(pool, tenant, since, group_by, widget)
     counts = await store.dimension_counts(pool, tenant, since, widget)
-    return json_response({
+    histograms = await store.resolve_histograms(pool, tenant, since, group_by, widget)
+    return {
         "period": period, "group_by": group_by, "widget_id": widget, "from": since,
-        **_rates(_overall(buckets)),
+        **_rates(_overall(buckets), histograms[None]),
         "rating_distribution": counts["rating"], "categories": counts["category"],
         "statuses": counts["status"],
-        "buckets": [{"start": b["bucket"], **_rates(b)} for b in buckets],
-    })
+        "buckets": [{"start": b["bucket"], **_rates(b, histograms.get(b["bucket"], []))}
+                    for b in buckets],
+    }
+
+
+def _widget(raw: str | None) -> str | None:
+    if not raw:
+        return None
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        raise InvalidInput("invalid widget_id", details=[
+            {"field": "widget_id", "message": "must be a UUID", "value": raw}]) from None

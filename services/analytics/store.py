@@ -50,6 +50,7 @@ async def add(conn: asyncpg.Connection, tenant_id: str, key: Key, c: Contributio
             " + EXCLUDED.resolve_seconds_sum",
             tenant_id, key.widget_key, key.day, *values, c.seconds,
         )
+    await add_resolve_times(conn, tenant_id, key, c)
     if c.counts:
         await conn.executemany(
             "INSERT INTO daily_counts (tenant_id, widget_key, day, dimension, value, n)"
@@ -60,12 +61,43 @@ async def add(conn: asyncpg.Connection, tenant_id: str, key: Key, c: Contributio
         )
 
 
+async def add_resolve_times(conn: asyncpg.Connection, tenant_id: str, key: Key,
+                            c: Contribution) -> None:
+    if c.resolve_buckets:
+        await conn.executemany(
+            "INSERT INTO daily_resolve_hist (tenant_id, widget_key, day, bucket, n)"
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, widget_key, day, bucket)"
+            " DO UPDATE SET n = daily_resolve_hist.n + EXCLUDED.n",
+            [(tenant_id, key.widget_key, key.day, bucket, n)
+             for bucket, n in c.resolve_buckets.items()],
+        )
+
+
+async def resolve_histograms(pool: asyncpg.Pool, tenant_id: str, since: date, group_by: str,
+                             widget_key: str | None) -> dict[date | None, list[tuple[int, int]]]:
+    """(bucket, count) rows per summary bucket, and overall under the key None."""
+    rows = await pool.fetch(
+        "SELECT date_trunc($3, day)::date AS period, bucket, sum(n)::bigint AS n"
+        " FROM daily_resolve_hist WHERE tenant_id = $1 AND day >= $2"
+        " AND ($4::text IS NULL OR widget_key = $4)"
+        " GROUP BY period, bucket HAVING sum(n) <> 0 ORDER BY period, bucket",
+        tenant_id, since, group_by, widget_key,
+    )
+    out: dict[date | None, list[tuple[int, int]]] = {}
+    overall: dict[int, int] = {}
+    for r in rows:
+        out.setdefault(r["period"], []).append((r["bucket"], int(r["n"])))
+        overall[r["bucket"]] = overall.get(r["bucket"], 0) + int(r["n"])
+    out[None] = sorted(overall.items())
+    return out
+
+
 async def bucket_stats(pool: asyncpg.Pool, tenant_id: str, since: date, group_by: str,
                        widget_key: str | None) -> list[dict[str, Any]]:
     rows = await pool.fetch(
-        "SELECT date_trunc($3, day)::date AS bucket, sum(submissions) AS submissions,"
-        " sum(rating_count) AS rating_count, sum(rating_sum) AS rating_sum,"
-        " sum(responded) AS responded, sum(resolved) AS resolved,"
+        "SELECT date_trunc($3, day)::date AS bucket, sum(submissions)::bigint AS submissions,"
+        " sum(rating_count)::bigint AS rating_count, sum(rating_sum)::bigint AS rating_sum,"
+        " sum(responded)::bigint AS responded, sum(resolved)::bigint AS resolved,"
         " sum(resolve_seconds_sum) AS resolve_seconds_sum"
         " FROM daily_stats WHERE tenant_id = $1 AND day >= $2"
         " AND ($4::text IS NULL OR widget_key = $4)"
@@ -78,7 +110,7 @@ async def bucket_stats(pool: asyncpg.Pool, tenant_id: str, since: date, group_by
 async def dimension_counts(pool: asyncpg.Pool, tenant_id: str, since: date,
                            widget_key: str | None) -> dict[str, dict[str, int]]:
     rows = await pool.fetch(
-        "SELECT dimension, value, sum(n) AS n FROM daily_counts"
+        "SELECT dimension, value, sum(n)::bigint AS n FROM daily_counts"
         " WHERE tenant_id = $1 AND day >= $2 AND ($3::text IS NULL OR widget_key = $3)"
         " GROUP BY dimension, value HAVING sum(n) <> 0",
         tenant_id, since, widget_key,
