@@ -18,6 +18,7 @@ SERVICE = "analytics"
 
 class AnalyticsSettings(Settings):
     port: int = 8084
+    feedback_url: str = "http://127.0.0.1:8081"
 
 
 def create_app(settings: AnalyticsSettings) -> web.Application:

@@ -119,3 +119,8 @@ async def dimension_counts(pool: asyncpg.Pool, tenant_id: str, since: date,
     for r in rows:
         out.setdefault(r["dimension"], {})[r["value"]] = int(r["n"])
     return out
+
+
+async def forget_tenant(conn: asyncpg.Connection, tenant_id: str) -> None:
+    for table in ("daily_stats", "daily_counts", "daily_resolve_hist", "entry_state"):
+        await conn.execute(f"DELETE FROM {table} WHERE tenant_id = $1", tenant_id)

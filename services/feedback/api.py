@@ -116,6 +116,16 @@ async def _review(request: web.Request, verdict: str) -> web.Response:
     return json_response(entry_json(entry))
 
 
+@routes.get("/internal/snapshots")
+async def snapshots(request: web.Request) -> web.Response:
+    """Entry snapshots for another service's rebuild (e.g. analytics)."""
+    actor = actor_of(request)
+    after = _uuid_param(request.query.get("after"), "after")
+    entries = await store.snapshots_after(request.app[PoolKey], actor.tenant_id, after,
+                                          _int(request.query, "limit", 1000, 5000))
+    return json_response([e.snapshot().model_dump(mode="json") for e in entries])
+
+
 # --- list parameters -------------------------------------------------------------------
 
 
@@ -124,7 +134,7 @@ def list_query(request: web.Request, tenant_id: str) -> store.ListQuery:
     return store.ListQuery(
         tenant_id=tenant_id, statuses=_statuses(q.get("status", "")),
         reward_statuses=_reward_statuses(q.get("reward_status", "")),
-        widget_id=_widget(q.get("widget_id")), created_from=_when(q, "from"),
+        widget_id=_uuid_param(q.get("widget_id"), "widget_id"), created_from=_when(q, "from"),
         created_to=_when(q, "to"), descending=_sort(q.get("sort", "created_at:desc")),
         limit=_int(q, "limit", 50, MAX_LIST_LIMIT), page=_int(q, "page", 1, None),
         cursor=q.get("cursor") or None, with_total=q.get("total", "1") == "1",
@@ -152,13 +162,13 @@ def _reward_statuses(raw: str) -> tuple[str, ...]:
     return statuses
 
 
-def _widget(raw: str | None) -> str | None:
+def _uuid_param(raw: str | None, name: str) -> str | None:
     if not raw:
         return None
     try:
         return str(uuid.UUID(raw))
     except ValueError:
-        raise _bad("widget_id", "must be a UUID", raw) from None
+        raise _bad(name, "must be a UUID", raw) from None
 
 
 def _when(q: Any, name: str) -> datetime | None:

@@ -346,3 +346,14 @@ async def payout_of(pool: asyncpg.Pool, entry_id: str) -> dict[str, Any] | None:
         "SELECT id, kind, amount, currency, voucher_code, status, created_at, completed_at"
         " FROM payouts WHERE entry_id = $1", _uuid(entry_id))
     return None if row is None else {**dict(row), "id": str(row["id"])}
+
+
+async def snapshots_after(pool: asyncpg.Pool, tenant_id: str, after: str | None, limit: int
+                          ) -> list[Entry]:
+    """Every entry of a tenant, deleted ones included, in id order: for rebuilds."""
+    rows = await pool.fetch(
+        f"SELECT {ENTRY_COLUMNS} FROM entries WHERE tenant_id = $1"
+        " AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3",
+        tenant_id, uuid.UUID(after) if after else None, limit,
+    )
+    return [entry_from_row(r) for r in rows]

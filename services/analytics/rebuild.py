@@ -1,0 +1,64 @@
+"""`python -m resonanz.analytics rebuild --tenant ID`: recompute a tenant's aggregates
+from the feedback service's data (asked over internal HTTP, never from its schema)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+
+import aiohttp
+
+from resonanz.shared.db import create_pool
+from resonanz.shared.events import EntrySnapshot
+from resonanz.shared.web import INTERNAL_TOKEN_HEADER
+
+from . import store
+from .app import SERVICE, AnalyticsSettings
+from .consumers import apply_snapshot
+
+log = logging.getLogger(__name__)
+PAGE = 1000
+
+
+def register(commands: argparse._SubParsersAction, settings: AnalyticsSettings) -> None:
+    parser = commands.add_parser("rebuild", help="recompute a tenant's aggregates")
+    parser.add_argument("--tenant", required=True)
+    parser.set_defaults(handler=lambda args: print(json.dumps(
+        asyncio.run(rebuild(settings, args.tenant)))))
+
+
+async def snapshots(settings: AnalyticsSettings, tenant_id: str
+                    ) -> AsyncIterator[list[EntrySnapshot]]:
+    headers = {INTERNAL_TOKEN_HEADER: settings.internal_token.get_secret_value(),
+               "X-Tenant-Id": tenant_id}
+    after = ""
+    async with aiohttp.ClientSession(headers=headers) as http:
+        while True:
+            async with http.get(f"{settings.feedback_url}/internal/snapshots",
+                                params={"after": after, "limit": str(PAGE)}) as response:
+                response.raise_for_status()
+                page = [EntrySnapshot.model_validate(s) for s in await response.json()]
+            if not page:
+                return
+            yield page
+            after = page[-1].id
+
+
+async def rebuild(settings: AnalyticsSettings, tenant_id: str) -> dict[str, object]:
+    """One transaction: readers see the old aggregates until the new ones are complete."""
+    pool = await create_pool(settings.service_dsn(SERVICE), min_size=1, max_size=2)
+    entries = 0
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            await store.forget_tenant(conn, tenant_id)
+            async for page in snapshots(settings, tenant_id):
+                for snapshot in page:
+                    await apply_snapshot(conn, tenant_id, snapshot)
+                entries += len(page)
+    finally:
+        await pool.close()
+    log.info("rebuilt %s from %d entries", tenant_id, entries)
+    return {"tenant_id": tenant_id, "entries": entries}
