@@ -8,6 +8,7 @@ from resonanz.shared.events import CloudEvent, EntrySnapshot, EventData
 
 from . import store
 from .domain import contribution, delta, key_of
+from .metrics import count_submission
 
 FEEDBACK_TYPES = (
     "feedback.created", "feedback.updated", "feedback.status_changed", "feedback.assigned",
@@ -27,6 +28,8 @@ async def apply_snapshot(conn: asyncpg.Connection, tenant_id: str, entry: EntryS
     if previous is not None and previous[0] >= entry.version:
         return
     old = previous[1] if previous else None
+    if previous is None and not entry.deleted:
+        count_submission(tenant_id, entry.rating)
     if old is not None and key_of(old) != key_of(entry):
         await store.add(conn, tenant_id, key_of(old), delta(contribution(old),
                                                             contribution(None)))
