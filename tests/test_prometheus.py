@@ -1,0 +1,69 @@
+"""A real Prometheus scrapes the running platform and sees all five services."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import yaml
+
+from resonanz.shared.devstack import Stack, free_port, wait_for_port
+
+from .support import eventually
+
+
+@pytest.fixture
+def prometheus(shared_stack: Stack, tmp_path: Path) -> Iterator[str]:
+    binary = shutil.which("prometheus")
+    assert binary, "Debian's prometheus package is needed (.ci/run installs it)"
+    targets = [{"targets": [svc.url.removeprefix("http://")], "labels": {"service": name}}
+               for name, svc in shared_stack.services.items()]
+    config = {"global": {"scrape_interval": "1s"},
+              "scrape_configs": [{"job_name": "resonanz", "honor_labels": True,
+                                  "static_configs": targets}]}
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+    port = free_port()
+    with (tmp_path / "prometheus.log").open("ab") as log:
+        proc = subprocess.Popen(
+            [binary, f"--config.file={tmp_path / 'prometheus.yml'}",
+             f"--storage.tsdb.path={tmp_path / 'data'}",
+             f"--web.listen-address=127.0.0.1:{port}"],
+            stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port, time.monotonic() + 30, "prometheus", proc)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(20)
+
+
+async def query(http: aiohttp.ClientSession, base: str, promql: str) -> list[dict[str, Any]]:
+    async with http.get(f"{base}/api/v1/query", params={"query": promql}) as response:
+        body = await response.json()
+    result: list[dict[str, Any]] = body.get("data", {}).get("result", [])
+    return result
+
+
+async def test_prometheus_scrapes_a_metric_from_each_of_the_five_services(
+    shared_stack: Stack, prometheus: str,
+) -> None:
+    async with aiohttp.ClientSession() as http:
+        up = await eventually(lambda: query(http, prometheus, "up == 1"),
+                              lambda r: len(r) == 5, within=30,
+                              what="all five targets up")
+        assert {r["metric"]["service"] for r in up} == set(shared_stack.services)
+        series = await eventually(
+            lambda: query(http, prometheus,
+                          "sum by (service) (resonanz_http_requests_total)"),
+            lambda r: len(r) == 5, within=30, what="request counters of all five")
+        assert {r["metric"]["service"] for r in series} == set(shared_stack.services)
+        relay = await eventually(
+            lambda: query(http, prometheus, "resonanz_outbox_backlog"),
+            lambda r: len(r) >= 3, within=30, what="outbox metrics")
+        assert {"gateway", "feedback", "widgets"} <= {r["metric"]["service"] for r in relay}
