@@ -1,0 +1,185 @@
+"""The references' own client snippets — Python requests, Node axios and fetch, curl —
+run unchanged against the running platform, with only base URL and key swapped."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from resonanz.shared.devstack import Stack
+
+from .helpers import Api, new_tenant
+
+SNIPPETS = Path(__file__).parent / "snippets"
+
+FBP_PYTHON = '''
+import requests
+
+url = "{base}/v1/feedback"
+headers = {{
+    "Authorization": "Bearer {key}",
+    "Content-Type": "application/json"
+}}
+payload = {{
+    "body": "Checkout button was unresponsive on mobile Safari.",
+    "rating": 2,
+    "category": "usability",
+    "customer_email": "lars.mueller@web.de",
+    "metadata": {{"page_url": "/checkout", "browser": "Safari 17.2"}}
+}}
+
+response = requests.post(url, json=payload, headers=headers)
+print(response.json())
+'''
+
+P4F_PYTHON = '''
+import os, time, requests
+P4F = os.environ["P4F_API_KEY"]
+BASE = "{base}/api/v1"
+id = os.environ["RESPONSE_ID"]
+
+def p4f(path, method="GET", json=None):
+    r = requests.request(method, BASE + path,
+                         headers={{"Authorization": f"Bearer {{P4F}}"}},
+                         json=json, timeout=10)
+    if r.status_code == 429:
+        time.sleep(int(r.headers.get("Retry-After", 30)))
+        return p4f(path, method, json)
+    body = r.json()
+    if not body.get("success"):
+        raise RuntimeError(body.get("error"))
+    return body["data"]
+
+campaigns = p4f("/campaigns")
+p4f(f"/responses/{{id}}/approve", method="POST")
+print(len(campaigns))
+'''
+
+
+@pytest.fixture(scope="module")
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+@pytest.fixture(scope="module")
+def node_modules() -> Path:
+    """axios from the npm registry, at the version package.json pins."""
+    assert shutil.which("npm"), "Node.js and npm are needed for the Node snippets"
+    if not (SNIPPETS / "node_modules" / "axios").exists():
+        subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--silent"],
+                       cwd=SNIPPETS, check=True, timeout=300)
+    return SNIPPETS / "node_modules"
+
+
+async def run(args: list[str], env: dict[str, str] | None = None,
+              stdin: str | None = None) -> str:
+    done = await asyncio.to_thread(
+        subprocess.run, args, input=stdin, capture_output=True, text=True, timeout=60,
+        env={**os.environ, **(env or {})}, cwd=SNIPPETS)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+async def a_response(api: Api) -> str:
+    created = await api.ok("POST", "/v1/feedback", {"body": "Passform der Jeans ist top, "
+                                                    "Lieferung kam nach zwei Tagen.",
+                                                    "rating": 5})
+    return str(created["data"]["id"])
+
+
+async def test_feedbackpro_python_snippet(shared_stack: Stack) -> None:
+    _, key = await new_tenant(shared_stack)
+    code = FBP_PYTHON.format(base=shared_stack.services["gateway"].url, key=key)
+    printed = await run([sys.executable, "-c", code])
+    assert "'status': 'new'" in printed and "'request_id': 'req_" in printed
+
+
+async def test_feedbackpro_node_axios_snippet(shared_stack: Stack, node_modules: Path,
+                                              http: aiohttp.ClientSession) -> None:
+    _, key = await new_tenant(shared_stack)
+    api = Api(http, shared_stack, key)
+    entry = await a_response(api)
+    await api.ok("PATCH", f"/v1/feedback/{entry}", {"status": "pending"})
+    printed = await run(["node", "fbp_fetch_pending.js"], {
+        "RESONANZ_BASE": shared_stack.services["gateway"].url, "RESONANZ_KEY": key})
+    assert printed.splitlines()[0] == "Found 1 pending entries"
+    assert f"[{entry}] 5★" in printed
+
+
+async def test_pay4feedback_node_fetch_snippet(shared_stack: Stack,
+                                               http: aiohttp.ClientSession) -> None:
+    _, key = await new_tenant(shared_stack)
+    entry = await a_response(Api(http, shared_stack, key))
+    printed = await run(["node", "p4f_quickstart.mjs"], {
+        "RESONANZ_BASE": shared_stack.services["gateway"].url, "P4F_API_KEY": key,
+        "RESPONSE_ID": entry})
+    assert json.loads(printed) == {"campaigns": 0, "response": entry}
+
+
+async def test_pay4feedback_python_snippet(shared_stack: Stack,
+                                           http: aiohttp.ClientSession) -> None:
+    _, key = await new_tenant(shared_stack)
+    api = Api(http, shared_stack, key)
+    entry = await a_response(api)
+    code = P4F_PYTHON.format(base=shared_stack.services["gateway"].url)
+    assert (await run([sys.executable, "-c", code], {"P4F_API_KEY": key,
+                                                     "RESPONSE_ID": entry})).strip() == "0"
+    assert (await api.ok("GET", f"/api/v1/responses/{entry}"))["data"]["status"] == "APPROVED"
+
+
+def curl(*args: str) -> list[str]:
+    return ["curl", "-sS", "-w", "\\n%{http_code}", *args]
+
+
+def answered(output: str) -> tuple[int, Any]:
+    body, _, status = output.rpartition("\n")
+    return int(status), json.loads(body)
+
+
+async def test_pay4feedback_curl_quick_start(shared_stack: Stack,
+                                             http: aiohttp.ClientSession) -> None:
+    _, key = await new_tenant(shared_stack)
+    entry = await a_response(Api(http, shared_stack, key))
+    base, auth = shared_stack.services["gateway"].url, f"Authorization: Bearer {key}"
+    steps = [
+        curl("-H", auth, f"{base}/api/v1/me"),
+        curl("-H", auth, f"{base}/api/v1/campaigns"),
+        curl("-H", auth, f"{base}/api/v1/responses"),
+        curl("-X", "POST", "-H", auth, f"{base}/api/v1/responses/{entry}/approve"),
+        curl("-X", "POST", "-H", auth, "-H", "Content-Type: application/json", "-d",
+             '{"url":"https://api.yourapp.com/p4f-webhook",'
+             '"events":["reward_approved","payout_completed"],'
+             '"secret":"whsec_generate_a_random_one"}', f"{base}/api/v1/webhooks"),
+    ]
+    results = [answered(await run(step)) for step in steps]
+    assert [status for status, _ in results] == [200, 200, 200, 200, 201], results[-1]
+    assert all(body["success"] is True for _, body in results)
+
+
+async def test_feedbackpro_curl_pause_widget(shared_stack: Stack,
+                                             http: aiohttp.ClientSession) -> None:
+    _, key = await new_tenant(shared_stack)
+    api = Api(http, shared_stack, key)
+    widget = (await api.ok("POST", "/v1/widgets", {"name": "Checkout survey"}))["data"]
+    await api.ok("PATCH", f"/v1/widgets/{widget['id']}", {"is_active": True})
+    base = shared_stack.services["gateway"].url
+    status, body = answered(await run(curl(
+        "-X", "POST", f"{base}/v1/widgets/{widget['id']}/pause",
+        "-H", f"Authorization: Bearer {key}", "-H", "Content-Type: application/json",
+        "-d", '{"reason": "Black Friday campaign — switching to survey mode",'
+              ' "resume_at": "2099-12-02T00:00:00Z"}')))
+    assert status == 200
+    assert body["data"]["status"] == "paused" and body["data"]["id"] == widget["id"]
+    assert body["data"]["paused_at"] and body["data"]["scheduled_resume"].startswith("2099-12-02")
+    assert body["meta"]["request_id"]
