@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install run test lint fmt up down clean
+.PHONY: install run test lint fmt up down clean bench
 
 install: $(STAMP)
 
@@ -37,3 +37,7 @@ down:
 
 clean:
 	rm -rf .run .mypy_cache .pytest_cache .ruff_cache
+
+## Capacity figures, measured as ratios in one run (see docs/benchmarks.md).
+bench: install
+	$(BIN)/python tools/bench.py

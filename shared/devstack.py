@@ -63,7 +63,7 @@ class EmbeddedPostgres:
 
     def __init__(self, data_dir: Path, port: int | None = None) -> None:
         self.data_dir = data_dir.resolve()
-        self.port = port or free_port(55432)
+        self.port = port or free_port()
         self.proc: subprocess.Popen | None = None
         self.log_path = self.data_dir.parent / "postgres.log"
 
@@ -146,7 +146,7 @@ class TansuBroker:
     """A Kafka-protocol broker with in-memory storage: for development and tests only."""
 
     def __init__(self, port: int | None = None, log_path: Path | None = None) -> None:
-        self.port = port or free_port(19092)
+        self.port = port or free_port()
         self.log_path = log_path
         self.proc: subprocess.Popen | None = None
 

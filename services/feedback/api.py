@@ -52,12 +52,7 @@ def _topic(request: web.Request) -> str:
 async def create_entry(request: web.Request) -> web.Response:
     actor = actor_of(request)
     body = await read_model(request, EntryIn)
-    new = store.NewEntry(
-        tenant_id=actor.tenant_id, widget_id=body.widget_id, body=body.body,
-        rating=body.rating, category=body.category, metadata=body.metadata,
-        customer_email=body.customer_email, answers=body.answers,
-    )
-    entry = await commands.create_entry(request.app[PoolKey], _topic(request), actor, new)
+    entry = await commands.create_entry(request.app[PoolKey], _topic(request), actor, body)
     return json_response(entry_json(entry), status=201)
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 
+from resonanz.shared.contracts import EntryIn
 from resonanz.shared.events import (
     EventData,
     FeedbackAssigned,
@@ -30,7 +32,7 @@ from .domain import (
     plan_update,
     reward_of,
 )
-from .scoring import Fingerprint, fingerprint, score_feedback
+from .scoring import DUPLICATE_MAX_DISTANCE, Fingerprint, fingerprint, score_feedback
 
 SOURCE = "resonanz/feedback"
 AUTO_REVIEWER = "system:quality-rules"
@@ -53,29 +55,40 @@ async def emit(conn: asyncpg.Connection, topic: str, type_: str, entry: Entry,
 # --- create ----------------------------------------------------------------------------
 
 
-async def create_entry(pool: asyncpg.Pool, topic: str, actor: Actor,
-                       new: store.NewEntry) -> Entry:
-    async with pool.acquire() as conn, conn.transaction():
-        scored = await _scored(conn, new)
-        entry = await store.insert_entry(conn, scored, actor.actor_id)
-        data = FeedbackCreated(entry=entry.snapshot(), body=entry.body,
-                               customer_email=entry.customer_email)
-        await emit(conn, topic, "feedback.created", entry, data, actor.request_id)
+async def create_entry(pool: asyncpg.Pool, topic: str, actor: Actor, body: EntryIn) -> Entry:
+    """Score the entry, then store it with its audit row and event in one statement."""
+    async with pool.acquire() as conn:
+        entry, simhash = await _scored_entry(conn, actor.tenant_id, body)
         campaign = await store.campaign_of(conn, entry.tenant_id, entry.widget_id)
         verdict = automatic_review(campaign, entry.quality_score)
-        if verdict is not None:
-            entry = await _review(conn, topic, entry, verdict, AUTO_REVIEWER,
-                                  "automatic: quality score threshold", actor.request_id)
-    return entry
+        event = new_event("feedback.created", source=SOURCE, tenant_id=entry.tenant_id,
+                          subject=entry.id, request_id=actor.request_id,
+                          data=FeedbackCreated(entry=entry.snapshot(), body=entry.body,
+                                               customer_email=entry.customer_email))
+        if verdict is None:
+            await store.insert_entry(conn, entry, simhash, actor.actor_id, event, topic)
+            return entry
+        async with conn.transaction():
+            await store.insert_entry(conn, entry, simhash, actor.actor_id, event, topic)
+            return await _review(conn, topic, entry, verdict, AUTO_REVIEWER,
+                                 "automatic: quality score threshold", actor.request_id)
 
 
-async def _scored(conn: asyncpg.Connection, new: store.NewEntry) -> store.NewEntry:
-    earlier = [Fingerprint.from_signed(i, h) for i, h in
-               await store.earlier_fingerprints(conn, new.tenant_id, new.widget_id)]
-    text = new.body or ""
-    quality = score_feedback(text, new.rating, new.answers, earlier)
-    return replace(new, quality=quality.as_dict(), quality_score=quality.score,
-                   simhash=fingerprint("new", text).signed)
+async def _scored_entry(conn: asyncpg.Connection, tenant_id: str, body: EntryIn
+                        ) -> tuple[Entry, int]:
+    entry_id = str(uuid.uuid4())
+    text = body.body or ""
+    own = fingerprint(entry_id, text)
+    near = await store.near_fingerprints(conn, tenant_id, body.widget_id, own.signed,
+                                         DUPLICATE_MAX_DISTANCE)
+    quality = score_feedback(text, body.rating, body.answers,
+                             [Fingerprint.from_signed(i, h) for i, h in near])
+    entry = Entry.fresh(
+        entry_id, tenant_id, datetime.now(UTC), widget_id=body.widget_id, body=body.body,
+        rating=body.rating, category=body.category, metadata=body.metadata,
+        customer_email=body.customer_email, answers=body.answers,
+        quality=quality.as_dict(), quality_score=quality.score)
+    return entry, own.signed
 
 
 # --- triage ----------------------------------------------------------------------------

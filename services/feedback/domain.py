@@ -77,6 +77,16 @@ class Entry:
     resolved_at: datetime | None
     deleted_at: datetime | None
 
+    @classmethod
+    def fresh(cls, entry_id: str, tenant_id: str, now: datetime, **fields: Any) -> Entry:
+        """A new entry as it is stored: status `new`, version 1, nothing reviewed yet."""
+        defaults: dict[str, Any] = {
+            "status": "new", "assignee": None, "reviewed_by": None, "reviewed_at": None,
+            "review_reason": None, "version": 1, "first_response_at": None,
+            "resolved_at": None, "deleted_at": None, "reward_status": "pending"}
+        return cls(id=entry_id, tenant_id=tenant_id, created_at=now, updated_at=now,
+                   **{**defaults, **fields})
+
     def snapshot(self) -> EntrySnapshot:
         return EntrySnapshot(
             id=self.id, version=self.version, widget_id=self.widget_id, status=self.status,

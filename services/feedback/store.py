@@ -12,6 +12,8 @@ import asyncpg
 import orjson
 
 from resonanz.shared.errors import InvalidInput, NotFound
+from resonanz.shared.events import CloudEvent
+from resonanz.shared.outbox import notify_sql, outbox_insert
 
 from .domain import Campaign, Entry, Reward
 
@@ -30,35 +32,25 @@ def entry_from_row(row: asyncpg.Record) -> Entry:
     return Entry(**{k: values[k] for k in Entry.__dataclass_fields__})
 
 
-@dataclass(frozen=True)
-class NewEntry:
-    tenant_id: str
-    widget_id: str | None
-    body: str | None
-    rating: int | None
-    category: str | None
-    metadata: dict[str, Any]
-    customer_email: str | None
-    answers: dict[str, Any]
-    quality: dict[str, Any] | None = None
-    quality_score: int | None = None
-    simhash: int | None = None
-    reward_status: str = "pending"
-
-
-async def insert_entry(conn: asyncpg.Connection, new: NewEntry, actor: str | None) -> Entry:
-    row = await conn.fetchrow(
-        "INSERT INTO entries (id, tenant_id, widget_id, body, rating, category, metadata,"
-        " customer_email, answers, quality, quality_score, simhash, reward_status)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
-        f" RETURNING {ENTRY_COLUMNS}",
-        uuid.uuid4(), new.tenant_id, new.widget_id, new.body, new.rating, new.category,
-        new.metadata, new.customer_email, new.answers, new.quality, new.quality_score,
-        new.simhash, new.reward_status,
+async def insert_entry(conn: asyncpg.Connection, entry: Entry, simhash: int | None,
+                       actor: str | None, event: CloudEvent, topic: str) -> None:
+    """Entry, its audit row, its event and the relay's wake-up in one statement: atomic
+    without an explicit transaction, and one round trip."""
+    outbox_sql, outbox_args = outbox_insert(event, topic, first_param=17)
+    await conn.execute(
+        "WITH entry AS (INSERT INTO entries (id, tenant_id, widget_id, body, rating, category,"
+        " metadata, customer_email, answers, quality, quality_score, simhash, reward_status,"
+        " created_at, updated_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)"
+        " RETURNING id, tenant_id),"
+        " audit AS (INSERT INTO audit_log (entry_id, tenant_id, actor, action, after, at)"
+        " SELECT id, tenant_id, $15, 'created', $16, $14 FROM entry),"
+        f" queued AS ({outbox_sql}) {notify_sql()}",
+        uuid.UUID(entry.id), entry.tenant_id, entry.widget_id, entry.body, entry.rating,
+        entry.category, entry.metadata, entry.customer_email, entry.answers, entry.quality,
+        entry.quality_score, simhash, entry.reward_status, entry.created_at, actor,
+        audited(entry), *outbox_args,
     )
-    entry = entry_from_row(row)
-    await record_audit(conn, entry, actor, "created", None, audited(entry))
-    return entry
 
 
 async def record_audit(conn: asyncpg.Connection, entry: Entry, actor: str | None, action: str,
@@ -243,15 +235,20 @@ async def open_entries_of(conn: asyncpg.Connection, tenant_id: str, assignee: st
     return [entry_from_row(r) for r in rows]
 
 
-async def earlier_fingerprints(conn: asyncpg.Connection, tenant_id: str,
-                               widget_id: str | None, limit: int = 500
-                               ) -> list[tuple[str, int]]:
-    """The latest fingerprints in the same campaign: near-duplicates are looked for there."""
+async def near_fingerprints(conn: asyncpg.Connection, tenant_id: str, widget_id: str | None,
+                            simhash: int, max_distance: int, window: int = 500
+                            ) -> list[tuple[str, int]]:
+    """The closest fingerprint within `max_distance` bits among the campaign's latest
+    `window` entries (the earliest on a tie): the database compares, one row travels."""
+    # `IS NULL` and `= $2` are indexable; `IS NOT DISTINCT FROM` is not.
+    campaign = "widget_id = $2" if widget_id else "widget_id IS NULL AND $2::uuid IS NULL"
     rows = await conn.fetch(
-        "SELECT id, simhash FROM entries WHERE tenant_id = $1"
-        " AND widget_id IS NOT DISTINCT FROM $2 AND simhash IS NOT NULL"
-        " ORDER BY created_at DESC LIMIT $3",
-        tenant_id, widget_id, limit,
+        "SELECT id, simhash FROM (SELECT id, simhash, created_at FROM entries"
+        f" WHERE tenant_id = $1 AND {campaign} AND simhash IS NOT NULL"
+        " ORDER BY created_at DESC LIMIT $3) recent"
+        " WHERE bit_count((simhash # $4)::bit(64)) <= $5"
+        " ORDER BY bit_count((simhash # $4)::bit(64)), created_at LIMIT 1",
+        tenant_id, widget_id, window, simhash, max_distance,
     )
     return [(str(r["id"]), int(r["simhash"])) for r in rows]
 

@@ -1,7 +1,208 @@
-"""HTTP in and out for the webhook_dispatcher service."""
+"""HTTP in and out for the webhook dispatcher: subscriptions and the delivery log.
+
+Internal API; the gateway authenticates, checks the admin role and renders dialects.
+"""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any
+
 from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from resonanz.shared.db import PoolKey
+from resonanz.shared.errors import Conflict, InvalidInput
+from resonanz.shared.web import json_response, read_model
+
+from . import store
+from .delivery import Clock
+from .domain import (
+    KNOWN_WEBHOOKS,
+    NetworkPolicy,
+    generate_secret,
+    secret_key,
+    unknown_webhooks,
+    url_problem,
+)
 
 routes = web.RouteTableDef()
+
+PolicyKey = web.AppKey("network_policy", NetworkPolicy)
+ClockKey: web.AppKey[Clock] = web.AppKey("clock")
+
+DELIVERY_STATUSES = ("pending", "delivered", "failed", "cancelled")
+
+
+class SubscriptionIn(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    url: str = Field(max_length=2048)
+    events: list[str] = Field(min_length=1, max_length=64)
+    secret: str | None = Field(default=None, max_length=200)
+    description: str | None = Field(default=None, max_length=500)
+
+    @field_validator("events")
+    @classmethod
+    def events_known(cls, value: list[str]) -> list[str]:
+        unknown = unknown_webhooks(value)
+        if unknown:
+            raise ValueError(f"unknown events {unknown}; known: {sorted(KNOWN_WEBHOOKS)}")
+        return list(dict.fromkeys(value))
+
+    @field_validator("secret")
+    @classmethod
+    def secret_well_formed(cls, value: str | None) -> str | None:
+        if value is not None:
+            secret_key(value)
+        return value
+
+
+class RecoverIn(BaseModel):
+    since: datetime
+
+    @field_validator("since")
+    @classmethod
+    def aware(cls, value: datetime) -> datetime:
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def tenant_of(request: web.Request) -> str:
+    tenant = request.headers.get("X-Tenant-Id")
+    if not tenant:
+        raise InvalidInput("X-Tenant-Id header is required")
+    return tenant
+
+
+def subscription_json(sub: store.Subscription) -> dict[str, Any]:
+    return {
+        "id": sub.id, "url": sub.url, "events": sub.events, "description": sub.description,
+        "status": "active" if sub.enabled else "disabled", "enabled": sub.enabled,
+        "disabled_reason": sub.disabled_reason, "disabled_at": sub.disabled_at,
+        "failing_since": sub.failing_since, "created_at": sub.created_at,
+        "previous_secret_valid_until": sub.previous_until,
+    }
+
+
+def _now(request: web.Request) -> datetime:
+    return request.app[ClockKey]()
+
+
+def _sub_id(request: web.Request) -> str:
+    return request.match_info["id"]
+
+
+@routes.get("/subscriptions")
+async def list_subscriptions(request: web.Request) -> web.Response:
+    subs = await store.list_subscriptions(request.app[PoolKey], tenant_of(request))
+    return json_response({"items": [subscription_json(s) for s in subs]})
+
+
+@routes.post("/subscriptions")
+async def create_subscription(request: web.Request) -> web.Response:
+    tenant = tenant_of(request)
+    body = await read_model(request, SubscriptionIn)
+    problem = url_problem(body.url, request.app[PolicyKey])
+    if problem is not None:
+        raise InvalidInput("url is not allowed",
+                           details=[{"field": "url", "message": problem}])
+    secret = body.secret or generate_secret()
+    sub = await store.insert_subscription(request.app[PoolKey], tenant, body.url, body.events,
+                                          body.description, secret)
+    return json_response({**subscription_json(sub), "secret": secret}, status=201)
+
+
+@routes.get("/subscriptions/{id}")
+async def get_subscription(request: web.Request) -> web.Response:
+    sub = await store.get_subscription(request.app[PoolKey], tenant_of(request),
+                                       _sub_id(request))
+    return json_response(subscription_json(sub))
+
+
+@routes.delete("/subscriptions/{id}")
+async def delete_subscription(request: web.Request) -> web.Response:
+    await store.delete_subscription(request.app[PoolKey], tenant_of(request), _sub_id(request),
+                                    _now(request))
+    return json_response({"id": _sub_id(request), "deleted": True})
+
+
+@routes.post("/subscriptions/{id}/rotate-secret")
+async def rotate_secret(request: web.Request) -> web.Response:
+    """A new secret, shown once; the old one keeps signing beside it for 24 hours."""
+    secret = generate_secret()
+    sub = await store.rotate_secret(request.app[PoolKey], tenant_of(request), _sub_id(request),
+                                    secret, _now(request))
+    return json_response({**subscription_json(sub), "secret": secret})
+
+
+@routes.post("/subscriptions/{id}/enable")
+async def enable_subscription(request: web.Request) -> web.Response:
+    sub = await store.enable_subscription(request.app[PoolKey], tenant_of(request),
+                                          _sub_id(request))
+    return json_response(subscription_json(sub))
+
+
+def _limit(request: web.Request) -> int:
+    raw = request.query.get("limit", "100")
+    if not raw.isdigit() or not 1 <= int(raw) <= 500:
+        raise InvalidInput("invalid limit", details=[
+            {"field": "limit", "message": "must be an integer from 1 to 500"}])
+    return int(raw)
+
+
+def _status_filter(request: web.Request) -> str | None:
+    status = request.query.get("status") or None
+    if status is not None and status not in DELIVERY_STATUSES:
+        raise InvalidInput("invalid status", details=[
+            {"field": "status", "message": f"must be one of {list(DELIVERY_STATUSES)}"}])
+    return status
+
+
+@routes.get("/subscriptions/{id}/deliveries")
+async def list_deliveries(request: web.Request) -> web.Response:
+    tenant, pool = tenant_of(request), request.app[PoolKey]
+    await store.get_subscription(pool, tenant, _sub_id(request))
+    items = await store.list_deliveries(
+        pool, tenant, _sub_id(request), status=_status_filter(request),
+        event_id=request.query.get("event_id") or None, limit=_limit(request),
+    )
+    return json_response({"items": items})
+
+
+@routes.get("/subscriptions/{id}/deliveries/{delivery_id}/attempts")
+async def list_attempts(request: web.Request) -> web.Response:
+    items = await store.attempts_of(request.app[PoolKey], tenant_of(request), _sub_id(request),
+                                    request.match_info["delivery_id"])
+    return json_response({"items": items})
+
+
+@routes.post("/subscriptions/{id}/deliveries/{delivery_id}/resend")
+async def resend_delivery(request: web.Request) -> web.Response:
+    tenant, pool = tenant_of(request), request.app[PoolKey]
+    await _require_enabled(pool, tenant, _sub_id(request))
+    delivery = await store.resend(pool, tenant, _sub_id(request),
+                                  request.match_info["delivery_id"], _now(request))
+    return json_response(delivery, status=202)
+
+
+@routes.post("/subscriptions/{id}/recover")
+async def recover_failed(request: web.Request) -> web.Response:
+    tenant, pool = tenant_of(request), request.app[PoolKey]
+    body = await read_model(request, RecoverIn)
+    await _require_enabled(pool, tenant, _sub_id(request))
+    count = await store.recover(pool, tenant, _sub_id(request), body.since, _now(request))
+    return json_response({"recovered": count, "since": body.since}, status=202)
+
+
+@routes.get("/events/{event_id}/deliveries")
+async def event_deliveries(request: web.Request) -> web.Response:
+    items = await store.attempts_for_event(request.app[PoolKey], tenant_of(request),
+                                           request.match_info["event_id"])
+    return json_response({"items": items})
+
+
+async def _require_enabled(pool: Any, tenant: str, subscription_id: str) -> None:
+    sub = await store.get_subscription(pool, tenant, subscription_id)
+    if not sub.enabled:
+        raise Conflict("the subscription is disabled; enable it first",
+                       details=[{"field": "id", "message": sub.disabled_reason or "disabled"}])

@@ -2,26 +2,122 @@
 
 from __future__ import annotations
 
-from aiohttp import web
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 
-from resonanz.shared.db import database_ready, pool_ctx
+from aiohttp import web
+from pydantic import Field, SecretStr
+
+from resonanz.shared.consumer import consumer_ctx
+from resonanz.shared.db import PoolKey, database_ready, pool_ctx
 from resonanz.shared.kafka import broker_ready_check
 from resonanz.shared.outbox import relay_ctx
 from resonanz.shared.settings import Settings
-from resonanz.shared.web import create_service_app
+from resonanz.shared.web import HttpClientKey, create_service_app, http_client_ctx
 
-from .api import routes
+from .api import ClockKey, PolicyKey, routes
+from .consumers import build_handlers
+from .delivery import DeliveryWorker, guarded_session, listen_for_work, report_queue, utc_now
+from .domain import NetworkPolicy
+from .mailer import MailWorker, SmtpSettings
 
 SERVICE = "webhook_dispatcher"
+CONSUMER_GROUP = "webhook-dispatcher"
 
 
 class WebhookDispatcherSettings(Settings):
     port: int = 8083
+    gateway_url: str = "http://127.0.0.1:8080"
+    # Comma-separated CIDRs and host names webhooks may reach although private
+    # (tests, on-premise receivers). Empty: only public addresses.
+    webhook_allow_private_networks: str = ""
+    webhook_timeout: float = Field(default=15.0, gt=0, le=15)
+    # The claim on an attempt; it must outlive the request so no one retries too early.
+    webhook_lease_seconds: float = Field(default=45.0, gt=0)
+    webhook_per_endpoint_concurrency: int = Field(default=4, ge=1)
+    webhook_max_in_flight: int = Field(default=256, ge=1)
+    webhook_batch_size: int = Field(default=100, ge=1)
+    webhook_poll_interval: float = Field(default=1.0, gt=0)
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_from: str = "Resonanz <no-reply@resonanz.localhost>"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool | None = None
+    smtp_use_tls: bool = False
+    smtp_timeout: float = 10.0
+    mail_poll_interval: float = Field(default=2.0, gt=0)
+    invitation_link_template: str | None = None
+
+    def network_policy(self) -> NetworkPolicy:
+        return NetworkPolicy.from_setting(self.webhook_allow_private_networks)
+
+    def lease(self) -> timedelta:
+        return timedelta(seconds=max(self.webhook_lease_seconds, self.webhook_timeout + 5))
+
+    def smtp(self) -> SmtpSettings:
+        password = self.smtp_password.get_secret_value() if self.smtp_password else None
+        return SmtpSettings(self.smtp_host, self.smtp_port, self.smtp_from,
+                            username=self.smtp_username, password=password,
+                            start_tls=self.smtp_starttls, use_tls=self.smtp_use_tls,
+                            timeout=self.smtp_timeout)
+
+
+def workers_ctx(settings: WebhookDispatcherSettings
+                ) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The delivery and mail workers beside the HTTP server, woken by NOTIFY."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        pool, policy = app[PoolKey], app[PolicyKey]
+        async with guarded_session(policy, settings.webhook_timeout) as session:
+            deliveries = DeliveryWorker(
+                pool, session, policy, topic_webhooks=settings.topic_webhooks,
+                lease=settings.lease(), per_endpoint=settings.webhook_per_endpoint_concurrency,
+                max_in_flight=settings.webhook_max_in_flight,
+                batch_size=settings.webhook_batch_size,
+                poll_interval=settings.webhook_poll_interval,
+            )
+            mails = MailWorker(pool, app[HttpClientKey], settings.gateway_url, settings.smtp(),
+                               poll_interval=settings.mail_poll_interval)
+
+            def wake_both() -> None:
+                deliveries.wake()
+                mails.wake()
+
+            background = [
+                asyncio.create_task(listen_for_work(settings.service_dsn(SERVICE), wake_both)),
+                asyncio.create_task(report_queue(pool, utc_now)),
+            ]
+            workers = [asyncio.create_task(w.run()) for w in (deliveries, mails)]
+            yield
+            deliveries.stop()
+            mails.stop()
+            await asyncio.gather(*workers)
+            for task in background:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    return ctx
 
 
 def create_app(settings: WebhookDispatcherSettings) -> web.Application:
-    return create_service_app(
+    app = create_service_app(
         SERVICE, settings, routes=routes,
-        cleanup_ctxs=[pool_ctx(SERVICE, settings), relay_ctx(SERVICE, settings)],
+        cleanup_ctxs=[
+            pool_ctx(SERVICE, settings),
+            relay_ctx(SERVICE, settings),
+            http_client_ctx(settings),
+            workers_ctx(settings),
+            consumer_ctx(settings, group=CONSUMER_GROUP,
+                         topics=[settings.topic_feedback, settings.topic_widgets,
+                                 settings.topic_identity, settings.topic_webhooks],
+                         handlers=build_handlers(settings.invitation_link_template)),
+        ],
         readiness=[database_ready, broker_ready_check(settings.kafka_bootstrap_servers)],
     )
+    app[PolicyKey] = settings.network_policy()
+    app[ClockKey] = utc_now
+    return app

@@ -1,0 +1,349 @@
+"""Sending webhooks: claim due deliveries, POST them signed, record what happened.
+
+Isolation: each endpoint has its own small number of slots, and a dispatcher only
+claims deliveries for endpoints with a free slot, so a slow or dead endpoint holds
+its own slots and nothing else. Safety across replicas: a claim is a lease
+(`locked_until`) that outlives the request timeout, taken with SKIP LOCKED; a
+dispatcher killed mid-attempt leaves the lease to expire and another one retries
+with the same webhook-id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import socket
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import aiohttp
+import asyncpg
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
+
+from resonanz.shared.events import EndpointDisabled, new_event
+from resonanz.shared.outbox import TRANSIENT_DB_ERRORS, enqueue
+
+from . import metrics, notices, store
+from .domain import (
+    RESPONSE_BODY_LIMIT,
+    AttemptResult,
+    NetworkPolicy,
+    Outcome,
+    Verdict,
+    ip_literal,
+    judge,
+    live_secrets,
+    outcome_of,
+    parse_retry_after,
+    signature_header,
+    truncate_body,
+    url_problem,
+)
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+SOURCE = "resonanz/webhook-dispatcher"
+USER_AGENT = "Resonanz-Webhooks/1.0"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- the guarded HTTP client (SSRF) --------------------------------------------------------
+
+
+class BlockedDestination(OSError):
+    """The destination resolves to an address webhooks may not reach."""
+
+
+class GuardedResolver(AbstractResolver):
+    """Resolves names itself and hands aiohttp only addresses the policy allows, so the
+    address checked is the address dialled: DNS rebinding between the two is impossible."""
+
+    def __init__(self, policy: NetworkPolicy, inner: AbstractResolver | None = None) -> None:
+        self.policy = policy
+        self._inner = inner or DefaultResolver()
+
+    async def resolve(self, host: str, port: int = 0,
+                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+        answers = await self._inner.resolve(host, port, family)
+        for answer in answers:
+            address = ip_literal(answer["host"])
+            reason = "unparsable" if address is None else self.policy.refusal(host, address)
+            if reason is not None:
+                # One forbidden answer taints the name: it is refused as a whole.
+                raise BlockedDestination(f"{host} resolves to a forbidden address ({reason})")
+        return answers
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+def guarded_session(policy: NetworkPolicy, timeout: float,
+                    dns: AbstractResolver | None = None) -> aiohttp.ClientSession:
+    """The client for receivers: never the internal one (it would carry the internal token).
+
+    No connection limit of its own: isolation comes from the per-endpoint slots, and a
+    shared limit would let hanging endpoints starve healthy ones."""
+    connector = aiohttp.TCPConnector(resolver=GuardedResolver(policy, dns), limit=0,
+                                     ttl_dns_cache=30, enable_cleanup_closed=True)
+    return aiohttp.ClientSession(
+        connector=connector, timeout=aiohttp.ClientTimeout(total=timeout),
+        headers={"User-Agent": USER_AGENT}, trust_env=False, auto_decompress=False,
+    )
+
+
+async def _read_capped(response: aiohttp.ClientResponse) -> bytes:
+    chunks = b""
+    while len(chunks) < RESPONSE_BODY_LIMIT:
+        chunk = await response.content.read(RESPONSE_BODY_LIMIT - len(chunks))
+        if not chunk:
+            break
+        chunks += chunk
+    return chunks
+
+
+def _failure(outcome: Outcome, started: float, error: str) -> AttemptResult:
+    return AttemptResult(outcome, (time.perf_counter() - started) * 1000, error=error)
+
+
+def _blocked(exc: BaseException) -> BlockedDestination | None:
+    os_error = getattr(exc, "os_error", None)
+    return os_error if isinstance(os_error, BlockedDestination) else None
+
+
+async def post_webhook(session: aiohttp.ClientSession, policy: NetworkPolicy, claim: store.Claim,
+                       now: datetime) -> AttemptResult:
+    """One signed POST; redirects are never followed (a 3xx is a failure)."""
+    started = time.perf_counter()
+    problem = url_problem(claim.url, policy)
+    if problem is not None:
+        return _failure(Outcome.BLOCKED, started, problem)
+    # Wall clock, not the injectable one: receivers compare it with their own clocks.
+    timestamp = int(time.time())
+    signing = live_secrets(claim.secret, claim.previous_secret, claim.previous_until, now)
+    headers = {
+        "webhook-id": claim.id, "webhook-timestamp": str(timestamp),
+        "webhook-signature": signature_header(signing, claim.id, timestamp, claim.body),
+        "Content-Type": "application/json",
+    }
+    try:
+        async with session.post(claim.url, data=claim.body, headers=headers,
+                                allow_redirects=False) as response:
+            raw = await _read_capped(response)
+            return AttemptResult(
+                outcome_of(response.status), (time.perf_counter() - started) * 1000,
+                status_code=response.status, response_body=truncate_body(raw),
+                retry_after=parse_retry_after(response.headers.get("Retry-After"), now),
+            )
+    except TimeoutError:
+        return _failure(Outcome.TIMEOUT, started, "no response within the timeout")
+    except aiohttp.ClientError as exc:
+        blocked = _blocked(exc)
+        if blocked is not None:
+            return _failure(Outcome.BLOCKED, started, str(blocked))
+        return _failure(Outcome.CONNECTION_ERROR, started, repr(exc)[:500])
+
+
+# --- per-endpoint slots ----------------------------------------------------------------------
+
+
+class EndpointSlots:
+    """How many attempts this dispatcher has in flight per endpoint, and in total."""
+
+    def __init__(self, per_endpoint: int, total: int) -> None:
+        self.per_endpoint, self.total = per_endpoint, total
+        self.busy: Counter[str] = Counter()
+
+    def saturated(self) -> list[uuid.UUID]:
+        return [uuid.UUID(s) for s, n in self.busy.items() if n >= self.per_endpoint]
+
+    def free_total(self) -> int:
+        return max(0, self.total - sum(self.busy.values()))
+
+    def take(self, endpoint: str) -> bool:
+        if self.busy[endpoint] >= self.per_endpoint or not self.free_total():
+            return False
+        self.busy[endpoint] += 1
+        return True
+
+    def give_back(self, endpoint: str) -> None:
+        self.busy[endpoint] -= 1
+        if self.busy[endpoint] <= 0:
+            del self.busy[endpoint]
+
+
+# --- the worker ------------------------------------------------------------------------------
+
+
+class DeliveryWorker:
+    """Drains the delivery queue. Any number of replicas may run against one database."""
+
+    def __init__(self, pool: asyncpg.Pool, session: aiohttp.ClientSession,
+                 policy: NetworkPolicy, *, topic_webhooks: str, lease: timedelta,
+                 per_endpoint: int = 4, max_in_flight: int = 256, batch_size: int = 100,
+                 poll_interval: float = 1.0, clock: Clock = utc_now,
+                 unit_random: Callable[[], float] = random.random) -> None:
+        self.pool, self.session, self.policy = pool, session, policy
+        self.topic_webhooks, self.lease = topic_webhooks, lease
+        self.batch_size, self.poll_interval = batch_size, poll_interval
+        self.clock, self.unit_random = clock, unit_random
+        self.slots = EndpointSlots(per_endpoint, max_in_flight)
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+
+    async def run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                claimed = await self.dispatch_due()
+            except TRANSIENT_DB_ERRORS as exc:
+                log.warning("webhook dispatcher waiting for the database: %r", exc)
+                claimed = 0
+            if claimed < self.batch_size:
+                await self._sleep(self.poll_interval)
+        await self.drain()
+
+    async def dispatch_due(self) -> int:
+        """Claim what is due for endpoints with free slots and start sending it."""
+        limit = min(self.batch_size, self.slots.free_total())
+        if not limit:
+            return 0
+        now = self.clock()
+        claims = await store.claim_due(
+            self.pool, now=now, lease_until=now + self.lease, limit=limit,
+            per_endpoint=self.slots.per_endpoint, saturated=self.slots.saturated(),
+            worker=self.worker_id,
+        )
+        surplus = [c.id for c in claims if not self._start(c)]
+        if surplus:
+            await store.release(self.pool, surplus, self.worker_id)
+        return len(claims) - len(surplus)
+
+    async def drain(self) -> None:
+        """Wait for every attempt in flight to be sent and recorded."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def _start(self, claim: store.Claim) -> bool:
+        if not self.slots.take(claim.subscription_id):
+            return False
+        task = asyncio.create_task(self._deliver(claim), name=f"webhook-{claim.id}")
+        self._tasks.add(task)
+        task.add_done_callback(lambda t: self._finished(t, claim.subscription_id))
+        return True
+
+    def _finished(self, task: asyncio.Task[None], endpoint: str) -> None:
+        self._tasks.discard(task)
+        self.slots.give_back(endpoint)
+        self._wake.set()
+
+    async def _deliver(self, claim: store.Claim) -> None:
+        now = self.clock()
+        result = await post_webhook(self.session, self.policy, claim, now)
+        metrics.ATTEMPTS.labels(str(result.outcome)).inc()
+        metrics.ATTEMPT_SECONDS.observe(result.duration_ms / 1000)
+        try:
+            await self._settle(claim, result, now)
+        except (*TRANSIENT_DB_ERRORS, asyncpg.PostgresError) as exc:
+            # The lease runs out and the delivery is attempted again, same webhook-id.
+            log.warning("could not record attempt of %s: %r", claim.id, exc)
+            return
+        if result.outcome is Outcome.SUCCESS:
+            metrics.DELIVERY_SECONDS.observe(max(0.0, (utc_now() - claim.event_time)
+                                                 .total_seconds()))
+
+    async def _settle(self, claim: store.Claim, result: AttemptResult, attempted_at: datetime
+                      ) -> None:
+        now = self.clock()
+        async with self.pool.acquire() as conn, conn.transaction():
+            await store.record_attempt(conn, claim, result, attempted_at)
+            if result.outcome is Outcome.SUCCESS:
+                # Endpoint before delivery, as on the failure path: one lock order, no deadlock.
+                await store.mark_endpoint_healthy(conn, claim.subscription_id)
+                verdict = judge(result, claim.attempts + 1, None, now, 0.0)
+                await store.settle_delivery(conn, claim, result, verdict, now)
+                return
+            active, failing_since = await store.lock_endpoint_health(conn, claim.subscription_id)
+            verdict = judge(result, claim.attempts + 1, failing_since, now, self.unit_random())
+            if not active:
+                verdict = replace(verdict, status="failed", next_attempt_at=None)
+            await store.settle_delivery(conn, claim, result, verdict, now)
+            await store.mark_endpoint_failing(conn, claim.subscription_id, verdict.failing_since)
+            if active and verdict.disable_reason:
+                await self._disable(conn, claim, verdict, now)
+
+    async def _disable(self, conn: asyncpg.Connection, claim: store.Claim, verdict: Verdict,
+                       now: datetime) -> None:
+        """Stop the endpoint and tell the tenant: an event and an email to its admins."""
+        assert verdict.disable_reason is not None
+        disabled = await store.disable_endpoint(conn, claim.subscription_id,
+                                                verdict.disable_reason, now)
+        if disabled is None:
+            return
+        data = EndpointDisabled(subscription_id=disabled.id, url=disabled.url,
+                                reason=verdict.disable_reason)
+        event = new_event("webhook.endpoint_disabled", source=SOURCE,
+                          tenant_id=disabled.tenant_id, subject=disabled.id, data=data)
+        await enqueue(conn, event, self.topic_webhooks)
+        await store.queue_notice(conn, disabled.tenant_id, f"{event.id}:endpoint_disabled",
+                                 notices.endpoint_disabled(data))
+        log.warning("disabled webhook subscription %s: %s", disabled.id, verdict.disable_reason)
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+        self._wake.clear()
+
+
+async def report_queue(pool: asyncpg.Pool, clock: Clock, interval: float = 5.0) -> None:
+    """Keep the queue gauges current (depth, oldest pending, disabled endpoints)."""
+    while True:
+        try:
+            stats = await store.queue_stats(pool, clock())
+        except TRANSIENT_DB_ERRORS as exc:
+            log.info("queue gauges not updated: %r", exc)
+        else:
+            metrics.QUEUE_DEPTH.set(stats.depth)
+            metrics.OLDEST_PENDING_AGE.set(stats.oldest_age_seconds)
+            metrics.DISABLED_ENDPOINTS.set(stats.disabled_endpoints)
+        await asyncio.sleep(interval)
+
+
+async def listen_for_work(dsn: str, wake: Callable[[], None]) -> None:
+    """Wake the workers on NOTIFY; reconnect after the database comes back.
+    Polling covers whatever is missed while disconnected."""
+    while True:
+        try:
+            conn = await asyncpg.connect(dsn)
+        except (*TRANSIENT_DB_ERRORS, asyncpg.PostgresError) as exc:
+            log.info("webhook listener waiting for the database: %r", exc)
+            await asyncio.sleep(2)
+            continue
+        closed = asyncio.Event()
+        try:
+            conn.add_termination_listener(lambda *_, done=closed: done.set())
+            await conn.add_listener(store.WAKE_CHANNEL, lambda *_: wake())
+            wake()
+            await closed.wait()
+        finally:
+            with contextlib.suppress(*TRANSIENT_DB_ERRORS, asyncpg.PostgresError):
+                await conn.close()

@@ -1,0 +1,362 @@
+"""Webhook rules: event names, Standard Webhooks signing, the retry schedule, endpoint
+health and which network destinations may be dialled. Pure: no I/O, the clock and the
+randomness are passed in."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import ipaddress
+import secrets
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
+from enum import StrEnum
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+
+# --- event types → webhook names ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WebhookRoute:
+    """What an internal event becomes on the wire.
+
+    `name` is the reference's webhook name and the payload `type`; `aliases` are finer
+    names a subscription may use instead to receive only that kind of change
+    (`feedback_status_changed` still arrives as `feedback_updated`, with `change`).
+    """
+
+    name: str
+    change: str | None = None
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def subscribable(self) -> tuple[str, ...]:
+        return (self.name, *self.aliases)
+
+
+WEBHOOK_ROUTES: dict[str, WebhookRoute] = {
+    "feedback.created": WebhookRoute("feedback_created"),
+    "feedback.updated": WebhookRoute("feedback_updated", "updated"),
+    "feedback.status_changed": WebhookRoute("feedback_updated", "status_changed",
+                                            ("feedback_status_changed",)),
+    "feedback.assigned": WebhookRoute("feedback_updated", "assigned", ("feedback_assigned",)),
+    "feedback.note_added": WebhookRoute("feedback_updated", "note_added",
+                                        ("feedback_note_added",)),
+    "feedback.deleted": WebhookRoute("feedback_deleted"),
+    "reward.approved": WebhookRoute("reward_approved"),
+    "reward.rejected": WebhookRoute("reward_rejected"),
+    "payout.completed": WebhookRoute("payout_completed"),
+    "widget.created": WebhookRoute("widget_created"),
+    "widget.updated": WebhookRoute("widget_updated"),
+    "widget.paused": WebhookRoute("widget_paused"),
+    "widget.resumed": WebhookRoute("widget_resumed"),
+    "widget.ended": WebhookRoute("widget_ended"),
+    "webhook.endpoint_disabled": WebhookRoute("endpoint_disabled"),
+}
+
+KNOWN_WEBHOOKS: frozenset[str] = frozenset(
+    name for route in WEBHOOK_ROUTES.values() for name in route.subscribable
+)
+
+
+def unknown_webhooks(names: Iterable[str]) -> list[str]:
+    return [name for name in names if name not in KNOWN_WEBHOOKS]
+
+
+def webhook_body(route: WebhookRoute, event_id: str, time: datetime,
+                 data: Mapping[str, Any]) -> bytes:
+    """The Standard Webhooks payload `{type, timestamp, data}`, serialised once per delivery
+    so that every retry sends the same bytes."""
+    payload = {**data, "event_id": event_id}
+    if route.change is not None:
+        payload["change"] = route.change
+    return orjson.dumps({"type": route.name, "timestamp": time.isoformat(), "data": payload})
+
+
+# --- secrets and signatures -------------------------------------------------------------
+
+SECRET_PREFIX = "whsec_"
+SECRET_BYTES = 32
+SECRET_MIN_BYTES, SECRET_MAX_BYTES = 24, 64
+SECRET_MIN_CHARS = 16
+SECRET_OVERLAP = timedelta(hours=24)
+
+
+def generate_secret() -> str:
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode()
+
+
+def secret_key(secret: str) -> bytes:
+    """The HMAC key. `whsec_` + base64 is decoded, as `standardwebhooks` does; any other
+    secret of at least 16 characters is used as its UTF-8 bytes, because Pay4Feedback
+    clients send their own strings (its reference example: `whsec_generate_a_random_one`)."""
+    if len(secret) < SECRET_MIN_CHARS:
+        raise ValueError(f"secret must be at least {SECRET_MIN_CHARS} characters")
+    decoded = _standard_key(secret)
+    return decoded if decoded is not None else secret.encode()
+
+
+def _standard_key(secret: str) -> bytes | None:
+    if not secret.startswith(SECRET_PREFIX):
+        return None
+    encoded = secret[len(SECRET_PREFIX):].rstrip("=")
+    try:
+        key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+    except binascii.Error:
+        return None
+    return key if SECRET_MIN_BYTES <= len(key) <= SECRET_MAX_BYTES else None
+
+
+def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    digest = hmac.new(secret_key(secret), signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def signature_header(signing_secrets: Iterable[str], msg_id: str, timestamp: int,
+                     body: bytes) -> str:
+    """One signature per live secret, space-separated: receivers accept any that matches."""
+    return " ".join(sign(s, msg_id, timestamp, body) for s in signing_secrets)
+
+
+def live_secrets(current: str, previous: str | None, previous_until: datetime | None,
+                 now: datetime) -> list[str]:
+    if previous and previous_until is not None and previous_until > now:
+        return [current, previous]
+    return [current]
+
+
+# --- attempts, retries, endpoint health ---------------------------------------------------
+
+# Standard Webhooks / Svix: immediately, then these delays after each failure.
+RETRY_DELAYS: tuple[timedelta, ...] = (
+    timedelta(seconds=5), timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=2),
+    timedelta(hours=5), timedelta(hours=10), timedelta(hours=10),
+)
+MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
+JITTER = 0.2
+MAX_RETRY_AFTER = timedelta(hours=24)
+DISABLE_AFTER_FAILING = timedelta(days=5)
+RESPONSE_BODY_LIMIT = 4096
+
+
+class Outcome(StrEnum):
+    SUCCESS = "success"
+    REDIRECT = "redirect"
+    GONE = "gone"
+    THROTTLED = "throttled"
+    HTTP_4XX = "http_4xx"
+    HTTP_5XX = "http_5xx"
+    TIMEOUT = "timeout"
+    CONNECTION_ERROR = "connection_error"
+    BLOCKED = "blocked"
+
+
+def outcome_of(status: int) -> Outcome:
+    """Only 2xx counts as delivered; a redirect is a failure and is never followed."""
+    if 200 <= status < 300:
+        return Outcome.SUCCESS
+    if 300 <= status < 400:
+        return Outcome.REDIRECT
+    if status == 410:
+        return Outcome.GONE
+    if status in (429, 503):
+        return Outcome.THROTTLED
+    return Outcome.HTTP_4XX if status < 500 else Outcome.HTTP_5XX
+
+
+def parse_retry_after(value: str | None, now: datetime) -> timedelta | None:
+    """`Retry-After` as delta-seconds or an HTTP date; nonsense is ignored."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        delay = timedelta(seconds=int(value))
+    else:
+        try:
+            delay = parsedate_to_datetime(value) - now
+        except (TypeError, ValueError):
+            return None
+    return min(max(delay, timedelta(0)), MAX_RETRY_AFTER)
+
+
+def jittered(delay: timedelta, unit_random: float) -> timedelta:
+    """±20 %: `unit_random` in [0, 1) maps onto [0.8, 1.2) of the delay."""
+    return delay * (1 - JITTER + 2 * JITTER * unit_random)
+
+
+def next_attempt_delay(attempts_made: int, retry_after: timedelta | None,
+                       unit_random: float) -> timedelta | None:
+    """Delay before the next attempt after `attempts_made` failures; None when exhausted.
+
+    A receiver's Retry-After is honoured: never sooner than it asked."""
+    if attempts_made >= MAX_ATTEMPTS:
+        return None
+    delay = jittered(RETRY_DELAYS[attempts_made - 1], unit_random)
+    return max(delay, retry_after) if retry_after is not None else delay
+
+
+def failing_too_long(failing_since: datetime | None, now: datetime) -> bool:
+    return failing_since is not None and now - failing_since >= DISABLE_AFTER_FAILING
+
+
+def truncate_body(raw: bytes) -> str:
+    return raw[:RESPONSE_BODY_LIMIT].decode("utf-8", errors="replace")
+
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    outcome: Outcome
+    duration_ms: float
+    status_code: int | None = None
+    response_body: str | None = None
+    error: str | None = None
+    retry_after: timedelta | None = None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What an attempt means for its delivery and for the endpoint's health."""
+
+    status: str  # pending | delivered | failed
+    next_attempt_at: datetime | None
+    failing_since: datetime | None
+    disable_reason: str | None = None
+
+
+def judge(result: AttemptResult, attempts_made: int, failing_since: datetime | None,
+          now: datetime, unit_random: float) -> Verdict:
+    if result.outcome is Outcome.SUCCESS:
+        return Verdict("delivered", None, None)
+    if result.outcome is Outcome.GONE:
+        return Verdict("failed", None, failing_since or now, "endpoint answered 410 Gone")
+    failing_since = failing_since or now
+    if failing_too_long(failing_since, now):
+        return Verdict("failed", None, failing_since, "endpoint failing continuously for 5 days")
+    delay = next_attempt_delay(attempts_made, result.retry_after, unit_random)
+    if delay is None:
+        return Verdict("failed", None, failing_since)
+    return Verdict("pending", now + delay, failing_since)
+
+# --- where a webhook may go (SSRF) --------------------------------------------------------
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+CGNAT = ipaddress.ip_network("100.64.0.0/10")
+UNIQUE_LOCAL = ipaddress.ip_network("fc00::/7")
+NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 form carries straight to an IPv4 host (mapped, compatible)."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip in IPV4_COMPATIBLE and int(ip) > 1:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
+def _ipv6_reason(ip: ipaddress.IPv6Address) -> str | None:
+    if any(ip in net for net in NAT64):
+        return "nat64"
+    embedded = _embedded_ipv4(ip)
+    if embedded is not None:
+        inner = blocked_reason(embedded)
+        return f"ipv4_embedded_{inner}" if inner else None
+    if ip.sixtofour is not None:
+        inner = blocked_reason(ip.sixtofour)
+        return f"6to4_{inner}" if inner else None
+    if ip.teredo is not None:
+        return "teredo"
+    if ip in UNIQUE_LOCAL:
+        return "unique_local"
+    if ip.is_site_local:
+        return "site_local"
+    return None
+
+
+def blocked_reason(ip: IPAddress) -> str | None:
+    """Why a webhook may not be sent to `ip`, or None for a public unicast address."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        special = _ipv6_reason(ip)
+        if special is not None or _embedded_ipv4(ip) is not None or ip.sixtofour is not None:
+            return special
+    checks: tuple[tuple[str, Callable[[IPAddress], bool]], ...] = (
+        ("unspecified", lambda a: a.is_unspecified), ("loopback", lambda a: a.is_loopback),
+        ("link_local", lambda a: a.is_link_local), ("multicast", lambda a: a.is_multicast),
+        ("cgnat", lambda a: a in CGNAT), ("private", lambda a: a.is_private),
+        ("reserved", lambda a: a.is_reserved), ("not_global", lambda a: not a.is_global),
+    )
+    return next((reason for reason, hit in checks if hit(ip)), None)
+
+
+@dataclass(frozen=True)
+class NetworkPolicy:
+    """Which destinations are allowed: public unicast, plus an explicit allow-list
+    (networks and host names) for tests and on-premise receivers. Off by default."""
+
+    allowed_networks: tuple[IPNetwork, ...] = ()
+    allowed_hosts: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_setting(cls, value: str) -> NetworkPolicy:
+        networks: list[IPNetwork] = []
+        hosts: set[str] = set()
+        for item in (part.strip() for part in value.split(",")):
+            if not item:
+                continue
+            try:
+                networks.append(ipaddress.ip_network(item, strict=False))
+            except ValueError:
+                hosts.add(item.lower().rstrip("."))
+        return cls(tuple(networks), frozenset(hosts))
+
+    @property
+    def is_open(self) -> bool:
+        return bool(self.allowed_networks or self.allowed_hosts)
+
+    def host_allowed(self, host: str) -> bool:
+        return host.lower().rstrip(".") in self.allowed_hosts
+
+    def refusal(self, host: str, ip: IPAddress) -> str | None:
+        """None when a connection to `ip` (resolved from `host`) may be made."""
+        if self.host_allowed(host):
+            return None
+        plain = _embedded_ipv4(ip) if isinstance(ip, ipaddress.IPv6Address) else None
+        if any(candidate in net for candidate in (ip, plain) if candidate is not None
+               for net in self.allowed_networks if candidate.version == net.version):
+            return None
+        return blocked_reason(ip)
+
+
+def ip_literal(host: str) -> IPAddress | None:
+    try:
+        return ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
+    except ValueError:
+        return None
+
+
+def url_problem(url: str, policy: NetworkPolicy) -> str | None:
+    """What is wrong with a subscription URL before any DNS: scheme, host, IP literals."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on an invalid port
+    except ValueError:
+        return "url is not a valid URL"
+    if parts.scheme not in ("http", "https"):
+        return "url must use http or https"
+    if not parts.hostname:
+        return "url must name a host"
+    literal = ip_literal(parts.hostname)
+    reason = policy.refusal(parts.hostname, literal) if literal is not None else None
+    return f"url points to a forbidden address ({reason})" if reason else None

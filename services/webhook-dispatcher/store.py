@@ -1,0 +1,493 @@
+"""The webhooks schema's SQL: subscriptions, the delivery queue, attempts, outgoing mail.
+
+Every statement a tenant can reach is scoped to that tenant. The queue's times come
+from the dispatcher's clock, not from `now()`, so tests can inject and advance it
+(new deliveries are simply due at once).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from resonanz.shared.errors import NotFound
+
+from .domain import SECRET_OVERLAP, AttemptResult, Verdict
+from .notices import Notice
+
+WAKE_CHANNEL = "resonanz_webhooks"
+
+SUBSCRIPTION_COLUMNS = (
+    "id, tenant_id, url, events, description, enabled, disabled_reason, disabled_at,"
+    " failing_since, created_at, previous_until"
+)
+
+
+@dataclass(frozen=True)
+class Subscription:
+    id: str
+    tenant_id: str
+    url: str
+    events: list[str]
+    description: str | None
+    enabled: bool
+    disabled_reason: str | None
+    disabled_at: datetime | None
+    failing_since: datetime | None
+    created_at: datetime
+    previous_until: datetime | None
+
+
+def _subscription(row: asyncpg.Record) -> Subscription:
+    values = dict(row)
+    values["id"], values["tenant_id"] = str(row["id"]), str(row["tenant_id"])
+    values["events"] = list(row["events"])
+    return Subscription(**values)
+
+
+def _uuid(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise NotFound("webhook subscription not found") from None
+
+
+async def wake_dispatchers(conn: asyncpg.Connection) -> None:
+    """Delivered on commit: idle dispatchers claim the new work at once."""
+    await conn.execute("SELECT pg_notify($1, '')", WAKE_CHANNEL)
+
+
+# --- subscriptions ------------------------------------------------------------------------
+
+
+async def insert_subscription(pool: asyncpg.Pool, tenant_id: str, url: str, events: list[str],
+                              description: str | None, secret: str) -> Subscription:
+    row = await pool.fetchrow(
+        "INSERT INTO subscriptions (id, tenant_id, url, events, description, secret)"
+        f" VALUES ($1, $2, $3, $4, $5, $6) RETURNING {SUBSCRIPTION_COLUMNS}",
+        uuid.uuid4(), _uuid(tenant_id), url, events, description, secret,
+    )
+    return _subscription(row)
+
+
+async def list_subscriptions(pool: asyncpg.Pool, tenant_id: str) -> list[Subscription]:
+    rows = await pool.fetch(
+        f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE tenant_id = $1"
+        " AND deleted_at IS NULL ORDER BY created_at DESC LIMIT 500",
+        _uuid(tenant_id),
+    )
+    return [_subscription(r) for r in rows]
+
+
+async def get_subscription(pool: asyncpg.Pool | asyncpg.Connection, tenant_id: str,
+                           subscription_id: str) -> Subscription:
+    row = await pool.fetchrow(
+        f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE tenant_id = $1 AND id = $2"
+        " AND deleted_at IS NULL",
+        _uuid(tenant_id), _uuid(subscription_id),
+    )
+    if row is None:
+        raise NotFound("webhook subscription not found")
+    return _subscription(row)
+
+
+async def delete_subscription(pool: asyncpg.Pool, tenant_id: str, subscription_id: str,
+                              now: datetime) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        done = await conn.fetchval(
+            "UPDATE subscriptions SET deleted_at = $3, enabled = false WHERE tenant_id = $1"
+            " AND id = $2 AND deleted_at IS NULL RETURNING true",
+            _uuid(tenant_id), _uuid(subscription_id), now,
+        )
+        if not done:
+            raise NotFound("webhook subscription not found")
+        await conn.execute(
+            "UPDATE deliveries SET status = 'cancelled', locked_until = NULL"
+            " WHERE subscription_id = $1 AND status = 'pending'",
+            _uuid(subscription_id),
+        )
+
+
+async def rotate_secret(pool: asyncpg.Pool, tenant_id: str, subscription_id: str,
+                        new_secret: str, now: datetime) -> Subscription:
+    """The old secret keeps signing, beside the new one, for the overlap."""
+    row = await pool.fetchrow(
+        "UPDATE subscriptions SET previous_secret = secret, secret = $3, previous_until = $4"
+        " WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL"
+        f" RETURNING {SUBSCRIPTION_COLUMNS}",
+        _uuid(tenant_id), _uuid(subscription_id), new_secret, now + SECRET_OVERLAP,
+    )
+    if row is None:
+        raise NotFound("webhook subscription not found")
+    return _subscription(row)
+
+
+async def enable_subscription(pool: asyncpg.Pool, tenant_id: str, subscription_id: str
+                              ) -> Subscription:
+    row = await pool.fetchrow(
+        "UPDATE subscriptions SET enabled = true, disabled_reason = NULL, disabled_at = NULL,"
+        " failing_since = NULL WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL"
+        f" RETURNING {SUBSCRIPTION_COLUMNS}",
+        _uuid(tenant_id), _uuid(subscription_id),
+    )
+    if row is None:
+        raise NotFound("webhook subscription not found")
+    return _subscription(row)
+
+
+# --- fan-out ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewDelivery:
+    id: str
+    event_id: str
+    event_type: str
+    webhook_type: str
+    body: bytes
+    event_time: datetime
+
+
+async def subscribers(conn: asyncpg.Connection, tenant_id: str, names: tuple[str, ...]
+                      ) -> list[uuid.UUID]:
+    rows = await conn.fetch(
+        "SELECT id FROM subscriptions WHERE tenant_id = $1 AND events && $2::text[]"
+        " AND enabled AND deleted_at IS NULL",
+        uuid.UUID(tenant_id), list(names),
+    )
+    return [r["id"] for r in rows]
+
+
+async def insert_deliveries(conn: asyncpg.Connection, tenant_id: str,
+                            subscription_ids: list[uuid.UUID],
+                            make: Callable[[], NewDelivery]) -> None:
+    """One delivery per subscription, due at once; `make()` gives each its own webhook-id."""
+    rows = []
+    for subscription_id in subscription_ids:
+        d = make()
+        rows.append((d.id, subscription_id, uuid.UUID(tenant_id), uuid.UUID(d.event_id),
+                     d.event_type, d.webhook_type, d.body, d.event_time))
+    await conn.executemany(
+        "INSERT INTO deliveries (id, subscription_id, tenant_id, event_id, event_type,"
+        " webhook_type, body, event_time, next_attempt_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now()) ON CONFLICT DO NOTHING",
+        rows,
+    )
+
+
+# --- the queue: claims and results ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A delivery this dispatcher holds the lease of, with what it needs to send it."""
+
+    id: str
+    subscription_id: str
+    tenant_id: str
+    event_id: str
+    webhook_type: str
+    body: bytes
+    event_time: datetime
+    attempts: int
+    url: str
+    secret: str
+    previous_secret: str | None
+    previous_until: datetime | None
+
+
+CLAIM_SQL = """
+WITH candidates AS (
+    SELECT d.id, d.subscription_id, d.next_attempt_at
+    FROM deliveries d
+    WHERE d.status = 'pending' AND d.next_attempt_at <= $1
+      AND (d.locked_until IS NULL OR d.locked_until < $1)
+      AND NOT (d.subscription_id = ANY($5::uuid[]))
+    ORDER BY d.next_attempt_at LIMIT $3 * 4
+), ranked AS (
+    SELECT id, next_attempt_at,
+           row_number() OVER (PARTITION BY subscription_id ORDER BY next_attempt_at) AS rank
+    FROM candidates
+), picked AS (
+    SELECT d.id FROM deliveries d JOIN ranked r ON r.id = d.id
+    JOIN subscriptions s ON s.id = d.subscription_id AND s.enabled AND s.deleted_at IS NULL
+    WHERE r.rank <= $4 AND d.status = 'pending'
+      AND (d.locked_until IS NULL OR d.locked_until < $1)
+    ORDER BY r.next_attempt_at LIMIT $3
+    FOR UPDATE OF d SKIP LOCKED
+)
+UPDATE deliveries d SET locked_until = $2, locked_by = $6
+FROM picked, subscriptions s
+WHERE d.id = picked.id AND s.id = d.subscription_id
+RETURNING d.id, d.subscription_id, d.tenant_id, d.event_id, d.webhook_type, d.body,
+          d.event_time, d.attempts, s.url, s.secret, s.previous_secret, s.previous_until
+"""
+
+
+async def claim_due(pool: asyncpg.Pool, *, now: datetime, lease_until: datetime, limit: int,
+                    per_endpoint: int, saturated: list[uuid.UUID], worker: str) -> list[Claim]:
+    """Lease due deliveries, at most `per_endpoint` per subscription and none for the
+    subscriptions this dispatcher has no free slot for. SKIP LOCKED keeps replicas apart."""
+    rows = await pool.fetch(CLAIM_SQL, now, lease_until, limit, per_endpoint, saturated, worker)
+    return [Claim(**{**dict(r), "subscription_id": str(r["subscription_id"]),
+                     "tenant_id": str(r["tenant_id"]), "event_id": str(r["event_id"])})
+            for r in rows]
+
+
+async def release(pool: asyncpg.Pool, delivery_ids: list[str], worker: str) -> None:
+    await pool.execute(
+        "UPDATE deliveries SET locked_until = NULL WHERE id = ANY($1::text[]) AND locked_by = $2",
+        delivery_ids, worker,
+    )
+
+
+async def record_attempt(conn: asyncpg.Connection, claim: Claim, result: AttemptResult,
+                         at: datetime) -> None:
+    await conn.execute(
+        "INSERT INTO attempts (delivery_id, subscription_id, attempted_at, duration_ms, outcome,"
+        " status_code, response_body, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        claim.id, uuid.UUID(claim.subscription_id), at, result.duration_ms,
+        str(result.outcome), result.status_code, result.response_body, result.error,
+    )
+
+
+async def lock_endpoint_health(conn: asyncpg.Connection, subscription_id: str
+                               ) -> tuple[bool, datetime | None]:
+    """(enabled, failing_since), locked: failures of one endpoint are judged one at a time."""
+    row = await conn.fetchrow(
+        "SELECT enabled AND deleted_at IS NULL AS active, failing_since FROM subscriptions"
+        " WHERE id = $1 FOR UPDATE",
+        uuid.UUID(subscription_id),
+    )
+    assert row is not None
+    return bool(row["active"]), row["failing_since"]
+
+
+async def settle_delivery(conn: asyncpg.Connection, claim: Claim, result: AttemptResult,
+                          verdict: Verdict, now: datetime) -> None:
+    await conn.execute(
+        "UPDATE deliveries SET status = $2, attempts = attempts + 1,"
+        " next_attempt_at = coalesce($3, next_attempt_at), locked_until = NULL,"
+        " last_status = $4, last_outcome = $5,"
+        " delivered_at = CASE WHEN $2 = 'delivered' THEN $6 ELSE delivered_at END"
+        " WHERE id = $1",
+        claim.id, verdict.status, verdict.next_attempt_at, result.status_code,
+        str(result.outcome), now,
+    )
+
+
+async def mark_endpoint_healthy(conn: asyncpg.Connection, subscription_id: str) -> None:
+    await conn.execute(
+        "UPDATE subscriptions SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL",
+        uuid.UUID(subscription_id),
+    )
+
+
+async def mark_endpoint_failing(conn: asyncpg.Connection, subscription_id: str,
+                                since: datetime | None) -> None:
+    await conn.execute(
+        "UPDATE subscriptions SET failing_since = $2 WHERE id = $1"
+        " AND failing_since IS DISTINCT FROM $2",
+        uuid.UUID(subscription_id), since,
+    )
+
+
+async def disable_endpoint(conn: asyncpg.Connection, subscription_id: str, reason: str,
+                           now: datetime) -> Subscription | None:
+    """Stop sending to the endpoint; what was still queued for it counts as failed
+    (the tenant can recover it after enabling). None if it was already disabled."""
+    row = await conn.fetchrow(
+        "UPDATE subscriptions SET enabled = false, disabled_reason = $2, disabled_at = $3"
+        f" WHERE id = $1 AND enabled RETURNING {SUBSCRIPTION_COLUMNS}",
+        uuid.UUID(subscription_id), reason, now,
+    )
+    if row is None:
+        return None
+    await conn.execute(
+        "UPDATE deliveries SET status = 'failed', locked_until = NULL, last_outcome = 'disabled'"
+        " WHERE subscription_id = $1 AND status = 'pending'",
+        uuid.UUID(subscription_id),
+    )
+    return _subscription(row)
+
+
+# --- the delivery log ----------------------------------------------------------------------
+
+DELIVERY_COLUMNS = (
+    "d.id, d.subscription_id, d.event_id, d.event_type, d.webhook_type, d.status, d.attempts,"
+    " d.next_attempt_at, d.last_status, d.last_outcome, d.created_at, d.delivered_at"
+)
+
+
+def _plain(row: asyncpg.Record) -> dict[str, Any]:
+    return {k: (str(v) if isinstance(v, uuid.UUID) else v) for k, v in dict(row).items()}
+
+
+async def list_deliveries(pool: asyncpg.Pool, tenant_id: str, subscription_id: str, *,
+                          status: str | None, event_id: str | None, limit: int
+                          ) -> list[dict[str, Any]]:
+    rows = await pool.fetch(
+        f"SELECT {DELIVERY_COLUMNS} FROM deliveries d WHERE d.tenant_id = $1"
+        " AND d.subscription_id = $2 AND ($3::text IS NULL OR d.status = $3)"
+        " AND ($4::uuid IS NULL OR d.event_id = $4) ORDER BY d.created_at DESC LIMIT $5",
+        _uuid(tenant_id), _uuid(subscription_id), status,
+        _uuid(event_id) if event_id else None, limit,
+    )
+    return [_plain(r) for r in rows]
+
+
+async def attempts_of(pool: asyncpg.Pool, tenant_id: str, subscription_id: str,
+                      delivery_id: str) -> list[dict[str, Any]]:
+    found = await pool.fetchval(
+        "SELECT true FROM deliveries WHERE id = $1 AND tenant_id = $2 AND subscription_id = $3",
+        delivery_id, _uuid(tenant_id), _uuid(subscription_id),
+    )
+    if not found:
+        raise NotFound("delivery not found")
+    rows = await pool.fetch(
+        "SELECT id, delivery_id, attempted_at, duration_ms, outcome, status_code,"
+        " response_body, error FROM attempts WHERE delivery_id = $1 ORDER BY id",
+        delivery_id,
+    )
+    return [_plain(r) for r in rows]
+
+
+async def attempts_for_event(pool: asyncpg.Pool, tenant_id: str, event_id: str
+                             ) -> list[dict[str, Any]]:
+    rows = await pool.fetch(
+        f"SELECT {DELIVERY_COLUMNS}, coalesce(json_agg(json_build_object("
+        "'attempted_at', a.attempted_at, 'duration_ms', a.duration_ms, 'outcome', a.outcome,"
+        " 'status_code', a.status_code, 'response_body', a.response_body, 'error', a.error)"
+        " ORDER BY a.id) FILTER (WHERE a.id IS NOT NULL), '[]') AS attempts_log"
+        " FROM deliveries d LEFT JOIN attempts a ON a.delivery_id = d.id"
+        " WHERE d.tenant_id = $1 AND d.event_id = $2 GROUP BY d.id ORDER BY d.created_at",
+        _uuid(tenant_id), _uuid(event_id),
+    )
+    return [_plain(r) for r in rows]
+
+
+async def resend(pool: asyncpg.Pool, tenant_id: str, subscription_id: str, delivery_id: str,
+                 now: datetime) -> dict[str, Any]:
+    """Queue one delivery again, now, with a fresh retry cycle and the same webhook-id."""
+    row = await pool.fetchrow(
+        "UPDATE deliveries d SET status = 'pending', attempts = 0, next_attempt_at = $4"
+        " WHERE d.id = $1 AND d.tenant_id = $2 AND d.subscription_id = $3"
+        f" AND d.status <> 'cancelled' RETURNING {DELIVERY_COLUMNS}",
+        delivery_id, _uuid(tenant_id), _uuid(subscription_id), now,
+    )
+    if row is None:
+        raise NotFound("delivery not found")
+    await pool.execute("SELECT pg_notify($1, '')", WAKE_CHANNEL)
+    return _plain(row)
+
+
+async def recover(pool: asyncpg.Pool, tenant_id: str, subscription_id: str, since: datetime,
+                  now: datetime) -> int:
+    """Queue again every failed delivery created since `since`."""
+    async with pool.acquire() as conn, conn.transaction():
+        ids = await conn.fetch(
+            "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = $4,"
+            " locked_until = NULL WHERE tenant_id = $1 AND subscription_id = $2"
+            " AND status = 'failed' AND created_at >= $3 RETURNING id",
+            _uuid(tenant_id), _uuid(subscription_id), since, now,
+        )
+        await wake_dispatchers(conn)
+    return len(ids)
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    depth: int
+    oldest_age_seconds: float
+    disabled_endpoints: int
+
+
+async def queue_stats(pool: asyncpg.Pool, now: datetime) -> QueueStats:
+    row = await pool.fetchrow(
+        "SELECT (SELECT count(*) FROM deliveries WHERE status = 'pending') AS depth,"
+        " (SELECT extract(epoch FROM $1 - min(created_at)) FROM deliveries"
+        "  WHERE status = 'pending') AS age,"
+        " (SELECT count(*) FROM subscriptions WHERE NOT enabled AND deleted_at IS NULL)"
+        "  AS disabled",
+        now,
+    )
+    assert row is not None
+    return QueueStats(int(row["depth"]), max(0.0, float(row["age"] or 0)), int(row["disabled"]))
+
+
+# --- outgoing mail ------------------------------------------------------------------------------
+
+
+async def queue_notice(conn: asyncpg.Connection, tenant_id: str, dedup_key: str,
+                       notice: Notice) -> None:
+    await conn.execute(
+        "INSERT INTO outgoing_mail (dedup_key, tenant_id, kind, audience, recipient, subject,"
+        " body) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (dedup_key) DO NOTHING",
+        dedup_key, uuid.UUID(tenant_id), notice.kind, notice.audience, notice.recipient,
+        notice.subject, notice.text,
+    )
+    await wake_dispatchers(conn)
+
+
+@dataclass(frozen=True)
+class Mail:
+    id: int
+    tenant_id: str
+    kind: str
+    audience: str
+    recipient: str | None
+    subject: str
+    body: str
+    attempts: int
+    dedup_key: str
+
+
+async def claim_mail(pool: asyncpg.Pool, now: datetime, lease_until: datetime, limit: int
+                     ) -> list[Mail]:
+    rows = await pool.fetch(
+        "UPDATE outgoing_mail m SET locked_until = $2 FROM (SELECT id FROM outgoing_mail"
+        " WHERE status = 'pending' AND next_attempt_at <= $1"
+        " AND (locked_until IS NULL OR locked_until < $1) ORDER BY next_attempt_at LIMIT $3"
+        " FOR UPDATE SKIP LOCKED) due WHERE m.id = due.id RETURNING m.id, m.tenant_id, m.kind,"
+        " m.audience, m.recipient, m.subject, m.body, m.attempts, m.dedup_key",
+        now, lease_until, limit,
+    )
+    return [Mail(**{**dict(r), "tenant_id": str(r["tenant_id"])}) for r in rows]
+
+
+async def expand_mail(pool: asyncpg.Pool, mail: Mail, recipients: list[str]) -> None:
+    """Replace a mail to a tenant's admins by one mail per admin, atomically."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.executemany(
+            "INSERT INTO outgoing_mail (dedup_key, tenant_id, kind, audience, recipient, subject,"
+            " body) VALUES ($1, $2, $3, 'address', $4, $5, $6) ON CONFLICT DO NOTHING",
+            [(f"{mail.dedup_key}:{address}", uuid.UUID(mail.tenant_id), mail.kind, address,
+              mail.subject, mail.body) for address in recipients],
+        )
+        await conn.execute(
+            "UPDATE outgoing_mail SET status = 'expanded', locked_until = NULL WHERE id = $1",
+            mail.id,
+        )
+
+
+async def mail_sent(pool: asyncpg.Pool, mail_id: int, now: datetime) -> None:
+    await pool.execute(
+        "UPDATE outgoing_mail SET status = 'sent', sent_at = $2, attempts = attempts + 1,"
+        " locked_until = NULL WHERE id = $1",
+        mail_id, now,
+    )
+
+
+async def mail_failed(pool: asyncpg.Pool, mail_id: int, error: str,
+                      retry_at: datetime | None) -> None:
+    await pool.execute(
+        "UPDATE outgoing_mail SET attempts = attempts + 1, last_error = $2, locked_until = NULL,"
+        " status = CASE WHEN $3::timestamptz IS NULL THEN 'failed' ELSE 'pending' END,"
+        " next_attempt_at = coalesce($3, next_attempt_at) WHERE id = $1",
+        mail_id, error[:1000], retry_at,
+    )

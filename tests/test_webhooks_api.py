@@ -1,0 +1,215 @@
+"""Webhooks end to end through the gateway, with every service running as a real process:
+subscriptions in both dialects, signed deliveries of real events, the delivery log,
+resend, secret rotation, disable on 410 and recovery."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from resonanz.shared.devstack import Stack
+
+from .conftest import Infra
+from .helpers import admin, bearer, metric_value, new_tenant
+from .support import eventually
+from .test_webhooks_support import Receiver, receiving, webhook_stack
+
+
+@pytest.fixture(scope="module")
+async def stack(infra: Infra, tmp_path_factory: pytest.TempPathFactory
+                ) -> AsyncIterator[Stack]:
+    """One platform for the module (each test makes its own tenants), allowed to reach
+    receivers on loopback."""
+    async with webhook_stack(infra, tmp_path_factory.mktemp("webhooks"),
+                             webhook_allow_private_networks="127.0.0.0/8",
+                             webhook_poll_interval="0.2") as running:
+        yield running
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+class Api:
+    def __init__(self, http: aiohttp.ClientSession, stack: Stack, key: str) -> None:
+        self.http, self.key = http, key
+        self.base = stack.services["gateway"].url
+
+    async def call(self, method: str, path: str, json: Any = None) -> tuple[int, Any]:
+        async with self.http.request(method, self.base + path, json=json,
+                                     headers=bearer(self.key)) as response:
+            return response.status, await response.json()
+
+    async def ok(self, method: str, path: str, json: Any = None, status: int = 200) -> Any:
+        got, body = await self.call(method, path, json)
+        assert got == status, body
+        return body["data"]
+
+
+async def test_admins_manage_subscriptions_in_both_dialects(
+    stack: Stack, http: aiohttp.ClientSession,
+) -> None:
+    _, key = await new_tenant(stack)
+    api = Api(http, stack, key)
+    created = await api.ok("POST", "/api/v1/webhooks", {
+        "url": "https://api.yourapp.com/p4f-webhook",
+        "events": ["reward_approved", "payout_completed"]}, status=201)
+    assert created["secret"].startswith("whsec_")
+    assert len(base64.b64decode(created["secret"][6:])) >= 24
+    assert created["events"] == ["reward_approved", "payout_completed"]
+
+    listed = await api.ok("GET", "/api/v1/webhooks")
+    assert [s["id"] for s in listed] == [created["id"]]
+    assert "secret" not in listed[0], "the secret is shown only once"
+    _, fbp = await api.call("GET", "/v1/webhooks")
+    assert [s["id"] for s in fbp["data"]] == [created["id"]] and fbp["meta"]["request_id"]
+
+    async with http.post(f"{api.base}/v1/webhooks", headers=bearer(key), json={
+            "url": "https://hooks.example.com/in", "events": ["feedback_created"],
+            "secret": created["secret"]}) as response:
+        assert response.status == 201
+        body = await response.json()
+        assert response.headers["Location"] == f"/v1/webhooks/{body['data']['id']}"
+    assert body["data"]["secret"] == created["secret"]
+
+    await api.ok("DELETE", f"/api/v1/webhooks/{created['id']}")
+    assert [s["id"] for s in await api.ok("GET", "/v1/webhooks")] == [body["data"]["id"]]
+
+
+async def test_invalid_subscriptions_are_refused_with_field_details(
+    stack: Stack, http: aiohttp.ClientSession,
+) -> None:
+    _, key = await new_tenant(stack)
+    api = Api(http, stack, key)
+    status, body = await api.call("POST", "/api/v1/webhooks", {
+        "url": "https://ok.example.com/", "events": ["reward_approved", "reward_exploded"]})
+    assert status == 400 and body["success"] is False
+    assert body["details"][0]["field"] == "events"
+    assert "reward_exploded" in body["details"][0]["message"]
+    status, body = await api.call("POST", "/v1/webhooks", {
+        "url": "ftp://files.example.com/", "events": ["feedback_created"]})
+    assert status == 400 and body["meta"]["error"]["details"][0]["field"] == "url"
+    for url in ("http://10.0.0.1/hook", "http://169.254.169.254/latest/meta-data"):
+        status, body = await api.call("POST", "/api/v1/webhooks",
+                                      {"url": url, "events": ["feedback_created"]})
+        assert status == 400, url
+    status, _ = await api.call("POST", "/api/v1/webhooks", {
+        "url": "https://ok.example.com/", "events": ["feedback_created"],
+        "secret": "whsec_generate_a_random_one"})
+    assert status == 400
+
+
+async def test_only_admin_keys_manage_webhooks_and_only_their_own(
+    stack: Stack, http: aiohttp.ClientSession,
+) -> None:
+    tenant, key = await new_tenant(stack)
+    _, other_key = await new_tenant(stack, "Other")
+    editor = (await admin(stack, "create-key", "--tenant", tenant, "--role", "editor"))["api_key"]
+    sub = await Api(http, stack, key).ok("POST", "/api/v1/webhooks", {
+        "url": "https://ok.example.com/", "events": ["feedback_created"]}, status=201)
+    as_editor = Api(http, stack, editor)
+    assert (await as_editor.call("GET", "/api/v1/webhooks"))[0] == 403
+    assert (await as_editor.call("POST", "/v1/webhooks", {
+        "url": "https://ok.example.com/", "events": ["feedback_created"]}))[0] == 403
+    stranger = Api(http, stack, other_key)
+    assert (await stranger.call("DELETE", f"/api/v1/webhooks/{sub['id']}"))[0] == 404
+    assert (await stranger.call("GET", f"/v1/webhooks/{sub['id']}/deliveries"))[0] == 404
+    assert (await stranger.call("GET", "/api/v1/webhooks/not-a-uuid"))[0] == 404
+
+
+async def test_feedback_arrives_signed_and_the_delivery_log_resend_and_rotation_work(
+    stack: Stack, http: aiohttp.ClientSession,
+) -> None:
+    _, key = await new_tenant(stack)
+    api = Api(http, stack, key)
+    receiver = Receiver()
+    async with receiving(receiver):
+        sub = await api.ok("POST", "/api/v1/webhooks", {
+            "url": receiver.url, "events": ["feedback_created"]}, status=201)
+        receiver.secrets.append(sub["secret"])
+        entry = await api.ok("POST", "/v1/feedback", {"body": "Lovely shop", "rating": 5},
+                             status=201)
+        first = (await eventually(lambda: _got(receiver), lambda n: n >= 1,
+                                  what="the signed delivery"))
+        got = receiver.received[0]
+        assert first == 1 and got.verified_with == [sub["secret"]]
+        assert got.payload["type"] == "feedback_created"
+        assert got.payload["data"]["entry"]["id"] == entry["id"]
+        event_id = got.payload["data"]["event_id"]
+
+        deliveries = await api.ok("GET", f"/api/v1/webhooks/{sub['id']}/deliveries")
+        assert [(d["id"], d["status"]) for d in deliveries] == [(got.webhook_id, "delivered")]
+        attempts = await api.ok(
+            "GET", f"/v1/webhooks/{sub['id']}/deliveries/{got.webhook_id}/attempts")
+        assert [(a["outcome"], a["status_code"], a["response_body"]) for a in attempts] == [
+            ("success", 200, "thanks")]
+        assert attempts[0]["duration_ms"] > 0
+        per_event = await api.ok("GET", f"/api/v1/webhooks/events/{event_id}/deliveries")
+        assert [len(d["attempts_log"]) for d in per_event] == [1]
+
+        await api.ok("POST", f"/api/v1/webhooks/{sub['id']}/deliveries/{got.webhook_id}"
+                     "/resend", status=202)
+        await eventually(lambda: _got(receiver), lambda n: n == 2, what="the resend")
+        assert receiver.received[1].webhook_id == got.webhook_id
+
+        rotated = await api.ok("POST", f"/api/v1/webhooks/{sub['id']}/rotate-secret")
+        assert rotated["secret"] != sub["secret"]
+        receiver.secrets.append(rotated["secret"])
+        await api.ok("POST", "/v1/feedback", {"body": "Again", "rating": 4}, status=201)
+        await eventually(lambda: _got(receiver), lambda n: n == 3, what="a rotated delivery")
+        assert receiver.received[2].verified_with == [sub["secret"], rotated["secret"]]
+    dispatcher = stack.services["webhook_dispatcher"].url
+    assert await metric_value(http, dispatcher, "resonanz_webhook_attempts_total",
+                              outcome="success") >= 3
+
+
+async def test_410_disables_and_recovery_redelivers_after_enabling(
+    stack: Stack, http: aiohttp.ClientSession,
+) -> None:
+    _, key = await new_tenant(stack)
+    api = Api(http, stack, key)
+    gone = True
+
+    async def respond(request: web.Request) -> web.StreamResponse:
+        return web.Response(status=410 if gone else 204)
+
+    receiver, watcher = Receiver(respond), Receiver()
+    async with receiving(receiver, watcher):
+        sub = await api.ok("POST", "/api/v1/webhooks", {
+            "url": receiver.url, "events": ["feedback_created"]}, status=201)
+        audit = await api.ok("POST", "/api/v1/webhooks", {
+            "url": watcher.url, "events": ["endpoint_disabled"]}, status=201)
+        watcher.secrets.append(audit["secret"])
+        await api.ok("POST", "/v1/feedback", {"body": "Hello", "rating": 3}, status=201)
+        state = await eventually(lambda: api.ok("GET", f"/api/v1/webhooks/{sub['id']}"),
+                                 lambda s: s["status"] == "disabled", what="the 410 disabling")
+        assert state["disabled_reason"] == "endpoint answered 410 Gone"
+        await eventually(lambda: _got(watcher), lambda n: n == 1,
+                         what="the endpoint_disabled webhook")
+        notice = watcher.received[0].payload
+        assert notice["type"] == "endpoint_disabled"
+        assert notice["data"]["subscription_id"] == sub["id"]
+        assert watcher.received[0].verified_with == [audit["secret"]]
+
+        recover = {"since": "2020-01-01T00:00:00Z"}
+        status, _ = await api.call("POST", f"/api/v1/webhooks/{sub['id']}/recover", recover)
+        assert status == 409, "a disabled endpoint must be enabled before recovery"
+        gone = False
+        await api.ok("POST", f"/api/v1/webhooks/{sub['id']}/enable")
+        result = await api.ok("POST", f"/v1/webhooks/{sub['id']}/recover", recover, status=202)
+        assert result["recovered"] == 1
+        await eventually(lambda: _got(receiver), lambda n: n == 2, what="the recovery")
+    assert receiver.received[0].webhook_id == receiver.received[1].webhook_id
+    failed = await api.ok("GET", f"/api/v1/webhooks/{sub['id']}/deliveries?status=failed")
+    assert failed == []
+
+
+async def _got(receiver: Receiver) -> int:
+    return len(receiver.received)

@@ -1,0 +1,283 @@
+"""The delivery worker against real PostgreSQL and real local receivers, with a clock the
+test advances: the retry schedule, 410, Retry-After, redirects, endpoint health, leases."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiohttp
+import asyncpg
+import pytest
+from aiohttp import web
+
+from resonanz.shared.events import EntrySnapshot, FeedbackCreated, new_event
+from resonanz.webhook_dispatcher import store
+from resonanz.webhook_dispatcher.consumers import fan_out
+from resonanz.webhook_dispatcher.delivery import DeliveryWorker, guarded_session
+from resonanz.webhook_dispatcher.domain import RETRY_DELAYS, NetworkPolicy, generate_secret
+
+from .support import eventually
+from .test_webhooks_support import FakeClock, Receiver, Respond, dispatcher_pool, receiving
+
+POLICY = NetworkPolicy.from_setting("127.0.0.0/8")
+TENANT = str(uuid.uuid4())
+
+
+@dataclass
+class Harness:
+    pool: asyncpg.Pool
+    clock: FakeClock
+    session: aiohttp.ClientSession
+
+    def worker(self, **kwargs: Any) -> DeliveryWorker:
+        return DeliveryWorker(self.pool, self.session, POLICY, topic_webhooks="webhooks.events",
+                              lease=timedelta(seconds=30), clock=self.clock,
+                              unit_random=lambda: 0.5, **kwargs)
+
+    async def subscribe(self, receiver: Receiver, events: tuple[str, ...] = ("feedback_created",)
+                        ) -> store.Subscription:
+        secret = generate_secret()
+        receiver.secrets.append(secret)
+        return await store.insert_subscription(self.pool, TENANT, receiver.url, list(events),
+                                               None, secret)
+
+    async def emit(self) -> str:
+        now = datetime.now(UTC)
+        entry = EntrySnapshot(id=str(uuid.uuid4()), version=1, widget_id=None, status="new",
+                              rating=4, category=None, assignee=None, created_at=now,
+                              updated_at=now)
+        event = new_event("feedback.created", source="tests", tenant_id=TENANT,
+                          subject=entry.id, data=FeedbackCreated(entry=entry, body="Great"))
+        async with self.pool.acquire() as conn, conn.transaction():
+            await fan_out(conn, event)
+        return event.id
+
+    async def delivery(self, event_id: str) -> asyncpg.Record:
+        row = await self.pool.fetchrow("SELECT * FROM deliveries WHERE event_id = $1", event_id)
+        assert row is not None
+        return row
+
+    async def round(self, worker: DeliveryWorker) -> int:
+        claimed = await worker.dispatch_due()
+        await worker.drain()
+        return claimed
+
+
+@pytest.fixture
+async def harness(database_url: str) -> AsyncIterator[Harness]:
+    async with dispatcher_pool(database_url) as pool, guarded_session(POLICY, 3.0) as session:
+        yield Harness(pool, FakeClock(), session)
+
+
+def answer(status: int, headers: dict[str, str] | None = None) -> Respond:
+    async def respond(request: web.Request) -> web.StreamResponse:
+        return web.Response(status=status, headers=headers, text="x" * 10_000)
+
+    return respond
+
+
+async def test_a_delivery_is_signed_and_verifies_with_standardwebhooks(harness: Harness) -> None:
+    receiver = Receiver()
+    async with receiving(receiver):
+        await harness.subscribe(receiver)
+        event_id = await harness.emit()
+        assert await harness.round(harness.worker()) == 1
+    [got] = receiver.received
+    assert got.verified_with == receiver.secrets
+    assert got.webhook_id.startswith("msg_")
+    assert got.payload["type"] == "feedback_created"
+    assert got.payload["data"]["event_id"] == event_id
+    row = await harness.delivery(event_id)
+    assert (row["status"], row["attempts"], row["id"]) == ("delivered", 1, got.webhook_id)
+
+
+async def test_failures_follow_the_retry_schedule_as_the_clock_advances(
+    harness: Harness,
+) -> None:
+    receiver = Receiver(answer(500))
+    worker = harness.worker()
+    async with receiving(receiver):
+        await harness.subscribe(receiver)
+        event_id = await harness.emit()
+        assert await harness.round(worker) == 1
+        for attempt, delay in enumerate(RETRY_DELAYS, start=1):
+            row = await harness.delivery(event_id)
+            assert row["attempts"] == attempt
+            assert row["next_attempt_at"] - harness.clock.now == delay
+            harness.clock.advance(delay - timedelta(seconds=1))
+            assert await harness.round(worker) == 0, f"attempt {attempt + 1} came early"
+            harness.clock.advance(timedelta(seconds=1))
+            assert await harness.round(worker) == 1
+    row = await harness.delivery(event_id)
+    assert (row["status"], row["attempts"]) == ("failed", 8)
+    assert len(receiver.received) == 8
+    assert {r.webhook_id for r in receiver.received} == {row["id"]}
+    attempts = await harness.pool.fetch("SELECT * FROM attempts WHERE delivery_id = $1",
+                                        row["id"])
+    assert {(a["outcome"], a["status_code"]) for a in attempts} == {("http_5xx", 500)}
+    assert all(len(a["response_body"]) == 4096 for a in attempts)
+
+
+async def test_410_gone_disables_the_endpoint_and_tells_the_tenant(harness: Harness) -> None:
+    receiver = Receiver(answer(410))
+    async with receiving(receiver):
+        sub = await harness.subscribe(receiver)
+        first = await harness.emit()
+        await harness.round(harness.worker())
+        second = await harness.emit()
+        assert await harness.round(harness.worker()) == 0
+    assert len(receiver.received) == 1
+    disabled = await store.get_subscription(harness.pool, TENANT, sub.id)
+    assert not disabled.enabled
+    assert disabled.disabled_reason == "endpoint answered 410 Gone"
+    assert (await harness.delivery(first))["status"] == "failed"
+    assert (await harness.pool.fetchval(
+        "SELECT count(*) FROM deliveries WHERE event_id = $1", second)) == 0
+    outbox = await harness.pool.fetch("SELECT headers FROM outbox")
+    assert [r["headers"]["ce_type"] for r in outbox] == ["webhook.endpoint_disabled"]
+    mail = await harness.pool.fetchrow("SELECT * FROM outgoing_mail")
+    assert (mail["kind"], mail["audience"]) == ("endpoint_disabled", "tenant_admins")
+
+
+@pytest.mark.parametrize("status", [429, 503])
+async def test_retry_after_is_honoured(harness: Harness, status: int) -> None:
+    receiver = Receiver(answer(status, {"Retry-After": "120"}))
+    worker = harness.worker()
+    async with receiving(receiver):
+        await harness.subscribe(receiver)
+        event_id = await harness.emit()
+        await harness.round(worker)
+        row = await harness.delivery(event_id)
+        assert row["next_attempt_at"] - harness.clock.now == timedelta(seconds=120)
+        harness.clock.advance(timedelta(seconds=119))
+        assert await harness.round(worker) == 0
+        harness.clock.advance(timedelta(seconds=1))
+        assert await harness.round(worker) == 1
+    assert len(receiver.received) == 2
+
+
+async def test_a_redirect_is_a_failure_and_is_not_followed(harness: Harness) -> None:
+    elsewhere = Receiver()
+
+    async def redirect(request: web.Request) -> web.StreamResponse:
+        raise web.HTTPMovedPermanently(elsewhere.url)
+
+    receiver = Receiver(redirect)
+    async with receiving(receiver, elsewhere):
+        await harness.subscribe(receiver)
+        event_id = await harness.emit()
+        await harness.round(harness.worker())
+    row = await harness.delivery(event_id)
+    assert (row["status"], row["last_status"], row["last_outcome"]) == (
+        "pending", 301, "redirect")
+    assert elsewhere.received == []
+
+
+async def test_an_endpoint_failing_for_five_days_is_disabled(harness: Harness) -> None:
+    receiver = Receiver(answer(500))
+    worker = harness.worker()
+    async with receiving(receiver):
+        sub = await harness.subscribe(receiver)
+        await harness.emit()
+        await harness.round(worker)
+        harness.clock.advance(timedelta(days=4, hours=23))
+        await harness.emit()
+        await harness.round(worker)
+        assert (await store.get_subscription(harness.pool, TENANT, sub.id)).enabled
+        harness.clock.advance(timedelta(hours=1))
+        await harness.emit()
+        await harness.round(worker)
+    disabled = await store.get_subscription(harness.pool, TENANT, sub.id)
+    assert not disabled.enabled
+    assert disabled.disabled_reason == "endpoint failing continuously for 5 days"
+    pending = await harness.pool.fetchval(
+        "SELECT count(*) FROM deliveries WHERE status = 'pending'")
+    assert pending == 0
+
+
+async def test_a_success_ends_the_failing_run(harness: Harness) -> None:
+    failing = True
+
+    async def flaky(request: web.Request) -> web.StreamResponse:
+        return web.Response(status=500 if failing else 200)
+
+    receiver = Receiver(flaky)
+    worker = harness.worker()
+    async with receiving(receiver):
+        sub = await harness.subscribe(receiver)
+        await harness.emit()
+        await harness.round(worker)
+        assert (await store.get_subscription(harness.pool, TENANT, sub.id)).failing_since
+        failing = False
+        harness.clock.advance(timedelta(seconds=6))
+        await harness.round(worker)
+    assert (await store.get_subscription(harness.pool, TENANT, sub.id)).failing_since is None
+
+
+async def test_two_dispatchers_never_send_the_same_attempt(harness: Harness) -> None:
+    async def slow(request: web.Request) -> web.StreamResponse:
+        await asyncio.sleep(0.2)
+        return web.Response()
+
+    receiver = Receiver(slow)
+    async with receiving(receiver):
+        await harness.subscribe(receiver)
+        for _ in range(20):
+            await harness.emit()
+        first, second = harness.worker(), harness.worker()
+        while await harness.pool.fetchval(
+                "SELECT count(*) FROM deliveries WHERE status = 'pending'"):
+            await asyncio.gather(harness.round(first), harness.round(second))
+    ids = [r.webhook_id for r in receiver.received]
+    assert len(ids) == len(set(ids)) == 20
+
+
+async def test_a_lease_left_by_a_dead_dispatcher_expires_and_the_retry_keeps_the_webhook_id(
+    harness: Harness,
+) -> None:
+    receiver = Receiver()
+    async with receiving(receiver):
+        await harness.subscribe(receiver)
+        event_id = await harness.emit()
+        now = harness.clock.now
+        # A dispatcher claims the delivery and dies before sending it.
+        [lost] = await store.claim_due(harness.pool, now=now, lease_until=now
+                                       + timedelta(seconds=30), limit=10, per_endpoint=4,
+                                       saturated=[], worker="dead")
+        survivor = harness.worker()
+        assert await harness.round(survivor) == 0
+        harness.clock.advance(timedelta(seconds=31))
+        assert await harness.round(survivor) == 1
+    assert [r.webhook_id for r in receiver.received] == [lost.id]
+    assert (await harness.delivery(event_id))["status"] == "delivered"
+
+
+async def test_a_hanging_endpoint_only_holds_its_own_slots(harness: Harness) -> None:
+    release = asyncio.Event()
+
+    async def hang(request: web.Request) -> web.StreamResponse:
+        await release.wait()
+        return web.Response()
+
+    stuck, healthy = Receiver(hang), Receiver()
+    worker = harness.worker(per_endpoint=2)
+
+    async def healthy_deliveries() -> int:
+        await worker.dispatch_due()
+        return len(healthy.received)
+
+    async with receiving(stuck, healthy):
+        await harness.subscribe(stuck)
+        await harness.subscribe(healthy)
+        for _ in range(5):
+            await harness.emit()
+        await eventually(healthy_deliveries, lambda n: n == 5, within=2.5,
+                         what="deliveries to the healthy endpoint past the hanging one")
+        assert len(stuck.received) == 2, "the hanging endpoint holds exactly its own slots"
+        release.set()
+        await worker.drain()

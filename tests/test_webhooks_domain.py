@@ -1,0 +1,205 @@
+"""The dispatcher's pure rules: names, signatures, the retry schedule, endpoint health.
+No infrastructure."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime, timedelta
+
+import orjson
+import pytest
+from standardwebhooks import Webhook
+
+from resonanz.shared.events import EVENT_TYPES
+from resonanz.webhook_dispatcher.domain import (
+    KNOWN_WEBHOOKS,
+    MAX_ATTEMPTS,
+    RETRY_DELAYS,
+    WEBHOOK_ROUTES,
+    AttemptResult,
+    Outcome,
+    generate_secret,
+    judge,
+    live_secrets,
+    next_attempt_delay,
+    outcome_of,
+    parse_retry_after,
+    secret_key,
+    signature_header,
+    unknown_webhooks,
+    webhook_body,
+)
+
+NOW = datetime(2026, 4, 19, 14, 22, 51, tzinfo=UTC)
+
+
+# --- names ---------------------------------------------------------------------------------
+
+
+def test_reference_webhook_names_are_subscribable() -> None:
+    reference = {"feedback_created", "feedback_updated", "reward_approved", "reward_rejected",
+                 "payout_completed", "widget_paused", "widget_resumed"}
+    assert reference <= KNOWN_WEBHOOKS
+
+
+@pytest.mark.parametrize(("event_type", "name"), [
+    ("feedback.created", "feedback_created"),
+    ("feedback.updated", "feedback_updated"),
+    ("feedback.status_changed", "feedback_updated"),
+    ("feedback.assigned", "feedback_updated"),
+    ("feedback.note_added", "feedback_updated"),
+    ("feedback.deleted", "feedback_deleted"),
+    ("reward.approved", "reward_approved"),
+    ("reward.rejected", "reward_rejected"),
+    ("payout.completed", "payout_completed"),
+    ("widget.paused", "widget_paused"),
+    ("widget.resumed", "widget_resumed"),
+    ("widget.created", "widget_created"),
+    ("webhook.endpoint_disabled", "endpoint_disabled"),
+])
+def test_event_types_map_to_reference_webhook_names(event_type: str, name: str) -> None:
+    assert WEBHOOK_ROUTES[event_type].name == name
+
+
+def test_every_routed_event_type_is_a_known_event() -> None:
+    assert set(WEBHOOK_ROUTES) <= set(EVENT_TYPES)
+
+
+def test_a_status_change_reaches_subscribers_of_either_name() -> None:
+    route = WEBHOOK_ROUTES["feedback.status_changed"]
+    assert route.subscribable == ("feedback_updated", "feedback_status_changed")
+
+
+def test_unknown_names_are_reported() -> None:
+    assert unknown_webhooks(["reward_approved", "reward_exploded"]) == ["reward_exploded"]
+
+
+def test_invitations_are_never_webhooks() -> None:
+    assert "user.invited" not in WEBHOOK_ROUTES
+
+
+def test_payload_has_type_timestamp_and_data_with_the_change() -> None:
+    body = webhook_body(WEBHOOK_ROUTES["feedback.assigned"], "e1", NOW, {"entry": {"id": "x"}})
+    payload = orjson.loads(body)
+    assert payload == {"type": "feedback_updated", "timestamp": NOW.isoformat(),
+                       "data": {"entry": {"id": "x"}, "event_id": "e1", "change": "assigned"}}
+
+
+# --- secrets and signatures -------------------------------------------------------------------
+
+
+def test_generated_secrets_are_whsec_base64_of_at_least_24_bytes() -> None:
+    secret = generate_secret()
+    assert secret.startswith("whsec_")
+    assert len(base64.b64decode(secret[6:])) >= 24
+    assert generate_secret() != secret
+
+
+@pytest.mark.parametrize("bad", ["too-short", "whsec_", "whsec_c2hvcnQ="])
+def test_secrets_shorter_than_16_characters_are_refused(bad: str) -> None:
+    with pytest.raises(ValueError, match="secret"):
+        secret_key(bad)
+
+
+def test_a_pay4feedback_style_secret_signs_with_its_own_bytes() -> None:
+    # The reference's example secret is not base64: it is used as it stands.
+    assert secret_key("whsec_generate_a_random_one") == b"whsec_generate_a_random_one"
+    standard = "whsec_" + base64.b64encode(b"k" * 32).decode()
+    assert secret_key(standard) == b"k" * 32
+
+
+def test_signature_verifies_with_the_standardwebhooks_library() -> None:
+    secret = generate_secret()
+    body = webhook_body(WEBHOOK_ROUTES["reward.approved"], "e1", NOW, {"reward_id": "r1"})
+    timestamp = int(datetime.now(UTC).timestamp())
+    headers = {"webhook-id": "msg_1", "webhook-timestamp": str(timestamp),
+               "webhook-signature": signature_header([secret], "msg_1", timestamp, body)}
+    assert Webhook(secret).verify(body, headers)["type"] == "reward_approved"
+
+
+def test_during_rotation_both_secrets_sign_and_each_verifies() -> None:
+    old, new = generate_secret(), generate_secret()
+    signing = live_secrets(new, old, NOW + timedelta(hours=24), NOW)
+    assert signing == [new, old]
+    body, timestamp = b'{"type":"x"}', int(datetime.now(UTC).timestamp())
+    headers = {"webhook-id": "msg_2", "webhook-timestamp": str(timestamp),
+               "webhook-signature": signature_header(signing, "msg_2", timestamp, body)}
+    assert headers["webhook-signature"].count("v1,") == 2
+    for secret in (old, new):
+        Webhook(secret).verify(body, headers)
+
+
+def test_the_previous_secret_stops_signing_after_the_overlap() -> None:
+    assert live_secrets("whsec_new", "whsec_old", NOW - timedelta(seconds=1), NOW) == [
+        "whsec_new"]
+
+
+# --- the retry schedule --------------------------------------------------------------------------
+
+
+def test_schedule_is_the_standard_webhooks_one_after_an_immediate_attempt() -> None:
+    assert [d.total_seconds() for d in RETRY_DELAYS] == [
+        5, 300, 1800, 7200, 18000, 36000, 36000]
+    assert MAX_ATTEMPTS == 8
+    assert [next_attempt_delay(n, None, 0.5) for n in range(1, 8)] == list(RETRY_DELAYS)
+    assert next_attempt_delay(8, None, 0.5) is None
+
+
+@pytest.mark.parametrize("unit_random", [0.0, 0.25, 0.999999])
+def test_jitter_stays_within_twenty_percent(unit_random: float) -> None:
+    for attempts, base in enumerate(RETRY_DELAYS, start=1):
+        delay = next_attempt_delay(attempts, None, unit_random)
+        assert delay is not None
+        assert base * 0.8 <= delay < base * 1.2
+
+
+def test_retry_after_is_honoured_but_never_shortens_the_schedule() -> None:
+    assert next_attempt_delay(1, timedelta(seconds=120), 0.5) == timedelta(seconds=120)
+    assert next_attempt_delay(2, timedelta(seconds=1), 0.5) == timedelta(minutes=5)
+
+
+def test_retry_after_parses_seconds_and_http_dates() -> None:
+    assert parse_retry_after("30", NOW) == timedelta(seconds=30)
+    assert parse_retry_after("Sun, 19 Apr 2026 14:23:51 GMT", NOW) == timedelta(seconds=60)
+    assert parse_retry_after("soon", NOW) is None
+    assert parse_retry_after("999999999", NOW) == timedelta(hours=24)
+
+
+@pytest.mark.parametrize(("status", "outcome"), [
+    (200, Outcome.SUCCESS), (204, Outcome.SUCCESS), (301, Outcome.REDIRECT),
+    (302, Outcome.REDIRECT), (307, Outcome.REDIRECT), (400, Outcome.HTTP_4XX),
+    (410, Outcome.GONE), (429, Outcome.THROTTLED), (500, Outcome.HTTP_5XX),
+    (503, Outcome.THROTTLED),
+])
+def test_only_2xx_counts_as_delivered(status: int, outcome: Outcome) -> None:
+    assert outcome_of(status) is outcome
+
+
+# --- endpoint health ------------------------------------------------------------------------
+
+
+def test_a_failure_starts_the_failing_run_and_schedules_a_retry() -> None:
+    verdict = judge(AttemptResult(Outcome.HTTP_5XX, 3.0, 500), 1, None, NOW, 0.5)
+    assert (verdict.status, verdict.next_attempt_at, verdict.failing_since) == (
+        "pending", NOW + timedelta(seconds=5), NOW)
+
+
+def test_410_gone_fails_the_delivery_and_disables_the_endpoint() -> None:
+    verdict = judge(AttemptResult(Outcome.GONE, 3.0, 410), 1, None, NOW, 0.5)
+    assert verdict.status == "failed"
+    assert verdict.disable_reason is not None
+
+
+def test_an_endpoint_failing_for_five_days_is_disabled() -> None:
+    almost = judge(AttemptResult(Outcome.TIMEOUT, 1.0), 1, NOW - timedelta(days=4, hours=23),
+                   NOW, 0.5)
+    assert almost.disable_reason is None
+    verdict = judge(AttemptResult(Outcome.TIMEOUT, 1.0), 1, NOW - timedelta(days=5), NOW, 0.5)
+    assert verdict.status == "failed"
+    assert verdict.disable_reason == "endpoint failing continuously for 5 days"
+
+
+def test_success_ends_the_failing_run() -> None:
+    verdict = judge(AttemptResult(Outcome.SUCCESS, 1.0, 200), 3, NOW - timedelta(days=1),
+                    NOW, 0.5)
+    assert (verdict.status, verdict.failing_since) == ("delivered", None)

@@ -1,0 +1,420 @@
+"""`make bench`: the platform's capacity, measured as ratios in one run on this machine.
+
+Starts its own PostgreSQL, broker and the five services on 127.0.0.1, warms up,
+runs each scenario for a bounded time, prints a table and writes
+`.run/bench/results.json`. Traffic goes to loopback only and every loop stops by itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+import psutil
+
+from resonanz.shared.devstack import EmbeddedPostgres, Stack, TansuBroker
+from resonanz.shared.kafka import all_topics, ensure_topics
+from resonanz.shared.settings import Settings, service_role, with_user
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / ".run" / "bench"
+PAYLOAD = {"body": "Der Checkout-Button reagierte auf dem iPhone nicht, erst nach"
+                   " dem dritten Versuch ging es weiter.", "rating": 3, "category": "usability"}
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+
+def ms(seconds: float) -> float:
+    return round(seconds * 1000, 2)
+
+
+@dataclass
+class Load:
+    """Closed-loop load: `concurrency` workers for `seconds`, latencies recorded."""
+
+    ok: int = 0
+    failed: int = 0
+    latencies: list[float] = field(default_factory=list)
+    elapsed: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.ok / self.elapsed if self.elapsed else 0.0
+
+    def summary(self) -> dict[str, float]:
+        return {"rate_per_s": round(self.rate, 1), "ok": self.ok, "failed": self.failed,
+                "p50_ms": ms(pct(self.latencies, 50)), "p95_ms": ms(pct(self.latencies, 95)),
+                "p99_ms": ms(pct(self.latencies, 99))}
+
+
+async def closed_loop(call: Callable[[], Awaitable[bool]], concurrency: int,
+                      seconds: float) -> Load:
+    load = Load()
+    deadline = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            good = await call()
+            load.latencies.append(time.perf_counter() - started)
+            if good:
+                load.ok += 1
+            else:
+                load.failed += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    load.elapsed = time.perf_counter() - started
+    return load
+
+
+async def open_loop(call: Callable[[], Awaitable[bool]], rate: float, seconds: float) -> Load:
+    """Requests started at a fixed rate (not waiting for answers): latency at that rate."""
+    load = Load()
+    tasks = []
+
+    async def one() -> None:
+        started = time.perf_counter()
+        good = await call()
+        load.latencies.append(time.perf_counter() - started)
+        load.ok += good
+        load.failed += not good
+
+    started = time.perf_counter()
+    total = int(rate * seconds)
+    for i in range(total):
+        delay = started + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one()))
+    await asyncio.gather(*tasks)
+    load.elapsed = time.perf_counter() - started
+    return load
+
+
+# --- the platform under test -----------------------------------------------------------------
+
+
+class Platform:
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.postgres = EmbeddedPostgres(base / "pgdata")
+        self.broker = TansuBroker(log_path=base / "broker.log")
+        self.stack: Stack | None = None
+        self.started_in = 0.0
+
+    def start(self) -> Stack:
+        began = time.monotonic()
+        self.postgres.start()
+        self.broker.start()
+        stack = Stack(self.base / "run", self.postgres.url, self.broker.bootstrap_servers,
+                      extra_env={"RESONANZ_LOG_LEVEL": "WARNING",
+                                 "RESONANZ_DB_POOL_MAX": "20"})
+        stack.plan()
+        stack.migrate()
+        asyncio.run(ensure_topics(stack.bootstrap_servers, all_topics(Settings())))
+        stack.start(timeout=60)
+        self.started_in = time.monotonic() - began
+        self.stack = stack
+        return stack
+
+    def stop(self) -> None:
+        if self.stack:
+            self.stack.stop()
+        self.broker.stop()
+        self.postgres.stop()
+
+
+def admin(stack: Stack, *args: str) -> Any:
+    out = subprocess.run([sys.executable, "-m", "resonanz.gateway", "admin", *args],
+                         env=stack.env(), check=True, capture_output=True, text=True)
+    return json.loads(out.stdout)
+
+
+def unlimited_tenant(stack: Stack) -> tuple[str, str]:
+    out = admin(stack, "create-tenant", "--name", f"Bench {uuid.uuid4().hex[:6]}",
+                "--owner-email", "bench@example.com")
+    tenant = out["tenant"]["id"]
+    for quota in ("feedbackpro.reads", "feedbackpro.writes", "feedbackpro.users",
+                  "pay4feedback.api"):
+        admin(stack, "set-rate-limit", "--tenant", tenant, "--name", quota,
+              "--limit", "100000000")
+    return tenant, out["api_key"]
+
+
+def rss_mb(stack: Stack) -> dict[str, float]:
+    out = {}
+    for name, svc in stack.services.items():
+        assert svc.proc is not None
+        out[name] = round(psutil.Process(svc.proc.pid).memory_info().rss / 2**20, 1)
+    return out
+
+
+# --- scenarios --------------------------------------------------------------------------------
+
+
+@dataclass
+class Bench:
+    stack: Stack
+    http: aiohttp.ClientSession
+    tenant: str
+    key: str
+    concurrency: int
+    seconds: float
+    results: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def gateway(self) -> str:
+        return self.stack.services["gateway"].url
+
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+    def internal(self) -> dict[str, str]:
+        return {"X-Internal-Token": self.stack.env()["RESONANZ_INTERNAL_TOKEN"],
+                "X-Tenant-Id": self.tenant}
+
+    async def post_feedback(self) -> bool:
+        # Distinct texts, as real shoppers write: identical ones would all be near-duplicates.
+        body = {**PAYLOAD, "body": f"{PAYLOAD['body']} Bestellung {uuid.uuid4().hex[:12]}."}
+        async with self.http.post(f"{self.gateway}/v1/feedback", json=body,
+                                  headers=self.auth()) as r:
+            await r.read()
+            return r.status == 201
+
+    async def ingest(self) -> None:
+        await closed_loop(self.post_feedback, self.concurrency, 2)  # warm-up
+        through = await closed_loop(self.post_feedback, self.concurrency, self.seconds)
+        raw = await self.raw_writes()
+        at80 = await open_loop(self.post_feedback, 0.8 * through.rate, self.seconds)
+        self.results["ingest"] = {
+            "gateway": through.summary(), "raw_durable_write": raw.summary(),
+            "ratio": round(through.rate / raw.rate, 3), "at_80_percent": at80.summary(),
+            "target": "ratio >= 0.5; p99 <= 100 ms at 80 %",
+            "met": through.rate >= 0.5 * raw.rate and pct(at80.latencies, 99) <= 0.1,
+        }
+
+    async def raw_writes(self) -> Load:
+        """The same durable write without the platform: entry row + outbox row, one tx."""
+        dsn = with_user(self.stack.database_url, service_role("feedback"), None)
+        pool = await asyncpg.create_pool(dsn, min_size=self.concurrency,
+                                         max_size=self.concurrency)
+        assert pool is not None
+        body = json.dumps(PAYLOAD).encode()
+
+        async def write() -> bool:
+            async with pool.acquire() as conn, conn.transaction():
+                entry_id = uuid.uuid4()
+                await conn.execute(
+                    "INSERT INTO entries (id, tenant_id, body, rating, category)"
+                    " VALUES ($1, $2, $3, $4, $5)", entry_id, self.tenant, PAYLOAD["body"],
+                    PAYLOAD["rating"], PAYLOAD["category"])
+                await conn.execute(
+                    "INSERT INTO outbox (event_id, topic, key, payload)"
+                    " VALUES ($1, 'bench.raw', $2, $3)", uuid.uuid4(), str(entry_id), body)
+            return True
+
+        try:
+            await closed_loop(write, self.concurrency, 1)
+            return await closed_loop(write, self.concurrency, self.seconds)
+        finally:
+            await pool.close()
+
+    async def gateway_overhead(self) -> None:
+        async with self.http.post(f"{self.gateway}/v1/feedback", json=PAYLOAD,
+                                  headers=self.auth()) as r:
+            entry = (await r.json())["data"]["id"]
+        feedback = self.stack.services["feedback"].url
+
+        async def through() -> bool:
+            async with self.http.get(f"{self.gateway}/v1/feedback/{entry}",
+                                     headers=self.auth()) as r:
+                await r.read()
+                return r.status == 200
+
+        async def direct() -> bool:
+            async with self.http.get(f"{feedback}/entries/{entry}",
+                                     headers=self.internal()) as r:
+                await r.read()
+                return r.status == 200
+
+        await closed_loop(through, self.concurrency, 1)
+        gw = await closed_loop(through, self.concurrency, self.seconds)
+        svc = await closed_loop(direct, self.concurrency, self.seconds)
+        one_gw = await closed_loop(through, 1, 3)
+        one_svc = await closed_loop(direct, 1, 3)
+        added = pct(one_gw.latencies, 50) - pct(one_svc.latencies, 50)
+        self.results["gateway_overhead"] = {
+            "through_gateway": gw.summary(), "direct": svc.summary(),
+            "ratio": round(gw.rate / svc.rate, 3), "added_p50_ms_single_client": ms(added),
+            "target": "ratio >= 0.6; adds <= 1 ms at p50",
+            "met": gw.rate >= 0.6 * svc.rate and added <= 0.001,
+        }
+
+    async def event_to_analytics(self, samples: int = 30) -> None:
+        latencies = []
+        for _ in range(samples):
+            before = await self.summary_total()
+            started = time.perf_counter()
+            assert await self.post_feedback()
+            while await self.summary_total() <= before:
+                if time.perf_counter() - started > 10:
+                    break
+                await asyncio.sleep(0.005)
+            latencies.append(time.perf_counter() - started)
+        self.results["event_to_analytics"] = {
+            "samples": samples, "p50_ms": ms(pct(latencies, 50)),
+            "p99_ms": ms(pct(latencies, 99)), "target": "p99 <= 1 s",
+            "met": pct(latencies, 99) <= 1.0}
+
+    async def summary_total(self, tenant_key: str | None = None) -> int:
+        async with self.http.get(f"{self.gateway}/v1/analytics/summary?period=7d",
+                                 headers={"Authorization": f"Bearer {tenant_key or self.key}"}
+                                 ) as r:
+            return int((await r.json())["data"]["total_submissions"])
+
+    async def scale(self, rows: int) -> None:
+        tenant, key = await asyncio.to_thread(unlimited_tenant, self.stack)
+        began = time.monotonic()
+        await bulk_load(self.stack.database_url, tenant, rows)
+        loaded = time.monotonic() - began
+        auth = {"Authorization": f"Bearer {key}"}
+
+        async def timed(path: str) -> tuple[float, Any]:
+            started = time.perf_counter()
+            async with self.http.get(self.gateway + path, headers=auth) as r:
+                body = await r.json()
+                assert r.status == 200, body
+            return time.perf_counter() - started, body
+
+        cursor_lat, page_lat, summary_lat = [], [], []
+        _, body = await timed("/v1/feedback?limit=50&cursor=")
+        for _ in range(200):
+            took, body = await timed(body["links"]["next"])
+            cursor_lat.append(took)
+        for page in (1, 10, 100, 1000, 5000, 20000):
+            took, _ = await timed(f"/v1/feedback?limit=50&page={page}")
+            page_lat.append(took)
+        p4f = []
+        _, body = await timed("/api/v1/responses?limit=500")
+        for _ in range(20):
+            took, body = await timed(f"/api/v1/responses?limit=500&cursor={body['next']}")
+            p4f.append(took)
+        for _ in range(100):
+            took, _ = await timed("/v1/analytics/summary?period=90d&group_by=week")
+            summary_lat.append(took)
+        self.results["scale"] = {
+            "entries": rows, "bulk_load_s": round(loaded, 1),
+            "cursor_page_50": {"p50_ms": ms(pct(cursor_lat, 50)),
+                               "p99_ms": ms(pct(cursor_lat, 99))},
+            "p4f_cursor_page_500": {"p50_ms": ms(pct(p4f, 50)), "p99_ms": ms(pct(p4f, 99))},
+            "page_by_number_ms": dict(zip(["1", "10", "100", "1000", "5000", "20000"],
+                                          [ms(x) for x in page_lat], strict=True)),
+            "summary": {"p50_ms": ms(pct(summary_lat, 50)), "p99_ms": ms(pct(summary_lat, 99))},
+            "target": "p99 <= 25 ms for cursor pages and the summary",
+            "met": pct(cursor_lat, 99) <= 0.025 and pct(summary_lat, 99) <= 0.025,
+        }
+
+
+async def bulk_load(database_url: str, tenant: str, rows: int) -> None:
+    """1 M entries straight into the feedback schema, and their aggregates computed in SQL:
+    a benchmark fixture, standing in for months of traffic."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute("""
+            INSERT INTO feedback.entries (id, tenant_id, body, rating, category, status,
+                                          created_at, updated_at)
+            SELECT gen_random_uuid(), $1::uuid, 'Bulk entry ' || g, 1 + g % 5,
+                   (ARRAY['usability','delivery','price'])[1 + g % 3],
+                   (ARRAY['new','pending','resolved'])[1 + g % 3],
+                   now() - (g % 80) * interval '1 day' - (g % 86400) * interval '1 second',
+                   now()
+            FROM generate_series(1, $2) AS g""", tenant, rows)
+        await conn.execute("ANALYZE feedback.entries")
+        await conn.execute("""
+            INSERT INTO analytics.daily_stats (tenant_id, widget_key, day, submissions,
+                                               rating_count, rating_sum, responded, resolved)
+            SELECT tenant_id, '', created_at::date, count(*), count(rating), sum(rating),
+                   count(*) FILTER (WHERE status <> 'new'),
+                   count(*) FILTER (WHERE status = 'resolved')
+            FROM feedback.entries WHERE tenant_id = $1 GROUP BY tenant_id, created_at::date
+            """, tenant)
+    finally:
+        await conn.close()
+
+
+def table(results: dict[str, Any]) -> str:
+    lines = []
+    for name, result in results.items():
+        if isinstance(result, dict) and "met" in result:
+            flag = "MET " if result["met"] else "MISS"
+            lines.append(f"[{flag}] {name:<22} {result.get('target', '')}")
+            for key, value in result.items():
+                if key not in ("met", "target"):
+                    lines.append(f"         {key}: {value}")
+        else:
+            lines.append(f"       {name}: {result}")
+    return "\n".join(lines)
+
+
+async def run(platform: Platform, args: argparse.Namespace) -> dict[str, Any]:
+    stack = platform.stack
+    assert stack is not None
+    tenant, key = await asyncio.to_thread(unlimited_tenant, stack)
+    idle = rss_mb(stack)
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as http:
+        bench = Bench(stack, http, tenant, key, args.concurrency, args.seconds)
+        bench.results["machine"] = {"cpus": os.cpu_count(),
+                                    "date": datetime.now(UTC).isoformat(timespec="seconds"),
+                                    "concurrency": args.concurrency}
+        bench.results["stack_start_s"] = round(platform.started_in, 1)
+        await bench.ingest()
+        bench.results["rss_mb"] = {"idle": idle, "after_load": rss_mb(stack)}
+        await bench.gateway_overhead()
+        await bench.event_to_analytics()
+        if args.rows:
+            await bench.scale(args.rows)
+    return bench.results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="tools/bench.py")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    args = parser.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="resonanz-bench-") as base:
+        platform = Platform(Path(base))
+        try:
+            platform.start()
+            results = asyncio.run(run(platform, args))
+        finally:
+            platform.stop()
+    (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(table(results))
+    print(f"\nwritten to {OUT / 'results.json'}")
+
+
+if __name__ == "__main__":
+    main()
