@@ -11,7 +11,7 @@ T = TypeVar("T")
 
 
 async def eventually(probe: Callable[[], Awaitable[T]], until: Callable[[T], bool],
-                     within: float = 15.0, interval: float = 0.05, what: str = "condition"
+                     within: float = 30.0, interval: float = 0.05, what: str = "condition"
                      ) -> T:
     """Call `probe` until `until(result)` holds; fail with the last result at the deadline."""
     deadline = time.monotonic() + within
