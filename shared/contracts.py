@@ -91,6 +91,27 @@ class InvitationIn(BaseModel):
     role: Literal["admin", "editor", "viewer"] = "viewer"
 
 
+class SubscriptionIn(BaseModel):
+    """`POST /api/v1/webhooks` (and `/v1/webhooks`): where to send which events.
+
+    The dispatcher adds the checks that need its catalog (known event names, secret form)."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    url: str = Field(max_length=2048, description="http(s) URL of the receiver")
+    events: list[str] = Field(min_length=1, max_length=64,
+                              description="webhook names, e.g. reward_approved")
+    secret: str | None = Field(default=None, max_length=200,
+                               description="whsec_… (generated when absent, shown once)")
+    description: str | None = Field(default=None, max_length=500)
+
+
+class RecoverIn(BaseModel):
+    """Redeliver every failed delivery since a time."""
+
+    since: datetime
+
+
 # --- views ---------------------------------------------------------------------------------
 
 
@@ -176,6 +197,19 @@ class UserView(View):
 class InvitedUserView(UserView):
     invitation_token: str
     invitation_expires_at: datetime
+
+
+class WebhookView(View):
+    id: str
+    url: str
+    events: list[str]
+    status: Literal["active", "disabled"]
+    enabled: bool
+    created_at: datetime
+
+
+class WebhookCreatedView(WebhookView):
+    secret: str
 
 
 class TimeToResolve(View):

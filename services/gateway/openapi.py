@@ -103,6 +103,38 @@ OPERATIONS: list[Operation] = [
 ]
 
 
+def _webhook_operations(base: str) -> list[Operation]:
+    admin = (400, 401, 403, 404, 429)
+    delivery = Param("delivery_id", STRING, "path", required=True)
+    return [
+        Operation("GET", base, "List webhook subscriptions", response=c.WebhookView,
+                  many=True),
+        Operation("POST", base, "Create a subscription (its secret is shown once)",
+                  request=c.SubscriptionIn, response=c.WebhookCreatedView, status=201,
+                  errors=(400, 401, 403, 409, 415, 422, 429)),
+        Operation("GET", f"{base}/{{id}}", "One subscription", response=c.WebhookView,
+                  params=(ID,)),
+        Operation("DELETE", f"{base}/{{id}}", "Delete a subscription", params=(ID,)),
+        Operation("POST", f"{base}/{{id}}/rotate-secret", "New secret; the old one signs"
+                  " beside it for 24 h", response=c.WebhookCreatedView, params=(ID,),
+                  errors=admin),
+        Operation("POST", f"{base}/{{id}}/enable", "Re-enable a disabled endpoint",
+                  response=c.WebhookView, params=(ID,), errors=admin),
+        Operation("GET", f"{base}/{{id}}/deliveries", "Delivery log", params=(ID,)),
+        Operation("GET", f"{base}/{{id}}/deliveries/{{delivery_id}}/attempts",
+                  "Attempts of one delivery", params=(ID, delivery)),
+        Operation("POST", f"{base}/{{id}}/deliveries/{{delivery_id}}/resend",
+                  "Send one delivery again", params=(ID, delivery), errors=admin),
+        Operation("POST", f"{base}/{{id}}/recover", "Redeliver failures since a time",
+                  request=c.RecoverIn, params=(ID,), errors=admin),
+        Operation("GET", f"{base}/events/{{event_id}}/deliveries", "Deliveries of one event",
+                  params=(Param("event_id", STRING, "path", required=True),)),
+    ]
+
+
+OPERATIONS += _webhook_operations("/api/v1/webhooks") + _webhook_operations("/v1/webhooks")
+
+
 def register(*operations: Operation) -> None:
     """Other route modules add their operations here."""
     OPERATIONS.extend(operations)

@@ -9,8 +9,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import field_validator
 
+from resonanz.shared import contracts
 from resonanz.shared.db import PoolKey
 from resonanz.shared.errors import Conflict, InvalidInput
 from resonanz.shared.web import json_response, read_model
@@ -34,14 +35,7 @@ ClockKey: web.AppKey[Clock] = web.AppKey("clock")
 DELIVERY_STATUSES = ("pending", "delivered", "failed", "cancelled")
 
 
-class SubscriptionIn(BaseModel):
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
-
-    url: str = Field(max_length=2048)
-    events: list[str] = Field(min_length=1, max_length=64)
-    secret: str | None = Field(default=None, max_length=200)
-    description: str | None = Field(default=None, max_length=500)
-
+class SubscriptionIn(contracts.SubscriptionIn):
     @field_validator("events")
     @classmethod
     def events_known(cls, value: list[str]) -> list[str]:
@@ -58,9 +52,7 @@ class SubscriptionIn(BaseModel):
         return value
 
 
-class RecoverIn(BaseModel):
-    since: datetime
-
+class RecoverIn(contracts.RecoverIn):
     @field_validator("since")
     @classmethod
     def aware(cls, value: datetime) -> datetime:
