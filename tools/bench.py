@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -25,6 +26,7 @@ from typing import Any
 import aiohttp
 import asyncpg
 import psutil
+from aiohttp import web
 
 from resonanz.shared.devstack import EmbeddedPostgres, Stack, TansuBroker
 from resonanz.shared.kafka import all_topics, ensure_topics
@@ -128,7 +130,8 @@ class Platform:
         self.broker.start()
         stack = Stack(self.base / "run", self.postgres.url, self.broker.bootstrap_servers,
                       extra_env={"RESONANZ_LOG_LEVEL": "WARNING",
-                                 "RESONANZ_DB_POOL_MAX": "20"})
+                                 "RESONANZ_DB_POOL_MAX": "20",
+                                 "RESONANZ_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "127.0.0.0/8"})
         stack.plan()
         stack.migrate()
         asyncio.run(ensure_topics(stack.bootstrap_servers, all_topics(Settings())))
@@ -292,6 +295,73 @@ class Bench:
                                  ) as r:
             return int((await r.json())["data"]["total_submissions"])
 
+    async def subscribe(self, url: str) -> None:
+        async with self.http.post(f"{self.gateway}/api/v1/webhooks", headers=self.auth(),
+                                  json={"url": url, "events": ["feedback_created"]}) as r:
+            assert r.status == 201, await r.text()
+
+    async def timed_posts(self, rate: float, seconds: float) -> dict[str, float]:
+        """POST at a fixed rate; the start time of each accepted entry, by id."""
+        sent: dict[str, float] = {}
+
+        async def one() -> bool:
+            started = time.perf_counter()
+            body = {**PAYLOAD, "body": f"{PAYLOAD['body']} #{uuid.uuid4().hex[:10]}"}
+            async with self.http.post(f"{self.gateway}/v1/feedback", json=body,
+                                      headers=self.auth()) as r:
+                if r.status != 201:
+                    return False
+                sent[(await r.json())["data"]["id"]] = started
+            return True
+
+        await open_loop(one, rate, seconds)
+        return sent
+
+    async def delivered(self, receiver: Receiver, sent: dict[str, float]) -> list[float]:
+        deadline = time.perf_counter() + 60
+        while time.perf_counter() < deadline and not sent.keys() <= receiver.arrived.keys():
+            await receiver.wait_for_more(deadline - time.perf_counter())
+        return [receiver.arrived[i] - t for i, t in sent.items() if i in receiver.arrived]
+
+    async def event_to_webhook(self, rate: float = 200.0) -> None:
+        receiver = Receiver()
+        await receiver.start()
+        await self.subscribe(receiver.url)
+        try:
+            sent = await self.timed_posts(rate, self.seconds)
+            latencies = await self.delivered(receiver, sent)
+        finally:
+            await receiver.stop()
+        self.results["event_to_webhook"] = {
+            "rate_per_s": rate, "sent": len(sent), "delivered": len(latencies),
+            "p50_ms": ms(pct(latencies, 50)), "p99_ms": ms(pct(latencies, 99)),
+            "target": "p50 <= 50 ms, p99 <= 250 ms at 200 events/s",
+            "met": len(latencies) == len(sent) and pct(latencies, 50) <= 0.05
+            and pct(latencies, 99) <= 0.25}
+
+    async def isolation(self, rate: float = 50.0) -> None:
+        """Healthy endpoint's delivery p99 alone, then beside an endpoint that hangs."""
+        tenant, key = await asyncio.to_thread(unlimited_tenant, self.stack)
+        other = Bench(self.stack, self.http, tenant, key, self.concurrency, self.seconds)
+        healthy, dead = Receiver(), Receiver()
+        await healthy.start()
+        await dead.start()
+        dead.hang = True
+        try:
+            await other.subscribe(healthy.url)
+            alone = await other.delivered(healthy, await other.timed_posts(rate, self.seconds))
+            await other.subscribe(dead.url)
+            beside = await other.delivered(healthy, await other.timed_posts(rate,
+                                                                            self.seconds))
+        finally:
+            await healthy.stop()
+            await dead.stop()
+        self.results["isolation"] = {
+            "healthy_alone_p99_ms": ms(pct(alone, 99)),
+            "healthy_beside_hanging_p99_ms": ms(pct(beside, 99)),
+            "target": "p99 within 10 %",
+            "met": pct(beside, 99) <= 1.1 * pct(alone, 99)}
+
     async def scale(self, rows: int) -> None:
         tenant, key = await asyncio.to_thread(unlimited_tenant, self.stack)
         began = time.monotonic()
@@ -333,6 +403,43 @@ class Bench:
             "target": "p99 <= 25 ms for cursor pages and the summary",
             "met": pct(cursor_lat, 99) <= 0.025 and pct(summary_lat, 99) <= 0.025,
         }
+
+
+class Receiver:
+    """A local webhook endpoint: records when each entry's delivery arrived; can hang."""
+
+    def __init__(self) -> None:
+        self.arrived: dict[str, float] = {}
+        self.hang = False
+        self.more = asyncio.Event()
+        self.runner: web.AppRunner | None = None
+        self.url = ""
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/hook", self.hook)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        self.url = f"http://127.0.0.1:{self.runner.addresses[0][1]}/hook"
+
+    async def hook(self, request: web.Request) -> web.Response:
+        if self.hang:
+            await asyncio.sleep(3600)
+        body = await request.json()
+        self.arrived.setdefault(body["data"]["entry"]["id"], time.perf_counter())
+        self.more.set()
+        return web.Response(status=204)
+
+    async def wait_for_more(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.more.wait(), max(0.0, seconds))
+        self.more.clear()
+
+    async def stop(self) -> None:
+        if self.runner:
+            await self.runner.cleanup()
 
 
 async def bulk_load(database_url: str, tenant: str, rows: int) -> None:
@@ -392,6 +499,8 @@ async def run(platform: Platform, args: argparse.Namespace) -> dict[str, Any]:
         bench.results["rss_mb"] = {"idle": idle, "after_load": rss_mb(stack)}
         await bench.gateway_overhead()
         await bench.event_to_analytics()
+        await bench.event_to_webhook()
+        await bench.isolation()
         if args.rows:
             await bench.scale(args.rows)
     return bench.results
