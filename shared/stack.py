@@ -15,10 +15,32 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
-from .devstack import SERVICES, EmbeddedPostgres, Stack, TansuBroker, write_json
+from .devstack import SERVICES, EmbeddedPostgres, Stack, TansuBroker, free_port, write_json
+
+DEMO_WIDGET: dict[str, Any] = {
+    "name": "Demo-Shop Feedback",
+    "is_active": True,
+    "placement": "bottom-right",
+    "trigger": {"type": "manual"},
+    "theme": {"primary_color": "#c2671f", "font_family": "Georgia, serif", "border_radius": 10},
+    "questions": [
+        {"id": "rating", "type": "rating", "required": True,
+         "label": {"de": "Wie zufrieden sind Sie mit unserem Shop?",
+                   "en": "How happy are you with our shop?"}},
+        {"id": "found", "type": "single_choice",
+         "label": {"de": "Haben Sie gefunden, was Sie gesucht haben?",
+                   "en": "Did you find what you were looking for?"},
+         "options": [{"id": "yes", "label": {"de": "Ja", "en": "Yes"}},
+                     {"id": "no", "label": {"de": "Nein", "en": "No"}}]},
+        {"id": "comment", "type": "text",
+         "label": {"de": "Was können wir besser machen?", "en": "What could we do better?"}},
+    ],
+}
 
 
 def say(message: str) -> None:
@@ -42,6 +64,8 @@ class Platform:
         self._step("database migrations", lambda: self._migrate(database_url))
         self._step("services", self._start_services)
         demo = self._demo_tenant()
+        self._step("demo widget", lambda: self._demo_widget(demo))
+        gateway = self.stack.services["gateway"].url
         info = {
             "gateway": self.stack.services["gateway"].url,
             "services": self.stack.describe(),
@@ -49,6 +73,8 @@ class Platform:
             "kafka_bootstrap_servers": bootstrap,
             "tenant_id": demo["tenant_id"],
             "admin_api_key": demo["admin_api_key"],
+            "demo_widget_public_id": demo["demo_widget_public_id"],
+            "demo_page": f"{gateway}/demo/{demo['demo_widget_public_id']}",
             "started_in_seconds": round(time.monotonic() - started, 1),
         }
         write_json(self.run_dir / "stack.json", info)
@@ -65,13 +91,13 @@ class Platform:
             raise SystemExit(1) from exc
 
     def _start_postgres(self) -> str:
-        self.postgres = EmbeddedPostgres(self.run_dir / "pgdata")
+        self.postgres = EmbeddedPostgres(self.run_dir / "pgdata", free_port(55432))
         self._step(f"PostgreSQL on 127.0.0.1:{self.postgres.port} (log {self.postgres.log_path})",
                    self.postgres.start)
         return self.postgres.url
 
     def _start_broker(self) -> str:
-        self.broker = TansuBroker(log_path=self.run_dir / "broker.log")
+        self.broker = TansuBroker(free_port(19092), log_path=self.run_dir / "broker.log")
         self._step(f"Kafka-protocol broker (Tansu, in-memory) on {self.broker.bootstrap_servers}",
                    self.broker.start)
         return self.broker.bootstrap_servers
@@ -105,6 +131,34 @@ class Platform:
         write_json(saved, demo)
         saved.chmod(0o600)
         return demo
+
+    def _demo_widget(self, demo: dict[str, str]) -> None:
+        """A live widget for the demo shop page, created once and then kept as it is."""
+        widget_id = demo.get("demo_widget_id")
+        if widget_id and self._gateway("GET", f"/v1/widgets/{widget_id}", demo) is not None:
+            return
+        created = self._gateway("POST", "/v1/widgets", demo, DEMO_WIDGET)
+        assert created is not None
+        demo["demo_widget_id"] = created["data"]["id"]
+        demo["demo_widget_public_id"] = created["data"]["public_id"]
+        write_json(self.run_dir / "demo.json", demo)
+
+    def _gateway(self, method: str, path: str, demo: dict[str, str],
+                 body: dict[str, Any] | None = None) -> Any:
+        """One call to the public API as the demo tenant's admin; None when not found."""
+        assert self.stack is not None
+        request = urllib.request.Request(
+            self.stack.services["gateway"].url + path, method=method,
+            data=json.dumps(body).encode() if body is not None else None,
+            headers={"Authorization": f"Bearer {demo['admin_api_key']}",
+                     "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                return None
+            raise
 
     def _tenant_exists(self, tenant_id: str) -> bool:
         return any(t["id"] == tenant_id for t in self._admin("list-tenants"))
@@ -153,6 +207,7 @@ def main() -> None:
         say(f"gateway:        {info['gateway']}")
         say(f"demo tenant:    {info['tenant_id']}")
         say(f"admin API key:  {info['admin_api_key']}")
+        say(f"demo shop page: {info['demo_page']}")
         say(f"try: curl -H 'Authorization: Bearer {info['admin_api_key']}' {info['gateway']}/v1/me")
         say(f"details in {platform.run_dir / 'stack.json'}; Ctrl-C stops everything")
         if not args.detach_after_start:

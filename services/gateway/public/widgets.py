@@ -86,8 +86,8 @@ async def json_body(request: web.Request) -> Any:
             {"field": None, "message": str(exc), "type": "json_invalid"}]) from None
 
 
-async def widgets(request: web.Request, method: str, path: str, *, json: Any = None,
-                  params: dict[str, str] | None = None) -> Any:
+async def ask_widgets(request: web.Request, method: str, path: str, *, json: Any = None,
+                      params: dict[str, str] | None = None) -> Any:
     _, payload = await call(request, "widgets", method, path, request[PrincipalKey],
                             json=json, params=params)
     return payload
@@ -103,8 +103,8 @@ def _widget_path(request: web.Request, suffix: str = "") -> str:
 @routes.get("/v1/widgets")
 async def fbp_list_widgets(request: web.Request) -> web.Response:
     paging = Paging.from_query(request.query, default_limit=50, max_limit=FBP_MAX_PAGE)
-    found = await widgets(request, "GET", "/widgets",
-                          params={"page": str(paging.page), "limit": str(paging.limit)})
+    found = await ask_widgets(request, "GET", "/widgets",
+                              params={"page": str(paging.page), "limit": str(paging.limit)})
     return FEEDBACKPRO.ok(request, [fbp_widget(request, w) for w in found["items"]],
                           meta=paging.meta(found["total"]),
                           links=paging.links(request, found["total"]))
@@ -112,7 +112,7 @@ async def fbp_list_widgets(request: web.Request) -> web.Response:
 
 @routes.post("/v1/widgets")
 async def fbp_create_widget(request: web.Request) -> web.Response:
-    created = await widgets(request, "POST", "/widgets", json=await json_body(request))
+    created = await ask_widgets(request, "POST", "/widgets", json=await json_body(request))
     location = f"/v1/widgets/{created['id']}"
     return FEEDBACKPRO.ok(request, fbp_widget(request, created), status=201,
                           headers={"Location": location}, links={"self": location})
@@ -120,28 +120,28 @@ async def fbp_create_widget(request: web.Request) -> web.Response:
 
 @routes.get("/v1/widgets/{id}")
 async def fbp_get_widget(request: web.Request) -> web.Response:
-    return FEEDBACKPRO.ok(request, fbp_widget(request, await widgets(
+    return FEEDBACKPRO.ok(request, fbp_widget(request, await ask_widgets(
         request, "GET", _widget_path(request))))
 
 
 @routes.patch("/v1/widgets/{id}")
 async def fbp_patch_widget(request: web.Request) -> web.Response:
-    changed = await widgets(request, "PATCH", _widget_path(request),
-                            json=await json_body(request))
+    changed = await ask_widgets(request, "PATCH", _widget_path(request),
+                                json=await json_body(request))
     return FEEDBACKPRO.ok(request, fbp_widget(request, changed))
 
 
 @routes.post("/v1/widgets/{id}/pause")
 async def fbp_pause_widget(request: web.Request) -> web.Response:
-    paused = await widgets(request, "POST", _widget_path(request, "/pause"),
-                           json=await json_body(request))
+    paused = await ask_widgets(request, "POST", _widget_path(request, "/pause"),
+                               json=await json_body(request))
     return FEEDBACKPRO.ok(request, fbp_pause(paused))
 
 
 @routes.post("/v1/widgets/{id}/resume")
 async def fbp_resume_widget(request: web.Request) -> web.Response:
-    resumed = await widgets(request, "POST", _widget_path(request, "/resume"),
-                            json=await json_body(request))
+    resumed = await ask_widgets(request, "POST", _widget_path(request, "/resume"),
+                                json=await json_body(request))
     return FEEDBACKPRO.ok(request, fbp_widget(request, resumed))
 
 
@@ -150,8 +150,8 @@ async def fbp_resume_widget(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/campaigns")
 async def p4f_list_campaigns(request: web.Request) -> web.Response:
-    found = await widgets(request, "GET", "/widgets",
-                          params={"page": "1", "limit": str(P4F_LIST_LIMIT)})
+    found = await ask_widgets(request, "GET", "/widgets",
+                              params={"page": "1", "limit": str(P4F_LIST_LIMIT)})
     return PAY4FEEDBACK.ok(request, [p4f_campaign(request, w) for w in found["items"]])
 
 
@@ -160,35 +160,35 @@ async def p4f_create_campaign(request: web.Request) -> web.Response:
     body = await json_body(request)
     if isinstance(body, dict):
         body = {k: v for k, v in body.items() if k not in P4F_CREATE_IGNORES}
-    created = await widgets(request, "POST", "/widgets", json=body)
+    created = await ask_widgets(request, "POST", "/widgets", json=body)
     return PAY4FEEDBACK.ok(request, p4f_campaign(request, created), status=201,
                            headers={"Location": f"/api/v1/campaigns/{created['id']}"})
 
 
 @routes.get("/api/v1/campaigns/{id}")
 async def p4f_get_campaign(request: web.Request) -> web.Response:
-    return PAY4FEEDBACK.ok(request, p4f_campaign(request, await widgets(
+    return PAY4FEEDBACK.ok(request, p4f_campaign(request, await ask_widgets(
         request, "GET", _widget_path(request))))
 
 
 @routes.patch("/api/v1/campaigns/{id}")
 async def p4f_patch_campaign(request: web.Request) -> web.Response:
-    changed = await widgets(request, "PATCH", _widget_path(request),
-                            json=await json_body(request))
+    changed = await ask_widgets(request, "PATCH", _widget_path(request),
+                                json=await json_body(request))
     return PAY4FEEDBACK.ok(request, p4f_campaign(request, changed))
 
 
 @routes.post("/api/v1/campaigns/{id}/pause")
 async def p4f_pause_campaign(request: web.Request) -> web.Response:
-    paused = await widgets(request, "POST", _widget_path(request, "/pause"),
-                           json=await json_body(request))
+    paused = await ask_widgets(request, "POST", _widget_path(request, "/pause"),
+                               json=await json_body(request))
     return PAY4FEEDBACK.ok(request, p4f_campaign(request, paused))
 
 
 @routes.post("/api/v1/campaigns/{id}/resume")
 async def p4f_resume_campaign(request: web.Request) -> web.Response:
-    resumed = await widgets(request, "POST", _widget_path(request, "/resume"),
-                            json=await json_body(request))
+    resumed = await ask_widgets(request, "POST", _widget_path(request, "/resume"),
+                                json=await json_body(request))
     return PAY4FEEDBACK.ok(request, p4f_campaign(request, resumed))
 
 

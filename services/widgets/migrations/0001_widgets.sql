@@ -1,3 +1,4 @@
+-- One record is both a FeedBackPro widget and a Pay4Feedback campaign.
 CREATE TABLE widgets (
     id                 uuid PRIMARY KEY,
     tenant_id          uuid        NOT NULL,
@@ -5,7 +6,8 @@ CREATE TABLE widgets (
     name               text        NOT NULL,
     status             text        NOT NULL DEFAULT 'DRAFT'
                                    CHECK (status IN ('DRAFT', 'ACTIVE', 'PAUSED', 'ENDED')),
-    placement          text        NOT NULL DEFAULT 'bottom-right',
+    placement          text        NOT NULL DEFAULT 'bottom-right'
+                                   CHECK (placement IN ('bottom-right', 'bottom-left', 'inline')),
     trigger            jsonb       NOT NULL DEFAULT '{"type": "manual"}',
     theme              jsonb       NOT NULL DEFAULT '{}',
     languages          text[]      NOT NULL DEFAULT ARRAY['de', 'en'],
@@ -13,9 +15,12 @@ CREATE TABLE widgets (
     reward             jsonb,
     auto_approve_above smallint,
     auto_reject_below  smallint,
+    -- Shop origins allowed to embed and post; empty means any origin.
+    allowed_origins    text[]      NOT NULL DEFAULT '{}',
     pause_reason       text,
     paused_at          timestamptz,
     resume_at          timestamptz,
+    ended_at           timestamptz,
     version            integer     NOT NULL DEFAULT 1,
     created_at         timestamptz NOT NULL DEFAULT now(),
     updated_at         timestamptz NOT NULL DEFAULT now()

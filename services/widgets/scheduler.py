@@ -1,0 +1,109 @@
+"""Scheduled resume: paused widgets come back at their `resume_at`.
+
+The schedule lives in PostgreSQL, so it survives restarts. Each replica sleeps
+until the nearest resume time (woken early by NOTIFY when a pause sets a new
+one, polling as the fallback) and then claims due rows with SKIP LOCKED, so
+every widget is resumed exactly once however many replicas run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+
+import asyncpg
+from aiohttp import web
+
+from resonanz.shared.db import PoolKey
+from resonanz.shared.outbox import TRANSIENT_DB_ERRORS
+from resonanz.shared.settings import Settings
+
+from . import store
+from .commands import resume_due_widgets
+
+log = logging.getLogger(__name__)
+
+# A hair past the due time, so the claim's now() is never a microsecond early.
+LATE_BY = 0.002
+
+
+class ResumeScheduler:
+    def __init__(self, pool: asyncpg.Pool, dsn: str, topic: str, *,
+                 poll_interval: float = 5.0) -> None:
+        self.pool, self.dsn, self.topic = pool, dsn, topic
+        self.poll_interval = poll_interval
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+
+    async def run(self) -> None:
+        listener = asyncio.create_task(self._listen())
+        try:
+            while not self._stopping.is_set():
+                await self._sleep(await self._round())
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+
+    async def _round(self) -> float:
+        """Resume what is due; return how long to sleep until the next resume time."""
+        try:
+            while await resume_due_widgets(self.pool, self.topic):
+                pass
+            until_next = await store.seconds_to_next_resume(self.pool)
+        except TRANSIENT_DB_ERRORS as exc:
+            log.warning("resume scheduler waiting for the database: %r", exc)
+            return 1.0
+        except asyncpg.PostgresError:
+            # Keep the schedule alive: the next round retries whatever failed.
+            log.exception("resume scheduler round failed")
+            return 1.0
+        if until_next is None:
+            return self.poll_interval
+        return min(self.poll_interval, max(0.0, until_next) + LATE_BY)
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+        self._wake.clear()
+
+    async def _listen(self) -> None:
+        """Wake on NOTIFY from any replica; reconnect when the database comes back."""
+        while True:
+            try:
+                conn = await asyncpg.connect(self.dsn)
+            except (*TRANSIENT_DB_ERRORS, asyncpg.PostgresError) as exc:
+                log.info("resume scheduler listener waiting for the database: %r", exc)
+                await asyncio.sleep(2)
+                continue
+            closed = asyncio.Event()
+            try:
+                conn.add_termination_listener(lambda *_, done=closed: done.set())
+                await conn.add_listener(store.SCHEDULE_CHANNEL, lambda *_: self._wake.set())
+                # Anything scheduled while we were not listening is found by this round.
+                self._wake.set()
+                await closed.wait()
+            finally:
+                with contextlib.suppress(Exception):
+                    await conn.close()
+
+
+def scheduler_ctx(service: str, settings: Settings
+                  ) -> Callable[[web.Application], AsyncIterator[None]]:
+    """cleanup_ctx running the resume scheduler beside the HTTP server."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        scheduler = ResumeScheduler(app[PoolKey], settings.service_dsn(service),
+                                    settings.topic_widgets)
+        task = asyncio.create_task(scheduler.run(), name="widgets-resume-scheduler")
+        yield
+        scheduler.stop()
+        await task
+
+    return ctx

@@ -1,0 +1,147 @@
+"""The widget's rules on their own: lifecycle, settings, answers. No I/O."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from resonanz.shared.errors import InvalidInput
+from resonanz.widgets.domain import (
+    ACTIVE,
+    DEFAULT_QUESTIONS,
+    DRAFT,
+    ENDED,
+    PAUSED,
+    InvalidTransition,
+    Question,
+    Reward,
+    Theme,
+    Trigger,
+    Widget,
+    WidgetNotActive,
+    check_answers,
+    configure_widget,
+    end_widget,
+    event_type,
+    move_to,
+    pause_widget,
+    resume_widget,
+)
+
+NOW = datetime(2025, 11, 28, 14, 3, 11, tzinfo=UTC)
+CHOICE = Question.model_validate({
+    "id": "liked", "type": "multiple_choice", "label": "Liked?",
+    "options": [{"id": "price", "label": "Price"}, {"id": "speed", "label": "Speed"}]})
+
+
+def widget(status: str = ACTIVE, **changes: Any) -> Widget:
+    base = Widget(
+        id="w1", tenant_id="t1", public_id="wdg_x", name="Survey", status=status,
+        placement="bottom-right", trigger=Trigger(), theme=Theme(), languages=("de", "en"),
+        questions=(*DEFAULT_QUESTIONS, CHOICE), reward=None, auto_approve_above=None,
+        auto_reject_below=None, allowed_origins=(), pause_reason=None, paused_at=None,
+        resume_at=None, ended_at=None, version=1, created_at=NOW, updated_at=NOW)
+    return dataclasses.replace(base, **changes)
+
+
+def test_pausing_records_reason_time_and_schedule_and_resuming_clears_them() -> None:
+    later = NOW + timedelta(days=4)
+    paused = pause_widget(widget(), "Black Friday", later, NOW)
+    assert (paused.status, paused.pause_reason, paused.paused_at, paused.resume_at) == (
+        PAUSED, "Black Friday", NOW, later)
+    assert event_type(widget(), paused) == "widget.paused"
+    resumed = resume_widget(paused)
+    assert (resumed.status, resumed.paused_at, resumed.resume_at) == (ACTIVE, None, None)
+    assert event_type(paused, resumed) == "widget.resumed"
+
+
+@pytest.mark.parametrize(("status", "wanted"), [
+    (DRAFT, PAUSED), (ENDED, ACTIVE), (ENDED, PAUSED), (PAUSED, DRAFT), (ACTIVE, DRAFT)])
+def test_impossible_moves_are_conflicts_that_name_the_allowed_ones(status: str,
+                                                                   wanted: str) -> None:
+    with pytest.raises(InvalidTransition) as refused:
+        move_to(widget(status), wanted, NOW)
+    assert refused.value.status == 409
+    assert refused.value.details[0]["allowed"] == sorted(
+        {DRAFT: [ACTIVE, ENDED], ACTIVE: [PAUSED, ENDED], PAUSED: [ACTIVE, ENDED],
+         ENDED: []}[status])
+
+
+def test_only_a_paused_widget_resumes() -> None:
+    for status in (DRAFT, ACTIVE, ENDED):
+        with pytest.raises(InvalidTransition):
+            resume_widget(widget(status))
+
+
+def test_activating_a_draft_is_an_update_and_ending_drops_the_schedule() -> None:
+    draft = widget(DRAFT)
+    assert event_type(draft, move_to(draft, ACTIVE, NOW)) == "widget.updated"
+    paused = pause_widget(widget(), None, NOW + timedelta(hours=1), NOW)
+    ended = end_widget(paused, NOW)
+    assert (ended.status, ended.resume_at, ended.ended_at) == (ENDED, None, NOW)
+    assert event_type(paused, ended) == "widget.ended"
+
+
+def test_a_resume_time_in_the_past_is_refused() -> None:
+    with pytest.raises(InvalidInput) as refused:
+        pause_widget(widget(), None, NOW - timedelta(seconds=1), NOW)
+    assert refused.value.details[0]["field"] == "resume_at"
+
+
+def test_only_an_active_widget_collects_and_each_other_state_says_why() -> None:
+    widget(ACTIVE).ensure_collecting()
+    codes = {}
+    for status in (DRAFT, PAUSED, ENDED):
+        with pytest.raises(WidgetNotActive) as refused:
+            widget(status).ensure_collecting()
+        codes[status] = refused.value.code
+    assert codes == {DRAFT: "widget_draft", PAUSED: "widget_paused", ENDED: "widget_ended"}
+
+
+def test_the_public_config_hides_rewards_and_says_nothing_while_paused() -> None:
+    rewarded = widget(reward=Reward(voucher_codes=("SECRET",)), auto_approve_above=80)
+    config = rewarded.public_config()
+    assert config["collect_email"] is True
+    assert "SECRET" not in str(config) and "80" not in str(config)
+    assert widget(PAUSED).public_config() == {"public_id": "wdg_x", "active": False,
+                                              "status": "paused"}
+
+
+def test_a_theme_patch_merges_and_rejects_css_injection() -> None:
+    patched = configure_widget(widget(), {"theme": {"primary_color": "#aa0000"}})
+    assert patched.theme.primary_color == "#aa0000"
+    assert patched.theme.font_family == Theme().font_family
+    with pytest.raises(InvalidInput) as refused:
+        configure_widget(widget(), {"theme": {"font_family": "x;}body{display:none"}})
+    assert refused.value.details[0]["field"] == "theme.font_family"
+
+
+def test_thresholds_must_not_cross() -> None:
+    with pytest.raises(InvalidInput):
+        configure_widget(widget(), {"auto_approve_above": 40, "auto_reject_below": 60})
+
+
+def test_answers_are_checked_against_the_questions() -> None:
+    kept = check_answers(widget().questions, {"rating": 5, "comment": "  gut  ",
+                                              "liked": ["price"]})
+    assert kept == {"rating": 5, "comment": "gut", "liked": ["price"]}
+    with pytest.raises(InvalidInput) as refused:
+        check_answers(widget().questions, {"rating": 6, "liked": ["price", "price"], "x": 1})
+    assert {d["field"] for d in refused.value.details} == {
+        "answers.rating", "answers.liked", "answers.x"}
+    with pytest.raises(InvalidInput) as refused:
+        check_answers(widget().questions, {"comment": "no rating"})
+    assert refused.value.details == [{"field": "answers.rating", "message": "required"}]
+
+
+def test_a_reward_is_an_amount_or_a_voucher_pool_never_both() -> None:
+    assert Reward.model_validate({"amount": "2.50", "currency": "EUR"}).amount is not None
+    invalid: list[dict[str, Any]] = [
+        {"amount": "2.50"}, {"voucher_codes": []},
+        {"amount": "1", "currency": "EUR", "voucher_codes": ["A"]}]
+    for bad in invalid:
+        with pytest.raises(ValueError):
+            Reward.model_validate(bad)

@@ -1,0 +1,209 @@
+"""What a shop page reaches without a key: widget.js, the public config, submissions."""
+
+from __future__ import annotations
+
+import gzip
+from typing import Any
+
+import aiohttp
+
+from resonanz.shared.devstack import Stack
+
+from .helpers import new_tenant
+from .test_widgets_support import (
+    QUESTIONS,
+    create_active_widget,
+    entries_of,
+    gateway,
+    send,
+    session,
+)
+
+__all__ = ["session"]
+
+ANSWERS = {"stars": 4, "nps": 9, "comment": "Lieferung kam schnell, Verpackung war toll.",
+           "channel": "friend", "liked": ["price", "speed"]}
+
+
+def submission_path(widget: dict[str, Any]) -> str:
+    return f"/public/widgets/{widget['public_id']}/submissions"
+
+
+async def test_widget_js_is_served_without_a_key_cached_and_small(
+    stack: Stack, session: aiohttp.ClientSession,
+) -> None:
+    async with session.get(f"{gateway(stack)}/widget.js") as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("text/javascript")
+        script = await response.read()
+        etag = response.headers["ETag"]
+    assert b"attachShadow" in script
+    assert len(gzip.compress(script, 9)) < 15 * 1024
+    async with session.get(f"{gateway(stack)}/widget.js",
+                           headers={"If-None-Match": etag}) as response:
+        assert response.status == 304
+
+
+async def test_public_config_carries_an_etag_and_a_short_max_age(
+    stack: Stack, session: aiohttp.ClientSession,
+) -> None:
+    _, key = await new_tenant(stack)
+    widget = await create_active_widget(session, stack, key,
+                                        reward={"voucher_codes": ["SECRET-1"]})
+    path = f"/public/widgets/{widget['public_id']}"
+
+    status, config, headers = await send(session, stack, "GET", path)
+    assert status == 200
+    max_age = int(headers["Cache-Control"].split("max-age=")[1])
+    assert 0 < max_age <= 15
+    assert config["active"] is True and config["placement"] == "bottom-right"
+    assert [q["id"] for q in config["questions"]] == [q["id"] for q in QUESTIONS]
+    assert "SECRET-1" not in str(config) and "tenant" not in str(config)
+
+    status, _, again = await send(session, stack, "GET", path,
+                                  **{"If-None-Match": headers["ETag"]})
+    assert status == 304 and again["ETag"] == headers["ETag"]
+
+    await send(session, stack, "PATCH", f"/v1/widgets/{widget['id']}", key,
+               json={"theme": {"primary_color": "#123456"}})
+    status, config, changed = await send(session, stack, "GET", path,
+                                         **{"If-None-Match": headers["ETag"]})
+    assert status == 200 and changed["ETag"] != headers["ETag"]
+    assert config["theme"]["primary_color"] == "#123456"
+
+    status, _, _ = await send(session, stack, "GET", "/public/widgets/wdg_unknown")
+    assert status == 404
+
+
+async def test_a_submission_becomes_a_feedback_entry_of_its_widget(
+    stack: Stack, session: aiohttp.ClientSession,
+) -> None:
+    tenant, key = await new_tenant(stack)
+    widget = await create_active_widget(session, stack, key)
+    status, body, headers = await send(
+        session, stack, "POST", submission_path(widget),
+        json={"answers": ANSWERS, "customer_email": "lars.mueller@web.de",
+              "page_url": "https://shop.example/checkout", "language": "de", "website": ""},
+        Origin="https://shop.example")
+    assert status == 201, body
+    assert headers["Access-Control-Allow-Origin"] == "*"
+
+    [entry] = await entries_of(session, stack, tenant, widget["id"])
+    assert entry["id"] == body["id"]
+    assert (entry["widget_id"], entry["rating"]) == (widget["id"], 4)
+    assert entry["body"] == ANSWERS["comment"]
+    assert entry["answers"] == ANSWERS
+    assert entry["customer_email"] == "lars.mueller@web.de"
+    assert entry["metadata"]["source"] == "widget"
+    assert entry["metadata"]["page_url"] == "https://shop.example/checkout"
+
+
+async def test_invalid_answers_are_refused_with_field_details(
+    stack: Stack, session: aiohttp.ClientSession,
+) -> None:
+    tenant, key = await new_tenant(stack)
+    widget = await create_active_widget(session, stack, key)
+    status, body, _ = await send(session, stack, "POST", submission_path(widget), json={
+        "answers": {"nps": 11, "channel": "radio", "unknown": 1}})
+    assert status == 400
+    fields = {d["field"] for d in body["error"]["details"]}
+    assert fields == {"answers.stars", "answers.nps", "answers.channel", "answers.unknown"}
+    assert await entries_of(session, stack, tenant, widget["id"]) == []
+
+
+async def test_paused_draft_and_ended_widgets_refuse_and_serve_no_form(
+    stack: Stack, session: aiohttp.ClientSession,
+) -> None:
+    tenant, key = await new_tenant(stack)
+    widget = await create_active_widget(session, stack, key)
+    await send(session, stack, "POST", f"/v1/widgets/{widget['id']}/pause", key,
+               json={"reason": "maintenance"})
+    _, config, _ = await send(session, stack, "GET", f"/public/widgets/{widget['public_id']}")
+    assert config == {"public_id": widget["public_id"], "active": False, "status": "paused"}
+    status, body, _ = await send(session, stack, "POST", submission_path(widget),
+                                 json={"answers": ANSWERS})
+    assert (status, body["error"]["code"]) == (409, "widget_paused")
+
+    _, draft, _ = await send(session, stack, "POST", "/api/v1/campaigns", key,
+                             json={"name": "Draft"})
+    status, body, _ = await send(session, stack, "POST", submission_path(draft["data"]),
+                                 json={"answers": {"rating": 5}})
+    assert (status, body["error"]["code"]) == (409, "widget_draft")
+
+    await send(session, stack, "PATCH", f"/v1/widgets/{widget['id']}", key,
+               json={"status": "ended"})
+    status, body, _ = await send(session, stack, "POST", submission_path(widget),
+                                 json={"answers": ANSWERS})
+    assert (status, body["error"]["code"]) == (409, "widget_ended")
+    assert await entries_of(session, stack, tenant, widget["id"]) == []
+
+
+async def test_a_filled_honeypot_is_thanked_but_nothing_is_stored(
+    stack: Stack, session: aiohttp.ClientSession,
+) -> None:
+    tenant, key = await new_tenant(stack)
+    widget = await create_active_widget(session, stack, key)
+    status, body, _ = await send(session, stack, "POST", submission_path(widget), json={
+        "answers": ANSWERS, "website": "https://cheap-pills.example"})
+    assert status == 201 and body["status"] == "received"
+    assert await entries_of(session, stack, tenant, widget["id"]) == []
+
+
+async def test_one_client_address_is_limited_while_others_still_get_through(
+    stack: Stack, session: aiohttp.ClientSession,
+) -> None:
+    tenant, key = await new_tenant(stack)
+    widget = await create_active_widget(session, stack, key)
+    url = gateway(stack) + submission_path(widget)
+    statuses = []
+    for _ in range(11):
+        async with session.post(url, json={"answers": {"stars": 5}}) as response:
+            statuses.append(response.status)
+            headers = response.headers
+    assert statuses == [201] * 10 + [429]
+    assert int(headers["Retry-After"]) >= 1
+    assert "submissions-per-address" in headers["RateLimit-Policy"]
+
+    # Another shopper, another address (127.0.0.2 is loopback too): not affected.
+    connector = aiohttp.TCPConnector(local_addr=("127.0.0.2", 0))
+    async with aiohttp.ClientSession(connector=connector) as elsewhere, \
+            elsewhere.post(url, json={"answers": {"stars": 3}}) as response:
+        assert response.status == 201
+    assert len(await entries_of(session, stack, tenant, widget["id"])) == 11
+
+
+async def test_only_the_widgets_shop_origins_may_post_and_preflight(
+    stack: Stack, session: aiohttp.ClientSession,
+) -> None:
+    _, key = await new_tenant(stack)
+    widget = await create_active_widget(session, stack, key,
+                                        allowed_origins=["https://Shop.example/"])
+    path = submission_path(widget)
+    preflight = {"Access-Control-Request-Method": "POST",
+                 "Access-Control-Request-Headers": "content-type"}
+
+    status, _, headers = await send(session, stack, "OPTIONS", path,
+                                    Origin="https://shop.example", **preflight)
+    assert status == 204
+    assert headers["Access-Control-Allow-Origin"] == "https://shop.example"
+    assert "POST" in headers["Access-Control-Allow-Methods"]
+    assert "Content-Type" in headers["Access-Control-Allow-Headers"]
+
+    # Refused, not 2xx: a browser sends no POST after this preflight.
+    status, _, headers = await send(session, stack, "OPTIONS", path,
+                                    Origin="https://evil.example", **preflight)
+    assert status == 403 and "Access-Control-Allow-Methods" not in headers
+    status, body, _ = await send(session, stack, "POST", path, json={"answers": ANSWERS},
+                                 Origin="https://evil.example")
+    assert (status, body["error"]["code"]) == (403, "origin_not_allowed")
+
+
+async def test_an_oversized_submission_is_refused(
+    stack: Stack, session: aiohttp.ClientSession,
+) -> None:
+    tenant, key = await new_tenant(stack)
+    widget = await create_active_widget(session, stack, key)
+    status, body, _ = await send(session, stack, "POST", submission_path(widget), json={
+        "answers": {"stars": 5, "comment": "x" * 20_000}})
+    assert (status, body["error"]["code"]) == (413, "payload_too_large")
+    assert await entries_of(session, stack, tenant, widget["id"]) == []
