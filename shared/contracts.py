@@ -199,6 +199,46 @@ class InvitedUserView(UserView):
     invitation_expires_at: datetime
 
 
+class WidgetView(View):
+    """FeedBackPro's widget."""
+
+    id: str
+    name: str
+    placement: str
+    trigger: dict[str, Any]
+    theme: dict[str, Any]
+    languages: list[str]
+    is_active: bool
+    status: Literal["draft", "active", "paused", "ended"]
+    public_id: str
+    paused_at: datetime | None
+    scheduled_resume: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class PausedView(View):
+    """The reference's answer to `POST /v1/widgets/:id/pause`."""
+
+    id: str
+    status: str
+    paused_at: datetime | None
+    scheduled_resume: datetime | None
+
+
+class CampaignView(View):
+    """Pay4Feedback's campaign: the same record as a widget."""
+
+    id: str
+    name: str
+    status: Literal["DRAFT", "ACTIVE", "PAUSED", "ENDED"]
+    public_id: str
+    questions: list[dict[str, Any]]
+    reward: dict[str, Any] | None
+    created_at: datetime
+    updated_at: datetime
+
+
 class WebhookView(View):
     id: str
     url: str

@@ -132,6 +132,40 @@ def _webhook_operations(base: str) -> list[Operation]:
     ]
 
 
+def _widget_operations() -> list[Operation]:
+    # The bodies are validated by the widgets service with these models; the gateway
+    # only documents them (one image carries every service's code).
+    from resonanz.widgets.api import PauseIn, ResumeIn, WidgetIn, WidgetPatch
+
+    moves = (400, 401, 403, 404, 409, 415, 429)
+    fbp, p4f = "/v1/widgets", "/api/v1/campaigns"
+    return [
+        Operation("GET", fbp, "List widgets", response=c.WidgetView, many=True,
+                  params=FBP_PAGE),
+        Operation("POST", fbp, "Create a widget", request=WidgetIn, response=c.WidgetView,
+                  status=201, errors=moves),
+        Operation("GET", f"{fbp}/{{id}}", "One widget", response=c.WidgetView, params=(ID,)),
+        Operation("PATCH", f"{fbp}/{{id}}", "Change settings; live within 15 s",
+                  request=WidgetPatch, response=c.WidgetView, params=(ID,), errors=moves),
+        Operation("POST", f"{fbp}/{{id}}/pause", "Pause, optionally until resume_at",
+                  request=PauseIn, response=c.PausedView, params=(ID,), errors=moves),
+        Operation("POST", f"{fbp}/{{id}}/resume", "Resume; notify=true emails the admins",
+                  request=ResumeIn, response=c.WidgetView, params=(ID,), errors=moves),
+        Operation("GET", p4f, "List all campaigns", response=c.CampaignView, many=True),
+        Operation("POST", p4f, "Create a campaign (starts in DRAFT)", request=WidgetIn,
+                  response=c.CampaignView, status=201, errors=moves),
+        Operation("GET", f"{p4f}/{{id}}", "Get one campaign", response=c.CampaignView,
+                  params=(ID,)),
+        Operation("PATCH", f"{p4f}/{{id}}", "Update a campaign", request=WidgetPatch,
+                  response=c.CampaignView, params=(ID,), errors=moves),
+        Operation("POST", f"{p4f}/{{id}}/pause", "Pause: the widget stops serving",
+                  request=PauseIn, response=c.CampaignView, params=(ID,), errors=moves),
+        Operation("POST", f"{p4f}/{{id}}/resume", "Resume from paused", request=ResumeIn,
+                  response=c.CampaignView, params=(ID,), errors=moves),
+    ]
+
+
+OPERATIONS += _widget_operations()
 OPERATIONS += _webhook_operations("/api/v1/webhooks") + _webhook_operations("/v1/webhooks")
 
 
