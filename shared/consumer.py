@@ -26,8 +26,8 @@ from .events import CloudEvent
 from .kafka import ensure_topics, new_producer
 from .logs import request_id_var, tenant_id_var
 from .metrics import CONSUMED, CONSUMER_LAG, DEAD_LETTERED, EVENT_AGE
-from .outbox import TRANSIENT_DB_ERRORS
 from .settings import Settings
+from .worker import TRANSIENT_DB_ERRORS
 
 log = logging.getLogger(__name__)
 

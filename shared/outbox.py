@@ -28,6 +28,7 @@ from .metrics import (
     OUTBOX_PUBLISHED,
 )
 from .settings import Settings
+from .worker import TRANSIENT_DB_ERRORS, Waker, listen
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +39,6 @@ RETENTION = "1 day"
 REPORT_INTERVAL = 1.0
 LINGER = 0.005
 
-TRANSIENT_DB_ERRORS = (
-    OSError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.AdminShutdownError,
-)
 
 
 async def enqueue(conn: asyncpg.Connection, event: CloudEvent, topic: str) -> None:
@@ -78,15 +72,16 @@ class OutboxRelay:
         self.pool, self.dsn, self.service = pool, dsn, service
         self.bootstrap_servers = bootstrap_servers
         self.batch_size, self.poll_interval = batch_size, poll_interval
-        self._wake = asyncio.Event()
-        self._stopping = asyncio.Event()
+        self.waker = Waker()
         self._producer: AIOKafkaProducer | None = None
         self._backoff = 0.0
 
     async def run(self) -> None:
-        helpers = [asyncio.create_task(self._listen()), asyncio.create_task(self._reporter())]
+        helpers = [asyncio.create_task(listen(self.dsn, NOTIFY_CHANNEL, self.waker.wake,
+                                              f"{self.service} outbox")),
+                   asyncio.create_task(self._reporter())]
         try:
-            while not self._stopping.is_set():
+            while not self.waker.stopping:
                 published = await self._round()
                 if published < self.batch_size:
                     await self._sleep(self._backoff or self.poll_interval)
@@ -98,8 +93,7 @@ class OutboxRelay:
                 await self._producer.stop()
 
     def stop(self) -> None:
-        self._stopping.set()
-        self._wake.set()
+        self.waker.stop()
 
     async def _round(self) -> int:
         try:
@@ -188,29 +182,9 @@ class OutboxRelay:
         OUTBOX_OLDEST_AGE.labels(self.service).set(float(row["age"] or 0))
 
     async def _sleep(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), seconds)
-        self._wake.clear()
+        await self.waker.sleep(seconds)
         # Let the commits of a burst gather: one round publishes them together.
         await asyncio.sleep(LINGER)
-
-    async def _listen(self) -> None:
-        """Wake the relay on NOTIFY; reconnect after the database comes back."""
-        while True:
-            try:
-                conn = await asyncpg.connect(self.dsn)
-            except (*TRANSIENT_DB_ERRORS, asyncpg.PostgresError) as exc:
-                log.info("outbox listener waiting for the database: %r", exc)
-                await asyncio.sleep(2)
-                continue
-            closed = asyncio.Event()
-            try:
-                conn.add_termination_listener(lambda *_, done=closed: done.set())
-                await conn.add_listener(NOTIFY_CHANNEL, lambda *_: self._wake.set())
-                await closed.wait()
-            finally:
-                with contextlib.suppress(Exception):
-                    await conn.close()
 
 
 def relay_ctx(service: str, settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:

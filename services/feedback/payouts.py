@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -13,8 +12,9 @@ from aiohttp import web
 
 from resonanz.shared.db import PoolKey
 from resonanz.shared.events import PayoutCompleted, new_event
-from resonanz.shared.outbox import TRANSIENT_DB_ERRORS, enqueue
+from resonanz.shared.outbox import enqueue
 from resonanz.shared.settings import Settings
+from resonanz.shared.worker import TRANSIENT_DB_ERRORS, Waker
 
 from . import store
 
@@ -52,24 +52,23 @@ async def _complete(conn: asyncpg.Connection, topic: str, payout: dict[str, Any]
     await enqueue(conn, event, topic)
 
 
-async def run_worker(pool: asyncpg.Pool, topic: str, stopping: asyncio.Event) -> None:
-    while not stopping.is_set():
+async def run_worker(pool: asyncpg.Pool, topic: str, waker: Waker) -> None:
+    while not waker.stopping:
         try:
             done = await complete_payouts(pool, topic)
         except TRANSIENT_DB_ERRORS as exc:
             log.warning("payout worker waiting for the database: %r", exc)
             done = 0
         if done < BATCH:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), POLL_INTERVAL)
+            await waker.sleep(POLL_INTERVAL)
 
 
 def payout_worker_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        stopping = asyncio.Event()
-        task = asyncio.create_task(run_worker(app[PoolKey], settings.topic_feedback, stopping))
+        waker = Waker()
+        task = asyncio.create_task(run_worker(app[PoolKey], settings.topic_feedback, waker))
         yield
-        stopping.set()
+        waker.stop()
         await task
 
     return ctx

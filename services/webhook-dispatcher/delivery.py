@@ -11,7 +11,6 @@ with the same webhook-id.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import random
@@ -29,7 +28,8 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
 from resonanz.shared.events import EndpointDisabled, new_event
-from resonanz.shared.outbox import TRANSIENT_DB_ERRORS, enqueue
+from resonanz.shared.outbox import enqueue
+from resonanz.shared.worker import TRANSIENT_DB_ERRORS, Waker, listen
 
 from . import metrics, notices, store
 from .domain import (
@@ -201,25 +201,23 @@ class DeliveryWorker:
         self.slots = EndpointSlots(per_endpoint, max_in_flight)
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._tasks: set[asyncio.Task[None]] = set()
-        self._wake = asyncio.Event()
-        self._stopping = asyncio.Event()
+        self.waker = Waker()
 
     def wake(self) -> None:
-        self._wake.set()
+        self.waker.wake()
 
     def stop(self) -> None:
-        self._stopping.set()
-        self._wake.set()
+        self.waker.stop()
 
     async def run(self) -> None:
-        while not self._stopping.is_set():
+        while not self.waker.stopping:
             try:
                 claimed = await self.dispatch_due()
             except TRANSIENT_DB_ERRORS as exc:
                 log.warning("webhook dispatcher waiting for the database: %r", exc)
                 claimed = 0
             if claimed < self.batch_size:
-                await self._sleep(self.poll_interval)
+                await self.waker.sleep(self.poll_interval)
         await self.drain()
 
     async def dispatch_due(self) -> int:
@@ -254,7 +252,7 @@ class DeliveryWorker:
     def _finished(self, task: asyncio.Task[None], endpoint: str) -> None:
         self._tasks.discard(task)
         self.slots.give_back(endpoint)
-        self._wake.set()
+        self.waker.wake()
 
     async def _deliver(self, claim: store.Claim) -> None:
         now = self.clock()
@@ -308,11 +306,6 @@ class DeliveryWorker:
                                  notices.endpoint_disabled(data))
         log.warning("disabled webhook subscription %s: %s", disabled.id, verdict.disable_reason)
 
-    async def _sleep(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), seconds)
-        self._wake.clear()
-
 
 async def report_queue(pool: asyncpg.Pool, clock: Clock, interval: float = 5.0) -> None:
     """Keep the queue gauges current (depth, oldest pending, disabled endpoints)."""
@@ -329,21 +322,5 @@ async def report_queue(pool: asyncpg.Pool, clock: Clock, interval: float = 5.0) 
 
 
 async def listen_for_work(dsn: str, wake: Callable[[], None]) -> None:
-    """Wake the workers on NOTIFY; reconnect after the database comes back.
-    Polling covers whatever is missed while disconnected."""
-    while True:
-        try:
-            conn = await asyncpg.connect(dsn)
-        except (*TRANSIENT_DB_ERRORS, asyncpg.PostgresError) as exc:
-            log.info("webhook listener waiting for the database: %r", exc)
-            await asyncio.sleep(2)
-            continue
-        closed = asyncio.Event()
-        try:
-            conn.add_termination_listener(lambda *_, done=closed: done.set())
-            await conn.add_listener(store.WAKE_CHANNEL, lambda *_: wake())
-            wake()
-            await closed.wait()
-        finally:
-            with contextlib.suppress(*TRANSIENT_DB_ERRORS, asyncpg.PostgresError):
-                await conn.close()
+    """Wake the workers on NOTIFY; polling covers whatever is missed while disconnected."""
+    await listen(dsn, store.WAKE_CHANNEL, wake, "webhook")

@@ -6,8 +6,6 @@ server accepted it, so a crash in between sends it again rather than not at all.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -18,7 +16,7 @@ import aiohttp
 import aiosmtplib
 import asyncpg
 
-from resonanz.shared.outbox import TRANSIENT_DB_ERRORS
+from resonanz.shared.worker import TRANSIENT_DB_ERRORS, Waker
 
 from . import metrics, store
 from .delivery import Clock, utc_now
@@ -52,27 +50,23 @@ class MailWorker:
                  clock: Clock = utc_now) -> None:
         self.pool, self.internal, self.gateway_url = pool, internal, gateway_url.rstrip("/")
         self.smtp, self.poll_interval, self.clock = smtp, poll_interval, clock
-        self._wake = asyncio.Event()
-        self._stopping = asyncio.Event()
+        self.waker = Waker()
 
     def wake(self) -> None:
-        self._wake.set()
+        self.waker.wake()
 
     def stop(self) -> None:
-        self._stopping.set()
-        self._wake.set()
+        self.waker.stop()
 
     async def run(self) -> None:
-        while not self._stopping.is_set():
+        while not self.waker.stopping:
             try:
                 handled = await self.send_due()
             except TRANSIENT_DB_ERRORS as exc:
                 log.warning("mail worker waiting for the database: %r", exc)
                 handled = 0
             if handled < BATCH:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.poll_interval)
-                self._wake.clear()
+                await self.waker.sleep(self.poll_interval)
 
     async def send_due(self) -> int:
         now = self.clock()
@@ -85,7 +79,7 @@ class MailWorker:
         try:
             if mail.audience == "tenant_admins":
                 await store.expand_mail(self.pool, mail, await self._admins(mail.tenant_id))
-                self._wake.set()
+                self.waker.wake()
                 return
             await self._send(mail)
         except (aiosmtplib.SMTPException, aiohttp.ClientError, OSError, TimeoutError,

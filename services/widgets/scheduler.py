@@ -17,8 +17,8 @@ import asyncpg
 from aiohttp import web
 
 from resonanz.shared.db import PoolKey
-from resonanz.shared.outbox import TRANSIENT_DB_ERRORS
 from resonanz.shared.settings import Settings
+from resonanz.shared.worker import TRANSIENT_DB_ERRORS, Waker, listen
 
 from . import store
 from .commands import resume_due_widgets
@@ -34,18 +34,17 @@ class ResumeScheduler:
                  poll_interval: float = 5.0) -> None:
         self.pool, self.dsn, self.topic = pool, dsn, topic
         self.poll_interval = poll_interval
-        self._wake = asyncio.Event()
-        self._stopping = asyncio.Event()
+        self.waker = Waker()
 
     def stop(self) -> None:
-        self._stopping.set()
-        self._wake.set()
+        self.waker.stop()
 
     async def run(self) -> None:
-        listener = asyncio.create_task(self._listen())
+        listener = asyncio.create_task(listen(self.dsn, store.SCHEDULE_CHANNEL,
+                                              self.waker.wake, "resume scheduler"))
         try:
-            while not self._stopping.is_set():
-                await self._sleep(await self._round())
+            while not self.waker.stopping:
+                await self.waker.sleep(await self._round())
         finally:
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -67,31 +66,6 @@ class ResumeScheduler:
         if until_next is None:
             return self.poll_interval
         return min(self.poll_interval, max(0.0, until_next) + LATE_BY)
-
-    async def _sleep(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), seconds)
-        self._wake.clear()
-
-    async def _listen(self) -> None:
-        """Wake on NOTIFY from any replica; reconnect when the database comes back."""
-        while True:
-            try:
-                conn = await asyncpg.connect(self.dsn)
-            except (*TRANSIENT_DB_ERRORS, asyncpg.PostgresError) as exc:
-                log.info("resume scheduler listener waiting for the database: %r", exc)
-                await asyncio.sleep(2)
-                continue
-            closed = asyncio.Event()
-            try:
-                conn.add_termination_listener(lambda *_, done=closed: done.set())
-                await conn.add_listener(store.SCHEDULE_CHANNEL, lambda *_: self._wake.set())
-                # Anything scheduled while we were not listening is found by this round.
-                self._wake.set()
-                await closed.wait()
-            finally:
-                with contextlib.suppress(Exception):
-                    await conn.close()
 
 
 def scheduler_ctx(service: str, settings: Settings
