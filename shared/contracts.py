@@ -35,7 +35,11 @@ class EntryIn(BaseModel):
     @field_validator("metadata", "answers")
     @classmethod
     def fits(cls, value: dict[str, Any]) -> dict[str, Any]:
-        if len(orjson.dumps(value)) > MAX_JSON_FIELD_BYTES:
+        try:
+            encoded = orjson.dumps(value)
+        except orjson.JSONEncodeError:  # a TypeError, which pydantic would not report
+            raise ValueError("numbers must fit in 64 bits") from None
+        if len(encoded) > MAX_JSON_FIELD_BYTES:
             raise ValueError(f"must encode to at most {MAX_JSON_FIELD_BYTES} bytes")
         return value
 

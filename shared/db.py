@@ -11,6 +11,7 @@ import asyncpg
 import orjson
 from aiohttp import web
 
+from .errors import ServiceUnavailable
 from .settings import SERVICE_SCHEMAS, Settings, mask_dsn, service_role
 
 log = logging.getLogger(__name__)
@@ -149,6 +150,17 @@ async def ensure_database(admin_dsn: str) -> None:
             await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
+
+
+# What a PostgreSQL restart or failover looks like to a request: worth a retry, not a 500.
+DATABASE_DOWN = (ConnectionError, asyncpg.PostgresConnectionError,
+                 asyncpg.ConnectionDoesNotExistError, asyncpg.CannotConnectNowError,
+                 asyncpg.AdminShutdownError)
+
+
+def database_unavailable() -> ServiceUnavailable:
+    return ServiceUnavailable("the database is unavailable, retry shortly",
+                              headers={"Retry-After": "1"})
 
 
 async def database_ready(app: web.Application) -> None:

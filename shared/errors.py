@@ -49,6 +49,12 @@ class Unprocessable(DomainError):
     status, code = 422, "unprocessable"
 
 
+class ServiceUnavailable(DomainError):
+    """A dependency (the database) is away for a moment: the client should retry."""
+
+    status, code = 503, "service_unavailable"
+
+
 class TooManyRequests(DomainError):
     status, code = 429, "rate_limited"
 

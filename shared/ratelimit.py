@@ -12,10 +12,14 @@ import math
 import time
 import uuid
 from collections import deque
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from aiohttp import web
+
 from .errors import DomainError
+from .settings import Settings
 
 
 @dataclass(frozen=True)
@@ -146,3 +150,18 @@ def create_limiter(backend: str, redis_url: str, fail_open: bool) -> RateLimiter
     if backend == "redis":
         return RedisRateLimiter(redis_url, fail_open=fail_open)
     return MemoryRateLimiter()
+
+
+LimiterKey = web.AppKey("limiter", RateLimiter)
+
+
+def limiter_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
+    """cleanup_ctx owning the app's limiter, as the settings choose it."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        app[LimiterKey] = create_limiter(settings.rate_limit_backend, settings.redis_url,
+                                         settings.rate_limit_fail_open)
+        yield
+        await app[LimiterKey].close()
+
+    return ctx

@@ -21,6 +21,7 @@ from aiohttp.typedefs import Handler
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ValidationError
 
+from .db import DATABASE_DOWN, database_unavailable
 from .errors import DomainError, InvalidInput, validation_details
 from .logs import configure_logging, request_id_var, tenant_id_var
 from .metrics import DB_POOL_IDLE, DB_POOL_SIZE, HTTP_IN_FLIGHT, HTTP_LATENCY, HTTP_REQUESTS
@@ -63,10 +64,25 @@ async def read_model(request: web.Request, model: type[M]) -> M:
     """Parse and validate a JSON body at the edge; field-level details on failure."""
     raw = await request.read()
     try:
-        return model.model_validate_json(raw or b"{}")
+        parsed = model.model_validate_json(raw or b"{}")
     except ValidationError as exc:
         raise InvalidInput("request body is invalid",
                            details=validation_details(exc.errors())) from None
+    if b"\\u0000" in raw and _holds_nul(parsed.model_dump()):
+        # PostgreSQL text and jsonb cannot store U+0000: refuse it here, not with a 500.
+        raise InvalidInput("request body is invalid", details=[
+            {"field": "body", "message": "text may not contain NUL (U+0000) characters"}])
+    return parsed
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_holds_nul(v) for v in value)
+    return False
 
 
 # --- middlewares -------------------------------------------------------------------
@@ -97,6 +113,10 @@ def error_middleware() -> Any:
             return json_response(body, status=exc.status, headers=_passthrough(exc))
         except asyncio.CancelledError:
             raise
+        except DATABASE_DOWN as exc:
+            log.warning("database unavailable on %s %s: %r", request.method, request.path, exc)
+            error = database_unavailable()
+            return json_response(error.to_body(), status=error.status, headers=error.headers)
         except Exception:
             log.exception("unhandled error on %s %s", request.method, request.path)
             body = {"error": {"code": "internal_error", "message": "internal error",

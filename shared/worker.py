@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 
@@ -68,3 +68,18 @@ async def listen(dsn: str, channel: str, on_notify: Callable[[], None], what: st
         finally:
             with contextlib.suppress(*TRANSIENT_DB_ERRORS, asyncpg.PostgresError):
                 await conn.close()
+
+
+async def repeat(work: Callable[[], Awaitable[int]], waker: Waker, *, batch: int,
+                 poll_interval: float, what: str) -> None:
+    """Call `work` (it returns how many items it handled) until stopped: again at once
+    while batches come back full, else after a wake-up or `poll_interval`. Database
+    outages are waited out, never fatal."""
+    while not waker.stopping:
+        try:
+            handled = await work()
+        except TRANSIENT_DB_ERRORS as exc:
+            log.warning("%s waiting for the database: %r", what, exc)
+            handled = 0
+        if handled < batch:
+            await waker.sleep(poll_interval)

@@ -14,7 +14,7 @@ from resonanz.shared.db import PoolKey
 from resonanz.shared.events import PayoutCompleted, new_event
 from resonanz.shared.outbox import enqueue
 from resonanz.shared.settings import Settings
-from resonanz.shared.worker import TRANSIENT_DB_ERRORS, Waker
+from resonanz.shared.worker import Waker, repeat
 
 from . import store
 
@@ -53,14 +53,8 @@ async def _complete(conn: asyncpg.Connection, topic: str, payout: dict[str, Any]
 
 
 async def run_worker(pool: asyncpg.Pool, topic: str, waker: Waker) -> None:
-    while not waker.stopping:
-        try:
-            done = await complete_payouts(pool, topic)
-        except TRANSIENT_DB_ERRORS as exc:
-            log.warning("payout worker waiting for the database: %r", exc)
-            done = 0
-        if done < BATCH:
-            await waker.sleep(POLL_INTERVAL)
+    await repeat(lambda: complete_payouts(pool, topic), waker, batch=BATCH,
+                 poll_interval=POLL_INTERVAL, what="payout worker")
 
 
 def payout_worker_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:

@@ -196,11 +196,10 @@ async def update_entry(conn: asyncpg.Connection, entry: Entry, columns: dict[str
                        ) -> Entry:
     """Apply `columns` and bump the version; the caller holds the row lock."""
     assert columns.keys() <= UPDATABLE, columns.keys() - UPDATABLE
-    names = list(columns)
-    sets = ", ".join(f"{name} = ${i + 2}" for i, name in enumerate(names))
+    sets = [f"{name} = ${i + 2}" for i, name in enumerate(columns)]
+    sets += ["version = version + 1", "updated_at = now()"]
     row = await conn.fetchrow(
-        f"UPDATE entries SET {sets}, version = version + 1, updated_at = now()"
-        f" WHERE id = $1 RETURNING {ENTRY_COLUMNS}",
+        f"UPDATE entries SET {', '.join(sets)} WHERE id = $1 RETURNING {ENTRY_COLUMNS}",
         _uuid(entry.id), *columns.values(),
     )
     return entry_from_row(row)

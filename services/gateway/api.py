@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from resonanz.shared.db import PoolKey
+from resonanz.shared.db import DATABASE_DOWN, PoolKey, database_unavailable
 from resonanz.shared.errors import DomainError, Unauthenticated
 from resonanz.shared.logs import tenant_id_var
-from resonanz.shared.ratelimit import RateLimiter, limit_headers
+from resonanz.shared.ratelimit import LimiterKey, limit_headers
 
 from . import idempotency, store
 from .auth import AuthenticatorKey, Principal
@@ -18,9 +19,9 @@ from .dialects import FEEDBACKPRO, PAY4FEEDBACK, dialect_of
 from .limits import check_auth_failures, check_tenant_quota
 from .upstream import client_ip
 
+log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 PrincipalKey = web.RequestKey("principal", Principal)
-LimiterKey = web.AppKey("limiter", RateLimiter)
 
 PUBLIC_PREFIXES = ("/v1/", "/api/v1/")
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -33,8 +34,10 @@ async def dialect_errors(request: web.Request, handler: Handler) -> web.StreamRe
     try:
         return await handler(request)
     except DomainError as exc:
-        return dialect_of(request.path).error(request, exc.status, exc.code, exc.message,
-                                              exc.details, headers=exc.headers)
+        return _dialect_error(request, exc)
+    except DATABASE_DOWN as exc:
+        log.warning("database unavailable on %s %s: %r", request.method, request.path, exc)
+        return _dialect_error(request, database_unavailable())
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -43,6 +46,18 @@ async def dialect_errors(request: web.Request, handler: Handler) -> web.StreamRe
                    if k.lower() in {"allow", "retry-after"}}
         return dialect_of(request.path).error(request, exc.status, code, exc.reason, [],
                                               headers=headers)
+    except Exception:
+        if not request.path.startswith(PUBLIC_PREFIXES):
+            raise
+        # Even a bug answers in the documented error shape of the caller's dialect.
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return _dialect_error(request, DomainError("internal error", code="internal_error",
+                                                   status=500))
+
+
+def _dialect_error(request: web.Request, exc: DomainError) -> web.Response:
+    return dialect_of(request.path).error(request, exc.status, exc.code, exc.message,
+                                          exc.details, headers=exc.headers)
 
 
 @web.middleware

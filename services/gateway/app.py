@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 from aiohttp import web
 from pydantic import SecretStr
 
 from resonanz.shared.db import database_ready, pool_ctx
 from resonanz.shared.outbox import relay_ctx
-from resonanz.shared.ratelimit import create_limiter
+from resonanz.shared.ratelimit import limiter_ctx
 from resonanz.shared.settings import Settings
-from resonanz.shared.web import CleanupCtx, create_service_app, http_client_ctx
+from resonanz.shared.web import create_service_app, http_client_ctx
 
-from .api import MIDDLEWARES, LimiterKey, routes
+from .api import MIDDLEWARES, routes
 from .auth import authenticator_ctx
 from .internal import routes as internal_routes
 from .openapi import routes as openapi_routes
@@ -36,16 +34,6 @@ class GatewaySettings(Settings):
         return {"feedback": self.feedback_url, "widgets": self.widgets_url,
                 "webhook_dispatcher": self.webhook_dispatcher_url,
                 "analytics": self.analytics_url}
-
-
-def limiter_ctx(settings: GatewaySettings) -> CleanupCtx:
-    async def ctx(app: web.Application) -> AsyncIterator[None]:
-        app[LimiterKey] = create_limiter(settings.rate_limit_backend, settings.redis_url,
-                                         settings.rate_limit_fail_open)
-        yield
-        await app[LimiterKey].close()
-
-    return ctx
 
 
 def create_app(settings: GatewaySettings) -> web.Application:

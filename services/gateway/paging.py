@@ -10,6 +10,9 @@ from aiohttp import web
 
 from resonanz.shared.errors import InvalidInput
 
+# Deeper pages are the cursor's job; the bound keeps offsets and links within 64 bits.
+MAX_PAGE = 2**31 - 1
+
 
 def _positive(query: Mapping[str, str], name: str, default: int, upper: int | None) -> int:
     raw = query.get(name)
@@ -34,7 +37,7 @@ class Paging:
     @classmethod
     def from_query(cls, query: Mapping[str, str], *, default_limit: int, max_limit: int
                    ) -> Paging:
-        return cls(_positive(query, "page", 1, None),
+        return cls(_positive(query, "page", 1, MAX_PAGE),
                    _positive(query, "limit", default_limit, max_limit))
 
     @property

@@ -29,7 +29,7 @@ from aiohttp.resolver import DefaultResolver
 
 from resonanz.shared.events import EndpointDisabled, new_event
 from resonanz.shared.outbox import enqueue
-from resonanz.shared.worker import TRANSIENT_DB_ERRORS, Waker, listen
+from resonanz.shared.worker import TRANSIENT_DB_ERRORS, Waker, listen, repeat
 
 from . import metrics, notices, store
 from .domain import (
@@ -210,14 +210,8 @@ class DeliveryWorker:
         self.waker.stop()
 
     async def run(self) -> None:
-        while not self.waker.stopping:
-            try:
-                claimed = await self.dispatch_due()
-            except TRANSIENT_DB_ERRORS as exc:
-                log.warning("webhook dispatcher waiting for the database: %r", exc)
-                claimed = 0
-            if claimed < self.batch_size:
-                await self.waker.sleep(self.poll_interval)
+        await repeat(self.dispatch_due, self.waker, batch=self.batch_size,
+                     poll_interval=self.poll_interval, what="webhook dispatcher")
         await self.drain()
 
     async def dispatch_due(self) -> int:

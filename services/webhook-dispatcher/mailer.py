@@ -16,7 +16,7 @@ import aiohttp
 import aiosmtplib
 import asyncpg
 
-from resonanz.shared.worker import TRANSIENT_DB_ERRORS, Waker
+from resonanz.shared.worker import Waker, repeat
 
 from . import metrics, store
 from .delivery import Clock, utc_now
@@ -59,14 +59,8 @@ class MailWorker:
         self.waker.stop()
 
     async def run(self) -> None:
-        while not self.waker.stopping:
-            try:
-                handled = await self.send_due()
-            except TRANSIENT_DB_ERRORS as exc:
-                log.warning("mail worker waiting for the database: %r", exc)
-                handled = 0
-            if handled < BATCH:
-                await self.waker.sleep(self.poll_interval)
+        await repeat(self.send_due, self.waker, batch=BATCH,
+                     poll_interval=self.poll_interval, what="mail worker")
 
     async def send_due(self) -> int:
         now = self.clock()

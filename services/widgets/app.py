@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 from aiohttp import web
 from pydantic import Field
 
 from resonanz.shared.db import database_ready, pool_ctx
 from resonanz.shared.kafka import broker_ready_check
 from resonanz.shared.outbox import relay_ctx
-from resonanz.shared.ratelimit import Quota, create_limiter
+from resonanz.shared.ratelimit import Quota, limiter_ctx
 from resonanz.shared.settings import Settings
-from resonanz.shared.web import CleanupCtx, create_service_app, http_client_ctx
+from resonanz.shared.web import create_service_app, http_client_ctx
 
 from .api import routes
 from .public import (
-    LimiterKey,
     PolicyKey,
     PublicPolicy,
     WidgetScriptKey,
@@ -52,16 +49,6 @@ class WidgetsSettings(Settings):
             configs_per_address=Quota("configs-per-address", self.configs_per_address_per_minute),
             configs_per_widget=Quota("configs-per-widget", self.configs_per_widget_per_minute),
         )
-
-
-def limiter_ctx(settings: WidgetsSettings) -> CleanupCtx:
-    async def ctx(app: web.Application) -> AsyncIterator[None]:
-        app[LimiterKey] = create_limiter(settings.rate_limit_backend, settings.redis_url,
-                                         settings.rate_limit_fail_open)
-        yield
-        await app[LimiterKey].close()
-
-    return ctx
 
 
 def create_app(settings: WidgetsSettings) -> web.Application:

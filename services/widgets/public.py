@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, fi
 from resonanz.shared.db import PoolKey
 from resonanz.shared.errors import DomainError, Forbidden, InvalidInput, validation_details
 from resonanz.shared.logs import request_id_var
-from resonanz.shared.ratelimit import Quota, RateLimiter, limit_headers
+from resonanz.shared.ratelimit import LimiterKey, Quota, limit_headers
 from resonanz.shared.web import HttpClientKey, json_response
 
 from . import store
@@ -37,7 +37,6 @@ routes = web.RouteTableDef()
 
 STATIC = Path(__file__).parent / "static"
 HONEYPOT_FIELD = "website"
-LimiterKey = web.AppKey("public_limiter", RateLimiter)
 CorsOriginKey = web.RequestKey("cors_origin", str)
 
 

@@ -11,7 +11,7 @@ from aiohttp import web
 from ..api import PrincipalKey
 from ..dialects import FEEDBACKPRO, PAY4FEEDBACK
 from ..paging import Paging
-from ..upstream import call
+from ..upstream import call, segment
 
 routes = web.RouteTableDef()
 
@@ -31,7 +31,7 @@ def _dates(query: Mapping[str, str]) -> dict[str, str]:
 
 
 def _entry_path(request: web.Request, suffix: str = "") -> str:
-    return f"/entries/{request.match_info['id']}{suffix}"
+    return f"/entries/{segment(request, 'id')}{suffix}"
 
 
 # --- FeedBackPro -----------------------------------------------------------------------

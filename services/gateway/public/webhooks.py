@@ -13,7 +13,7 @@ from resonanz.shared.errors import InvalidInput
 
 from ..api import PrincipalKey
 from ..dialects import FEEDBACKPRO, dialect_of
-from ..upstream import call
+from ..upstream import call, segment
 
 routes = web.RouteTableDef()
 
@@ -48,7 +48,7 @@ def _list(request: web.Request, payload: dict[str, Any]) -> web.Response:
 
 
 def _sub(request: web.Request) -> str:
-    return f"/subscriptions/{request.match_info['id']}"
+    return f"/subscriptions/{segment(request, 'id')}"
 
 
 async def list_webhooks(request: web.Request) -> web.Response:
@@ -93,13 +93,13 @@ async def list_deliveries(request: web.Request) -> web.Response:
 
 
 async def list_attempts(request: web.Request) -> web.Response:
-    path = f"{_sub(request)}/deliveries/{request.match_info['delivery_id']}/attempts"
+    path = f"{_sub(request)}/deliveries/{segment(request, 'delivery_id')}/attempts"
     _, payload = await _forward(request, "GET", path)
     return _list(request, payload)
 
 
 async def resend_delivery(request: web.Request) -> web.Response:
-    path = f"{_sub(request)}/deliveries/{request.match_info['delivery_id']}/resend"
+    path = f"{_sub(request)}/deliveries/{segment(request, 'delivery_id')}/resend"
     status, delivery = await _forward(request, "POST", path)
     return _render(request, delivery, status)
 
@@ -110,7 +110,7 @@ async def recover_failed(request: web.Request) -> web.Response:
 
 
 async def event_deliveries(request: web.Request) -> web.Response:
-    path = f"/events/{request.match_info['event_id']}/deliveries"
+    path = f"/events/{segment(request, 'event_id')}/deliveries"
     _, payload = await _forward(request, "GET", path)
     return _list(request, payload)
 
