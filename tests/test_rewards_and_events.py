@@ -1,0 +1,133 @@
+"""Rewards pay exactly once, and every state change puts one event on the topic."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import asyncpg
+import pytest
+
+from resonanz.shared.devstack import Stack
+
+from .conftest import Infra
+from .helpers import Api, new_tenant
+from .support import eventually
+from .test_gateway_edge import read_topic
+
+GOOD_REVIEW = {"body": "Die Wanderschuhe passen in Größe 43 perfekt, nach zwei Touren keine"
+                       " Blasen. Lieferung kam schon nach zwei Tagen.", "rating": 5}
+
+
+@pytest.fixture(scope="module")
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+async def campaign_with(api: Api, stack: Stack, reward: dict[str, Any]) -> str:
+    """A campaign the feedback service already knows (its event has been consumed)."""
+    created = await api.ok("POST", "/api/v1/campaigns", {"name": "Herbst-Umfrage",
+                                                         "reward": reward})
+    campaign: str = created["data"]["id"]
+    await eventually(lambda: known_campaign(stack, campaign), lambda known: known,
+                     what="the feedback service learning the campaign")
+    return campaign
+
+
+async def known_campaign(stack: Stack, campaign: str) -> bool:
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        return bool(await conn.fetchval(
+            "SELECT count(*) FROM feedback.campaigns WHERE widget_id = $1", campaign))
+    finally:
+        await conn.close()
+
+
+async def payouts_of(stack: Stack, entry: str) -> list[dict[str, Any]]:
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT p.status, p.amount, p.currency, p.voucher_code, l.amount AS booked"
+            " FROM feedback.payouts p LEFT JOIN feedback.ledger l ON l.payout_id = p.id"
+            " WHERE p.entry_id = $1", entry)
+        return [dict(r) for r in rows]
+    finally:
+        await conn.close()
+
+
+async def test_concurrent_and_retried_approvals_pay_once(
+    shared_stack: Stack, infra: Infra, http: aiohttp.ClientSession,
+) -> None:
+    tenant, key = await new_tenant(shared_stack)
+    api = Api(http, shared_stack, key)
+    campaign = await campaign_with(api, shared_stack, {"amount": "5.00", "currency": "EUR"})
+    entry = (await api.ok("POST", "/v1/feedback", {**GOOD_REVIEW, "widget_id": campaign,
+                                                   "customer_email": "kunde@example.de"}))
+    entry_id = entry["data"]["id"]
+    results = await asyncio.gather(*(api.call("POST", f"/api/v1/responses/{entry_id}/approve")
+                                     for _ in range(4)))
+    assert sorted(s for s, _, _ in results) == [200, 409, 409, 409]
+    retried = await api.call("POST", f"/api/v1/responses/{entry_id}/approve")
+    assert retried[0] == 409
+    payouts = await eventually(lambda: payouts_of(shared_stack, entry_id),
+                               lambda rows: rows and rows[0]["status"] == "completed",
+                               what="the payout worker completing the payout")
+    assert len(payouts) == 1
+    assert str(payouts[0]["booked"]) == "5.00" and payouts[0]["currency"] == "EUR"
+    topic = shared_stack.extra_env["RESONANZ_TOPIC_FEEDBACK"]
+    events = await eventually(
+        lambda: read_topic(infra, topic, 1),
+        lambda evs: [e.type for e in evs if e.subject == entry_id].count("payout.completed")
+        == 1, what="one payout.completed")
+    approved = [e for e in events if e.subject == entry_id and e.type == "reward.approved"]
+    assert len(approved) == 1 and approved[0].tenantid == tenant
+
+
+async def test_voucher_rewards_hand_out_distinct_codes_and_block_when_empty(
+    shared_stack: Stack, http: aiohttp.ClientSession,
+) -> None:
+    _, key = await new_tenant(shared_stack)
+    api = Api(http, shared_stack, key)
+    campaign = await campaign_with(api, shared_stack, {"voucher_codes": ["HERBST-1",
+                                                                        "HERBST-2"]})
+    entries = [(await api.ok("POST", "/v1/feedback", {**GOOD_REVIEW, "widget_id": campaign}))
+               ["data"]["id"] for _ in range(3)]
+    for entry in entries:
+        await api.ok("POST", f"/api/v1/responses/{entry}/approve")
+
+    async def settled() -> list[dict[str, Any]]:
+        return [row for entry in entries for row in await payouts_of(shared_stack, entry)]
+    rows = await eventually(settled, lambda rs: len(rs) == 3 and all(
+        r["status"] != "pending" for r in rs), what="all payouts settled")
+    codes = sorted(r["voucher_code"] for r in rows if r["status"] == "completed")
+    assert codes == ["HERBST-1", "HERBST-2"]
+    assert [r["status"] for r in rows].count("blocked") == 1
+
+
+async def test_each_state_change_is_one_event_on_the_topic(
+    shared_stack: Stack, infra: Infra, http: aiohttp.ClientSession,
+) -> None:
+    _, key = await new_tenant(shared_stack)
+    api = Api(http, shared_stack, key)
+    entry = (await api.ok("POST", "/v1/feedback", GOOD_REVIEW))["data"]["id"]
+    await api.ok("PATCH", f"/v1/feedback/{entry}",
+                 {"status": "in_progress", "assignee": "anna", "note": "Rückruf vereinbart"})
+    await api.ok("PATCH", f"/v1/feedback/{entry}", {"category": "delivery"})
+    await api.ok("PATCH", f"/v1/feedback/{entry}", {"status": "in_progress"})  # no change
+    await api.ok("POST", f"/api/v1/responses/{entry}/reject", {"reason": "Testeintrag"})
+    await api.ok("DELETE", f"/v1/feedback/{entry}")
+    expected = ["feedback.created", "feedback.status_changed", "feedback.assigned",
+                "feedback.note_added", "feedback.updated", "reward.rejected",
+                "feedback.deleted"]
+    topic = shared_stack.extra_env["RESONANZ_TOPIC_FEEDBACK"]
+    events = await eventually(
+        lambda: read_topic(infra, topic, 1),
+        lambda evs: len([e for e in evs if e.subject == entry]) >= len(expected),
+        what="the entry's events")
+    mine = [e for e in events if e.subject == entry]
+    assert [e.type for e in mine] == expected
+    versions = [e.data["entry"]["version"] for e in mine if "entry" in e.data]
+    assert versions == sorted(versions) and versions[-1] == 5
