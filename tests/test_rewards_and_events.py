@@ -73,7 +73,7 @@ async def test_concurrent_and_retried_approvals_pay_once(
     retried = await api.call("POST", f"/api/v1/responses/{entry_id}/approve")
     assert retried[0] == 409
     payouts = await eventually(lambda: payouts_of(shared_stack, entry_id),
-                               lambda rows: rows and rows[0]["status"] == "completed",
+                               lambda rows: bool(rows) and rows[0]["status"] == "completed",
                                what="the payout worker completing the payout")
     assert len(payouts) == 1
     assert str(payouts[0]["booked"]) == "5.00" and payouts[0]["currency"] == "EUR"
