@@ -44,7 +44,8 @@ class ConsumerLoop:
         self, pool: asyncpg.Pool, settings: Settings, *, group: str, topics: list[str],
         handlers: Mapping[str, Handler], max_retries: int | None = None,
     ) -> None:
-        self.pool, self.settings, self.group = pool, settings, group
+        self.pool, self.settings = pool, settings
+        self.group = settings.consumer_group_prefix + group
         self.topics, self.handlers = topics, handlers
         self.max_retries = settings.consumer_max_retries if max_retries is None else max_retries
         self._stopping = asyncio.Event()

@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     topic_webhooks: str = "webhooks.events"
     topic_dead_letter: str = "resonanz.dead-letter"
     consumer_max_retries: int = Field(default=5, ge=0)
+    # Deployments sharing one Kafka cluster keep their consumer groups apart with this.
+    consumer_group_prefix: str = ""
     outbox_poll_interval: float = 1.0
     outbox_batch_size: int = 500
     # Rate-limit counts: `memory` (one process) or `redis` (shared by replicas).

@@ -114,8 +114,11 @@ async def running_stack(infra: Infra, run_dir: Path, extra_env: dict[str, str] |
     database = await create_database(infra)
     topics = new_topics()
     await ensure_topics(infra.bootstrap_servers, list(topics.values()))
+    # Groups of their own too: a group shared across stacks on one broker would make
+    # each new stack wait for the previous members to time out.
+    groups = {"RESONANZ_CONSUMER_GROUP_PREFIX": f"{uuid.uuid4().hex[:8]}-"}
     stack = Stack(run_dir, database, infra.bootstrap_servers,
-                  extra_env={**topics, **(extra_env or {})})
+                  extra_env={**topics, **groups, **(extra_env or {})})
     stack.plan()
     try:
         await asyncio.to_thread(stack.migrate)
