@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install run test lint fmt up down clean bench
+.PHONY: install run test lint fmt up down clean bench drill
 
 install: $(STAMP)
 
@@ -41,3 +41,7 @@ clean:
 ## Capacity figures, measured as ratios in one run (see docs/benchmarks.md).
 bench: install
 	$(BIN)/python tools/bench.py
+
+## Fault drills and API fuzzing: nothing accepted may be lost (see docs/benchmarks.md).
+drill: install
+	$(BIN)/python tools/drill.py

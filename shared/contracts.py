@@ -13,6 +13,8 @@ import orjson
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 
 MAX_JSON_FIELD_BYTES = 16 * 1024
+# A real UUID: 36 hex digits and hyphens in any order reached the database and failed there.
+UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 EntryStatus = Literal["new", "pending", "in_progress", "resolved", "archived"]
 
 
@@ -29,7 +31,7 @@ class EntryIn(BaseModel):
     category: str | None = Field(default=None, max_length=64)
     metadata: dict[str, Any] = Field(default_factory=dict)
     customer_email: EmailStr | None = None
-    widget_id: str | None = Field(default=None, pattern=r"^[0-9a-fA-F-]{36}$")
+    widget_id: str | None = Field(default=None, pattern=UUID_PATTERN)
     answers: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("metadata", "answers")

@@ -196,3 +196,17 @@ async def test_every_change_is_an_event_on_the_widgets_topic(
     assert payloads[3]["notify"] is True and payloads[1]["notify"] is False
     assert payloads[0]["widget"]["reward"] == {"amount": "5.00", "currency": "EUR"}
     assert payloads[0]["widget"]["auto_approve_above"] == 80
+
+
+async def test_null_list_settings_are_accepted_not_a_server_error(
+    stack: Stack, session: aiohttp.ClientSession,
+) -> None:
+    _, key = await new_tenant(stack)
+    status, body, _ = await send(session, stack, "POST", "/v1/widgets", key, json={
+        "name": "Nulls", "allowed_origins": None, "languages": None, "questions": None})
+    assert status == 201, body
+    widget = body["data"]
+    assert widget["allowed_origins"] == [] and widget["languages"]
+    status, _, _ = await send(session, stack, "PATCH", f"/api/v1/campaigns/{widget['id']}",
+                              key, json={"allowed_origins": None, "theme": None})
+    assert status == 200

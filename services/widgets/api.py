@@ -86,6 +86,8 @@ class WidgetSettingsIn(BaseModel):
         for name in ("placement", "trigger", "theme", "languages", "questions", "name"):
             if out.get(name, ...) is None:
                 del out[name]  # null is "leave as is" for what cannot be empty
+        if "allowed_origins" in out and out["allowed_origins"] is None:
+            out["allowed_origins"] = ()  # null: no restriction, any shop origin
         for name in ("languages", "questions", "allowed_origins"):
             if out.get(name) is not None:
                 out[name] = tuple(dict.fromkeys(out[name]) if name != "questions"
