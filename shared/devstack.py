@@ -167,6 +167,16 @@ class TansuBroker:
             )
         wait_for_port(self.port, time.monotonic() + timeout, "tansu broker", self.proc)
 
+    def freeze(self) -> None:
+        """Make the broker unreachable but keep its memory, as a network partition or a
+        hung broker would; a stop() of this in-memory broker loses its data instead."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGCONT)
+
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()

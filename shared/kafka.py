@@ -40,7 +40,15 @@ def new_producer(bootstrap_servers: str) -> AIOKafkaProducer:
     )
 
 
-async def ensure_topics(bootstrap_servers: str, topics: list[str], partitions: int = 6) -> None:
+# The same count a broker gives a topic it auto-creates (Tansu: 4). An in-memory dev
+# broker that restarts empty re-creates topics on the first produce; equal counts keep
+# the clients' cached partition maps valid across that, so no event lands in a
+# partition nobody is assigned. Real Kafka keeps its topics and is not affected.
+TOPIC_PARTITIONS = 4
+
+
+async def ensure_topics(bootstrap_servers: str, topics: list[str],
+                        partitions: int = TOPIC_PARTITIONS) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
     await admin.start()
     try:
