@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -11,6 +10,7 @@ from aiohttp import web
 
 from resonanz.shared.db import PoolKey
 from resonanz.shared.errors import InvalidInput
+from resonanz.shared.params import query_uuid
 from resonanz.shared.web import json_response
 
 from . import store
@@ -60,7 +60,7 @@ async def summary(request: web.Request) -> web.Response:
         raise InvalidInput("X-Tenant-Id header is required")
     period = _choice(request, "period", tuple(PERIODS), "30d")
     group_by = _choice(request, "group_by", GROUPINGS, "week")
-    widget = _widget(request.query.get("widget_id"))
+    widget = query_uuid(request.query, "widget_id")
     return json_response(await summary_for(request.app[PoolKey], tenant, period, group_by,
                                            widget))
 
@@ -80,13 +80,3 @@ async def summary_for(pool: asyncpg.Pool, tenant: str, period: str, group_by: st
         "buckets": [{"start": b["bucket"], **_rates(b, histograms.get(b["bucket"], []))}
                     for b in buckets],
     }
-
-
-def _widget(raw: str | None) -> str | None:
-    if not raw:
-        return None
-    try:
-        return str(uuid.UUID(raw))
-    except ValueError:
-        raise InvalidInput("invalid widget_id", details=[
-            {"field": "widget_id", "message": "must be a UUID", "value": raw}]) from None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,6 +10,7 @@ from aiohttp import web
 from resonanz.shared.contracts import EntryIn, PatchIn, ReviewIn
 from resonanz.shared.db import PoolKey
 from resonanz.shared.errors import InvalidInput
+from resonanz.shared.params import query_int, query_page, query_uuid
 from resonanz.shared.web import SettingsKey, json_response, read_model
 
 from . import commands, store
@@ -115,9 +115,9 @@ async def _review(request: web.Request, verdict: str) -> web.Response:
 async def snapshots(request: web.Request) -> web.Response:
     """Entry snapshots for another service's rebuild (e.g. analytics)."""
     actor = actor_of(request)
-    after = _uuid_param(request.query.get("after"), "after")
+    after = query_uuid(request.query, "after")
     entries = await store.snapshots_after(request.app[PoolKey], actor.tenant_id, after,
-                                          _int(request.query, "limit", 1000, 5000))
+                                          query_int(request.query, "limit", 1000, upper=5000))
     return json_response([e.snapshot().model_dump(mode="json") for e in entries])
 
 
@@ -129,9 +129,9 @@ def list_query(request: web.Request, tenant_id: str) -> store.ListQuery:
     return store.ListQuery(
         tenant_id=tenant_id, statuses=_statuses(q.get("status", "")),
         reward_statuses=_reward_statuses(q.get("reward_status", "")),
-        widget_id=_uuid_param(q.get("widget_id"), "widget_id"), created_from=_when(q, "from"),
+        widget_id=query_uuid(q, "widget_id"), created_from=_when(q, "from"),
         created_to=_when(q, "to"), descending=_sort(q.get("sort", "created_at:desc")),
-        limit=_int(q, "limit", 50, MAX_LIST_LIMIT), page=_int(q, "page", 1, None),
+        limit=query_int(q, "limit", 50, upper=MAX_LIST_LIMIT), page=query_page(q),
         cursor=q.get("cursor") or None, with_total=q.get("total", "1") == "1",
     )
 
@@ -157,15 +157,6 @@ def _reward_statuses(raw: str) -> tuple[str, ...]:
     return statuses
 
 
-def _uuid_param(raw: str | None, name: str) -> str | None:
-    if not raw:
-        return None
-    try:
-        return str(uuid.UUID(raw))
-    except ValueError:
-        raise _bad(name, "must be a UUID", raw) from None
-
-
 def _when(q: Any, name: str) -> datetime | None:
     raw = q.get(name)
     if not raw:
@@ -183,16 +174,3 @@ def _sort(raw: str) -> bool:
     if raw not in SORTS:
         raise _bad("sort", f"allowed: {sorted(SORTS)}", raw)
     return SORTS[raw]
-
-
-def _int(q: Any, name: str, default: int, upper: int | None) -> int:
-    raw = q.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise _bad(name, "must be an integer", raw) from None
-    if value < 1 or (upper is not None and value > upper):
-        raise _bad(name, f"must be between 1 and {upper or 'any'}", raw)
-    return value

@@ -14,9 +14,8 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from resonanz.shared import contracts as c
+from resonanz.shared.params import MAX_PAGE_NUMBER
 from resonanz.shared.web import json_response
-
-from .paging import MAX_PAGE
 
 FBP, P4F = "FeedBackPro", "Pay4Feedback"
 REF = "#/components/schemas/{model}"
@@ -57,7 +56,7 @@ UUID = {"type": "string", "format": "uuid"}
 STRING = {"type": "string"}
 DATE = {"type": "string", "format": "date-time"}
 ID = Param("id", STRING, "path", required=True)
-FBP_PAGE = (Param("page", _int(1, MAX_PAGE)), Param("limit", _int(1, 200)))
+FBP_PAGE = (Param("page", _int(1, MAX_PAGE_NUMBER)), Param("limit", _int(1, 200)))
 FBP_LIST = (*FBP_PAGE, Param("status", STRING, description="comma list"),
             Param("widget_id", UUID), Param("from", DATE), Param("to", DATE),
             Param("sort", {"enum": ["created_at:desc", "created_at:asc"]}),

@@ -8,25 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from resonanz.shared.errors import InvalidInput
-
-# Deeper pages are the cursor's job; the bound keeps offsets and links within 64 bits.
-MAX_PAGE = 2**31 - 1
-
-
-def _positive(query: Mapping[str, str], name: str, default: int, upper: int | None) -> int:
-    raw = query.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value < 1 or (upper is not None and value > upper):
-        bound = f"between 1 and {upper}" if upper else "at least 1"
-        raise InvalidInput(f"invalid {name}", details=[
-            {"field": name, "message": f"must be an integer {bound}", "value": raw}])
-    return value
+from resonanz.shared.params import query_int, query_page
 
 
 @dataclass(frozen=True)
@@ -37,8 +19,8 @@ class Paging:
     @classmethod
     def from_query(cls, query: Mapping[str, str], *, default_limit: int, max_limit: int
                    ) -> Paging:
-        return cls(_positive(query, "page", 1, MAX_PAGE),
-                   _positive(query, "limit", default_limit, max_limit))
+        return cls(query_page(query),
+                   query_int(query, "limit", default_limit, upper=max_limit))
 
     @property
     def offset(self) -> int:

@@ -14,6 +14,7 @@ from pydantic import field_validator
 from resonanz.shared import contracts
 from resonanz.shared.db import PoolKey
 from resonanz.shared.errors import Conflict, InvalidInput
+from resonanz.shared.params import query_int
 from resonanz.shared.web import json_response, read_model
 
 from . import store
@@ -135,11 +136,7 @@ async def enable_subscription(request: web.Request) -> web.Response:
 
 
 def _limit(request: web.Request) -> int:
-    raw = request.query.get("limit", "100")
-    if not raw.isdigit() or not 1 <= int(raw) <= 500:
-        raise InvalidInput("invalid limit", details=[
-            {"field": "limit", "message": "must be an integer from 1 to 500"}])
-    return int(raw)
+    return query_int(request.query, "limit", 100, upper=500)
 
 
 def _status_filter(request: web.Request) -> str | None:

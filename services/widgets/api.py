@@ -11,6 +11,7 @@ from pydantic import AliasChoices, AwareDatetime, BaseModel, BeforeValidator, Co
 
 from resonanz.shared.db import PoolKey
 from resonanz.shared.errors import InvalidInput
+from resonanz.shared.params import query_int, query_page
 from resonanz.shared.web import SettingsKey, json_response, read_model
 
 from . import commands, store
@@ -198,16 +199,8 @@ async def create_widget(request: web.Request) -> web.Response:
 
 
 def _page_args(request: web.Request) -> tuple[int, int]:
-    try:
-        limit = int(request.query.get("limit", "50"))
-        page = int(request.query.get("page", "1"))
-    except ValueError:
-        raise InvalidInput("page and limit must be whole numbers", details=[
-            {"field": "page", "message": "must be a whole number"}]) from None
-    if not 1 <= limit <= MAX_PAGE or page < 1:
-        raise InvalidInput("page or limit out of range", details=[
-            {"field": "limit", "message": f"1..{MAX_PAGE}; page >= 1"}])
-    return limit, page
+    return (query_int(request.query, "limit", 50, upper=MAX_PAGE),
+            query_page(request.query))
 
 
 @routes.get("/widgets")
