@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -45,20 +46,27 @@ async def call(request: web.Request, service: str, method: str, path: str,
         body = orjson.dumps(json)
     if body is not None:
         headers["Content-Type"] = "application/json"
-    try:
+    with reaching(service):
         async with request.app[HttpClientKey].request(
             method, url, data=body, params=params, headers=headers
         ) as response:
             payload = orjson.loads(await response.read() or b"null")
             status = response.status
+    if status >= 400:
+        raise _as_domain_error(status, payload)
+    return status, payload
+
+
+@contextlib.contextmanager
+def reaching(service: str) -> Iterator[None]:
+    """A service that is down or slow becomes 503/504 in the caller's dialect."""
+    try:
+        yield
     except TimeoutError:
         raise UpstreamTimeout(f"{service} did not answer in time") from None
     except aiohttp.ClientError as exc:
         log.warning("%s unreachable: %r", service, exc)
         raise Unavailable(f"{service} is unavailable, retry shortly") from None
-    if status >= 400:
-        raise _as_domain_error(status, payload)
-    return status, payload
 
 
 def segment(request: web.Request, name: str) -> str:

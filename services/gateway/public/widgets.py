@@ -10,20 +10,17 @@ from __future__ import annotations
 
 import logging
 from typing import Any
-from urllib.parse import quote
 
-import aiohttp
 import orjson
 from aiohttp import web
 
-from resonanz.shared.errors import InvalidInput
 from resonanz.shared.logs import request_id_var
 from resonanz.shared.web import HttpClientKey
 
 from ..api import PrincipalKey
 from ..dialects import FEEDBACKPRO, PAY4FEEDBACK
 from ..paging import Paging
-from ..upstream import Unavailable, UpstreamsKey, UpstreamTimeout, call, client_ip
+from ..upstream import UpstreamsKey, call, client_ip, reaching, segment
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -77,24 +74,32 @@ def p4f_campaign(request: web.Request, w: dict[str, Any]) -> dict[str, Any]:
 # --- forwarding helpers -------------------------------------------------------------------
 
 
-async def json_body(request: web.Request) -> Any:
-    raw = await request.read()
-    try:
-        return orjson.loads(raw) if raw.strip() else {}
-    except orjson.JSONDecodeError as exc:
-        raise InvalidInput("malformed JSON", details=[
-            {"field": None, "message": str(exc), "type": "json_invalid"}]) from None
-
-
-async def ask_widgets(request: web.Request, method: str, path: str, *, json: Any = None,
-                      params: dict[str, str] | None = None) -> Any:
+async def ask_widgets(request: web.Request, method: str, path: str, *,
+                      body: bytes | None = None, params: dict[str, str] | None = None) -> Any:
+    """A command to the widgets service with the caller's body as sent, unless `body`
+    says otherwise: the widgets service validates it."""
+    if body is None and method != "GET":
+        body = await request.read()
     _, payload = await call(request, "widgets", method, path, request[PrincipalKey],
-                            json=json, params=params)
+                            body=body, params=params)
     return payload
 
 
+async def draft_body(request: web.Request) -> bytes:
+    """A new campaign always starts as a draft: status fields are dropped. Anything but
+    a JSON object goes on as sent, for the widgets service to explain what is wrong."""
+    raw = await request.read()
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return raw
+    if not isinstance(body, dict):
+        return raw
+    return orjson.dumps({k: v for k, v in body.items() if k not in P4F_CREATE_IGNORES})
+
+
 def _widget_path(request: web.Request, suffix: str = "") -> str:
-    return f"/widgets/{quote(request.match_info['id'], safe='')}{suffix}"
+    return f"/widgets/{segment(request, 'id')}{suffix}"
 
 
 # --- FeedBackPro: /v1/widgets ----------------------------------------------------------------
@@ -112,7 +117,7 @@ async def fbp_list_widgets(request: web.Request) -> web.Response:
 
 @routes.post("/v1/widgets")
 async def fbp_create_widget(request: web.Request) -> web.Response:
-    created = await ask_widgets(request, "POST", "/widgets", json=await json_body(request))
+    created = await ask_widgets(request, "POST", "/widgets")
     location = f"/v1/widgets/{created['id']}"
     return FEEDBACKPRO.ok(request, fbp_widget(request, created), status=201,
                           headers={"Location": location}, links={"self": location})
@@ -126,22 +131,19 @@ async def fbp_get_widget(request: web.Request) -> web.Response:
 
 @routes.patch("/v1/widgets/{id}")
 async def fbp_patch_widget(request: web.Request) -> web.Response:
-    changed = await ask_widgets(request, "PATCH", _widget_path(request),
-                                json=await json_body(request))
+    changed = await ask_widgets(request, "PATCH", _widget_path(request))
     return FEEDBACKPRO.ok(request, fbp_widget(request, changed))
 
 
 @routes.post("/v1/widgets/{id}/pause")
 async def fbp_pause_widget(request: web.Request) -> web.Response:
-    paused = await ask_widgets(request, "POST", _widget_path(request, "/pause"),
-                               json=await json_body(request))
+    paused = await ask_widgets(request, "POST", _widget_path(request, "/pause"))
     return FEEDBACKPRO.ok(request, fbp_pause(paused))
 
 
 @routes.post("/v1/widgets/{id}/resume")
 async def fbp_resume_widget(request: web.Request) -> web.Response:
-    resumed = await ask_widgets(request, "POST", _widget_path(request, "/resume"),
-                                json=await json_body(request))
+    resumed = await ask_widgets(request, "POST", _widget_path(request, "/resume"))
     return FEEDBACKPRO.ok(request, fbp_widget(request, resumed))
 
 
@@ -157,10 +159,7 @@ async def p4f_list_campaigns(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/campaigns")
 async def p4f_create_campaign(request: web.Request) -> web.Response:
-    body = await json_body(request)
-    if isinstance(body, dict):
-        body = {k: v for k, v in body.items() if k not in P4F_CREATE_IGNORES}
-    created = await ask_widgets(request, "POST", "/widgets", json=body)
+    created = await ask_widgets(request, "POST", "/widgets", body=await draft_body(request))
     return PAY4FEEDBACK.ok(request, p4f_campaign(request, created), status=201,
                            headers={"Location": f"/api/v1/campaigns/{created['id']}"})
 
@@ -173,22 +172,19 @@ async def p4f_get_campaign(request: web.Request) -> web.Response:
 
 @routes.patch("/api/v1/campaigns/{id}")
 async def p4f_patch_campaign(request: web.Request) -> web.Response:
-    changed = await ask_widgets(request, "PATCH", _widget_path(request),
-                                json=await json_body(request))
+    changed = await ask_widgets(request, "PATCH", _widget_path(request))
     return PAY4FEEDBACK.ok(request, p4f_campaign(request, changed))
 
 
 @routes.post("/api/v1/campaigns/{id}/pause")
 async def p4f_pause_campaign(request: web.Request) -> web.Response:
-    paused = await ask_widgets(request, "POST", _widget_path(request, "/pause"),
-                               json=await json_body(request))
+    paused = await ask_widgets(request, "POST", _widget_path(request, "/pause"))
     return PAY4FEEDBACK.ok(request, p4f_campaign(request, paused))
 
 
 @routes.post("/api/v1/campaigns/{id}/resume")
 async def p4f_resume_campaign(request: web.Request) -> web.Response:
-    resumed = await ask_widgets(request, "POST", _widget_path(request, "/resume"),
-                                json=await json_body(request))
+    resumed = await ask_widgets(request, "POST", _widget_path(request, "/resume"))
     return PAY4FEEDBACK.ok(request, p4f_campaign(request, resumed))
 
 
@@ -223,7 +219,7 @@ async def relay(request: web.Request, path: str) -> web.Response:
     headers.update({"X-Client-Ip": client_ip(request), "X-Request-Id": request_id_var.get() or ""})
     body = await _relayed_body(request)
     url = request.app[UpstreamsKey]["widgets"] + path
-    try:
+    with reaching("widgets"):
         async with request.app[HttpClientKey].request(
             request.method, url, data=body, headers=headers, allow_redirects=False
         ) as upstream:
@@ -231,11 +227,6 @@ async def relay(request: web.Request, path: str) -> web.Response:
             kept = {h: upstream.headers[h] for h in RELAYED_RESPONSE_HEADERS
                     if h in upstream.headers}
             status = upstream.status
-    except TimeoutError:
-        raise UpstreamTimeout("widgets did not answer in time") from None
-    except aiohttp.ClientError as exc:
-        log.warning("widgets unreachable: %r", exc)
-        raise Unavailable("widgets is unavailable, retry shortly") from None
     response = web.Response(body=payload or None, status=status, headers=kept)
     if payload and kept.get("Content-Type", "").startswith(COMPRESSIBLE):
         response.enable_compression()
@@ -246,7 +237,7 @@ async def relay(request: web.Request, path: str) -> web.Response:
 
 
 def _public_id(request: web.Request) -> str:
-    return quote(request.match_info["public_id"], safe="")
+    return segment(request, "public_id")
 
 
 @routes.get("/widget.js")
