@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import importlib
 import logging
+import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import orjson
 from aiohttp import web
 
-from .errors import ServiceUnavailable
+from .errors import NotFound, ServiceUnavailable
 from .settings import SERVICE_SCHEMAS, Settings, mask_dsn, service_role
 
 log = logging.getLogger(__name__)
@@ -165,3 +167,16 @@ def database_unavailable() -> ServiceUnavailable:
 
 async def database_ready(app: web.Application) -> None:
     await app[PoolKey].fetchval("SELECT 1")
+
+
+def uuid_or_404(value: str, what: str) -> uuid.UUID:
+    """A path id as a UUID; anything else names nothing, so it is a 404, not a 400."""
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise NotFound(f"{what} not found") from None
+
+
+def plain(row: asyncpg.Record) -> dict[str, Any]:
+    """A row as JSON-ready values: UUIDs as strings."""
+    return {k: (str(v) if isinstance(v, uuid.UUID) else v) for k, v in dict(row).items()}

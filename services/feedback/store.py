@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 import orjson
 
+from resonanz.shared.db import uuid_or_404
 from resonanz.shared.errors import InvalidInput, NotFound
 from resonanz.shared.events import CloudEvent
 from resonanz.shared.outbox import notify_sql, outbox_insert
@@ -76,10 +77,7 @@ async def get_entry(conn: asyncpg.Connection | asyncpg.Pool, tenant_id: str, ent
 
 
 def _uuid(value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise NotFound("feedback entry not found") from None
+    return uuid_or_404(value, "feedback entry")
 
 
 async def audit_trail(pool: asyncpg.Pool, entry_id: str) -> list[dict[str, Any]]:

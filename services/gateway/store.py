@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 
+from resonanz.shared.db import plain, uuid_or_404
 from resonanz.shared.errors import Conflict, NotFound
 
 from . import keys
@@ -36,7 +37,7 @@ async def find_key(pool: asyncpg.Pool, digest: bytes) -> KeyRecord | None:
     )
     if row is None:
         return None
-    values: dict[str, Any] = _plain(row)
+    values: dict[str, Any] = plain(row)
     return KeyRecord(**values)
 
 
@@ -50,7 +51,7 @@ async def insert_key(conn: asyncpg.Connection, pepper: bytes, tenant_id: str, ro
         uuid.uuid4(), tenant_id, name, keys.visible_prefix(plaintext),
         keys.digest(plaintext, pepper), role, user_id,
     )
-    return _plain(row), plaintext
+    return plain(row), plaintext
 
 
 async def record_key_use(pool: asyncpg.Pool, used: dict[str, datetime]) -> None:
@@ -67,7 +68,7 @@ async def list_keys(pool: asyncpg.Pool, tenant_id: str) -> list[dict[str, Any]]:
         " FROM api_keys WHERE tenant_id = $1 ORDER BY created_at",
         tenant_id,
     )
-    return [_plain(r) for r in rows]
+    return [plain(r) for r in rows]
 
 
 async def revoke_key(pool: asyncpg.Pool, key_id: str, tenant_id: str | None = None
@@ -80,7 +81,7 @@ async def revoke_key(pool: asyncpg.Pool, key_id: str, tenant_id: str | None = No
     )
     if row is None:
         raise NotFound("api key not found")
-    return _plain(row)
+    return plain(row)
 
 
 async def rotate_key(conn: asyncpg.Connection, pepper: bytes, key_id: str,
@@ -126,7 +127,7 @@ async def get_tenant(pool: asyncpg.Pool | asyncpg.Connection, tenant_id: str) ->
     )
     if row is None:
         raise NotFound("tenant not found")
-    return _plain(row)
+    return plain(row)
 
 
 async def set_rate_limit(pool: asyncpg.Pool, tenant_id: str, name: str, limit: int | None
@@ -140,25 +141,18 @@ async def set_rate_limit(pool: asyncpg.Pool, tenant_id: str, name: str, limit: i
     )
     if row is None:
         raise NotFound("tenant not found")
-    return _plain(row)
+    return plain(row)
 
 
 async def list_tenants(pool: asyncpg.Pool) -> list[dict[str, Any]]:
     rows = await pool.fetch(
         "SELECT id, name, owner_id, created_at FROM tenants ORDER BY created_at"
     )
-    return [_plain(r) for r in rows]
-
-
-def _plain(row: asyncpg.Record) -> dict[str, Any]:
-    return {k: (str(v) if isinstance(v, uuid.UUID) else v) for k, v in dict(row).items()}
+    return [plain(r) for r in rows]
 
 
 def _uuid(value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise NotFound("not found") from None
+    return uuid_or_404(value, "resource")
 
 
 async def admins_of(pool: asyncpg.Pool, tenant_id: str) -> list[dict[str, Any]]:
@@ -167,7 +161,7 @@ async def admins_of(pool: asyncpg.Pool, tenant_id: str) -> list[dict[str, Any]]:
         " AND status = 'active' ORDER BY created_at",
         _uuid(tenant_id),
     )
-    return [_plain(r) for r in rows]
+    return [plain(r) for r in rows]
 
 
 # --- team members ----------------------------------------------------------------------
@@ -181,7 +175,7 @@ async def list_users(pool: asyncpg.Pool, tenant_id: str) -> list[dict[str, Any]]
         " ORDER BY created_at, id",
         tenant_id,
     )
-    return [_plain(r) for r in rows]
+    return [plain(r) for r in rows]
 
 
 async def invite_user(conn: asyncpg.Connection, tenant_id: str, email: str, name: str | None,
@@ -203,7 +197,7 @@ async def invite_user(conn: asyncpg.Connection, tenant_id: str, email: str, name
         " VALUES ($1, $2, $3, $4)",
         token_digest, row["id"], tenant_id, expires_at,
     )
-    return _plain(row)
+    return plain(row)
 
 
 async def remove_user(conn: asyncpg.Connection, tenant_id: str, user_id: str
@@ -218,7 +212,7 @@ async def remove_user(conn: asyncpg.Connection, tenant_id: str, user_id: str
         raise NotFound("team member not found")
     await conn.execute("UPDATE api_keys SET revoked_at = coalesce(revoked_at, now())"
                        " WHERE user_id = $1", row["id"])
-    return _plain(row)
+    return plain(row)
 
 
 def _maybe_uuid(value: str | None) -> uuid.UUID | None:

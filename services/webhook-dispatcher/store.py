@@ -15,6 +15,7 @@ from typing import Any
 
 import asyncpg
 
+from resonanz.shared.db import plain, uuid_or_404
 from resonanz.shared.errors import NotFound
 
 from .domain import SECRET_OVERLAP, AttemptResult, Verdict
@@ -51,10 +52,7 @@ def _subscription(row: asyncpg.Record) -> Subscription:
 
 
 def _uuid(value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise NotFound("webhook subscription not found") from None
+    return uuid_or_404(value, "webhook subscription")
 
 
 async def wake_dispatchers(conn: asyncpg.Connection) -> None:
@@ -324,10 +322,6 @@ DELIVERY_COLUMNS = (
 )
 
 
-def _plain(row: asyncpg.Record) -> dict[str, Any]:
-    return {k: (str(v) if isinstance(v, uuid.UUID) else v) for k, v in dict(row).items()}
-
-
 async def list_deliveries(pool: asyncpg.Pool, tenant_id: str, subscription_id: str, *,
                           status: str | None, event_id: str | None, limit: int
                           ) -> list[dict[str, Any]]:
@@ -338,7 +332,7 @@ async def list_deliveries(pool: asyncpg.Pool, tenant_id: str, subscription_id: s
         _uuid(tenant_id), _uuid(subscription_id), status,
         _uuid(event_id) if event_id else None, limit,
     )
-    return [_plain(r) for r in rows]
+    return [plain(r) for r in rows]
 
 
 async def attempts_of(pool: asyncpg.Pool, tenant_id: str, subscription_id: str,
@@ -354,7 +348,7 @@ async def attempts_of(pool: asyncpg.Pool, tenant_id: str, subscription_id: str,
         " response_body, error FROM attempts WHERE delivery_id = $1 ORDER BY id",
         delivery_id,
     )
-    return [_plain(r) for r in rows]
+    return [plain(r) for r in rows]
 
 
 async def attempts_for_event(pool: asyncpg.Pool, tenant_id: str, event_id: str
@@ -368,7 +362,7 @@ async def attempts_for_event(pool: asyncpg.Pool, tenant_id: str, event_id: str
         " WHERE d.tenant_id = $1 AND d.event_id = $2 GROUP BY d.id ORDER BY d.created_at",
         _uuid(tenant_id), _uuid(event_id),
     )
-    return [_plain(r) for r in rows]
+    return [plain(r) for r in rows]
 
 
 async def resend(pool: asyncpg.Pool, tenant_id: str, subscription_id: str, delivery_id: str,
@@ -383,7 +377,7 @@ async def resend(pool: asyncpg.Pool, tenant_id: str, subscription_id: str, deliv
     if row is None:
         raise NotFound("delivery not found")
     await pool.execute("SELECT pg_notify($1, '')", WAKE_CHANNEL)
-    return _plain(row)
+    return plain(row)
 
 
 async def recover(pool: asyncpg.Pool, tenant_id: str, subscription_id: str, since: datetime,

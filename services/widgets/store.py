@@ -7,6 +7,7 @@ from typing import Any
 
 import asyncpg
 
+from resonanz.shared.db import uuid_or_404
 from resonanz.shared.errors import NotFound
 
 from .domain import Question, Reward, Theme, Trigger, Widget
@@ -71,10 +72,7 @@ async def save_widget(conn: asyncpg.Connection, w: Widget) -> Widget:
 
 
 def _uuid(value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise NotFound("widget not found") from None
+    return uuid_or_404(value, "widget")
 
 
 async def get_widget(conn: asyncpg.Connection | asyncpg.Pool, tenant_id: str, widget_id: str,
