@@ -232,21 +232,26 @@ async def open_entries_of(conn: asyncpg.Connection, tenant_id: str, assignee: st
     return [entry_from_row(r) for r in rows]
 
 
+NO_CAMPAIGN = "00000000-0000-0000-0000-000000000000"
+NEAR_FINGERPRINTS_SQL = (
+    # One equality on the campaign key (see migration 0005) so the index's order serves
+    # the window: `widget_id IS NULL` would read every entry of the campaign.
+    "SELECT id, simhash FROM (SELECT id, simhash, created_at FROM entries"
+    f" WHERE tenant_id = $1 AND coalesce(widget_id, '{NO_CAMPAIGN}'::uuid)"
+    f" = coalesce($2::uuid, '{NO_CAMPAIGN}'::uuid) AND simhash IS NOT NULL"
+    " ORDER BY created_at DESC LIMIT $3) recent"
+    " WHERE bit_count((simhash # $4)::bit(64)) <= $5"
+    " ORDER BY bit_count((simhash # $4)::bit(64)), created_at LIMIT 1"
+)
+
+
 async def near_fingerprints(conn: asyncpg.Connection, tenant_id: str, widget_id: str | None,
                             simhash: int, max_distance: int, window: int = 500
                             ) -> list[tuple[str, int]]:
     """The closest fingerprint within `max_distance` bits among the campaign's latest
     `window` entries (the earliest on a tie): the database compares, one row travels."""
-    # `IS NULL` and `= $2` are indexable; `IS NOT DISTINCT FROM` is not.
-    campaign = "widget_id = $2" if widget_id else "widget_id IS NULL AND $2::uuid IS NULL"
-    rows = await conn.fetch(
-        "SELECT id, simhash FROM (SELECT id, simhash, created_at FROM entries"
-        f" WHERE tenant_id = $1 AND {campaign} AND simhash IS NOT NULL"
-        " ORDER BY created_at DESC LIMIT $3) recent"
-        " WHERE bit_count((simhash # $4)::bit(64)) <= $5"
-        " ORDER BY bit_count((simhash # $4)::bit(64)), created_at LIMIT 1",
-        tenant_id, widget_id, window, simhash, max_distance,
-    )
+    rows = await conn.fetch(NEAR_FINGERPRINTS_SQL, tenant_id, widget_id, window, simhash,
+                            max_distance)
     return [(str(r["id"]), int(r["simhash"])) for r in rows]
 
 
