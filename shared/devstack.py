@@ -78,7 +78,9 @@ class EmbeddedPostgres:
         self._stop_stale(bin_path, user)
         args = [str(bin_path / "postgres"), "-D", str(self.data_dir),
                 "-h", "127.0.0.1", "-p", str(self.port), "-k", str(self.data_dir),
-                "-c", "max_connections=300", "-c", "fsync=on", "-c", "shared_buffers=256MB"]
+                "-c", "max_connections=300", "-c", "fsync=on", "-c", "shared_buffers=256MB",
+                *(["-c", "shared_preload_libraries=pg_stat_statements"]
+                  if os.environ.get("RESONANZ_PG_STAT_STATEMENTS") else [])]
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, user=user,

@@ -27,12 +27,12 @@ from .metrics import (
     OUTBOX_PUBLISH_FAILURES,
     OUTBOX_PUBLISHED,
 )
-from .settings import Settings
+from .settings import SERVICE_SCHEMAS, Settings
 from .worker import TRANSIENT_DB_ERRORS, Waker, listen
 
 log = logging.getLogger(__name__)
 
-NOTIFY_CHANNEL = "resonanz_outbox"
+NOTIFY_CHANNEL_PREFIX = "resonanz_outbox_"
 MAX_BACKOFF = 30.0
 PUBLISH_TIMEOUT = 15.0
 RETENTION = "1 day"
@@ -58,8 +58,13 @@ def outbox_insert(event: CloudEvent, topic: str, first_param: int) -> tuple[str,
 
 
 def notify_sql() -> str:
-    """The statement tail that wakes the relays once the caller's transaction commits."""
-    return f"SELECT pg_notify('{NOTIFY_CHANNEL}', '')"
+    """The statement tail that wakes this schema's relays once the caller's transaction
+    commits (and no other service's: each schema has its own channel)."""
+    return f"SELECT pg_notify('{NOTIFY_CHANNEL_PREFIX}' || current_schema(), '')"
+
+
+def notify_channel(service: str) -> str:
+    return NOTIFY_CHANNEL_PREFIX + SERVICE_SCHEMAS[service]
 
 
 class OutboxRelay:
@@ -77,7 +82,8 @@ class OutboxRelay:
         self._backoff = 0.0
 
     async def run(self) -> None:
-        helpers = [asyncio.create_task(listen(self.dsn, NOTIFY_CHANNEL, self.waker.wake,
+        channel = notify_channel(self.service)
+        helpers = [asyncio.create_task(listen(self.dsn, channel, self.waker.wake,
                                               f"{self.service} outbox")),
                    asyncio.create_task(self._reporter())]
         try:
@@ -112,8 +118,12 @@ class OutboxRelay:
         producer = await self._ensure_producer()
         async with self.pool.acquire() as conn, conn.transaction():
             # One active publisher per schema keeps per-key order; SKIP LOCKED keeps
-            # a second replica from ever waiting on, or re-sending, claimed rows.
-            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock(hashtext('outbox'))"):
+            # a second replica from ever waiting on, or re-sending, claimed rows. The lock
+            # is per schema: advisory locks are database-wide, and one shared key made
+            # every service's relay wait out the others' rounds (seconds of event latency).
+            if not await conn.fetchval(
+                "SELECT pg_try_advisory_xact_lock(hashtext('outbox:' || current_schema()))"
+            ):
                 return 0
             rows = await conn.fetch(
                 "SELECT id, topic, key, payload, headers FROM outbox WHERE published_at IS NULL"

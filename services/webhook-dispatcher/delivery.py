@@ -183,6 +183,19 @@ class EndpointSlots:
             del self.busy[endpoint]
 
 
+class Slot:
+    """One attempt's hold on its endpoint's slot, given back exactly once."""
+
+    def __init__(self, worker: DeliveryWorker, endpoint: str) -> None:
+        self.worker, self.endpoint, self.held = worker, endpoint, True
+
+    def give_back(self) -> None:
+        if self.held:
+            self.held = False
+            self.worker.slots.give_back(self.endpoint)
+            self.worker.wake()
+
+
 # --- the worker ------------------------------------------------------------------------------
 
 
@@ -238,19 +251,22 @@ class DeliveryWorker:
     def _start(self, claim: store.Claim) -> bool:
         if not self.slots.take(claim.subscription_id):
             return False
-        task = asyncio.create_task(self._deliver(claim), name=f"webhook-{claim.id}")
+        slot = Slot(self, claim.subscription_id)
+        task = asyncio.create_task(self._deliver(claim, slot), name=f"webhook-{claim.id}")
         self._tasks.add(task)
-        task.add_done_callback(lambda t: self._finished(t, claim.subscription_id))
+        task.add_done_callback(lambda t: self._finished(t, slot))
         return True
 
-    def _finished(self, task: asyncio.Task[None], endpoint: str) -> None:
+    def _finished(self, task: asyncio.Task[None], slot: Slot) -> None:
         self._tasks.discard(task)
-        self.slots.give_back(endpoint)
-        self.waker.wake()
+        slot.give_back()
 
-    async def _deliver(self, claim: store.Claim) -> None:
+    async def _deliver(self, claim: store.Claim, slot: Slot) -> None:
         now = self.clock()
         result = await post_webhook(self.session, self.policy, claim, now)
+        # The endpoint is free once it has answered: recording the attempt is our work,
+        # and the lease keeps the delivery ours until it is recorded.
+        slot.give_back()
         metrics.ATTEMPTS.labels(str(result.outcome)).inc()
         metrics.ATTEMPT_SECONDS.observe(result.duration_ms / 1000)
         try:
