@@ -180,19 +180,25 @@ def assert_matches(summary: dict[str, Any], want: dict[str, Any]) -> None:
                                   HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(case=deliveries(), period=st.sampled_from(["7d", "30d", "90d"]),
        group_by=st.sampled_from(["day", "week", "month"]),
-       widget=st.sampled_from([None, WIDGETS[1]]))
+       widget=st.sampled_from([None, WIDGETS[1]]), batch_size=st.integers(1, 8))
 def test_summary_equals_direct_computation_under_any_delivery(
     harness: Harness, case: tuple[list[list[EntrySnapshot]], list[int]], period: str,
-    group_by: str, widget: str | None,
+    group_by: str, widget: str | None, batch_size: int,
 ) -> None:
+    """Delivered in batches as the consumer applies them (one transaction each, duplicates
+    inside a batch and across batches), and one by one as its replay does."""
     histories, order = case
     tenant = str(uuid.uuid4())
     events = [as_event(tenant, snap) for history in histories for snap in history]
-    handler = HANDLERS["feedback.created"]
+    delivered = [(events[i], HANDLERS[events[i].type]) for i in order]
 
     async def deliver() -> dict[str, Any]:
-        for index in order:
-            await harness.loop.apply_once(events[index], handler)
+        for start in range(0, len(delivered), batch_size):
+            batch = delivered[start:start + batch_size]
+            if batch_size == 1:
+                await harness.loop.apply_once(*batch[0])
+            else:
+                await harness.loop.apply_batch(batch)
         return await summary_for(harness.pool, tenant, period, group_by, widget, TODAY)
 
     summary = harness.runner.run(deliver())

@@ -89,6 +89,14 @@ def contribution(entry: EntrySnapshot | None) -> Contribution:
     return c
 
 
+def accumulate(into: Contribution, c: Contribution) -> None:
+    """Add `c` to `into`: a batch's deltas for one bucket become one write."""
+    into.stats.update(c.stats)
+    into.seconds += c.seconds
+    into.counts.update(c.counts)
+    into.resolve_buckets.update(c.resolve_buckets)
+
+
 def delta(old: Contribution, new: Contribution) -> Contribution:
     stats = Counter(new.stats)
     stats.subtract(old.stats)

@@ -17,7 +17,7 @@ from resonanz.shared.web import INTERNAL_TOKEN_HEADER
 
 from . import store
 from .app import SERVICE, AnalyticsSettings
-from .consumers import apply_snapshot
+from .consumers import apply_snapshots
 
 log = logging.getLogger(__name__)
 PAGE = 1000
@@ -55,8 +55,7 @@ async def rebuild(settings: AnalyticsSettings, tenant_id: str) -> dict[str, obje
         async with pool.acquire() as conn, conn.transaction():
             await store.forget_tenant(conn, tenant_id)
             async for page in snapshots(settings, tenant_id):
-                for snapshot in page:
-                    await apply_snapshot(conn, tenant_id, snapshot)
+                await apply_snapshots(conn, [(tenant_id, snapshot) for snapshot in page])
                 entries += len(page)
     finally:
         await pool.close()

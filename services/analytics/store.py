@@ -14,32 +14,48 @@ from .domain import Contribution, Key
 STAT_COLUMNS = ("submissions", "rating_count", "rating_sum", "responded", "resolved")
 
 
-async def previous_snapshot(conn: asyncpg.Connection, entry_id: str
-                            ) -> tuple[int, EntrySnapshot] | None:
-    row = await conn.fetchrow(
-        "SELECT version, snapshot FROM entry_state WHERE entry_id = $1 FOR UPDATE", entry_id
-    )
-    if row is None:
-        return None
-    return row["version"], EntrySnapshot.model_validate(row["snapshot"])
+async def previous_snapshots(conn: asyncpg.Connection, entry_ids: list[str]
+                             ) -> dict[str, EntrySnapshot]:
+    """The stored snapshot of each entry, locked (in id order: replicas never deadlock)."""
+    rows = await conn.fetch(
+        "SELECT snapshot FROM entry_state WHERE entry_id = ANY($1::uuid[])"
+        " ORDER BY entry_id FOR UPDATE", sorted(set(entry_ids)))
+    snapshots = (EntrySnapshot.model_validate(row["snapshot"]) for row in rows)
+    return {s.id: s for s in snapshots}
 
 
-async def save_snapshot(conn: asyncpg.Connection, tenant_id: str, entry: EntrySnapshot) -> None:
+async def save_snapshots(conn: asyncpg.Connection,
+                         snapshots: list[tuple[str, EntrySnapshot]]) -> None:
+    if not snapshots:
+        return
     await conn.execute(
-        "INSERT INTO entry_state (entry_id, tenant_id, version, snapshot) VALUES ($1, $2, $3, $4)"
+        "INSERT INTO entry_state (entry_id, tenant_id, version, snapshot)"
+        " SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::jsonb[])"
         " ON CONFLICT (entry_id) DO UPDATE SET version = EXCLUDED.version,"
         " snapshot = EXCLUDED.snapshot",
-        entry.id, tenant_id, entry.version, entry.model_dump(mode="json"),
+        [e.id for _, e in snapshots], [t for t, _ in snapshots],
+        [e.version for _, e in snapshots], [e.model_dump(mode="json") for _, e in snapshots],
     )
 
 
-async def add(conn: asyncpg.Connection, tenant_id: str, key: Key, c: Contribution) -> None:
-    if c.stats or c.seconds:
-        values = [c.stats.get(col, 0) for col in STAT_COLUMNS]
+async def add_all(conn: asyncpg.Connection, totals: dict[tuple[str, Key], Contribution]
+                  ) -> None:
+    """Add each bucket's summed contribution: one statement per table, buckets in key
+    order (two replicas lock rows in the same order)."""
+    ordered = sorted(totals.items(), key=lambda kv: (kv[0][0], kv[0][1].widget_key,
+                                                     kv[0][1].day))
+    stats = [(t, k.widget_key, k.day, *[c.stats.get(col, 0) for col in STAT_COLUMNS],
+              c.seconds) for (t, k), c in ordered if c.stats or c.seconds]
+    counts = [(t, k.widget_key, k.day, dim, value, n) for (t, k), c in ordered
+              for (dim, value), n in sorted(c.counts.items()) if n]
+    buckets = [(t, k.widget_key, k.day, bucket, n) for (t, k), c in ordered
+               for bucket, n in sorted(c.resolve_buckets.items()) if n]
+    if stats:
         await conn.execute(
             "INSERT INTO daily_stats (tenant_id, widget_key, day, submissions, rating_count,"
             " rating_sum, responded, resolved, resolve_seconds_sum)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            " SELECT * FROM unnest($1::uuid[], $2::text[], $3::date[], $4::bigint[],"
+            " $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::float8[])"
             " ON CONFLICT (tenant_id, widget_key, day) DO UPDATE SET"
             " submissions = daily_stats.submissions + EXCLUDED.submissions,"
             " rating_count = daily_stats.rating_count + EXCLUDED.rating_count,"
@@ -48,29 +64,26 @@ async def add(conn: asyncpg.Connection, tenant_id: str, key: Key, c: Contributio
             " resolved = daily_stats.resolved + EXCLUDED.resolved,"
             " resolve_seconds_sum = daily_stats.resolve_seconds_sum"
             " + EXCLUDED.resolve_seconds_sum",
-            tenant_id, key.widget_key, key.day, *values, c.seconds,
-        )
-    await add_resolve_times(conn, tenant_id, key, c)
-    if c.counts:
-        await conn.executemany(
+            *columns(stats, 9))
+    if counts:
+        await conn.execute(
             "INSERT INTO daily_counts (tenant_id, widget_key, day, dimension, value, n)"
-            " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, widget_key, day,"
-            " dimension, value) DO UPDATE SET n = daily_counts.n + EXCLUDED.n",
-            [(tenant_id, key.widget_key, key.day, dim, value, n)
-             for (dim, value), n in c.counts.items()],
-        )
-
-
-async def add_resolve_times(conn: asyncpg.Connection, tenant_id: str, key: Key,
-                            c: Contribution) -> None:
-    if c.resolve_buckets:
-        await conn.executemany(
+            " SELECT * FROM unnest($1::uuid[], $2::text[], $3::date[], $4::text[], $5::text[],"
+            " $6::bigint[]) ON CONFLICT (tenant_id, widget_key, day, dimension, value)"
+            " DO UPDATE SET n = daily_counts.n + EXCLUDED.n",
+            *columns(counts, 6))
+    if buckets:
+        await conn.execute(
             "INSERT INTO daily_resolve_hist (tenant_id, widget_key, day, bucket, n)"
-            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, widget_key, day, bucket)"
+            " SELECT * FROM unnest($1::uuid[], $2::text[], $3::date[], $4::smallint[],"
+            " $5::bigint[]) ON CONFLICT (tenant_id, widget_key, day, bucket)"
             " DO UPDATE SET n = daily_resolve_hist.n + EXCLUDED.n",
-            [(tenant_id, key.widget_key, key.day, bucket, n)
-             for bucket, n in c.resolve_buckets.items()],
-        )
+            *columns(buckets, 5))
+
+
+def columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    """Rows as column arrays, for `unnest`."""
+    return [[row[i] for row in rows] for i in range(width)]
 
 
 async def resolve_histograms(pool: asyncpg.Pool, tenant_id: str, since: date, group_by: str,
