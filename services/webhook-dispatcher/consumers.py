@@ -6,8 +6,6 @@ so the deliveries and mails of an event are created exactly once.
 
 from __future__ import annotations
 
-import uuid
-
 import asyncpg
 
 from resonanz.shared.consumer import Handler
@@ -18,25 +16,12 @@ from .domain import WEBHOOK_ROUTES, webhook_body
 from .notices import Notice
 
 
-def new_delivery_id() -> str:
-    """The webhook-id receivers deduplicate by; stable across every retry."""
-    return f"msg_{uuid.uuid4().hex}"
-
-
 async def fan_out(conn: asyncpg.Connection, event: CloudEvent) -> None:
     """One delivery per subscription that asked for this kind of event."""
     route = WEBHOOK_ROUTES[event.type]
-    targets = await store.subscribers(conn, event.tenantid, route.subscribable)
-    if not targets:
-        return
     body = webhook_body(route, event.id, event.time, event.data)
-
-    def make() -> store.NewDelivery:
-        return store.NewDelivery(new_delivery_id(), event.id, event.type, route.name, body,
-                                 event.time)
-
-    await store.insert_deliveries(conn, event.tenantid, targets, make)
-    await store.wake_dispatchers(conn)
+    await store.fan_out(conn, event.tenantid, route.subscribable, event.id, event.type,
+                        route.name, body, event.time)
 
 
 async def _notify(conn: asyncpg.Connection, event: CloudEvent, notice: Notice | None) -> None:

@@ -8,7 +8,6 @@ from the dispatcher's clock, not from `now()`, so tests can inject and advance i
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -141,41 +140,31 @@ async def enable_subscription(pool: asyncpg.Pool, tenant_id: str, subscription_i
 # --- fan-out ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class NewDelivery:
-    id: str
-    event_id: str
-    event_type: str
-    webhook_type: str
-    body: bytes
-    event_time: datetime
+FAN_OUT_SQL = f"""
+WITH targets AS (
+    SELECT id FROM subscriptions
+    WHERE tenant_id = $1 AND events && $2::text[] AND enabled AND deleted_at IS NULL
+), created AS (
+    -- The webhook-id receivers deduplicate by: one per delivery, stable across retries.
+    INSERT INTO deliveries (id, subscription_id, tenant_id, event_id, event_type,
+                            webhook_type, body, event_time, next_attempt_at)
+    SELECT 'msg_' || replace(gen_random_uuid()::text, '-', ''), id, $1, $3, $4, $5, $6, $7,
+           now()
+    FROM targets
+    ON CONFLICT DO NOTHING
+    RETURNING 1
+)
+SELECT pg_notify('{WAKE_CHANNEL}', '') FROM (SELECT 1 FROM created LIMIT 1) AS any_created
+"""
 
 
-async def subscribers(conn: asyncpg.Connection, tenant_id: str, names: tuple[str, ...]
-                      ) -> list[uuid.UUID]:
-    rows = await conn.fetch(
-        "SELECT id FROM subscriptions WHERE tenant_id = $1 AND events && $2::text[]"
-        " AND enabled AND deleted_at IS NULL",
-        uuid.UUID(tenant_id), list(names),
-    )
-    return [r["id"] for r in rows]
-
-
-async def insert_deliveries(conn: asyncpg.Connection, tenant_id: str,
-                            subscription_ids: list[uuid.UUID],
-                            make: Callable[[], NewDelivery]) -> None:
-    """One delivery per subscription, due at once; `make()` gives each its own webhook-id."""
-    rows = []
-    for subscription_id in subscription_ids:
-        d = make()
-        rows.append((d.id, subscription_id, uuid.UUID(tenant_id), uuid.UUID(d.event_id),
-                     d.event_type, d.webhook_type, d.body, d.event_time))
-    await conn.executemany(
-        "INSERT INTO deliveries (id, subscription_id, tenant_id, event_id, event_type,"
-        " webhook_type, body, event_time, next_attempt_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now()) ON CONFLICT DO NOTHING",
-        rows,
-    )
+async def fan_out(conn: asyncpg.Connection, tenant_id: str, names: tuple[str, ...],
+                  event_id: str, event_type: str, webhook_type: str, body: bytes,
+                  event_time: datetime) -> None:
+    """One delivery per subscription that asked for any of `names`, due at once, and the
+    dispatchers woken on commit when there is one: a single round trip per event."""
+    await conn.execute(FAN_OUT_SQL, uuid.UUID(tenant_id), list(names), uuid.UUID(event_id),
+                       event_type, webhook_type, body, event_time)
 
 
 # --- the queue: claims and results ---------------------------------------------------------------
