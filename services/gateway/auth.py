@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -15,6 +15,7 @@ from prometheus_client import Counter
 
 from resonanz.shared.db import PoolKey
 from resonanz.shared.errors import Forbidden, Unauthenticated
+from resonanz.shared.worker import listen
 
 from . import keys, store
 
@@ -22,6 +23,9 @@ log = logging.getLogger(__name__)
 
 KEY_LOOKUPS = Counter("resonanz_gateway_key_lookups_total",
                       "API keys looked up in the database (well-formed keys only)")
+KEY_CHANGES_CHANNEL = "resonanz_gateway_keys"  # see migration 0004
+CACHE_SECONDS = 1.0
+MAX_CACHED_KEYS = 10_000
 INACTIVITY_EXPIRY = timedelta(days=365)
 FLUSH_INTERVAL = 30.0
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -59,15 +63,26 @@ def presented_key(request: web.Request) -> str | None:
 
 
 class Authenticator:
-    """Checks every request against the database, so revocation is immediate.
+    """Checks every request's key against a record at most a second old, and no older
+    than the last change to any key: a trigger NOTIFYs every gateway of each revocation,
+    rotation, role or rate-limit change at commit, and the listener empties the cache,
+    so revocation holds from the next request while most requests skip the lookup.
 
     Key use is remembered in memory and flushed in batches: `last_used_at` stays
     current without one write per request.
     """
 
-    def __init__(self, pool: asyncpg.Pool, pepper: bytes) -> None:
-        self.pool, self.pepper = pool, pepper
+    def __init__(self, pool: asyncpg.Pool, pepper: bytes,
+                 cache_seconds: float = CACHE_SECONDS) -> None:
+        self.pool, self.pepper, self.cache_seconds = pool, pepper, cache_seconds
         self._used: dict[str, datetime] = {}
+        self._cache: dict[bytes, tuple[float, store.KeyRecord]] = {}
+        self._generation = 0
+
+    def forget_keys(self) -> None:
+        """A key changed somewhere (or the listener reconnected): look every key up again."""
+        self._generation += 1
+        self._cache.clear()
 
     async def authenticate(self, request: web.Request) -> Principal:
         key = presented_key(request)
@@ -76,14 +91,28 @@ class Authenticator:
                                   " or X-API-Key")
         if not keys.is_well_formed(key):
             raise Unauthenticated("API key is malformed")
-        KEY_LOOKUPS.inc()
-        record = await store.find_key(self.pool, keys.digest(key, self.pepper))
+        record = await self._lookup(keys.digest(key, self.pepper))
         now = datetime.now(UTC)
         if record is None or not self._usable(record, now):
             raise Unauthenticated("API key is invalid, expired or revoked")
         self._used[record.id] = now
         return Principal(record.tenant_id, record.id, record.role, record.user_id,
                          record.rate_limits)
+
+    async def _lookup(self, digest: bytes) -> store.KeyRecord | None:
+        cached = self._cache.get(digest)
+        if cached is not None and time.monotonic() - cached[0] < self.cache_seconds:
+            return cached[1]
+        generation, fetched_at = self._generation, time.monotonic()
+        KEY_LOOKUPS.inc()
+        record = await store.find_key(self.pool, digest)
+        # Unknown keys are not remembered (a new key works at once), and neither is an
+        # answer that a change notice overtook while it was on its way.
+        if record is not None and generation == self._generation:
+            if len(self._cache) >= MAX_CACHED_KEYS:
+                self._cache.clear()
+            self._cache[digest] = (fetched_at, record)
+        return record
 
     def _usable(self, record: store.KeyRecord, now: datetime) -> bool:
         if record.revoked_at is not None:
@@ -111,15 +140,18 @@ class Authenticator:
 AuthenticatorKey = web.AppKey("authenticator", Authenticator)
 
 
-def authenticator_ctx(pepper: bytes) -> Callable[[web.Application], AsyncIterator[None]]:
+def authenticator_ctx(pepper: bytes, dsn: str
+                      ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         auth = Authenticator(app[PoolKey], pepper)
         app[AuthenticatorKey] = auth
-        task = asyncio.create_task(auth.flush_periodically())
+        tasks = [asyncio.create_task(auth.flush_periodically()),
+                 asyncio.create_task(listen(dsn, KEY_CHANGES_CHANNEL, auth.forget_keys,
+                                            "api key changes"))]
         yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await auth.flush()
 
     return ctx
