@@ -183,6 +183,48 @@ class EndpointSlots:
             del self.busy[endpoint]
 
 
+class SuccessLog:
+    """Successful attempts are recorded together: everything that succeeded while the
+    previous transaction was being written goes into the next one. Failures stay one by
+    one (they judge and may disable their endpoint under its lock)."""
+
+    MAX_BATCH = 500
+
+    def __init__(self, pool: asyncpg.Pool, clock: Clock) -> None:
+        self.pool, self.clock = pool, clock
+        self._pending: list[tuple[store.Claim, AttemptResult, datetime,
+                                  asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def record(self, claim: store.Claim, result: AttemptResult,
+                     attempted_at: datetime) -> None:
+        """Returns once the attempt is committed; raises what the write raised."""
+        done = asyncio.get_running_loop().create_future()
+        self._pending.append((claim, result, attempted_at, done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write())
+        await done
+
+    async def _write(self) -> None:
+        while self._pending:
+            batch = self._pending[:self.MAX_BATCH]
+            del self._pending[:self.MAX_BATCH]
+            try:
+                async with self.pool.acquire() as conn, conn.transaction():
+                    await store.settle_successes(conn, [(c, r, at) for c, r, at, _ in batch],
+                                                 self.clock())
+            except BaseException as exc:
+                for *_, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+                if not isinstance(exc, Exception):
+                    raise
+            else:
+                for *_, done in batch:
+                    if not done.done():
+                        done.set_result(None)
+
+
 class Slot:
     """One attempt's hold on its endpoint's slot, given back exactly once."""
 
@@ -215,6 +257,7 @@ class DeliveryWorker:
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._tasks: set[asyncio.Task[None]] = set()
         self.waker = Waker()
+        self.successes = SuccessLog(pool, clock)
 
     def wake(self) -> None:
         self.waker.wake()
@@ -270,7 +313,10 @@ class DeliveryWorker:
         metrics.ATTEMPTS.labels(str(result.outcome)).inc()
         metrics.ATTEMPT_SECONDS.observe(result.duration_ms / 1000)
         try:
-            await self._settle(claim, result, now)
+            if result.outcome is Outcome.SUCCESS:
+                await self.successes.record(claim, result, now)
+            else:
+                await self._settle_failure(claim, result, now)
         except (*TRANSIENT_DB_ERRORS, asyncpg.PostgresError) as exc:
             # The lease runs out and the delivery is attempted again, same webhook-id.
             log.warning("could not record attempt of %s: %r", claim.id, exc)
@@ -279,17 +325,11 @@ class DeliveryWorker:
             metrics.DELIVERY_SECONDS.observe(max(0.0, (utc_now() - claim.event_time)
                                                  .total_seconds()))
 
-    async def _settle(self, claim: store.Claim, result: AttemptResult, attempted_at: datetime
-                      ) -> None:
+    async def _settle_failure(self, claim: store.Claim, result: AttemptResult,
+                              attempted_at: datetime) -> None:
         now = self.clock()
         async with self.pool.acquire() as conn, conn.transaction():
             await store.record_attempt(conn, claim, result, attempted_at)
-            if result.outcome is Outcome.SUCCESS:
-                # Endpoint before delivery, as on the failure path: one lock order, no deadlock.
-                await store.mark_endpoint_healthy(conn, claim.subscription_id)
-                verdict = judge(result, claim.attempts + 1, None, now, 0.0)
-                await store.settle_delivery(conn, claim, result, verdict, now)
-                return
             active, failing_since = await store.lock_endpoint_health(conn, claim.subscription_id)
             verdict = judge(result, claim.attempts + 1, failing_since, now, self.unit_random())
             if not active:

@@ -268,11 +268,32 @@ async def settle_delivery(conn: asyncpg.Connection, claim: Claim, result: Attemp
     )
 
 
-async def mark_endpoint_healthy(conn: asyncpg.Connection, subscription_id: str) -> None:
+async def settle_successes(conn: asyncpg.Connection,
+                           settled: list[tuple[Claim, AttemptResult, datetime]],
+                           now: datetime) -> None:
+    """Record many successful attempts at once: their endpoints healthy (locked in id
+    order, before the deliveries, as on the failure path), the attempts, the deliveries."""
     await conn.execute(
-        "UPDATE subscriptions SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL",
-        uuid.UUID(subscription_id),
-    )
+        "UPDATE subscriptions s SET failing_since = NULL FROM (SELECT id FROM subscriptions"
+        " WHERE id = ANY($1::uuid[]) AND failing_since IS NOT NULL ORDER BY id FOR UPDATE)"
+        " AS healed WHERE s.id = healed.id",
+        sorted({uuid.UUID(c.subscription_id) for c, _, _ in settled}))
+    await conn.execute(
+        "INSERT INTO attempts (delivery_id, subscription_id, attempted_at, duration_ms,"
+        " outcome, status_code, response_body, error) SELECT * FROM unnest($1::text[],"
+        " $2::uuid[], $3::timestamptz[], $4::float8[], $5::text[], $6::int[], $7::text[],"
+        " $8::text[])",
+        [c.id for c, _, _ in settled], [uuid.UUID(c.subscription_id) for c, _, _ in settled],
+        [at for _, _, at in settled], [r.duration_ms for _, r, _ in settled],
+        [str(r.outcome) for _, r, _ in settled], [r.status_code for _, r, _ in settled],
+        [r.response_body for _, r, _ in settled], [r.error for _, r, _ in settled])
+    await conn.execute(
+        "UPDATE deliveries d SET status = 'delivered', attempts = d.attempts + 1,"
+        " locked_until = NULL, last_status = u.status, last_outcome = u.outcome,"
+        " delivered_at = $4 FROM unnest($1::text[], $2::int[], $3::text[])"
+        " AS u(id, status, outcome) WHERE d.id = u.id",
+        [c.id for c, _, _ in settled], [r.status_code for _, r, _ in settled],
+        [str(r.outcome) for _, r, _ in settled], now)
 
 
 async def mark_endpoint_failing(conn: asyncpg.Connection, subscription_id: str,
