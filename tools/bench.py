@@ -354,9 +354,42 @@ class Bench:
         self.results["event_to_webhook"] = {
             "rate_per_s": rate, "sent": len(sent), "delivered": len(latencies),
             "p50_ms": ms(pct(latencies, 50)), "p99_ms": ms(pct(latencies, 99)),
+            "stages_p50_p99_ms": await self.stages(receiver, sent),
             "target": "p50 <= 50 ms, p99 <= 250 ms at 200 events/s",
             "met": len(latencies) == len(sent) and pct(latencies, 50) <= 0.05
             and pct(latencies, 99) <= 0.25}
+
+    async def stages(self, receiver: Receiver, sent: dict[str, float]
+                     ) -> dict[str, tuple[float, float]]:
+        """Where a webhook's time goes, from the rows' own timestamps: POST → outbox row
+        (gateway, scoring), → relay's claim, → delivery row (publish, broker, consumer),
+        → attempt (dispatcher's claim), → received."""
+        to_wall = time.time() - time.perf_counter()
+        conn = await asyncpg.connect(self.stack.database_url)
+        try:
+            rows = await conn.fetch(
+                "SELECT o.key, extract(epoch FROM o.created_at) AS queued,"
+                " extract(epoch FROM o.published_at) AS claimed,"
+                " extract(epoch FROM d.created_at) AS fanned_out,"
+                " extract(epoch FROM a.attempted_at) AS attempted"
+                " FROM feedback.outbox o JOIN webhooks.deliveries d ON d.event_id = o.event_id"
+                " JOIN webhooks.attempts a ON a.delivery_id = d.id"
+                " JOIN webhooks.subscriptions s ON s.id = d.subscription_id WHERE s.url = $1",
+                receiver.url)
+        finally:
+            await conn.close()
+        names = ["post_to_outbox", "outbox_to_relay", "relay_to_delivery_row",
+                 "delivery_row_to_attempt", "attempt_to_received"]
+        spans: dict[str, list[float]] = {name: [] for name in names}
+        for row in rows:
+            if row["key"] not in sent or row["key"] not in receiver.arrived:
+                continue
+            marks = [sent[row["key"]] + to_wall, *(float(row[c]) for c in
+                     ("queued", "claimed", "fanned_out", "attempted")),
+                     receiver.arrived[row["key"]] + to_wall]
+            for name, start, end in zip(names, marks, marks[1:], strict=False):
+                spans[name].append(end - start)
+        return {name: (ms(pct(v, 50)), ms(pct(v, 99))) for name, v in spans.items()}
 
     async def isolation(self, rate: float = 50.0) -> None:
         """Healthy endpoint's delivery p99 alone, then beside an endpoint that hangs."""
