@@ -172,6 +172,50 @@ def rss_mb(stack: Stack) -> dict[str, float]:
     return out
 
 
+class CpuMeter:
+    """CPU seconds spent by each part of the platform (and the load generator itself)
+    while a scenario runs: where an accepted write's cost goes. PostgreSQL's and the
+    broker's child processes are counted too, including backends started meanwhile."""
+
+    def __init__(self, platform: Platform) -> None:
+        assert platform.stack is not None
+        roots = {name: svc.proc.pid for name, svc in platform.stack.services.items()
+                 if svc.proc is not None}
+        for name, proc in (("postgres", platform.postgres.proc),
+                           ("broker", platform.broker.proc)):
+            if proc is not None:
+                roots[name] = proc.pid
+        roots["load_generator"] = os.getpid()
+        self.roots = roots
+        self.started: dict[int, float] = {}
+
+    def _sample(self) -> dict[str, dict[int, float]]:
+        out: dict[str, dict[int, float]] = {}
+        for name, pid in self.roots.items():
+            out[name] = {}
+            with contextlib.suppress(psutil.NoSuchProcess):
+                root = psutil.Process(pid)
+                procs = [root, *(root.children(recursive=True) if name != "load_generator"
+                                 else [])]
+                for proc in procs:
+                    with contextlib.suppress(psutil.NoSuchProcess):
+                        times = proc.cpu_times()
+                        out[name][proc.pid] = times.user + times.system
+        return out
+
+    def start(self) -> None:
+        self.started = {pid: cpu for part in self._sample().values()
+                        for pid, cpu in part.items()}
+
+    def per_item_ms(self, items: int) -> dict[str, float]:
+        """CPU milliseconds per item since `start`, by part, with the total."""
+        used = {name: sum(cpu - self.started.get(pid, 0.0) for pid, cpu in part.items())
+                for name, part in self._sample().items()}
+        out = {name: round(seconds * 1000 / max(1, items), 2) for name, seconds in used.items()}
+        out["total"] = round(sum(used.values()) * 1000 / max(1, items), 2)
+        return out
+
+
 # --- scenarios --------------------------------------------------------------------------------
 
 
@@ -184,6 +228,7 @@ class Bench:
     concurrency: int
     seconds: float
     results: dict[str, Any] = field(default_factory=dict)
+    meter: CpuMeter | None = None
 
     @property
     def gateway(self) -> str:
@@ -206,17 +251,23 @@ class Bench:
 
     async def ingest(self) -> None:
         await closed_loop(self.post_feedback, self.concurrency, 2)  # warm-up
+        cpu: dict[str, dict[str, float]] = {}
+        if self.meter:
+            self.meter.start()
         through = await closed_loop(self.post_feedback, self.concurrency, self.seconds)
-        raw = await self.raw_writes()
+        if self.meter:
+            cpu["through_gateway"] = self.meter.per_item_ms(through.ok)
+        raw = await self.raw_writes(cpu)
         at80 = await open_loop(self.post_feedback, 0.8 * through.rate, self.seconds)
         self.results["ingest"] = {
             "gateway": through.summary(), "raw_durable_write": raw.summary(),
             "ratio": round(through.rate / raw.rate, 3), "at_80_percent": at80.summary(),
+            "cpu_ms_per_write": cpu,
             "target": "ratio >= 0.5; p99 <= 100 ms at 80 %",
             "met": through.rate >= 0.5 * raw.rate and pct(at80.latencies, 99) <= 0.1,
         }
 
-    async def raw_writes(self) -> Load:
+    async def raw_writes(self, cpu: dict[str, dict[str, float]]) -> Load:
         """The same durable write without the platform: entry row + outbox row, one tx."""
         dsn = with_user(self.stack.database_url, service_role("feedback"), None)
         pool = await asyncpg.create_pool(dsn, min_size=self.concurrency,
@@ -238,7 +289,12 @@ class Bench:
 
         try:
             await closed_loop(write, self.concurrency, 1)
-            return await closed_loop(write, self.concurrency, self.seconds)
+            if self.meter:
+                self.meter.start()
+            load = await closed_loop(write, self.concurrency, self.seconds)
+            if self.meter:
+                cpu["raw_durable_write"] = self.meter.per_item_ms(load.ok)
+            return load
         finally:
             await pool.close()
 
@@ -542,7 +598,8 @@ async def run(platform: Platform, args: argparse.Namespace) -> dict[str, Any]:
     idle = rss_mb(stack)
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as http:
-        bench = Bench(stack, http, tenant, key, args.concurrency, args.seconds)
+        bench = Bench(stack, http, tenant, key, args.concurrency, args.seconds,
+                      meter=CpuMeter(platform))
         bench.results["machine"] = {"cpus": os.cpu_count(),
                                     "date": datetime.now(UTC).isoformat(timespec="seconds"),
                                     "concurrency": args.concurrency}
