@@ -155,9 +155,12 @@ async def ensure_database(admin_dsn: str) -> None:
 
 
 # What a PostgreSQL restart or failover looks like to a request: worth a retry, not a 500.
+# InternalClientError: a pooled connection caught mid-operation by the server's shutdown
+# ("cannot switch to state ...; another operation is in progress"), seen once in a
+# PostgreSQL restart drill; the next connection works.
 DATABASE_DOWN = (ConnectionError, asyncpg.PostgresConnectionError,
                  asyncpg.ConnectionDoesNotExistError, asyncpg.CannotConnectNowError,
-                 asyncpg.AdminShutdownError)
+                 asyncpg.AdminShutdownError, asyncpg.InternalClientError)
 
 
 def database_unavailable() -> ServiceUnavailable:
