@@ -44,6 +44,8 @@ class Batched:
 
     async def __call__(self, conn: asyncpg.Connection, event: CloudEvent) -> None:
         await self.fn(conn, [event])
+
+
 TRANSIENT = (KafkaError, TimeoutError, *TRANSIENT_DB_ERRORS)
 
 
