@@ -8,6 +8,7 @@ graceful shutdown on SIGTERM.
 from __future__ import annotations
 
 import asyncio
+import gc
 import hmac
 import logging
 import time
@@ -258,6 +259,14 @@ def http_client_ctx(settings: Settings, *, timeout: float = 10.0,
     return ctx
 
 
+async def freeze_startup_heap(app: web.Application) -> None:
+    """What startup built (modules, schemas, pools) lives as long as the process: take it
+    out of the collector's sight, so a full collection scans only what requests leave
+    behind (about 20 ms of pause for the startup heap otherwise)."""
+    gc.collect()
+    gc.freeze()
+
+
 def serve(service: str, settings: Settings, app_factory: Callable[[], web.Application]) -> None:
     """Run until SIGTERM/SIGINT, then drain in-flight requests and stop background work."""
     import uvloop
@@ -265,7 +274,9 @@ def serve(service: str, settings: Settings, app_factory: Callable[[], web.Applic
     configure_logging(service, settings.log_level)
     log.info("starting %s with %s", service, settings.safe_summary())
     uvloop.install()
+    app = app_factory()
+    app.on_startup.append(freeze_startup_heap)  # after the cleanup contexts have started
     web.run_app(
-        app_factory(), host=settings.host, port=settings.port, access_log=None,
+        app, host=settings.host, port=settings.port, access_log=None,
         shutdown_timeout=settings.shutdown_timeout, print=None, handle_signals=True,
     )

@@ -258,11 +258,14 @@ class Bench:
         if self.meter:
             cpu["through_gateway"] = self.meter.per_item_ms(through.ok)
         raw = await self.raw_writes(cpu)
+        # The raw writes left their outbox rows for the relay: publish them first, or the
+        # latency at 80 % would pay for the raw scenario's events.
+        drained = await self.drain()
         at80 = await open_loop(self.post_feedback, 0.8 * through.rate, self.seconds)
         self.results["ingest"] = {
             "gateway": through.summary(), "raw_durable_write": raw.summary(),
             "ratio": round(through.rate / raw.rate, 3), "at_80_percent": at80.summary(),
-            "cpu_ms_per_write": cpu,
+            "cpu_ms_per_write": cpu, "drain_before_80_percent_s": drained,
             "target": "ratio >= 0.5; p99 <= 100 ms at 80 %",
             "met": through.rate >= 0.5 * raw.rate and pct(at80.latencies, 99) <= 0.1,
         }
@@ -564,7 +567,9 @@ async def bulk_load(database_url: str, tenant: str, rows: int) -> None:
                    now() - (g % 80) * interval '1 day' - (g % 86400) * interval '1 second',
                    now()
             FROM generate_series(1, $2) AS g""", tenant, rows)
-        await conn.execute("ANALYZE feedback.entries")
+        # Months of traffic would have been through autovacuum (insert-triggered since
+        # PostgreSQL 13): the visibility map is set, so index-only scans are possible.
+        await conn.execute("VACUUM (ANALYZE) feedback.entries")
         await conn.execute("""
             INSERT INTO analytics.daily_stats (tenant_id, widget_key, day, submissions,
                                                rating_count, rating_sum, responded, resolved)
