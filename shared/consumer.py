@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from aiohttp import web
@@ -242,6 +242,37 @@ class ConsumerLoop:
             raise Stopping
 
 
+PRUNE_INTERVAL = 3600.0
+PRUNE_BATCH = 10_000
+
+
+async def forget_processed(pool: asyncpg.Pool, group: str, older_than: timedelta) -> int:
+    """Delete the group's tracking rows older than `older_than`, in small batches so no
+    transaction holds many locks; returns how many went."""
+    removed = 0
+    while True:
+        status = await pool.execute(
+            "DELETE FROM processed_events WHERE ctid = ANY(ARRAY(SELECT ctid FROM"
+            " processed_events WHERE consumer = $1 AND processed_at < now() - $2::interval"
+            " LIMIT $3))", group, older_than, PRUNE_BATCH)
+        count = int(status.split()[-1])
+        removed += count
+        if count < PRUNE_BATCH:
+            return removed
+
+
+async def prune_periodically(pool: asyncpg.Pool, group: str, older_than: timedelta) -> None:
+    while True:
+        try:
+            removed = await forget_processed(pool, group, older_than)
+        except TRANSIENT_DB_ERRORS as exc:
+            log.info("tracking rows of %s not pruned: %r", group, exc)
+        else:
+            if removed:
+                log.info("pruned %d tracking rows of %s", removed, group)
+        await asyncio.sleep(PRUNE_INTERVAL)
+
+
 def consumer_ctx(
     settings: Settings, *, group: str, topics: list[str], handlers: Mapping[str, Handler]
 ) -> Callable[[web.Application], AsyncIterator[None]]:
@@ -252,11 +283,16 @@ def consumer_ctx(
             app[PoolKey], settings, group=group, topics=topics, handlers=handlers
         )
         task = asyncio.create_task(loop.run(), name=f"consumer-{group}")
+        retention = timedelta(days=settings.processed_events_retention_days)
+        pruner = asyncio.create_task(prune_periodically(app[PoolKey], loop.group, retention))
         yield
+        pruner.cancel()
         loop.stop()
         await task
+        await asyncio.gather(pruner, return_exceptions=True)
 
     return ctx
 
 
-__all__ = ["Batched", "ConsumerLoop", "Handler", "TopicPartition", "consumer_ctx"]
+__all__ = ["Batched", "ConsumerLoop", "Handler", "TopicPartition", "consumer_ctx",
+           "forget_processed"]

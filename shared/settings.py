@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     topic_webhooks: str = "webhooks.events"
     topic_dead_letter: str = "resonanz.dead-letter"
     consumer_max_retries: int = Field(default=5, ge=0)
+    # Must outlast the broker's retention: a group whose offsets expired re-reads the
+    # topic from the start, and only tracking rows keep those events from being applied
+    # again (Kafka keeps 7 days by default).
+    processed_events_retention_days: float = Field(default=14.0, gt=0)
     # Deployments sharing one Kafka cluster keep their consumer groups apart with this.
     consumer_group_prefix: str = ""
     outbox_poll_interval: float = 1.0

@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from resonanz.shared.consumer import ConsumerLoop
+from resonanz.shared.consumer import ConsumerLoop, forget_processed
 from resonanz.shared.db import create_pool, migrate, migration_files
 from resonanz.shared.devstack import SERVICES
 from resonanz.shared.events import (
@@ -204,3 +205,20 @@ async def test_consumer_applies_each_event_once_and_dead_letters_poison(
     assert handler.calls[poison.subject] in (3, 4)
     rows = await analytics_pool.fetch("SELECT entry_id FROM entry_state")
     assert [str(r["entry_id"]) for r in rows] == [good.subject]
+
+
+async def test_tracking_rows_are_forgotten_after_the_retention_only_for_their_group(
+    analytics_pool: asyncpg.Pool,
+) -> None:
+    rows = [(uuid.uuid4(), group, timedelta(days=days)) for group in ("analytics", "other")
+            for days in (20, 15, 1, 0)]
+    await analytics_pool.executemany(
+        "INSERT INTO processed_events (event_id, consumer, processed_at)"
+        " VALUES ($1, $2, now() - $3::interval)", rows)
+
+    assert await forget_processed(analytics_pool, "analytics", timedelta(days=14)) == 2
+
+    kept = await analytics_pool.fetch(
+        "SELECT consumer, count(*) AS n FROM processed_events GROUP BY consumer ORDER BY 1")
+    assert [(r["consumer"], r["n"]) for r in kept] == [("analytics", 2), ("other", 4)]
+    assert await forget_processed(analytics_pool, "analytics", timedelta(days=14)) == 0
