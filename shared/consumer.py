@@ -27,7 +27,7 @@ from .kafka import ensure_topics, new_producer
 from .logs import request_id_var, tenant_id_var
 from .metrics import CONSUMED, CONSUMER_LAG, DEAD_LETTERED, EVENT_AGE
 from .settings import Settings
-from .worker import TRANSIENT_DB_ERRORS
+from .worker import TRANSIENT_DB_ERRORS, Waker, repeat
 
 log = logging.getLogger(__name__)
 
@@ -246,31 +246,15 @@ PRUNE_INTERVAL = 3600.0
 PRUNE_BATCH = 10_000
 
 
-async def forget_processed(pool: asyncpg.Pool, group: str, older_than: timedelta) -> int:
-    """Delete the group's tracking rows older than `older_than`, in small batches so no
-    transaction holds many locks; returns how many went."""
-    removed = 0
-    while True:
-        status = await pool.execute(
-            "DELETE FROM processed_events WHERE ctid = ANY(ARRAY(SELECT ctid FROM"
-            " processed_events WHERE consumer = $1 AND processed_at < now() - $2::interval"
-            " LIMIT $3))", group, older_than, PRUNE_BATCH)
-        count = int(status.split()[-1])
-        removed += count
-        if count < PRUNE_BATCH:
-            return removed
-
-
-async def prune_periodically(pool: asyncpg.Pool, group: str, older_than: timedelta) -> None:
-    while True:
-        try:
-            removed = await forget_processed(pool, group, older_than)
-        except TRANSIENT_DB_ERRORS as exc:
-            log.info("tracking rows of %s not pruned: %r", group, exc)
-        else:
-            if removed:
-                log.info("pruned %d tracking rows of %s", removed, group)
-        await asyncio.sleep(PRUNE_INTERVAL)
+async def forget_processed(pool: asyncpg.Pool, group: str, older_than: timedelta,
+                           limit: int = PRUNE_BATCH) -> int:
+    """Delete up to `limit` of the group's tracking rows older than `older_than` (small
+    batches: no transaction holds many locks); returns how many went."""
+    status = await pool.execute(
+        "DELETE FROM processed_events WHERE ctid = ANY(ARRAY(SELECT ctid FROM"
+        " processed_events WHERE consumer = $1 AND processed_at < now() - $2::interval"
+        " LIMIT $3))", group, older_than, limit)
+    return int(status.split()[-1])
 
 
 def consumer_ctx(
@@ -284,12 +268,14 @@ def consumer_ctx(
         )
         task = asyncio.create_task(loop.run(), name=f"consumer-{group}")
         retention = timedelta(days=settings.processed_events_retention_days)
-        pruner = asyncio.create_task(prune_periodically(app[PoolKey], loop.group, retention))
+        pruning = Waker()
+        pruner = asyncio.create_task(repeat(
+            lambda: forget_processed(app[PoolKey], loop.group, retention), pruning,
+            batch=PRUNE_BATCH, poll_interval=PRUNE_INTERVAL, what=f"{group} pruning"))
         yield
-        pruner.cancel()
+        pruning.stop()
         loop.stop()
-        await task
-        await asyncio.gather(pruner, return_exceptions=True)
+        await asyncio.gather(task, pruner)
 
     return ctx
 
