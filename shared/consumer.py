@@ -260,7 +260,8 @@ async def forget_processed(pool: asyncpg.Pool, group: str, older_than: timedelta
 def consumer_ctx(
     settings: Settings, *, group: str, topics: list[str], handlers: Mapping[str, Handler]
 ) -> Callable[[web.Application], AsyncIterator[None]]:
-    """cleanup_ctx: consume while the app runs; on shutdown finish the batch and commit."""
+    """cleanup_ctx: consume while the app runs, forgetting tracking rows older than the
+    retention; on shutdown finish the batch and commit."""
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         loop = ConsumerLoop(
