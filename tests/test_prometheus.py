@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,11 +37,27 @@ def prometheus(shared_stack: Stack, tmp_path: Path) -> Iterator[str]:
              f"--web.listen-address=127.0.0.1:{port}"],
             stdout=log, stderr=subprocess.STDOUT)
     try:
-        wait_for_port(port, time.monotonic() + 30, "prometheus", proc)
+        deadline = time.monotonic() + 30
+        wait_for_port(port, deadline, "prometheus", proc)
+        wait_until_ready(f"http://127.0.0.1:{port}/-/ready", deadline)
         yield f"http://127.0.0.1:{port}"
     finally:
         proc.terminate()
         proc.wait(20)
+
+
+def wait_until_ready(url: str, deadline: float) -> None:
+    """Prometheus listens before it is ready: queries answer 503 until its storage is up."""
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:  # URLError and HTTPError (the 503) are OSErrors
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"prometheus not ready at {url}")
+        time.sleep(0.1)
 
 
 async def query(http: aiohttp.ClientSession, base: str, promql: str) -> list[dict[str, Any]]:
