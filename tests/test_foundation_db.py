@@ -23,7 +23,7 @@ from resonanz.shared.events import (
 )
 from resonanz.shared.kafka import ensure_topics
 from resonanz.shared.outbox import OutboxRelay, enqueue
-from resonanz.shared.settings import Settings, service_role, with_user
+from resonanz.shared.settings import Settings
 
 from .conftest import Infra
 from .support import eventually
@@ -43,7 +43,7 @@ async def test_a_service_role_cannot_read_or_write_another_services_schema(
 ) -> None:
     for service in SERVICES:
         await migrate(database_url, service)
-    conn = await asyncpg.connect(with_user(database_url, service_role("feedback"), None))
+    conn = await asyncpg.connect(Settings(database_url=database_url).service_dsn("feedback"))
     try:
         assert await conn.fetchval("SELECT count(*) FROM entries") == 0
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
@@ -59,7 +59,7 @@ async def test_a_service_role_cannot_read_or_write_another_services_schema(
 @pytest.fixture
 async def analytics_pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
     await migrate(database_url, "analytics")
-    pool = await create_pool(with_user(database_url, service_role("analytics"), None))
+    pool = await create_pool(Settings(database_url=database_url).service_dsn("analytics"))
     yield pool
     await pool.close()
 
@@ -107,7 +107,7 @@ async def test_two_relay_replicas_publish_every_row_exactly_once(
     async with analytics_pool.acquire() as conn, conn.transaction():
         for event in events:
             await enqueue(conn, event, topic)
-    dsn = with_user(database_url, service_role("analytics"), None)
+    dsn = Settings(database_url=database_url).service_dsn("analytics")
     relays = [OutboxRelay(analytics_pool, dsn, infra.bootstrap_servers, "analytics",
                           batch_size=50) for _ in range(2)]
     tasks = [asyncio.create_task(r.run()) for r in relays]
@@ -128,7 +128,7 @@ async def test_relay_keeps_rows_while_the_broker_is_unreachable(
 ) -> None:
     async with analytics_pool.acquire() as conn, conn.transaction():
         await enqueue(conn, removal_event(str(uuid.uuid4())), "nowhere")
-    dsn = with_user(database_url, service_role("analytics"), None)
+    dsn = Settings(database_url=database_url).service_dsn("analytics")
     relay = OutboxRelay(analytics_pool, dsn, "127.0.0.1:1", "analytics")
     with pytest.raises(Exception):  # noqa: B017 - any broker error will do
         await relay.publish_batch()

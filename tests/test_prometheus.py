@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ import aiohttp
 import pytest
 import yaml
 
-from resonanz.shared.devstack import Stack, free_port, wait_for_port
+from resonanz.shared.devstack import Stack, free_port, wait_for_port, wait_until_ok
 
 from .support import eventually
 
@@ -39,25 +38,12 @@ def prometheus(shared_stack: Stack, tmp_path: Path) -> Iterator[str]:
     try:
         deadline = time.monotonic() + 30
         wait_for_port(port, deadline, "prometheus", proc)
-        wait_until_ready(f"http://127.0.0.1:{port}/-/ready", deadline)
+        # It listens before it is ready: queries answer 503 until its storage is up.
+        wait_until_ok(f"http://127.0.0.1:{port}/-/ready", deadline, "prometheus")
         yield f"http://127.0.0.1:{port}"
     finally:
         proc.terminate()
         proc.wait(20)
-
-
-def wait_until_ready(url: str, deadline: float) -> None:
-    """Prometheus listens before it is ready: queries answer 503 until its storage is up."""
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:  # URLError and HTTPError (the 503) are OSErrors
-            pass
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"prometheus not ready at {url}")
-        time.sleep(0.1)
 
 
 async def query(http: aiohttp.ClientSession, base: str, promql: str) -> list[dict[str, Any]]:

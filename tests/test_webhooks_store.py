@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from resonanz.shared.db import migrate
-from resonanz.shared.settings import service_role, with_user
+from resonanz.shared.settings import Settings
 from resonanz.webhook_dispatcher.store import SETTLE_DELIVERED_SQL
 
 DELIVERIES = 3000
@@ -19,8 +19,8 @@ DELIVERIES = 3000
 @pytest.fixture
 async def dispatcher_db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
     await migrate(database_url, "webhook_dispatcher")
-    conn = await asyncpg.connect(
-        with_user(database_url, service_role("webhook_dispatcher"), None))
+    dsn = Settings(database_url=database_url).service_dsn("webhook_dispatcher")
+    conn = await asyncpg.connect(dsn)
     tenant, subscription = uuid.uuid4(), uuid.uuid4()
     await conn.execute(
         "INSERT INTO subscriptions (id, tenant_id, url, events, secret)"
