@@ -1,18 +1,20 @@
-"""`python -m resonanz.<service> [serve|migrate]`: the same entry point for every service."""
+"""`python -m resonanz.<service> [serve|…]`: the same entry point for every service."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import logging
+import sys
 from collections.abc import Callable
+from typing import NoReturn, TypeVar
 
 from aiohttp import web
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
-from .db import ensure_database, migrate
-from .logs import configure_logging
-from .settings import Settings
+from .settings import ENV_PREFIX, Settings
 from .web import serve
+
+S = TypeVar("S", bound=Settings)
 
 
 def main(
@@ -25,23 +27,40 @@ def main(
     parser = argparse.ArgumentParser(prog=f"python -m resonanz.{service}")
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("serve", help="run the service (default)")
-    commands.add_parser("migrate", help="create the role and schema, apply migrations")
-    settings = settings_factory()
+    settings = load_settings(settings_factory)
     if extra is not None:
         extra(commands, settings)
     args = parser.parse_args(argv)
-    if args.command == "migrate":
-        configure_logging(service, settings.log_level)
-        asyncio.run(run_migrations(service, settings))
-    elif args.command in (None, "serve"):
+    refuse_weak_secrets(settings)
+    if args.command in (None, "serve"):
         serve(service, settings, lambda: app_factory(settings))
     else:
         args.handler(args)
 
 
-async def run_migrations(service: str, settings: Settings) -> None:
-    admin = settings.database_url.get_secret_value()
-    await ensure_database(admin)
-    password = settings.db_role_password.get_secret_value() if settings.db_role_password else None
-    applied = await migrate(admin, service, password)
-    logging.getLogger(__name__).info("%s: %d migrations applied", service, len(applied))
+def load_settings(factory: Callable[[], S]) -> S:
+    """The settings, or a clear message naming the variable instead of a traceback."""
+    try:
+        return factory()
+    except ValidationError as exc:
+        lines = [f"{ENV_PREFIX}{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}"
+                 for e in exc.errors()]
+        fail("invalid configuration", lines)
+    except SettingsError as exc:
+        fail("invalid configuration", [str(exc)])
+
+
+def refuse_weak_secrets(settings: Settings) -> None:
+    problems = settings.weak_secrets()
+    if problems:
+        fail("refusing to start with weak secrets", [
+            *problems,
+            "set each to a random value, e.g. python3 -c 'import secrets;"
+            " print(secrets.token_urlsafe(32))' (or give it as a file with the _FILE suffix);"
+            f" for a local development setup set {ENV_PREFIX}ENV=development",
+        ])
+
+
+def fail(what: str, lines: list[str]) -> NoReturn:
+    print(f"resonanz: {what}:", *(f"  - {line}" for line in lines), sep="\n", file=sys.stderr)
+    raise SystemExit(2)

@@ -21,6 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .kafka import TOPIC_PARTITIONS
+
 SERVICES = ("gateway", "feedback", "widgets", "webhook_dispatcher", "analytics")
 PG_SYSTEM_USER = "embedded_postgres"
 
@@ -257,6 +259,9 @@ class Stack:
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("RESONANZ_")}
         env.update({
+            "RESONANZ_ENV": "development",
+            # What the in-memory broker gives a topic it auto-creates after a restart.
+            "RESONANZ_KAFKA_TOPIC_PARTITIONS": str(TOPIC_PARTITIONS),
             "RESONANZ_DATABASE_URL": self.database_url,
             "RESONANZ_KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
             "RESONANZ_INTERNAL_TOKEN": self.extra_env.get("RESONANZ_INTERNAL_TOKEN",
@@ -279,13 +284,13 @@ class Stack:
                 name, port, self.run_dir / f"{name}.log", env={}
             )
 
-    def migrate(self, names: tuple[str, ...] = SERVICES) -> None:
-        for name in names:
-            done = subprocess.run([sys.executable, "-m", f"resonanz.{name}", "migrate"],
-                                  env=self.env(), capture_output=True, text=True, check=False)
-            if done.returncode != 0:
-                tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
-                raise RuntimeError(f"{name} migrate failed: {' / '.join(tail)}")
+    def migrate(self) -> None:
+        """Every schema and the topics, as the production one-shot does it."""
+        done = subprocess.run([sys.executable, "-m", "resonanz.shared.migrate"],
+                              env=self.env(), capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+            raise RuntimeError(f"migrate failed: {' / '.join(tail)}")
 
     def start(self, names: tuple[str, ...] | None = None, timeout: float = 30.0) -> None:
         names = names or tuple(self.services)

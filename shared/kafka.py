@@ -48,12 +48,12 @@ TOPIC_PARTITIONS = 4
 
 
 async def ensure_topics(bootstrap_servers: str, topics: list[str],
-                        partitions: int = TOPIC_PARTITIONS) -> None:
+                        partitions: int = TOPIC_PARTITIONS, replication_factor: int = 1) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [NewTopic(t, partitions, 1) for t in topics if t not in existing]
+        missing = [NewTopic(t, partitions, replication_factor) for t in topics if t not in existing]
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(missing)

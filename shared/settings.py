@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
+
+ENV_PREFIX = "RESONANZ_"
 
 SERVICE_PORTS = {
     "gateway": 8080,
@@ -25,15 +36,53 @@ SERVICE_SCHEMAS = {
 }
 
 
+# Development values of secrets, and those older compose files defaulted to: never valid
+# outside development.
+WELL_KNOWN_SECRETS = frozenset({
+    "dev-internal-token-change-me", "dev-pepper-change-me", "resonanz-dev-internal-token",
+    "resonanz-dev-api-key-pepper", "resonanz-dev-role-password", "change-me", "changeme",
+    "secret", "password", "postgres",
+})
+MIN_SECRET_LENGTH = 32
+
+
+class SecretFilesSource(PydanticBaseSettingsSource):
+    """`RESONANZ_X_FILE=/run/secrets/x` sets X to that file's content, as Docker and
+    Kubernetes secrets are mounted. A variable set directly wins over its file."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ reads every field at once
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name in self.settings_cls.model_fields:
+            variable = f"{ENV_PREFIX}{name.upper()}_FILE"
+            path = os.environ.get(variable)
+            if not path or f"{ENV_PREFIX}{name.upper()}" in os.environ:
+                continue
+            try:
+                values[name] = Path(path).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise SettingsError(f"{variable}: cannot read {path}: {exc.strerror}") from None
+        return values
+
+
 class Settings(BaseSettings):
     """What every service needs. A service subclasses it for its own knobs."""
 
-    model_config = SettingsConfigDict(env_prefix="RESONANZ_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
+    # Secrets that must be set to a strong value outside development (checked at start).
+    required_secrets: ClassVar[tuple[str, ...]] = ("internal_token",)
+
+    # `development` accepts the built-in development secrets; anything else refuses them.
+    env: Literal["production", "development"] = "production"
     host: str = "127.0.0.1"
     port: int = 8080
     log_level: str = "INFO"
-    # Superuser DSN: used by `migrate` and, with the user swapped for the service role, by the pool.
+    # The service's DSN. Production: the service's own role (resonanz_<service>), with its
+    # password here or in db_role_password. Development: a superuser DSN, whose user the
+    # service swaps for its role; `python -m resonanz.shared.migrate` needs a superuser.
     database_url: SecretStr = SecretStr("postgresql://postgres@127.0.0.1:5432/resonanz")
     db_role_password: SecretStr | None = None
     db_pool_min: int = 2
@@ -61,13 +110,43 @@ class Settings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     rate_limit_fail_open: bool = False
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, SecretFilesSource(settings_cls), dotenv_settings)
+
     def service_dsn(self, service: str) -> str:
         """The service's own DSN: same server, its own least-privilege role."""
-        return with_user(
-            self.database_url.get_secret_value(),
-            service_role(service),
-            self.db_role_password.get_secret_value() if self.db_role_password else None,
-        )
+        dsn = self.database_url.get_secret_value()
+        role = service_role(service)
+        password = self.db_role_password.get_secret_value() if self.db_role_password else None
+        if urlsplit(dsn).username == role:
+            password = password or urlsplit(dsn).password
+        return with_user(dsn, role, password)
+
+    def weak_secrets(self) -> list[str]:
+        """What keeps this configuration from running outside development: one line per
+        secret that is missing, a well-known development value, or too short."""
+        if self.env == "development":
+            return []
+        problems = []
+        for name in self.required_secrets:
+            value: SecretStr | None = getattr(self, name)
+            secret = value.get_secret_value() if value is not None else ""
+            variable = f"{ENV_PREFIX}{name.upper()}"
+            if not secret:
+                problems.append(f"{variable} is not set")
+            elif secret in WELL_KNOWN_SECRETS:
+                problems.append(f"{variable} is a well-known development value")
+            elif len(secret) < MIN_SECRET_LENGTH:
+                problems.append(f"{variable} is shorter than {MIN_SECRET_LENGTH} characters")
+        return problems
 
     def safe_summary(self) -> dict[str, object]:
         """Settings fit for a log line: secrets masked, DSN password hidden."""

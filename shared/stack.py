@@ -104,13 +104,7 @@ class Platform:
 
     def _migrate(self, database_url: str) -> None:
         assert self.stack is not None
-        import asyncio
-
-        from .kafka import all_topics, ensure_topics
-        from .settings import Settings
-
         self.stack.migrate()
-        asyncio.run(ensure_topics(self.stack.bootstrap_servers, all_topics(Settings())))
 
     def _start_services(self) -> None:
         assert self.stack is not None

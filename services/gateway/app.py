@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from aiohttp import web
 from pydantic import SecretStr
 
@@ -22,6 +24,8 @@ SERVICE = "gateway"
 
 
 class GatewaySettings(Settings):
+    required_secrets: ClassVar[tuple[str, ...]] = ("internal_token", "api_key_pepper")
+
     port: int = 8080
     api_key_pepper: SecretStr = SecretStr("dev-pepper-change-me")
     feedback_url: str = "http://127.0.0.1:8081"
