@@ -158,47 +158,72 @@ def test_compose_runs_infrastructure_kafka_in_kraft_mode() -> None:
 
 
 @pytest.mark.parametrize("module", sorted(SERVICES))
-def test_compose_service_uses_shared_build_and_is_healthchecked(module: str) -> None:
+def test_compose_service_runs_the_one_image_after_migrate_and_is_healthchecked(module: str
+                                                                              ) -> None:
     name, port = SERVICES[module]
     services = _compose_services()
     assert name in services, f"compose has no {name} service"
     service = services[name]
 
-    build = service.get("build")
-    assert build is not None, f"{name} is not built from the repo's Dockerfile"
-    context = build if isinstance(build, str) else build.get("context", ".")
-    dockerfile = "Dockerfile" if isinstance(build, str) else build.get("dockerfile", "Dockerfile")
-    assert (ROOT / context).resolve() == ROOT
-    assert (ROOT / context / dockerfile).resolve() == DOCKERFILE
-
-    command = (
-        " ".join(service["command"]) if isinstance(service["command"], list) else service["command"]
-    )
-    assert f"python -m resonanz.{module} migrate &&" in command
-    assert re.search(rf"exec python -m resonanz\.{module}(\s+serve)?\s*$", command), command
+    assert "build" not in service, f"{name} builds the image again; only migrate builds it"
+    assert service["image"] == services["migrate"]["image"]
+    assert service["command"] == ["python", "-m", f"resonanz.{module}"]
 
     env = _env(service)
     assert env["RESONANZ_PORT"] == str(port)
     assert env["RESONANZ_HOST"] == "0.0.0.0"
     assert env["RESONANZ_KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
-    assert "@postgres:5432/" in env["RESONANZ_DATABASE_URL"]
+    assert env["RESONANZ_DATABASE_URL"] == f"postgresql://resonanz_{module}@postgres:5432/resonanz"
+    assert env["RESONANZ_DB_ROLE_PASSWORD"].startswith(
+        f"${{RESONANZ_{module.upper()}_DB_PASSWORD:?"), "each role has its own password"
 
     healthcheck = service.get("healthcheck") or {}
     probe = " ".join(healthcheck.get("test", []))
     assert "/readyz" in probe and "urllib" in probe, probe
-    assert "RESONANZ_PORT" in probe or str(port) in probe
+    assert "RESONANZ_OPS_PORT" in probe and "RESONANZ_PORT" in probe
 
     depends = service.get("depends_on") or {}
+    assert depends.get("migrate", {}).get("condition") == "service_completed_successfully"
     for infra in ("postgres", "kafka"):
         assert depends.get(infra, {}).get("condition") == "service_healthy", (name, infra)
 
 
-def test_compose_services_share_one_image() -> None:
+def test_compose_builds_the_image_once_in_the_migrate_one_shot() -> None:
     services = _compose_services()
-    builds = {json.dumps(services[name]["build"], sort_keys=True) for name, _ in SERVICES.values()}
-    images = {services[name].get("image") for name, _ in SERVICES.values()}
-    assert len(builds) == 1, builds
-    assert len(images) == 1, images
+    builders = [name for name, service in services.items() if "build" in service]
+    assert builders == ["migrate"], builders
+    build = services["migrate"]["build"]
+    dockerfile = ROOT / build.get("context", ".") / build.get("dockerfile", "Dockerfile")
+    assert dockerfile.resolve() == DOCKERFILE
+    assert services["migrate"]["command"] == ["python", "-m", "resonanz.shared.migrate"]
+    assert services["migrate"]["restart"] == "no"
+
+
+def test_compose_only_migrate_holds_the_superuser_dsn() -> None:
+    holders = [name for name, service in _compose_services().items()
+               if "POSTGRES_PASSWORD" in json.dumps(_env(service)) and name != "postgres"]
+    assert holders == ["migrate"], holders
+    env = _env(_compose_services()["migrate"])
+    assert env["RESONANZ_DATABASE_URL"].startswith("postgresql://postgres:${POSTGRES_PASSWORD:?")
+    for module in SERVICES:
+        assert f"RESONANZ_{module.upper()}_DB_PASSWORD" in env
+
+
+def test_compose_has_no_default_for_any_secret() -> None:
+    text = COMPOSE_FILE.read_text(encoding="utf-8")
+    secrets = ["POSTGRES_PASSWORD", "RESONANZ_INTERNAL_TOKEN", "RESONANZ_API_KEY_PEPPER",
+               "GRAFANA_ADMIN_PASSWORD", *(f"RESONANZ_{m.upper()}_DB_PASSWORD" for m in SERVICES)]
+    for secret in secrets:
+        uses = re.findall(rf"\$\{{{secret}(:?[-?=+]?)", text)
+        assert uses, f"{secret} is not used"
+        assert all(use == ":?" for use in uses), f"{secret} must be required: ${{{secret}:?…}}"
+
+
+def test_env_example_names_every_variable_compose_reads() -> None:
+    used = set(re.findall(r"\$\{([A-Z_]+)", COMPOSE_FILE.read_text(encoding="utf-8")))
+    example = (ROOT / ".env.example").read_text(encoding="utf-8")
+    documented = set(re.findall(r"^#?([A-Z_]+)=", example, flags=re.MULTILINE))
+    assert used <= documented, used - documented
 
 
 def test_compose_ports_match_service_defaults() -> None:
