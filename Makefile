@@ -17,9 +17,13 @@ $(STAMP): pyproject.toml
 run: install
 	$(BIN)/python -m resonanz.shared.stack
 
-## Lint and type-check, then every test.
-test: lint
+## Lint and type-check, then every test. First the Debian tools the tests need (installed as root).
+test: system-deps lint
 	$(BIN)/pytest -q
+
+.PHONY: system-deps
+system-deps:
+	bash tools/system-deps.sh
 
 lint: install
 	$(BIN)/ruff check .
