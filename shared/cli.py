@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import NoReturn, TypeVar
 
 from aiohttp import web
@@ -24,6 +27,9 @@ def main(
     argv: list[str] | None = None,
     extra: Callable[[argparse._SubParsersAction, Settings], None] | None = None,
 ) -> None:
+    command = (sys.argv[1:] if argv is None else argv)[:1]
+    if command and command[0] not in ("serve", "-h", "--help"):
+        adopt_local_platform()
     parser = argparse.ArgumentParser(prog=f"python -m resonanz.{service}")
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("serve", help="run the service (default)")
@@ -36,6 +42,21 @@ def main(
         serve(service, settings, lambda: app_factory(settings))
     else:
         args.handler(args)
+
+
+LOCAL_PLATFORM_ENV = Path(".run") / "env"
+
+
+def adopt_local_platform() -> None:
+    """Run in a checkout where `make run` is up, an operator command reaches that platform
+    (its database, secrets and services) unless the environment says otherwise."""
+    if not LOCAL_PLATFORM_ENV.is_file():
+        return
+    for line in LOCAL_PLATFORM_ENV.read_text(encoding="utf-8").splitlines():
+        if line.startswith("export "):
+            name, _, value = line.removeprefix("export ").partition("=")
+            os.environ.setdefault(name, "".join(shlex.split(value)))
+    print(f"resonanz: using the platform of `make run` ({LOCAL_PLATFORM_ENV})", file=sys.stderr)
 
 
 def load_settings(factory: Callable[[], S]) -> S:

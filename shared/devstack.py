@@ -23,6 +23,7 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .kafka import TOPIC_PARTITIONS
 
@@ -393,10 +394,14 @@ class Stack:
     bootstrap_servers: str
     extra_env: dict[str, str] = field(default_factory=dict)
     preferred_ports: bool = False
+    inherit_settings: bool = False
     services: dict[str, ServiceProcess] = field(default_factory=dict)
 
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("RESONANZ_")}
+        """The services' environment: the caller's own `RESONANZ_*` settings when
+        `inherit_settings` (make run), else none of them (tests), then what the stack owns."""
+        env = {k: v for k, v in os.environ.items()
+               if self.inherit_settings or not k.startswith("RESONANZ_")}
         env.update({
             "RESONANZ_ENV": "development",
             # What the in-memory broker gives a topic it auto-creates after a restart.
@@ -479,3 +484,41 @@ def _token(run_dir: Path, name: str = "internal") -> str:
 
 def write_json(path: Path, data: Mapping[str, object]) -> None:
     path.write_text(json.dumps(data, indent=2) + "\n")
+
+
+class MailCatcher:
+    """A local SMTP server that keeps every message as a file (`<n>-<recipient>.eml`) in
+    `directory`: where invitations and password-reset links land under `make run`."""
+
+    def __init__(self, directory: Path, port: int | None = None) -> None:
+        self.directory = directory
+        self.port = port or free_port()
+        self._controller: Any = None
+
+    def start(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._controller = Controller(_MailFiles(self.directory), hostname="127.0.0.1",
+                                      port=self.port)
+        self._controller.start()
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    def messages(self) -> list[Path]:
+        return sorted(self.directory.glob("*.eml"))
+
+
+class _MailFiles:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        recipient = "".join(c if c.isalnum() or c in "@.-_" else "_"
+                            for c in ",".join(envelope.rcpt_tos))[:80]
+        name = f"{time.strftime('%Y%m%dT%H%M%S')}-{time.monotonic_ns()}-{recipient}.eml"
+        (self.directory / name).write_bytes(envelope.original_content or envelope.content)
+        return "250 Message accepted for delivery"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -20,7 +21,16 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from .devstack import SERVICES, EmbeddedPostgres, Stack, TansuBroker, free_port, write_json
+from .devstack import (
+    SERVICES,
+    EmbeddedPostgres,
+    MailCatcher,
+    Stack,
+    TansuBroker,
+    free_port,
+    write_json,
+)
+from .settings import SERVICE_PORTS
 
 DEMO_WIDGET: dict[str, Any] = {
     "name": "Demo-Shop Feedback",
@@ -52,17 +62,20 @@ class Platform:
         self.run_dir = run_dir
         self.postgres: EmbeddedPostgres | None = None
         self.broker: TansuBroker | None = None
+        self.mail: MailCatcher | None = None
         self.stack: Stack | None = None
 
     def start(self) -> dict[str, Any]:
         started = time.monotonic()
         database_url = os.environ.get("RESONANZ_DATABASE_URL") or self._start_postgres()
         bootstrap = os.environ.get("RESONANZ_KAFKA_BOOTSTRAP_SERVERS") or self._start_broker()
+        smtp = self._smtp_env()
         self.stack = Stack(self.run_dir, database_url, bootstrap, preferred_ports=True,
-                           extra_env=_webhook_allow_list())
+                           inherit_settings=True, extra_env={**_webhook_allow_list(), **smtp})
         self.stack.plan()
         self._step("database migrations", lambda: self._migrate(database_url))
         self._step("services", self._start_services)
+        write_env_file(self.run_dir / "env", self.stack)
         demo = self._demo_tenant()
         self._step("demo widget", lambda: self._demo_widget(demo))
         gateway = self.stack.services["gateway"].url
@@ -71,6 +84,7 @@ class Platform:
             "services": self.stack.describe(),
             "database_url": database_url,
             "kafka_bootstrap_servers": bootstrap,
+            "mail_dir": str(self.mail.directory) if self.mail else None,
             "tenant_id": demo["tenant_id"],
             "admin_api_key": demo["admin_api_key"],
             "demo_widget_public_id": demo["demo_widget_public_id"],
@@ -90,14 +104,23 @@ class Platform:
             say(f"logs are in {self.run_dir}/")
             raise SystemExit(1) from exc
 
+    def _smtp_env(self) -> dict[str, str]:
+        """Mail goes to a local catcher unless RESONANZ_SMTP_HOST names a real server."""
+        if os.environ.get("RESONANZ_SMTP_HOST"):
+            return {}
+        self.mail = MailCatcher(self.run_dir / "mail", free_port(1025))
+        self._step(f"mail catcher on 127.0.0.1:{self.mail.port}: every email lands in"
+                   f" {self.mail.directory}/", self.mail.start)
+        return {"RESONANZ_SMTP_HOST": "127.0.0.1", "RESONANZ_SMTP_PORT": str(self.mail.port)}
+
     def _start_postgres(self) -> str:
-        self.postgres = EmbeddedPostgres(self.run_dir / "pgdata", free_port(55432))
+        self.postgres = EmbeddedPostgres(self.run_dir / "pgdata", _port(55432, "PostgreSQL"))
         self._step(f"PostgreSQL on 127.0.0.1:{self.postgres.port} (log {self.postgres.log_path})",
                    self.postgres.start)
         return self.postgres.url
 
     def _start_broker(self) -> str:
-        self.broker = TansuBroker(free_port(19092), log_path=self.run_dir / "broker.log")
+        self.broker = TansuBroker(_port(19092, "the broker"), log_path=self.run_dir / "broker.log")
         self._step(f"Kafka-protocol broker (Tansu, in-memory) on {self.broker.bootstrap_servers}",
                    self.broker.start)
         return self.broker.bootstrap_servers
@@ -110,7 +133,9 @@ class Platform:
         assert self.stack is not None
         self.stack.start(timeout=30)
         for name, svc in self.stack.services.items():
-            say(f"  {name:<20} {svc.url}  (log {svc.log_path})")
+            moved = "" if svc.port == SERVICE_PORTS[name] else \
+                f"  (port {SERVICE_PORTS[name]} is taken)"
+            say(f"  {name:<20} {svc.url}{moved}  (log {svc.log_path})")
 
     def _demo_tenant(self) -> dict[str, str]:
         assert self.stack is not None
@@ -165,13 +190,38 @@ class Platform:
 
     def stop(self) -> None:
         say("stopping…")
+        (self.run_dir / "env").unlink(missing_ok=True)
         if self.stack is not None:
             self.stack.stop()
+        if self.mail is not None:
+            self.mail.stop()
         if self.broker is not None:
             self.broker.stop()
         if self.postgres is not None:
             self.postgres.stop()
         say("stopped")
+
+
+def _port(preferred: int, what: str) -> int:
+    port = free_port(preferred)
+    if port != preferred:
+        say(f"port {preferred} is taken: {what} uses {port} instead")
+    return port
+
+
+# What the operator CLIs need to reach this platform; they read it from `.run/env` when
+# run in the checkout while `make run` is up, and a shell can `source` it.
+CLI_SETTINGS = ("RESONANZ_ENV", "RESONANZ_DATABASE_URL", "RESONANZ_KAFKA_BOOTSTRAP_SERVERS",
+                "RESONANZ_INTERNAL_TOKEN", "RESONANZ_API_KEY_PEPPER",
+                *(f"RESONANZ_{name.upper()}_URL" for name in SERVICES))
+
+
+def write_env_file(path: Path, stack: Stack) -> None:
+    env = stack.env()
+    lines = [f"export {name}={shlex.quote(env[name])}" for name in CLI_SETTINGS if name in env]
+    path.touch(0o600)
+    path.write_text("# Written by `make run` while it is up; removed when it stops.\n"
+                    + "\n".join(lines) + "\n")
 
 
 # Webhook receivers on this machine are private addresses, which the dispatcher refuses
@@ -202,6 +252,8 @@ def main() -> None:
         say(f"demo tenant:    {info['tenant_id']}")
         say(f"admin API key:  {info['admin_api_key']}")
         say(f"demo shop page: {info['demo_page']}")
+        if info["mail_dir"]:
+            say(f"outgoing mail:  {info['mail_dir']}/")
         say(f"try: curl -H 'Authorization: Bearer {info['admin_api_key']}' {info['gateway']}/v1/me")
         say(f"details in {platform.run_dir / 'stack.json'}; Ctrl-C stops everything")
         if not args.detach_after_start:

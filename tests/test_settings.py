@@ -100,10 +100,10 @@ def test_migration_refuses_roles_without_passwords_outside_development() -> None
 
 async def test_one_migration_run_gives_every_service_its_role_schema_and_password(
         infra: Infra, database_url: str) -> None:
-    passwords = {f"{service}_db_password": f"{service}-{STRONG}" for service in SERVICE_SCHEMAS}
-    settings = MigrationSettings(database_url=database_url,
-                                 kafka_bootstrap_servers=infra.bootstrap_servers,
-                                 kafka_topic_partitions=2, **passwords)
+    settings = MigrationSettings.model_validate({
+        "database_url": database_url, "kafka_bootstrap_servers": infra.bootstrap_servers,
+        "kafka_topic_partitions": 2,
+        **{f"{service}_db_password": f"{service}-{STRONG}" for service in SERVICE_SCHEMAS}})
     await migrate_all(settings)
     await migrate_all(settings)  # a second run (the next deploy) changes nothing
     conn = await asyncpg.connect(database_url)
