@@ -169,8 +169,16 @@ class UnknownEventType(ValueError):
     pass
 
 
+# The Kafka protocol binding's structured mode: the record's value is the whole JSON
+# event and its `content-type` header says so. No `ce_` headers beside it: a receiver
+# that sees them may take the record for binary mode and the value for bare data.
+STRUCTURED_CONTENT_TYPE = "application/cloudevents+json; charset=UTF-8"
+
+
 class CloudEvent(BaseModel):
-    """A CloudEvents 1.0 structured-mode JSON envelope."""
+    """A CloudEvents 1.0 envelope in the JSON event format, sent in structured mode
+    (`to_bytes()` is a record's whole value, `STRUCTURED_CONTENT_TYPE` its content type).
+    `tenantid` and `requestid` are extension attributes."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
 

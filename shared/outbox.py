@@ -19,7 +19,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from .db import PoolKey
-from .events import CloudEvent
+from .events import STRUCTURED_CONTENT_TYPE, CloudEvent
 from .kafka import new_producer
 from .metrics import (
     OUTBOX_BACKLOG,
@@ -37,7 +37,9 @@ MAX_BACKOFF = 30.0
 PUBLISH_TIMEOUT = 15.0
 RETENTION = "1 day"
 REPORT_INTERVAL = 1.0
-
+CONTENT_TYPE_HEADER = "content-type"
+# Binary-mode attribute headers, as rows written by earlier versions still carry them.
+BINARY_MODE_PREFIX = "ce_"
 
 
 async def enqueue(conn: asyncpg.Connection, event: CloudEvent, topic: str) -> None:
@@ -50,7 +52,8 @@ def outbox_insert(event: CloudEvent, topic: str, first_param: int) -> tuple[str,
     """The outbox INSERT for one event, numbered to sit inside a larger statement
     (a CTE beside the state change: one round trip for both)."""
     n = first_param
-    headers = {"ce_type": event.type, "ce_id": event.id, "request_id": event.requestid}
+    # Structured mode: every attribute, request id included, travels in the value.
+    headers = {CONTENT_TYPE_HEADER: STRUCTURED_CONTENT_TYPE}
     sql = ("INSERT INTO outbox (event_id, topic, key, payload, headers)"
            f" VALUES (${n}, ${n + 1}, ${n + 2}, ${n + 3}, ${n + 4})")
     return sql, [event.id, topic, event.subject, event.to_bytes(), headers]
@@ -146,11 +149,9 @@ class OutboxRelay:
     async def _send_all(producer: AIOKafkaProducer, rows: list[asyncpg.Record]) -> None:
         pending = []
         for row in rows:
-            headers = [(k, str(v).encode()) for k, v in row["headers"].items() if v is not None]
             pending.append(
-                await producer.send(
-                    row["topic"], row["payload"], key=row["key"].encode(), headers=headers
-                )
+                await producer.send(row["topic"], row["payload"], key=row["key"].encode(),
+                                    headers=record_headers(row["headers"]))
             )
         await asyncio.gather(*pending)
 
@@ -192,6 +193,15 @@ class OutboxRelay:
         assert row is not None
         OUTBOX_BACKLOG.labels(self.service).set(row["n"])
         OUTBOX_OLDEST_AGE.labels(self.service).set(float(row["age"] or 0))
+
+
+def record_headers(stored: dict[str, Any]) -> list[tuple[str, bytes]]:
+    """The Kafka headers of an outbox row, in structured mode whenever it was written:
+    older rows carry `ce_type`/`ce_id` (their value holds both anyway) and no content type."""
+    headers = {name: value for name, value in stored.items()
+               if value is not None and not name.startswith(BINARY_MODE_PREFIX)}
+    headers[CONTENT_TYPE_HEADER] = STRUCTURED_CONTENT_TYPE
+    return [(name, str(value).encode()) for name, value in headers.items()]
 
 
 def relay_ctx(service: str, settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:

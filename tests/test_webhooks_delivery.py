@@ -15,7 +15,7 @@ import asyncpg
 import pytest
 from aiohttp import web
 
-from resonanz.shared.events import EntrySnapshot, FeedbackCreated, new_event
+from resonanz.shared.events import CloudEvent, EntrySnapshot, FeedbackCreated, new_event
 from resonanz.webhook_dispatcher import store
 from resonanz.webhook_dispatcher.consumers import fan_out
 from resonanz.webhook_dispatcher.delivery import DeliveryWorker, guarded_session
@@ -138,8 +138,9 @@ async def test_410_gone_disables_the_endpoint_and_tells_the_tenant(harness: Harn
     assert (await harness.delivery(first))["status"] == "failed"
     assert (await harness.pool.fetchval(
         "SELECT count(*) FROM deliveries WHERE event_id = $1", second)) == 0
-    outbox = await harness.pool.fetch("SELECT headers FROM outbox")
-    assert [r["headers"]["ce_type"] for r in outbox] == ["webhook.endpoint_disabled"]
+    outbox = await harness.pool.fetch("SELECT payload FROM outbox")
+    assert [CloudEvent.from_bytes(r["payload"]).type for r in outbox] == [
+        "webhook.endpoint_disabled"]
     mail = await harness.pool.fetchrow("SELECT * FROM outgoing_mail")
     assert (mail["kind"], mail["audience"]) == ("endpoint_disabled", "tenant_admins")
 

@@ -91,8 +91,8 @@ async def outbox_types(stack: Stack, widget_id: str) -> list[str]:
     conn = await asyncpg.connect(stack.database_url)
     try:
         rows = await conn.fetch(
-            "SELECT headers->>'ce_type' AS type FROM widgets.outbox WHERE key = $1 ORDER BY id",
-            widget_id)
+            "SELECT convert_from(payload, 'UTF8')::jsonb->>'type' AS type FROM widgets.outbox"
+            " WHERE key = $1 ORDER BY id", widget_id)
     finally:
         await conn.close()
     return [r["type"] for r in rows]
