@@ -1,0 +1,131 @@
+"""The README, followed literally: its quick start and "Your own shop" shell blocks run
+against `make run`'s platform, its operator CLI lines work from the checkout, its webhook
+verification code verifies, and its configuration table is the settings classes'."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from standardwebhooks.webhooks import Webhook
+
+from resonanz.shared.stack import Platform
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+sys.path.insert(0, str(ROOT / "tools"))
+import settings_table  # noqa: E402
+
+
+def section(title: str) -> str:
+    return README.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def blocks(text: str, language: str) -> list[str]:
+    return re.findall(rf"^```{language}\n(.*?)^```", text, flags=re.MULTILINE | re.DOTALL)
+
+
+@pytest.fixture(scope="module")
+def checkout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A second shell's view of a checkout where `make run` is up: `.run/` and `.venv`."""
+    home = tmp_path_factory.mktemp("checkout")
+    (home / ".venv").symlink_to(ROOT / ".venv")
+    platform = Platform(home / ".run")
+    try:
+        platform.start()
+        yield home
+    finally:
+        platform.stop()
+
+
+def shell(checkout: Path, script: str) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RESONANZ_")}
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=checkout, env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, f"{script}\n--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}"
+    return done.stdout
+
+
+def test_quick_start_and_your_own_shop_work_as_written(checkout: Path) -> None:
+    quick = [b for b in blocks(section("Quick start"), "sh") if "make " not in b]
+    shop = blocks(section("Your own shop"), "sh")
+    assert quick and len(shop) >= 7
+    out = shell(checkout, "\n".join([*quick, *shop]))
+
+    replies = json_values(out)
+    assert replies, out
+    for reply in replies:  # every API answer in the walk is a success in its dialect
+        assert reply.get("success", True) is True and "error" not in reply.get("meta", {}), reply
+    assert re.search(r'<script src="http://127\.0\.0\.1:\d+/widget\.js" data-widget="wdg_\w+"',
+                     out)
+    assert re.search(r"whsec_[A-Za-z0-9+/=]{40,}\n", out)
+    statuses = {r["data"].get("status") for r in replies if isinstance(r.get("data"), dict)}
+    assert {"in_progress", "APPROVED", "pending"} <= statuses, statuses
+    assert_mail_arrives(checkout / ".run" / "mail", "To: kollege@my-shop.example")
+
+
+def json_values(text: str) -> list[dict[str, object]]:
+    """Every JSON object printed (curl prints no newline after a body)."""
+    decoder, found, at = json.JSONDecoder(), [], text.find("{")
+    while at != -1:
+        value, end = decoder.raw_decode(text, at)
+        found.append(value)
+        at = text.find("{", end)
+    return found
+
+
+def assert_mail_arrives(directory: Path, header: str, within: float = 30.0) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if any(header in p.read_text() for p in directory.glob("*.eml")):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"no mail with {header!r} in {directory} within {within} s")
+
+
+def test_operator_cli_lines_work_from_the_checkout(checkout: Path) -> None:
+    lines = [line for block in blocks(section("Operating it"), "sh")
+             for line in block.splitlines() if line.startswith(".venv/bin/python")]
+    assert len(lines) >= 7
+    created = json.loads(shell(checkout, lines[0]))
+    tenant, key = created["tenant"]["id"], created["api_key"]
+    listed = json.loads(shell(checkout, lines[2].replace("<tenant id>", tenant)))
+    key_id = listed[0]["id"]
+    for line in lines[1:]:
+        line = line.replace("<tenant id>", tenant).replace("<key id>", key_id)
+        if "revoke-key" not in line:
+            shell(checkout, line)
+    gateway = json.loads((checkout / ".run" / "stack.json").read_text())["gateway"]
+    me = shell(checkout, f"curl -sf -H 'Authorization: Bearer {key}' {gateway}/v1/me")
+    assert json.loads(me)["data"]["id"] == tenant
+
+
+def test_webhook_verification_code_accepts_a_signed_event_and_refuses_a_forged_one() -> None:
+    (code,) = blocks(section("Your own shop"), "python")
+    scope: dict[str, object] = {}
+    exec(code, scope)  # the README's own example
+    verified_event = scope["verified_event"]
+    secret = "whsec_" + base64.b64encode(b"k" * 32).decode()
+    body = b'{"type": "feedback_created", "data": {}}'
+    sent = datetime.now(UTC)
+    signature = Webhook(secret).sign("msg_1", sent, body.decode())
+    headers = {"webhook-id": "msg_1", "webhook-timestamp": str(int(sent.timestamp())),
+               "webhook-signature": signature}
+    assert verified_event(secret, body, headers)["type"] == "feedback_created"  # type: ignore[operator]
+    with pytest.raises(Exception, match=r"(?i)signature"):
+        verified_event(secret, body.replace(b"created", b"deleted"), headers)  # type: ignore[operator]
+
+
+def test_configuration_table_is_the_settings_classes() -> None:
+    assert settings_table.readme_table(README) == settings_table.table(), (
+        "README's configuration table is stale: run `.venv/bin/python tools/settings_table.py"
+        " --write`")
