@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from standardwebhooks.webhooks import Webhook
@@ -73,7 +74,7 @@ def test_quick_start_and_your_own_shop_work_as_written(checkout: Path) -> None:
     assert_mail_arrives(checkout / ".run" / "mail", "To: kollege@my-shop.example")
 
 
-def json_values(text: str) -> list[dict[str, object]]:
+def json_values(text: str) -> list[dict[str, Any]]:
     """Every JSON object printed (curl prints no newline after a body)."""
     decoder, found, at = json.JSONDecoder(), [], text.find("{")
     while at != -1:

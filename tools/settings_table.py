@@ -47,7 +47,7 @@ MEANING = {
                     " `migrate`",
     "db_role_password": "the service role's password, when not in the DSN",
     "db_pool_min": "database pool size, lower bound",
-    "db_pool_max": "database pool size, upper bound (connections = replicas × this)",
+    "db_pool_max": "database pool size, upper bound (connections = replicas times this)",
     "kafka_bootstrap_servers": "Kafka brokers",
     "internal_token": "shared secret of service-to-service calls (`X-Internal-Token`)",
     "max_body_bytes": "request body cap",
