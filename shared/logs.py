@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from contextvars import ContextVar
+from typing import TextIO
 
 from pythonjsonlogger.json import JsonFormatter
 
@@ -26,8 +27,10 @@ class ContextFilter(logging.Filter):
         return True
 
 
-def configure_logging(service: str, level: str = "INFO") -> None:
-    handler = logging.StreamHandler(sys.stdout)
+def json_handler(service: str, stream: TextIO) -> logging.Handler:
+    """One JSON object per line; a record's `extra` fields (the access log's method, path,
+    status, duration_ms) become fields of their own."""
+    handler = logging.StreamHandler(stream)
     handler.addFilter(ContextFilter(service))
     handler.setFormatter(
         JsonFormatter(
@@ -36,8 +39,14 @@ def configure_logging(service: str, level: str = "INFO") -> None:
             rename_fields={"levelname": "level", "asctime": "time"},
         )
     )
+    return handler
+
+
+def configure_logging(service: str, level: str = "INFO") -> None:
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [json_handler(service, sys.stdout)]
     root.setLevel(level.upper())
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    # aiohttp's own access log (plain text) stays off: the runtime writes one JSON line
+    # per request to `resonanz.access` instead (shared/web.py, log_access).
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)

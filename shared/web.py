@@ -1,19 +1,23 @@
 """The aiohttp runtime every service is built on.
 
-`create_service_app` wires the middlewares (request id, metrics, errors,
-internal auth), `/healthz`, `/readyz` and `/metrics`; `serve` runs it with
-graceful shutdown on SIGTERM.
+`create_service_app` wires the middlewares (request id and access log, metrics,
+errors, internal auth), `/healthz`, `/readyz` and `/metrics`; `serve` runs it with
+graceful shutdown on SIGTERM. A service given an `ops_port` (the public gateway)
+serves `/readyz` and `/metrics` only on that second listener.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import hmac
 import logging
+import signal
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import orjson
@@ -29,17 +33,35 @@ from .metrics import DB_POOL_IDLE, DB_POOL_SIZE, HTTP_IN_FLIGHT, HTTP_LATENCY, H
 from .settings import Settings
 
 log = logging.getLogger(__name__)
+access_log = logging.getLogger("resonanz.access")
 
 ReadinessCheck = Callable[[web.Application], Awaitable[None]]
 CleanupCtx = Callable[[web.Application], AsyncIterator[None]]
 
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 INTERNAL_TOKEN_HEADER = "X-Internal-Token"
+CLIENT_CLOSED = 499  # the client went away before the answer (nginx's convention)
+# Scrapes and probes are short: no need to wait long for them when stopping.
+OPS_SHUTDOWN_TIMEOUT = 2.0
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 ServiceNameKey = web.AppKey("service_name", str)
 SettingsKey = web.AppKey("settings", Settings)
 ReadinessKey = web.AppKey("readiness", list)
 HttpClientKey = web.AppKey("http_client", ClientSession)
+# On an operations app: the service app whose readiness and metrics it reports.
+ServedAppKey = web.AppKey("served_app", web.Application)
+
+
+@dataclass(frozen=True)
+class OpsListener:
+    """The second listener of a service: `/metrics`, `/readyz` and `/healthz` on `port`."""
+
+    app: web.Application
+    port: int
+
+
+OpsListenerKey = web.AppKey("ops_listener", OpsListener)
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None
@@ -89,14 +111,47 @@ def _holds_nul(value: Any) -> bool:
 # --- middlewares -------------------------------------------------------------------
 
 
-@web.middleware
-async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
-    request_id = request.headers.get("X-Request-Id") or f"req_{uuid.uuid4().hex[:16]}"
-    request_id_var.set(request_id)
-    tenant_id_var.set(request.headers.get("X-Tenant-Id"))
-    response = await handler(request)
-    response.headers["X-Request-Id"] = request_id
-    return response
+def request_context(*, trust_tenant_header: bool = True) -> Any:
+    """Request id and tenant for every log line of the request, then its access log line.
+
+    Behind the internal token the caller's `X-Tenant-Id` names the tenant; on a public
+    app only authentication may, so a stranger cannot write a tenant into our logs.
+    """
+
+    @web.middleware
+    async def context(request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        request_id = request.headers.get("X-Request-Id") or f"req_{uuid.uuid4().hex[:16]}"
+        request_id_var.set(request_id)
+        tenant_id_var.set(request.headers.get("X-Tenant-Id") if trust_tenant_header else None)
+        status = 500
+        try:
+            response = await handler(request)
+            status = response.status
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
+        except asyncio.CancelledError:
+            status = CLIENT_CLOSED
+            raise
+        finally:
+            log_access(request, status, started)
+        response.headers["X-Request-Id"] = request_id
+        return response
+
+    return context
+
+
+def log_access(request: web.Request, status: int, started: float) -> None:
+    """One line per request. Only method, path (never the query string, which may carry
+    a key), status and time: no header and no body is logged. Probes only at DEBUG."""
+    level = logging.DEBUG if request.path in OPEN_PATHS else logging.INFO
+    if not access_log.isEnabledFor(level):
+        return
+    duration_ms = round((time.perf_counter() - started) * 1000, 2)
+    access_log.log(level, "%s %s %s %.2f ms", request.method, request.path, status,
+                   duration_ms, extra={"method": request.method, "path": request.path,
+                                       "status": status, "duration_ms": duration_ms})
 
 
 def error_middleware() -> Any:
@@ -180,15 +235,22 @@ def internal_auth(token: str, only_prefix: str = "/") -> Any:
 # --- health, readiness, metrics ------------------------------------------------------
 
 
+def _served(request: web.Request) -> web.Application:
+    """The service app a probe is about: its own, or the one an operations app serves."""
+    served = request.app.get(ServedAppKey)
+    return request.app if served is None else served
+
+
 async def healthz(request: web.Request) -> web.Response:
-    return json_response({"status": "ok", "service": request.app[ServiceNameKey]})
+    return json_response({"status": "ok", "service": _served(request)[ServiceNameKey]})
 
 
 async def readyz(request: web.Request) -> web.Response:
+    app = _served(request)
     problems = {}
-    for check in request.app[ReadinessKey]:
+    for check in app[ReadinessKey]:
         try:
-            await asyncio.wait_for(check(request.app), 2.0)
+            await asyncio.wait_for(check(app), 2.0)
         except Exception as exc:
             problems[getattr(check, "__name__", "check")] = repr(exc)
     status = 503 if problems else 200
@@ -198,8 +260,9 @@ async def readyz(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     from .db import PoolKey
 
-    service = request.app[ServiceNameKey]
-    pool = request.app.get(PoolKey)
+    app = _served(request)
+    service = app[ServiceNameKey]
+    pool = app.get(PoolKey)
     if pool is not None:
         DB_POOL_SIZE.labels(service).set(pool.get_size())
         DB_POOL_IDLE.labels(service).set(pool.get_idle_size())
@@ -219,26 +282,47 @@ def create_service_app(
     readiness: Iterable[ReadinessCheck] = (),
     public: bool = False,
     middlewares: Iterable[Any] = (),
+    ops_port: int | None = None,
 ) -> web.Application:
     """One app per service: the same runtime, its own routes and background work.
 
     `public` apps (the gateway) authenticate callers themselves; every other app
-    accepts only calls carrying the internal token.
+    accepts only calls carrying the internal token. With an `ops_port`, `/readyz` and
+    `/metrics` (tenant ids in label values, exception text) leave the service's port
+    for an operations app that `serve` runs on that port; `/healthz` stays on both.
     """
-    chain = [request_context, metrics_middleware(service), error_middleware(),
-             internal_auth(settings.internal_token.get_secret_value(),
-                           "/internal/" if public else "/")]
+    chain = [request_context(trust_tenant_header=not public), metrics_middleware(service),
+             error_middleware(), internal_auth(settings.internal_token.get_secret_value(),
+                                               "/internal/" if public else "/")]
     chain.extend(middlewares)
     app = web.Application(middlewares=chain, client_max_size=settings.max_body_bytes)
     app[ServiceNameKey] = service
     app[SettingsKey] = settings
     app[ReadinessKey] = list(readiness)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics)
+    if ops_port is None:
+        _add_probes(app)
+    else:
+        app.router.add_get("/healthz", healthz)
+        app[OpsListenerKey] = OpsListener(ops_app(service, app), ops_port)
     app.add_routes(list(routes))
     app.cleanup_ctx.extend(cleanup_ctxs)
     return app
+
+
+def _add_probes(app: web.Application) -> None:
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+
+
+def ops_app(service: str, served: web.Application) -> web.Application:
+    """The probes of `served` as an app of their own, for a listener off the public port.
+    It starts nothing itself: the pool and the checks are those of `served`."""
+    ops = web.Application(middlewares=[request_context(), metrics_middleware(service),
+                                       error_middleware()])
+    ops[ServedAppKey] = served
+    _add_probes(ops)
+    return ops
 
 
 def http_client_ctx(settings: Settings, *, timeout: float = 10.0,
@@ -276,7 +360,59 @@ def serve(service: str, settings: Settings, app_factory: Callable[[], web.Applic
     uvloop.install()
     app = app_factory()
     app.on_startup.append(freeze_startup_heap)  # after the cleanup contexts have started
-    web.run_app(
-        app, host=settings.host, port=settings.port, access_log=None,
-        shutdown_timeout=settings.shutdown_timeout, print=None, handle_signals=True,
-    )
+    with contextlib.suppress(asyncio.CancelledError):  # stopped while still starting
+        asyncio.run(run_listeners(app, settings))
+
+
+async def run_listeners(app: web.Application, settings: Settings) -> None:
+    """The service's listener, then its operations listener if it has one, until a signal.
+
+    The operations listener opens last, so `/readyz` cannot answer before the service's
+    port is open, and closes first, so a draining service no longer reports ready.
+    """
+    serving, stopping = asyncio.Event(), asyncio.Event()
+    _handle_stop_signals(serving, stopping)
+    main = await _listen(app, settings.host, settings.port, settings.shutdown_timeout)
+    try:
+        ops_listener = app.get(OpsListenerKey)
+        ops = None if ops_listener is None else await _listen(
+            ops_listener.app, settings.host, ops_listener.port, OPS_SHUTDOWN_TIMEOUT)
+        try:
+            serving.set()
+            log.info("serving on %s:%s%s", settings.host, settings.port,
+                     f", operations on port {ops_listener.port}" if ops_listener else "")
+            await stopping.wait()
+        finally:
+            if ops is not None:
+                await ops.cleanup()
+    finally:
+        await main.cleanup()  # drains in-flight requests, then stops the background work
+
+
+def _handle_stop_signals(serving: asyncio.Event, stopping: asyncio.Event) -> None:
+    """Once serving, SIGTERM/SIGINT begin the graceful stop; before that they abandon the
+    start (as aiohttp's run_app does) rather than wait on a database that may not answer."""
+    loop = asyncio.get_running_loop()
+    starting = asyncio.current_task()
+
+    def stop() -> None:
+        if serving.is_set():
+            stopping.set()
+        elif starting is not None:
+            starting.cancel()
+
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, stop)
+
+
+async def _listen(app: web.Application, host: str, port: int, shutdown_timeout: float
+                  ) -> web.AppRunner:
+    # access_log=None: log_access in the middleware writes the one line per request.
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_timeout)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return runner
