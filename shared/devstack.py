@@ -412,6 +412,8 @@ class Stack:
                                                           _token(self.run_dir)),
             "RESONANZ_API_KEY_PEPPER": self.extra_env.get("RESONANZ_API_KEY_PEPPER",
                                                           _token(self.run_dir, "pepper")),
+            "RESONANZ_ENCRYPTION_KEYS": self.extra_env.get("RESONANZ_ENCRYPTION_KEYS",
+                                                           _token(self.run_dir, "encryption")),
         })
         for name, proc in self.services.items():
             env[f"RESONANZ_{name.upper()}_URL"] = proc.url

@@ -16,6 +16,8 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from .crypto import DEVELOPMENT_KEY, KeyRing
+
 ENV_PREFIX = "RESONANZ_"
 
 SERVICE_PORTS = {
@@ -41,7 +43,7 @@ SERVICE_SCHEMAS = {
 WELL_KNOWN_SECRETS = frozenset({
     "dev-internal-token-change-me", "dev-pepper-change-me", "resonanz-dev-internal-token",
     "resonanz-dev-api-key-pepper", "resonanz-dev-role-password", "change-me", "changeme",
-    "secret", "password", "postgres",
+    "secret", "password", "postgres", DEVELOPMENT_KEY,
 })
 MIN_SECRET_LENGTH = 32
 
@@ -89,6 +91,8 @@ class Settings(BaseSettings):
     db_pool_max: int = 10
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     internal_token: SecretStr = SecretStr("dev-internal-token-change-me")
+    # Keys sealing secrets at rest (webhook secrets, replayed one-time values): see crypto.
+    encryption_keys: SecretStr | None = None
     max_body_bytes: int = 256 * 1024
     shutdown_timeout: float = 10.0
     topic_feedback: str = "feedback.events"
@@ -146,7 +150,20 @@ class Settings(BaseSettings):
                 problems.append(f"{variable} is a well-known development value")
             elif len(secret) < MIN_SECRET_LENGTH:
                 problems.append(f"{variable} is shorter than {MIN_SECRET_LENGTH} characters")
+        if "encryption_keys" in self.required_secrets and self.encryption_keys is not None:
+            try:
+                KeyRing.from_setting(self.encryption_keys.get_secret_value())
+            except ValueError as exc:
+                problems.append(f"{ENV_PREFIX}ENCRYPTION_KEYS: {exc}")
         return problems
+
+    def key_ring(self) -> KeyRing:
+        """The keys sealing secrets at rest; a fixed one in development when none is set."""
+        if self.encryption_keys is None:
+            if self.env != "development":
+                raise ValueError(f"{ENV_PREFIX}ENCRYPTION_KEYS is not set")
+            return KeyRing.from_setting(DEVELOPMENT_KEY)
+        return KeyRing.from_setting(self.encryption_keys.get_secret_value())
 
     def safe_summary(self) -> dict[str, object]:
         """Settings fit for a log line: secrets masked, DSN password hidden."""

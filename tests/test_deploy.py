@@ -212,6 +212,7 @@ def test_compose_only_migrate_holds_the_superuser_dsn() -> None:
 def test_compose_has_no_default_for_any_secret() -> None:
     text = COMPOSE_FILE.read_text(encoding="utf-8")
     secrets = ["POSTGRES_PASSWORD", "RESONANZ_INTERNAL_TOKEN", "RESONANZ_API_KEY_PEPPER",
+               "RESONANZ_ENCRYPTION_KEYS",
                "GRAFANA_ADMIN_PASSWORD", *(f"RESONANZ_{m.upper()}_DB_PASSWORD" for m in SERVICES)]
     for secret in secrets:
         uses = re.findall(rf"\$\{{{secret}(:?[-?=+]?)", text)

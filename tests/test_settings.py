@@ -3,6 +3,7 @@ migration run that gives every service its own role and password."""
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import sys
@@ -77,8 +78,16 @@ def test_operator_cli_refuses_the_default_pepper_instead_of_minting_a_useless_ke
 
 def test_development_accepts_the_built_in_secrets() -> None:
     assert GatewaySettings(env="development").weak_secrets() == []
-    assert len(GatewaySettings().weak_secrets()) == 2
-    assert GatewaySettings(internal_token=STRONG, api_key_pepper=STRONG).weak_secrets() == []
+    assert len(GatewaySettings().weak_secrets()) == 3
+    key = base64.urlsafe_b64encode(b"k" * 32).decode()
+    assert GatewaySettings(internal_token=STRONG, api_key_pepper=STRONG,
+                           encryption_keys=key).weak_secrets() == []
+
+
+def test_an_encryption_key_of_the_wrong_size_is_named() -> None:
+    settings = GatewaySettings(internal_token=STRONG, api_key_pepper=STRONG,
+                               encryption_keys="x" * 40)
+    assert settings.weak_secrets() == ["RESONANZ_ENCRYPTION_KEYS: key 1 has 30 bytes, not 32"]
 
 
 def test_a_service_role_dsn_keeps_its_own_password() -> None:

@@ -24,9 +24,12 @@ SERVICE = "gateway"
 
 
 class GatewaySettings(Settings):
-    required_secrets: ClassVar[tuple[str, ...]] = ("internal_token", "api_key_pepper")
+    required_secrets: ClassVar[tuple[str, ...]] = ("internal_token", "api_key_pepper",
+                                                   "encryption_keys")
 
     port: int = 8080
+    # /metrics and /readyz listen here, never on the public port (see create_service_app).
+    ops_port: int = 9080
     api_key_pepper: SecretStr = SecretStr("dev-pepper-change-me")
     feedback_url: str = "http://127.0.0.1:8081"
     widgets_url: str = "http://127.0.0.1:8082"

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
+from typing import ClassVar
 
 from aiohttp import web
 from pydantic import Field, SecretStr
@@ -28,6 +29,8 @@ CONSUMER_GROUP = "webhook-dispatcher"
 
 
 class WebhookDispatcherSettings(Settings):
+    required_secrets: ClassVar[tuple[str, ...]] = ("internal_token", "encryption_keys")
+
     port: int = 8083
     gateway_url: str = "http://127.0.0.1:8080"
     # Comma-separated CIDRs and host names webhooks may reach although private
