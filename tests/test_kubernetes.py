@@ -384,6 +384,17 @@ def _file_setting(spec: dict[str, Any], variable: str) -> str:
     return _secret_files(spec)[_env(spec)[variable]["value"]]
 
 
+def test_every_service_gets_the_secrets_it_requires(objects: list[dict[str, Any]]) -> None:
+    # Services refuse to start without their required_secrets (the migration checks only
+    # the role passwords, see the next tests).
+    for workload, deployment in of_kind(objects, "Deployment").items():
+        spec = deployment["spec"]["template"]["spec"]
+        required = _settings_class(_module(spec)).required_secrets
+        given = {_setting(v) for v in _env(spec) if v.startswith(ENV_PREFIX)}
+        missing = set(required) - given
+        assert not missing, f"{workload} refuses to start without {sorted(missing)}"
+
+
 def test_each_service_logs_in_as_its_own_role(objects: list[dict[str, Any]]) -> None:
     for name, deployment in of_kind(objects, "Deployment").items():
         spec = deployment["spec"]["template"]["spec"]
@@ -658,6 +669,7 @@ def test_secret_example_is_no_resource_and_would_be_refused() -> None:
     values = yaml.safe_load(SECRET_EXAMPLE.read_text())["stringData"]
     settings = _settings_class("resonanz.gateway")(
         internal_token=values["internal-token"], api_key_pepper=values["api-key-pepper"],
-        env="production")
+        encryption_keys=values["encryption-keys"], env="production")
     refused = " ".join(settings.weak_secrets())
-    assert "RESONANZ_INTERNAL_TOKEN " in refused and "RESONANZ_API_KEY_PEPPER " in refused
+    for variable in ("INTERNAL_TOKEN", "API_KEY_PEPPER", "ENCRYPTION_KEYS"):
+        assert f"{ENV_PREFIX}{variable} " in refused
