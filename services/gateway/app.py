@@ -16,6 +16,7 @@ from resonanz.shared.web import create_service_app, http_client_ctx
 from .api import MIDDLEWARES, routes
 from .auth import authenticator_ctx
 from .internal import routes as internal_routes
+from .openapi import publish_document
 from .openapi import routes as openapi_routes
 from .public import analytics, feedback, users, webhooks, widgets
 from .upstream import UpstreamsKey
@@ -60,4 +61,5 @@ def create_app(settings: GatewaySettings) -> web.Application:
         readiness=[database_ready],
     )
     app[UpstreamsKey] = settings.upstreams()
+    app.on_startup.append(publish_document)
     return app

@@ -2,20 +2,23 @@
 
 Served at `/v3/api-docs` and `/openapi.json`; Swagger UI at
 `/swagger-ui/index.html` with assets from the swagger-ui-py package (no CDN).
+Rendering takes tens of milliseconds of CPU, so the gateway renders it once at
+start (`publish_document`) and serves those bytes, with an ETag.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 from aiohttp import web
 from pydantic import BaseModel
 
 from resonanz.shared import contracts as c
 from resonanz.shared.params import MAX_PAGE_NUMBER
-from resonanz.shared.web import json_response
 
 FBP, P4F = "FeedBackPro", "Pay4Feedback"
 REF = "#/components/schemas/{model}"
@@ -274,6 +277,28 @@ def document() -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Published:
+    """The document as served: its JSON bytes and their entity tag."""
+
+    body: bytes
+    etag: str
+
+    @classmethod
+    def of(cls, spec: dict[str, Any]) -> Published:
+        body = orjson.dumps(spec)
+        return cls(body, f'"{hashlib.sha256(body).hexdigest()[:32]}"')
+
+
+PublishedKey = web.AppKey("openapi_document", Published)
+
+
+async def publish_document(app: web.Application) -> None:
+    """on_startup: render once, before the first request; every operation is registered
+    by then (route modules register theirs at import)."""
+    app[PublishedKey] = Published.of(document())
+
+
 # --- routes --------------------------------------------------------------------------------
 
 routes = web.RouteTableDef()
@@ -294,13 +319,14 @@ def swagger_assets() -> Path:
 
 
 @routes.get("/v3/api-docs")
-async def api_docs(request: web.Request) -> web.Response:
-    return json_response(document())
-
-
 @routes.get("/openapi.json")
-async def openapi_json(request: web.Request) -> web.Response:
-    return json_response(document())
+async def api_docs(request: web.Request) -> web.Response:
+    published = request.app[PublishedKey]
+    headers = {"ETag": published.etag, "Cache-Control": "no-cache"}
+    if published.etag in request.headers.get("If-None-Match", ""):
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=published.body, content_type="application/json",
+                        headers=headers)
 
 
 @routes.get("/swagger-ui/index.html")
