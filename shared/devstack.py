@@ -347,6 +347,11 @@ class TansuBroker:
         self.proc = None
 
 
+# Services serving /metrics and /readyz on an operations port of their own (not on their
+# public one), with that port's usual number.
+OPS_PORTS = {"gateway": 9080}
+
+
 @dataclass
 class ServiceProcess:
     name: str
@@ -354,12 +359,28 @@ class ServiceProcess:
     log_path: Path
     env: dict[str, str]
     proc: subprocess.Popen | None = None
+    # Its operations listener; a service in OPS_PORTS always has one, on a free port unless given.
+    ops_port: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.ops_port is None and self.name in OPS_PORTS:
+            self.ops_port = free_port()
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def ops_url(self) -> str:
+        """Where its /metrics and /readyz answer."""
+        return f"http://127.0.0.1:{self.ops_port or self.port}"
+
     def start(self) -> None:
+        # It listens where this object says, whatever ports the env it was given names
+        # (a replica's env is often another process's, copied).
+        self.env = {**self.env, "RESONANZ_PORT": str(self.port)}
+        if self.ops_port is not None:
+            self.env["RESONANZ_OPS_PORT"] = str(self.ops_port)
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", f"resonanz.{self.name}"], env=self.env,
@@ -367,7 +388,7 @@ class ServiceProcess:
             )
 
     def ready(self) -> bool:
-        return answers_ok(f"{self.url}/readyz")
+        return answers_ok(f"{self.ops_url}/readyz")
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> None:
         if self.proc is None or self.proc.poll() is not None:
@@ -426,8 +447,10 @@ class Stack:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         for name in names:
             port = free_port(SERVICE_PORTS[name] if self.preferred_ports else None)
+            ops_port = (free_port(OPS_PORTS[name] if self.preferred_ports else None)
+                        if name in OPS_PORTS else None)
             self.services[name] = ServiceProcess(
-                name, port, self.run_dir / f"{name}.log", env={}
+                name, port, self.run_dir / f"{name}.log", env={}, ops_port=ops_port
             )
 
     def migrate(self) -> None:
@@ -442,7 +465,7 @@ class Stack:
         names = names or tuple(self.services)
         for name in names:
             svc = self.services[name]
-            svc.env = {**self.env(), "RESONANZ_PORT": str(svc.port)}
+            svc.env = self.env()  # start() adds its ports
             svc.start()
         self.wait_ready(names, timeout)
 
@@ -469,7 +492,10 @@ class Stack:
             svc.wait()
 
     def describe(self) -> dict[str, object]:
-        return {name: svc.url for name, svc in self.services.items()}
+        urls: dict[str, object] = {name: svc.url for name, svc in self.services.items()}
+        urls.update({f"{name}_ops": svc.ops_url for name, svc in self.services.items()
+                     if svc.ops_port is not None})
+        return urls
 
 
 def _token(run_dir: Path, name: str = "internal") -> str:

@@ -58,7 +58,7 @@ async def test_a_mistyped_key_is_refused_without_a_database_lookup(
 ) -> None:
     _, key = await new_tenant(shared_stack)
     typo = key[:-1] + ("a" if key[-1] != "a" else "b")
-    gateway = shared_stack.services["gateway"].url
+    gateway = shared_stack.services["gateway"].ops_url  # where its /metrics is
     before = await metric_value(http, gateway, "resonanz_gateway_key_lookups_total")
     status, body, _ = await Api(http, shared_stack, typo).call("GET", "/v1/me")
     assert status == 401 and body["meta"]["error"]["code"] == "unauthorized"

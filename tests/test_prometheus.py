@@ -22,7 +22,7 @@ from .support import eventually
 def prometheus(shared_stack: Stack, tmp_path: Path) -> Iterator[str]:
     binary = shutil.which("prometheus")
     assert binary, "Debian's prometheus package is needed (.ci/run installs it)"
-    targets = [{"targets": [svc.url.removeprefix("http://")], "labels": {"service": name}}
+    targets = [{"targets": [svc.ops_url.removeprefix("http://")], "labels": {"service": name}}
                for name, svc in shared_stack.services.items()]
     config = {"global": {"scrape_interval": "1s"},
               "scrape_configs": [{"job_name": "resonanz", "honor_labels": True,

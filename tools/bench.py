@@ -333,7 +333,7 @@ class Bench:
         }
 
     async def metric(self, service: str, name: str) -> float:
-        async with self.http.get(f"{self.stack.services[service].url}/metrics") as r:
+        async with self.http.get(f"{self.stack.services[service].ops_url}/metrics") as r:
             text = await r.text()
         return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
                    if line.startswith((name + "{", name + " ")))

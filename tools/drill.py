@@ -421,7 +421,7 @@ class Drill:
 
     async def drained(self) -> bool:
         """Nothing waits in any outbox and no consumer is behind the partition ends."""
-        urls = [svc.url for svc in self.platform.stack.services.values()]
+        urls = [svc.ops_url for svc in self.platform.stack.services.values()]
         backlog = sum(await asyncio.gather(
             *(metric_sum(self.http, u, "resonanz_outbox_backlog") for u in urls)))
         lag = sum(await asyncio.gather(

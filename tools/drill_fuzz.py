@@ -30,9 +30,10 @@ CHECK_OF_CODE = {"ST101": "not_a_server_error", "ST102": "not_a_server_error",
                  "ST109": "response_schema_conformance", "ST110": "response_schema_conformance"}
 
 
-def served_by_dialect(gateway: str) -> dict[str, int]:
-    """Requests the gateway answered on the public paths, by dialect."""
-    with urllib.request.urlopen(f"{gateway}/metrics", timeout=5) as r:
+def served_by_dialect(gateway_ops: str) -> dict[str, int]:
+    """Requests the gateway answered on the public paths, by dialect (from its metrics, on
+    its operations listener)."""
+    with urllib.request.urlopen(f"{gateway_ops}/metrics", timeout=5) as r:
         text = r.read().decode()
     counts = {"FeedBackPro": 0, "Pay4Feedback": 0}
     for line in text.splitlines():
@@ -65,7 +66,8 @@ def fuzz(platform: Platform, args: argparse.Namespace, out: Path) -> dict[str, A
     _, key = platform.unlimited_tenant("Fuzz")
     report, log = out / "fuzz-report.json", out / "fuzz.log"
     report.unlink(missing_ok=True)
-    before = served_by_dialect(gateway)
+    gateway_ops = platform.stack.services["gateway"].ops_url
+    before = served_by_dialect(gateway_ops)
     env = {**os.environ, "SCHEMATHESIS_HOOKS": "drill_hooks",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(TOOLS), os.environ.get("PYTHONPATH")]))}
     print(f"[drill] fuzz: schemathesis, both dialects, log in {log}", flush=True)
@@ -73,7 +75,7 @@ def fuzz(platform: Platform, args: argparse.Namespace, out: Path) -> dict[str, A
     with log.open("w") as sink:
         done = subprocess.run(st_command(gateway, key, args, report), env=env, stdout=sink,
                               stderr=subprocess.STDOUT, timeout=args.fuzz_max_time, check=False)
-    after = served_by_dialect(gateway)
+    after = served_by_dialect(gateway_ops)
     return summarise(json.loads(report.read_text()), done.returncode,
                      {d: after[d] - before[d] for d in after}, time.monotonic() - started)
 

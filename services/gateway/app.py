@@ -59,6 +59,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
             relay_ctx(SERVICE, settings),
         ],
         readiness=[database_ready],
+        ops_port=settings.ops_port,
     )
     app[UpstreamsKey] = settings.upstreams()
     app.on_startup.append(publish_document)

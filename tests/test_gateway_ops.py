@@ -1,0 +1,142 @@
+"""The gateway's operational side: probes and metrics off the public port, the OpenAPI
+document rendered once, one JSON access log line per request."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from resonanz.gateway import openapi
+from resonanz.shared.devstack import Stack
+
+from .helpers import bearer, metric_value, new_tenant
+from .support import eventually
+
+
+@pytest.fixture(scope="module")
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+async def get(http: aiohttp.ClientSession, url: str, **kw: Any) -> tuple[int, Any]:
+    async with http.get(url, **kw) as response:
+        return response.status, await response.json(content_type=None)
+
+
+# --- the operations listener -----------------------------------------------------------------
+
+
+async def test_public_port_answers_metrics_and_readyz_as_any_unknown_path(
+    shared_stack: Stack, http: aiohttp.ClientSession,
+) -> None:
+    public = shared_stack.services["gateway"].url
+    unknown_status, unknown = await get(http, f"{public}/no-such-page")
+    assert unknown_status == 404
+    for path in ("/metrics", "/readyz"):
+        status, body = await get(http, public + path)
+        assert status == 404, path
+        assert body["data"] is None and body["meta"]["error"] == unknown["meta"]["error"], body
+    status, body = await get(http, f"{public}/healthz")
+    assert status == 200 and body["service"] == "gateway"
+
+
+async def test_ops_port_serves_readiness_and_metrics_with_the_pool(
+    shared_stack: Stack, http: aiohttp.ClientSession,
+) -> None:
+    gateway = shared_stack.services["gateway"]
+    assert gateway.ops_port is not None and gateway.ops_port != gateway.port
+    status, body = await get(http, f"{gateway.ops_url}/readyz")
+    assert (status, body["ready"]) == (200, True)
+    status, body = await get(http, f"{gateway.ops_url}/healthz")
+    assert (status, body["service"]) == (200, "gateway")
+    pooled = await metric_value(http, gateway.ops_url, "resonanz_db_pool_connections",
+                                service="gateway")
+    assert pooled >= 1
+    assert shared_stack.describe()["gateway_ops"] == gateway.ops_url
+
+
+# --- OpenAPI ---------------------------------------------------------------------------------
+
+
+async def test_openapi_is_rendered_once_and_served_from_memory(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    renders = 0
+    render = openapi.document
+
+    def counted() -> dict[str, Any]:
+        nonlocal renders
+        renders += 1
+        return render()
+
+    monkeypatch.setattr(openapi, "document", counted)
+    app = web.Application()
+    app.add_routes(openapi.routes)
+    app.on_startup.append(openapi.publish_document)
+    async with TestClient(TestServer(app)) as client:
+        assert renders == 1  # at start, before any request
+        bodies, etags = [], set()
+        for path in ("/v3/api-docs", "/openapi.json", "/v3/api-docs"):
+            response = await client.get(path)
+            assert response.status == 200 and response.content_type == "application/json"
+            bodies.append(await response.read())
+            etags.add(response.headers["ETag"])
+        assert renders == 1
+        assert len(set(bodies)) == 1 and len(etags) == 1
+        assert json.loads(bodies[0])["openapi"] == "3.1.0"
+        unchanged = await client.get("/v3/api-docs", headers={"If-None-Match": etags.pop()})
+        assert unchanged.status == 304 and not await unchanged.read()
+
+
+async def test_gateway_serves_the_same_openapi_bytes_with_an_etag(
+    shared_stack: Stack, http: aiohttp.ClientSession,
+) -> None:
+    gateway = shared_stack.services["gateway"].url
+    served = []
+    for path in ("/v3/api-docs", "/openapi.json"):
+        async with http.get(gateway + path) as response:
+            served.append((await response.read(), response.headers["ETag"]))
+    assert served[0] == served[1]
+    async with http.get(f"{gateway}/v3/api-docs",
+                        headers={"If-None-Match": served[0][1]}) as response:
+        assert response.status == 304
+
+
+# --- access logs -----------------------------------------------------------------------------
+
+
+async def test_gateway_logs_each_request_as_json_without_the_key(
+    shared_stack: Stack, http: aiohttp.ClientSession,
+) -> None:
+    tenant, key = await new_tenant(shared_stack)
+    request_id = f"req_{uuid.uuid4().hex[:16]}"
+    async with http.get(f"{shared_stack.services['gateway'].url}/v1/me",
+                        params={"api_key": key, "page": "1"},
+                        headers={**bearer(key), "X-Request-Id": request_id,
+                                 "Cookie": "session=cookie-not-logged"}) as response:
+        assert response.status == 200
+    log_path = shared_stack.services["gateway"].log_path
+
+    def access_lines(text: str) -> list[dict[str, Any]]:
+        lines = (json.loads(line) for line in text.splitlines() if line.startswith("{"))
+        return [e for e in lines if e.get("request_id") == request_id
+                and e["name"] == "resonanz.access"]
+
+    written = await eventually(lambda: asyncio.to_thread(log_path.read_text),
+                               lambda text: bool(access_lines(text)), within=10,
+                               what="the access log line")
+    [line] = access_lines(written)
+    assert (line["method"], line["path"], line["status"]) == ("GET", "/v1/me", 200)
+    assert line["tenant_id"] == tenant and line["service"] == "gateway"
+    assert line["level"] == "INFO" and line["duration_ms"] > 0
+    assert key not in written and key.removeprefix("rsz_live_")[:20] not in written
+    assert "cookie-not-logged" not in written
