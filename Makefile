@@ -2,15 +2,18 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+# The stamp names what was installed: a change to the packaging or the lock reinstalls.
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml setup.py requirements-dev.lock | cksum | cut -d' ' -f1)
 
 .PHONY: install run test lint fmt up down clean bench drill
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# The hash-pinned lock brings every dependency; the project itself comes on top, editable.
+$(STAMP): pyproject.toml setup.py requirements-dev.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
+	$(BIN)/pip install -q --disable-pip-version-check --require-hashes -r requirements-dev.lock
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
 	rm -f $(VENV)/.installed-* && touch $@
 
 ## Start the whole platform on this machine (no Docker needed). Ctrl-C stops it.
@@ -52,3 +55,21 @@ bench: install
 ## Fault drills and API fuzzing: nothing accepted may be lost (see docs/benchmarks.md).
 drill: install
 	$(BIN)/python tools/drill.py
+
+## Re-resolve the hash-pinned lockfiles from pyproject.toml: requirements.lock (runtime, for the
+## image), requirements-dev.lock (runtime + dev, for make install and CI), requirements-build.lock
+## (the build backend). Pins already in a lock are kept where they still fit;
+## `make lock LOCK_ARGS=--upgrade` moves everything to the newest.
+# Resolved against PyPI alone, as the image installs: a machine's own pip settings (extra
+# indexes, find-links, constraints) are kept out. resonanz is listed as "unsafe" so that dev's
+# self-reference (resonanz[dev-infra]) is not written into the lock as this checkout's URL.
+.PHONY: lock
+lock: install
+	$(PIP_COMPILE) -o requirements.lock pyproject.toml
+	$(PIP_COMPILE) --extra dev -c requirements.lock -o requirements-dev.lock pyproject.toml
+	$(PIP_COMPILE) --only-build-deps --build-deps-for wheel -o requirements-build.lock pyproject.toml
+
+PIP_COMPILE = env -u PIP_FIND_LINKS -u PIP_INDEX_URL -u PIP_EXTRA_INDEX_URL -u PIP_CONSTRAINT \
+	PIP_CONFIG_FILE=/dev/null CUSTOM_COMPILE_COMMAND="make lock" \
+	$(BIN)/pip-compile -q --generate-hashes --strip-extras --unsafe-package resonanz \
+	--no-emit-index-url --no-emit-find-links $(LOCK_ARGS)
