@@ -1,7 +1,8 @@
 # One image for all five Resonanz services. docker-compose.yml picks the service by command:
-#   python -m resonanz.<gateway|feedback|widgets|webhook_dispatcher|analytics> [migrate|serve]
+#   python -m resonanz.<gateway|feedback|widgets|webhook_dispatcher|analytics> [serve|...]
+#   python -m resonanz.shared.migrate
 
-# --- build: install the package and its pinned dependencies into a venv -------------------
+# --- build: the locked dependencies, then the project's own wheel, into /opt/venv ---------
 FROM python:3.11-slim AS build
 
 ENV PIP_NO_CACHE_DIR=1 \
@@ -12,12 +13,33 @@ RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 
 WORKDIR /src
+# Dependencies first, exactly as locked (versions and hashes): this layer is rebuilt when the
+# lock changes, not with every change to the code.
+COPY requirements.lock ./
+RUN pip install --require-hashes -r requirements.lock
+
+# The build backend, locked as well, in a venv of its own that stays in this stage.
+COPY requirements-build.lock ./
+RUN python -m venv /opt/build \
+ && /opt/build/bin/pip install --require-hashes -r requirements-build.lock
+
+# The project as a wheel, as any installation gets it: an editable or in-tree install would
+# hide a package the wheel leaves out. Its dependencies are in place already, hence --no-deps.
 # setuptools maps the resonanz.* packages onto these folders (tool.setuptools.package-dir).
-COPY pyproject.toml ./
+COPY pyproject.toml setup.py LICENSE ./
 COPY shared ./shared
 COPY services ./services
-RUN pip install . \
- && python -c "import resonanz.shared, resonanz.gateway, resonanz.feedback, resonanz.widgets, resonanz.webhook_dispatcher, resonanz.analytics"
+RUN /opt/build/bin/pip wheel --no-build-isolation --no-deps --wheel-dir /tmp/dist . \
+ && pip install --no-deps /tmp/dist/resonanz-*.whl \
+ && pip check
+
+# Smoke check of the installation against the source tree (-I: /src is not on the path):
+# every module imports, and every service's entry point starts.
+COPY tools/import_every_module.py ./tools/
+RUN python -I tools/import_every_module.py /src > /dev/null \
+ && for service in gateway feedback widgets webhook_dispatcher analytics; do \
+        python -I -m "resonanz.$service" --help > /dev/null || exit 1; \
+    done
 
 # --- runtime: the venv only, run as an unprivileged user -----------------------------------
 FROM python:3.11-slim

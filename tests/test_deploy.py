@@ -114,16 +114,36 @@ def _assert_ok(result: subprocess.CompletedProcess[str]) -> None:
 def test_dockerfile_builds_one_non_root_image_from_pyproject() -> None:
     text = DOCKERFILE.read_text(encoding="utf-8")
     stages = re.findall(r"^FROM\s+(\S+)", text, flags=re.MULTILINE)
-    assert stages, "Dockerfile has no FROM"
+    assert len(stages) == 2, "a build stage and a runtime stage"
     assert all(image == "python:3.11-slim" for image in stages), stages
-    assert re.search(r"^COPY\s+pyproject\.toml\s", text, flags=re.MULTILINE)
-    assert re.search(r"^COPY\s+shared\s", text, flags=re.MULTILINE)
-    assert re.search(r"^COPY\s+services\s", text, flags=re.MULTILINE)
-    assert re.search(r"pip install \.(\s|$)", text)
-    users = re.findall(r"^USER\s+(\S+)", text, flags=re.MULTILINE)
+    build, runtime = re.split(r"^FROM\s", text, flags=re.MULTILINE)[1:]
+
+    def position(pattern: str) -> int:
+        found = re.search(pattern, build, flags=re.MULTILINE)
+        assert found, f"the build stage has no {pattern!r}"
+        return found.start()
+
+    # The locked dependencies form their own layer, before any source is copied.
+    lock_installed = position(r"^RUN pip install --require-hashes -r requirements\.lock\b")
+    assert position(r"^COPY requirements\.lock\s") < lock_installed
+    # The wheel is built from what tests/test_packaging.py builds it from.
+    for source in ("pyproject.toml", "setup.py", "LICENSE", "shared", "services"):
+        assert lock_installed < position(rf"^COPY\s.*(?<=\s){re.escape(source)}\s")
+    position(r"--require-hashes -r requirements-build\.lock\b")
+    wheel = position(r"pip wheel\b.*--no-deps")
+    installed = position(r"pip install --no-deps \S+\.whl")
+    assert lock_installed < wheel < installed
+    # No install from the source tree, which could hide what the wheel leaves out.
+    assert not re.search(r"pip install( -e)? \.(\s|$)", text)
+    # The smoke check: every module and every service's entry point, from the installation.
+    assert position(r"python -I tools/import_every_module\.py /src\b") > installed
+    assert position(r"python -I -m \"resonanz\.\$service\" --help") > installed
+
+    assert re.search(r"^COPY --from=build /opt/venv /opt/venv$", runtime, flags=re.MULTILINE)
+    users = re.findall(r"^USER\s+(\S+)", runtime, flags=re.MULTILINE)
     assert users, "the image must not run as root"
     assert users[-1].split(":")[0] not in {"root", "0"}
-    assert re.search(r"^CMD\s", text, flags=re.MULTILINE)
+    assert re.search(r"^CMD\s", runtime, flags=re.MULTILINE)
 
 
 # --- docker-compose.yml -----------------------------------------------------------------------
