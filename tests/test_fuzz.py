@@ -47,7 +47,7 @@ async def test_bounded_fuzz_run_over_both_dialects_finds_no_server_error(
     done = await asyncio.to_thread(subprocess.run, command, env=env, capture_output=True,
                                    text=True, timeout=BUDGET_SECONDS + 120, check=False)
     found = json.loads(report.read_text())
-    failures = [f"{f['code']} {f['title']} ×{f['count']}" for f in found["failures"]]
+    failures = [f"{f['code']} {f['title']} (x{f['count']})" for f in found["failures"]]
     assert not failures and done.returncode == 0, (
         f"{failures}\n{found['errors']}\n{done.stdout[-4000:]}")
     assert found["operations"]["selected"] >= 30, found["operations"]
