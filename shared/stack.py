@@ -37,7 +37,7 @@ DEMO_WIDGET: dict[str, Any] = {
     "is_active": True,
     "placement": "bottom-right",
     "trigger": {"type": "manual"},
-    "theme": {"primary_color": "#c2671f", "font_family": "Georgia, serif", "border_radius": 10},
+    "theme": {"primary_color": "#a85a1a", "font_family": "Georgia, serif", "border_radius": 10},
     "questions": [
         {"id": "rating", "type": "rating", "required": True,
          "label": {"de": "Wie zufrieden sind Sie mit unserem Shop?",
@@ -248,7 +248,8 @@ def main() -> None:
     try:
         info = platform.start()
         say(f"ready in {info['started_in_seconds']} s")
-        say(f"gateway:        {info['gateway']}")
+        say(f"gateway:        {info['gateway']}  (metrics, readiness: "
+            f"{info['services']['gateway_ops']})")
         say(f"demo tenant:    {info['tenant_id']}")
         say(f"admin API key:  {info['admin_api_key']}")
         say(f"demo shop page: {info['demo_page']}")
