@@ -38,6 +38,10 @@ IMPORT_EVERY_MODULE = ROOT / "tools" / "import_every_module.py"
 BUILD_SOURCES = ("pyproject.toml", "setup.py", "LICENSE", "shared", "services")
 SERVICES = ("gateway", "feedback", "widgets", "webhook_dispatcher", "analytics")
 
+# The first test also waits for the fresh venv and the wheel: ~30 s on a quiet machine, mostly
+# pip reading the index, but several minutes on a loaded one; the default 300 s is too tight.
+pytestmark = pytest.mark.timeout(900)
+
 
 def _pyproject() -> dict[str, Any]:
     return tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))
