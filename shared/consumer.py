@@ -203,7 +203,9 @@ class ConsumerLoop:
         return "processed"
 
     async def _dead_letter(self, record: ConsumerRecord, reason: str) -> None:
-        headers = [
+        # The original content type keeps the dead letter a structured-mode CloudEvent.
+        headers = [(k, v) for k, v in record.headers or () if k.lower() == "content-type"]
+        headers += [
             ("dlq_group", self.group.encode()),
             ("dlq_topic", record.topic.encode()),
             ("dlq_partition", str(record.partition).encode()),
