@@ -4,6 +4,7 @@ test advances: the retry schedule, 410, Retry-After, redirects, endpoint health,
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -15,17 +16,20 @@ import asyncpg
 import pytest
 from aiohttp import web
 
+from resonanz.shared.crypto import KeyRing
 from resonanz.shared.events import CloudEvent, EntrySnapshot, FeedbackCreated, new_event
 from resonanz.webhook_dispatcher import store
 from resonanz.webhook_dispatcher.consumers import fan_out
 from resonanz.webhook_dispatcher.delivery import DeliveryWorker, guarded_session
 from resonanz.webhook_dispatcher.domain import RETRY_DELAYS, NetworkPolicy, generate_secret
+from resonanz.webhook_dispatcher.sealing import SecretBox
 
 from .support import eventually
 from .test_webhooks_support import FakeClock, Receiver, Respond, dispatcher_pool, receiving
 
 POLICY = NetworkPolicy.from_setting("127.0.0.0/8")
 TENANT = str(uuid.uuid4())
+BOX = SecretBox(KeyRing([os.urandom(32)]))
 
 
 @dataclass
@@ -35,16 +39,19 @@ class Harness:
     session: aiohttp.ClientSession
 
     def worker(self, **kwargs: Any) -> DeliveryWorker:
-        return DeliveryWorker(self.pool, self.session, POLICY, topic_webhooks="webhooks.events",
-                              lease=timedelta(seconds=30), clock=self.clock,
-                              unit_random=lambda: 0.5, **kwargs)
+        return DeliveryWorker(self.pool, self.session, POLICY, BOX,
+                              topic_webhooks="webhooks.events", lease=timedelta(seconds=30),
+                              clock=self.clock, unit_random=lambda: 0.5, **kwargs)
 
     async def subscribe(self, receiver: Receiver, events: tuple[str, ...] = ("feedback_created",)
                         ) -> store.Subscription:
         secret = generate_secret()
         receiver.secrets.append(secret)
-        return await store.insert_subscription(self.pool, TENANT, receiver.url, list(events),
-                                               None, secret)
+        return await store.insert_subscription(self.pool, BOX, uuid.UUID(TENANT), receiver.url,
+                                               list(events), None, secret)
+
+    async def subscription(self, sub: store.Subscription) -> store.Subscription:
+        return await store.get_subscription(self.pool, uuid.UUID(TENANT), uuid.UUID(sub.id))
 
     async def emit(self) -> str:
         now = datetime.now(UTC)
@@ -132,7 +139,7 @@ async def test_410_gone_disables_the_endpoint_and_tells_the_tenant(harness: Harn
         second = await harness.emit()
         assert await harness.round(harness.worker()) == 0
     assert len(receiver.received) == 1
-    disabled = await store.get_subscription(harness.pool, TENANT, sub.id)
+    disabled = await harness.subscription(sub)
     assert not disabled.enabled
     assert disabled.disabled_reason == "endpoint answered 410 Gone"
     assert (await harness.delivery(first))["status"] == "failed"
@@ -189,11 +196,11 @@ async def test_an_endpoint_failing_for_five_days_is_disabled(harness: Harness) -
         harness.clock.advance(timedelta(days=4, hours=23))
         await harness.emit()
         await harness.round(worker)
-        assert (await store.get_subscription(harness.pool, TENANT, sub.id)).enabled
+        assert (await harness.subscription(sub)).enabled
         harness.clock.advance(timedelta(hours=1))
         await harness.emit()
         await harness.round(worker)
-    disabled = await store.get_subscription(harness.pool, TENANT, sub.id)
+    disabled = await harness.subscription(sub)
     assert not disabled.enabled
     assert disabled.disabled_reason == "endpoint failing continuously for 5 days"
     pending = await harness.pool.fetchval(
@@ -213,11 +220,11 @@ async def test_a_success_ends_the_failing_run(harness: Harness) -> None:
         sub = await harness.subscribe(receiver)
         await harness.emit()
         await harness.round(worker)
-        assert (await store.get_subscription(harness.pool, TENANT, sub.id)).failing_since
+        assert (await harness.subscription(sub)).failing_since
         failing = False
         harness.clock.advance(timedelta(seconds=6))
         await harness.round(worker)
-    assert (await store.get_subscription(harness.pool, TENANT, sub.id)).failing_since is None
+    assert (await harness.subscription(sub)).failing_since is None
 
 
 async def test_two_dispatchers_never_send_the_same_attempt(harness: Harness) -> None:
@@ -247,7 +254,7 @@ async def test_a_lease_left_by_a_dead_dispatcher_expires_and_the_retry_keeps_the
         event_id = await harness.emit()
         now = harness.clock.now
         # A dispatcher claims the delivery and dies before sending it.
-        [lost] = await store.claim_due(harness.pool, now=now, lease_until=now
+        [lost] = await store.claim_due(harness.pool, BOX, now=now, lease_until=now
                                        + timedelta(seconds=30), limit=10, per_endpoint=4,
                                        saturated=[], worker="dead")
         survivor = harness.worker()

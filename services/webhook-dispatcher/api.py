@@ -1,10 +1,13 @@
 """HTTP in and out for the webhook dispatcher: subscriptions and the delivery log.
 
 Internal API; the gateway authenticates, checks the admin role and renders dialects.
+Every id is parsed once, here at the edge: a malformed one names nothing and is a 404
+before any SQL, and the store sees only parsed values.
 """
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,26 +15,29 @@ from aiohttp import web
 from pydantic import field_validator
 
 from resonanz.shared import contracts
-from resonanz.shared.db import PoolKey
-from resonanz.shared.errors import Conflict, InvalidInput
-from resonanz.shared.params import query_int
+from resonanz.shared.db import PoolKey, uuid_or_404
+from resonanz.shared.errors import Conflict, InvalidInput, NotFound
+from resonanz.shared.params import query_int, query_uuid
 from resonanz.shared.web import json_response, read_model
 
 from . import store
 from .delivery import Clock
+from .destinations import destination_problem
 from .domain import (
     KNOWN_WEBHOOKS,
     NetworkPolicy,
     generate_secret,
+    parse_delivery_id,
     secret_key,
     unknown_webhooks,
-    url_problem,
 )
+from .sealing import SecretBox
 
 routes = web.RouteTableDef()
 
 PolicyKey = web.AppKey("network_policy", NetworkPolicy)
 ClockKey: web.AppKey[Clock] = web.AppKey("clock")
+SecretBoxKey = web.AppKey("secret_box", SecretBox)
 
 DELIVERY_STATUSES = ("pending", "delivered", "failed", "cancelled")
 
@@ -60,11 +66,11 @@ class RecoverIn(contracts.RecoverIn):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def tenant_of(request: web.Request) -> str:
+def tenant_of(request: web.Request) -> uuid.UUID:
     tenant = request.headers.get("X-Tenant-Id")
     if not tenant:
         raise InvalidInput("X-Tenant-Id header is required")
-    return tenant
+    return uuid_or_404(tenant, "tenant")
 
 
 def subscription_json(sub: store.Subscription) -> dict[str, Any]:
@@ -81,8 +87,23 @@ def _now(request: web.Request) -> datetime:
     return request.app[ClockKey]()
 
 
-def _sub_id(request: web.Request) -> str:
-    return request.match_info["id"]
+def _sub_id(request: web.Request) -> uuid.UUID:
+    return uuid_or_404(request.match_info["id"], "webhook subscription")
+
+
+def _delivery_id(request: web.Request) -> uuid.UUID:
+    parsed = parse_delivery_id(request.match_info["delivery_id"])
+    if parsed is None:
+        raise NotFound("delivery not found")
+    return parsed
+
+
+def _event_id(request: web.Request) -> uuid.UUID:
+    return uuid_or_404(request.match_info["event_id"], "event")
+
+
+def _box(request: web.Request) -> SecretBox:
+    return request.app[SecretBoxKey]
 
 
 @routes.get("/subscriptions")
@@ -95,13 +116,13 @@ async def list_subscriptions(request: web.Request) -> web.Response:
 async def create_subscription(request: web.Request) -> web.Response:
     tenant = tenant_of(request)
     body = await read_model(request, SubscriptionIn)
-    problem = url_problem(body.url, request.app[PolicyKey])
+    problem = await destination_problem(body.url, request.app[PolicyKey])
     if problem is not None:
         raise InvalidInput("url is not allowed",
                            details=[{"field": "url", "message": problem}])
     secret = body.secret or generate_secret()
-    sub = await store.insert_subscription(request.app[PoolKey], tenant, body.url, body.events,
-                                          body.description, secret)
+    sub = await store.insert_subscription(request.app[PoolKey], _box(request), tenant,
+                                          body.url, body.events, body.description, secret)
     return json_response({**subscription_json(sub), "secret": secret}, status=201)
 
 
@@ -114,17 +135,18 @@ async def get_subscription(request: web.Request) -> web.Response:
 
 @routes.delete("/subscriptions/{id}")
 async def delete_subscription(request: web.Request) -> web.Response:
-    await store.delete_subscription(request.app[PoolKey], tenant_of(request), _sub_id(request),
+    subscription_id = _sub_id(request)
+    await store.delete_subscription(request.app[PoolKey], tenant_of(request), subscription_id,
                                     _now(request))
-    return json_response({"id": _sub_id(request), "deleted": True})
+    return json_response({"id": str(subscription_id), "deleted": True})
 
 
 @routes.post("/subscriptions/{id}/rotate-secret")
 async def rotate_secret(request: web.Request) -> web.Response:
     """A new secret, shown once; the old one keeps signing beside it for 24 hours."""
     secret = generate_secret()
-    sub = await store.rotate_secret(request.app[PoolKey], tenant_of(request), _sub_id(request),
-                                    secret, _now(request))
+    sub = await store.rotate_secret(request.app[PoolKey], _box(request), tenant_of(request),
+                                    _sub_id(request), secret, _now(request))
     return json_response({**subscription_json(sub), "secret": secret})
 
 
@@ -147,50 +169,54 @@ def _status_filter(request: web.Request) -> str | None:
     return status
 
 
+def _event_filter(request: web.Request) -> uuid.UUID | None:
+    event_id = query_uuid(request.query, "event_id")
+    return uuid.UUID(event_id) if event_id is not None else None
+
+
 @routes.get("/subscriptions/{id}/deliveries")
 async def list_deliveries(request: web.Request) -> web.Response:
-    tenant, pool = tenant_of(request), request.app[PoolKey]
-    await store.get_subscription(pool, tenant, _sub_id(request))
-    items = await store.list_deliveries(
-        pool, tenant, _sub_id(request), status=_status_filter(request),
-        event_id=request.query.get("event_id") or None, limit=_limit(request),
-    )
+    tenant, pool, subscription_id = tenant_of(request), request.app[PoolKey], _sub_id(request)
+    status, event_id, limit = _status_filter(request), _event_filter(request), _limit(request)
+    await store.get_subscription(pool, tenant, subscription_id)
+    items = await store.list_deliveries(pool, tenant, subscription_id, status=status,
+                                        event_id=event_id, limit=limit)
     return json_response({"items": items})
 
 
 @routes.get("/subscriptions/{id}/deliveries/{delivery_id}/attempts")
 async def list_attempts(request: web.Request) -> web.Response:
     items = await store.attempts_of(request.app[PoolKey], tenant_of(request), _sub_id(request),
-                                    request.match_info["delivery_id"])
+                                    _delivery_id(request))
     return json_response({"items": items})
 
 
 @routes.post("/subscriptions/{id}/deliveries/{delivery_id}/resend")
 async def resend_delivery(request: web.Request) -> web.Response:
     tenant, pool = tenant_of(request), request.app[PoolKey]
-    await _require_enabled(pool, tenant, _sub_id(request))
-    delivery = await store.resend(pool, tenant, _sub_id(request),
-                                  request.match_info["delivery_id"], _now(request))
+    subscription_id, delivery_id = _sub_id(request), _delivery_id(request)
+    await _require_enabled(pool, tenant, subscription_id)
+    delivery = await store.resend(pool, tenant, subscription_id, delivery_id, _now(request))
     return json_response(delivery, status=202)
 
 
 @routes.post("/subscriptions/{id}/recover")
 async def recover_failed(request: web.Request) -> web.Response:
-    tenant, pool = tenant_of(request), request.app[PoolKey]
+    tenant, pool, subscription_id = tenant_of(request), request.app[PoolKey], _sub_id(request)
     body = await read_model(request, RecoverIn)
-    await _require_enabled(pool, tenant, _sub_id(request))
-    count = await store.recover(pool, tenant, _sub_id(request), body.since, _now(request))
+    await _require_enabled(pool, tenant, subscription_id)
+    count = await store.recover(pool, tenant, subscription_id, body.since, _now(request))
     return json_response({"recovered": count, "since": body.since}, status=202)
 
 
 @routes.get("/events/{event_id}/deliveries")
 async def event_deliveries(request: web.Request) -> web.Response:
     items = await store.attempts_for_event(request.app[PoolKey], tenant_of(request),
-                                           request.match_info["event_id"])
+                                           _event_id(request))
     return json_response({"items": items})
 
 
-async def _require_enabled(pool: Any, tenant: str, subscription_id: str) -> None:
+async def _require_enabled(pool: Any, tenant: uuid.UUID, subscription_id: uuid.UUID) -> None:
     sub = await store.get_subscription(pool, tenant, subscription_id)
     if not sub.enabled:
         raise Conflict("the subscription is disabled; enable it first",

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import ClassVar
 
+import asyncpg
 from aiohttp import web
 from pydantic import Field, SecretStr
 
@@ -17,15 +19,23 @@ from resonanz.shared.kafka import broker_ready_check
 from resonanz.shared.outbox import relay_ctx
 from resonanz.shared.settings import Settings
 from resonanz.shared.web import HttpClientKey, create_service_app, http_client_ctx
+from resonanz.shared.worker import Waker, repeat
 
-from .api import ClockKey, PolicyKey, routes
+from . import store
+from .api import ClockKey, PolicyKey, SecretBoxKey, routes
 from .consumers import build_handlers
 from .delivery import DeliveryWorker, guarded_session, listen_for_work, report_queue, utc_now
 from .domain import NetworkPolicy
 from .mailer import MailWorker, SmtpSettings
+from .sealing import SecretBox
+
+log = logging.getLogger(__name__)
 
 SERVICE = "webhook_dispatcher"
 CONSUMER_GROUP = "webhook-dispatcher"
+SEAL_BATCH = 100
+# Again after the first pass: an older replica may still write plaintext during an upgrade.
+SEAL_INTERVAL = 3600.0
 
 
 class WebhookDispatcherSettings(Settings):
@@ -73,10 +83,10 @@ def workers_ctx(settings: WebhookDispatcherSettings
     """The delivery and mail workers beside the HTTP server, woken by NOTIFY."""
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        pool, policy = app[PoolKey], app[PolicyKey]
+        pool, policy, box = app[PoolKey], app[PolicyKey], app[SecretBoxKey]
         async with guarded_session(policy, settings.webhook_timeout) as session:
             deliveries = DeliveryWorker(
-                pool, session, policy, topic_webhooks=settings.topic_webhooks,
+                pool, session, policy, box, topic_webhooks=settings.topic_webhooks,
                 lease=settings.lease(), per_endpoint=settings.webhook_per_endpoint_concurrency,
                 max_in_flight=settings.webhook_max_in_flight,
                 batch_size=settings.webhook_batch_size,
@@ -84,6 +94,7 @@ def workers_ctx(settings: WebhookDispatcherSettings
             )
             mails = MailWorker(pool, app[HttpClientKey], settings.gateway_url, settings.smtp(),
                                poll_interval=settings.mail_poll_interval)
+            sealer = Waker()
 
             def wake_both() -> None:
                 deliveries.wake()
@@ -94,9 +105,10 @@ def workers_ctx(settings: WebhookDispatcherSettings
                 asyncio.create_task(report_queue(pool, utc_now)),
             ]
             workers = [asyncio.create_task(w.run()) for w in (deliveries, mails)]
+            workers.append(asyncio.create_task(keep_sealing(pool, box, sealer)))
             yield
-            deliveries.stop()
-            mails.stop()
+            for stoppable in (deliveries, mails, sealer):
+                stoppable.stop()
             await asyncio.gather(*workers)
             for task in background:
                 task.cancel()
@@ -104,6 +116,21 @@ def workers_ctx(settings: WebhookDispatcherSettings
                     await task
 
     return ctx
+
+
+async def keep_sealing(pool: asyncpg.Pool, box: SecretBox, waker: Waker) -> None:
+    """Seal the secrets older releases left in plaintext: batch after batch at start,
+    then hourly."""
+
+    async def seal_batch() -> int:
+        try:
+            return await store.seal_plaintext(pool, box, SEAL_BATCH)
+        except asyncpg.PostgresError as exc:  # e.g. started before its migration: next time
+            log.warning("plaintext secrets not sealed: %r", exc)
+            return 0
+
+    await repeat(seal_batch, waker, batch=SEAL_BATCH, poll_interval=SEAL_INTERVAL,
+                 what="secret sealing")
 
 
 def create_app(settings: WebhookDispatcherSettings) -> web.Application:
@@ -123,4 +150,5 @@ def create_app(settings: WebhookDispatcherSettings) -> web.Application:
     )
     app[PolicyKey] = settings.network_policy()
     app[ClockKey] = utc_now
+    app[SecretBoxKey] = SecretBox(settings.key_ring())
     return app

@@ -38,7 +38,7 @@ from .domain import (
     NetworkPolicy,
     Outcome,
     Verdict,
-    ip_literal,
+    answers_refusal,
     judge,
     live_secrets,
     outcome_of,
@@ -47,6 +47,7 @@ from .domain import (
     truncate_body,
     url_problem,
 )
+from .sealing import SecretBox
 
 log = logging.getLogger(__name__)
 
@@ -77,12 +78,9 @@ class GuardedResolver(AbstractResolver):
     async def resolve(self, host: str, port: int = 0,
                       family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
         answers = await self._inner.resolve(host, port, family)
-        for answer in answers:
-            address = ip_literal(answer["host"])
-            reason = "unparsable" if address is None else self.policy.refusal(host, address)
-            if reason is not None:
-                # One forbidden answer taints the name: it is refused as a whole.
-                raise BlockedDestination(f"{host} resolves to a forbidden address ({reason})")
+        reason = answers_refusal(host, (a["host"] for a in answers), self.policy)
+        if reason is not None:
+            raise BlockedDestination(f"{host} resolves to a forbidden address ({reason})")
         return answers
 
     async def close(self) -> None:
@@ -245,11 +243,12 @@ class DeliveryWorker:
     """Drains the delivery queue. Any number of replicas may run against one database."""
 
     def __init__(self, pool: asyncpg.Pool, session: aiohttp.ClientSession,
-                 policy: NetworkPolicy, *, topic_webhooks: str, lease: timedelta,
-                 per_endpoint: int = 4, max_in_flight: int = 256, batch_size: int = 100,
+                 policy: NetworkPolicy, box: SecretBox, *, topic_webhooks: str,
+                 lease: timedelta, per_endpoint: int = 4, max_in_flight: int = 256,
+                 batch_size: int = 100,
                  poll_interval: float = 1.0, clock: Clock = utc_now,
                  unit_random: Callable[[], float] = random.random) -> None:
-        self.pool, self.session, self.policy = pool, session, policy
+        self.pool, self.session, self.policy, self.box = pool, session, policy, box
         self.topic_webhooks, self.lease = topic_webhooks, lease
         self.batch_size, self.poll_interval = batch_size, poll_interval
         self.clock, self.unit_random = clock, unit_random
@@ -277,7 +276,7 @@ class DeliveryWorker:
             return 0
         now = self.clock()
         claims = await store.claim_due(
-            self.pool, now=now, lease_until=now + self.lease, limit=limit,
+            self.pool, self.box, now=now, lease_until=now + self.lease, limit=limit,
             per_endpoint=self.slots.per_endpoint, saturated=self.slots.saturated(),
             worker=self.worker_id,
         )

@@ -9,7 +9,9 @@ import binascii
 import hashlib
 import hmac
 import ipaddress
+import re
 import secrets
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -87,6 +89,21 @@ SECRET_BYTES = 32
 SECRET_MIN_BYTES, SECRET_MAX_BYTES = 24, 64
 SECRET_MIN_CHARS = 16
 SECRET_OVERLAP = timedelta(hours=24)
+
+
+# The webhook-id of a delivery: `msg_` and a UUID's 32 hex digits (see store.FAN_OUT_SQL).
+DELIVERY_ID_PREFIX = "msg_"
+_DELIVERY_ID = re.compile(r"msg_([0-9a-fA-F]{32})")
+
+
+def parse_delivery_id(text: str) -> uuid.UUID | None:
+    """The UUID a delivery id carries, or None when `text` is not one."""
+    match = _DELIVERY_ID.fullmatch(text)
+    return uuid.UUID(hex=match[1]) if match else None
+
+
+def delivery_id(value: uuid.UUID) -> str:
+    return DELIVERY_ID_PREFIX + value.hex
 
 
 def generate_secret() -> str:
@@ -346,6 +363,39 @@ def ip_literal(host: str) -> IPAddress | None:
         return None
 
 
+# A label the way inet_aton and browsers (WHATWG URL) read a number: decimal, octal
+# (leading 0) or hex (0x). A host ending in one is an IPv4 address to them, however
+# it is written: 2130706433, 0x7f000001, 127.1 and 0177.0.0.1 are all 127.0.0.1.
+_NUMERIC_LABEL = re.compile(r"0x[0-9a-f]*|[0-9]+", re.IGNORECASE)
+
+
+def non_canonical_ipv4(host: str) -> bool:
+    """Whether `host` is an IPv4 address in any form but dotted-quad decimal: the policy
+    judges only the canonical form, so every other spelling is refused outright."""
+    if ":" in host:
+        return False
+    labels = host.split(".")
+    last = labels[-1] or (labels[-2] if len(labels) > 1 else "")
+    if not _NUMERIC_LABEL.fullmatch(last):
+        return False
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        return True
+    return False
+
+
+def answers_refusal(host: str, answers: Iterable[str], policy: NetworkPolicy) -> str | None:
+    """Why `host` may not be reached, given every address it resolves to: one forbidden
+    answer taints the name as a whole (the next connection might pick that one)."""
+    for answer in answers:
+        address = ip_literal(answer)
+        reason = "unparsable" if address is None else policy.refusal(host, address)
+        if reason is not None:
+            return reason
+    return None
+
+
 def url_problem(url: str, policy: NetworkPolicy) -> str | None:
     """What is wrong with a subscription URL before any DNS: scheme, host, IP literals."""
     try:
@@ -358,5 +408,14 @@ def url_problem(url: str, policy: NetworkPolicy) -> str | None:
     if not parts.hostname:
         return "url must name a host"
     literal = ip_literal(parts.hostname)
-    reason = policy.refusal(parts.hostname, literal) if literal is not None else None
+    if literal is None:
+        return _name_problem(parts.hostname)
+    reason = policy.refusal(parts.hostname, literal)
     return f"url points to a forbidden address ({reason})" if reason else None
+
+
+def _name_problem(host: str) -> str | None:
+    if non_canonical_ipv4(host):
+        return (f"url host {host!r} is an IPv4 address in a non-canonical form (its last"
+                " label is a number): write it as four decimal numbers, a.b.c.d")
+    return None

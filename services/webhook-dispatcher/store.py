@@ -1,24 +1,30 @@
 """The webhooks schema's SQL: subscriptions, the delivery queue, attempts, outgoing mail.
 
-Every statement a tenant can reach is scoped to that tenant. The queue's times come
-from the dispatcher's clock, not from `now()`, so tests can inject and advance it
-(new deliveries are simply due at once).
+Every statement a tenant can reach is scoped to that tenant; its ids arrive parsed (the
+API refuses malformed ones before any SQL). The queue's times come from the dispatcher's
+clock, not from `now()`, so tests can inject and advance it (new deliveries are simply
+due at once). Signing secrets are written sealed and read opened (see sealing).
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
-from resonanz.shared.db import plain, uuid_or_404
+from resonanz.shared.crypto import UndecryptableSecret
+from resonanz.shared.db import plain
 from resonanz.shared.errors import NotFound
 
-from .domain import SECRET_OVERLAP, AttemptResult, Verdict
+from .domain import SECRET_OVERLAP, AttemptResult, Verdict, delivery_id
 from .notices import Notice
+from .sealing import CURRENT, PREVIOUS, SealedSecrets, SecretBox
+
+log = logging.getLogger(__name__)
 
 WAKE_CHANNEL = "resonanz_webhooks"
 
@@ -50,10 +56,6 @@ def _subscription(row: asyncpg.Record) -> Subscription:
     return Subscription(**values)
 
 
-def _uuid(value: str) -> uuid.UUID:
-    return uuid_or_404(value, "webhook subscription")
-
-
 async def wake_dispatchers(conn: asyncpg.Connection) -> None:
     """Delivered on commit: idle dispatchers claim the new work at once."""
     await conn.execute("SELECT pg_notify($1, '')", WAKE_CHANNEL)
@@ -62,79 +64,176 @@ async def wake_dispatchers(conn: asyncpg.Connection) -> None:
 # --- subscriptions ------------------------------------------------------------------------
 
 
-async def insert_subscription(pool: asyncpg.Pool, tenant_id: str, url: str, events: list[str],
-                              description: str | None, secret: str) -> Subscription:
+async def insert_subscription(pool: asyncpg.Pool, box: SecretBox, tenant_id: uuid.UUID,
+                              url: str, events: list[str], description: str | None,
+                              secret: str) -> Subscription:
+    subscription_id = uuid.uuid4()
     row = await pool.fetchrow(
-        "INSERT INTO subscriptions (id, tenant_id, url, events, description, secret)"
+        "INSERT INTO subscriptions (id, tenant_id, url, events, description, secret_sealed)"
         f" VALUES ($1, $2, $3, $4, $5, $6) RETURNING {SUBSCRIPTION_COLUMNS}",
-        uuid.uuid4(), _uuid(tenant_id), url, events, description, secret,
+        subscription_id, tenant_id, url, events, description,
+        box.seal(CURRENT, subscription_id, secret),
     )
     return _subscription(row)
 
 
-async def list_subscriptions(pool: asyncpg.Pool, tenant_id: str) -> list[Subscription]:
+async def list_subscriptions(pool: asyncpg.Pool, tenant_id: uuid.UUID) -> list[Subscription]:
     rows = await pool.fetch(
         f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE tenant_id = $1"
         " AND deleted_at IS NULL ORDER BY created_at DESC LIMIT 500",
-        _uuid(tenant_id),
+        tenant_id,
     )
     return [_subscription(r) for r in rows]
 
 
-async def get_subscription(pool: asyncpg.Pool | asyncpg.Connection, tenant_id: str,
-                           subscription_id: str) -> Subscription:
+async def get_subscription(pool: asyncpg.Pool | asyncpg.Connection, tenant_id: uuid.UUID,
+                           subscription_id: uuid.UUID) -> Subscription:
     row = await pool.fetchrow(
         f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE tenant_id = $1 AND id = $2"
         " AND deleted_at IS NULL",
-        _uuid(tenant_id), _uuid(subscription_id),
+        tenant_id, subscription_id,
     )
     if row is None:
         raise NotFound("webhook subscription not found")
     return _subscription(row)
 
 
-async def delete_subscription(pool: asyncpg.Pool, tenant_id: str, subscription_id: str,
-                              now: datetime) -> None:
+async def delete_subscription(pool: asyncpg.Pool, tenant_id: uuid.UUID,
+                              subscription_id: uuid.UUID, now: datetime) -> None:
     async with pool.acquire() as conn, conn.transaction():
         done = await conn.fetchval(
             "UPDATE subscriptions SET deleted_at = $3, enabled = false WHERE tenant_id = $1"
             " AND id = $2 AND deleted_at IS NULL RETURNING true",
-            _uuid(tenant_id), _uuid(subscription_id), now,
+            tenant_id, subscription_id, now,
         )
         if not done:
             raise NotFound("webhook subscription not found")
         await conn.execute(
             "UPDATE deliveries SET status = 'cancelled', locked_until = NULL"
             " WHERE subscription_id = $1 AND status = 'pending'",
-            _uuid(subscription_id),
+            subscription_id,
         )
 
 
-async def rotate_secret(pool: asyncpg.Pool, tenant_id: str, subscription_id: str,
-                        new_secret: str, now: datetime) -> Subscription:
-    """The old secret keeps signing, beside the new one, for the overlap."""
-    row = await pool.fetchrow(
-        "UPDATE subscriptions SET previous_secret = secret, secret = $3, previous_until = $4"
-        " WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL"
-        f" RETURNING {SUBSCRIPTION_COLUMNS}",
-        _uuid(tenant_id), _uuid(subscription_id), new_secret, now + SECRET_OVERLAP,
-    )
-    if row is None:
-        raise NotFound("webhook subscription not found")
+async def rotate_secret(pool: asyncpg.Pool, box: SecretBox, tenant_id: uuid.UUID,
+                        subscription_id: uuid.UUID, new_secret: str, now: datetime
+                        ) -> Subscription:
+    """The old secret keeps signing, beside the new one, for the overlap. It is opened
+    and sealed again: a sealed value opens only in the column it was sealed for."""
+    async with pool.acquire() as conn, conn.transaction():
+        held = await conn.fetchrow(
+            "SELECT secret, secret_sealed FROM subscriptions WHERE tenant_id = $1 AND id = $2"
+            " AND deleted_at IS NULL FOR UPDATE",
+            tenant_id, subscription_id,
+        )
+        if held is None:
+            raise NotFound("webhook subscription not found")
+        previous = _previous_on_rotation(box, subscription_id, held)
+        row = await conn.fetchrow(
+            "UPDATE subscriptions SET secret = NULL, secret_sealed = $2, previous_secret = NULL,"
+            " previous_secret_sealed = $3,"
+            " previous_until = CASE WHEN $3::text IS NULL THEN NULL ELSE $4::timestamptz END"
+            f" WHERE id = $1 RETURNING {SUBSCRIPTION_COLUMNS}",
+            subscription_id, box.seal(CURRENT, subscription_id, new_secret), previous,
+            now + SECRET_OVERLAP,
+        )
     return _subscription(row)
 
 
-async def enable_subscription(pool: asyncpg.Pool, tenant_id: str, subscription_id: str
-                              ) -> Subscription:
+def _previous_on_rotation(box: SecretBox, subscription_id: uuid.UUID,
+                          held: asyncpg.Record) -> str | None:
+    """The current secret sealed as the previous one; None when no key opens it any more
+    (its key was lost): rotating is then how the tenant gets a working secret back,
+    without an overlap."""
+    try:
+        current = box.stored(CURRENT, subscription_id, held["secret"], held["secret_sealed"])
+    except UndecryptableSecret as exc:
+        log.warning("subscription %s: its secret does not open (%s); rotated without"
+                    " an overlap", subscription_id, exc)
+        return None
+    assert current is not None, "subscriptions_secret_kept"
+    return box.seal(PREVIOUS, subscription_id, current)
+
+
+async def enable_subscription(pool: asyncpg.Pool, tenant_id: uuid.UUID,
+                              subscription_id: uuid.UUID) -> Subscription:
     row = await pool.fetchrow(
         "UPDATE subscriptions SET enabled = true, disabled_reason = NULL, disabled_at = NULL,"
         " failing_since = NULL WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL"
         f" RETURNING {SUBSCRIPTION_COLUMNS}",
-        _uuid(tenant_id), _uuid(subscription_id),
+        tenant_id, subscription_id,
     )
     if row is None:
         raise NotFound("webhook subscription not found")
     return _subscription(row)
+
+
+# --- sealing the secrets at rest -----------------------------------------------------------
+
+SECRET_COLUMNS = "id, secret, secret_sealed, previous_secret, previous_secret_sealed"
+
+
+async def store_sealed(conn: asyncpg.Connection, updates: list[SealedSecrets]) -> None:
+    """Write new sealed values; a column sealed anew loses its plaintext."""
+    await conn.executemany(
+        "UPDATE subscriptions SET secret_sealed = coalesce($2, secret_sealed),"
+        " secret = CASE WHEN $2::text IS NULL THEN secret END,"
+        " previous_secret_sealed = coalesce($3, previous_secret_sealed),"
+        " previous_secret = CASE WHEN $3::text IS NULL THEN previous_secret END WHERE id = $1",
+        [(u.subscription_id, u.secret, u.previous_secret) for u in updates],
+    )
+
+
+async def seal_plaintext(pool: asyncpg.Pool, box: SecretBox, limit: int = 100) -> int:
+    """Seal one batch of the secrets older releases left in plaintext; how many rows it
+    took. Idempotent; rows another replica is sealing are skipped, not waited for."""
+    async with pool.acquire() as conn, conn.transaction():
+        rows = await conn.fetch(
+            f"SELECT {SECRET_COLUMNS} FROM subscriptions WHERE secret IS NOT NULL"
+            " OR previous_secret IS NOT NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+            limit,
+        )
+        updates = [box.row_update(row, rotate=False) for row in rows]
+        await store_sealed(conn, [u for u in updates if u is not None])
+    if rows:
+        log.info("sealed the plaintext signing secrets of %d subscriptions", len(rows))
+    return len(rows)
+
+
+@dataclass
+class Resealed:
+    subscriptions: int = 0
+    rewritten: int = 0
+    undecryptable: list[str] = field(default_factory=list)
+
+
+async def reseal_all(pool: asyncpg.Pool, box: SecretBox, batch: int = 100) -> Resealed:
+    """Seal every secret under the first key of the ring that is not already (and any
+    left in plaintext): batches of rows locked in id order, one transaction each."""
+    report, after = Resealed(), uuid.UUID(int=0)
+    while True:
+        async with pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                f"SELECT {SECRET_COLUMNS} FROM subscriptions WHERE id > $1 ORDER BY id"
+                " LIMIT $2 FOR UPDATE",
+                after, batch,
+            )
+            updates = [u for row in rows if (u := _resealed(box, row, report)) is not None]
+            await store_sealed(conn, updates)
+        if not rows:
+            return report
+        report.subscriptions += len(rows)
+        report.rewritten += len(updates)
+        after = rows[-1]["id"]
+
+
+def _resealed(box: SecretBox, row: asyncpg.Record, report: Resealed) -> SealedSecrets | None:
+    try:
+        return box.row_update(row, rotate=True)
+    except UndecryptableSecret as exc:
+        report.undecryptable.append(str(row["id"]))
+        log.error("subscription %s: its signing secret does not open (%s)", row["id"], exc)
+        return None
 
 
 # --- fan-out ---------------------------------------------------------------------------------
@@ -212,18 +311,44 @@ UPDATE deliveries d SET locked_until = $2, locked_by = $6
 FROM picked, subscriptions s
 WHERE d.id = picked.id AND s.id = d.subscription_id
 RETURNING d.id, d.subscription_id, d.tenant_id, d.event_id, d.webhook_type, d.body,
-          d.event_time, d.attempts, s.url, s.secret, s.previous_secret, s.previous_until
+          d.event_time, d.attempts, s.url, s.secret, s.secret_sealed, s.previous_secret,
+          s.previous_secret_sealed, s.previous_until
 """
 
 
-async def claim_due(pool: asyncpg.Pool, *, now: datetime, lease_until: datetime, limit: int,
-                    per_endpoint: int, saturated: list[uuid.UUID], worker: str) -> list[Claim]:
+async def claim_due(pool: asyncpg.Pool, box: SecretBox, *, now: datetime,
+                    lease_until: datetime, limit: int, per_endpoint: int,
+                    saturated: list[uuid.UUID], worker: str) -> list[Claim]:
     """Lease due deliveries, at most `per_endpoint` per subscription and none for the
-    subscriptions this dispatcher has no free slot for. SKIP LOCKED keeps replicas apart."""
+    subscriptions this dispatcher has no free slot for. SKIP LOCKED keeps replicas apart.
+
+    A delivery whose secret no key opens is held, not attempted: its lease runs out and
+    it is claimed again later, so a key missing from the ring costs the endpoint neither
+    retries nor its health, and the queue's age shows the problem."""
     rows = await pool.fetch(CLAIM_SQL, now, lease_until, limit, per_endpoint, saturated, worker)
-    return [Claim(**{**dict(r), "subscription_id": str(r["subscription_id"]),
-                     "tenant_id": str(r["tenant_id"]), "event_id": str(r["event_id"])})
-            for r in rows]
+    claims = []
+    for row in rows:
+        try:
+            claims.append(_claim(box, row))
+        except UndecryptableSecret as exc:
+            log.error("delivery %s held: the signing secret of subscription %s does not open"
+                      " (%s); is a key missing from RESONANZ_ENCRYPTION_KEYS?",
+                      row["id"], row["subscription_id"], exc)
+    return claims
+
+
+def _claim(box: SecretBox, row: asyncpg.Record) -> Claim:
+    sid = row["subscription_id"]
+    secret = box.stored(CURRENT, sid, row["secret"], row["secret_sealed"])
+    assert secret is not None, "subscriptions_secret_kept"
+    return Claim(
+        id=row["id"], subscription_id=str(sid), tenant_id=str(row["tenant_id"]),
+        event_id=str(row["event_id"]), webhook_type=row["webhook_type"], body=row["body"],
+        event_time=row["event_time"], attempts=row["attempts"], url=row["url"],
+        secret=secret, previous_until=row["previous_until"],
+        previous_secret=box.stored(PREVIOUS, sid, row["previous_secret"],
+                                   row["previous_secret_sealed"]),
+    )
 
 
 async def release(pool: asyncpg.Pool, delivery_ids: list[str], worker: str) -> None:
@@ -338,36 +463,35 @@ DELIVERY_COLUMNS = (
 )
 
 
-async def list_deliveries(pool: asyncpg.Pool, tenant_id: str, subscription_id: str, *,
-                          status: str | None, event_id: str | None, limit: int
+async def list_deliveries(pool: asyncpg.Pool, tenant_id: uuid.UUID, subscription_id: uuid.UUID,
+                          *, status: str | None, event_id: uuid.UUID | None, limit: int
                           ) -> list[dict[str, Any]]:
     rows = await pool.fetch(
         f"SELECT {DELIVERY_COLUMNS} FROM deliveries d WHERE d.tenant_id = $1"
         " AND d.subscription_id = $2 AND ($3::text IS NULL OR d.status = $3)"
         " AND ($4::uuid IS NULL OR d.event_id = $4) ORDER BY d.created_at DESC LIMIT $5",
-        _uuid(tenant_id), _uuid(subscription_id), status,
-        _uuid(event_id) if event_id else None, limit,
+        tenant_id, subscription_id, status, event_id, limit,
     )
     return [plain(r) for r in rows]
 
 
-async def attempts_of(pool: asyncpg.Pool, tenant_id: str, subscription_id: str,
-                      delivery_id: str) -> list[dict[str, Any]]:
+async def attempts_of(pool: asyncpg.Pool, tenant_id: uuid.UUID, subscription_id: uuid.UUID,
+                      delivery: uuid.UUID) -> list[dict[str, Any]]:
     found = await pool.fetchval(
         "SELECT true FROM deliveries WHERE id = $1 AND tenant_id = $2 AND subscription_id = $3",
-        delivery_id, _uuid(tenant_id), _uuid(subscription_id),
+        delivery_id(delivery), tenant_id, subscription_id,
     )
     if not found:
         raise NotFound("delivery not found")
     rows = await pool.fetch(
         "SELECT id, delivery_id, attempted_at, duration_ms, outcome, status_code,"
         " response_body, error FROM attempts WHERE delivery_id = $1 ORDER BY id",
-        delivery_id,
+        delivery_id(delivery),
     )
     return [plain(r) for r in rows]
 
 
-async def attempts_for_event(pool: asyncpg.Pool, tenant_id: str, event_id: str
+async def attempts_for_event(pool: asyncpg.Pool, tenant_id: uuid.UUID, event_id: uuid.UUID
                              ) -> list[dict[str, Any]]:
     rows = await pool.fetch(
         f"SELECT {DELIVERY_COLUMNS}, coalesce(json_agg(json_build_object("
@@ -376,19 +500,19 @@ async def attempts_for_event(pool: asyncpg.Pool, tenant_id: str, event_id: str
         " ORDER BY a.id) FILTER (WHERE a.id IS NOT NULL), '[]') AS attempts_log"
         " FROM deliveries d LEFT JOIN attempts a ON a.delivery_id = d.id"
         " WHERE d.tenant_id = $1 AND d.event_id = $2 GROUP BY d.id ORDER BY d.created_at",
-        _uuid(tenant_id), _uuid(event_id),
+        tenant_id, event_id,
     )
     return [plain(r) for r in rows]
 
 
-async def resend(pool: asyncpg.Pool, tenant_id: str, subscription_id: str, delivery_id: str,
-                 now: datetime) -> dict[str, Any]:
+async def resend(pool: asyncpg.Pool, tenant_id: uuid.UUID, subscription_id: uuid.UUID,
+                 delivery: uuid.UUID, now: datetime) -> dict[str, Any]:
     """Queue one delivery again, now, with a fresh retry cycle and the same webhook-id."""
     row = await pool.fetchrow(
         "UPDATE deliveries d SET status = 'pending', attempts = 0, next_attempt_at = $4"
         " WHERE d.id = $1 AND d.tenant_id = $2 AND d.subscription_id = $3"
         f" AND d.status <> 'cancelled' RETURNING {DELIVERY_COLUMNS}",
-        delivery_id, _uuid(tenant_id), _uuid(subscription_id), now,
+        delivery_id(delivery), tenant_id, subscription_id, now,
     )
     if row is None:
         raise NotFound("delivery not found")
@@ -396,15 +520,15 @@ async def resend(pool: asyncpg.Pool, tenant_id: str, subscription_id: str, deliv
     return plain(row)
 
 
-async def recover(pool: asyncpg.Pool, tenant_id: str, subscription_id: str, since: datetime,
-                  now: datetime) -> int:
+async def recover(pool: asyncpg.Pool, tenant_id: uuid.UUID, subscription_id: uuid.UUID,
+                  since: datetime, now: datetime) -> int:
     """Queue again every failed delivery created since `since`."""
     async with pool.acquire() as conn, conn.transaction():
         ids = await conn.fetch(
             "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = $4,"
             " locked_until = NULL WHERE tenant_id = $1 AND subscription_id = $2"
             " AND status = 'failed' AND created_at >= $3 RETURNING id",
-            _uuid(tenant_id), _uuid(subscription_id), since, now,
+            tenant_id, subscription_id, since, now,
         )
         await wake_dispatchers(conn)
     return len(ids)

@@ -1,0 +1,80 @@
+"""Webhook signing secrets at rest: sealed under the application key ring (AES-256-GCM,
+see resonanz.shared.crypto), each to its table, column and row, so a sealed value copied
+into another row or column does not open there.
+
+Rows from before sealing keep their secret in the plaintext columns until the dispatcher
+seals them (store.seal_plaintext: at start, then hourly, in small batches). Where a
+plaintext value is present it is the newer one (only an older release writes it), so
+readers prefer it.
+
+Opening a secret costs about 25 µs (measured on the 2-core CI machine for a `whsec_`
+secret, against a 50 ms p50 target per webhook): secrets are opened per claim, never
+cached in memory.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from resonanz.shared.crypto import KeyRing
+
+TABLE = "webhooks.subscriptions"
+CURRENT, PREVIOUS = "secret", "previous_secret"
+
+
+@dataclass(frozen=True)
+class SealedSecrets:
+    """New sealed values for one subscription's columns; None leaves a column as it is."""
+
+    subscription_id: uuid.UUID
+    secret: str | None
+    previous_secret: str | None
+
+
+class SecretBox:
+    """Seals and opens the signing secrets of subscriptions."""
+
+    def __init__(self, keys: KeyRing) -> None:
+        self.keys = keys
+
+    @staticmethod
+    def context(column: str, subscription_id: uuid.UUID | str) -> str:
+        return f"{TABLE}.{column}:{uuid.UUID(str(subscription_id))}"
+
+    def seal(self, column: str, subscription_id: uuid.UUID | str, secret: str) -> str:
+        return self.keys.encrypt(secret, self.context(column, subscription_id))
+
+    def open(self, column: str, subscription_id: uuid.UUID | str, sealed: str) -> str:
+        return self.keys.decrypt(sealed, self.context(column, subscription_id))
+
+    def stored(self, column: str, subscription_id: uuid.UUID | str, plain: str | None,
+               sealed: str | None) -> str | None:
+        """What a row holds in `column`; raises UndecryptableSecret when no key opens it."""
+        if plain is not None:
+            return plain
+        return None if sealed is None else self.open(column, subscription_id, sealed)
+
+    def resealed(self, column: str, subscription_id: uuid.UUID, plain: str | None,
+                 sealed: str | None, *, rotate: bool) -> str | None:
+        """The sealed value to store in place of what the row holds, or None when the
+        column stays as it is: plaintext is always sealed, a value under an older key
+        only when rotating."""
+        if plain is not None:
+            return self.seal(column, subscription_id, plain)
+        if sealed is None or not rotate or self.keys.is_current(sealed):
+            return None
+        return self.seal(column, subscription_id, self.open(column, subscription_id, sealed))
+
+    def row_update(self, row: Mapping[str, Any], *, rotate: bool) -> SealedSecrets | None:
+        """A row's secrets as they should be stored now, or None when nothing changes."""
+        sid = row["id"]
+        current = self.resealed(CURRENT, sid, row["secret"], row["secret_sealed"],
+                                rotate=rotate)
+        previous = self.resealed(PREVIOUS, sid, row["previous_secret"],
+                                 row["previous_secret_sealed"], rotate=rotate)
+        if current is None and previous is None:
+            return None
+        return SealedSecrets(sid, current, previous)
