@@ -1,10 +1,13 @@
-"""Who is calling: API key authentication without a write per request."""
+"""Who is calling: API key authentication from a short-lived cache that every key change
+empties before it is reported done (see `key_changes`), with no write per request."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -15,16 +18,16 @@ from prometheus_client import Counter
 
 from resonanz.shared.db import PoolKey
 from resonanz.shared.errors import Forbidden, Unauthenticated
-from resonanz.shared.worker import listen
+from resonanz.shared.worker import RECONNECT_DELAY, TRANSIENT_DB_ERRORS
 
-from . import keys, store
+from . import key_changes, keys, store
+from .key_changes import CACHE_SECONDS, HEARTBEAT_INTERVAL, LAPSE_AFTER
 
 log = logging.getLogger(__name__)
 
 KEY_LOOKUPS = Counter("resonanz_gateway_key_lookups_total",
                       "API keys looked up in the database (well-formed keys only)")
-KEY_CHANGES_CHANNEL = "resonanz_gateway_keys"  # see migration 0004
-CACHE_SECONDS = 1.0
+REGISTER_TIMEOUT = 10.0
 MAX_CACHED_KEYS = 10_000
 INACTIVITY_EXPIRY = timedelta(days=365)
 FLUSH_INTERVAL = 30.0
@@ -63,26 +66,41 @@ def presented_key(request: web.Request) -> str | None:
 
 
 class Authenticator:
-    """Checks every request's key against a record at most a second old, and no older
-    than the last change to any key: a trigger NOTIFYs every gateway of each revocation,
-    rotation, role or rate-limit change at commit, and the listener empties the cache,
-    so revocation holds from the next request while most requests skip the lookup.
+    """Checks every request's key against a record at most CACHE_SECONDS old (its age
+    counted from before the lookup started), and no older than the last key change this
+    gateway has seen: hearing of one empties the cache, and an answer that a change
+    overtook on its way is used once but not kept. The cache is trusted only while this
+    gateway's registration is current (`GatewayInstance`), so whoever revokes a key can
+    wait until no gateway can still accept it (see `key_changes`).
 
     Key use is remembered in memory and flushed in batches: `last_used_at` stays
     current without one write per request.
     """
 
-    def __init__(self, pool: asyncpg.Pool, pepper: bytes,
-                 cache_seconds: float = CACHE_SECONDS) -> None:
-        self.pool, self.pepper, self.cache_seconds = pool, pepper, cache_seconds
+    def __init__(self, pool: asyncpg.Pool, pepper: bytes) -> None:
+        self.pool, self.pepper, self.cache_seconds = pool, pepper, CACHE_SECONDS
         self._used: dict[str, datetime] = {}
         self._cache: dict[bytes, tuple[float, store.KeyRecord]] = {}
         self._generation = 0
+        # When the last heartbeat that found this gateway registered was sent; None:
+        # not registered (yet, or any more).
+        self._registered_at: float | None = None
 
     def forget_keys(self) -> None:
-        """A key changed somewhere (or the listener reconnected): look every key up again."""
+        """A key changed somewhere, or changes may have gone unheard: look every key up again."""
         self._generation += 1
         self._cache.clear()
+
+    def trust_cache(self, heartbeat_sent_at: float) -> None:
+        self._registered_at = heartbeat_sent_at
+
+    def distrust_cache(self) -> None:
+        self._registered_at = None
+
+    def cache_lapsed(self, now: float) -> bool:
+        """True once the registration may have been taken for stale: revokers no longer
+        wait for this gateway, so it must not answer from its cache."""
+        return self._registered_at is None or now - self._registered_at >= LAPSE_AFTER
 
     async def authenticate(self, request: web.Request) -> Principal:
         key = presented_key(request)
@@ -100,8 +118,10 @@ class Authenticator:
                          record.rate_limits)
 
     async def _lookup(self, digest: bytes) -> store.KeyRecord | None:
+        now = time.monotonic()
         cached = self._cache.get(digest)
-        if cached is not None and time.monotonic() - cached[0] < self.cache_seconds:
+        if (cached is not None and now - cached[0] < self.cache_seconds
+                and not self.cache_lapsed(now)):
             return cached[1]
         generation, fetched_at = self._generation, time.monotonic()
         KEY_LOOKUPS.inc()
@@ -137,6 +157,77 @@ class Authenticator:
             await self.flush()
 
 
+class GatewayInstance:
+    """This gateway process's row in `gateway_instances`, kept on a connection of its own
+    that also LISTENs for key changes: on each change it empties the cache, then records
+    the generation as seen; every HEARTBEAT_INTERVAL it heartbeats. Whenever it
+    (re)connects, its row was pruned or its heartbeat lapsed, it registers anew and
+    empties the cache after that, since changes may have gone unheard meanwhile."""
+
+    def __init__(self, auth: Authenticator, dsn: str) -> None:
+        self.auth, self.dsn, self.id = auth, dsn, uuid.uuid4()
+        self.registered = asyncio.Event()
+        self._heard = 0
+        self._news = asyncio.Event()
+
+    async def run(self) -> None:
+        while True:
+            try:
+                conn = await asyncpg.connect(self.dsn)
+            except (*TRANSIENT_DB_ERRORS, asyncpg.PostgresError) as exc:
+                log.info("gateway registration waiting for the database: %r", exc)
+                await asyncio.sleep(RECONNECT_DELAY)
+                continue
+            try:
+                await self._keep(conn)
+            except (*TRANSIENT_DB_ERRORS, asyncpg.PostgresError, TimeoutError) as exc:
+                log.warning("gateway registration lost the database: %r", exc)
+                await asyncio.sleep(RECONNECT_DELAY)
+            finally:
+                with contextlib.suppress(*TRANSIENT_DB_ERRORS, asyncpg.PostgresError):
+                    await conn.close()
+
+    async def _keep(self, conn: asyncpg.Connection) -> None:
+        conn.add_termination_listener(lambda *_: self._news.set())
+        await conn.add_listener(key_changes.CHANNEL, self._heard_of)
+        # Listening first: every change after the registration is heard.
+        await self._register(conn)
+        while not conn.is_closed():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._news.wait(), HEARTBEAT_INTERVAL)
+            self._news.clear()
+            if not conn.is_closed():
+                await self._heartbeat(conn)
+
+    def _heard_of(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        self.auth.forget_keys()
+        # Recorded only after the cache was emptied; '' is 0004's trigger, mid-upgrade.
+        self._heard = max(self._heard, int(payload) if payload.isdigit() else 0)
+        self._news.set()
+
+    async def _register(self, conn: asyncpg.Connection) -> None:
+        sent = time.monotonic()
+        await key_changes.register(conn, self.id)
+        self.auth.forget_keys()
+        self.auth.trust_cache(sent)
+        self.registered.set()
+
+    async def _heartbeat(self, conn: asyncpg.Connection) -> None:
+        sent = time.monotonic()
+        found = await key_changes.heartbeat(conn, self.id, self._heard)
+        if found and not self.auth.cache_lapsed(time.monotonic()):
+            self.auth.trust_cache(sent)
+        else:
+            await self._register(conn)
+
+    async def deregister(self, pool: asyncpg.Pool) -> None:
+        self.auth.distrust_cache()
+        try:
+            await key_changes.deregister(pool, self.id)
+        except (*TRANSIENT_DB_ERRORS, asyncpg.PostgresError) as exc:
+            log.warning("could not deregister; the row is pruned once stale: %r", exc)
+
+
 AuthenticatorKey = web.AppKey("authenticator", Authenticator)
 
 
@@ -145,13 +236,17 @@ def authenticator_ctx(pepper: bytes, dsn: str
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         auth = Authenticator(app[PoolKey], pepper)
         app[AuthenticatorKey] = auth
+        instance = GatewayInstance(auth, dsn)
         tasks = [asyncio.create_task(auth.flush_periodically()),
-                 asyncio.create_task(listen(dsn, KEY_CHANGES_CHANNEL, auth.forget_keys,
-                                            "api key changes"))]
+                 asyncio.create_task(instance.run())]
+        # Until registered every request looks its key up: correct, only slower.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(instance.registered.wait(), REGISTER_TIMEOUT)
         yield
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await instance.deregister(app[PoolKey])
         await auth.flush()
 
     return ctx
