@@ -6,15 +6,18 @@ import argparse
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
+
+import asyncpg
 
 from resonanz.shared.db import create_pool
 
-from . import store
+from . import key_changes, store
 from .app import GatewaySettings
 from .limits import DEFAULT_LIMITS
 
 SERVICE = "gateway"
+T = TypeVar("T")
 
 
 def register(commands: argparse._SubParsersAction, settings: GatewaySettings) -> None:
@@ -29,17 +32,22 @@ def register(commands: argparse._SubParsersAction, settings: GatewaySettings) ->
     key.add_argument("--name", default="")
     listing = admin.add_parser("list-keys", help="list a tenant's keys (prefixes only)")
     listing.add_argument("--tenant", required=True)
-    revoke = admin.add_parser("revoke-key", help="revoke a key, effective on the next request")
+    revoke = admin.add_parser("revoke-key", help="revoke a key; no gateway accepts it once"
+                              " this returns")
     revoke.add_argument("--id", required=True)
     rotate = admin.add_parser("rotate-key", help="issue a successor; the old key lives 24 h")
     rotate.add_argument("--id", required=True)
+    role = admin.add_parser("set-key-role", help="change what a key may do; every gateway"
+                            " applies it before this returns")
+    role.add_argument("--id", required=True)
+    role.add_argument("--role", required=True, choices=["admin", "editor", "viewer"])
     admin.add_parser("list-tenants", help="list tenants")
     limit = admin.add_parser("set-rate-limit", help="override a tenant's requests per minute")
     limit.add_argument("--tenant", required=True)
     limit.add_argument("--name", required=True, choices=sorted(DEFAULT_LIMITS))
     limit.add_argument("--limit", type=int, help="requests per minute; omit for the default")
     limit.set_defaults(handler=lambda args: run(args, settings))
-    for parser in (tenant, key, listing, revoke, rotate):
+    for parser in (tenant, key, listing, revoke, rotate, role):
         parser.set_defaults(handler=lambda args: run(args, settings))
     admin.choices["list-tenants"].set_defaults(handler=lambda args: run(args, settings))
 
@@ -56,10 +64,12 @@ async def _dispatch(args: argparse.Namespace, settings: GatewaySettings) -> Any:
         "create-tenant": lambda: _create_tenant(pool, pepper, args.name, args.owner_email),
         "create-key": lambda: _create_key(pool, pepper, args.tenant, args.role, args.name),
         "list-keys": lambda: store.list_keys(pool, args.tenant),
-        "revoke-key": lambda: store.revoke_key(pool, args.id),
-        "rotate-key": lambda: _rotate(pool, pepper, args.id),
+        "revoke-key": lambda: revoke_key(pool, args.id),
+        "rotate-key": lambda: rotate_key(pool, pepper, args.id),
+        "set-key-role": lambda: set_key_role(pool, args.id, args.role),
         "list-tenants": lambda: store.list_tenants(pool),
-        "set-rate-limit": lambda: store.set_rate_limit(pool, args.tenant, args.name, args.limit),
+        "set-rate-limit": lambda: settled(pool, store.set_rate_limit(
+            pool, args.tenant, args.name, args.limit)),
     }
     try:
         return await actions[args.admin_command]()
@@ -82,7 +92,26 @@ async def _create_key(pool: Any, pepper: bytes, tenant: str, role: str, name: st
     return {"api_key": plaintext, "key": key}
 
 
-async def _rotate(pool: Any, pepper: bytes, key_id: str) -> dict[str, Any]:
+async def settled(pool: asyncpg.Pool, change: Awaitable[T]) -> T:
+    """The change's result, returned once no gateway can act on what it replaced."""
+    result = await change
+    await key_changes.settle(pool)
+    return result
+
+
+async def revoke_key(pool: asyncpg.Pool, key_id: str) -> dict[str, Any]:
+    return await settled(pool, store.revoke_key(pool, key_id))
+
+
+async def set_key_role(pool: asyncpg.Pool, key_id: str, role: str) -> dict[str, Any]:
+    return await settled(pool, store.set_key_role(pool, key_id, role))
+
+
+async def rotate_key(pool: asyncpg.Pool, pepper: bytes, key_id: str) -> dict[str, Any]:
+    return await settled(pool, _rotate(pool, pepper, key_id))
+
+
+async def _rotate(pool: asyncpg.Pool, pepper: bytes, key_id: str) -> dict[str, Any]:
     async with pool.acquire() as conn, conn.transaction():
         key, plaintext = await store.rotate_key(conn, pepper, key_id)
     return {"api_key": plaintext, "key": key}

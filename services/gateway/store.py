@@ -84,6 +84,17 @@ async def revoke_key(pool: asyncpg.Pool, key_id: str, tenant_id: str | None = No
     return plain(row)
 
 
+async def set_key_role(pool: asyncpg.Pool, key_id: str, role: str) -> dict[str, Any]:
+    row = await pool.fetchrow(
+        "UPDATE api_keys SET role = $2 WHERE id = $1 AND revoked_at IS NULL"
+        " RETURNING id, tenant_id, prefix, role",
+        _uuid(key_id), role,
+    )
+    if row is None:
+        raise NotFound("api key not found")
+    return plain(row)
+
+
 async def rotate_key(conn: asyncpg.Connection, pepper: bytes, key_id: str,
                      tenant_id: str | None = None) -> tuple[dict[str, Any], str]:
     """Issue a successor; the old key stays valid for 24 hours."""

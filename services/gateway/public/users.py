@@ -10,7 +10,7 @@ from resonanz.shared.errors import InvalidInput
 from resonanz.shared.logs import request_id_var
 from resonanz.shared.web import SettingsKey, read_model
 
-from .. import store, team
+from .. import key_changes, store, team
 from ..api import PrincipalKey
 from ..dialects import FEEDBACKPRO
 from ..paging import Paging
@@ -51,4 +51,6 @@ async def remove_user(request: web.Request) -> web.Response:
     topic = request.app[SettingsKey].topic_identity
     user = await team.remove_member(request.app[PoolKey], topic, principal,
                                     request.match_info["id"], request_id_var.get())
+    # Their keys were revoked with them: answer once no gateway accepts those any more.
+    await key_changes.settle(request.app[PoolKey])
     return FEEDBACKPRO.ok(request, user)
