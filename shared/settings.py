@@ -16,6 +16,7 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from .clientaddr import TrustedProxies
 from .crypto import DEVELOPMENT_KEY, KeyRing
 
 ENV_PREFIX = "RESONANZ_"
@@ -113,6 +114,10 @@ class Settings(BaseSettings):
     rate_limit_backend: str = Field(default="memory", pattern="^(memory|redis)$")
     redis_url: str = "redis://127.0.0.1:6379/0"
     rate_limit_fail_open: bool = False
+    # Reverse proxies (CIDRs, comma-separated) whose X-Forwarded-For/Forwarded names the
+    # client: behind an ingress every shopper would otherwise share its address and its
+    # per-address limits. Empty: trust none, the peer is the client (see clientaddr).
+    trusted_proxies: TrustedProxies = ""
 
     @classmethod
     def settings_customise_sources(

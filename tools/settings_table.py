@@ -71,6 +71,10 @@ MEANING = {
     "redis_url": "Redis of the `redis` rate-limit backend",
     "rate_limit_fail_open": "while Redis is unreachable: `true` lets requests through,"
                             " `false` answers 503",
+    "trusted_proxies": "reverse proxies (CIDRs, comma-separated: an ingress, a load"
+                       " balancer) whose `X-Forwarded-For` (else `Forwarded`) names the"
+                       " client, read from the right; empty: trust none, the connection's"
+                       " peer is the client",
     "api_key_pepper": "server-side pepper of API key digests; changing it invalidates every key",
     "feedback_url": "where the feedback service answers",
     "widgets_url": "where the widgets service answers",

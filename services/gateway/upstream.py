@@ -12,9 +12,10 @@ import aiohttp
 import orjson
 from aiohttp import web
 
+from resonanz.shared.clientaddr import client_address, trusted_networks
 from resonanz.shared.errors import DomainError
 from resonanz.shared.logs import request_id_var
-from resonanz.shared.web import HttpClientKey
+from resonanz.shared.web import HttpClientKey, SettingsKey
 
 from .auth import Principal
 
@@ -76,7 +77,10 @@ def segment(request: web.Request, name: str) -> str:
 
 
 def client_ip(request: web.Request) -> str:
-    return request.remote or ""
+    """The shopper's or caller's address, also behind the proxies we trust; the only one
+    the widgets service sees (`X-Client-Ip` is never relayed from the caller)."""
+    trusted = trusted_networks(request.app[SettingsKey].trusted_proxies)
+    return client_address(request.remote, request.headers, trusted)
 
 
 def _as_domain_error(status: int, payload: Any) -> DomainError:
