@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from resonanz.shared.errors import InvalidInput
+from resonanz.shared.stack import DEMO_WIDGET
 from resonanz.widgets.domain import (
     ACTIVE,
     DEFAULT_QUESTIONS,
@@ -24,11 +25,13 @@ from resonanz.widgets.domain import (
     WidgetNotActive,
     check_answers,
     configure_widget,
+    contrast_ratio,
     end_widget,
     event_type,
     move_to,
     pause_widget,
     resume_widget,
+    validated,
 )
 
 NOW = datetime(2025, 11, 28, 14, 3, 11, tzinfo=UTC)
@@ -117,6 +120,40 @@ def test_a_theme_patch_merges_and_rejects_css_injection() -> None:
     with pytest.raises(InvalidInput) as refused:
         configure_widget(widget(), {"theme": {"font_family": "x;}body{display:none"}})
     assert refused.value.details[0]["field"] == "theme.font_family"
+
+
+def test_contrast_is_measured_as_wcag_defines_it() -> None:
+    assert contrast_ratio("#ffffff", "#000000") == pytest.approx(21.0)
+    assert contrast_ratio("#fff", "#fff") == pytest.approx(1.0)
+    assert contrast_ratio("#c2671f", "#ffffff") == pytest.approx(3.997, abs=0.001)
+    assert contrast_ratio("#767676", "#ffffff") == pytest.approx(4.54, abs=0.01)
+
+
+def refusal(theme: dict[str, str]) -> dict[str, Any]:
+    with pytest.raises(InvalidInput) as refused:
+        validated(Theme, theme, "theme")
+    [detail] = refused.value.details
+    return detail
+
+
+def test_a_theme_whose_text_would_be_hard_to_read_is_refused_naming_the_field() -> None:
+    on_button = refusal({"primary_color": "#c2671f"})
+    assert on_button["field"] == "theme.primary_color"
+    assert "3.99:1" in on_button["message"] and "4.5:1" in on_button["message"]
+    on_panel = refusal({"text_color": "#999999"})
+    assert on_panel["field"] == "theme.text_color"
+    # A dark background makes the default text colour unreadable: that pair is refused too.
+    assert refusal({"background_color": "#111827"})["field"] == "theme.text_color"
+    assert validated(Theme, {"background_color": "#111827", "text_color": "#f9fafb"}, "theme")
+    with pytest.raises(InvalidInput):
+        configure_widget(widget(), {"theme": {"primary_color": "#f59e0b"}})
+
+
+def test_a_stored_theme_is_read_as_it_is_and_the_demo_and_defaults_pass() -> None:
+    # Widgets saved before the rule keep working; the rule applies when a theme is saved.
+    assert Theme.model_validate({"primary_color": "#c2671f"}).primary_color == "#c2671f"
+    assert validated(Theme, {}, "theme") == Theme()
+    assert validated(Theme, DEMO_WIDGET["theme"], "theme")
 
 
 def test_thresholds_must_not_cross() -> None:

@@ -7,6 +7,7 @@ and accepts submissions; every other state refuses with its own error code.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -17,9 +18,11 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from resonanz.shared.errors import Conflict, InvalidInput, validation_details
 from resonanz.shared.events import WidgetSnapshot
@@ -42,6 +45,10 @@ HEX_COLOUR = r"^#(?:[0-9a-fA-F]{3}){1,2}$"
 # Letters, digits, spaces, commas, quotes and hyphens only: a font can never smuggle CSS.
 FONT_FAMILY = r"^[\w \t,'\"-]{1,120}$"
 ORIGIN = r"^https?://[^/\s?#]+$"
+# WCAG 2.2 AA, success criterion 1.4.3: contrast of normal-size text.
+MIN_CONTRAST = 4.5
+BUTTON_TEXT = "#ffffff"  # what widget.js writes on the primary colour
+SAVING = "saving"  # validation context of settings a shop saves (see validated)
 
 
 # --- errors ------------------------------------------------------------------------
@@ -78,12 +85,65 @@ class Value(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
 
+def relative_luminance(colour: str) -> float:
+    """WCAG 2.2's relative luminance of `#rgb` or `#rrggbb`."""
+    digits = colour.lstrip("#")
+    if len(digits) == 3:
+        digits = "".join(d * 2 for d in digits)
+    channels = (int(digits[i:i + 2], 16) / 255 for i in (0, 2, 4))
+    r, g, b = (c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast_ratio(one: str, other: str) -> float:
+    lighter, darker = sorted((relative_luminance(one), relative_luminance(other)), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+def readable(text: str, background: str, what: str, remedy: str) -> None:
+    """Refuse text the widget would draw below WCAG 2.2 AA (4.5:1 for normal text)."""
+    ratio = contrast_ratio(text, background)
+    if ratio < MIN_CONTRAST:
+        # Rounded down: 4.497 must not read as a passing "4.50".
+        shown = math.floor(ratio * 100) / 100
+        raise PydanticCustomError("contrast_too_low", (
+            f"{what}: contrast {shown:.2f}:1, but WCAG 2.2 AA needs at least"
+            f" {MIN_CONTRAST}:1 for text; {remedy}"))
+
+
+def _saving(info: ValidationInfo) -> bool:
+    """Contrast is checked when a theme is saved, never when a stored one is read: widgets
+    saved before the rule existed keep working until their theme is next changed."""
+    return bool(info.context and info.context.get(SAVING))
+
+
 class Theme(Value):
+    """The widget's colours. The widget writes white on `primary_color` (launcher, send
+    button, chosen answers) and `text_color` on `background_color`: both must reach 4.5:1."""
+
     primary_color: str = Field(default="#0f766e", pattern=HEX_COLOUR)
     background_color: str = Field(default="#ffffff", pattern=HEX_COLOUR)
-    text_color: str = Field(default="#1f2937", pattern=HEX_COLOUR)
+    # Checked against the background even when left at its default.
+    text_color: str = Field(default="#1f2937", pattern=HEX_COLOUR, validate_default=True)
     font_family: str = Field(default="system-ui, sans-serif", pattern=FONT_FAMILY)
     border_radius: int = Field(default=12, ge=0, le=32)
+
+    @field_validator("primary_color")
+    @classmethod
+    def white_reads_on_primary(cls, value: str, info: ValidationInfo) -> str:
+        if _saving(info):
+            readable(BUTTON_TEXT, value, f"white labels on primary_color {value}",
+                     "choose a darker primary_color")
+        return value
+
+    @field_validator("text_color")
+    @classmethod
+    def text_reads_on_background(cls, value: str, info: ValidationInfo) -> str:
+        background = info.data.get("background_color")
+        if _saving(info) and background:
+            readable(value, background, f"text_color {value} on background_color {background}",
+                     "set text_color and background_color further apart")
+        return value
 
 
 class Trigger(Value):
@@ -159,7 +219,7 @@ DEFAULT_QUESTIONS = (
 def validated(model: type[Value], data: Any, field: str) -> Any:
     """Validate a nested setting, reporting errors under the field's own name."""
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context={SAVING: True})
     except ValidationError as exc:
         details = validation_details(exc.errors())
         for row in details:
