@@ -212,7 +212,7 @@ def _port(preferred: int, what: str) -> int:
 # What the operator CLIs need to reach this platform; they read it from `.run/env` when
 # run in the checkout while `make run` is up, and a shell can `source` it.
 CLI_SETTINGS = ("RESONANZ_ENV", "RESONANZ_DATABASE_URL", "RESONANZ_KAFKA_BOOTSTRAP_SERVERS",
-                "RESONANZ_INTERNAL_TOKEN", "RESONANZ_API_KEY_PEPPER",
+                "RESONANZ_INTERNAL_TOKEN", "RESONANZ_API_KEY_PEPPER", "RESONANZ_ENCRYPTION_KEYS",
                 *(f"RESONANZ_{name.upper()}_URL" for name in SERVICES))
 
 
