@@ -7,6 +7,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+import asyncpg
+
 T = TypeVar("T")
 
 
@@ -22,3 +24,32 @@ async def eventually(probe: Callable[[], Awaitable[T]], until: Callable[[T], boo
             return last
         await asyncio.sleep(interval)
     raise AssertionError(f"{what} not reached within {within}s; last value: {last!r}")
+
+
+TEXT_COLUMNS = """
+SELECT c.table_schema, c.table_name, c.column_name, c.data_type
+FROM information_schema.columns c
+JOIN information_schema.tables t USING (table_schema, table_name)
+WHERE t.table_type = 'BASE TABLE'
+  AND c.table_schema NOT IN ('pg_catalog', 'information_schema')
+  AND c.data_type IN ('text', 'character varying', 'character', 'bytea', 'json', 'jsonb',
+                      'ARRAY', 'USER-DEFINED')
+"""
+
+
+async def places_holding(database_url: str, needle: str) -> list[str]:
+    """Every column of every table in every schema holding `needle` anywhere in a value."""
+    conn = await asyncpg.connect(database_url)
+    found = []
+    try:
+        for col in await conn.fetch(TEXT_COLUMNS):
+            table = f'"{col["table_schema"]}"."{col["table_name"]}"'
+            column = f'"{col["column_name"]}"'
+            holds = (f"position(convert_to($1, 'UTF8') in {column}) > 0"
+                     if col["data_type"] == "bytea" else f"strpos({column}::text, $1) > 0")
+            if await conn.fetchval(f"SELECT EXISTS (SELECT 1 FROM {table} WHERE {holds})",
+                                   needle):
+                found.append(f"{col['table_schema']}.{col['table_name']}.{col['column_name']}")
+    finally:
+        await conn.close()
+    return found

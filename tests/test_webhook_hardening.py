@@ -52,7 +52,7 @@ from resonanz.webhook_dispatcher.sealing import CURRENT, PREVIOUS, SecretBox
 
 from .conftest import Infra, running_stack
 from .helpers import bearer, new_tenant
-from .support import eventually
+from .support import eventually, places_holding
 from .test_ssrf import claim_for
 from .test_webhooks_support import FakeClock, Receiver, dispatcher_pool, receiving
 
@@ -349,35 +349,6 @@ async def test_decimal_ipv4_loopback_is_blocked_at_dial_time_too() -> None:
 
 
 # --- signing secrets at rest -------------------------------------------------------------------
-
-TEXT_COLUMNS = """
-SELECT c.table_schema, c.table_name, c.column_name, c.data_type
-FROM information_schema.columns c
-JOIN information_schema.tables t USING (table_schema, table_name)
-WHERE t.table_type = 'BASE TABLE'
-  AND c.table_schema NOT IN ('pg_catalog', 'information_schema')
-  AND c.data_type IN ('text', 'character varying', 'character', 'bytea', 'json', 'jsonb',
-                      'ARRAY', 'USER-DEFINED')
-"""
-
-
-async def places_holding(database_url: str, needle: str) -> list[str]:
-    """Every column of every table in every schema holding `needle` anywhere in a value."""
-    conn = await asyncpg.connect(database_url)
-    found = []
-    try:
-        for col in await conn.fetch(TEXT_COLUMNS):
-            table = f'"{col["table_schema"]}"."{col["table_name"]}"'
-            column = f'"{col["column_name"]}"'
-            holds = (f"position(convert_to($1, 'UTF8') in {column}) > 0"
-                     if col["data_type"] == "bytea" else f"strpos({column}::text, $1) > 0")
-            if await conn.fetchval(f"SELECT EXISTS (SELECT 1 FROM {table} WHERE {holds})",
-                                   needle):
-                found.append(f"{col['table_schema']}.{col['table_name']}.{col['column_name']}")
-    finally:
-        await conn.close()
-    return found
-
 
 def key_part(secret: str) -> str:
     """What identifies a `whsec_` secret, with or without its prefix."""

@@ -16,6 +16,7 @@ from resonanz.shared.ratelimit import LimiterKey, limit_headers
 from . import idempotency, store
 from .auth import AuthenticatorKey, Principal
 from .dialects import FEEDBACKPRO, PAY4FEEDBACK, dialect_of
+from .idempotency import KeyRingKey
 from .limits import check_auth_failures, check_tenant_quota
 from .upstream import client_ip
 
@@ -101,11 +102,11 @@ async def idempotent(request: web.Request, handler: Handler) -> web.StreamRespon
     if request.method != "POST" or key is None or PrincipalKey not in request:
         return await handler(request)
     idempotency.validate_key(key)
-    tenant = request[PrincipalKey].tenant_id
-    pool = request.app[PoolKey]
-    fingerprint = idempotency.request_hash(request.method, request.path_qs,
+    principal = request[PrincipalKey]
+    tenant, pool, ring = principal.tenant_id, request.app[PoolKey], request.app[KeyRingKey]
+    fingerprint = idempotency.request_hash(principal.key_id, request.method, request.path_qs,
                                            await request.read())
-    stored = await idempotency.begin(pool, tenant, key, fingerprint)
+    stored = await idempotency.begin(pool, ring, tenant, key, fingerprint)
     if stored is not None:
         return idempotency.replay(stored)
     try:
@@ -120,7 +121,7 @@ async def idempotent(request: web.Request, handler: Handler) -> web.StreamRespon
         await idempotency.abandon(pool, tenant, key)
         raise
     assert isinstance(response, web.Response)
-    await idempotency.finish(pool, tenant, key, response)
+    await idempotency.finish(pool, ring, tenant, key, response)
     return response
 
 

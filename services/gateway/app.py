@@ -15,6 +15,7 @@ from resonanz.shared.web import create_service_app, http_client_ctx
 
 from .api import MIDDLEWARES, routes
 from .auth import authenticator_ctx
+from .idempotency import KeyRingKey
 from .internal import routes as internal_routes
 from .openapi import publish_document
 from .openapi import routes as openapi_routes
@@ -62,5 +63,6 @@ def create_app(settings: GatewaySettings) -> web.Application:
         ops_port=settings.ops_port,
     )
     app[UpstreamsKey] = settings.upstreams()
+    app[KeyRingKey] = settings.key_ring()
     app.on_startup.append(publish_document)
     return app
