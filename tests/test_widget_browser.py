@@ -1,156 +1,51 @@
-"""The widget in a real browser: headless Chromium (Debian's `chromium`), driven over the
-Chrome DevTools Protocol with aiohttp's websocket client. A shopper opens the demo shop,
-uses the widget with the keyboard, submits; theme changes, pauses and resumes reach
-newly loaded pages within the config's max-age."""
+"""The widget in a real browser (headless Chromium over CDP, see tests/cdp.py). A shopper
+opens the demo shop, uses the widget with the keyboard, submits; theme changes, pauses
+and resumes reach pages already open within 15 s, without a reload."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import itertools
 import json
-import shutil
-import subprocess
-import tempfile
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
-import pytest
 from aiohttp import web
 
 from resonanz.shared.devstack import Stack, free_port
 from resonanz.shared.stack import DEMO_WIDGET
+from resonanz.widgets.public import INLINE_MIN_HEIGHT
 
-from .helpers import new_tenant
+from .cdp import Tab, rgb, tab
+from .helpers import metric_value, new_tenant
 from .support import eventually
 from .test_widgets_support import entries_of, gateway, send, session
 
-__all__ = ["session"]
+__all__ = ["session", "tab"]
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-# A PATCH is live on a newly loaded page within the config's max-age (<= 15 s).
+# The config's max-age (≤ 15 s) on a newly loaded page; the widget's own revalidation
+# (every 10 s) on a page already open.
 LIVE_WITHIN = 16.0
-
-PROBE = """(() => {
-  const script = document.querySelector('script[data-widget]');
-  const host = document.querySelector('[data-resonanz-widget]');
-  const root = host && host.shadowRoot;
-  const launcher = root && root.querySelector('.launcher');
-  const dialog = root && root.querySelector('[role=dialog]');
-  const active = root && root.activeElement;
-  return {
-    state: script && script.getAttribute('data-resonanz-state'),
-    rendered: !!host,
-    colour: launcher ? getComputedStyle(launcher).backgroundColor : null,
-    title: root && (root.querySelector('h2') || {}).textContent,
-    open: !!dialog && !dialog.hidden,
-    expanded: launcher && launcher.getAttribute('aria-expanded'),
-    focus: !active ? (document.activeElement === host ? 'host' : 'page')
-      : active === launcher ? 'launcher'
-      : active.closest('[role=dialog],[role=region]') ? 'form' : 'other',
-    thanks: root && root.querySelector('.thanks') && root.querySelector('.thanks').textContent,
-  };
-})()"""
+FOLLOWS_WITHIN = 15.0
+CONFIG_ROUTE = "/public/widgets/{public_id}"
 
 
-class Tab:
-    """One browser tab over CDP: commands by id, events ignored."""
-
-    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        self.ws = ws
-        self.ids = itertools.count(1)
-        self.pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
-        self.reader = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        async for message in self.ws:
-            data = json.loads(message.data)
-            future = self.pending.pop(data.get("id", -1), None)
-            if future is not None and not future.done():
-                future.set_result(data)
-
-    async def call(self, method: str, **params: Any) -> dict[str, Any]:
-        command_id = next(self.ids)
-        self.pending[command_id] = asyncio.get_running_loop().create_future()
-        await self.ws.send_json({"id": command_id, "method": method, "params": params})
-        reply = await asyncio.wait_for(self.pending[command_id], 15)
-        assert "error" not in reply, reply
-        result: dict[str, Any] = reply["result"]
-        return result
-
-    async def js(self, expression: str) -> Any:
-        result = await self.call("Runtime.evaluate", expression=expression, awaitPromise=True,
-                                 returnByValue=True)
-        assert "exceptionDetails" not in result, result["exceptionDetails"]
-        return result["result"].get("value")
-
-    async def probe(self) -> dict[str, Any]:
-        state: dict[str, Any] = await self.js(PROBE)
-        return state
-
-    async def load(self, url: str) -> dict[str, Any]:
-        """A fresh navigation (the HTTP cache applies); returns once the widget decided."""
-        await self.call("Page.navigate", url=url)
-        return await eventually(self.probe, lambda s: s["state"] is not None, within=10,
-                                what=f"the widget deciding on {url}")
-
-    async def press(self, key: str, code: int, text: str | None = None) -> None:
-        event = {"key": key, "code": key, "windowsVirtualKeyCode": code}
-        await self.call("Input.dispatchKeyEvent", type="keyDown", **event,
-                        **({"text": text} if text else {}))
-        await self.call("Input.dispatchKeyEvent", type="keyUp", **event)
-
-    async def shadow(self, action: str) -> Any:
-        """Run `action` with `root` bound to the widget's shadow root."""
-        return await self.js("(() => { const root = document.querySelector("
-                             f"'[data-resonanz-widget]').shadowRoot; {action} }})()")
+async def create_widget(session: aiohttp.ClientSession, stack: Stack, key: str,
+                        **fields: Any) -> dict[str, Any]:
+    status, created, _ = await send(session, stack, "POST", "/v1/widgets", key,
+                                    json={**DEMO_WIDGET, **fields})
+    assert status == 201, created
+    widget: dict[str, Any] = created["data"]
+    return widget
 
 
-@pytest.fixture
-async def tab() -> AsyncIterator[Tab]:
-    assert shutil.which("chromium"), "needs Debian's chromium (.ci/run installs it)"
-    port = free_port()
-    profile = tempfile.mkdtemp(prefix="resonanz-chromium-")
-    browser = await asyncio.create_subprocess_exec(
-        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--no-first-run", "--window-size=1100,800", f"--remote-debugging-port={port}",
-        f"--user-data-dir={profile}", "about:blank",
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        async with aiohttp.ClientSession() as http:
-            targets = await eventually(lambda: _targets(http, port), lambda t: bool(t),
-                                       within=20, interval=0.2, what="chromium's debugger")
-            async with http.ws_connect(targets[0]["webSocketDebuggerUrl"],
-                                       max_msg_size=0) as ws:
-                page = Tab(ws)
-                await page.call("Page.enable")
-                yield page
-                page.reader.cancel()
-    finally:
-        browser.terminate()
-        try:
-            await asyncio.wait_for(browser.wait(), 10)
-        except TimeoutError:
-            browser.kill()
-            await browser.wait()
-        shutil.rmtree(profile, ignore_errors=True)
-
-
-async def _targets(http: aiohttp.ClientSession, port: int) -> list[dict[str, Any]]:
-    try:
-        async with http.get(f"http://127.0.0.1:{port}/json/list") as response:
-            found: list[dict[str, Any]] = await response.json()
-    except aiohttp.ClientError:
-        return []
-    return [t for t in found if t.get("type") == "page"]
-
-
-def rgb(hex_colour: str) -> str:
-    r, g, b = (int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
-    return f"rgb({r}, {g}, {b})"
+async def demo_shop(session: aiohttp.ClientSession, stack: Stack, **fields: Any
+                    ) -> tuple[str, dict[str, Any], str]:
+    """A tenant's key, its widget and the demo shop page embedding it."""
+    _, key = await new_tenant(stack)
+    widget = await create_widget(session, stack, key, **fields)
+    return key, widget, f"{gateway(stack)}/demo/{widget['public_id']}"
 
 
 async def keyboard_opens_and_escape_closes(tab: Tab) -> None:
@@ -163,10 +58,14 @@ async def keyboard_opens_and_escape_closes(tab: Tab) -> None:
     assert (closed["expanded"], closed["focus"]) == ("false", "launcher")
 
 
-async def dialog_in_accessibility_tree(tab: Tab) -> list[str]:
+async def dialogs_in_accessibility_tree(tab: Tab) -> list[dict[str, Any]]:
     tree = await tab.call("Accessibility.getFullAXTree")
-    return [n.get("name", {}).get("value") for n in tree["nodes"]
-            if n.get("role", {}).get("value") == "dialog"]
+    return [n for n in tree["nodes"] if n.get("role", {}).get("value") == "dialog"]
+
+
+def ax_property(node: dict[str, Any], name: str) -> Any:
+    found = [p["value"].get("value") for p in node.get("properties", []) if p["name"] == name]
+    return found[0] if found else None
 
 
 async def fill_and_submit(tab: Tab, comment: str) -> None:
@@ -179,20 +78,19 @@ async def fill_and_submit(tab: Tab, comment: str) -> None:
 
 
 async def test_a_shopper_gives_feedback_on_the_demo_shop_and_changes_go_live(
-    stack: Stack, session: aiohttp.ClientSession, tab: Tab,
+    shared_stack: Stack, session: aiohttp.ClientSession, tab: Tab,
 ) -> None:
-    _, key = await new_tenant(stack)
-    status, created, _ = await send(session, stack, "POST", "/v1/widgets", key, json=DEMO_WIDGET)
-    assert status == 201, created
-    widget = created["data"]
-    page = f"{gateway(stack)}/demo/{widget['public_id']}"
+    stack = shared_stack
+    key, widget, page = await demo_shop(session, stack)
 
     shown = await tab.load(page)
     assert shown["state"] == "shown" and shown["title"] == "Ihre Meinung zählt"
     assert shown["colour"] == rgb(DEMO_WIDGET["theme"]["primary_color"])
     await keyboard_opens_and_escape_closes(tab)
     await tab.press("Enter", 13, "\r")  # focus is back on the launcher: open again
-    assert await dialog_in_accessibility_tree(tab) == ["Ihre Meinung zählt"]
+    [dialog] = await dialogs_in_accessibility_tree(tab)
+    assert dialog["name"]["value"] == "Ihre Meinung zählt"
+    assert not ax_property(dialog, "modal"), "a panel the page stays usable beside"
     await fill_and_submit(tab, "Schöner Shop, schnelle Lieferung.")
     thanked = await eventually(tab.probe, lambda s: s["thanks"], what="the thank-you state")
     assert "Vielen Dank" in thanked["thanks"]
@@ -220,11 +118,137 @@ async def test_a_shopper_gives_feedback_on_the_demo_shop_and_changes_go_live(
                      within=LIVE_WITHIN, interval=1.0, what="the resumed widget back")
 
 
+async def config_answers(session: aiohttp.ClientSession, stack: Stack, status: int) -> float:
+    return await metric_value(session, stack.services["gateway"].ops_url,
+                              "resonanz_http_requests_total", route=CONFIG_ROUTE,
+                              status=str(status))
+
+
+async def test_an_open_page_follows_theme_changes_pauses_and_resumes_without_a_reload(
+    shared_stack: Stack, session: aiohttp.ClientSession, tab: Tab,
+) -> None:
+    stack = shared_stack
+    key, widget, page = await demo_shop(session, stack)
+    assert (await tab.load(page))["state"] == "shown"
+    await tab.js("document.querySelector('[data-resonanz-widget]').dataset.first = 'yes'")
+
+    # Nothing changed: the page asks again with the ETag and is told so (304).
+    unchanged = await config_answers(session, stack, 304)
+    await eventually(lambda: config_answers(session, stack, 304), lambda n: n > unchanged,
+                     within=FOLLOWS_WITHIN, interval=0.5, what="a revalidation answered 304")
+
+    await send(session, stack, "PATCH", f"/v1/widgets/{widget['id']}", key,
+               json={"theme": {"primary_color": "#1d4ed8"}})
+    restyled = await eventually(tab.probe, lambda s: s["colour"] == rgb("#1d4ed8"),
+                                within=FOLLOWS_WITHIN, interval=0.5,
+                                what="the new theme on the open page")
+    assert restyled["state"] == "shown"
+    # Only restyled: the very element the page got first, not a new widget.
+    assert await tab.js("document.querySelector('[data-resonanz-widget]').dataset.first")
+
+    await send(session, stack, "POST", f"/v1/widgets/{widget['id']}/pause", key,
+               json={"reason": "maintenance"})
+    hidden = await eventually(tab.probe, lambda s: not s["rendered"], within=FOLLOWS_WITHIN,
+                              interval=0.5, what="the paused widget gone from the open page")
+    assert hidden["state"] == "hidden"
+
+    await send(session, stack, "POST", f"/v1/widgets/{widget['id']}/resume", key, json={})
+    back = await eventually(tab.probe, lambda s: s["rendered"], within=FOLLOWS_WITHIN,
+                            interval=0.5, what="the resumed widget back on the open page")
+    assert (back["state"], back["colour"]) == ("shown", rgb("#1d4ed8"))
+
+
+async def test_a_pause_while_a_shopper_is_typing_says_so_politely(
+    shared_stack: Stack, session: aiohttp.ClientSession, tab: Tab,
+) -> None:
+    stack = shared_stack
+    key, widget, page = await demo_shop(session, stack)
+    await tab.load(page)
+    await tab.shadow("root.querySelector('.launcher').click();")
+    await tab.shadow("root.querySelector('textarea').focus();")
+    await tab.call("Input.insertText", text="Die Suche findet keine")
+
+    await send(session, stack, "POST", f"/v1/widgets/{widget['id']}/pause", key,
+               json={"reason": "maintenance"})
+    told = await eventually(tab.probe, lambda s: s["note"], within=FOLLOWS_WITHIN,
+                            interval=0.5, what="the paused note in the open form")
+    assert "pausiert" in told["note"] and told["open"] and told["focus"] == "form"
+    assert await tab.shadow("return !root.querySelector('form');")
+
+    await tab.press("Escape", 27)
+    gone = await eventually(tab.probe, lambda s: not s["rendered"], what="closing it removes it")
+    assert gone["state"] == "hidden"
+
+
+async def test_focus_returns_to_the_chosen_rating_and_escape_closes_from_the_page(
+    shared_stack: Stack, session: aiohttp.ClientSession, tab: Tab,
+) -> None:
+    _, _, page = await demo_shop(session, shared_stack)
+    await tab.load(page)
+    await tab.shadow("root.querySelector('.launcher').focus();")
+    await tab.press("Enter", 13, "\r")
+    await tab.shadow("root.querySelector('label[for=\"q-rating-4\"]').click();")
+    await tab.press("Escape", 27)
+    await eventually(tab.probe, lambda s: not s["open"], what="Escape closing")
+    await tab.press("Enter", 13, "\r")
+    reopened = await eventually(tab.probe, lambda s: s["open"], what="the dialog reopening")
+    assert reopened["focused"] == "4 Sterne"
+
+    # A click on the shop's page leaves the panel open (it is not modal) and takes focus
+    # out of it; Escape still closes it, and leaves the page's focus where it was.
+    await tab.click(40, 300)
+    clicked = await tab.probe()
+    assert clicked["open"] and clicked["focus"] == "page"
+    await tab.press("Escape", 27)
+    closed = await eventually(tab.probe, lambda s: not s["open"], what="Escape from the page")
+    assert closed["focus"] == "page"
+
+
+async def test_the_close_button_keeps_its_place_after_the_thank_you(
+    shared_stack: Stack, session: aiohttp.ClientSession, tab: Tab,
+) -> None:
+    _, _, page = await demo_shop(session, shared_stack)
+    await tab.load(page)
+    await tab.shadow("root.querySelector('.launcher').click();")
+    # Where it sits in the panel's corner (the panel itself shrinks to the thank-you).
+    where = ("const x = root.querySelector('.x').getBoundingClientRect();"
+             "const panel = root.querySelector('.panel').getBoundingClientRect();"
+             "return [panel.right - x.right, x.top - panel.top];")
+    before = await tab.shadow(where)
+    await fill_and_submit(tab, "Alles gut.")
+    await eventually(tab.probe, lambda s: s["thanks"], what="the thank-you state")
+    assert await tab.shadow(where) == before
+
+
+async def test_an_inline_widget_does_not_shift_the_page(
+    shared_stack: Stack, session: aiohttp.ClientSession, tab: Tab,
+) -> None:
+    _, _, page = await demo_shop(session, shared_stack, placement="inline")
+    # Tall enough that the place of the widget and all below it are in view from the start.
+    await tab.call("Emulation.setDeviceMetricsOverride", width=1100, height=1600,
+                   deviceScaleFactor=1, mobile=False)
+    shown = await tab.load(page)
+    assert shown["state"] == "shown"
+    shift = await tab.js("""new Promise((done) => {
+      let total = 0;
+      new PerformanceObserver((list) => {
+        for (const e of list.getEntries()) if (!e.hadRecentInput) total += e.value;
+      }).observe({ type: 'layout-shift', buffered: true });
+      setTimeout(() => done(total), 500);
+    })""")
+    assert shift < 0.01, f"cumulative layout shift {shift}"
+    # The widget fits the place kept for it from the first paint.
+    slot, widget = await tab.js("""['[data-resonanz-inline]', '[data-resonanz-widget]'].map(
+        (sel) => document.querySelector(sel).getBoundingClientRect().height)""")
+    assert widget <= slot == INLINE_MIN_HEIGHT
+
+
 @contextlib.asynccontextmanager
-async def shop_site(gateway_url: str, public_id: str, port: int) -> AsyncIterator[str]:
-    """A shop on its own origin (another port), in English, embedding the widget."""
-    html = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Shop</title>'
-            f'</head><body><h1>Another shop</h1><script src="{gateway_url}/widget.js"'
+async def shop_site(gateway_url: str, public_id: str, port: int, *, lang: str = "en",
+                    body: str = "<h1>Another shop</h1>") -> AsyncIterator[str]:
+    """A shop on its own origin (another port) embedding the widget."""
+    html = (f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8"><title>Shop'
+            f'</title></head><body><main>{body}</main><script src="{gateway_url}/widget.js"'
             f' data-widget="{public_id}" async></script></body></html>')
 
     async def page(request: web.Request) -> web.Response:
@@ -242,15 +266,14 @@ async def shop_site(gateway_url: str, public_id: str, port: int) -> AsyncIterato
 
 
 async def test_a_shop_on_another_origin_gets_the_widget_in_its_language_only_if_allowed(
-    stack: Stack, session: aiohttp.ClientSession, tab: Tab,
+    shared_stack: Stack, session: aiohttp.ClientSession, tab: Tab,
 ) -> None:
+    stack = shared_stack
     tenant, key = await new_tenant(stack)
     port = free_port()
-    status, created, _ = await send(session, stack, "POST", "/v1/widgets", key, json={
-        **DEMO_WIDGET, "allowed_origins": [f"http://127.0.0.1:{port}"],
-        "trigger": {"type": "time-on-page", "seconds": 1}})
-    assert status == 201, created
-    widget = created["data"]
+    widget = await create_widget(session, stack, key,
+                                 allowed_origins=[f"http://127.0.0.1:{port}"],
+                                 trigger={"type": "time-on-page", "seconds": 1})
 
     async with shop_site(gateway(stack), widget["public_id"], port) as shop:
         started = time.monotonic()
@@ -258,7 +281,8 @@ async def test_a_shop_on_another_origin_gets_the_widget_in_its_language_only_if_
         assert shown["state"] == "shown" and shown["title"] == "We value your feedback"
         opened = await eventually(tab.probe, lambda s: s["open"], within=5,
                                   what="the time-on-page trigger opening the dialog")
-        assert opened["focus"] == "form" and time.monotonic() - started >= 1
+        # It appears; the keyboard stays where the shopper had it.
+        assert opened["focus"] == "page" and time.monotonic() - started >= 1
         await fill_and_submit(tab, "Great shop, fast delivery.")
         thanked = await eventually(tab.probe, lambda s: s["thanks"], what="the thank-you")
         assert "Thank you" in thanked["thanks"]
@@ -268,3 +292,76 @@ async def test_a_shop_on_another_origin_gets_the_widget_in_its_language_only_if_
     async with shop_site(gateway(stack), widget["public_id"], free_port()) as foreign_shop:
         refused = await tab.load(foreign_shop)
         assert (refused["state"], refused["rendered"]) == ("hidden", False)
+
+
+async def test_a_page_in_another_language_follows_the_browsers_languages(
+    shared_stack: Stack, session: aiohttp.ClientSession, tab: Tab,
+) -> None:
+    _, key = await new_tenant(shared_stack)
+    widget = await create_widget(session, shared_stack, key)
+    agent = await tab.js("navigator.userAgent")
+    await tab.call("Emulation.setUserAgentOverride", userAgent=agent,
+                   acceptLanguage="fr-FR,de-DE;q=0.8,en;q=0.5")
+    async with shop_site(gateway(shared_stack), widget["public_id"], free_port(),
+                         lang="fr") as shop:
+        shown = await tab.load(shop)
+    assert shown["title"] == "Ihre Meinung zählt"
+
+
+async def test_scroll_depth_fires_on_a_page_too_short_to_scroll_that_far(
+    shared_stack: Stack, session: aiohttp.ClientSession, tab: Tab,
+) -> None:
+    _, key = await new_tenant(shared_stack)
+    widget = await create_widget(session, shared_stack, key,
+                                 trigger={"type": "scroll-depth", "percentage": 80})
+    async with shop_site(gateway(shared_stack), widget["public_id"], free_port()) as shop:
+        await tab.load(shop)
+        opened = await eventually(tab.probe, lambda s: s["open"], within=5,
+                                  what="scroll-depth on a page that cannot scroll")
+    assert opened["focus"] == "page"
+
+
+LONG_FORM = [{"id": f"text{n}", "type": "text", "label": f"Question {n}"} for n in range(4)]
+
+
+async def test_the_form_keeps_to_what_the_server_accepts(
+    shared_stack: Stack, session: aiohttp.ClientSession, tab: Tab,
+) -> None:
+    tenant, key = await new_tenant(shared_stack)
+    widget = await create_widget(session, shared_stack, key, questions=LONG_FORM)
+    async with shop_site(gateway(shared_stack), widget["public_id"], free_port()) as shop:
+        await tab.load(shop)
+        await tab.shadow("root.querySelector('.launcher').click();")
+        for n in range(4):
+            await tab.shadow(f"root.querySelector('#q-text{n}').focus();")
+            await tab.call("Input.insertText", text="x" * 5000)
+        state = await tab.shadow("""return [...root.querySelectorAll('textarea')].map(
+            (el) => [el.value.length, el.maxLength, el.nextElementSibling.textContent]);""")
+        assert state[0][0] == 5000, state
+        assert sum(length for length, _, _ in state) < 4 * 5000, "the cap bounded the typing"
+        assert state[-1][2] == "0 characters left", state
+        # Send what the widget let through: the server takes it.
+        await tab.shadow("root.querySelector('.send').click();")
+        await eventually(tab.probe, lambda s: s["thanks"], what="the long form accepted")
+    [entry] = await entries_of(session, shared_stack, tenant, widget["id"])
+    body = json.dumps({"answers": entry["answers"]}, ensure_ascii=False).encode()
+    assert 16 * 1024 - 1000 < len(body) <= 16 * 1024
+
+
+async def test_answers_pasted_beyond_the_cap_are_held_back_with_a_reason(
+    shared_stack: Stack, session: aiohttp.ClientSession, tab: Tab,
+) -> None:
+    tenant, key = await new_tenant(shared_stack)
+    widget = await create_widget(session, shared_stack, key, questions=LONG_FORM)
+    async with shop_site(gateway(shared_stack), widget["public_id"], free_port()) as shop:
+        await tab.load(shop)
+        await tab.shadow("root.querySelector('.launcher').click();"
+                         "root.querySelectorAll('textarea').forEach((el) => {"
+                         " el.value = '€'.repeat(5000);"
+                         " el.dispatchEvent(new Event('input', {bubbles: true})); });"
+                         "root.querySelector('.send').click();")
+        said = await tab.shadow("return [root.querySelector('[role=alert]').textContent,"
+                                " root.querySelector('.hint').textContent];")
+    assert said[0] == "Your answers are too long. Please shorten them."
+    assert said[1] == "Too long, please shorten"
+    assert await entries_of(session, shared_stack, tenant, widget["id"]) == []

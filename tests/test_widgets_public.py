@@ -38,7 +38,7 @@ async def test_widget_js_is_served_without_a_key_cached_and_small(
         script = await response.read()
         etag = response.headers["ETag"]
     assert b"attachShadow" in script
-    assert len(gzip.compress(script, 9)) < 15 * 1024
+    assert len(gzip.compress(script, 9)) <= 10 * 1024
     async with session.get(f"{gateway(stack)}/widget.js",
                            headers={"If-None-Match": etag}) as response:
         assert response.status == 304
@@ -58,6 +58,8 @@ async def test_public_config_carries_an_etag_and_a_short_max_age(
     assert 0 < max_age <= 15
     assert config["active"] is True and config["placement"] == "bottom-right"
     assert [q["id"] for q in config["questions"]] == [q["id"] for q in QUESTIONS]
+    # What the form must keep to: the widget enforces it before sending.
+    assert config["limits"] == {"submission_bytes": 16 * 1024, "text_chars": 5000}
     assert "SECRET-1" not in str(config) and "tenant" not in str(config)
 
     status, _, again = await send(session, stack, "GET", path,
@@ -198,12 +200,30 @@ async def test_only_the_widgets_shop_origins_may_post_and_preflight(
     assert (status, body["error"]["code"]) == (403, "origin_not_allowed")
 
 
-async def test_an_oversized_submission_is_refused(
+async def test_an_oversized_submission_is_refused_readably_for_the_embed(
     stack: Stack, session: aiohttp.ClientSession,
 ) -> None:
     tenant, key = await new_tenant(stack)
     widget = await create_active_widget(session, stack, key)
-    status, body, _ = await send(session, stack, "POST", submission_path(widget), json={
-        "answers": {"stars": 5, "comment": "x" * 20_000}})
-    assert (status, body["error"]["code"]) == (413, "payload_too_large")
+    shop = {"Origin": "https://shop.example"}
+    # Over the widgets service's cap, and over the gateway's own (refused before relaying):
+    # both in the widget API's shape, both readable from the shop's page.
+    for size in (20_000, 300_000):
+        status, body, headers = await send(session, stack, "POST", submission_path(widget),
+                                           json={"answers": {"stars": 5, "comment": "x" * size}},
+                                           **shop)
+        assert (status, body["error"]["code"]) == (413, "payload_too_large"), (size, body)
+        assert headers["Access-Control-Allow-Origin"] == "*"
     assert await entries_of(session, stack, tenant, widget["id"]) == []
+
+
+async def test_a_theme_with_unreadable_text_is_refused_on_save(
+    stack: Stack, session: aiohttp.ClientSession,
+) -> None:
+    _, key = await new_tenant(stack)
+    widget = await create_active_widget(session, stack, key)
+    status, body, _ = await send(session, stack, "PATCH", f"/v1/widgets/{widget['id']}", key,
+                                 json={"theme": {"primary_color": "#c2671f"}})
+    assert status == 400
+    [detail] = body["meta"]["error"]["details"]
+    assert detail["field"] == "theme.primary_color" and "4.5:1" in detail["message"]

@@ -60,11 +60,38 @@ class Pay4Feedback:
         return json_response(body, status=status, headers=headers)
 
 
-Dialect = FeedBackPro | Pay4Feedback
+class WidgetApi:
+    """The shoppers' paths (`/public/…`, no key): the widgets service's own shape, which
+    widget.js reads. What the gateway refuses there itself (a body over its cap, the
+    widgets service away) must be readable by the embed on any shop's origin: CORS."""
+
+    name = "widget"
+    # aiohttp's names for what the widgets service calls otherwise.
+    CODES = {"request_entity_too_large": "payload_too_large"}
+
+    def ok(self, request: web.Request, data: Any, *, status: int = 200,
+           meta: dict[str, Any] | None = None, links: dict[str, str | None] | None = None,
+           headers: dict[str, str] | None = None) -> web.Response:
+        return json_response(data, status=status, headers=headers)
+
+    def error(self, request: web.Request, status: int, code: str, message: str,
+              details: list[dict[str, Any]], headers: dict[str, str] | None = None
+              ) -> web.Response:
+        body = {"error": {"code": self.CODES.get(code, code), "message": message,
+                          "details": details}}
+        # No credentials travel on these paths, so any origin may read the refusal.
+        return json_response(body, status=status,
+                             headers={**(headers or {}), "Access-Control-Allow-Origin": "*"})
+
+
+Dialect = FeedBackPro | Pay4Feedback | WidgetApi
 
 FEEDBACKPRO = FeedBackPro()
 PAY4FEEDBACK = Pay4Feedback()
+WIDGET_API = WidgetApi()
 
 
 def dialect_of(path: str) -> Dialect:
+    if path.startswith("/public/"):
+        return WIDGET_API
     return PAY4FEEDBACK if path.startswith("/api/") else FEEDBACKPRO

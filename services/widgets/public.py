@@ -2,8 +2,9 @@
 a widget's public config, submissions, and a demo shop page.
 
 Shop pages live on other origins, so every answer here carries CORS headers for
-the origins the widget allows. Traffic is limited per widget and per client
-address; the gateway forwards the address in `X-Client-Ip`.
+the origins the widget allows, errors included. Traffic is limited per widget and per
+client address; the gateway forwards the address in `X-Client-Ip` (behind the proxies
+it trusts, the address they name: see shared.clientaddr).
 """
 
 from __future__ import annotations
@@ -23,20 +24,22 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator
 
+from resonanz.shared.clientaddr import client_address, trusted_networks
 from resonanz.shared.db import PoolKey
 from resonanz.shared.errors import DomainError, Forbidden, InvalidInput, validation_details
 from resonanz.shared.logs import request_id_var
 from resonanz.shared.ratelimit import LimiterKey, Quota, limit_headers
-from resonanz.shared.web import HttpClientKey, json_response
+from resonanz.shared.web import HttpClientKey, SettingsKey, json_response
 
 from . import store
-from .domain import Language, Widget, check_answers, first_answer
+from .domain import MAX_TEXT_ANSWER, Language, Widget, check_answers, first_answer
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 
 STATIC = Path(__file__).parent / "static"
 HONEYPOT_FIELD = "website"
+INLINE_MIN_HEIGHT = 440  # px the demo page keeps for its inline widget (see docs/widget.md)
 CorsOriginKey = web.RequestKey("cors_origin", str)
 
 
@@ -96,7 +99,8 @@ class FeedbackUnavailable(DomainError):
 
 @web.middleware
 async def public_responses(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Errors on public paths keep their CORS headers, so the embed can read them."""
+    """Errors on public paths keep their CORS headers, so the embed can read them; so do
+    aiohttp's own (a body over the service's cap, a wrong method)."""
     if not request.path.startswith("/public/"):
         return await handler(request)
     try:
@@ -104,11 +108,27 @@ async def public_responses(request: web.Request, handler: Handler) -> web.Stream
     except DomainError as exc:
         response = json_response(exc.to_body(), status=exc.status,
                                  headers=getattr(exc, "headers", None))
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        response = json_response(http_error_body(exc), status=exc.status)
+    cors(request, response)
+    return response
+
+
+def http_error_body(exc: web.HTTPException) -> dict[str, Any]:
+    """aiohttp's refusals in the widget API's error shape."""
+    if isinstance(exc, web.HTTPRequestEntityTooLarge):
+        return PayloadTooLarge("the submission is too large").to_body()
+    code = exc.reason.lower().replace(" ", "_")
+    return {"error": {"code": code, "message": exc.reason, "details": []}}
+
+
+def cors(request: web.Request, response: web.StreamResponse) -> None:
     origin = request.get(CorsOriginKey, "*")
     response.headers["Access-Control-Allow-Origin"] = origin
     if origin != "*":
         response.headers["Vary"] = "Origin"
-    return response
 
 
 def admit_origin(request: web.Request, widget: Widget) -> None:
@@ -127,11 +147,20 @@ def admit_origin(request: web.Request, widget: Widget) -> None:
 async def spend(request: web.Request, widget: Widget, per_address: Quota,
                 per_widget: Quota) -> None:
     limiter = request.app[LimiterKey]
-    address = request.headers.get("X-Client-Ip") or request.remote or "unknown"
+    address = client_of(request)
     for key, quota in ((f"addr:{address}", per_address), (f"widget:{widget.id}", per_widget)):
         decision = await limiter.hit(f"widgets:{quota.name}:{key}", quota)
         if not decision.allowed:
             raise RateLimited(limit_headers(quota, decision))
+
+
+def client_of(request: web.Request) -> str:
+    """Only the gateway reaches this service (internal token): its X-Client-Ip is the
+    shopper's address, behind trusted proxies too, and a shopper cannot set it. Without
+    it (an internal caller) the same rule applies to our own peer."""
+    trusted = trusted_networks(request.app[SettingsKey].trusted_proxies)
+    return (request.headers.get("X-Client-Ip")
+            or client_address(request.remote, request.headers, trusted) or "unknown")
 
 
 # --- widget.js and the public config -------------------------------------------------------
@@ -161,8 +190,18 @@ async def public_config(request: web.Request) -> web.Response:
     admit_origin(request, widget)
     policy = request.app[PolicyKey]
     await spend(request, widget, policy.configs_per_address, policy.configs_per_widget)
-    body = orjson.dumps(widget.public_config(), option=orjson.OPT_SORT_KEYS)
+    body = orjson.dumps(config_for(widget, policy), option=orjson.OPT_SORT_KEYS)
     return cached(request, asset(body, "application/json"), policy.config_max_age)
+
+
+def config_for(widget: Widget, policy: PublicPolicy) -> dict[str, Any]:
+    """The public config, with the limits a live widget's form must keep: a form the
+    widget lets a shopper fill must be one the server accepts."""
+    config = widget.public_config()
+    if config["active"]:
+        config["limits"] = {"submission_bytes": policy.submission_max_bytes,
+                            "text_chars": MAX_TEXT_ANSWER}
+    return config
 
 
 @routes.options("/public/widgets/{public_id}")
@@ -284,7 +323,9 @@ async def demo_page(request: web.Request) -> web.Response:
     """A small shop page embedding the widget, for `make run` and the browser test."""
     widget = await store.find_public(request.app[PoolKey], request.match_info["public_id"])
     lang = "en" if request.query.get("lang") == "en" else "de"
+    # An inline widget's place is kept from the first paint: no layout shift when it comes.
+    slot = f"min-height:{INLINE_MIN_HEIGHT}px" if widget.placement == "inline" else ""
     page = Template((STATIC / "demo.html").read_text()).substitute(
-        public_id=html.escape(widget.public_id), lang=lang)
+        public_id=html.escape(widget.public_id), lang=lang, slot_style=slot)
     return web.Response(text=page, content_type="text/html",
                         headers={"Cache-Control": "no-store"})
