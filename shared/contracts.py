@@ -7,15 +7,45 @@ document from all of them. One definition, no copies.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+
+from .params import bounded_datetime, parse_uuid
 
 MAX_JSON_FIELD_BYTES = 16 * 1024
-# A real UUID: 36 hex digits and hyphens in any order reached the database and failed there.
-UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 EntryStatus = Literal["new", "pending", "in_progress", "resolved", "archived"]
+
+
+def canonical_uuid(value: str) -> str:
+    parsed = parse_uuid(value)
+    if parsed is None:
+        raise ValueError("must be a UUID")
+    return str(parsed)
+
+
+def canonical_if_uuid(value: str | None) -> str | None:
+    """A free-text field that may name a user: an id in it is stored in one spelling,
+    so that finding a member's entries by id finds them all."""
+    parsed = parse_uuid(value)
+    return str(parsed) if parsed else value
+
+
+# An id in a body, in its canonical spelling: lower case, hyphenated.
+UuidStr = Annotated[str, Field(max_length=64), AfterValidator(canonical_uuid),
+                    WithJsonSchema({"type": "string", "format": "uuid"})]
+# Any date a client sends: one whose instant PostgreSQL stores and Python can carry.
+BoundedDatetime = Annotated[datetime, AfterValidator(bounded_datetime)]
 
 
 # --- requests ------------------------------------------------------------------------------
@@ -31,7 +61,7 @@ class EntryIn(BaseModel):
     category: str | None = Field(default=None, max_length=64)
     metadata: dict[str, Any] = Field(default_factory=dict)
     customer_email: EmailStr | None = None
-    widget_id: str | None = Field(default=None, pattern=UUID_PATTERN)
+    widget_id: UuidStr | None = None
     answers: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("metadata", "answers")
@@ -58,8 +88,10 @@ class PatchIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     status: EntryStatus | None = None
-    assignee: str | None = Field(default=None, max_length=200)
-    assigned_to: str | None = Field(default=None, max_length=200)
+    assignee: Annotated[str | None, AfterValidator(canonical_if_uuid)] = Field(
+        default=None, max_length=200)
+    assigned_to: Annotated[str | None, AfterValidator(canonical_if_uuid)] = Field(
+        default=None, max_length=200)
     note: str | None = Field(default=None, min_length=1, max_length=5000)
     category: str | None = Field(default=None, max_length=64)
 
@@ -115,7 +147,7 @@ class SubscriptionIn(BaseModel):
 class RecoverIn(BaseModel):
     """Redeliver every failed delivery since a time."""
 
-    since: datetime
+    since: BoundedDatetime
 
 
 # --- views ---------------------------------------------------------------------------------
