@@ -11,6 +11,7 @@ import asyncpg
 
 from resonanz.shared.db import plain, uuid_or_404
 from resonanz.shared.errors import Conflict, NotFound
+from resonanz.shared.params import path_uuid
 
 from . import keys
 
@@ -134,7 +135,7 @@ async def create_tenant(conn: asyncpg.Connection, name: str, owner_email: str
 async def get_tenant(pool: asyncpg.Pool | asyncpg.Connection, tenant_id: str) -> dict[str, Any]:
     row = await pool.fetchrow(
         "SELECT id, name, owner_id, rate_limits, created_at FROM tenants WHERE id = $1",
-        tenant_id,
+        path_uuid(tenant_id, "tenant"),
     )
     if row is None:
         raise NotFound("tenant not found")
@@ -211,13 +212,28 @@ async def invite_user(conn: asyncpg.Connection, tenant_id: str, email: str, name
     return plain(row)
 
 
-async def remove_user(conn: asyncpg.Connection, tenant_id: str, user_id: str
+async def owner_of(conn: asyncpg.Connection, tenant_id: str) -> uuid.UUID | None:
+    owner: uuid.UUID | None = await conn.fetchval(
+        "SELECT owner_id FROM tenants WHERE id = $1", path_uuid(tenant_id, "tenant"))
+    return owner
+
+
+async def is_member(pool: asyncpg.Pool, tenant_id: str, user_id: uuid.UUID) -> bool:
+    """Whether the user is on the tenant's team, invited or active (not removed)."""
+    found = await pool.fetchval(
+        "SELECT 1 FROM users WHERE tenant_id = $1 AND id = $2 AND status <> 'removed'",
+        path_uuid(tenant_id, "tenant"), user_id,
+    )
+    return found is not None
+
+
+async def remove_user(conn: asyncpg.Connection, tenant_id: str, user_id: uuid.UUID
                       ) -> dict[str, Any]:
     row = await conn.fetchrow(
         "UPDATE users SET status = 'removed', removed_at = now()"
         " WHERE tenant_id = $1 AND id = $2 AND status <> 'removed'"
         f" RETURNING {USER_COLUMNS}",
-        tenant_id, _uuid(user_id),
+        tenant_id, user_id,
     )
     if row is None:
         raise NotFound("team member not found")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -37,16 +38,19 @@ async def invite_member(pool: asyncpg.Pool, topic: str, principal: Principal, em
     return {**user, "invitation_token": token, "invitation_expires_at": expires_at}
 
 
-async def remove_member(pool: asyncpg.Pool, topic: str, principal: Principal, user_id: str,
-                        request_id: str | None) -> dict[str, Any]:
-    """Remove a member; the feedback service reassigns their open entries to the owner."""
+async def remove_member(pool: asyncpg.Pool, topic: str, principal: Principal,
+                        user_id: uuid.UUID, request_id: str | None) -> dict[str, Any]:
+    """Remove a member; the feedback service reassigns their open entries to the owner.
+
+    Ids are compared parsed: as strings, `ABC…` once passed for someone other than the
+    owner `abc…` and removed them."""
     async with pool.acquire() as conn, conn.transaction():
-        tenant = await store.get_tenant(conn, principal.tenant_id)
-        if tenant["owner_id"] == user_id:
+        owner = await store.owner_of(conn, principal.tenant_id)
+        if owner == user_id:
             raise Conflict("the organization owner cannot be removed",
                            details=[{"field": "id", "message": "owner"}])
         user = await store.remove_user(conn, principal.tenant_id, user_id)
-        data = UserRemoved(user_id=user["id"], owner_id=tenant["owner_id"])
+        data = UserRemoved(user_id=user["id"], owner_id=str(owner) if owner else None)
         await enqueue(conn, new_event("user.removed", source=SOURCE,
                                       tenant_id=principal.tenant_id, subject=user["id"],
                                       data=data, request_id=request_id), topic)

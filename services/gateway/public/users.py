@@ -8,6 +8,7 @@ from resonanz.shared.contracts import InvitationIn
 from resonanz.shared.db import PoolKey
 from resonanz.shared.errors import InvalidInput
 from resonanz.shared.logs import request_id_var
+from resonanz.shared.params import path_uuid
 from resonanz.shared.web import SettingsKey, read_model
 
 from .. import key_changes, store, team
@@ -49,8 +50,9 @@ async def remove_user(request: web.Request) -> web.Response:
                            " the header X-Confirm: true",
                            details=[{"field": "X-Confirm", "message": "must be 'true'"}])
     topic = request.app[SettingsKey].topic_identity
-    user = await team.remove_member(request.app[PoolKey], topic, principal,
-                                    request.match_info["id"], request_id_var.get())
+    user_id = path_uuid(request.match_info["id"], "team member")
+    user = await team.remove_member(request.app[PoolKey], topic, principal, user_id,
+                                    request_id_var.get())
     # Their keys were revoked with them: answer once no gateway accepts those any more.
     await key_changes.settle(request.app[PoolKey])
     return FEEDBACKPRO.ok(request, user)

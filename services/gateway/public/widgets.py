@@ -9,12 +9,15 @@ headers included (ETag, Cache-Control, CORS, rate limits).
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import orjson
 from aiohttp import web
 
+from resonanz.shared.errors import NotFound
 from resonanz.shared.logs import request_id_var
+from resonanz.shared.params import path_uuid
 from resonanz.shared.web import HttpClientKey
 
 from ..api import PrincipalKey
@@ -99,7 +102,7 @@ async def draft_body(request: web.Request) -> bytes:
 
 
 def _widget_path(request: web.Request, suffix: str = "") -> str:
-    return f"/widgets/{segment(request, 'id')}{suffix}"
+    return f"/widgets/{path_uuid(request.match_info['id'], 'widget')}{suffix}"
 
 
 # --- FeedBackPro: /v1/widgets ----------------------------------------------------------------
@@ -236,7 +239,14 @@ async def relay(request: web.Request, path: str) -> web.Response:
     return response
 
 
+# A public id is `wdg_` and letters and digits; anything else names no widget (a NUL
+# in one reached the widgets service's query and failed there with a 500).
+PUBLIC_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+
+
 def _public_id(request: web.Request) -> str:
+    if not PUBLIC_ID.fullmatch(request.match_info["public_id"]):
+        raise NotFound("widget not found")
     return segment(request, "public_id")
 
 
