@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -10,7 +9,7 @@ from aiohttp import web
 from resonanz.shared.contracts import EntryIn, PatchIn, ReviewIn
 from resonanz.shared.db import PoolKey
 from resonanz.shared.errors import InvalidInput
-from resonanz.shared.params import query_int, query_page, query_uuid
+from resonanz.shared.params import query_datetime, query_int, query_page, query_uuid
 from resonanz.shared.web import SettingsKey, json_response, read_model
 
 from . import commands, store
@@ -129,8 +128,8 @@ def list_query(request: web.Request, tenant_id: str) -> store.ListQuery:
     return store.ListQuery(
         tenant_id=tenant_id, statuses=_statuses(q.get("status", "")),
         reward_statuses=_reward_statuses(q.get("reward_status", "")),
-        widget_id=query_uuid(q, "widget_id"), created_from=_when(q, "from"),
-        created_to=_when(q, "to"), descending=_sort(q.get("sort", "created_at:desc")),
+        widget_id=query_uuid(q, "widget_id"), created_from=query_datetime(q, "from"),
+        created_to=query_datetime(q, "to"), descending=_sort(q.get("sort", "created_at:desc")),
         limit=query_int(q, "limit", 50, upper=MAX_LIST_LIMIT), page=query_page(q),
         cursor=q.get("cursor") or None, with_total=q.get("total", "1") == "1",
     )
@@ -155,19 +154,6 @@ def _reward_statuses(raw: str) -> tuple[str, ...]:
     if unknown:
         raise _bad("status", f"unknown {unknown}; allowed {list(REWARD_STATUSES)}", raw)
     return statuses
-
-
-def _when(q: Any, name: str) -> datetime | None:
-    raw = q.get(name)
-    if not raw:
-        return None
-    try:
-        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise _bad(name, "must be an ISO 8601 date or timestamp", raw) from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value
 
 
 def _sort(raw: str) -> bool:

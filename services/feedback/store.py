@@ -11,10 +11,10 @@ from typing import Any
 import asyncpg
 import orjson
 
-from resonanz.shared.db import uuid_or_404
 from resonanz.shared.errors import InvalidInput, NotFound
 from resonanz.shared.events import CloudEvent
 from resonanz.shared.outbox import notify_sql, outbox_insert
+from resonanz.shared.params import parse_datetime, parse_uuid, path_uuid
 
 from .domain import Campaign, Entry, Reward
 
@@ -77,7 +77,7 @@ async def get_entry(conn: asyncpg.Connection | asyncpg.Pool, tenant_id: str, ent
 
 
 def _uuid(value: str) -> uuid.UUID:
-    return uuid_or_404(value, "feedback entry")
+    return path_uuid(value, "feedback entry")
 
 
 async def audit_trail(pool: asyncpg.Pool, entry_id: str) -> list[dict[str, Any]]:
@@ -127,13 +127,22 @@ def encode_cursor(entry: Entry, descending: bool) -> str:
 
 
 def decode_cursor(token: str) -> tuple[datetime, uuid.UUID, bool]:
+    """The position an encoded cursor names. A client may send anything as a cursor:
+    each part is checked for its type and range, so none reaches the database unparsed."""
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         created, entry_id, descending = orjson.loads(raw)
-        return datetime.fromisoformat(created), uuid.UUID(entry_id), bool(descending)
-    except (ValueError, TypeError) as exc:
-        raise InvalidInput("cursor is not valid",
-                           details=[{"field": "cursor", "message": str(exc)}]) from None
+        position = parse_datetime(created), parse_uuid(entry_id)
+    except (ValueError, TypeError):
+        raise _bad_cursor() from None
+    if position[1] is None or not isinstance(descending, bool):
+        raise _bad_cursor()
+    return position[0], position[1], descending
+
+
+def _bad_cursor() -> InvalidInput:
+    return InvalidInput("cursor is not valid", details=[
+        {"field": "cursor", "message": "pass a next_cursor exactly as a list returned it"}])
 
 
 def _filters(q: ListQuery) -> tuple[list[str], list[Any]]:
@@ -275,6 +284,13 @@ async def upsert_campaign(conn: asyncpg.Connection, tenant_id: str, version: int
         "INSERT INTO voucher_codes (widget_id, code) VALUES ($1, $2) ON CONFLICT DO NOTHING",
         [(campaign.widget_id, str(code)) for code in codes],
     )
+
+
+async def tenant_of_widget(conn: asyncpg.Connection, widget_id: str) -> uuid.UUID | None:
+    """The tenant a widget belongs to, as far as its events have told us."""
+    tenant: uuid.UUID | None = await conn.fetchval(
+        "SELECT tenant_id FROM campaigns WHERE widget_id = $1", uuid.UUID(widget_id))
+    return tenant
 
 
 async def campaign_of(conn: asyncpg.Connection, tenant_id: str, widget_id: str | None

@@ -7,11 +7,19 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from aiohttp import web
-from pydantic import AliasChoices, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+)
 
 from resonanz.shared.db import PoolKey
 from resonanz.shared.errors import InvalidInput
-from resonanz.shared.params import query_int, query_page
+from resonanz.shared.params import bounded_datetime, query_int, query_page
 from resonanz.shared.web import SettingsKey, json_response, read_model
 
 from . import commands, store
@@ -117,7 +125,7 @@ class PauseIn(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
     reason: str | None = Field(default=None, max_length=500)
-    resume_at: AwareDatetime | None = None
+    resume_at: Annotated[AwareDatetime, AfterValidator(bounded_datetime)] | None = None
 
 
 class ResumeIn(BaseModel):

@@ -1,0 +1,210 @@
+"""Nothing a client sends answers 5xx: dates outside what we can store, cursors that
+are not ours, NUL bytes and huge numbers are a 400 in the caller's dialect, naming
+the field; and no service logs a traceback for any of them."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import orjson
+import pytest
+
+from resonanz.shared.devstack import Stack
+
+from .helpers import Api, new_tenant
+
+FAR_PAST = "0001-01-01T00:00:00+14:00"  # year 0 in UTC
+FAR_FUTURE = "9999-12-31T23:59:59-14:00"  # year 10000 in UTC
+FEEDBACK = {"body": "Die Versandkosten wurden doppelt berechnet.", "rating": 1}
+
+
+@pytest.fixture(scope="module")
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+@pytest.fixture
+async def api(shared_stack: Stack, http: aiohttp.ClientSession) -> Api:
+    _, key = await new_tenant(shared_stack)
+    return Api(http, shared_stack, key)
+
+
+def cursor(*parts: Any) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(list(parts))).decode().rstrip("=")
+
+
+def error_of(path: str, body: dict[str, Any]) -> dict[str, Any]:
+    """The error in the dialect's own shape."""
+    if path.startswith("/api/"):
+        assert body["success"] is False and body["error"]
+        return {"code": body["code"], "details": body["details"]}
+    assert body["data"] is None
+    error: dict[str, Any] = body["meta"]["error"]
+    return error
+
+
+async def assert_400_naming(api: Api, method: str, path: str, field: str,
+                            json: Any = None) -> None:
+    status, body, _ = await api.call(method, path, json)
+    assert status == 400, (path, status, body)
+    error = error_of(path, body)
+    assert error["code"] == "validation_error", body
+    assert field in [d["field"] for d in error["details"]], body
+
+
+def tracebacks(stack: Stack) -> list[str]:
+    return [line[:300] for svc in stack.services.values()
+            for line in svc.log_path.read_text().splitlines() if "unhandled error" in line]
+
+
+# --- dates ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", [f"/v1/feedback?from={FAR_PAST}",
+                                  f"/api/v1/responses?from={FAR_PAST}"])
+async def test_far_past_date_with_offset_is_a_400_not_a_500(api: Api, path: str) -> None:
+    await assert_400_naming(api, "GET", path.replace("+", "%2B"), "from")
+
+
+@pytest.mark.parametrize("path", [f"/v1/feedback?to={FAR_FUTURE}",
+                                  f"/api/v1/responses?to={FAR_FUTURE}"])
+async def test_far_future_date_with_offset_is_a_400_not_a_500(api: Api, path: str) -> None:
+    await assert_400_naming(api, "GET", path, "to")
+
+
+@pytest.mark.parametrize("name", ["since", "created_after", "until", "end_date"])
+async def test_a_date_under_another_name_is_refused_under_that_name(api: Api,
+                                                                    name: str) -> None:
+    await assert_400_naming(api, "GET", f"/v1/feedback?{name}={FAR_FUTURE}", name)
+
+
+async def test_dates_at_the_edges_of_the_range_are_accepted(api: Api) -> None:
+    await api.ok("POST", "/v1/feedback", FEEDBACK)
+    everything = await api.ok(
+        "GET", "/v1/feedback?from=0001-01-01T00:00:00-14:00&to=9999-12-31T23:59:59%2B14:00")
+    assert everything["meta"]["total"] == 1
+    nothing = await api.ok("GET", "/api/v1/responses?from=9999-01-01")
+    assert nothing["data"] == []
+
+
+@pytest.mark.parametrize("base", ["/api/v1/webhooks", "/v1/webhooks"])
+@pytest.mark.parametrize("since", [FAR_PAST, FAR_FUTURE])
+async def test_recover_since_beyond_the_range_is_a_400_not_a_500(api: Api, base: str,
+                                                                 since: str) -> None:
+    created = await api.ok("POST", "/api/v1/webhooks", {
+        "url": "https://hooks.shop.example/resonanz", "events": ["feedback_created"]})
+    hook = created["data"]["id"]
+    await assert_400_naming(api, "POST", f"{base}/{hook}/recover", "since", {"since": since})
+
+
+async def test_a_pause_until_beyond_the_range_is_a_400_not_a_500(api: Api) -> None:
+    widget = (await api.ok("POST", "/v1/widgets", {"name": "Kasse", "is_active": True}))
+    path = f"/v1/widgets/{widget['data']['id']}/pause"
+    await assert_400_naming(api, "POST", path, "resume_at", {"resume_at": FAR_FUTURE})
+
+
+# --- cursors -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/v1/feedback", "/api/v1/responses"])
+async def test_cursor_with_a_non_string_id_is_a_400(api: Api, path: str) -> None:
+    token = cursor("2020-01-01T00:00:00+00:00", 5, True)
+    await assert_400_naming(api, "GET", f"{path}?cursor={token}", "cursor")
+
+
+async def test_cursor_with_an_out_of_range_date_is_a_400(api: Api) -> None:
+    token = cursor(FAR_PAST, str(uuid.uuid4()), True)
+    await assert_400_naming(api, "GET", f"/v1/feedback?cursor={token}", "cursor")
+
+
+@pytest.mark.parametrize("token", [
+    cursor("2020-01-01T00:00:00+00:00", str(uuid.uuid4()), "yes"),
+    cursor("2020-01-01T00:00:00+00:00", str(uuid.uuid4())),
+    cursor(None, None, None), cursor(["x"], {"a": 1}, True),
+    base64.urlsafe_b64encode(b'{"a": 1, "b": 2, "c": 3}').decode(),
+    base64.urlsafe_b64encode(b"\xff\xfe").decode(), "%C3%A4", "%00", "abc",
+])
+async def test_a_cursor_we_did_not_issue_is_a_400(api: Api, token: str) -> None:
+    await assert_400_naming(api, "GET", f"/api/v1/responses?cursor={token}", "cursor")
+
+
+async def test_a_cursor_we_issued_still_pages(api: Api) -> None:
+    ids = [(await api.ok("POST", "/v1/feedback", FEEDBACK))["data"]["id"] for _ in range(3)]
+    first = await api.ok("GET", "/api/v1/responses?limit=2")
+    rest = await api.ok("GET", f"/api/v1/responses?limit=2&cursor={first['next']}")
+    assert [r["id"] for r in first["data"] + rest["data"]] == ids[::-1]
+
+
+# --- NUL bytes, huge numbers, anything else -------------------------------------------------
+
+
+@pytest.mark.parametrize("path, field", [
+    ("/v1/feedback?status=%00", "status"), ("/v1/feedback?widget_id=%00", "widget_id"),
+    ("/v1/feedback?from=%00", "from"), ("/v1/feedback?sort=%00", "sort"),
+    ("/v1/feedback?limit=%00", "limit"), ("/v1/feedback?page=1%00", "page"),
+    ("/api/v1/responses?campaign_id=%00", "campaign_id"), ("/api/v1/responses?to=%00", "to"),
+    ("/v1/analytics/summary?period=%00", "period"),
+    ("/v1/analytics/summary?widget_id=%00", "widget_id"), ("/v1/users?limit=%00", "limit"),
+])
+async def test_nul_bytes_in_the_query_are_a_400_naming_the_field(api: Api, path: str,
+                                                                 field: str) -> None:
+    await assert_400_naming(api, "GET", path, field)
+
+
+@pytest.mark.parametrize("path, field", [
+    ("/v1/feedback?limit=" + "9" * 40, "limit"), ("/v1/feedback?page=" + "9" * 5000, "page"),
+    ("/api/v1/responses?limit=" + "9" * 40, "limit"), ("/v1/widgets?page=" + "9" * 20, "page"),
+    ("/v1/users?page=-" + "9" * 30, "page"),
+])
+async def test_huge_numbers_for_limit_and_page_are_a_400(api: Api, path: str,
+                                                        field: str) -> None:
+    await assert_400_naming(api, "GET", path, field)
+
+
+NASTY = ["\x00", FAR_PAST, FAR_FUTURE, "9" * 400, "-1", "1e309", "NaN", "[]", "ä" * 200,
+         f"urn:uuid:{uuid.uuid4()}".upper(), "'; DROP TABLE entries;--", "2024-13-45"]
+LISTS = {
+    "/v1/feedback": ("page", "limit", "status", "widget_id", "sort", "cursor", "from", "to"),
+    "/api/v1/responses": ("limit", "cursor", "status", "campaign_id", "from", "to"),
+    "/v1/analytics/summary": ("period", "group_by", "widget_id"),
+    "/v1/users": ("page", "limit"), "/v1/widgets": ("page", "limit"),
+}
+
+
+async def test_no_query_value_answers_5xx_or_logs_a_traceback(
+    shared_stack: Stack, http: aiohttp.ClientSession, api: Api,
+) -> None:
+    answers = set()
+    for path, names in LISTS.items():
+        for name in names:
+            for value in NASTY:
+                async with http.get(api.base + path, params={name: value},
+                                    headers={"Authorization": f"Bearer {api.key}"}) as r:
+                    assert r.status < 500, (path, name, value, await r.text())
+                    answers.add(r.status)
+    assert answers <= {200, 400, 404}
+    assert tracebacks(shared_stack) == []
+
+
+@pytest.mark.parametrize("field", ["widget_id", "rating", "metadata", "answers",
+                                   "customer_email", "category"])
+async def test_no_value_in_a_feedback_body_answers_5xx(api: Api, field: str) -> None:
+    values: list[Any] = [None, 2**70, -1, 1e308, True, [], {}, "\u0000", "x" * 20_000,
+                         FAR_FUTURE, {"deep": [[[[[[[[[[1]]]]]]]]]]}]
+    for value in values:
+        status, body, _ = await api.call("POST", "/v1/feedback", {**FEEDBACK, field: value})
+        assert status in (201, 400, 404), (field, value, status, body)
+
+
+@pytest.mark.parametrize("path", ["/public/widgets/%00", "/public/widgets/wdg_%00x",
+                                  "/public/widgets/%C3%A4"])
+async def test_a_public_widget_id_that_cannot_be_one_is_a_404_not_a_500(
+    shared_stack: Stack, http: aiohttp.ClientSession, path: str,
+) -> None:
+    async with http.get(shared_stack.services["gateway"].url + path) as response:
+        assert response.status == 404
