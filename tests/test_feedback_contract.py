@@ -266,9 +266,12 @@ async def test_responses_filter_by_status_and_campaign(api: Api) -> None:
     assert [r["id"] for r in approved] == [a]
     pending = p4f_ok(await api.ok("GET", "/api/v1/responses?status=PENDING"))
     assert [r["id"] for r in pending] == [b]
-    none = p4f_ok(await api.ok(
-        "GET", "/api/v1/responses?campaign_id=00000000-0000-0000-0000-000000000001"))
-    assert none == []
+    # A campaign that is not the caller's is 404 like any such id (never an empty list,
+    # which would tell someone else's campaigns from ones that do not exist).
+    status, body, _ = await api.call(
+        "GET", "/api/v1/responses?campaign_id=00000000-0000-0000-0000-000000000001")
+    assert status == 404 and p4f_error(body)
+    assert body["details"][0]["field"] == "campaign_id"
 
 
 async def test_p4f_errors_use_its_envelope(api: Api, shared_stack: Stack,

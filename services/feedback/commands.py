@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 
 from resonanz.shared.contracts import EntryIn
+from resonanz.shared.errors import NotFound
 from resonanz.shared.events import (
     EventData,
     FeedbackAssigned,
@@ -22,6 +23,7 @@ from resonanz.shared.events import (
     new_event,
 )
 from resonanz.shared.outbox import enqueue
+from resonanz.shared.params import parse_uuid
 
 from . import store
 from .domain import (
@@ -58,6 +60,7 @@ async def emit(conn: asyncpg.Connection, topic: str, type_: str, entry: Entry,
 async def create_entry(pool: asyncpg.Pool, topic: str, actor: Actor, body: EntryIn) -> Entry:
     """Score the entry, then store it with its audit row and event in one statement."""
     async with pool.acquire() as conn:
+        await _refuse_foreign_widget(conn, actor.tenant_id, body.widget_id)
         entry, simhash = await _scored_entry(conn, actor.tenant_id, body)
         campaign = await store.campaign_of(conn, entry.tenant_id, entry.widget_id)
         verdict = automatic_review(campaign, entry.quality_score)
@@ -72,6 +75,20 @@ async def create_entry(pool: asyncpg.Pool, topic: str, actor: Actor, body: Entry
             await store.insert_entry(conn, entry, simhash, actor.actor_id, event, topic)
             return await _review(conn, topic, entry, verdict, AUTO_REVIEWER,
                                  "automatic: quality score threshold", actor.request_id)
+
+
+async def _refuse_foreign_widget(conn: asyncpg.Connection, tenant_id: str,
+                                 widget_id: str | None) -> None:
+    """Another tenant's widget is refused like any id outside the caller's tenant. A
+    widget we have not heard of yet passes: the gateway asked the widgets service, and
+    one created a moment ago may still be on its way to us."""
+    if widget_id is None:
+        return
+    owner = await store.tenant_of_widget(conn, widget_id)
+    if owner is not None and owner != parse_uuid(tenant_id):
+        raise NotFound("widget not found", details=[
+            {"field": "widget_id", "message": "no such widget in this organization",
+             "value": widget_id}])
 
 
 async def _scored_entry(conn: asyncpg.Connection, tenant_id: str, body: EntryIn

@@ -3,15 +3,21 @@ Pay4Feedback's `/api/v1/responses` — one record, two views."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
 
+from resonanz.shared.contracts import EntryIn, PatchIn
+from resonanz.shared.params import parse_uuid, path_uuid, query_datetime
+from resonanz.shared.web import read_model
+
 from ..api import PrincipalKey
 from ..dialects import FEEDBACKPRO, PAY4FEEDBACK
 from ..paging import Paging
-from ..upstream import call, segment
+from ..references import require_member, require_own_widget, widget_in_query
+from ..upstream import call
 
 routes = web.RouteTableDef()
 
@@ -21,17 +27,35 @@ DATE_TO = ("to", "until", "created_before", "date_to", "end_date")
 
 
 def _dates(query: Mapping[str, str]) -> dict[str, str]:
+    """Checked here, so that an error names the parameter the client sent."""
     found = {}
     for target, names in (("from", DATE_FROM), ("to", DATE_TO)):
-        for name in names:
-            if query.get(name):
-                found[target] = query[name]
-                break
+        name = next((n for n in names if query.get(n)), None)
+        moment = query_datetime(query, name) if name else None
+        if moment is not None:
+            found[target] = moment.isoformat()
     return found
 
 
 def _entry_path(request: web.Request, suffix: str = "") -> str:
-    return f"/entries/{segment(request, 'id')}{suffix}"
+    return f"/entries/{path_uuid(request.match_info['id'], 'feedback entry')}{suffix}"
+
+
+async def _check_widget(request: web.Request) -> None:
+    """The widget a new entry names must be the caller's own (the feedback service
+    validates the same bytes with the same model, so it sees the same widget_id)."""
+    entry = await read_model(request, EntryIn)
+    if entry.widget_id is not None:
+        await require_own_widget(request, uuid.UUID(entry.widget_id), "widget_id")
+
+
+async def _check_assignee(request: web.Request) -> None:
+    """An assignee that is a user id must be on the caller's team; a name stays free text."""
+    patch = await read_model(request, PatchIn)
+    assignee = parse_uuid(patch.changes().get("assignee"))
+    if assignee is not None:
+        field = "assignee" if "assignee" in patch.model_fields_set else "assigned_to"
+        await require_member(request, assignee, field)
 
 
 # --- FeedBackPro -----------------------------------------------------------------------
@@ -50,9 +74,12 @@ async def fbp_list_feedback(request: web.Request) -> web.Response:
     q = request.query
     paging = Paging.from_query(q, default_limit=50, max_limit=200)
     params = {"page": str(paging.page), "limit": str(paging.limit), **_dates(q)}
-    for name in ("status", "widget_id", "sort", "cursor"):
+    for name in ("status", "sort", "cursor"):
         if q.get(name):
             params[name] = q[name]
+    widget = await widget_in_query(request, ("widget_id",))
+    if widget:
+        params["widget_id"] = widget
     if q.get("cursor"):
         params["total"] = "0"  # counting would make deep keyset pages cost O(n) again
     _, page = await call(request, "feedback", "GET", "/entries", request[PrincipalKey],
@@ -70,6 +97,7 @@ async def fbp_list_feedback(request: web.Request) -> web.Response:
 
 @routes.post("/v1/feedback")
 async def fbp_create_feedback(request: web.Request) -> web.Response:
+    await _check_widget(request)
     _, entry = await call(request, "feedback", "POST", "/entries", request[PrincipalKey],
                           body=await request.read())
     location = f"/v1/feedback/{entry['id']}"
@@ -88,8 +116,10 @@ async def fbp_get_feedback(request: web.Request) -> web.Response:
 
 @routes.patch("/v1/feedback/{id}")
 async def fbp_update_feedback(request: web.Request) -> web.Response:
-    _, entry = await call(request, "feedback", "PATCH", _entry_path(request),
-                          request[PrincipalKey], body=await request.read())
+    path = _entry_path(request)
+    await _check_assignee(request)
+    _, entry = await call(request, "feedback", "PATCH", path, request[PrincipalKey],
+                          body=await request.read())
     return FEEDBACKPRO.ok(request, fbp_entry(entry))
 
 
@@ -127,7 +157,7 @@ async def p4f_list_responses(request: web.Request) -> web.Response:
         params["cursor"] = q["cursor"]
     if q.get("status"):
         params["reward_status"] = q["status"]
-    campaign = q.get("campaign_id") or q.get("campaign")
+    campaign = await widget_in_query(request, ("campaign_id", "campaign"))
     if campaign:
         params["widget_id"] = campaign
     _, page = await call(request, "feedback", "GET", "/entries", request[PrincipalKey],
