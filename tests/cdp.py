@@ -106,7 +106,7 @@ class Tab:
 
 @pytest.fixture
 async def tab() -> AsyncIterator[Tab]:
-    assert shutil.which("chromium"), "needs Debian's chromium (.ci/run installs it)"
+    assert shutil.which("chromium"), "needs Debian's chromium (tools/system-deps.sh)"
     port = free_port()
     profile = tempfile.mkdtemp(prefix="resonanz-chromium-")
     browser = await asyncio.create_subprocess_exec(

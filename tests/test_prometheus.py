@@ -21,7 +21,7 @@ from .support import eventually
 @pytest.fixture
 def prometheus(shared_stack: Stack, tmp_path: Path) -> Iterator[str]:
     binary = shutil.which("prometheus")
-    assert binary, "Debian's prometheus package is needed (.ci/run installs it)"
+    assert binary, "Debian's prometheus package is needed (tools/system-deps.sh)"
     targets = [{"targets": [svc.ops_url.removeprefix("http://")], "labels": {"service": name}}
                for name, svc in shared_stack.services.items()]
     config = {"global": {"scrape_interval": "1s"},
