@@ -13,7 +13,8 @@ import asyncpg
 import orjson
 from aiohttp import web
 
-from .errors import NotFound, ServiceUnavailable
+from .errors import ServiceUnavailable
+from .params import path_uuid
 from .settings import SERVICE_SCHEMAS, Settings, mask_dsn, service_role
 
 log = logging.getLogger(__name__)
@@ -173,11 +174,10 @@ async def database_ready(app: web.Application) -> None:
 
 
 def uuid_or_404(value: str, what: str) -> uuid.UUID:
-    """A path id as a UUID; anything else names nothing, so it is a 404, not a 400."""
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise NotFound(f"{what} not found") from None
+    """A path id as a UUID; anything else names nothing, so it is a 404, not a 400.
+    One parser for every edge (shared.params): spellings `uuid.UUID` lets through, such
+    as `_` or `+` inside, are refused here as at the gateway."""
+    return path_uuid(value, what)
 
 
 def plain(row: asyncpg.Record) -> dict[str, Any]:
