@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .crypto import KeyRing
 from .kafka import TOPIC_PARTITIONS
 
 SERVICES = ("gateway", "feedback", "widgets", "webhook_dispatcher", "analytics")
@@ -440,6 +441,10 @@ class Stack:
             env[f"RESONANZ_{name.upper()}_URL"] = proc.url
         env.update(self.extra_env)
         return env
+
+    def key_ring(self) -> KeyRing:
+        """The key ring the services seal secrets with (to seal or open what they keep)."""
+        return KeyRing.from_setting(self.env()["RESONANZ_ENCRYPTION_KEYS"])
 
     def plan(self, names: tuple[str, ...] = SERVICES) -> None:
         from .settings import SERVICE_PORTS

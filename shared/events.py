@@ -15,6 +15,8 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
+from .crypto import KeyRing
+
 # --- payloads --------------------------------------------------------------------
 
 
@@ -113,11 +115,31 @@ class WidgetChanged(EventData):
     notify: bool = False
 
 
-class UserInvited(EventData):
+class SealedTokenEvent(EventData):
+    """An event that carries a one-time token to the mail it causes (an invitation, a
+    password reset). The token is sealed under the application key ring to the event type
+    and the user (resonanz.shared.crypto), so neither the outbox nor the topic holds it in
+    plaintext; only a service with the key ring opens it."""
+
     user_id: str
+    token_sealed: str
+
+    @classmethod
+    def token_context(cls, user_id: str) -> str:
+        return f"{cls.__name__}.token:{uuid.UUID(user_id)}"
+
+    @classmethod
+    def seal_token(cls, ring: KeyRing, user_id: str, token: str) -> str:
+        return ring.encrypt(token, cls.token_context(user_id))
+
+    def open_token(self, ring: KeyRing) -> str:
+        """The token; UndecryptableSecret when no key of the ring opens it."""
+        return ring.decrypt(self.token_sealed, self.token_context(self.user_id))
+
+
+class UserInvited(SealedTokenEvent):
     email: str
     role: str
-    invitation_token: str
     expires_at: datetime
 
 

@@ -96,9 +96,11 @@ def widget(notify: bool) -> WidgetChanged:
 
 async def test_an_invitation_is_emailed_to_the_invitee(stack: Stack, smtp: SmtpServer) -> None:
     tenant, _ = await new_tenant(stack, "Invite")
-    invited = UserInvited(user_id=str(uuid.uuid4()), email="marlene.hoffmann@shopware-ag.de",
-                          role="editor", invitation_token="inv_9f2xK3",
-                          expires_at=datetime.now(UTC) + timedelta(days=7))
+    user_id = str(uuid.uuid4())
+    invited = UserInvited(user_id=user_id, email="marlene.hoffmann@shopware-ag.de",
+                          role="editor", expires_at=datetime.now(UTC) + timedelta(days=7),
+                          token_sealed=UserInvited.seal_token(stack.key_ring(), user_id,
+                                                              "inv_9f2xK3"))
     async with producer(stack.bootstrap_servers) as sender:
         await publish(sender, topic(stack, "identity"), "user.invited", tenant,
                       invited.user_id, invited)
@@ -106,6 +108,55 @@ async def test_an_invitation_is_emailed_to_the_invitee(stack: Stack, smtp: SmtpS
                               what="the invitation email")
     assert "invited" in mail["Subject"]
     assert "inv_9f2xK3" in text_of(mail) and "editor" in text_of(mail)
+    assert await _stored_bodies(stack, invited.email) == [(None, None)]
+
+
+async def test_a_queued_mail_holds_its_body_only_sealed(stack: Stack, smtp: SmtpServer) -> None:
+    """While SMTP is away the invitation waits in the queue: its one-time link is sealed there,
+    and once sent the body is gone from the table."""
+    tenant, _ = await new_tenant(stack, "Sealed mail")
+    user_id = str(uuid.uuid4())
+    invited = UserInvited(user_id=user_id, email="queued@shop.example", role="viewer",
+                          expires_at=datetime.now(UTC) + timedelta(days=7),
+                          token_sealed=UserInvited.seal_token(stack.key_ring(), user_id,
+                                                              "inv_QueuedSecret"))
+    await smtp.stop()
+    try:
+        async with producer(stack.bootstrap_servers) as sender:
+            await publish(sender, topic(stack, "identity"), "user.invited", tenant,
+                          invited.user_id, invited)
+        [(plain, sealed)] = await eventually(lambda: _stored_bodies(stack, invited.email), bool,
+                                             within=30, what="the queued invitation")
+        assert plain is None and sealed is not None and "inv_QueuedSecret" not in sealed
+        assert "inv_QueuedSecret" in stack.key_ring().decrypt(
+            sealed, f"webhooks.outgoing_mail.body:{await _dedup_key(stack, invited.email)}")
+    finally:
+        await smtp.start()
+    [mail] = await eventually(lambda: mails_to(smtp, invited.email), bool, within=40,
+                              what="the invitation once SMTP is back")
+    assert "inv_QueuedSecret" in text_of(mail)
+    await eventually(lambda: _stored_bodies(stack, invited.email),
+                     lambda rows: rows == [(None, None)], within=10,
+                     what="the body dropped once sent")
+
+
+async def _stored_bodies(stack: Stack, recipient: str) -> list[tuple[str | None, str | None]]:
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        rows = await conn.fetch("SELECT body, body_sealed FROM webhooks.outgoing_mail"
+                                " WHERE recipient = $1", recipient)
+    finally:
+        await conn.close()
+    return [(r["body"], r["body_sealed"]) for r in rows]
+
+
+async def _dedup_key(stack: Stack, recipient: str) -> str:
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        return str(await conn.fetchval(
+            "SELECT dedup_key FROM webhooks.outgoing_mail WHERE recipient = $1", recipient))
+    finally:
+        await conn.close()
 
 
 async def test_resuming_with_notify_emails_the_tenants_admins_and_without_it_no_one(
@@ -166,8 +217,11 @@ async def test_mail_waits_out_an_smtp_outage_and_is_sent_when_it_returns(
     stack: Stack, smtp: SmtpServer,
 ) -> None:
     tenant, _ = await new_tenant(stack, "Outage")
-    invited = UserInvited(user_id=str(uuid.uuid4()), email="late@shop.example", role="viewer",
-                          invitation_token="inv_late", expires_at=datetime.now(UTC))
+    user_id = str(uuid.uuid4())
+    invited = UserInvited(user_id=user_id, email="late@shop.example", role="viewer",
+                          expires_at=datetime.now(UTC),
+                          token_sealed=UserInvited.seal_token(stack.key_ring(), user_id,
+                                                              "inv_late"))
     await smtp.stop()
     try:
         async with producer(stack.bootstrap_servers) as sender:

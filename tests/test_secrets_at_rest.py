@@ -1,5 +1,6 @@
 """One-time secrets never rest in plaintext: a replayed idempotent response that carries
-a webhook's signing secret is kept sealed and replayed only to the key that asked."""
+a webhook's signing secret is kept sealed and replayed only to the key that asked; an
+invitation token is kept as a digest or sealed wherever it travels."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+import asyncpg
 import pytest
 
 from resonanz.shared.devstack import Stack
 
 from .helpers import admin, bearer, new_tenant
-from .support import places_holding
+from .support import eventually, places_holding
 
 BODY = {"url": "https://hooks.shop.example/resonanz", "events": ["feedback_created"]}
 
@@ -49,3 +51,27 @@ async def test_a_replayed_webhook_secret_is_sealed_at_rest_and_replayed_only_to_
 
     for needle in (secret, secret.removeprefix("whsec_"), key, other["api_key"]):
         assert await places_holding(shared_stack.database_url, needle) == [], needle
+
+
+async def test_an_invitation_token_rests_only_as_a_digest_or_sealed(
+        shared_stack: Stack, http: aiohttp.ClientSession) -> None:
+    """The invitee's token is answered once; the users store keeps its digest, the replay
+    store, the outbox, the topic and the mail queue keep it sealed."""
+    _, key = await new_tenant(shared_stack, "Sealed Invitations")
+    email = "ines.wagner@sealed-invitations.example"
+    async with http.post(f"{shared_stack.services['gateway'].url}/v1/users",
+                         json={"email": email, "role": "editor"},
+                         headers={**bearer(key), "Idempotency-Key": "invite-1"}) as response:
+        assert response.status == 201
+        token = (await response.json())["data"]["invitation_token"]
+
+    async def queued() -> int:
+        conn = await asyncpg.connect(shared_stack.database_url)
+        try:
+            return int(await conn.fetchval(
+                "SELECT count(*) FROM webhooks.outgoing_mail WHERE recipient = $1", email))
+        finally:
+            await conn.close()
+
+    await eventually(queued, lambda n: n == 1, within=30, what="the invitation mail queued")
+    assert await places_holding(shared_stack.database_url, token) == []

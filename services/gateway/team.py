@@ -10,6 +10,7 @@ from typing import Any
 
 import asyncpg
 
+from resonanz.shared.crypto import KeyRing
 from resonanz.shared.errors import Conflict
 from resonanz.shared.events import UserInvited, UserRemoved, new_event
 from resonanz.shared.outbox import enqueue
@@ -21,17 +22,18 @@ SOURCE = "resonanz/gateway"
 INVITATION_TTL = timedelta(days=7)
 
 
-async def invite_member(pool: asyncpg.Pool, topic: str, principal: Principal, email: str,
-                        name: str | None, role: str, request_id: str | None
+async def invite_member(pool: asyncpg.Pool, ring: KeyRing, topic: str, principal: Principal,
+                        email: str, name: str | None, role: str, request_id: str | None
                         ) -> dict[str, Any]:
-    """A pending member and a one-time invitation token (returned once, stored hashed)."""
+    """A pending member and a one-time invitation token: returned once, stored as a digest,
+    and sealed in the event that has it mailed."""
     token = secrets.token_urlsafe(32)
     expires_at = datetime.now(UTC) + INVITATION_TTL
     async with pool.acquire() as conn, conn.transaction():
         user = await store.invite_user(conn, principal.tenant_id, email, name, role,
                                        principal.user_id, _digest(token), expires_at)
-        data = UserInvited(user_id=user["id"], email=email, role=role,
-                           invitation_token=token, expires_at=expires_at)
+        data = UserInvited(user_id=user["id"], email=email, role=role, expires_at=expires_at,
+                           token_sealed=UserInvited.seal_token(ring, user["id"], token))
         await enqueue(conn, new_event("user.invited", source=SOURCE,
                                       tenant_id=principal.tenant_id, subject=user["id"],
                                       data=data, request_id=request_id), topic)

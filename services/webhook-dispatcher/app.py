@@ -92,7 +92,7 @@ def workers_ctx(settings: WebhookDispatcherSettings
                 batch_size=settings.webhook_batch_size,
                 poll_interval=settings.webhook_poll_interval,
             )
-            mails = MailWorker(pool, app[HttpClientKey], settings.gateway_url, settings.smtp(),
+            mails = MailWorker(pool, box, app[HttpClientKey], settings.gateway_url, settings.smtp(),
                                poll_interval=settings.mail_poll_interval)
             sealer = Waker()
 
@@ -134,6 +134,7 @@ async def keep_sealing(pool: asyncpg.Pool, box: SecretBox, waker: Waker) -> None
 
 
 def create_app(settings: WebhookDispatcherSettings) -> web.Application:
+    box = SecretBox(settings.key_ring())
     app = create_service_app(
         SERVICE, settings, routes=routes,
         cleanup_ctxs=[
@@ -144,11 +145,11 @@ def create_app(settings: WebhookDispatcherSettings) -> web.Application:
             consumer_ctx(settings, group=CONSUMER_GROUP,
                          topics=[settings.topic_feedback, settings.topic_widgets,
                                  settings.topic_identity, settings.topic_webhooks],
-                         handlers=build_handlers(settings.invitation_link_template)),
+                         handlers=build_handlers(box, settings.invitation_link_template)),
         ],
         readiness=[database_ready, broker_ready_check(settings.kafka_bootstrap_servers)],
     )
     app[PolicyKey] = settings.network_policy()
     app[ClockKey] = utc_now
-    app[SecretBoxKey] = SecretBox(settings.key_ring())
+    app[SecretBoxKey] = box
     return app

@@ -14,6 +14,7 @@ from resonanz.shared.events import CloudEvent, PayoutCompleted, UserInvited, Wid
 from . import notices, store
 from .domain import WEBHOOK_ROUTES, webhook_body
 from .notices import Notice
+from .sealing import SecretBox
 
 
 async def fan_out(conn: asyncpg.Connection, event: CloudEvent) -> None:
@@ -24,38 +25,35 @@ async def fan_out(conn: asyncpg.Connection, event: CloudEvent) -> None:
                         route.name, body, event.time)
 
 
-async def _notify(conn: asyncpg.Connection, event: CloudEvent, notice: Notice | None) -> None:
-    if notice is not None:
-        await store.queue_notice(conn, event.tenantid, f"{event.id}:{notice.kind}", notice)
+def build_handlers(box: SecretBox, invitation_link_template: str | None = None
+                   ) -> dict[str, Handler]:
+    """The handler per event type. Mail bodies are sealed in the queue with `box`, which
+    also opens the one-time tokens that events carry sealed."""
 
+    async def notify(conn: asyncpg.Connection, event: CloudEvent, notice: Notice) -> None:
+        await store.queue_notice(conn, box, event.tenantid, f"{event.id}:{notice.kind}", notice)
 
-async def on_widget_resumed(conn: asyncpg.Connection, event: CloudEvent) -> None:
-    await fan_out(conn, event)
-    data = event.payload()
-    assert isinstance(data, WidgetChanged)
-    if data.notify:
-        await _notify(conn, event, notices.widget_resumed(data))
+    async def on_widget_resumed(conn: asyncpg.Connection, event: CloudEvent) -> None:
+        await fan_out(conn, event)
+        data = event.payload()
+        assert isinstance(data, WidgetChanged)
+        if data.notify:
+            await notify(conn, event, notices.widget_resumed(data))
 
+    async def on_payout_completed(conn: asyncpg.Connection, event: CloudEvent) -> None:
+        await fan_out(conn, event)
+        data = event.payload()
+        assert isinstance(data, PayoutCompleted)
+        await notify(conn, event, notices.payout(data))
 
-async def on_payout_completed(conn: asyncpg.Connection, event: CloudEvent) -> None:
-    await fan_out(conn, event)
-    data = event.payload()
-    assert isinstance(data, PayoutCompleted)
-    await _notify(conn, event, notices.payout(data))
-
-
-def invitation_handler(link_template: str | None) -> Handler:
     async def on_user_invited(conn: asyncpg.Connection, event: CloudEvent) -> None:
         data = event.payload()
         assert isinstance(data, UserInvited)
-        await _notify(conn, event, notices.invitation(data, link_template))
+        token = data.open_token(box.keys)
+        await notify(conn, event, notices.invitation(data, token, invitation_link_template))
 
-    return on_user_invited
-
-
-def build_handlers(invitation_link_template: str | None = None) -> dict[str, Handler]:
     handlers: dict[str, Handler] = {event_type: fan_out for event_type in WEBHOOK_ROUTES}
     handlers["widget.resumed"] = on_widget_resumed
     handlers["payout.completed"] = on_payout_completed
-    handlers["user.invited"] = invitation_handler(invitation_link_template)
+    handlers["user.invited"] = on_user_invited
     return handlers

@@ -351,8 +351,8 @@ class DeliveryWorker:
         event = new_event("webhook.endpoint_disabled", source=SOURCE,
                           tenant_id=disabled.tenant_id, subject=disabled.id, data=data)
         await enqueue(conn, event, self.topic_webhooks)
-        await store.queue_notice(conn, disabled.tenant_id, f"{event.id}:endpoint_disabled",
-                                 notices.endpoint_disabled(data))
+        await store.queue_notice(conn, self.box, disabled.tenant_id,
+                                 f"{event.id}:endpoint_disabled", notices.endpoint_disabled(data))
         log.warning("disabled webhook subscription %s: %s", disabled.id, verdict.disable_reason)
 
 

@@ -21,6 +21,7 @@ from resonanz.shared.worker import Waker, repeat
 from . import metrics, store
 from .delivery import Clock, utc_now
 from .notices import mail_retry_delay
+from .sealing import SecretBox
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +46,11 @@ class SmtpSettings:
 
 
 class MailWorker:
-    def __init__(self, pool: asyncpg.Pool, internal: aiohttp.ClientSession, gateway_url: str,
-                 smtp: SmtpSettings, *, poll_interval: float = 2.0,
+    def __init__(self, pool: asyncpg.Pool, box: SecretBox, internal: aiohttp.ClientSession,
+                 gateway_url: str, smtp: SmtpSettings, *, poll_interval: float = 2.0,
                  clock: Clock = utc_now) -> None:
-        self.pool, self.internal, self.gateway_url = pool, internal, gateway_url.rstrip("/")
+        self.pool, self.box = pool, box
+        self.internal, self.gateway_url = internal, gateway_url.rstrip("/")
         self.smtp, self.poll_interval, self.clock = smtp, poll_interval, clock
         self.waker = Waker()
 
@@ -64,7 +66,7 @@ class MailWorker:
 
     async def send_due(self) -> int:
         now = self.clock()
-        mails = await store.claim_mail(self.pool, now, now + LEASE, BATCH)
+        mails = await store.claim_mail(self.pool, self.box, now, now + LEASE, BATCH)
         for mail in mails:
             await self._handle(mail)
         return len(mails)
@@ -72,7 +74,8 @@ class MailWorker:
     async def _handle(self, mail: store.Mail) -> None:
         try:
             if mail.audience == "tenant_admins":
-                await store.expand_mail(self.pool, mail, await self._admins(mail.tenant_id))
+                await store.expand_mail(self.pool, self.box, mail,
+                                        await self._admins(mail.tenant_id))
                 self.waker.wake()
                 return
             await self._send(mail)

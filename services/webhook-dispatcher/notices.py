@@ -29,10 +29,10 @@ class Notice:
     text: str
 
 
-def invitation(data: UserInvited, link_template: str | None) -> Notice:
-    link = link_template.format(token=data.invitation_token) if link_template else None
-    how = (f"Accept it here: {link}" if link
-           else f"Your invitation token: {data.invitation_token}")
+def invitation(data: UserInvited, token: str, link_template: str | None) -> Notice:
+    """`token` is the invitation token, opened from the event."""
+    link = link_template.format(token=token) if link_template else None
+    how = f"Accept it here: {link}" if link else f"Your invitation token: {token}"
     text = (
         f"Hello,\n\nyou have been invited to join your team on Resonanz as {data.role}.\n"
         f"{how}\n\nThe invitation expires at {data.expires_at.isoformat()}.\n"

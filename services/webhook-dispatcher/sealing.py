@@ -1,6 +1,8 @@
-"""Webhook signing secrets at rest: sealed under the application key ring (AES-256-GCM,
-see resonanz.shared.crypto), each to its table, column and row, so a sealed value copied
-into another row or column does not open there.
+"""What the dispatcher keeps secret at rest, sealed under the application key ring
+(AES-256-GCM, see resonanz.shared.crypto), each value to its table, column and row, so a
+sealed value copied into another row or column does not open there: webhook signing
+secrets, and the bodies of queued mail (an invitation or a password reset carries a
+one-time link; a mail's body is dropped once it is sent).
 
 Rows from before sealing keep their secret in the plaintext columns until the dispatcher
 seals them (store.seal_plaintext: at start, then hourly, in small batches). Where a
@@ -22,6 +24,7 @@ from typing import Any
 from resonanz.shared.crypto import KeyRing
 
 TABLE = "webhooks.subscriptions"
+MAIL_BODY = "webhooks.outgoing_mail.body"
 CURRENT, PREVIOUS = "secret", "previous_secret"
 
 
@@ -35,7 +38,7 @@ class SealedSecrets:
 
 
 class SecretBox:
-    """Seals and opens the signing secrets of subscriptions."""
+    """Seals and opens the signing secrets of subscriptions and the bodies of queued mail."""
 
     def __init__(self, keys: KeyRing) -> None:
         self.keys = keys
@@ -49,6 +52,16 @@ class SecretBox:
 
     def open(self, column: str, subscription_id: uuid.UUID | str, sealed: str) -> str:
         return self.keys.decrypt(sealed, self.context(column, subscription_id))
+
+    def seal_mail(self, dedup_key: str, body: str) -> str:
+        return self.keys.encrypt(body, f"{MAIL_BODY}:{dedup_key}")
+
+    def open_mail(self, dedup_key: str, plain: str | None, sealed: str | None) -> str:
+        """A queued mail's body: rows queued by an older release hold it in plaintext."""
+        if plain is not None:
+            return plain
+        assert sealed is not None, "outgoing_mail_body_kept"
+        return self.keys.decrypt(sealed, f"{MAIL_BODY}:{dedup_key}")
 
     def stored(self, column: str, subscription_id: uuid.UUID | str, plain: str | None,
                sealed: str | None) -> str | None:

@@ -557,13 +557,13 @@ async def queue_stats(pool: asyncpg.Pool, now: datetime) -> QueueStats:
 # --- outgoing mail ------------------------------------------------------------------------------
 
 
-async def queue_notice(conn: asyncpg.Connection, tenant_id: str, dedup_key: str,
-                       notice: Notice) -> None:
+async def queue_notice(conn: asyncpg.Connection, box: SecretBox, tenant_id: str,
+                       dedup_key: str, notice: Notice) -> None:
     await conn.execute(
         "INSERT INTO outgoing_mail (dedup_key, tenant_id, kind, audience, recipient, subject,"
-        " body) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (dedup_key) DO NOTHING",
+        " body_sealed) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (dedup_key) DO NOTHING",
         dedup_key, uuid.UUID(tenant_id), notice.kind, notice.audience, notice.recipient,
-        notice.subject, notice.text,
+        notice.subject, box.seal_mail(dedup_key, notice.text),
     )
     await wake_dispatchers(conn)
 
@@ -581,30 +581,50 @@ class Mail:
     dedup_key: str
 
 
-async def claim_mail(pool: asyncpg.Pool, now: datetime, lease_until: datetime, limit: int
-                     ) -> list[Mail]:
+async def claim_mail(pool: asyncpg.Pool, box: SecretBox, now: datetime, lease_until: datetime,
+                     limit: int) -> list[Mail]:
+    """Lease due mail. Like a delivery, a mail whose body no key opens is held, not sent or
+    failed: it is claimed again when its lease runs out."""
     rows = await pool.fetch(
         "UPDATE outgoing_mail m SET locked_until = $2 FROM (SELECT id FROM outgoing_mail"
         " WHERE status = 'pending' AND next_attempt_at <= $1"
         " AND (locked_until IS NULL OR locked_until < $1) ORDER BY next_attempt_at LIMIT $3"
         " FOR UPDATE SKIP LOCKED) due WHERE m.id = due.id RETURNING m.id, m.tenant_id, m.kind,"
-        " m.audience, m.recipient, m.subject, m.body, m.attempts, m.dedup_key",
+        " m.audience, m.recipient, m.subject, m.body, m.body_sealed, m.attempts, m.dedup_key",
         now, lease_until, limit,
     )
-    return [Mail(**{**dict(r), "tenant_id": str(r["tenant_id"])}) for r in rows]
+    mails = []
+    for r in rows:
+        try:
+            body = box.open_mail(r["dedup_key"], r["body"], r["body_sealed"])
+        except UndecryptableSecret as exc:
+            log.error("mail %d held: its body does not open (%s); is a key missing from"
+                      " RESONANZ_ENCRYPTION_KEYS?", r["id"], exc)
+            continue
+        mails.append(Mail(id=r["id"], tenant_id=str(r["tenant_id"]), kind=r["kind"],
+                          audience=r["audience"], recipient=r["recipient"],
+                          subject=r["subject"], body=body, attempts=r["attempts"],
+                          dedup_key=r["dedup_key"]))
+    return mails
 
 
-async def expand_mail(pool: asyncpg.Pool, mail: Mail, recipients: list[str]) -> None:
+async def expand_mail(pool: asyncpg.Pool, box: SecretBox, mail: Mail, recipients: list[str]
+                      ) -> None:
     """Replace a mail to a tenant's admins by one mail per admin, atomically."""
+    rows = []
+    for address in recipients:
+        dedup_key = f"{mail.dedup_key}:{address}"
+        rows.append((dedup_key, uuid.UUID(mail.tenant_id), mail.kind, address, mail.subject,
+                     box.seal_mail(dedup_key, mail.body)))
     async with pool.acquire() as conn, conn.transaction():
         await conn.executemany(
             "INSERT INTO outgoing_mail (dedup_key, tenant_id, kind, audience, recipient, subject,"
-            " body) VALUES ($1, $2, $3, 'address', $4, $5, $6) ON CONFLICT DO NOTHING",
-            [(f"{mail.dedup_key}:{address}", uuid.UUID(mail.tenant_id), mail.kind, address,
-              mail.subject, mail.body) for address in recipients],
+            " body_sealed) VALUES ($1, $2, $3, 'address', $4, $5, $6) ON CONFLICT DO NOTHING",
+            rows,
         )
         await conn.execute(
-            "UPDATE outgoing_mail SET status = 'expanded', locked_until = NULL WHERE id = $1",
+            "UPDATE outgoing_mail SET status = 'expanded', locked_until = NULL, body = NULL,"
+            " body_sealed = NULL WHERE id = $1",
             mail.id,
         )
 
@@ -612,7 +632,7 @@ async def expand_mail(pool: asyncpg.Pool, mail: Mail, recipients: list[str]) -> 
 async def mail_sent(pool: asyncpg.Pool, mail_id: int, now: datetime) -> None:
     await pool.execute(
         "UPDATE outgoing_mail SET status = 'sent', sent_at = $2, attempts = attempts + 1,"
-        " locked_until = NULL WHERE id = $1",
+        " locked_until = NULL, body = NULL, body_sealed = NULL WHERE id = $1",
         mail_id, now,
     )
 

@@ -14,6 +14,7 @@ from resonanz.shared.web import SettingsKey, read_model
 from .. import key_changes, store, team
 from ..api import PrincipalKey
 from ..dialects import FEEDBACKPRO
+from ..idempotency import KeyRingKey
 from ..paging import Paging
 
 routes = web.RouteTableDef()
@@ -34,8 +35,9 @@ async def invite_user(request: web.Request) -> web.Response:
     principal.require_admin()
     body = await read_model(request, InvitationIn)
     topic = request.app[SettingsKey].topic_identity
-    user = await team.invite_member(request.app[PoolKey], topic, principal, body.email,
-                                    body.name, body.role, request_id_var.get())
+    user = await team.invite_member(request.app[PoolKey], request.app[KeyRingKey], topic,
+                                    principal, body.email, body.name, body.role,
+                                    request_id_var.get())
     location = f"/v1/users/{user['id']}"
     return FEEDBACKPRO.ok(request, user, status=201, headers={"Location": location},
                           links={"self": location})
