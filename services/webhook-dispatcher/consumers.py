@@ -30,8 +30,11 @@ def build_handlers(box: SecretBox, invitation_link_template: str | None = None
     """The handler per event type. Mail bodies are sealed in the queue with `box`, which
     also opens the one-time tokens that events carry sealed."""
 
-    async def notify(conn: asyncpg.Connection, event: CloudEvent, notice: Notice) -> None:
-        await store.queue_notice(conn, box, event.tenantid, f"{event.id}:{notice.kind}", notice)
+    async def notify(conn: asyncpg.Connection, event: CloudEvent, notice: Notice | None
+                     ) -> None:
+        if notice is not None:
+            await store.queue_notice(conn, box, event.tenantid, f"{event.id}:{notice.kind}",
+                                     notice)
 
     async def on_widget_resumed(conn: asyncpg.Connection, event: CloudEvent) -> None:
         await fan_out(conn, event)
