@@ -15,6 +15,7 @@ from resonanz.shared.web import create_service_app, http_client_ctx
 
 from .api import MIDDLEWARES, routes
 from .auth import authenticator_ctx
+from .housekeeping import housekeeping_ctx
 from .idempotency import KeyRingKey
 from .internal import routes as internal_routes
 from .openapi import publish_document
@@ -58,6 +59,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
                               settings.service_dsn(SERVICE)),
             limiter_ctx(settings),
             relay_ctx(SERVICE, settings),
+            housekeeping_ctx(),
         ],
         readiness=[database_ready],
         ops_port=settings.ops_port,

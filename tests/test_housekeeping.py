@@ -1,0 +1,45 @@
+"""The gateway's housekeeping purges what has outlived its window, and only that: replayable
+responses older than the 24 h idempotency window go, younger ones stay."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from resonanz.gateway.housekeeping import purge_expired
+from resonanz.shared.db import create_pool, migrate
+from resonanz.shared.settings import Settings
+
+
+@pytest.fixture
+async def gateway_pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    await migrate(database_url, "gateway")
+    pool = await create_pool(Settings(database_url=database_url).service_dsn("gateway"))
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+async def keys_of(pool: asyncpg.Pool, tenant: uuid.UUID) -> set[str]:
+    rows = await pool.fetch("SELECT key FROM idempotency_keys WHERE tenant_id = $1", tenant)
+    return {r["key"] for r in rows}
+
+
+async def test_replayable_responses_are_purged_after_the_window_in_batches(
+        gateway_pool: asyncpg.Pool) -> None:
+    tenant = uuid.uuid4()
+    insert = ("INSERT INTO idempotency_keys (tenant_id, key, request_hash, state, created_at)"
+              " VALUES ($1, $2, '\\x00', 'done', now() - make_interval(secs => $3))")
+    await gateway_pool.executemany(insert, [(tenant, f"old-{n}", 25 * 3600.0) for n in range(5)])
+    await gateway_pool.executemany(insert, [(tenant, "recent", 23 * 3600.0),
+                                            (tenant, "fresh", 1.0)])
+
+    assert await purge_expired(gateway_pool, batch=3) == 3
+    assert len(await keys_of(gateway_pool, tenant)) == 4
+    assert await purge_expired(gateway_pool, batch=3) == 2
+    assert await keys_of(gateway_pool, tenant) == {"recent", "fresh"}
+    assert await purge_expired(gateway_pool, batch=3) == 0
