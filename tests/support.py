@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import asyncpg
 
@@ -35,6 +35,21 @@ WHERE t.table_type = 'BASE TABLE'
   AND c.data_type IN ('text', 'character varying', 'character', 'bytea', 'json', 'jsonb',
                       'ARRAY', 'USER-DEFINED')
 """
+
+
+async def query(database_url: str, sql: str, *args: Any) -> list[asyncpg.Record]:
+    """Rows of one statement on a connection of its own (to look behind the API)."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        return list(await conn.fetch(sql, *args))
+    finally:
+        await conn.close()
+
+
+async def query_value(database_url: str, sql: str, *args: Any) -> Any:
+    """The first column of the first row of one statement, or None."""
+    rows = await query(database_url, sql, *args)
+    return rows[0][0] if rows else None
 
 
 async def places_holding(database_url: str, needle: str) -> list[str]:

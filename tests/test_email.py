@@ -13,7 +13,6 @@ from email.message import Message
 from typing import Any
 
 import aiohttp
-import asyncpg
 import pytest
 from aiohttp import web
 from aiosmtpd.controller import Controller
@@ -28,7 +27,7 @@ from resonanz.shared.events import (
 
 from .conftest import Infra
 from .helpers import bearer, new_tenant
-from .support import eventually
+from .support import eventually, query, query_value
 from .test_webhooks_support import Receiver, producer, publish, receiving, topic, webhook_stack
 
 
@@ -88,6 +87,14 @@ async def mails_to(smtp: SmtpServer, address: str) -> list[Message]:
     return smtp.inbox.to(address)
 
 
+def invitation(stack: Stack, email: str, role: str, token: str) -> UserInvited:
+    """The event the gateway emits on an invitation, its token sealed as the gateway does."""
+    user_id = str(uuid.uuid4())
+    return UserInvited(user_id=user_id, email=email, role=role,
+                       expires_at=datetime.now(UTC) + timedelta(days=7),
+                       token_sealed=UserInvited.seal_token(stack.key_ring(), user_id, token))
+
+
 def widget(notify: bool) -> WidgetChanged:
     snapshot = WidgetSnapshot(id=str(uuid.uuid4()), public_id="wdg_4nR7xQ",
                               name="Checkout survey", status="active")
@@ -96,11 +103,7 @@ def widget(notify: bool) -> WidgetChanged:
 
 async def test_an_invitation_is_emailed_to_the_invitee(stack: Stack, smtp: SmtpServer) -> None:
     tenant, _ = await new_tenant(stack, "Invite")
-    user_id = str(uuid.uuid4())
-    invited = UserInvited(user_id=user_id, email="marlene.hoffmann@shopware-ag.de",
-                          role="editor", expires_at=datetime.now(UTC) + timedelta(days=7),
-                          token_sealed=UserInvited.seal_token(stack.key_ring(), user_id,
-                                                              "inv_9f2xK3"))
+    invited = invitation(stack, "marlene.hoffmann@shopware-ag.de", "editor", "inv_9f2xK3")
     async with producer(stack.bootstrap_servers) as sender:
         await publish(sender, topic(stack, "identity"), "user.invited", tenant,
                       invited.user_id, invited)
@@ -115,11 +118,7 @@ async def test_a_queued_mail_holds_its_body_only_sealed(stack: Stack, smtp: Smtp
     """While SMTP is away the invitation waits in the queue: its one-time link is sealed there,
     and once sent the body is gone from the table."""
     tenant, _ = await new_tenant(stack, "Sealed mail")
-    user_id = str(uuid.uuid4())
-    invited = UserInvited(user_id=user_id, email="queued@shop.example", role="viewer",
-                          expires_at=datetime.now(UTC) + timedelta(days=7),
-                          token_sealed=UserInvited.seal_token(stack.key_ring(), user_id,
-                                                              "inv_QueuedSecret"))
+    invited = invitation(stack, "queued@shop.example", "viewer", "inv_QueuedSecret")
     await smtp.stop()
     try:
         async with producer(stack.bootstrap_servers) as sender:
@@ -141,22 +140,14 @@ async def test_a_queued_mail_holds_its_body_only_sealed(stack: Stack, smtp: Smtp
 
 
 async def _stored_bodies(stack: Stack, recipient: str) -> list[tuple[str | None, str | None]]:
-    conn = await asyncpg.connect(stack.database_url)
-    try:
-        rows = await conn.fetch("SELECT body, body_sealed FROM webhooks.outgoing_mail"
-                                " WHERE recipient = $1", recipient)
-    finally:
-        await conn.close()
+    rows = await query(stack.database_url, "SELECT body, body_sealed FROM webhooks.outgoing_mail"
+                       " WHERE recipient = $1", recipient)
     return [(r["body"], r["body_sealed"]) for r in rows]
 
 
 async def _dedup_key(stack: Stack, recipient: str) -> str:
-    conn = await asyncpg.connect(stack.database_url)
-    try:
-        return str(await conn.fetchval(
-            "SELECT dedup_key FROM webhooks.outgoing_mail WHERE recipient = $1", recipient))
-    finally:
-        await conn.close()
+    return str(await query_value(stack.database_url, "SELECT dedup_key FROM"
+                                 " webhooks.outgoing_mail WHERE recipient = $1", recipient))
 
 
 async def test_resuming_with_notify_emails_the_tenants_admins_and_without_it_no_one(
@@ -217,11 +208,7 @@ async def test_mail_waits_out_an_smtp_outage_and_is_sent_when_it_returns(
     stack: Stack, smtp: SmtpServer,
 ) -> None:
     tenant, _ = await new_tenant(stack, "Outage")
-    user_id = str(uuid.uuid4())
-    invited = UserInvited(user_id=user_id, email="late@shop.example", role="viewer",
-                          expires_at=datetime.now(UTC),
-                          token_sealed=UserInvited.seal_token(stack.key_ring(), user_id,
-                                                              "inv_late"))
+    invited = invitation(stack, "late@shop.example", "viewer", "inv_late")
     await smtp.stop()
     try:
         async with producer(stack.bootstrap_servers) as sender:
@@ -236,10 +223,6 @@ async def test_mail_waits_out_an_smtp_outage_and_is_sent_when_it_returns(
 
 
 async def _failed_attempts(stack: Stack, recipient: str) -> int:
-    conn = await asyncpg.connect(stack.database_url)
-    try:
-        return int(await conn.fetchval(
-            "SELECT coalesce(max(attempts), 0) FROM webhooks.outgoing_mail"
-            " WHERE recipient = $1 AND status = 'pending'", recipient))
-    finally:
-        await conn.close()
+    return int(await query_value(
+        stack.database_url, "SELECT coalesce(max(attempts), 0) FROM webhooks.outgoing_mail"
+        " WHERE recipient = $1 AND status = 'pending'", recipient))

@@ -7,14 +7,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
-import asyncpg
 import pytest
 
 from resonanz.shared.devstack import Stack
 
 from .conftest import Infra
 from .helpers import Api, new_tenant
-from .support import eventually
+from .support import eventually, query, query_value
 from .test_gateway_edge import read_topic
 
 GOOD_REVIEW = {"body": "Die Wanderschuhe passen in Größe 43 perfekt, nach zwei Touren keine"
@@ -38,24 +37,18 @@ async def campaign_with(api: Api, stack: Stack, reward: dict[str, Any]) -> str:
 
 
 async def known_campaign(stack: Stack, campaign: str) -> bool:
-    conn = await asyncpg.connect(stack.database_url)
-    try:
-        return bool(await conn.fetchval(
-            "SELECT count(*) FROM feedback.campaigns WHERE widget_id = $1", campaign))
-    finally:
-        await conn.close()
+    return bool(await query_value(
+        stack.database_url, "SELECT count(*) FROM feedback.campaigns WHERE widget_id = $1",
+        campaign))
 
 
 async def payouts_of(stack: Stack, entry: str) -> list[dict[str, Any]]:
-    conn = await asyncpg.connect(stack.database_url)
-    try:
-        rows = await conn.fetch(
-            "SELECT p.status, p.amount, p.currency, p.voucher_code, l.amount AS booked"
-            " FROM feedback.payouts p LEFT JOIN feedback.ledger l ON l.payout_id = p.id"
-            " WHERE p.entry_id = $1", entry)
-        return [dict(r) for r in rows]
-    finally:
-        await conn.close()
+    rows = await query(
+        stack.database_url,
+        "SELECT p.status, p.amount, p.currency, p.voucher_code, l.amount AS booked"
+        " FROM feedback.payouts p LEFT JOIN feedback.ledger l ON l.payout_id = p.id"
+        " WHERE p.entry_id = $1", entry)
+    return [dict(r) for r in rows]
 
 
 async def test_concurrent_and_retried_approvals_pay_once(

@@ -4,17 +4,16 @@ invitation token is kept as a digest or sealed wherever it travels."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 import aiohttp
-import asyncpg
 import pytest
 
 from resonanz.shared.devstack import Stack
 
 from .helpers import admin, bearer, new_tenant
-from .support import eventually, places_holding
+from .support import eventually, places_holding, query_value
 
 BODY = {"url": "https://hooks.shop.example/resonanz", "events": ["feedback_created"]}
 
@@ -65,13 +64,10 @@ async def test_an_invitation_token_rests_only_as_a_digest_or_sealed(
         assert response.status == 201
         token = (await response.json())["data"]["invitation_token"]
 
-    async def queued() -> int:
-        conn = await asyncpg.connect(shared_stack.database_url)
-        try:
-            return int(await conn.fetchval(
-                "SELECT count(*) FROM webhooks.outgoing_mail WHERE recipient = $1", email))
-        finally:
-            await conn.close()
+    def queued() -> Awaitable[int]:
+        return query_value(shared_stack.database_url,
+                           "SELECT count(*) FROM webhooks.outgoing_mail WHERE recipient = $1",
+                           email)
 
     await eventually(queued, lambda n: n == 1, within=30, what="the invitation mail queued")
     assert await places_holding(shared_stack.database_url, token) == []
