@@ -1,0 +1,5 @@
+from resonanz.shared.cli import main
+
+from .app import SERVICE, DashboardSettings, create_app
+
+main(SERVICE, DashboardSettings, create_app)  # type: ignore[arg-type]

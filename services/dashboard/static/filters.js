@@ -1,0 +1,93 @@
+// The inbox's filter state: read from and written to the page's query string (so a view can
+// be bookmarked and shared), and turned into the API's list parameters. No DOM here.
+
+export const STATUSES = ['new', 'pending', 'in_progress', 'resolved', 'archived'];
+
+// The feedback service's allowed moves (services/feedback/domain.py TRANSITIONS).
+export const TRANSITIONS = {
+  new: ['pending', 'in_progress', 'resolved', 'archived'],
+  pending: ['in_progress', 'resolved', 'archived'],
+  in_progress: ['pending', 'resolved', 'archived'],
+  resolved: ['pending', 'archived'],
+  archived: ['pending'],
+};
+
+export const RATINGS = [1, 2, 3, 4, 5];
+const DATE = /^\d{4}-\d{2}-\d{2}$/;
+const TOKEN = /^[A-Za-z0-9_-]{1,80}$/;
+
+export function emptyFilters() {
+  return {status: [], rating: [], category: '', widget: '', assignee: '', from: '', to: ''};
+}
+
+function list(value, allowed) {
+  return [...new Set((value || '').split(',').map((v) => v.trim()).filter((v) => allowed.includes(v)))];
+}
+
+/** The filters a query string names; anything unknown or malformed is left out. */
+export function filtersFromQuery(search) {
+  const q = search instanceof URLSearchParams ? search : new URLSearchParams(search);
+  const filters = emptyFilters();
+  filters.status = list(q.get('status'), STATUSES);
+  filters.rating = list(q.get('rating'), RATINGS.map(String)).map(Number).sort();
+  filters.category = (q.get('category') || '').trim().slice(0, 64);
+  const widget = (q.get('widget') || '').trim();
+  filters.widget = TOKEN.test(widget) ? widget : '';
+  filters.assignee = q.get('assignee') === 'me' ? 'me' : '';
+  for (const name of ['from', 'to']) {
+    const value = (q.get(name) || '').trim();
+    filters[name] = DATE.test(value) && !Number.isNaN(Date.parse(value)) ? value : '';
+  }
+  return filters;
+}
+
+/** The query string of these filters, in a stable order, empty ones left out. */
+export function filtersToQuery(filters) {
+  const q = new URLSearchParams();
+  if (filters.status.length) q.set('status', filters.status.join(','));
+  if (filters.rating.length) q.set('rating', filters.rating.join(','));
+  for (const name of ['category', 'widget', 'assignee', 'from', 'to']) {
+    if (filters[name]) q.set(name, filters[name]);
+  }
+  return q;
+}
+
+export function isFiltered(filters) {
+  return filtersToQuery(filters).toString() !== '';
+}
+
+function localMidnight(date, plusDays = 0) {
+  const [y, m, d] = date.split('-').map(Number);
+  return new Date(y, m - 1, d + plusDays).toISOString();
+}
+
+/**
+ * The API's list parameters. `from` is the start of that day, `to` the start of the next
+ * (both in the browser's time zone), so a one-day range is that whole day. Rating,
+ * category and assignee are sent too, and also checked on each page by `matches` in case
+ * the API does not filter by them.
+ */
+export function apiQuery(filters, me) {
+  const query = {};
+  if (filters.status.length) query.status = filters.status.join(',');
+  if (filters.widget) query.widget_id = filters.widget;
+  if (filters.from) query.from = localMidnight(filters.from);
+  if (filters.to) query.to = localMidnight(filters.to, 1);
+  if (filters.rating.length) query.rating = filters.rating.join(',');
+  if (filters.category) query.category = filters.category;
+  if (filters.assignee === 'me' && me) query.assignee = me;
+  return query;
+}
+
+/** Does this entry pass every filter? (The page's own check, whatever the API applied.) */
+export function matches(entry, filters, me) {
+  if (filters.status.length && !filters.status.includes(entry.status)) return false;
+  if (filters.rating.length && !filters.rating.includes(entry.rating)) return false;
+  if (filters.category
+      && (entry.category || '').toLowerCase() !== filters.category.toLowerCase()) return false;
+  if (filters.assignee === 'me' && (!me || entry.assigned_to !== me)) return false;
+  const created = Date.parse(entry.created_at);
+  if (filters.from && created < Date.parse(localMidnight(filters.from))) return false;
+  if (filters.to && created >= Date.parse(localMidnight(filters.to, 1))) return false;
+  return true;
+}

@@ -1,0 +1,357 @@
+// The inbox: entries newest first, keyset pages, filters kept in the URL, new entries
+// polled for, and bulk triage of a selection.
+
+import * as api from './api.js';
+import {announce, clear, field, h, messageBox} from './dom.js';
+import {
+  RATINGS, STATUSES, apiQuery, filtersFromQuery, filtersToQuery, isFiltered, matches,
+} from './filters.js';
+import {t} from './i18n.js';
+import {excerpt, personName, ratingText, statusBadge, time} from './view.js';
+
+const PAGE_SIZE = 50;
+const POLL_MS = 10_000;
+const SELECT_ALL_MAX = 2000;
+const BULK_CONCURRENCY = 4;
+
+export async function inboxPage(ctx) {
+  const {app} = ctx;
+  const me = app.user.id;
+  const canWrite = app.canWrite();
+  const filters = filtersFromQuery(ctx.query);
+  ctx.setTitle(t('inbox.title'));
+  const [members, widgets] = await Promise.all([app.members(), app.widgets()]);
+
+  const state = {ids: new Set(), newest: null, cursor: null, selected: new Set(), busy: false};
+  const tbody = h('tbody');
+  const summary = h('p', {class: 'list-summary', id: 'inbox-summary'});
+  const empty = h('p', {class: 'empty', hidden: true}, t('inbox.empty'));
+  const problems = h('div', {class: 'problems'});
+  const more = h('button', {type: 'button', class: 'secondary', hidden: true,
+                            onclick: () => loadMore()}, t('inbox.more'));
+
+  const selectAll = canWrite ? h('input', {type: 'checkbox', 'aria-label': t('inbox.selectPage'),
+    onchange: () => {
+      for (const box of tbody.querySelectorAll('input[type=checkbox]')) {
+        box.checked = selectAll.checked;
+        toggle(box.dataset.id, box.checked);
+      }
+      bulk.update();
+    }}) : null;
+
+  const headers = [t('inbox.col.feedback'), t('inbox.col.rating'), t('inbox.col.category'),
+    t('inbox.col.status'), t('inbox.col.assignee'), t('inbox.col.quality'),
+    t('inbox.col.received')];
+  const table = h('table', {class: 'entries', 'aria-describedby': 'inbox-summary'},
+    h('caption', {class: 'visually-hidden'}, t('inbox.caption')),
+    h('thead', {}, h('tr', {},
+      canWrite ? h('th', {scope: 'col', class: 'select'}, selectAll) : null,
+      headers.map((text) => h('th', {scope: 'col'}, text)))),
+    tbody);
+
+  function toggle(id, on) {
+    if (on) state.selected.add(id); else state.selected.delete(id);
+  }
+
+  function row(entry) {
+    const text = excerpt(entry.body) || t('inbox.noText');
+    const cells = [
+      h('td', {class: 'feedback'},
+        h('a', {href: `/app/entries/${encodeURIComponent(entry.id)}`, class: 'entry-link'}, text)),
+      h('td', {}, ratingText(entry.rating)),
+      h('td', {}, entry.category || '—'),
+      h('td', {}, statusBadge(entry.status)),
+      h('td', {}, entry.assigned_to ? personName(members, entry.assigned_to) : '—'),
+      h('td', {class: 'number'}, entry.quality_score ?? '—'),
+      h('td', {}, time(entry.created_at)),
+    ];
+    if (canWrite) {
+      const box = h('input', {type: 'checkbox', dataset: {id: entry.id},
+        checked: state.selected.has(entry.id),
+        'aria-label': t('inbox.selectEntry', {text: excerpt(entry.body, 60) || t('inbox.noText')}),
+        onchange: () => { toggle(entry.id, box.checked); bulk.update(); }});
+      cells.unshift(h('td', {class: 'select'}, box));
+    }
+    return h('tr', {dataset: {id: entry.id}}, cells);
+  }
+
+  function remember(entries) {
+    for (const entry of entries) state.ids.add(entry.id);
+    const first = entries[0];
+    if (first && (!state.newest || first.created_at > state.newest)) state.newest = first.created_at;
+  }
+
+  function showCount() {
+    const shown = tbody.rows.length;
+    summary.textContent = state.cursor
+      ? t('inbox.shownMore', {n: shown}) : t('inbox.shown', {n: shown});
+    empty.hidden = shown > 0;
+    table.hidden = shown === 0;
+    more.hidden = !state.cursor;
+  }
+
+  async function fetchPage(cursor) {
+    return api.get('/v1/feedback', {query: {...apiQuery(filters, me), limit: PAGE_SIZE,
+                                            cursor: cursor ?? ''}});
+  }
+
+  async function loadFirst() {
+    clear(problems);
+    try {
+      const answer = await fetchPage('');
+      clear(tbody);
+      state.ids.clear();
+      state.newest = null;
+      const entries = answer.data.filter((e) => matches(e, filters, me));
+      remember(entries);
+      tbody.append(...entries.map(row));
+      state.cursor = answer.meta.next_cursor || null;
+      showCount();
+    } catch (error) {
+      problems.append(messageBox('error', t('error.server', {message: error.message})));
+    }
+  }
+
+  async function loadMore() {
+    if (!state.cursor) return;
+    more.disabled = true;
+    try {
+      const answer = await fetchPage(state.cursor);
+      const entries = answer.data.filter((e) => matches(e, filters, me) && !state.ids.has(e.id));
+      remember(entries);
+      const rows = entries.map(row);
+      tbody.append(...rows);
+      state.cursor = answer.meta.next_cursor || null;
+      showCount();
+      announce(t('inbox.loaded', {n: entries.length}));
+      const link = rows[0] && rows[0].querySelector('a');
+      if (link) link.focus();
+    } catch (error) {
+      problems.append(messageBox('error', t('error.server', {message: error.message})));
+    } finally {
+      more.disabled = false;
+    }
+  }
+
+  /** New entries at the top, and rows already shown brought up to date, without a reload. */
+  async function poll() {
+    if (document.hidden || state.busy) return;
+    let answer;
+    try {
+      answer = await fetchPage('');
+    } catch {
+      return;  // the next round tries again; a 401 has already signed us out
+    }
+    const fresh = [];
+    for (const entry of answer.data) {
+      if (!matches(entry, filters, me)) continue;
+      if (state.ids.has(entry.id)) {
+        const old = tbody.querySelector(`tr[data-id="${CSS.escape(entry.id)}"]`);
+        if (old && !old.contains(document.activeElement)) old.replaceWith(row(entry));
+      } else if (!state.newest || entry.created_at >= state.newest) {
+        fresh.push(entry);
+      }
+    }
+    if (!fresh.length) return;
+    remember(fresh);
+    tbody.prepend(...fresh.map((entry) => {
+      const tr = row(entry);
+      tr.classList.add('fresh');
+      return tr;
+    }));
+    showCount();
+    announce(t('inbox.newEntries', {n: fresh.length}));
+  }
+
+  const bulk = canWrite ? bulkTools({app, me, state, tbody, selectAll, filters, fetchPage,
+                                     reload: loadFirst}) : null;
+
+  ctx.main.append(
+    h('h1', {id: 'page-title', tabindex: '-1'}, t('inbox.title')),
+    ctx.flashBox(),
+    filterForm(ctx, filters, widgets),
+    bulk ? bulk.element : null,
+    problems, summary, empty, table, h('div', {class: 'list-more'}, more));
+  await loadFirst();
+  const timer = setInterval(poll, POLL_MS);
+  ctx.onLeave(() => clearInterval(timer));
+}
+
+function filterForm(ctx, filters, widgets) {
+  const checkboxes = (name, values, label, chosen) => h('fieldset', {class: 'choices'},
+    h('legend', {}, label),
+    values.map((value) => {
+      const box = h('input', {type: 'checkbox', name, value: String(value),
+                              checked: chosen.includes(value)});
+      return h('label', {class: 'choice'}, box, name === 'status'
+        ? t(`status.${value}`) : ratingText(value));
+    }));
+  const category = h('input', {type: 'text', name: 'category', value: filters.category,
+                               maxlength: '64', autocomplete: 'off'});
+  const widget = h('select', {name: 'widget'},
+    h('option', {value: ''}, t('filter.anyWidget')),
+    [...widgets.values()].map((w) => h('option', {value: w.id, selected: w.id === filters.widget},
+      w.name)),
+    filters.widget && !widgets.has(filters.widget)
+      ? h('option', {value: filters.widget, selected: true}, filters.widget) : null);
+  const assignee = h('select', {name: 'assignee'},
+    h('option', {value: ''}, t('filter.anyone')),
+    h('option', {value: 'me', selected: filters.assignee === 'me'}, t('filter.me')));
+  const from = h('input', {type: 'date', name: 'from', value: filters.from});
+  const to = h('input', {type: 'date', name: 'to', value: filters.to});
+
+  const form = h('form', {class: 'filters', role: 'search', 'aria-label': t('filter.label'),
+    onsubmit: (event) => {
+      event.preventDefault();
+      const data = new FormData(form);
+      const chosen = {
+        status: data.getAll('status').join(','), rating: data.getAll('rating').join(','),
+        category: data.get('category'), widget: data.get('widget'),
+        assignee: data.get('assignee'), from: data.get('from'), to: data.get('to'),
+      };
+      const query = filtersToQuery(filtersFromQuery(new URLSearchParams(
+        Object.entries(chosen).filter(([, v]) => v))));
+      ctx.app.navigate(`/app/${query.toString() ? `?${query}` : ''}`);
+    }},
+  checkboxes('status', STATUSES, t('filter.status'), filters.status),
+  checkboxes('rating', RATINGS, t('filter.rating'), filters.rating),
+  h('div', {class: 'filter-fields'},
+    field(t('filter.category'), category).wrapper,
+    field(t('filter.widget'), widget).wrapper,
+    field(t('filter.assignee'), assignee).wrapper,
+    field(t('filter.from'), from).wrapper,
+    field(t('filter.to'), to).wrapper),
+  h('div', {class: 'actions'},
+    h('button', {type: 'submit', class: 'primary'}, t('filter.apply')),
+    isFiltered(filters) ? h('a', {href: '/app/'}, t('filter.reset')) : null));
+  return h('details', {class: 'filter-panel', open: isFiltered(filters) ? true : null},
+    h('summary', {}, t('filter.title')), form);
+}
+
+function bulkTools({app, me, state, tbody, selectAll, filters, fetchPage, reload}) {
+  const count = h('span', {class: 'selection-count'});
+  const status = h('select', {name: 'bulk-status'},
+    h('option', {value: ''}, t('bulk.chooseStatus')),
+    STATUSES.map((s) => h('option', {value: s}, t(`status.${s}`))));
+  const reason = h('input', {type: 'text', name: 'bulk-reason', maxlength: '2000'});
+  const progress = h('p', {class: 'progress', role: 'status', 'aria-live': 'polite'});
+  const results = h('div', {class: 'bulk-results'});
+  const buttons = [];
+  const button = (label, action, cls = 'secondary') => {
+    const b = h('button', {type: 'button', class: cls, onclick: action}, label);
+    buttons.push(b);
+    return b;
+  };
+
+  async function run(label, perEntry) {
+    const ids = [...state.selected];
+    if (!ids.length) return;
+    state.busy = true;
+    for (const b of buttons) b.disabled = true;
+    clear(results);
+    const failures = [];
+    let done = 0;
+    const queue = [...ids];
+    const onWait = (seconds) => {
+      progress.textContent = t('bulk.waiting', {seconds});
+    };
+    const worker = async () => {
+      while (queue.length) {
+        const id = queue.shift();
+        try {
+          await perEntry(id, onWait);
+          state.selected.delete(id);
+        } catch (error) {
+          failures.push({id, message: error.message || String(error)});
+        }
+        done += 1;
+        progress.textContent = t('bulk.progress', {done, total: ids.length});
+      }
+    };
+    await Promise.all(Array.from({length: Math.min(BULK_CONCURRENCY, ids.length)}, worker));
+    const succeeded = ids.length - failures.length;
+    progress.textContent = '';
+    results.append(messageBox(failures.length ? 'error' : 'success',
+      t('bulk.done', {action: label, ok: succeeded, total: ids.length})));
+    if (failures.length) {
+      results.append(h('ul', {class: 'failures'}, failures.map((f) => h('li', {},
+        h('a', {href: `/app/entries/${encodeURIComponent(f.id)}`}, t('bulk.entry', {id: f.id.slice(0, 8)})),
+        ': ', f.message))));
+    }
+    announce(t('bulk.done', {action: label, ok: succeeded, total: ids.length}));
+    state.busy = false;
+    await reload();
+    update();
+  }
+
+  const patchEach = (body) => (id, onWait) => api.patiently('PATCH', api.entryPath(id), {body}, {onWait});
+  const reviewEach = (verdict, body) => (id, onWait) => api.patiently(
+    'POST', `${api.responsePath(id)}/${verdict}`, {body}, {onWait});
+
+  button(t('bulk.setStatus'), () => {
+    if (!status.value) {
+      status.focus();
+      progress.textContent = t('bulk.chooseStatusFirst');
+      return;
+    }
+    run(t('bulk.setStatus'), patchEach({status: status.value}));
+  });
+  button(t('bulk.assignMe'), () => run(t('bulk.assignMe'), patchEach({assignee: me})));
+  button(t('bulk.approve'), () => run(t('bulk.approve'), reviewEach('approve', {})), 'approve');
+  button(t('bulk.reject'), () => {
+    if (!reason.value.trim()) {
+      reason.focus();
+      progress.textContent = t('bulk.reasonFirst');
+      return;
+    }
+    run(t('bulk.reject'), reviewEach('reject', {reason: reason.value.trim()}));
+  }, 'reject');
+  const matching = h('button', {type: 'button', class: 'link-button', onclick: async () => {
+    matching.disabled = true;
+    progress.textContent = t('bulk.selecting');
+    try {
+      let cursor = '';
+      while (state.selected.size < SELECT_ALL_MAX) {
+        const answer = await fetchPage(cursor);
+        for (const entry of answer.data) {
+          if (matches(entry, filters, me)) state.selected.add(entry.id);
+        }
+        cursor = answer.meta.next_cursor;
+        if (!cursor) break;
+      }
+      for (const box of tbody.querySelectorAll('input[type=checkbox]')) {
+        box.checked = state.selected.has(box.dataset.id);
+      }
+      progress.textContent = '';
+      update();
+      announce(t('bulk.count', {n: state.selected.size}));
+    } catch (error) {
+      progress.textContent = t('error.server', {message: error.message});
+    } finally {
+      matching.disabled = false;
+    }
+  }}, t('bulk.selectMatching'));
+
+  function update() {
+    const n = state.selected.size;
+    count.textContent = t('bulk.count', {n});
+    for (const b of buttons) b.disabled = n === 0 || state.busy;
+    if (selectAll) {
+      const boxes = [...tbody.querySelectorAll('input[type=checkbox]')];
+      const on = boxes.filter((b) => b.checked).length;
+      selectAll.checked = boxes.length > 0 && on === boxes.length;
+      selectAll.indeterminate = on > 0 && on < boxes.length;
+    }
+  }
+
+  const element = h('section', {class: 'bulk', 'aria-labelledby': 'bulk-title'},
+    h('h2', {id: 'bulk-title'}, t('bulk.title')),
+    h('div', {class: 'bulk-row'}, count, matching),
+    h('div', {class: 'bulk-row'},
+      field(t('bulk.status'), status).wrapper, buttons[0], buttons[1]),
+    h('div', {class: 'bulk-row'},
+      field(t('bulk.reason'), reason).wrapper, buttons[2], buttons[3]),
+    progress, results);
+  update();
+  return {element, update};
+}
