@@ -43,22 +43,22 @@ class Harness:
                               topic_webhooks="webhooks.events", lease=timedelta(seconds=30),
                               clock=self.clock, unit_random=lambda: 0.5, **kwargs)
 
-    async def subscribe(self, receiver: Receiver, events: tuple[str, ...] = ("feedback_created",)
-                        ) -> store.Subscription:
+    async def subscribe(self, receiver: Receiver, events: tuple[str, ...] = ("feedback_created",),
+                        tenant: str = TENANT) -> store.Subscription:
         secret = generate_secret()
         receiver.secrets.append(secret)
-        return await store.insert_subscription(self.pool, BOX, uuid.UUID(TENANT), receiver.url,
+        return await store.insert_subscription(self.pool, BOX, uuid.UUID(tenant), receiver.url,
                                                list(events), None, secret)
 
     async def subscription(self, sub: store.Subscription) -> store.Subscription:
         return await store.get_subscription(self.pool, uuid.UUID(TENANT), uuid.UUID(sub.id))
 
-    async def emit(self) -> str:
+    async def emit(self, tenant: str = TENANT) -> str:
         now = datetime.now(UTC)
         entry = EntrySnapshot(id=str(uuid.uuid4()), version=1, widget_id=None, status="new",
                               rating=4, category=None, assignee=None, created_at=now,
                               updated_at=now)
-        event = new_event("feedback.created", source="tests", tenant_id=TENANT,
+        event = new_event("feedback.created", source="tests", tenant_id=tenant,
                           subject=entry.id, data=FeedbackCreated(entry=entry, body="Great"))
         async with self.pool.acquire() as conn, conn.transaction():
             await fan_out(conn, event)
@@ -143,8 +143,9 @@ async def test_410_gone_disables_the_endpoint_and_tells_the_tenant(harness: Harn
     assert not disabled.enabled
     assert disabled.disabled_reason == "endpoint answered 410 Gone"
     assert (await harness.delivery(first))["status"] == "failed"
-    assert (await harness.pool.fetchval(
-        "SELECT count(*) FROM deliveries WHERE event_id = $1", second)) == 0
+    # Recorded, not attempted: enable + recover sends it (see the test below).
+    later = await harness.delivery(second)
+    assert (later["status"], later["last_outcome"], later["attempts"]) == ("failed", "disabled", 0)
     outbox = await harness.pool.fetch("SELECT payload FROM outbox")
     assert [CloudEvent.from_bytes(r["payload"]).type for r in outbox] == [
         "webhook.endpoint_disabled"]
@@ -263,6 +264,59 @@ async def test_a_lease_left_by_a_dead_dispatcher_expires_and_the_retry_keeps_the
         assert await harness.round(survivor) == 1
     assert [r.webhook_id for r in receiver.received] == [lost.id]
     assert (await harness.delivery(event_id))["status"] == "delivered"
+
+
+async def test_events_while_an_endpoint_is_disabled_are_delivered_after_enable_and_recover(
+        harness: Harness) -> None:
+    receiver = Receiver()
+    async with receiving(receiver):
+        sub = await harness.subscribe(receiver)
+        async with harness.pool.acquire() as conn:
+            disabled_at = harness.clock.now
+            assert await store.disable_endpoint(conn, sub.id, "gone", disabled_at)
+        events = [await harness.emit() for _ in range(3)]
+        assert await harness.round(harness.worker()) == 0, "a disabled endpoint is not called"
+        assert {(await harness.delivery(e))["status"] for e in events} == {"failed"}
+
+        await store.enable_subscription(harness.pool, uuid.UUID(TENANT), uuid.UUID(sub.id))
+        recovered = await store.recover(harness.pool, uuid.UUID(TENANT), uuid.UUID(sub.id),
+                                        disabled_at - timedelta(minutes=1), harness.clock.now)
+        assert recovered == 3
+        assert await harness.round(harness.worker()) == 3
+    assert len(receiver.received) == 3
+    assert {(await harness.delivery(e))["status"] for e in events} == {"delivered"}
+
+
+async def test_one_tenants_hanging_endpoints_leave_other_tenants_their_slots(
+        harness: Harness) -> None:
+    """Tenant A's 12 hanging endpoints want 24 attempts, more than the 16 slots in all; A gets
+    its share (8) and tenant B's healthy endpoint is delivered past A's backlog."""
+    release = asyncio.Event()
+
+    async def hang(request: web.Request) -> web.StreamResponse:
+        await release.wait()
+        return web.Response()
+
+    other = str(uuid.uuid4())
+    stuck, healthy = [Receiver(hang) for _ in range(12)], Receiver()
+    worker = harness.worker(per_endpoint=2, max_in_flight=16, per_tenant=8)
+
+    async def healthy_deliveries() -> int:
+        await worker.dispatch_due()
+        return len(healthy.received)
+
+    async with receiving(*stuck, healthy):
+        for receiver in stuck:
+            await harness.subscribe(receiver)
+        await harness.subscribe(healthy, tenant=other)
+        for _ in range(3):
+            await harness.emit()
+        await harness.emit(tenant=other)
+        await eventually(healthy_deliveries, lambda n: n == 1, within=2.5,
+                         what="tenant B's delivery past tenant A's hanging endpoints")
+        assert sum(len(r.received) for r in stuck) == 8, "tenant A holds exactly its share"
+        release.set()
+        await worker.drain()
 
 
 async def test_a_hanging_endpoint_only_holds_its_own_slots(harness: Harness) -> None:

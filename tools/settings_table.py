@@ -95,6 +95,9 @@ MEANING = {
     "webhook_lease_seconds": "claim on an attempt; outlives the request so no one retries early",
     "webhook_per_endpoint_concurrency": "deliveries in flight per endpoint",
     "webhook_max_in_flight": "deliveries in flight in all",
+    "webhook_per_tenant_concurrency": "deliveries in flight per tenant (its share of the"
+                                      " total, so one tenant's dead endpoints cannot take"
+                                      " every slot)",
     "webhook_batch_size": "deliveries claimed per round",
     "webhook_poll_interval": "seconds between delivery polls when no NOTIFY arrives",
     "smtp_host": "SMTP server of outgoing mail (invitations, notices, payouts)",

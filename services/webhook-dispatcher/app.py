@@ -51,6 +51,8 @@ class WebhookDispatcherSettings(Settings):
     webhook_lease_seconds: float = Field(default=45.0, gt=0)
     webhook_per_endpoint_concurrency: int = Field(default=4, ge=1)
     webhook_max_in_flight: int = Field(default=256, ge=1)
+    # One tenant's share of webhook_max_in_flight: its dead endpoints cannot take every slot.
+    webhook_per_tenant_concurrency: int = Field(default=64, ge=1)
     webhook_batch_size: int = Field(default=100, ge=1)
     webhook_poll_interval: float = Field(default=1.0, gt=0)
     smtp_host: str = "127.0.0.1"
@@ -89,6 +91,7 @@ def workers_ctx(settings: WebhookDispatcherSettings
                 pool, session, policy, box, topic_webhooks=settings.topic_webhooks,
                 lease=settings.lease(), per_endpoint=settings.webhook_per_endpoint_concurrency,
                 max_in_flight=settings.webhook_max_in_flight,
+                per_tenant=settings.webhook_per_tenant_concurrency,
                 batch_size=settings.webhook_batch_size,
                 poll_interval=settings.webhook_poll_interval,
             )

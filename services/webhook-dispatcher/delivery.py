@@ -157,28 +157,40 @@ async def post_webhook(session: aiohttp.ClientSession, policy: NetworkPolicy, cl
 
 
 class EndpointSlots:
-    """How many attempts this dispatcher has in flight per endpoint, and in total."""
+    """How many attempts this dispatcher has in flight per endpoint, per tenant and in total.
 
-    def __init__(self, per_endpoint: int, total: int) -> None:
+    The per-tenant share keeps one tenant's dead endpoints from taking every slot: with 100
+    hanging endpoints a tenant holds at most `per_tenant` attempts, and the others' deliveries
+    are claimed past its backlog (a saturated tenant's deliveries are not even claimed)."""
+
+    def __init__(self, per_endpoint: int, total: int, per_tenant: int | None = None) -> None:
         self.per_endpoint, self.total = per_endpoint, total
+        self.per_tenant = min(total, per_tenant if per_tenant is not None else total)
         self.busy: Counter[str] = Counter()
+        self.tenants: Counter[str] = Counter()
 
     def saturated(self) -> list[uuid.UUID]:
         return [uuid.UUID(s) for s, n in self.busy.items() if n >= self.per_endpoint]
 
+    def saturated_tenants(self) -> list[uuid.UUID]:
+        return [uuid.UUID(t) for t, n in self.tenants.items() if n >= self.per_tenant]
+
     def free_total(self) -> int:
         return max(0, self.total - sum(self.busy.values()))
 
-    def take(self, endpoint: str) -> bool:
-        if self.busy[endpoint] >= self.per_endpoint or not self.free_total():
+    def take(self, endpoint: str, tenant: str) -> bool:
+        if (self.busy[endpoint] >= self.per_endpoint or self.tenants[tenant] >= self.per_tenant
+                or not self.free_total()):
             return False
         self.busy[endpoint] += 1
+        self.tenants[tenant] += 1
         return True
 
-    def give_back(self, endpoint: str) -> None:
-        self.busy[endpoint] -= 1
-        if self.busy[endpoint] <= 0:
-            del self.busy[endpoint]
+    def give_back(self, endpoint: str, tenant: str) -> None:
+        for counter, key in ((self.busy, endpoint), (self.tenants, tenant)):
+            counter[key] -= 1
+            if counter[key] <= 0:
+                del counter[key]
 
 
 class SuccessLog:
@@ -226,13 +238,13 @@ class SuccessLog:
 class Slot:
     """One attempt's hold on its endpoint's slot, given back exactly once."""
 
-    def __init__(self, worker: DeliveryWorker, endpoint: str) -> None:
-        self.worker, self.endpoint, self.held = worker, endpoint, True
+    def __init__(self, worker: DeliveryWorker, endpoint: str, tenant: str) -> None:
+        self.worker, self.endpoint, self.tenant, self.held = worker, endpoint, tenant, True
 
     def give_back(self) -> None:
         if self.held:
             self.held = False
-            self.worker.slots.give_back(self.endpoint)
+            self.worker.slots.give_back(self.endpoint, self.tenant)
             self.worker.wake()
 
 
@@ -245,14 +257,14 @@ class DeliveryWorker:
     def __init__(self, pool: asyncpg.Pool, session: aiohttp.ClientSession,
                  policy: NetworkPolicy, box: SecretBox, *, topic_webhooks: str,
                  lease: timedelta, per_endpoint: int = 4, max_in_flight: int = 256,
-                 batch_size: int = 100,
+                 per_tenant: int | None = None, batch_size: int = 100,
                  poll_interval: float = 1.0, clock: Clock = utc_now,
                  unit_random: Callable[[], float] = random.random) -> None:
         self.pool, self.session, self.policy, self.box = pool, session, policy, box
         self.topic_webhooks, self.lease = topic_webhooks, lease
         self.batch_size, self.poll_interval = batch_size, poll_interval
         self.clock, self.unit_random = clock, unit_random
-        self.slots = EndpointSlots(per_endpoint, max_in_flight)
+        self.slots = EndpointSlots(per_endpoint, max_in_flight, per_tenant)
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._tasks: set[asyncio.Task[None]] = set()
         self.waker = Waker()
@@ -278,7 +290,7 @@ class DeliveryWorker:
         claims = await store.claim_due(
             self.pool, self.box, now=now, lease_until=now + self.lease, limit=limit,
             per_endpoint=self.slots.per_endpoint, saturated=self.slots.saturated(),
-            worker=self.worker_id,
+            saturated_tenants=self.slots.saturated_tenants(), worker=self.worker_id,
         )
         surplus = [c.id for c in claims if not self._start(c)]
         if surplus:
@@ -291,9 +303,9 @@ class DeliveryWorker:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     def _start(self, claim: store.Claim) -> bool:
-        if not self.slots.take(claim.subscription_id):
+        if not self.slots.take(claim.subscription_id, claim.tenant_id):
             return False
-        slot = Slot(self, claim.subscription_id)
+        slot = Slot(self, claim.subscription_id, claim.tenant_id)
         task = asyncio.create_task(self._deliver(claim, slot), name=f"webhook-{claim.id}")
         self._tasks.add(task)
         task.add_done_callback(lambda t: self._finished(t, slot))

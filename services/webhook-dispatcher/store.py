@@ -241,27 +241,33 @@ def _resealed(box: SecretBox, row: asyncpg.Record, report: Resealed) -> SealedSe
 
 FAN_OUT_SQL = f"""
 WITH targets AS (
-    SELECT id FROM subscriptions
-    WHERE tenant_id = $1 AND events && $2::text[] AND enabled AND deleted_at IS NULL
+    SELECT id, enabled FROM subscriptions
+    WHERE tenant_id = $1 AND events && $2::text[] AND deleted_at IS NULL
 ), created AS (
     -- The webhook-id receivers deduplicate by: one per delivery, stable across retries.
+    -- A disabled endpoint's delivery is recorded as failed (not attempted), so that enabling
+    -- it and recovering since the disable sends what happened in between.
     INSERT INTO deliveries (id, subscription_id, tenant_id, event_id, event_type,
-                            webhook_type, body, event_time, next_attempt_at)
+                            webhook_type, body, event_time, next_attempt_at, status,
+                            last_outcome)
     SELECT 'msg_' || replace(gen_random_uuid()::text, '-', ''), id, $1, $3, $4, $5, $6, $7,
-           now()
+           now(), CASE WHEN enabled THEN 'pending' ELSE 'failed' END,
+           CASE WHEN enabled THEN NULL ELSE 'disabled' END
     FROM targets
     ON CONFLICT DO NOTHING
-    RETURNING 1
+    RETURNING status
 )
-SELECT pg_notify('{WAKE_CHANNEL}', '') FROM (SELECT 1 FROM created LIMIT 1) AS any_created
+SELECT pg_notify('{WAKE_CHANNEL}', '')
+FROM (SELECT 1 FROM created WHERE status = 'pending' LIMIT 1) AS any_created
 """
 
 
 async def fan_out(conn: asyncpg.Connection, tenant_id: str, names: tuple[str, ...],
                   event_id: str, event_type: str, webhook_type: str, body: bytes,
                   event_time: datetime) -> None:
-    """One delivery per subscription that asked for any of `names`, due at once, and the
-    dispatchers woken on commit when there is one: a single round trip per event."""
+    """One delivery per subscription that asked for any of `names`, due at once (or failed at
+    once for a disabled endpoint), and the dispatchers woken on commit when there is one:
+    a single round trip per event."""
     await conn.execute(FAN_OUT_SQL, uuid.UUID(tenant_id), list(names), uuid.UUID(event_id),
                        event_type, webhook_type, body, event_time)
 
@@ -294,6 +300,7 @@ WITH candidates AS (
     WHERE d.status = 'pending' AND d.next_attempt_at <= $1
       AND (d.locked_until IS NULL OR d.locked_until < $1)
       AND NOT (d.subscription_id = ANY($5::uuid[]))
+      AND NOT (d.tenant_id = ANY($7::uuid[]))
     ORDER BY d.next_attempt_at LIMIT $3 * 4
 ), ranked AS (
     SELECT id, next_attempt_at,
@@ -318,14 +325,17 @@ RETURNING d.id, d.subscription_id, d.tenant_id, d.event_id, d.webhook_type, d.bo
 
 async def claim_due(pool: asyncpg.Pool, box: SecretBox, *, now: datetime,
                     lease_until: datetime, limit: int, per_endpoint: int,
-                    saturated: list[uuid.UUID], worker: str) -> list[Claim]:
+                    saturated: list[uuid.UUID], worker: str,
+                    saturated_tenants: list[uuid.UUID] | None = None) -> list[Claim]:
     """Lease due deliveries, at most `per_endpoint` per subscription and none for the
-    subscriptions this dispatcher has no free slot for. SKIP LOCKED keeps replicas apart.
+    subscriptions and tenants this dispatcher has no free slot for. SKIP LOCKED keeps
+    replicas apart.
 
     A delivery whose secret no key opens is held, not attempted: its lease runs out and
     it is claimed again later, so a key missing from the ring costs the endpoint neither
     retries nor its health, and the queue's age shows the problem."""
-    rows = await pool.fetch(CLAIM_SQL, now, lease_until, limit, per_endpoint, saturated, worker)
+    rows = await pool.fetch(CLAIM_SQL, now, lease_until, limit, per_endpoint, saturated, worker,
+                            saturated_tenants or [])
     claims = []
     for row in rows:
         try:
