@@ -93,6 +93,9 @@ class PatchIn(BaseModel):
     assigned_to: Annotated[str | None, AfterValidator(canonical_if_uuid)] = Field(
         default=None, max_length=200)
     note: str | None = Field(default=None, min_length=1, max_length=5000)
+    notes: str | None = Field(default=None, min_length=1, max_length=5000,
+                              description="the reference's word for `note`: one internal"
+                                          " note to add")
     category: str | None = Field(default=None, max_length=64)
 
     @model_validator(mode="after")
@@ -101,13 +104,19 @@ class PatchIn(BaseModel):
             raise ValueError("send at least one of status, assignee, note, category")
         if self.status is None and "status" in self.model_fields_set:
             raise ValueError("status cannot be null")
+        if self.note is not None and self.notes is not None:
+            raise ValueError("send the note as note or as notes, not both")
         return self
 
     def changes(self) -> dict[str, Any]:
-        """The fields that were sent, `assigned_to` folded into `assignee`."""
+        """The fields that were sent, `assigned_to` folded into `assignee` and `notes`
+        into `note`."""
         sent = {name: getattr(self, name) for name in self.model_fields_set}
         if "assigned_to" in sent:
             sent.setdefault("assignee", sent.pop("assigned_to"))
+        if "notes" in sent:
+            notes = sent.pop("notes")
+            sent["note"] = sent.get("note") or notes
         return sent
 
 
@@ -256,9 +265,11 @@ class WidgetView(View):
 
 
 class PausedView(View):
-    """The reference's answer to `POST /v1/widgets/:id/pause`."""
+    """The reference's answer to `POST /v1/widgets/:id/pause`: `id` as the caller named
+    the widget (public id or UUID)."""
 
     id: str
+    public_id: str
     status: str
     paused_at: datetime | None
     scheduled_resume: datetime | None

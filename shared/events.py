@@ -16,6 +16,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from .crypto import KeyRing
+from .timestamps import Timestamp
 
 # --- payloads --------------------------------------------------------------------
 
@@ -34,10 +35,10 @@ class EntrySnapshot(EventData):
     rating: int | None
     category: str | None
     assignee: str | None
-    created_at: datetime
-    updated_at: datetime
-    first_response_at: datetime | None = None
-    resolved_at: datetime | None = None
+    created_at: Timestamp
+    updated_at: Timestamp
+    first_response_at: Timestamp | None = None
+    resolved_at: Timestamp | None = None
     deleted: bool = False
     quality_score: int | None = None
 
@@ -102,12 +103,12 @@ class WidgetSnapshot(EventData):
     reward: dict[str, Any] | None = None
     auto_approve_above: int | None = None
     auto_reject_below: int | None = None
-    paused_at: datetime | None = None
-    scheduled_resume: datetime | None = None
+    paused_at: Timestamp | None = None
+    scheduled_resume: Timestamp | None = None
     pause_reason: str | None = None
     # Grows by one with every change: consumers drop a snapshot older than the one they hold.
     version: int | None = None
-    updated_at: datetime | None = None
+    updated_at: Timestamp | None = None
 
 
 class WidgetChanged(EventData):
@@ -140,7 +141,7 @@ class SealedTokenEvent(EventData):
 class UserInvited(SealedTokenEvent):
     email: str
     role: str
-    expires_at: datetime
+    expires_at: Timestamp
 
 
 class UserRemoved(EventData):

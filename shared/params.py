@@ -12,7 +12,7 @@ from .errors import InvalidInput, NotFound
 
 
 def _invalid(name: str, message: str, raw: str) -> InvalidInput:
-    return InvalidInput(f"invalid {name}",
+    return InvalidInput(f"{name}: {message}",
                         details=[{"field": name, "message": message, "value": raw}])
 
 
@@ -30,6 +30,12 @@ def query_int(query: Mapping[str, str], name: str, default: int, *,
     if value < 1 or (upper is not None and value > upper):
         raise _invalid(name, f"must be an integer {bound}", raw)
     return value
+
+
+def query_limit(query: Mapping[str, str], default: int, maximum: int) -> int:
+    """A page size: a whole number of at least 1; one above `maximum` is `maximum`, as
+    both references promise ("returns up to 200 entries per page")."""
+    return min(query_int(query, "limit", default), maximum)
 
 
 # Deeper pages are the cursor's job; the bound keeps offsets within 64 bits.

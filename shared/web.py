@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 import orjson
@@ -31,6 +32,7 @@ from .errors import DomainError, InvalidInput, validation_details
 from .logs import configure_logging, request_id_var, tenant_id_var
 from .metrics import DB_POOL_IDLE, DB_POOL_SIZE, HTTP_IN_FLIGHT, HTTP_LATENCY, HTTP_REQUESTS
 from .settings import Settings
+from .timestamps import rfc3339
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("resonanz.access")
@@ -66,13 +68,16 @@ OpsListenerKey = web.AppKey("ops_listener", OpsListener)
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None
                   ) -> web.Response:
+    """Every JSON answer of every service; datetimes in the one format (rfc3339)."""
     return web.Response(
-        body=orjson.dumps(data, default=_default), status=status,
-        content_type="application/json", headers=headers,
+        body=orjson.dumps(data, default=_default, option=orjson.OPT_PASSTHROUGH_DATETIME),
+        status=status, content_type="application/json", headers=headers,
     )
 
 
 def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return rfc3339(value)
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
     if isinstance(value, uuid.UUID):
@@ -85,15 +90,18 @@ M = TypeVar("M", bound=BaseModel)
 
 async def read_model(request: web.Request, model: type[M]) -> M:
     """Parse and validate a JSON body at the edge; field-level details on failure."""
-    raw = await request.read()
+    return parse_model(await request.read(), model)
+
+
+def parse_model(raw: bytes, model: type[M]) -> M:
+    """Validate JSON bytes with `model`; a 400 naming each field that is wrong."""
     try:
         parsed = model.model_validate_json(raw or b"{}")
     except ValidationError as exc:
-        raise InvalidInput("request body is invalid",
-                           details=validation_details(exc.errors())) from None
+        raise InvalidInput.naming(validation_details(exc.errors(), model)) from None
     if b"\\u0000" in raw and _holds_nul(parsed.model_dump()):
         # PostgreSQL text and jsonb cannot store U+0000: refuse it here, not with a 500.
-        raise InvalidInput("request body is invalid", details=[
+        raise InvalidInput.naming([
             {"field": "body", "message": "text may not contain NUL (U+0000) characters"}])
     return parsed
 

@@ -102,8 +102,8 @@ async def test_list_pages_filters_and_sorts_as_the_node_snippet_expects(api: Api
     assert entry["rating"] in range(1, 6) and entry["body"].startswith("Checkout")
 
 
-async def test_list_refuses_limits_above_200_and_bad_filters(api: Api) -> None:
-    for query in ("limit=201", "page=0", "status=lost", "sort=rating:up", "from=yesterday",
+async def test_list_refuses_bad_limits_and_filters(api: Api) -> None:
+    for query in ("limit=0", "page=0", "status=lost", "sort=rating:up", "from=yesterday",
                   "widget_id=nope"):
         status, body, _ = await api.call("GET", f"/v1/feedback?{query}")
         assert status == 400, query
@@ -218,9 +218,9 @@ async def test_responses_list_newest_first_with_a_next_cursor(api: Api) -> None:
     assert len(p4f_ok(first)) == 2 and first["next"]
     rest = await api.ok("GET", f"/api/v1/responses?limit=2&cursor={first['next']}")
     assert [r["id"] for r in p4f_ok(rest)] == [ids[0]]
-    status, body, _ = await api.call("GET", "/api/v1/responses?limit=501")
+    status, body, _ = await api.call("GET", "/api/v1/responses?limit=0")
     assert status == 400
-    p4f_error(body)
+    assert p4f_error(body).startswith("limit: ")
 
 
 async def test_response_detail_has_answers_and_quality_breakdown(api: Api) -> None:

@@ -1,4 +1,5 @@
-"""The OpenAPI document: valid 3.1, covering both dialects, served with Swagger UI offline."""
+"""The OpenAPI documents: valid 3.1 and, at `/v3/api-docs`, valid 3.0.3, covering both
+dialects, served with Swagger UI offline."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
-from openapi_spec_validator import validate
+from openapi_spec_validator import OpenAPIV30SpecValidator, validate
 
 from resonanz.gateway.openapi import document
+from resonanz.gateway.openapi30 import as_openapi_30, schema_30
 from resonanz.shared.devstack import Stack
 
 
@@ -16,6 +18,27 @@ def test_document_is_valid_openapi_3_1() -> None:
     spec = document()
     assert spec["openapi"] == "3.1.0"
     validate(spec)
+
+
+def test_the_3_0_rendering_is_valid_openapi_3_0() -> None:
+    spec = as_openapi_30(document())
+    assert spec["openapi"] == "3.0.3"
+    validate(spec, cls=OpenAPIV30SpecValidator)
+    assert document()["openapi"] == "3.1.0"  # the 3.1 document is left as it was
+
+
+def test_3_1_schema_keywords_become_their_3_0_forms() -> None:
+    assert schema_30({"type": ["string", "null"]}) == {"type": "string", "nullable": True}
+    assert schema_30({"const": True}) == {"enum": [True]}
+    assert schema_30({"anyOf": [{"$ref": "#/x"}, {"type": "null"}], "title": "T"}) == {
+        "title": "T", "nullable": True, "allOf": [{"$ref": "#/x"}]}
+    assert schema_30({"anyOf": [{"enum": ["a"], "type": "string"}, {"type": "null"}]}) == {
+        "enum": ["a", None], "type": "string", "nullable": True}
+    assert schema_30({"type": "integer", "exclusiveMinimum": 0, "examples": [3]}) == {
+        "type": "integer", "minimum": 0, "exclusiveMinimum": True, "example": 3}
+    assert schema_30({"type": "object", "propertyNames": {"enum": ["a"]},
+                      "properties": {"type": {"type": ["integer", "null"]}}}) == {
+        "type": "object", "properties": {"type": {"type": "integer", "nullable": True}}}
 
 
 def test_document_covers_every_reference_endpoint() -> None:
@@ -41,10 +64,10 @@ async def test_gateway_serves_the_spec_and_swagger_ui_without_a_cdn(
     shared_stack: Stack, http: aiohttp.ClientSession,
 ) -> None:
     gateway = shared_stack.services["gateway"].url
-    for path in ("/v3/api-docs", "/openapi.json"):
+    for path, version in (("/v3/api-docs", "3.0.3"), ("/openapi.json", "3.1.0")):
         async with http.get(gateway + path) as response:
             assert response.status == 200
-            assert (await response.json())["openapi"] == "3.1.0"
+            assert (await response.json())["openapi"] == version
     async with http.get(f"{gateway}/swagger-ui/index.html") as response:
         page = await response.text()
         assert response.status == 200 and "https://" not in page

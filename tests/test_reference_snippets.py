@@ -110,11 +110,15 @@ async def test_feedbackpro_node_axios_snippet(shared_stack: Stack, node_modules:
     _, key = await new_tenant(shared_stack)
     api = Api(http, shared_stack, key)
     entry = await a_response(api)
-    await api.ok("PATCH", f"/v1/feedback/{entry}", {"status": "pending"})
+    # A rating without text, as a widget submits it: `entry.body.substring` must not throw.
+    rating_only = (await api.ok("POST", "/v1/feedback", {"rating": 3}))["data"]["id"]
+    for pending in (entry, rating_only):
+        await api.ok("PATCH", f"/v1/feedback/{pending}", {"status": "pending"})
     printed = await run(["node", "fbp_fetch_pending.js"], {
         "RESONANZ_BASE": shared_stack.services["gateway"].url, "RESONANZ_KEY": key})
-    assert printed.splitlines()[0] == "Found 1 pending entries"
+    assert printed.splitlines()[0] == "Found 2 pending entries"
     assert f"[{entry}] 5★" in printed
+    assert f'[{rating_only}] 3★ "..."' in printed
 
 
 async def test_pay4feedback_node_fetch_snippet(shared_stack: Stack,
@@ -174,12 +178,13 @@ async def test_feedbackpro_curl_pause_widget(shared_stack: Stack,
     widget = (await api.ok("POST", "/v1/widgets", {"name": "Checkout survey"}))["data"]
     await api.ok("PATCH", f"/v1/widgets/{widget['id']}", {"is_active": True})
     base = shared_stack.services["gateway"].url
-    status, body = answered(await run(curl(
-        "-X", "POST", f"{base}/v1/widgets/{widget['id']}/pause",
+    status, body = answered(await run(curl(  # by its public id, as the example's wdg_4nR7xQ
+        "-X", "POST", f"{base}/v1/widgets/{widget['public_id']}/pause",
         "-H", f"Authorization: Bearer {key}", "-H", "Content-Type: application/json",
         "-d", '{"reason": "Black Friday campaign — switching to survey mode",'
               ' "resume_at": "2099-12-02T00:00:00Z"}')))
     assert status == 200
-    assert body["data"]["status"] == "paused" and body["data"]["id"] == widget["id"]
+    assert body["data"]["status"] == "paused" and body["data"]["id"] == widget["public_id"]
     assert body["data"]["paused_at"] and body["data"]["scheduled_resume"].startswith("2099-12-02")
+    assert set(body["data"]) >= {"id", "status", "paused_at", "scheduled_resume"}
     assert body["meta"]["request_id"]

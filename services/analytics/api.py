@@ -22,7 +22,7 @@ routes = web.RouteTableDef()
 def _choice(request: web.Request, name: str, allowed: tuple[str, ...], default: str) -> str:
     value = request.query.get(name, default)
     if value not in allowed:
-        raise InvalidInput(f"invalid {name}", details=[
+        raise InvalidInput.naming([
             {"field": name, "message": f"must be one of {list(allowed)}", "value": value}])
     return value
 

@@ -136,8 +136,7 @@ def list_query(request: web.Request, tenant_id: str) -> store.ListQuery:
 
 
 def _bad(field: str, message: str, value: Any = None) -> InvalidInput:
-    return InvalidInput(f"invalid {field}",
-                        details=[{"field": field, "message": message, "value": value}])
+    return InvalidInput.naming([{"field": field, "message": message, "value": value}])
 
 
 def _statuses(raw: str) -> tuple[str, ...]:

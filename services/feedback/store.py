@@ -141,7 +141,7 @@ def decode_cursor(token: str) -> tuple[datetime, uuid.UUID, bool]:
 
 
 def _bad_cursor() -> InvalidInput:
-    return InvalidInput("cursor is not valid", details=[
+    return InvalidInput.naming([
         {"field": "cursor", "message": "pass a next_cursor exactly as a list returned it"}])
 
 

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
+from resonanz.shared.errors import fields_message
 from resonanz.shared.logs import request_id_var
+from resonanz.shared.timestamps import now_rfc3339
 from resonanz.shared.web import json_response
 
 
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def naming_fields(status: int, message: str, details: list[dict[str, Any]]) -> str:
+    """A 400's message names the fields that are wrong (Pay4Feedback: "check the error
+    message for which field"), whichever service raised it."""
+    unnamed = [d for d in details if isinstance(d, dict) and d.get("field")
+               and str(d["field"]) not in message]
+    return f"{message} ({fields_message(unnamed)})" if status == 400 and unnamed else message
 
 
 class FeedBackPro:
@@ -31,6 +36,7 @@ class FeedBackPro:
     def error(self, request: web.Request, status: int, code: str, message: str,
               details: list[dict[str, Any]], headers: dict[str, str] | None = None
               ) -> web.Response:
+        message = naming_fields(status, message, details)
         body = {
             "data": None,
             "meta": {"request_id": request_id_var.get(),
@@ -46,7 +52,7 @@ class Pay4Feedback:
     def ok(self, request: web.Request, data: Any, *, status: int = 200,
            meta: dict[str, Any] | None = None, links: dict[str, str | None] | None = None,
            headers: dict[str, str] | None = None) -> web.Response:
-        body: dict[str, Any] = {"success": True, "data": data, "timestamp": _now()}
+        body: dict[str, Any] = {"success": True, "data": data, "timestamp": now_rfc3339()}
         if links and "next" in links:
             body["next"] = links["next"]
         return json_response(body, status=status, headers=headers)
@@ -55,7 +61,8 @@ class Pay4Feedback:
               details: list[dict[str, Any]], headers: dict[str, str] | None = None
               ) -> web.Response:
         # The reference's shape, plus fields for clients that want more ("parse defensively").
-        body = {"success": False, "error": message, "timestamp": _now(), "code": code,
+        message = naming_fields(status, message, details)
+        body = {"success": False, "error": message, "timestamp": now_rfc3339(), "code": code,
                 "details": details, "request_id": request_id_var.get()}
         return json_response(body, status=status, headers=headers)
 

@@ -1,6 +1,6 @@
 """OpenAPI 3.1 for both dialects, rendered from the pydantic contract models.
 
-Served at `/v3/api-docs` and `/openapi.json`; Swagger UI at
+Served at `/openapi.json`, and as OpenAPI 3.0.3 at `/v3/api-docs`; Swagger UI at
 `/swagger-ui/index.html` with assets from the swagger-ui-py package (no CDN).
 Rendering takes tens of milliseconds of CPU, so the gateway renders it once at
 start (`publish_document`) and serves those bytes, with an ETag.
@@ -19,6 +19,8 @@ from pydantic import BaseModel
 
 from resonanz.shared import contracts as c
 from resonanz.shared.params import MAX_PAGE_NUMBER
+
+from .openapi30 import as_openapi_30
 
 FBP, P4F = "FeedBackPro", "Pay4Feedback"
 REF = "#/components/schemas/{model}"
@@ -59,15 +61,21 @@ UUID = {"type": "string", "format": "uuid"}
 STRING = {"type": "string"}
 DATE = {"type": "string", "format": "date-time"}
 ID = Param("id", STRING, "path", required=True)
-FBP_PAGE = (Param("page", _int(1, MAX_PAGE_NUMBER)), Param("limit", _int(1, 200)))
+WIDGET = "the widget's id (UUID) or its public id (`wdg_…`, as in the embed code)"
+WIDGET_ID = Param("id", STRING, "path", required=True, description=WIDGET)
+FBP_PAGE = (Param("page", _int(1, MAX_PAGE_NUMBER)),
+            Param("limit", _int(1), description="default 50; more than 200 is clamped to 200"))
 FBP_LIST = (*FBP_PAGE, Param("status", STRING, description="comma list"),
-            Param("widget_id", UUID), Param("from", DATE), Param("to", DATE),
+            Param("widget_id", STRING, description=WIDGET), Param("from", DATE),
+            Param("to", DATE),
             Param("sort", {"enum": ["created_at:desc", "created_at:asc"]}),
             Param("cursor", STRING, description="opaque; from meta.next_cursor"))
-P4F_LIST = (Param("limit", _int(1, 500)), Param("cursor", STRING),
+P4F_LIST = (Param("limit", _int(1), description="default 500; more is clamped to 500"),
+            Param("cursor", STRING),
             Param("status", {"enum": ["pending", "approved", "rejected", "PENDING",
                                       "APPROVED", "REJECTED"]}),
-            Param("campaign_id", UUID), Param("from", DATE), Param("to", DATE))
+            Param("campaign_id", STRING, description=WIDGET), Param("from", DATE),
+            Param("to", DATE))
 CONFIRM = Param("X-Confirm", {"enum": ["true"]}, "header", required=True)
 
 OPERATIONS: list[Operation] = [
@@ -86,6 +94,8 @@ OPERATIONS: list[Operation] = [
     Operation("DELETE", "/v1/feedback/{id}", "Soft-delete an entry", params=(ID,)),
     Operation("GET", "/v1/users", "List team members", response=c.UserView, many=True,
               params=FBP_PAGE),
+    Operation("GET", "/v1/users/{id}", "One team member", response=c.UserView,
+              params=(ID,)),
     Operation("POST", "/v1/users", "Invite a team member", request=c.InvitationIn,
               response=c.InvitedUserView, status=201, errors=(400, 401, 403, 409, 415, 429)),
     Operation("DELETE", "/v1/users/{id}", "Remove a team member", response=c.UserView,
@@ -93,7 +103,7 @@ OPERATIONS: list[Operation] = [
     Operation("GET", "/v1/analytics/summary", "Aggregate metrics", response=c.SummaryView,
               params=(Param("period", {"enum": ["7d", "30d", "90d"]}),
                       Param("group_by", {"enum": ["day", "week", "month"]}),
-                      Param("widget_id", UUID))),
+                      Param("widget_id", STRING, description=WIDGET))),
     Operation("GET", "/api/v1/responses", "List feedback responses, newest first",
               response=c.ResponseView, many=True, params=P4F_LIST),
     Operation("GET", "/api/v1/responses/{id}", "One response with answers and quality",
@@ -148,24 +158,24 @@ def _widget_operations() -> list[Operation]:
                   params=FBP_PAGE),
         Operation("POST", fbp, "Create a widget", request=WidgetIn, response=c.WidgetView,
                   status=201, errors=moves),
-        Operation("GET", f"{fbp}/{{id}}", "One widget", response=c.WidgetView, params=(ID,)),
+        Operation("GET", f"{fbp}/{{id}}", "One widget", response=c.WidgetView, params=(WIDGET_ID,)),
         Operation("PATCH", f"{fbp}/{{id}}", "Change settings; live within 15 s",
-                  request=WidgetPatch, response=c.WidgetView, params=(ID,), errors=moves),
+                  request=WidgetPatch, response=c.WidgetView, params=(WIDGET_ID,), errors=moves),
         Operation("POST", f"{fbp}/{{id}}/pause", "Pause, optionally until resume_at",
-                  request=PauseIn, response=c.PausedView, params=(ID,), errors=moves),
+                  request=PauseIn, response=c.PausedView, params=(WIDGET_ID,), errors=moves),
         Operation("POST", f"{fbp}/{{id}}/resume", "Resume; notify=true emails the admins",
-                  request=ResumeIn, response=c.WidgetView, params=(ID,), errors=moves),
+                  request=ResumeIn, response=c.WidgetView, params=(WIDGET_ID,), errors=moves),
         Operation("GET", p4f, "List all campaigns", response=c.CampaignView, many=True),
         Operation("POST", p4f, "Create a campaign (starts in DRAFT)", request=WidgetIn,
                   response=c.CampaignView, status=201, errors=moves),
         Operation("GET", f"{p4f}/{{id}}", "Get one campaign", response=c.CampaignView,
-                  params=(ID,)),
+                  params=(WIDGET_ID,)),
         Operation("PATCH", f"{p4f}/{{id}}", "Update a campaign", request=WidgetPatch,
-                  response=c.CampaignView, params=(ID,), errors=moves),
+                  response=c.CampaignView, params=(WIDGET_ID,), errors=moves),
         Operation("POST", f"{p4f}/{{id}}/pause", "Pause: the widget stops serving",
-                  request=PauseIn, response=c.CampaignView, params=(ID,), errors=moves),
+                  request=PauseIn, response=c.CampaignView, params=(WIDGET_ID,), errors=moves),
         Operation("POST", f"{p4f}/{{id}}/resume", "Resume from paused", request=ResumeIn,
-                  response=c.CampaignView, params=(ID,), errors=moves),
+                  response=c.CampaignView, params=(WIDGET_ID,), errors=moves),
     ]
 
 
@@ -255,6 +265,32 @@ def _operation(op: Operation) -> dict[str, Any]:
     return body
 
 
+DESCRIPTION = """One platform, two dialects: FeedBackPro under /v1 and Pay4Feedback under
+/api/v1. Authenticate with `Authorization: Bearer <key>` or `X-API-Key`.
+
+A widget (campaign) is named by its id or by its public id (`wdg_…`) on every path and
+filter. Timestamps are RFC 3339 in UTC with milliseconds (`2026-12-02T07:35:01.123Z`).
+Page sizes above the maximum are clamped to it (FeedBackPro 200, Pay4Feedback 500).
+
+Where we are stricter than a reference, and why:
+
+- **Viewer keys get 403 on every write**, PATCH and PUT included (FeedBackPro names only
+  POST and DELETE): a PATCH changes an entry's status, assignee or notes as much as a POST
+  creates one, and a read-only role must not do either.
+- **Impossible status moves are 409** (`invalid_transition`, with the allowed moves in
+  `details`), e.g. `resolved` → `new`: the request is well-formed, the entry's state
+  refuses it, and 409 is how Pay4Feedback already answers state conflicts.
+- **Creates answer 201** with a `Location` header in both dialects (Pay4Feedback's table
+  says 200 for success): 201 is what FeedBackPro documents and what HTTP means.
+- **Only admin keys manage team members and webhooks**: both change who may see data.
+- **Ids are UUIDs** (FeedBackPro's example shows `fb_…`; its reference also says entries
+  are fetched "by its UUID").
+- **`POST /v1/widgets/{id}/pause` answers `id` as the caller named the widget** (public
+  id or UUID), as the reference's example reads back `wdg_4nR7xQ`, with `public_id`
+  beside it.
+"""
+
+
 def document() -> dict[str, Any]:
     paths: dict[str, Any] = {}
     for op in OPERATIONS:
@@ -262,9 +298,7 @@ def document() -> dict[str, Any]:
     models = {m for op in OPERATIONS for m in (op.request, op.response) if m is not None}
     return {
         "openapi": "3.1.0",
-        "info": {"title": "Resonanz API", "version": "1.0.0", "description": (
-            "One platform, two dialects: FeedBackPro under /v1 and Pay4Feedback under"
-            " /api/v1. Authenticate with `Authorization: Bearer <key>` or `X-API-Key`.")},
+        "info": {"title": "Resonanz API", "version": "1.0.0", "description": DESCRIPTION},
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}, {"apiKey": []}],
         "paths": paths,
@@ -291,12 +325,15 @@ class Published:
 
 
 PublishedKey = web.AppKey("openapi_document", Published)
+Published30Key = web.AppKey("openapi_30_document", Published)
 
 
 async def publish_document(app: web.Application) -> None:
     """on_startup: render once, before the first request; every operation is registered
     by then (route modules register theirs at import)."""
-    app[PublishedKey] = Published.of(document())
+    spec = document()
+    app[PublishedKey] = Published.of(spec)
+    app[Published30Key] = Published.of(as_openapi_30(spec))
 
 
 # --- routes --------------------------------------------------------------------------------
@@ -321,7 +358,10 @@ def swagger_assets() -> Path:
 @routes.get("/v3/api-docs")
 @routes.get("/openapi.json")
 async def api_docs(request: web.Request) -> web.Response:
-    published = request.app[PublishedKey]
+    """OpenAPI 3.0.3 at `/v3/api-docs`, as the Pay4Feedback reference promises; 3.1 at
+    `/openapi.json`."""
+    v30 = request.path == "/v3/api-docs"
+    published = request.app[Published30Key if v30 else PublishedKey]
     headers = {"ETag": published.etag, "Cache-Control": "no-cache"}
     if published.etag in request.headers.get("If-None-Match", ""):
         return web.Response(status=304, headers=headers)

@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from resonanz.shared.params import query_int, query_page
+from resonanz.shared.params import query_limit, query_page
 
 
 @dataclass(frozen=True)
@@ -19,8 +19,8 @@ class Paging:
     @classmethod
     def from_query(cls, query: Mapping[str, str], *, default_limit: int, max_limit: int
                    ) -> Paging:
-        return cls(query_page(query),
-                   query_int(query, "limit", default_limit, upper=max_limit))
+        """A `limit` above `max_limit` is clamped to it (and `meta.per_page` says so)."""
+        return cls(query_page(query), query_limit(query, default_limit, max_limit))
 
     @property
     def offset(self) -> int:

@@ -17,7 +17,7 @@ from pydantic import field_validator
 from resonanz.shared import contracts
 from resonanz.shared.db import PoolKey, uuid_or_404
 from resonanz.shared.errors import Conflict, InvalidInput, NotFound
-from resonanz.shared.params import query_int, query_uuid
+from resonanz.shared.params import query_limit, query_uuid
 from resonanz.shared.web import json_response, read_model
 
 from . import store
@@ -158,13 +158,13 @@ async def enable_subscription(request: web.Request) -> web.Response:
 
 
 def _limit(request: web.Request) -> int:
-    return query_int(request.query, "limit", 100, upper=500)
+    return query_limit(request.query, 100, 500)  # more is clamped, as on every list
 
 
 def _status_filter(request: web.Request) -> str | None:
     status = request.query.get("status") or None
     if status is not None and status not in DELIVERY_STATUSES:
-        raise InvalidInput("invalid status", details=[
+        raise InvalidInput.naming([
             {"field": "status", "message": f"must be one of {list(DELIVERY_STATUSES)}"}])
     return status
 

@@ -22,6 +22,8 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from resonanz.shared.timestamps import rfc3339
+
 # --- event types → webhook names ------------------------------------------------------
 
 
@@ -79,7 +81,7 @@ def webhook_body(route: WebhookRoute, event_id: str, time: datetime,
     payload = {**data, "event_id": event_id}
     if route.change is not None:
         payload["change"] = route.change
-    return orjson.dumps({"type": route.name, "timestamp": time.isoformat(), "data": payload})
+    return orjson.dumps({"type": route.name, "timestamp": rfc3339(time), "data": payload})
 
 
 # --- secrets and signatures -------------------------------------------------------------

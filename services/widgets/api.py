@@ -20,6 +20,7 @@ from pydantic import (
 from resonanz.shared.db import PoolKey
 from resonanz.shared.errors import InvalidInput
 from resonanz.shared.params import bounded_datetime, query_int, query_page
+from resonanz.shared.timestamps import rfc3339
 from resonanz.shared.web import SettingsKey, json_response, read_model
 
 from . import commands, store
@@ -138,13 +139,7 @@ class ResumeIn(BaseModel):
 
 
 def iso(moment: datetime | None) -> str | None:
-    """UTC with a Z, as the references write it; milliseconds only when there are any."""
-    if moment is None:
-        return None
-    moment = moment.astimezone(UTC)
-    if moment.microsecond:
-        return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return None if moment is None else rfc3339(moment)
 
 
 def widget_json(w: Widget) -> dict[str, Any]:
@@ -226,6 +221,16 @@ async def get_widget(request: web.Request) -> web.Response:
     actor = actor_of(request)
     widget = await store.get_widget(request.app[PoolKey], actor.tenant_id,
                                     request.match_info["id"])
+    return json_response(widget_json(widget))
+
+
+@routes.get("/widgets/by-public-id/{public_id}")
+async def get_widget_by_public_id(request: web.Request) -> web.Response:
+    """The gateway resolves a public id a client names (`wdg_…`) here, then goes on with
+    the widget's id."""
+    actor = actor_of(request)
+    widget = await store.find_by_public_id(request.app[PoolKey], actor.tenant_id,
+                                           request.match_info["public_id"])
     return json_response(widget_json(widget))
 
 

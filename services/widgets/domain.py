@@ -221,10 +221,10 @@ def validated(model: type[Value], data: Any, field: str) -> Any:
     try:
         return model.model_validate(data, context={SAVING: True})
     except ValidationError as exc:
-        details = validation_details(exc.errors())
+        details = validation_details(exc.errors(), model)
         for row in details:
             row["field"] = ".".join(p for p in (field, row["field"]) if p)
-        raise InvalidInput(f"{field} is invalid", details=details) from None
+        raise InvalidInput.naming(details) from None
 
 
 def check_questions(questions: tuple[Question, ...]) -> None:
@@ -413,7 +413,7 @@ def check_answers(questions: tuple[Question, ...], answers: dict[str, Any]) -> d
     if not problems and not kept:
         problems.append({"field": "answers", "message": "answer at least one question"})
     if problems:
-        raise InvalidInput("the answers are invalid", details=problems)
+        raise InvalidInput.naming(problems)
     return kept
 
 

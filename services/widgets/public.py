@@ -256,8 +256,7 @@ def _parse(body: dict[str, Any]) -> SubmissionIn:
     try:
         return SubmissionIn.model_validate(body)
     except ValidationError as exc:
-        raise InvalidInput("the submission is invalid",
-                           details=validation_details(exc.errors())) from None
+        raise InvalidInput.naming(validation_details(exc.errors(), SubmissionIn)) from None
 
 
 def entry_for(widget: Widget, submission: SubmissionIn, answers: dict[str, Any],

@@ -87,6 +87,17 @@ async def get_widget(conn: asyncpg.Connection | asyncpg.Pool, tenant_id: str, wi
     return widget_from_row(row)
 
 
+async def find_by_public_id(pool: asyncpg.Pool, tenant_id: str, public_id: str) -> Widget:
+    """The tenant's widget with this public id (the `wdg_…` of its embed code)."""
+    row = await pool.fetchrow(
+        f"SELECT {COLUMNS} FROM widgets WHERE tenant_id = $1 AND public_id = $2",
+        _uuid(tenant_id), public_id,
+    )
+    if row is None:
+        raise NotFound("widget not found")
+    return widget_from_row(row)
+
+
 async def find_public(pool: asyncpg.Pool, public_id: str) -> Widget:
     row = await pool.fetchrow(f"SELECT {COLUMNS} FROM widgets WHERE public_id = $1", public_id)
     if row is None:

@@ -7,19 +7,29 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from resonanz.shared.contracts import EntryIn, PatchIn
-from resonanz.shared.params import parse_uuid, path_uuid, query_datetime
-from resonanz.shared.web import read_model
+from resonanz.shared.params import parse_uuid, path_uuid, query_datetime, query_limit
+from resonanz.shared.web import parse_model, read_model
 
 from ..api import PrincipalKey
 from ..dialects import FEEDBACKPRO, PAY4FEEDBACK
 from ..paging import Paging
-from ..references import require_member, require_own_widget, widget_in_query
+from ..references import (
+    PUBLIC_WIDGET_ID,
+    require_member,
+    require_own_widget,
+    widget_in_query,
+    widget_named,
+)
 from ..upstream import call
 
 routes = web.RouteTableDef()
+
+FBP_MAX_LIMIT = 200  # "Returns up to 200 entries per page"; more is clamped to it
+P4F_MAX_LIMIT = 500  # "All list endpoints currently return up to 500 rows"
 
 # The references name no date parameters; accept the common spellings.
 DATE_FROM = ("from", "since", "created_after", "date_from", "start_date")
@@ -41,12 +51,30 @@ def _entry_path(request: web.Request, suffix: str = "") -> str:
     return f"/entries/{path_uuid(request.match_info['id'], 'feedback entry')}{suffix}"
 
 
-async def _check_widget(request: web.Request) -> None:
-    """The widget a new entry names must be the caller's own (the feedback service
-    validates the same bytes with the same model, so it sees the same widget_id)."""
-    entry = await read_model(request, EntryIn)
-    if entry.widget_id is not None:
+async def _entry_body(request: web.Request) -> bytes:
+    """The body of a new entry as the feedback service gets it: a widget named by its
+    public id (`wdg_…`) is replaced by its id, and the widget must be the caller's own
+    (the feedback service validates the same bytes with the same model, so it sees the
+    same widget_id)."""
+    raw = await request.read()
+    named = _json_object(raw).get("widget_id")
+    resolved = None
+    if isinstance(named, str) and PUBLIC_WIDGET_ID.fullmatch(named):
+        resolved = await widget_named(request, named, "widget_id")  # the caller's, or 404
+        raw = orjson.dumps({**_json_object(raw), "widget_id": str(resolved)})
+    entry = parse_model(raw, EntryIn)
+    if entry.widget_id is not None and resolved is None:
         await require_own_widget(request, uuid.UUID(entry.widget_id), "widget_id")
+    return raw
+
+
+def _json_object(raw: bytes) -> dict[str, Any]:
+    """`raw` as a JSON object, or an empty one (the model explains what is wrong)."""
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return {}
+    return body if isinstance(body, dict) else {}
 
 
 async def _check_assignee(request: web.Request) -> None:
@@ -63,8 +91,11 @@ async def _check_assignee(request: web.Request) -> None:
 
 def fbp_entry(entry: dict[str, Any]) -> dict[str, Any]:
     view = {k: entry[k] for k in (
-        "id", "body", "rating", "category", "metadata", "customer_email", "status",
+        "id", "rating", "category", "metadata", "customer_email", "status",
         "widget_id", "quality_score", "created_at", "updated_at", "resolved_at")}
+    # Always a string: the reference's Node example calls entry.body.substring(0, 60),
+    # and a rating-only widget submission has no text.
+    view["body"] = entry["body"] or ""
     view["assigned_to"] = entry["assignee"]
     return view
 
@@ -72,7 +103,7 @@ def fbp_entry(entry: dict[str, Any]) -> dict[str, Any]:
 @routes.get("/v1/feedback")
 async def fbp_list_feedback(request: web.Request) -> web.Response:
     q = request.query
-    paging = Paging.from_query(q, default_limit=50, max_limit=200)
+    paging = Paging.from_query(q, default_limit=50, max_limit=FBP_MAX_LIMIT)
     params = {"page": str(paging.page), "limit": str(paging.limit), **_dates(q)}
     for name in ("status", "sort", "cursor"):
         if q.get(name):
@@ -97,9 +128,9 @@ async def fbp_list_feedback(request: web.Request) -> web.Response:
 
 @routes.post("/v1/feedback")
 async def fbp_create_feedback(request: web.Request) -> web.Response:
-    await _check_widget(request)
+    body = await _entry_body(request)
     _, entry = await call(request, "feedback", "POST", "/entries", request[PrincipalKey],
-                          body=await request.read())
+                          body=body)
     location = f"/v1/feedback/{entry['id']}"
     return FEEDBACKPRO.ok(request, fbp_entry(entry), status=201,
                           headers={"Location": location}, links={"self": location})
@@ -152,7 +183,8 @@ def p4f_response(entry: dict[str, Any], *, full: bool = False) -> dict[str, Any]
 @routes.get("/api/v1/responses")
 async def p4f_list_responses(request: web.Request) -> web.Response:
     q = request.query
-    params = {"limit": q.get("limit", "50"), "total": "0", **_dates(q)}
+    limit = query_limit(q, P4F_MAX_LIMIT, P4F_MAX_LIMIT)  # "return up to 500 rows"
+    params = {"limit": str(limit), "total": "0", **_dates(q)}
     if q.get("cursor"):
         params["cursor"] = q["cursor"]
     if q.get("status"):

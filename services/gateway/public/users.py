@@ -6,7 +6,7 @@ from aiohttp import web
 
 from resonanz.shared.contracts import InvitationIn
 from resonanz.shared.db import PoolKey
-from resonanz.shared.errors import InvalidInput
+from resonanz.shared.errors import InvalidInput, NotFound
 from resonanz.shared.logs import request_id_var
 from resonanz.shared.params import path_uuid
 from resonanz.shared.web import SettingsKey, read_model
@@ -27,6 +27,17 @@ async def list_users(request: web.Request) -> web.Response:
     page = users[paging.offset: paging.offset + paging.limit]
     return FEEDBACKPRO.ok(request, page, meta=paging.meta(len(users)),
                           links=paging.links(request, len(users)))
+
+
+@routes.get("/v1/users/{id}")
+async def get_user(request: web.Request) -> web.Response:
+    """One team member: where `POST /v1/users` points its Location."""
+    user_id = str(path_uuid(request.match_info["id"], "team member"))
+    users = await store.list_users(request.app[PoolKey], request[PrincipalKey].tenant_id)
+    found = next((u for u in users if str(u["id"]) == user_id), None)
+    if found is None:
+        raise NotFound("team member not found")
+    return FEEDBACKPRO.ok(request, found)
 
 
 @routes.post("/v1/users")

@@ -17,12 +17,12 @@ from aiohttp import web
 
 from resonanz.shared.errors import NotFound
 from resonanz.shared.logs import request_id_var
-from resonanz.shared.params import path_uuid
 from resonanz.shared.web import HttpClientKey
 
 from ..api import PrincipalKey
 from ..dialects import FEEDBACKPRO, PAY4FEEDBACK
 from ..paging import Paging
+from ..references import widget_in_path
 from ..upstream import UpstreamsKey, call, client_ip, reaching, segment
 
 log = logging.getLogger(__name__)
@@ -54,10 +54,13 @@ def fbp_widget(request: web.Request, w: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def fbp_pause(w: dict[str, Any]) -> dict[str, Any]:
-    """Exactly the reference's example answer to `POST /widgets/:id/pause`."""
-    return {"id": w["id"], "status": w["status"].lower(), "paused_at": w["paused_at"],
-            "scheduled_resume": w["resume_at"]}
+def fbp_pause(w: dict[str, Any], named: str) -> dict[str, Any]:
+    """The reference's example answer to `POST /widgets/:id/pause`: `id` is the widget as
+    the caller named it (the example pauses `wdg_4nR7xQ` and reads that back)."""
+    by_public_id = named == w["public_id"]
+    return {"id": w["public_id"] if by_public_id else w["id"], "status": w["status"].lower(),
+            "paused_at": w["paused_at"], "scheduled_resume": w["resume_at"],
+            "public_id": w["public_id"]}
 
 
 def p4f_campaign(request: web.Request, w: dict[str, Any]) -> dict[str, Any]:
@@ -101,8 +104,9 @@ async def draft_body(request: web.Request) -> bytes:
     return orjson.dumps({k: v for k, v in body.items() if k not in P4F_CREATE_IGNORES})
 
 
-def _widget_path(request: web.Request, suffix: str = "") -> str:
-    return f"/widgets/{path_uuid(request.match_info['id'], 'widget')}{suffix}"
+async def _widget_path(request: web.Request, suffix: str = "") -> str:
+    """The widgets service's path of the widget the caller names by id or public id."""
+    return f"/widgets/{await widget_in_path(request)}{suffix}"
 
 
 # --- FeedBackPro: /v1/widgets ----------------------------------------------------------------
@@ -129,24 +133,24 @@ async def fbp_create_widget(request: web.Request) -> web.Response:
 @routes.get("/v1/widgets/{id}")
 async def fbp_get_widget(request: web.Request) -> web.Response:
     return FEEDBACKPRO.ok(request, fbp_widget(request, await ask_widgets(
-        request, "GET", _widget_path(request))))
+        request, "GET", await _widget_path(request))))
 
 
 @routes.patch("/v1/widgets/{id}")
 async def fbp_patch_widget(request: web.Request) -> web.Response:
-    changed = await ask_widgets(request, "PATCH", _widget_path(request))
+    changed = await ask_widgets(request, "PATCH", await _widget_path(request))
     return FEEDBACKPRO.ok(request, fbp_widget(request, changed))
 
 
 @routes.post("/v1/widgets/{id}/pause")
 async def fbp_pause_widget(request: web.Request) -> web.Response:
-    paused = await ask_widgets(request, "POST", _widget_path(request, "/pause"))
-    return FEEDBACKPRO.ok(request, fbp_pause(paused))
+    paused = await ask_widgets(request, "POST", await _widget_path(request, "/pause"))
+    return FEEDBACKPRO.ok(request, fbp_pause(paused, request.match_info["id"]))
 
 
 @routes.post("/v1/widgets/{id}/resume")
 async def fbp_resume_widget(request: web.Request) -> web.Response:
-    resumed = await ask_widgets(request, "POST", _widget_path(request, "/resume"))
+    resumed = await ask_widgets(request, "POST", await _widget_path(request, "/resume"))
     return FEEDBACKPRO.ok(request, fbp_widget(request, resumed))
 
 
@@ -170,24 +174,24 @@ async def p4f_create_campaign(request: web.Request) -> web.Response:
 @routes.get("/api/v1/campaigns/{id}")
 async def p4f_get_campaign(request: web.Request) -> web.Response:
     return PAY4FEEDBACK.ok(request, p4f_campaign(request, await ask_widgets(
-        request, "GET", _widget_path(request))))
+        request, "GET", await _widget_path(request))))
 
 
 @routes.patch("/api/v1/campaigns/{id}")
 async def p4f_patch_campaign(request: web.Request) -> web.Response:
-    changed = await ask_widgets(request, "PATCH", _widget_path(request))
+    changed = await ask_widgets(request, "PATCH", await _widget_path(request))
     return PAY4FEEDBACK.ok(request, p4f_campaign(request, changed))
 
 
 @routes.post("/api/v1/campaigns/{id}/pause")
 async def p4f_pause_campaign(request: web.Request) -> web.Response:
-    paused = await ask_widgets(request, "POST", _widget_path(request, "/pause"))
+    paused = await ask_widgets(request, "POST", await _widget_path(request, "/pause"))
     return PAY4FEEDBACK.ok(request, p4f_campaign(request, paused))
 
 
 @routes.post("/api/v1/campaigns/{id}/resume")
 async def p4f_resume_campaign(request: web.Request) -> web.Response:
-    resumed = await ask_widgets(request, "POST", _widget_path(request, "/resume"))
+    resumed = await ask_widgets(request, "POST", await _widget_path(request, "/resume"))
     return PAY4FEEDBACK.ok(request, p4f_campaign(request, resumed))
 
 
