@@ -298,7 +298,11 @@ class WebhookView(View):
 
 
 class WebhookCreatedView(WebhookView):
-    secret: str
+    secret: str = Field(description="shown once: the secret as given (or generated)")
+    standard_webhooks_secret: str = Field(
+        description="the same signing key as `whsec_` + standard base64 of its bytes, which"
+                    " Standard Webhooks libraries load as is (see the README's webhooks"
+                    " section for the rule)")
 
 
 class TimeToResolve(View):

@@ -8,6 +8,7 @@ import base64
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -110,20 +111,43 @@ def test_operator_cli_lines_work_from_the_checkout(checkout: Path) -> None:
     assert json.loads(me)["data"]["id"] == tenant
 
 
-def test_webhook_verification_code_accepts_a_signed_event_and_refuses_a_forged_one() -> None:
-    (code,) = blocks(section("Your own shop"), "python")
-    scope: dict[str, object] = {}
-    exec(code, scope)  # the README's own example
-    verified_event = scope["verified_event"]
-    secret = "whsec_" + base64.b64encode(b"k" * 32).decode()
-    body = b'{"type": "feedback_created", "data": {}}'
+def _signed_event(secret: str) -> tuple[bytes, dict[str, str]]:
+    body = b'{"type": "feedback_created", "data": {"note": "Gr\xc3\xbc\xc3\x9fe"}}'
     sent = datetime.now(UTC)
     signature = Webhook(secret).sign("msg_1", sent, body.decode())
-    headers = {"webhook-id": "msg_1", "webhook-timestamp": str(int(sent.timestamp())),
-               "webhook-signature": signature}
-    assert verified_event(secret, body, headers)["type"] == "feedback_created"  # type: ignore[operator]
+    return body, {"webhook-id": "msg_1", "webhook-timestamp": str(int(sent.timestamp())),
+                  "webhook-signature": f"v1,{base64.b64encode(b'x' * 32).decode()} {signature}"}
+
+
+def test_webhook_verification_code_accepts_a_signed_event_and_refuses_a_forged_one() -> None:
+    (code,) = blocks(section("Your own shop"), "python")
+    scope: dict[str, Any] = {}
+    exec(code, scope)  # the README's own example
+    verified_event, by_hand = scope["verified_event"], scope["signed_by_resonanz"]
+    secret = "whsec_" + base64.b64encode(b"k" * 32).decode()
+    body, headers = _signed_event(secret)
+    forged = body.replace(b"created", b"deleted")
+    assert verified_event(secret, body, headers)["type"] == "feedback_created"
     with pytest.raises(Exception, match=r"(?i)signature"):
-        verified_event(secret, body.replace(b"created", b"deleted"), headers)  # type: ignore[operator]
+        verified_event(secret, forged, headers)
+    assert by_hand(secret, body, headers) and not by_hand(secret, forged, headers)
+
+
+def test_the_node_verification_code_accepts_a_signed_event_and_refuses_a_forged_one(
+        tmp_path: Path) -> None:
+    node = shutil.which("node")
+    assert node, "Node.js is installed by tools/system-deps.sh (make test)"
+    (code,) = blocks(section("Your own shop"), "js")
+    secret = "whsec_" + base64.b64encode(b"k" * 32).decode()
+    body, headers = _signed_event(secret)
+    script = tmp_path / "verify.js"
+    script.write_text(code + "\nconst [secret, body, headers] = JSON.parse(process.argv[2]);\n"
+                      "console.log(JSON.stringify([signedByResonanz(secret, body, headers),"
+                      " signedByResonanz(secret, body.replace('created', 'deleted'), headers)]));\n")
+    argument = json.dumps([secret, body.decode(), headers])
+    result = subprocess.run([node, str(script), argument], capture_output=True, text=True,
+                            check=True)
+    assert json.loads(result.stdout) == [True, False]
 
 
 def test_configuration_table_is_the_settings_classes() -> None:

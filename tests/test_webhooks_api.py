@@ -124,6 +124,25 @@ async def test_only_admin_keys_manage_webhooks_and_only_their_own(
     assert (await stranger.call("GET", "/api/v1/webhooks/not-a-uuid"))[0] == 404
 
 
+async def test_the_references_own_secret_verifies_through_its_standard_webhooks_form(
+    stack: Stack, http: aiohttp.ClientSession,
+) -> None:
+    """Pay4Feedback's example secret is not base64: it signs with its own bytes, and the
+    `standard_webhooks_secret` we return with it is what `standardwebhooks.Webhook` loads."""
+    _, key = await new_tenant(stack)
+    api = Api(http, stack, key)
+    receiver = Receiver()
+    async with receiving(receiver):
+        sub = await api.ok("POST", "/api/v1/webhooks", {
+            "url": receiver.url, "events": ["feedback_created"],
+            "secret": "whsec_generate_a_random_one"}, status=201)
+        assert sub["secret"] == "whsec_generate_a_random_one"
+        receiver.secrets.append(sub["standard_webhooks_secret"])
+        await api.ok("POST", "/v1/feedback", {"body": "Lovely shop", "rating": 5}, status=201)
+        await eventually(lambda: _got(receiver), lambda n: n >= 1, what="the delivery")
+    assert receiver.received[0].verified_with == [sub["standard_webhooks_secret"]]
+
+
 async def test_feedback_arrives_signed_and_the_delivery_log_resend_and_rotation_work(
     stack: Stack, http: aiohttp.ClientSession,
 ) -> None:

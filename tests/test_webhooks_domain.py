@@ -25,6 +25,7 @@ from resonanz.webhook_dispatcher.domain import (
     outcome_of,
     parse_retry_after,
     secret_key,
+    standard_secret,
     signature_header,
     unknown_webhooks,
     webhook_body,
@@ -115,6 +116,23 @@ def test_signature_verifies_with_the_standardwebhooks_library() -> None:
     headers = {"webhook-id": "msg_1", "webhook-timestamp": str(timestamp),
                "webhook-signature": signature_header([secret], "msg_1", timestamp, body)}
     assert Webhook(secret).verify(body, headers)["type"] == "reward_approved"
+
+
+@pytest.mark.parametrize("secret", [
+    "whsec_generate_a_random_one",                                  # the P4F reference's
+    "whsec_" + base64.urlsafe_b64encode(b"\xfb\xff" * 16).decode(),  # URL-safe base64
+    "whsec_" + base64.b64encode(b"k" * 16).decode(),                # a 16-byte key
+    "my-own-shared-secret-without-prefix",                          # no prefix
+    generate_secret(),                                               # ours
+])
+def test_the_standard_webhooks_form_of_any_accepted_secret_verifies(secret: str) -> None:
+    """Whatever form the client chose, `standard_webhooks_secret` loads in the library as is
+    and verifies what the secret signed."""
+    body = webhook_body(WEBHOOK_ROUTES["reward.approved"], "e1", NOW, {"reward_id": "r1"})
+    timestamp = int(datetime.now(UTC).timestamp())
+    headers = {"webhook-id": "msg_1", "webhook-timestamp": str(timestamp),
+               "webhook-signature": signature_header([secret], "msg_1", timestamp, body)}
+    assert Webhook(standard_secret(secret)).verify(body, headers)["type"] == "reward_approved"
 
 
 def test_during_rotation_both_secrets_sign_and_each_verifies() -> None:

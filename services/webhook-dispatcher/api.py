@@ -29,6 +29,7 @@ from .domain import (
     generate_secret,
     parse_delivery_id,
     secret_key,
+    standard_secret,
     unknown_webhooks,
 )
 from .sealing import SecretBox
@@ -123,7 +124,7 @@ async def create_subscription(request: web.Request) -> web.Response:
     secret = body.secret or generate_secret()
     sub = await store.insert_subscription(request.app[PoolKey], _box(request), tenant,
                                           body.url, body.events, body.description, secret)
-    return json_response({**subscription_json(sub), "secret": secret}, status=201)
+    return json_response({**subscription_json(sub), **_shown_once(secret)}, status=201)
 
 
 @routes.get("/subscriptions/{id}")
@@ -147,7 +148,13 @@ async def rotate_secret(request: web.Request) -> web.Response:
     secret = generate_secret()
     sub = await store.rotate_secret(request.app[PoolKey], _box(request), tenant_of(request),
                                     _sub_id(request), secret, _now(request))
-    return json_response({**subscription_json(sub), "secret": secret})
+    return json_response({**subscription_json(sub), **_shown_once(secret)})
+
+
+def _shown_once(secret: str) -> dict[str, str]:
+    """The secret as the client gave it (or as we generated it), and the same key in the
+    form Standard Webhooks libraries load."""
+    return {"secret": secret, "standard_webhooks_secret": standard_secret(secret)}
 
 
 @routes.post("/subscriptions/{id}/enable")

@@ -122,6 +122,13 @@ def secret_key(secret: str) -> bytes:
     return decoded if decoded is not None else secret.encode()
 
 
+def standard_secret(secret: str) -> str:
+    """The same key as `whsec_` + standard base64 of exactly the HMAC key bytes: what
+    `standardwebhooks.Webhook(...)` (and Svix's libraries) load as is, whatever form the
+    client chose for its own secret."""
+    return SECRET_PREFIX + base64.b64encode(secret_key(secret)).decode()
+
+
 def _standard_key(secret: str) -> bytes | None:
     if not secret.startswith(SECRET_PREFIX):
         return None
