@@ -109,3 +109,22 @@ def client_address(peer: str | None, headers: MultiMapping[str],
         if not _is_trusted(address, trusted):
             break
     return str(nearest)
+
+
+def forwarded_proto(peer: str | None, headers: MultiMapping[str],
+                    trusted: Sequence[Network]) -> str | None:
+    """The scheme the client used, as the trusted proxy in front of us reports it
+    (`X-Forwarded-Proto`, else `Forwarded: proto=`); None when the peer is no trusted
+    proxy or says nothing. A secure cookie depends on it."""
+    nearest = parse_address(peer or "")
+    if nearest is None or not _is_trusted(nearest, trusted):
+        return None
+    if "X-Forwarded-Proto" in headers:
+        return headers.getall("X-Forwarded-Proto")[-1].split(",")[-1].strip().lower() or None
+    for value in reversed(headers.getall("Forwarded", [])):
+        for element in reversed(value.split(",")):
+            for pair in element.split(";"):
+                name, _, proto = pair.partition("=")
+                if name.strip().lower() == "proto":
+                    return proto.strip().strip('"').lower()
+    return None

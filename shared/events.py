@@ -144,6 +144,16 @@ class UserInvited(SealedTokenEvent):
     expires_at: Timestamp
 
 
+class PasswordResetRequested(SealedTokenEvent):
+    """A member asked for a password reset: the mail carries a link with the token,
+    valid until `expires_at`. `organization` names the tenant (one email may be a member
+    of several, each with its own password)."""
+
+    email: str
+    organization: str
+    expires_at: Timestamp
+
+
 class UserRemoved(EventData):
     user_id: str
     owner_id: str | None
@@ -178,6 +188,7 @@ EVENT_TYPES: dict[str, type[EventData]] = {
     "widget.ended": WidgetChanged,
     "user.invited": UserInvited,
     "user.removed": UserRemoved,
+    "user.password_reset_requested": PasswordResetRequested,
     "api_key.created": ApiKeyChanged,
     "api_key.revoked": ApiKeyChanged,
     "api_key.rotated": ApiKeyChanged,

@@ -27,6 +27,7 @@ SERVICE_PORTS = {
     "widgets": 8082,
     "webhook_dispatcher": 8083,
     "analytics": 8084,
+    "dashboard": 8085,
 }
 
 # Each service owns exactly one schema, reached through its own role.

@@ -53,6 +53,9 @@ DEMO_WIDGET: dict[str, Any] = {
 }
 
 
+DEMO_OWNER = "owner@demo-shop.example"
+
+
 def say(message: str) -> None:
     print(f"[resonanz] {message}", flush=True)
 
@@ -78,6 +81,7 @@ class Platform:
         write_env_file(self.run_dir / "env", self.stack)
         demo = self._demo_tenant()
         self._step("demo widget", lambda: self._demo_widget(demo))
+        self._step("demo admin's sign-in", lambda: self._demo_sign_in(demo))
         gateway = self.stack.services["gateway"].url
         info = {
             "gateway": self.stack.services["gateway"].url,
@@ -89,6 +93,8 @@ class Platform:
             "admin_api_key": demo["admin_api_key"],
             "demo_widget_public_id": demo["demo_widget_public_id"],
             "demo_page": f"{gateway}/demo/{demo['demo_widget_public_id']}",
+            "dashboard": {"url": f"{gateway}/app/", "email": DEMO_OWNER,
+                          "password": demo["dashboard_password"]},
             "started_in_seconds": round(time.monotonic() - started, 1),
         }
         write_json(self.run_dir / "stack.json", info)
@@ -144,8 +150,7 @@ class Platform:
             demo: dict[str, str] = json.loads(saved.read_text())
             if self._tenant_exists(demo["tenant_id"]):
                 return demo
-        out = self._admin("create-tenant", "--name", "Demo Shop",
-                          "--owner-email", "owner@demo-shop.example")
+        out = self._admin("create-tenant", "--name", "Demo Shop", "--owner-email", DEMO_OWNER)
         demo = {"tenant_id": out["tenant"]["id"], "admin_api_key": out["api_key"]}
         write_json(saved, demo)
         saved.chmod(0o600)
@@ -160,6 +165,15 @@ class Platform:
         assert created is not None
         demo["demo_widget_id"] = created["data"]["id"]
         demo["demo_widget_public_id"] = created["data"]["public_id"]
+        write_json(self.run_dir / "demo.json", demo)
+
+    def _demo_sign_in(self, demo: dict[str, str]) -> None:
+        """The demo admin's dashboard password, set once and then kept as it is."""
+        if demo.get("dashboard_password"):
+            return
+        out = self._admin("set-password", "--email", DEMO_OWNER, "--tenant", demo["tenant_id"],
+                          "--generate")
+        demo["dashboard_password"] = out["password"]
         write_json(self.run_dir / "demo.json", demo)
 
     def _gateway(self, method: str, path: str, demo: dict[str, str],
@@ -253,6 +267,8 @@ def main() -> None:
         say(f"demo tenant:    {info['tenant_id']}")
         say(f"admin API key:  {info['admin_api_key']}")
         say(f"demo shop page: {info['demo_page']}")
+        say(f"dashboard:      {info['dashboard']['url']}  (sign in as"
+            f" {info['dashboard']['email']}, password {info['dashboard']['password']})")
         if info["mail_dir"]:
             say(f"outgoing mail:  {info['mail_dir']}/")
         say(f"try: curl -H 'Authorization: Bearer {info['admin_api_key']}' {info['gateway']}/v1/me")

@@ -82,6 +82,11 @@ MEANING = {
     "analytics_url": "where the analytics service answers",
     "gateway_url": "where the gateway answers (the dispatcher asks it for admins' addresses)",
     "upstream_timeout": "seconds the gateway waits for a service",
+    "dashboard_url": "where the dashboard service answers (the gateway forwards `/app/` to it)",
+    "session_idle_minutes": "a dashboard sign-in (browser session) ends after this long unused",
+    "session_absolute_hours": "a dashboard sign-in ends this long after it began, used or not",
+    "public_dashboard_url": "the dashboard as people reach it (through the gateway): the"
+                            " base of the links in invitation and password-reset emails",
     "public_config_max_age": "browser cache of a widget's public config (≤ 15 s: a change is"
                              " live within 15 s)",
     "submission_max_bytes": "cap of one widget submission",
@@ -109,7 +114,8 @@ MEANING = {
     "smtp_use_tls": "implicit TLS (port 465)",
     "smtp_timeout": "seconds per SMTP conversation",
     "mail_poll_interval": "seconds between mail-queue polls when no NOTIFY arrives",
-    "invitation_link_template": "link in invitation emails, `{token}` replaced",
+    "invitation_link_template": "link in invitation emails, `{token}` replaced; unset:"
+                                " the dashboard's invitation page",
     "gateway_db_password": "password `migrate` sets on `resonanz_gateway`",
     "feedback_db_password": "password `migrate` sets on `resonanz_feedback`",
     "widgets_db_password": "password `migrate` sets on `resonanz_widgets`",

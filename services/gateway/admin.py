@@ -5,14 +5,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import secrets
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import asyncpg
 
 from resonanz.shared.db import create_pool
+from resonanz.shared.errors import DomainError
+from resonanz.shared.params import path_uuid
 
-from . import key_changes, store
+from . import identity, key_changes, store
 from .app import GatewaySettings
 from .limits import DEFAULT_LIMITS
 
@@ -47,7 +51,13 @@ def register(commands: argparse._SubParsersAction, settings: GatewaySettings) ->
     limit.add_argument("--name", required=True, choices=sorted(DEFAULT_LIMITS))
     limit.add_argument("--limit", type=int, help="requests per minute; omit for the default")
     limit.set_defaults(handler=lambda args: run(args, settings))
-    for parser in (tenant, key, listing, revoke, rotate, role):
+    password = admin.add_parser("set-password", help="set a member's sign-in password (read"
+                                " from stdin, or --generate one); their sessions end")
+    password.add_argument("--email", required=True)
+    password.add_argument("--tenant", help="when the email is a member of several tenants")
+    password.add_argument("--generate", action="store_true",
+                          help="generate a password and print it once")
+    for parser in (tenant, key, listing, revoke, rotate, role, password):
         parser.set_defaults(handler=lambda args: run(args, settings))
     admin.choices["list-tenants"].set_defaults(handler=lambda args: run(args, settings))
 
@@ -70,6 +80,7 @@ async def _dispatch(args: argparse.Namespace, settings: GatewaySettings) -> Any:
         "list-tenants": lambda: store.list_tenants(pool),
         "set-rate-limit": lambda: settled(pool, store.set_rate_limit(
             pool, args.tenant, args.name, args.limit)),
+        "set-password": lambda: set_password(pool, args),
     }
     try:
         return await actions[args.admin_command]()
@@ -90,6 +101,18 @@ async def _create_key(pool: Any, pepper: bytes, tenant: str, role: str, name: st
     async with pool.acquire() as conn:
         key, plaintext = await store.insert_key(conn, pepper, tenant, role, name)
     return {"api_key": plaintext, "key": key}
+
+
+async def set_password(pool: asyncpg.Pool, args: argparse.Namespace) -> dict[str, Any]:
+    """The password comes from stdin (one line), never from the command line, which
+    other users of the machine can read; with --generate it is printed once."""
+    password = secrets.token_urlsafe(15) if args.generate else sys.stdin.readline().rstrip("\n")
+    try:
+        tenant = path_uuid(args.tenant, "tenant") if args.tenant else None
+        member = await identity.set_password_by_operator(pool, args.email, tenant, password)
+    except DomainError as exc:
+        raise SystemExit(f"set-password: {exc.message}") from None
+    return {"member": member, **({"password": password} if args.generate else {})}
 
 
 async def settled(pool: asyncpg.Pool, change: Awaitable[T]) -> T:

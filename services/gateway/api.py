@@ -13,8 +13,8 @@ from resonanz.shared.errors import DomainError, Unauthenticated
 from resonanz.shared.logs import tenant_id_var
 from resonanz.shared.ratelimit import LimiterKey, limit_headers
 
-from . import idempotency, store
-from .auth import AuthenticatorKey, Principal
+from . import idempotency, sessions, store
+from .auth import AuthenticatorKey, Principal, presented_key
 from .dialects import FEEDBACKPRO, PAY4FEEDBACK, dialect_of
 from .idempotency import KeyRingKey
 from .limits import check_auth_failures, check_tenant_quota
@@ -63,13 +63,14 @@ def _dialect_error(request: web.Request, exc: DomainError) -> web.Response:
 
 @web.middleware
 async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Key → tenant and role; then the tenant's quota; then the role's permission."""
-    if not request.path.startswith(PUBLIC_PREFIXES):
+    """Key or session → tenant and role; then the tenant's quota; then the role's
+    permission. Signing in and what needs no session yet pass without either."""
+    if not request.path.startswith(PUBLIC_PREFIXES) or sessions.is_open(request):
         return await handler(request)
     dialect = dialect_of(request.path).name
     limiter = request.app[LimiterKey]
     try:
-        principal = await request.app[AuthenticatorKey].authenticate(request)
+        principal = await _principal(request)
     except Unauthenticated:
         await check_auth_failures(limiter, client_ip(request), dialect)
         raise
@@ -78,7 +79,8 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     quota, decision = await check_tenant_quota(limiter, principal.tenant_id, dialect,
                                                request.method, request.path,
                                                principal.rate_limits)
-    if request.method in WRITE_METHODS:
+    if request.method in WRITE_METHODS and not (
+            principal.session_id and sessions.is_own_session_operation(request)):
         principal.require_write()
     response = await handler(request)
     response.headers.update(limit_headers(quota, decision))
@@ -125,6 +127,13 @@ async def idempotent(request: web.Request, handler: Handler) -> web.StreamRespon
     return response
 
 
+async def _principal(request: web.Request) -> Principal:
+    """A key, when one is sent; else the session cookie, whose writes need the CSRF token."""
+    if presented_key(request) is None and sessions.COOKIE in request.cookies:
+        return await request.app[sessions.SessionsKey].authenticate(request)
+    return await request.app[AuthenticatorKey].authenticate(request)
+
+
 MIDDLEWARES = [dialect_errors, require_json, authenticate, idempotent]
 
 
@@ -134,9 +143,10 @@ MIDDLEWARES = [dialect_errors, require_json, authenticate, idempotent]
 async def _me(request: web.Request) -> dict[str, Any]:
     principal = request[PrincipalKey]
     tenant = await store.get_tenant(request.app[PoolKey], principal.tenant_id)
+    key = ({"id": None, "role": principal.role, "session_id": principal.session_id}
+           if principal.session_id else {"id": principal.key_id, "role": principal.role})
     return {"tenant": {"id": tenant["id"], "name": tenant["name"]},
-            "id": tenant["id"], "name": tenant["name"],
-            "key": {"id": principal.key_id, "role": principal.role}}
+            "id": tenant["id"], "name": tenant["name"], "key": key}
 
 
 @routes.get("/v1/me")

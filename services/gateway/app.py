@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import ClassVar
 
 from aiohttp import web
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 
 from resonanz.shared.db import database_ready, pool_ctx
 from resonanz.shared.outbox import relay_ctx
@@ -13,6 +14,7 @@ from resonanz.shared.ratelimit import limiter_ctx
 from resonanz.shared.settings import Settings
 from resonanz.shared.web import create_service_app, http_client_ctx
 
+from . import dashboard, identity_api
 from .api import MIDDLEWARES, routes
 from .auth import authenticator_ctx
 from .housekeeping import housekeeping_ctx
@@ -21,6 +23,7 @@ from .internal import routes as internal_routes
 from .openapi import publish_document
 from .openapi import routes as openapi_routes
 from .public import analytics, feedback, users, webhooks, widgets
+from .sessions import Timeouts, sessions_ctx
 from .upstream import UpstreamsKey
 
 SERVICE = "gateway"
@@ -38,25 +41,36 @@ class GatewaySettings(Settings):
     widgets_url: str = "http://127.0.0.1:8082"
     webhook_dispatcher_url: str = "http://127.0.0.1:8083"
     analytics_url: str = "http://127.0.0.1:8084"
+    dashboard_url: str = "http://127.0.0.1:8085"
     upstream_timeout: float = 10.0
+    # Browser sessions end after this long unused, and at the latest this long after sign-in.
+    session_idle_minutes: float = Field(default=120.0, gt=0)
+    session_absolute_hours: float = Field(default=12.0, gt=0)
 
     def upstreams(self) -> dict[str, str]:
         return {"feedback": self.feedback_url, "widgets": self.widgets_url,
                 "webhook_dispatcher": self.webhook_dispatcher_url,
-                "analytics": self.analytics_url}
+                "analytics": self.analytics_url, "dashboard": self.dashboard_url}
+
+    def session_timeouts(self) -> Timeouts:
+        return Timeouts(idle=timedelta(minutes=self.session_idle_minutes),
+                        absolute=timedelta(hours=self.session_absolute_hours))
 
 
 def create_app(settings: GatewaySettings) -> web.Application:
     app = create_service_app(
         SERVICE, settings, public=True,
         routes=[*routes, *internal_routes, *openapi_routes, *feedback.routes, *analytics.routes,
-                *users.routes, *widgets.routes, *webhooks.routes],
+                *users.routes, *widgets.routes, *webhooks.routes, *identity_api.routes,
+                *dashboard.routes],
         middlewares=MIDDLEWARES,
         cleanup_ctxs=[
             pool_ctx(SERVICE, settings),
             http_client_ctx(settings, timeout=settings.upstream_timeout),
             authenticator_ctx(settings.api_key_pepper.get_secret_value().encode(),
                               settings.service_dsn(SERVICE)),
+            sessions_ctx(settings.api_key_pepper.get_secret_value().encode(),
+                         settings.session_timeouts()),
             limiter_ctx(settings),
             relay_ctx(SERVICE, settings),
             housekeeping_ctx(),

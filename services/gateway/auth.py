@@ -41,6 +41,8 @@ class Principal:
     role: str
     user_id: str | None
     rate_limits: Mapping[str, int] = field(default_factory=dict)
+    # Set when a signed-in member's browser session, not an API key, authenticated.
+    session_id: str | None = None
 
     @property
     def actor_id(self) -> str:
@@ -48,7 +50,7 @@ class Principal:
 
     def require_write(self) -> None:
         if self.role == "viewer":
-            raise Forbidden("viewer keys cannot change anything",
+            raise Forbidden("viewers cannot change anything",
                             details=[{"field": "role", "message": "viewer"}])
 
     def require_admin(self) -> None:

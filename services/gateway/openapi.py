@@ -47,6 +47,8 @@ class Operation:
     params: tuple[Param, ...] = ()
     errors: tuple[int, ...] = (400, 401, 403, 404, 429)
     tags: tuple[str, ...] = field(default=())
+    # Reached without a key or session (signing in, accepting an invitation).
+    open: bool = False
 
     @property
     def dialect(self) -> str:
@@ -245,8 +247,9 @@ STATIC_SCHEMAS: dict[str, Any] = {
 
 def _operation(op: Operation) -> dict[str, Any]:
     error = _ref_name("P4fError" if op.dialect == P4F else "FbpError")
-    responses: dict[str, Any] = {str(op.status): {
-        "description": "OK", "content": {"application/json": {"schema": _envelope(op)}}}}
+    responses: dict[str, Any] = {str(op.status): {"description": "OK"} if op.status == 204
+                                 else {"description": "OK", "content": {
+                                     "application/json": {"schema": _envelope(op)}}}}
     for status in (*op.errors, 500, 503, 504):
         responses[str(status)] = {"description": "error",
                                   "content": {"application/json": {"schema": error}}}
@@ -258,8 +261,10 @@ def _operation(op: Operation) -> dict[str, Any]:
                         "schema": p.schema, "description": p.description} for p in op.params],
         "responses": responses,
     }
+    if op.open:
+        body["security"] = []
     if op.request is not None:
-        body["requestBody"] = {"required": op.method != "POST" or op.path.endswith(
+        body["requestBody"] = {"required": op.open or op.method != "POST" or op.path.endswith(
             ("/feedback", "/users", "/webhooks", "/campaigns")),
             "content": {"application/json": {"schema": _ref(op.request)}}}
     return body
@@ -300,13 +305,14 @@ def document() -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {"title": "Resonanz API", "version": "1.0.0", "description": DESCRIPTION},
         "servers": [{"url": "/"}],
-        "security": [{"bearer": []}, {"apiKey": []}],
+        "security": [{"bearer": []}, {"apiKey": []}, {"session": []}],
         "paths": paths,
         "components": {
             "schemas": {**STATIC_SCHEMAS, **_schemas(models)},
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
-                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}},
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "rsz_session"}},
         },
     }
 

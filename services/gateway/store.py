@@ -56,9 +56,14 @@ async def insert_key(conn: asyncpg.Connection, pepper: bytes, tenant_id: str, ro
 
 
 async def record_key_use(pool: asyncpg.Pool, used: dict[str, datetime]) -> None:
+    """Keys' last use, and the last activity of the members the keys belong to."""
     await pool.execute(
-        "UPDATE api_keys k SET last_used_at = u.at FROM unnest($1::uuid[], $2::timestamptz[])"
-        " AS u(id, at) WHERE k.id = u.id AND (k.last_used_at IS NULL OR k.last_used_at < u.at)",
+        "WITH k AS (UPDATE api_keys k SET last_used_at = u.at"
+        " FROM unnest($1::uuid[], $2::timestamptz[]) AS u(id, at)"
+        " WHERE k.id = u.id AND (k.last_used_at IS NULL OR k.last_used_at < u.at)"
+        " RETURNING k.user_id, u.at)"
+        " UPDATE users SET last_active_at = k.at FROM k WHERE users.id = k.user_id"
+        " AND (users.last_active_at IS NULL OR users.last_active_at < k.at)",
         list(used), list(used.values()),
     )
 
@@ -239,6 +244,8 @@ async def remove_user(conn: asyncpg.Connection, tenant_id: str, user_id: uuid.UU
         raise NotFound("team member not found")
     await conn.execute("UPDATE api_keys SET revoked_at = coalesce(revoked_at, now())"
                        " WHERE user_id = $1", row["id"])
+    # Their browser sessions end with them: the next request is refused.
+    await end_sessions_of(conn, row["id"])
     return plain(row)
 
 
@@ -247,3 +254,243 @@ def _maybe_uuid(value: str | None) -> uuid.UUID | None:
         return uuid.UUID(value) if value else None
     except ValueError:
         return None
+
+
+# --- sign-in, sessions, password resets --------------------------------------------------
+
+MEMBER_COLUMNS = ("u.id, u.email, u.name, u.role, u.tenant_id, u.status, u.email_verified,"
+                  " u.last_active_at")
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    id: str
+    user_id: str
+    tenant_id: str
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    role: str
+    status: str
+    rate_limits: dict[str, int]
+
+
+async def sign_in_candidate(conn: asyncpg.Connection, email: str, tenant_id: uuid.UUID | None
+                            ) -> dict[str, Any] | None:
+    """The active membership an email signs in to: the given tenant's, else the most
+    recently active one."""
+    row = await conn.fetchrow(
+        f"SELECT {MEMBER_COLUMNS}, u.password_hash FROM users u"
+        " WHERE lower(u.email) = lower($1) AND u.status = 'active'"
+        " AND ($2::uuid IS NULL OR u.tenant_id = $2)"
+        " ORDER BY u.last_active_at DESC NULLS LAST, u.created_at DESC LIMIT 1",
+        email, tenant_id,
+    )
+    return plain(row) if row is not None else None
+
+
+async def member(conn: asyncpg.Connection | asyncpg.Pool, user_id: str) -> dict[str, Any]:
+    row = await conn.fetchrow(f"SELECT {MEMBER_COLUMNS} FROM users u WHERE u.id = $1",
+                              uuid.UUID(user_id))
+    if row is None:
+        raise NotFound("team member not found")
+    return plain(row)
+
+
+async def recent_failures(conn: asyncpg.Connection, subject: bytes, window: float
+                          ) -> tuple[int, datetime | None]:
+    """Failed sign-ins of `subject` within the last `window` seconds, and the oldest."""
+    row = await conn.fetchrow(
+        "SELECT count(*) AS n, min(failed_at) AS oldest FROM sign_in_failures"
+        " WHERE subject = $1 AND failed_at > now() - make_interval(secs => $2)",
+        subject, window,
+    )
+    assert row is not None
+    return int(row["n"]), row["oldest"]
+
+
+async def record_failure(conn: asyncpg.Connection, subjects: list[bytes], window: float
+                         ) -> None:
+    await conn.execute("INSERT INTO sign_in_failures (subject) SELECT unnest($1::bytea[])",
+                       subjects)
+    await conn.execute("DELETE FROM sign_in_failures"
+                       " WHERE failed_at < now() - make_interval(secs => $1)", window)
+
+
+async def clear_failures(conn: asyncpg.Connection, subject: bytes) -> None:
+    await conn.execute("DELETE FROM sign_in_failures WHERE subject = $1", subject)
+
+
+async def insert_session(conn: asyncpg.Connection, token_digest: bytes, user_id: str,
+                         tenant_id: str, expires_at: datetime, user_agent: str | None,
+                         ip_address: str | None) -> None:
+    await conn.execute(
+        "INSERT INTO sessions (id, token_digest, user_id, tenant_id, expires_at, user_agent,"
+        " ip_address) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        uuid.uuid4(), token_digest, uuid.UUID(user_id), uuid.UUID(tenant_id), expires_at,
+        user_agent, ip_address,
+    )
+    await conn.execute("UPDATE users SET last_active_at = now() WHERE id = $1",
+                       uuid.UUID(user_id))
+
+
+async def find_session(pool: asyncpg.Pool, token_digest: bytes) -> SessionRecord | None:
+    row = await pool.fetchrow(
+        "SELECT s.id, s.user_id, s.tenant_id, s.created_at, s.last_seen_at, s.expires_at,"
+        " u.role, u.status, t.rate_limits"
+        " FROM sessions s JOIN users u ON u.id = s.user_id JOIN tenants t ON t.id = s.tenant_id"
+        " WHERE s.token_digest = $1",
+        token_digest,
+    )
+    return SessionRecord(**plain(row)) if row is not None else None
+
+
+async def touch_session(pool: asyncpg.Pool, session_id: str, user_id: str) -> datetime:
+    """The session was used: its idle clock restarts, and its member was active."""
+    at: datetime = await pool.fetchval(
+        "WITH s AS (UPDATE sessions SET last_seen_at = now() WHERE id = $1"
+        " RETURNING last_seen_at)"
+        " UPDATE users SET last_active_at = s.last_seen_at FROM s WHERE users.id = $2"
+        " RETURNING s.last_seen_at",
+        uuid.UUID(session_id), uuid.UUID(user_id),
+    )
+    return at
+
+
+async def end_session(pool: asyncpg.Pool | asyncpg.Connection, user_id: str,
+                      session_id: uuid.UUID) -> bool:
+    done = await pool.fetchval(
+        "DELETE FROM sessions WHERE id = $1 AND user_id = $2 RETURNING true",
+        session_id, uuid.UUID(user_id))
+    return bool(done)
+
+
+async def end_sessions_of(conn: asyncpg.Connection, user_id: uuid.UUID | str) -> None:
+    await conn.execute("DELETE FROM sessions WHERE user_id = $1", _as_uuid(user_id))
+
+
+async def list_sessions(pool: asyncpg.Pool, user_id: str) -> list[dict[str, Any]]:
+    rows = await pool.fetch(
+        "SELECT id, created_at, last_seen_at, expires_at, user_agent, ip_address"
+        " FROM sessions WHERE user_id = $1 ORDER BY last_seen_at DESC",
+        uuid.UUID(user_id))
+    return [plain(r) for r in rows]
+
+
+async def prune_sessions(pool: asyncpg.Pool, idle_seconds: float) -> int:
+    """Sessions past their absolute or idle end, which nobody can use any more."""
+    done: str = await pool.execute(
+        "DELETE FROM sessions WHERE expires_at < now()"
+        " OR last_seen_at < now() - make_interval(secs => $1)", idle_seconds)
+    return int(done.split()[-1])
+
+
+async def pending_invitation(conn: asyncpg.Connection, token_digest: bytes
+                             ) -> dict[str, Any] | None:
+    """An invitation that can still be accepted, locked, with its member."""
+    row = await conn.fetchrow(
+        "SELECT i.user_id, i.tenant_id, u.email FROM invitations i"
+        " JOIN users u ON u.id = i.user_id"
+        " WHERE i.token_digest = $1 AND i.accepted_at IS NULL AND i.expires_at > now()"
+        " AND u.status = 'pending' FOR UPDATE OF i, u",
+        token_digest)
+    return plain(row) if row is not None else None
+
+
+async def accept_invitation(conn: asyncpg.Connection, token_digest: bytes, user_id: str,
+                            password_hash: str, name: str | None) -> None:
+    await conn.execute("UPDATE invitations SET accepted_at = now() WHERE token_digest = $1",
+                       token_digest)
+    await conn.execute(
+        "UPDATE users SET status = 'active', email_verified = true, password_hash = $2,"
+        " password_changed_at = now(), name = coalesce($3, name) WHERE id = $1",
+        uuid.UUID(user_id), password_hash, name)
+
+
+async def active_members_by_email(conn: asyncpg.Connection, email: str
+                                  ) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT u.id, u.tenant_id, u.email, t.name AS organization FROM users u"
+        " JOIN tenants t ON t.id = u.tenant_id"
+        " WHERE lower(u.email) = lower($1) AND u.status = 'active'", email)
+    return [plain(r) for r in rows]
+
+
+async def resets_since(conn: asyncpg.Connection, user_id: str, seconds: float) -> int:
+    count: int = await conn.fetchval(
+        "SELECT count(*) FROM password_resets WHERE user_id = $1"
+        " AND created_at > now() - make_interval(secs => $2)", uuid.UUID(user_id), seconds)
+    return count
+
+
+async def insert_password_reset(conn: asyncpg.Connection, token_digest: bytes, user_id: str,
+                                tenant_id: str, expires_at: datetime) -> None:
+    await conn.execute(
+        "INSERT INTO password_resets (token_digest, user_id, tenant_id, expires_at)"
+        " VALUES ($1, $2, $3, $4)",
+        token_digest, uuid.UUID(user_id), uuid.UUID(tenant_id), expires_at)
+
+
+async def usable_password_reset(conn: asyncpg.Connection, token_digest: bytes
+                                ) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        "SELECT r.user_id, u.email FROM password_resets r JOIN users u ON u.id = r.user_id"
+        " WHERE r.token_digest = $1 AND r.used_at IS NULL AND r.expires_at > now()"
+        " AND u.status = 'active' FOR UPDATE OF r, u", token_digest)
+    return plain(row) if row is not None else None
+
+
+async def set_password(conn: asyncpg.Connection, user_id: str, password_hash: str, *,
+                       verified: bool) -> None:
+    """A new password: every reset link still open is spent, every session ends.
+    `verified`: it came through a link mailed to the member, so the address is theirs."""
+    await conn.execute(
+        "UPDATE users SET password_hash = $2, password_changed_at = now(),"
+        " email_verified = email_verified OR $3 WHERE id = $1",
+        uuid.UUID(user_id), password_hash, verified)
+    await conn.execute("UPDATE password_resets SET used_at = now()"
+                       " WHERE user_id = $1 AND used_at IS NULL", uuid.UUID(user_id))
+    await end_sessions_of(conn, user_id)
+
+
+async def members_for_operator(conn: asyncpg.Connection, email: str,
+                               tenant_id: uuid.UUID | None) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT id, tenant_id, email, status FROM users WHERE lower(email) = lower($1)"
+        " AND status <> 'removed' AND ($2::uuid IS NULL OR tenant_id = $2)",
+        email, tenant_id)
+    return [plain(r) for r in rows]
+
+
+def _as_uuid(value: uuid.UUID | str) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(value)
+
+
+# --- organization settings -----------------------------------------------------------------
+
+ORGANIZATION_COLUMNS = "id, name, timezone, owner_id, created_at, version"
+
+
+def _organization(row: asyncpg.Record) -> dict[str, Any]:
+    return {**dict(row), "id": str(row["id"]),
+            "owner_id": str(row["owner_id"]) if row["owner_id"] else None}
+
+
+async def organization_of(pool: asyncpg.Pool, tenant_id: str) -> dict[str, Any]:
+    row = await pool.fetchrow(f"SELECT {ORGANIZATION_COLUMNS} FROM tenants WHERE id = $1",
+                              uuid.UUID(tenant_id))
+    if row is None:
+        raise NotFound("organization not found")
+    return _organization(row)
+
+
+async def update_organization(conn: asyncpg.Connection, tenant_id: str, name: str | None,
+                              timezone: str | None) -> dict[str, Any]:
+    """Change what was given (None keeps a value) and count the change in `version`."""
+    row = await conn.fetchrow(
+        "UPDATE tenants SET name = coalesce($2, name), timezone = coalesce($3, timezone),"
+        f" version = version + 1 WHERE id = $1 RETURNING {ORGANIZATION_COLUMNS}",
+        uuid.UUID(tenant_id), name, timezone)
+    if row is None:
+        raise NotFound("organization not found")
+    return _organization(row)

@@ -23,7 +23,7 @@ from resonanz.shared.worker import Waker, repeat
 
 from . import store
 from .api import ClockKey, PolicyKey, SecretBoxKey, routes
-from .consumers import build_handlers
+from .consumers import DEFAULT_DASHBOARD_URL, build_handlers
 from .delivery import DeliveryWorker, guarded_session, listen_for_work, report_queue, utc_now
 from .domain import NetworkPolicy
 from .mailer import MailWorker, SmtpSettings
@@ -65,6 +65,9 @@ class WebhookDispatcherSettings(Settings):
     smtp_timeout: float = 10.0
     mail_poll_interval: float = Field(default=2.0, gt=0)
     invitation_link_template: str | None = None
+    # The dashboard as people reach it (through the gateway): the base of the links in
+    # invitation and password-reset mails.
+    public_dashboard_url: str = DEFAULT_DASHBOARD_URL
 
     def network_policy(self) -> NetworkPolicy:
         return NetworkPolicy.from_setting(self.webhook_allow_private_networks)
@@ -148,7 +151,8 @@ def create_app(settings: WebhookDispatcherSettings) -> web.Application:
             consumer_ctx(settings, group=CONSUMER_GROUP,
                          topics=[settings.topic_feedback, settings.topic_widgets,
                                  settings.topic_identity, settings.topic_webhooks],
-                         handlers=build_handlers(box, settings.invitation_link_template)),
+                         handlers=build_handlers(box, settings.invitation_link_template,
+                                                 settings.public_dashboard_url)),
         ],
         readiness=[database_ready, broker_ready_check(settings.kafka_bootstrap_servers)],
     )

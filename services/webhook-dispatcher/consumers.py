@@ -9,12 +9,21 @@ from __future__ import annotations
 import asyncpg
 
 from resonanz.shared.consumer import Handler
-from resonanz.shared.events import CloudEvent, PayoutCompleted, UserInvited, WidgetChanged
+from resonanz.shared.events import (
+    CloudEvent,
+    PasswordResetRequested,
+    PayoutCompleted,
+    UserInvited,
+    WidgetChanged,
+)
 
 from . import notices, store
 from .domain import WEBHOOK_ROUTES, webhook_body
 from .notices import Notice
 from .sealing import SecretBox
+
+# The dashboard as people reach it: through the gateway, under /app.
+DEFAULT_DASHBOARD_URL = "http://127.0.0.1:8080/app"
 
 
 async def fan_out(conn: asyncpg.Connection, event: CloudEvent) -> None:
@@ -25,10 +34,11 @@ async def fan_out(conn: asyncpg.Connection, event: CloudEvent) -> None:
                         route.name, body, event.time)
 
 
-def build_handlers(box: SecretBox, invitation_link_template: str | None = None
-                   ) -> dict[str, Handler]:
+def build_handlers(box: SecretBox, invitation_link_template: str | None = None,
+                   dashboard_url: str = DEFAULT_DASHBOARD_URL) -> dict[str, Handler]:
     """The handler per event type. Mail bodies are sealed in the queue with `box`, which
-    also opens the one-time tokens that events carry sealed."""
+    also opens the one-time tokens that events carry sealed; their links lead to pages
+    of the dashboard at `dashboard_url`."""
 
     async def notify(conn: asyncpg.Connection, event: CloudEvent, notice: Notice | None
                      ) -> None:
@@ -53,10 +63,19 @@ def build_handlers(box: SecretBox, invitation_link_template: str | None = None
         data = event.payload()
         assert isinstance(data, UserInvited)
         token = data.open_token(box.keys)
-        await notify(conn, event, notices.invitation(data, token, invitation_link_template))
+        await notify(conn, event, notices.invitation(data, token, invitation_link_template,
+                                                     dashboard_url))
+
+    async def on_password_reset_requested(conn: asyncpg.Connection, event: CloudEvent
+                                          ) -> None:
+        data = event.payload()
+        assert isinstance(data, PasswordResetRequested)
+        token = data.open_token(box.keys)
+        await notify(conn, event, notices.password_reset(data, token, dashboard_url))
 
     handlers: dict[str, Handler] = {event_type: fan_out for event_type in WEBHOOK_ROUTES}
     handlers["widget.resumed"] = on_widget_resumed
     handlers["payout.completed"] = on_payout_completed
     handlers["user.invited"] = on_user_invited
+    handlers["user.password_reset_requested"] = on_password_reset_requested
     return handlers

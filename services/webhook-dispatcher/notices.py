@@ -12,6 +12,8 @@ from typing import Literal
 
 from resonanz.shared.events import (
     EndpointDisabled,
+    MessageAttemptExhausted,
+    PasswordResetRequested,
     PayoutCompleted,
     UserInvited,
     WidgetChanged,
@@ -29,15 +31,36 @@ class Notice:
     text: str
 
 
-def invitation(data: UserInvited, token: str, link_template: str | None) -> Notice:
-    """`token` is the invitation token, opened from the event."""
-    link = link_template.format(token=token) if link_template else None
-    how = f"Accept it here: {link}" if link else f"Your invitation token: {token}"
+def dashboard_link(dashboard_url: str, page: str, token: str) -> str:
+    """A dashboard page with a one-time token in the fragment: browsers do not send a
+    fragment, so the token reaches no server log on its way to the page."""
+    return f"{dashboard_url.rstrip('/')}/{page}#token={token}"
+
+
+def invitation(data: UserInvited, token: str, link_template: str | None,
+               dashboard_url: str) -> Notice:
+    """`token` is the invitation token, opened from the event. The link leads to the
+    dashboard page where the invitee sets a password, unless a template says otherwise."""
+    link = (link_template.format(token=token) if link_template
+            else dashboard_link(dashboard_url, "invitation", token))
     text = (
         f"Hello,\n\nyou have been invited to join your team on Resonanz as {data.role}.\n"
-        f"{how}\n\nThe invitation expires at {data.expires_at.isoformat()}.\n"
+        f"Accept it here: {link}\n\nThe invitation expires at"
+        f" {data.expires_at.isoformat()}.\n"
     )
     return Notice("invitation", "address", data.email, "You are invited to Resonanz", text)
+
+
+def password_reset(data: PasswordResetRequested, token: str, dashboard_url: str) -> Notice:
+    link = dashboard_link(dashboard_url, "reset-password", token)
+    text = (
+        f"Hello,\n\nsomeone asked to reset your Resonanz password for {data.organization}."
+        f"\nSet a new password here: {link}\n\nThe link works once, until"
+        f" {data.expires_at.isoformat()}. If you did not ask for it, ignore this email:"
+        " your password stays as it is.\n"
+    )
+    return Notice("password_reset", "address", data.email, "Reset your Resonanz password",
+                  text)
 
 
 def widget_resumed(data: WidgetChanged) -> Notice:
@@ -48,6 +71,20 @@ def widget_resumed(data: WidgetChanged) -> Notice:
     )
     return Notice("widget_resumed", "tenant_admins", None,
                   f"Widget resumed: {widget.name}", text)
+
+
+def message_exhausted(data: MessageAttemptExhausted) -> Notice:
+    """At most one a day per endpoint (the queue deduplicates): a down endpoint exhausts
+    one message after another."""
+    text = (
+        f"A webhook to {data.url} (subscription {data.subscription_id}) failed every attempt"
+        f" of the retry schedule ({data.attempts} attempts; last: {data.last_outcome}"
+        f"{f' {data.last_status}' if data.last_status else ''}). Others to this endpoint may"
+        " follow today without a further email.\n\nFix the endpoint, then recover the failed"
+        " deliveries from the delivery log.\n"
+    )
+    return Notice("message_attempt_exhausted", "tenant_admins", None,
+                  "Webhook delivery failed for good", text)
 
 
 def endpoint_disabled(data: EndpointDisabled) -> Notice:

@@ -1,0 +1,225 @@
+"""`/v1/sessions`, `/v1/session`, `/v1/invitations/accept`, `/v1/password-resets`: how team
+members sign in to the dashboard (FeedBackPro dialect only). The first four operations are
+reached without a key or session (see sessions.OPEN_OPERATIONS) and refuse another site's
+`Origin`; the rest act on the caller's own sessions."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+from resonanz.shared.db import PoolKey
+from resonanz.shared.errors import NotFound, TooManyRequests, Unauthenticated
+from resonanz.shared.logs import request_id_var
+from resonanz.shared.params import path_uuid
+from resonanz.shared.ratelimit import LimiterKey, Quota
+from resonanz.shared.web import SettingsKey, read_model
+
+from . import identity, openapi, store
+from .api import PrincipalKey
+from .dialects import FEEDBACKPRO
+from .idempotency import KeyRingKey
+from .identity import Device, Started
+from .openapi import ID, Operation
+from .sessions import (
+    SessionsKey,
+    clear_cookie,
+    refuse_cross_site,
+    set_cookie,
+    user_agent,
+)
+from .upstream import client_ip
+
+routes = web.RouteTableDef()
+RESET_REQUESTS_PER_ADDRESS = Quota("password-resets", 10, 15 * 60.0)
+
+
+# --- contract ------------------------------------------------------------------------------
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SignInIn(_In):
+    email: str = Field(min_length=1, max_length=320)
+    password: str = Field(min_length=1, max_length=1024)
+    tenant_id: uuid.UUID | None = Field(
+        default=None, description="when the email is a member of several organizations")
+
+
+class InvitationAcceptIn(_In):
+    token: str = Field(min_length=1, max_length=200)
+    password: str = Field(min_length=1, max_length=1024, description="10 to 256 characters")
+    name: str | None = Field(default=None, max_length=200)
+
+
+class PasswordResetIn(_In):
+    email: EmailStr
+
+
+class PasswordResetCompleteIn(_In):
+    token: str = Field(min_length=1, max_length=200)
+    password: str = Field(min_length=1, max_length=1024, description="10 to 256 characters")
+
+
+class SessionUserView(BaseModel):
+    id: str
+    email: str
+    name: str | None
+    role: str
+    tenant_id: str
+    status: str
+    email_verified: bool
+    last_active_at: datetime | None
+
+
+class SessionView(BaseModel):
+    user: SessionUserView
+    csrf_token: str = Field(description="send as X-CSRF-Token on every write")
+    expires_at: datetime
+    idle_expires_at: datetime
+
+
+class SessionListItemView(BaseModel):
+    id: str
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    user_agent: str | None
+    ip_address: str | None
+    current: bool
+
+
+class ResetRequestedView(BaseModel):
+    message: str
+
+
+OPEN = (400, 403, 415, 429)
+openapi.register(
+    Operation("POST", "/v1/sessions", "Sign in with email and password (sets the session"
+              " cookie)", request=SignInIn, response=SessionView, status=201,
+              errors=(400, 401, 403, 415, 429), open=True),
+    Operation("GET", "/v1/session", "The current session", response=SessionView,
+              errors=(401, 429)),
+    Operation("DELETE", "/v1/session", "Sign out", status=204, errors=(401, 403, 429)),
+    Operation("GET", "/v1/sessions", "Your own live sessions", response=SessionListItemView,
+              many=True, errors=(401, 429)),
+    Operation("DELETE", "/v1/sessions/{id}", "End one of your sessions", status=204,
+              params=(ID,), errors=(401, 403, 404, 429)),
+    Operation("POST", "/v1/invitations/accept", "Accept an invitation: set a password, be"
+              " signed in", request=InvitationAcceptIn, response=SessionView, errors=OPEN,
+              open=True),
+    Operation("POST", "/v1/password-resets", "Mail a password reset link (answered alike"
+              " for any email)", request=PasswordResetIn, response=ResetRequestedView,
+              status=202, errors=OPEN, open=True),
+    Operation("POST", "/v1/password-resets/complete", "Set a new password with the mailed"
+              " token; ends every session", request=PasswordResetCompleteIn, status=204,
+              errors=OPEN, open=True),
+)
+
+
+# --- handlers ------------------------------------------------------------------------------
+
+
+def _device(request: web.Request) -> Device:
+    return Device(user_agent(request), client_ip(request))
+
+
+def _signed_in(request: web.Request, started: Started, status: int) -> web.Response:
+    response = FEEDBACKPRO.ok(request, started.body, status=status)
+    set_cookie(response, request, started.token, request.app[SessionsKey].timeouts.absolute)
+    return response
+
+
+def _session_id(request: web.Request) -> str:
+    principal = request[PrincipalKey]
+    if principal.session_id is None:
+        raise Unauthenticated("this is about a browser session: sign in (an API key has"
+                              " none)")
+    return principal.session_id
+
+
+@routes.post("/v1/sessions")
+async def sign_in(request: web.Request) -> web.Response:
+    refuse_cross_site(request)
+    body = await read_model(request, SignInIn)
+    sessions = request.app[SessionsKey]
+    started = await identity.sign_in(request.app[PoolKey], sessions.pepper, sessions.timeouts,
+                                     body.email, body.password, body.tenant_id,
+                                     _device(request))
+    return _signed_in(request, started, 201)
+
+
+@routes.get("/v1/session")
+async def current_session(request: web.Request) -> web.Response:
+    _session_id(request)
+    sessions = request.app[SessionsKey]
+    record, digest = await sessions.current(request)
+    return FEEDBACKPRO.ok(request, await identity.describe_session(
+        request.app[PoolKey], sessions.pepper, sessions.timeouts, record, digest))
+
+
+@routes.delete("/v1/session")
+async def sign_out(request: web.Request) -> web.Response:
+    session_id = _session_id(request)
+    await store.end_session(request.app[PoolKey], request[PrincipalKey].user_id or "",
+                            uuid.UUID(session_id))
+    response = web.Response(status=204)
+    clear_cookie(response, request)
+    return response
+
+
+@routes.get("/v1/sessions")
+async def list_sessions(request: web.Request) -> web.Response:
+    current = _session_id(request)
+    found = await store.list_sessions(request.app[PoolKey], request[PrincipalKey].user_id or "")
+    return FEEDBACKPRO.ok(request, [{**s, "current": s["id"] == current} for s in found])
+
+
+@routes.delete("/v1/sessions/{id}")
+async def end_session(request: web.Request) -> web.Response:
+    _session_id(request)
+    target = path_uuid(request.match_info["id"], "session")
+    if not await store.end_session(request.app[PoolKey], request[PrincipalKey].user_id or "",
+                                   target):
+        raise NotFound("session not found")
+    return web.Response(status=204)
+
+
+@routes.post("/v1/invitations/accept")
+async def accept_invitation(request: web.Request) -> web.Response:
+    refuse_cross_site(request)
+    body = await read_model(request, InvitationAcceptIn)
+    sessions = request.app[SessionsKey]
+    started = await identity.accept_invitation(
+        request.app[PoolKey], sessions.pepper, sessions.timeouts, body.token, body.password,
+        body.name, _device(request))
+    return _signed_in(request, started, 200)
+
+
+@routes.post("/v1/password-resets")
+async def request_password_reset(request: web.Request) -> web.Response:
+    refuse_cross_site(request)
+    body = await read_model(request, PasswordResetIn)
+    decision = await request.app[LimiterKey].hit(f"pwreset:{client_ip(request)}",
+                                                 RESET_REQUESTS_PER_ADDRESS)
+    if not decision.allowed:
+        raise TooManyRequests(f"too many reset requests: retry in {decision.retry_after} s",
+                              headers={"Retry-After": str(decision.retry_after)})
+    await identity.request_password_reset(request.app[PoolKey], request.app[KeyRingKey],
+                                          request.app[SettingsKey].topic_identity,
+                                          str(body.email), request_id_var.get())
+    return FEEDBACKPRO.ok(request, {"message": "if an active member has this email, a link"
+                                    " to set a new password is on its way"}, status=202)
+
+
+@routes.post("/v1/password-resets/complete")
+async def complete_password_reset(request: web.Request) -> web.Response:
+    refuse_cross_site(request)
+    body = await read_model(request, PasswordResetCompleteIn)
+    await identity.complete_password_reset(request.app[PoolKey], body.token, body.password)
+    return web.Response(status=204)
