@@ -113,15 +113,20 @@ export async function patiently(method, path, options = {}, {maxWait = 65, onWai
 
 // --- the calls the app makes ------------------------------------------------------------
 
+const data = (envelope) => (envelope ? envelope.data : null);
+
+// Sign-in, invitation and the current session answer the session body in the FeedBackPro
+// envelope: {data: {user, csrf_token, expires_at, idle_expires_at}}.
 export const session = {
-  current: () => get('/v1/session', {quiet401: true}),
-  signIn: (email, password) => post('/v1/sessions', {email, password}, {quiet401: true}),
+  current: async () => data(await get('/v1/session', {quiet401: true})),
+  signIn: async (email, password) => data(await post('/v1/sessions', {email, password},
+    {quiet401: true})),
   signOut: () => del('/v1/session', {quiet401: true}),
   list: () => get('/v1/sessions'),
   revoke: (id) => del(`/v1/sessions/${encodeURIComponent(id)}`),
-  acceptInvitation: (token, password, name) => post(
+  acceptInvitation: async (token, password, name) => data(await post(
     '/v1/invitations/accept', name ? {token, password, name} : {token, password},
-    {quiet401: true}),
+    {quiet401: true})),
   requestReset: (email) => post('/v1/password-resets', {email}, {quiet401: true}),
   completeReset: (token, password) => post('/v1/password-resets/complete', {token, password},
     {quiet401: true}),

@@ -56,7 +56,7 @@ export function h(tag, props, ...children) {
 }
 
 /** Append children: strings and numbers become text nodes; arrays are flattened; null skipped. */
-export function append(el, children) {
+export function append(el, ...children) {
   for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
     el.append(child instanceof Node ? child : document.createTextNode(String(child)));

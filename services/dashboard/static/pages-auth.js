@@ -3,7 +3,7 @@
 // taken out of the address bar at once.
 
 import {ApiError, session} from './api.js';
-import {clear, field, h, messageBox} from './dom.js';
+import {append, clear, field, h, messageBox} from './dom.js';
 import {t} from './i18n.js';
 
 const MIN_PASSWORD = 10;
@@ -91,7 +91,7 @@ export function signInPage(ctx) {
   h('div', {id: 'signin-problems', class: 'problems-slot'}, problems),
   h('div', {class: 'actions'}, button,
     h('a', {href: '/app/forgot-password'}, t('signin.forgot'))));
-  ctx.main.append(authCard(ctx, t('signin.title'),
+  append(ctx.main, authCard(ctx, t('signin.title'),
     flash, form));
   email.focus();
 }
@@ -134,7 +134,7 @@ export function forgotPage(ctx) {
   field(t('field.email'), email).wrapper, problems,
   h('div', {class: 'actions'}, button, h('a', {href: '/app/sign-in'}, t('auth.backToSignIn'))));
   card.append(form);
-  ctx.main.append(card);
+  append(ctx.main, card);
   email.focus();
 }
 
@@ -163,7 +163,7 @@ function tokenProblem(error) {
 export function resetPage(ctx) {
   const token = ctx.app.fragmentToken();
   if (!token) {
-    ctx.main.append(authCard(ctx, t('reset.title'), messageBox('error', t('reset.noToken')),
+    append(ctx.main, authCard(ctx, t('reset.title'), messageBox('error', t('reset.noToken')),
       h('p', {}, h('a', {href: '/app/forgot-password'}, t('reset.requestNew')))));
     return;
   }
@@ -197,14 +197,14 @@ export function resetPage(ctx) {
     }
   }}, fields, problems, h('div', {class: 'actions'}, button));
   card.append(form);
-  ctx.main.append(card);
+  append(ctx.main, card);
   password.focus();
 }
 
 export function invitationPage(ctx) {
   const token = ctx.app.fragmentToken();
   if (!token) {
-    ctx.main.append(authCard(ctx, t('invite.title'), messageBox('error', t('invite.noToken'))));
+    append(ctx.main, authCard(ctx, t('invite.title'), messageBox('error', t('invite.noToken'))));
     return;
   }
   const name = h('input', {type: 'text', name: 'name', autocomplete: 'name', maxlength: '200'});
@@ -239,6 +239,6 @@ export function invitationPage(ctx) {
   }}, field(t('field.name'), name).wrapper, fields, problems,
   h('div', {class: 'actions'}, button));
   card.append(form);
-  ctx.main.append(card);
+  append(ctx.main, card);
   name.focus();
 }

@@ -2,7 +2,7 @@
 // allowed moves only, assignee, notes), the reward and its payout, and the audit trail.
 
 import * as api from './api.js';
-import {announce, clear, externalLink, field, h, isWebUrl, messageBox} from './dom.js';
+import {announce, append, clear, externalLink, field, h, isWebUrl, messageBox} from './dom.js';
 import {TRANSITIONS} from './filters.js';
 import {t} from './i18n.js';
 import {facts, personName, ratingText, statusBadge, time, valueText} from './view.js';
@@ -21,7 +21,7 @@ export async function entryPage(ctx) {
       api.get(api.responsePath(id)).then((a) => a.data),
       app.members(), app.widgets()]);
   } catch (error) {
-    ctx.main.append(h('h1', {id: 'page-title', tabindex: '-1'}, t('entry.title')),
+    append(ctx.main, h('h1', {id: 'page-title', tabindex: '-1'}, t('entry.title')),
       messageBox('error', error.status === 404 ? t('entry.notFound')
         : t('error.server', {message: error.message})),
       h('p', {}, h('a', {href: '/app/'}, t('entry.back'))));
@@ -55,7 +55,7 @@ export async function entryPage(ctx) {
     }
   }
   render();
-  ctx.main.append(
+  append(ctx.main, 
     h('p', {class: 'breadcrumb'}, h('a', {href: '/app/'}, t('entry.back'))),
     h('h1', {id: 'page-title', tabindex: '-1'}, t('entry.heading'), ' ', time(entry.created_at)),
     ctx.flashBox(), container);

@@ -2,7 +2,7 @@
 // polled for, and bulk triage of a selection.
 
 import * as api from './api.js';
-import {announce, clear, field, h, messageBox} from './dom.js';
+import {announce, append, clear, field, h, messageBox} from './dom.js';
 import {
   RATINGS, STATUSES, apiQuery, filtersFromQuery, filtersToQuery, isFiltered, matches,
 } from './filters.js';
@@ -13,6 +13,8 @@ const PAGE_SIZE = 50;
 const POLL_MS = 10_000;
 const SELECT_ALL_MAX = 2000;
 const BULK_CONCURRENCY = 4;
+// Pages fetched at most to fill one page of the inbox when filtering happens here.
+const FILL_ROUNDS = 20;
 
 export async function inboxPage(ctx) {
   const {app} = ctx;
@@ -95,17 +97,33 @@ export async function inboxPage(ctx) {
                                             cursor: cursor ?? ''}});
   }
 
+  /**
+   * Up to a page of matching entries from `cursor` on. Filters the API does not apply
+   * (see filters.apiQuery) are checked here, so a page may come back thin: then the next
+   * is fetched too, a bounded number of times.
+   */
+  async function collect(cursor) {
+    const found = [];
+    let next = cursor;
+    for (let round = 0; round < FILL_ROUNDS; round += 1) {
+      const answer = await fetchPage(next);
+      found.push(...answer.data.filter((e) => matches(e, filters, me) && !state.ids.has(e.id)));
+      next = answer.meta.next_cursor || null;
+      if (!next || found.length >= PAGE_SIZE) break;
+    }
+    return {entries: found, cursor: next};
+  }
+
   async function loadFirst() {
     clear(problems);
     try {
-      const answer = await fetchPage('');
-      clear(tbody);
       state.ids.clear();
       state.newest = null;
-      const entries = answer.data.filter((e) => matches(e, filters, me));
+      const {entries, cursor} = await collect('');
+      clear(tbody);
       remember(entries);
       tbody.append(...entries.map(row));
-      state.cursor = answer.meta.next_cursor || null;
+      state.cursor = cursor;
       showCount();
     } catch (error) {
       problems.append(messageBox('error', t('error.server', {message: error.message})));
@@ -116,12 +134,11 @@ export async function inboxPage(ctx) {
     if (!state.cursor) return;
     more.disabled = true;
     try {
-      const answer = await fetchPage(state.cursor);
-      const entries = answer.data.filter((e) => matches(e, filters, me) && !state.ids.has(e.id));
+      const {entries, cursor} = await collect(state.cursor);
       remember(entries);
       const rows = entries.map(row);
       tbody.append(...rows);
-      state.cursor = answer.meta.next_cursor || null;
+      state.cursor = cursor;
       showCount();
       announce(t('inbox.loaded', {n: entries.length}));
       const link = rows[0] && rows[0].querySelector('a');
@@ -166,7 +183,7 @@ export async function inboxPage(ctx) {
   const bulk = canWrite ? bulkTools({app, me, state, tbody, selectAll, filters, fetchPage,
                                      reload: loadFirst}) : null;
 
-  ctx.main.append(
+  append(ctx.main, 
     h('h1', {id: 'page-title', tabindex: '-1'}, t('inbox.title')),
     ctx.flashBox(),
     filterForm(ctx, filters, widgets),

@@ -2,7 +2,7 @@
 // keystroke (A / R on a focused row), with running totals.
 
 import * as api from './api.js';
-import {announce, clear, field, h, messageBox} from './dom.js';
+import {announce, append, clear, field, h, messageBox} from './dom.js';
 import {t} from './i18n.js';
 import {formatMoney} from './pages-entry.js';
 import {excerpt, ratingText, time} from './view.js';
@@ -43,7 +43,7 @@ export async function rewardsPage(ctx) {
   const {app} = ctx;
   ctx.setTitle(t('rewards.title'));
   const canWrite = app.canWrite();
-  ctx.main.append(h('h1', {id: 'page-title', tabindex: '-1'}, t('rewards.title')),
+  append(ctx.main, h('h1', {id: 'page-title', tabindex: '-1'}, t('rewards.title')),
     ctx.flashBox());
   let pending;
   let approved;
@@ -54,7 +54,7 @@ export async function rewardsPage(ctx) {
       allResponses('pending'), allResponses('approved'), allResponses('rejected'),
       api.get('/api/v1/campaigns').then((a) => new Map(a.data.map((c) => [c.id, c])))]);
   } catch (error) {
-    ctx.main.append(messageBox('error', t('error.server', {message: error.message})));
+    append(ctx.main, messageBox('error', t('error.server', {message: error.message})));
     return;
   }
   const score = (r) => (r.quality_score === null || r.quality_score === undefined ? -1 : r.quality_score);
@@ -105,7 +105,7 @@ export async function rewardsPage(ctx) {
     const text = excerpt(response.text, 100) || t('inbox.noText');
     const tr = h('tr', {tabindex: '0', dataset: {id: response.id},
                         'aria-label': t('rewards.rowLabel', {score: response.quality_score ?? '—', text})});
-    tr.append(
+    append(tr,
       h('td', {class: 'number'}, response.quality_score ?? '—'),
       h('td', {}, ratingText(response.rating)),
       h('td', {class: 'feedback'},
@@ -139,7 +139,7 @@ export async function rewardsPage(ctx) {
 
   tbody.append(...pending.map(row));
   const empty = h('p', {class: 'empty', hidden: pending.length > 0}, t('rewards.empty'));
-  ctx.main.append(
+  append(ctx.main, 
     h('section', {class: 'panel', 'aria-labelledby': 'totals-title'},
       h('h2', {id: 'totals-title'}, t('rewards.totals')), totals,
       h('p', {class: 'hint'}, t('rewards.totalsHint'))),

@@ -1,7 +1,7 @@
 // The signed-in person's own sessions: where and since when, revocable one by one.
 
 import * as api from './api.js';
-import {announce, clear, h, messageBox} from './dom.js';
+import {announce, append, clear, h, messageBox} from './dom.js';
 import {t} from './i18n.js';
 import {time} from './view.js';
 
@@ -10,7 +10,7 @@ export async function sessionsPage(ctx) {
   ctx.setTitle(t('sessions.title'));
   const problems = h('div', {class: 'problems'});
   const tbody = h('tbody');
-  ctx.main.append(h('h1', {id: 'page-title', tabindex: '-1'}, t('sessions.title')),
+  append(ctx.main, h('h1', {id: 'page-title', tabindex: '-1'}, t('sessions.title')),
     ctx.flashBox(), h('p', {}, t('sessions.intro')), problems,
     h('table', {class: 'sessions'},
       h('caption', {class: 'visually-hidden'}, t('sessions.title')),
