@@ -260,11 +260,18 @@ function notesSection(view, refresh) {
 
 function auditSection({entry, members}) {
   const rows = entry.audit_trail || [];
+  const shown = (key, value) => (key === 'assignee' && value ? personName(members, value)
+    : valueText(value));
   const change = (before, after) => {
-    const keys = [...new Set([...Object.keys(before || {}), ...Object.keys(after || {})])];
-    const changed = keys.filter((k) => JSON.stringify((before || {})[k]) !== JSON.stringify((after || {})[k]));
-    return changed.map((k) => `${k}: ${valueText((before || {})[k])} → ${valueText((after || {})[k])}`)
-      .join('; ');
+    const was = before || {};
+    const now = after || {};
+    const keys = [...new Set([...Object.keys(was), ...Object.keys(now)])];
+    if (!before) {  // created: what it started with
+      return keys.filter((k) => now[k] !== null && now[k] !== undefined && now[k] !== false)
+        .map((k) => `${k}: ${shown(k, now[k])}`).join('; ');
+    }
+    return keys.filter((k) => JSON.stringify(was[k] ?? null) !== JSON.stringify(now[k] ?? null))
+      .map((k) => `${k}: ${shown(k, was[k])} → ${shown(k, now[k])}`).join('; ');
   };
   return section('audit', t('entry.audit'), rows.length ? h('table', {class: 'audit'},
     h('caption', {class: 'visually-hidden'}, t('entry.audit')),
