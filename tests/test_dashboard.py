@@ -351,8 +351,7 @@ async def people(browser: Browser) -> AsyncIterator[Any]:
     async def person(locale: str = "en-US", user_agent: str | None = None) -> Person:
         context = await browser.new_context(
             locale=locale, viewport={"width": 1280, "height": 900},
-            extra_http_headers={"X-Forwarded-For": new_address()},
-            **({"user_agent": user_agent} if user_agent else {}))
+            extra_http_headers={"X-Forwarded-For": new_address()}, user_agent=user_agent)
         contexts.append(context)
         return Person(await context.new_page())
 
