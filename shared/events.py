@@ -171,6 +171,20 @@ class EndpointDisabled(EventData):
     reason: str
 
 
+class MessageAttemptExhausted(EventData):
+    """A webhook message failed every attempt of the retry schedule (Svix's
+    `message.attempt.exhausted`): it stays in the delivery log for resend or recover."""
+
+    subscription_id: str
+    url: str
+    message_id: str
+    event_id: str
+    event_type: str
+    attempts: int
+    last_status: int | None
+    last_outcome: str
+
+
 EVENT_TYPES: dict[str, type[EventData]] = {
     "feedback.created": FeedbackCreated,
     "feedback.updated": FeedbackUpdated,
@@ -193,6 +207,7 @@ EVENT_TYPES: dict[str, type[EventData]] = {
     "api_key.revoked": ApiKeyChanged,
     "api_key.rotated": ApiKeyChanged,
     "webhook.endpoint_disabled": EndpointDisabled,
+    "webhook.message_attempt_exhausted": MessageAttemptExhausted,
 }
 
 

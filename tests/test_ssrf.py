@@ -91,7 +91,7 @@ def claim_for(url: str) -> Claim:
                  tenant_id="00000000-0000-0000-0000-000000000002",
                  event_id="00000000-0000-0000-0000-000000000003", webhook_type="x",
                  body=b'{"type":"x"}', event_time=datetime.now(UTC), attempts=0, url=url,
-                 secret=generate_secret(), previous_secret=None, previous_until=None)
+                 secret=generate_secret(), previous=())
 
 
 class FixedDns(AbstractResolver):

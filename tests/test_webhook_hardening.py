@@ -378,14 +378,15 @@ async def test_signing_secrets_are_stored_nowhere_in_plaintext_after_creation_an
     conn = await asyncpg.connect(stack.database_url)
     try:
         rows = await conn.fetch(
-            "SELECT id, secret, secret_sealed, previous_secret, previous_secret_sealed"
-            " FROM webhooks.subscriptions WHERE id = ANY($1::uuid[]) ORDER BY created_at",
+            "SELECT id, secret, secret_sealed, previous_secret, previous_secret_sealed,"
+            " previous_secrets_sealed FROM webhooks.subscriptions WHERE id = ANY($1::uuid[])"
+            " ORDER BY created_at",
             [given["data"]["id"], sub])
     finally:
         await conn.close()
     assert [(r["secret"], r["previous_secret"]) for r in rows] == [(None, None)] * 2
     assert rows[0]["secret_sealed"].startswith("v1:") and rows[0]["previous_secret_sealed"] is None
-    assert rows[1]["previous_secret_sealed"].startswith("v1:")
+    assert rows[1]["previous_secrets_sealed"].startswith("v1:")
 
 
 TENANT = uuid.uuid4()
@@ -554,7 +555,7 @@ async def test_reencrypt_rewrites_every_secret_under_the_new_first_key(
     rows = {r["id"]: r for r in await pool.fetch("SELECT * FROM subscriptions")}
     one, two = rows[uuid.UUID(sealed.id)], rows[plain]
     assert only_new.open(CURRENT, one["id"], one["secret_sealed"]) == current
-    assert only_new.open(PREVIOUS, one["id"], one["previous_secret_sealed"]) == previous
+    assert [secret for secret, _ in only_new.retired(one, one["id"])] == [previous]
     assert only_new.open(CURRENT, two["id"], two["secret_sealed"]) == legacy
     assert two["secret"] is None
 

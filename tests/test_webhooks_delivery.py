@@ -4,6 +4,7 @@ test advances: the retry schedule, 410, Retry-After, redirects, endpoint health,
 from __future__ import annotations
 
 import asyncio
+import gzip
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -129,6 +130,44 @@ async def test_failures_follow_the_retry_schedule_as_the_clock_advances(
     assert {(a["outcome"], a["status_code"]) for a in attempts} == {("http_5xx", 500)}
     assert all(len(a["response_body"]) == 4096 for a in attempts)
 
+    # The tenant learns it: an event (the message_attempt_exhausted webhook) and an email.
+    [exhausted] = [CloudEvent.from_bytes(r["payload"]) for r in
+                   await harness.pool.fetch("SELECT payload FROM outbox")]
+    assert exhausted.type == "webhook.message_attempt_exhausted"
+    assert exhausted.payload().model_dump()["message_id"] == row["id"]
+    mail = await harness.pool.fetchrow("SELECT kind, audience FROM outgoing_mail")
+    assert tuple(mail) == ("message_attempt_exhausted", "tenant_admins")
+
+    # A resend starts a new retry cycle; the log keeps counting every attempt.
+    await store.resend(harness.pool, uuid.UUID(TENANT), row["subscription_id"],
+                       uuid.UUID(hex=row["id"][4:]), harness.clock.now)
+    async with receiving(receiver):
+        assert await harness.round(worker) == 1
+    again = await harness.delivery(event_id)
+    assert (again["status"], again["attempts"], again["cycle_attempts"]) == ("pending", 9, 1)
+    assert again["next_attempt_at"] - harness.clock.now == RETRY_DELAYS[0]
+
+
+async def test_a_receiver_may_abort_a_message_and_its_gzip_answer_is_logged_readable(
+        harness: Harness) -> None:
+    async def abort(request: web.Request) -> web.StreamResponse:
+        body = gzip.compress(b"not today: " + b"x" * 20_000)
+        return web.Response(status=500, body=body, headers={
+            "Content-Encoding": "gzip", "webhook-delivery": "abort-message"})
+
+    receiver = Receiver(abort)
+    async with receiving(receiver):
+        await harness.subscribe(receiver)
+        event_id = await harness.emit()
+        assert await harness.round(harness.worker()) == 1
+    row = await harness.delivery(event_id)
+    assert (row["status"], row["attempts"]) == ("failed", 1), "no retry after abort-message"
+    logged = await harness.pool.fetchval(
+        "SELECT response_body FROM attempts WHERE delivery_id = $1", row["id"])
+    assert logged.startswith("not today: xxx") and len(logged) == 4096
+    assert await harness.pool.fetchval("SELECT count(*) FROM outbox") == 0, \
+        "an aborted message is not reported as exhausted"
+
 
 async def test_410_gone_disables_the_endpoint_and_tells_the_tenant(harness: Harness) -> None:
     receiver = Receiver(answer(410))
@@ -188,13 +227,17 @@ async def test_a_redirect_is_a_failure_and_is_not_followed(harness: Harness) -> 
 
 
 async def test_an_endpoint_failing_for_five_days_is_disabled(harness: Harness) -> None:
+    """Failures at least daily (an event every 12 hours, each failing) for five days; a
+    single failure after a quiet week does not count (see the domain tests)."""
     receiver = Receiver(answer(500))
     worker = harness.worker()
     async with receiving(receiver):
         sub = await harness.subscribe(receiver)
-        await harness.emit()
-        await harness.round(worker)
-        harness.clock.advance(timedelta(days=4, hours=23))
+        for _ in range(10):  # 0 h … 4 d 12 h
+            await harness.emit()
+            await harness.round(worker)
+            harness.clock.advance(timedelta(hours=12))
+        harness.clock.advance(timedelta(hours=-1))  # 4 d 23 h
         await harness.emit()
         await harness.round(worker)
         assert (await harness.subscription(sub)).enabled
@@ -264,6 +307,30 @@ async def test_a_lease_left_by_a_dead_dispatcher_expires_and_the_retry_keeps_the
         assert await harness.round(survivor) == 1
     assert [r.webhook_id for r in receiver.received] == [lost.id]
     assert (await harness.delivery(event_id))["status"] == "delivered"
+
+
+async def test_a_second_rotation_within_the_overlap_keeps_the_first_ones_promise(
+        harness: Harness) -> None:
+    """Rotated at 0 h and again at 1 h: the original secret signs until 24 h as the first
+    rotation promised, the second secret until 25 h, the newest always."""
+    receiver = Receiver()
+    async with receiving(receiver):
+        sub = await harness.subscribe(receiver)
+        first, second, third = receiver.secrets[0], generate_secret(), generate_secret()
+        receiver.secrets.extend([second, third])
+        tenant, sid, start = uuid.UUID(TENANT), uuid.UUID(sub.id), harness.clock.now
+        await store.rotate_secret(harness.pool, BOX, tenant, sid, second, harness.clock.now)
+        harness.clock.advance(timedelta(hours=1))
+        rotated = await store.rotate_secret(harness.pool, BOX, tenant, sid, third,
+                                            harness.clock.now)
+        assert rotated.previous_until == start + timedelta(hours=25)
+        for at, signing in ((timedelta(hours=23, minutes=59), [first, second, third]),
+                            (timedelta(hours=24, minutes=1), [second, third]),
+                            (timedelta(hours=25, minutes=1), [third])):
+            harness.clock.now = start + at
+            await harness.emit()
+            assert await harness.round(harness.worker()) == 1
+            assert receiver.received[-1].verified_with == signing, at
 
 
 async def test_events_while_an_endpoint_is_disabled_are_delivered_after_enable_and_recover(

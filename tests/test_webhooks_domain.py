@@ -25,8 +25,8 @@ from resonanz.webhook_dispatcher.domain import (
     outcome_of,
     parse_retry_after,
     secret_key,
-    standard_secret,
     signature_header,
+    standard_secret,
     unknown_webhooks,
     webhook_body,
 )
@@ -137,7 +137,7 @@ def test_the_standard_webhooks_form_of_any_accepted_secret_verifies(secret: str)
 
 def test_during_rotation_both_secrets_sign_and_each_verifies() -> None:
     old, new = generate_secret(), generate_secret()
-    signing = live_secrets(new, old, NOW + timedelta(hours=24), NOW)
+    signing = live_secrets(new, [(old, NOW + timedelta(hours=24))], NOW)
     assert signing == [new, old]
     body, timestamp = b'{"type":"x"}', int(datetime.now(UTC).timestamp())
     headers = {"webhook-id": "msg_2", "webhook-timestamp": str(timestamp),
@@ -148,8 +148,16 @@ def test_during_rotation_both_secrets_sign_and_each_verifies() -> None:
 
 
 def test_the_previous_secret_stops_signing_after_the_overlap() -> None:
-    assert live_secrets("whsec_new", "whsec_old", NOW - timedelta(seconds=1), NOW) == [
+    assert live_secrets("whsec_new", [("whsec_old", NOW - timedelta(seconds=1))], NOW) == [
         "whsec_new"]
+
+
+def test_every_retired_secret_signs_until_its_own_time() -> None:
+    retired = [("whsec_second", NOW + timedelta(hours=23)),
+               ("whsec_first", NOW + timedelta(hours=2)),
+               ("whsec_expired", NOW - timedelta(minutes=1))]
+    assert live_secrets("whsec_third", retired, NOW) == ["whsec_third", "whsec_second",
+                                                         "whsec_first"]
 
 
 # --- the retry schedule --------------------------------------------------------------------------
@@ -209,12 +217,43 @@ def test_410_gone_fails_the_delivery_and_disables_the_endpoint() -> None:
 
 
 def test_an_endpoint_failing_for_five_days_is_disabled() -> None:
+    recently = NOW - timedelta(hours=10)  # the run's previous failure
     almost = judge(AttemptResult(Outcome.TIMEOUT, 1.0), 1, NOW - timedelta(days=4, hours=23),
-                   NOW, 0.5)
+                   NOW, 0.5, recently)
     assert almost.disable_reason is None
-    verdict = judge(AttemptResult(Outcome.TIMEOUT, 1.0), 1, NOW - timedelta(days=5), NOW, 0.5)
+    verdict = judge(AttemptResult(Outcome.TIMEOUT, 1.0), 1, NOW - timedelta(days=5), NOW, 0.5,
+                    recently)
     assert verdict.status == "failed"
     assert verdict.disable_reason == "endpoint failing continuously for 5 days"
+
+
+def test_a_single_failure_after_a_quiet_spell_starts_a_new_run_and_does_not_disable() -> None:
+    """A 503 a week after the endpoint's last failure (no traffic in between) is no five days
+    of failing."""
+    verdict = judge(AttemptResult(Outcome.THROTTLED, 1.0, 503), 1, NOW - timedelta(days=7),
+                    NOW, 0.5, NOW - timedelta(days=7))
+    assert (verdict.status, verdict.failing_since, verdict.disable_reason) == (
+        "pending", NOW, None)
+
+
+def test_the_receiver_may_abort_a_message_or_disable_itself() -> None:
+    aborted = judge(AttemptResult(Outcome.HTTP_5XX, 1.0, 500, delivery_control="abort-message"),
+                    1, None, NOW, 0.5)
+    assert (aborted.status, aborted.next_attempt_at, aborted.aborted) == ("failed", None, True)
+    assert not aborted.exhausted and aborted.disable_reason is None
+    for outcome, status in ((Outcome.SUCCESS, 200), (Outcome.HTTP_4XX, 400)):
+        asked = judge(AttemptResult(outcome, 1.0, status, delivery_control="Disable"),
+                      1, None, NOW, 0.5)
+        assert asked.disable_reason == "the endpoint asked to be disabled" \
+            " (webhook-delivery: disable)"
+
+
+def test_the_last_failed_attempt_of_the_schedule_exhausts_the_message() -> None:
+    last = judge(AttemptResult(Outcome.HTTP_5XX, 1.0, 500), MAX_ATTEMPTS, NOW, NOW, 0.5, NOW)
+    assert (last.status, last.exhausted) == ("failed", True)
+    before = judge(AttemptResult(Outcome.HTTP_5XX, 1.0, 500), MAX_ATTEMPTS - 1, NOW, NOW, 0.5,
+                   NOW)
+    assert (before.status, before.exhausted) == ("pending", False)
 
 
 def test_success_ends_the_failing_run() -> None:

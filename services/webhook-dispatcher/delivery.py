@@ -17,8 +17,9 @@ import random
 import socket
 import time
 import uuid
+import zlib
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -27,7 +28,7 @@ import asyncpg
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
-from resonanz.shared.events import EndpointDisabled, new_event
+from resonanz.shared.events import EndpointDisabled, MessageAttemptExhausted, new_event
 from resonanz.shared.outbox import enqueue
 from resonanz.shared.worker import TRANSIENT_DB_ERRORS, Waker, listen, repeat
 
@@ -111,6 +112,21 @@ async def _read_capped(response: aiohttp.ClientResponse) -> bytes:
     return chunks
 
 
+def readable(raw: bytes, headers: Mapping[str, str]) -> bytes:
+    """The start of a response body as the receiver meant it: a gzip or deflate body is
+    inflated (at most RESPONSE_BODY_LIMIT bytes of output, so no bomb), and what cannot be
+    inflated from the captured start is kept as it came."""
+    encoding = headers.get("Content-Encoding", "").strip().lower()
+    wbits = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS,
+             "deflate": zlib.MAX_WBITS}.get(encoding)
+    if wbits is None or not raw:
+        return raw
+    try:
+        return zlib.decompressobj(wbits).decompress(raw, RESPONSE_BODY_LIMIT)
+    except zlib.error:
+        return raw
+
+
 def _failure(outcome: Outcome, started: float, error: str) -> AttemptResult:
     return AttemptResult(outcome, (time.perf_counter() - started) * 1000, error=error)
 
@@ -129,7 +145,7 @@ async def post_webhook(session: aiohttp.ClientSession, policy: NetworkPolicy, cl
         return _failure(Outcome.BLOCKED, started, problem)
     # Wall clock, not the injectable one: receivers compare it with their own clocks.
     timestamp = int(time.time())
-    signing = live_secrets(claim.secret, claim.previous_secret, claim.previous_until, now)
+    signing = live_secrets(claim.secret, claim.previous, now)
     headers = {
         "webhook-id": claim.id, "webhook-timestamp": str(timestamp),
         "webhook-signature": signature_header(signing, claim.id, timestamp, claim.body),
@@ -141,8 +157,10 @@ async def post_webhook(session: aiohttp.ClientSession, policy: NetworkPolicy, cl
             raw = await _read_capped(response)
             return AttemptResult(
                 outcome_of(response.status), (time.perf_counter() - started) * 1000,
-                status_code=response.status, response_body=truncate_body(raw),
+                status_code=response.status,
+                response_body=truncate_body(readable(raw, response.headers)),
                 retry_after=parse_retry_after(response.headers.get("Retry-After"), now),
+                delivery_control=response.headers.get("webhook-delivery"),
             )
     except TimeoutError:
         return _failure(Outcome.TIMEOUT, started, "no response within the timeout")
@@ -326,6 +344,9 @@ class DeliveryWorker:
         try:
             if result.outcome is Outcome.SUCCESS:
                 await self.successes.record(claim, result, now)
+                if (verdict := judge(result, claim.attempts + 1, None, now, 0.0)).disable_reason:
+                    async with self.pool.acquire() as conn, conn.transaction():
+                        await self._disable(conn, claim, verdict, now)
             else:
                 await self._settle_failure(claim, result, now)
         except (*TRANSIENT_DB_ERRORS, asyncpg.PostgresError) as exc:
@@ -341,14 +362,18 @@ class DeliveryWorker:
         now = self.clock()
         async with self.pool.acquire() as conn, conn.transaction():
             await store.record_attempt(conn, claim, result, attempted_at)
-            active, failing_since = await store.lock_endpoint_health(conn, claim.subscription_id)
-            verdict = judge(result, claim.attempts + 1, failing_since, now, self.unit_random())
-            if not active:
+            health = await store.lock_endpoint_health(conn, claim.subscription_id)
+            verdict = judge(result, claim.attempts + 1, health.failing_since, now,
+                            self.unit_random(), health.last_failed_at)
+            if not health.active:
                 verdict = replace(verdict, status="failed", next_attempt_at=None)
             await store.settle_delivery(conn, claim, result, verdict, now)
-            await store.mark_endpoint_failing(conn, claim.subscription_id, verdict.failing_since)
-            if active and verdict.disable_reason:
+            await store.mark_endpoint_failing(conn, claim.subscription_id,
+                                              verdict.failing_since, now)
+            if health.active and verdict.disable_reason:
                 await self._disable(conn, claim, verdict, now)
+            elif health.active and verdict.exhausted:
+                await self._exhausted(conn, claim, result, now)
 
     async def _disable(self, conn: asyncpg.Connection, claim: store.Claim, verdict: Verdict,
                        now: datetime) -> None:
@@ -366,6 +391,25 @@ class DeliveryWorker:
         await store.queue_notice(conn, self.box, disabled.tenant_id,
                                  f"{event.id}:endpoint_disabled", notices.endpoint_disabled(data))
         log.warning("disabled webhook subscription %s: %s", disabled.id, verdict.disable_reason)
+
+
+    async def _exhausted(self, conn: asyncpg.Connection, claim: store.Claim,
+                         result: AttemptResult, now: datetime) -> None:
+        """Every attempt of the schedule failed: an event (the `message_attempt_exhausted`
+        webhook to the tenant's other endpoints) and, once a day per endpoint, an email."""
+        data = MessageAttemptExhausted(
+            subscription_id=claim.subscription_id, url=claim.url, message_id=claim.id,
+            event_id=claim.event_id, event_type=claim.webhook_type,
+            attempts=claim.total_attempts + 1, last_status=result.status_code,
+            last_outcome=str(result.outcome))
+        event = new_event("webhook.message_attempt_exhausted", source=SOURCE,
+                          tenant_id=claim.tenant_id, subject=claim.subscription_id, data=data)
+        await enqueue(conn, event, self.topic_webhooks)
+        await store.queue_notice(conn, self.box, claim.tenant_id,
+                                 f"exhausted:{claim.subscription_id}:{now.date().isoformat()}",
+                                 notices.message_exhausted(data))
+        log.warning("webhook %s to subscription %s failed every attempt", claim.id,
+                    claim.subscription_id)
 
 
 async def report_queue(pool: asyncpg.Pool, clock: Clock, interval: float = 5.0) -> None:

@@ -63,6 +63,7 @@ WEBHOOK_ROUTES: dict[str, WebhookRoute] = {
     "widget.resumed": WebhookRoute("widget_resumed"),
     "widget.ended": WebhookRoute("widget_ended"),
     "webhook.endpoint_disabled": WebhookRoute("endpoint_disabled"),
+    "webhook.message_attempt_exhausted": WebhookRoute("message_attempt_exhausted"),
 }
 
 KNOWN_WEBHOOKS: frozenset[str] = frozenset(
@@ -152,11 +153,10 @@ def signature_header(signing_secrets: Iterable[str], msg_id: str, timestamp: int
     return " ".join(sign(s, msg_id, timestamp, body) for s in signing_secrets)
 
 
-def live_secrets(current: str, previous: str | None, previous_until: datetime | None,
-                 now: datetime) -> list[str]:
-    if previous and previous_until is not None and previous_until > now:
-        return [current, previous]
-    return [current]
+def live_secrets(current: str, previous: Iterable[tuple[str, datetime]], now: datetime
+                 ) -> list[str]:
+    """The current secret and every retired one still within its promised time."""
+    return [current, *(secret for secret, until in previous if until > now)]
 
 
 # --- attempts, retries, endpoint health ---------------------------------------------------
@@ -246,6 +246,9 @@ class AttemptResult:
     response_body: str | None = None
     error: str | None = None
     retry_after: timedelta | None = None
+    # The receiver's `webhook-delivery` header (Svix's delivery control): `abort-message`
+    # stops the retries of this message, `disable` stops the endpoint.
+    delivery_control: str | None = None
 
 
 @dataclass(frozen=True)
@@ -256,20 +259,49 @@ class Verdict:
     next_attempt_at: datetime | None
     failing_since: datetime | None
     disable_reason: str | None = None
+    # Failed for good: every attempt of the schedule made (the tenant is told), or the
+    # receiver asked to stop retrying this message.
+    exhausted: bool = False
+    aborted: bool = False
+
+
+# A failure more than this after the endpoint's previous one starts a new run of failures:
+# a single 429 after a quiet week does not count as five days of failing (Svix's rule).
+FAILURE_RUN_GAP = timedelta(hours=24)
+ABORT_MESSAGE, DISABLE_ENDPOINT = "abort-message", "disable"
+
+
+def failure_run_start(failing_since: datetime | None, last_failed_at: datetime | None,
+                      now: datetime) -> datetime:
+    """When the endpoint's current run of failures began, this failure included."""
+    if failing_since is None or last_failed_at is None or now - last_failed_at > FAILURE_RUN_GAP:
+        return now
+    return failing_since
 
 
 def judge(result: AttemptResult, attempts_made: int, failing_since: datetime | None,
-          now: datetime, unit_random: float) -> Verdict:
+          now: datetime, unit_random: float, last_failed_at: datetime | None = None
+          ) -> Verdict:
+    """`attempts_made` counts this retry cycle's attempts, this one included."""
+    control = (result.delivery_control or "").strip().lower()
     if result.outcome is Outcome.SUCCESS:
+        if control == DISABLE_ENDPOINT:
+            return Verdict("delivered", None, None, "the endpoint asked to be disabled"
+                                                    " (webhook-delivery: disable)")
         return Verdict("delivered", None, None)
     if result.outcome is Outcome.GONE:
         return Verdict("failed", None, failing_since or now, "endpoint answered 410 Gone")
-    failing_since = failing_since or now
+    failing_since = failure_run_start(failing_since, last_failed_at, now)
+    if control == DISABLE_ENDPOINT:
+        return Verdict("failed", None, failing_since, "the endpoint asked to be disabled"
+                                                      " (webhook-delivery: disable)")
     if failing_too_long(failing_since, now):
         return Verdict("failed", None, failing_since, "endpoint failing continuously for 5 days")
+    if control == ABORT_MESSAGE:
+        return Verdict("failed", None, failing_since, aborted=True)
     delay = next_attempt_delay(attempts_made, result.retry_after, unit_random)
     if delay is None:
-        return Verdict("failed", None, failing_since)
+        return Verdict("failed", None, failing_since, exhausted=True)
     return Verdict("pending", now + delay, failing_since)
 
 # --- where a webhook may go (SSRF) --------------------------------------------------------

@@ -19,13 +19,19 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+
+import orjson
 
 from resonanz.shared.crypto import KeyRing
 
 TABLE = "webhooks.subscriptions"
 MAIL_BODY = "webhooks.outgoing_mail.body"
 CURRENT, PREVIOUS = "secret", "previous_secret"
+# The secrets rotations retired, each with the time it signs until: JSON, sealed as one.
+PREVIOUS_LIST = "previous_secrets"
+Retired = tuple[tuple[str, datetime], ...]
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,7 @@ class SealedSecrets:
     subscription_id: uuid.UUID
     secret: str | None
     previous_secret: str | None
+    previous_secrets: str | None = None
 
 
 class SecretBox:
@@ -63,6 +70,28 @@ class SecretBox:
         assert sealed is not None, "outgoing_mail_body_kept"
         return self.keys.decrypt(sealed, f"{MAIL_BODY}:{dedup_key}")
 
+    def seal_retired(self, subscription_id: uuid.UUID | str, retired: Retired) -> str | None:
+        if not retired:
+            return None
+        listed = [{"secret": secret, "until": until.isoformat()} for secret, until in retired]
+        return self.seal(PREVIOUS_LIST, subscription_id, orjson.dumps(listed).decode())
+
+    def retired(self, row: Mapping[str, Any], subscription_id: uuid.UUID | str) -> Retired:
+        """The secrets a row's rotations retired, with their times: the sealed list, and the
+        one previous secret of a row from before the list. UndecryptableSecret when no key
+        opens them."""
+        found: list[tuple[str, datetime]] = []
+        legacy = self.stored(PREVIOUS, subscription_id, row["previous_secret"],
+                             row["previous_secret_sealed"])
+        if legacy is not None and row["previous_until"] is not None:
+            found.append((legacy, row["previous_until"]))
+        if row["previous_secrets_sealed"] is not None:
+            listed = orjson.loads(self.open(PREVIOUS_LIST, subscription_id,
+                                            row["previous_secrets_sealed"]))
+            found.extend((item["secret"], datetime.fromisoformat(item["until"]))
+                         for item in listed)
+        return tuple(found)
+
     def stored(self, column: str, subscription_id: uuid.UUID | str, plain: str | None,
                sealed: str | None) -> str | None:
         """What a row holds in `column`; raises UndecryptableSecret when no key opens it."""
@@ -88,6 +117,8 @@ class SecretBox:
                                 rotate=rotate)
         previous = self.resealed(PREVIOUS, sid, row["previous_secret"],
                                  row["previous_secret_sealed"], rotate=rotate)
-        if current is None and previous is None:
+        retired = self.resealed(PREVIOUS_LIST, sid, None, row["previous_secrets_sealed"],
+                                rotate=rotate)
+        if current is None and previous is None and retired is None:
             return None
-        return SealedSecrets(sid, current, previous)
+        return SealedSecrets(sid, current, previous, retired)

@@ -22,7 +22,7 @@ from resonanz.shared.errors import NotFound
 
 from .domain import SECRET_OVERLAP, AttemptResult, Verdict, delivery_id
 from .notices import Notice
-from .sealing import CURRENT, PREVIOUS, SealedSecrets, SecretBox
+from .sealing import CURRENT, Retired, SealedSecrets, SecretBox
 
 log = logging.getLogger(__name__)
 
@@ -118,41 +118,49 @@ async def delete_subscription(pool: asyncpg.Pool, tenant_id: uuid.UUID,
 async def rotate_secret(pool: asyncpg.Pool, box: SecretBox, tenant_id: uuid.UUID,
                         subscription_id: uuid.UUID, new_secret: str, now: datetime
                         ) -> Subscription:
-    """The old secret keeps signing, beside the new one, for the overlap. It is opened
-    and sealed again: a sealed value opens only in the column it was sealed for."""
+    """The old secret keeps signing, beside the new one, for the overlap; so does every
+    secret an earlier rotation retired, until its own time. They are opened and sealed
+    again: a sealed value opens only in the column it was sealed for."""
     async with pool.acquire() as conn, conn.transaction():
         held = await conn.fetchrow(
-            "SELECT secret, secret_sealed FROM subscriptions WHERE tenant_id = $1 AND id = $2"
-            " AND deleted_at IS NULL FOR UPDATE",
+            f"SELECT {SECRET_COLUMNS}, previous_until FROM subscriptions WHERE tenant_id = $1"
+            " AND id = $2 AND deleted_at IS NULL FOR UPDATE",
             tenant_id, subscription_id,
         )
         if held is None:
             raise NotFound("webhook subscription not found")
-        previous = _previous_on_rotation(box, subscription_id, held)
+        retired = _retired_on_rotation(box, subscription_id, held, now)
         row = await conn.fetchrow(
             "UPDATE subscriptions SET secret = NULL, secret_sealed = $2, previous_secret = NULL,"
-            " previous_secret_sealed = $3,"
-            " previous_until = CASE WHEN $3::text IS NULL THEN NULL ELSE $4::timestamptz END"
+            " previous_secret_sealed = NULL, previous_secrets_sealed = $3, previous_until = $4"
             f" WHERE id = $1 RETURNING {SUBSCRIPTION_COLUMNS}",
-            subscription_id, box.seal(CURRENT, subscription_id, new_secret), previous,
-            now + SECRET_OVERLAP,
+            subscription_id, box.seal(CURRENT, subscription_id, new_secret),
+            box.seal_retired(subscription_id, retired),
+            max((until for _, until in retired), default=None),
         )
     return _subscription(row)
 
 
-def _previous_on_rotation(box: SecretBox, subscription_id: uuid.UUID,
-                          held: asyncpg.Record) -> str | None:
-    """The current secret sealed as the previous one; None when no key opens it any more
-    (its key was lost): rotating is then how the tenant gets a working secret back,
-    without an overlap."""
+def _retired_on_rotation(box: SecretBox, subscription_id: uuid.UUID, held: asyncpg.Record,
+                         now: datetime) -> Retired:
+    """The current secret, for the overlap, and the retired ones still within their time.
+    A secret no key opens any more (its key was lost) is left out: rotating is then how the
+    tenant gets a working secret back, without an overlap for that one."""
+    kept: list[tuple[str, datetime]] = []
     try:
         current = box.stored(CURRENT, subscription_id, held["secret"], held["secret_sealed"])
+        assert current is not None, "subscriptions_secret_kept"
+        kept.append((current, now + SECRET_OVERLAP))
     except UndecryptableSecret as exc:
         log.warning("subscription %s: its secret does not open (%s); rotated without"
                     " an overlap", subscription_id, exc)
-        return None
-    assert current is not None, "subscriptions_secret_kept"
-    return box.seal(PREVIOUS, subscription_id, current)
+    try:
+        kept.extend((secret, until) for secret, until in box.retired(held, subscription_id)
+                    if until > now)
+    except UndecryptableSecret as exc:
+        log.warning("subscription %s: its previous secrets do not open (%s); they stop"
+                    " signing now", subscription_id, exc)
+    return tuple(kept)
 
 
 async def enable_subscription(pool: asyncpg.Pool, tenant_id: uuid.UUID,
@@ -170,7 +178,8 @@ async def enable_subscription(pool: asyncpg.Pool, tenant_id: uuid.UUID,
 
 # --- sealing the secrets at rest -----------------------------------------------------------
 
-SECRET_COLUMNS = "id, secret, secret_sealed, previous_secret, previous_secret_sealed"
+SECRET_COLUMNS = ("id, secret, secret_sealed, previous_secret, previous_secret_sealed,"
+                  " previous_secrets_sealed")
 
 
 async def store_sealed(conn: asyncpg.Connection, updates: list[SealedSecrets]) -> None:
@@ -179,8 +188,10 @@ async def store_sealed(conn: asyncpg.Connection, updates: list[SealedSecrets]) -
         "UPDATE subscriptions SET secret_sealed = coalesce($2, secret_sealed),"
         " secret = CASE WHEN $2::text IS NULL THEN secret END,"
         " previous_secret_sealed = coalesce($3, previous_secret_sealed),"
-        " previous_secret = CASE WHEN $3::text IS NULL THEN previous_secret END WHERE id = $1",
-        [(u.subscription_id, u.secret, u.previous_secret) for u in updates],
+        " previous_secret = CASE WHEN $3::text IS NULL THEN previous_secret END,"
+        " previous_secrets_sealed = coalesce($4, previous_secrets_sealed) WHERE id = $1",
+        [(u.subscription_id, u.secret, u.previous_secret, u.previous_secrets)
+         for u in updates],
     )
 
 
@@ -286,11 +297,11 @@ class Claim:
     webhook_type: str
     body: bytes
     event_time: datetime
-    attempts: int
+    attempts: int  # in this retry cycle, before this one
     url: str
     secret: str
-    previous_secret: str | None
-    previous_until: datetime | None
+    previous: Retired  # retired secrets and the times they sign until
+    total_attempts: int = 0  # ever, before this one
 
 
 CLAIM_SQL = """
@@ -318,8 +329,9 @@ UPDATE deliveries d SET locked_until = $2, locked_by = $6
 FROM picked, subscriptions s
 WHERE d.id = picked.id AND s.id = d.subscription_id
 RETURNING d.id, d.subscription_id, d.tenant_id, d.event_id, d.webhook_type, d.body,
-          d.event_time, d.attempts, s.url, s.secret, s.secret_sealed, s.previous_secret,
-          s.previous_secret_sealed, s.previous_until
+          d.event_time, d.cycle_attempts, d.attempts AS total_attempts, s.url, s.secret,
+          s.secret_sealed, s.previous_secret, s.previous_secret_sealed, s.previous_until,
+          s.previous_secrets_sealed
 """
 
 
@@ -354,10 +366,9 @@ def _claim(box: SecretBox, row: asyncpg.Record) -> Claim:
     return Claim(
         id=row["id"], subscription_id=str(sid), tenant_id=str(row["tenant_id"]),
         event_id=str(row["event_id"]), webhook_type=row["webhook_type"], body=row["body"],
-        event_time=row["event_time"], attempts=row["attempts"], url=row["url"],
-        secret=secret, previous_until=row["previous_until"],
-        previous_secret=box.stored(PREVIOUS, sid, row["previous_secret"],
-                                   row["previous_secret_sealed"]),
+        event_time=row["event_time"], attempts=row["cycle_attempts"],
+        total_attempts=row["total_attempts"], url=row["url"],
+        secret=secret, previous=box.retired(row, sid),
     )
 
 
@@ -378,22 +389,30 @@ async def record_attempt(conn: asyncpg.Connection, claim: Claim, result: Attempt
     )
 
 
+@dataclass(frozen=True)
+class EndpointHealth:
+    active: bool
+    failing_since: datetime | None
+    last_failed_at: datetime | None
+
+
 async def lock_endpoint_health(conn: asyncpg.Connection, subscription_id: str
-                               ) -> tuple[bool, datetime | None]:
-    """(enabled, failing_since), locked: failures of one endpoint are judged one at a time."""
+                               ) -> EndpointHealth:
+    """Locked: failures of one endpoint are judged one at a time."""
     row = await conn.fetchrow(
-        "SELECT enabled AND deleted_at IS NULL AS active, failing_since FROM subscriptions"
-        " WHERE id = $1 FOR UPDATE",
+        "SELECT enabled AND deleted_at IS NULL AS active, failing_since, last_failed_at"
+        " FROM subscriptions WHERE id = $1 FOR UPDATE",
         uuid.UUID(subscription_id),
     )
     assert row is not None
-    return bool(row["active"]), row["failing_since"]
+    return EndpointHealth(bool(row["active"]), row["failing_since"], row["last_failed_at"])
 
 
 async def settle_delivery(conn: asyncpg.Connection, claim: Claim, result: AttemptResult,
                           verdict: Verdict, now: datetime) -> None:
     await conn.execute(
         "UPDATE deliveries SET status = $2, attempts = attempts + 1,"
+        " cycle_attempts = cycle_attempts + 1,"
         " next_attempt_at = coalesce($3, next_attempt_at), locked_until = NULL,"
         " last_status = $4, last_outcome = $5,"
         " delivered_at = CASE WHEN $2 = 'delivered' THEN $6 ELSE delivered_at END"
@@ -405,7 +424,8 @@ async def settle_delivery(conn: asyncpg.Connection, claim: Claim, result: Attemp
 
 SETTLE_DELIVERED_SQL = (
     "UPDATE deliveries d SET status = 'delivered', attempts = d.attempts + 1,"
-    " locked_until = NULL, last_status = u.status, last_outcome = u.outcome,"
+    " cycle_attempts = d.cycle_attempts + 1, locked_until = NULL, last_status = u.status,"
+    " last_outcome = u.outcome,"
     " delivered_at = $4 FROM unnest($1::text[], $2::int[], $3::text[])"
     # `= ANY` as well as the join: measured under load at 200 webhooks/s, 0.86 ms per
     # batch for the join alone against 0.23 ms with it (pg_stat_statements).
@@ -438,11 +458,11 @@ async def settle_successes(conn: asyncpg.Connection,
 
 
 async def mark_endpoint_failing(conn: asyncpg.Connection, subscription_id: str,
-                                since: datetime | None) -> None:
+                                since: datetime | None, now: datetime) -> None:
+    """After a failure: the run it belongs to began `since`, and the last failure is now."""
     await conn.execute(
-        "UPDATE subscriptions SET failing_since = $2 WHERE id = $1"
-        " AND failing_since IS DISTINCT FROM $2",
-        uuid.UUID(subscription_id), since,
+        "UPDATE subscriptions SET failing_since = $2, last_failed_at = $3 WHERE id = $1",
+        uuid.UUID(subscription_id), since, now,
     )
 
 
@@ -467,9 +487,11 @@ async def disable_endpoint(conn: asyncpg.Connection, subscription_id: str, reaso
 
 # --- the delivery log ----------------------------------------------------------------------
 
+# `attempts` is every attempt the delivery had; a finished one has no next attempt.
 DELIVERY_COLUMNS = (
     "d.id, d.subscription_id, d.event_id, d.event_type, d.webhook_type, d.status, d.attempts,"
-    " d.next_attempt_at, d.last_status, d.last_outcome, d.created_at, d.delivered_at"
+    " CASE WHEN d.status = 'pending' THEN d.next_attempt_at END AS next_attempt_at,"
+    " d.last_status, d.last_outcome, d.created_at, d.delivered_at"
 )
 
 
@@ -519,7 +541,7 @@ async def resend(pool: asyncpg.Pool, tenant_id: uuid.UUID, subscription_id: uuid
                  delivery: uuid.UUID, now: datetime) -> dict[str, Any]:
     """Queue one delivery again, now, with a fresh retry cycle and the same webhook-id."""
     row = await pool.fetchrow(
-        "UPDATE deliveries d SET status = 'pending', attempts = 0, next_attempt_at = $4"
+        "UPDATE deliveries d SET status = 'pending', cycle_attempts = 0, next_attempt_at = $4"
         " WHERE d.id = $1 AND d.tenant_id = $2 AND d.subscription_id = $3"
         f" AND d.status <> 'cancelled' RETURNING {DELIVERY_COLUMNS}",
         delivery_id(delivery), tenant_id, subscription_id, now,
@@ -535,7 +557,7 @@ async def recover(pool: asyncpg.Pool, tenant_id: uuid.UUID, subscription_id: uui
     """Queue again every failed delivery created since `since`."""
     async with pool.acquire() as conn, conn.transaction():
         ids = await conn.fetch(
-            "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = $4,"
+            "UPDATE deliveries SET status = 'pending', cycle_attempts = 0, next_attempt_at = $4,"
             " locked_until = NULL WHERE tenant_id = $1 AND subscription_id = $2"
             " AND status = 'failed' AND created_at >= $3 RETURNING id",
             tenant_id, subscription_id, since, now,
