@@ -14,6 +14,7 @@ from pydantic import SecretStr
 from pydantic.fields import FieldInfo
 
 from resonanz.analytics.app import AnalyticsSettings
+from resonanz.dashboard.app import DashboardSettings
 from resonanz.feedback.app import FeedbackSettings
 from resonanz.gateway.app import GatewaySettings
 from resonanz.shared.migrate import MigrationSettings
@@ -30,6 +31,7 @@ CLASSES: dict[str, type[Settings]] = {
     "widgets": WidgetsSettings,
     "webhook_dispatcher": WebhookDispatcherSettings,
     "analytics": AnalyticsSettings,
+    "dashboard": DashboardSettings,
     "migrate": MigrationSettings,
 }
 
@@ -38,7 +40,7 @@ MEANING = {
            " missing, well-known and short (< 32 characters) secrets at start",
     "host": "listen address",
     "port": "listen port (gateway 8080, feedback 8081, widgets 8082, webhook_dispatcher 8083,"
-            " analytics 8084)",
+            " analytics 8084, dashboard 8085)",
     "ops_port": "the gateway's operations listener (`/metrics`, `/readyz`, `/healthz`), kept"
                 " off the public port",
     "log_level": "JSON logs with `request_id` and `tenant_id`",
