@@ -87,12 +87,31 @@ class RewardReviewed(EventData):
 
 
 class PayoutCompleted(EventData):
+    """A payout done. A voucher's code is money: it travels sealed under the application key
+    ring, to this payout, for the shopper's email only (the `payout_completed` webhook
+    leaves it out). `voucher_code` in plaintext is only in events of older releases."""
+
     payout_id: str
     response_id: str
     amount: Decimal | None = None
     currency: str | None = None
     voucher_code: str | None = None
+    voucher_code_sealed: str | None = None
     customer_email: str | None = None
+
+    @staticmethod
+    def voucher_context(payout_id: str) -> str:
+        return f"PayoutCompleted.voucher_code:{uuid.UUID(payout_id)}"
+
+    @classmethod
+    def seal_voucher(cls, ring: KeyRing, payout_id: str, code: str | None) -> str | None:
+        return None if code is None else ring.encrypt(code, cls.voucher_context(payout_id))
+
+    def voucher(self, ring: KeyRing) -> str | None:
+        """The voucher code; UndecryptableSecret when no key of the ring opens it."""
+        if self.voucher_code_sealed is None:
+            return self.voucher_code
+        return ring.decrypt(self.voucher_code_sealed, self.voucher_context(self.payout_id))
 
 
 class WidgetSnapshot(EventData):

@@ -171,8 +171,10 @@ async def test_resuming_with_notify_emails_the_tenants_admins_and_without_it_no_
 
 async def test_a_payout_is_emailed_to_the_customer(stack: Stack, smtp: SmtpServer) -> None:
     tenant, _ = await new_tenant(stack, "Payout")
-    paid = PayoutCompleted(payout_id=str(uuid.uuid4()), response_id=str(uuid.uuid4()),
-                           voucher_code="DANKE-10", customer_email="lars.mueller@web.de")
+    payout_id = str(uuid.uuid4())
+    paid = PayoutCompleted(
+        payout_id=payout_id, response_id=str(uuid.uuid4()), customer_email="lars.mueller@web.de",
+        voucher_code_sealed=PayoutCompleted.seal_voucher(stack.key_ring(), payout_id, "DANKE-10"))
     async with producer(stack.bootstrap_servers) as sender:
         await publish(sender, topic(stack, "feedback"), "payout.completed", tenant,
                       paid.response_id, paid)

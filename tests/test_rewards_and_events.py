@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -10,6 +11,7 @@ import aiohttp
 import pytest
 
 from resonanz.shared.devstack import Stack
+from resonanz.webhook_dispatcher.domain import KNOWN_WEBHOOKS
 
 from .conftest import Infra
 from .helpers import Api, new_tenant
@@ -80,12 +82,18 @@ async def test_concurrent_and_retried_approvals_pay_once(
 
 
 async def test_voucher_rewards_hand_out_distinct_codes_and_block_when_empty(
-    shared_stack: Stack, http: aiohttp.ClientSession,
+    shared_stack: Stack, infra: Infra, http: aiohttp.ClientSession,
 ) -> None:
-    _, key = await new_tenant(shared_stack)
+    """The codes go to the payouts and nowhere else: not into any event on any topic, not
+    into any webhook payload (vouchers are money)."""
+    tenant, key = await new_tenant(shared_stack)
     api = Api(http, shared_stack, key)
-    campaign = await campaign_with(api, shared_stack, {"voucher_codes": ["HERBST-1",
-                                                                        "HERBST-2"]})
+    await api.ok("POST", "/api/v1/webhooks", {"url": "https://93.184.216.34/resonanz",
+                                              "events": sorted(KNOWN_WEBHOOKS)})
+    pool = ["HERBST-1", "HERBST-2", "HERBST-UNUSED"]
+    campaign = await campaign_with(api, shared_stack, {"voucher_codes": pool})
+    await api.ok("PATCH", f"/api/v1/campaigns/{campaign}",
+                 {"reward": {"voucher_codes": pool[:2]}})  # the shop takes one out again
     entries = [(await api.ok("POST", "/v1/feedback", {**GOOD_REVIEW, "widget_id": campaign}))
                ["data"]["id"] for _ in range(3)]
     for entry in entries:
@@ -98,6 +106,21 @@ async def test_voucher_rewards_hand_out_distinct_codes_and_block_when_empty(
     codes = sorted(r["voucher_code"] for r in rows if r["status"] == "completed")
     assert codes == ["HERBST-1", "HERBST-2"]
     assert [r["status"] for r in rows].count("blocked") == 1
+
+    paid = await eventually(
+        lambda: query(shared_stack.database_url, "SELECT body FROM webhooks.deliveries"
+                      " WHERE tenant_id = $1 AND webhook_type = 'payout_completed'",
+                      uuid.UUID(tenant)), lambda found: len(found) == 2,
+        what="the payout_completed webhooks")
+    bodies = [bytes(r["body"]) for r in await query(
+        shared_stack.database_url, "SELECT body FROM webhooks.deliveries WHERE tenant_id = $1",
+        uuid.UUID(tenant))]
+    assert len(bodies) > len(paid)  # widget_created, feedback_created, reward_approved, …
+    records = [event.to_bytes() for name in ("RESONANZ_TOPIC_FEEDBACK", "RESONANZ_TOPIC_WIDGETS")
+               for event in await read_topic(infra, shared_stack.extra_env[name], 1)]
+    for code in pool:
+        assert not [b for b in bodies if code.encode() in b], f"{code} in a webhook"
+        assert not [r for r in records if code.encode() in r], f"{code} in an event"
 
 
 async def test_each_state_change_is_one_event_on_the_topic(

@@ -82,8 +82,16 @@ def test_invitations_are_never_webhooks() -> None:
 def test_payload_has_type_timestamp_and_data_with_the_change() -> None:
     body = webhook_body(WEBHOOK_ROUTES["feedback.assigned"], "e1", NOW, {"entry": {"id": "x"}})
     payload = orjson.loads(body)
-    assert payload == {"type": "feedback_updated", "timestamp": NOW.isoformat(),
+    assert payload == {"type": "feedback_updated", "timestamp": "2026-04-19T14:22:51.000Z",
                        "data": {"entry": {"id": "x"}, "event_id": "e1", "change": "assigned"}}
+
+
+def test_a_payout_webhook_never_carries_the_voucher_code() -> None:
+    data = {"payout_id": "p1", "voucher_code": "DANKE-10", "voucher_code_sealed": "v1:…",
+            "customer_email": "lars.mueller@web.de"}
+    payload = orjson.loads(webhook_body(WEBHOOK_ROUTES["payout.completed"], "e1", NOW, data))
+    assert payload["data"] == {"payout_id": "p1", "customer_email": "lars.mueller@web.de",
+                               "event_id": "e1"}
 
 
 # --- secrets and signatures -------------------------------------------------------------------

@@ -52,8 +52,8 @@ MEANING = {
     "db_pool_max": "database pool size, upper bound (connections = replicas times this)",
     "kafka_bootstrap_servers": "Kafka brokers",
     "internal_token": "shared secret of service-to-service calls (`X-Internal-Token`)",
-    "encryption_keys": "keys sealing secrets at rest (AES-256-GCM; required for the gateway"
-                       " and the webhook dispatcher): 32 random bytes each in base64url,"
+    "encryption_keys": "keys sealing secrets at rest (AES-256-GCM; required for the gateway,"
+                       " feedback and the webhook dispatcher): 32 random bytes each in base64url,"
                        " comma-separated; the first encrypts, all decrypt (rotation)",
     "max_body_bytes": "request body cap",
     "shutdown_timeout": "seconds to drain requests and background work on SIGTERM",

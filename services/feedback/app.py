@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from aiohttp import web
 
 from resonanz.shared.consumer import consumer_ctx
@@ -9,7 +11,7 @@ from resonanz.shared.db import database_ready, pool_ctx
 from resonanz.shared.kafka import broker_ready_check
 from resonanz.shared.outbox import relay_ctx
 from resonanz.shared.settings import Settings
-from resonanz.shared.web import create_service_app
+from resonanz.shared.web import create_service_app, http_client_ctx
 
 from .api import routes
 from .consumers import handlers
@@ -19,7 +21,11 @@ SERVICE = "feedback"
 
 
 class FeedbackSettings(Settings):
+    # The key ring seals the voucher codes of payout events (only the dispatcher opens them).
+    required_secrets: ClassVar[tuple[str, ...]] = ("internal_token", "encryption_keys")
+
     port: int = 8081
+    widgets_url: str = "http://127.0.0.1:8082"
 
 
 def create_app(settings: FeedbackSettings) -> web.Application:
@@ -28,7 +34,8 @@ def create_app(settings: FeedbackSettings) -> web.Application:
         cleanup_ctxs=[
             pool_ctx(SERVICE, settings),
             relay_ctx(SERVICE, settings),
-            payout_worker_ctx(settings),
+            http_client_ctx(settings),
+            payout_worker_ctx(settings, settings.widgets_url),
             consumer_ctx(settings, group="feedback",
                          topics=[settings.topic_identity, settings.topic_widgets],
                          handlers=handlers(settings)),

@@ -165,7 +165,7 @@ class Reward:
 
 def reward_of(campaign: Campaign | None) -> Reward:
     rule = (campaign.reward if campaign else None) or {}
-    if rule.get("type") == "voucher" or rule.get("voucher_codes"):
+    if rule.get("type") == "voucher" or rule.get("voucher_pool") or rule.get("voucher_codes"):
         return Reward("voucher")
     if rule.get("amount") is not None:
         return Reward("amount", Decimal(str(rule["amount"])), str(rule.get("currency", "EUR")))

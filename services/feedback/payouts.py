@@ -7,13 +7,16 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import aiohttp
 import asyncpg
 from aiohttp import web
 
+from resonanz.shared.crypto import KeyRing
 from resonanz.shared.db import PoolKey
 from resonanz.shared.events import PayoutCompleted, new_event
 from resonanz.shared.outbox import enqueue
 from resonanz.shared.settings import Settings
+from resonanz.shared.web import HttpClientKey
 from resonanz.shared.worker import Waker, repeat
 
 from . import store
@@ -25,16 +28,47 @@ POLL_INTERVAL = 0.5
 BATCH = 50
 
 
-async def complete_payouts(pool: asyncpg.Pool, topic: str) -> int:
+class VoucherPools:
+    """Where the codes of a widget's voucher pool come from: the widgets service, asked over
+    internal HTTP (events name a pool only by its size and digest)."""
+
+    def __init__(self, http: aiohttp.ClientSession, widgets_url: str) -> None:
+        self.http, self.widgets_url = http, widgets_url.rstrip("/")
+
+    async def codes(self, tenant_id: str, widget_id: str) -> tuple[list[str], str | None]:
+        async with self.http.get(f"{self.widgets_url}/widgets/{widget_id}/voucher-codes",
+                                 headers={"X-Tenant-Id": tenant_id}) as response:
+            response.raise_for_status()
+            body = await response.json()
+        return [str(code) for code in body["codes"]], body["digest"]
+
+
+async def fetch_voucher_pools(pool: asyncpg.Pool, pools: VoucherPools) -> None:
+    """Bring the pools pending voucher payouts wait for up to date. A widgets service that
+    does not answer leaves them as they are: the payouts wait, they are not blocked."""
+    for tenant_id, widget_id in await store.pools_to_fetch(pool):
+        try:
+            codes, digest = await pools.codes(tenant_id, widget_id)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("voucher pool of %s not fetched: %r", widget_id, exc)
+            continue
+        await store.store_voucher_pool(pool, widget_id, codes, digest)
+
+
+async def complete_payouts(pool: asyncpg.Pool, topic: str, ring: KeyRing,
+                           pools: VoucherPools | None = None) -> int:
     """Complete a batch of pending payouts; several workers never take the same one."""
+    if pools is not None:
+        await fetch_voucher_pools(pool, pools)
     async with pool.acquire() as conn, conn.transaction():
         payouts = await store.claim_pending_payouts(conn, BATCH)
         for payout in payouts:
-            await _complete(conn, topic, payout)
+            await _complete(conn, topic, ring, payout)
     return len(payouts)
 
 
-async def _complete(conn: asyncpg.Connection, topic: str, payout: dict[str, Any]) -> None:
+async def _complete(conn: asyncpg.Connection, topic: str, ring: KeyRing,
+                    payout: dict[str, Any]) -> None:
     voucher = None
     if payout["kind"] == "voucher":
         voucher = await store.take_voucher(conn, payout["widget_id"], payout["id"])
@@ -44,23 +78,30 @@ async def _complete(conn: asyncpg.Connection, topic: str, payout: dict[str, Any]
             await store.block_payout(conn, payout["id"], "voucher pool empty")
             return
     await store.complete_payout(conn, payout, voucher)
-    data = PayoutCompleted(payout_id=payout["id"], response_id=payout["entry_id"],
-                           amount=payout["amount"], currency=payout["currency"],
-                           voucher_code=voucher, customer_email=payout["customer_email"])
+    data = PayoutCompleted(
+        payout_id=payout["id"], response_id=payout["entry_id"], amount=payout["amount"],
+        currency=payout["currency"], customer_email=payout["customer_email"],
+        voucher_code_sealed=PayoutCompleted.seal_voucher(ring, payout["id"], voucher))
     event = new_event("payout.completed", source=SOURCE, tenant_id=payout["tenant_id"],
                       subject=payout["entry_id"], data=data)
     await enqueue(conn, event, topic)
 
 
-async def run_worker(pool: asyncpg.Pool, topic: str, waker: Waker) -> None:
-    await repeat(lambda: complete_payouts(pool, topic), waker, batch=BATCH,
+async def run_worker(pool: asyncpg.Pool, topic: str, ring: KeyRing, pools: VoucherPools,
+                     waker: Waker) -> None:
+    await repeat(lambda: complete_payouts(pool, topic, ring, pools), waker, batch=BATCH,
                  poll_interval=POLL_INTERVAL, what="payout worker")
 
 
-def payout_worker_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
+def payout_worker_ctx(settings: Settings, widgets_url: str
+                      ) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Runs after http_client_ctx (it asks the widgets service for voucher codes)."""
+
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         waker = Waker()
-        task = asyncio.create_task(run_worker(app[PoolKey], settings.topic_feedback, waker))
+        pools = VoucherPools(app[HttpClientKey], widgets_url)
+        task = asyncio.create_task(run_worker(app[PoolKey], settings.topic_feedback,
+                                              settings.key_ring(), pools, waker))
         yield
         waker.stop()
         await task

@@ -328,6 +328,33 @@ async def claim_pending_payouts(conn: asyncpg.Connection, limit: int) -> list[di
             for r in rows]
 
 
+async def pools_to_fetch(pool: asyncpg.Pool) -> list[tuple[str, str]]:
+    """(tenant, widget) of each voucher pool whose codes we have not fetched in their
+    current version, and that a pending payout waits for."""
+    rows = await pool.fetch(
+        "SELECT c.tenant_id, c.widget_id FROM campaigns c"
+        " WHERE c.reward ? 'voucher_pool'"
+        " AND c.voucher_pool_synced IS DISTINCT FROM c.reward->'voucher_pool'->>'digest'"
+        " AND EXISTS (SELECT 1 FROM payouts p WHERE p.widget_id = c.widget_id"
+        "             AND p.status = 'pending' AND p.kind = 'voucher')")
+    return [(str(r["tenant_id"]), str(r["widget_id"])) for r in rows]
+
+
+async def store_voucher_pool(pool: asyncpg.Pool, widget_id: str, codes: list[str],
+                             digest: str | None) -> None:
+    """The pool as the widgets service has it now: new codes added, codes the shop took
+    out dropped unless already handed out."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.executemany(
+            "INSERT INTO voucher_codes (widget_id, code) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            [(uuid.UUID(widget_id), code) for code in codes])
+        await conn.execute(
+            "DELETE FROM voucher_codes WHERE widget_id = $1 AND payout_id IS NULL"
+            " AND NOT (code = ANY($2::text[]))", uuid.UUID(widget_id), codes)
+        await conn.execute("UPDATE campaigns SET voucher_pool_synced = $2 WHERE widget_id = $1",
+                           uuid.UUID(widget_id), digest)
+
+
 async def take_voucher(conn: asyncpg.Connection, widget_id: str, payout_id: str) -> str | None:
     code: str | None = await conn.fetchval(
         "UPDATE voucher_codes SET payout_id = $2 WHERE (widget_id, code) = ("

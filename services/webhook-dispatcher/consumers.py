@@ -57,7 +57,7 @@ def build_handlers(box: SecretBox, invitation_link_template: str | None = None,
         await fan_out(conn, event)
         data = event.payload()
         assert isinstance(data, PayoutCompleted)
-        await notify(conn, event, notices.payout(data))
+        await notify(conn, event, notices.payout(data, data.voucher(box.keys)))
 
     async def on_user_invited(conn: asyncpg.Connection, event: CloudEvent) -> None:
         data = event.payload()

@@ -39,6 +39,9 @@ class WebhookRoute:
     name: str
     change: str | None = None
     aliases: tuple[str, ...] = ()
+    # Fields of the event that never go out in a webhook (a voucher code is money: it goes
+    # to the shopper's email and the payout API only).
+    omit: tuple[str, ...] = ()
 
     @property
     def subscribable(self) -> tuple[str, ...]:
@@ -56,7 +59,8 @@ WEBHOOK_ROUTES: dict[str, WebhookRoute] = {
     "feedback.deleted": WebhookRoute("feedback_deleted"),
     "reward.approved": WebhookRoute("reward_approved"),
     "reward.rejected": WebhookRoute("reward_rejected"),
-    "payout.completed": WebhookRoute("payout_completed"),
+    "payout.completed": WebhookRoute("payout_completed",
+                                     omit=("voucher_code", "voucher_code_sealed")),
     "widget.created": WebhookRoute("widget_created"),
     "widget.updated": WebhookRoute("widget_updated"),
     "widget.paused": WebhookRoute("widget_paused"),
@@ -79,7 +83,7 @@ def webhook_body(route: WebhookRoute, event_id: str, time: datetime,
                  data: Mapping[str, Any]) -> bytes:
     """The Standard Webhooks payload `{type, timestamp, data}`, serialised once per delivery
     so that every retry sends the same bytes."""
-    payload = {**data, "event_id": event_id}
+    payload = {**{k: v for k, v in data.items() if k not in route.omit}, "event_id": event_id}
     if route.change is not None:
         payload["change"] = route.change
     return orjson.dumps({"type": route.name, "timestamp": rfc3339(time), "data": payload})

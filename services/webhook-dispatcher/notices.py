@@ -97,11 +97,12 @@ def endpoint_disabled(data: EndpointDisabled) -> Notice:
                   "Webhook endpoint disabled", text)
 
 
-def payout(data: PayoutCompleted) -> Notice | None:
+def payout(data: PayoutCompleted, voucher_code: str | None) -> Notice | None:
+    """`voucher_code` is the code opened from the event."""
     if not data.customer_email:
         return None
-    if data.voucher_code:
-        what = f"Your voucher code: {data.voucher_code}"
+    if voucher_code:
+        what = f"Your voucher code: {voucher_code}"
     elif data.amount is not None:
         what = f"We have paid out {data.amount} {data.currency or ''}".rstrip() + "."
     else:

@@ -45,6 +45,7 @@ from .domain import (
     pause_widget,
     resume_widget,
     validated,
+    voucher_pool_digest,
 )
 
 routes = web.RouteTableDef()
@@ -232,6 +233,19 @@ async def get_widget_by_public_id(request: web.Request) -> web.Response:
     widget = await store.find_by_public_id(request.app[PoolKey], actor.tenant_id,
                                            request.match_info["public_id"])
     return json_response(widget_json(widget))
+
+
+@routes.get("/widgets/{id}/voucher-codes")
+async def voucher_codes(request: web.Request) -> web.Response:
+    """The codes of a widget's voucher pool, for the feedback service's payout worker only:
+    the gateway exposes no route to this, and events carry only the pool's size and digest."""
+    actor = actor_of(request)
+    widget = await store.get_widget(request.app[PoolKey], actor.tenant_id,
+                                    request.match_info["id"])
+    codes = widget.reward.voucher_codes if widget.reward else None
+    if not codes:
+        return json_response({"codes": [], "digest": None})
+    return json_response({"codes": list(codes), "digest": voucher_pool_digest(codes)})
 
 
 async def _change(request: web.Request, change: Callable[[Widget, datetime], Widget],

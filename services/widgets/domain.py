@@ -7,6 +7,7 @@ and accepts submissions; every other state refuses with its own error code.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 from dataclasses import dataclass
 from datetime import datetime
@@ -207,6 +208,20 @@ class Reward(Value):
             raise ValueError("give either amount and currency, or voucher_codes")
         return self
 
+    def announced(self) -> dict[str, Any]:
+        """The reward as events carry it: a voucher pool only by its size and a digest of
+        its codes (vouchers are money; the feedback service fetches the codes themselves
+        from us when it pays one out), an amount as it stands."""
+        if self.voucher_codes is None:
+            return self.model_dump(mode="json", exclude_none=True)
+        return {"voucher_pool": {"size": len(self.voucher_codes),
+                                 "digest": voucher_pool_digest(self.voucher_codes)}}
+
+
+def voucher_pool_digest(codes: tuple[str, ...]) -> str:
+    """Names one content of a pool: the feedback service refetches when it changes."""
+    return hashlib.sha256("\n".join(codes).encode()).hexdigest()
+
 
 DEFAULT_QUESTIONS = (
     Question(id="rating", type="rating", required=True,
@@ -270,7 +285,7 @@ class Widget:
     def snapshot(self) -> WidgetSnapshot:
         return WidgetSnapshot(
             id=self.id, public_id=self.public_id, name=self.name, status=self.status,
-            reward=self.reward.model_dump(mode="json", exclude_none=True) if self.reward else None,
+            reward=self.reward.announced() if self.reward else None,
             auto_approve_above=self.auto_approve_above,
             auto_reject_below=self.auto_reject_below, paused_at=self.paused_at,
             scheduled_resume=self.resume_at, pause_reason=self.pause_reason,
