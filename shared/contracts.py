@@ -6,7 +6,9 @@ document from all of them. One definition, no copies.
 
 from __future__ import annotations
 
+import zoneinfo
 from datetime import datetime
+from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -136,6 +138,40 @@ class InvitationIn(BaseModel):
     email: EmailStr
     name: str | None = Field(default=None, max_length=200)
     role: Literal["admin", "editor", "viewer"] = "viewer"
+
+
+DEFAULT_TIMEZONE = "Europe/Berlin"
+
+
+@lru_cache(maxsize=1)
+def _zone_names() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def known_timezone(value: str) -> str:
+    """An IANA time zone name this installation knows (`Europe/Berlin`, `UTC`)."""
+    if value not in _zone_names():
+        raise ValueError("must be an IANA time zone name such as Europe/Berlin")
+    return value
+
+
+TimezoneName = Annotated[str, Field(max_length=64), AfterValidator(known_timezone)]
+
+
+class OrganizationIn(BaseModel):
+    """FeedBackPro `PATCH /v1/organization`: only the fields to change."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    timezone: TimezoneName | None = Field(
+        default=None, description="IANA name; analytics count days, weeks and months in it")
+
+    @model_validator(mode="after")
+    def changes_something(self) -> OrganizationIn:
+        if self.name is None and self.timezone is None:
+            raise ValueError("send at least one of name, timezone")
+        return self
 
 
 class SubscriptionIn(BaseModel):
@@ -269,7 +305,6 @@ class PausedView(View):
     the widget (public id or UUID)."""
 
     id: str
-    public_id: str
     status: str
     paused_at: datetime | None
     scheduled_resume: datetime | None
@@ -305,29 +340,71 @@ class WebhookCreatedView(WebhookView):
                     " section for the rule)")
 
 
-class TimeToResolve(View):
-    resolved: int
+class OrganizationView(View):
+    id: str
+    name: str
+    timezone: str = Field(description="IANA name; analytics count days, weeks and months"
+                                      " in it (default Europe/Berlin)")
+    owner_id: str | None
+    created_at: datetime
+
+
+class Durations(View):
     average_seconds: float | None
-    median_seconds: float | None = None
+    median_seconds: float | None = Field(
+        default=None, description="within 0.5 % of the exact median (durations are"
+                                  " measured to the millisecond, read from log-scale buckets"
+                                  " 1 % wide)")
+
+
+class TimeToResolve(Durations):
+    resolved: int = Field(description="entries resolved, including those archived after"
+                                      " being resolved; reopening takes one out")
+
+
+class TimeToFirstResponse(Durations):
+    responded: int = Field(description="entries with a first response (see response_rate)")
+
+
+RESPONSE_RATE = ("share of the entries that got a response: a team member moved the status"
+                 " to pending, in_progress or resolved, set an assignee, or added a note."
+                 " Archiving, re-categorising or unassigning is no response")
+TTFR = "from creation to the first response, over the entries that got one"
+TTR = "from creation to resolving, over the entries resolved"
 
 
 class SummaryBucket(View):
-    start: str
+    start: str = Field(description="the local date the day, ISO week (Monday) or month"
+                                   " begins; the first and last bucket count only the"
+                                   " days within the period")
     total_submissions: int
     average_rating: float | None
-    response_rate: float | None
-    time_to_resolve: TimeToResolve
+    response_rate: float | None = Field(description=RESPONSE_RATE)
+    time_to_first_response: TimeToFirstResponse = Field(description=TTFR)
+    time_to_resolve: TimeToResolve = Field(description=TTR)
 
 
 class SummaryView(View):
-    period: Literal["7d", "30d", "90d"]
+    """Entries are counted by the local day they were created on, in the organization's
+    time zone; their later changes (responses, resolving, deletion) update the day they
+    belong to."""
+
+    period: Literal["7d", "30d", "90d"] = Field(
+        description="that many calendar days in the organization's time zone, the last"
+                    " one today (so far)")
     group_by: Literal["day", "week", "month"]
     widget_id: str | None
+    timezone: str = Field(description="the IANA time zone days are counted in")
+    from_: str = Field(alias="from", description="the first local date counted")
+    to: str = Field(description="the last local date counted: today")
     total_submissions: int
     average_rating: float | None
-    response_rate: float | None
-    time_to_resolve: TimeToResolve
+    response_rate: float | None = Field(description=RESPONSE_RATE)
+    time_to_first_response: TimeToFirstResponse = Field(description=TTFR)
+    time_to_resolve: TimeToResolve = Field(description=TTR)
     rating_distribution: dict[str, int]
     categories: dict[str, int]
     statuses: dict[str, int]
-    buckets: list[SummaryBucket]
+    buckets: list[SummaryBucket] = Field(
+        description="one per day, week or month of the period, in order; zeros where"
+                    " nothing was created")

@@ -178,6 +178,15 @@ class UserRemoved(EventData):
     owner_id: str | None
 
 
+class TenantUpdated(EventData):
+    """An organization's settings after a change. `version` grows by one with every
+    change: a consumer keeps the highest it has seen."""
+
+    name: str
+    timezone: str
+    version: int
+
+
 class ApiKeyChanged(EventData):
     key_id: str
     prefix: str
@@ -222,6 +231,7 @@ EVENT_TYPES: dict[str, type[EventData]] = {
     "user.invited": UserInvited,
     "user.removed": UserRemoved,
     "user.password_reset_requested": PasswordResetRequested,
+    "tenant.updated": TenantUpdated,
     "api_key.created": ApiKeyChanged,
     "api_key.revoked": ApiKeyChanged,
     "api_key.rotated": ApiKeyChanged,

@@ -141,7 +141,8 @@ async def test_rebuild_recomputes_a_tenants_aggregates_from_the_feedback_service
     await eventually(lambda: total_submissions(session, stack, key), lambda n: n == 3)
     conn = await asyncpg.connect(stack.database_url)
     try:  # an operator's accident: the aggregates are lost
-        await conn.execute("DELETE FROM analytics.daily_stats WHERE tenant_id = $1", tenant)
+        for table in ("stats", "counts", "durations"):
+            await conn.execute(f"DELETE FROM analytics.{table} WHERE tenant_id = $1", tenant)
     finally:
         await conn.close()
     assert await total_submissions(session, stack, key) == 0

@@ -587,32 +587,78 @@ class Receiver:
 
 
 async def bulk_load(database_url: str, tenant: str, rows: int) -> None:
-    """1 M entries straight into the feedback schema, and their aggregates computed in SQL:
-    a benchmark fixture, standing in for months of traffic."""
+    """1 M entries straight into the feedback schema, and their aggregates computed in SQL
+    as the analytics service keeps them: a benchmark fixture, standing in for months of
+    traffic. Two thirds were answered within two days, a third resolved within a week
+    (a third of those archived afterwards), spread over hundreds of duration buckets."""
     conn = await asyncpg.connect(database_url)
     try:
         await conn.execute("""
             INSERT INTO feedback.entries (id, tenant_id, body, rating, category, status,
-                                          created_at, updated_at)
+                                          created_at, updated_at, first_response_at,
+                                          resolved_at)
             SELECT gen_random_uuid(), $1::uuid, 'Bulk entry ' || g, 1 + g % 5,
-                   (ARRAY['usability','delivery','price'])[1 + g % 3],
-                   (ARRAY['new','pending','resolved'])[1 + g % 3],
-                   now() - (g % 80) * interval '1 day' - (g % 86400) * interval '1 second',
-                   now()
-            FROM generate_series(1, $2) AS g""", tenant, rows)
+                   (ARRAY['usability','delivery','price'])[1 + g % 3], status, created,
+                   now(), CASE WHEN status <> 'new' THEN created + exp(u * ln(172800))
+                               * interval '1 second' END,
+                   CASE WHEN status IN ('resolved', 'archived') THEN created
+                        + exp(u * ln(604800)) * interval '1 second' END
+            FROM generate_series(1, $2) AS g,
+                 LATERAL (SELECT (ARRAY['new','pending','resolved','resolved','archived',
+                                        'in_progress'])[1 + g % 6] AS status,
+                                 now() - (g % 80) * interval '1 day'
+                                 - (g % 86400) * interval '1 second' AS created,
+                                 ((g::bigint * 7919) % 10007) / 10007.0 AS u) AS x
+            """, tenant, rows)
         # Months of traffic would have been through autovacuum (insert-triggered since
         # PostgreSQL 13): the visibility map is set, so index-only scans are possible.
         await conn.execute("VACUUM (ANALYZE) feedback.entries")
-        await conn.execute("""
-            INSERT INTO analytics.daily_stats (tenant_id, widget_key, day, submissions,
-                                               rating_count, rating_sum, responded, resolved)
-            SELECT tenant_id, '', created_at::date, count(*), count(rating), sum(rating),
-                   count(*) FILTER (WHERE status <> 'new'),
-                   count(*) FILTER (WHERE status = 'resolved')
-            FROM feedback.entries WHERE tenant_id = $1 GROUP BY tenant_id, created_at::date
-            """, tenant)
+        for statement in BULK_AGGREGATES:
+            await conn.execute(statement, tenant)
+        await conn.execute("VACUUM (ANALYZE) analytics.stats, analytics.counts,"
+                           " analytics.durations")
     finally:
         await conn.close()
+
+
+_CONTRIBUTING = """
+    WITH m AS (
+        SELECT tenant_id, coalesce(widget_id, '00000000-0000-0000-0000-000000000000') AS w,
+               created_at, status, rating, category,
+               greatest(0, round(extract(epoch FROM first_response_at - created_at) * 1000)
+                       )::bigint AS response_ms,
+               CASE WHEN status IN ('resolved', 'archived') THEN greatest(0, round(
+                   extract(epoch FROM resolved_at - created_at) * 1000))::bigint
+               END AS resolve_ms
+        FROM feedback.entries WHERE tenant_id = $1 AND deleted_at IS NULL
+    ), c AS (
+        SELECT m.*, g.span, date_bin(g.span * interval '1 minute', created_at,
+                                     timestamptz '2000-01-01 00:00:00+00') AS start
+        FROM m CROSS JOIN (VALUES (15::smallint), (1440::smallint)) AS g(span)
+    )"""
+BULK_AGGREGATES = (
+    _CONTRIBUTING + """
+    INSERT INTO analytics.stats (tenant_id, span, start, widget_id, submissions, rating_count,
+                                 rating_sum, responded, response_ms, resolved, resolve_ms)
+    SELECT tenant_id, span, start, w, count(*), count(rating), coalesce(sum(rating), 0),
+           count(response_ms), coalesce(sum(response_ms), 0), count(resolve_ms),
+           coalesce(sum(resolve_ms), 0)
+    FROM c GROUP BY tenant_id, span, start, w""",
+    _CONTRIBUTING + """
+    INSERT INTO analytics.counts (tenant_id, span, start, widget_id, dimension, value, n)
+    SELECT tenant_id, span, start, w, dimension, value, count(*)
+    FROM c, LATERAL (VALUES ('status', status), ('category', category),
+                            ('rating', rating::text)) AS d(dimension, value)
+    WHERE value IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6""",
+    _CONTRIBUTING + """
+    INSERT INTO analytics.durations (tenant_id, span, start, widget_id, measure, bucket, n)
+    SELECT tenant_id, span, start, w, measure,
+           CASE WHEN ms < 1 THEN 0 ELSE 1 + floor(ln(ms::float8) / ln(1.01::float8)) END,
+           count(*)
+    FROM c, LATERAL (VALUES ('response', response_ms), ('resolve', resolve_ms))
+         AS d(measure, ms)
+    WHERE ms IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6""",
+)
 
 
 SCENARIOS = ("ingest", "gateway_overhead", "event_to_analytics", "event_to_webhook",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from collections import Counter
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -14,7 +16,7 @@ from resonanz.shared.params import query_uuid
 from resonanz.shared.web import json_response
 
 from . import store
-from .domain import GROUPINGS, PERIODS, median_of
+from .domain import GROUPINGS, PERIODS, RESOLVE, RESPONSE, Window, median_of
 
 routes = web.RouteTableDef()
 
@@ -27,30 +29,27 @@ def _choice(request: web.Request, name: str, allowed: tuple[str, ...], default: 
     return value
 
 
-def _rates(row: dict[str, Any], histogram: list[tuple[int, int]]) -> dict[str, Any]:
-    submissions = int(row["submissions"] or 0)
-    rated, resolved = int(row["rating_count"] or 0), int(row["resolved"] or 0)
+def _durations(counted: str, n: int, ms_sum: int, histogram: Counter[int] | None
+               ) -> dict[str, Any]:
+    return {counted: n, "average_seconds": round(ms_sum / n / 1000, 3) if n else None,
+            "median_seconds": _rounded(median_of(histogram or Counter()))}
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def _rates(row: dict[str, int], histograms: dict[str, Counter[int]]) -> dict[str, Any]:
+    submissions, rated = row["submissions"], row["rating_count"]
     return {
         "total_submissions": submissions,
         "average_rating": round(row["rating_sum"] / rated, 3) if rated else None,
         "response_rate": round(row["responded"] / submissions, 4) if submissions else None,
-        "time_to_resolve": {
-            "resolved": resolved,
-            "average_seconds": round(row["resolve_seconds_sum"] / resolved, 1) if resolved
-            else None,
-            "median_seconds": _rounded(median_of(histogram)),
-        },
+        "time_to_first_response": _durations("responded", row["responded"],
+                                             row["response_ms"], histograms.get(RESPONSE)),
+        "time_to_resolve": _durations("resolved", row["resolved"], row["resolve_ms"],
+                                      histograms.get(RESOLVE)),
     }
-
-
-def _rounded(value: float | None) -> float | None:
-    return None if value is None else round(value, 1)
-
-
-def _overall(buckets: list[dict[str, Any]]) -> dict[str, Any]:
-    keys = ("submissions", "rating_count", "rating_sum", "responded", "resolved",
-            "resolve_seconds_sum")
-    return {k: sum(b[k] or 0 for b in buckets) for k in keys}
 
 
 @routes.get("/summary")
@@ -66,17 +65,41 @@ async def summary(request: web.Request) -> web.Response:
 
 
 async def summary_for(pool: asyncpg.Pool, tenant: str, period: str, group_by: str,
-                      widget: str | None, today: date | None = None) -> dict[str, Any]:
+                      widget: str | None, now: datetime | None = None) -> dict[str, Any]:
     """The summary from aggregates only: cost independent of how many entries exist."""
-    since = (today or datetime.now(UTC).date()) - timedelta(days=PERIODS[period] - 1)
-    buckets = await store.bucket_stats(pool, tenant, since, group_by, widget)
-    counts = await store.dimension_counts(pool, tenant, since, widget)
-    histograms = await store.resolve_histograms(pool, tenant, since, group_by, widget)
+    zone = await store.timezone_of(pool, tenant)
+    window = Window.of(zone, period, group_by, now or datetime.now(UTC))
+    pieces = window.pieces()
+    stats = await store.bucket_stats(pool, tenant, pieces, widget)
+    durations = await store.bucket_durations(pool, tenant, pieces, widget)
+    counts = await store.dimension_counts(pool, tenant, window.total_pieces(), widget)
+    buckets = [_rates(stats.get(i, ZERO), {m: durations.get((i, m), Counter())
+                                          for m in (RESPONSE, RESOLVE)})
+               for i in range(len(window.starts()))]
     return {
-        "period": period, "group_by": group_by, "widget_id": widget, "from": since,
-        **_rates(_overall(buckets), histograms[None]),
+        "period": period, "group_by": group_by, "widget_id": widget, "timezone": zone,
+        "from": window.first.isoformat(), "to": window.today.isoformat(),
+        **_rates(_overall(stats.values()), _overall_histograms(durations)),
         "rating_distribution": counts["rating"], "categories": counts["category"],
         "statuses": counts["status"],
-        "buckets": [{"start": b["bucket"], **_rates(b, histograms.get(b["bucket"], []))}
-                    for b in buckets],
+        "buckets": [{"start": start.isoformat(), **rates}
+                    for start, rates in zip(window.starts(), buckets, strict=True)],
     }
+
+
+ZERO = dict.fromkeys(store.STAT_COLUMNS, 0)
+
+
+def _overall(rows: Iterable[dict[str, int]]) -> dict[str, int]:
+    total = Counter(ZERO)
+    for row in rows:
+        total.update(row)
+    return dict(total)
+
+
+def _overall_histograms(durations: dict[tuple[int, str], Counter[int]]
+                        ) -> dict[str, Counter[int]]:
+    out: dict[str, Counter[int]] = {RESPONSE: Counter(), RESOLVE: Counter()}
+    for (_, measure), histogram in durations.items():
+        out[measure].update(histogram)
+    return out

@@ -26,7 +26,8 @@ def create_app(settings: AnalyticsSettings) -> web.Application:
         SERVICE, settings, routes=routes,
         cleanup_ctxs=[
             pool_ctx(SERVICE, settings),
-            consumer_ctx(settings, group="analytics", topics=[settings.topic_feedback],
+            consumer_ctx(settings, group="analytics",
+                         topics=[settings.topic_feedback, settings.topic_identity],
                          handlers=HANDLERS),
         ],
         readiness=[database_ready, broker_ready_check(settings.kafka_bootstrap_servers)],

@@ -1,11 +1,12 @@
-"""Keeps the aggregates in step with feedback events (idempotent via the shared loop)."""
+"""Keeps the aggregates in step with feedback events, and each tenant's time zone with
+the gateway's tenant.updated (idempotent via the shared loop)."""
 
 from __future__ import annotations
 
 import asyncpg
 
-from resonanz.shared.consumer import Batched
-from resonanz.shared.events import CloudEvent, EntrySnapshot, EventData
+from resonanz.shared.consumer import Batched, Handler
+from resonanz.shared.events import CloudEvent, EntrySnapshot, EventData, TenantUpdated
 
 from . import store
 from .domain import Contribution, Key, accumulate, contribution, delta, key_of
@@ -53,6 +54,13 @@ async def apply_snapshots(conn: asyncpg.Connection,
     await store.save_snapshots(conn, list(changed.values()))
 
 
+async def on_tenant_updated(conn: asyncpg.Connection, event: CloudEvent) -> None:
+    data = event.payload()
+    assert isinstance(data, TenantUpdated)
+    await store.save_timezone(conn, event.tenantid, data.timezone, data.version)
+
+
 # One instance for every type: a batch's events of all kinds are applied together, in order.
 APPLY_SNAPSHOTS = Batched(apply_entry_snapshots)
-HANDLERS = dict.fromkeys(FEEDBACK_TYPES, APPLY_SNAPSHOTS)
+HANDLERS: dict[str, Handler] = {**dict.fromkeys(FEEDBACK_TYPES, APPLY_SNAPSHOTS),
+                                "tenant.updated": on_tenant_updated}

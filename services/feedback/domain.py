@@ -129,7 +129,7 @@ def plan_update(entry: Entry, patch: Patch, now: datetime) -> UpdatePlan:
     if patch.status is not None and patch.status != entry.status:
         check_transition(entry.status, patch.status)
         columns["status"] = patch.status
-        columns["resolved_at"] = now if patch.status == "resolved" else None
+        columns["resolved_at"] = resolved_at(entry, patch.status, now)
         events.append("feedback.status_changed")
     if patch.assignee is not UNSET and patch.assignee != entry.assignee:
         columns["assignee"] = patch.assignee
@@ -139,9 +139,31 @@ def plan_update(entry: Entry, patch: Patch, now: datetime) -> UpdatePlan:
         events.append("feedback.updated")
     if patch.note:
         events.append("feedback.note_added")
-    if events and entry.first_response_at is None:
+    if entry.first_response_at is None and is_response(entry, patch):
         columns["first_response_at"] = now
     return UpdatePlan(columns, events)
+
+
+# A status a team member chooses after reading an entry. `archived` is not one: tidying
+# up unread entries is no answer to the customer.
+RESPONSE_STATUSES = frozenset({"pending", "in_progress", "resolved"})
+
+
+def is_response(entry: Entry, patch: Patch) -> bool:
+    """A deliberate human step on the entry: a status moved to pending, in progress or
+    resolved, an assignee set, or a note added. Re-categorising, archiving and
+    unassigning are not (nor the system's reassignment when a member leaves)."""
+    moved = patch.status in RESPONSE_STATUSES and patch.status != entry.status
+    assigned = patch.assignee not in (UNSET, None) and patch.assignee != entry.assignee
+    return moved or assigned or bool(patch.note)
+
+
+def resolved_at(entry: Entry, status: str, now: datetime) -> datetime | None:
+    """When the entry was resolved: set on resolving, kept when a resolved entry is
+    archived (tidying up does not undo the work), cleared when it is reopened."""
+    if status == "resolved":
+        return now
+    return entry.resolved_at if status == "archived" else None
 
 
 # --- rewards ---------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from .idempotency import KeyRingKey
 from .internal import routes as internal_routes
 from .openapi import publish_document
 from .openapi import routes as openapi_routes
-from .public import analytics, feedback, users, webhooks, widgets
+from .public import analytics, feedback, organization, users, webhooks, widgets
 from .sessions import Timeouts, sessions_ctx
 from .upstream import UpstreamsKey
 
@@ -62,6 +62,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
         SERVICE, settings, public=True,
         routes=[*routes, *internal_routes, *openapi_routes, *feedback.routes, *analytics.routes,
                 *users.routes, *widgets.routes, *webhooks.routes, *identity_api.routes,
+                *organization.routes,
                 *dashboard.routes],
         middlewares=MIDDLEWARES,
         cleanup_ctxs=[
