@@ -354,6 +354,24 @@ async def test_events_while_an_endpoint_is_disabled_are_delivered_after_enable_a
     assert {(await harness.delivery(e))["status"] for e in events} == {"delivered"}
 
 
+async def test_the_delivery_log_is_purged_after_its_retention_but_pending_work_never(
+        harness: Harness) -> None:
+    receiver = Receiver()
+    async with receiving(receiver):
+        await harness.subscribe(receiver)
+        delivered = await harness.emit()
+        assert await harness.round(harness.worker()) == 1
+        waiting = await harness.emit()
+    old = datetime.now(UTC) - timedelta(days=31)
+    await harness.pool.execute("UPDATE deliveries SET created_at = $1", old)
+    assert await store.purge_log(harness.pool, datetime.now(UTC) - timedelta(days=30), 100) == 1
+    assert await harness.pool.fetchval(
+        "SELECT count(*) FROM deliveries WHERE event_id = $1", delivered) == 0
+    assert await harness.pool.fetchval("SELECT count(*) FROM attempts") == 0
+    assert (await harness.delivery(waiting))["status"] == "pending"
+    assert await store.purge_log(harness.pool, datetime.now(UTC), 100) == 0
+
+
 async def test_one_tenants_hanging_endpoints_leave_other_tenants_their_slots(
         harness: Harness) -> None:
     """Tenant A's 12 hanging endpoints want 24 attempts, more than the 16 slots in all; A gets

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 SERVICE = "webhook_dispatcher"
 CONSUMER_GROUP = "webhook-dispatcher"
 SEAL_BATCH = 100
+PURGE_BATCH = 1000
 # Again after the first pass: an older replica may still write plaintext during an upgrade.
 SEAL_INTERVAL = 3600.0
 
@@ -55,6 +56,9 @@ class WebhookDispatcherSettings(Settings):
     webhook_per_tenant_concurrency: int = Field(default=64, ge=1)
     webhook_batch_size: int = Field(default=100, ge=1)
     webhook_poll_interval: float = Field(default=1.0, gt=0)
+    # How long the delivery log (deliveries and attempts, also those recorded while an
+    # endpoint was disabled) and sent mail are kept.
+    webhook_log_retention_days: int = Field(default=30, ge=1)
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 1025
     smtp_from: str = "Resonanz <no-reply@resonanz.localhost>"
@@ -112,8 +116,11 @@ def workers_ctx(settings: WebhookDispatcherSettings
             ]
             workers = [asyncio.create_task(w.run()) for w in (deliveries, mails)]
             workers.append(asyncio.create_task(keep_sealing(pool, box, sealer)))
+            purger = Waker()
+            workers.append(asyncio.create_task(keep_purging(
+                pool, timedelta(days=settings.webhook_log_retention_days), purger)))
             yield
-            for stoppable in (deliveries, mails, sealer):
+            for stoppable in (deliveries, mails, sealer, purger):
                 stoppable.stop()
             await asyncio.gather(*workers)
             for task in background:
@@ -137,6 +144,20 @@ async def keep_sealing(pool: asyncpg.Pool, box: SecretBox, waker: Waker) -> None
 
     await repeat(seal_batch, waker, batch=SEAL_BATCH, poll_interval=SEAL_INTERVAL,
                  what="secret sealing")
+
+
+async def keep_purging(pool: asyncpg.Pool, retention: timedelta, waker: Waker) -> None:
+    """Purge the log beyond its retention: batch after batch, then hourly."""
+
+    async def purge_batch() -> int:
+        try:
+            return await store.purge_log(pool, utc_now() - retention, PURGE_BATCH)
+        except asyncpg.PostgresError as exc:  # e.g. started before its migration: next time
+            log.warning("delivery log not purged: %r", exc)
+            return 0
+
+    await repeat(purge_batch, waker, batch=PURGE_BATCH, poll_interval=SEAL_INTERVAL,
+                 what="delivery log retention")
 
 
 def create_app(settings: WebhookDispatcherSettings) -> web.Application:

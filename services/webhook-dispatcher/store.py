@@ -566,6 +566,23 @@ async def recover(pool: asyncpg.Pool, tenant_id: uuid.UUID, subscription_id: uui
     return len(ids)
 
 
+async def purge_log(pool: asyncpg.Pool, older_than: datetime, batch: int) -> int:
+    """Delete one batch of finished deliveries (with their attempts) and of sent, expanded
+    or failed mail created before `older_than`; how many rows went, at most per table.
+    Pending work is never purged."""
+    async with pool.acquire() as conn, conn.transaction():
+        ids = [r["id"] for r in await conn.fetch(
+            "SELECT id FROM deliveries WHERE created_at < $1 AND status <> 'pending'"
+            " ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED", older_than, batch)]
+        await conn.execute("DELETE FROM attempts WHERE delivery_id = ANY($1::text[])", ids)
+        await conn.execute("DELETE FROM deliveries WHERE id = ANY($1::text[])", ids)
+        mails = await conn.execute(
+            "DELETE FROM outgoing_mail WHERE id IN (SELECT id FROM outgoing_mail"
+            " WHERE created_at < $1 AND status <> 'pending' ORDER BY created_at LIMIT $2"
+            " FOR UPDATE SKIP LOCKED)", older_than, batch)
+    return max(len(ids), int(mails.split()[-1]))
+
+
 @dataclass(frozen=True)
 class QueueStats:
     depth: int
