@@ -288,6 +288,24 @@ async def test_a_viewer_session_reads_and_gets_403_on_writes(
     assert (await browser.call("DELETE", "/v1/session"))[0] == 204
 
 
+async def test_a_signed_in_member_has_their_own_quota_beside_the_tenants_keys(
+        stack: Stack, http: aiohttp.ClientSession) -> None:
+    """With the references' limits (60 reads a minute), a member's dashboard reads past them
+    without spending the integrations' quota, and is limited at 600 a minute itself."""
+    _, key = await new_tenant(stack, "Busy Shop", limited=True)
+    _, address = await member(stack, key, "editor")
+    browser = Browser(http, stack)
+    assert (await browser.sign_in(address))[0] == 201
+    statuses = [(await browser.call("GET", "/v1/feedback"))[0] for _ in range(70)]
+    assert statuses == [200] * 70
+    status, _, headers = await browser.call("GET", "/v1/feedback")
+    assert (status, headers["RateLimit-Policy"]) == (200, '"member";q=600;w=60')
+    async with http.get(stack.services["gateway"].url + "/v1/feedback",
+                        headers=bearer(key)) as response:
+        assert response.status == 200
+        assert response.headers["RateLimit"].startswith('"reads";r=59;')
+
+
 # --- timeouts ------------------------------------------------------------------------------
 
 

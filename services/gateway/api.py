@@ -76,9 +76,10 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
         raise
     request[PrincipalKey] = principal
     tenant_id_var.set(principal.tenant_id)
+    member = principal.user_id if principal.session_id else None
     quota, decision = await check_tenant_quota(limiter, principal.tenant_id, dialect,
                                                request.method, request.path,
-                                               principal.rate_limits)
+                                               principal.rate_limits, member)
     if request.method in WRITE_METHODS and not (
             principal.session_id and sessions.is_own_session_operation(request)):
         principal.require_write()

@@ -4,6 +4,11 @@ FeedBackPro: 60/min reads, 20/min writes, 30/min `GET /v1/users`.
 Pay4Feedback: 60/min for everything. A tenant's `rate_limits` overrides any of
 them by name (e.g. `{"feedbackpro.reads": 600}`). Failed authentication spends no
 tenant's quota; it is limited per client address instead.
+
+People signed in to the dashboard do not spend the quota of the tenant's integrations (a
+dashboard polling its inbox would starve them, and be starved): each member has their own,
+`dashboard.member`, 600 requests a minute in both dialects — enough to bulk-triage a page of
+entries one request each.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ DEFAULT_LIMITS = {
     "feedbackpro.writes": 20,
     "feedbackpro.users": 30,
     "pay4feedback.api": 60,
+    "dashboard.member": 600,
 }
 AUTH_FAILURES = Quota("auth-failures", 30)
 
@@ -29,7 +35,9 @@ REJECTIONS = Counter("resonanz_ratelimit_rejections_total", "Requests refused by
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def quota_name(dialect: str, method: str, path: str) -> str:
+def quota_name(dialect: str, method: str, path: str, *, session: bool = False) -> str:
+    if session:
+        return "dashboard.member"
     if dialect == "pay4feedback":
         return "pay4feedback.api"
     if method == "GET" and path.rstrip("/") == "/v1/users":
@@ -42,11 +50,14 @@ def quota_for(name: str, overrides: Mapping[str, int]) -> Quota:
 
 
 async def check_tenant_quota(limiter: RateLimiter, tenant_id: str, dialect: str, method: str,
-                             path: str, overrides: Mapping[str, int]
-                             ) -> tuple[Quota, Decision]:
-    name = quota_name(dialect, method, path)
+                             path: str, overrides: Mapping[str, int],
+                             member: str | None = None) -> tuple[Quota, Decision]:
+    """The tenant's quota for this request; a signed-in `member` (their user id) has their
+    own."""
+    name = quota_name(dialect, method, path, session=member is not None)
     quota = quota_for(name, overrides)
-    decision = await limiter.hit(f"{tenant_id}:{name}", quota)
+    bucket = f"{tenant_id}:{name}" if member is None else f"{tenant_id}:{name}:{member}"
+    decision = await limiter.hit(bucket, quota)
     if not decision.allowed:
         REJECTIONS.labels(tenant_id, dialect).inc()
         raise rate_limited(quota, decision)
