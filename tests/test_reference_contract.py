@@ -8,13 +8,17 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import aiohttp
+import orjson
 import pytest
 from openapi_spec_validator import OpenAPIV30SpecValidator, validate
 
 from resonanz.shared.devstack import Stack
+from resonanz.shared.events import CloudEvent, EntrySnapshot, FeedbackCreated, new_event
+from resonanz.webhook_dispatcher.domain import WEBHOOK_ROUTES, webhook_body
 
 from .helpers import Api, new_tenant
 
@@ -233,6 +237,19 @@ async def test_users_as_documented_and_their_location_is_gettable(api: Api) -> N
         assert status == 404, other
 
 
+async def test_every_location_header_is_gettable(api: Api) -> None:
+    creates = (("/v1/feedback", PAYLOAD), ("/v1/widgets", {"name": "Exit survey"}),
+               ("/api/v1/campaigns", {"name": "Exit survey"}),
+               ("/v1/users", {"email": "azubi@shop.example"}),
+               ("/v1/webhooks", {"url": "https://hooks.shop.example/a",
+                                 "events": ["feedback_created"]}))
+    for path, body in creates:
+        status, created, headers = await api.call("POST", path, body)
+        assert status == 201 and "Location" in headers, (path, created)
+        shown = await api.ok("GET", headers["Location"])
+        assert shown["data"]["id"] == created["data"]["id"], path
+
+
 # --- 400s name the field -------------------------------------------------------------------
 
 
@@ -271,11 +288,27 @@ async def test_every_timestamp_is_rfc3339_utc_with_milliseconds(api: Api) -> Non
                await api.ok("GET", "/api/v1/campaigns"),
                await api.ok("POST", f"/api/v1/responses/{entry_id}/approve"),
                await api.ok("GET", "/api/v1/responses"),
-               await api.ok("POST", "/api/v1/webhooks",
-                            {"url": "https://hooks.shop.example/in", "events": ["reward_approved"]})]
+               await api.ok("POST", "/api/v1/webhooks", {
+                   "url": "https://hooks.shop.example/in", "events": ["reward_approved"]})]
     found = [t for answer in answers for t in timestamps(answer)]
     assert len(found) > 20
     assert [t for t in found if not RFC3339_MS.fullmatch(t)] == []
+
+
+def test_webhook_payloads_carry_the_same_timestamp_format() -> None:
+    moment = datetime(2026, 12, 2, 8, 35, 1, 123456, tzinfo=timezone(timedelta(hours=1)))
+    snapshot = EntrySnapshot(id="e1", version=1, widget_id=None, status="new", rating=4,
+                             category=None, assignee=None, created_at=moment,
+                             updated_at=moment.replace(microsecond=0))
+    event = new_event("feedback.created", source="test", tenant_id="t1", subject="e1",
+                      data=FeedbackCreated(entry=snapshot))
+    body = orjson.loads(webhook_body(WEBHOOK_ROUTES["feedback.created"], event.id, moment,
+                                     event.data))
+    assert body["timestamp"] == "2026-12-02T07:35:01.123Z"
+    assert body["data"]["entry"]["created_at"] == "2026-12-02T07:35:01.123Z"
+    assert body["data"]["entry"]["updated_at"] == "2026-12-02T07:35:01.000Z"
+    assert CloudEvent.from_bytes(event.to_bytes()).payload() == FeedbackCreated(
+        entry=snapshot.model_copy(update={"created_at": moment.replace(microsecond=123000)}))
 
 
 # --- the OpenAPI documents -------------------------------------------------------------------

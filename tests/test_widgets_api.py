@@ -110,7 +110,7 @@ async def test_feedbackpro_widgets_list_patch_pause_and_resume(
     assert status == 200, body
     assert set(body["data"]) == {"id", "status", "paused_at", "scheduled_resume"}
     assert body["data"]["status"] == "paused"
-    assert body["data"]["scheduled_resume"] == resume_at
+    assert body["data"]["scheduled_resume"] == resume_at.replace("Z", ".000Z")
     assert body["data"]["paused_at"].endswith("Z") and body["meta"]["request_id"]
 
     status, body, _ = await send(session, stack, "POST", f"{path}/resume", key,

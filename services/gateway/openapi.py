@@ -291,8 +291,7 @@ Where we are stricter than a reference, and why:
 - **Ids are UUIDs** (FeedBackPro's example shows `fb_…`; its reference also says entries
   are fetched "by its UUID").
 - **`POST /v1/widgets/{id}/pause` answers `id` as the caller named the widget** (public
-  id or UUID), as the reference's example reads back `wdg_4nR7xQ`, with `public_id`
-  beside it.
+  id or UUID), as the reference's example reads back `wdg_4nR7xQ`.
 """
 
 

@@ -59,8 +59,7 @@ def fbp_pause(w: dict[str, Any], named: str) -> dict[str, Any]:
     the caller named it (the example pauses `wdg_4nR7xQ` and reads that back)."""
     by_public_id = named == w["public_id"]
     return {"id": w["public_id"] if by_public_id else w["id"], "status": w["status"].lower(),
-            "paused_at": w["paused_at"], "scheduled_resume": w["resume_at"],
-            "public_id": w["public_id"]}
+            "paused_at": w["paused_at"], "scheduled_resume": w["resume_at"]}
 
 
 def p4f_campaign(request: web.Request, w: dict[str, Any]) -> dict[str, Any]:
