@@ -698,6 +698,9 @@ async def test_a_viewer_sees_no_write_controls_and_a_forged_write_is_refused(
     assert await page.locator("main button").count() == 0
     page = await person.goto(stack, "/app/rewards")
     assert await page.locator("main button, main input").count() == 0
+    for missing in (str(uuid.uuid4()), "%E0%A4%A", "..%2F..%2Fv1%2Fusers"):
+        page = await person.goto(stack, f"/app/entries/{missing}")
+        assert "This entry does not exist" in await page.locator("main").inner_text(), missing
 
     forged = await page.evaluate("""async (id) => {
       const session = await (await fetch('/v1/session')).json();

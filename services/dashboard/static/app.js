@@ -26,6 +26,14 @@ const ROUTES = [
   {path: /^\/invitation\/?$/, page: invitationPage, signedIn: null},
 ];
 
+function decoded(part) {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    return part;  // a malformed escape: the API answers 404 for it
+  }
+}
+
 function notFoundPage(ctx) {
   ctx.setTitle(t('notFound.title'));
   ctx.main.append(h('h1', {id: 'page-title', tabindex: '-1'}, t('notFound.title')),
@@ -161,7 +169,7 @@ class App {
     let params = [];
     let route = ROUTES.find((r) => {
       const found = r.path.exec(path);
-      if (found) params = found.slice(1).map(decodeURIComponent);
+      if (found) params = found.slice(1).map(decoded);
       return !!found;
     });
     if (route && route.signedIn === true && !this.user) {
