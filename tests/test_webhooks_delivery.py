@@ -374,8 +374,8 @@ async def test_the_delivery_log_is_purged_after_its_retention_but_pending_work_n
 
 async def test_one_tenants_hanging_endpoints_leave_other_tenants_their_slots(
         harness: Harness) -> None:
-    """Tenant A's 12 hanging endpoints want 24 attempts, more than the 16 slots in all; A gets
-    its share (8) and tenant B's healthy endpoint is delivered past A's backlog."""
+    """Tenant A's 100 hanging endpoints want 200 attempts, far more than the 16 slots in all;
+    A gets its share (8) and tenant B's healthy endpoint is delivered past A's backlog."""
     release = asyncio.Event()
 
     async def hang(request: web.Request) -> web.StreamResponse:
@@ -383,23 +383,25 @@ async def test_one_tenants_hanging_endpoints_leave_other_tenants_their_slots(
         return web.Response()
 
     other = str(uuid.uuid4())
-    stuck, healthy = [Receiver(hang) for _ in range(12)], Receiver()
+    stuck, healthy = Receiver(hang), Receiver()
     worker = harness.worker(per_endpoint=2, max_in_flight=16, per_tenant=8)
 
     async def healthy_deliveries() -> int:
         await worker.dispatch_due()
         return len(healthy.received)
 
-    async with receiving(*stuck, healthy):
-        for receiver in stuck:
-            await harness.subscribe(receiver)
+    async with receiving(stuck, healthy):
+        for n in range(100):
+            await store.insert_subscription(harness.pool, BOX, uuid.UUID(TENANT),
+                                            f"{stuck.url}?endpoint={n}", ["feedback_created"],
+                                            None, generate_secret())
         await harness.subscribe(healthy, tenant=other)
         for _ in range(3):
             await harness.emit()
         await harness.emit(tenant=other)
         await eventually(healthy_deliveries, lambda n: n == 1, within=2.5,
                          what="tenant B's delivery past tenant A's hanging endpoints")
-        assert sum(len(r.received) for r in stuck) == 8, "tenant A holds exactly its share"
+        assert len(stuck.received) == 8, "tenant A holds exactly its share"
         release.set()
         await worker.drain()
 
