@@ -16,7 +16,9 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 import tomllib
+import urllib.request
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +27,8 @@ from typing import Any
 import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+
+from resonanz.shared.devstack import free_port, wait_until_ok
 
 ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = ROOT / "pyproject.toml"
@@ -36,7 +40,8 @@ IMPORT_EVERY_MODULE = ROOT / "tools" / "import_every_module.py"
 
 # What the Dockerfile copies to build the wheel (test_deploy holds it to the same list).
 BUILD_SOURCES = ("pyproject.toml", "setup.py", "LICENSE", "shared", "services")
-SERVICES = ("gateway", "feedback", "widgets", "webhook_dispatcher", "analytics")
+SERVICES = ("gateway", "feedback", "widgets", "webhook_dispatcher", "analytics", "dashboard")
+DASHBOARD_STATIC = ROOT / "services" / "dashboard" / "static"
 
 # The first test also waits for the fresh venv and the wheel: ~30 s on a quiet machine, mostly
 # pip reading the index, but several minutes on a loaded one; the default 300 s is too tight.
@@ -165,12 +170,61 @@ def test_wheel_holds_every_module_and_data_file_of_the_source_tree(wheel: Path) 
     assert f"resonanz-{version}.dist-info/licenses/LICENSE" in in_wheel, "no licence file"
 
 
+def test_dashboard_serves_its_app_from_the_wheel(installed: Path, tmp_path: Path) -> None:
+    """The dashboard's pages are package data, not modules: nothing imports them, so only a
+    request shows one missing. The installed service serves the shell and, under the build
+    id the shell names, every file of the source tree's static folder as it is there."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with (tmp_path / "dashboard.log").open("w") as log, subprocess.Popen(
+        [str(installed), "-I", "-m", "resonanz.dashboard"], cwd=tmp_path,
+        env={**_clean_env(), "RESONANZ_PORT": str(port)}, stdout=log, stderr=subprocess.STDOUT,
+    ) as dashboard:
+        try:
+            wait_until_ok(f"{base}/readyz", time.monotonic() + 60, "the installed dashboard")
+            shell = _get(f"{base}/app/").decode()
+            build = re.search(r"/app/assets/([0-9a-f]+)/app\.js", shell)
+            assert build, shell
+            assets = sorted(p for p in DASHBOARD_STATIC.iterdir() if p.name != "index.html")
+            assert assets
+            for source in assets:
+                served = _get(f"{base}/app/assets/{build[1]}/{source.name}")
+                assert served == source.read_bytes(), f"{source.name} differs from the source"
+        finally:
+            dashboard.terminate()
+            dashboard.wait(timeout=20)
+
+
+def _get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        body: bytes = response.read()
+        return body
+
+
 @pytest.mark.parametrize("service", SERVICES)
 def test_service_entry_point_runs_from_the_wheel(
     installed: Path, service: str, tmp_path: Path
 ) -> None:
     result = _run([installed, "-I", "-m", f"resonanz.{service}", "--help"], cwd=tmp_path)
     assert f"python -m resonanz.{service}" in result.stdout
+
+
+
+def test_time_zones_come_with_the_installation(installed: Path, tmp_path: Path) -> None:
+    """The slim image has no system zone data (/usr/share/zoneinfo): zoneinfo must find the
+    zones in the locked tzdata package, or every tenant's analytics and every zone name a
+    shop sets would fail. PYTHONTZPATH pointing at an empty folder hides the system's."""
+    empty = tmp_path / "no-zoneinfo"
+    empty.mkdir()
+    check = ("from datetime import datetime; from zoneinfo import ZoneInfo;"
+             " from resonanz.shared.contracts import known_timezone;"
+             " [known_timezone(z) for z in ('Europe/Berlin', 'Asia/Kathmandu', 'UTC')];"
+             " print(datetime(2026, 7, 1, 12, tzinfo=ZoneInfo('Europe/Berlin')).utcoffset())")
+    result = subprocess.run([str(installed), "-I", "-c", check], cwd=tmp_path,
+                            env={**_clean_env(), "PYTHONTZPATH": str(empty)},
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "2:00:00"
 
 
 # --- the lockfiles -----------------------------------------------------------------------
