@@ -25,7 +25,7 @@ import pytest
 import yaml
 from pydantic import SecretStr
 
-from resonanz.shared.settings import Settings
+from resonanz.shared.settings import SERVICE_PORTS, SERVICE_SCHEMAS, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 KUSTOMIZATION_DIR = ROOT / "deploy" / "kubernetes"
@@ -47,6 +47,7 @@ SETTINGS_CLASSES = {
     "resonanz.widgets": "resonanz.widgets.app:WidgetsSettings",
     "resonanz.webhook_dispatcher": "resonanz.webhook_dispatcher.app:WebhookDispatcherSettings",
     "resonanz.analytics": "resonanz.analytics.app:AnalyticsSettings",
+    "resonanz.dashboard": "resonanz.dashboard.app:DashboardSettings",
     "resonanz.shared.migrate": "resonanz.shared.migrate:MigrationSettings",
 }
 # Deployment -> (module, the port of its API and, for the gateway, of /metrics and /readyz).
@@ -56,8 +57,13 @@ SERVICES = {
     "widgets": ("widgets", 8082, 8082),
     "webhook-dispatcher": ("webhook_dispatcher", 8083, 8083),
     "analytics": ("analytics", 8084, 8084),
+    "dashboard": ("dashboard", 8085, 8085),
 }
-CPU_SCALED = {"gateway", "feedback", "widgets"}
+# The Deployments with a schema and a role of their own (the dashboard has none).
+WITH_DATABASE = {name for name, (module, _, _) in SERVICES.items() if module in SERVICE_SCHEMAS}
+CPU_SCALED = {"gateway", "feedback", "widgets", "dashboard"}
+# Addresses people open (links in mails), not calls from one service to another.
+PUBLIC_URLS = {"RESONANZ_PUBLIC_DASHBOARD_URL"}
 
 
 # --- rendering -------------------------------------------------------------------------
@@ -324,8 +330,10 @@ def test_every_variable_is_a_setting_of_its_program(objects: list[dict[str, Any]
         assert not unknown, f"{workload}: not settings of {_module(spec)}: {unknown}"
 
 
-def test_the_workloads_are_the_five_services_and_the_migration(
+def test_the_workloads_are_the_services_and_the_migration(
         objects: list[dict[str, Any]]) -> None:
+    # Every service the code knows (its ports), and nothing else, runs as a Deployment.
+    assert {module for module, _, _ in SERVICES.values()} == set(SERVICE_PORTS)
     assert set(of_kind(objects, "Deployment")) == set(SERVICES)
     assert {_module(spec) for _, spec in pod_specs(objects)} == set(SETTINGS_CLASSES)
     for name, deployment in of_kind(objects, "Deployment").items():
@@ -398,6 +406,11 @@ def test_every_service_gets_the_secrets_it_requires(objects: list[dict[str, Any]
 def test_each_service_logs_in_as_its_own_role(objects: list[dict[str, Any]]) -> None:
     for name, deployment in of_kind(objects, "Deployment").items():
         spec = deployment["spec"]["template"]["spec"]
+        if name not in WITH_DATABASE:
+            # Static files only: no DSN, and no secret mounted that it would not use.
+            assert "RESONANZ_DATABASE_URL" not in _env(spec), name
+            assert not _secret_files(spec), f"{name} needs no secret"
+            continue
         dsn = urlsplit(_env(spec)["RESONANZ_DATABASE_URL"]["value"])
         assert dsn.username == f"resonanz_{SERVICES[name][0]}" and dsn.password is None
         assert _file_setting(spec, "RESONANZ_DB_ROLE_PASSWORD_FILE") == f"{name}-db-password"
@@ -413,12 +426,13 @@ def test_only_the_migration_holds_the_superuser_and_the_role_passwords(
     assert _module(spec) == "resonanz.shared.migrate"
     assert job["spec"]["backoffLimit"] >= 1 and spec["restartPolicy"] == "Never"
     assert _file_setting(spec, "RESONANZ_DATABASE_URL_FILE") == "superuser-database-url"
-    for name, (module, _, _) in SERVICES.items():
+    for name in WITH_DATABASE:
+        module = SERVICES[name][0]
         variable = f"{ENV_PREFIX}{module.upper()}_DB_PASSWORD_FILE"
         assert _file_setting(spec, variable) == f"{name}-db-password"
     users = _secret_keys(objects)
     assert users["superuser-database-url"] == {job["metadata"]["name"]}
-    for name in SERVICES:
+    for name in WITH_DATABASE:
         assert users[f"{name}-db-password"] == {name, job["metadata"]["name"]}
 
 
@@ -441,6 +455,24 @@ def test_config_map_references_exist(objects: list[dict[str, Any]]) -> None:
             ref = entry.get("valueFrom", {}).get("configMapKeyRef")
             if ref is not None:
                 assert ref["key"] in config_maps[ref["name"]]["data"], f"{workload}: {variable}"
+
+
+def test_mail_links_lead_to_the_dashboard_through_the_ingress(
+        objects: list[dict[str, Any]]) -> None:
+    """Invitation and reset mails link below RESONANZ_PUBLIC_DASHBOARD_URL: the ingress's
+    public URL + /app (which the gateway forwards to the dashboard), set in the ConfigMap
+    where docs/kubernetes.md says, never a Service address a browser cannot reach."""
+    deployments = of_kind(objects, "Deployment")
+    dispatcher = _env(deployments["webhook-dispatcher"]["spec"]["template"]["spec"])
+    ref = dispatcher["RESONANZ_PUBLIC_DASHBOARD_URL"]["valueFrom"]["configMapKeyRef"]
+    url = urlsplit(of_kind(objects, "ConfigMap")[ref["name"]]["data"][ref["key"]])
+    assert url.scheme == "https" and url.path == "/app", url.geturl()
+    assert url.hostname not in of_kind(objects, "Service"), url.geturl()
+    doc = DOC_FILE.read_text(encoding="utf-8")
+    assert f"`{ref['key']}`" in doc and f"host: {url.hostname}" in doc, (
+        "docs/kubernetes.md: the key, and the Ingress example with the same host")
+    gateway = _env(deployments["gateway"]["spec"]["template"]["spec"])
+    assert gateway["RESONANZ_DASHBOARD_URL"]["value"] == "http://dashboard:8085"
 
 
 def _container_ports(pod_spec: dict[str, Any]) -> dict[str, int]:
@@ -535,7 +567,8 @@ def _calls(objects: list[dict[str, Any]]) -> Iterator[tuple[str, str, int]]:
     """(caller, Service, port) for every RESONANZ_*_URL a service is given."""
     for name, deployment in of_kind(objects, "Deployment").items():
         for variable, entry in _env(deployment["spec"]["template"]["spec"]).items():
-            if variable.endswith("_URL") and variable != "RESONANZ_DATABASE_URL":
+            if variable.endswith("_URL") and variable not in {"RESONANZ_DATABASE_URL",
+                                                              *PUBLIC_URLS}:
                 url = urlsplit(entry["value"])
                 assert url.hostname and url.port, f"{name}: {variable}"
                 yield name, url.hostname, url.port
