@@ -1,5 +1,5 @@
-# One image for all five Resonanz services. docker-compose.yml picks the service by command:
-#   python -m resonanz.<gateway|feedback|widgets|webhook_dispatcher|analytics> [serve|...]
+# One image for all six Resonanz services. docker-compose.yml picks the service by command:
+#   python -m resonanz.<gateway|feedback|widgets|webhook_dispatcher|analytics|dashboard> [serve|...]
 #   python -m resonanz.shared.migrate
 
 # --- build: the locked dependencies, then the project's own wheel, into /opt/venv ---------
@@ -34,12 +34,17 @@ RUN /opt/build/bin/pip wheel --no-build-isolation --no-deps --wheel-dir /tmp/dis
  && pip check
 
 # Smoke check of the installation against the source tree (-I: /src is not on the path):
-# every module imports, and every service's entry point starts.
+# every module imports, every service's entry point starts, and the dashboard's app (package
+# data of the wheel, not modules) is installed file for file and assembles.
 COPY tools/import_every_module.py ./tools/
 RUN python -I tools/import_every_module.py /src > /dev/null \
- && for service in gateway feedback widgets webhook_dispatcher analytics; do \
+ && for service in gateway feedback widgets webhook_dispatcher analytics dashboard; do \
         python -I -m "resonanz.$service" --help > /dev/null || exit 1; \
-    done
+    done \
+ && python -I -c 'import sys; from pathlib import Path; from resonanz.dashboard import app; \
+        names = lambda folder: {p.name for p in Path(folder).iterdir() if p.is_file()}; \
+        missing = names("/src/services/dashboard/static") - names(app.STATIC); \
+        app.Bundle.load(); sys.exit(f"the wheel leaves out {sorted(missing)}" if missing else 0)'
 
 # --- runtime: the venv only, run as an unprivileged user -----------------------------------
 FROM python:3.11-slim
@@ -59,8 +64,8 @@ COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 USER 10001:10001
 
-# gateway, feedback, widgets, webhook_dispatcher, analytics (RESONANZ_PORT selects one).
-EXPOSE 8080 8081 8082 8083 8084
+# gateway, feedback, widgets, webhook_dispatcher, analytics, dashboard (RESONANZ_PORT selects one).
+EXPOSE 8080 8081 8082 8083 8084 8085
 
 # Default only; compose runs `migrate` and then the service it wants.
 CMD ["python", "-m", "resonanz.gateway"]

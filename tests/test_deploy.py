@@ -31,7 +31,18 @@ SERVICES: dict[str, tuple[str, int]] = {
     "widgets": ("widgets", 8082),
     "webhook_dispatcher": ("webhook-dispatcher", 8083),
     "analytics": ("analytics", 8084),
+    "dashboard": ("dashboard", 8085),
 }
+
+
+def _with_database() -> list[str]:
+    """The services with a schema and a role of their own (the dashboard has none)."""
+    from resonanz.shared.settings import SERVICE_SCHEMAS
+
+    return [module for module in SERVICES if module in SERVICE_SCHEMAS]
+
+
+WITH_DATABASE = _with_database()
 
 REQUIRED_ALERTS = {
     "ResonanzServiceDown",
@@ -178,8 +189,7 @@ def test_compose_runs_infrastructure_kafka_in_kraft_mode() -> None:
 
 
 @pytest.mark.parametrize("module", sorted(SERVICES))
-def test_compose_service_runs_the_one_image_after_migrate_and_is_healthchecked(module: str
-                                                                              ) -> None:
+def test_compose_service_runs_the_one_image_and_is_healthchecked(module: str) -> None:
     name, port = SERVICES[module]
     services = _compose_services()
     assert name in services, f"compose has no {name} service"
@@ -192,20 +202,53 @@ def test_compose_service_runs_the_one_image_after_migrate_and_is_healthchecked(m
     env = _env(service)
     assert env["RESONANZ_PORT"] == str(port)
     assert env["RESONANZ_HOST"] == "0.0.0.0"
-    assert env["RESONANZ_KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
-    assert env["RESONANZ_DATABASE_URL"] == f"postgresql://resonanz_{module}@postgres:5432/resonanz"
-    assert env["RESONANZ_DB_ROLE_PASSWORD"].startswith(
-        f"${{RESONANZ_{module.upper()}_DB_PASSWORD:?"), "each role has its own password"
 
     healthcheck = service.get("healthcheck") or {}
     probe = " ".join(healthcheck.get("test", []))
     assert "/readyz" in probe and "urllib" in probe, probe
     assert "RESONANZ_OPS_PORT" in probe and "RESONANZ_PORT" in probe
 
+
+@pytest.mark.parametrize("module", WITH_DATABASE)
+def test_compose_service_with_a_database_starts_after_migrate_as_its_role(module: str) -> None:
+    name, _ = SERVICES[module]
+    service = _compose_services()[name]
+    env = _env(service)
+    assert env["RESONANZ_KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
+    assert env["RESONANZ_DATABASE_URL"] == f"postgresql://resonanz_{module}@postgres:5432/resonanz"
+    assert env["RESONANZ_DB_ROLE_PASSWORD"].startswith(
+        f"${{RESONANZ_{module.upper()}_DB_PASSWORD:?"), "each role has its own password"
+
     depends = service.get("depends_on") or {}
     assert depends.get("migrate", {}).get("condition") == "service_completed_successfully"
     for infra in ("postgres", "kafka"):
         assert depends.get(infra, {}).get("condition") == "service_healthy", (name, infra)
+
+
+def test_compose_dashboard_needs_nothing_and_is_reached_through_the_gateway() -> None:
+    services = _compose_services()
+    dashboard = services["dashboard"]
+    # Static files only: it waits for no one and is given no database, broker or secret.
+    assert not dashboard.get("depends_on"), dashboard.get("depends_on")
+    env = _env(dashboard)
+    assert not any("DATABASE" in k or "KAFKA" in k or ":?" in v for k, v in env.items()), env
+    assert not _published(dashboard)
+    gateway = services["gateway"]
+    assert _env(gateway)["RESONANZ_DASHBOARD_URL"] == "http://dashboard:8085"
+    assert gateway["depends_on"]["dashboard"]["condition"] == "service_healthy"
+
+
+def test_compose_mails_link_to_the_dashboard_at_the_gateways_public_address() -> None:
+    services = _compose_services()
+    link = _env(services["webhook-dispatcher"])["RESONANZ_PUBLIC_DASHBOARD_URL"]
+    # ${VARIABLE:-default}/app: settable in .env, by default the address compose publishes.
+    match = re.fullmatch(r"\$\{([A-Z_]+):-(http://[^}/]+)\}/app", link)
+    assert match, link
+    [(host_ip, host_port, _)] = _published(services["gateway"])
+    default_bind = re.sub(r"^\$\{[A-Z_]+:-(.*)\}$", r"\1", host_ip)
+    assert match[2] == f"http://{default_bind}:{host_port}", match[2]
+    example = (ROOT / ".env.example").read_text(encoding="utf-8")
+    assert re.search(rf"^#?{match[1]}={re.escape(match[2])}$", example, flags=re.MULTILINE)
 
 
 def test_compose_builds_the_image_once_in_the_migrate_one_shot() -> None:
@@ -225,7 +268,7 @@ def test_compose_only_migrate_holds_the_superuser_dsn() -> None:
     assert holders == ["migrate"], holders
     env = _env(_compose_services()["migrate"])
     assert env["RESONANZ_DATABASE_URL"].startswith("postgresql://postgres:${POSTGRES_PASSWORD:?")
-    for module in SERVICES:
+    for module in WITH_DATABASE:
         assert f"RESONANZ_{module.upper()}_DB_PASSWORD" in env
 
 
@@ -233,7 +276,8 @@ def test_compose_has_no_default_for_any_secret() -> None:
     text = COMPOSE_FILE.read_text(encoding="utf-8")
     secrets = ["POSTGRES_PASSWORD", "RESONANZ_INTERNAL_TOKEN", "RESONANZ_API_KEY_PEPPER",
                "RESONANZ_ENCRYPTION_KEYS",
-               "GRAFANA_ADMIN_PASSWORD", *(f"RESONANZ_{m.upper()}_DB_PASSWORD" for m in SERVICES)]
+               "GRAFANA_ADMIN_PASSWORD",
+               *(f"RESONANZ_{m.upper()}_DB_PASSWORD" for m in WITH_DATABASE)]
     for secret in secrets:
         uses = re.findall(rf"\$\{{{secret}(:?[-?=+]?)", text)
         assert uses, f"{secret} is not used"
@@ -255,13 +299,16 @@ def test_compose_ports_match_service_defaults() -> None:
 
 def test_compose_service_urls_point_at_compose_services() -> None:
     services = _compose_services()
-    for module, (name, _) in SERVICES.items():
+    for module in WITH_DATABASE:
+        name, _ = SERVICES[module]
         env = _env(services[name])
         for other, (other_name, other_port) in SERVICES.items():
             key = f"RESONANZ_{other.upper()}_URL"
             assert env.get(key) == f"http://{other_name}:{other_port}", (name, key)
         assert env.get("RESONANZ_SMTP_HOST") == "mailpit", module
         assert env.get("RESONANZ_SMTP_PORT") == "1025", module
+    # The dashboard calls no one.
+    assert not [k for k in _env(services["dashboard"]) if k.endswith("_URL")]
 
 
 def test_compose_publishes_gateway_and_uis_on_loopback_only() -> None:

@@ -1,4 +1,5 @@
-"""A real Prometheus scrapes the running platform and sees all five services."""
+"""A real Prometheus scrapes the running platform and sees every service: the five and the
+dashboard."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 import yaml
 
 from resonanz.shared.devstack import Stack, free_port, wait_for_port, wait_until_ok
+from resonanz.shared.settings import SERVICE_PORTS
 
 from .support import eventually
 
@@ -53,18 +55,21 @@ async def query(http: aiohttp.ClientSession, base: str, promql: str) -> list[dic
     return result
 
 
-async def test_prometheus_scrapes_a_metric_from_each_of_the_five_services(
+async def test_prometheus_scrapes_a_metric_from_every_service(
     shared_stack: Stack, prometheus: str,
 ) -> None:
+    # What the deployments scrape: every service with a port of its own (the dashboard too).
+    assert set(shared_stack.services) == set(SERVICE_PORTS)
+    count = len(SERVICE_PORTS)
     async with aiohttp.ClientSession() as http:
         up = await eventually(lambda: query(http, prometheus, "up == 1"),
-                              lambda r: len(r) == 5, within=30,
-                              what="all five targets up")
+                              lambda r: len(r) == count, within=30,
+                              what=f"all {count} targets up")
         assert {r["metric"]["service"] for r in up} == set(shared_stack.services)
         series = await eventually(
             lambda: query(http, prometheus,
                           "sum by (service) (resonanz_http_requests_total)"),
-            lambda r: len(r) == 5, within=30, what="request counters of all five")
+            lambda r: len(r) == count, within=30, what=f"request counters of all {count}")
         assert {r["metric"]["service"] for r in series} == set(shared_stack.services)
         relay = await eventually(
             lambda: query(http, prometheus, "resonanz_outbox_backlog"),
