@@ -636,7 +636,8 @@ async def test_the_rewards_queue_is_by_score_and_reviews_in_a_keystroke(
     page = await person.goto(stack, "/app/rewards")
     order = await page.eval_on_selector_all("table.queue tbody tr",
                                             "(rows) => rows.map((r) => r.dataset.id)")
-    assert order == sorted(scores, key=lambda i: -scores[i])
+    # Best score first; among equal scores the newer first.
+    assert order == [e["id"] for e in sorted(reversed(made), key=lambda e: -scores[e["id"]])]
     totals = page.locator(".totals")
     assert "3 rewards" in await totals.inner_text()
 
