@@ -23,6 +23,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import yarl
 
 from resonanz.shared.devstack import MailCatcher, ServiceProcess, Stack, free_port
 
@@ -376,6 +377,19 @@ async def test_the_gateway_forwards_the_dashboard_without_a_key(
     async with http.get(stack.services["gateway"].url + "/app/") as response:
         assert response.status == 200 and "text/html" in response.headers["Content-Type"]
         assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+
+
+@pytest.mark.parametrize("path", ["/app/../metrics", "/app/%2e%2e/metrics",
+                                  "/app/..%2Fmetrics", "/app/%252e%252e/readyz",
+                                  "/app/.%2e/healthz", "/app/..\\metrics"])
+async def test_a_dot_segment_cannot_leave_the_dashboard(
+        stack: Stack, http: aiohttp.ClientSession, path: str) -> None:
+    """Forwarded, `/app/../metrics` would reach the dashboard service's /metrics: the
+    public port answers 404 in any spelling."""
+    url = yarl.URL(stack.services["gateway"].url + path, encoded=True)
+    async with http.get(url) as response:
+        assert response.status == 404, path
+        assert "process_cpu" not in await response.text()
 
 
 # --- invitations and passwords -------------------------------------------------------------

@@ -68,6 +68,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
         cleanup_ctxs=[
             pool_ctx(SERVICE, settings),
             http_client_ctx(settings, timeout=settings.upstream_timeout),
+            dashboard.dashboard_client_ctx(settings.upstream_timeout),
             authenticator_ctx(settings.api_key_pepper.get_secret_value().encode(),
                               settings.service_dsn(SERVICE)),
             sessions_ctx(settings.api_key_pepper.get_secret_value().encode(),
