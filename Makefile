@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # The stamp names what was installed: a change to the packaging or the lock reinstalls.
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml setup.py requirements-dev.lock | cksum | cut -d' ' -f1)
 
-.PHONY: install run test lint fmt up down clean bench drill
+.PHONY: install run test lint fmt up down clean bench drill screenshots
 
 install: $(STAMP)
 
@@ -27,6 +27,10 @@ test: system-deps lint
 .PHONY: system-deps
 system-deps:
 	bash tools/system-deps.sh
+
+## Refresh README's dashboard screenshots (docs/screenshots) from a browser test run.
+screenshots: install
+	RESONANZ_SCREENSHOTS_DIR=docs/screenshots $(BIN)/pytest -q tests/test_dashboard.py -k "screenshot or entry_detail"
 
 lint: install
 	$(BIN)/ruff check .
