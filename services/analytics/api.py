@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -16,7 +17,16 @@ from resonanz.shared.params import query_uuid
 from resonanz.shared.web import json_response
 
 from . import store
-from .domain import GROUPINGS, PERIODS, RESOLVE, RESPONSE, Window, median_of
+from .domain import (
+    DURATION_GRAINS,
+    GROUPINGS,
+    PERIODS,
+    RESOLVE,
+    RESPONSE,
+    STAT_GRAINS,
+    Window,
+    median_seconds,
+)
 
 routes = web.RouteTableDef()
 
@@ -29,26 +39,22 @@ def _choice(request: web.Request, name: str, allowed: tuple[str, ...], default: 
     return value
 
 
-def _durations(counted: str, n: int, ms_sum: int, histogram: Counter[int] | None
+def _durations(counted: str, n: int, ms_sum: int, middle: tuple[int, int] | None
                ) -> dict[str, Any]:
     return {counted: n, "average_seconds": round(ms_sum / n / 1000, 3) if n else None,
-            "median_seconds": _rounded(median_of(histogram or Counter()))}
+            "median_seconds": round(median_seconds(*middle), 3) if n and middle else None}
 
 
-def _rounded(value: float | None) -> float | None:
-    return None if value is None else round(value, 3)
-
-
-def _rates(row: dict[str, int], histograms: dict[str, Counter[int]]) -> dict[str, Any]:
+def _rates(row: dict[str, int], middles: dict[str, tuple[int, int]]) -> dict[str, Any]:
     submissions, rated = row["submissions"], row["rating_count"]
     return {
         "total_submissions": submissions,
         "average_rating": round(row["rating_sum"] / rated, 3) if rated else None,
         "response_rate": round(row["responded"] / submissions, 4) if submissions else None,
         "time_to_first_response": _durations("responded", row["responded"],
-                                             row["response_ms"], histograms.get(RESPONSE)),
+                                             row["response_ms"], middles.get(RESPONSE)),
         "time_to_resolve": _durations("resolved", row["resolved"], row["resolve_ms"],
-                                      histograms.get(RESOLVE)),
+                                      middles.get(RESOLVE)),
     }
 
 
@@ -69,25 +75,29 @@ async def summary_for(pool: asyncpg.Pool, tenant: str, period: str, group_by: st
     """The summary from aggregates only: cost independent of how many entries exist."""
     zone = await store.timezone_of(pool, tenant)
     window = Window.of(zone, period, group_by, now or datetime.now(UTC))
-    pieces = window.pieces()
-    stats = await store.bucket_stats(pool, tenant, pieces, widget)
-    durations = await store.bucket_durations(pool, tenant, pieces, widget)
-    counts = await store.dimension_counts(pool, tenant, window.total_pieces(), widget)
-    buckets = [_rates(stats.get(i, ZERO), {m: durations.get((i, m), Counter())
-                                          for m in (RESPONSE, RESOLVE)})
-               for i in range(len(window.starts()))]
+    # Three statements on three connections at once; the whole period's median from its
+    # own ranges (a few weeks), not from every bucket's again.
+    stats, medians, counts = await asyncio.gather(
+        store.bucket_stats(pool, tenant, window.pieces(STAT_GRAINS), widget),
+        store.bucket_medians(pool, tenant, [*window.pieces(DURATION_GRAINS),
+                                            *window.total_pieces(DURATION_GRAINS, WHOLE)],
+                             widget),
+        store.dimension_counts(pool, tenant, window.total_pieces(STAT_GRAINS), widget))
+    starts = window.starts()
+    buckets = [_rates(stats.get(i, ZERO), _of_bucket(medians, i)) for i in range(len(starts))]
     return {
         "period": period, "group_by": group_by, "widget_id": widget, "timezone": zone,
         "from": window.first.isoformat(), "to": window.today.isoformat(),
-        **_rates(_overall(stats.values()), _overall_histograms(durations)),
+        **_rates(_overall(stats.values()), _of_bucket(medians, WHOLE)),
         "rating_distribution": counts["rating"], "categories": counts["category"],
         "statuses": counts["status"],
         "buckets": [{"start": start.isoformat(), **rates}
-                    for start, rates in zip(window.starts(), buckets, strict=True)],
+                    for start, rates in zip(starts, buckets, strict=True)],
     }
 
 
 ZERO = dict.fromkeys(store.STAT_COLUMNS, 0)
+WHOLE = -1  # the bucket number of the whole period
 
 
 def _overall(rows: Iterable[dict[str, int]]) -> dict[str, int]:
@@ -97,9 +107,6 @@ def _overall(rows: Iterable[dict[str, int]]) -> dict[str, int]:
     return dict(total)
 
 
-def _overall_histograms(durations: dict[tuple[int, str], Counter[int]]
-                        ) -> dict[str, Counter[int]]:
-    out: dict[str, Counter[int]] = {RESPONSE: Counter(), RESOLVE: Counter()}
-    for (_, measure), histogram in durations.items():
-        out[measure].update(histogram)
-    return out
+def _of_bucket(medians: dict[tuple[int, str], tuple[int, int]], bucket: int
+               ) -> dict[str, tuple[int, int]]:
+    return {m: medians[(bucket, m)] for m in (RESPONSE, RESOLVE) if (bucket, m) in medians}

@@ -1,20 +1,24 @@
 """How one entry contributes to the aggregates, which rows a summary reads, and the
 summary's arithmetic. No I/O.
 
-Aggregates are kept at two grains of UTC time: 15-minute slots, which any time zone's
-midnight falls on (every zone in use is offset by a multiple of 15 minutes), and UTC
-days. A summary in a tenant's zone reads whole UTC days and corrects each bucket edge
-with the slots between the edge and the nearer UTC midnight, so a zone change needs no
-rebuild and a bucket costs a few dozen rows, not 96 per day.
+Aggregates are kept at grains of UTC time: 15-minute slots, which any time zone's
+midnight falls on (every zone in use is offset by a multiple of 15 minutes), UTC days and,
+for the duration histograms, also hours and ISO weeks. A summary in a tenant's zone
+reads each bucket as a few signed ranges of the coarsest rows that fit (a week, the days
+up to it, the hour or two between a local midnight and the UTC one), so a zone change
+needs no rebuild and a bucket costs a handful of rows, not 96 per day.
 """
 
 from __future__ import annotations
 
 import math
 import uuid
+from bisect import bisect_right
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
+from itertools import accumulate as running_sums
 from itertools import pairwise
 from typing import TypeVar
 from zoneinfo import ZoneInfo
@@ -26,8 +30,14 @@ PERIODS = {"7d": 7, "30d": 30, "90d": 90}
 GROUPINGS = ("day", "week", "month")
 DEFAULT_TIMEZONE = "Europe/Berlin"
 
-SLOT, DAY = timedelta(minutes=15), timedelta(days=1)
-SLOT_SPAN, DAY_SPAN = 15, 1440  # minutes a row covers
+SLOT_SPAN, HOUR_SPAN, DAY_SPAN, WEEK_SPAN = 15, 60, 1440, 10080  # minutes a row covers
+# Rows start on multiples of their span from a Monday midnight, so weeks are ISO weeks.
+EPOCH = datetime(2000, 1, 3, tzinfo=UTC)
+# stats and counts are cheap rows (one per slot, a few per slot): slots and days suffice.
+# A duration histogram row holds up to 64 buckets, and a bucket edge read in slots would
+# cost 4 to 8 of them per hour: histograms are also kept per hour and per ISO week.
+STAT_GRAINS = (SLOT_SPAN, DAY_SPAN)
+DURATION_GRAINS = (SLOT_SPAN, HOUR_SPAN, DAY_SPAN, WEEK_SPAN)
 NO_WIDGET = uuid.UUID(int=0)
 # Responded and resolved entries are counted where they were created; these measure how
 # long after creation the first response and the resolution came.
@@ -58,8 +68,10 @@ def slot_of(moment: datetime) -> datetime:
     return utc.replace(minute=utc.minute - utc.minute % 15, second=0, microsecond=0)
 
 
-def day_of(slot: datetime) -> datetime:
-    return slot.replace(hour=0, minute=0)
+def start_of(moment: datetime, span: int) -> datetime:
+    """The start of the row of `span` minutes that `moment` falls in."""
+    width = timedelta(minutes=span)
+    return EPOCH + (moment - EPOCH) // width * width
 
 
 def key_of(entry: EntrySnapshot) -> Key:
@@ -68,7 +80,11 @@ def key_of(entry: EntrySnapshot) -> Key:
 
 
 def milliseconds(start: datetime, end: datetime) -> int:
-    return max(0, round((end - start).total_seconds() * 1000))
+    """Whole milliseconds, half a millisecond up: exactly what PostgreSQL's round() gives
+    in the migrations that compute aggregates in SQL (a float and round-half-even did not,
+    for one entry in a thousand), so a later change subtracts what was added."""
+    micros = (end - start) // timedelta(microseconds=1)
+    return max(0, (micros + 500) // 1000)
 
 
 def is_resolved(entry: EntrySnapshot) -> bool:
@@ -128,6 +144,9 @@ def _minus(a: Counter[K], b: Counter[K]) -> Counter[K]:
 GAMMA = 1.01
 _LOG_GAMMA = math.log(GAMMA)
 MEDIAN_RELATIVE_ERROR = math.sqrt(GAMMA) - 1  # 0.499 %
+# A histogram is stored as rows of FINE consecutive buckets (a factor of 1.89 in time):
+# the row's total finds which row holds the median, its array the bucket within it.
+FINE = 64
 
 
 def duration_bucket(ms: int) -> int:
@@ -138,22 +157,28 @@ def bucket_seconds(bucket: int) -> float:
     return 0.0 if bucket <= 0 else float(GAMMA ** (bucket - 0.5)) / 1000
 
 
-def median_of(histogram: Counter[int]) -> float | None:
-    """The median duration in seconds from a histogram of buckets."""
-    total = sum(histogram.values())
-    if total <= 0:
-        return None
-    ordered = sorted((b, n) for b, n in histogram.items() if n)
-    return (_nth(ordered, (total - 1) // 2) + _nth(ordered, total // 2)) / 2
+def median_seconds(lower: int, upper: int) -> float:
+    """The median from the buckets holding the middle two durations (one, if odd)."""
+    return (bucket_seconds(lower) + bucket_seconds(upper)) / 2
 
 
-def _nth(histogram: list[tuple[int, int]], index: int) -> float:
-    seen = 0
-    for bucket, n in histogram:
-        seen += n
-        if index < seen:
-            return bucket_seconds(bucket)
-    raise IndexError(index)
+def positions(signs: list[int], rows: list[list[int]], ranks: list[int]) -> list[int]:
+    """In a row of FINE buckets held by several pieces (`rows`, each added with its sign),
+    the index of the bucket holding each zero-based rank."""
+    signed = [[sign * n for n in row] for sign, row in zip(signs, rows, strict=True)]
+    running = list(running_sums(map(sum, zip(*signed, strict=True))))
+    return [bisect_right(running, rank) for rank in ranks]
+
+
+def fine_rows(durations: Counter[tuple[str, int]]) -> dict[tuple[str, int], list[int]]:
+    """A histogram's changes as stored: per measure and row of FINE buckets (named by its
+    first bucket), the array of counts."""
+    rows: dict[tuple[str, int], list[int]] = {}
+    for (measure, bucket), n in sorted(durations.items()):
+        if n:
+            row, index = divmod(bucket, FINE)
+            rows.setdefault((measure, row * FINE), [0] * FINE)[index] += n
+    return rows
 
 
 # --- the rows a summary reads --------------------------------------------------------------
@@ -206,43 +231,84 @@ class Window:
         """When `day` begins in the zone, in UTC (on a slot: every zone in use is)."""
         return slot_of(datetime.combine(day, time(), tzinfo=self.zone))
 
-    def pieces(self) -> list[Piece]:
-        """Bucket i is the UTC days between its edges' anchors, plus each edge's
-        correction: the slots between the edge and its anchor, the nearer UTC midnight."""
-        edges = self.edges()
-        return [piece for i, (lo, hi) in enumerate(pairwise(edges))
-                for piece in _between(lo, hi, i)]
+    def pieces(self, grains: tuple[int, ...]) -> tuple[Piece, ...]:
+        """Bucket i as signed ranges of rows of `grains` (see `cover`)."""
+        return _pieces(self, grains)
 
-    def total_pieces(self) -> list[Piece]:
-        """The whole period as bucket 0."""
-        edges = self.edges()
-        return _between(edges[0], edges[-1], 0)
+    def total_pieces(self, grains: tuple[int, ...], bucket: int = 0) -> tuple[Piece, ...]:
+        """The whole period as one bucket."""
+        return _total_pieces(self, grains, bucket)
 
 
-def _between(lo: datetime, hi: datetime, bucket: int) -> list[Piece]:
-    """Everything before `hi` minus everything before `lo`."""
-    a_lo, lo_from, lo_to, lo_sign = _anchored(lo)
-    a_hi, hi_from, hi_to, hi_sign = _anchored(hi)
-    return [*_span(DAY_SPAN, a_lo, a_hi, bucket, 1),
-            *_span(SLOT_SPAN, hi_from, hi_to, bucket, hi_sign),
-            *_span(SLOT_SPAN, lo_from, lo_to, bucket, -lo_sign)]
+# A window is the same all day: its pieces are worked out once (a 90-day summary by day in
+# a zone 45 minutes off the hour takes milliseconds).
+@lru_cache(maxsize=256)
+def _pieces(window: Window, grains: tuple[int, ...]) -> tuple[Piece, ...]:
+    return tuple(Piece(span, lo, hi, i, sign)
+                 for i, edges in enumerate(pairwise(window.edges()))
+                 for span, lo, hi, sign in cover(*edges, grains))
 
 
-def _anchored(edge: datetime) -> tuple[datetime, datetime, datetime, int]:
-    """(anchor, lo, hi, sign): everything before `edge` is everything before the UTC
-    midnight `anchor` plus `sign` times the slots in [lo, hi)."""
-    floor = day_of(edge)
-    if edge - floor <= DAY / 2:
-        return floor, floor, edge, 1
-    return floor + DAY, edge, floor + DAY, -1
+@lru_cache(maxsize=256)
+def _total_pieces(window: Window, grains: tuple[int, ...], bucket: int) -> tuple[Piece, ...]:
+    edges = window.edges()
+    return tuple(Piece(span, lo, hi, bucket, sign)
+                 for span, lo, hi, sign in cover(edges[0], edges[-1], grains))
 
 
-def _span(span: int, lo: datetime, hi: datetime, bucket: int, sign: int) -> list[Piece]:
+Range = tuple[int, datetime, datetime, int]  # span, lo, hi, sign
+
+
+def cover(lo: datetime, hi: datetime, grains: tuple[int, ...]) -> tuple[Range, ...]:
+    """Signed ranges of whole rows of `grains` (spans in minutes, finest first, each a
+    multiple of the one before) that add up to exactly [lo, hi), with as few rows as
+    possible: a coarser row is used when it and the corrections to its edges, added or
+    subtracted, are fewer rows than the finer ones. `lo` and `hi` lie on the finest."""
+    _, ranges = _cover(_minutes(lo), _minutes(hi), len(grains) - 1, grains)
+    return tuple((span, _instant(a), _instant(b), sign) for span, a, b, sign in ranges)
+
+
+# In minutes since EPOCH: integer arithmetic keeps a 90-bucket search to milliseconds.
+_Ranges = tuple[tuple[int, int, int, int], ...]
+
+
+@lru_cache(maxsize=16384)
+def _cover(lo: int, hi: int, level: int, grains: tuple[int, ...]) -> tuple[int, _Ranges]:
+    span = grains[level]
+    if level == 0:
+        return (hi - lo) // span, ((span, lo, hi, 1),)
+    best = _cover(lo, hi, level - 1, grains)
+    finer = grains[level - 1]
+    for a in {lo // span * span, -(-lo // span) * span}:
+        for b in {hi // span * span, -(-hi // span) * span}:
+            # At least: the coarse rows, and a correction of length d takes d / finer rows.
+            if a >= b or ((b - a) // span + -(-abs(a - lo) // finer)
+                          + -(-abs(hi - b) // finer)) > best[0]:
+                continue
+            head, tail = _signed(lo, a, level - 1, grains), _signed(b, hi, level - 1, grains)
+            candidate = ((b - a) // span + head[0] + tail[0],
+                         ((span, a, b, 1), *head[1], *tail[1]))
+            if (candidate[0], len(candidate[1])) < (best[0], len(best[1])):
+                best = candidate
+    return best
+
+
+def _signed(lo: int, hi: int, level: int, grains: tuple[int, ...]) -> tuple[int, _Ranges]:
+    """[lo, hi) covered as `_cover` does; negated when lo > hi."""
     if lo == hi:
-        return []
-    if lo > hi:
-        return [Piece(span, hi, lo, bucket, -sign)]
-    return [Piece(span, lo, hi, bucket, sign)]
+        return 0, ()
+    if lo < hi:
+        return _cover(lo, hi, level, grains)
+    rows, ranges = _cover(hi, lo, level, grains)
+    return rows, tuple((span, a, b, -sign) for span, a, b, sign in ranges)
+
+
+def _minutes(moment: datetime) -> int:
+    return (moment - EPOCH) // timedelta(minutes=1)
+
+
+def _instant(minutes: int) -> datetime:
+    return EPOCH + timedelta(minutes=minutes)
 
 
 def unit_start(day: date, group_by: str) -> date:
