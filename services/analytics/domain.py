@@ -34,7 +34,7 @@ SLOT_SPAN, HOUR_SPAN, DAY_SPAN, WEEK_SPAN = 15, 60, 1440, 10080  # minutes a row
 # Rows start on multiples of their span from a Monday midnight, so weeks are ISO weeks.
 EPOCH = datetime(2000, 1, 3, tzinfo=UTC)
 # stats and counts are cheap rows (one per slot, a few per slot): slots and days suffice.
-# A duration histogram row holds up to 64 buckets, and a bucket edge read in slots would
+# A duration histogram row holds up to 128 buckets, and a bucket edge read in slots would
 # cost 4 to 8 of them per hour: histograms are also kept per hour and per ISO week.
 STAT_GRAINS = (SLOT_SPAN, DAY_SPAN)
 DURATION_GRAINS = (SLOT_SPAN, HOUR_SPAN, DAY_SPAN, WEEK_SPAN)
@@ -144,9 +144,9 @@ def _minus(a: Counter[K], b: Counter[K]) -> Counter[K]:
 GAMMA = 1.01
 _LOG_GAMMA = math.log(GAMMA)
 MEDIAN_RELATIVE_ERROR = math.sqrt(GAMMA) - 1  # 0.499 %
-# A histogram is stored as rows of FINE consecutive buckets (a factor of 1.89 in time):
+# A histogram is stored as rows of FINE consecutive buckets (a factor of 3.6 in time):
 # the row's total finds which row holds the median, its array the bucket within it.
-FINE = 64
+FINE = 128
 
 
 def duration_bucket(ms: int) -> int:

@@ -115,7 +115,7 @@ def _durations(c: Contribution) -> Counter[tuple[str, int]]:
 async def add_durations(conn: asyncpg.Connection, rows: list[tuple[Any, ...]]) -> None:
     """Rows of FINE buckets: the changes of each row's total and of its array. The arrays
     travel as array literals (unnest would flatten an array of arrays, and asyncpg's
-    encoding of 64 ints per row cost more than the rest of a batch)."""
+    encoding of 128 ints per row cost more than the rest of a batch)."""
     *keys, fines = columns(rows, 8)
     await conn.execute(
         "INSERT INTO durations (tenant_id, span, start, widget_id, measure, first_bucket, n,"

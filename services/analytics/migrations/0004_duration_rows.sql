@@ -1,7 +1,7 @@
 -- Duration histograms a summary can take the median of without reading them whole
 -- (issue 17 follow-up). A 90-day summary read about 190,000 rows of 1 % buckets (one per
 -- bucket, slot or day, and measure) and took 0.3 to 0.8 s at 1 M entries. Now:
---   * a row holds 64 consecutive buckets (a factor of 1.89 in time): `n`, their total, and
+--   * a row holds 128 consecutive buckets (a factor of 3.6 in time): `n`, their total, and
 --     `counts`, each bucket's count, so a median is found from the rows' totals first and
 --     then in the one row that holds it (store.bucket_medians);
 --   * rows are also kept per hour and per ISO week (UTC, Monday), so a bucket reads a week,
@@ -9,7 +9,7 @@
 --     every day and four to eight 15-minute slots per edge (domain.cover).
 -- Every row covers [start, start + span minutes); bucket `first_bucket + i - 1` is
 -- `counts[i]`.
--- A row's counts plus a change's: a change touches one bucket or a few of the 64, so only
+-- A row's counts plus a change's: a change touches one bucket or a few of the 128, so only
 -- those are added (a third of the CPU of summing every pair in SQL).
 CREATE FUNCTION add_counts(a integer[], b integer[]) RETURNS integer[]
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
@@ -23,11 +23,11 @@ BEGIN
 END
 $$;
 
--- The 64 counts of a row from its buckets' positions (0 to 63) and counts.
+-- The 128 counts of a row from its buckets' positions (0 to 127) and counts.
 CREATE FUNCTION dense_counts(positions integer[], ns bigint[]) RETURNS integer[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT array_agg(coalesce(s.n, 0)::integer ORDER BY p)
-    FROM generate_series(0, 63) AS p LEFT JOIN unnest(positions, ns) AS s(pos, n)
+    FROM generate_series(0, 127) AS p LEFT JOIN unnest(positions, ns) AS s(pos, n)
         ON s.pos = p
 $$;
 
@@ -38,9 +38,9 @@ CREATE TABLE durations (
     start        timestamptz NOT NULL,
     widget_id    uuid        NOT NULL,
     measure      text        NOT NULL CHECK (measure IN ('response', 'resolve')),
-    first_bucket smallint    NOT NULL CHECK (first_bucket % 64 = 0),
+    first_bucket smallint    NOT NULL CHECK (first_bucket % 128 = 0),
     n            bigint      NOT NULL,
-    counts       integer[]   NOT NULL CHECK (cardinality(counts) = 64),
+    counts       integer[]   NOT NULL CHECK (cardinality(counts) = 128),
     PRIMARY KEY (tenant_id, span, start, widget_id, measure, first_bucket)
 );
 
@@ -82,7 +82,7 @@ FROM (
     SELECT tenant_id, g.span,
            date_bin(g.span * interval '1 minute', created_at,
                     timestamptz '2000-01-03 00:00:00+00') AS start,
-           widget_id, measure, bucket, bucket / 64 * 64 AS first_bucket, count(*) AS n
+           widget_id, measure, bucket, bucket / 128 * 128 AS first_bucket, count(*) AS n
     FROM measured
     CROSS JOIN LATERAL (VALUES ('response', response_ms), ('resolve', resolve_ms))
         AS d(measure, ms)
