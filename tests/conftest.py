@@ -15,11 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import aiohttp
 import asyncpg
 import pytest
 
 from resonanz.shared.devstack import EmbeddedPostgres, Stack, TansuBroker
 from resonanz.shared.kafka import ensure_topics
+
+from .helpers import Api, new_tenant
 
 
 @dataclass
@@ -155,3 +158,17 @@ async def shared_stack(infra: Infra, tmp_path_factory: pytest.TempPathFactory
     """The platform shared by one module's tests; each test makes its own tenants."""
     async with running_stack(infra, tmp_path_factory.mktemp("stack")) as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    """One HTTP client per test module."""
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+@pytest.fixture
+async def api(shared_stack: Stack, http: aiohttp.ClientSession) -> Api:
+    """An admin key of a new tenant on the module's platform, as a client of its gateway."""
+    _, key = await new_tenant(shared_stack)
+    return Api(http, shared_stack, key)

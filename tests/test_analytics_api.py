@@ -10,7 +10,6 @@ import json
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -22,12 +21,6 @@ from .helpers import Api, admin, new_tenant
 from .support import eventually
 
 SUMMARY = "/v1/analytics/summary?period=7d&group_by=day"
-
-
-@pytest.fixture(scope="module")
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 @pytest.fixture

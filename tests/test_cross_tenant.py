@@ -5,7 +5,6 @@ dialect's error shape, naming the field. Nothing is stored that points across.""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -19,12 +18,6 @@ from .support import eventually
 
 FEEDBACK = {"body": "Die Rücksendung wurde nach drei Wochen noch nicht erstattet.", "rating": 2}
 CONFIRM = {"X-Confirm": "true"}
-
-
-@pytest.fixture(scope="module")
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 @pytest.fixture

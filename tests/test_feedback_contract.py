@@ -4,15 +4,13 @@ document it: envelopes, status codes, headers and error shapes."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
-import pytest
 
 from resonanz.shared.devstack import Stack
 
-from .helpers import Api, new_tenant
+from .helpers import Api
 
 REFERENCE_PAYLOAD = {
     "body": "Checkout button was unresponsive on mobile Safari.",
@@ -21,18 +19,6 @@ REFERENCE_PAYLOAD = {
     "customer_email": "lars.mueller@web.de",
     "metadata": {"page_url": "/checkout", "browser": "Safari 17.2"},
 }
-
-
-@pytest.fixture(scope="module")
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-@pytest.fixture
-async def api(shared_stack: Stack, http: aiohttp.ClientSession) -> Api:
-    _, key = await new_tenant(shared_stack)
-    return Api(http, shared_stack, key)
 
 
 def fbp_error(body: dict[str, Any]) -> dict[str, Any]:

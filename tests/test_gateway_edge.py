@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import asyncpg
-import pytest
 from aiokafka import AIOKafkaConsumer
 
 from resonanz.shared.devstack import ServiceProcess, Stack, free_port
@@ -21,12 +19,6 @@ from .support import eventually
 
 FEEDBACK = {"body": "Die Lieferung kam zwei Tage zu spät, der Karton war beschädigt.",
             "rating": 2}
-
-
-@pytest.fixture(scope="module")
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 async def key_for(stack: Stack, tenant: str, role: str) -> str:

@@ -4,7 +4,7 @@ names the same object, and never slips past a check that compared strings."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import aiohttp
 import pytest
@@ -23,12 +23,6 @@ SPELLINGS: dict[str, Callable[[str], str]] = {
     "urn": lambda i: f"urn:uuid:{i}",
     "urn-uppercase": lambda i: f"URN:UUID:{i.upper()}",
 }
-
-
-@pytest.fixture(scope="module")
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 async def owner_of(stack: Stack, tenant: str) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -15,23 +14,11 @@ import pytest
 
 from resonanz.shared.devstack import Stack
 
-from .helpers import Api, new_tenant
+from .helpers import Api
 
 FAR_PAST = "0001-01-01T00:00:00+14:00"  # year 0 in UTC
 FAR_FUTURE = "9999-12-31T23:59:59-14:00"  # year 10000 in UTC
 FEEDBACK = {"body": "Die Versandkosten wurden doppelt berechnet.", "rating": 1}
-
-
-@pytest.fixture(scope="module")
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-@pytest.fixture
-async def api(shared_stack: Stack, http: aiohttp.ClientSession) -> Api:
-    _, key = await new_tenant(shared_stack)
-    return Api(http, shared_stack, key)
 
 
 def cursor(*parts: Any) -> str:

@@ -3,10 +3,7 @@ dialects, served with Swagger UI offline."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import aiohttp
-import pytest
 from openapi_spec_validator import OpenAPIV30SpecValidator, validate
 
 from resonanz.gateway.openapi import document
@@ -52,12 +49,6 @@ def test_document_covers_every_reference_endpoint() -> None:
     }
     present = {(method, path) for path, ops in paths.items() for method in ops}
     assert expected <= present
-
-
-@pytest.fixture(scope="module")
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 async def test_gateway_serves_the_spec_and_swagger_ui_without_a_cdn(

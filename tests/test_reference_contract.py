@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -33,18 +32,6 @@ PAUSE = {"reason": "Black Friday campaign — switching to survey mode",  # the 
          "resume_at": "2099-12-02T00:00:00Z"}
 RFC3339_MS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 LOOKS_LIKE_A_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d")
-
-
-@pytest.fixture(scope="module")
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-@pytest.fixture
-async def api(shared_stack: Stack, http: aiohttp.ClientSession) -> Api:
-    _, key = await new_tenant(shared_stack)
-    return Api(http, shared_stack, key)
 
 
 @pytest.fixture

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
-import pytest
 
 from resonanz.shared.devstack import Stack
 from resonanz.webhook_dispatcher.domain import KNOWN_WEBHOOKS
@@ -20,12 +18,6 @@ from .test_gateway_edge import read_topic
 
 GOOD_REVIEW = {"body": "Die Wanderschuhe passen in Größe 43 perfekt, nach zwei Touren keine"
                        " Blasen. Lieferung kam schon nach zwei Tagen.", "rating": 5}
-
-
-@pytest.fixture(scope="module")
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 async def campaign_with(api: Api, stack: Stack, reward: dict[str, Any]) -> str:

@@ -4,11 +4,10 @@ invitation token is kept as a digest or sealed wherever it travels."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import Awaitable
 from typing import Any
 
 import aiohttp
-import pytest
 
 from resonanz.shared.devstack import Stack
 
@@ -16,12 +15,6 @@ from .helpers import admin, bearer, new_tenant
 from .support import eventually, places_holding, query_value
 
 BODY = {"url": "https://hooks.shop.example/resonanz", "events": ["feedback_created"]}
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 async def create_webhook(http: aiohttp.ClientSession, stack: Stack, key: str,

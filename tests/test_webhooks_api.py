@@ -31,12 +31,6 @@ async def stack(infra: Infra, tmp_path_factory: pytest.TempPathFactory
         yield running
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
 class Api:
     def __init__(self, http: aiohttp.ClientSession, stack: Stack, key: str) -> None:
         self.http, self.key = http, key
