@@ -243,7 +243,8 @@ class FeedbackDetailView(FeedbackView):
 class ResponseView(View):
     id: str
     campaign_id: str | None
-    status: Literal["PENDING", "APPROVED", "REJECTED"]
+    # NONE: the response's campaign pays no reward, so there is nothing to review.
+    status: Literal["PENDING", "APPROVED", "REJECTED", "NONE"]
     rating: int | None
     text: str | None
     customer_email: str | None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
@@ -9,7 +10,13 @@ from aiohttp import web
 from resonanz.shared.contracts import EntryIn, PatchIn, ReviewIn
 from resonanz.shared.db import PoolKey
 from resonanz.shared.errors import InvalidInput
-from resonanz.shared.params import query_datetime, query_int, query_page, query_uuid
+from resonanz.shared.params import (
+    parse_uuid,
+    query_datetime,
+    query_int,
+    query_page,
+    query_uuid,
+)
 from resonanz.shared.web import SettingsKey, json_response, read_model
 
 from . import commands, store
@@ -132,6 +139,11 @@ def list_query(request: web.Request, tenant_id: str) -> store.ListQuery:
         created_to=query_datetime(q, "to"), descending=_sort(q.get("sort", "created_at:desc")),
         limit=query_int(q, "limit", 50, upper=MAX_LIST_LIMIT), page=query_page(q),
         cursor=q.get("cursor") or None, with_total=q.get("total", "1") == "1",
+        ratings=_ratings(q.get("rating", "")), rating_min=_bounded(q, "rating_min", 1, 5),
+        rating_max=_bounded(q, "rating_max", 1, 5), category=_text(q, "category", 200),
+        assignee=_assignee(q), quality_labels=_labels(q.get("quality", "")),
+        score_min=_bounded(q, "score_min", 0, 100), score_max=_bounded(q, "score_max", 0, 100),
+        search=_text(q, "q", MAX_SEARCH),
     )
 
 
@@ -149,10 +161,55 @@ def _statuses(raw: str) -> tuple[str, ...]:
 
 def _reward_statuses(raw: str) -> tuple[str, ...]:
     statuses = tuple(s.strip().lower() for s in raw.split(",") if s.strip())
-    unknown = [s for s in statuses if s not in REWARD_STATUSES]
+    allowed = [*REWARD_STATUSES, "none"]
+    unknown = [s for s in statuses if s not in allowed]
     if unknown:
-        raise _bad("status", f"unknown {unknown}; allowed {list(REWARD_STATUSES)}", raw)
+        raise _bad("reward_status", f"unknown {unknown}; allowed {allowed}", raw)
     return statuses
+
+
+MAX_SEARCH = 200
+QUALITY_LABELS = ("good", "fair", "poor", "spam")
+
+
+def _ratings(raw: str) -> tuple[int, ...]:
+    parts = [p.strip() for p in raw.split(",") if p.strip()]
+    if any(p not in ("1", "2", "3", "4", "5") for p in parts):
+        raise _bad("rating", "a comma list of whole numbers from 1 to 5", raw)
+    return tuple(sorted({int(p) for p in parts}))
+
+
+def _bounded(q: Mapping[str, str], name: str, lo: int, hi: int) -> int | None:
+    raw = q.get(name, "").strip()
+    if not raw:
+        return None
+    if not raw.isascii() or not raw.isdigit() or not lo <= int(raw) <= hi:
+        raise _bad(name, f"must be a whole number from {lo} to {hi}", q.get(name))
+    return int(raw)
+
+
+def _text(q: Mapping[str, str], name: str, longest: int) -> str | None:
+    raw = q.get(name, "")
+    if "\x00" in raw or len(raw) > longest:
+        raise _bad(name, f"at most {longest} characters, no NUL", raw[:longest])
+    return raw.strip() or None
+
+
+def _assignee(q: Mapping[str, str]) -> str | None:
+    """A user id in its canonical spelling (as the API stores it), or a free-text name."""
+    raw = _text(q, "assignee", 200)
+    if raw is None:
+        return None
+    parsed = parse_uuid(raw)
+    return str(parsed) if parsed else raw
+
+
+def _labels(raw: str) -> tuple[str, ...]:
+    labels = tuple(s.strip().lower() for s in raw.split(",") if s.strip())
+    unknown = [s for s in labels if s not in QUALITY_LABELS]
+    if unknown:
+        raise _bad("quality", f"unknown {unknown}; allowed {list(QUALITY_LABELS)}", raw)
+    return labels
 
 
 def _sort(raw: str) -> bool:

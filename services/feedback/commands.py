@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -63,7 +63,11 @@ async def create_entry(pool: asyncpg.Pool, topic: str, actor: Actor, body: Entry
         await _refuse_foreign_widget(conn, actor.tenant_id, body.widget_id)
         entry, simhash = await _scored_entry(conn, actor.tenant_id, body)
         campaign = await store.campaign_of(conn, entry.tenant_id, entry.widget_id)
-        verdict = automatic_review(campaign, entry.quality_score)
+        if campaign is not None and reward_of(campaign).kind == "none":
+            # Nothing to pay, so nothing to review: kept out of the rewards queue.
+            entry = replace(entry, reward_status="none")
+        verdict = (None if entry.reward_status == "none"
+                   else automatic_review(campaign, entry.quality_score))
         event = new_event("feedback.created", source=SOURCE, tenant_id=entry.tenant_id,
                           subject=entry.id, request_id=actor.request_id,
                           data=FeedbackCreated(entry=entry.snapshot(), body=entry.body,

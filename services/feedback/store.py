@@ -112,6 +112,15 @@ class ListQuery:
     page: int = 1
     cursor: str | None = None
     with_total: bool = True
+    ratings: tuple[int, ...] = ()
+    rating_min: int | None = None
+    rating_max: int | None = None
+    category: str | None = None
+    assignee: str | None = None
+    quality_labels: tuple[str, ...] = ()
+    score_min: int | None = None
+    score_max: int | None = None
+    search: str | None = None
 
 
 @dataclass(frozen=True)
@@ -163,7 +172,36 @@ def _filters(q: ListQuery) -> tuple[list[str], list[Any]]:
     if q.created_to:
         args.append(q.created_to)
         where.append(f"created_at < ${len(args)}")
+    if q.ratings:
+        args.append(list(q.ratings))
+        where.append(f"rating = ANY(${len(args)}::smallint[])")
+    for bound, op, column in ((q.rating_min, ">=", "rating"), (q.rating_max, "<=", "rating"),
+                              (q.score_min, ">=", "quality_score"),
+                              (q.score_max, "<=", "quality_score")):
+        if bound is not None:
+            args.append(bound)
+            where.append(f"{column} {op} ${len(args)}")
+    if q.category:
+        args.append(q.category)
+        where.append(f"lower(category) = lower(${len(args)})")
+    if q.assignee:
+        args.append(q.assignee)
+        where.append(f"assignee = ${len(args)}")
+    if q.quality_labels:
+        args.append(list(q.quality_labels))
+        where.append(f"quality->>'label' = ANY(${len(args)}::text[])")
+    if q.search:
+        args.append(q.search)
+        where.append(SEARCH_SQL.format(n=len(args)))
     return where, args
+
+
+# A search term parsed in each configuration the `search` column is built with (migration
+# 0009): an entry matches when the German, the English or the literal reading does.
+# websearch_to_tsquery accepts anything a person types ("quoted phrases", -not, or).
+SEARCH_SQL = ("search @@ (websearch_to_tsquery('german'::regconfig, ${n})"
+              " || websearch_to_tsquery('english'::regconfig, ${n})"
+              " || websearch_to_tsquery('simple'::regconfig, ${n}))")
 
 
 async def list_entries(pool: asyncpg.Pool, q: ListQuery) -> EntryPage:

@@ -67,17 +67,36 @@ WIDGET = "the widget's id (UUID) or its public id (`wdg_…`, as in the embed co
 WIDGET_ID = Param("id", STRING, "path", required=True, description=WIDGET)
 FBP_PAGE = (Param("page", _int(1, MAX_PAGE_NUMBER)),
             Param("limit", _int(1), description="default 50; more than 200 is clamped to 200"))
+SEARCH = ("full-text search over the body and the answers (German, English and literal"
+          " words; \"quoted phrase\", -word, or)")
+INBOX = (Param("rating", STRING, description="comma list of ratings 1-5"),
+         Param("rating_min", _int(1, 5)), Param("rating_max", _int(1, 5)),
+         Param("category", STRING, description="exact, any case"),
+         Param("quality", STRING, description="comma list of quality labels: good, fair,"
+               " poor, spam"),
+         Param("score_min", {"type": "integer", "minimum": 0, "maximum": 100},
+               description="quality score at least"),
+         Param("score_max", {"type": "integer", "minimum": 0, "maximum": 100},
+               description="quality score at most"),
+         Param("q", {"type": "string", "maxLength": 200}, description=SEARCH))
+ASSIGNEE = "a user id, `me` (the signed-in member or the key's user) or a name"
+REWARD_STATES = ["pending", "approved", "rejected", "none"]
 FBP_LIST = (*FBP_PAGE, Param("status", STRING, description="comma list"),
+            *INBOX, Param("assignee", STRING, description=ASSIGNEE),
+            Param("assigned_to", STRING, description="the same as assignee"),
+            Param("reward_status", STRING, description="comma list of "
+                  + ", ".join(REWARD_STATES) + " (none: the widget pays no reward)"),
             Param("widget_id", STRING, description=WIDGET), Param("from", DATE),
             Param("to", DATE),
             Param("sort", {"enum": ["created_at:desc", "created_at:asc"]}),
             Param("cursor", STRING, description="opaque; from meta.next_cursor"))
 P4F_LIST = (Param("limit", _int(1), description="default 500; more is clamped to 500"),
             Param("cursor", STRING),
-            Param("status", {"enum": ["pending", "approved", "rejected", "PENDING",
-                                      "APPROVED", "REJECTED"]}),
+            Param("status", STRING, description="reward state, a comma list of "
+                  + ", ".join(REWARD_STATES) + " in any case (NONE: the campaign pays no"
+                  " reward)"),
             Param("campaign_id", STRING, description=WIDGET), Param("from", DATE),
-            Param("to", DATE))
+            Param("to", DATE), *INBOX, Param("assignee", STRING, description=ASSIGNEE))
 CONFIRM = Param("X-Confirm", {"enum": ["true"]}, "header", required=True)
 
 OPERATIONS: list[Operation] = [

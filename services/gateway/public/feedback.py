@@ -11,6 +11,7 @@ import orjson
 from aiohttp import web
 
 from resonanz.shared.contracts import EntryIn, PatchIn
+from resonanz.shared.errors import InvalidInput
 from resonanz.shared.params import parse_uuid, path_uuid, query_datetime, query_limit
 from resonanz.shared.web import parse_model, read_model
 
@@ -45,6 +46,44 @@ def _dates(query: Mapping[str, str]) -> dict[str, str]:
         if moment is not None:
             found[target] = moment.isoformat()
     return found
+
+
+# The inbox's filters (issue 16), the same names in both dialects; the feedback service
+# checks each value and names the parameter when one is wrong.
+FILTERS = ("rating", "rating_min", "rating_max", "category", "quality", "score_min",
+           "score_max", "q")
+REWARD_STATES = ("pending", "approved", "rejected", "none")
+
+
+def _filters(request: web.Request, *, assignee_names: tuple[str, ...]) -> dict[str, str]:
+    q = request.query
+    found = {name: q[name] for name in FILTERS if q.get(name)}
+    name = next((n for n in assignee_names if q.get(n)), None)
+    if name:
+        found["assignee"] = _assignee(request, name)
+    return found
+
+
+def _assignee(request: web.Request, name: str) -> str:
+    """`me` is the signed-in member, or the user an API key was created by."""
+    value = request.query[name]
+    if value.strip().lower() != "me":
+        return value
+    user_id = request[PrincipalKey].user_id
+    if user_id is None:
+        raise InvalidInput.naming([{"field": name, "value": value, "message":
+                                    "`me` needs a key that belongs to a user; pass a user id"}])
+    return user_id
+
+
+def _reward_states(raw: str, field: str) -> str:
+    """Checked here, so that the error names the parameter of the caller's dialect."""
+    states = [s.strip().lower() for s in raw.split(",") if s.strip()]
+    unknown = [s for s in states if s not in REWARD_STATES]
+    if unknown:
+        raise InvalidInput.naming([{"field": field, "value": raw, "message":
+                                    f"unknown {unknown}; allowed {list(REWARD_STATES)}"}])
+    return ",".join(states)
 
 
 def _entry_path(request: web.Request, suffix: str = "") -> str:
@@ -108,11 +147,16 @@ async def fbp_list_feedback(request: web.Request) -> web.Response:
     for name in ("status", "sort", "cursor"):
         if q.get(name):
             params[name] = q[name]
+    params.update(_filters(request, assignee_names=("assignee", "assigned_to")))
+    if q.get("reward_status"):
+        params["reward_status"] = _reward_states(q["reward_status"], "reward_status")
     widget = await widget_in_query(request, ("widget_id",))
     if widget:
         params["widget_id"] = widget
-    if q.get("cursor"):
-        params["total"] = "0"  # counting would make deep keyset pages cost O(n) again
+    if "cursor" in q:
+        # A keyset walk, its first page (`cursor=`) included: counting would make every
+        # page cost O(n) again (a million entries are ~100 ms to count).
+        params["total"] = "0"
     _, page = await call(request, "feedback", "GET", "/entries", request[PrincipalKey],
                          params=params)
     meta = {**paging.meta(page["total"]), "next_cursor": page["next_cursor"]}
@@ -188,7 +232,8 @@ async def p4f_list_responses(request: web.Request) -> web.Response:
     if q.get("cursor"):
         params["cursor"] = q["cursor"]
     if q.get("status"):
-        params["reward_status"] = q["status"]
+        params["reward_status"] = _reward_states(q["status"], "status")
+    params.update(_filters(request, assignee_names=("assignee",)))
     campaign = await widget_in_query(request, ("campaign_id", "campaign"))
     if campaign:
         params["widget_id"] = campaign
