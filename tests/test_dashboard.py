@@ -557,6 +557,42 @@ async def test_the_inbox_keeps_its_filters_in_the_url_pages_and_shows_new_entrie
     assert person.errors == []
 
 
+async def test_the_inbox_searches_the_text_and_filters_by_quality(
+        stack: Stack, people: Any) -> None:
+    """The search box and the quality filter are the API's `q` and `quality`: the server
+    filters (German stems: "Lieferung" finds "Lieferungen"), the URL keeps both."""
+    shop = await new_shop(stack, "Search")
+    _, address = await shop.member("editor")
+    bodies = ["Die Lieferungen kamen pünktlich, die Jacke passt perfekt und der Stoff ist"
+              " angenehm weich, Größe M wie in der Tabelle angegeben.",
+              "Lieferung",
+              "The parcel shipped quickly and the fabric feels great.",
+              "ok"]
+    entries = [await shop.entry(body=body, rating=4) for body in bodies]
+    labels = [(await shop.call("GET", f"/api/v1/responses/{e['id']}"))[1]["data"]["quality"]
+              ["label"] for e in entries]
+    person = await people()
+    page = await sign_in(person, stack, address)
+    await page.locator("details.filter-panel summary").click()
+    await page.get_by_label("Search text and answers").fill("Lieferung")
+    await page.get_by_role("button", name="Apply filters").click()
+    await page.wait_for_url("**/app/?q=Lieferung")
+    await settled(page)
+    assert await rows(page) == [entries[1]["id"], entries[0]["id"]]
+    label = labels[0]
+    await page.get_by_role("group", name="Quality").get_by_label(label.capitalize()).check()
+    await page.get_by_role("button", name="Apply filters").click()
+    await page.wait_for_url(f"**/app/?q=Lieferung&quality={label}")
+    await settled(page)
+    assert await rows(page) == [e["id"] for e, lab in zip(entries[:2], labels[:2], strict=True)
+                                if lab == label][::-1]
+    assert await page.get_by_label("Search text and answers").input_value() == "Lieferung"
+    await page.goto(gw(stack) + "/app/?q=shipping")
+    await settled(page)
+    assert await rows(page) == [entries[2]["id"]]
+    assert person.errors == []
+
+
 async def test_an_entry_is_noted_assigned_resolved_and_its_reward_reviewed(
         stack: Stack, people: Any) -> None:
     shop = await new_shop(stack, "Detail")

@@ -13,11 +13,16 @@ export const TRANSITIONS = {
 };
 
 export const RATINGS = [1, 2, 3, 4, 5];
+// The quality score's labels (services/feedback/scoring.py) and the reward states.
+export const QUALITY_LABELS = ['good', 'fair', 'poor', 'spam'];
+export const REWARD_STATES = ['pending', 'approved', 'rejected', 'none'];
+const MAX_SEARCH = 200;
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 const TOKEN = /^[A-Za-z0-9_-]{1,80}$/;
 
 export function emptyFilters() {
-  return {status: [], rating: [], category: '', widget: '', assignee: '', from: '', to: ''};
+  return {q: '', status: [], rating: [], quality: [], reward: '', category: '', widget: '',
+          assignee: '', from: '', to: ''};
 }
 
 function list(value, allowed) {
@@ -28,7 +33,10 @@ function list(value, allowed) {
 export function filtersFromQuery(search) {
   const q = search instanceof URLSearchParams ? search : new URLSearchParams(search);
   const filters = emptyFilters();
+  filters.q = (q.get('q') || '').replace(/\u0000/g, '').trim().slice(0, MAX_SEARCH);
   filters.status = list(q.get('status'), STATUSES);
+  filters.quality = list(q.get('quality'), QUALITY_LABELS);
+  filters.reward = REWARD_STATES.includes(q.get('reward')) ? q.get('reward') : '';
   filters.rating = list(q.get('rating'), RATINGS.map(String)).map(Number).sort();
   filters.category = (q.get('category') || '').trim().slice(0, 64);
   const widget = (q.get('widget') || '').trim();
@@ -44,9 +52,11 @@ export function filtersFromQuery(search) {
 /** The query string of these filters, in a stable order, empty ones left out. */
 export function filtersToQuery(filters) {
   const q = new URLSearchParams();
+  if (filters.q) q.set('q', filters.q);
   if (filters.status.length) q.set('status', filters.status.join(','));
   if (filters.rating.length) q.set('rating', filters.rating.join(','));
-  for (const name of ['category', 'widget', 'assignee', 'from', 'to']) {
+  if (filters.quality.length) q.set('quality', filters.quality.join(','));
+  for (const name of ['reward', 'category', 'widget', 'assignee', 'from', 'to']) {
     if (filters[name]) q.set(name, filters[name]);
   }
   return q;
@@ -62,32 +72,21 @@ function localMidnight(date, plusDays = 0) {
 }
 
 /**
- * The API's list parameters. `from` is the start of that day, `to` the start of the next
- * (both in the browser's time zone), so a one-day range is that whole day. Rating,
- * category and assignee are sent too, and also checked on each page by `matches` in case
- * the API does not filter by them.
+ * The API's list parameters: the server applies every filter (and `me` is the signed-in
+ * member there). `from` is the start of that day, `to` the start of the next (both in the
+ * browser's time zone), so a one-day range is that whole day.
  */
-export function apiQuery(filters, me) {
+export function apiQuery(filters) {
   const query = {};
+  if (filters.q) query.q = filters.q;
   if (filters.status.length) query.status = filters.status.join(',');
   if (filters.widget) query.widget_id = filters.widget;
   if (filters.from) query.from = localMidnight(filters.from);
   if (filters.to) query.to = localMidnight(filters.to, 1);
   if (filters.rating.length) query.rating = filters.rating.join(',');
+  if (filters.quality.length) query.quality = filters.quality.join(',');
+  if (filters.reward) query.reward_status = filters.reward;
   if (filters.category) query.category = filters.category;
-  if (filters.assignee === 'me' && me) query.assignee = me;
+  if (filters.assignee === 'me') query.assignee = 'me';
   return query;
-}
-
-/** Does this entry pass every filter? (The page's own check, whatever the API applied.) */
-export function matches(entry, filters, me) {
-  if (filters.status.length && !filters.status.includes(entry.status)) return false;
-  if (filters.rating.length && !filters.rating.includes(entry.rating)) return false;
-  if (filters.category
-      && (entry.category || '').toLowerCase() !== filters.category.toLowerCase()) return false;
-  if (filters.assignee === 'me' && (!me || entry.assigned_to !== me)) return false;
-  const created = Date.parse(entry.created_at);
-  if (filters.from && created < Date.parse(localMidnight(filters.from))) return false;
-  if (filters.to && created >= Date.parse(localMidnight(filters.to, 1))) return false;
-  return true;
 }

@@ -4,7 +4,8 @@
 import * as api from './api.js';
 import {announce, append, clear, field, h, messageBox} from './dom.js';
 import {
-  RATINGS, STATUSES, apiQuery, filtersFromQuery, filtersToQuery, isFiltered, matches,
+  QUALITY_LABELS, RATINGS, REWARD_STATES, STATUSES, apiQuery, filtersFromQuery, filtersToQuery,
+  isFiltered,
 } from './filters.js';
 import {t} from './i18n.js';
 import {excerpt, personName, ratingText, statusBadge, time} from './view.js';
@@ -13,8 +14,6 @@ const PAGE_SIZE = 50;
 const POLL_MS = 10_000;
 const SELECT_ALL_MAX = 2000;
 const BULK_CONCURRENCY = 4;
-// Pages fetched at most to fill one page of the inbox when filtering happens here.
-const FILL_ROUNDS = 20;
 
 export async function inboxPage(ctx) {
   const {app} = ctx;
@@ -93,25 +92,15 @@ export async function inboxPage(ctx) {
   }
 
   async function fetchPage(cursor) {
-    return api.get('/v1/feedback', {query: {...apiQuery(filters, me), limit: PAGE_SIZE,
+    return api.get('/v1/feedback', {query: {...apiQuery(filters), limit: PAGE_SIZE,
                                             cursor: cursor ?? ''}});
   }
 
-  /**
-   * Up to a page of matching entries from `cursor` on. Filters the API does not apply
-   * (see filters.apiQuery) are checked here, so a page may come back thin: then the next
-   * is fetched too, a bounded number of times.
-   */
+  /** A page of matching entries from `cursor` on: the API applies every filter. */
   async function collect(cursor) {
-    const found = [];
-    let next = cursor;
-    for (let round = 0; round < FILL_ROUNDS; round += 1) {
-      const answer = await fetchPage(next);
-      found.push(...answer.data.filter((e) => matches(e, filters, me) && !state.ids.has(e.id)));
-      next = answer.meta.next_cursor || null;
-      if (!next || found.length >= PAGE_SIZE) break;
-    }
-    return {entries: found, cursor: next};
+    const answer = await fetchPage(cursor);
+    return {entries: answer.data.filter((e) => !state.ids.has(e.id)),
+            cursor: answer.meta.next_cursor || null};
   }
 
   async function loadFirst() {
@@ -161,7 +150,6 @@ export async function inboxPage(ctx) {
     }
     const fresh = [];
     for (const entry of answer.data) {
-      if (!matches(entry, filters, me)) continue;
       if (state.ids.has(entry.id)) {
         const old = tbody.querySelector(`tr[data-id="${CSS.escape(entry.id)}"]`);
         if (old && !old.contains(document.activeElement)) old.replaceWith(row(entry));
@@ -200,9 +188,15 @@ function filterForm(ctx, filters, widgets) {
     values.map((value) => {
       const box = h('input', {type: 'checkbox', name, value: String(value),
                               checked: chosen.includes(value)});
-      return h('label', {class: 'choice'}, box, name === 'status'
-        ? t(`status.${value}`) : ratingText(value));
+      const text = {status: () => t(`status.${value}`), quality: () => t(`quality.${value}`)};
+      return h('label', {class: 'choice'}, box, (text[name] || (() => ratingText(value)))());
     }));
+  const search = h('input', {type: 'search', name: 'q', value: filters.q, maxlength: '200',
+                             autocomplete: 'off'});
+  const reward = h('select', {name: 'reward'},
+    h('option', {value: ''}, t('filter.anyReward')),
+    REWARD_STATES.map((state) => h('option', {value: state, selected: state === filters.reward},
+      t(`reward.${state}`))));
   const category = h('input', {type: 'text', name: 'category', value: filters.category,
                                maxlength: '64', autocomplete: 'off'});
   const widget = h('select', {name: 'widget'},
@@ -222,7 +216,9 @@ function filterForm(ctx, filters, widgets) {
       event.preventDefault();
       const data = new FormData(form);
       const chosen = {
-        status: data.getAll('status').join(','), rating: data.getAll('rating').join(','),
+        q: data.get('q'), status: data.getAll('status').join(','),
+        rating: data.getAll('rating').join(','), quality: data.getAll('quality').join(','),
+        reward: data.get('reward'),
         category: data.get('category'), widget: data.get('widget'),
         assignee: data.get('assignee'), from: data.get('from'), to: data.get('to'),
       };
@@ -230,9 +226,12 @@ function filterForm(ctx, filters, widgets) {
         Object.entries(chosen).filter(([, v]) => v))));
       ctx.app.navigate(`/app/${query.toString() ? `?${query}` : ''}`);
     }},
+  h('div', {class: 'filter-fields'}, field(t('filter.search'), search).wrapper),
   checkboxes('status', STATUSES, t('filter.status'), filters.status),
   checkboxes('rating', RATINGS, t('filter.rating'), filters.rating),
+  checkboxes('quality', QUALITY_LABELS, t('filter.quality'), filters.quality),
   h('div', {class: 'filter-fields'},
+    field(t('filter.reward'), reward).wrapper,
     field(t('filter.category'), category).wrapper,
     field(t('filter.widget'), widget).wrapper,
     field(t('filter.assignee'), assignee).wrapper,
@@ -330,9 +329,7 @@ function bulkTools({app, me, state, tbody, selectAll, filters, fetchPage, reload
       let cursor = '';
       while (state.selected.size < SELECT_ALL_MAX) {
         const answer = await fetchPage(cursor);
-        for (const entry of answer.data) {
-          if (matches(entry, filters, me)) state.selected.add(entry.id);
-        }
+        for (const entry of answer.data) state.selected.add(entry.id);
         cursor = answer.meta.next_cursor;
         if (!cursor) break;
       }
