@@ -220,14 +220,36 @@ async def list_entries(pool: asyncpg.Pool, q: ListQuery) -> EntryPage:
         offset = 0
     order = "DESC" if descending else "ASC"
     args += [q.limit + 1, offset]
-    rows = await pool.fetch(
-        f"SELECT {ENTRY_COLUMNS} FROM entries WHERE {' AND '.join(where)}"
-        f" ORDER BY created_at {order}, id {order} LIMIT ${len(args) - 1} OFFSET ${len(args)}",
-        *args,
-    )
+    sql = (f"SELECT {ENTRY_COLUMNS} FROM entries WHERE {' AND '.join(where)}"
+           f" ORDER BY created_at {order}, id {order} LIMIT ${len(args) - 1} OFFSET ${len(args)}")
+    rows = await _searched(pool, sql, where, args) if q.search else None
+    if rows is None:
+        rows = await pool.fetch(sql, *args)
     items = [entry_from_row(r) for r in rows[: q.limit]]
     more = len(rows) > q.limit
     return EntryPage(items, total, encode_cursor(items[-1], descending) if more else None)
+
+
+# A search term matching at most this many entries is read through the GIN index and
+# sorted; a commoner one is found walking the newest-first index (50 hits come soon).
+RARE_MATCHES = 2000
+
+
+async def _searched(pool: asyncpg.Pool, sql: str, where: list[str], args: list[Any]
+                    ) -> list[asyncpg.Record] | None:
+    """The page of a search, when the term is rare; None when it is common. The planner
+    cannot tell (the term is a parameter, a prepared statement's plan is generic), and
+    walking the newest-first index for a word in one entry of a million reads them all
+    (1.6-3.3 s measured); the GIN index alone finds it in a millisecond."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SET LOCAL enable_indexscan = off;"
+                           " SET LOCAL enable_indexonlyscan = off; SET LOCAL enable_seqscan = off")
+        matches = await conn.fetchval(
+            f"SELECT count(*) FROM (SELECT 1 FROM entries WHERE {' AND '.join(where)}"
+            f" LIMIT {RARE_MATCHES + 1}) hits", *args[:-2])
+        if matches > RARE_MATCHES:
+            return None
+        return list(await conn.fetch(sql, *args))
 
 
 # --- changes ---------------------------------------------------------------------------
