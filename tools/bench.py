@@ -676,20 +676,22 @@ async def bulk_load(database_url: str, tenant: str, rows: int) -> None:
 
 
 def _contributing(spans: tuple[int, ...]) -> str:
-    """Each entry's contribution at each of the grains `spans` (minutes), as
-    resonanz.analytics.domain.contribution computes it."""
+    """Each entry's contribution at each of the grains `spans` (minutes), for the whole
+    shop and for its widget if it has one, as resonanz.analytics.domain.contribution and
+    store.by_row compute it."""
     grains = ", ".join(f"({span}::smallint)" for span in spans)
     return f"""
     WITH m AS (
-        SELECT tenant_id, coalesce(widget_id, '00000000-0000-0000-0000-000000000000') AS w,
-               created_at, status, rating, category,
+        SELECT tenant_id, e.w, created_at, status, rating, category,
                CASE WHEN first_response_at IS NOT NULL THEN greatest(0, round(
                    extract(epoch FROM first_response_at - created_at) * 1000))::bigint
                END AS response_ms,
                CASE WHEN status IN ('resolved', 'archived') THEN greatest(0, round(
                    extract(epoch FROM resolved_at - created_at) * 1000))::bigint
                END AS resolve_ms
-        FROM feedback.entries WHERE tenant_id = $1 AND deleted_at IS NULL
+        FROM feedback.entries
+        CROSS JOIN LATERAL (VALUES (widget_id), ('{EVERY_WIDGET}'::uuid)) AS e(w)
+        WHERE tenant_id = $1 AND deleted_at IS NULL AND e.w IS NOT NULL
     ), c AS (
         SELECT m.*, g.span, date_bin(g.span * interval '1 minute', created_at,
                                      timestamptz '{EPOCH.isoformat()}') AS start
@@ -711,20 +713,18 @@ BULK_AGGREGATES = (
     FROM c, LATERAL (VALUES ('status', status), ('category', category),
                             ('rating', rating::text)) AS d(dimension, value)
     WHERE value IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6""",
-    # Rows of FINE log-scale buckets (domain.duration_bucket), each row's counts an array,
-    # per widget and for EVERY_WIDGET.
+    # Rows of FINE log-scale buckets (domain.duration_bucket), each row's counts an array.
     _contributing(DURATION_GRAINS) + f"""
     INSERT INTO analytics.durations (tenant_id, span, start, widget_id, measure, first_bucket,
                                      n, counts)
-    SELECT tenant_id, span, start, widget, measure, first_bucket, sum(n),
+    SELECT tenant_id, span, start, w, measure, first_bucket, sum(n),
            analytics.dense_counts(array_agg(bucket - first_bucket), array_agg(n))
-    FROM (SELECT tenant_id, span, start, widget, measure, bucket,
+    FROM (SELECT tenant_id, span, start, w, measure, bucket,
                  bucket / {FINE} * {FINE} AS first_bucket, count(*) AS n
           FROM c, LATERAL (VALUES ('response', response_ms), ('resolve', resolve_ms))
                AS d(measure, ms),
                LATERAL (SELECT CASE WHEN ms < 1 THEN 0 ELSE 1 + floor(ln(ms::float8)
-                               / ln({GAMMA}::float8))::int END AS bucket) AS b,
-               LATERAL (VALUES (w), ('{EVERY_WIDGET}'::uuid)) AS e(widget)
+                               / ln({GAMMA}::float8))::int END AS bucket) AS b
           WHERE ms IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6) f
     GROUP BY 1, 2, 3, 4, 5, 6""",
 )

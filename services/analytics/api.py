@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -73,16 +72,19 @@ async def summary(request: web.Request) -> web.Response:
 async def summary_for(pool: asyncpg.Pool, tenant: str, period: str, group_by: str,
                       widget: str | None, now: datetime | None = None) -> dict[str, Any]:
     """The summary from aggregates only: cost independent of how many entries exist."""
-    zone = await store.timezone_of(pool, tenant)
-    window = Window.of(zone, period, group_by, now or datetime.now(UTC))
-    # Three statements on three connections at once; the whole period's median from its
-    # own ranges (a few weeks), not from every bucket's again.
-    stats, medians, counts = await asyncio.gather(
-        store.bucket_stats(pool, tenant, window.pieces(STAT_GRAINS), widget),
-        store.bucket_medians(pool, tenant, [*window.pieces(DURATION_GRAINS),
-                                            *window.total_pieces(DURATION_GRAINS, WHOLE)],
-                             widget),
-        store.dimension_counts(pool, tenant, window.total_pieces(STAT_GRAINS), widget))
+    # One snapshot for every statement: the figures agree with each other even while a
+    # batch of events is being applied (three connections at once did not).
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read",
+                                                         readonly=True):
+        zone = await store.timezone_of(conn, tenant)
+        window = Window.of(zone, period, group_by, now or datetime.now(UTC))
+        stats = await store.bucket_stats(conn, tenant, window.pieces(STAT_GRAINS), widget)
+        # The whole period's median from its own ranges (a few weeks), not every bucket's.
+        medians = await store.bucket_medians(
+            conn, tenant, [*window.pieces(DURATION_GRAINS),
+                           *window.total_pieces(DURATION_GRAINS, WHOLE)], widget)
+        counts = await store.dimension_counts(conn, tenant, window.total_pieces(STAT_GRAINS),
+                                              widget)
     starts = window.starts()
     buckets = [_rates(stats.get(i, ZERO), _of_bucket(medians, i)) for i in range(len(starts))]
     return {

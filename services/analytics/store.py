@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -15,6 +15,9 @@ from resonanz.shared.events import EntrySnapshot
 from .domain import (
     DEFAULT_TIMEZONE,
     DURATION_GRAINS,
+    EVERY_WIDGET,
+    FINE,
+    NO_WIDGET,
     STAT_GRAINS,
     Contribution,
     Key,
@@ -58,15 +61,25 @@ async def save_snapshots(conn: asyncpg.Connection,
 
 
 def by_row(totals: dict[tuple[str, Key], Contribution], grains: tuple[int, ...],
-           part: Callable[[Contribution], Counter[K]]) -> list[tuple[Row, Counter[K]]]:
-    """Each slot's `part` goes to the row of each grain that holds its slot; rows in key
-    order (two replicas lock rows in the same order)."""
-    rows: dict[Row, Counter[K]] = {}
+           part: Callable[[Contribution], Counter[K]]) -> list[tuple[Row, dict[K, int]]]:
+    """Each slot's `part` goes to the row of each grain that holds its slot, for the whole
+    shop and for its widget; rows in key order (two replicas lock rows in the same order).
+    Plain dicts: Counter.update cost more than the rest of a batch's Python."""
+    rows: dict[Row, dict[K, int]] = {}
     for (tenant, key), c in totals.items():
-        if part(c):
-            for span in grains:
-                row = (tenant, span, start_of(key.slot, span), key.widget)
-                rows.setdefault(row, Counter()).update(part(c))
+        values = part(c)
+        if not values:
+            continue
+        widgets = (EVERY_WIDGET,) if key.widget == NO_WIDGET else (EVERY_WIDGET, key.widget)
+        for span in grains:
+            start = start_of(key.slot, span)
+            for widget in widgets:
+                row = rows.get((tenant, span, start, widget))
+                if row is None:
+                    rows[(tenant, span, start, widget)] = dict(values)
+                    continue
+                for k, n in values.items():
+                    row[k] = row.get(k, 0) + n
     return sorted(rows.items(), key=lambda kv: kv[0])
 
 
@@ -77,9 +90,9 @@ async def add_all(conn: asyncpg.Connection, totals: dict[tuple[str, Key], Contri
              for row, c in by_row(totals, STAT_GRAINS, _stats) if any(c.values())]
     counts = [(*row, dim, value, n) for row, c in by_row(totals, STAT_GRAINS, _counts)
               for (dim, value), n in sorted(c.items()) if n]
-    durations = [(*row, measure, first, sum(fine), fine)
+    durations = [(*row, measure, first, sum(fine.values()), _literal(fine))
                  for row, c in by_row(totals, DURATION_GRAINS, _durations)
-                 for (measure, first), fine in fine_rows(c).items()]
+                 for (measure, first), fine in fine_rows(c).items() if any(fine.values())]
     key = "$1::uuid[], $2::smallint[], $3::timestamptz[], $4::uuid[]"
     if stats:
         sums = ", ".join(f"{col} = stats.{col} + EXCLUDED.{col}" for col in STAT_COLUMNS)
@@ -116,7 +129,6 @@ async def add_durations(conn: asyncpg.Connection, rows: list[tuple[Any, ...]]) -
     """Rows of FINE buckets: the changes of each row's total and of its array. The arrays
     travel as array literals (unnest would flatten an array of arrays, and asyncpg's
     encoding of 128 ints per row cost more than the rest of a batch)."""
-    *keys, fines = columns(rows, 8)
     await conn.execute(
         "INSERT INTO durations (tenant_id, span, start, widget_id, measure, first_bucket, n,"
         " counts) SELECT u.tenant_id, u.span, u.start, u.widget_id, u.measure,"
@@ -127,7 +139,18 @@ async def add_durations(conn: asyncpg.Connection, rows: list[tuple[Any, ...]]) -
         " ON CONFLICT (tenant_id, span, start, widget_id, measure, first_bucket)"
         " DO UPDATE SET n = durations.n + EXCLUDED.n,"
         " counts = add_counts(durations.counts, EXCLUDED.counts)",
-        *keys, ["{" + ",".join(map(str, fine)) + "}" for fine in fines])
+        *columns(rows, 8))
+
+
+_ZEROS = ["0"] * FINE
+
+
+def _literal(counts: dict[int, int]) -> str:
+    """A row's counts, mostly zeros, as a PostgreSQL array literal."""
+    parts = _ZEROS.copy()
+    for index, n in counts.items():
+        parts[index] = str(n)
+    return "{" + ",".join(parts) + "}"
 
 
 def columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
@@ -149,10 +172,16 @@ def _read(table: str, columns: str) -> str:
     # for the unnest (a hash join over the whole table read 1.5 M rows at 1 M entries).
     return (f"SELECT x.rid, {columns} FROM {RANGES} CROSS JOIN LATERAL (SELECT {columns}"
             f" FROM {table} t WHERE t.tenant_id = $1 AND t.span = x.span AND t.start >= x.lo"
-            " AND t.start < x.hi AND ($8::uuid IS NULL OR t.widget_id = $8) OFFSET 0) t")
+            " AND t.start < x.hi AND t.widget_id = $8 OFFSET 0) t")
 
 
-def _args(tenant_id: str, pieces: Iterable[Piece], widget: str | None) -> list[Any]:
+def _fetch(conn: asyncpg.Connection, sql: str, tenant_id: str, pieces: Iterable[Piece],
+           widget: str | None) -> Awaitable[list[asyncpg.Record]]:
+    """A widget's rows, or the whole shop's (EVERY_WIDGET)."""
+    return conn.fetch(sql, *_args(tenant_id, pieces, widget or str(EVERY_WIDGET)))
+
+
+def _args(tenant_id: str, pieces: Iterable[Piece], widget: str) -> list[Any]:
     ranges: dict[tuple[int, datetime, datetime], int] = {}
     targets: Counter[tuple[int, int]] = Counter()
     for p in pieces:
@@ -162,13 +191,13 @@ def _args(tenant_id: str, pieces: Iterable[Piece], widget: str | None) -> list[A
     return [tenant_id, *columns(list(ranges), 3), *columns(signed, 3), widget]
 
 
-async def bucket_stats(pool: asyncpg.Pool, tenant_id: str, pieces: Iterable[Piece],
+async def bucket_stats(conn: asyncpg.Connection, tenant_id: str, pieces: Iterable[Piece],
                        widget: str | None) -> dict[int, dict[str, int]]:
     sums = ", ".join(f"sum(g.sign * r.{col})::bigint AS {col}" for col in STAT_COLUMNS)
-    rows = await pool.fetch(
-        f"WITH r AS ({_read('stats', ', '.join(STAT_COLUMNS))})"
+    rows = await _fetch(
+        conn, f"WITH r AS ({_read('stats', ', '.join(STAT_COLUMNS))})"
         f" SELECT g.bucket, {sums} FROM r JOIN {TARGETS} USING (rid) GROUP BY g.bucket",
-        *_args(tenant_id, pieces, widget))
+        tenant_id, pieces, widget)
     return {r["bucket"]: {col: int(r[col]) for col in STAT_COLUMNS} for r in rows}
 
 
@@ -198,11 +227,11 @@ MEDIANS = f"""
     GROUP BY o.bucket, o.measure, o.first_bucket, o.middles, o.ranks"""
 
 
-async def bucket_medians(pool: asyncpg.Pool, tenant_id: str, pieces: Iterable[Piece],
+async def bucket_medians(conn: asyncpg.Connection, tenant_id: str, pieces: Iterable[Piece],
                          widget: str | None) -> dict[tuple[int, str], tuple[int, int]]:
     """Per bucket and measure, the buckets of durations of the middle two (or one)."""
     middles: dict[tuple[int, str], list[int]] = {}
-    for r in await pool.fetch(MEDIANS, *_args(tenant_id, pieces, widget)):
+    for r in await _fetch(conn, MEDIANS, tenant_id, pieces, widget):
         found = middles.setdefault((r["bucket"], r["measure"]), [0, 0])
         for middle, at in zip(r["middles"], positions(r["signs"], r["counts"], r["ranks"]),
                               strict=True):
@@ -210,14 +239,13 @@ async def bucket_medians(pool: asyncpg.Pool, tenant_id: str, pieces: Iterable[Pi
     return {key: (lower, upper) for key, (lower, upper) in middles.items()}
 
 
-async def dimension_counts(pool: asyncpg.Pool, tenant_id: str, pieces: Iterable[Piece],
+async def dimension_counts(conn: asyncpg.Connection, tenant_id: str, pieces: Iterable[Piece],
                            widget: str | None) -> dict[str, dict[str, int]]:
-    rows = await pool.fetch(
-        f"WITH r AS ({_read('counts', 't.dimension, t.value, t.n')})"
+    rows = await _fetch(
+        conn, f"WITH r AS ({_read('counts', 't.dimension, t.value, t.n')})"
         f" SELECT r.dimension, r.value, sum(g.sign * r.n)::bigint AS n"
         f" FROM r JOIN {TARGETS} USING (rid) GROUP BY r.dimension, r.value"
-        " HAVING sum(g.sign * r.n) <> 0",
-        *_args(tenant_id, pieces, widget))
+        " HAVING sum(g.sign * r.n) <> 0", tenant_id, pieces, widget)
     out: dict[str, dict[str, int]] = {"rating": {}, "category": {}, "status": {}}
     for r in rows:
         out.setdefault(r["dimension"], {})[r["value"]] = int(r["n"])
@@ -227,8 +255,8 @@ async def dimension_counts(pool: asyncpg.Pool, tenant_id: str, pieces: Iterable[
 # --- tenants -------------------------------------------------------------------------------
 
 
-async def timezone_of(pool: asyncpg.Pool, tenant_id: str) -> str:
-    zone = await pool.fetchval("SELECT timezone FROM tenant_zones WHERE tenant_id = $1",
+async def timezone_of(conn: asyncpg.Connection, tenant_id: str) -> str:
+    zone = await conn.fetchval("SELECT timezone FROM tenant_zones WHERE tenant_id = $1",
                                tenant_id)
     return zone or DEFAULT_TIMEZONE
 

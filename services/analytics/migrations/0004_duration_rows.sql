@@ -44,26 +44,31 @@ CREATE TABLE durations (
     PRIMARY KEY (tenant_id, span, start, widget_id, measure, first_bucket)
 );
 
--- Computed from the snapshots held, as domain.contribution does. Migration 0003 counted
--- every entry as responded (greatest(0, NULL) is 0, not NULL): stats are recomputed too.
+-- Every aggregate is now kept for the whole shop under widget_id ffffffff-…-ffffffffffff
+-- (domain.EVERY_WIDGET), and for the entry's widget if it has one: a summary of the whole
+-- shop reads one row where it read one per widget. Computed from the snapshots held, as
+-- domain.contribution does; migration 0003 counted every entry as responded
+-- (greatest(0, NULL) is 0, not NULL).
 CREATE TEMPORARY TABLE measured ON COMMIT DROP AS
 WITH e AS (
     SELECT tenant_id,
            (snapshot ->> 'created_at')::timestamptz AS created_at,
-           coalesce((snapshot ->> 'widget_id')::uuid, '00000000-0000-0000-0000-000000000000')
-               AS widget_id,
-           (snapshot ->> 'rating')::int AS rating,
+           (snapshot ->> 'widget_id')::uuid AS widget_id,
+           snapshot ->> 'status' AS status, (snapshot ->> 'rating')::int AS rating,
+           nullif(snapshot ->> 'category', '') AS category,
            (snapshot ->> 'first_response_at')::timestamptz AS responded_at,
            CASE WHEN snapshot ->> 'status' IN ('resolved', 'archived')
                 THEN (snapshot ->> 'resolved_at')::timestamptz END AS resolved_at
     FROM entry_state WHERE NOT coalesce((snapshot ->> 'deleted')::boolean, false)
 )
-SELECT tenant_id, created_at, widget_id, rating,
+SELECT e.tenant_id, e.created_at, w.widget_id, e.status, e.rating, e.category,
        CASE WHEN responded_at IS NOT NULL THEN greatest(0, round(
            extract(epoch FROM responded_at - created_at) * 1000))::bigint END AS response_ms,
        CASE WHEN resolved_at IS NOT NULL THEN greatest(0, round(
            extract(epoch FROM resolved_at - created_at) * 1000))::bigint END AS resolve_ms
-FROM e;
+FROM e CROSS JOIN LATERAL (VALUES (e.widget_id), ('ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid))
+    AS w(widget_id)
+WHERE w.widget_id IS NOT NULL;
 
 DELETE FROM stats;
 INSERT INTO stats (tenant_id, span, start, widget_id, submissions, rating_count, rating_sum,
@@ -74,6 +79,17 @@ SELECT tenant_id, g.span, date_bin(g.span * interval '1 minute', created_at,
        coalesce(sum(response_ms), 0), count(resolve_ms), coalesce(sum(resolve_ms), 0)
 FROM measured CROSS JOIN (VALUES (15::smallint), (1440::smallint)) AS g(span)
 GROUP BY 1, 2, 3, 4;
+
+DELETE FROM counts;
+INSERT INTO counts (tenant_id, span, start, widget_id, dimension, value, n)
+SELECT tenant_id, g.span, date_bin(g.span * interval '1 minute', created_at,
+                                   timestamptz '2000-01-03 00:00:00+00'),
+       widget_id, d.dimension, d.value, count(*)
+FROM measured CROSS JOIN (VALUES (15::smallint), (1440::smallint)) AS g(span)
+CROSS JOIN LATERAL (VALUES ('status', status), ('category', category),
+                           ('rating', rating::text)) AS d(dimension, value)
+WHERE d.value IS NOT NULL
+GROUP BY 1, 2, 3, 4, 5, 6;
 
 INSERT INTO durations (tenant_id, span, start, widget_id, measure, first_bucket, n, counts)
 SELECT tenant_id, span, start, widget_id, measure, first_bucket, sum(n),
