@@ -15,6 +15,7 @@ import pytest
 
 from resonanz.analytics.api import summary_for
 from resonanz.analytics.consumers import HANDLERS
+from resonanz.analytics.domain import EVERY_WIDGET, NO_WIDGET
 from resonanz.shared.consumer import ConsumerLoop
 from resonanz.shared.db import create_pool, migrate
 from resonanz.shared.events import (
@@ -31,9 +32,10 @@ class Analytics:
     pool: asyncpg.Pool
     loop: ConsumerLoop
 
-    async def created(self, tenant: str, *moments: datetime) -> None:
+    async def created(self, tenant: str, *moments: datetime, widget: str | None = None
+                      ) -> None:
         for at in moments:
-            snap = EntrySnapshot(id=str(uuid.uuid4()), version=1, widget_id=None,
+            snap = EntrySnapshot(id=str(uuid.uuid4()), version=1, widget_id=widget,
                                  status="new", rating=4, category=None, assignee=None,
                                  created_at=at, updated_at=at)
             event = new_event("feedback.created", source="test", tenant_id=tenant,
@@ -129,3 +131,23 @@ async def test_a_zone_change_regroups_without_a_rebuild_and_stale_events_are_ign
 
 def _zeros(*days: str) -> dict[str, int]:
     return dict.fromkeys(days, 0)
+
+
+async def test_the_whole_shop_counts_every_widget_and_its_own_rows_are_no_widget(
+    analytics: Analytics,
+) -> None:
+    """The aggregates kept for the whole shop (one row where there would be one per
+    widget) hold entries with and without a widget; asking for their id as a widget
+    finds nothing, like any unknown id."""
+    tenant, widget, now = str(uuid.uuid4()), str(uuid.uuid4()), utc(2026, 6, 10, 12)
+    await analytics.created(tenant, utc(2026, 6, 9, 8), utc(2026, 6, 10, 9), widget=widget)
+    await analytics.created(tenant, utc(2026, 6, 10, 10))
+
+    async def total(of: str | None) -> int:
+        summary = await summary_for(analytics.pool, tenant, "7d", "day", of, now)
+        return int(summary["total_submissions"])
+
+    assert await total(None) == 3
+    assert await total(widget) == 2
+    assert await total(str(EVERY_WIDGET)) == 0
+    assert await total(str(NO_WIDGET)) == 0

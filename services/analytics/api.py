@@ -18,7 +18,9 @@ from resonanz.shared.web import json_response
 from . import store
 from .domain import (
     DURATION_GRAINS,
+    EVERY_WIDGET,
     GROUPINGS,
+    NO_WIDGET,
     PERIODS,
     RESOLVE,
     RESPONSE,
@@ -72,19 +74,21 @@ async def summary(request: web.Request) -> web.Response:
 async def summary_for(pool: asyncpg.Pool, tenant: str, period: str, group_by: str,
                       widget: str | None, now: datetime | None = None) -> dict[str, Any]:
     """The summary from aggregates only: cost independent of how many entries exist."""
+    # The whole shop's rows are not a widget: that id finds nothing, like any unknown one.
+    rows_of = str(NO_WIDGET) if widget == str(EVERY_WIDGET) else widget
     # One snapshot for every statement: the figures agree with each other even while a
     # batch of events is being applied (three connections at once did not).
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read",
                                                          readonly=True):
         zone = await store.timezone_of(conn, tenant)
         window = Window.of(zone, period, group_by, now or datetime.now(UTC))
-        stats = await store.bucket_stats(conn, tenant, window.pieces(STAT_GRAINS), widget)
+        stats = await store.bucket_stats(conn, tenant, window.pieces(STAT_GRAINS), rows_of)
         # The whole period's median from its own ranges (a few weeks), not every bucket's.
         medians = await store.bucket_medians(
             conn, tenant, [*window.pieces(DURATION_GRAINS),
-                           *window.total_pieces(DURATION_GRAINS, WHOLE)], widget)
+                           *window.total_pieces(DURATION_GRAINS, WHOLE)], rows_of)
         counts = await store.dimension_counts(conn, tenant, window.total_pieces(STAT_GRAINS),
-                                              widget)
+                                              rows_of)
     starts = window.starts()
     buckets = [_rates(stats.get(i, ZERO), _of_bucket(medians, i)) for i in range(len(starts))]
     return {
