@@ -64,6 +64,7 @@ class App {
     this.flashText = null;
     this.token = null;
     this.firstRender = true;
+    this.pendingFocus = null;
     this.renderCount = 0;
     this.members = cached(async () => new Map(
       (await api.everyRow('/v1/users')).map((u) => [u.id, u])));
@@ -160,6 +161,9 @@ class App {
   }
 
   async render({keepFocus = null} = {}) {
+    // A render the page itself starts meanwhile (e.g. the inbox writing its filters into
+    // the address) must not lose the control that asked to keep focus.
+    if (keepFocus) this.pendingFocus = keepFocus;
     this.renderCount += 1;
     const renderId = this.renderCount;
     for (const leave of this.leaving.splice(0)) leave();
@@ -204,8 +208,10 @@ class App {
     }
     if (renderId !== this.renderCount) return;
     main.setAttribute('aria-busy', 'false');
-    if (keepFocus) {
-      const again = document.getElementById(keepFocus);
+    const focusId = this.pendingFocus;
+    this.pendingFocus = null;
+    if (focusId) {
+      const again = document.getElementById(focusId);
       if (again) again.focus();
     } else if (!this.firstRender) {
       const heading = document.getElementById('page-title');
