@@ -19,7 +19,7 @@ import aiohttp
 import asyncpg
 import pytest
 
-from resonanz.shared.devstack import EmbeddedPostgres, Stack, TansuBroker
+from resonanz.shared.devstack import EmbeddedPostgres, MailCatcher, Stack, TansuBroker
 from resonanz.shared.kafka import ensure_topics
 
 from .helpers import Api, new_tenant
@@ -172,3 +172,12 @@ async def api(shared_stack: Stack, http: aiohttp.ClientSession) -> Api:
     """An admin key of a new tenant on the module's platform, as a client of its gateway."""
     _, key = await new_tenant(shared_stack)
     return Api(http, shared_stack, key)
+
+
+@pytest.fixture(scope="module")
+def mail(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailCatcher]:
+    """A real SMTP server for the module's platform: every mail a file in its folder."""
+    catcher = MailCatcher(tmp_path_factory.mktemp("mail"))
+    catcher.start()
+    yield catcher
+    catcher.stop()

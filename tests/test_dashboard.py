@@ -17,7 +17,7 @@ import os
 import re
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from email.message import Message
 from html.parser import HTMLParser
 from pathlib import Path
@@ -251,14 +251,6 @@ async def test_the_pure_modules_refuse_what_they_must(dashboard: str, browser: B
 
 
 # --- the whole stack --------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def mail(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailCatcher]:
-    catcher = MailCatcher(tmp_path_factory.mktemp("dashboard-mail"))
-    catcher.start()
-    yield catcher
-    catcher.stop()
 
 
 @pytest.fixture(scope="module")

@@ -36,14 +36,6 @@ WRONG = "email or password is incorrect"
 
 
 @pytest.fixture(scope="module")
-def mail(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailCatcher]:
-    catcher = MailCatcher(tmp_path_factory.mktemp("mail"))
-    catcher.start()
-    yield catcher
-    catcher.stop()
-
-
-@pytest.fixture(scope="module")
 async def stack(infra: Infra, mail: MailCatcher, tmp_path_factory: pytest.TempPathFactory
                 ) -> AsyncIterator[Stack]:
     env = {"RESONANZ_SMTP_HOST": "127.0.0.1", "RESONANZ_SMTP_PORT": str(mail.port),
