@@ -13,15 +13,18 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import asyncpg
 import pytest
+from playwright.async_api import Browser, async_playwright
 
 from resonanz.shared.devstack import EmbeddedPostgres, MailCatcher, Stack, TansuBroker
 from resonanz.shared.kafka import ensure_topics
 
+from .browser import HEADLESS_SHELL, HEADLESS_SHELL_THERE, Person, new_address
 from .helpers import Api, new_tenant
 
 
@@ -181,3 +184,56 @@ def mail(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailCatcher]:
     catcher.start()
     yield catcher
     catcher.stop()
+
+
+# --- the team dashboard in a browser (tests/browser.py has the helpers) -----------------------
+
+
+@pytest.fixture(scope="session")
+def team_mail(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailCatcher]:
+    """The SMTP server of the browser tests' platform."""
+    catcher = MailCatcher(tmp_path_factory.mktemp("team-mail"))
+    catcher.start()
+    yield catcher
+    catcher.stop()
+
+
+@pytest.fixture(scope="session")
+async def team_stack(infra: Infra, team_mail: MailCatcher,
+                     tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+    """One platform with a mail catcher for every browser test module; each test makes
+    shops of its own. Each browser context speaks from an address of its own
+    (X-Forwarded-For from the trusted loopback), so the per-address sign-in limit is
+    one context's, not the run's."""
+    env = {"RESONANZ_SMTP_HOST": "127.0.0.1", "RESONANZ_SMTP_PORT": str(team_mail.port),
+           "RESONANZ_TRUSTED_PROXIES": "127.0.0.1/32"}
+    async with running_stack(infra, tmp_path_factory.mktemp("team"), env) as running:
+        assert "dashboard" in running.services, "the stack starts the dashboard"
+        yield running
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    assert HEADLESS_SHELL_THERE, "needs Debian's chromium-headless-shell (tools/system-deps.sh)"
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=HEADLESS_SHELL,
+                                                    args=["--no-sandbox"])
+        yield launched
+        await launched.close()
+
+
+@pytest.fixture
+async def people(browser: Browser) -> AsyncIterator[Any]:
+    """`await people(locale=…)`: a new person with a browser profile of their own."""
+    contexts = []
+
+    async def person(locale: str = "en-US", user_agent: str | None = None) -> Person:
+        context = await browser.new_context(
+            locale=locale, viewport={"width": 1280, "height": 900},
+            extra_http_headers={"X-Forwarded-For": new_address()}, user_agent=user_agent)
+        contexts.append(context)
+        return Person(await context.new_page())
+
+    yield person
+    for context in contexts:
+        await context.close()

@@ -12,35 +12,33 @@ into the temporary folder, so that a test run leaves the checkout as it was.
 
 from __future__ import annotations
 
-import email
-import os
 import re
-import tempfile
 import uuid
 from collections.abc import AsyncIterator
-from email.message import Message
 from html.parser import HTMLParser
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from resonanz.dashboard.app import CONTENT_SECURITY_POLICY, STATIC, DashboardSettings, create_app
 from resonanz.shared.devstack import MailCatcher, Stack, free_port
 
-from .conftest import Infra, running_stack
-from .helpers import bearer, new_tenant
+from .browser import (
+    PASSWORD,
+    SCREENSHOTS,
+    Shop,
+    audit,
+    gw,
+    mailed_link,
+    new_shop,
+    settled,
+    sign_in,
+)
 from .support import eventually
 
-HEADLESS_SHELL = "/usr/lib/chromium/chromium-headless-shell"
-HEADLESS_SHELL_THERE = Path(HEADLESS_SHELL).exists()
-AXE = Path(__file__).parent / "assets" / "axe.min.js"
-SCREENSHOTS = Path(os.environ.get("RESONANZ_SCREENSHOTS_DIR")
-                   or Path(tempfile.gettempdir()) / "resonanz-screenshots")
-PASSWORD = "Feedback-Lesen-2026"
 POLICY = {
     "default-src": "'self'", "script-src": "'self'", "style-src": "'self'",
     "img-src": "'self' data:", "connect-src": "'self'", "frame-ancestors": "'none'",
@@ -189,24 +187,6 @@ def test_every_message_exists_in_german_and_english() -> None:
     assert used <= english, used - english
 
 
-# --- a browser ------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    assert HEADLESS_SHELL_THERE, "needs Debian's chromium-headless-shell (tools/system-deps.sh)"
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=HEADLESS_SHELL,
-                                                    args=["--no-sandbox"])
-        yield launched
-        await launched.close()
-
-
-async def settled(page: Page) -> None:
-    """The app rendered the page it is on (app.js clears aria-busy when done)."""
-    await page.wait_for_selector("main[aria-busy=false]", timeout=15_000)
-
-
 async def test_the_pure_modules_refuse_what_they_must(dashboard: str, browser: Browser) -> None:
     """safeHref keeps only http(s); filters from a URL keep only what they know."""
     context = await browser.new_context()
@@ -250,154 +230,14 @@ async def test_the_pure_modules_refuse_what_they_must(dashboard: str, browser: B
     assert result["next"] == ["/app/", "/app/rewards?x=1", "/app/", "/app/", "/app/"]
 
 
-# --- the whole stack --------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-async def stack(infra: Infra, mail: MailCatcher, tmp_path_factory: pytest.TempPathFactory
-                ) -> AsyncIterator[Stack]:
-    # Each browser context speaks from an address of its own (X-Forwarded-For from the
-    # trusted loopback), so the per-address sign-in limit is one context's, not the run's.
-    env = {"RESONANZ_SMTP_HOST": "127.0.0.1", "RESONANZ_SMTP_PORT": str(mail.port),
-           "RESONANZ_TRUSTED_PROXIES": "127.0.0.1/32"}
-    async with running_stack(infra, tmp_path_factory.mktemp("dashboard"), env) as running:
-        assert "dashboard" in running.services, "the stack starts the dashboard"
-        yield running
-
-
-def gw(stack: Stack) -> str:
-    return stack.services["gateway"].url
-
-
-class Shop:
-    """One tenant: its admin key for setting the scene through the API."""
-
-    def __init__(self, stack: Stack, key: str) -> None:
-        self.stack, self.key = stack, key
-
-    async def call(self, method: str, path: str, body: Any = None,
-                   headers: dict[str, str] | None = None) -> tuple[int, Any]:
-        async with aiohttp.ClientSession() as http, http.request(
-                method, gw(self.stack) + path, json=body,
-                headers={**bearer(self.key), **(headers or {})}) as response:
-            return response.status, await response.json(content_type=None)
-
-    async def ok(self, method: str, path: str, body: Any = None, **kw: Any) -> Any:
-        status, answer = await self.call(method, path, body, **kw)
-        assert status < 300, (method, path, status, answer)
-        return answer["data"]
-
-    async def entry(self, **fields: Any) -> dict[str, Any]:
-        entry: dict[str, Any] = await self.ok("POST", "/v1/feedback", fields)
-        return entry
-
-    async def member(self, role: str = "editor", name: str | None = None) -> tuple[str, str]:
-        """An invited member who accepted through the API: (user id, email)."""
-        address = f"{role}-{uuid.uuid4().hex[:8]}@team.example"
-        invited = await self.ok("POST", "/v1/users", {"email": address, "role": role,
-                                                      **({"name": name} if name else {})})
-        async with aiohttp.ClientSession() as http, http.post(
-                gw(self.stack) + "/v1/invitations/accept",
-                json={"token": invited["invitation_token"], "password": PASSWORD}) as response:
-            assert response.status == 200, await response.text()
-        return invited["id"], address
-
-
-async def new_shop(stack: Stack, name: str) -> Shop:
-    _, key = await new_tenant(stack, f"{name} {uuid.uuid4().hex[:6]}")
-    return Shop(stack, key)
-
-
-def new_address() -> str:
-    return f"198.51.100.{uuid.uuid4().int % 250 + 1}"
-
-
-class Person:
-    """One person's browser profile (cookies, localStorage), from an address of its own;
-    every error a page throws is kept, as is every dialog that opens."""
-
-    def __init__(self, page: Page) -> None:
-        self.page = page
-        self.errors: list[str] = []
-        self.dialogs: list[str] = []
-        page.on("pageerror", lambda error: self.errors.append(str(error)))
-        page.on("dialog", self._dialog)
-
-    async def _dialog(self, dialog: Any) -> None:
-        self.dialogs.append(dialog.message)
-        await dialog.dismiss()
-
-    async def goto(self, stack: Stack, path: str) -> Page:
-        await self.page.goto(gw(stack) + path)
-        await settled(self.page)
-        await no_leaked_values(self.page)
-        return self.page
-
-
-async def no_leaked_values(page: Page) -> None:
-    """No `null`, `undefined` or `[object Object]` rendered where a value was missing."""
-    text = await page.locator("body").inner_text()
-    leaked = re.findall(r"\b(?:null|undefined|NaN)\b|\[object \w+\]", text)
-    assert not leaked, (page.url, leaked)
+@pytest.fixture
+def stack(team_stack: Stack) -> Stack:
+    return team_stack
 
 
 @pytest.fixture
-async def people(browser: Browser) -> AsyncIterator[Any]:
-    contexts = []
-
-    async def person(locale: str = "en-US", user_agent: str | None = None) -> Person:
-        context = await browser.new_context(
-            locale=locale, viewport={"width": 1280, "height": 900},
-            extra_http_headers={"X-Forwarded-For": new_address()}, user_agent=user_agent)
-        contexts.append(context)
-        return Person(await context.new_page())
-
-    yield person
-    for context in contexts:
-        await context.close()
-
-
-LABELS = {"en": ("Email", "Password", "Sign in", "Inbox"),
-          "de": ("E-Mail", "Passwort", "Anmelden", "Posteingang")}
-
-
-async def sign_in(person: Person, stack: Stack, address: str, password: str = PASSWORD) -> Page:
-    """Through the sign-in page, in the language the page speaks."""
-    page = await person.goto(stack, "/app/sign-in")
-    email_label, password_label, button, inbox = LABELS[
-        await page.evaluate("document.documentElement.lang")]
-    await page.get_by_label(email_label).fill(address)
-    await page.get_by_label(password_label, exact=True).fill(password)
-    await page.get_by_role("button", name=button).click()
-    await page.wait_for_selector(f"h1:text('{inbox}')", timeout=15_000)
-    await settled(page)
-    await no_leaked_values(page)
-    return page
-
-
-def mails_to(catcher: MailCatcher, address: str) -> list[Message]:
-    found = [email.message_from_bytes(path.read_bytes()) for path in catcher.messages()]
-    return [m for m in found if m["To"] == address]
-
-
-def links_in(message: Message, page: str) -> list[str]:
-    found = []
-    for part in message.walk():
-        payload = part.get_payload(decode=True)
-        if isinstance(payload, bytes):
-            found += re.findall(rf"https?://\S+/app/{page}#token=[\w-]+", payload.decode())
-    return found[:1]
-
-
-async def mailed_link(catcher: MailCatcher, address: str, page: str) -> str:
-    """The link to /app/<page> in the one mail to `address` that has one."""
-    async def arrived() -> list[str]:
-        return [link for m in mails_to(catcher, address) for link in links_in(m, page)]
-
-    links = await eventually(arrived, lambda found: len(found) >= 1, within=30,
-                             what=f"a mail with /app/{page} to {address}")
-    assert len(links) == 1, links
-    return links[0]
+def mail(team_mail: MailCatcher) -> MailCatcher:
+    return team_mail
 
 
 async def rows(page: Page) -> list[str]:
@@ -856,19 +696,6 @@ async def test_stored_xss_from_the_widget_and_the_api_executes_on_no_page(
 
 
 # --- accessibility, language, screenshots --------------------------------------------------------
-
-AUDIT = """() => axe.run(document, {resultTypes: ['violations']}).then((result) =>
-  result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.impact} ${v.id}: ${v.help} at `
-      + v.nodes.map((n) => JSON.stringify(n.target)).join(', ')))"""
-
-
-async def audit(page: Page, name: str) -> list[str]:
-    if not await page.evaluate("typeof window.axe === 'object'"):
-        await page.evaluate(AXE.read_text(encoding="utf-8") + "\n;true")
-    found: list[str] = await page.evaluate(AUDIT)
-    return [f"{name}: {line}" for line in found]
-
 
 async def test_axe_finds_no_serious_or_critical_violation_on_any_page(
         stack: Stack, people: Any) -> None:
