@@ -50,6 +50,9 @@ CONTENT_TYPES = {
     ".svg": "image/svg+xml",
 }
 ASSET_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*\.(js|css|svg)$")
+# Third-party files keep their upstream names (uPlot.esm.js) in a folder of their own.
+VENDOR = "vendor"
+VENDOR_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]*\.(js|css)$")
 IMMUTABLE = "public, max-age=31536000, immutable"
 
 
@@ -83,6 +86,10 @@ class Bundle:
     def load(cls, folder: Path = STATIC) -> Bundle:
         files = {p.name: p.read_bytes() for p in sorted(folder.iterdir())
                  if p.is_file() and ASSET_NAME.match(p.name)}
+        vendor = folder / VENDOR
+        files |= {f"{VENDOR}/{p.name}": p.read_bytes()
+                  for p in sorted(vendor.iterdir() if vendor.is_dir() else ())
+                  if p.is_file() and VENDOR_NAME.match(p.name)}
         digest = hashlib.sha256()
         for name, body in files.items():
             digest.update(name.encode() + b"\0" + hashlib.sha256(body).digest())
@@ -92,8 +99,13 @@ class Bundle:
         preload = "\n".join(
             f'<link rel="modulepreload" href="{BASE}/assets/{build}/{name}">'
             for name in files if name.endswith(".js") and name != "app.js")
+        # Vendored style sheets come before the app's own, which may override them.
+        styles = "\n".join(f'<link rel="stylesheet" href="{BASE}/assets/{build}/{name}">'
+                           for name in files if name.startswith(f"{VENDOR}/")
+                           and name.endswith(".css"))
         html = ((folder / SHELL).read_text(encoding="utf-8")
-                .replace("{{build}}", build).replace("{{preload}}", preload))
+                .replace("{{build}}", build).replace("{{preload}}", preload)
+                .replace("{{styles}}", styles))
         return cls(build, assets, Asset.of(html.encode(), "text/html; charset=utf-8"))
 
 
@@ -109,7 +121,7 @@ def _answer(request: web.Request, asset: Asset, cache: str) -> web.Response:
                                                   "Content-Type": asset.content_type})
 
 
-@routes.get(BASE + "/assets/{build}/{name}")
+@routes.get(BASE + "/assets/{build}/{name:(?:vendor/)?[^/]+}")
 async def asset(request: web.Request) -> web.Response:
     bundle = request.app[BundleKey]
     found = bundle.assets.get(request.match_info["name"])

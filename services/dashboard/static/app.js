@@ -7,6 +7,7 @@ import {LANGUAGES, language, setLanguage, t} from './i18n.js';
 import {
   forgotPage, invitationPage, resetPage, signInPage, takeFragmentToken,
 } from './pages-auth.js';
+import {analyticsPage} from './pages-analytics.js';
 import {entryPage} from './pages-entry.js';
 import {inboxPage} from './pages-inbox.js';
 import {rewardsPage} from './pages-rewards.js';
@@ -20,6 +21,7 @@ const ROUTES = [
   {path: /^\/entries\/([^/]+)\/?$/, page: entryPage, signedIn: true, nav: 'inbox'},
   {path: /^\/rewards\/?$/, page: rewardsPage, signedIn: true, nav: 'rewards'},
   {path: /^\/sessions\/?$/, page: sessionsPage, signedIn: true, nav: 'sessions'},
+  {path: /^\/analytics\/?$/, page: analyticsPage, signedIn: true, nav: 'analytics'},
   {path: /^\/sign-in\/?$/, page: signInPage, signedIn: false},
   {path: /^\/forgot-password\/?$/, page: forgotPage, signedIn: false},
   {path: /^\/reset-password\/?$/, page: resetPage, signedIn: null},
@@ -147,6 +149,7 @@ class App {
         h('nav', {'aria-label': t('nav.main')}, h('ul', {},
           h('li', {}, link('inbox', '/app/')),
           h('li', {}, link('rewards', '/app/rewards')),
+          h('li', {}, link('analytics', '/app/analytics')),
           h('li', {}, link('sessions', '/app/sessions')))),
         h('div', {class: 'account'},
           h('span', {class: 'who'}, this.user.name || this.user.email, ' ',
