@@ -409,3 +409,23 @@ class SummaryView(View):
     buckets: list[SummaryBucket] = Field(
         description="one per day, week or month of the period, in order; zeros where"
                     " nothing was created")
+
+
+class AuditEventView(View):
+    """One change in the organization's audit log: who (a member's user id, the key or
+    the browser session), what (method, operation, path, the record's id), when, and the
+    answer's status. Never the request's body; what changed inside an entry is in the
+    entry's own audit_trail."""
+
+    id: str
+    at: datetime
+    user_id: str | None
+    key_id: str | None
+    session_id: str | None
+    role: str
+    method: str
+    operation: str = Field(description="the path template, e.g. /v1/feedback/{id}")
+    path: str
+    target_id: str | None
+    status: int
+    request_id: str | None

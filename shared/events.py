@@ -76,6 +76,12 @@ class FeedbackDeleted(EventData):
     entry: EntrySnapshot
 
 
+class FeedbackRestored(EventData):
+    """A soft-deleted entry brought back: its snapshot says `deleted: false` again."""
+
+    entry: EntrySnapshot
+
+
 class RewardReviewed(EventData):
     response_id: str
     reward_id: str
@@ -220,6 +226,7 @@ EVENT_TYPES: dict[str, type[EventData]] = {
     "feedback.assigned": FeedbackAssigned,
     "feedback.note_added": FeedbackNoteAdded,
     "feedback.deleted": FeedbackDeleted,
+    "feedback.restored": FeedbackRestored,
     "reward.approved": RewardReviewed,
     "reward.rejected": RewardReviewed,
     "payout.completed": PayoutCompleted,

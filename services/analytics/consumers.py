@@ -14,7 +14,7 @@ from .metrics import count_submission
 
 FEEDBACK_TYPES = (
     "feedback.created", "feedback.updated", "feedback.status_changed", "feedback.assigned",
-    "feedback.note_added", "feedback.deleted",
+    "feedback.note_added", "feedback.deleted", "feedback.restored",
 )
 
 

@@ -19,7 +19,7 @@ from resonanz.shared.params import (
 )
 from resonanz.shared.web import SettingsKey, json_response, read_model
 
-from . import commands, store
+from . import commands, export, store
 from .domain import REWARD_STATUSES, STATUSES, Entry, Patch
 
 routes = web.RouteTableDef()
@@ -70,6 +70,29 @@ async def list_entries(request: web.Request) -> web.Response:
                           "next_cursor": page.next_cursor})
 
 
+@routes.get("/entries/export")
+async def export_entries(request: web.Request) -> web.StreamResponse:
+    """Every entry the list's filters find, as a CSV or JSON Lines file, streamed."""
+    actor = actor_of(request)
+    fmt = request.query.get("format", "csv")
+    if fmt not in export.FORMATS:
+        raise _bad("format", f"allowed: {sorted(export.FORMATS)}", fmt)
+    query = list_query(request, actor.tenant_id)
+    content_type, extension = export.FORMATS[fmt]
+    response = web.StreamResponse(headers={
+        "Content-Type": content_type,
+        "Content-Disposition": f'attachment; filename="feedback.{extension}"'})
+    response.enable_chunked_encoding()
+    chunks = export.chunks(request.app[PoolKey], query, fmt)
+    first = await anext(chunks)  # a database error is still an error answer here
+    await response.prepare(request)
+    await response.write(first)
+    async for chunk in chunks:
+        await response.write(chunk)
+    await response.write_eof()
+    return response
+
+
 @routes.get("/entries/{id}")
 async def get_entry(request: web.Request) -> web.Response:
     actor = actor_of(request)
@@ -88,6 +111,14 @@ async def update_entry(request: web.Request) -> web.Response:
     patch = Patch(**(await read_model(request, PatchIn)).changes())
     entry = await commands.update_entry(request.app[PoolKey], _topic(request), actor,
                                         request.match_info["id"], patch)
+    return json_response(entry_json(entry))
+
+
+@routes.post("/entries/{id}/restore")
+async def restore_entry(request: web.Request) -> web.Response:
+    actor = actor_of(request)
+    entry = await commands.restore_entry(request.app[PoolKey], _topic(request), actor,
+                                         request.match_info["id"])
     return json_response(entry_json(entry))
 
 

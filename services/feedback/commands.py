@@ -17,6 +17,7 @@ from resonanz.shared.events import (
     FeedbackCreated,
     FeedbackDeleted,
     FeedbackNoteAdded,
+    FeedbackRestored,
     FeedbackStatusChanged,
     FeedbackUpdated,
     RewardReviewed,
@@ -161,6 +162,20 @@ async def delete_entry(pool: asyncpg.Pool, topic: str, actor: Actor, entry_id: s
                                  store.audited(entry), store.audited(deleted))
         await emit(conn, topic, "feedback.deleted", deleted,
                    FeedbackDeleted(entry=deleted.snapshot()), actor.request_id)
+
+
+async def restore_entry(pool: asyncpg.Pool, topic: str, actor: Actor, entry_id: str
+                        ) -> Entry:
+    """Undo a soft delete: the entry is back in every read, with its audit row and a
+    `feedback.restored` event (analytics counts it again) in the same transaction."""
+    async with pool.acquire() as conn, conn.transaction():
+        entry = await store.get_deleted_entry(conn, actor.tenant_id, entry_id)
+        restored = await store.update_entry(conn, entry, {"deleted_at": None})
+        await store.record_audit(conn, restored, actor.actor_id, "restored",
+                                 store.audited(entry), store.audited(restored))
+        await emit(conn, topic, "feedback.restored", restored,
+                   FeedbackRestored(entry=restored.snapshot()), actor.request_id)
+    return restored
 
 
 async def reassign_open_entries(conn: asyncpg.Connection, topic: str, tenant_id: str,

@@ -76,6 +76,20 @@ async def get_entry(conn: asyncpg.Connection | asyncpg.Pool, tenant_id: str, ent
     return entry_from_row(row)
 
 
+async def get_deleted_entry(conn: asyncpg.Connection, tenant_id: str, entry_id: str
+                            ) -> Entry:
+    """A soft-deleted entry, locked for its restore; NotFound when unknown or not deleted."""
+    row = await conn.fetchrow(
+        f"SELECT {ENTRY_COLUMNS} FROM entries WHERE tenant_id = $1 AND id = $2"
+        " AND deleted_at IS NOT NULL FOR UPDATE",
+        tenant_id, _uuid(entry_id),
+    )
+    if row is None:
+        raise NotFound("no deleted feedback entry with this id", details=[
+            {"field": "id", "message": "unknown, or not deleted", "value": entry_id}])
+    return entry_from_row(row)
+
+
 def _uuid(value: str) -> uuid.UUID:
     return path_uuid(value, "feedback entry")
 
@@ -154,7 +168,8 @@ def _bad_cursor() -> InvalidInput:
         {"field": "cursor", "message": "pass a next_cursor exactly as a list returned it"}])
 
 
-def _filters(q: ListQuery) -> tuple[list[str], list[Any]]:
+def filters(q: ListQuery) -> tuple[list[str], list[Any]]:
+    """The WHERE conditions of a list's filters and their arguments (lists and exports)."""
     where: list[str] = ["tenant_id = $1", "deleted_at IS NULL"]
     args: list[Any] = [q.tenant_id]
     if q.statuses:
@@ -205,7 +220,7 @@ SEARCH_SQL = ("search @@ (websearch_to_tsquery('german'::regconfig, ${n})"
 
 
 async def list_entries(pool: asyncpg.Pool, q: ListQuery) -> EntryPage:
-    where, args = _filters(q)
+    where, args = filters(q)
     total = None
     if q.with_total:
         total = await pool.fetchval(f"SELECT count(*) FROM entries WHERE {' AND '.join(where)}",

@@ -14,7 +14,7 @@ from resonanz.shared.ratelimit import limiter_ctx
 from resonanz.shared.settings import Settings
 from resonanz.shared.web import create_service_app, http_client_ctx
 
-from . import dashboard, identity_api
+from . import audit_log, dashboard, identity_api
 from .api import MIDDLEWARES, routes
 from .auth import authenticator_ctx
 from .housekeeping import housekeeping_ctx
@@ -22,7 +22,7 @@ from .idempotency import KeyRingKey
 from .internal import routes as internal_routes
 from .openapi import publish_document
 from .openapi import routes as openapi_routes
-from .public import analytics, feedback, organization, users, webhooks, widgets
+from .public import analytics, audit, feedback, organization, users, webhooks, widgets
 from .sessions import Timeouts, sessions_ctx
 from .upstream import UpstreamsKey
 
@@ -60,11 +60,12 @@ class GatewaySettings(Settings):
 def create_app(settings: GatewaySettings) -> web.Application:
     app = create_service_app(
         SERVICE, settings, public=True,
-        routes=[*routes, *internal_routes, *openapi_routes, *feedback.routes, *analytics.routes,
+        routes=[*routes, *internal_routes, *openapi_routes, *audit.routes,
+                *feedback.routes, *analytics.routes,
                 *users.routes, *widgets.routes, *webhooks.routes, *identity_api.routes,
                 *organization.routes,
                 *dashboard.routes],
-        middlewares=MIDDLEWARES,
+        middlewares=[*MIDDLEWARES, audit_log.record_changes],
         cleanup_ctxs=[
             pool_ctx(SERVICE, settings),
             http_client_ctx(settings, timeout=settings.upstream_timeout),
@@ -76,6 +77,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
             limiter_ctx(settings),
             relay_ctx(SERVICE, settings),
             housekeeping_ctx(),
+            audit_log.recorder_ctx(),
         ],
         readiness=[database_ready],
         ops_port=settings.ops_port,

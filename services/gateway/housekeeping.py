@@ -18,6 +18,7 @@ from aiohttp import web
 from resonanz.shared.db import PoolKey
 from resonanz.shared.worker import Waker, repeat
 
+from .audit_log import PURGE_SQL as AUDIT_PURGE_SQL
 from .idempotency import TTL
 
 log = logging.getLogger(__name__)
@@ -25,8 +26,10 @@ log = logging.getLogger(__name__)
 BATCH = 1000
 INTERVAL = 300.0
 
-# What is expired: replayable responses after the idempotency window.
+# What is expired: replayable responses after the idempotency window; audit log rows
+# after their retention (audit_log.RETENTION_DAYS).
 PURGES = {
+    "audit_events": AUDIT_PURGE_SQL,
     "idempotency_keys": (
         "DELETE FROM idempotency_keys WHERE (tenant_id, key) IN (SELECT tenant_id, key"
         f" FROM idempotency_keys WHERE created_at < now() - interval '{TTL}' LIMIT $1)"
