@@ -341,6 +341,52 @@ class WebhookCreatedView(WebhookView):
                     " section for the rule)")
 
 
+class WebhookPatchIn(BaseModel):
+    """`PATCH …/webhooks/{id}`: only the fields given change. A new URL is checked like one
+    given on create."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    url: str | None = Field(default=None, max_length=2048, description="http(s) URL")
+    events: list[str] | None = Field(default=None, min_length=1, max_length=64,
+                                     description="replaces the list; names from the catalog")
+    description: str | None = Field(default=None, max_length=500,
+                                    description="null clears it")
+    enabled: bool | None = Field(default=None, description="false stops the endpoint (what"
+                                 " is queued fails, to be recovered); true re-enables it")
+
+
+class WebhookTestIn(BaseModel):
+    """`POST …/webhooks/{id}/test`: a sample of this type (default: the endpoint's first
+    event), sent with `\"test\": true` in `data` to this endpoint only."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    event_type: str | None = Field(default=None, max_length=100,
+                                   description="a name from GET …/webhooks/event-types")
+
+
+class WebhookTestView(View):
+    id: str = Field(description="the test message's webhook-id (msg_…), as in the log")
+    subscription_id: str
+    event_type: Literal["webhook.test"]
+    webhook_type: str = Field(description="the `type` the receiver gets")
+    status: str
+    test: bool
+
+
+class EventTypeView(View):
+    """One entry of the event catalog, generated from the payload models."""
+
+    name: str = Field(description="what a subscription lists in `events`")
+    delivered_as: str = Field(description="the payload's `type` on the wire")
+    description: str
+    event_types: list[str] = Field(description="the internal events it is made from")
+    payload_schema: dict[str, Any] = Field(alias="schema",
+                                           description="JSON Schema of the whole body")
+    sample: dict[str, Any] = Field(description="a body exactly as it would be sent")
+
+
 class OrganizationView(View):
     id: str
     name: str

@@ -21,6 +21,7 @@ from resonanz.shared.params import query_limit, query_uuid
 from resonanz.shared.web import json_response, read_model
 
 from . import store
+from .catalog import CATALOG, TEST_EVENT_TYPE, primary, sample_body
 from .delivery import Clock
 from .destinations import destination_problem
 from .domain import (
@@ -47,16 +48,37 @@ class SubscriptionIn(contracts.SubscriptionIn):
     @field_validator("events")
     @classmethod
     def events_known(cls, value: list[str]) -> list[str]:
-        unknown = unknown_webhooks(value)
-        if unknown:
-            raise ValueError(f"unknown events {unknown}; known: {sorted(KNOWN_WEBHOOKS)}")
-        return list(dict.fromkeys(value))
+        return _known_events(value)
 
     @field_validator("secret")
     @classmethod
     def secret_well_formed(cls, value: str | None) -> str | None:
         if value is not None:
             secret_key(value)
+        return value
+
+
+def _known_events(value: list[str]) -> list[str]:
+    unknown = unknown_webhooks(value)
+    if unknown:
+        raise ValueError(f"unknown events {unknown}; known: {sorted(KNOWN_WEBHOOKS)}")
+    return list(dict.fromkeys(value))
+
+
+class SubscriptionPatch(contracts.WebhookPatchIn):
+    @field_validator("events")
+    @classmethod
+    def events_known(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else _known_events(value)
+
+
+class TestEventIn(contracts.WebhookTestIn):
+    @field_validator("event_type")
+    @classmethod
+    def catalogued(cls, value: str | None) -> str | None:
+        names = {entry["name"] for entry in CATALOG}
+        if value is not None and value not in names:
+            raise ValueError(f"unknown event type {value!r}; known: {sorted(names)}")
         return value
 
 
@@ -132,6 +154,56 @@ async def get_subscription(request: web.Request) -> web.Response:
     sub = await store.get_subscription(request.app[PoolKey], tenant_of(request),
                                        _sub_id(request))
     return json_response(subscription_json(sub))
+
+
+@routes.patch("/subscriptions/{id}")
+async def update_subscription(request: web.Request) -> web.Response:
+    """Like create, a new URL must be one webhooks may reach; nothing given is a 400."""
+    tenant, pool, subscription_id = tenant_of(request), request.app[PoolKey], _sub_id(request)
+    body = await read_model(request, SubscriptionPatch)
+    given = body.model_fields_set
+    if not given:
+        raise InvalidInput.naming([{"field": "body", "message": "give at least one of url,"
+                                    " events, description, enabled"}])
+    for name in ("url", "events", "enabled"):
+        if name in given and getattr(body, name) is None:
+            raise InvalidInput.naming([{"field": name, "message": "must not be null"}])
+    await store.get_subscription(pool, tenant, subscription_id)
+    if body.url is not None:
+        problem = await destination_problem(body.url, request.app[PolicyKey])
+        if problem is not None:
+            raise InvalidInput("url is not allowed",
+                               details=[{"field": "url", "message": problem}])
+    sub = await store.update_subscription(pool, tenant, subscription_id, body.model_dump(
+        include=given & {"url", "events", "description"}))
+    if body.enabled is True and not sub.enabled:
+        sub = await store.enable_subscription(pool, tenant, subscription_id)
+    elif body.enabled is False and sub.enabled:
+        sub = await store.disable_by_admin(pool, tenant, subscription_id,
+                                           "disabled by an admin", _now(request))
+    return json_response(subscription_json(sub))
+
+
+@routes.post("/subscriptions/{id}/test")
+async def send_test_event(request: web.Request) -> web.Response:
+    """A sample payload of the chosen type, with `"test": true` in its data, queued for this
+    endpoint only and logged under `webhook.test`: signed, attempted and retried like any
+    delivery, so the log shows exactly what the receiver did with it."""
+    tenant, pool, subscription_id = tenant_of(request), request.app[PoolKey], _sub_id(request)
+    body = await read_model(request, TestEventIn)
+    sub = await _require_enabled(pool, tenant, subscription_id)
+    name = body.event_type or sub.events[0]
+    event_id, now = uuid.uuid4(), _now(request)
+    delivery = await store.queue_test_delivery(
+        pool, tenant, subscription_id, TEST_EVENT_TYPE, primary(name).route.name,
+        sample_body(name, str(event_id), now, test=True), event_id, now)
+    return json_response({**delivery, "test": True, "event_type_chosen": name}, status=202)
+
+
+@routes.get("/event-types")
+async def event_types(request: web.Request) -> web.Response:
+    """The event catalog: the same for every tenant, generated from the code."""
+    return json_response({"items": CATALOG})
 
 
 @routes.delete("/subscriptions/{id}")
@@ -223,8 +295,10 @@ async def event_deliveries(request: web.Request) -> web.Response:
     return json_response({"items": items})
 
 
-async def _require_enabled(pool: Any, tenant: uuid.UUID, subscription_id: uuid.UUID) -> None:
+async def _require_enabled(pool: Any, tenant: uuid.UUID, subscription_id: uuid.UUID
+                           ) -> store.Subscription:
     sub = await store.get_subscription(pool, tenant, subscription_id)
     if not sub.enabled:
         raise Conflict("the subscription is disabled; enable it first",
                        details=[{"field": "id", "message": sub.disabled_reason or "disabled"}])
+    return sub

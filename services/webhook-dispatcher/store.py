@@ -709,3 +709,58 @@ async def mail_failed(pool: asyncpg.Pool, mail_id: int, error: str,
         " next_attempt_at = coalesce($3, next_attempt_at) WHERE id = $1",
         mail_id, error[:1000], retry_at,
     )
+
+
+# --- the portal: editing an endpoint, test events ----------------------------------------------
+
+
+async def update_subscription(pool: asyncpg.Pool, tenant_id: uuid.UUID,
+                              subscription_id: uuid.UUID, changes: dict[str, Any]
+                              ) -> Subscription:
+    """Change url, events and description (only the keys in `changes`). A new URL is a new
+    receiver: its health starts afresh."""
+    row = await pool.fetchrow(
+        "UPDATE subscriptions SET"
+        " url = CASE WHEN $3 THEN $4 ELSE url END,"
+        " events = CASE WHEN $5 THEN $6::text[] ELSE events END,"
+        " description = CASE WHEN $7 THEN $8 ELSE description END,"
+        " failing_since = CASE WHEN $3 AND $4 <> url THEN NULL ELSE failing_since END,"
+        " last_failed_at = CASE WHEN $3 AND $4 <> url THEN NULL ELSE last_failed_at END"
+        " WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL"
+        f" RETURNING {SUBSCRIPTION_COLUMNS}",
+        tenant_id, subscription_id, "url" in changes, changes.get("url"),
+        "events" in changes, changes.get("events"), "description" in changes,
+        changes.get("description"),
+    )
+    if row is None:
+        raise NotFound("webhook subscription not found")
+    return _subscription(row)
+
+
+async def disable_by_admin(pool: asyncpg.Pool, tenant_id: uuid.UUID, subscription_id: uuid.UUID,
+                           reason: str, now: datetime) -> Subscription:
+    """An admin stops the endpoint; what was queued for it fails, to be recovered later."""
+    async with pool.acquire() as conn, conn.transaction():
+        sub = await get_subscription(conn, tenant_id, subscription_id)
+        if not sub.enabled:
+            return sub
+        disabled = await disable_endpoint(conn, sub.id, reason, now)
+        return disabled or await get_subscription(conn, tenant_id, subscription_id)
+
+
+async def queue_test_delivery(pool: asyncpg.Pool, tenant_id: uuid.UUID,
+                              subscription_id: uuid.UUID, event_type: str, webhook_type: str,
+                              body: bytes, event_id: uuid.UUID, now: datetime
+                              ) -> dict[str, Any]:
+    """One delivery to this endpoint only, due at once, signed and retried like any other."""
+    async with pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(
+            "INSERT INTO deliveries (id, subscription_id, tenant_id, event_id, event_type,"
+            " webhook_type, body, event_time, next_attempt_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)"
+            f" RETURNING {DELIVERY_COLUMNS.replace('d.', '')}",
+            delivery_id(uuid.uuid4()), subscription_id, tenant_id, event_id, event_type,
+            webhook_type, body, now,
+        )
+        await wake_dispatchers(conn)
+    return plain(row)

@@ -9,8 +9,10 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from resonanz.shared import contracts as c
 from resonanz.shared.errors import InvalidInput
 
+from .. import openapi
 from ..api import PrincipalKey
 from ..dialects import FEEDBACKPRO, dialect_of
 from ..upstream import call, segment
@@ -75,6 +77,23 @@ async def get_webhook(request: web.Request) -> web.Response:
     return _render(request, sub)
 
 
+async def update_webhook(request: web.Request) -> web.Response:
+    """Only the fields given change; a new URL is judged as on create."""
+    _, sub = await _forward(request, "PATCH", _sub(request), body=True)
+    return _render(request, sub)
+
+
+async def send_test_event(request: web.Request) -> web.Response:
+    """A signed sample to this endpoint only, marked `"test": true` in its data."""
+    status, delivery = await _forward(request, "POST", f"{_sub(request)}/test", body=True)
+    return _render(request, delivery, status)
+
+
+async def event_types(request: web.Request) -> web.Response:
+    _, payload = await _forward(request, "GET", "/event-types")
+    return _list(request, payload)
+
+
 async def delete_webhook(request: web.Request) -> web.Response:
     _, deleted = await _forward(request, "DELETE", _sub(request))
     return _render(request, deleted)
@@ -123,13 +142,36 @@ for _prefix in PREFIXES:
     _base = f"{_prefix}/webhooks"
     # Registered before `{id}` routes so that `events` is never taken for an id.
     routes.get(f"{_base}/events/{{event_id}}/deliveries")(event_deliveries)
+    routes.get(f"{_base}/event-types")(event_types)
     routes.get(_base)(list_webhooks)
     routes.post(_base)(create_webhook)
     routes.get(f"{_base}/{{id}}")(get_webhook)
+    routes.patch(f"{_base}/{{id}}")(update_webhook)
     routes.delete(f"{_base}/{{id}}")(delete_webhook)
+    routes.post(f"{_base}/{{id}}/test")(send_test_event)
     routes.post(f"{_base}/{{id}}/rotate-secret")(rotate_secret)
     routes.post(f"{_base}/{{id}}/enable")(enable_webhook)
     routes.get(f"{_base}/{{id}}/deliveries")(list_deliveries)
     routes.get(f"{_base}/{{id}}/deliveries/{{delivery_id}}/attempts")(list_attempts)
     routes.post(f"{_base}/{{id}}/deliveries/{{delivery_id}}/resend")(resend_delivery)
     routes.post(f"{_base}/{{id}}/recover")(recover_failed)
+
+
+def _portal_operations(base: str) -> list[openapi.Operation]:
+    """The portal's operations, beside the ones openapi.py documents for this module."""
+    sub_id = openapi.Param("id", {"type": "string"}, "path", required=True)
+    return [
+        openapi.Operation("GET", f"{base}/event-types", "Event catalog: every webhook a"
+                          " subscription may choose, with its JSON Schema and a sample",
+                          response=c.EventTypeView, many=True, errors=(401, 403, 429)),
+        openapi.Operation("PATCH", f"{base}/{{id}}", "Change url, events, description or"
+                          " enabled", request=c.WebhookPatchIn, response=c.WebhookView,
+                          params=(sub_id,), errors=(400, 401, 403, 404, 415, 429)),
+        openapi.Operation("POST", f"{base}/{{id}}/test", "Send a test event: a signed sample"
+                          " with \"test\": true in its data, to this endpoint only, logged like"
+                          " any delivery", request=c.WebhookTestIn, response=c.WebhookTestView,
+                          status=202, params=(sub_id,), errors=(400, 401, 403, 404, 409, 429)),
+    ]
+
+
+openapi.register(*(op for prefix in PREFIXES for op in _portal_operations(f"{prefix}/webhooks")))
