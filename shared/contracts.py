@@ -219,6 +219,13 @@ class FeedbackView(View):
     resolved_at: datetime | None
 
 
+class DeletedView(View):
+    """A soft-deleted entry: gone from lists, kept for the audit trail."""
+
+    id: str
+    deleted: bool
+
+
 class AuditRow(View):
     actor: str | None
     action: str
@@ -385,6 +392,43 @@ class EventTypeView(View):
     payload_schema: dict[str, Any] = Field(alias="schema",
                                            description="JSON Schema of the whole body")
     sample: dict[str, Any] = Field(description="a body exactly as it would be sent")
+
+
+class DeliveryView(View):
+    """One message to one endpoint, as the delivery log shows it."""
+
+    id: str
+    subscription_id: str
+    event_id: str
+    event_type: str
+    webhook_type: str
+    status: Literal["pending", "delivered", "failed"]
+    attempts: int
+    next_attempt_at: str | None
+    last_status: int | None
+    last_outcome: str | None
+    created_at: str
+    delivered_at: str | None
+
+
+class AttemptView(View):
+    """One try: what the endpoint answered (the first bytes of its body) and how fast."""
+
+    attempted_at: str
+    duration_ms: int | None
+    outcome: str
+    status_code: int | None
+    response_body: str | None
+    error: str | None
+
+
+class EventDeliveryView(DeliveryView):
+    attempts_log: list[AttemptView]
+
+
+class RecoveredView(View):
+    recovered: int
+    since: str
 
 
 class OrganizationView(View):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import aiohttp
 from openapi_spec_validator import OpenAPIV30SpecValidator, validate
 
+from resonanz.gateway.app import GatewaySettings, create_app
 from resonanz.gateway.openapi import document
 from resonanz.gateway.openapi30 import as_openapi_30, schema_30
 from resonanz.shared.devstack import Stack
@@ -65,3 +66,42 @@ async def test_gateway_serves_the_spec_and_swagger_ui_without_a_cdn(
     for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
         async with http.get(f"{gateway}/swagger-ui/{asset}") as response:
             assert response.status == 200 and len(await response.read()) > 10_000
+
+
+PUBLIC = ("/v1/", "/api/v1/", "/public/", "/widget.js", "/demo/")
+
+
+def test_the_router_and_the_document_hold_the_same_operations() -> None:
+    """Every public route is documented and every documented operation is routed: both
+    come from the operations table (and the modules not yet in it register both)."""
+    app = create_app(GatewaySettings(env="development"))
+    routed = {(route.method, route.resource.canonical) for route in app.router.routes()
+              if route.resource is not None and route.method != "HEAD"
+              and route.resource.canonical.startswith(PUBLIC)}
+    documented = {(method.upper(), path) for path, item in document()["paths"].items()
+                  for method in item}
+    assert routed == documented, {"routed only": routed - documented,
+                                  "documented only": documented - routed}
+    assert len(routed) > 60
+
+
+def test_every_operation_is_typed_and_says_who_may_call_it() -> None:
+    """No untyped `data`: each operation that answers JSON names its view model; each
+    keyed one says the least role; each POST documents Idempotency-Key."""
+    spec = document()
+    for path, item in spec["paths"].items():
+        for method, op in item.items():
+            where = f"{method.upper()} {path}"
+            ok = next(v for k, v in op["responses"].items() if k.startswith("2"))
+            assert "X-Request-Id" in ok["headers"], where
+            schema = ok.get("content", {}).get("application/json", {}).get("schema")
+            if schema is not None:
+                data = schema["properties"]["data"]
+                assert "$ref" in data or "$ref" in data.get("items", {}), where
+            if op.get("security") != []:
+                assert "Role: " in op["description"], where
+                assert "RateLimit" in ok["headers"], where
+                if method == "post":
+                    assert any(p["name"] == "Idempotency-Key" for p in op["parameters"]), where
+            for status, answer in op["responses"].items():
+                assert answer["description"] not in ("", "error"), (where, status)

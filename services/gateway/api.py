@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -14,15 +13,13 @@ from resonanz.shared.logs import tenant_id_var
 from resonanz.shared.ratelimit import LimiterKey, limit_headers
 
 from . import idempotency, sessions, store
-from .auth import AuthenticatorKey, Principal, presented_key
-from .dialects import FEEDBACKPRO, PAY4FEEDBACK, dialect_of
+from .auth import AuthenticatorKey, Principal, PrincipalKey, presented_key
+from .dialects import dialect_of
 from .idempotency import KeyRingKey
 from .limits import check_auth_failures, check_tenant_quota
 from .upstream import client_ip
 
 log = logging.getLogger(__name__)
-routes = web.RouteTableDef()
-PrincipalKey = web.RequestKey("principal", Principal)
 
 PUBLIC_PREFIXES = ("/v1/", "/api/v1/")
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -141,20 +138,12 @@ MIDDLEWARES = [dialect_errors, require_json, authenticate, idempotent]
 # --- identity -------------------------------------------------------------------------
 
 
-async def _me(request: web.Request) -> dict[str, Any]:
+async def me(request: web.Request) -> web.Response:
+    """The organization and the key (or session) the caller speaks as."""
     principal = request[PrincipalKey]
     tenant = await store.get_tenant(request.app[PoolKey], principal.tenant_id)
     key = ({"id": None, "role": principal.role, "session_id": principal.session_id}
            if principal.session_id else {"id": principal.key_id, "role": principal.role})
-    return {"tenant": {"id": tenant["id"], "name": tenant["name"]},
-            "id": tenant["id"], "name": tenant["name"], "key": key}
-
-
-@routes.get("/v1/me")
-async def fbp_me(request: web.Request) -> web.Response:
-    return FEEDBACKPRO.ok(request, await _me(request))
-
-
-@routes.get("/api/v1/me")
-async def p4f_me(request: web.Request) -> web.Response:
-    return PAY4FEEDBACK.ok(request, await _me(request))
+    return dialect_of(request.path).ok(request, {
+        "tenant": {"id": tenant["id"], "name": tenant["name"]},
+        "id": tenant["id"], "name": tenant["name"], "key": key})

@@ -14,16 +14,18 @@ from resonanz.shared.ratelimit import limiter_ctx
 from resonanz.shared.settings import Settings
 from resonanz.shared.web import create_service_app, http_client_ctx
 
-from . import audit_log, dashboard, identity_api
-from .api import MIDDLEWARES, routes
+from . import audit_log, dashboard
+from .api import MIDDLEWARES
 from .auth import authenticator_ctx
 from .housekeeping import housekeeping_ctx
 from .idempotency import KeyRingKey
 from .internal import routes as internal_routes
 from .openapi import publish_document
 from .openapi import routes as openapi_routes
-from .public import analytics, audit, feedback, organization, users, webhooks, widgets
+from .operations import routes_of
+from .public import audit, users, webhooks
 from .sessions import Timeouts, sessions_ctx
+from .table import OPERATIONS
 from .upstream import UpstreamsKey
 
 SERVICE = "gateway"
@@ -60,11 +62,9 @@ class GatewaySettings(Settings):
 def create_app(settings: GatewaySettings) -> web.Application:
     app = create_service_app(
         SERVICE, settings, public=True,
-        routes=[*routes, *internal_routes, *openapi_routes, *audit.routes,
-                *feedback.routes, *analytics.routes,
-                *users.routes, *widgets.routes, *webhooks.routes, *identity_api.routes,
-                *organization.routes,
-                *dashboard.routes],
+        routes=[*internal_routes, *openapi_routes, *audit.routes,
+                *routes_of(OPERATIONS), *users.routes,
+                *webhooks.routes, *dashboard.routes],
         middlewares=[*MIDDLEWARES, audit_log.record_changes],
         cleanup_ctxs=[
             pool_ctx(SERVICE, settings),

@@ -59,6 +59,9 @@ class Principal:
                             details=[{"field": "role", "message": self.role}])
 
 
+PrincipalKey = web.RequestKey("principal", Principal)
+
+
 def presented_key(request: web.Request) -> str | None:
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")

@@ -18,12 +18,11 @@ from resonanz.shared.params import path_uuid
 from resonanz.shared.ratelimit import LimiterKey, Quota
 from resonanz.shared.web import SettingsKey, read_model
 
-from . import identity, openapi, store
-from .api import PrincipalKey
+from . import identity, store
+from .auth import PrincipalKey
 from .dialects import FEEDBACKPRO
 from .idempotency import KeyRingKey
 from .identity import Device, Started
-from .openapi import ID, Operation
 from .sessions import (
     SessionsKey,
     clear_cookie,
@@ -33,7 +32,6 @@ from .sessions import (
 )
 from .upstream import client_ip
 
-routes = web.RouteTableDef()
 RESET_REQUESTS_PER_ADDRESS = Quota("password-resets", 10, 15 * 60.0)
 
 
@@ -98,30 +96,6 @@ class ResetRequestedView(BaseModel):
     message: str
 
 
-OPEN = (400, 403, 415, 429)
-openapi.register(
-    Operation("POST", "/v1/sessions", "Sign in with email and password (sets the session"
-              " cookie)", request=SignInIn, response=SessionView, status=201,
-              errors=(400, 401, 403, 415, 429), open=True),
-    Operation("GET", "/v1/session", "The current session", response=SessionView,
-              errors=(401, 429)),
-    Operation("DELETE", "/v1/session", "Sign out", status=204, errors=(401, 403, 429)),
-    Operation("GET", "/v1/sessions", "Your own live sessions", response=SessionListItemView,
-              many=True, errors=(401, 429)),
-    Operation("DELETE", "/v1/sessions/{id}", "End one of your sessions", status=204,
-              params=(ID,), errors=(401, 403, 404, 429)),
-    Operation("POST", "/v1/invitations/accept", "Accept an invitation: set a password, be"
-              " signed in", request=InvitationAcceptIn, response=SessionView, errors=OPEN,
-              open=True),
-    Operation("POST", "/v1/password-resets", "Mail a password reset link (answered alike"
-              " for any email)", request=PasswordResetIn, response=ResetRequestedView,
-              status=202, errors=OPEN, open=True),
-    Operation("POST", "/v1/password-resets/complete", "Set a new password with the mailed"
-              " token; ends every session", request=PasswordResetCompleteIn, status=204,
-              errors=OPEN, open=True),
-)
-
-
 # --- handlers ------------------------------------------------------------------------------
 
 
@@ -143,7 +117,6 @@ def _session_id(request: web.Request) -> str:
     return principal.session_id
 
 
-@routes.post("/v1/sessions")
 async def sign_in(request: web.Request) -> web.Response:
     refuse_cross_site(request)
     body = await read_model(request, SignInIn)
@@ -154,7 +127,6 @@ async def sign_in(request: web.Request) -> web.Response:
     return _signed_in(request, started, 201)
 
 
-@routes.get("/v1/session")
 async def current_session(request: web.Request) -> web.Response:
     _session_id(request)
     sessions = request.app[SessionsKey]
@@ -163,7 +135,6 @@ async def current_session(request: web.Request) -> web.Response:
         request.app[PoolKey], sessions.pepper, sessions.timeouts, record, digest))
 
 
-@routes.delete("/v1/session")
 async def sign_out(request: web.Request) -> web.Response:
     session_id = _session_id(request)
     await store.end_session(request.app[PoolKey], request[PrincipalKey].user_id or "",
@@ -173,14 +144,12 @@ async def sign_out(request: web.Request) -> web.Response:
     return response
 
 
-@routes.get("/v1/sessions")
 async def list_sessions(request: web.Request) -> web.Response:
     current = _session_id(request)
     found = await store.list_sessions(request.app[PoolKey], request[PrincipalKey].user_id or "")
     return FEEDBACKPRO.ok(request, [{**s, "current": s["id"] == current} for s in found])
 
 
-@routes.delete("/v1/sessions/{id}")
 async def end_session(request: web.Request) -> web.Response:
     _session_id(request)
     target = path_uuid(request.match_info["id"], "session")
@@ -190,7 +159,6 @@ async def end_session(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-@routes.post("/v1/invitations/accept")
 async def accept_invitation(request: web.Request) -> web.Response:
     refuse_cross_site(request)
     body = await read_model(request, InvitationAcceptIn)
@@ -201,7 +169,6 @@ async def accept_invitation(request: web.Request) -> web.Response:
     return _signed_in(request, started, 200)
 
 
-@routes.post("/v1/password-resets")
 async def request_password_reset(request: web.Request) -> web.Response:
     refuse_cross_site(request)
     body = await read_model(request, PasswordResetIn)
@@ -217,7 +184,6 @@ async def request_password_reset(request: web.Request) -> web.Response:
                                     " to set a new password is on its way"}, status=202)
 
 
-@routes.post("/v1/password-resets/complete")
 async def complete_password_reset(request: web.Request) -> web.Response:
     refuse_cross_site(request)
     body = await read_model(request, PasswordResetCompleteIn)

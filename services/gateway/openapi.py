@@ -9,7 +9,7 @@ start (`publish_document`) and serves those bytes, with an ETag.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,101 +18,21 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from resonanz.shared import contracts as c
-from resonanz.shared.params import MAX_PAGE_NUMBER
 
 from .openapi30 import as_openapi_30
+from .operations import P4F, Operation, Param
+from .table import FBP_PAGE
+from .table import OPERATIONS as TABLE
 
-FBP, P4F = "FeedBackPro", "Pay4Feedback"
 REF = "#/components/schemas/{model}"
-
-
-@dataclass(frozen=True)
-class Param:
-    name: str
-    schema: dict[str, Any]
-    where: str = "query"
-    description: str = ""
-    required: bool = False
-
-
-@dataclass(frozen=True)
-class Operation:
-    method: str
-    path: str
-    summary: str
-    request: type[BaseModel] | None = None
-    response: type[BaseModel] | None = None
-    many: bool = False
-    status: int = 200
-    params: tuple[Param, ...] = ()
-    errors: tuple[int, ...] = (400, 401, 403, 404, 429)
-    tags: tuple[str, ...] = field(default=())
-    # Reached without a key or session (signing in, accepting an invitation).
-    open: bool = False
-
-    @property
-    def dialect(self) -> str:
-        return P4F if self.path.startswith("/api/") else FBP
-
-
-def _int(lo: int, hi: int | None = None) -> dict[str, Any]:
-    return {"type": "integer", "minimum": lo, **({"maximum": hi} if hi else {})}
-
-
-UUID = {"type": "string", "format": "uuid"}
 STRING = {"type": "string"}
 DATE = {"type": "string", "format": "date-time"}
 ID = Param("id", STRING, "path", required=True)
-WIDGET = "the widget's id (UUID) or its public id (`wdg_…`, as in the embed code)"
-WIDGET_ID = Param("id", STRING, "path", required=True, description=WIDGET)
-FBP_PAGE = (Param("page", _int(1, MAX_PAGE_NUMBER)),
-            Param("limit", _int(1), description="default 50; more than 200 is clamped to 200"))
-SEARCH = ("full-text search over the body and the answers (German, English and literal"
-          " words; \"quoted phrase\", -word, or)")
-INBOX = (Param("rating", STRING, description="comma list of ratings 1-5"),
-         Param("rating_min", _int(1, 5)), Param("rating_max", _int(1, 5)),
-         Param("category", STRING, description="exact, any case"),
-         Param("quality", STRING, description="comma list of quality labels: good, fair,"
-               " poor, spam"),
-         Param("score_min", {"type": "integer", "minimum": 0, "maximum": 100},
-               description="quality score at least"),
-         Param("score_max", {"type": "integer", "minimum": 0, "maximum": 100},
-               description="quality score at most"),
-         Param("q", {"type": "string", "maxLength": 200}, description=SEARCH))
-ASSIGNEE = "a user id, `me` (the signed-in member or the key's user) or a name"
-REWARD_STATES = ["pending", "approved", "rejected", "none"]
-FBP_LIST = (*FBP_PAGE, Param("status", STRING, description="comma list"),
-            *INBOX, Param("assignee", STRING, description=ASSIGNEE),
-            Param("assigned_to", STRING, description="the same as assignee"),
-            Param("reward_status", STRING, description="comma list of "
-                  + ", ".join(REWARD_STATES) + " (none: the widget pays no reward)"),
-            Param("widget_id", STRING, description=WIDGET), Param("from", DATE),
-            Param("to", DATE),
-            Param("sort", {"enum": ["created_at:desc", "created_at:asc"]}),
-            Param("cursor", STRING, description="opaque; from meta.next_cursor"))
-P4F_LIST = (Param("limit", _int(1), description="default 500; more is clamped to 500"),
-            Param("cursor", STRING),
-            Param("status", STRING, description="reward state, a comma list of "
-                  + ", ".join(REWARD_STATES) + " in any case (NONE: the campaign pays no"
-                  " reward)"),
-            Param("campaign_id", STRING, description=WIDGET), Param("from", DATE),
-            Param("to", DATE), *INBOX, Param("assignee", STRING, description=ASSIGNEE))
 CONFIRM = Param("X-Confirm", {"enum": ["true"]}, "header", required=True)
 
+# Operations whose routes are still registered by their modules (team members and
+# webhooks); every other one is a row of `table.OPERATIONS`.
 OPERATIONS: list[Operation] = [
-    Operation("GET", "/v1/me", "The organization this key belongs to", response=c.MeView),
-    Operation("GET", "/api/v1/me", "Sanity-check your key", response=c.MeView),
-    Operation("GET", "/v1/feedback", "List feedback entries", response=c.FeedbackView,
-              many=True, params=FBP_LIST),
-    Operation("POST", "/v1/feedback", "Create a feedback entry", request=c.EntryIn,
-              response=c.FeedbackView, status=201, errors=(400, 401, 403, 404, 409, 413,
-                                                           415, 422, 429)),
-    Operation("GET", "/v1/feedback/{id}", "One entry with its audit trail",
-              response=c.FeedbackDetailView, params=(ID,)),
-    Operation("PATCH", "/v1/feedback/{id}", "Update status, assignee or add a note",
-              request=c.PatchIn, response=c.FeedbackView, params=(ID,),
-              errors=(400, 401, 403, 404, 409, 415, 429)),
-    Operation("DELETE", "/v1/feedback/{id}", "Soft-delete an entry", params=(ID,)),
     Operation("GET", "/v1/users", "List team members", response=c.UserView, many=True,
               params=FBP_PAGE),
     Operation("GET", "/v1/users/{id}", "One team member", response=c.UserView,
@@ -121,20 +41,6 @@ OPERATIONS: list[Operation] = [
               response=c.InvitedUserView, status=201, errors=(400, 401, 403, 409, 415, 429)),
     Operation("DELETE", "/v1/users/{id}", "Remove a team member", response=c.UserView,
               params=(ID, CONFIRM), errors=(400, 401, 403, 404, 409, 429)),
-    Operation("GET", "/v1/analytics/summary", "Aggregate metrics", response=c.SummaryView,
-              params=(Param("period", {"enum": ["7d", "30d", "90d"]}),
-                      Param("group_by", {"enum": ["day", "week", "month"]}),
-                      Param("widget_id", STRING, description=WIDGET))),
-    Operation("GET", "/api/v1/responses", "List feedback responses, newest first",
-              response=c.ResponseView, many=True, params=P4F_LIST),
-    Operation("GET", "/api/v1/responses/{id}", "One response with answers and quality",
-              response=c.ResponseDetailView, params=(ID,)),
-    Operation("POST", "/api/v1/responses/{id}/approve", "Approve the reward",
-              request=c.ReviewIn, response=c.ResponseDetailView, params=(ID,),
-              errors=(400, 401, 403, 404, 409, 429)),
-    Operation("POST", "/api/v1/responses/{id}/reject", "Reject the reward",
-              request=c.ReviewIn, response=c.ResponseDetailView, params=(ID,),
-              errors=(400, 401, 403, 404, 409, 429)),
 ]
 
 
@@ -149,58 +55,30 @@ def _webhook_operations(base: str) -> list[Operation]:
                   errors=(400, 401, 403, 409, 415, 422, 429)),
         Operation("GET", f"{base}/{{id}}", "One subscription", response=c.WebhookView,
                   params=(ID,)),
-        Operation("DELETE", f"{base}/{{id}}", "Delete a subscription", params=(ID,)),
+        Operation("DELETE", f"{base}/{{id}}", "Delete a subscription", response=c.DeletedView,
+                  params=(ID,)),
         Operation("POST", f"{base}/{{id}}/rotate-secret", "New secret; the old one signs"
                   " beside it for 24 h", response=c.WebhookCreatedView, params=(ID,),
                   errors=admin),
         Operation("POST", f"{base}/{{id}}/enable", "Re-enable a disabled endpoint",
                   response=c.WebhookView, params=(ID,), errors=admin),
-        Operation("GET", f"{base}/{{id}}/deliveries", "Delivery log", params=(ID,)),
+        Operation("GET", f"{base}/{{id}}/deliveries", "Delivery log", params=(ID,),
+                  response=c.DeliveryView, many=True),
         Operation("GET", f"{base}/{{id}}/deliveries/{{delivery_id}}/attempts",
-                  "Attempts of one delivery", params=(ID, delivery)),
+                  "Attempts of one delivery", params=(ID, delivery), response=c.AttemptView,
+                  many=True),
         Operation("POST", f"{base}/{{id}}/deliveries/{{delivery_id}}/resend",
-                  "Send one delivery again", params=(ID, delivery), errors=admin),
+                  "Send one delivery again", params=(ID, delivery), errors=admin,
+                  response=c.DeliveryView, status=202),
         Operation("POST", f"{base}/{{id}}/recover", "Redeliver failures since a time",
-                  request=c.RecoverIn, params=(ID,), errors=admin),
+                  request=c.RecoverIn, params=(ID,), errors=admin, response=c.RecoveredView,
+                  status=202),
         Operation("GET", f"{base}/events/{{event_id}}/deliveries", "Deliveries of one event",
-                  params=(Param("event_id", STRING, "path", required=True),)),
+                  params=(Param("event_id", STRING, "path", required=True),),
+                  response=c.EventDeliveryView, many=True),
     ]
 
 
-def _widget_operations() -> list[Operation]:
-    # The bodies are validated by the widgets service with these models; the gateway
-    # only documents them (one image carries every service's code).
-    from resonanz.widgets.api import PauseIn, ResumeIn, WidgetIn, WidgetPatch
-
-    moves = (400, 401, 403, 404, 409, 415, 429)
-    fbp, p4f = "/v1/widgets", "/api/v1/campaigns"
-    return [
-        Operation("GET", fbp, "List widgets", response=c.WidgetView, many=True,
-                  params=FBP_PAGE),
-        Operation("POST", fbp, "Create a widget", request=WidgetIn, response=c.WidgetView,
-                  status=201, errors=moves),
-        Operation("GET", f"{fbp}/{{id}}", "One widget", response=c.WidgetView, params=(WIDGET_ID,)),
-        Operation("PATCH", f"{fbp}/{{id}}", "Change settings; live within 15 s",
-                  request=WidgetPatch, response=c.WidgetView, params=(WIDGET_ID,), errors=moves),
-        Operation("POST", f"{fbp}/{{id}}/pause", "Pause, optionally until resume_at",
-                  request=PauseIn, response=c.PausedView, params=(WIDGET_ID,), errors=moves),
-        Operation("POST", f"{fbp}/{{id}}/resume", "Resume; notify=true emails the admins",
-                  request=ResumeIn, response=c.WidgetView, params=(WIDGET_ID,), errors=moves),
-        Operation("GET", p4f, "List all campaigns", response=c.CampaignView, many=True),
-        Operation("POST", p4f, "Create a campaign (starts in DRAFT)", request=WidgetIn,
-                  response=c.CampaignView, status=201, errors=moves),
-        Operation("GET", f"{p4f}/{{id}}", "Get one campaign", response=c.CampaignView,
-                  params=(WIDGET_ID,)),
-        Operation("PATCH", f"{p4f}/{{id}}", "Update a campaign", request=WidgetPatch,
-                  response=c.CampaignView, params=(WIDGET_ID,), errors=moves),
-        Operation("POST", f"{p4f}/{{id}}/pause", "Pause: the widget stops serving",
-                  request=PauseIn, response=c.CampaignView, params=(WIDGET_ID,), errors=moves),
-        Operation("POST", f"{p4f}/{{id}}/resume", "Resume from paused", request=ResumeIn,
-                  response=c.CampaignView, params=(WIDGET_ID,), errors=moves),
-    ]
-
-
-OPERATIONS += _widget_operations()
 OPERATIONS += _webhook_operations("/api/v1/webhooks") + _webhook_operations("/v1/webhooks")
 
 
@@ -264,29 +142,89 @@ STATIC_SCHEMAS: dict[str, Any] = {
 }
 
 
+ERRORS = {
+    304: "Not modified: the representation named by If-None-Match is still current",
+    400: "Invalid input: the message and `details` name each field that is wrong",
+    401: "No key or session, or one that is unknown, revoked or expired",
+    403: "The key's or member's role may not do this (or another site's Origin)",
+    404: "Not found, or not this organization's (the same answer: no ids are probed)",
+    409: "Conflicts with the record's state (e.g. an impossible status move) or with an"
+         " Idempotency-Key request still running or sent with another body",
+    413: "The body is larger than allowed",
+    415: "The body must be application/json",
+    422: "Idempotency-Key reused with a different request",
+    429: "Rate limit exceeded: wait Retry-After seconds",
+    500: "Internal error (with a request id to quote)",
+    503: "A service is unavailable: retry after Retry-After seconds",
+    504: "A service did not answer in time",
+}
+INT_HEADER = {"schema": {"type": "integer"}}
+REQUEST_ID = {"X-Request-Id": {"description": "Correlates logs; quote it in support"
+                                              " requests", "schema": STRING}}
+LIMIT_HEADERS = {
+    "RateLimit-Policy": {"description": 'the quota: `"<name>";q=<requests>;w=<seconds>`'
+                                        " (IETF RateLimit header fields)", "schema": STRING},
+    "RateLimit": {"description": 'what is left: `"<name>";r=<remaining>;t=<seconds to'
+                                 ' reset>`', "schema": STRING},
+}
+RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", **INT_HEADER}}
+IDEMPOTENCY_KEY = Param("Idempotency-Key", {"type": "string", "maxLength": 255}, "header",
+                        description="The same key within 24 h replays the first answer"
+                        " instead of acting twice (409 while the first is running, 422 with"
+                        " a different body)")
+
+
+def _headers(op: Operation, status: int) -> dict[str, Any]:
+    headers: dict[str, Any] = dict(REQUEST_ID)
+    if not op.open:
+        headers.update(LIMIT_HEADERS)
+    if status in (429, 503):
+        headers.update(RETRY_AFTER)
+    if status == 201 and op.location:
+        headers["Location"] = {"description": "where the created record is read",
+                               "schema": STRING}
+    return headers
+
+
 def _operation(op: Operation) -> dict[str, Any]:
     error = _ref_name("P4fError" if op.dialect == P4F else "FbpError")
-    responses: dict[str, Any] = {str(op.status): {"description": "OK"} if op.status == 204
-                                 else {"description": "OK", "content": {
-                                     "application/json": {"schema": _envelope(op)}}}}
-    for status in (*op.errors, 500, 503, 504):
-        responses[str(status)] = {"description": "error",
-                                  "content": {"application/json": {"schema": error}}}
+    ok: dict[str, Any] = {"description": "OK" if op.status < 300 else "Accepted",
+                          "headers": _headers(op, op.status)}
+    if op.status != 204 and op.path.startswith(("/v1/", "/api/v1/")):
+        ok["content"] = {"application/json": {"schema": _envelope(op)}}
+    responses: dict[str, Any] = {str(op.status): ok}
+    statuses = op.errors if op.open else (*op.errors, 500, 503, 504)
+    for status in statuses:
+        responses[str(status)] = {"description": ERRORS[status],
+                                  "headers": _headers(op, status)}
+        if op.path.startswith(("/v1/", "/api/v1/")):
+            responses[str(status)]["content"] = {"application/json": {"schema": error}}
+    params = [*op.params, *((IDEMPOTENCY_KEY,) if op.idempotent else ())]
     body: dict[str, Any] = {
         "summary": op.summary, "tags": list(op.tags or (op.dialect,)),
         "operationId": f"{op.method.lower()}_{op.path.strip('/').replace('/', '_')}"
-                       .replace("{", "").replace("}", ""),
+                       .replace("{", "").replace("}", "").replace(".", "_"),
         "parameters": [{"name": p.name, "in": p.where, "required": p.required,
-                        "schema": p.schema, "description": p.description} for p in op.params],
+                        "schema": p.schema, "description": p.description} for p in params],
         "responses": responses,
     }
+    if op.description:
+        body["description"] = op.description
+    if not op.open:
+        body["description"] = (body.get("description", "") + f"\n\nRole: {op.least_role}"
+                               " or higher.").strip()
     if op.open:
         body["security"] = []
     if op.request is not None:
         body["requestBody"] = {"required": op.open or op.method != "POST" or op.path.endswith(
-            ("/feedback", "/users", "/webhooks", "/campaigns")),
+            ("/feedback", "/users", "/webhooks", "/campaigns", "/widgets")),
             "content": {"application/json": {"schema": _ref(op.request)}}}
     return body
+
+
+def operations() -> list[Operation]:
+    """Every documented operation: the table's rows and those still registered apart."""
+    return [*TABLE, *OPERATIONS]
 
 
 DESCRIPTION = """One platform, two dialects: FeedBackPro under /v1 and Pay4Feedback under
@@ -316,9 +254,9 @@ Where we are stricter than a reference, and why:
 
 def document() -> dict[str, Any]:
     paths: dict[str, Any] = {}
-    for op in OPERATIONS:
+    for op in operations():
         paths.setdefault(op.path, {})[op.method.lower()] = _operation(op)
-    models = {m for op in OPERATIONS for m in (op.request, op.response) if m is not None}
+    models = {m for op in operations() for m in (op.request, op.response) if m is not None}
     return {
         "openapi": "3.1.0",
         "info": {"title": "Resonanz API", "version": "1.0.0", "description": DESCRIPTION},

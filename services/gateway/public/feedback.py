@@ -1,4 +1,4 @@
-"""Public routes of the feedback domain: FeedBackPro's `/v1/feedback` and
+"""The feedback domain's hooks for the operations table: FeedBackPro's `/v1/feedback` and
 Pay4Feedback's `/api/v1/responses` — one record, two views."""
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from resonanz.shared.errors import InvalidInput
 from resonanz.shared.params import parse_uuid, path_uuid, query_datetime, query_limit
 from resonanz.shared.web import parse_model, read_model
 
-from ..api import PrincipalKey
-from ..dialects import FEEDBACKPRO, PAY4FEEDBACK
+from ..auth import PrincipalKey
+from ..dialects import FEEDBACKPRO
+from ..operations import Operation
 from ..paging import Paging
 from ..references import (
     PUBLIC_WIDGET_ID,
@@ -25,9 +26,6 @@ from ..references import (
     widget_in_query,
     widget_named,
 )
-from ..upstream import call
-
-routes = web.RouteTableDef()
 
 FBP_MAX_LIMIT = 200  # "Returns up to 200 entries per page"; more is clamped to it
 P4F_MAX_LIMIT = 500  # "All list endpoints currently return up to 500 rows"
@@ -86,11 +84,11 @@ def _reward_states(raw: str, field: str) -> str:
     return ",".join(states)
 
 
-def _entry_path(request: web.Request, suffix: str = "") -> str:
-    return f"/entries/{path_uuid(request.match_info['id'], 'feedback entry')}{suffix}"
+async def entry_id(request: web.Request, raw: str) -> str:
+    return str(path_uuid(raw, "feedback entry"))
 
 
-async def _entry_body(request: web.Request) -> bytes:
+async def entry_body(request: web.Request) -> bytes:
     """The body of a new entry as the feedback service gets it: a widget named by its
     public id (`wdg_…`) is replaced by its id, and the widget must be the caller's own
     (the feedback service validates the same bytes with the same model, so it sees the
@@ -116,19 +114,25 @@ def _json_object(raw: bytes) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
-async def _check_assignee(request: web.Request) -> None:
+async def patch_body(request: web.Request) -> bytes:
     """An assignee that is a user id must be on the caller's team; a name stays free text."""
     patch = await read_model(request, PatchIn)
     assignee = parse_uuid(patch.changes().get("assignee"))
     if assignee is not None:
         field = "assignee" if "assignee" in patch.model_fields_set else "assigned_to"
         await require_member(request, assignee, field)
+    return await request.read()
+
+
+async def review_body(request: web.Request) -> bytes:
+    """A review's reason is optional, and so is its body."""
+    return await request.read() or b"{}"
 
 
 # --- FeedBackPro -----------------------------------------------------------------------
 
 
-def fbp_entry(entry: dict[str, Any]) -> dict[str, Any]:
+def fbp_entry(request: web.Request, entry: dict[str, Any]) -> dict[str, Any]:
     view = {k: entry[k] for k in (
         "id", "rating", "category", "metadata", "customer_email", "status",
         "widget_id", "quality_score", "created_at", "updated_at", "resolved_at")}
@@ -139,8 +143,12 @@ def fbp_entry(entry: dict[str, Any]) -> dict[str, Any]:
     return view
 
 
-@routes.get("/v1/feedback")
-async def fbp_list_feedback(request: web.Request) -> web.Response:
+def fbp_entry_detail(request: web.Request, entry: dict[str, Any]) -> dict[str, Any]:
+    return {**fbp_entry(request, entry), "audit_trail": entry["audit_trail"],
+            "notes": entry["notes"], "answers": entry["answers"]}
+
+
+async def fbp_list_query(request: web.Request) -> dict[str, str]:
     q = request.query
     paging = Paging.from_query(q, default_limit=50, max_limit=FBP_MAX_LIMIT)
     params = {"page": str(paging.page), "limit": str(paging.limit), **_dates(q)}
@@ -157,75 +165,43 @@ async def fbp_list_feedback(request: web.Request) -> web.Response:
         # A keyset walk, its first page (`cursor=`) included: counting would make every
         # page cost O(n) again (a million entries are ~100 ms to count).
         params["total"] = "0"
-    _, page = await call(request, "feedback", "GET", "/entries", request[PrincipalKey],
-                         params=params)
+    return params
+
+
+def fbp_list_answer(request: web.Request, op: Operation, page: Any, status: int
+                    ) -> web.Response:
+    paging = Paging.from_query(request.query, default_limit=50, max_limit=FBP_MAX_LIMIT)
     meta = {**paging.meta(page["total"]), "next_cursor": page["next_cursor"]}
-    if "cursor" in q:  # keyset walk: only forward, at constant cost per page
+    if "cursor" in request.query:  # keyset walk: only forward, at constant cost per page
         links: dict[str, str | None] = {"self": str(request.rel_url), "prev": None, "next": (
             str(request.rel_url.update_query(cursor=page["next_cursor"]))
             if page["next_cursor"] else None)}
     else:
         links = paging.links(request, page["total"])
-    return FEEDBACKPRO.ok(request, [fbp_entry(e) for e in page["items"]], meta=meta,
+    return FEEDBACKPRO.ok(request, [fbp_entry(request, e) for e in page["items"]], meta=meta,
                           links=links)
-
-
-@routes.post("/v1/feedback")
-async def fbp_create_feedback(request: web.Request) -> web.Response:
-    body = await _entry_body(request)
-    _, entry = await call(request, "feedback", "POST", "/entries", request[PrincipalKey],
-                          body=body)
-    location = f"/v1/feedback/{entry['id']}"
-    return FEEDBACKPRO.ok(request, fbp_entry(entry), status=201,
-                          headers={"Location": location}, links={"self": location})
-
-
-@routes.get("/v1/feedback/{id}")
-async def fbp_get_feedback(request: web.Request) -> web.Response:
-    _, entry = await call(request, "feedback", "GET", _entry_path(request),
-                          request[PrincipalKey])
-    view = fbp_entry(entry)
-    view.update(audit_trail=entry["audit_trail"], notes=entry["notes"], answers=entry["answers"])
-    return FEEDBACKPRO.ok(request, view)
-
-
-@routes.patch("/v1/feedback/{id}")
-async def fbp_update_feedback(request: web.Request) -> web.Response:
-    path = _entry_path(request)
-    await _check_assignee(request)
-    _, entry = await call(request, "feedback", "PATCH", path, request[PrincipalKey],
-                          body=await request.read())
-    return FEEDBACKPRO.ok(request, fbp_entry(entry))
-
-
-@routes.delete("/v1/feedback/{id}")
-async def fbp_delete_feedback(request: web.Request) -> web.Response:
-    _, result = await call(request, "feedback", "DELETE", _entry_path(request),
-                           request[PrincipalKey])
-    return FEEDBACKPRO.ok(request, result)
 
 
 # --- Pay4Feedback ----------------------------------------------------------------------
 
 
-def p4f_response(entry: dict[str, Any], *, full: bool = False) -> dict[str, Any]:
+def p4f_response(request: web.Request, entry: dict[str, Any]) -> dict[str, Any]:
     reward = entry["reward"]
-    view = {
+    return {
         "id": entry["id"], "campaign_id": entry["widget_id"],
         "status": reward["reward_status"].upper(), "rating": entry["rating"],
         "text": entry["body"], "customer_email": entry["customer_email"],
         "quality_score": entry["quality_score"], "created_at": entry["created_at"],
         "reviewed_at": reward["reviewed_at"], "review_reason": reward["reason"],
     }
-    if full:
-        view["answers"] = entry["answers"]
-        view["quality"] = entry["quality"]
-        view["payout"] = entry.get("payout")
-    return view
 
 
-@routes.get("/api/v1/responses")
-async def p4f_list_responses(request: web.Request) -> web.Response:
+def p4f_response_detail(request: web.Request, entry: dict[str, Any]) -> dict[str, Any]:
+    return {**p4f_response(request, entry), "answers": entry["answers"],
+            "quality": entry["quality"], "payout": entry.get("payout")}
+
+
+async def p4f_list_query(request: web.Request) -> dict[str, str]:
     q = request.query
     limit = query_limit(q, P4F_MAX_LIMIT, P4F_MAX_LIMIT)  # "return up to 500 rows"
     params = {"limit": str(limit), "total": "0", **_dates(q)}
@@ -237,30 +213,4 @@ async def p4f_list_responses(request: web.Request) -> web.Response:
     campaign = await widget_in_query(request, ("campaign_id", "campaign"))
     if campaign:
         params["widget_id"] = campaign
-    _, page = await call(request, "feedback", "GET", "/entries", request[PrincipalKey],
-                         params=params)
-    return PAY4FEEDBACK.ok(request, [p4f_response(e) for e in page["items"]],
-                           links={"next": page["next_cursor"]})
-
-
-@routes.get("/api/v1/responses/{id}")
-async def p4f_get_response(request: web.Request) -> web.Response:
-    _, entry = await call(request, "feedback", "GET", _entry_path(request),
-                          request[PrincipalKey])
-    return PAY4FEEDBACK.ok(request, p4f_response(entry, full=True))
-
-
-@routes.post("/api/v1/responses/{id}/approve")
-async def p4f_approve(request: web.Request) -> web.Response:
-    return await _review(request, "/approve")
-
-
-@routes.post("/api/v1/responses/{id}/reject")
-async def p4f_reject(request: web.Request) -> web.Response:
-    return await _review(request, "/reject")
-
-
-async def _review(request: web.Request, action: str) -> web.Response:
-    _, entry = await call(request, "feedback", "POST", _entry_path(request, action),
-                          request[PrincipalKey], body=await request.read() or b"{}")
-    return PAY4FEEDBACK.ok(request, p4f_response(entry, full=True))
+    return params

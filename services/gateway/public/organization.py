@@ -16,25 +16,20 @@ from resonanz.shared.outbox import enqueue
 from resonanz.shared.web import SettingsKey, read_model
 
 from .. import store
-from ..api import PrincipalKey
+from ..auth import PrincipalKey
 from ..dialects import FEEDBACKPRO
-from ..openapi import Operation, register
 
 SOURCE = "resonanz/gateway"
-routes = web.RouteTableDef()
 
 
-@routes.get("/v1/organization")
 async def get_organization(request: web.Request) -> web.Response:
     organization = await store.organization_of(request.app[PoolKey],
                                                request[PrincipalKey].tenant_id)
     return FEEDBACKPRO.ok(request, _view(organization))
 
 
-@routes.patch("/v1/organization")
 async def update_organization(request: web.Request) -> web.Response:
     principal = request[PrincipalKey]
-    principal.require_admin()
     body = await read_model(request, OrganizationIn)
     organization = await change_organization(
         request.app[PoolKey], request.app[SettingsKey].topic_identity, principal.tenant_id,
@@ -60,12 +55,3 @@ async def change_organization(pool: asyncpg.Pool, topic: str, tenant_id: str,
 def _view(organization: dict[str, Any]) -> dict[str, Any]:
     return {name: organization[name] for name in OrganizationView.model_fields}
 
-
-register(
-    Operation("GET", "/v1/organization", "Your organization: name and time zone",
-              response=OrganizationView, errors=(401, 403, 429)),
-    Operation("PATCH", "/v1/organization", "Rename the organization or set its time zone"
-              " (admin); analytics count days, weeks and months in the zone",
-              request=OrganizationIn, response=OrganizationView,
-              errors=(400, 401, 403, 415, 429)),
-)

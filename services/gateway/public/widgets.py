@@ -1,4 +1,4 @@
-"""Public routes of the widgets domain.
+"""The widgets domain's hooks for the operations table, and the shoppers' relay.
 
 Keyed: `/v1/widgets` (FeedBackPro) and `/api/v1/campaigns` (Pay4Feedback), two views
 of one record. Without a key: `/widget.js`, `/public/widgets/{public_id}` (config and
@@ -19,14 +19,10 @@ from resonanz.shared.errors import NotFound
 from resonanz.shared.logs import request_id_var
 from resonanz.shared.web import HttpClientKey
 
-from ..api import PrincipalKey
-from ..dialects import FEEDBACKPRO, PAY4FEEDBACK
-from ..paging import Paging
 from ..references import widget_in_path
-from ..upstream import UpstreamsKey, call, client_ip, reaching, segment
+from ..upstream import UpstreamsKey, client_ip, reaching, segment
 
 log = logging.getLogger(__name__)
-routes = web.RouteTableDef()
 
 FBP_MAX_PAGE = 200
 P4F_LIST_LIMIT = 500
@@ -76,18 +72,12 @@ def p4f_campaign(request: web.Request, w: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-# --- forwarding helpers -------------------------------------------------------------------
+# --- hooks -------------------------------------------------------------------------------
 
 
-async def ask_widgets(request: web.Request, method: str, path: str, *,
-                      body: bytes | None = None, params: dict[str, str] | None = None) -> Any:
-    """A command to the widgets service with the caller's body as sent, unless `body`
-    says otherwise: the widgets service validates it."""
-    if body is None and method != "GET":
-        body = await request.read()
-    _, payload = await call(request, "widgets", method, path, request[PrincipalKey],
-                            body=body, params=params)
-    return payload
+async def widget_id(request: web.Request, raw: str) -> str:
+    """The widget (campaign) a management path names, by id or public id."""
+    return str(await widget_in_path(request))
 
 
 async def draft_body(request: web.Request) -> bytes:
@@ -103,95 +93,13 @@ async def draft_body(request: web.Request) -> bytes:
     return orjson.dumps({k: v for k, v in body.items() if k not in P4F_CREATE_IGNORES})
 
 
-async def _widget_path(request: web.Request, suffix: str = "") -> str:
-    """The widgets service's path of the widget the caller names by id or public id."""
-    return f"/widgets/{await widget_in_path(request)}{suffix}"
+async def every_campaign(request: web.Request) -> dict[str, str]:
+    """Pay4Feedback lists everything, up to its 500 rows."""
+    return {"page": "1", "limit": str(P4F_LIST_LIMIT)}
 
 
-# --- FeedBackPro: /v1/widgets ----------------------------------------------------------------
-
-
-@routes.get("/v1/widgets")
-async def fbp_list_widgets(request: web.Request) -> web.Response:
-    paging = Paging.from_query(request.query, default_limit=50, max_limit=FBP_MAX_PAGE)
-    found = await ask_widgets(request, "GET", "/widgets",
-                              params={"page": str(paging.page), "limit": str(paging.limit)})
-    return FEEDBACKPRO.ok(request, [fbp_widget(request, w) for w in found["items"]],
-                          meta=paging.meta(found["total"]),
-                          links=paging.links(request, found["total"]))
-
-
-@routes.post("/v1/widgets")
-async def fbp_create_widget(request: web.Request) -> web.Response:
-    created = await ask_widgets(request, "POST", "/widgets")
-    location = f"/v1/widgets/{created['id']}"
-    return FEEDBACKPRO.ok(request, fbp_widget(request, created), status=201,
-                          headers={"Location": location}, links={"self": location})
-
-
-@routes.get("/v1/widgets/{id}")
-async def fbp_get_widget(request: web.Request) -> web.Response:
-    return FEEDBACKPRO.ok(request, fbp_widget(request, await ask_widgets(
-        request, "GET", await _widget_path(request))))
-
-
-@routes.patch("/v1/widgets/{id}")
-async def fbp_patch_widget(request: web.Request) -> web.Response:
-    changed = await ask_widgets(request, "PATCH", await _widget_path(request))
-    return FEEDBACKPRO.ok(request, fbp_widget(request, changed))
-
-
-@routes.post("/v1/widgets/{id}/pause")
-async def fbp_pause_widget(request: web.Request) -> web.Response:
-    paused = await ask_widgets(request, "POST", await _widget_path(request, "/pause"))
-    return FEEDBACKPRO.ok(request, fbp_pause(paused, request.match_info["id"]))
-
-
-@routes.post("/v1/widgets/{id}/resume")
-async def fbp_resume_widget(request: web.Request) -> web.Response:
-    resumed = await ask_widgets(request, "POST", await _widget_path(request, "/resume"))
-    return FEEDBACKPRO.ok(request, fbp_widget(request, resumed))
-
-
-# --- Pay4Feedback: /api/v1/campaigns -----------------------------------------------------------
-
-
-@routes.get("/api/v1/campaigns")
-async def p4f_list_campaigns(request: web.Request) -> web.Response:
-    found = await ask_widgets(request, "GET", "/widgets",
-                              params={"page": "1", "limit": str(P4F_LIST_LIMIT)})
-    return PAY4FEEDBACK.ok(request, [p4f_campaign(request, w) for w in found["items"]])
-
-
-@routes.post("/api/v1/campaigns")
-async def p4f_create_campaign(request: web.Request) -> web.Response:
-    created = await ask_widgets(request, "POST", "/widgets", body=await draft_body(request))
-    return PAY4FEEDBACK.ok(request, p4f_campaign(request, created), status=201,
-                           headers={"Location": f"/api/v1/campaigns/{created['id']}"})
-
-
-@routes.get("/api/v1/campaigns/{id}")
-async def p4f_get_campaign(request: web.Request) -> web.Response:
-    return PAY4FEEDBACK.ok(request, p4f_campaign(request, await ask_widgets(
-        request, "GET", await _widget_path(request))))
-
-
-@routes.patch("/api/v1/campaigns/{id}")
-async def p4f_patch_campaign(request: web.Request) -> web.Response:
-    changed = await ask_widgets(request, "PATCH", await _widget_path(request))
-    return PAY4FEEDBACK.ok(request, p4f_campaign(request, changed))
-
-
-@routes.post("/api/v1/campaigns/{id}/pause")
-async def p4f_pause_campaign(request: web.Request) -> web.Response:
-    paused = await ask_widgets(request, "POST", await _widget_path(request, "/pause"))
-    return PAY4FEEDBACK.ok(request, p4f_campaign(request, paused))
-
-
-@routes.post("/api/v1/campaigns/{id}/resume")
-async def p4f_resume_campaign(request: web.Request) -> web.Response:
-    resumed = await ask_widgets(request, "POST", await _widget_path(request, "/resume"))
-    return PAY4FEEDBACK.ok(request, p4f_campaign(request, resumed))
+def fbp_paused(request: web.Request, w: dict[str, Any]) -> dict[str, Any]:
+    return fbp_pause(w, request.match_info["id"])
 
 
 # --- shoppers' path, no key ---------------------------------------------------------------------
@@ -253,24 +161,18 @@ def _public_id(request: web.Request) -> str:
     return segment(request, "public_id")
 
 
-@routes.get("/widget.js")
 async def widget_script(request: web.Request) -> web.Response:
     return await relay(request, "/public/widget.js")
 
 
-@routes.get("/public/widgets/{public_id}")
-@routes.options("/public/widgets/{public_id}")
 async def public_config(request: web.Request) -> web.Response:
     return await relay(request, f"/public/widgets/{_public_id(request)}")
 
 
-@routes.post("/public/widgets/{public_id}/submissions")
-@routes.options("/public/widgets/{public_id}/submissions")
 async def public_submission(request: web.Request) -> web.Response:
     return await relay(request, f"/public/widgets/{_public_id(request)}/submissions")
 
 
-@routes.get("/demo/{public_id}")
 async def demo_page(request: web.Request) -> web.Response:
     query = f"?{request.query_string}" if request.query_string else ""
     return await relay(request, f"/public/demo/{_public_id(request)}{query}")

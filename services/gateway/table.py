@@ -1,0 +1,211 @@
+"""Every public operation of both dialects, one row each: the gateway's router and its
+OpenAPI document are both rendered from this table.
+
+Adding a read-only endpoint to both dialects is two rows (one per dialect) naming the
+service's path and the view of each dialect, plus the service's handler. See
+`operations.py` for what a row can say.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from resonanz.shared import contracts as c
+from resonanz.shared.params import MAX_PAGE_NUMBER
+from resonanz.widgets.api import PauseIn, ResumeIn, WidgetIn, WidgetPatch
+from resonanz.widgets.public import SubmissionIn
+
+from . import identity_api as ia
+from .api import me
+from .operations import Operation, Param, pages, rows
+from .public import analytics, organization
+from .public import feedback as fb
+from .public import widgets as wg
+
+
+def _int(lo: int, hi: int | None = None) -> dict[str, Any]:
+    return {"type": "integer", "minimum": lo, **({"maximum": hi} if hi else {})}
+
+
+STRING = {"type": "string"}
+DATE = {"type": "string", "format": "date-time"}
+ID = Param("id", STRING, "path", required=True)
+WIDGET = "the widget's id (UUID) or its public id (`wdg_…`, as in the embed code)"
+WIDGET_ID = Param("id", STRING, "path", required=True, description=WIDGET)
+FBP_PAGE = (Param("page", _int(1, MAX_PAGE_NUMBER)),
+            Param("limit", _int(1), description="default 50; more than 200 is clamped to 200"))
+SEARCH = ("full-text search over the body and the answers (German, English and literal"
+          " words; \"quoted phrase\", -word, or)")
+INBOX = (Param("rating", STRING, description="comma list of ratings 1-5"),
+         Param("rating_min", _int(1, 5)), Param("rating_max", _int(1, 5)),
+         Param("category", STRING, description="exact, any case"),
+         Param("quality", STRING, description="comma list of quality labels: good, fair,"
+               " poor, spam"),
+         Param("score_min", {"type": "integer", "minimum": 0, "maximum": 100},
+               description="quality score at least"),
+         Param("score_max", {"type": "integer", "minimum": 0, "maximum": 100},
+               description="quality score at most"),
+         Param("q", {"type": "string", "maxLength": 200}, description=SEARCH))
+ASSIGNEE = "a user id, `me` (the signed-in member or the key's user) or a name"
+REWARD_STATES = ["pending", "approved", "rejected", "none"]
+FBP_LIST = (*FBP_PAGE, Param("status", STRING, description="comma list"),
+            *INBOX, Param("assignee", STRING, description=ASSIGNEE),
+            Param("assigned_to", STRING, description="the same as assignee"),
+            Param("reward_status", STRING, description="comma list of "
+                  + ", ".join(REWARD_STATES) + " (none: the widget pays no reward)"),
+            Param("widget_id", STRING, description=WIDGET), Param("from", DATE),
+            Param("to", DATE),
+            Param("sort", {"enum": ["created_at:desc", "created_at:asc"]}),
+            Param("cursor", STRING, description="opaque; from meta.next_cursor"))
+P4F_LIST = (Param("limit", _int(1), description="default 500; more is clamped to 500"),
+            Param("cursor", STRING),
+            Param("status", STRING, description="reward state, a comma list of "
+                  + ", ".join(REWARD_STATES) + " in any case (NONE: the campaign pays no"
+                  " reward)"),
+            Param("campaign_id", STRING, description=WIDGET), Param("from", DATE),
+            Param("to", DATE), *INBOX, Param("assignee", STRING, description=ASSIGNEE))
+SUMMARY = (Param("period", {"enum": ["7d", "30d", "90d"]}),
+           Param("group_by", {"enum": ["day", "week", "month"]}),
+           Param("widget_id", STRING, description=WIDGET))
+
+WRITE = (400, 401, 403, 404, 409, 415, 429)
+OPEN = (400, 403, 415, 429)
+ENTRY = {"id": fb.entry_id}
+WIDGET_IDS = {"id": wg.widget_id}
+widget_pages, widget_page_answer = pages(wg.FBP_MAX_PAGE)
+
+IDENTITY = [
+    Operation("GET", "/v1/me", "The organization this key belongs to", handler=me,
+              response=c.MeView, errors=(401, 429)),
+    Operation("GET", "/api/v1/me", "Sanity-check your key", handler=me, response=c.MeView,
+              errors=(401, 429)),
+    Operation("POST", "/v1/sessions", "Sign in with email and password (sets the session"
+              " cookie)", handler=ia.sign_in, request=ia.SignInIn, response=ia.SessionView,
+              status=201, errors=(400, 401, 403, 415, 429), open=True),
+    Operation("GET", "/v1/session", "The current session", handler=ia.current_session,
+              response=ia.SessionView, errors=(401, 429)),
+    Operation("DELETE", "/v1/session", "Sign out", handler=ia.sign_out, role="viewer",
+              status=204, errors=(401, 403, 429)),
+    Operation("GET", "/v1/sessions", "Your own live sessions", handler=ia.list_sessions,
+              response=ia.SessionListItemView, many=True, errors=(401, 429)),
+    Operation("DELETE", "/v1/sessions/{id}", "End one of your sessions",
+              handler=ia.end_session, role="viewer", status=204, params=(ID,),
+              errors=(401, 403, 404, 429)),
+    Operation("POST", "/v1/invitations/accept", "Accept an invitation: set a password, be"
+              " signed in", handler=ia.accept_invitation, request=ia.InvitationAcceptIn,
+              response=ia.SessionView, errors=OPEN, open=True),
+    Operation("POST", "/v1/password-resets", "Mail a password reset link (answered alike"
+              " for any email)", handler=ia.request_password_reset,
+              request=ia.PasswordResetIn, response=ia.ResetRequestedView, status=202,
+              errors=OPEN, open=True),
+    Operation("POST", "/v1/password-resets/complete", "Set a new password with the mailed"
+              " token; ends every session", handler=ia.complete_password_reset,
+              request=ia.PasswordResetCompleteIn, status=204, errors=OPEN, open=True),
+    Operation("GET", "/v1/organization", "Your organization: name and time zone",
+              handler=organization.get_organization, response=c.OrganizationView,
+              errors=(401, 403, 429)),
+    Operation("PATCH", "/v1/organization", "Rename the organization or set its time zone"
+              " (admin); analytics count days, weeks and months in the zone",
+              handler=organization.update_organization, role="admin",
+              request=c.OrganizationIn, response=c.OrganizationView,
+              errors=(400, 401, 403, 415, 429)),
+]
+
+FEEDBACK = [
+    Operation("GET", "/v1/feedback", "List feedback entries", service="feedback",
+              upstream="/entries", query=fb.fbp_list_query, answer=fb.fbp_list_answer,
+              response=c.FeedbackView, many=True, params=FBP_LIST),
+    Operation("POST", "/v1/feedback", "Create a feedback entry", service="feedback",
+              upstream="/entries", body=fb.entry_body, view=fb.fbp_entry,
+              location="/v1/feedback/{id}", request=c.EntryIn, response=c.FeedbackView,
+              status=201, errors=(400, 401, 403, 404, 409, 413, 415, 422, 429)),
+    Operation("GET", "/v1/feedback/{id}", "One entry with its audit trail",
+              service="feedback", upstream="/entries/{id}", ids=ENTRY,
+              view=fb.fbp_entry_detail, response=c.FeedbackDetailView, params=(ID,)),
+    Operation("PATCH", "/v1/feedback/{id}", "Update status, assignee or add a note",
+              service="feedback", upstream="/entries/{id}", ids=ENTRY, body=fb.patch_body,
+              view=fb.fbp_entry, request=c.PatchIn, response=c.FeedbackView, params=(ID,),
+              errors=WRITE),
+    Operation("DELETE", "/v1/feedback/{id}", "Soft-delete an entry", service="feedback",
+              upstream="/entries/{id}", ids=ENTRY, response=c.DeletedView, params=(ID,)),
+    Operation("GET", "/api/v1/responses", "List feedback responses, newest first",
+              service="feedback", upstream="/entries", query=fb.p4f_list_query,
+              view=fb.p4f_response, answer=rows, response=c.ResponseView, many=True,
+              params=P4F_LIST),
+    Operation("GET", "/api/v1/responses/{id}", "One response with answers and quality",
+              service="feedback", upstream="/entries/{id}", ids=ENTRY,
+              view=fb.p4f_response_detail, response=c.ResponseDetailView, params=(ID,)),
+    Operation("POST", "/api/v1/responses/{id}/approve", "Approve the reward",
+              service="feedback", upstream="/entries/{id}/approve", ids=ENTRY,
+              body=fb.review_body, view=fb.p4f_response_detail, request=c.ReviewIn,
+              response=c.ResponseDetailView, params=(ID,), errors=WRITE),
+    Operation("POST", "/api/v1/responses/{id}/reject", "Reject the reward",
+              service="feedback", upstream="/entries/{id}/reject", ids=ENTRY,
+              body=fb.review_body, view=fb.p4f_response_detail, request=c.ReviewIn,
+              response=c.ResponseDetailView, params=(ID,), errors=WRITE),
+    Operation("GET", "/v1/analytics/summary", "Aggregate metrics", service="analytics",
+              upstream="/summary", query=analytics.summary_query, response=c.SummaryView,
+              params=SUMMARY),
+]
+
+
+def _widgets(base: str, view: Any, *, fbp: bool) -> list[Operation]:
+    """A widget (FeedBackPro) is a campaign (Pay4Feedback): one service, two views."""
+    one_of = {"service": "widgets", "ids": WIDGET_IDS, "view": view,
+              "response": c.WidgetView if fbp else c.CampaignView}
+    path = f"{base}/{{id}}"
+    return [
+        Operation("GET", base, "List widgets" if fbp else "List all campaigns",
+                  service="widgets", upstream="/widgets", view=view,
+                  query=widget_pages if fbp else wg.every_campaign,
+                  answer=widget_page_answer if fbp else rows,
+                  response=one_of["response"], many=True, params=FBP_PAGE if fbp else ()),
+        Operation("POST", base, "Create a widget" if fbp else "Create a campaign (starts in"
+                  " DRAFT)", service="widgets", upstream="/widgets", view=view,
+                  body=None if fbp else wg.draft_body, location=f"{base}/{{id}}",
+                  request=WidgetIn, response=one_of["response"], status=201,
+                  errors=WRITE),
+        Operation("GET", path, "One widget" if fbp else "Get one campaign",
+                  upstream="/widgets/{id}", params=(WIDGET_ID,), **one_of),
+        Operation("PATCH", path, "Change settings; live on shop pages within 15 s",
+                  upstream="/widgets/{id}", request=WidgetPatch, params=(WIDGET_ID,),
+                  errors=WRITE, **one_of),
+        Operation("POST", f"{path}/pause", "Pause, optionally until resume_at",
+                  upstream="/widgets/{id}/pause", request=PauseIn, params=(WIDGET_ID,),
+                  errors=WRITE, **{**one_of, **({"view": wg.fbp_paused,
+                                                 "response": c.PausedView} if fbp else {})}),
+        Operation("POST", f"{path}/resume", "Resume; notify=true emails the admins",
+                  upstream="/widgets/{id}/resume", request=ResumeIn, params=(WIDGET_ID,),
+                  errors=WRITE, **one_of),
+    ]
+
+
+WIDGETS = _widgets("/v1/widgets", wg.fbp_widget, fbp=True) + _widgets(
+    "/api/v1/campaigns", wg.p4f_campaign, fbp=False)
+
+# The shoppers' paths: no key, the widgets service's own shape, relayed with its headers.
+PUBLIC_ID = Param("public_id", STRING, "path", required=True,
+                  description="the widget's public id (`wdg_…`)")
+SHOPPERS = [
+    Operation("GET", "/widget.js", "The embeddable widget script (one script tag)",
+              handler=wg.widget_script, open=True, tags=("Widget",), errors=(429,)),
+    Operation("GET", "/public/widgets/{public_id}", "The widget's live configuration",
+              handler=wg.public_config, open=True, tags=("Widget",), params=(PUBLIC_ID,),
+              errors=(403, 404, 429)),
+    Operation("OPTIONS", "/public/widgets/{public_id}", "CORS preflight",
+              handler=wg.public_config, open=True, tags=("Widget",), params=(PUBLIC_ID,),
+              status=204, errors=(403,)),
+    Operation("POST", "/public/widgets/{public_id}/submissions", "A shopper's answers",
+              handler=wg.public_submission, open=True, tags=("Widget",),
+              request=SubmissionIn, status=201, params=(PUBLIC_ID,),
+              errors=(400, 403, 404, 409, 413, 415, 429)),
+    Operation("OPTIONS", "/public/widgets/{public_id}/submissions", "CORS preflight",
+              handler=wg.public_submission, open=True, tags=("Widget",),
+              params=(PUBLIC_ID,), status=204, errors=(403,)),
+    Operation("GET", "/demo/{public_id}", "A demo shop page with the widget embedded",
+              handler=wg.demo_page, open=True, tags=("Widget",), params=(PUBLIC_ID,),
+              errors=(404, 429)),
+]
+
+OPERATIONS: list[Operation] = [*IDENTITY, *FEEDBACK, *WIDGETS, *SHOPPERS]
+
