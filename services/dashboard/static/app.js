@@ -8,6 +8,7 @@ import {
   forgotPage, invitationPage, resetPage, signInPage, takeFragmentToken,
 } from './pages-auth.js';
 import {analyticsPage} from './pages-analytics.js';
+import {auditPage} from './pages-audit.js';
 import {entryPage} from './pages-entry.js';
 import {inboxPage} from './pages-inbox.js';
 import {rewardsPage} from './pages-rewards.js';
@@ -21,6 +22,7 @@ const ROUTES = [
   {path: /^\/entries\/([^/]+)\/?$/, page: entryPage, signedIn: true, nav: 'inbox'},
   {path: /^\/rewards\/?$/, page: rewardsPage, signedIn: true, nav: 'rewards'},
   {path: /^\/sessions\/?$/, page: sessionsPage, signedIn: true, nav: 'sessions'},
+  {path: /^\/audit\/?$/, page: auditPage, signedIn: true, nav: 'audit'},
   {path: /^\/analytics\/?$/, page: analyticsPage, signedIn: true, nav: 'analytics'},
   {path: /^\/sign-in\/?$/, page: signInPage, signedIn: false},
   {path: /^\/forgot-password\/?$/, page: forgotPage, signedIn: false},
@@ -150,7 +152,8 @@ class App {
           h('li', {}, link('inbox', '/app/')),
           h('li', {}, link('rewards', '/app/rewards')),
           h('li', {}, link('analytics', '/app/analytics')),
-          h('li', {}, link('sessions', '/app/sessions')))),
+          h('li', {}, link('sessions', '/app/sessions')),
+          this.user.role === 'admin' ? h('li', {}, link('audit', '/app/audit')) : null)),
         h('div', {class: 'account'},
           h('span', {class: 'who'}, this.user.name || this.user.email, ' ',
             h('span', {class: 'badge role'}, t(`role.${this.user.role}`))),

@@ -175,11 +175,24 @@ export async function inboxPage(ctx) {
     h('h1', {id: 'page-title', tabindex: '-1'}, t('inbox.title')),
     ctx.flashBox(),
     filterForm(ctx, filters, widgets),
+    exportLinks(filters),
     bulk ? bulk.element : null,
     problems, summary, empty, table, h('div', {class: 'list-more'}, more));
   await loadFirst();
   const timer = setInterval(poll, POLL_MS);
   ctx.onLeave(() => clearInterval(timer));
+}
+
+/** Downloads of every entry the inbox's filters find: plain links (the session cookie
+ * authenticates a GET), so the browser streams the file to disk. */
+function exportLinks(filters) {
+  const link = (format, label) => {
+    const query = new URLSearchParams({...apiQuery(filters), format});
+    return h('a', {href: `/v1/feedback/export?${query}`, download: '', class: 'button secondary',
+                   id: `export-${format}`}, label);
+  };
+  return h('p', {class: 'export-links'}, t('inbox.export'), ' ',
+    link('csv', t('inbox.exportCsv')), ' ', link('jsonl', t('inbox.exportJsonl')));
 }
 
 function filterForm(ctx, filters, widgets) {
