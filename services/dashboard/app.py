@@ -9,7 +9,8 @@ Assets are addressed by a build id, a hash of every asset: `/app/assets/<build>/
 Module imports are relative, so a change to any file gives every module a new URL and the
 browser can keep each for a year (`immutable`); the shell itself is revalidated with its
 ETag on each load. Every answer carries a strict Content-Security-Policy: no inline script
-or style, nothing from another origin, no framing.
+or style, nothing from another origin, no framing — but for `/app/preview`, the widget
+editor's live preview, which only the app itself may frame.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ SERVICE = "dashboard"
 BASE = "/app"
 STATIC = Path(__file__).parent / "static"
 SHELL = "index.html"
+PREVIEW = "preview.html"
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
@@ -43,6 +45,14 @@ SECURITY_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cross-Origin-Resource-Policy": "same-origin",
     "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
+}
+# The live preview runs the real widget.js (from the gateway, same origin) on the draft the
+# editor posts to it: it fetches nothing, and only a page of this origin may frame it.
+PREVIEW_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY.replace(
+        "frame-ancestors 'none'", "frame-ancestors 'self'").replace(
+        "connect-src 'self'", "connect-src 'none'"),
+    "X-Frame-Options": "SAMEORIGIN",
 }
 CONTENT_TYPES = {
     ".js": "text/javascript; charset=utf-8",
@@ -81,6 +91,7 @@ class Bundle:
     build: str
     assets: dict[str, Asset]
     shell: Asset
+    preview: Asset
 
     @classmethod
     def load(cls, folder: Path = STATIC) -> Bundle:
@@ -106,7 +117,9 @@ class Bundle:
         html = ((folder / SHELL).read_text(encoding="utf-8")
                 .replace("{{build}}", build).replace("{{preload}}", preload)
                 .replace("{{styles}}", styles))
-        return cls(build, assets, Asset.of(html.encode(), "text/html; charset=utf-8"))
+        preview = (folder / PREVIEW).read_bytes()
+        return cls(build, assets, Asset.of(html.encode(), "text/html; charset=utf-8"),
+                   Asset.of(preview, "text/html; charset=utf-8"))
 
 
 BundleKey = web.AppKey("bundle", Bundle)
@@ -132,6 +145,12 @@ async def asset(request: web.Request) -> web.Response:
     return _answer(request, found, IMMUTABLE)
 
 
+@routes.get(BASE + "/preview", name="preview")
+async def preview(request: web.Request) -> web.Response:
+    """The document the widget editor frames: widget.js in preview mode, nothing else."""
+    return _answer(request, request.app[BundleKey].preview, "no-cache")
+
+
 @routes.get(BASE)
 @routes.get(BASE + "/{route:.*}")
 async def shell(request: web.Request) -> web.Response:
@@ -144,6 +163,8 @@ async def shell(request: web.Request) -> web.Response:
 async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
     """On every answer, errors included (on_response_prepare runs for all of them)."""
     response.headers.update(SECURITY_HEADERS)
+    if request.match_info.route.name == "preview" and response.status < 400:
+        response.headers.update(PREVIEW_HEADERS)
 
 
 def create_app(settings: DashboardSettings) -> web.Application:

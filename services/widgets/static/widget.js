@@ -129,6 +129,19 @@ textarea{min-height:72px;resize:vertical}
 [hidden]{display:none!important}`;
   }
 
+  // A constructed sheet where the browser has them: a page whose CSP refuses inline style
+  // (the dashboard's preview, strict shops) still styles the widget. Else a <style>.
+  function styler(root) {
+    try {
+      const sheet = new CSSStyleSheet();
+      root.adoptedStyleSheets = [sheet];
+      return (text) => sheet.replaceSync(text);
+    } catch (_) {
+      const el = root.appendChild(h('style'));
+      return (text) => { el.textContent = text; };
+    }
+  }
+
   /* --- the form ---------------------------------------------------------------------- */
 
   function scale(question, lang, t, from, to, stars) {
@@ -214,8 +227,8 @@ textarea{min-height:72px;resize:vertical}
       this.maxBytes = Number(limits.submission_bytes) || SUBMISSION_BYTES;
       this.host = h('div', { 'data-resonanz-widget': config.public_id });
       this.root = this.host.attachShadow({ mode: 'open' });
-      this.style = h('style', { text: css(config.theme || {}, config.placement) });
-      this.root.append(this.style);
+      this.style = styler(this.root);
+      this.restyle(config.theme);
       this.build();
       this.onEscape = guard((event) => {
         if (event.key === 'Escape' && !event.defaultPrevented) this.close();
@@ -301,7 +314,7 @@ textarea{min-height:72px;resize:vertical}
     }
 
     restyle(theme) {
-      this.style.textContent = css(theme || {}, this.config.placement);
+      this.style(css(theme || {}, this.config.placement));
     }
 
     destroy() {
@@ -418,6 +431,7 @@ textarea{min-height:72px;resize:vertical}
     }
 
     async send(answers) {
+      if (this.preview) { this.thank(); return; }
       let response;
       try {
         response = await fetch(`${this.origin}/public/widgets/${encodeURIComponent(this.config.public_id)}/submissions`, {
@@ -583,7 +597,28 @@ textarea{min-height:72px;resize:vertical}
     }
   }
 
+  // The dashboard's live preview: the draft config comes from the page framing this one
+  // (same origin only), is shown open, and nothing is ever sent.
+  function preview(script) {
+    let widget = null;
+    addEventListener('message', guard((event) => {
+      const data = event.data || {};
+      if (event.origin !== location.origin || event.source !== parent || !data.config) return;
+      if (widget) widget.destroy();
+      widget = null;
+      if (/^[a-z]{2}$/.test(data.lang)) document.documentElement.lang = data.lang;
+      const config = data.config;
+      if (!live(config)) { report(script, 'hidden'); return; }
+      widget = new Widget(config, '', pickLanguage(config.languages || ['en']), mountFor(script, config.public_id, config.placement));
+      widget.preview = true;
+      widget.open(false);
+      report(script, 'shown');
+    }));
+    parent.postMessage({ resonanz: 'ready' }, location.origin);
+  }
+
   async function boot(script) {
+    if (script && script.hasAttribute('data-preview')) { preview(script); return; }
     const publicId = script && script.dataset.widget;
     if (!publicId || document.querySelector(`[data-resonanz-widget="${CSS.escape(publicId)}"]`)) return;
     const follower = new Follower(script, publicId, new URL(script.src, location.href).origin);
