@@ -13,6 +13,7 @@ import {entryPage} from './pages-entry.js';
 import {inboxPage} from './pages-inbox.js';
 import {rewardsPage} from './pages-rewards.js';
 import {sessionsPage} from './pages-sessions.js';
+import {webhooksPage} from './pages-webhooks.js';
 import {widgetEditorPage, widgetsPage} from './pages-widgets.js';
 
 const BASE = '/app';
@@ -23,6 +24,8 @@ const ROUTES = [
   {path: /^\/entries\/([^/]+)\/?$/, page: entryPage, signedIn: true, nav: 'inbox'},
   {path: /^\/rewards\/?$/, page: rewardsPage, signedIn: true, nav: 'rewards'},
   {path: /^\/sessions\/?$/, page: sessionsPage, signedIn: true, nav: 'sessions'},
+  {path: /^\/webhooks\/?$/, page: webhooksPage, signedIn: true, nav: 'webhooks'},
+  {path: /^\/webhooks\/([^/]+)\/?$/, page: webhooksPage, signedIn: true, nav: 'webhooks'},
   {path: /^\/widgets\/?$/, page: widgetsPage, signedIn: true, nav: 'widgets'},
   {path: /^\/widgets\/([^/]+)\/?$/, page: widgetEditorPage, signedIn: true, nav: 'widgets'},
   {path: /^\/audit\/?$/, page: auditPage, signedIn: true, nav: 'audit'},
@@ -157,7 +160,8 @@ class App {
           h('li', {}, link('analytics', '/app/analytics')),
           h('li', {}, link('sessions', '/app/sessions')),
           this.user.role === 'admin' ? h('li', {}, link('audit', '/app/audit')) : null,
-          h('li', {}, link('widgets', '/app/widgets')))),
+          h('li', {}, link('widgets', '/app/widgets')),
+          this.user.role === 'admin' ? h('li', {}, link('webhooks', '/app/webhooks')) : null)),
         h('div', {class: 'account'},
           h('span', {class: 'who'}, this.user.name || this.user.email, ' ',
             h('span', {class: 'badge role'}, t(`role.${this.user.role}`))),
