@@ -7,7 +7,7 @@ document from all of them. One definition, no copies.
 from __future__ import annotations
 
 import zoneinfo
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 
@@ -501,6 +501,69 @@ class SummaryView(View):
                     " nothing was created")
 
 
+# --- API keys and team roles (`/v1/api-keys`, `/api/v1/api-keys`, `PATCH /v1/users/{id}`) ---
+
+TeamRole = Literal["admin", "editor", "viewer"]
+MAX_KEY_LIFETIME_DAYS = 730
+
+
+def future_key_expiry(value: datetime) -> datetime:
+    """A key's end: after now, and at most MAX_KEY_LIFETIME_DAYS ahead (a key that never
+    ends is asked for by leaving expires_at out)."""
+    now = datetime.now(UTC)
+    if value <= now:
+        raise ValueError("must lie in the future")
+    if value > now + timedelta(days=MAX_KEY_LIFETIME_DAYS):
+        raise ValueError(f"may lie at most {MAX_KEY_LIFETIME_DAYS} days (2 years) ahead")
+    return value
+
+
+class ApiKeyIn(BaseModel):
+    """A new API key: what it is for, what it may do, and optionally when it ends."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str = Field(min_length=1, max_length=100, description="what the key is for")
+    role: TeamRole = Field(default="viewer", description="no higher than the caller's")
+    expires_at: Annotated[BoundedDatetime, AfterValidator(future_key_expiry)] | None = Field(
+        default=None, description="in the future, at most 2 years ahead; none: never")
+
+
+class RoleIn(BaseModel):
+    """`PATCH /v1/users/{id}`: a member's new role."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: TeamRole
+
+
+class KeyCreatorView(View):
+    id: str
+    email: str
+    name: str | None
+
+
+class ApiKeyView(View):
+    """A key as listed: never its secret, only the prefix it starts with."""
+
+    id: str
+    name: str
+    role: TeamRole
+    prefix: str = Field(description="the key's first characters, to recognise it")
+    status: Literal["active", "expired", "revoked"]
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None = Field(description="updated within about a minute")
+    revoked_at: datetime | None
+    replaced_by: str | None = Field(description="the successor, once rotated")
+    created_by: KeyCreatorView | None = Field(
+        description="the member who created it through the API; none for operator keys")
+
+
+class ApiKeyCreatedView(ApiKeyView):
+    key: str = Field(description="the whole key: shown in this answer only")
+
+
 class AuditEventView(View):
     """One change in the organization's audit log: who (a member's user id, the key or
     the browser session), what (method, operation, path, the record's id), when, and the
@@ -519,3 +582,35 @@ class AuditEventView(View):
     target_id: str | None
     status: int
     request_id: str | None
+
+
+class RestoredView(View):
+    """A soft-deleted entry brought back: it is in every list and read again."""
+
+    id: str
+    restored: bool
+    status: EntryStatus
+
+
+class ExportRowView(View):
+    """One entry of an export file: a CSV row (answers and metadata as JSON text, a cell a
+    spreadsheet would run as a formula prefixed with ') or a JSON Lines object. The file
+    is streamed as text/csv or application/x-ndjson, not in the JSON envelope."""
+
+    id: str
+    created_at: datetime
+    updated_at: datetime
+    status: EntryStatus
+    rating: int | None
+    category: str | None
+    body: str | None
+    customer_email: str | None
+    widget_id: str | None
+    assignee: str | None
+    quality_score: int | None
+    quality_label: str | None
+    reward_status: str
+    payout_status: str | None
+    notes_count: int
+    answers: dict[str, Any]
+    metadata: dict[str, Any]

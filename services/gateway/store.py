@@ -43,14 +43,16 @@ async def find_key(pool: asyncpg.Pool, digest: bytes) -> KeyRecord | None:
 
 
 async def insert_key(conn: asyncpg.Connection, pepper: bytes, tenant_id: str, role: str,
-                     name: str = "", user_id: str | None = None) -> tuple[dict[str, Any], str]:
+                     name: str = "", user_id: str | None = None, *,
+                     expires_at: datetime | None = None, created_by: str | None = None
+                     ) -> tuple[dict[str, Any], str]:
     plaintext = keys.generate_key()
     row = await conn.fetchrow(
-        "INSERT INTO api_keys (id, tenant_id, name, prefix, digest, role, user_id)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        "INSERT INTO api_keys (id, tenant_id, name, prefix, digest, role, user_id,"
+        " expires_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
         " RETURNING id, tenant_id, name, prefix, role, created_at",
         uuid.uuid4(), tenant_id, name, keys.visible_prefix(plaintext),
-        keys.digest(plaintext, pepper), role, user_id,
+        keys.digest(plaintext, pepper), role, user_id, expires_at, _maybe_uuid(created_by),
     )
     return plain(row), plaintext
 
@@ -75,6 +77,29 @@ async def list_keys(pool: asyncpg.Pool, tenant_id: str) -> list[dict[str, Any]]:
         tenant_id,
     )
     return [plain(r) for r in rows]
+
+
+KEY_VIEW_SQL = (
+    "SELECT k.id, k.name, k.role, k.prefix, k.created_at, k.expires_at, k.last_used_at,"
+    " k.revoked_at, k.replaced_by, CASE WHEN c.id IS NULL THEN NULL ELSE"
+    " jsonb_build_object('id', c.id, 'email', c.email, 'name', c.name) END AS created_by"
+    " FROM api_keys k LEFT JOIN users c ON c.id = k.created_by WHERE k.tenant_id = $1")
+
+
+async def key_views(pool: asyncpg.Pool, tenant_id: str) -> list[dict[str, Any]]:
+    """The tenant's keys as the API lists them: prefixes only, with who created each."""
+    rows = await pool.fetch(f"{KEY_VIEW_SQL} ORDER BY k.created_at, k.id",
+                            path_uuid(tenant_id, "tenant"))
+    return [plain(r) for r in rows]
+
+
+async def key_view(db: asyncpg.Pool | asyncpg.Connection, tenant_id: str, key_id: str
+                   ) -> dict[str, Any]:
+    row = await db.fetchrow(f"{KEY_VIEW_SQL} AND k.id = $2", path_uuid(tenant_id, "tenant"),
+                            _uuid(key_id))
+    if row is None:
+        raise NotFound("api key not found")
+    return plain(row)
 
 
 async def revoke_key(pool: asyncpg.Pool, key_id: str, tenant_id: str | None = None
@@ -102,17 +127,22 @@ async def set_key_role(pool: asyncpg.Pool, key_id: str, role: str) -> dict[str, 
 
 
 async def rotate_key(conn: asyncpg.Connection, pepper: bytes, key_id: str,
-                     tenant_id: str | None = None) -> tuple[dict[str, Any], str]:
-    """Issue a successor; the old key stays valid for 24 hours."""
+                     tenant_id: str | None = None, created_by: str | None = None
+                     ) -> tuple[dict[str, Any], str]:
+    """Issue a successor; the old key stays valid for 24 hours. The successor keeps the
+    expiry the old key was created with (not the grace end of an earlier rotation)."""
     old = await conn.fetchrow(
-        "SELECT id, tenant_id, name, role, user_id FROM api_keys WHERE id = $1"
+        "SELECT id, tenant_id, name, role, user_id,"
+        " CASE WHEN replaced_by IS NULL THEN expires_at END AS expires_at"
+        " FROM api_keys WHERE id = $1"
         " AND ($2::uuid IS NULL OR tenant_id = $2) AND revoked_at IS NULL FOR UPDATE",
         _uuid(key_id), tenant_id,
     )
     if old is None:
         raise NotFound("api key not found")
     new, plaintext = await insert_key(conn, pepper, str(old["tenant_id"]), old["role"],
-                                      old["name"], old["user_id"])
+                                      old["name"], old["user_id"],
+                                      expires_at=old["expires_at"], created_by=created_by)
     await conn.execute(
         "UPDATE api_keys SET expires_at = least(coalesce(expires_at, 'infinity'),"
         " now() + interval '24 hours'), replaced_by = $2 WHERE id = $1",
@@ -494,3 +524,39 @@ async def update_organization(conn: asyncpg.Connection, tenant_id: str, name: st
     if row is None:
         raise NotFound("organization not found")
     return _organization(row)
+
+
+# --- team roles and invitations resent -----------------------------------------------------
+
+
+async def team_member_for_update(conn: asyncpg.Connection, tenant_id: str, user_id: uuid.UUID
+                                 ) -> dict[str, Any]:
+    """A member of the tenant (invited or active), locked for a change."""
+    row = await conn.fetchrow(
+        f"SELECT {USER_COLUMNS} FROM users WHERE tenant_id = $1 AND id = $2"
+        " AND status <> 'removed' FOR UPDATE",
+        path_uuid(tenant_id, "tenant"), user_id)
+    if row is None:
+        raise NotFound("team member not found")
+    return plain(row)
+
+
+async def set_user_role(conn: asyncpg.Connection, user_id: uuid.UUID, role: str
+                        ) -> dict[str, Any]:
+    row = await conn.fetchrow(f"UPDATE users SET role = $2 WHERE id = $1 RETURNING {USER_COLUMNS}",
+                              user_id, role)
+    if row is None:
+        raise NotFound("team member not found")
+    return plain(row)
+
+
+async def replace_invitation(conn: asyncpg.Connection, user_id: uuid.UUID, tenant_id: str,
+                             token_digest: bytes, expires_at: datetime) -> None:
+    """Every open invitation of the member ends now; the new one takes their place."""
+    await conn.execute(
+        "UPDATE invitations SET expires_at = least(expires_at, now())"
+        " WHERE user_id = $1 AND accepted_at IS NULL", user_id)
+    await conn.execute(
+        "INSERT INTO invitations (token_digest, user_id, tenant_id, expires_at)"
+        " VALUES ($1, $2, $3, $4)",
+        token_digest, user_id, path_uuid(tenant_id, "tenant"), expires_at)

@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 
 from resonanz.shared.crypto import KeyRing
-from resonanz.shared.errors import Conflict
+from resonanz.shared.errors import Conflict, Forbidden
 from resonanz.shared.events import UserInvited, UserRemoved, new_event
 from resonanz.shared.outbox import enqueue
 
@@ -57,6 +57,46 @@ async def remove_member(pool: asyncpg.Pool, topic: str, principal: Principal,
                                       tenant_id=principal.tenant_id, subject=user["id"],
                                       data=data, request_id=request_id), topic)
     return user
+
+
+async def change_role(pool: asyncpg.Pool, principal: Principal, user_id: uuid.UUID, role: str
+                      ) -> dict[str, Any]:
+    """A member's new role, from their next request on (sessions are looked up on every
+    request). Nobody changes their own role, and the owner stays an admin."""
+    if principal.user_id is not None and uuid.UUID(principal.user_id) == user_id:
+        raise Forbidden("you cannot change your own role: ask another admin",
+                        details=[{"field": "id", "message": "your own"}])
+    async with pool.acquire() as conn, conn.transaction():
+        member = await store.team_member_for_update(conn, principal.tenant_id, user_id)
+        if role != "admin" and await store.owner_of(conn, principal.tenant_id) == user_id:
+            raise Conflict("the organization owner stays an admin",
+                           details=[{"field": "role", "message": "owner"}])
+        if member["role"] == role:
+            return member
+        return await store.set_user_role(conn, user_id, role)
+
+
+async def resend_invitation(pool: asyncpg.Pool, ring: KeyRing, topic: str,
+                            principal: Principal, user_id: uuid.UUID, request_id: str | None
+                            ) -> dict[str, Any]:
+    """A new invitation mailed to a member who has not accepted yet; the earlier links
+    stop working."""
+    token = secrets.token_urlsafe(32)
+    expires_at = datetime.now(UTC) + INVITATION_TTL
+    async with pool.acquire() as conn, conn.transaction():
+        user = await store.team_member_for_update(conn, principal.tenant_id, user_id)
+        if user["status"] != "pending":
+            raise Conflict("the member has accepted the invitation already",
+                           details=[{"field": "id", "message": user["status"]}])
+        await store.replace_invitation(conn, user_id, principal.tenant_id, _digest(token),
+                                       expires_at)
+        data = UserInvited(user_id=user["id"], email=user["email"], role=user["role"],
+                           expires_at=expires_at,
+                           token_sealed=UserInvited.seal_token(ring, user["id"], token))
+        await enqueue(conn, new_event("user.invited", source=SOURCE,
+                                      tenant_id=principal.tenant_id, subject=user["id"],
+                                      data=data, request_id=request_id), topic)
+    return {**user, "invitation_token": token, "invitation_expires_at": expires_at}
 
 
 def _digest(token: str) -> bytes:

@@ -1,17 +1,17 @@
-"""`/v1/users`: the team behind a FeedBackPro organization."""
+"""`/v1/users`: the team behind a FeedBackPro organization: invited, given roles, removed."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from resonanz.shared.contracts import InvitationIn
+from resonanz.shared.contracts import InvitationIn, InvitedUserView, RoleIn, UserView
 from resonanz.shared.db import PoolKey
 from resonanz.shared.errors import InvalidInput, NotFound
 from resonanz.shared.logs import request_id_var
 from resonanz.shared.params import path_uuid
 from resonanz.shared.web import SettingsKey, read_model
 
-from .. import key_changes, store, team
+from .. import key_changes, openapi, store, team
 from ..api import PrincipalKey
 from ..dialects import FEEDBACKPRO
 from ..idempotency import KeyRingKey
@@ -69,3 +69,39 @@ async def remove_user(request: web.Request) -> web.Response:
     # Their keys were revoked with them: answer once no gateway accepts those any more.
     await key_changes.settle(request.app[PoolKey])
     return FEEDBACKPRO.ok(request, user)
+
+
+@routes.patch("/v1/users/{id}")
+async def change_role(request: web.Request) -> web.Response:
+    """A member's role (admin), from their next request on."""
+    principal = request[PrincipalKey]
+    principal.require_admin()
+    body = await read_model(request, RoleIn)
+    user_id = path_uuid(request.match_info["id"], "team member")
+    user = await team.change_role(request.app[PoolKey], principal, user_id, body.role)
+    return FEEDBACKPRO.ok(request, user)
+
+
+@routes.post("/v1/users/{id}/invitation")
+async def resend_invitation(request: web.Request) -> web.Response:
+    """A new invitation mail for a member who has not accepted; the old link dies."""
+    principal = request[PrincipalKey]
+    principal.require_admin()
+    user_id = path_uuid(request.match_info["id"], "team member")
+    user = await team.resend_invitation(request.app[PoolKey], request.app[KeyRingKey],
+                                        request.app[SettingsKey].topic_identity, principal,
+                                        user_id, request_id_var.get())
+    return FEEDBACKPRO.ok(request, user)
+
+
+openapi.register(
+    openapi.Operation("PATCH", "/v1/users/{id}", "Change a member's role (admin; not your"
+                      " own, and the owner stays an admin); it holds from their next request",
+                      request=RoleIn, response=UserView,
+                      params=(openapi.ID,), role="admin",
+                      errors=(400, 401, 403, 404, 409, 415, 429)),
+    openapi.Operation("POST", "/v1/users/{id}/invitation", "Mail a new invitation to a member"
+                      " who has not accepted yet (admin); earlier links stop working",
+                      response=InvitedUserView, params=(openapi.ID,),
+                      role="admin", errors=(401, 403, 404, 409, 429)),
+)

@@ -1,0 +1,107 @@
+"""`/v1/api-keys` and `/api/v1/api-keys`: the organization's API keys, in both dialects.
+Only admins manage keys (a key changes who may read and write everything). The whole key
+is answered once, on creation and rotation; lists show its prefix only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from resonanz.shared.contracts import ApiKeyCreatedView, ApiKeyIn, ApiKeyView
+from resonanz.shared.db import PoolKey
+from resonanz.shared.web import read_model
+
+from .. import api_keys, openapi
+from ..api import PrincipalKey
+from ..auth import AuthenticatorKey, Principal
+from ..dialects import FEEDBACKPRO, dialect_of
+
+routes = web.RouteTableDef()
+PREFIXES = ("/v1", "/api/v1")
+
+
+def _admin(request: web.Request) -> Principal:
+    principal = request[PrincipalKey]
+    principal.require_admin()
+    return principal
+
+
+def _pepper(request: web.Request) -> bytes:
+    return request.app[AuthenticatorKey].pepper
+
+
+def _created(request: web.Request, key: dict[str, Any], base: str) -> web.Response:
+    """201 with the key's Location; FeedBackPro's envelope links to it as well."""
+    location = f"{base}/{key['id']}"
+    links: dict[str, str | None] | None = (
+        {"self": location} if dialect_of(request.path) is FEEDBACKPRO else None)
+    return dialect_of(request.path).ok(request, key, status=201,
+                                       headers={"Location": location}, links=links)
+
+
+def _base(request: web.Request) -> str:
+    return "/api/v1/api-keys" if request.path.startswith("/api/") else "/v1/api-keys"
+
+
+async def list_keys(request: web.Request) -> web.Response:
+    found = await api_keys.list_keys(request.app[PoolKey], _admin(request))
+    return dialect_of(request.path).ok(request, found, meta={"total": len(found)})
+
+
+async def get_key(request: web.Request) -> web.Response:
+    key = await api_keys.get_key(request.app[PoolKey], _admin(request),
+                                 request.match_info["id"])
+    return dialect_of(request.path).ok(request, key)
+
+
+async def create_key(request: web.Request) -> web.Response:
+    principal = _admin(request)
+    body = await read_model(request, ApiKeyIn)
+    key = await api_keys.create_key(request.app[PoolKey], _pepper(request), principal, body)
+    return _created(request, key, _base(request))
+
+
+async def rotate_key(request: web.Request) -> web.Response:
+    principal = _admin(request)
+    key = await api_keys.rotate_key(request.app[PoolKey], _pepper(request), principal,
+                                    request.match_info["id"])
+    return _created(request, key, _base(request))
+
+
+async def revoke_key(request: web.Request) -> web.Response:
+    key = await api_keys.revoke_key(request.app[PoolKey], _admin(request),
+                                    request.match_info["id"])
+    return dialect_of(request.path).ok(request, key)
+
+
+def _operations(base: str) -> list[openapi.Operation]:
+    one = (openapi.ID,)
+    return [
+        openapi.Operation("GET", base, "List the organization's API keys (admin; prefixes"
+                          " only)", response=ApiKeyView, many=True, role="admin",
+                          errors=(401, 403, 429)),
+        openapi.Operation("POST", base, "Create an API key (admin): the whole key is in"
+                          " this answer only; its role at most the caller's",
+                          request=ApiKeyIn, response=ApiKeyCreatedView, status=201,
+                          role="admin", errors=(400, 401, 403, 415, 429)),
+        openapi.Operation("GET", f"{base}/{{id}}", "One API key (admin)", response=ApiKeyView,
+                          params=one, role="admin", errors=(401, 403, 404, 429)),
+        openapi.Operation("POST", f"{base}/{{id}}/rotate", "Rotate a key (admin): a successor"
+                          " (shown once) with the same name and role; the old key keeps"
+                          " working for 24 hours", response=ApiKeyCreatedView, status=201,
+                          params=one, role="admin", errors=(401, 403, 404, 409, 429)),
+        openapi.Operation("DELETE", f"{base}/{{id}}", "Revoke a key (admin): refused by every"
+                          " gateway once this returns", response=ApiKeyView, params=one,
+                          role="admin", errors=(401, 403, 404, 429)),
+    ]
+
+
+for _prefix in PREFIXES:
+    _keys = f"{_prefix}/api-keys"
+    routes.get(_keys)(list_keys)
+    routes.post(_keys)(create_key)
+    routes.get(f"{_keys}/{{id}}")(get_key)
+    routes.post(f"{_keys}/{{id}}/rotate")(rotate_key)
+    routes.delete(f"{_keys}/{{id}}")(revoke_key)
+    openapi.register(*_operations(_keys))
