@@ -10,6 +10,7 @@ import pytest
 
 from resonanz.shared.errors import InvalidInput
 from resonanz.shared.stack import DEMO_WIDGET
+from resonanz.shared.widget_contracts import contrast_ratio
 from resonanz.widgets.domain import (
     ACTIVE,
     DEFAULT_QUESTIONS,
@@ -25,7 +26,6 @@ from resonanz.widgets.domain import (
     WidgetNotActive,
     check_answers,
     configure_widget,
-    contrast_ratio,
     end_widget,
     event_type,
     move_to,

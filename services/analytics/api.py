@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
+from resonanz.shared.caller import caller_of
 from resonanz.shared.db import PoolKey
 from resonanz.shared.errors import InvalidInput
 from resonanz.shared.params import query_uuid
@@ -61,9 +62,7 @@ def _rates(row: dict[str, int], middles: dict[str, tuple[int, int]]) -> dict[str
 
 @routes.get("/summary")
 async def summary(request: web.Request) -> web.Response:
-    tenant = request.headers.get("X-Tenant-Id")
-    if not tenant:
-        raise InvalidInput("X-Tenant-Id header is required")
+    tenant = caller_of(request).tenant_id
     period = _choice(request, "period", tuple(PERIODS), "30d")
     group_by = _choice(request, "group_by", GROUPINGS, "week")
     widget = query_uuid(request.query, "widget_id")

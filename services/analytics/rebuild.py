@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import asyncpg
 
+from resonanz.shared.caller import Caller
 from resonanz.shared.db import create_pool
 from resonanz.shared.events import EntrySnapshot
 from resonanz.shared.web import INTERNAL_TOKEN_HEADER
@@ -39,7 +40,7 @@ def register(commands: argparse._SubParsersAction, settings: AnalyticsSettings) 
 async def snapshots(settings: AnalyticsSettings, tenant_id: str
                     ) -> AsyncIterator[list[EntrySnapshot]]:
     headers = {INTERNAL_TOKEN_HEADER: settings.internal_token.get_secret_value(),
-               "X-Tenant-Id": tenant_id}
+               **Caller(tenant_id).headers()}
     after = ""
     async with aiohttp.ClientSession(headers=headers) as http:
         while True:

@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from resonanz.shared.caller import caller_of
 from resonanz.shared.contracts import EntryIn, PatchIn, ReviewIn
 from resonanz.shared.db import PoolKey
 from resonanz.shared.errors import InvalidInput
@@ -29,14 +30,6 @@ SORTS = {"created_at:desc": True, "created_at:asc": False, "-created_at": True,
          "created_at": False}
 
 
-def actor_of(request: web.Request) -> commands.Actor:
-    tenant = request.headers.get("X-Tenant-Id")
-    if not tenant:
-        raise InvalidInput("X-Tenant-Id header is required")
-    return commands.Actor(tenant, request.headers.get("X-Actor-Id"),
-                          request.headers.get("X-Actor-Role"), request.headers.get("X-Request-Id"))
-
-
 def entry_json(entry: Entry) -> dict[str, Any]:
     return {
         "id": entry.id, "widget_id": entry.widget_id, "body": entry.body,
@@ -56,7 +49,7 @@ def _topic(request: web.Request) -> str:
 
 @routes.post("/entries")
 async def create_entry(request: web.Request) -> web.Response:
-    actor = actor_of(request)
+    actor = caller_of(request)
     body = await read_model(request, EntryIn)
     entry = await commands.create_entry(request.app[PoolKey], _topic(request), actor, body)
     return json_response(entry_json(entry), status=201)
@@ -64,7 +57,7 @@ async def create_entry(request: web.Request) -> web.Response:
 
 @routes.get("/entries")
 async def list_entries(request: web.Request) -> web.Response:
-    actor = actor_of(request)
+    actor = caller_of(request)
     page = await store.list_entries(request.app[PoolKey], list_query(request, actor.tenant_id))
     return json_response({"items": [entry_json(e) for e in page.items], "total": page.total,
                           "next_cursor": page.next_cursor})
@@ -73,7 +66,7 @@ async def list_entries(request: web.Request) -> web.Response:
 @routes.get("/entries/export")
 async def export_entries(request: web.Request) -> web.StreamResponse:
     """Every entry the list's filters find, as a CSV or JSON Lines file, streamed."""
-    actor = actor_of(request)
+    actor = caller_of(request)
     fmt = request.query.get("format", "csv")
     if fmt not in export.FORMATS:
         raise _bad("format", f"allowed: {sorted(export.FORMATS)}", fmt)
@@ -95,7 +88,7 @@ async def export_entries(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/entries/{id}")
 async def get_entry(request: web.Request) -> web.Response:
-    actor = actor_of(request)
+    actor = caller_of(request)
     pool = request.app[PoolKey]
     entry = await store.get_entry(pool, actor.tenant_id, request.match_info["id"])
     body = entry_json(entry)
@@ -107,7 +100,7 @@ async def get_entry(request: web.Request) -> web.Response:
 
 @routes.patch("/entries/{id}")
 async def update_entry(request: web.Request) -> web.Response:
-    actor = actor_of(request)
+    actor = caller_of(request)
     patch = Patch(**(await read_model(request, PatchIn)).changes())
     entry = await commands.update_entry(request.app[PoolKey], _topic(request), actor,
                                         request.match_info["id"], patch)
@@ -116,7 +109,7 @@ async def update_entry(request: web.Request) -> web.Response:
 
 @routes.post("/entries/{id}/restore")
 async def restore_entry(request: web.Request) -> web.Response:
-    actor = actor_of(request)
+    actor = caller_of(request)
     entry = await commands.restore_entry(request.app[PoolKey], _topic(request), actor,
                                          request.match_info["id"])
     return json_response(entry_json(entry))
@@ -124,7 +117,7 @@ async def restore_entry(request: web.Request) -> web.Response:
 
 @routes.delete("/entries/{id}")
 async def delete_entry(request: web.Request) -> web.Response:
-    actor = actor_of(request)
+    actor = caller_of(request)
     await commands.delete_entry(request.app[PoolKey], _topic(request), actor,
                                 request.match_info["id"])
     return json_response({"id": request.match_info["id"], "deleted": True})
@@ -141,7 +134,7 @@ async def reject_reward(request: web.Request) -> web.Response:
 
 
 async def _review(request: web.Request, verdict: str) -> web.Response:
-    actor = actor_of(request)
+    actor = caller_of(request)
     body = await read_model(request, ReviewIn)
     entry = await commands.review_reward(request.app[PoolKey], _topic(request), actor,
                                          request.match_info["id"], verdict, body.reason)
@@ -151,7 +144,7 @@ async def _review(request: web.Request, verdict: str) -> web.Response:
 @routes.get("/internal/snapshots")
 async def snapshots(request: web.Request) -> web.Response:
     """Entry snapshots for another service's rebuild (e.g. analytics)."""
-    actor = actor_of(request)
+    actor = caller_of(request)
     after = query_uuid(request.query, "after")
     entries = await store.snapshots_after(request.app[PoolKey], actor.tenant_id, after,
                                           query_int(request.query, "limit", 1000, upper=5000))

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 
+from resonanz.shared.caller import Caller
 from resonanz.shared.contracts import EntryIn
 from resonanz.shared.errors import NotFound
 from resonanz.shared.events import (
@@ -41,14 +42,6 @@ SOURCE = "resonanz/feedback"
 AUTO_REVIEWER = "system:quality-rules"
 
 
-@dataclass(frozen=True)
-class Actor:
-    tenant_id: str
-    actor_id: str | None
-    role: str | None
-    request_id: str | None
-
-
 async def emit(conn: asyncpg.Connection, topic: str, type_: str, entry: Entry,
                data: EventData, request_id: str | None) -> None:
     await enqueue(conn, new_event(type_, source=SOURCE, tenant_id=entry.tenant_id,
@@ -58,7 +51,7 @@ async def emit(conn: asyncpg.Connection, topic: str, type_: str, entry: Entry,
 # --- create ----------------------------------------------------------------------------
 
 
-async def create_entry(pool: asyncpg.Pool, topic: str, actor: Actor, body: EntryIn) -> Entry:
+async def create_entry(pool: asyncpg.Pool, topic: str, actor: Caller, body: EntryIn) -> Entry:
     """Score the entry, then store it with its audit row and event in one statement."""
     async with pool.acquire() as conn:
         await _refuse_foreign_widget(conn, actor.tenant_id, body.widget_id)
@@ -116,7 +109,7 @@ async def _scored_entry(conn: asyncpg.Connection, tenant_id: str, body: EntryIn
 # --- triage ----------------------------------------------------------------------------
 
 
-async def update_entry(pool: asyncpg.Pool, topic: str, actor: Actor, entry_id: str,
+async def update_entry(pool: asyncpg.Pool, topic: str, actor: Caller, entry_id: str,
                        patch: Patch) -> Entry:
     async with pool.acquire() as conn, conn.transaction():
         entry = await store.get_entry(conn, actor.tenant_id, entry_id, for_update=True)
@@ -153,7 +146,7 @@ def _change_event(type_: str, before: Entry, after: Entry, note_id: str | None,
     return FeedbackUpdated(entry=snapshot, changed=["category"])
 
 
-async def delete_entry(pool: asyncpg.Pool, topic: str, actor: Actor, entry_id: str) -> None:
+async def delete_entry(pool: asyncpg.Pool, topic: str, actor: Caller, entry_id: str) -> None:
     """Soft delete: gone from every read, kept for the audit trail."""
     async with pool.acquire() as conn, conn.transaction():
         entry = await store.get_entry(conn, actor.tenant_id, entry_id, for_update=True)
@@ -164,7 +157,7 @@ async def delete_entry(pool: asyncpg.Pool, topic: str, actor: Actor, entry_id: s
                    FeedbackDeleted(entry=deleted.snapshot()), actor.request_id)
 
 
-async def restore_entry(pool: asyncpg.Pool, topic: str, actor: Actor, entry_id: str
+async def restore_entry(pool: asyncpg.Pool, topic: str, actor: Caller, entry_id: str
                         ) -> Entry:
     """Undo a soft delete: the entry is back in every read, with its audit row and a
     `feedback.restored` event (analytics counts it again) in the same transaction."""
@@ -196,7 +189,7 @@ async def reassign_open_entries(conn: asyncpg.Connection, topic: str, tenant_id:
 # --- rewards ---------------------------------------------------------------------------
 
 
-async def review_reward(pool: asyncpg.Pool, topic: str, actor: Actor, entry_id: str,
+async def review_reward(pool: asyncpg.Pool, topic: str, actor: Caller, entry_id: str,
                         verdict: str, reason: str | None) -> Entry:
     """Approve or reject an entry's reward, once: a second review is a 409."""
     async with pool.acquire() as conn, conn.transaction():

@@ -11,6 +11,7 @@ import aiohttp
 import asyncpg
 from aiohttp import web
 
+from resonanz.shared.caller import Caller
 from resonanz.shared.crypto import KeyRing
 from resonanz.shared.db import PoolKey
 from resonanz.shared.events import PayoutCompleted, new_event
@@ -37,7 +38,7 @@ class VoucherPools:
 
     async def codes(self, tenant_id: str, widget_id: str) -> tuple[list[str], str | None]:
         async with self.http.get(f"{self.widgets_url}/widgets/{widget_id}/voucher-codes",
-                                 headers={"X-Tenant-Id": tenant_id}) as response:
+                                 headers=Caller(tenant_id).headers()) as response:
             response.raise_for_status()
             body = await response.json()
         return [str(code) for code in body["codes"]], body["digest"]

@@ -12,8 +12,13 @@ from typing import Any
 
 from resonanz.shared import contracts as c
 from resonanz.shared.params import MAX_PAGE_NUMBER
-from resonanz.widgets.api import PauseIn, ResumeIn, WidgetIn, WidgetPatch
-from resonanz.widgets.public import SubmissionIn
+from resonanz.shared.widget_contracts import (
+    PauseIn,
+    ResumeIn,
+    SubmissionIn,
+    WidgetIn,
+    WidgetPatch,
+)
 
 from . import identity_api as ia
 from .api import me

@@ -12,6 +12,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 
+from resonanz.shared.caller import Caller
 from resonanz.shared.clientaddr import client_address, trusted_networks
 from resonanz.shared.errors import DomainError
 from resonanz.shared.logs import request_id_var
@@ -41,8 +42,8 @@ async def call(request: web.Request, service: str, method: str, path: str,
     url = request.app[UpstreamsKey][service] + path
     headers = {"X-Request-Id": request_id_var.get() or "", "X-Client-Ip": client_ip(request)}
     if principal is not None:
-        headers.update({"X-Tenant-Id": principal.tenant_id, "X-Actor-Id": principal.actor_id,
-                        "X-Actor-Role": principal.role})
+        headers.update(Caller(principal.tenant_id, principal.actor_id, principal.role,
+                              request_id_var.get()).headers())
     if json is not None:
         body = orjson.dumps(json)
     if body is not None:

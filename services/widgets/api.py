@@ -4,36 +4,29 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Any
 
 from aiohttp import web
-from pydantic import (
-    AfterValidator,
-    AliasChoices,
-    AwareDatetime,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-)
 
+from resonanz.shared.caller import caller_of
 from resonanz.shared.db import PoolKey
 from resonanz.shared.errors import InvalidInput
-from resonanz.shared.params import bounded_datetime, query_int, query_page
+from resonanz.shared.params import query_int, query_page
 from resonanz.shared.timestamps import rfc3339
 from resonanz.shared.web import SettingsKey, json_response, read_model
+from resonanz.shared.widget_contracts import (
+    PauseIn,
+    ResumeIn,
+    WidgetIn,
+    WidgetPatch,
+    voucher_pool_digest,
+)
 
 from . import commands, store
 from .domain import (
     ACTIVE,
     DEFAULT_QUESTIONS,
     DRAFT,
-    ORIGIN,
-    PAUSED,
-    Language,
-    Placement,
-    Question,
-    Reward,
     Theme,
     Trigger,
     Widget,
@@ -45,95 +38,11 @@ from .domain import (
     pause_widget,
     resume_widget,
     validated,
-    voucher_pool_digest,
 )
 
 routes = web.RouteTableDef()
 
 MAX_PAGE = 500
-
-
-def _upper(value: Any) -> Any:
-    return value.upper() if isinstance(value, str) else value
-
-
-def _trigger_name(value: Any) -> Any:
-    """`"exit-intent"` is shorthand for `{"type": "exit-intent"}`."""
-    return {"type": value} if isinstance(value, str) else value
-
-
-def _origin(value: Any) -> Any:
-    return value.strip().lower().rstrip("/") if isinstance(value, str) else value
-
-
-Status = Annotated[Literal["DRAFT", "ACTIVE", "PAUSED", "ENDED"], BeforeValidator(_upper)]
-TriggerIn = Annotated[Trigger, BeforeValidator(_trigger_name)]
-Origin = Annotated[str, BeforeValidator(_origin), Field(pattern=ORIGIN)]
-Score = Annotated[int, Field(ge=0, le=100)]
-
-
-class WidgetSettingsIn(BaseModel):
-    """Settings both dialects may send; `position` is FeedBackPro's word for placement."""
-
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, populate_by_name=True)
-
-    placement: Placement | None = Field(
-        default=None, validation_alias=AliasChoices("placement", "position"))
-    trigger: TriggerIn | None = None
-    theme: dict[str, Any] | None = None
-    languages: list[Language] | None = Field(default=None, min_length=1)
-    questions: list[Question] | None = Field(default=None, min_length=1, max_length=20)
-    reward: Reward | None = None
-    auto_approve_above: Score | None = None
-    auto_reject_below: Score | None = None
-    allowed_origins: list[Origin] | None = Field(default=None, max_length=50)
-    status: Status | None = None
-    is_active: bool | None = None
-
-    def changes(self) -> dict[str, Any]:
-        """The settings this request sets, as the domain holds them."""
-        given = self.model_fields_set - {"status", "is_active"}
-        out: dict[str, Any] = {name: getattr(self, name) for name in given}
-        for name in ("placement", "trigger", "theme", "languages", "questions", "name"):
-            if out.get(name, ...) is None:
-                del out[name]  # null is "leave as is" for what cannot be empty
-        if "allowed_origins" in out and out["allowed_origins"] is None:
-            out["allowed_origins"] = ()  # null: no restriction, any shop origin
-        for name in ("languages", "questions", "allowed_origins"):
-            if out.get(name) is not None:
-                out[name] = tuple(dict.fromkeys(out[name]) if name != "questions"
-                                  else out[name])
-        return out
-
-    def wanted_status(self, current: str) -> str | None:
-        if self.status is not None:
-            return self.status
-        if self.is_active is True:
-            return ACTIVE
-        if self.is_active is False and current == ACTIVE:
-            return PAUSED
-        return None
-
-
-class WidgetIn(WidgetSettingsIn):
-    name: str = Field(min_length=1, max_length=200)
-
-
-class WidgetPatch(WidgetSettingsIn):
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-
-
-class PauseIn(BaseModel):
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
-
-    reason: str | None = Field(default=None, max_length=500)
-    resume_at: Annotated[AwareDatetime, AfterValidator(bounded_datetime)] | None = None
-
-
-class ResumeIn(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    notify: bool = False
 
 
 # --- representation --------------------------------------------------------------------
@@ -161,14 +70,6 @@ def widget_json(w: Widget) -> dict[str, Any]:
 # --- handlers ---------------------------------------------------------------------------
 
 
-def actor_of(request: web.Request) -> commands.Actor:
-    tenant = request.headers.get("X-Tenant-Id")
-    if not tenant:
-        raise InvalidInput("X-Tenant-Id header is required")
-    return commands.Actor(tenant, request.headers.get("X-Actor-Id"),
-                          request.headers.get("X-Request-Id"))
-
-
 def _draft(tenant_id: str, body: WidgetIn) -> Widget:
     widget_id, public_id = commands.new_ids()
     now = datetime.now(UTC)
@@ -192,7 +93,7 @@ def _draft(tenant_id: str, body: WidgetIn) -> Widget:
 
 @routes.post("/widgets")
 async def create_widget(request: web.Request) -> web.Response:
-    actor = actor_of(request)
+    actor = caller_of(request)
     body = await read_model(request, WidgetIn)
     draft = _draft(actor.tenant_id, body)
     check_questions(draft.questions)
@@ -209,7 +110,7 @@ def _page_args(request: web.Request) -> tuple[int, int]:
 
 @routes.get("/widgets")
 async def list_widgets(request: web.Request) -> web.Response:
-    actor = actor_of(request)
+    actor = caller_of(request)
     limit, page = _page_args(request)
     items, total = await store.list_widgets(request.app[PoolKey], actor.tenant_id, limit,
                                             (page - 1) * limit)
@@ -219,7 +120,7 @@ async def list_widgets(request: web.Request) -> web.Response:
 
 @routes.get("/widgets/{id}")
 async def get_widget(request: web.Request) -> web.Response:
-    actor = actor_of(request)
+    actor = caller_of(request)
     widget = await store.get_widget(request.app[PoolKey], actor.tenant_id,
                                     request.match_info["id"])
     return json_response(widget_json(widget))
@@ -229,7 +130,7 @@ async def get_widget(request: web.Request) -> web.Response:
 async def get_widget_by_public_id(request: web.Request) -> web.Response:
     """The gateway resolves a public id a client names (`wdg_…`) here, then goes on with
     the widget's id."""
-    actor = actor_of(request)
+    actor = caller_of(request)
     widget = await store.find_by_public_id(request.app[PoolKey], actor.tenant_id,
                                            request.match_info["public_id"])
     return json_response(widget_json(widget))
@@ -239,7 +140,7 @@ async def get_widget_by_public_id(request: web.Request) -> web.Response:
 async def voucher_codes(request: web.Request) -> web.Response:
     """The codes of a widget's voucher pool, for the feedback service's payout worker only:
     the gateway exposes no route to this, and events carry only the pool's size and digest."""
-    actor = actor_of(request)
+    actor = caller_of(request)
     widget = await store.get_widget(request.app[PoolKey], actor.tenant_id,
                                     request.match_info["id"])
     codes = widget.reward.voucher_codes if widget.reward else None
@@ -250,7 +151,7 @@ async def voucher_codes(request: web.Request) -> web.Response:
 
 async def _change(request: web.Request, change: Callable[[Widget, datetime], Widget],
                   notify: bool = False) -> web.Response:
-    actor = actor_of(request)
+    actor = caller_of(request)
     topic = request.app[SettingsKey].topic_widgets
     widget = await commands.change_widget(request.app[PoolKey], topic, actor,
                                           request.match_info["id"], change, notify=notify)

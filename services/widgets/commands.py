@@ -6,11 +6,11 @@ import secrets
 import string
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import asyncpg
 
+from resonanz.shared.caller import Caller
 from resonanz.shared.events import WidgetChanged, new_event
 from resonanz.shared.outbox import enqueue
 
@@ -19,13 +19,6 @@ from .domain import PAUSED, Widget, event_type, resume_widget
 
 SOURCE = "resonanz/widgets"
 PUBLIC_ID_ALPHABET = string.ascii_letters + string.digits
-
-
-@dataclass(frozen=True)
-class Actor:
-    tenant_id: str
-    actor_id: str | None
-    request_id: str | None
 
 
 def new_ids() -> tuple[str, str]:
@@ -44,14 +37,14 @@ async def _record(conn: asyncpg.Connection, topic: str, type_: str, widget: Widg
         await store.announce_schedule(conn)
 
 
-async def create_widget(pool: asyncpg.Pool, topic: str, actor: Actor, draft: Widget) -> Widget:
+async def create_widget(pool: asyncpg.Pool, topic: str, actor: Caller, draft: Widget) -> Widget:
     async with pool.acquire() as conn, conn.transaction():
         widget = await store.insert_widget(conn, draft)
         await _record(conn, topic, "widget.created", widget, actor.request_id)
     return widget
 
 
-async def change_widget(pool: asyncpg.Pool, topic: str, actor: Actor, widget_id: str,
+async def change_widget(pool: asyncpg.Pool, topic: str, actor: Caller, widget_id: str,
                         change: Callable[[Widget, datetime], Widget], *,
                         notify: bool = False) -> Widget:
     """Apply `change` to the widget under a row lock; report it unless nothing changed."""

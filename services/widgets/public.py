@@ -22,17 +22,19 @@ import aiohttp
 import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator
+from pydantic import ValidationError
 
+from resonanz.shared.caller import Caller
 from resonanz.shared.clientaddr import client_address, trusted_networks
 from resonanz.shared.db import PoolKey
 from resonanz.shared.errors import DomainError, Forbidden, InvalidInput, validation_details
 from resonanz.shared.logs import request_id_var
 from resonanz.shared.ratelimit import LimiterKey, Quota, limit_headers
 from resonanz.shared.web import HttpClientKey, SettingsKey, json_response
+from resonanz.shared.widget_contracts import SubmissionIn
 
 from . import store
-from .domain import MAX_TEXT_ANSWER, Language, Widget, check_answers, first_answer
+from .domain import MAX_TEXT_ANSWER, Widget, check_answers, first_answer
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -219,23 +221,6 @@ async def preflight(request: web.Request) -> web.Response:
 # --- submissions ---------------------------------------------------------------------------
 
 
-def _blank_is_none(value: Any) -> Any:
-    return None if value == "" else value
-
-
-class SubmissionIn(BaseModel):
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
-
-    answers: dict[str, Any] = Field(default_factory=dict, max_length=40)
-    customer_email: EmailStr | None = None
-    category: str | None = Field(default=None, max_length=64)
-    page_url: str | None = Field(default=None, max_length=2000)
-    language: Language | None = None
-
-    _blank = field_validator("customer_email", "category", "page_url", "language",
-                             mode="before")(_blank_is_none)
-
-
 async def _submission_json(request: web.Request) -> dict[str, Any]:
     limit = request.app[PolicyKey].submission_max_bytes
     if (request.content_length or 0) > limit:
@@ -276,8 +261,8 @@ def entry_for(widget: Widget, submission: SubmissionIn, answers: dict[str, Any],
 async def create_entry(request: web.Request, widget: Widget, entry: dict[str, Any]
                        ) -> dict[str, Any]:
     """Forward the entry to the feedback service, which owns it."""
-    headers = {"X-Tenant-Id": widget.tenant_id, "X-Request-Id": request_id_var.get() or "",
-               "X-Actor-Id": f"widget:{widget.public_id}"}
+    headers = Caller(widget.tenant_id, f"widget:{widget.public_id}",
+                     request_id=request_id_var.get()).headers()
     url = request.app[PolicyKey].feedback_url + "/entries"
     try:
         async with request.app[HttpClientKey].post(url, json=entry, headers=headers) as resp:

@@ -1,0 +1,291 @@
+"""The contract of a widget's (campaign's) settings and of a shopper's submission: the value
+objects a shop configures (theme, trigger, questions, reward) and the request models that
+carry them. The widgets service validates with them and the gateway documents them; both
+import them from here, so neither imports the other."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    EmailStr,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from .params import bounded_datetime
+
+DRAFT, ACTIVE, PAUSED, ENDED = "DRAFT", "ACTIVE", "PAUSED", "ENDED"
+PLACEMENTS = ("bottom-right", "bottom-left", "inline")
+LANGUAGES = ("de", "en")
+
+Language = Literal["de", "en"]
+Placement = Literal["bottom-right", "bottom-left", "inline"]
+ID_PATTERN = r"^[A-Za-z0-9_-]{1,40}$"
+HEX_COLOUR = r"^#(?:[0-9a-fA-F]{3}){1,2}$"
+# Letters, digits, spaces, commas, quotes and hyphens only: a font can never smuggle CSS.
+FONT_FAMILY = r"^[\w \t,'\"-]{1,120}$"
+ORIGIN = r"^https?://[^/\s?#]+$"
+# WCAG 2.2 AA, success criterion 1.4.3: contrast of normal-size text.
+MIN_CONTRAST = 4.5
+BUTTON_TEXT = "#ffffff"  # what widget.js writes on the primary colour
+SAVING = "saving"  # validation context of settings a shop saves (see validated)
+
+
+# --- settings (value objects) ----------------------------------------------------------
+
+
+class Value(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+def relative_luminance(colour: str) -> float:
+    """WCAG 2.2's relative luminance of `#rgb` or `#rrggbb`."""
+    digits = colour.lstrip("#")
+    if len(digits) == 3:
+        digits = "".join(d * 2 for d in digits)
+    channels = (int(digits[i:i + 2], 16) / 255 for i in (0, 2, 4))
+    r, g, b = (c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast_ratio(one: str, other: str) -> float:
+    lighter, darker = sorted((relative_luminance(one), relative_luminance(other)), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+def readable(text: str, background: str, what: str, remedy: str) -> None:
+    """Refuse text the widget would draw below WCAG 2.2 AA (4.5:1 for normal text)."""
+    ratio = contrast_ratio(text, background)
+    if ratio < MIN_CONTRAST:
+        # Rounded down: 4.497 must not read as a passing "4.50".
+        shown = math.floor(ratio * 100) / 100
+        raise PydanticCustomError("contrast_too_low", (
+            f"{what}: contrast {shown:.2f}:1, but WCAG 2.2 AA needs at least"
+            f" {MIN_CONTRAST}:1 for text; {remedy}"))
+
+
+def _saving(info: ValidationInfo) -> bool:
+    """Contrast is checked when a theme is saved, never when a stored one is read: widgets
+    saved before the rule existed keep working until their theme is next changed."""
+    return bool(info.context and info.context.get(SAVING))
+
+
+class Theme(Value):
+    """The widget's colours. The widget writes white on `primary_color` (launcher, send
+    button, chosen answers) and `text_color` on `background_color`: both must reach 4.5:1."""
+
+    primary_color: str = Field(default="#0f766e", pattern=HEX_COLOUR)
+    background_color: str = Field(default="#ffffff", pattern=HEX_COLOUR)
+    # Checked against the background even when left at its default.
+    text_color: str = Field(default="#1f2937", pattern=HEX_COLOUR, validate_default=True)
+    font_family: str = Field(default="system-ui, sans-serif", pattern=FONT_FAMILY)
+    border_radius: int = Field(default=12, ge=0, le=32)
+
+    @field_validator("primary_color")
+    @classmethod
+    def white_reads_on_primary(cls, value: str, info: ValidationInfo) -> str:
+        if _saving(info):
+            readable(BUTTON_TEXT, value, f"white labels on primary_color {value}",
+                     "choose a darker primary_color")
+        return value
+
+    @field_validator("text_color")
+    @classmethod
+    def text_reads_on_background(cls, value: str, info: ValidationInfo) -> str:
+        background = info.data.get("background_color")
+        if _saving(info) and background:
+            readable(value, background, f"text_color {value} on background_color {background}",
+                     "set text_color and background_color further apart")
+        return value
+
+
+class Trigger(Value):
+    type: Literal["manual", "scroll-depth", "exit-intent", "time-on-page"] = "manual"
+    percentage: int | None = Field(default=None, ge=1, le=100)
+    seconds: int | None = Field(default=None, ge=1, le=3600)
+
+    @model_validator(mode="after")
+    def parameters_fit_type(self) -> Trigger:
+        if self.type == "scroll-depth" and self.percentage is None:
+            raise ValueError("a scroll-depth trigger needs a percentage (1-100)")
+        if self.type == "time-on-page" and self.seconds is None:
+            raise ValueError("a time-on-page trigger needs seconds (1-3600)")
+        return self
+
+
+def _both_languages(value: Any) -> Any:
+    """A plain string label serves every language."""
+    return {lang: value for lang in LANGUAGES} if isinstance(value, str) else value
+
+
+class Choice(Value):
+    id: str = Field(pattern=ID_PATTERN)
+    label: dict[Language, str]
+
+    _label = field_validator("label", mode="before")(_both_languages)
+
+
+class Question(Value):
+    id: str = Field(pattern=ID_PATTERN)
+    type: Literal["rating", "nps", "text", "single_choice", "multiple_choice"]
+    label: dict[Language, str]
+    required: bool = False
+    options: tuple[Choice, ...] = Field(default=(), max_length=20)
+
+    _label = field_validator("label", mode="before")(_both_languages)
+
+    @model_validator(mode="after")
+    def options_fit_type(self) -> Question:
+        choice = self.type in ("single_choice", "multiple_choice")
+        if choice and len(self.options) < 2:
+            raise ValueError("a choice question needs at least two options")
+        if not choice and self.options:
+            raise ValueError(f"a {self.type} question takes no options")
+        if len({o.id for o in self.options}) != len(self.options):
+            raise ValueError("option ids must be unique")
+        return self
+
+
+class Reward(Value):
+    """A fixed amount per approved response, or one code from a pool of vouchers."""
+
+    amount: Decimal | None = Field(default=None, gt=0, max_digits=10, decimal_places=2)
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+    voucher_codes: tuple[str, ...] | None = Field(default=None, min_length=1, max_length=10_000)
+
+    @model_validator(mode="after")
+    def one_kind(self) -> Reward:
+        money = self.amount is not None and self.currency is not None
+        if money == (self.voucher_codes is not None):
+            raise ValueError("give either amount and currency, or voucher_codes")
+        return self
+
+    def announced(self) -> dict[str, Any]:
+        """The reward as events carry it: a voucher pool only by its size and a digest of
+        its codes (vouchers are money; the feedback service fetches the codes themselves
+        from us when it pays one out), an amount as it stands."""
+        if self.voucher_codes is None:
+            return self.model_dump(mode="json", exclude_none=True)
+        return {"voucher_pool": {"size": len(self.voucher_codes),
+                                 "digest": voucher_pool_digest(self.voucher_codes)}}
+
+
+def voucher_pool_digest(codes: tuple[str, ...]) -> str:
+    """Names one content of a pool: the feedback service refetches when it changes."""
+    return hashlib.sha256("\n".join(codes).encode()).hexdigest()
+
+
+# --- requests ----------------------------------------------------------------------
+
+
+def _upper(value: Any) -> Any:
+    return value.upper() if isinstance(value, str) else value
+
+
+def _trigger_name(value: Any) -> Any:
+    """`"exit-intent"` is shorthand for `{"type": "exit-intent"}`."""
+    return {"type": value} if isinstance(value, str) else value
+
+
+def _origin(value: Any) -> Any:
+    return value.strip().lower().rstrip("/") if isinstance(value, str) else value
+
+
+Status = Annotated[Literal["DRAFT", "ACTIVE", "PAUSED", "ENDED"], BeforeValidator(_upper)]
+TriggerIn = Annotated[Trigger, BeforeValidator(_trigger_name)]
+Origin = Annotated[str, BeforeValidator(_origin), Field(pattern=ORIGIN)]
+Score = Annotated[int, Field(ge=0, le=100)]
+
+
+class WidgetSettingsIn(BaseModel):
+    """Settings both dialects may send; `position` is FeedBackPro's word for placement."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, populate_by_name=True)
+
+    placement: Placement | None = Field(
+        default=None, validation_alias=AliasChoices("placement", "position"))
+    trigger: TriggerIn | None = None
+    theme: dict[str, Any] | None = None
+    languages: list[Language] | None = Field(default=None, min_length=1)
+    questions: list[Question] | None = Field(default=None, min_length=1, max_length=20)
+    reward: Reward | None = None
+    auto_approve_above: Score | None = None
+    auto_reject_below: Score | None = None
+    allowed_origins: list[Origin] | None = Field(default=None, max_length=50)
+    status: Status | None = None
+    is_active: bool | None = None
+
+    def changes(self) -> dict[str, Any]:
+        """The settings this request sets, as the domain holds them."""
+        given = self.model_fields_set - {"status", "is_active"}
+        out: dict[str, Any] = {name: getattr(self, name) for name in given}
+        for name in ("placement", "trigger", "theme", "languages", "questions", "name"):
+            if out.get(name, ...) is None:
+                del out[name]  # null is "leave as is" for what cannot be empty
+        if "allowed_origins" in out and out["allowed_origins"] is None:
+            out["allowed_origins"] = ()  # null: no restriction, any shop origin
+        for name in ("languages", "questions", "allowed_origins"):
+            if out.get(name) is not None:
+                out[name] = tuple(dict.fromkeys(out[name]) if name != "questions"
+                                  else out[name])
+        return out
+
+    def wanted_status(self, current: str) -> str | None:
+        if self.status is not None:
+            return self.status
+        if self.is_active is True:
+            return ACTIVE
+        if self.is_active is False and current == ACTIVE:
+            return PAUSED
+        return None
+
+
+class WidgetIn(WidgetSettingsIn):
+    name: str = Field(min_length=1, max_length=200)
+
+
+class WidgetPatch(WidgetSettingsIn):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class PauseIn(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    reason: str | None = Field(default=None, max_length=500)
+    resume_at: Annotated[AwareDatetime, AfterValidator(bounded_datetime)] | None = None
+
+
+class ResumeIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    notify: bool = False
+
+
+def _blank_is_none(value: Any) -> Any:
+    return None if value == "" else value
+
+
+class SubmissionIn(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    answers: dict[str, Any] = Field(default_factory=dict, max_length=40)
+    customer_email: EmailStr | None = None
+    category: str | None = Field(default=None, max_length=64)
+    page_url: str | None = Field(default=None, max_length=2000)
+    language: Language | None = None
+
+    _blank = field_validator("customer_email", "category", "page_url", "language",
+                             mode="before")(_blank_is_none)
