@@ -19,7 +19,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from resonanz.shared.contracts import AuditEventView
+from resonanz.shared.contracts import AuditEventView, ExportRowView, RestoredView
 from resonanz.shared.db import PoolKey
 from resonanz.shared.errors import DomainError, InvalidInput
 from resonanz.shared.logs import request_id_var
@@ -265,15 +265,15 @@ P4F_EXPORT = (FORMAT, *(openapi.Param(name, _STRING, description=FILTERED_BY) fo
 openapi.register(
     openapi.Operation("GET", "/v1/audit-log", "The organization's audit log, newest first"
                       " (admins): every change by members and keys", response=AuditEventView,
-                      many=True, params=AUDIT_PARAMS, errors=(400, 401, 403, 429)),
+                      many=True, params=AUDIT_PARAMS, errors=(400, 401, 403, 429), role="admin"),
     openapi.Operation("GET", "/api/v1/audit-log", "The organization's audit log (admins)",
                       response=AuditEventView, many=True, params=AUDIT_PARAMS,
-                      errors=(400, 401, 403, 429)),
+                      errors=(400, 401, 403, 429), role="admin"),
     openapi.Operation("POST", "/v1/feedback/{id}/restore", "Restore a soft-deleted entry"
-                      " (404 when it is not deleted)", params=(ID,),
+                      " (404 when it is not deleted)", params=(ID,), response=RestoredView,
                       errors=(400, 401, 403, 404, 429)),
-    openapi.Operation("GET", "/v1/feedback/export", EXPORT,
-                      params=FBP_EXPORT),
-    openapi.Operation("GET", "/api/v1/responses/export", EXPORT,
-                      params=P4F_EXPORT),
+    openapi.Operation("GET", "/v1/feedback/export", EXPORT, response=ExportRowView,
+                      many=True, params=FBP_EXPORT),
+    openapi.Operation("GET", "/api/v1/responses/export", EXPORT, response=ExportRowView,
+                      many=True, params=P4F_EXPORT),
 )
