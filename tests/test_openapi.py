@@ -4,12 +4,14 @@ dialects, served with Swagger UI offline."""
 from __future__ import annotations
 
 import aiohttp
+import jsonschema
 from openapi_spec_validator import OpenAPIV30SpecValidator, validate
 
 from resonanz.gateway.app import GatewaySettings, create_app
 from resonanz.gateway.openapi import document
 from resonanz.gateway.openapi30 import as_openapi_30, schema_30
 from resonanz.shared.devstack import Stack
+from resonanz.webhook_dispatcher.catalog import CATALOG
 
 
 def test_document_is_valid_openapi_3_1() -> None:
@@ -56,10 +58,21 @@ async def test_gateway_serves_the_spec_and_swagger_ui_without_a_cdn(
     shared_stack: Stack, http: aiohttp.ClientSession,
 ) -> None:
     gateway = shared_stack.services["gateway"].url
+    served = {}
     for path, version in (("/v3/api-docs", "3.0.3"), ("/openapi.json", "3.1.0")):
         async with http.get(gateway + path) as response:
             assert response.status == 200
-            assert (await response.json())["openapi"] == version
+            served[version] = await response.json()
+            assert served[version]["openapi"] == version
+    # The outgoing webhooks, from the dispatcher's catalog: every subscribable one, with
+    # its payload schema and a sample that the schema accepts.
+    webhooks = served["3.1.0"]["webhooks"]
+    assert set(webhooks) == {entry["name"] for entry in CATALOG}
+    validate(served["3.1.0"])
+    OpenAPIV30SpecValidator(served["3.0.3"]).validate()
+    for name, item in webhooks.items():
+        content = item["post"]["requestBody"]["content"]["application/json"]
+        jsonschema.validate(content["examples"]["sample"]["value"], content["schema"])
     async with http.get(f"{gateway}/swagger-ui/index.html") as response:
         page = await response.text()
         assert response.status == 200 and "https://" not in page

@@ -9,21 +9,26 @@ start (`publish_document`) and serves those bytes, with an ETag.
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import orjson
 from aiohttp import web
 from pydantic import BaseModel
 
 from resonanz.shared import contracts as c
+from resonanz.shared.web import HttpClientKey
 
 from .openapi30 import as_openapi_30
 from .operations import P4F, Operation, Param
 from .table import FBP_PAGE
 from .table import OPERATIONS as TABLE
+from .upstream import UpstreamsKey
 
+log = logging.getLogger(__name__)
 REF = "#/components/schemas/{model}"
 STRING = {"type": "string"}
 DATE = {"type": "string", "format": "date-time"}
@@ -290,12 +295,56 @@ PublishedKey = web.AppKey("openapi_document", Published)
 Published30Key = web.AppKey("openapi_30_document", Published)
 
 
-async def publish_document(app: web.Application) -> None:
+def webhooks_of(catalog: list[dict[str, Any]]) -> dict[str, Any]:
+    """OpenAPI 3.1 `webhooks`: what each subscribable webhook POSTs to a receiver, from the
+    webhook dispatcher's event catalog (generated from the code that sends them)."""
+    signed = [{"name": name, "in": "header", "required": True, "schema": STRING,
+               "description": text} for name, text in (
+        ("webhook-id", "the message id: the same on every retry (deduplicate by it)"),
+        ("webhook-timestamp", "seconds since the epoch when it was signed"),
+        ("webhook-signature", "`v1,<base64 HMAC-SHA256>` of `id.timestamp.body`, space"
+                              " separated while a rotated secret overlaps"))]
+    return {entry["name"]: {"post": {
+        "summary": entry["description"], "tags": ["Webhooks"],
+        "operationId": f"webhook_{entry['name']}", "parameters": signed,
+        "requestBody": {"required": True, "content": {"application/json": {
+            "schema": {k: v for k, v in entry["schema"].items() if k != "$schema"},
+            "examples": {"sample": {"value": entry["sample"]}}}}},
+        "responses": {"2XX": {"description": "Received: any 2xx ends the retries"},
+                      "410": {"description": "Gone: the endpoint is disabled at once"}},
+    }} for entry in catalog}
+
+
+WebhooksKnownKey = web.AppKey("openapi_webhooks_known", bool)
+CATALOG_TIMEOUT = 3.0
+
+
+async def publish_document(app: web.Application,
+                           catalog: list[dict[str, Any]] | None = None) -> None:
     """on_startup: render once, before the first request; every operation is registered
-    by then (route modules register theirs at import)."""
+    by then. The webhooks are added once the dispatcher has told its catalog."""
     spec = document()
+    if catalog:
+        spec["webhooks"] = webhooks_of(catalog)
     app[PublishedKey] = Published.of(spec)
     app[Published30Key] = Published.of(as_openapi_30(spec))
+    app[WebhooksKnownKey] = bool(catalog)
+
+
+async def learn_webhooks(app: web.Application) -> None:
+    """Ask the webhook dispatcher for its event catalog (it may start after us); until it
+    answers, the document is served without `webhooks` and asked again next time."""
+    url = app[UpstreamsKey]["webhook_dispatcher"] + "/event-types"
+    try:
+        async with app[HttpClientKey].get(
+                url, timeout=aiohttp.ClientTimeout(total=CATALOG_TIMEOUT)) as response:
+            if response.status != 200:
+                return
+            catalog = (await response.json())["items"]
+    except (aiohttp.ClientError, TimeoutError, ValueError, KeyError) as exc:
+        log.info("webhook catalog not available yet: %r", exc)
+        return
+    await publish_document(app, catalog)
 
 
 # --- routes --------------------------------------------------------------------------------
@@ -323,6 +372,8 @@ async def api_docs(request: web.Request) -> web.Response:
     """OpenAPI 3.0.3 at `/v3/api-docs`, as the Pay4Feedback reference promises; 3.1 at
     `/openapi.json`."""
     v30 = request.path == "/v3/api-docs"
+    if not request.app[WebhooksKnownKey]:
+        await learn_webhooks(request.app)
     published = request.app[Published30Key if v30 else PublishedKey]
     headers = {"ETag": published.etag, "Cache-Control": "no-cache"}
     if published.etag in request.headers.get("If-None-Match", ""):
