@@ -195,7 +195,14 @@ def _operation(op: Operation) -> dict[str, Any]:
     error = _ref_name("P4fError" if op.dialect == P4F else "FbpError")
     ok: dict[str, Any] = {"description": "OK" if op.status < 300 else "Accepted",
                           "headers": _headers(op, op.status)}
-    if op.status != 204 and op.path.startswith(("/v1/", "/api/v1/")):
+    if op.media:
+        ok["content"] = {media: {"schema": {"type": "string"}} for media in op.media}
+        ok["headers"]["Content-Disposition"] = {"description": "attachment; filename=…",
+                                                "schema": STRING}
+        if op.response is not None:
+            ok["description"] = (f"The rows as a file; each row is a {op.response.__name__}"
+                                 " (CSV: one column per field)")
+    elif op.status != 204 and op.path.startswith(("/v1/", "/api/v1/")):
         ok["content"] = {"application/json": {"schema": _envelope(op)}}
     responses: dict[str, Any] = {str(op.status): ok}
     statuses = op.errors if op.open else (*op.errors, 500, 503, 504)

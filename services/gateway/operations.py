@@ -79,6 +79,8 @@ class Operation:
     errors: tuple[int, ...] = (400, 401, 403, 404, 429)
     tags: tuple[str, ...] = ()
     description: str = ""
+    # A file rather than the dialect's JSON envelope (an export): its media types.
+    media: tuple[str, ...] = ()
     # Reached without a key or session (signing in, accepting an invitation).
     open: bool = False
 

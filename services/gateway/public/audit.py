@@ -262,6 +262,8 @@ P4F_EXPORT = (FORMAT, *(openapi.Param(name, _STRING, description=FILTERED_BY) fo
     "status", "campaign_id", "from", "to", "q", "rating", "rating_min", "rating_max",
     "category", "quality", "score_min", "score_max", "assignee")))
 
+EXPORT_MEDIA = ("text/csv", "application/x-ndjson")
+
 openapi.register(
     openapi.Operation("GET", "/v1/audit-log", "The organization's audit log, newest first"
                       " (admins): every change by members and keys", response=AuditEventView,
@@ -273,7 +275,7 @@ openapi.register(
                       " (404 when it is not deleted)", params=(ID,), response=RestoredView,
                       errors=(400, 401, 403, 404, 429)),
     openapi.Operation("GET", "/v1/feedback/export", EXPORT, response=ExportRowView,
-                      many=True, params=FBP_EXPORT),
+                      many=True, params=FBP_EXPORT, media=EXPORT_MEDIA),
     openapi.Operation("GET", "/api/v1/responses/export", EXPORT, response=ExportRowView,
-                      many=True, params=P4F_EXPORT),
+                      many=True, params=P4F_EXPORT, media=EXPORT_MEDIA),
 )
