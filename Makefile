@@ -30,7 +30,7 @@ system-deps:
 
 ## Refresh README's dashboard screenshots (docs/screenshots) from a browser test run.
 screenshots: install
-	RESONANZ_SCREENSHOTS_DIR=docs/screenshots $(BIN)/pytest -q tests/test_dashboard.py tests/test_dashboard_widgets.py -k "screenshot or entry_detail or previewed"
+	RESONANZ_SCREENSHOTS_DIR=docs/screenshots $(BIN)/pytest -q tests/test_dashboard*.py -k "screenshot or entry_detail or previewed or shows_the_summary or adds_tests or restored_from or key_is_created"
 
 lint: install
 	$(BIN)/ruff check .
