@@ -51,14 +51,16 @@ function errorOf(status, payload, retryAfter) {
 /**
  * request('GET', '/v1/feedback', {query: {status: 'new'}}) → the parsed envelope (null for 204).
  * Options: body (sent as JSON), query (null and undefined left out), quiet401 (do not call the
- * unauthorized handler: sign-in and the first session check).
+ * unauthorized handler: sign-in and the first session check), headers (more to send, e.g.
+ * X-Confirm).
  */
-export async function request(method, path, {body, query, quiet401 = false, signal} = {}) {
+export async function request(method, path, {body, query, quiet401 = false, signal,
+                                             headers: extra = {}} = {}) {
   const url = new URL(path, window.location.origin);
   for (const [name, value] of Object.entries(query || {})) {
     if (value !== undefined && value !== null) url.searchParams.set(name, value);
   }
-  const headers = {Accept: 'application/json'};
+  const headers = {...extra, Accept: 'application/json'};
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (method !== 'GET' && method !== 'HEAD' && csrfToken) headers['X-CSRF-Token'] = csrfToken;
   let response;

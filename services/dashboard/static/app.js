@@ -12,7 +12,9 @@ import {auditPage} from './pages-audit.js';
 import {entryPage} from './pages-entry.js';
 import {inboxPage} from './pages-inbox.js';
 import {rewardsPage} from './pages-rewards.js';
+import {keysPage} from './pages-keys.js';
 import {sessionsPage} from './pages-sessions.js';
+import {teamPage} from './pages-team.js';
 import {webhooksPage} from './pages-webhooks.js';
 import {widgetEditorPage, widgetsPage} from './pages-widgets.js';
 
@@ -24,6 +26,8 @@ const ROUTES = [
   {path: /^\/entries\/([^/]+)\/?$/, page: entryPage, signedIn: true, nav: 'inbox'},
   {path: /^\/rewards\/?$/, page: rewardsPage, signedIn: true, nav: 'rewards'},
   {path: /^\/sessions\/?$/, page: sessionsPage, signedIn: true, nav: 'sessions'},
+  {path: /^\/team\/?$/, page: teamPage, signedIn: true, nav: 'team'},
+  {path: /^\/settings\/api-keys\/?$/, page: keysPage, signedIn: true, nav: 'keys'},
   {path: /^\/webhooks\/?$/, page: webhooksPage, signedIn: true, nav: 'webhooks'},
   {path: /^\/webhooks\/([^/]+)\/?$/, page: webhooksPage, signedIn: true, nav: 'webhooks'},
   {path: /^\/widgets\/?$/, page: widgetsPage, signedIn: true, nav: 'widgets'},
@@ -159,6 +163,8 @@ class App {
           h('li', {}, link('rewards', '/app/rewards')),
           h('li', {}, link('analytics', '/app/analytics')),
           h('li', {}, link('sessions', '/app/sessions')),
+          h('li', {}, link('team', '/app/team')),
+          this.user.role === 'admin' ? h('li', {}, link('keys', '/app/settings/api-keys')) : null,
           this.user.role === 'admin' ? h('li', {}, link('audit', '/app/audit')) : null,
           h('li', {}, link('widgets', '/app/widgets')),
           this.user.role === 'admin' ? h('li', {}, link('webhooks', '/app/webhooks')) : null)),
