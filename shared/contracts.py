@@ -614,35 +614,3 @@ class ExportRowView(View):
     notes_count: int
     answers: dict[str, Any]
     metadata: dict[str, Any]
-
-
-class RestoredView(View):
-    """A soft-deleted entry brought back: it is in every list and read again."""
-
-    id: str
-    restored: bool
-    status: EntryStatus
-
-
-class ExportRowView(View):
-    """One entry of an export file: a CSV row (answers and metadata as JSON text, a cell a
-    spreadsheet would run as a formula prefixed with ') or a JSON Lines object. The file
-    is streamed as text/csv or application/x-ndjson, not in the JSON envelope."""
-
-    id: str
-    created_at: datetime
-    updated_at: datetime
-    status: EntryStatus
-    rating: int | None
-    category: str | None
-    body: str | None
-    customer_email: str | None
-    widget_id: str | None
-    assignee: str | None
-    quality_score: int | None
-    quality_label: str | None
-    reward_status: str
-    payout_status: str | None
-    notes_count: int
-    answers: dict[str, Any]
-    metadata: dict[str, Any]
