@@ -23,7 +23,6 @@ from .internal import routes as internal_routes
 from .openapi import publish_document
 from .openapi import routes as openapi_routes
 from .operations import routes_of
-from .public import audit, keys, users, webhooks
 from .sessions import Timeouts, sessions_ctx
 from .table import OPERATIONS
 from .upstream import UpstreamsKey
@@ -62,9 +61,8 @@ class GatewaySettings(Settings):
 def create_app(settings: GatewaySettings) -> web.Application:
     app = create_service_app(
         SERVICE, settings, public=True,
-        routes=[*internal_routes, *openapi_routes, *audit.routes,
-                *routes_of(OPERATIONS), *users.routes,
-                *webhooks.routes, *keys.routes, *dashboard.routes],
+        routes=[*internal_routes, *openapi_routes, *routes_of(OPERATIONS),
+                *dashboard.routes],
         middlewares=[*MIDDLEWARES, audit_log.record_changes],
         cleanup_ctxs=[
             pool_ctx(SERVICE, settings),

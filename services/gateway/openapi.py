@@ -19,12 +19,10 @@ import orjson
 from aiohttp import web
 from pydantic import BaseModel
 
-from resonanz.shared import contracts as c
 from resonanz.shared.web import HttpClientKey
 
 from .openapi30 import as_openapi_30
 from .operations import P4F, Operation, Param
-from .table import FBP_PAGE
 from .table import OPERATIONS as TABLE
 from .upstream import UpstreamsKey
 
@@ -32,65 +30,6 @@ log = logging.getLogger(__name__)
 REF = "#/components/schemas/{model}"
 STRING = {"type": "string"}
 DATE = {"type": "string", "format": "date-time"}
-ID = Param("id", STRING, "path", required=True)
-CONFIRM = Param("X-Confirm", {"enum": ["true"]}, "header", required=True)
-
-# Operations whose routes are still registered by their modules (team members and
-# webhooks); every other one is a row of `table.OPERATIONS`.
-OPERATIONS: list[Operation] = [
-    Operation("GET", "/v1/users", "List team members", response=c.UserView, many=True,
-              params=FBP_PAGE),
-    Operation("GET", "/v1/users/{id}", "One team member", response=c.UserView,
-              params=(ID,)),
-    Operation("POST", "/v1/users", "Invite a team member", request=c.InvitationIn,
-              response=c.InvitedUserView, status=201, errors=(400, 401, 403, 409, 415, 429)),
-    Operation("DELETE", "/v1/users/{id}", "Remove a team member", response=c.UserView,
-              params=(ID, CONFIRM), errors=(400, 401, 403, 404, 409, 429)),
-]
-
-
-def _webhook_operations(base: str) -> list[Operation]:
-    admin = (400, 401, 403, 404, 429)
-    delivery = Param("delivery_id", STRING, "path", required=True)
-    return [
-        Operation("GET", base, "List webhook subscriptions", response=c.WebhookView,
-                  many=True),
-        Operation("POST", base, "Create a subscription (its secret is shown once)",
-                  request=c.SubscriptionIn, response=c.WebhookCreatedView, status=201,
-                  errors=(400, 401, 403, 409, 415, 422, 429)),
-        Operation("GET", f"{base}/{{id}}", "One subscription", response=c.WebhookView,
-                  params=(ID,)),
-        Operation("DELETE", f"{base}/{{id}}", "Delete a subscription", response=c.DeletedView,
-                  params=(ID,)),
-        Operation("POST", f"{base}/{{id}}/rotate-secret", "New secret; the old one signs"
-                  " beside it for 24 h", response=c.WebhookCreatedView, params=(ID,),
-                  errors=admin),
-        Operation("POST", f"{base}/{{id}}/enable", "Re-enable a disabled endpoint",
-                  response=c.WebhookView, params=(ID,), errors=admin),
-        Operation("GET", f"{base}/{{id}}/deliveries", "Delivery log", params=(ID,),
-                  response=c.DeliveryView, many=True),
-        Operation("GET", f"{base}/{{id}}/deliveries/{{delivery_id}}/attempts",
-                  "Attempts of one delivery", params=(ID, delivery), response=c.AttemptView,
-                  many=True),
-        Operation("POST", f"{base}/{{id}}/deliveries/{{delivery_id}}/resend",
-                  "Send one delivery again", params=(ID, delivery), errors=admin,
-                  response=c.DeliveryView, status=202),
-        Operation("POST", f"{base}/{{id}}/recover", "Redeliver failures since a time",
-                  request=c.RecoverIn, params=(ID,), errors=admin, response=c.RecoveredView,
-                  status=202),
-        Operation("GET", f"{base}/events/{{event_id}}/deliveries", "Deliveries of one event",
-                  params=(Param("event_id", STRING, "path", required=True),),
-                  response=c.EventDeliveryView, many=True),
-    ]
-
-
-OPERATIONS += _webhook_operations("/api/v1/webhooks") + _webhook_operations("/v1/webhooks")
-
-
-def register(*operations: Operation) -> None:
-    """Other route modules add their operations here."""
-    OPERATIONS.extend(operations)
-
 
 # --- rendering -----------------------------------------------------------------------------
 
@@ -235,8 +174,8 @@ def _operation(op: Operation) -> dict[str, Any]:
 
 
 def operations() -> list[Operation]:
-    """Every documented operation: the table's rows and those still registered apart."""
-    return [*TABLE, *OPERATIONS]
+    """Every documented operation: the rows of the table."""
+    return TABLE
 
 
 DESCRIPTION = """One platform, two dialects: FeedBackPro under /v1 and Pay4Feedback under

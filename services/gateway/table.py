@@ -22,9 +22,13 @@ from resonanz.shared.widget_contracts import (
 
 from . import identity_api as ia
 from .api import me
-from .operations import Operation, Param, pages, rows
+from .operations import Operation, Param, as_sent, items, pages, rows
 from .public import analytics, organization
+from .public import audit as au
 from .public import feedback as fb
+from .public import keys as ks
+from .public import users as us
+from .public import webhooks as wh
 from .public import widgets as wg
 
 
@@ -212,5 +216,159 @@ SHOPPERS = [
               errors=(404, 429)),
 ]
 
-OPERATIONS: list[Operation] = [*IDENTITY, *FEEDBACK, *WIDGETS, *SHOPPERS]
+AUDIT_PARAMS = (
+    Param("actor", {"type": "string", "format": "uuid"},
+          description="a user id or key id: what that member or key did"),
+    Param("method", STRING, description="comma list of POST, PUT, PATCH, DELETE (also as"
+          " `action`)"),
+    Param("operation", STRING, description="a path template, e.g. /v1/feedback/{id}"),
+    Param("path", STRING, description="paths starting with this"),
+    Param("target_id", STRING, description="the id of the record changed"),
+    Param("from", DATE), Param("to", DATE),
+    Param("limit", _int(1), description="default 50; more than 200 is clamped to 200"),
+    Param("cursor", STRING, description="opaque; from meta.next_cursor (next)"),
+)
+EXPORT = ("Stream every entry the list's filters find as a file: `format=csv` (default;"
+          " answers and metadata as JSON text, cells that a spreadsheet would run as a"
+          " formula prefixed with ') or `format=jsonl` (one JSON object a line)")
+FORMAT = Param("format", {"enum": list(au.FORMATS)})
+NOT_PAGED = ("page", "limit", "cursor")
+EXPORT_MEDIA = ("text/csv", "application/x-ndjson")
+AUDIT = [
+    Operation("GET", "/v1/audit-log", "The organization's audit log, newest first (admins):"
+              " every change by members and keys", handler=au.fbp_audit_log, role="admin",
+              response=c.AuditEventView, many=True, params=AUDIT_PARAMS,
+              errors=(400, 401, 403, 429)),
+    Operation("GET", "/api/v1/audit-log", "The organization's audit log (admins)",
+              handler=au.p4f_audit_log, role="admin", response=c.AuditEventView, many=True,
+              params=AUDIT_PARAMS, errors=(400, 401, 403, 429)),
+    Operation("POST", "/v1/feedback/{id}/restore", "Restore a soft-deleted entry (404 when"
+              " it is not deleted)", service="feedback", upstream="/entries/{id}/restore",
+              ids=ENTRY, body=au.no_body, view=au.restored, response=c.RestoredView,
+              params=(ID,)),
+    Operation("GET", "/v1/feedback/export", EXPORT, handler=au.fbp_export,
+              response=c.ExportRowView, many=True, media=EXPORT_MEDIA,
+              params=(FORMAT, *(p for p in FBP_LIST if p.name not in NOT_PAGED))),
+    Operation("GET", "/api/v1/responses/export", EXPORT, handler=au.p4f_export,
+              response=c.ExportRowView, many=True, media=EXPORT_MEDIA,
+              params=(FORMAT, *(p for p in P4F_LIST if p.name not in NOT_PAGED))),
+]
+
+
+
+def _webhooks(base: str) -> list[Operation]:
+    """The same subscriptions in both dialects, kept by the webhook dispatcher."""
+    admin: dict[str, Any] = {"service": "webhook_dispatcher", "role": "admin"}
+    sub: dict[str, Any] = {**admin, "answer": as_sent, "params": (ID,)}
+    delivery = (ID, Param("delivery_id", STRING, "path", required=True))
+    moves = (400, 401, 403, 404, 429)
+    return [
+        # Before the `{id}` rows, so that `events` and `event-types` are never taken for ids.
+        Operation("GET", f"{base}/events/{{event_id}}/deliveries", "Deliveries of one event",
+                  upstream="/events/{event_id}/deliveries", answer=items,
+                  response=c.EventDeliveryView, many=True,
+                  params=(Param("event_id", STRING, "path", required=True),), **admin),
+        Operation("GET", f"{base}/event-types", "Event catalog: every webhook a subscription"
+                  " may choose, with its JSON Schema and a sample", upstream="/event-types",
+                  answer=items, response=c.EventTypeView, many=True, errors=(401, 403, 429),
+                  **admin),
+        Operation("GET", base, "List webhook subscriptions", upstream="/subscriptions",
+                  answer=items, response=c.WebhookView, many=True, errors=(401, 403, 429),
+                  **admin),
+        Operation("POST", base, "Create a subscription (its secret is shown once)",
+                  upstream="/subscriptions", body=wh.json_body, location=f"{base}/{{id}}",
+                  request=c.SubscriptionIn, response=c.WebhookCreatedView, status=201,
+                  errors=(400, 401, 403, 409, 415, 422, 429), **admin),
+        Operation("GET", f"{base}/{{id}}", "One subscription", upstream="/subscriptions/{id}",
+                  response=c.WebhookView, **sub),
+        Operation("PATCH", f"{base}/{{id}}", "Change url, events, description or enabled",
+                  upstream="/subscriptions/{id}", body=wh.json_body, request=c.WebhookPatchIn,
+                  response=c.WebhookView, errors=(400, 401, 403, 404, 415, 429), **sub),
+        Operation("DELETE", f"{base}/{{id}}", "Delete a subscription",
+                  upstream="/subscriptions/{id}", response=c.DeletedView, **sub),
+        Operation("POST", f"{base}/{{id}}/test", "Send a test event: a signed sample with"
+                  " \"test\": true in its data, to this endpoint only, logged like any"
+                  " delivery", upstream="/subscriptions/{id}/test", body=wh.json_body,
+                  request=c.WebhookTestIn, response=c.WebhookTestView, status=202,
+                  errors=(400, 401, 403, 404, 409, 429), **sub),
+        Operation("POST", f"{base}/{{id}}/rotate-secret", "New secret; the old one signs"
+                  " beside it for 24 h", upstream="/subscriptions/{id}/rotate-secret",
+                  response=c.WebhookCreatedView, errors=moves, **sub),
+        Operation("POST", f"{base}/{{id}}/enable", "Re-enable a disabled endpoint",
+                  upstream="/subscriptions/{id}/enable", response=c.WebhookView,
+                  errors=moves, **sub),
+        Operation("GET", f"{base}/{{id}}/deliveries", "Delivery log",
+                  upstream="/subscriptions/{id}/deliveries", query=wh.delivery_filters,
+                  answer=items, response=c.DeliveryView, many=True, params=(ID,), **admin),
+        Operation("GET", f"{base}/{{id}}/deliveries/{{delivery_id}}/attempts",
+                  "Attempts of one delivery",
+                  upstream="/subscriptions/{id}/deliveries/{delivery_id}/attempts",
+                  answer=items, response=c.AttemptView, many=True, params=delivery, **admin),
+        Operation("POST", f"{base}/{{id}}/deliveries/{{delivery_id}}/resend",
+                  "Send one delivery again",
+                  upstream="/subscriptions/{id}/deliveries/{delivery_id}/resend",
+                  answer=as_sent, response=c.DeliveryView, status=202, params=delivery,
+                  errors=moves, **admin),
+        Operation("POST", f"{base}/{{id}}/recover", "Redeliver failures since a time",
+                  upstream="/subscriptions/{id}/recover", body=wh.json_body,
+                  request=c.RecoverIn, response=c.RecoveredView, status=202, errors=moves,
+                  **sub),
+    ]
+
+
+WEBHOOKS = _webhooks("/api/v1/webhooks") + _webhooks("/v1/webhooks")
+
+CONFIRM = Param("X-Confirm", {"enum": ["true"]}, "header", required=True)
+TEAM = [
+    Operation("GET", "/v1/users", "List team members", handler=us.list_users,
+              response=c.UserView, many=True, params=FBP_PAGE, errors=(400, 401, 429)),
+    Operation("GET", "/v1/users/{id}", "One team member", handler=us.get_user,
+              response=c.UserView, params=(ID,), errors=(401, 404, 429)),
+    Operation("POST", "/v1/users", "Invite a team member (admin)", handler=us.invite_user,
+              role="admin", location="/v1/users/{id}", request=c.InvitationIn,
+              response=c.InvitedUserView, status=201, errors=(400, 401, 403, 409, 415, 429)),
+    Operation("DELETE", "/v1/users/{id}", "Remove a team member (admin): their open entries"
+              " go to the owner, their sessions end and their keys are revoked",
+              handler=us.remove_user, role="admin", response=c.UserView,
+              params=(ID, CONFIRM), errors=(400, 401, 403, 404, 409, 429)),
+    Operation("PATCH", "/v1/users/{id}", "Change a member's role (admin; not your own, and"
+              " the owner stays an admin); it holds from their next request",
+              handler=us.change_role, role="admin", request=c.RoleIn, response=c.UserView,
+              params=(ID,), errors=(400, 401, 403, 404, 409, 415, 429)),
+    Operation("POST", "/v1/users/{id}/invitation", "Mail a new invitation to a member who has"
+              " not accepted yet (admin); earlier links stop working",
+              handler=us.resend_invitation, role="admin", response=c.InvitedUserView,
+              params=(ID,), errors=(401, 403, 404, 409, 429)),
+]
+
+
+def _keys(base: str) -> list[Operation]:
+    """The organization's API keys, the same in both dialects (admins only)."""
+    admin: dict[str, Any] = {"role": "admin"}
+    return [
+        Operation("GET", base, "List the organization's API keys (admin; prefixes only)",
+                  handler=ks.list_keys, response=c.ApiKeyView, many=True,
+                  errors=(401, 403, 429), **admin),
+        Operation("POST", base, "Create an API key (admin): the whole key is in this answer"
+                  " only; its role at most the caller's", handler=ks.create_key,
+                  location=f"{base}/{{id}}", request=c.ApiKeyIn, response=c.ApiKeyCreatedView,
+                  status=201, errors=(400, 401, 403, 415, 429), **admin),
+        Operation("GET", f"{base}/{{id}}", "One API key (admin)", handler=ks.get_key,
+                  response=c.ApiKeyView, params=(ID,), errors=(401, 403, 404, 429), **admin),
+        Operation("POST", f"{base}/{{id}}/rotate", "Rotate a key (admin): a successor (shown"
+                  " once) with the same name and role; the old key keeps working for 24"
+                  " hours", handler=ks.rotate_key, location=f"{base}/{{id}}",
+                  response=c.ApiKeyCreatedView, status=201, params=(ID,),
+                  errors=(401, 403, 404, 409, 429), **admin),
+        Operation("DELETE", f"{base}/{{id}}", "Revoke a key (admin): refused by every gateway"
+                  " once this returns", handler=ks.revoke_key, response=c.ApiKeyView,
+                  params=(ID,), errors=(401, 403, 404, 429), **admin),
+    ]
+
+
+KEYS = _keys("/v1/api-keys") + _keys("/api/v1/api-keys")
+
+# Before the `{id}` rows: `export` is no entry id.
+OPERATIONS: list[Operation] = [*IDENTITY, *TEAM, *KEYS, *AUDIT, *FEEDBACK, *WIDGETS,
+                               *WEBHOOKS, *SHOPPERS]
 

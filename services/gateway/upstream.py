@@ -40,10 +40,7 @@ async def call(request: web.Request, service: str, method: str, path: str,
 
     `body` forwards the caller's JSON bytes untouched: the service validates them."""
     url = request.app[UpstreamsKey][service] + path
-    headers = {"X-Request-Id": request_id_var.get() or "", "X-Client-Ip": client_ip(request)}
-    if principal is not None:
-        headers.update(Caller(principal.tenant_id, principal.actor_id, principal.role,
-                              request_id_var.get()).headers())
+    headers = caller_headers(request, principal)
     if json is not None:
         body = orjson.dumps(json)
     if body is not None:
@@ -55,8 +52,17 @@ async def call(request: web.Request, service: str, method: str, path: str,
             payload = orjson.loads(await response.read() or b"null")
             status = response.status
     if status >= 400:
-        raise _as_domain_error(status, payload)
+        raise as_domain_error(status, payload)
     return status, payload
+
+
+def caller_headers(request: web.Request, principal: Principal | None) -> dict[str, str]:
+    """Who is asking, as every service reads it (`resonanz.shared.caller`)."""
+    headers = {"X-Request-Id": request_id_var.get() or "", "X-Client-Ip": client_ip(request)}
+    if principal is not None:
+        headers.update(Caller(principal.tenant_id, principal.actor_id, principal.role,
+                              request_id_var.get()).headers())
+    return headers
 
 
 @contextlib.contextmanager
@@ -84,7 +90,8 @@ def client_ip(request: web.Request) -> str:
     return client_address(request.remote, request.headers, trusted)
 
 
-def _as_domain_error(status: int, payload: Any) -> DomainError:
+def as_domain_error(status: int, payload: Any) -> DomainError:
+    """A service's refusal, to be rendered in the caller's dialect."""
     error = payload.get("error", {}) if isinstance(payload, dict) else {}
     return DomainError(error.get("message", "upstream error"), details=error.get("details", []),
                        code=error.get("code", "error"), status=status)

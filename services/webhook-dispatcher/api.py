@@ -15,6 +15,7 @@ from aiohttp import web
 from pydantic import field_validator
 
 from resonanz.shared import contracts
+from resonanz.shared.caller import caller_of
 from resonanz.shared.db import PoolKey, uuid_or_404
 from resonanz.shared.errors import Conflict, InvalidInput, NotFound
 from resonanz.shared.params import query_limit, query_uuid
@@ -90,10 +91,7 @@ class RecoverIn(contracts.RecoverIn):
 
 
 def tenant_of(request: web.Request) -> uuid.UUID:
-    tenant = request.headers.get("X-Tenant-Id")
-    if not tenant:
-        raise InvalidInput("X-Tenant-Id header is required")
-    return uuid_or_404(tenant, "tenant")
+    return uuid_or_404(caller_of(request).tenant_id, "tenant")
 
 
 def subscription_json(sub: store.Subscription) -> dict[str, Any]:

@@ -19,22 +19,17 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from resonanz.shared.contracts import AuditEventView, ExportRowView, RestoredView
+from resonanz.shared.contracts import AuditEventView
 from resonanz.shared.db import PoolKey
-from resonanz.shared.errors import DomainError, InvalidInput
-from resonanz.shared.logs import request_id_var
-from resonanz.shared.params import parse_uuid, path_uuid, query_datetime, query_limit
+from resonanz.shared.errors import InvalidInput
+from resonanz.shared.params import parse_uuid, query_datetime, query_limit
 from resonanz.shared.web import HttpClientKey
 
-from .. import openapi
 from ..audit_log import AuditQuery, list_events, principal_of
 from ..auth import Principal
 from ..dialects import FEEDBACKPRO, PAY4FEEDBACK
-from ..references import widget_in_query
-from ..upstream import UpstreamsKey, call, client_ip, reaching
-from .feedback import _dates, _filters, _reward_states
-
-routes = web.RouteTableDef()
+from ..upstream import UpstreamsKey, as_domain_error, caller_headers, reaching
+from .feedback import fbp_filters, p4f_filters
 
 MAX_LIMIT = 200
 METHODS = ("POST", "PUT", "PATCH", "DELETE")
@@ -109,14 +104,12 @@ def _view(event: dict[str, Any]) -> dict[str, Any]:
 
 async def _page(request: web.Request) -> tuple[list[dict[str, Any]], str | None]:
     principal = _caller(request)
-    principal.require_admin()
     events, more = await list_events(request.app[PoolKey],
                                      audit_query(request, principal.tenant_id))
     next_cursor = _cursor(events[-1]) if more else None
     return [_view(e) for e in events], next_cursor
 
 
-@routes.get("/v1/audit-log")
 async def fbp_audit_log(request: web.Request) -> web.Response:
     events, next_cursor = await _page(request)
     links: dict[str, str | None] = {"next": str(request.rel_url.update_query(
@@ -125,7 +118,6 @@ async def fbp_audit_log(request: web.Request) -> web.Response:
                                                  "per_page": len(events)}, links=links)
 
 
-@routes.get("/api/v1/audit-log")
 async def p4f_audit_log(request: web.Request) -> web.Response:
     events, next_cursor = await _page(request)
     return PAY4FEEDBACK.ok(request, events, links={"next": next_cursor})
@@ -134,14 +126,12 @@ async def p4f_audit_log(request: web.Request) -> web.Response:
 # --- restore ---------------------------------------------------------------------------
 
 
-@routes.post("/v1/feedback/{id}/restore")
-async def fbp_restore_feedback(request: web.Request) -> web.Response:
-    """Undo a soft delete (editors and admins); 404 for an entry unknown or not deleted."""
-    entry_id = path_uuid(request.match_info["id"], "feedback entry")
-    _, entry = await call(request, "feedback", "POST", f"/entries/{entry_id}/restore",
-                          _caller(request), body=b"{}")
-    return FEEDBACKPRO.ok(request, {"id": entry["id"], "restored": True,
-                                    "status": entry["status"]})
+async def no_body(request: web.Request) -> bytes:
+    return b"{}"
+
+
+def restored(request: web.Request, entry: dict[str, Any]) -> dict[str, Any]:
+    return {"id": entry["id"], "restored": True, "status": entry["status"]}
 
 
 # --- export ----------------------------------------------------------------------------
@@ -149,45 +139,11 @@ async def fbp_restore_feedback(request: web.Request) -> web.Response:
 FORMATS = ("csv", "jsonl")
 
 
-async def _fbp_export_params(request: web.Request) -> dict[str, str]:
-    q = request.query
-    params = {**_dates(q), **_filters(request, assignee_names=("assignee", "assigned_to"))}
-    for name in ("status", "sort"):
-        if q.get(name):
-            params[name] = q[name]
-    if q.get("reward_status"):
-        params["reward_status"] = _reward_states(q["reward_status"], "reward_status")
-    widget = await widget_in_query(request, ("widget_id",))
-    if widget:
-        params["widget_id"] = widget
-    return params
-
-
-async def _p4f_export_params(request: web.Request) -> dict[str, str]:
-    q = request.query
-    params = {**_dates(q), **_filters(request, assignee_names=("assignee",))}
-    if q.get("status"):
-        params["reward_status"] = _reward_states(q["status"], "status")
-    campaign = await widget_in_query(request, ("campaign_id", "campaign"))
-    if campaign:
-        params["widget_id"] = campaign
-    return params
-
-
 def _format(request: web.Request) -> str:
     fmt = request.query.get("format", "csv").strip().lower()
     if fmt not in FORMATS:
         raise _bad("format", f"allowed: {list(FORMATS)}", request.query.get("format"))
     return fmt
-
-
-def _refusal(status: int, raw: bytes) -> DomainError:
-    try:
-        error = orjson.loads(raw).get("error", {})
-    except (orjson.JSONDecodeError, AttributeError):
-        error = {}
-    return DomainError(error.get("message", "export refused"), code=error.get("code", "error"),
-                       details=error.get("details", []), status=status)
 
 
 async def relay_export(request: web.Request, params: dict[str, str]) -> web.StreamResponse:
@@ -199,16 +155,14 @@ async def relay_export(request: web.Request, params: dict[str, str]) -> web.Stre
     settings_timeout = request.app[HttpClientKey].timeout
     timeout = aiohttp.ClientTimeout(total=None, connect=settings_timeout.connect,
                                     sock_read=settings_timeout.total)
-    headers = {"X-Request-Id": request_id_var.get() or "", "X-Client-Ip": client_ip(request),
-               "X-Tenant-Id": principal.tenant_id, "X-Actor-Id": principal.actor_id,
-               "X-Actor-Role": principal.role}
+    headers = caller_headers(request, principal)
     url = request.app[UpstreamsKey]["feedback"] + "/entries/export"
     with reaching("feedback"):
         async with request.app[HttpClientKey].get(url, params=params, headers=headers,
                                                   timeout=timeout) as upstream:
             if upstream.status >= 400:
                 # Refused before the first byte: the service's error, in the caller's dialect.
-                raise _refusal(upstream.status, await upstream.read())
+                raise as_domain_error(upstream.status, _json(await upstream.read()))
             response = web.StreamResponse(headers={
                 "Content-Type": upstream.headers["Content-Type"],
                 "Content-Disposition": upstream.headers["Content-Disposition"],
@@ -221,61 +175,16 @@ async def relay_export(request: web.Request, params: dict[str, str]) -> web.Stre
     return response
 
 
-@routes.get("/v1/feedback/export")
-async def fbp_export_feedback(request: web.Request) -> web.StreamResponse:
-    return await relay_export(request, await _fbp_export_params(request))
+async def fbp_export(request: web.Request) -> web.StreamResponse:
+    return await relay_export(request, await fbp_filters(request))
 
 
-@routes.get("/api/v1/responses/export")
-async def p4f_export_responses(request: web.Request) -> web.StreamResponse:
-    return await relay_export(request, await _p4f_export_params(request))
+async def p4f_export(request: web.Request) -> web.StreamResponse:
+    return await relay_export(request, await p4f_filters(request))
 
 
-# --- the document ----------------------------------------------------------------------
-
-_STRING = {"type": "string"}
-_DATE = {"type": "string", "format": "date-time"}
-AUDIT_PARAMS = (
-    openapi.Param("actor", {"type": "string", "format": "uuid"},
-                  description="a user id or key id: what that member or key did"),
-    openapi.Param("method", _STRING, description="comma list of POST, PUT, PATCH, DELETE"
-                  " (also as `action`)"),
-    openapi.Param("operation", _STRING, description="a path template, e.g."
-                  " /v1/feedback/{id}"),
-    openapi.Param("path", _STRING, description="paths starting with this"),
-    openapi.Param("target_id", _STRING, description="the id of the record changed"),
-    openapi.Param("from", _DATE), openapi.Param("to", _DATE),
-    openapi.Param("limit", {"type": "integer", "minimum": 1},
-                  description="default 50; more than 200 is clamped to 200"),
-    openapi.Param("cursor", _STRING, description="opaque; from meta.next_cursor (next)"),
-)
-EXPORT = ("Stream every entry the list's filters find as a file: `format=csv` (default;"
-          " answers and metadata as JSON text, cells that a spreadsheet would run as a"
-          " formula prefixed with ') or `format=jsonl` (one JSON object a line)")
-ID = openapi.Param("id", _STRING, "path", required=True)
-FORMAT = openapi.Param("format", {"enum": list(FORMATS)})
-FILTERED_BY = "the same filter as in the entry list"
-FBP_EXPORT = (FORMAT, *(openapi.Param(name, _STRING, description=FILTERED_BY) for name in (
-    "status", "reward_status", "widget_id", "from", "to", "q", "rating", "rating_min",
-    "rating_max", "category", "quality", "score_min", "score_max", "assignee", "sort")))
-P4F_EXPORT = (FORMAT, *(openapi.Param(name, _STRING, description=FILTERED_BY) for name in (
-    "status", "campaign_id", "from", "to", "q", "rating", "rating_min", "rating_max",
-    "category", "quality", "score_min", "score_max", "assignee")))
-
-EXPORT_MEDIA = ("text/csv", "application/x-ndjson")
-
-openapi.register(
-    openapi.Operation("GET", "/v1/audit-log", "The organization's audit log, newest first"
-                      " (admins): every change by members and keys", response=AuditEventView,
-                      many=True, params=AUDIT_PARAMS, errors=(400, 401, 403, 429), role="admin"),
-    openapi.Operation("GET", "/api/v1/audit-log", "The organization's audit log (admins)",
-                      response=AuditEventView, many=True, params=AUDIT_PARAMS,
-                      errors=(400, 401, 403, 429), role="admin"),
-    openapi.Operation("POST", "/v1/feedback/{id}/restore", "Restore a soft-deleted entry"
-                      " (404 when it is not deleted)", params=(ID,), response=RestoredView,
-                      errors=(400, 401, 403, 404, 429)),
-    openapi.Operation("GET", "/v1/feedback/export", EXPORT, response=ExportRowView,
-                      many=True, params=FBP_EXPORT, media=EXPORT_MEDIA),
-    openapi.Operation("GET", "/api/v1/responses/export", EXPORT, response=ExportRowView,
-                      many=True, params=P4F_EXPORT, media=EXPORT_MEDIA),
-)
+def _json(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None

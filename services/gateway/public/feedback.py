@@ -148,19 +148,28 @@ def fbp_entry_detail(request: web.Request, entry: dict[str, Any]) -> dict[str, A
             "notes": entry["notes"], "answers": entry["answers"]}
 
 
-async def fbp_list_query(request: web.Request) -> dict[str, str]:
+async def fbp_filters(request: web.Request) -> dict[str, str]:
+    """What a FeedBackPro list (or its export) is filtered and sorted by."""
     q = request.query
-    paging = Paging.from_query(q, default_limit=50, max_limit=FBP_MAX_LIMIT)
-    params = {"page": str(paging.page), "limit": str(paging.limit), **_dates(q)}
-    for name in ("status", "sort", "cursor"):
+    params = {**_dates(q), **_filters(request, assignee_names=("assignee", "assigned_to"))}
+    for name in ("status", "sort"):
         if q.get(name):
             params[name] = q[name]
-    params.update(_filters(request, assignee_names=("assignee", "assigned_to")))
     if q.get("reward_status"):
         params["reward_status"] = _reward_states(q["reward_status"], "reward_status")
     widget = await widget_in_query(request, ("widget_id",))
     if widget:
         params["widget_id"] = widget
+    return params
+
+
+async def fbp_list_query(request: web.Request) -> dict[str, str]:
+    q = request.query
+    paging = Paging.from_query(q, default_limit=50, max_limit=FBP_MAX_LIMIT)
+    params = {"page": str(paging.page), "limit": str(paging.limit),
+              **await fbp_filters(request)}
+    if q.get("cursor"):
+        params["cursor"] = q["cursor"]
     if "cursor" in q:
         # A keyset walk, its first page (`cursor=`) included: counting would make every
         # page cost O(n) again (a million entries are ~100 ms to count).
@@ -201,16 +210,22 @@ def p4f_response_detail(request: web.Request, entry: dict[str, Any]) -> dict[str
             "quality": entry["quality"], "payout": entry.get("payout")}
 
 
-async def p4f_list_query(request: web.Request) -> dict[str, str]:
+async def p4f_filters(request: web.Request) -> dict[str, str]:
+    """What a Pay4Feedback list (or its export) is filtered by."""
     q = request.query
-    limit = query_limit(q, P4F_MAX_LIMIT, P4F_MAX_LIMIT)  # "return up to 500 rows"
-    params = {"limit": str(limit), "total": "0", **_dates(q)}
-    if q.get("cursor"):
-        params["cursor"] = q["cursor"]
+    params = {**_dates(q), **_filters(request, assignee_names=("assignee",))}
     if q.get("status"):
         params["reward_status"] = _reward_states(q["status"], "status")
-    params.update(_filters(request, assignee_names=("assignee",)))
     campaign = await widget_in_query(request, ("campaign_id", "campaign"))
     if campaign:
         params["widget_id"] = campaign
+    return params
+
+
+async def p4f_list_query(request: web.Request) -> dict[str, str]:
+    q = request.query
+    limit = query_limit(q, P4F_MAX_LIMIT, P4F_MAX_LIMIT)  # "return up to 500 rows"
+    params = {"limit": str(limit), "total": "0", **await p4f_filters(request)}
+    if q.get("cursor"):
+        params["cursor"] = q["cursor"]
     return params

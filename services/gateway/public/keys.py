@@ -8,22 +8,18 @@ from typing import Any
 
 from aiohttp import web
 
-from resonanz.shared.contracts import ApiKeyCreatedView, ApiKeyIn, ApiKeyView
+from resonanz.shared.contracts import ApiKeyIn
 from resonanz.shared.db import PoolKey
 from resonanz.shared.web import read_model
 
-from .. import api_keys, openapi
-from ..api import PrincipalKey
-from ..auth import AuthenticatorKey, Principal
+from .. import api_keys
+from ..auth import AuthenticatorKey, Principal, PrincipalKey
 from ..dialects import FEEDBACKPRO, dialect_of
-
-routes = web.RouteTableDef()
-PREFIXES = ("/v1", "/api/v1")
 
 
 def _admin(request: web.Request) -> Principal:
-    principal = request[PrincipalKey]
-    principal.require_admin()
+    """The caller, whom the table lets in as an admin only."""
+    principal: Principal = request[PrincipalKey]
     return principal
 
 
@@ -73,35 +69,3 @@ async def revoke_key(request: web.Request) -> web.Response:
     key = await api_keys.revoke_key(request.app[PoolKey], _admin(request),
                                     request.match_info["id"])
     return dialect_of(request.path).ok(request, key)
-
-
-def _operations(base: str) -> list[openapi.Operation]:
-    one = (openapi.ID,)
-    return [
-        openapi.Operation("GET", base, "List the organization's API keys (admin; prefixes"
-                          " only)", response=ApiKeyView, many=True, role="admin",
-                          errors=(401, 403, 429)),
-        openapi.Operation("POST", base, "Create an API key (admin): the whole key is in"
-                          " this answer only; its role at most the caller's",
-                          request=ApiKeyIn, response=ApiKeyCreatedView, status=201,
-                          role="admin", errors=(400, 401, 403, 415, 429)),
-        openapi.Operation("GET", f"{base}/{{id}}", "One API key (admin)", response=ApiKeyView,
-                          params=one, role="admin", errors=(401, 403, 404, 429)),
-        openapi.Operation("POST", f"{base}/{{id}}/rotate", "Rotate a key (admin): a successor"
-                          " (shown once) with the same name and role; the old key keeps"
-                          " working for 24 hours", response=ApiKeyCreatedView, status=201,
-                          params=one, role="admin", errors=(401, 403, 404, 409, 429)),
-        openapi.Operation("DELETE", f"{base}/{{id}}", "Revoke a key (admin): refused by every"
-                          " gateway once this returns", response=ApiKeyView, params=one,
-                          role="admin", errors=(401, 403, 404, 429)),
-    ]
-
-
-for _prefix in PREFIXES:
-    _keys = f"{_prefix}/api-keys"
-    routes.get(_keys)(list_keys)
-    routes.post(_keys)(create_key)
-    routes.get(f"{_keys}/{{id}}")(get_key)
-    routes.post(f"{_keys}/{{id}}/rotate")(rotate_key)
-    routes.delete(f"{_keys}/{{id}}")(revoke_key)
-    openapi.register(*_operations(_keys))

@@ -4,23 +4,20 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from resonanz.shared.contracts import InvitationIn, InvitedUserView, RoleIn, UserView
+from resonanz.shared.contracts import InvitationIn, RoleIn
 from resonanz.shared.db import PoolKey
 from resonanz.shared.errors import InvalidInput, NotFound
 from resonanz.shared.logs import request_id_var
 from resonanz.shared.params import path_uuid
 from resonanz.shared.web import SettingsKey, read_model
 
-from .. import key_changes, openapi, store, team
+from .. import key_changes, store, team
 from ..api import PrincipalKey
 from ..dialects import FEEDBACKPRO
 from ..idempotency import KeyRingKey
 from ..paging import Paging
 
-routes = web.RouteTableDef()
 
-
-@routes.get("/v1/users")
 async def list_users(request: web.Request) -> web.Response:
     paging = Paging.from_query(request.query, default_limit=50, max_limit=200)
     users = await store.list_users(request.app[PoolKey], request[PrincipalKey].tenant_id)
@@ -29,7 +26,6 @@ async def list_users(request: web.Request) -> web.Response:
                           links=paging.links(request, len(users)))
 
 
-@routes.get("/v1/users/{id}")
 async def get_user(request: web.Request) -> web.Response:
     """One team member: where `POST /v1/users` points its Location."""
     user_id = str(path_uuid(request.match_info["id"], "team member"))
@@ -40,10 +36,8 @@ async def get_user(request: web.Request) -> web.Response:
     return FEEDBACKPRO.ok(request, found)
 
 
-@routes.post("/v1/users")
 async def invite_user(request: web.Request) -> web.Response:
     principal = request[PrincipalKey]
-    principal.require_admin()
     body = await read_model(request, InvitationIn)
     topic = request.app[SettingsKey].topic_identity
     user = await team.invite_member(request.app[PoolKey], request.app[KeyRingKey], topic,
@@ -54,10 +48,8 @@ async def invite_user(request: web.Request) -> web.Response:
                           links={"self": location})
 
 
-@routes.delete("/v1/users/{id}")
 async def remove_user(request: web.Request) -> web.Response:
     principal = request[PrincipalKey]
-    principal.require_admin()
     if request.headers.get("X-Confirm", "").lower() != "true":
         raise InvalidInput("removing a team member is irreversible: confirm with"
                            " the header X-Confirm: true",
@@ -71,37 +63,20 @@ async def remove_user(request: web.Request) -> web.Response:
     return FEEDBACKPRO.ok(request, user)
 
 
-@routes.patch("/v1/users/{id}")
 async def change_role(request: web.Request) -> web.Response:
     """A member's role (admin), from their next request on."""
     principal = request[PrincipalKey]
-    principal.require_admin()
     body = await read_model(request, RoleIn)
     user_id = path_uuid(request.match_info["id"], "team member")
     user = await team.change_role(request.app[PoolKey], principal, user_id, body.role)
     return FEEDBACKPRO.ok(request, user)
 
 
-@routes.post("/v1/users/{id}/invitation")
 async def resend_invitation(request: web.Request) -> web.Response:
     """A new invitation mail for a member who has not accepted; the old link dies."""
     principal = request[PrincipalKey]
-    principal.require_admin()
     user_id = path_uuid(request.match_info["id"], "team member")
     user = await team.resend_invitation(request.app[PoolKey], request.app[KeyRingKey],
                                         request.app[SettingsKey].topic_identity, principal,
                                         user_id, request_id_var.get())
     return FEEDBACKPRO.ok(request, user)
-
-
-openapi.register(
-    openapi.Operation("PATCH", "/v1/users/{id}", "Change a member's role (admin; not your"
-                      " own, and the owner stays an admin); it holds from their next request",
-                      request=RoleIn, response=UserView,
-                      params=(openapi.ID,), role="admin",
-                      errors=(400, 401, 403, 404, 409, 415, 429)),
-    openapi.Operation("POST", "/v1/users/{id}/invitation", "Mail a new invitation to a member"
-                      " who has not accepted yet (admin); earlier links stop working",
-                      response=InvitedUserView, params=(openapi.ID,),
-                      role="admin", errors=(401, 403, 404, 409, 429)),
-)
