@@ -212,7 +212,8 @@ class MessageAttemptExhausted(EventData):
     subscription_id: str
     url: str
     message_id: str
-    event_id: str
+    # The failed message's event: the webhook's own `data.event_id` names this notice.
+    message_event_id: str = Field(description="the event whose message failed")
     event_type: str
     attempts: int
     last_status: int | None

@@ -135,6 +135,7 @@ async def test_failures_follow_the_retry_schedule_as_the_clock_advances(
                    await harness.pool.fetch("SELECT payload FROM outbox")]
     assert exhausted.type == "webhook.message_attempt_exhausted"
     assert exhausted.payload().model_dump()["message_id"] == row["id"]
+    assert exhausted.payload().model_dump()["message_event_id"] == str(event_id)
     mail = await harness.pool.fetchrow("SELECT kind, audience FROM outgoing_mail")
     assert tuple(mail) == ("message_attempt_exhausted", "tenant_admins")
 

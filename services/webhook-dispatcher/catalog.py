@@ -107,7 +107,7 @@ SAMPLES: dict[type[EventData], EventData] = {
         subscription_id="4d5e6f70-8192-4a3b-8c4d-5e6f708192a3",
         url="https://hooks.my-shop.example/resonanz",
         message_id="msg_1f2e3d4c5b6a79881f2e3d4c5b6a7988",
-        event_id="7e6d5c4b-3a29-4817-8e6d-5c4b3a291807", event_type="feedback_created",
+        message_event_id="7e6d5c4b-3a29-4817-8e6d-5c4b3a291807", event_type="feedback_created",
         attempts=8, last_status=503, last_outcome="throttled"),
 }
 

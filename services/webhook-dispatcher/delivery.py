@@ -399,7 +399,7 @@ class DeliveryWorker:
         webhook to the tenant's other endpoints) and, once a day per endpoint, an email."""
         data = MessageAttemptExhausted(
             subscription_id=claim.subscription_id, url=claim.url, message_id=claim.id,
-            event_id=claim.event_id, event_type=claim.webhook_type,
+            message_event_id=claim.event_id, event_type=claim.webhook_type,
             attempts=claim.total_attempts + 1, last_status=result.status_code,
             last_outcome=str(result.outcome))
         event = new_event("webhook.message_attempt_exhausted", source=SOURCE,
