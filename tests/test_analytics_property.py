@@ -257,7 +257,10 @@ def assert_matches(summary: dict[str, Any], want: dict[str, Any]) -> None:
         assert_rates(got, wanted)
 
 
-@settings(max_examples=300, deadline=None,
+# 150 cases of up to a few dozen events each, 36 summaries per case: about 2 minutes on
+# a quiet 2-core machine, several beside other work, hence the timeout of its own.
+@pytest.mark.timeout(900)
+@settings(max_examples=150, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture,
                                   HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(case=cases(), batch_size=st.integers(1, 8))
