@@ -12,6 +12,8 @@ import aiohttp
 
 from resonanz.shared.devstack import Stack
 
+from .documented import check_documented
+
 
 async def admin(stack: Stack, *args: str) -> Any:
     """Run the gateway's operator CLI against the stack's database."""
@@ -71,6 +73,7 @@ class Api:
         async with self.http.request(method, self.base + path, json=json, data=data,
                                      headers=sent) as response:
             body = await response.json(content_type=None)
+            check_documented(method, path, response.status, body)
             return response.status, body, response.headers
 
     async def ok(self, method: str, path: str, json: Any = None, **kw: Any) -> Any:
