@@ -30,6 +30,12 @@ SCREENSHOTS = Path(os.environ.get("RESONANZ_SCREENSHOTS_DIR")
 PASSWORD = "Feedback-Lesen-2026"
 
 
+def policy_of(header: str) -> dict[str, str]:
+    """A Content-Security-Policy header as directive → value."""
+    directives = (d.strip().split(None, 1) for d in header.split(";") if d.strip())
+    return {d[0]: d[1] if len(d) > 1 else "" for d in directives}
+
+
 async def settled(page: Page) -> None:
     """The app rendered the page it is on (app.js clears aria-busy when done)."""
     await page.wait_for_selector("main[aria-busy=false]", timeout=15_000)

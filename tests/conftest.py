@@ -19,9 +19,11 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 import asyncpg
 import pytest
+from aiohttp import web
 from playwright.async_api import Browser, async_playwright
 
-from resonanz.shared.devstack import EmbeddedPostgres, MailCatcher, Stack, TansuBroker
+from resonanz.dashboard.app import DashboardSettings, create_app
+from resonanz.shared.devstack import EmbeddedPostgres, MailCatcher, Stack, TansuBroker, free_port
 from resonanz.shared.kafka import ensure_topics
 
 from .browser import HEADLESS_SHELL, HEADLESS_SHELL_THERE, Person, new_address
@@ -237,3 +239,16 @@ async def people(browser: Browser) -> AsyncIterator[Any]:
     yield person
     for context in contexts:
         await context.close()
+
+
+@pytest.fixture
+async def dashboard() -> AsyncIterator[str]:
+    """The dashboard service alone, as its process runs it, on a free port."""
+    runner = web.AppRunner(create_app(DashboardSettings(env="development")))
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()

@@ -14,17 +14,15 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncIterator
 from html.parser import HTMLParser
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 from playwright.async_api import Browser, Page, expect
 
-from resonanz.dashboard.app import CONTENT_SECURITY_POLICY, STATIC, DashboardSettings, create_app
-from resonanz.shared.devstack import MailCatcher, Stack, free_port
+from resonanz.dashboard.app import CONTENT_SECURITY_POLICY, STATIC
+from resonanz.shared.devstack import MailCatcher, Stack
 
 from .browser import (
     PASSWORD,
@@ -34,6 +32,7 @@ from .browser import (
     gw,
     mailed_link,
     new_shop,
+    policy_of,
     settled,
     sign_in,
 )
@@ -47,24 +46,6 @@ POLICY = {
 
 
 # --- the service on its own ----------------------------------------------------------------
-
-
-@pytest.fixture
-async def dashboard() -> AsyncIterator[str]:
-    """The dashboard service alone, as its process runs it, on a free port."""
-    runner = web.AppRunner(create_app(DashboardSettings(env="development")))
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
-
-
-def policy_of(header: str) -> dict[str, str]:
-    directives = (d.strip().split(None, 1) for d in header.split(";") if d.strip())
-    return {d[0]: d[1] if len(d) > 1 else "" for d in directives}
 
 
 def assert_hardened(headers: Any) -> None:

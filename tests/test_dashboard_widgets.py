@@ -9,18 +9,25 @@ The editor screenshot goes to SCREENSHOTS / "widget-editor.png" (see tests/brows
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 from playwright.async_api import Page, expect
 
-from resonanz.dashboard.app import DashboardSettings, create_app
-from resonanz.shared.devstack import Stack, free_port
+from resonanz.shared.devstack import Stack
 
-from .browser import SCREENSHOTS, Person, Shop, audit, gw, new_shop, settled, sign_in
+from .browser import (
+    SCREENSHOTS,
+    Person,
+    Shop,
+    audit,
+    gw,
+    new_shop,
+    policy_of,
+    settled,
+    sign_in,
+)
 from .support import eventually
 
 # The config is cached at most 15 s and open pages revalidate every 10 s: a change shows
@@ -31,24 +38,6 @@ FOLLOWS_WITHIN = 20.0
 @pytest.fixture
 def stack(team_stack: Stack) -> Stack:
     return team_stack
-
-
-@pytest.fixture
-async def dashboard() -> AsyncIterator[str]:
-    """The dashboard service alone, on a free port."""
-    runner = web.AppRunner(create_app(DashboardSettings(env="development")))
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
-
-
-def policy_of(header: str) -> dict[str, str]:
-    directives = (d.strip().split(None, 1) for d in header.split(";") if d.strip())
-    return {d[0]: d[1] if len(d) > 1 else "" for d in directives}
 
 
 async def test_only_the_preview_document_may_be_framed_and_only_by_the_app(
