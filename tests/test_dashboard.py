@@ -619,14 +619,15 @@ SVG = "<svg onload=\"window.__pwned = 'svg'\"><script>window.__pwned = 'svg-scri
 JS_LINK = "javascript:window.__pwned='link'"
 PAYLOAD = f"{SCRIPT} {IMG} {SVG} <a href=\"{JS_LINK}\">klick</a>"
 
-# Anything a page might have made of the payloads: an element, a handler, a script link.
+# Anything a page might have made of the payloads: an element, a handler, a script link
+# (links stay in the app, go out over http(s), or download the inbox's export).
 DOM_CHECK = """() => {
   const made = document.querySelectorAll(
     'main script, main img, main svg, main iframe, main object, main embed, header img');
   const handlers = [...document.querySelectorAll('*')].flatMap((el) => [...el.attributes]
     .filter((a) => a.name.startsWith('on')).map((a) => `${el.tagName}[${a.name}]`));
   const links = [...document.querySelectorAll('a[href]')].map((a) => a.getAttribute('href'))
-    .filter((href) => !/^(https?:\\/\\/|\\/app|#main$)/.test(href));
+    .filter((href) => !/^(https?:\\/\\/|\\/app|\\/v1\\/feedback\\/export\\?|#main$)/.test(href));
   return {pwned: window.__pwned ?? null, made: made.length, handlers, links};
 }"""
 
