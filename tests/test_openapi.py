@@ -3,6 +3,8 @@ dialects, served with Swagger UI offline."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import aiohttp
 import jsonschema
 from openapi_spec_validator import OpenAPIV30SpecValidator, validate
@@ -12,6 +14,8 @@ from resonanz.gateway.openapi import document
 from resonanz.gateway.openapi30 import as_openapi_30, schema_30
 from resonanz.shared.devstack import Stack
 from resonanz.webhook_dispatcher.catalog import CATALOG
+
+from .support import eventually
 
 
 def test_document_is_valid_openapi_3_1() -> None:
@@ -64,8 +68,15 @@ async def test_gateway_serves_the_spec_and_swagger_ui_without_a_cdn(
             assert response.status == 200
             served[version] = await response.json()
             assert served[version]["openapi"] == version
-    # The outgoing webhooks, from the dispatcher's catalog: every subscribable one, with
-    # its payload schema and a sample that the schema accepts.
+    # The outgoing webhooks, from the dispatcher's catalog once the gateway has learnt it:
+    # every subscribable one, with its payload schema and a sample that the schema accepts.
+    async def current() -> dict[str, Any]:
+        async with http.get(gateway + "/openapi.json") as response:
+            document: dict[str, Any] = await response.json()
+            return document
+
+    served["3.1.0"] = await eventually(current, lambda d: "webhooks" in d,
+                                       what="the webhooks in the document")
     webhooks = served["3.1.0"]["webhooks"]
     assert set(webhooks) == {entry["name"] for entry in CATALOG}
     validate(served["3.1.0"])

@@ -8,7 +8,10 @@ start (`publish_document`) and serves those bytes, with an ETag.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
+import itertools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -261,36 +264,48 @@ def webhooks_of(catalog: list[dict[str, Any]]) -> dict[str, Any]:
     }} for entry in catalog}
 
 
-WebhooksKnownKey = web.AppKey("openapi_webhooks_known", bool)
+LearnerKey = web.AppKey("openapi_webhook_learner", asyncio.Task)
 CATALOG_TIMEOUT = 3.0
+RETRY_AFTER_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0)
 
 
-async def publish_document(app: web.Application,
-                           catalog: list[dict[str, Any]] | None = None) -> None:
-    """on_startup: render once, before the first request; every operation is registered
-    by then. The webhooks are added once the dispatcher has told its catalog."""
-    spec = document()
-    if catalog:
-        spec["webhooks"] = webhooks_of(catalog)
+async def publish_document(app: web.Application) -> None:
+    """on_startup: render once, before the first request; every operation is in the
+    table by then. The outgoing webhooks are added once the dispatcher has told its
+    catalog (`learn_webhooks`, in the background: no request waits for it)."""
+    _publish(app, document())
+    if UpstreamsKey in app:
+        app[LearnerKey] = asyncio.create_task(learn_webhooks(app))
+        app.on_cleanup.append(_stop_learning)
+
+
+def _publish(app: web.Application, spec: dict[str, Any]) -> None:
     app[PublishedKey] = Published.of(spec)
     app[Published30Key] = Published.of(as_openapi_30(spec))
-    app[WebhooksKnownKey] = bool(catalog)
 
 
 async def learn_webhooks(app: web.Application) -> None:
-    """Ask the webhook dispatcher for its event catalog (it may start after us); until it
-    answers, the document is served without `webhooks` and asked again next time."""
+    """Ask the webhook dispatcher for its event catalog until it answers (it may start
+    after us), then publish the document again with `webhooks`."""
     url = app[UpstreamsKey]["webhook_dispatcher"] + "/event-types"
-    try:
-        async with app[HttpClientKey].get(
-                url, timeout=aiohttp.ClientTimeout(total=CATALOG_TIMEOUT)) as response:
-            if response.status != 200:
-                return
-            catalog = (await response.json())["items"]
-    except (aiohttp.ClientError, TimeoutError, ValueError, KeyError) as exc:
-        log.info("webhook catalog not available yet: %r", exc)
-        return
-    await publish_document(app, catalog)
+    for attempt in itertools.count():
+        try:
+            async with app[HttpClientKey].get(
+                    url, timeout=aiohttp.ClientTimeout(total=CATALOG_TIMEOUT)) as response:
+                if response.status == 200:
+                    spec = document()
+                    spec["webhooks"] = webhooks_of((await response.json())["items"])
+                    _publish(app, spec)
+                    return
+        except (aiohttp.ClientError, TimeoutError, ValueError, KeyError) as exc:
+            log.info("webhook catalog not available yet: %r", exc)
+        await asyncio.sleep(RETRY_AFTER_SECONDS[min(attempt, len(RETRY_AFTER_SECONDS) - 1)])
+
+
+async def _stop_learning(app: web.Application) -> None:
+    app[LearnerKey].cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await app[LearnerKey]
 
 
 # --- routes --------------------------------------------------------------------------------
@@ -318,8 +333,6 @@ async def api_docs(request: web.Request) -> web.Response:
     """OpenAPI 3.0.3 at `/v3/api-docs`, as the Pay4Feedback reference promises; 3.1 at
     `/openapi.json`."""
     v30 = request.path == "/v3/api-docs"
-    if not request.app[WebhooksKnownKey]:
-        await learn_webhooks(request.app)
     published = request.app[Published30Key if v30 else PublishedKey]
     headers = {"ETag": published.etag, "Cache-Control": "no-cache"}
     if published.etag in request.headers.get("If-None-Match", ""):
