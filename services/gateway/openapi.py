@@ -147,7 +147,10 @@ def _operation(op: Operation) -> dict[str, Any]:
     elif op.status != 204 and op.path.startswith(("/v1/", "/api/v1/")):
         ok["content"] = {"application/json": {"schema": _envelope(op)}}
     responses: dict[str, Any] = {str(op.status): ok}
-    statuses = op.errors if op.open else (*op.errors, 500, 503, 504)
+    # An Idempotency-Key that is malformed (400), still running (409) or reused with another
+    # body (422) is refused on any POST that takes one.
+    replays = (400, 409, 422) if op.idempotent else ()
+    statuses = sorted({*op.errors, *replays, 500, 503, 504})
     for status in statuses:
         responses[str(status)] = {"description": ERRORS[status],
                                   "headers": _headers(op, status)}
