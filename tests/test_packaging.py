@@ -185,11 +185,15 @@ def test_dashboard_serves_its_app_from_the_wheel(installed: Path, tmp_path: Path
             shell = _get(f"{base}/app/").decode()
             build = re.search(r"/app/assets/([0-9a-f]+)/app\.js", shell)
             assert build, shell
-            assets = sorted(p for p in DASHBOARD_STATIC.iterdir() if p.name != "index.html")
-            assert assets
+            # The modules, the style sheet and the vendored library (its README and
+            # licence travel in the wheel but are not served).
+            assets = sorted(p for p in DASHBOARD_STATIC.rglob("*") if p.suffix in (".js", ".css"))
+            assert any(p.parent.name == "vendor" for p in assets)
             for source in assets:
-                served = _get(f"{base}/app/assets/{build[1]}/{source.name}")
-                assert served == source.read_bytes(), f"{source.name} differs from the source"
+                name = source.relative_to(DASHBOARD_STATIC).as_posix()
+                served = _get(f"{base}/app/assets/{build[1]}/{name}")
+                assert served == source.read_bytes(), f"{name} differs from the source"
+            assert _get(f"{base}/app/preview").startswith(b"<!doctype html>")
         finally:
             dashboard.terminate()
             dashboard.wait(timeout=20)
