@@ -19,15 +19,15 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 import asyncpg
 import pytest
-from aiohttp import web
 from playwright.async_api import Browser, async_playwright
 
 from resonanz.dashboard.app import DashboardSettings, create_app
-from resonanz.shared.devstack import EmbeddedPostgres, MailCatcher, Stack, TansuBroker, free_port
+from resonanz.shared.devstack import EmbeddedPostgres, MailCatcher, Stack, TansuBroker
 from resonanz.shared.kafka import ensure_topics
 
 from .browser import HEADLESS_SHELL, HEADLESS_SHELL_THERE, Person, new_address
 from .helpers import Api, new_tenant
+from .support import serving
 
 
 @dataclass
@@ -179,13 +179,22 @@ async def api(shared_stack: Stack, http: aiohttp.ClientSession) -> Api:
     return Api(http, shared_stack, key)
 
 
+@contextlib.contextmanager
+def mail_catcher(folder: Path) -> Iterator[MailCatcher]:
+    """A real SMTP server: every mail a file in `folder`."""
+    catcher = MailCatcher(folder)
+    catcher.start()
+    try:
+        yield catcher
+    finally:
+        catcher.stop()
+
+
 @pytest.fixture(scope="module")
 def mail(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailCatcher]:
-    """A real SMTP server for the module's platform: every mail a file in its folder."""
-    catcher = MailCatcher(tmp_path_factory.mktemp("mail"))
-    catcher.start()
-    yield catcher
-    catcher.stop()
+    """The SMTP server of the module's platform."""
+    with mail_catcher(tmp_path_factory.mktemp("mail")) as catcher:
+        yield catcher
 
 
 # --- the team dashboard in a browser (tests/browser.py has the helpers) -----------------------
@@ -194,10 +203,8 @@ def mail(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailCatcher]:
 @pytest.fixture(scope="session")
 def team_mail(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailCatcher]:
     """The SMTP server of the browser tests' platform."""
-    catcher = MailCatcher(tmp_path_factory.mktemp("team-mail"))
-    catcher.start()
-    yield catcher
-    catcher.stop()
+    with mail_catcher(tmp_path_factory.mktemp("team-mail")) as catcher:
+        yield catcher
 
 
 @pytest.fixture(scope="session")
@@ -244,11 +251,5 @@ async def people(browser: Browser) -> AsyncIterator[Any]:
 @pytest.fixture
 async def dashboard() -> AsyncIterator[str]:
     """The dashboard service alone, as its process runs it, on a free port."""
-    runner = web.AppRunner(create_app(DashboardSettings(env="development")))
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
+    async with serving(create_app(DashboardSettings(env="development"))) as url:
+        yield url

@@ -17,10 +17,11 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from resonanz.shared.devstack import Stack, free_port
+from resonanz.shared.devstack import Stack
 
 from .conftest import Infra, running_stack
 from .helpers import new_tenant
+from .support import serving
 from .test_widgets_support import create_active_widget, gateway
 
 PROXY_ADDRESS = "127.0.0.2"
@@ -57,14 +58,8 @@ async def reverse_proxy(upstream: str) -> AsyncIterator[str]:
 
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", forward)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        port = free_port()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        try:
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            await runner.cleanup()
+        async with serving(app) as url:
+            yield url
 
 
 @contextlib.asynccontextmanager
