@@ -87,6 +87,9 @@ MEANING = {
     "dashboard_url": "where the dashboard service answers (the gateway forwards `/app/` to it)",
     "session_idle_minutes": "a dashboard sign-in (browser session) ends after this long unused",
     "session_absolute_hours": "a dashboard sign-in ends this long after it began, used or not",
+    "auth_failures_per_minute": "failed authentications one client address may make a minute"
+                                " before it gets 429 (raise it where many clients share an"
+                                " address the gateway cannot see behind)",
     "public_dashboard_url": "the dashboard as people reach it (through the gateway): the"
                             " base of the links in invitation and password-reset emails",
     "public_config_max_age": "browser cache of a widget's public config (≤ 15 s: a change is"

@@ -16,7 +16,7 @@ from . import idempotency, sessions, store
 from .auth import AuthenticatorKey, Principal, PrincipalKey, presented_key
 from .dialects import dialect_of
 from .idempotency import KeyRingKey
-from .limits import check_auth_failures, check_tenant_quota
+from .limits import AuthFailuresKey, check_auth_failures, check_tenant_quota
 from .upstream import client_ip
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,8 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     try:
         principal = await _principal(request)
     except Unauthenticated:
-        await check_auth_failures(limiter, client_ip(request), dialect)
+        await check_auth_failures(limiter, client_ip(request), dialect,
+                                  request.app[AuthFailuresKey])
         raise
     request[PrincipalKey] = principal
     tenant_id_var.set(principal.tenant_id)

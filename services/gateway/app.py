@@ -10,7 +10,7 @@ from pydantic import Field, SecretStr
 
 from resonanz.shared.db import database_ready, pool_ctx
 from resonanz.shared.outbox import relay_ctx
-from resonanz.shared.ratelimit import limiter_ctx
+from resonanz.shared.ratelimit import Quota, limiter_ctx
 from resonanz.shared.settings import Settings
 from resonanz.shared.web import create_service_app, http_client_ctx
 
@@ -20,6 +20,7 @@ from .auth import authenticator_ctx
 from .housekeeping import housekeeping_ctx
 from .idempotency import KeyRingKey
 from .internal import routes as internal_routes
+from .limits import AuthFailuresKey
 from .openapi import publish_document
 from .openapi import routes as openapi_routes
 from .operations import routes_of
@@ -47,6 +48,9 @@ class GatewaySettings(Settings):
     # Browser sessions end after this long unused, and at the latest this long after sign-in.
     session_idle_minutes: float = Field(default=120.0, gt=0)
     session_absolute_hours: float = Field(default=12.0, gt=0)
+    # Failed authentications one client address may make a minute before it gets 429s;
+    # raise it where many clients share an address the gateway cannot see behind.
+    auth_failures_per_minute: int = Field(default=30, gt=0)
 
     def upstreams(self) -> dict[str, str]:
         return {"feedback": self.feedback_url, "widgets": self.widgets_url,
@@ -82,5 +86,6 @@ def create_app(settings: GatewaySettings) -> web.Application:
     )
     app[UpstreamsKey] = settings.upstreams()
     app[KeyRingKey] = settings.key_ring()
+    app[AuthFailuresKey] = Quota("auth-failures", settings.auth_failures_per_minute)
     app.on_startup.append(publish_document)
     return app

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from aiohttp import web
 from prometheus_client import Counter
 
 from resonanz.shared.errors import TooManyRequests
@@ -27,10 +28,12 @@ DEFAULT_LIMITS = {
     "pay4feedback.api": 60,
     "dashboard.member": 600,
 }
-AUTH_FAILURES = Quota("auth-failures", 30)
 
 REJECTIONS = Counter("resonanz_ratelimit_rejections_total", "Requests refused by a rate limit",
                      ["tenant", "dialect"])
+
+# Failed authentications per client address a minute (`RESONANZ_AUTH_FAILURES_PER_MINUTE`).
+AuthFailuresKey = web.AppKey("auth_failures", Quota)
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -64,12 +67,13 @@ async def check_tenant_quota(limiter: RateLimiter, tenant_id: str, dialect: str,
     return quota, decision
 
 
-async def check_auth_failures(limiter: RateLimiter, client: str, dialect: str) -> None:
+async def check_auth_failures(limiter: RateLimiter, client: str, dialect: str,
+                              quota: Quota) -> None:
     """Called after a failed authentication: too many from one address → 429."""
-    decision = await limiter.hit(f"authfail:{client}", AUTH_FAILURES)
+    decision = await limiter.hit(f"authfail:{client}", quota)
     if not decision.allowed:
         REJECTIONS.labels("", dialect).inc()
-        raise rate_limited(AUTH_FAILURES, decision)
+        raise rate_limited(quota, decision)
 
 
 def rate_limited(quota: Quota, decision: Decision) -> TooManyRequests:
