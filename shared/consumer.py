@@ -21,13 +21,13 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
-from .db import PoolKey
+from .db import TRANSIENT_DB_ERRORS, PoolKey
 from .events import CloudEvent
 from .kafka import ensure_topics, new_producer
 from .logs import request_id_var, tenant_id_var
 from .metrics import CONSUMED, CONSUMER_LAG, DEAD_LETTERED, EVENT_AGE
 from .settings import Settings
-from .worker import TRANSIENT_DB_ERRORS, Waker, repeat
+from .worker import Waker, repeat
 
 log = logging.getLogger(__name__)
 

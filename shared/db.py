@@ -155,13 +155,15 @@ async def ensure_database(admin_dsn: str) -> None:
         await conn.close()
 
 
-# What a PostgreSQL restart or failover looks like to a request: worth a retry, not a 500.
-# InternalClientError: a pooled connection caught mid-operation by the server's shutdown
-# ("cannot switch to state ...; another operation is in progress"), seen once in a
-# PostgreSQL restart drill; the next connection works.
-DATABASE_DOWN = (ConnectionError, asyncpg.PostgresConnectionError,
-                 asyncpg.ConnectionDoesNotExistError, asyncpg.CannotConnectNowError,
-                 asyncpg.AdminShutdownError, asyncpg.InternalClientError)
+# What a PostgreSQL restart or failover looks like to a request or a background loop:
+# worth a retry (a 503 at the edge, a pause in a worker), never a 500 or a dead loop.
+# OSError: refused, reset, unreachable or timed-out connections. InterfaceError: a pooled
+# connection that was closed under us. InternalClientError: a pooled connection caught
+# mid-operation by the server's shutdown ("cannot switch to state ...; another operation
+# is in progress"), seen once in a PostgreSQL restart drill; the next connection works.
+TRANSIENT_DB_ERRORS = (OSError, asyncpg.PostgresConnectionError,
+                       asyncpg.CannotConnectNowError, asyncpg.AdminShutdownError,
+                       asyncpg.InterfaceError, asyncpg.InternalClientError)
 
 
 def database_unavailable() -> ServiceUnavailable:

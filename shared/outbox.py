@@ -18,7 +18,7 @@ from aiohttp import web
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from .db import PoolKey
+from .db import TRANSIENT_DB_ERRORS, PoolKey
 from .events import STRUCTURED_CONTENT_TYPE, CloudEvent
 from .kafka import new_producer
 from .metrics import (
@@ -28,7 +28,7 @@ from .metrics import (
     OUTBOX_PUBLISHED,
 )
 from .settings import SERVICE_SCHEMAS, Settings
-from .worker import TRANSIENT_DB_ERRORS, Waker, listen
+from .worker import Waker, listen
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from aiohttp.typedefs import Handler
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ValidationError
 
-from .db import DATABASE_DOWN, database_unavailable
+from .db import TRANSIENT_DB_ERRORS, database_unavailable
 from .errors import DomainError, InvalidInput, validation_details
 from .logs import configure_logging, request_id_var, tenant_id_var
 from .metrics import DB_POOL_IDLE, DB_POOL_SIZE, HTTP_IN_FLIGHT, HTTP_LATENCY, HTTP_REQUESTS
@@ -177,7 +177,7 @@ def error_middleware() -> Any:
             return json_response(body, status=exc.status, headers=_passthrough(exc))
         except asyncio.CancelledError:
             raise
-        except DATABASE_DOWN as exc:
+        except TRANSIENT_DB_ERRORS as exc:
             log.warning("database unavailable on %s %s: %r", request.method, request.path, exc)
             error = database_unavailable()
             return json_response(error.to_body(), status=error.status, headers=error.headers)

@@ -11,15 +11,10 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 
+from .db import TRANSIENT_DB_ERRORS
+
 log = logging.getLogger(__name__)
 
-TRANSIENT_DB_ERRORS = (
-    OSError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.AdminShutdownError,
-)
 RECONNECT_DELAY = 2.0
 
 

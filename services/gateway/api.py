@@ -7,7 +7,7 @@ import logging
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from resonanz.shared.db import DATABASE_DOWN, PoolKey, database_unavailable
+from resonanz.shared.db import TRANSIENT_DB_ERRORS, PoolKey, database_unavailable
 from resonanz.shared.errors import DomainError, Unauthenticated
 from resonanz.shared.logs import tenant_id_var
 from resonanz.shared.ratelimit import LimiterKey, limit_headers
@@ -33,7 +33,7 @@ async def dialect_errors(request: web.Request, handler: Handler) -> web.StreamRe
         return await handler(request)
     except DomainError as exc:
         return _dialect_error(request, exc)
-    except DATABASE_DOWN as exc:
+    except TRANSIENT_DB_ERRORS as exc:
         log.warning("database unavailable on %s %s: %r", request.method, request.path, exc)
         return _dialect_error(request, database_unavailable())
     except web.HTTPException as exc:

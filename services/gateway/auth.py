@@ -16,9 +16,9 @@ import asyncpg
 from aiohttp import web
 from prometheus_client import Counter
 
-from resonanz.shared.db import PoolKey
+from resonanz.shared.db import TRANSIENT_DB_ERRORS, PoolKey
 from resonanz.shared.errors import Forbidden, Unauthenticated
-from resonanz.shared.worker import RECONNECT_DELAY, TRANSIENT_DB_ERRORS
+from resonanz.shared.worker import RECONNECT_DELAY
 
 from . import key_changes, keys, store
 from .key_changes import CACHE_SECONDS, HEARTBEAT_INTERVAL, LAPSE_AFTER

@@ -28,9 +28,10 @@ import asyncpg
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
+from resonanz.shared.db import TRANSIENT_DB_ERRORS
 from resonanz.shared.events import EndpointDisabled, MessageAttemptExhausted, new_event
 from resonanz.shared.outbox import enqueue
-from resonanz.shared.worker import TRANSIENT_DB_ERRORS, Waker, listen, repeat
+from resonanz.shared.worker import Waker, listen, repeat
 
 from . import metrics, notices, store
 from .domain import (

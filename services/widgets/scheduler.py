@@ -16,9 +16,9 @@ from collections.abc import AsyncIterator, Callable
 import asyncpg
 from aiohttp import web
 
-from resonanz.shared.db import PoolKey
+from resonanz.shared.db import TRANSIENT_DB_ERRORS, PoolKey
 from resonanz.shared.settings import Settings
-from resonanz.shared.worker import TRANSIENT_DB_ERRORS, Waker, listen
+from resonanz.shared.worker import Waker, listen
 
 from . import store
 from .commands import resume_due_widgets
