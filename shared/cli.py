@@ -22,10 +22,10 @@ S = TypeVar("S", bound=Settings)
 
 def main(
     service: str,
-    settings_factory: Callable[[], Settings],
-    app_factory: Callable[[Settings], web.Application],
+    settings_factory: Callable[[], S],
+    app_factory: Callable[[S], web.Application],
     argv: list[str] | None = None,
-    extra: Callable[[argparse._SubParsersAction, Settings], None] | None = None,
+    extra: Callable[[argparse._SubParsersAction, S], None] | None = None,
 ) -> None:
     command = (sys.argv[1:] if argv is None else argv)[:1]
     if command and command[0] not in ("serve", "-h", "--help"):

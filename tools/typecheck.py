@@ -29,8 +29,6 @@ def link_tree() -> list[str]:
         link.symlink_to(ROOT / folder, target_is_directory=True)
         for path in sorted((ROOT / folder).rglob("*.py")):
             parts = path.relative_to(ROOT / folder).with_suffix("").parts
-            if parts[-1] == "__main__":
-                continue
             name = ".".join((package, *parts)).removesuffix(".__init__")
             modules.append(name)
     return modules

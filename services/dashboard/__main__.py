@@ -2,4 +2,4 @@ from resonanz.shared.cli import main
 
 from .app import SERVICE, DashboardSettings, create_app
 
-main(SERVICE, DashboardSettings, create_app)  # type: ignore[arg-type]
+main(SERVICE, DashboardSettings, create_app)

@@ -2,4 +2,4 @@ from resonanz.shared.cli import main
 
 from .app import SERVICE, FeedbackSettings, create_app
 
-main(SERVICE, FeedbackSettings, create_app)  # type: ignore[arg-type]
+main(SERVICE, FeedbackSettings, create_app)

@@ -33,6 +33,6 @@ async def on_widget_changed(conn: asyncpg.Connection, event: CloudEvent) -> None
     widget = data.widget
     campaign = Campaign(widget.id, widget.status, widget.reward, widget.auto_approve_above,
                         widget.auto_reject_below)
-    version = int(getattr(widget, "version", 0) or 0)
+    version = widget.version or 0
     await store.upsert_campaign(conn, event.tenantid, version, campaign)
 

@@ -117,10 +117,6 @@ class UpdatePlan:
     columns: dict[str, Any]
     events: list[str]
 
-    @property
-    def changes_entry(self) -> bool:
-        return bool(self.columns)
-
 
 def plan_update(entry: Entry, patch: Patch, now: datetime) -> UpdatePlan:
     """Which columns change and which events that raises, one per kind of change."""

@@ -277,7 +277,8 @@ UPDATABLE = frozenset({"status", "assignee", "category", "first_response_at", "r
 async def update_entry(conn: asyncpg.Connection, entry: Entry, columns: dict[str, Any]
                        ) -> Entry:
     """Apply `columns` and bump the version; the caller holds the row lock."""
-    assert columns.keys() <= UPDATABLE, columns.keys() - UPDATABLE
+    if not columns.keys() <= UPDATABLE:  # the names go into the SQL text: never unchecked
+        raise ValueError(f"not updatable: {sorted(columns.keys() - UPDATABLE)}")
     sets = [f"{name} = ${i + 2}" for i, name in enumerate(columns)]
     sets += ["version = version + 1", "updated_at = now()"]
     row = await conn.fetchrow(
@@ -285,10 +286,6 @@ async def update_entry(conn: asyncpg.Connection, entry: Entry, columns: dict[str
         _uuid(entry.id), *columns.values(),
     )
     return entry_from_row(row)
-
-
-async def touch_entry(conn: asyncpg.Connection, entry: Entry) -> Entry:
-    return await update_entry(conn, entry, {})
 
 
 async def insert_note(conn: asyncpg.Connection, entry: Entry, author: str | None,

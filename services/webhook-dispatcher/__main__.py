@@ -3,4 +3,4 @@ from resonanz.shared.cli import main
 from .app import SERVICE, WebhookDispatcherSettings, create_app
 from .reencrypt import register
 
-main(SERVICE, WebhookDispatcherSettings, create_app, extra=register)  # type: ignore[arg-type]
+main(SERVICE, WebhookDispatcherSettings, create_app, extra=register)

@@ -2,4 +2,4 @@ from resonanz.shared.cli import main
 
 from .app import SERVICE, WidgetsSettings, create_app
 
-main(SERVICE, WidgetsSettings, create_app)  # type: ignore[arg-type]
+main(SERVICE, WidgetsSettings, create_app)
