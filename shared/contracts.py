@@ -415,7 +415,7 @@ class AttemptView(View):
     """One try: what the endpoint answered (the first bytes of its body) and how fast."""
 
     attempted_at: str
-    duration_ms: int | None
+    duration_ms: float | None = Field(description="milliseconds, with their fraction")
     outcome: str
     status_code: int | None
     response_body: str | None
