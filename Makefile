@@ -60,6 +60,12 @@ bench: install
 drill: install
 	$(BIN)/python tools/drill.py
 
+## Every API operation's example in the OpenAPI documents: one real answer each, recorded
+## against a platform started as `make run` does (services/gateway/data/examples.json).
+.PHONY: examples
+examples: install
+	$(BIN)/python tools/record_examples.py
+
 ## Re-resolve the hash-pinned lockfiles from pyproject.toml: requirements.lock (runtime, for the
 ## image), requirements-dev.lock (runtime + dev, for make install and CI), requirements-build.lock
 ## (the build backend). Pins already in a lock are kept where they still fit;

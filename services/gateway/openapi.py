@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import itertools
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,6 +135,40 @@ def _headers(op: Operation, status: int) -> dict[str, Any]:
     return headers
 
 
+def operation_id(op: Operation) -> str:
+    """`get_v1_feedback_id` for `GET /v1/feedback/{id}`: unique over the table."""
+    return (f"{op.method.lower()}_{op.path.strip('/').replace('/', '_')}"
+            .replace("{", "").replace("}", "").replace(".", "_"))
+
+
+EXAMPLES = Path(__file__).parent / "data" / "examples.json"
+
+
+@functools.cache
+def recorded_examples() -> dict[str, Any]:
+    """What each operation answered once against a running platform, by operationId
+    (`make examples`, tools/record_examples.py): `status`, `media` and `body` (a JSON
+    answer, or the start of a file as text)."""
+    if not EXAMPLES.is_file():
+        return {}  # tests/test_openapi_examples.py names every operation without one
+    examples: dict[str, Any] = json.loads(EXAMPLES.read_text("utf-8"))["operations"]
+    return examples
+
+
+def _with_example(op: Operation, ok: dict[str, Any]) -> None:
+    """The recorded answer as the example of the success response's media type (one that
+    the document has no content for, such as a shopper's JSON, gets that type listed)."""
+    example = recorded_examples().get(operation_id(op))
+    if example is None or example["status"] != op.status or example.get("body") is None:
+        return
+    media = example["media"]
+    if media != "application/json" and media not in ok.get("content", {}):
+        return
+    content = ok.setdefault("content", {}).setdefault(media, {})
+    content["examples"] = {"recorded": {
+        "summary": "A real answer, recorded by `make examples`", "value": example["body"]}}
+
+
 def _operation(op: Operation) -> dict[str, Any]:
     error = _ref_name("P4fError" if op.dialect == P4F else "FbpError")
     ok: dict[str, Any] = {"description": "OK" if op.status < 300 else "Accepted",
@@ -146,6 +182,7 @@ def _operation(op: Operation) -> dict[str, Any]:
                                  " (CSV: one column per field)")
     elif op.status != 204 and op.path.startswith(("/v1/", "/api/v1/")):
         ok["content"] = {"application/json": {"schema": _envelope(op)}}
+    _with_example(op, ok)
     responses: dict[str, Any] = {str(op.status): ok}
     # An Idempotency-Key that is malformed (400), still running (409) or reused with another
     # body (422) is refused on any POST that takes one.
@@ -159,8 +196,7 @@ def _operation(op: Operation) -> dict[str, Any]:
     params = [*op.params, *((IDEMPOTENCY_KEY,) if op.idempotent else ())]
     body: dict[str, Any] = {
         "summary": op.summary, "tags": list(op.tags or (op.dialect,)),
-        "operationId": f"{op.method.lower()}_{op.path.strip('/').replace('/', '_')}"
-                       .replace("{", "").replace("}", "").replace(".", "_"),
+        "operationId": operation_id(op),
         "parameters": [{"name": p.name, "in": p.where, "required": p.required,
                         "schema": p.schema, "description": p.description} for p in params],
         "responses": responses,

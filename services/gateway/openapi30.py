@@ -44,7 +44,8 @@ def as_openapi_30(document: dict[str, Any]) -> dict[str, Any]:
 
 
 def _holders_30(node: Any) -> None:
-    """Rewrite every `schema` of parameters, headers, request and response bodies."""
+    """Rewrite every `schema` of parameters, headers, request and response bodies (an
+    example is a recorded answer, kept as it is even where it has a `schema` field)."""
     if isinstance(node, list):
         for item in node:
             _holders_30(item)
@@ -52,7 +53,7 @@ def _holders_30(node: Any) -> None:
         for key, value in node.items():
             if key == "schema" and isinstance(value, dict):
                 node[key] = schema_30(value)
-            else:
+            elif key not in ("example", "examples"):
                 _holders_30(value)
 
 
