@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any, Generic, TypeVar
 
 import asyncpg
 from aiohttp import web
@@ -22,7 +23,7 @@ from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
 from .db import TRANSIENT_DB_ERRORS, PoolKey
-from .events import CloudEvent
+from .events import EVENT_TYPES, CloudEvent, EventData
 from .kafka import ensure_topics, new_producer
 from .logs import request_id_var, tenant_id_var
 from .metrics import CONSUMED, CONSUMER_LAG, DEAD_LETTERED, EVENT_AGE
@@ -31,19 +32,58 @@ from .worker import Waker, repeat
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[asyncpg.Connection, CloudEvent], Awaitable[None]]
-BatchFn = Callable[[asyncpg.Connection, list[CloudEvent]], Awaitable[None]]
+E = TypeVar("E", bound=EventData)
+
+# A handler gets the envelope (tenant, ids, time) and its payload, already of its class.
+Handler = Callable[[asyncpg.Connection, CloudEvent, E], Awaitable[None]]
+BatchFn = Callable[[asyncpg.Connection, list[tuple[CloudEvent, E]]], Awaitable[None]]
 
 
-class Batched:
+class Batched(Generic[E]):
     """A handler that takes all of a transaction's events of its kinds at once, in order,
     so it can write set-based (one statement per table instead of one per event)."""
 
-    def __init__(self, fn: BatchFn) -> None:
+    def __init__(self, fn: BatchFn[E]) -> None:
         self.fn = fn
 
-    async def __call__(self, conn: asyncpg.Connection, event: CloudEvent) -> None:
-        await self.fn(conn, [event])
+    async def __call__(self, conn: asyncpg.Connection, event: CloudEvent, data: E) -> None:
+        await self.fn(conn, [(event, data)])
+
+
+class Handlers:
+    """A consumer's handlers by payload class. A handler registered for a base class
+    (`WidgetChanged`, `FeedbackEvent`) takes every event type below it; the most specific
+    registration wins. Events of other types are ignored."""
+
+    def __init__(self) -> None:
+        self._by_class: dict[type[EventData], Handler[Any]] = {}
+
+    def on(self, model: type[E], handler: Handler[E]) -> Handlers:
+        if model in self._by_class:
+            raise ValueError(f"{model.__name__} has a handler already")
+        self._by_class[model] = handler
+        return self
+
+    def get(self, event_type: str) -> Handler[Any] | None:
+        """The handler of events of `event_type` (a CloudEvents type name), if any."""
+        model = EVENT_TYPES.get(event_type)
+        if model is None:
+            return None
+        return next((self._by_class[c] for c in model.__mro__ if c in self._by_class), None)
+
+    def __getitem__(self, event_type: str) -> Handler[Any]:
+        handler = self.get(event_type)
+        if handler is None:
+            raise KeyError(event_type)
+        return handler
+
+    def models(self) -> list[type[EventData]]:
+        """The event types (payload classes) these handlers take."""
+        return [m for m in EVENT_TYPES.values() if self.get(m.cloudevents_type())]
+
+
+async def _run(handler: Handler[Any], conn: asyncpg.Connection, event: CloudEvent) -> None:
+    await handler(conn, event, event.payload())
 
 
 TRANSIENT = (KafkaError, TimeoutError, *TRANSIENT_DB_ERRORS)
@@ -56,7 +96,7 @@ class Stopping(Exception):
 class ConsumerLoop:
     def __init__(
         self, pool: asyncpg.Pool, settings: Settings, *, group: str, topics: list[str],
-        handlers: Mapping[str, Handler], max_retries: int | None = None,
+        handlers: Handlers, max_retries: int | None = None,
     ) -> None:
         self.pool, self.settings = pool, settings
         self.group = settings.consumer_group_prefix + group
@@ -129,7 +169,7 @@ class ConsumerLoop:
             EVENT_AGE.labels(self.group).observe(max(0.0, (now - event.time).total_seconds()))
 
     async def _parse(self, record: ConsumerRecord
-                     ) -> tuple[ConsumerRecord, CloudEvent, Handler] | None:
+                     ) -> tuple[ConsumerRecord, CloudEvent, Handler[Any]] | None:
         try:
             event = CloudEvent.from_bytes(record.value)
         except ValidationError as exc:
@@ -141,7 +181,8 @@ class ConsumerLoop:
             return None
         return record, event, handler
 
-    async def apply_batch(self, items: Sequence[tuple[CloudEvent, Handler]]) -> list[str]:
+    async def apply_batch(self, items: Sequence[tuple[CloudEvent, Handler[Any]]]
+                          ) -> list[str]:
         """Tracking rows and effects of several events in one transaction."""
         async with self.pool.acquire() as conn, conn.transaction():
             fresh = {str(row["event_id"]) for row in await conn.fetch(
@@ -149,7 +190,7 @@ class ConsumerLoop:
                 " SELECT unnest($1::uuid[]), $2 ON CONFLICT DO NOTHING RETURNING event_id",
                 [event.id for event, _ in items], self.group)}
             outcomes = []
-            batched: dict[Batched, list[CloudEvent]] = {}
+            batched: dict[Batched[Any], list[tuple[CloudEvent, Any]]] = {}
             for event, handler in items:
                 if event.id not in fresh:
                     outcomes.append("duplicate")
@@ -157,17 +198,17 @@ class ConsumerLoop:
                 fresh.discard(event.id)  # a second copy in the same batch is a duplicate
                 outcomes.append("processed")
                 if isinstance(handler, Batched):
-                    batched.setdefault(handler, []).append(event)
+                    batched.setdefault(handler, []).append((event, event.payload()))
                     continue
                 request_id_var.set(event.requestid)
                 tenant_id_var.set(event.tenantid)
-                await handler(conn, event)
+                await _run(handler, conn, event)
             for batch_handler, events in batched.items():
                 await batch_handler.fn(conn, events)
         return outcomes
 
     async def _apply_with_retries(
-        self, record: ConsumerRecord, event: CloudEvent, handler: Handler
+        self, record: ConsumerRecord, event: CloudEvent, handler: Handler[Any]
     ) -> None:
         request_id_var.set(event.requestid)
         tenant_id_var.set(event.tenantid)
@@ -189,7 +230,7 @@ class ConsumerLoop:
                     return
                 await self._pause(min(5.0, 0.1 * 2**failures))
 
-    async def apply_once(self, event: CloudEvent, handler: Handler) -> str:
+    async def apply_once(self, event: CloudEvent, handler: Handler[Any]) -> str:
         """The handler's effect and the tracking row in one transaction."""
         async with self.pool.acquire() as conn, conn.transaction():
             fresh = await conn.fetchval(
@@ -199,7 +240,7 @@ class ConsumerLoop:
             )
             if not fresh:
                 return "duplicate"
-            await handler(conn, event)
+            await _run(handler, conn, event)
         return "processed"
 
     async def _dead_letter(self, record: ConsumerRecord, reason: str) -> None:
@@ -260,7 +301,7 @@ async def forget_processed(pool: asyncpg.Pool, group: str, older_than: timedelta
 
 
 def consumer_ctx(
-    settings: Settings, *, group: str, topics: list[str], handlers: Mapping[str, Handler]
+    settings: Settings, *, group: str, topics: list[str], handlers: Handlers
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     """cleanup_ctx: consume while the app runs, forgetting tracking rows older than the
     retention; on shutdown finish the batch and commit."""
@@ -283,5 +324,5 @@ def consumer_ctx(
     return ctx
 
 
-__all__ = ["Batched", "ConsumerLoop", "Handler", "TopicPartition", "consumer_ctx",
+__all__ = ["Batched", "ConsumerLoop", "Handler", "Handlers", "TopicPartition", "consumer_ctx",
            "forget_processed"]

@@ -8,9 +8,10 @@ entry, widget events a snapshot of the widget.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
@@ -18,11 +19,60 @@ from pydantic import BaseModel, ConfigDict, Field
 from .crypto import KeyRing
 from .timestamps import Timestamp
 
+# --- topics ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Topic:
+    """A topic: the Settings field that names it and the one service that writes it."""
+
+    setting: str
+    producer: str
+
+
+FEEDBACK_TOPIC = Topic("topic_feedback", "feedback")
+WIDGETS_TOPIC = Topic("topic_widgets", "widgets")
+IDENTITY_TOPIC = Topic("topic_identity", "gateway")
+WEBHOOKS_TOPIC = Topic("topic_webhooks", "webhook-dispatcher")
+TOPICS = (FEEDBACK_TOPIC, WIDGETS_TOPIC, IDENTITY_TOPIC, WEBHOOKS_TOPIC)
+
+
 # --- payloads --------------------------------------------------------------------
 
 
 class EventData(BaseModel):
+    """A payload: the `data` of a CloudEvent. A class that sets `type_name` is an event
+    type (its CloudEvents `type`, given here and nowhere else) and registers itself in
+    EVENT_TYPES; a class without one is a shape that event types share (a consumer may
+    register one handler for a base class: it takes every subclass)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type_name: ClassVar[str | None] = None
+    # The topic events of this class go to, inherited by subclasses.
+    topic: ClassVar[Topic | None] = None
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        name = cls.__dict__.get("type_name")
+        if name is None:
+            return
+        if name in EVENT_TYPES:
+            raise TypeError(f"{cls.__name__}: {name} is already {EVENT_TYPES[name].__name__}")
+        if cls.topic is None:
+            raise TypeError(f"{cls.__name__} ({name}) names no topic")
+        EVENT_TYPES[name] = cls
+
+    @classmethod
+    def cloudevents_type(cls) -> str:
+        if cls.type_name is None:
+            raise TypeError(f"{cls.__name__} is no event type of its own")
+        return cls.type_name
+
+
+# Every event type's name → its payload class, filled in as the classes below are defined.
+EVENT_TYPES: dict[str, type[EventData]] = {}
 
 
 class EntrySnapshot(EventData):
@@ -43,46 +93,61 @@ class EntrySnapshot(EventData):
     quality_score: int | None = None
 
 
-class FeedbackCreated(EventData):
+class FeedbackEvent(EventData):
+    """A change to a feedback entry, with the entry's snapshot after it."""
+
+    topic = FEEDBACK_TOPIC
+
     entry: EntrySnapshot
+
+
+class FeedbackCreated(FeedbackEvent):
+    type_name = "feedback.created"
+
     body: str | None = None
     customer_email: str | None = None
 
 
-class FeedbackUpdated(EventData):
-    entry: EntrySnapshot
+class FeedbackUpdated(FeedbackEvent):
+    type_name = "feedback.updated"
+
     changed: list[str]
 
 
-class FeedbackStatusChanged(EventData):
-    entry: EntrySnapshot
+class FeedbackStatusChanged(FeedbackEvent):
+    type_name = "feedback.status_changed"
+
     from_status: str
     to_status: str
 
 
-class FeedbackAssigned(EventData):
-    entry: EntrySnapshot
+class FeedbackAssigned(FeedbackEvent):
+    type_name = "feedback.assigned"
+
     from_assignee: str | None
     to_assignee: str | None
 
 
-class FeedbackNoteAdded(EventData):
-    entry: EntrySnapshot
+class FeedbackNoteAdded(FeedbackEvent):
+    type_name = "feedback.note_added"
+
     note_id: str
     author: str | None
 
 
-class FeedbackDeleted(EventData):
-    entry: EntrySnapshot
+class FeedbackDeleted(FeedbackEvent):
+    type_name = "feedback.deleted"
 
 
-class FeedbackRestored(EventData):
+class FeedbackRestored(FeedbackEvent):
     """A soft-deleted entry brought back: its snapshot says `deleted: false` again."""
 
-    entry: EntrySnapshot
+    type_name = "feedback.restored"
 
 
 class RewardReviewed(EventData):
+    topic = FEEDBACK_TOPIC
+
     response_id: str
     reward_id: str
     widget_id: str | None
@@ -92,10 +157,21 @@ class RewardReviewed(EventData):
     reason: str | None = None
 
 
+class RewardApproved(RewardReviewed):
+    type_name = "reward.approved"
+
+
+class RewardRejected(RewardReviewed):
+    type_name = "reward.rejected"
+
+
 class PayoutCompleted(EventData):
     """A payout done. A voucher's code is money: it travels sealed under the application key
     ring, to this payout, for the shopper's email only (the `payout_completed` webhook
     leaves it out). `voucher_code` in plaintext is only in events of older releases."""
+
+    type_name = "payout.completed"
+    topic = FEEDBACK_TOPIC
 
     payout_id: str
     response_id: str
@@ -137,8 +213,32 @@ class WidgetSnapshot(EventData):
 
 
 class WidgetChanged(EventData):
+    """A widget after a change; `notify` asks for the owner's mail (a resume)."""
+
+    topic = WIDGETS_TOPIC
+
     widget: WidgetSnapshot
     notify: bool = False
+
+
+class WidgetCreated(WidgetChanged):
+    type_name = "widget.created"
+
+
+class WidgetUpdated(WidgetChanged):
+    type_name = "widget.updated"
+
+
+class WidgetPaused(WidgetChanged):
+    type_name = "widget.paused"
+
+
+class WidgetResumed(WidgetChanged):
+    type_name = "widget.resumed"
+
+
+class WidgetEnded(WidgetChanged):
+    type_name = "widget.ended"
 
 
 class SealedTokenEvent(EventData):
@@ -146,6 +246,8 @@ class SealedTokenEvent(EventData):
     password reset). The token is sealed under the application key ring to the event type
     and the user (resonanz.shared.crypto), so neither the outbox nor the topic holds it in
     plaintext; only a service with the key ring opens it."""
+
+    topic = IDENTITY_TOPIC
 
     user_id: str
     token_sealed: str
@@ -164,6 +266,8 @@ class SealedTokenEvent(EventData):
 
 
 class UserInvited(SealedTokenEvent):
+    type_name = "user.invited"
+
     email: str
     role: str
     expires_at: Timestamp
@@ -174,12 +278,17 @@ class PasswordResetRequested(SealedTokenEvent):
     valid until `expires_at`. `organization` names the tenant (one email may be a member
     of several, each with its own password)."""
 
+    type_name = "user.password_reset_requested"
+
     email: str
     organization: str
     expires_at: Timestamp
 
 
 class UserRemoved(EventData):
+    type_name = "user.removed"
+    topic = IDENTITY_TOPIC
+
     user_id: str
     owner_id: str | None
 
@@ -188,18 +297,40 @@ class TenantUpdated(EventData):
     """An organization's settings after a change. `version` grows by one with every
     change: a consumer keeps the highest it has seen."""
 
+    type_name = "tenant.updated"
+    topic = IDENTITY_TOPIC
+
     name: str
     timezone: str
     version: int
 
 
 class ApiKeyChanged(EventData):
+    """Reserved: declared for subscribers, not sent by this release."""
+
+    topic = IDENTITY_TOPIC
+
     key_id: str
     prefix: str
     role: str
 
 
+class ApiKeyCreated(ApiKeyChanged):
+    type_name = "api_key.created"
+
+
+class ApiKeyRevoked(ApiKeyChanged):
+    type_name = "api_key.revoked"
+
+
+class ApiKeyRotated(ApiKeyChanged):
+    type_name = "api_key.rotated"
+
+
 class EndpointDisabled(EventData):
+    type_name = "webhook.endpoint_disabled"
+    topic = WEBHOOKS_TOPIC
+
     subscription_id: str
     url: str
     reason: str
@@ -208,6 +339,9 @@ class EndpointDisabled(EventData):
 class MessageAttemptExhausted(EventData):
     """A webhook message failed every attempt of the retry schedule (Svix's
     `message.attempt.exhausted`): it stays in the delivery log for resend or recover."""
+
+    type_name = "webhook.message_attempt_exhausted"
+    topic = WEBHOOKS_TOPIC
 
     subscription_id: str
     url: str
@@ -220,32 +354,6 @@ class MessageAttemptExhausted(EventData):
     last_outcome: str
 
 
-EVENT_TYPES: dict[str, type[EventData]] = {
-    "feedback.created": FeedbackCreated,
-    "feedback.updated": FeedbackUpdated,
-    "feedback.status_changed": FeedbackStatusChanged,
-    "feedback.assigned": FeedbackAssigned,
-    "feedback.note_added": FeedbackNoteAdded,
-    "feedback.deleted": FeedbackDeleted,
-    "feedback.restored": FeedbackRestored,
-    "reward.approved": RewardReviewed,
-    "reward.rejected": RewardReviewed,
-    "payout.completed": PayoutCompleted,
-    "widget.created": WidgetChanged,
-    "widget.updated": WidgetChanged,
-    "widget.paused": WidgetChanged,
-    "widget.resumed": WidgetChanged,
-    "widget.ended": WidgetChanged,
-    "user.invited": UserInvited,
-    "user.removed": UserRemoved,
-    "user.password_reset_requested": PasswordResetRequested,
-    "tenant.updated": TenantUpdated,
-    "api_key.created": ApiKeyChanged,
-    "api_key.revoked": ApiKeyChanged,
-    "api_key.rotated": ApiKeyChanged,
-    "webhook.endpoint_disabled": EndpointDisabled,
-    "webhook.message_attempt_exhausted": MessageAttemptExhausted,
-}
 
 
 # --- envelope --------------------------------------------------------------------
@@ -295,18 +403,16 @@ class CloudEvent(BaseModel):
 
 
 def new_event(
-    type_: str,
+    data: EventData,
     *,
     source: str,
     tenant_id: str,
     subject: str,
-    data: EventData,
     request_id: str | None = None,
 ) -> CloudEvent:
-    if not isinstance(data, EVENT_TYPES[type_]):
-        raise TypeError(f"{type_} carries {EVENT_TYPES[type_].__name__}, not {type(data).__name__}")
+    """The envelope of `data`; its class names the event's type."""
     return CloudEvent(
-        type=type_,
+        type=type(data).cloudevents_type(),
         source=source,
         tenantid=tenant_id,
         subject=subject,

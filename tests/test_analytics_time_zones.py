@@ -38,12 +38,12 @@ class Analytics:
             snap = EntrySnapshot(id=str(uuid.uuid4()), version=1, widget_id=widget,
                                  status="new", rating=4, category=None, assignee=None,
                                  created_at=at, updated_at=at)
-            event = new_event("feedback.created", source="test", tenant_id=tenant,
+            event = new_event(source="test", tenant_id=tenant,
                               subject=snap.id, data=FeedbackCreated(entry=snap))
             await self.loop.apply_once(event, HANDLERS[event.type])
 
     async def zone(self, tenant: str, timezone: str, version: int) -> None:
-        event = new_event("tenant.updated", source="test", tenant_id=tenant, subject=tenant,
+        event = new_event(source="test", tenant_id=tenant, subject=tenant,
                           data=TenantUpdated(name="Shop", timezone=timezone, version=version))
         await self.loop.apply_once(event, HANDLERS[event.type])
 

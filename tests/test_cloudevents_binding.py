@@ -49,7 +49,7 @@ def created_event() -> CloudEvent:
     entry = EntrySnapshot(id=str(uuid.uuid4()), version=1, widget_id=None, status="new",
                           rating=2, category=None, assignee=None, created_at=now,
                           updated_at=now)
-    return new_event("feedback.created", source="resonanz/feedback",
+    return new_event(source="resonanz/feedback",
                      tenant_id=str(uuid.uuid4()), subject=entry.id, request_id="req_binding",
                      data=FeedbackCreated(entry=entry, body="Lieferung kam zu spät."))
 

@@ -21,7 +21,7 @@ from resonanz.shared.devstack import Stack, free_port
 from resonanz.shared.events import (
     PayoutCompleted,
     UserInvited,
-    WidgetChanged,
+    WidgetResumed,
     WidgetSnapshot,
 )
 
@@ -95,17 +95,17 @@ def invitation(stack: Stack, email: str, role: str, token: str) -> UserInvited:
                        token_sealed=UserInvited.seal_token(stack.key_ring(), user_id, token))
 
 
-def widget(notify: bool) -> WidgetChanged:
+def widget(notify: bool) -> WidgetResumed:
     snapshot = WidgetSnapshot(id=str(uuid.uuid4()), public_id="wdg_4nR7xQ",
                               name="Checkout survey", status="active")
-    return WidgetChanged(widget=snapshot, notify=notify)
+    return WidgetResumed(widget=snapshot, notify=notify)
 
 
 async def test_an_invitation_is_emailed_to_the_invitee(stack: Stack, smtp: SmtpServer) -> None:
     tenant, _ = await new_tenant(stack, "Invite")
     invited = invitation(stack, "marlene.hoffmann@shopware-ag.de", "editor", "inv_9f2xK3")
     async with producer(stack.bootstrap_servers) as sender:
-        await publish(sender, topic(stack, "identity"), "user.invited", tenant,
+        await publish(sender, topic(stack, "identity"), tenant,
                       invited.user_id, invited)
     [mail] = await eventually(lambda: mails_to(smtp, invited.email), bool, within=30,
                               what="the invitation email")
@@ -124,7 +124,7 @@ async def test_a_queued_mail_holds_its_body_only_sealed(stack: Stack, smtp: Smtp
     await smtp.stop()
     try:
         async with producer(stack.bootstrap_servers) as sender:
-            await publish(sender, topic(stack, "identity"), "user.invited", tenant,
+            await publish(sender, topic(stack, "identity"), tenant,
                           invited.user_id, invited)
         [(plain, sealed)] = await eventually(lambda: _stored_bodies(stack, invited.email), bool,
                                              within=30, what="the queued invitation")
@@ -159,7 +159,7 @@ async def test_resuming_with_notify_emails_the_tenants_admins_and_without_it_no_
     silent, loud = widget(notify=False), widget(notify=True)
     async with producer(stack.bootstrap_servers) as sender:
         for data in (silent, loud):
-            await publish(sender, topic(stack, "widgets"), "widget.resumed", tenant,
+            await publish(sender, topic(stack, "widgets"), tenant,
                           "same-widget", data)
     owner = "owner@resume.example"
     [mail] = await eventually(lambda: mails_to(smtp, owner), bool, within=30,
@@ -176,7 +176,7 @@ async def test_a_payout_is_emailed_to_the_customer(stack: Stack, smtp: SmtpServe
         payout_id=payout_id, response_id=str(uuid.uuid4()), customer_email="lars.mueller@web.de",
         voucher_code_sealed=PayoutCompleted.seal_voucher(stack.key_ring(), payout_id, "DANKE-10"))
     async with producer(stack.bootstrap_servers) as sender:
-        await publish(sender, topic(stack, "feedback"), "payout.completed", tenant,
+        await publish(sender, topic(stack, "feedback"), tenant,
                       paid.response_id, paid)
     mails = await eventually(lambda: mails_to(smtp, "lars.mueller@web.de"),
                              lambda found: any("DANKE-10" in text_of(m) for m in found),
@@ -216,7 +216,7 @@ async def test_mail_waits_out_an_smtp_outage_and_is_sent_when_it_returns(
     await smtp.stop()
     try:
         async with producer(stack.bootstrap_servers) as sender:
-            await publish(sender, topic(stack, "identity"), "user.invited", tenant,
+            await publish(sender, topic(stack, "identity"), tenant,
                           invited.user_id, invited)
         await eventually(lambda: _failed_attempts(stack, invited.email), lambda n: n >= 1,
                          within=30, what="a failed SMTP attempt")

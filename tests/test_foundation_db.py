@@ -12,11 +12,12 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from resonanz.shared.consumer import ConsumerLoop, forget_processed
+from resonanz.shared.consumer import ConsumerLoop, Handlers, forget_processed
 from resonanz.shared.db import create_pool, migrate, migration_files
 from resonanz.shared.devstack import SERVICES
 from resonanz.shared.events import (
     CloudEvent,
+    EventData,
     FeedbackDeleted,
     UserRemoved,
     new_event,
@@ -66,7 +67,7 @@ async def analytics_pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
 
 def removal_event(tenant: str) -> CloudEvent:
     user = str(uuid.uuid4())
-    return new_event("user.removed", source="test", tenant_id=tenant, subject=user,
+    return new_event(source="test", tenant_id=tenant, subject=user,
                      data=UserRemoved(user_id=user, owner_id=None))
 
 
@@ -146,7 +147,8 @@ class Recorder:
         self.fail_on = fail_on or set()
         self.calls: dict[str, int] = {}
 
-    async def __call__(self, conn: asyncpg.Connection, event: CloudEvent) -> None:
+    async def __call__(self, conn: asyncpg.Connection, event: CloudEvent,
+                       data: EventData) -> None:
         self.calls[event.subject] = self.calls.get(event.subject, 0) + 1
         if event.subject in self.fail_on:
             raise ValueError("poison")
@@ -173,7 +175,7 @@ def deleted(tenant: str) -> CloudEvent:
     entry_id = str(uuid.uuid4())
     snap = EntrySnapshot(id=entry_id, version=1, widget_id=None, status="new", rating=None,
                          category=None, assignee=None, created_at=now, updated_at=now)
-    return new_event("feedback.deleted", source="test", tenant_id=tenant, subject=entry_id,
+    return new_event(source="test", tenant_id=tenant, subject=entry_id,
                      data=FeedbackDeleted(entry=snap))
 
 
@@ -189,7 +191,7 @@ async def test_consumer_applies_each_event_once_and_dead_letters_poison(
     settings = Settings(kafka_bootstrap_servers=infra.bootstrap_servers,
                         topic_dead_letter=dead)
     loop = ConsumerLoop(analytics_pool, settings, group=f"g-{suffix}", topics=[topic],
-                        handlers={"feedback.deleted": handler}, max_retries=2)
+                        handlers=Handlers().on(FeedbackDeleted, handler), max_retries=2)
     task = asyncio.create_task(loop.run())
     try:
         await publish(infra.bootstrap_servers, topic, [good, poison, good])

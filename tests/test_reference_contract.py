@@ -287,9 +287,9 @@ def test_webhook_payloads_carry_the_same_timestamp_format() -> None:
     snapshot = EntrySnapshot(id="e1", version=1, widget_id=None, status="new", rating=4,
                              category=None, assignee=None, created_at=moment,
                              updated_at=moment.replace(microsecond=0))
-    event = new_event("feedback.created", source="test", tenant_id="t1", subject="e1",
+    event = new_event(source="test", tenant_id="t1", subject="e1",
                       data=FeedbackCreated(entry=snapshot))
-    body = orjson.loads(webhook_body(WEBHOOK_ROUTES["feedback.created"], event.id, moment,
+    body = orjson.loads(webhook_body(WEBHOOK_ROUTES[FeedbackCreated], event.id, moment,
                                      event.data))
     assert body["timestamp"] == "2026-12-02T07:35:01.123Z"
     assert body["data"]["entry"]["created_at"] == "2026-12-02T07:35:01.123Z"

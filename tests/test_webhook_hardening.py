@@ -31,13 +31,14 @@ from cloudevents.core.bindings import kafka as ce_kafka
 from cloudevents.core.formats.json import JSONFormat
 from yarl import URL
 
-from resonanz.shared.consumer import ConsumerLoop
+from resonanz.shared.consumer import ConsumerLoop, Handlers
 from resonanz.shared.crypto import KeyRing
 from resonanz.shared.devstack import Stack
 from resonanz.shared.events import (
     STRUCTURED_CONTENT_TYPE,
     CloudEvent,
     EntrySnapshot,
+    EventData,
     FeedbackCreated,
     new_event,
 )
@@ -413,10 +414,10 @@ async def emit(pool: asyncpg.Pool) -> str:
     entry = EntrySnapshot(id=str(uuid.uuid4()), version=1, widget_id=None, status="new",
                           rating=5, category=None, assignee=None, created_at=now,
                           updated_at=now)
-    event = new_event("feedback.created", source="tests", tenant_id=str(TENANT),
+    event = new_event(source="tests", tenant_id=str(TENANT),
                       subject=entry.id, data=FeedbackCreated(entry=entry, body="Top"))
     async with pool.acquire() as conn, conn.transaction():
-        await fan_out(conn, event)
+        await fan_out(conn, event, event.payload())
     return event.id
 
 
@@ -574,14 +575,14 @@ async def test_a_dead_letter_is_still_a_structured_mode_cloudevent(
     topic, dead = f"hardening-{suffix}", f"hardening-dead-{suffix}"
     await ensure_topics(infra.bootstrap_servers, [topic, dead])
 
-    async def poison(conn: asyncpg.Connection, event: CloudEvent) -> None:
+    async def poison(conn: asyncpg.Connection, event: CloudEvent, data: EventData) -> None:
         raise ValueError("poison")
 
     loop = ConsumerLoop(pool, Settings(kafka_bootstrap_servers=infra.bootstrap_servers,
                                        topic_dead_letter=dead),
                         group=f"g-{suffix}", topics=[topic],
-                        handlers={"feedback.created": poison}, max_retries=0)
-    event = new_event("feedback.created", source="tests", tenant_id=str(TENANT),
+                        handlers=Handlers().on(FeedbackCreated, poison), max_retries=0)
+    event = new_event(source="tests", tenant_id=str(TENANT),
                       subject=str(uuid.uuid4()), data=FeedbackCreated(
                           entry=EntrySnapshot(id=str(uuid.uuid4()), version=1, widget_id=None,
                                               status="new", rating=1, category=None,

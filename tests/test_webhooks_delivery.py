@@ -59,10 +59,10 @@ class Harness:
         entry = EntrySnapshot(id=str(uuid.uuid4()), version=1, widget_id=None, status="new",
                               rating=4, category=None, assignee=None, created_at=now,
                               updated_at=now)
-        event = new_event("feedback.created", source="tests", tenant_id=tenant,
+        event = new_event(source="tests", tenant_id=tenant,
                           subject=entry.id, data=FeedbackCreated(entry=entry, body="Great"))
         async with self.pool.acquire() as conn, conn.transaction():
-            await fan_out(conn, event)
+            await fan_out(conn, event, event.payload())
         return event.id
 
     async def delivery(self, event_id: str) -> asyncpg.Record:

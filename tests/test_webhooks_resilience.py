@@ -57,7 +57,7 @@ async def emit_many(sender: AIOKafkaProducer, to: str, tenant: str, count: int,
     for _ in range(count):
         subject, data = feedback_created()
         started = time.time()
-        event = await publish(sender, to, "feedback.created", tenant, subject, data)
+        event = await publish(sender, to, tenant, subject, data)
         sent[event.id] = started
         if spacing:
             await asyncio.sleep(spacing)  # pacing the load, not waiting for an effect

@@ -152,8 +152,8 @@ async def producer(bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
         await sender.stop()
 
 
-async def publish(sender: AIOKafkaProducer, topic: str, type_: str, tenant_id: str,
-                  subject: str, data: EventData) -> CloudEvent:
-    event = new_event(type_, source="tests", tenant_id=tenant_id, subject=subject, data=data)
+async def publish(sender: AIOKafkaProducer, topic: str, tenant_id: str, subject: str,
+                  data: EventData) -> CloudEvent:
+    event = new_event(data, source="tests", tenant_id=tenant_id, subject=subject)
     await sender.send_and_wait(topic, event.to_bytes(), key=subject.encode())
     return event

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from resonanz.shared.errors import InvalidInput
+from resonanz.shared.events import WidgetEnded, WidgetPaused, WidgetResumed, WidgetUpdated
 from resonanz.shared.stack import DEMO_WIDGET
 from resonanz.shared.widget_contracts import contrast_ratio
 from resonanz.widgets.domain import (
@@ -27,7 +28,7 @@ from resonanz.widgets.domain import (
     check_answers,
     configure_widget,
     end_widget,
-    event_type,
+    event_class,
     move_to,
     pause_widget,
     resume_widget,
@@ -55,10 +56,10 @@ def test_pausing_records_reason_time_and_schedule_and_resuming_clears_them() -> 
     paused = pause_widget(widget(), "Black Friday", later, NOW)
     assert (paused.status, paused.pause_reason, paused.paused_at, paused.resume_at) == (
         PAUSED, "Black Friday", NOW, later)
-    assert event_type(widget(), paused) == "widget.paused"
+    assert event_class(widget(), paused) is WidgetPaused
     resumed = resume_widget(paused)
     assert (resumed.status, resumed.paused_at, resumed.resume_at) == (ACTIVE, None, None)
-    assert event_type(paused, resumed) == "widget.resumed"
+    assert event_class(paused, resumed) is WidgetResumed
 
 
 @pytest.mark.parametrize(("status", "wanted"), [
@@ -81,11 +82,11 @@ def test_only_a_paused_widget_resumes() -> None:
 
 def test_activating_a_draft_is_an_update_and_ending_drops_the_schedule() -> None:
     draft = widget(DRAFT)
-    assert event_type(draft, move_to(draft, ACTIVE, NOW)) == "widget.updated"
+    assert event_class(draft, move_to(draft, ACTIVE, NOW)) is WidgetUpdated
     paused = pause_widget(widget(), None, NOW + timedelta(hours=1), NOW)
     ended = end_widget(paused, NOW)
     assert (ended.status, ended.resume_at, ended.ended_at) == (ENDED, None, NOW)
-    assert event_type(paused, ended) == "widget.ended"
+    assert event_class(paused, ended) is WidgetEnded
 
 
 def test_a_resume_time_in_the_past_is_refused() -> None:

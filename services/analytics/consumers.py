@@ -5,25 +5,17 @@ from __future__ import annotations
 
 import asyncpg
 
-from resonanz.shared.consumer import Batched, Handler
-from resonanz.shared.events import CloudEvent, EntrySnapshot, EventData, TenantUpdated
+from resonanz.shared.consumer import Batched, Handlers
+from resonanz.shared.events import CloudEvent, EntrySnapshot, FeedbackEvent, TenantUpdated
 
 from . import store
 from .domain import Contribution, Key, accumulate, contribution, delta, key_of
 from .metrics import count_submission
 
-FEEDBACK_TYPES = (
-    "feedback.created", "feedback.updated", "feedback.status_changed", "feedback.assigned",
-    "feedback.note_added", "feedback.deleted", "feedback.restored",
-)
 
-
-async def apply_entry_snapshots(conn: asyncpg.Connection, events: list[CloudEvent]) -> None:
-    snapshots = []
-    for event in events:
-        payload: EventData = event.payload()
-        snapshots.append((event.tenantid, payload.entry))  # type: ignore[attr-defined]
-    await apply_snapshots(conn, snapshots)
+async def apply_entry_snapshots(conn: asyncpg.Connection,
+                                events: list[tuple[CloudEvent, FeedbackEvent]]) -> None:
+    await apply_snapshots(conn, [(event.tenantid, data.entry) for event, data in events])
 
 
 async def apply_snapshots(conn: asyncpg.Connection,
@@ -54,13 +46,12 @@ async def apply_snapshots(conn: asyncpg.Connection,
     await store.save_snapshots(conn, list(changed.values()))
 
 
-async def on_tenant_updated(conn: asyncpg.Connection, event: CloudEvent) -> None:
-    data = event.payload()
-    assert isinstance(data, TenantUpdated)
+async def on_tenant_updated(conn: asyncpg.Connection, event: CloudEvent,
+                            data: TenantUpdated) -> None:
     await store.save_timezone(conn, event.tenantid, data.timezone, data.version)
 
 
-# One instance for every type: a batch's events of all kinds are applied together, in order.
-APPLY_SNAPSHOTS = Batched(apply_entry_snapshots)
-HANDLERS: dict[str, Handler] = {**dict.fromkeys(FEEDBACK_TYPES, APPLY_SNAPSHOTS),
-                                "tenant.updated": on_tenant_updated}
+# One handler for every feedback event type (each carries the entry's snapshot): a batch's
+# events of all kinds are applied together, in order.
+HANDLERS = Handlers().on(FeedbackEvent, Batched(apply_entry_snapshots)) \
+    .on(TenantUpdated, on_tenant_updated)

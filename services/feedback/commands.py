@@ -17,11 +17,7 @@ from resonanz.shared.events import (
     FeedbackAssigned,
     FeedbackCreated,
     FeedbackDeleted,
-    FeedbackNoteAdded,
     FeedbackRestored,
-    FeedbackStatusChanged,
-    FeedbackUpdated,
-    RewardReviewed,
     new_event,
 )
 from resonanz.shared.outbox import enqueue
@@ -29,6 +25,7 @@ from resonanz.shared.params import parse_uuid
 
 from . import store
 from .domain import (
+    REVIEW_EVENTS,
     Entry,
     Patch,
     automatic_review,
@@ -42,10 +39,10 @@ SOURCE = "resonanz/feedback"
 AUTO_REVIEWER = "system:quality-rules"
 
 
-async def emit(conn: asyncpg.Connection, topic: str, type_: str, entry: Entry,
-               data: EventData, request_id: str | None) -> None:
-    await enqueue(conn, new_event(type_, source=SOURCE, tenant_id=entry.tenant_id,
-                                  subject=entry.id, data=data, request_id=request_id), topic)
+async def emit(conn: asyncpg.Connection, topic: str, entry: Entry, data: EventData,
+               request_id: str | None) -> None:
+    await enqueue(conn, new_event(data, source=SOURCE, tenant_id=entry.tenant_id,
+                                  subject=entry.id, request_id=request_id), topic)
 
 
 # --- create ----------------------------------------------------------------------------
@@ -62,10 +59,10 @@ async def create_entry(pool: asyncpg.Pool, topic: str, actor: Caller, body: Entr
             entry = replace(entry, reward_status="none")
         verdict = (None if entry.reward_status == "none"
                    else automatic_review(campaign, entry.quality_score))
-        event = new_event("feedback.created", source=SOURCE, tenant_id=entry.tenant_id,
-                          subject=entry.id, request_id=actor.request_id,
-                          data=FeedbackCreated(entry=entry.snapshot(), body=entry.body,
-                                               customer_email=entry.customer_email))
+        event = new_event(FeedbackCreated(entry=entry.snapshot(), body=entry.body,
+                                          customer_email=entry.customer_email),
+                          source=SOURCE, tenant_id=entry.tenant_id, subject=entry.id,
+                          request_id=actor.request_id)
         if verdict is None:
             await store.insert_entry(conn, entry, simhash, actor.actor_id, event, topic)
             return entry
@@ -114,7 +111,7 @@ async def update_entry(pool: asyncpg.Pool, topic: str, actor: Caller, entry_id: 
     async with pool.acquire() as conn, conn.transaction():
         entry = await store.get_entry(conn, actor.tenant_id, entry_id, for_update=True)
         plan = plan_update(entry, patch, datetime.now(UTC))
-        if not plan.events:
+        if not plan.changes_anything:
             return entry
         before = entry
         entry = await store.update_entry(conn, entry, plan.columns)
@@ -125,25 +122,9 @@ async def update_entry(pool: asyncpg.Pool, topic: str, actor: Caller, entry_id: 
                                  store.audited(before), {**store.audited(entry),
                                                         **({"note": patch.note} if note_id
                                                            else {})})
-        for type_ in plan.events:
-            data = _change_event(type_, before, entry, note_id, actor.actor_id)
-            await emit(conn, topic, type_, entry, data, actor.request_id)
+        for data in plan.events(before, entry, note_id, actor.actor_id):
+            await emit(conn, topic, entry, data, actor.request_id)
     return entry
-
-
-def _change_event(type_: str, before: Entry, after: Entry, note_id: str | None,
-                  author: str | None) -> EventData:
-    snapshot = after.snapshot()
-    if type_ == "feedback.status_changed":
-        return FeedbackStatusChanged(entry=snapshot, from_status=before.status,
-                                     to_status=after.status)
-    if type_ == "feedback.assigned":
-        return FeedbackAssigned(entry=snapshot, from_assignee=before.assignee,
-                                to_assignee=after.assignee)
-    if type_ == "feedback.note_added":
-        assert note_id is not None
-        return FeedbackNoteAdded(entry=snapshot, note_id=note_id, author=author)
-    return FeedbackUpdated(entry=snapshot, changed=["category"])
 
 
 async def delete_entry(pool: asyncpg.Pool, topic: str, actor: Caller, entry_id: str) -> None:
@@ -153,7 +134,7 @@ async def delete_entry(pool: asyncpg.Pool, topic: str, actor: Caller, entry_id: 
         deleted = await store.update_entry(conn, entry, {"deleted_at": datetime.now(UTC)})
         await store.record_audit(conn, deleted, actor.actor_id, "deleted",
                                  store.audited(entry), store.audited(deleted))
-        await emit(conn, topic, "feedback.deleted", deleted,
+        await emit(conn, topic, deleted,
                    FeedbackDeleted(entry=deleted.snapshot()), actor.request_id)
 
 
@@ -166,7 +147,7 @@ async def restore_entry(pool: asyncpg.Pool, topic: str, actor: Caller, entry_id:
         restored = await store.update_entry(conn, entry, {"deleted_at": None})
         await store.record_audit(conn, restored, actor.actor_id, "restored",
                                  store.audited(entry), store.audited(restored))
-        await emit(conn, topic, "feedback.restored", restored,
+        await emit(conn, topic, restored,
                    FeedbackRestored(entry=restored.snapshot()), actor.request_id)
     return restored
 
@@ -180,7 +161,7 @@ async def reassign_open_entries(conn: asyncpg.Connection, topic: str, tenant_id:
         after = await store.update_entry(conn, entry, {"assignee": owner_id})
         await store.record_audit(conn, after, "system:user-removed", "reassigned",
                                  store.audited(entry), store.audited(after))
-        await emit(conn, topic, "feedback.assigned", after,
+        await emit(conn, topic, after,
                    FeedbackAssigned(entry=after.snapshot(), from_assignee=user_id,
                                     to_assignee=owner_id), request_id)
     return len(entries)
@@ -209,10 +190,10 @@ async def _review(conn: asyncpg.Connection, topic: str, entry: Entry, verdict: s
     reward = reward_of(await store.campaign_of(conn, entry.tenant_id, entry.widget_id))
     if verdict == "approved" and reward.kind != "none":
         await store.insert_payout(conn, reviewed, reward)
-    data = RewardReviewed(response_id=entry.id, reward_id=entry.id, widget_id=entry.widget_id,
-                          amount=reward.amount, currency=reward.currency,
-                          reviewed_by=reviewer, reason=reason)
-    await emit(conn, topic, f"reward.{verdict}", reviewed, data, request_id)
+    data = REVIEW_EVENTS[verdict](
+        response_id=entry.id, reward_id=entry.id, widget_id=entry.widget_id,
+        amount=reward.amount, currency=reward.currency, reviewed_by=reviewer, reason=reason)
+    await emit(conn, topic, reviewed, data, request_id)
     return reviewed
 
 

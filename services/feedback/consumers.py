@@ -4,35 +4,28 @@ from __future__ import annotations
 
 import asyncpg
 
-from resonanz.shared.consumer import Handler
+from resonanz.shared.consumer import Handlers
 from resonanz.shared.events import CloudEvent, UserRemoved, WidgetChanged
 from resonanz.shared.settings import Settings
 
 from . import commands, store
 from .domain import Campaign
 
-WIDGET_TYPES = ("widget.created", "widget.updated", "widget.paused", "widget.resumed",
-                "widget.ended")
 
-
-def handlers(settings: Settings) -> dict[str, Handler]:
-    async def on_user_removed(conn: asyncpg.Connection, event: CloudEvent) -> None:
-        data = event.payload()
-        assert isinstance(data, UserRemoved)
+def handlers(settings: Settings) -> Handlers:
+    async def on_user_removed(conn: asyncpg.Connection, event: CloudEvent,
+                              data: UserRemoved) -> None:
         await commands.reassign_open_entries(conn, settings.topic_feedback, event.tenantid,
                                              data.user_id, data.owner_id, event.requestid)
 
-    table: dict[str, Handler] = {"user.removed": on_user_removed}
-    table.update({t: on_widget_changed for t in WIDGET_TYPES})
-    return table
+    # Every widget event (created, updated, paused, resumed, ended) carries the snapshot.
+    return Handlers().on(UserRemoved, on_user_removed).on(WidgetChanged, on_widget_changed)
 
 
-async def on_widget_changed(conn: asyncpg.Connection, event: CloudEvent) -> None:
-    data = event.payload()
-    assert isinstance(data, WidgetChanged)
+async def on_widget_changed(conn: asyncpg.Connection, event: CloudEvent,
+                            data: WidgetChanged) -> None:
     widget = data.widget
     campaign = Campaign(widget.id, widget.status, widget.reward, widget.auto_approve_above,
                         widget.auto_reject_below)
     version = widget.version or 0
     await store.upsert_campaign(conn, event.tenantid, version, campaign)
-

@@ -8,7 +8,17 @@ from decimal import Decimal
 from typing import Any
 
 from resonanz.shared.errors import Conflict
-from resonanz.shared.events import EntrySnapshot
+from resonanz.shared.events import (
+    EntrySnapshot,
+    FeedbackAssigned,
+    FeedbackEvent,
+    FeedbackNoteAdded,
+    FeedbackStatusChanged,
+    FeedbackUpdated,
+    RewardApproved,
+    RewardRejected,
+    RewardReviewed,
+)
 
 STATUSES = ("new", "pending", "in_progress", "resolved", "archived")
 
@@ -115,29 +125,45 @@ class Patch:
 @dataclass(frozen=True)
 class UpdatePlan:
     columns: dict[str, Any]
-    events: list[str]
+    note: str | None = None
+
+    @property
+    def changes_anything(self) -> bool:
+        return bool(self.columns) or self.note is not None
+
+    def events(self, before: Entry, after: Entry, note_id: str | None,
+               author: str | None) -> list[FeedbackEvent]:
+        """The events the update raises, one per kind of change: `after` is the entry as
+        stored (its new version), `note_id` the note's id when the patch added one."""
+        snapshot = after.snapshot()
+        events: list[FeedbackEvent] = []
+        if "status" in self.columns:
+            events.append(FeedbackStatusChanged(entry=snapshot, from_status=before.status,
+                                                to_status=after.status))
+        if "assignee" in self.columns:
+            events.append(FeedbackAssigned(entry=snapshot, from_assignee=before.assignee,
+                                           to_assignee=after.assignee))
+        if "category" in self.columns:
+            events.append(FeedbackUpdated(entry=snapshot, changed=["category"]))
+        if note_id is not None:
+            events.append(FeedbackNoteAdded(entry=snapshot, note_id=note_id, author=author))
+        return events
 
 
 def plan_update(entry: Entry, patch: Patch, now: datetime) -> UpdatePlan:
-    """Which columns change and which events that raises, one per kind of change."""
+    """Which columns change (each kind of change raises its event: UpdatePlan.events)."""
     columns: dict[str, Any] = {}
-    events: list[str] = []
     if patch.status is not None and patch.status != entry.status:
         check_transition(entry.status, patch.status)
         columns["status"] = patch.status
         columns["resolved_at"] = resolved_at(entry, patch.status, now)
-        events.append("feedback.status_changed")
     if patch.assignee is not UNSET and patch.assignee != entry.assignee:
         columns["assignee"] = patch.assignee
-        events.append("feedback.assigned")
     if patch.category is not UNSET and patch.category != entry.category:
         columns["category"] = patch.category
-        events.append("feedback.updated")
-    if patch.note:
-        events.append("feedback.note_added")
     if entry.first_response_at is None and is_response(entry, patch):
         columns["first_response_at"] = now
-    return UpdatePlan(columns, events)
+    return UpdatePlan(columns, patch.note or None)
 
 
 # A status a team member chooses after reading an entry. `archived` is not one: tidying
@@ -188,6 +214,11 @@ def reward_of(campaign: Campaign | None) -> Reward:
     if rule.get("amount") is not None:
         return Reward("amount", Decimal(str(rule["amount"])), str(rule.get("currency", "EUR")))
     return Reward("none")
+
+
+# The event a review raises, by verdict.
+REVIEW_EVENTS: dict[str, type[RewardReviewed]] = {"approved": RewardApproved,
+                                                  "rejected": RewardRejected}
 
 
 def check_reviewable(reward_status: str) -> None:

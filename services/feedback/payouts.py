@@ -83,7 +83,7 @@ async def _complete(conn: asyncpg.Connection, topic: str, ring: KeyRing,
         payout_id=payout["id"], response_id=payout["entry_id"], amount=payout["amount"],
         currency=payout["currency"], customer_email=payout["customer_email"],
         voucher_code_sealed=PayoutCompleted.seal_voucher(ring, payout["id"], voucher))
-    event = new_event("payout.completed", source=SOURCE, tenant_id=payout["tenant_id"],
+    event = new_event(source=SOURCE, tenant_id=payout["tenant_id"],
                       subject=payout["entry_id"], data=data)
     await enqueue(conn, event, topic)
 

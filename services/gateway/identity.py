@@ -164,7 +164,7 @@ async def _issue_reset(conn: asyncpg.Connection, ring: KeyRing, topic: str,
         user_id=member["id"], email=member["email"], organization=member["organization"],
         expires_at=expires_at,
         token_sealed=PasswordResetRequested.seal_token(ring, member["id"], token))
-    await enqueue(conn, new_event("user.password_reset_requested", source=SOURCE,
+    await enqueue(conn, new_event(source=SOURCE,
                                   tenant_id=member["tenant_id"], subject=member["id"],
                                   data=data, request_id=request_id), topic)
 

@@ -34,7 +34,7 @@ async def invite_member(pool: asyncpg.Pool, ring: KeyRing, topic: str, principal
                                        principal.user_id, _digest(token), expires_at)
         data = UserInvited(user_id=user["id"], email=email, role=role, expires_at=expires_at,
                            token_sealed=UserInvited.seal_token(ring, user["id"], token))
-        await enqueue(conn, new_event("user.invited", source=SOURCE,
+        await enqueue(conn, new_event(source=SOURCE,
                                       tenant_id=principal.tenant_id, subject=user["id"],
                                       data=data, request_id=request_id), topic)
     return {**user, "invitation_token": token, "invitation_expires_at": expires_at}
@@ -53,7 +53,7 @@ async def remove_member(pool: asyncpg.Pool, topic: str, principal: Principal,
                            details=[{"field": "id", "message": "owner"}])
         user = await store.remove_user(conn, principal.tenant_id, user_id)
         data = UserRemoved(user_id=user["id"], owner_id=str(owner) if owner else None)
-        await enqueue(conn, new_event("user.removed", source=SOURCE,
+        await enqueue(conn, new_event(source=SOURCE,
                                       tenant_id=principal.tenant_id, subject=user["id"],
                                       data=data, request_id=request_id), topic)
     return user
@@ -93,7 +93,7 @@ async def resend_invitation(pool: asyncpg.Pool, ring: KeyRing, topic: str,
         data = UserInvited(user_id=user["id"], email=user["email"], role=user["role"],
                            expires_at=expires_at,
                            token_sealed=UserInvited.seal_token(ring, user["id"], token))
-        await enqueue(conn, new_event("user.invited", source=SOURCE,
+        await enqueue(conn, new_event(source=SOURCE,
                                       tenant_id=principal.tenant_id, subject=user["id"],
                                       data=data, request_id=request_id), topic)
     return {**user, "invitation_token": token, "invitation_expires_at": expires_at}

@@ -3,9 +3,10 @@
 Built from the code that sends webhooks, never copied by hand: the names from
 WEBHOOK_ROUTES, each payload's JSON Schema from its typed model in shared/events.py
 (with the fields `webhook_body` adds or leaves out), and each sample payload made by
-`webhook_body` itself from a validated instance of that model. Only the descriptions are
-prose. A name without a description or sample is left out of the catalog (`uncatalogued`
-lists it) rather than failing the service; the catalog test fails on it.
+`webhook_body` itself from a validated instance of that model (shared/event_samples.py).
+Only the descriptions are prose. A name without a description or sample is left out of
+the catalog (`uncatalogued` lists it) rather than failing the service; the catalog test
+fails on it.
 
 Test events (`POST …/webhooks/{id}/test`) are sample payloads too, marked with
 `"test": true` in `data` and logged under the event type `webhook.test`.
@@ -14,29 +15,13 @@ Test events (`POST …/webhooks/{id}/test`) are sample payloads too, marked with
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from decimal import Decimal
+from datetime import datetime
 from typing import Any
 
 import orjson
 
-from resonanz.shared.events import (
-    EVENT_TYPES,
-    EndpointDisabled,
-    EntrySnapshot,
-    EventData,
-    FeedbackAssigned,
-    FeedbackCreated,
-    FeedbackDeleted,
-    FeedbackNoteAdded,
-    FeedbackStatusChanged,
-    FeedbackUpdated,
-    MessageAttemptExhausted,
-    PayoutCompleted,
-    RewardReviewed,
-    WidgetChanged,
-    WidgetSnapshot,
-)
+from resonanz.shared.event_samples import SAMPLE_TIME, sample_of
+from resonanz.shared.events import EventData
 
 from .domain import KNOWN_WEBHOOKS, WEBHOOK_ROUTES, WebhookRoute, webhook_body
 
@@ -70,63 +55,23 @@ DESCRIPTIONS: dict[str, str] = {
 }
 
 SAMPLE_EVENT_ID = "6a1f0c2e-9b8d-4e7f-a6c5-b4d3e2f1a0b9"
-_AT = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
-_ENTRY = EntrySnapshot(
-    id="5b0c3f0e-8d7a-4c1e-9a55-0f6f4a1d2c33", version=2,
-    widget_id="0d9e7b7c-2f4b-4b39-8f0c-6b1f5c3a9e21", status="in_progress", rating=2,
-    category="checkout", assignee="3f1c2b4a-6d5e-4f70-8a9b-1c2d3e4f5a6b", created_at=_AT,
-    updated_at=_AT, first_response_at=_AT, quality_score=74)
-_WIDGET = WidgetSnapshot(
-    id="0d9e7b7c-2f4b-4b39-8f0c-6b1f5c3a9e21", public_id="wdg_7Hq2mK9xR4", name="Checkout",
-    status="active", reward={"amount": "5.00", "currency": "EUR"}, version=3, updated_at=_AT)
-
-# One validated instance per payload model that webhooks carry.
-SAMPLES: dict[type[EventData], EventData] = {
-    FeedbackCreated: FeedbackCreated(entry=_ENTRY, body="The checkout button does not react"
-                                     " on my phone.", customer_email="kim@example.com"),
-    FeedbackUpdated: FeedbackUpdated(entry=_ENTRY, changed=["category"]),
-    FeedbackStatusChanged: FeedbackStatusChanged(entry=_ENTRY, from_status="new",
-                                                 to_status="in_progress"),
-    FeedbackAssigned: FeedbackAssigned(entry=_ENTRY, from_assignee=None,
-                                       to_assignee=_ENTRY.assignee),
-    FeedbackNoteAdded: FeedbackNoteAdded(entry=_ENTRY, note_id="8c2d1e0f-7a6b-4c5d-9e8f"
-                                         "-0a1b2c3d4e5f", author=_ENTRY.assignee),
-    FeedbackDeleted: FeedbackDeleted(entry=_ENTRY.model_copy(update={"deleted": True})),
-    RewardReviewed: RewardReviewed(response_id=_ENTRY.id,
-                                   reward_id="9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
-                                   widget_id=_WIDGET.id, amount=Decimal("5.00"), currency="EUR",
-                                   reviewed_by=_ENTRY.assignee, reason=None),
-    PayoutCompleted: PayoutCompleted(payout_id="2b3c4d5e-6f70-4812-9a3b-4c5d6e7f8091",
-                                     response_id=_ENTRY.id, amount=Decimal("5.00"),
-                                     currency="EUR", customer_email="kim@example.com"),
-    WidgetChanged: WidgetChanged(widget=_WIDGET),
-    EndpointDisabled: EndpointDisabled(subscription_id="4d5e6f70-8192-4a3b-8c4d-5e6f708192a3",
-                                       url="https://hooks.my-shop.example/resonanz",
-                                       reason="endpoint answered 410 Gone"),
-    MessageAttemptExhausted: MessageAttemptExhausted(
-        subscription_id="4d5e6f70-8192-4a3b-8c4d-5e6f708192a3",
-        url="https://hooks.my-shop.example/resonanz",
-        message_id="msg_1f2e3d4c5b6a79881f2e3d4c5b6a7988",
-        message_event_id="7e6d5c4b-3a29-4817-8e6d-5c4b3a291807", event_type="feedback_created",
-        attempts=8, last_status=503, last_outcome="throttled"),
-}
 
 
 @dataclass(frozen=True)
 class Variant:
     """One internal event type that a subscribable name receives."""
 
-    event_type: str
+    model: type[EventData]
     route: WebhookRoute
 
     @property
-    def model(self) -> type[EventData]:
-        return EVENT_TYPES[self.event_type]
+    def event_type(self) -> str:
+        return self.model.cloudevents_type()
 
 
 def variants(name: str) -> list[Variant]:
     """The event types a subscription to `name` receives."""
-    return [Variant(t, r) for t, r in WEBHOOK_ROUTES.items() if name in r.subscribable]
+    return [Variant(m, r) for m, r in WEBHOOK_ROUTES.items() if name in r.subscribable]
 
 
 def primary(name: str) -> Variant:
@@ -140,7 +85,10 @@ def primary(name: str) -> Variant:
 def sample_body(name: str, event_id: str, time: datetime, *, test: bool = False) -> bytes:
     """A payload of `name` exactly as a delivery of it is serialised."""
     variant = primary(name)
-    data = SAMPLES[variant.model].model_dump(mode="json")
+    sample = sample_of(variant.model)
+    if sample is None:
+        raise KeyError(f"{variant.model.__name__} has no sample")
+    data = sample.model_dump(mode="json")
     if test:
         data["test"] = True
     return webhook_body(variant.route, event_id, time, data)
@@ -187,14 +135,14 @@ def _entry(name: str) -> dict[str, Any]:
         "description": DESCRIPTIONS[name],
         "event_types": [v.event_type for v in variants(name)],
         "schema": payload_schema(name),
-        "sample": orjson.loads(sample_body(name, SAMPLE_EVENT_ID, _AT)),
+        "sample": orjson.loads(sample_body(name, SAMPLE_EVENT_ID, SAMPLE_TIME)),
     }
 
 
 def uncatalogued() -> list[str]:
     """Subscribable names the catalog cannot describe yet (no description or sample)."""
     return sorted(name for name in KNOWN_WEBHOOKS if name not in DESCRIPTIONS
-                  or any(v.model not in SAMPLES for v in variants(name)))
+                  or any(sample_of(v.model) is None for v in variants(name)))
 
 
 def build_catalog() -> list[dict[str, Any]]:

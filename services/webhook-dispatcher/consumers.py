@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncpg
 
-from resonanz.shared.consumer import Handler
+from resonanz.shared.consumer import Handlers
 from resonanz.shared.events import (
     CloudEvent,
+    EventData,
     PasswordResetRequested,
     PayoutCompleted,
     UserInvited,
-    WidgetChanged,
+    WidgetResumed,
 )
 
 from . import notices, store
@@ -26,19 +27,19 @@ from .sealing import SecretBox
 DEFAULT_DASHBOARD_URL = "http://127.0.0.1:8080/app"
 
 
-async def fan_out(conn: asyncpg.Connection, event: CloudEvent) -> None:
+async def fan_out(conn: asyncpg.Connection, event: CloudEvent, data: EventData) -> None:
     """One delivery per subscription that asked for this kind of event."""
-    route = WEBHOOK_ROUTES[event.type]
+    route = WEBHOOK_ROUTES[type(data)]
     body = webhook_body(route, event.id, event.time, event.data)
     await store.fan_out(conn, event.tenantid, route.subscribable, event.id, event.type,
                         route.name, body, event.time)
 
 
 def build_handlers(box: SecretBox, invitation_link_template: str | None = None,
-                   dashboard_url: str = DEFAULT_DASHBOARD_URL) -> dict[str, Handler]:
-    """The handler per event type. Mail bodies are sealed in the queue with `box`, which
-    also opens the one-time tokens that events carry sealed; their links lead to pages
-    of the dashboard at `dashboard_url`."""
+                   dashboard_url: str = DEFAULT_DASHBOARD_URL) -> Handlers:
+    """The handler per event type: every webhook's fans out, some also send mail. Mail
+    bodies are sealed in the queue with `box`, which also opens the one-time tokens that
+    events carry sealed; their links lead to pages of the dashboard at `dashboard_url`."""
 
     async def notify(conn: asyncpg.Connection, event: CloudEvent, notice: Notice | None
                      ) -> None:
@@ -46,36 +47,32 @@ def build_handlers(box: SecretBox, invitation_link_template: str | None = None,
             await store.queue_notice(conn, box, event.tenantid, f"{event.id}:{notice.kind}",
                                      notice)
 
-    async def on_widget_resumed(conn: asyncpg.Connection, event: CloudEvent) -> None:
-        await fan_out(conn, event)
-        data = event.payload()
-        assert isinstance(data, WidgetChanged)
+    async def on_widget_resumed(conn: asyncpg.Connection, event: CloudEvent,
+                                data: WidgetResumed) -> None:
+        await fan_out(conn, event, data)
         if data.notify:
             await notify(conn, event, notices.widget_resumed(data))
 
-    async def on_payout_completed(conn: asyncpg.Connection, event: CloudEvent) -> None:
-        await fan_out(conn, event)
-        data = event.payload()
-        assert isinstance(data, PayoutCompleted)
+    async def on_payout_completed(conn: asyncpg.Connection, event: CloudEvent,
+                                  data: PayoutCompleted) -> None:
+        await fan_out(conn, event, data)
         await notify(conn, event, notices.payout(data, data.voucher(box.keys)))
 
-    async def on_user_invited(conn: asyncpg.Connection, event: CloudEvent) -> None:
-        data = event.payload()
-        assert isinstance(data, UserInvited)
+    async def on_user_invited(conn: asyncpg.Connection, event: CloudEvent,
+                              data: UserInvited) -> None:
         token = data.open_token(box.keys)
         await notify(conn, event, notices.invitation(data, token, invitation_link_template,
                                                      dashboard_url))
 
-    async def on_password_reset_requested(conn: asyncpg.Connection, event: CloudEvent
-                                          ) -> None:
-        data = event.payload()
-        assert isinstance(data, PasswordResetRequested)
+    async def on_password_reset_requested(conn: asyncpg.Connection, event: CloudEvent,
+                                          data: PasswordResetRequested) -> None:
         token = data.open_token(box.keys)
         await notify(conn, event, notices.password_reset(data, token, dashboard_url))
 
-    handlers: dict[str, Handler] = {event_type: fan_out for event_type in WEBHOOK_ROUTES}
-    handlers["widget.resumed"] = on_widget_resumed
-    handlers["payout.completed"] = on_payout_completed
-    handlers["user.invited"] = on_user_invited
-    handlers["user.password_reset_requested"] = on_password_reset_requested
+    handlers = Handlers().on(WidgetResumed, on_widget_resumed) \
+        .on(PayoutCompleted, on_payout_completed).on(UserInvited, on_user_invited) \
+        .on(PasswordResetRequested, on_password_reset_requested)
+    # Every other webhook's event only fans out (the two above fan out and mail).
+    for model in WEBHOOK_ROUTES.keys() - {WidgetResumed, PayoutCompleted}:
+        handlers.on(model, fan_out)
     return handlers

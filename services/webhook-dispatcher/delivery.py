@@ -386,7 +386,7 @@ class DeliveryWorker:
             return
         data = EndpointDisabled(subscription_id=disabled.id, url=disabled.url,
                                 reason=verdict.disable_reason)
-        event = new_event("webhook.endpoint_disabled", source=SOURCE,
+        event = new_event(source=SOURCE,
                           tenant_id=disabled.tenant_id, subject=disabled.id, data=data)
         await enqueue(conn, event, self.topic_webhooks)
         await store.queue_notice(conn, self.box, disabled.tenant_id,
@@ -403,7 +403,7 @@ class DeliveryWorker:
             message_event_id=claim.event_id, event_type=claim.webhook_type,
             attempts=claim.total_attempts + 1, last_status=result.status_code,
             last_outcome=str(result.outcome))
-        event = new_event("webhook.message_attempt_exhausted", source=SOURCE,
+        event = new_event(source=SOURCE,
                           tenant_id=claim.tenant_id, subject=claim.subscription_id, data=data)
         await enqueue(conn, event, self.topic_webhooks)
         await store.queue_notice(conn, self.box, claim.tenant_id,

@@ -22,6 +22,25 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from resonanz.shared.events import (
+    EndpointDisabled,
+    EventData,
+    FeedbackAssigned,
+    FeedbackCreated,
+    FeedbackDeleted,
+    FeedbackNoteAdded,
+    FeedbackStatusChanged,
+    FeedbackUpdated,
+    MessageAttemptExhausted,
+    PayoutCompleted,
+    RewardApproved,
+    RewardRejected,
+    WidgetCreated,
+    WidgetEnded,
+    WidgetPaused,
+    WidgetResumed,
+    WidgetUpdated,
+)
 from resonanz.shared.timestamps import rfc3339
 
 # --- event types → webhook names ------------------------------------------------------
@@ -48,26 +67,27 @@ class WebhookRoute:
         return (self.name, *self.aliases)
 
 
-WEBHOOK_ROUTES: dict[str, WebhookRoute] = {
-    "feedback.created": WebhookRoute("feedback_created"),
-    "feedback.updated": WebhookRoute("feedback_updated", "updated"),
-    "feedback.status_changed": WebhookRoute("feedback_updated", "status_changed",
-                                            ("feedback_status_changed",)),
-    "feedback.assigned": WebhookRoute("feedback_updated", "assigned", ("feedback_assigned",)),
-    "feedback.note_added": WebhookRoute("feedback_updated", "note_added",
-                                        ("feedback_note_added",)),
-    "feedback.deleted": WebhookRoute("feedback_deleted"),
-    "reward.approved": WebhookRoute("reward_approved"),
-    "reward.rejected": WebhookRoute("reward_rejected"),
-    "payout.completed": WebhookRoute("payout_completed",
-                                     omit=("voucher_code", "voucher_code_sealed")),
-    "widget.created": WebhookRoute("widget_created"),
-    "widget.updated": WebhookRoute("widget_updated"),
-    "widget.paused": WebhookRoute("widget_paused"),
-    "widget.resumed": WebhookRoute("widget_resumed"),
-    "widget.ended": WebhookRoute("widget_ended"),
-    "webhook.endpoint_disabled": WebhookRoute("endpoint_disabled"),
-    "webhook.message_attempt_exhausted": WebhookRoute("message_attempt_exhausted"),
+# The event types (payload classes) that go out as webhooks, and how.
+WEBHOOK_ROUTES: dict[type[EventData], WebhookRoute] = {
+    FeedbackCreated: WebhookRoute("feedback_created"),
+    FeedbackUpdated: WebhookRoute("feedback_updated", "updated"),
+    FeedbackStatusChanged: WebhookRoute("feedback_updated", "status_changed",
+                                        ("feedback_status_changed",)),
+    FeedbackAssigned: WebhookRoute("feedback_updated", "assigned", ("feedback_assigned",)),
+    FeedbackNoteAdded: WebhookRoute("feedback_updated", "note_added",
+                                    ("feedback_note_added",)),
+    FeedbackDeleted: WebhookRoute("feedback_deleted"),
+    RewardApproved: WebhookRoute("reward_approved"),
+    RewardRejected: WebhookRoute("reward_rejected"),
+    PayoutCompleted: WebhookRoute("payout_completed",
+                                  omit=("voucher_code", "voucher_code_sealed")),
+    WidgetCreated: WebhookRoute("widget_created"),
+    WidgetUpdated: WebhookRoute("widget_updated"),
+    WidgetPaused: WebhookRoute("widget_paused"),
+    WidgetResumed: WebhookRoute("widget_resumed"),
+    WidgetEnded: WebhookRoute("widget_ended"),
+    EndpointDisabled: WebhookRoute("endpoint_disabled"),
+    MessageAttemptExhausted: WebhookRoute("message_attempt_exhausted"),
 }
 
 KNOWN_WEBHOOKS: frozenset[str] = frozenset(

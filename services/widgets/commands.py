@@ -11,11 +11,11 @@ from datetime import UTC, datetime
 import asyncpg
 
 from resonanz.shared.caller import Caller
-from resonanz.shared.events import WidgetChanged, new_event
+from resonanz.shared.events import WidgetChanged, WidgetCreated, WidgetResumed, new_event
 from resonanz.shared.outbox import enqueue
 
 from . import store
-from .domain import PAUSED, Widget, event_type, resume_widget
+from .domain import PAUSED, Widget, event_class, resume_widget
 
 SOURCE = "resonanz/widgets"
 PUBLIC_ID_ALPHABET = string.ascii_letters + string.digits
@@ -27,11 +27,10 @@ def new_ids() -> tuple[str, str]:
     return str(uuid.uuid4()), f"wdg_{public}"
 
 
-async def _record(conn: asyncpg.Connection, topic: str, type_: str, widget: Widget,
-                  request_id: str | None, notify: bool = False) -> None:
-    event = new_event(type_, source=SOURCE, tenant_id=widget.tenant_id, subject=widget.id,
-                      data=WidgetChanged(widget=widget.snapshot(), notify=notify),
-                      request_id=request_id)
+async def _record(conn: asyncpg.Connection, topic: str, kind: type[WidgetChanged],
+                  widget: Widget, request_id: str | None, notify: bool = False) -> None:
+    event = new_event(kind(widget=widget.snapshot(), notify=notify), source=SOURCE,
+                      tenant_id=widget.tenant_id, subject=widget.id, request_id=request_id)
     await enqueue(conn, event, topic)
     if widget.status == PAUSED and widget.resume_at is not None:
         await store.announce_schedule(conn)
@@ -40,7 +39,7 @@ async def _record(conn: asyncpg.Connection, topic: str, type_: str, widget: Widg
 async def create_widget(pool: asyncpg.Pool, topic: str, actor: Caller, draft: Widget) -> Widget:
     async with pool.acquire() as conn, conn.transaction():
         widget = await store.insert_widget(conn, draft)
-        await _record(conn, topic, "widget.created", widget, actor.request_id)
+        await _record(conn, topic, WidgetCreated, widget, actor.request_id)
     return widget
 
 
@@ -54,7 +53,7 @@ async def change_widget(pool: asyncpg.Pool, topic: str, actor: Caller, widget_id
         if after == before:
             return before
         saved = await store.save_widget(conn, after)
-        await _record(conn, topic, event_type(before, saved), saved, actor.request_id,
+        await _record(conn, topic, event_class(before, saved), saved, actor.request_id,
                       notify=notify)
     return saved
 
@@ -65,5 +64,5 @@ async def resume_due_widgets(pool: asyncpg.Pool, topic: str, batch: int = 100) -
         due = await store.claim_due(conn, batch)
         for widget in due:
             resumed = await store.save_widget(conn, resume_widget(widget))
-            await _record(conn, topic, "widget.resumed", resumed, None)
+            await _record(conn, topic, WidgetResumed, resumed, None)
     return len(due)

@@ -16,7 +16,14 @@ from pydantic import (
 )
 
 from resonanz.shared.errors import Conflict, InvalidInput, validation_details
-from resonanz.shared.events import WidgetSnapshot
+from resonanz.shared.events import (
+    WidgetChanged,
+    WidgetEnded,
+    WidgetPaused,
+    WidgetResumed,
+    WidgetSnapshot,
+    WidgetUpdated,
+)
 from resonanz.shared.widget_contracts import (
     ACTIVE,
     DRAFT,
@@ -202,12 +209,11 @@ def move_to(widget: Widget, wanted: str, now: datetime) -> Widget:
     raise InvalidTransition(widget.status, wanted)
 
 
-def event_type(before: Widget, after: Widget) -> str:
+def event_class(before: Widget, after: Widget) -> type[WidgetChanged]:
     """The event that reports going from `before` to `after`."""
     if before.status == after.status or (after.status == ACTIVE and before.status == DRAFT):
-        return "widget.updated"
-    return {PAUSED: "widget.paused", ACTIVE: "widget.resumed",
-            ENDED: "widget.ended"}[after.status]
+        return WidgetUpdated
+    return {PAUSED: WidgetPaused, ACTIVE: WidgetResumed, ENDED: WidgetEnded}[after.status]
 
 
 def configure_widget(widget: Widget, changes: dict[str, Any]) -> Widget:

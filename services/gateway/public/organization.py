@@ -46,7 +46,7 @@ async def change_organization(pool: asyncpg.Pool, topic: str, tenant_id: str,
                                                        change.timezone)
         data = TenantUpdated(name=organization["name"], timezone=organization["timezone"],
                              version=organization["version"])
-        await enqueue(conn, new_event("tenant.updated", source=SOURCE, tenant_id=tenant_id,
+        await enqueue(conn, new_event(source=SOURCE, tenant_id=tenant_id,
                                       subject=tenant_id, data=data, request_id=request_id),
                       topic)
     return organization
