@@ -162,30 +162,42 @@ def log_access(request: web.Request, status: int, started: float) -> None:
                                        "status": status, "duration_ms": duration_ms})
 
 
-def error_middleware() -> Any:
+ErrorRenderer = Callable[[web.Request, DomainError], web.StreamResponse]
+
+
+def render_error(request: web.Request, exc: DomainError) -> web.StreamResponse:
+    """The services' own error shape: `{"error": {"code", "message", "details"}}`."""
+    return json_response(exc.to_body(), status=exc.status, headers=exc.headers)
+
+
+def error_middleware(render: ErrorRenderer = render_error, *,
+                     renders_bugs: Callable[[web.Request], bool] = lambda _: True) -> Any:
+    """The one error ladder: domain errors, aiohttp's 4xx and 5xx, a database away for
+    a moment (503) and bugs (500), each rendered by `render` (the gateway renders in the
+    caller's dialect). A bug on a request `renders_bugs` declines goes on to the next
+    middleware out."""
+
     @web.middleware
     async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
             return await handler(request)
         except DomainError as exc:
-            return json_response(exc.to_body(), status=exc.status, headers=exc.headers)
+            return render(request, exc)
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise
-            code = exc.reason.lower().replace(" ", "_")
-            body = {"error": {"code": code, "message": exc.reason, "details": []}}
-            return json_response(body, status=exc.status, headers=_passthrough(exc))
-        except asyncio.CancelledError:
-            raise
+            return render(request, DomainError(
+                exc.reason, code=exc.reason.lower().replace(" ", "_"), status=exc.status,
+                headers=_passthrough(exc)))
         except TRANSIENT_DB_ERRORS as exc:
             log.warning("database unavailable on %s %s: %r", request.method, request.path, exc)
-            error = database_unavailable()
-            return json_response(error.to_body(), status=error.status, headers=error.headers)
+            return render(request, database_unavailable())
         except Exception:
+            if not renders_bugs(request):
+                raise
             log.exception("unhandled error on %s %s", request.method, request.path)
-            body = {"error": {"code": "internal_error", "message": "internal error",
-                              "details": []}}
-            return json_response(body, status=500)
+            return render(request, DomainError("internal error", code="internal_error",
+                                               status=500))
 
     return errors
 

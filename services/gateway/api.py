@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import logging
-
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from resonanz.shared.db import TRANSIENT_DB_ERRORS, PoolKey, database_unavailable
+from resonanz.shared.db import PoolKey
 from resonanz.shared.errors import DomainError, Unauthenticated
 from resonanz.shared.logs import tenant_id_var
 from resonanz.shared.ratelimit import LimiterKey, limit_headers
+from resonanz.shared.web import error_middleware
 
 from . import idempotency, sessions, store
 from .auth import AuthenticatorKey, Principal, PrincipalKey, presented_key
@@ -19,43 +18,20 @@ from .idempotency import KeyRingKey
 from .limits import AuthFailuresKey, check_auth_failures, check_tenant_quota
 from .upstream import client_ip
 
-log = logging.getLogger(__name__)
-
 PUBLIC_PREFIXES = ("/v1/", "/api/v1/")
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-@web.middleware
-async def dialect_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every error on a public path is rendered in the caller's dialect."""
-    try:
-        return await handler(request)
-    except DomainError as exc:
-        return _dialect_error(request, exc)
-    except TRANSIENT_DB_ERRORS as exc:
-        log.warning("database unavailable on %s %s: %r", request.method, request.path, exc)
-        return _dialect_error(request, database_unavailable())
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        code = exc.reason.lower().replace(" ", "_")
-        headers = {k: v for k, v in exc.headers.items()
-                   if k.lower() in {"allow", "retry-after"}}
-        return dialect_of(request.path).error(request, exc.status, code, exc.reason, [],
-                                              headers=headers)
-    except Exception:
-        if not request.path.startswith(PUBLIC_PREFIXES):
-            raise
-        # Even a bug answers in the documented error shape of the caller's dialect.
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        return _dialect_error(request, DomainError("internal error", code="internal_error",
-                                                   status=500))
-
-
 def _dialect_error(request: web.Request, exc: DomainError) -> web.Response:
     return dialect_of(request.path).error(request, exc.status, exc.code, exc.message,
                                           exc.details, headers=exc.headers)
+
+
+# Every error is rendered in the caller's dialect; even a bug on a public path answers in
+# its documented error shape (elsewhere it goes on to the service's own error middleware).
+dialect_errors = error_middleware(
+    _dialect_error, renders_bugs=lambda request: request.path.startswith(PUBLIC_PREFIXES))
 
 
 @web.middleware
@@ -116,8 +92,7 @@ async def idempotent(request: web.Request, handler: Handler) -> web.StreamRespon
         if exc.status >= 500:
             await idempotency.abandon(pool, tenant, key)
             raise
-        response = dialect_of(request.path).error(request, exc.status, exc.code, exc.message,
-                                                  exc.details, headers=exc.headers)
+        response = _dialect_error(request, exc)
     except BaseException:
         await idempotency.abandon(pool, tenant, key)
         raise
