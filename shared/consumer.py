@@ -9,8 +9,6 @@ bounded number of retries; infrastructure outages are waited out instead.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -28,7 +26,7 @@ from .kafka import ensure_topics, new_producer
 from .logs import request_id_var, tenant_id_var
 from .metrics import CONSUMED, CONSUMER_LAG, DEAD_LETTERED, EVENT_AGE
 from .settings import Settings
-from .worker import Waker, repeat
+from .worker import Repeating, Waker, Worker, background_ctx
 
 log = logging.getLogger(__name__)
 
@@ -102,14 +100,14 @@ class ConsumerLoop:
         self.group = settings.consumer_group_prefix + group
         self.topics, self.handlers = topics, handlers
         self.max_retries = settings.consumer_max_retries if max_retries is None else max_retries
-        self._stopping = asyncio.Event()
+        self.waker = Waker()
         self._consumer: AIOKafkaConsumer | None = None
 
     def stop(self) -> None:
-        self._stopping.set()
+        self.waker.stop()
 
     async def run(self) -> None:
-        while not self._stopping.is_set():
+        while not self.waker.stopping:
             try:
                 await self._consume()
             except Stopping:
@@ -133,7 +131,7 @@ class ConsumerLoop:
         self._consumer = consumer
         try:
             await consumer.start()
-            while not self._stopping.is_set():
+            while not self.waker.stopping:
                 batches = await consumer.getmany(timeout_ms=500, max_records=500)
                 if batches:
                     # Every partition's records in one transaction and one offset commit:
@@ -279,9 +277,8 @@ class ConsumerLoop:
             CONSUMER_LAG.labels(self.group, tp.topic, tp.partition).set(max(0, end - position))
 
     async def _pause(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), seconds)
-        if self._stopping.is_set():
+        await self.waker.sleep(seconds)
+        if self.waker.stopping:
             raise Stopping
 
 
@@ -306,22 +303,17 @@ def consumer_ctx(
     """cleanup_ctx: consume while the app runs, forgetting tracking rows older than the
     retention; on shutdown finish the batch and commit."""
 
-    async def ctx(app: web.Application) -> AsyncIterator[None]:
-        loop = ConsumerLoop(
-            app[PoolKey], settings, group=group, topics=topics, handlers=handlers
-        )
-        task = asyncio.create_task(loop.run(), name=f"consumer-{group}")
-        retention = timedelta(days=settings.processed_events_retention_days)
-        pruning = Waker()
-        pruner = asyncio.create_task(repeat(
-            lambda: forget_processed(app[PoolKey], loop.group, retention), pruning,
-            batch=PRUNE_BATCH, poll_interval=PRUNE_INTERVAL, what=f"{group} pruning"))
-        yield
-        pruning.stop()
-        loop.stop()
-        await asyncio.gather(task, pruner)
+    retention = timedelta(days=settings.processed_events_retention_days)
 
-    return ctx
+    def start(app: web.Application) -> list[Worker]:
+        pool = app[PoolKey]
+        loop = ConsumerLoop(pool, settings, group=group, topics=topics, handlers=handlers)
+        pruner = Repeating(lambda: forget_processed(pool, loop.group, retention),
+                           batch=PRUNE_BATCH, poll_interval=PRUNE_INTERVAL,
+                           what=f"{group} pruning")
+        return [pruner, loop]
+
+    return background_ctx(start)
 
 
 __all__ = ["Batched", "ConsumerLoop", "Handler", "Handlers", "TopicPartition", "consumer_ctx",

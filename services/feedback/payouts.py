@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
@@ -17,8 +15,8 @@ from resonanz.shared.db import PoolKey
 from resonanz.shared.events import PayoutCompleted, new_event
 from resonanz.shared.outbox import enqueue
 from resonanz.shared.settings import Settings
-from resonanz.shared.web import HttpClientKey
-from resonanz.shared.worker import Waker, repeat
+from resonanz.shared.web import CleanupCtx, HttpClientKey
+from resonanz.shared.worker import Repeating, Worker, background_ctx
 
 from . import store
 
@@ -88,23 +86,13 @@ async def _complete(conn: asyncpg.Connection, topic: str, ring: KeyRing,
     await enqueue(conn, event, topic)
 
 
-async def run_worker(pool: asyncpg.Pool, topic: str, ring: KeyRing, pools: VoucherPools,
-                     waker: Waker) -> None:
-    await repeat(lambda: complete_payouts(pool, topic, ring, pools), waker, batch=BATCH,
-                 poll_interval=POLL_INTERVAL, what="payout worker")
-
-
-def payout_worker_ctx(settings: Settings, widgets_url: str
-                      ) -> Callable[[web.Application], AsyncIterator[None]]:
+def payout_worker_ctx(settings: Settings, widgets_url: str) -> CleanupCtx:
     """Runs after http_client_ctx (it asks the widgets service for voucher codes)."""
 
-    async def ctx(app: web.Application) -> AsyncIterator[None]:
-        waker = Waker()
+    def start(app: web.Application) -> list[Worker]:
+        pool, topic, ring = app[PoolKey], settings.topic_feedback, settings.key_ring()
         pools = VoucherPools(app[HttpClientKey], widgets_url)
-        task = asyncio.create_task(run_worker(app[PoolKey], settings.topic_feedback,
-                                              settings.key_ring(), pools, waker))
-        yield
-        waker.stop()
-        await task
+        return [Repeating(lambda: complete_payouts(pool, topic, ring, pools), batch=BATCH,
+                          poll_interval=POLL_INTERVAL, what="payout worker")]
 
-    return ctx
+    return background_ctx(start)

@@ -25,6 +25,7 @@ from aiohttp.typedefs import Handler
 
 from resonanz.shared.db import PoolKey
 from resonanz.shared.logs import request_id_var
+from resonanz.shared.worker import alongside
 
 from .auth import Principal
 
@@ -153,11 +154,8 @@ def recorder_ctx() -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         recorder = Recorder(app[PoolKey])
         app[RecorderKey] = recorder
-        task = asyncio.create_task(recorder.run())
-        yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        async with alongside(recorder.run()):
+            yield
         await recorder.flush()
 
     return ctx

@@ -18,7 +18,7 @@ from prometheus_client import Counter
 
 from resonanz.shared.db import TRANSIENT_DB_ERRORS, PoolKey
 from resonanz.shared.errors import Forbidden, Unauthenticated
-from resonanz.shared.worker import RECONNECT_DELAY
+from resonanz.shared.worker import RECONNECT_DELAY, alongside
 
 from . import key_changes, keys, store
 from .key_changes import CACHE_SECONDS, HEARTBEAT_INTERVAL, LAPSE_AFTER
@@ -242,15 +242,11 @@ def authenticator_ctx(pepper: bytes, dsn: str
         auth = Authenticator(app[PoolKey], pepper)
         app[AuthenticatorKey] = auth
         instance = GatewayInstance(auth, dsn)
-        tasks = [asyncio.create_task(auth.flush_periodically()),
-                 asyncio.create_task(instance.run())]
-        # Until registered every request looks its key up: correct, only slower.
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(instance.registered.wait(), REGISTER_TIMEOUT)
-        yield
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        async with alongside(auth.flush_periodically(), instance.run()):
+            # Until registered every request looks its key up: correct, only slower.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(instance.registered.wait(), REGISTER_TIMEOUT)
+            yield
         await instance.deregister(app[PoolKey])
         await auth.flush()
 

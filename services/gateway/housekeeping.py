@@ -7,16 +7,13 @@ a full batch runs again at once.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
 
 import asyncpg
-from aiohttp import web
 
 from resonanz.shared.db import PoolKey
-from resonanz.shared.worker import Waker, repeat
+from resonanz.shared.web import CleanupCtx
+from resonanz.shared.worker import Repeating, background_ctx
 
 from .audit_log import PURGE_SQL as AUDIT_PURGE_SQL
 from .idempotency import TTL
@@ -50,16 +47,7 @@ async def purge_expired(pool: asyncpg.Pool, batch: int = BATCH) -> int:
     return most
 
 
-def housekeeping_ctx(interval: float = INTERVAL
-                     ) -> Callable[[web.Application], AsyncIterator[None]]:
-    async def ctx(app: web.Application) -> AsyncIterator[None]:
-        waker = Waker()
-        task = asyncio.create_task(repeat(lambda: purge_expired(app[PoolKey]), waker,
-                                          batch=BATCH, poll_interval=interval,
-                                          what="gateway housekeeping"))
-        yield
-        waker.stop()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    return ctx
+def housekeeping_ctx(interval: float = INTERVAL) -> CleanupCtx:
+    return background_ctx(lambda app: [Repeating(
+        lambda: purge_expired(app[PoolKey]), batch=BATCH, poll_interval=interval,
+        what="gateway housekeeping")])

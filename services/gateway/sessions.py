@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import hashlib
 import hmac
 import logging
@@ -33,6 +32,7 @@ from resonanz.shared.clientaddr import forwarded_proto, trusted_networks
 from resonanz.shared.db import PoolKey
 from resonanz.shared.errors import Forbidden, Unauthenticated
 from resonanz.shared.web import SettingsKey
+from resonanz.shared.worker import alongside
 
 from . import store
 from .auth import Principal
@@ -145,11 +145,8 @@ def sessions_ctx(pepper: bytes, timeouts: Timeouts
                  ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         app[SessionsKey] = sessions = SessionAuthenticator(app[PoolKey], pepper, timeouts)
-        pruning = asyncio.create_task(sessions.prune_periodically())
-        yield
-        pruning.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await pruning
+        async with alongside(sessions.prune_periodically()):
+            yield
 
     return ctx
 

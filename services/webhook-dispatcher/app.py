@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
@@ -19,7 +17,7 @@ from resonanz.shared.kafka import broker_ready_check
 from resonanz.shared.outbox import relay_ctx
 from resonanz.shared.settings import Settings
 from resonanz.shared.web import HttpClientKey, create_service_app, http_client_ctx
-from resonanz.shared.worker import Waker, repeat
+from resonanz.shared.worker import Repeating, alongside, running
 
 from . import store
 from .api import ClockKey, PolicyKey, SecretBoxKey, routes
@@ -104,34 +102,22 @@ def workers_ctx(settings: WebhookDispatcherSettings
             )
             mails = MailWorker(pool, box, app[HttpClientKey], settings.gateway_url, settings.smtp(),
                                poll_interval=settings.mail_poll_interval)
-            sealer = Waker()
 
             def wake_both() -> None:
                 deliveries.wake()
                 mails.wake()
 
-            background = [
-                asyncio.create_task(listen_for_work(settings.service_dsn(SERVICE), wake_both)),
-                asyncio.create_task(report_queue(pool, utc_now)),
-            ]
-            workers = [asyncio.create_task(w.run()) for w in (deliveries, mails)]
-            workers.append(asyncio.create_task(keep_sealing(pool, box, sealer)))
-            purger = Waker()
-            workers.append(asyncio.create_task(keep_purging(
-                pool, timedelta(days=settings.webhook_log_retention_days), purger)))
-            yield
-            for stoppable in (deliveries, mails, sealer, purger):
-                stoppable.stop()
-            await asyncio.gather(*workers)
-            for task in background:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            retention = timedelta(days=settings.webhook_log_retention_days)
+            async with (alongside(listen_for_work(settings.service_dsn(SERVICE), wake_both),
+                                  report_queue(pool, utc_now)),
+                        running(deliveries, mails, sealing(pool, box),
+                                purging(pool, retention))):
+                yield
 
     return ctx
 
 
-async def keep_sealing(pool: asyncpg.Pool, box: SecretBox, waker: Waker) -> None:
+def sealing(pool: asyncpg.Pool, box: SecretBox) -> Repeating:
     """Seal the secrets older releases left in plaintext: batch after batch at start,
     then hourly."""
 
@@ -142,11 +128,11 @@ async def keep_sealing(pool: asyncpg.Pool, box: SecretBox, waker: Waker) -> None
             log.warning("plaintext secrets not sealed: %r", exc)
             return 0
 
-    await repeat(seal_batch, waker, batch=SEAL_BATCH, poll_interval=SEAL_INTERVAL,
-                 what="secret sealing")
+    return Repeating(seal_batch, batch=SEAL_BATCH, poll_interval=SEAL_INTERVAL,
+                     what="secret sealing")
 
 
-async def keep_purging(pool: asyncpg.Pool, retention: timedelta, waker: Waker) -> None:
+def purging(pool: asyncpg.Pool, retention: timedelta) -> Repeating:
     """Purge the log beyond its retention: batch after batch, then hourly."""
 
     async def purge_batch() -> int:
@@ -156,8 +142,8 @@ async def keep_purging(pool: asyncpg.Pool, retention: timedelta, waker: Waker) -
             log.warning("delivery log not purged: %r", exc)
             return 0
 
-    await repeat(purge_batch, waker, batch=PURGE_BATCH, poll_interval=SEAL_INTERVAL,
-                 what="delivery log retention")
+    return Repeating(purge_batch, batch=PURGE_BATCH, poll_interval=SEAL_INTERVAL,
+                     what="delivery log retention")
 
 
 def create_app(settings: WebhookDispatcherSettings) -> web.Application:

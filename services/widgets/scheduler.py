@@ -8,17 +8,14 @@ every widget is resumed exactly once however many replicas run.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
 
 import asyncpg
-from aiohttp import web
 
 from resonanz.shared.db import TRANSIENT_DB_ERRORS, PoolKey
 from resonanz.shared.settings import Settings
-from resonanz.shared.worker import Waker, listen
+from resonanz.shared.web import CleanupCtx
+from resonanz.shared.worker import Waker, alongside, background_ctx, listen
 
 from . import store
 from .commands import resume_due_widgets
@@ -40,15 +37,10 @@ class ResumeScheduler:
         self.waker.stop()
 
     async def run(self) -> None:
-        listener = asyncio.create_task(listen(self.dsn, store.SCHEDULE_CHANNEL,
-                                              self.waker.wake, "resume scheduler"))
-        try:
+        async with alongside(listen(self.dsn, store.SCHEDULE_CHANNEL, self.waker.wake,
+                                    "resume scheduler")):
             while not self.waker.stopping:
                 await self.waker.sleep(await self._round())
-        finally:
-            listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listener
 
     async def _round(self) -> float:
         """Resume what is due; return how long to sleep until the next resume time."""
@@ -68,16 +60,7 @@ class ResumeScheduler:
         return min(self.poll_interval, max(0.0, until_next) + LATE_BY)
 
 
-def scheduler_ctx(service: str, settings: Settings
-                  ) -> Callable[[web.Application], AsyncIterator[None]]:
+def scheduler_ctx(service: str, settings: Settings) -> CleanupCtx:
     """cleanup_ctx running the resume scheduler beside the HTTP server."""
-
-    async def ctx(app: web.Application) -> AsyncIterator[None]:
-        scheduler = ResumeScheduler(app[PoolKey], settings.service_dsn(service),
-                                    settings.topic_widgets)
-        task = asyncio.create_task(scheduler.run(), name="widgets-resume-scheduler")
-        yield
-        scheduler.stop()
-        await task
-
-    return ctx
+    return background_ctx(lambda app: [ResumeScheduler(
+        app[PoolKey], settings.service_dsn(service), settings.topic_widgets)])
