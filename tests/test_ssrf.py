@@ -20,7 +20,7 @@ from resonanz.webhook_dispatcher.domain import (
     generate_secret,
     url_problem,
 )
-from resonanz.webhook_dispatcher.store import Claim
+from resonanz.webhook_dispatcher.store.deliveries import Claim
 
 from .test_webhooks_support import Receiver, receiving
 

@@ -44,7 +44,7 @@ from resonanz.shared.events import (
 )
 from resonanz.shared.kafka import ensure_topics
 from resonanz.shared.settings import Settings
-from resonanz.webhook_dispatcher import store
+from resonanz.webhook_dispatcher import commands
 from resonanz.webhook_dispatcher.consumers import fan_out
 from resonanz.webhook_dispatcher.delivery import DeliveryWorker, guarded_session, post_webhook
 from resonanz.webhook_dispatcher.destinations import destination_problem, system_lookup
@@ -451,8 +451,8 @@ async def test_plaintext_secrets_left_by_an_older_release_are_sealed_and_still_s
         await emit(pool)
         assert await one_round(dispatcher) == 1, "a plaintext row signs before it is sealed"
 
-        assert await store.seal_plaintext(pool, box) == 1
-        assert await store.seal_plaintext(pool, box) == 0, "idempotent"
+        assert await commands.seal_plaintext(pool, box) == 1
+        assert await commands.seal_plaintext(pool, box) == 0, "idempotent"
         row = await pool.fetchrow("SELECT * FROM subscriptions WHERE id = $1", sub)
         assert (row["secret"], row["previous_secret"]) == (None, None)
         assert box.open(CURRENT, sub, row["secret_sealed"]) == current
@@ -468,9 +468,9 @@ async def test_a_sealed_secret_copied_to_another_subscription_does_not_open_ther
 ) -> None:
     box, receiver, clock = a_box(), Receiver(), FakeClock()
     async with receiving(receiver), guarded_session(LOOPBACK_ALLOWED, 3.0) as session:
-        victim = await store.insert_subscription(pool, box, TENANT, "https://93.184.216.34/v",
+        victim = await commands.create_subscription(pool, box, TENANT, "https://93.184.216.34/v",
                                                  ["widget_created"], None, generate_secret())
-        mine = await store.insert_subscription(pool, box, TENANT, receiver.url,
+        mine = await commands.create_subscription(pool, box, TENANT, receiver.url,
                                                ["feedback_created"], None, generate_secret())
         await pool.execute(
             "UPDATE subscriptions SET secret_sealed = (SELECT secret_sealed FROM subscriptions"
@@ -493,7 +493,7 @@ async def test_deliveries_wait_for_a_missing_key_and_go_out_once_it_is_back(
     secret = generate_secret()
     receiver.secrets.append(secret)
     async with receiving(receiver), guarded_session(LOOPBACK_ALLOWED, 3.0) as session:
-        await store.insert_subscription(pool, box, TENANT, receiver.url, ["feedback_created"],
+        await commands.create_subscription(pool, box, TENANT, receiver.url, ["feedback_created"],
                                         None, secret)
         await emit(pool)
         assert await one_round(worker(pool, session, a_box(), clock)) == 0
@@ -507,11 +507,11 @@ async def test_a_secret_whose_key_was_lost_is_rotated_without_an_overlap(
 ) -> None:
     lost, box, receiver = a_box(), a_box(), Receiver()
     async with receiving(receiver), guarded_session(LOOPBACK_ALLOWED, 3.0) as session:
-        sub = await store.insert_subscription(pool, lost, TENANT, receiver.url,
+        sub = await commands.create_subscription(pool, lost, TENANT, receiver.url,
                                               ["feedback_created"], None, generate_secret())
         fresh = generate_secret()
         receiver.secrets.append(fresh)
-        rotated = await store.rotate_secret(pool, box, TENANT, uuid.UUID(sub.id), fresh,
+        rotated = await commands.rotate_secret(pool, box, TENANT, uuid.UUID(sub.id), fresh,
                                             datetime.now(UTC))
         assert rotated.previous_until is None
         await emit(pool)
@@ -541,9 +541,9 @@ async def test_reencrypt_rewrites_every_secret_under_the_new_first_key(
     old, new = os.urandom(32), os.urandom(32)
     with_old = SecretBox(KeyRing([old]))
     current, previous, legacy = generate_secret(), generate_secret(), generate_secret()
-    sealed = await store.insert_subscription(pool, with_old, TENANT, "https://93.184.216.34/",
+    sealed = await commands.create_subscription(pool, with_old, TENANT, "https://93.184.216.34/",
                                              ["feedback_created"], None, previous)
-    await store.rotate_secret(pool, with_old, TENANT, uuid.UUID(sealed.id), current,
+    await commands.rotate_secret(pool, with_old, TENANT, uuid.UUID(sealed.id), current,
                               datetime.now(UTC))
     plain = await legacy_subscription(pool, "https://93.184.216.34/", legacy)
 

@@ -19,11 +19,13 @@ from aiohttp import web
 
 from resonanz.shared.crypto import KeyRing
 from resonanz.shared.events import CloudEvent, EntrySnapshot, FeedbackCreated, new_event
-from resonanz.webhook_dispatcher import store
+from resonanz.webhook_dispatcher import commands, views
 from resonanz.webhook_dispatcher.consumers import fan_out
 from resonanz.webhook_dispatcher.delivery import DeliveryWorker, guarded_session
 from resonanz.webhook_dispatcher.domain import RETRY_DELAYS, NetworkPolicy, generate_secret
 from resonanz.webhook_dispatcher.sealing import SecretBox
+from resonanz.webhook_dispatcher.store import deliveries
+from resonanz.webhook_dispatcher.store.subscriptions import Subscription
 
 from .support import eventually
 from .test_webhooks_support import FakeClock, Receiver, Respond, dispatcher_pool, receiving
@@ -45,14 +47,14 @@ class Harness:
                               clock=self.clock, unit_random=lambda: 0.5, **kwargs)
 
     async def subscribe(self, receiver: Receiver, events: tuple[str, ...] = ("feedback_created",),
-                        tenant: str = TENANT) -> store.Subscription:
+                        tenant: str = TENANT) -> Subscription:
         secret = generate_secret()
         receiver.secrets.append(secret)
-        return await store.insert_subscription(self.pool, BOX, uuid.UUID(tenant), receiver.url,
+        return await commands.create_subscription(self.pool, BOX, uuid.UUID(tenant), receiver.url,
                                                list(events), None, secret)
 
-    async def subscription(self, sub: store.Subscription) -> store.Subscription:
-        return await store.get_subscription(self.pool, uuid.UUID(TENANT), uuid.UUID(sub.id))
+    async def subscription(self, sub: Subscription) -> Subscription:
+        return await views.get_subscription(self.pool, uuid.UUID(TENANT), uuid.UUID(sub.id))
 
     async def emit(self, tenant: str = TENANT) -> str:
         now = datetime.now(UTC)
@@ -140,7 +142,7 @@ async def test_failures_follow_the_retry_schedule_as_the_clock_advances(
     assert tuple(mail) == ("message_attempt_exhausted", "tenant_admins")
 
     # A resend starts a new retry cycle; the log keeps counting every attempt.
-    await store.resend(harness.pool, uuid.UUID(TENANT), row["subscription_id"],
+    await commands.resend(harness.pool, uuid.UUID(TENANT), row["subscription_id"],
                        uuid.UUID(hex=row["id"][4:]), harness.clock.now)
     async with receiving(receiver):
         assert await harness.round(worker) == 1
@@ -299,7 +301,7 @@ async def test_a_lease_left_by_a_dead_dispatcher_expires_and_the_retry_keeps_the
         event_id = await harness.emit()
         now = harness.clock.now
         # A dispatcher claims the delivery and dies before sending it.
-        [lost] = await store.claim_due(harness.pool, BOX, now=now, lease_until=now
+        [lost] = await deliveries.claim_due(harness.pool, BOX, now=now, lease_until=now
                                        + timedelta(seconds=30), limit=10, per_endpoint=4,
                                        saturated=[], worker="dead")
         survivor = harness.worker()
@@ -320,9 +322,9 @@ async def test_a_second_rotation_within_the_overlap_keeps_the_first_ones_promise
         first, second, third = receiver.secrets[0], generate_secret(), generate_secret()
         receiver.secrets.extend([second, third])
         tenant, sid, start = uuid.UUID(TENANT), uuid.UUID(sub.id), harness.clock.now
-        await store.rotate_secret(harness.pool, BOX, tenant, sid, second, harness.clock.now)
+        await commands.rotate_secret(harness.pool, BOX, tenant, sid, second, harness.clock.now)
         harness.clock.advance(timedelta(hours=1))
-        rotated = await store.rotate_secret(harness.pool, BOX, tenant, sid, third,
+        rotated = await commands.rotate_secret(harness.pool, BOX, tenant, sid, third,
                                             harness.clock.now)
         assert rotated.previous_until == start + timedelta(hours=25)
         for at, signing in ((timedelta(hours=23, minutes=59), [first, second, third]),
@@ -341,13 +343,13 @@ async def test_events_while_an_endpoint_is_disabled_are_delivered_after_enable_a
         sub = await harness.subscribe(receiver)
         async with harness.pool.acquire() as conn:
             disabled_at = harness.clock.now
-            assert await store.disable_endpoint(conn, sub.id, "gone", disabled_at)
+            assert await commands.disable_endpoint(conn, sub.id, "gone", disabled_at)
         events = [await harness.emit() for _ in range(3)]
         assert await harness.round(harness.worker()) == 0, "a disabled endpoint is not called"
         assert {(await harness.delivery(e))["status"] for e in events} == {"failed"}
 
-        await store.enable_subscription(harness.pool, uuid.UUID(TENANT), uuid.UUID(sub.id))
-        recovered = await store.recover(harness.pool, uuid.UUID(TENANT), uuid.UUID(sub.id),
+        await commands.enable_subscription(harness.pool, uuid.UUID(TENANT), uuid.UUID(sub.id))
+        recovered = await commands.recover(harness.pool, uuid.UUID(TENANT), uuid.UUID(sub.id),
                                         disabled_at - timedelta(minutes=1), harness.clock.now)
         assert recovered == 3
         assert await harness.round(harness.worker()) == 3
@@ -365,12 +367,12 @@ async def test_the_delivery_log_is_purged_after_its_retention_but_pending_work_n
         waiting = await harness.emit()
     old = datetime.now(UTC) - timedelta(days=31)
     await harness.pool.execute("UPDATE deliveries SET created_at = $1", old)
-    assert await store.purge_log(harness.pool, datetime.now(UTC) - timedelta(days=30), 100) == 1
+    assert await commands.purge_log(harness.pool, datetime.now(UTC) - timedelta(days=30), 100) == 1
     assert await harness.pool.fetchval(
         "SELECT count(*) FROM deliveries WHERE event_id = $1", delivered) == 0
     assert await harness.pool.fetchval("SELECT count(*) FROM attempts") == 0
     assert (await harness.delivery(waiting))["status"] == "pending"
-    assert await store.purge_log(harness.pool, datetime.now(UTC), 100) == 0
+    assert await commands.purge_log(harness.pool, datetime.now(UTC), 100) == 0
 
 
 async def test_one_tenants_hanging_endpoints_leave_other_tenants_their_slots(
@@ -393,7 +395,7 @@ async def test_one_tenants_hanging_endpoints_leave_other_tenants_their_slots(
 
     async with receiving(stuck, healthy):
         for n in range(100):
-            await store.insert_subscription(harness.pool, BOX, uuid.UUID(TENANT),
+            await commands.create_subscription(harness.pool, BOX, uuid.UUID(TENANT),
                                             f"{stuck.url}?endpoint={n}", ["feedback_created"],
                                             None, generate_secret())
         await harness.subscribe(healthy, tenant=other)

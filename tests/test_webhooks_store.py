@@ -11,7 +11,7 @@ import pytest
 
 from resonanz.shared.db import migrate
 from resonanz.shared.settings import Settings
-from resonanz.webhook_dispatcher.store import SETTLE_DELIVERED_SQL
+from resonanz.webhook_dispatcher.store.deliveries import SETTLE_DELIVERED_SQL
 
 DELIVERIES = 3000
 

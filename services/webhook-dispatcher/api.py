@@ -2,7 +2,8 @@
 
 Internal API; the gateway authenticates, checks the admin role and renders dialects.
 Every id is parsed once, here at the edge: a malformed one names nothing and is a 404
-before any SQL, and the store sees only parsed values.
+before any SQL, and the store sees only parsed values. Writes go to a command (commands.py,
+which owns the transaction); reads to the views.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ from pydantic import field_validator
 from resonanz.shared import contracts
 from resonanz.shared.caller import caller_of
 from resonanz.shared.db import PoolKey, uuid_or_404
-from resonanz.shared.errors import Conflict, InvalidInput, NotFound
+from resonanz.shared.errors import InvalidInput, NotFound
 from resonanz.shared.params import query_limit, query_uuid
 from resonanz.shared.web import json_response, read_model
 
-from . import store
+from . import commands, views
 from .catalog import CATALOG, TEST_EVENT_TYPE, primary, sample_body
 from .delivery import Clock
 from .destinations import destination_problem
@@ -35,6 +36,7 @@ from .domain import (
     unknown_webhooks,
 )
 from .sealing import SecretBox
+from .store.subscriptions import Subscription
 
 routes = web.RouteTableDef()
 
@@ -94,7 +96,7 @@ def tenant_of(request: web.Request) -> uuid.UUID:
     return uuid_or_404(caller_of(request).tenant_id, "tenant")
 
 
-def subscription_json(sub: store.Subscription) -> dict[str, Any]:
+def subscription_json(sub: Subscription) -> dict[str, Any]:
     return {
         "id": sub.id, "url": sub.url, "events": sub.events, "description": sub.description,
         "status": "active" if sub.enabled else "disabled", "enabled": sub.enabled,
@@ -129,7 +131,7 @@ def _box(request: web.Request) -> SecretBox:
 
 @routes.get("/subscriptions")
 async def list_subscriptions(request: web.Request) -> web.Response:
-    subs = await store.list_subscriptions(request.app[PoolKey], tenant_of(request))
+    subs = await views.list_subscriptions(request.app[PoolKey], tenant_of(request))
     return json_response({"items": [subscription_json(s) for s in subs]})
 
 
@@ -142,14 +144,14 @@ async def create_subscription(request: web.Request) -> web.Response:
         raise InvalidInput("url is not allowed",
                            details=[{"field": "url", "message": problem}])
     secret = body.secret or generate_secret()
-    sub = await store.insert_subscription(request.app[PoolKey], _box(request), tenant,
-                                          body.url, body.events, body.description, secret)
+    sub = await commands.create_subscription(request.app[PoolKey], _box(request), tenant,
+                                             body.url, body.events, body.description, secret)
     return json_response({**subscription_json(sub), **_shown_once(secret)}, status=201)
 
 
 @routes.get("/subscriptions/{id}")
 async def get_subscription(request: web.Request) -> web.Response:
-    sub = await store.get_subscription(request.app[PoolKey], tenant_of(request),
+    sub = await views.get_subscription(request.app[PoolKey], tenant_of(request),
                                        _sub_id(request))
     return json_response(subscription_json(sub))
 
@@ -166,19 +168,16 @@ async def update_subscription(request: web.Request) -> web.Response:
     for name in ("url", "events", "enabled"):
         if name in given and getattr(body, name) is None:
             raise InvalidInput.naming([{"field": name, "message": "must not be null"}])
-    await store.get_subscription(pool, tenant, subscription_id)
+    await views.get_subscription(pool, tenant, subscription_id)
     if body.url is not None:
         problem = await destination_problem(body.url, request.app[PolicyKey])
         if problem is not None:
             raise InvalidInput("url is not allowed",
                                details=[{"field": "url", "message": problem}])
-    sub = await store.update_subscription(pool, tenant, subscription_id, body.model_dump(
-        include=given & {"url", "events", "description"}))
-    if body.enabled is True and not sub.enabled:
-        sub = await store.enable_subscription(pool, tenant, subscription_id)
-    elif body.enabled is False and sub.enabled:
-        sub = await store.disable_by_admin(pool, tenant, subscription_id,
-                                           "disabled by an admin", _now(request))
+    sub = await commands.change_subscription(
+        pool, tenant, subscription_id,
+        body.model_dump(include=given & {"url", "events", "description"}),
+        body.enabled, _now(request))
     return json_response(subscription_json(sub))
 
 
@@ -189,10 +188,10 @@ async def send_test_event(request: web.Request) -> web.Response:
     delivery, so the log shows exactly what the receiver did with it."""
     tenant, pool, subscription_id = tenant_of(request), request.app[PoolKey], _sub_id(request)
     body = await read_model(request, TestEventIn)
-    sub = await _require_enabled(pool, tenant, subscription_id)
-    name = body.event_type or sub.events[0]
+    sub = await views.get_subscription(pool, tenant, subscription_id)
+    name = body.event_type or sub.events[0]  # a disabled endpoint is refused by the command
     event_id, now = uuid.uuid4(), _now(request)
-    delivery = await store.queue_test_delivery(
+    delivery = await commands.send_test_event(
         pool, tenant, subscription_id, TEST_EVENT_TYPE, primary(name).route.name,
         sample_body(name, str(event_id), now, test=True), event_id, now)
     return json_response({**delivery, "test": True, "event_type_chosen": name}, status=202)
@@ -207,8 +206,8 @@ async def event_types(request: web.Request) -> web.Response:
 @routes.delete("/subscriptions/{id}")
 async def delete_subscription(request: web.Request) -> web.Response:
     subscription_id = _sub_id(request)
-    await store.delete_subscription(request.app[PoolKey], tenant_of(request), subscription_id,
-                                    _now(request))
+    await commands.delete_subscription(request.app[PoolKey], tenant_of(request),
+                                       subscription_id, _now(request))
     return json_response({"id": str(subscription_id), "deleted": True})
 
 
@@ -216,8 +215,9 @@ async def delete_subscription(request: web.Request) -> web.Response:
 async def rotate_secret(request: web.Request) -> web.Response:
     """A new secret, shown once; the old one keeps signing beside it for 24 hours."""
     secret = generate_secret()
-    sub = await store.rotate_secret(request.app[PoolKey], _box(request), tenant_of(request),
-                                    _sub_id(request), secret, _now(request))
+    sub = await commands.rotate_secret(request.app[PoolKey], _box(request),
+                                       tenant_of(request), _sub_id(request), secret,
+                                       _now(request))
     return json_response({**subscription_json(sub), **_shown_once(secret)})
 
 
@@ -229,8 +229,8 @@ def _shown_once(secret: str) -> dict[str, str]:
 
 @routes.post("/subscriptions/{id}/enable")
 async def enable_subscription(request: web.Request) -> web.Response:
-    sub = await store.enable_subscription(request.app[PoolKey], tenant_of(request),
-                                          _sub_id(request))
+    sub = await commands.enable_subscription(request.app[PoolKey], tenant_of(request),
+                                             _sub_id(request))
     return json_response(subscription_json(sub))
 
 
@@ -255,15 +255,15 @@ def _event_filter(request: web.Request) -> uuid.UUID | None:
 async def list_deliveries(request: web.Request) -> web.Response:
     tenant, pool, subscription_id = tenant_of(request), request.app[PoolKey], _sub_id(request)
     status, event_id, limit = _status_filter(request), _event_filter(request), _limit(request)
-    await store.get_subscription(pool, tenant, subscription_id)
-    items = await store.list_deliveries(pool, tenant, subscription_id, status=status,
+    await views.get_subscription(pool, tenant, subscription_id)
+    items = await views.list_deliveries(pool, tenant, subscription_id, status=status,
                                         event_id=event_id, limit=limit)
     return json_response({"items": items})
 
 
 @routes.get("/subscriptions/{id}/deliveries/{delivery_id}/attempts")
 async def list_attempts(request: web.Request) -> web.Response:
-    items = await store.attempts_of(request.app[PoolKey], tenant_of(request), _sub_id(request),
+    items = await views.attempts_of(request.app[PoolKey], tenant_of(request), _sub_id(request),
                                     _delivery_id(request))
     return json_response({"items": items})
 
@@ -272,8 +272,7 @@ async def list_attempts(request: web.Request) -> web.Response:
 async def resend_delivery(request: web.Request) -> web.Response:
     tenant, pool = tenant_of(request), request.app[PoolKey]
     subscription_id, delivery_id = _sub_id(request), _delivery_id(request)
-    await _require_enabled(pool, tenant, subscription_id)
-    delivery = await store.resend(pool, tenant, subscription_id, delivery_id, _now(request))
+    delivery = await commands.resend(pool, tenant, subscription_id, delivery_id, _now(request))
     return json_response(delivery, status=202)
 
 
@@ -281,22 +280,12 @@ async def resend_delivery(request: web.Request) -> web.Response:
 async def recover_failed(request: web.Request) -> web.Response:
     tenant, pool, subscription_id = tenant_of(request), request.app[PoolKey], _sub_id(request)
     body = await read_model(request, RecoverIn)
-    await _require_enabled(pool, tenant, subscription_id)
-    count = await store.recover(pool, tenant, subscription_id, body.since, _now(request))
+    count = await commands.recover(pool, tenant, subscription_id, body.since, _now(request))
     return json_response({"recovered": count, "since": body.since}, status=202)
 
 
 @routes.get("/events/{event_id}/deliveries")
 async def event_deliveries(request: web.Request) -> web.Response:
-    items = await store.attempts_for_event(request.app[PoolKey], tenant_of(request),
+    items = await views.attempts_for_event(request.app[PoolKey], tenant_of(request),
                                            _event_id(request))
     return json_response({"items": items})
-
-
-async def _require_enabled(pool: Any, tenant: uuid.UUID, subscription_id: uuid.UUID
-                           ) -> store.Subscription:
-    sub = await store.get_subscription(pool, tenant, subscription_id)
-    if not sub.enabled:
-        raise Conflict("the subscription is disabled; enable it first",
-                       details=[{"field": "id", "message": sub.disabled_reason or "disabled"}])
-    return sub

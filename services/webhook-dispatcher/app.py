@@ -19,7 +19,7 @@ from resonanz.shared.settings import Settings
 from resonanz.shared.web import HttpClientKey, create_service_app, http_client_ctx
 from resonanz.shared.worker import Repeating, alongside, running
 
-from . import store
+from . import commands
 from .api import ClockKey, PolicyKey, SecretBoxKey, routes
 from .consumers import DEFAULT_DASHBOARD_URL, build_handlers
 from .delivery import DeliveryWorker, guarded_session, listen_for_work, report_queue, utc_now
@@ -123,7 +123,7 @@ def sealing(pool: asyncpg.Pool, box: SecretBox) -> Repeating:
 
     async def seal_batch() -> int:
         try:
-            return await store.seal_plaintext(pool, box, SEAL_BATCH)
+            return await commands.seal_plaintext(pool, box, SEAL_BATCH)
         except asyncpg.PostgresError as exc:  # e.g. started before its migration: next time
             log.warning("plaintext secrets not sealed: %r", exc)
             return 0
@@ -137,7 +137,7 @@ def purging(pool: asyncpg.Pool, retention: timedelta) -> Repeating:
 
     async def purge_batch() -> int:
         try:
-            return await store.purge_log(pool, utc_now() - retention, PURGE_BATCH)
+            return await commands.purge_log(pool, utc_now() - retention, PURGE_BATCH)
         except asyncpg.PostgresError as exc:  # e.g. started before its migration: next time
             log.warning("delivery log not purged: %r", exc)
             return 0

@@ -18,10 +18,11 @@ from resonanz.shared.events import (
     WidgetResumed,
 )
 
-from . import notices, store
+from . import notices
 from .domain import WEBHOOK_ROUTES, webhook_body
 from .notices import Notice
 from .sealing import SecretBox
+from .store import deliveries, outgoing_mail
 
 # The dashboard as people reach it: through the gateway, under /app.
 DEFAULT_DASHBOARD_URL = "http://127.0.0.1:8080/app"
@@ -31,7 +32,7 @@ async def fan_out(conn: asyncpg.Connection, event: CloudEvent, data: EventData) 
     """One delivery per subscription that asked for this kind of event."""
     route = WEBHOOK_ROUTES[type(data)]
     body = webhook_body(route, event.id, event.time, event.data)
-    await store.fan_out(conn, event.tenantid, route.subscribable, event.id, event.type,
+    await deliveries.fan_out(conn, event.tenantid, route.subscribable, event.id, event.type,
                         route.name, body, event.time)
 
 
@@ -44,7 +45,7 @@ def build_handlers(box: SecretBox, invitation_link_template: str | None = None,
     async def notify(conn: asyncpg.Connection, event: CloudEvent, notice: Notice | None
                      ) -> None:
         if notice is not None:
-            await store.queue_notice(conn, box, event.tenantid, f"{event.id}:{notice.kind}",
+            await outgoing_mail.queue_notice(conn, box, event.tenantid, f"{event.id}:{notice.kind}",
                                      notice)
 
     async def on_widget_resumed(conn: asyncpg.Connection, event: CloudEvent,

@@ -33,7 +33,7 @@ from resonanz.shared.events import EndpointDisabled, MessageAttemptExhausted, ne
 from resonanz.shared.outbox import enqueue
 from resonanz.shared.worker import Waker, listen, repeat
 
-from . import metrics, notices, store
+from . import commands, metrics, notices, views
 from .domain import (
     RESPONSE_BODY_LIMIT,
     AttemptResult,
@@ -50,6 +50,8 @@ from .domain import (
     url_problem,
 )
 from .sealing import SecretBox
+from .store import WAKE_CHANNEL, deliveries, outgoing_mail, subscriptions
+from .store.deliveries import Claim
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +139,7 @@ def _blocked(exc: BaseException) -> BlockedDestination | None:
     return os_error if isinstance(os_error, BlockedDestination) else None
 
 
-async def post_webhook(session: aiohttp.ClientSession, policy: NetworkPolicy, claim: store.Claim,
+async def post_webhook(session: aiohttp.ClientSession, policy: NetworkPolicy, claim: Claim,
                        now: datetime) -> AttemptResult:
     """One signed POST; redirects are never followed (a 3xx is a failure)."""
     started = time.perf_counter()
@@ -221,11 +223,11 @@ class SuccessLog:
 
     def __init__(self, pool: asyncpg.Pool, clock: Clock) -> None:
         self.pool, self.clock = pool, clock
-        self._pending: list[tuple[store.Claim, AttemptResult, datetime,
+        self._pending: list[tuple[Claim, AttemptResult, datetime,
                                   asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
 
-    async def record(self, claim: store.Claim, result: AttemptResult,
+    async def record(self, claim: Claim, result: AttemptResult,
                      attempted_at: datetime) -> None:
         """Returns once the attempt is committed; raises what the write raised."""
         done = asyncio.get_running_loop().create_future()
@@ -240,7 +242,7 @@ class SuccessLog:
             del self._pending[:self.MAX_BATCH]
             try:
                 async with self.pool.acquire() as conn, conn.transaction():
-                    await store.settle_successes(conn, [(c, r, at) for c, r, at, _ in batch],
+                    await deliveries.settle_successes(conn, [(c, r, at) for c, r, at, _ in batch],
                                                  self.clock())
             except BaseException as exc:
                 for *_, done in batch:
@@ -306,14 +308,14 @@ class DeliveryWorker:
         if not limit:
             return 0
         now = self.clock()
-        claims = await store.claim_due(
+        claims = await deliveries.claim_due(
             self.pool, self.box, now=now, lease_until=now + self.lease, limit=limit,
             per_endpoint=self.slots.per_endpoint, saturated=self.slots.saturated(),
             saturated_tenants=self.slots.saturated_tenants(), worker=self.worker_id,
         )
         surplus = [c.id for c in claims if not self._start(c)]
         if surplus:
-            await store.release(self.pool, surplus, self.worker_id)
+            await deliveries.release(self.pool, surplus, self.worker_id)
         return len(claims) - len(surplus)
 
     async def drain(self) -> None:
@@ -321,7 +323,7 @@ class DeliveryWorker:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
-    def _start(self, claim: store.Claim) -> bool:
+    def _start(self, claim: Claim) -> bool:
         if not self.slots.take(claim.subscription_id, claim.tenant_id):
             return False
         slot = Slot(self, claim.subscription_id, claim.tenant_id)
@@ -334,7 +336,7 @@ class DeliveryWorker:
         self._tasks.discard(task)
         slot.give_back()
 
-    async def _deliver(self, claim: store.Claim, slot: Slot) -> None:
+    async def _deliver(self, claim: Claim, slot: Slot) -> None:
         now = self.clock()
         result = await post_webhook(self.session, self.policy, claim, now)
         # The endpoint is free once it has answered: recording the attempt is our work,
@@ -358,29 +360,29 @@ class DeliveryWorker:
             metrics.DELIVERY_SECONDS.observe(max(0.0, (utc_now() - claim.event_time)
                                                  .total_seconds()))
 
-    async def _settle_failure(self, claim: store.Claim, result: AttemptResult,
+    async def _settle_failure(self, claim: Claim, result: AttemptResult,
                               attempted_at: datetime) -> None:
         now = self.clock()
         async with self.pool.acquire() as conn, conn.transaction():
-            await store.record_attempt(conn, claim, result, attempted_at)
-            health = await store.lock_endpoint_health(conn, claim.subscription_id)
+            await deliveries.record_attempt(conn, claim, result, attempted_at)
+            health = await subscriptions.lock_endpoint_health(conn, claim.subscription_id)
             verdict = judge(result, claim.attempts + 1, health.failing_since, now,
                             self.unit_random(), health.last_failed_at)
             if not health.active:
                 verdict = replace(verdict, status="failed", next_attempt_at=None)
-            await store.settle_delivery(conn, claim, result, verdict, now)
-            await store.mark_endpoint_failing(conn, claim.subscription_id,
+            await deliveries.settle_delivery(conn, claim, result, verdict, now)
+            await subscriptions.mark_endpoint_failing(conn, claim.subscription_id,
                                               verdict.failing_since, now)
             if health.active and verdict.disable_reason:
                 await self._disable(conn, claim, verdict, now)
             elif health.active and verdict.exhausted:
                 await self._exhausted(conn, claim, result, now)
 
-    async def _disable(self, conn: asyncpg.Connection, claim: store.Claim, verdict: Verdict,
+    async def _disable(self, conn: asyncpg.Connection, claim: Claim, verdict: Verdict,
                        now: datetime) -> None:
         """Stop the endpoint and tell the tenant: an event and an email to its admins."""
         assert verdict.disable_reason is not None
-        disabled = await store.disable_endpoint(conn, claim.subscription_id,
+        disabled = await commands.disable_endpoint(conn, claim.subscription_id,
                                                 verdict.disable_reason, now)
         if disabled is None:
             return
@@ -389,12 +391,12 @@ class DeliveryWorker:
         event = new_event(source=SOURCE,
                           tenant_id=disabled.tenant_id, subject=disabled.id, data=data)
         await enqueue(conn, event, self.topic_webhooks)
-        await store.queue_notice(conn, self.box, disabled.tenant_id,
+        await outgoing_mail.queue_notice(conn, self.box, disabled.tenant_id,
                                  f"{event.id}:endpoint_disabled", notices.endpoint_disabled(data))
         log.warning("disabled webhook subscription %s: %s", disabled.id, verdict.disable_reason)
 
 
-    async def _exhausted(self, conn: asyncpg.Connection, claim: store.Claim,
+    async def _exhausted(self, conn: asyncpg.Connection, claim: Claim,
                          result: AttemptResult, now: datetime) -> None:
         """Every attempt of the schedule failed: an event (the `message_attempt_exhausted`
         webhook to the tenant's other endpoints) and, once a day per endpoint, an email."""
@@ -406,7 +408,7 @@ class DeliveryWorker:
         event = new_event(source=SOURCE,
                           tenant_id=claim.tenant_id, subject=claim.subscription_id, data=data)
         await enqueue(conn, event, self.topic_webhooks)
-        await store.queue_notice(conn, self.box, claim.tenant_id,
+        await outgoing_mail.queue_notice(conn, self.box, claim.tenant_id,
                                  f"exhausted:{claim.subscription_id}:{now.date().isoformat()}",
                                  notices.message_exhausted(data))
         log.warning("webhook %s to subscription %s failed every attempt", claim.id,
@@ -417,7 +419,7 @@ async def report_queue(pool: asyncpg.Pool, clock: Clock, interval: float = 5.0) 
     """Keep the queue gauges current (depth, oldest pending, disabled endpoints)."""
     while True:
         try:
-            stats = await store.queue_stats(pool, clock())
+            stats = await views.queue_stats(pool, clock())
         except TRANSIENT_DB_ERRORS as exc:
             log.info("queue gauges not updated: %r", exc)
         else:
@@ -429,4 +431,4 @@ async def report_queue(pool: asyncpg.Pool, clock: Clock, interval: float = 5.0) 
 
 async def listen_for_work(dsn: str, wake: Callable[[], None]) -> None:
     """Wake the workers on NOTIFY; polling covers whatever is missed while disconnected."""
-    await listen(dsn, store.WAKE_CHANNEL, wake, "webhook")
+    await listen(dsn, WAKE_CHANNEL, wake, "webhook")

@@ -118,7 +118,7 @@ SECRET_MIN_CHARS = 16
 SECRET_OVERLAP = timedelta(hours=24)
 
 
-# The webhook-id of a delivery: `msg_` and a UUID's 32 hex digits (see store.FAN_OUT_SQL).
+# The webhook-id of a delivery: `msg_` and a UUID's 32 hex digits (store.deliveries.FAN_OUT_SQL).
 DELIVERY_ID_PREFIX = "msg_"
 _DELIVERY_ID = re.compile(r"msg_([0-9a-fA-F]{32})")
 

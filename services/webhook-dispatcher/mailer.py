@@ -18,10 +18,12 @@ import asyncpg
 
 from resonanz.shared.worker import Waker, repeat
 
-from . import metrics, store
+from . import commands, metrics
 from .delivery import Clock, utc_now
 from .notices import mail_retry_delay
 from .sealing import SecretBox
+from .store import outgoing_mail
+from .store.outgoing_mail import Mail
 
 log = logging.getLogger(__name__)
 
@@ -66,15 +68,15 @@ class MailWorker:
 
     async def send_due(self) -> int:
         now = self.clock()
-        mails = await store.claim_mail(self.pool, self.box, now, now + LEASE, BATCH)
+        mails = await outgoing_mail.claim(self.pool, self.box, now, now + LEASE, BATCH)
         for mail in mails:
             await self._handle(mail)
         return len(mails)
 
-    async def _handle(self, mail: store.Mail) -> None:
+    async def _handle(self, mail: Mail) -> None:
         try:
             if mail.audience == "tenant_admins":
-                await store.expand_mail(self.pool, self.box, mail,
+                await commands.expand_mail(self.pool, self.box, mail,
                                         await self._admins(mail.tenant_id))
                 self.waker.wake()
                 return
@@ -86,10 +88,10 @@ class MailWorker:
             retry_at = self.clock() + delay if delay is not None else None
             log.warning("mail %d (%s) not sent, %s: %r", mail.id, mail.kind,
                         "will retry" if retry_at else "giving up", exc)
-            await store.mail_failed(self.pool, mail.id, repr(exc), retry_at)
+            await outgoing_mail.mark_failed(self.pool, mail.id, repr(exc), retry_at)
             return
         metrics.MAILS.labels("sent").inc()
-        await store.mail_sent(self.pool, mail.id, self.clock())
+        await outgoing_mail.mark_sent(self.pool, mail.id, self.clock())
 
     async def _admins(self, tenant_id: str) -> list[str]:
         url = f"{self.gateway_url}/internal/tenants/{tenant_id}/admins"
@@ -99,7 +101,7 @@ class MailWorker:
             admins = await response.json()
         return sorted({a["email"] for a in admins if a.get("email")})
 
-    async def _send(self, mail: store.Mail) -> None:
+    async def _send(self, mail: Mail) -> None:
         assert mail.recipient is not None
         message = EmailMessage()
         message["From"] = self.smtp.sender

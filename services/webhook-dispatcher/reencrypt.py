@@ -11,8 +11,8 @@ import json
 from resonanz.shared.db import create_pool
 
 from .app import SERVICE, WebhookDispatcherSettings
+from .commands import Resealed, reseal_all
 from .sealing import SecretBox
-from .store import Resealed, reseal_all
 
 
 def register(commands: argparse._SubParsersAction, settings: WebhookDispatcherSettings

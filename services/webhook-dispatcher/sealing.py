@@ -5,7 +5,7 @@ secrets, and the bodies of queued mail (an invitation or a password reset carrie
 one-time link; a mail's body is dropped once it is sent).
 
 Rows from before sealing keep their secret in the plaintext columns until the dispatcher
-seals them (store.seal_plaintext: at start, then hourly, in small batches). Where a
+seals them (commands.seal_plaintext: at start, then hourly, in small batches). Where a
 plaintext value is present it is the newer one (only an older release writes it), so
 readers prefer it.
 

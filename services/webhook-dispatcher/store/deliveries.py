@@ -1,0 +1,306 @@
+"""Deliveries: the queue (fan-out, claims and their results), the attempts, the delivery log."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from resonanz.shared.crypto import UndecryptableSecret
+from resonanz.shared.db import plain
+from resonanz.shared.errors import NotFound
+
+from ..domain import AttemptResult, Verdict, delivery_id
+from ..sealing import CURRENT, Retired, SecretBox
+from . import WAKE_CHANNEL
+
+log = logging.getLogger(__name__)
+
+# --- fan-out ---------------------------------------------------------------------------------
+
+
+FAN_OUT_SQL = f"""
+WITH targets AS (
+    SELECT id, enabled FROM subscriptions
+    WHERE tenant_id = $1 AND events && $2::text[] AND deleted_at IS NULL
+), created AS (
+    -- The webhook-id receivers deduplicate by: one per delivery, stable across retries.
+    -- A disabled endpoint's delivery is recorded as failed (not attempted), so that enabling
+    -- it and recovering since the disable sends what happened in between.
+    INSERT INTO deliveries (id, subscription_id, tenant_id, event_id, event_type,
+                            webhook_type, body, event_time, next_attempt_at, status,
+                            last_outcome)
+    SELECT 'msg_' || replace(gen_random_uuid()::text, '-', ''), id, $1, $3, $4, $5, $6, $7,
+           now(), CASE WHEN enabled THEN 'pending' ELSE 'failed' END,
+           CASE WHEN enabled THEN NULL ELSE 'disabled' END
+    FROM targets
+    ON CONFLICT DO NOTHING
+    RETURNING status
+)
+SELECT pg_notify('{WAKE_CHANNEL}', '')
+FROM (SELECT 1 FROM created WHERE status = 'pending' LIMIT 1) AS any_created
+"""
+
+
+async def fan_out(conn: asyncpg.Connection, tenant_id: str, names: tuple[str, ...],
+                  event_id: str, event_type: str, webhook_type: str, body: bytes,
+                  event_time: datetime) -> None:
+    """One delivery per subscription that asked for any of `names`, due at once (or failed at
+    once for a disabled endpoint), and the dispatchers woken on commit when there is one:
+    a single round trip per event."""
+    await conn.execute(FAN_OUT_SQL, uuid.UUID(tenant_id), list(names), uuid.UUID(event_id),
+                       event_type, webhook_type, body, event_time)
+
+
+# --- the queue: claims and results ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A delivery this dispatcher holds the lease of, with what it needs to send it."""
+
+    id: str
+    subscription_id: str
+    tenant_id: str
+    event_id: str
+    webhook_type: str
+    body: bytes
+    event_time: datetime
+    attempts: int  # in this retry cycle, before this one
+    url: str
+    secret: str
+    previous: Retired  # retired secrets and the times they sign until
+    total_attempts: int = 0  # ever, before this one
+
+
+# Candidates are the oldest due deliveries and, when some tenant or endpoint has no free
+# slot, also the newest ones; the saturated are left out after each LIMIT. Both scans read a
+# bounded stretch of the due index, so a dead endpoint's backlog is never scanned through,
+# and new work for healthy endpoints is found at once however long that backlog (measured:
+# 0.7 ms of database time a claim beside a 50,000-delivery backlog of a saturated tenant,
+# against 36 ms when the backlog was skipped row by row).
+CLAIM_SQL = """
+WITH oldest AS (
+    SELECT d.id, d.subscription_id, d.tenant_id, d.next_attempt_at
+    FROM deliveries d
+    WHERE d.status = 'pending' AND d.next_attempt_at <= $1
+      AND (d.locked_until IS NULL OR d.locked_until < $1)
+    ORDER BY d.next_attempt_at LIMIT $3 * 4
+), newest AS (
+    SELECT d.id, d.subscription_id, d.tenant_id, d.next_attempt_at
+    FROM deliveries d
+    WHERE cardinality($5::uuid[]) + cardinality($7::uuid[]) > 0
+      AND d.status = 'pending' AND d.next_attempt_at <= $1
+      AND (d.locked_until IS NULL OR d.locked_until < $1)
+    ORDER BY d.next_attempt_at DESC LIMIT $3 * 20
+), candidates AS (
+    SELECT id, subscription_id, next_attempt_at FROM (
+        SELECT * FROM oldest UNION SELECT * FROM newest) both_ends
+    WHERE NOT (subscription_id = ANY($5::uuid[])) AND NOT (tenant_id = ANY($7::uuid[]))
+), ranked AS (
+    SELECT id, next_attempt_at,
+           row_number() OVER (PARTITION BY subscription_id ORDER BY next_attempt_at) AS rank
+    FROM candidates
+), picked AS (
+    SELECT d.id FROM deliveries d JOIN ranked r ON r.id = d.id
+    JOIN subscriptions s ON s.id = d.subscription_id AND s.enabled AND s.deleted_at IS NULL
+    WHERE r.rank <= $4 AND d.status = 'pending'
+      AND (d.locked_until IS NULL OR d.locked_until < $1)
+    ORDER BY r.next_attempt_at LIMIT $3
+    FOR UPDATE OF d SKIP LOCKED
+)
+UPDATE deliveries d SET locked_until = $2, locked_by = $6
+FROM picked, subscriptions s
+WHERE d.id = picked.id AND s.id = d.subscription_id
+RETURNING d.id, d.subscription_id, d.tenant_id, d.event_id, d.webhook_type, d.body,
+          d.event_time, d.cycle_attempts, d.attempts AS total_attempts, s.url, s.secret,
+          s.secret_sealed, s.previous_secret, s.previous_secret_sealed, s.previous_until,
+          s.previous_secrets_sealed
+"""
+
+
+async def claim_due(pool: asyncpg.Pool, box: SecretBox, *, now: datetime,
+                    lease_until: datetime, limit: int, per_endpoint: int,
+                    saturated: list[uuid.UUID], worker: str,
+                    saturated_tenants: list[uuid.UUID] | None = None) -> list[Claim]:
+    """Lease due deliveries, at most `per_endpoint` per subscription and none for the
+    subscriptions and tenants this dispatcher has no free slot for. SKIP LOCKED keeps
+    replicas apart.
+
+    A delivery whose secret no key opens is held, not attempted: its lease runs out and
+    it is claimed again later, so a key missing from the ring costs the endpoint neither
+    retries nor its health, and the queue's age shows the problem."""
+    rows = await pool.fetch(CLAIM_SQL, now, lease_until, limit, per_endpoint, saturated, worker,
+                            saturated_tenants or [])
+    claims = []
+    for row in rows:
+        try:
+            claims.append(_claim(box, row))
+        except UndecryptableSecret as exc:
+            log.error("delivery %s held: the signing secret of subscription %s does not open"
+                      " (%s); is a key missing from RESONANZ_ENCRYPTION_KEYS?",
+                      row["id"], row["subscription_id"], exc)
+    return claims
+
+
+def _claim(box: SecretBox, row: asyncpg.Record) -> Claim:
+    sid = row["subscription_id"]
+    secret = box.stored(CURRENT, sid, row["secret"], row["secret_sealed"])
+    assert secret is not None, "subscriptions_secret_kept"
+    return Claim(
+        id=row["id"], subscription_id=str(sid), tenant_id=str(row["tenant_id"]),
+        event_id=str(row["event_id"]), webhook_type=row["webhook_type"], body=row["body"],
+        event_time=row["event_time"], attempts=row["cycle_attempts"],
+        total_attempts=row["total_attempts"], url=row["url"],
+        secret=secret, previous=box.retired(row, sid),
+    )
+
+
+async def release(pool: asyncpg.Pool, delivery_ids: list[str], worker: str) -> None:
+    await pool.execute(
+        "UPDATE deliveries SET locked_until = NULL WHERE id = ANY($1::text[]) AND locked_by = $2",
+        delivery_ids, worker,
+    )
+
+
+async def record_attempt(conn: asyncpg.Connection, claim: Claim, result: AttemptResult,
+                         at: datetime) -> None:
+    await conn.execute(
+        "INSERT INTO attempts (delivery_id, subscription_id, attempted_at, duration_ms, outcome,"
+        " status_code, response_body, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        claim.id, uuid.UUID(claim.subscription_id), at, result.duration_ms,
+        str(result.outcome), result.status_code, result.response_body, result.error,
+    )
+
+
+async def settle_delivery(conn: asyncpg.Connection, claim: Claim, result: AttemptResult,
+                          verdict: Verdict, now: datetime) -> None:
+    await conn.execute(
+        "UPDATE deliveries SET status = $2, attempts = attempts + 1,"
+        " cycle_attempts = cycle_attempts + 1,"
+        " next_attempt_at = coalesce($3, next_attempt_at), locked_until = NULL,"
+        " last_status = $4, last_outcome = $5,"
+        " delivered_at = CASE WHEN $2 = 'delivered' THEN $6 ELSE delivered_at END"
+        " WHERE id = $1",
+        claim.id, verdict.status, verdict.next_attempt_at, result.status_code,
+        str(result.outcome), now,
+    )
+
+
+SETTLE_DELIVERED_SQL = (
+    "UPDATE deliveries d SET status = 'delivered', attempts = d.attempts + 1,"
+    " cycle_attempts = d.cycle_attempts + 1, locked_until = NULL, last_status = u.status,"
+    " last_outcome = u.outcome,"
+    " delivered_at = $4 FROM unnest($1::text[], $2::int[], $3::text[])"
+    # `= ANY` as well as the join: measured under load at 200 webhooks/s, 0.86 ms per
+    # batch for the join alone against 0.23 ms with it (pg_stat_statements).
+    " AS u(id, status, outcome) WHERE d.id = ANY($1::text[]) AND d.id = u.id"
+)
+
+
+async def settle_successes(conn: asyncpg.Connection,
+                           settled: list[tuple[Claim, AttemptResult, datetime]],
+                           now: datetime) -> None:
+    """Record many successful attempts at once: their endpoints healthy (locked in id
+    order, before the deliveries, as on the failure path), the attempts, the deliveries."""
+    await conn.execute(
+        "UPDATE subscriptions s SET failing_since = NULL FROM (SELECT id FROM subscriptions"
+        " WHERE id = ANY($1::uuid[]) AND failing_since IS NOT NULL ORDER BY id FOR UPDATE)"
+        " AS healed WHERE s.id = healed.id",
+        sorted({uuid.UUID(c.subscription_id) for c, _, _ in settled}))
+    await conn.execute(
+        "INSERT INTO attempts (delivery_id, subscription_id, attempted_at, duration_ms,"
+        " outcome, status_code, response_body, error) SELECT * FROM unnest($1::text[],"
+        " $2::uuid[], $3::timestamptz[], $4::float8[], $5::text[], $6::int[], $7::text[],"
+        " $8::text[])",
+        [c.id for c, _, _ in settled], [uuid.UUID(c.subscription_id) for c, _, _ in settled],
+        [at for _, _, at in settled], [r.duration_ms for _, r, _ in settled],
+        [str(r.outcome) for _, r, _ in settled], [r.status_code for _, r, _ in settled],
+        [r.response_body for _, r, _ in settled], [r.error for _, r, _ in settled])
+    await conn.execute(
+        SETTLE_DELIVERED_SQL, [c.id for c, _, _ in settled],
+        [r.status_code for _, r, _ in settled], [str(r.outcome) for _, r, _ in settled], now)
+
+
+# --- the delivery log ----------------------------------------------------------------------
+
+# `attempts` is every attempt the delivery had; a finished one has no next attempt.
+DELIVERY_COLUMNS = (
+    "d.id, d.subscription_id, d.event_id, d.event_type, d.webhook_type, d.status, d.attempts,"
+    " CASE WHEN d.status = 'pending' THEN d.next_attempt_at END AS next_attempt_at,"
+    " d.last_status, d.last_outcome, d.created_at, d.delivered_at"
+)
+
+
+async def insert_test(conn: asyncpg.Connection, tenant_id: uuid.UUID,
+                      subscription_id: uuid.UUID, event_type: str, webhook_type: str,
+                      body: bytes, event_id: uuid.UUID, now: datetime) -> dict[str, Any]:
+    """One delivery to this endpoint only, due at once."""
+    return plain(await conn.fetchrow(
+        "INSERT INTO deliveries (id, subscription_id, tenant_id, event_id, event_type,"
+        " webhook_type, body, event_time, next_attempt_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)"
+        f" RETURNING {DELIVERY_COLUMNS.replace('d.', '')}",
+        delivery_id(uuid.uuid4()), subscription_id, tenant_id, event_id, event_type,
+        webhook_type, body, now,
+    ))
+
+
+async def requeue(conn: asyncpg.Connection, tenant_id: uuid.UUID, subscription_id: uuid.UUID,
+                  delivery: uuid.UUID, now: datetime) -> dict[str, Any]:
+    """One delivery due again now, with a fresh retry cycle and the same webhook-id."""
+    row = await conn.fetchrow(
+        "UPDATE deliveries d SET status = 'pending', cycle_attempts = 0, next_attempt_at = $4"
+        " WHERE d.id = $1 AND d.tenant_id = $2 AND d.subscription_id = $3"
+        f" AND d.status <> 'cancelled' RETURNING {DELIVERY_COLUMNS}",
+        delivery_id(delivery), tenant_id, subscription_id, now,
+    )
+    if row is None:
+        raise NotFound("delivery not found")
+    return plain(row)
+
+
+async def requeue_failed(conn: asyncpg.Connection, tenant_id: uuid.UUID,
+                         subscription_id: uuid.UUID, since: datetime, now: datetime) -> int:
+    """Every failed delivery created since `since` due again now; how many."""
+    ids = await conn.fetch(
+        "UPDATE deliveries SET status = 'pending', cycle_attempts = 0, next_attempt_at = $4,"
+        " locked_until = NULL WHERE tenant_id = $1 AND subscription_id = $2"
+        " AND status = 'failed' AND created_at >= $3 RETURNING id",
+        tenant_id, subscription_id, since, now,
+    )
+    return len(ids)
+
+
+async def cancel_pending(conn: asyncpg.Connection, subscription_id: uuid.UUID) -> None:
+    """The endpoint is gone: what was queued for it will never be sent."""
+    await conn.execute(
+        "UPDATE deliveries SET status = 'cancelled', locked_until = NULL"
+        " WHERE subscription_id = $1 AND status = 'pending'",
+        subscription_id,
+    )
+
+
+async def fail_pending(conn: asyncpg.Connection, subscription_id: uuid.UUID) -> None:
+    """The endpoint is disabled: what was queued for it counts as failed (the tenant can
+    recover it after enabling)."""
+    await conn.execute(
+        "UPDATE deliveries SET status = 'failed', locked_until = NULL, last_outcome = 'disabled'"
+        " WHERE subscription_id = $1 AND status = 'pending'",
+        subscription_id,
+    )
+
+
+async def purge(conn: asyncpg.Connection, older_than: datetime, limit: int) -> int:
+    """Delete finished deliveries created before `older_than` with their attempts, at most
+    `limit`, skipping rows another replica holds; how many. Pending ones are never purged."""
+    ids = [r["id"] for r in await conn.fetch(
+        "SELECT id FROM deliveries WHERE created_at < $1 AND status <> 'pending'"
+        " ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED", older_than, limit)]
+    await conn.execute("DELETE FROM attempts WHERE delivery_id = ANY($1::text[])", ids)
+    await conn.execute("DELETE FROM deliveries WHERE id = ANY($1::text[])", ids)
+    return len(ids)
