@@ -211,6 +211,8 @@ class FeedbackView(View):
     metadata: dict[str, Any]
     customer_email: str | None
     status: EntryStatus
+    allowed_transitions: list[EntryStatus] = Field(
+        description="the statuses this entry may move to now (a PATCH to any other is 409)")
     widget_id: str | None
     quality_score: int | None
     assigned_to: str | None
@@ -252,6 +254,9 @@ class ResponseView(View):
     campaign_id: str | None
     # NONE: the response's campaign pays no reward, so there is nothing to review.
     status: Literal["PENDING", "APPROVED", "REJECTED", "NONE"]
+    allowed_transitions: list[Literal["APPROVED", "REJECTED"]] = Field(
+        description="the reward states this response may move to now: both while PENDING"
+                    " (approve, reject), none once reviewed")
     rating: int | None
     text: str | None
     customer_email: str | None
@@ -614,3 +619,126 @@ class ExportRowView(View):
     notes_count: int
     answers: dict[str, Any]
     metadata: dict[str, Any]
+
+
+# --- bulk triage and reward totals (`/v1/feedback/bulk`, `/api/v1/responses/bulk`,
+# `/api/v1/rewards/totals`) ------------------------------------------------------------------
+
+MAX_BULK = 500
+BULK_IDS = f"the entries to change (UUIDs, 1-{MAX_BULK}); or send `filter`"
+BULK_FILTER = (f"every entry the list's filters find, by the list's parameter names (a list"
+               f" value is joined with commas); at most {MAX_BULK}: more is a 400")
+FilterValue = str | int | list[str | int]
+
+
+class BulkSetIn(BaseModel):
+    """What a bulk triage sets on every entry: a status, an assignee, or both."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    status: EntryStatus | None = None
+    assignee: Annotated[str | None, AfterValidator(canonical_if_uuid)] = Field(
+        default=None, max_length=200, description="a member's user id or a name; null"
+                                                  " unassigns")
+
+    @model_validator(mode="after")
+    def not_empty(self) -> BulkSetIn:
+        if not self.model_fields_set:
+            raise ValueError("send at least one of status, assignee")
+        if self.status is None and "status" in self.model_fields_set:
+            raise ValueError("status cannot be null")
+        return self
+
+    def changes(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.model_fields_set}
+
+
+class _BulkTarget(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    ids: list[UuidStr] | None = Field(default=None, min_length=1, max_length=MAX_BULK,
+                                      description=BULK_IDS)
+    filter: dict[str, FilterValue] | None = Field(default=None, description=BULK_FILTER)
+
+    @model_validator(mode="after")
+    def one_target(self) -> _BulkTarget:
+        if (self.ids is None) == (self.filter is None):
+            raise ValueError("send either ids or filter")
+        return self
+
+
+class BulkTriageIn(_BulkTarget):
+    """FeedBackPro `POST /v1/feedback/bulk`: set status and/or assignee on many entries."""
+
+    set: BulkSetIn
+
+
+class BulkReviewIn(_BulkTarget):
+    """Pay4Feedback `POST /api/v1/responses/bulk`: approve or reject many rewards."""
+
+    action: Literal["approve", "reject"]
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class BulkErrorView(View):
+    code: str
+    message: str
+    details: list[Any]
+
+
+class BulkItemView(View):
+    id: str
+    ok: bool
+    status: int = Field(description="200, or what this entry alone would have answered"
+                                    " (404 unknown, 409 an impossible move …)")
+    changed: bool = Field(description="false when the entry already was as asked")
+    error: BulkErrorView | None = None
+
+
+class FeedbackBulkItemView(BulkItemView):
+    entry: FeedbackView | None = None
+
+
+class ResponseBulkItemView(BulkItemView):
+    response: ResponseView | None = None
+
+
+class _BulkCounts(View):
+    requested: int
+    succeeded: int
+    changed: int
+    failed: int
+
+
+class FeedbackBulkView(_BulkCounts):
+    """One result per entry, in the order asked (a filter: newest first)."""
+
+    items: list[FeedbackBulkItemView]
+
+
+class ResponseBulkView(_BulkCounts):
+    """One result per response, in the order asked (a filter: newest first)."""
+
+    items: list[ResponseBulkItemView]
+
+
+class MoneyView(View):
+    currency: str
+    amount: str = Field(description="a decimal number, two places")
+    count: int
+
+
+class RewardTotalsView(View):
+    """The rewards queue's running totals, now."""
+
+    campaign_id: str | None
+    pending: int = Field(description="responses waiting for a review")
+    approved: int
+    rejected: int
+    pending_amounts: list[MoneyView] = Field(
+        description="what the pending ones would pay at their campaign's current reward")
+    approved_amounts: list[MoneyView] = Field(description="money approved, per currency")
+    paid_amounts: list[MoneyView] = Field(description="money paid out, per currency")
+    vouchers_approved: int
+    vouchers_issued: int
+    payouts_blocked: int = Field(description="approved payouts that could not be made")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from resonanz.shared.caller import caller_of
-from resonanz.shared.contracts import EntryIn, PatchIn, ReviewIn
+from resonanz.shared.contracts import MAX_BULK, BulkSetIn, EntryIn, PatchIn, ReviewIn, UuidStr
 from resonanz.shared.db import PoolKey
 from resonanz.shared.errors import InvalidInput
 from resonanz.shared.params import (
@@ -21,7 +22,7 @@ from resonanz.shared.params import (
 from resonanz.shared.web import SettingsKey, json_response, read_model
 
 from . import commands, export, store
-from .domain import REWARD_STATUSES, STATUSES, Entry, Patch
+from .domain import REWARD_STATUSES, STATUSES, Entry, Patch, allowed_moves
 
 routes = web.RouteTableDef()
 
@@ -35,12 +36,40 @@ def entry_json(entry: Entry) -> dict[str, Any]:
         "id": entry.id, "widget_id": entry.widget_id, "body": entry.body,
         "rating": entry.rating, "category": entry.category, "metadata": entry.metadata,
         "customer_email": entry.customer_email, "answers": entry.answers,
-        "status": entry.status, "assignee": entry.assignee,
+        "status": entry.status, "allowed_transitions": allowed_moves(entry.status),
+        "assignee": entry.assignee,
         "quality_score": entry.quality_score, "quality": entry.quality,
         "reward": commands.review_json(entry), "created_at": entry.created_at,
         "updated_at": entry.updated_at, "first_response_at": entry.first_response_at,
         "resolved_at": entry.resolved_at,
     }
+
+
+class BulkReview(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    verdict: Literal["approved", "rejected"]
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class BulkIn(BaseModel):
+    """A bulk change as the gateway sends it: the entries (ids, or a list's filter as its
+    query parameters) and either the triage to set or the reward review to make."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ids: list[UuidStr] | None = Field(default=None, min_length=1, max_length=MAX_BULK)
+    filter: dict[str, str] | None = None
+    set: BulkSetIn | None = None
+    review: BulkReview | None = None
+
+    @model_validator(mode="after")
+    def one_of_each(self) -> BulkIn:
+        if (self.ids is None) == (self.filter is None):
+            raise ValueError("send either ids or filter")
+        if (self.set is None) == (self.review is None):
+            raise ValueError("send either set or review")
+        return self
 
 
 def _topic(request: web.Request) -> str:
@@ -58,9 +87,70 @@ async def create_entry(request: web.Request) -> web.Response:
 @routes.get("/entries")
 async def list_entries(request: web.Request) -> web.Response:
     actor = caller_of(request)
-    page = await store.list_entries(request.app[PoolKey], list_query(request, actor.tenant_id))
+    query = list_query(request, actor.tenant_id)
+    # Read before the page: a change in between makes the next poll fetch again.
+    mark = (await store.change_mark(request.app[PoolKey], actor.tenant_id)
+            if request.query.get("mark") == "1" else None)
+    page = await store.list_entries(request.app[PoolKey], query)
     return json_response({"items": [entry_json(e) for e in page.items], "total": page.total,
-                          "next_cursor": page.next_cursor})
+                          "next_cursor": page.next_cursor,
+                          **({"mark": mark} if mark is not None else {})})
+
+
+@routes.get("/entries/mark")
+async def entries_mark(request: web.Request) -> web.Response:
+    """What moves with every change to the tenant's entries: a list's ETag is made of it."""
+    actor = caller_of(request)
+    return json_response({"mark": await store.change_mark(request.app[PoolKey],
+                                                          actor.tenant_id)})
+
+
+@routes.post("/entries/bulk")
+async def bulk_entries(request: web.Request) -> web.Response:
+    """One change to many entries, each in its own transaction with its own audit row and
+    events; what failed is reported per entry, the rest is done."""
+    actor = caller_of(request)
+    bulk = await read_model(request, BulkIn)
+    pool = request.app[PoolKey]
+    if bulk.ids is not None:
+        ids = list(dict.fromkeys(bulk.ids))
+    else:
+        try:
+            query = query_of(bulk.filter or {}, actor.tenant_id)
+        except InvalidInput as exc:
+            raise InvalidInput.naming([{**d, "field": f"filter.{d.get('field')}"}
+                                       for d in exc.details]) from None
+        ids = await store.matching_ids(pool, query, MAX_BULK + 1)
+        if len(ids) > MAX_BULK:
+            raise _bad("filter", f"matches more than {MAX_BULK} entries; narrow it down"
+                       f" (at most {MAX_BULK} per request)")
+    if bulk.review is not None:
+        results = await commands.review_many(pool, _topic(request), actor, ids,
+                                             bulk.review.verdict, bulk.review.reason)
+    else:
+        assert bulk.set is not None
+        patch = Patch(**bulk.set.changes())
+        results = await commands.update_many(pool, _topic(request), actor, ids, patch)
+    return json_response({"items": [_bulk_item(r) for r in results]})
+
+
+def _bulk_item(result: commands.Outcome) -> dict[str, Any]:
+    if result.entry is not None:
+        return {"id": result.id, "ok": True, "status": 200, "changed": result.changed,
+                "entry": entry_json(result.entry)}
+    error = result.error
+    assert error is not None
+    return {"id": result.id, "ok": False, "status": error.status, "changed": False,
+            "error": {"code": error.code, "message": error.message, "details": error.details}}
+
+
+@routes.get("/rewards/totals")
+async def reward_totals(request: web.Request) -> web.Response:
+    """The rewards queue's running totals: counts by state, money approved and paid."""
+    actor = caller_of(request)
+    widget_id = query_uuid(request.query, "widget_id")
+    return json_response(await store.reward_totals(request.app[PoolKey], actor.tenant_id,
+                                                   widget_id))
 
 
 @routes.get("/entries/export")
@@ -155,7 +245,11 @@ async def snapshots(request: web.Request) -> web.Response:
 
 
 def list_query(request: web.Request, tenant_id: str) -> store.ListQuery:
-    q = request.query
+    return query_of(request.query, tenant_id)
+
+
+def query_of(q: Mapping[str, str], tenant_id: str) -> store.ListQuery:
+    """A list's filters from its parameters (a query string, or a bulk change's filter)."""
     return store.ListQuery(
         tenant_id=tenant_id, statuses=_statuses(q.get("status", "")),
         reward_statuses=_reward_statuses(q.get("reward_status", "")),

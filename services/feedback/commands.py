@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,7 +11,7 @@ import asyncpg
 
 from resonanz.shared.caller import Caller
 from resonanz.shared.contracts import EntryIn
-from resonanz.shared.errors import NotFound
+from resonanz.shared.errors import DomainError, NotFound
 from resonanz.shared.events import (
     EventData,
     FeedbackAssigned,
@@ -200,3 +200,46 @@ async def _review(conn: asyncpg.Connection, topic: str, entry: Entry, verdict: s
 def review_json(entry: Entry) -> dict[str, Any]:
     return {"reward_status": entry.reward_status, "reviewed_by": entry.reviewed_by,
             "reviewed_at": entry.reviewed_at, "reason": entry.review_reason}
+
+
+# --- many entries at once (bulk triage) -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One entry of a bulk change: the entry as it is now, or why it was refused."""
+
+    id: str
+    entry: Entry | None = None
+    changed: bool = False
+    error: DomainError | None = None
+
+
+async def update_many(pool: asyncpg.Pool, topic: str, actor: Caller, ids: list[str],
+                      patch: Patch) -> list[Outcome]:
+    """`update_entry` for each id in turn, each in its own transaction with its audit row
+    and events: one refusal (an unknown id, an impossible move) leaves the others done."""
+    outcomes = []
+    for entry_id in ids:
+        try:
+            before = await store.get_entry(pool, actor.tenant_id, entry_id)
+            after = await update_entry(pool, topic, actor, entry_id, patch)
+        except DomainError as refused:
+            outcomes.append(Outcome(entry_id, error=refused))
+        else:
+            outcomes.append(Outcome(entry_id, after, changed=after.version != before.version))
+    return outcomes
+
+
+async def review_many(pool: asyncpg.Pool, topic: str, actor: Caller, ids: list[str],
+                      verdict: str, reason: str | None) -> list[Outcome]:
+    """`review_reward` for each id in turn; one already reviewed is a 409 of its own."""
+    outcomes = []
+    for entry_id in ids:
+        try:
+            entry = await review_reward(pool, topic, actor, entry_id, verdict, reason)
+        except DomainError as refused:
+            outcomes.append(Outcome(entry_id, error=refused))
+        else:
+            outcomes.append(Outcome(entry_id, entry, changed=True))
+    return outcomes

@@ -56,6 +56,12 @@ class RewardAlreadyReviewed(Conflict):
                          details=[{"field": "reward_status", "message": reward_status}])
 
 
+def allowed_moves(status: str) -> list[str]:
+    """The statuses an entry in `status` may move to, in the workflow's order (what a
+    client offers; `check_transition` enforces the same table)."""
+    return [s for s in STATUSES if s in TRANSITIONS.get(status, frozenset())]
+
+
 def check_transition(current: str, wanted: str) -> None:
     if wanted != current and wanted not in TRANSITIONS[current]:
         raise InvalidTransition(current, wanted)

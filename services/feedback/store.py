@@ -6,6 +6,7 @@ import base64
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -16,7 +17,7 @@ from resonanz.shared.events import CloudEvent
 from resonanz.shared.outbox import notify_sql, outbox_insert
 from resonanz.shared.params import parse_datetime, parse_uuid, path_uuid
 
-from .domain import Campaign, Entry, Reward
+from .domain import Campaign, Entry, Reward, reward_of
 
 ENTRY_COLUMNS = (
     "id, tenant_id, widget_id, body, rating, category, metadata, customer_email, answers,"
@@ -471,3 +472,87 @@ async def snapshots_after(pool: asyncpg.Pool, tenant_id: str, after: str | None,
         tenant_id, uuid.UUID(after) if after else None, limit,
     )
     return [entry_from_row(r) for r in rows]
+
+
+# --- the inbox's change mark, bulk triage, reward totals ---------------------------------
+
+# A change is stamped with its transaction's start (now()), so one committed after a
+# later-stamped one lands behind the newest stamp: the mark also counts what changed within
+# this window of the newest stamp, which such a change still moves.
+CHANGE_WINDOW = "60 seconds"
+CHANGE_MARK_SQL = (
+    "WITH newest AS (SELECT max(updated_at) AS at FROM entries WHERE tenant_id = $1)"
+    " SELECT newest.at, count(e.id) AS changed, coalesce(sum(e.version), 0) AS versions"
+    " FROM newest LEFT JOIN entries e ON e.tenant_id = $1"
+    f" AND e.updated_at >= newest.at - interval '{CHANGE_WINDOW}' GROUP BY newest.at"
+)
+
+
+async def change_mark(pool: asyncpg.Pool, tenant_id: str) -> str:
+    """What moves whenever an entry of the tenant is created, changed, deleted or restored
+    (every write bumps updated_at and version): a list's ETag is made of it. Two short
+    reads of the entries_tenant_changed index, however many entries the tenant has."""
+    row = await pool.fetchrow(CHANGE_MARK_SQL, tenant_id)
+    at = row["at"].isoformat() if row and row["at"] else "-"
+    changed, versions = (row["changed"], row["versions"]) if row else (0, 0)
+    return f"{at}/{changed}/{versions}"
+
+
+async def matching_ids(pool: asyncpg.Pool, q: ListQuery, limit: int) -> list[str]:
+    """The ids a list's filters find, newest first, at most `limit`."""
+    where, args = filters(q)
+    args.append(limit)
+    rows = await pool.fetch(
+        f"SELECT id FROM entries WHERE {' AND '.join(where)}"
+        f" ORDER BY created_at DESC, id DESC LIMIT ${len(args)}", *args)
+    return [str(r["id"]) for r in rows]
+
+
+def _money(rows: list[asyncpg.Record]) -> list[dict[str, Any]]:
+    return [{"currency": r["currency"], "amount": f"{r['amount']:.2f}", "count": r["count"]}
+            for r in rows]
+
+
+async def reward_totals(pool: asyncpg.Pool, tenant_id: str, widget_id: str | None
+                        ) -> dict[str, Any]:
+    """Responses by reward state; money approved (a payout made on approval) and paid (its
+    ledger booking), per currency; what the pending ones would pay at their campaign's
+    current reward."""
+    widget = uuid.UUID(widget_id) if widget_id else None
+    states = await pool.fetch(
+        "SELECT reward_status, widget_id, count(*) AS n FROM entries WHERE tenant_id = $1"
+        " AND deleted_at IS NULL AND ($2::uuid IS NULL OR widget_id = $2)"
+        " GROUP BY reward_status, widget_id", tenant_id, widget)
+    counts = {state: 0 for state in ("pending", "approved", "rejected")}
+    pending: dict[str, list[Any]] = {}
+    for row in states:
+        counts[row["reward_status"]] = counts.get(row["reward_status"], 0) + row["n"]
+        if row["reward_status"] != "pending" or row["widget_id"] is None:
+            continue
+        campaign = await campaign_of(pool, tenant_id, str(row["widget_id"]))
+        reward = reward_of(campaign)
+        if reward.kind == "amount" and reward.amount is not None and reward.currency:
+            total = pending.setdefault(reward.currency, [Decimal(0), 0])
+            total[0] += reward.amount * row["n"]
+            total[1] += row["n"]
+    payouts = "FROM payouts WHERE tenant_id = $1 AND ($2::uuid IS NULL OR widget_id = $2)"
+    approved = await pool.fetch(
+        f"SELECT currency, sum(amount) AS amount, count(*) AS count {payouts}"
+        " AND kind = 'amount' GROUP BY currency ORDER BY currency", tenant_id, widget)
+    paid = await pool.fetch(
+        f"SELECT currency, sum(amount) AS amount, count(*) AS count {payouts}"
+        " AND kind = 'amount' AND status = 'completed' GROUP BY currency ORDER BY currency",
+        tenant_id, widget)
+    other = await pool.fetchrow(
+        "SELECT count(*) FILTER (WHERE kind = 'voucher') AS vouchers,"
+        " count(*) FILTER (WHERE kind = 'voucher' AND status = 'completed') AS issued,"
+        f" count(*) FILTER (WHERE status = 'blocked') AS blocked {payouts}", tenant_id, widget)
+    return {
+        "campaign_id": widget_id, "pending": counts["pending"],
+        "approved": counts["approved"], "rejected": counts["rejected"],
+        "pending_amounts": [{"currency": c, "amount": f"{a:.2f}", "count": n}
+                            for c, (a, n) in sorted(pending.items())],
+        "approved_amounts": _money(approved), "paid_amounts": _money(paid),
+        "vouchers_approved": other["vouchers"], "vouchers_issued": other["issued"],
+        "payouts_blocked": other["blocked"],
+    }

@@ -15,7 +15,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -121,6 +121,17 @@ class Recorder:
             log.warning("audit row kept for later: %r", exc)
             self._keep(event)
 
+    async def record_each(self, events: list[AuditEvent]) -> None:
+        """Many rows of one change, written at once."""
+        if not events:
+            return
+        try:
+            await insert_events(self.pool, events)
+        except (OSError, asyncpg.PostgresError) as exc:
+            log.warning("%d audit rows kept for later: %r", len(events), exc)
+            for event in events:
+                self._keep(event)
+
     def _keep(self, event: AuditEvent) -> None:
         if len(self._buffer) >= MAX_BUFFER:
             log.error("audit buffer full: a row for %s %s dropped", event.method, event.path)
@@ -148,6 +159,9 @@ class Recorder:
 
 
 RecorderKey = web.AppKey("audit_recorder", Recorder)
+# What a change to many records (a bulk triage) changed: one row each, the record's id as
+# its target, instead of one row for the request. Set by the operation's answer.
+TargetsKey = web.RequestKey("audit_targets", list)
 
 
 def recorder_ctx() -> Callable[[web.Application], AsyncIterator[None]]:
@@ -180,6 +194,11 @@ async def record_changes(request: web.Request, handler: Handler) -> web.StreamRe
         principal = principal_of(request)
         if principal is not None and RecorderKey in request.app:
             event = event_of(request, principal, response)
+            targets = request.get(TargetsKey)
+            if targets is not None:
+                await request.app[RecorderKey].record_each(
+                    [replace(event, target_id=str(t)[:200]) for t in targets])
+                return response
             await request.app[RecorderKey].record(
                 event, buffered=(event.method, event.operation) in BUFFERED)
     return response

@@ -132,6 +132,9 @@ def _headers(op: Operation, status: int) -> dict[str, Any]:
     if status == 201 and op.location:
         headers["Location"] = {"description": "where the created record is read",
                                "schema": STRING}
+    if op.mark is not None and status in (op.status, 304):
+        headers["ETag"] = {"description": "weak; send it back as If-None-Match",
+                           "schema": STRING}
     return headers
 
 
@@ -191,7 +194,7 @@ def _operation(op: Operation) -> dict[str, Any]:
     for status in statuses:
         responses[str(status)] = {"description": ERRORS[status],
                                   "headers": _headers(op, status)}
-        if op.path.startswith(("/v1/", "/api/v1/")):
+        if op.path.startswith(("/v1/", "/api/v1/")) and status != 304:  # 304: no body
             responses[str(status)]["content"] = {"application/json": {"schema": error}}
     params = [*op.params, *((IDEMPOTENCY_KEY,) if op.idempotent else ())]
     body: dict[str, Any] = {

@@ -12,6 +12,7 @@ copy of a handler.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -83,6 +84,10 @@ class Operation:
     media: tuple[str, ...] = ()
     # Reached without a key or session (signing in, accepting an invitation).
     open: bool = False
+    # A list answered with an ETag, and 304 to a matching If-None-Match: the service's
+    # path answering `{"mark": …}`, which moves with every change the list could show (the
+    # list itself adds it to its answer when asked with `mark=1`).
+    mark: str | None = None
 
     @property
     def dialect(self) -> str:
@@ -145,6 +150,8 @@ def route(op: Operation) -> Handler:
         require_role(request, op)
         assert op.service is not None
         params = await op.query(request) if op.query else None
+        if op.mark is not None:
+            return await conditional(request, op, params or {})
         body = None
         if op.method in WRITES - {"DELETE"}:
             body = await op.body(request) if op.body else await request.read()
@@ -153,6 +160,53 @@ def route(op: Operation) -> Handler:
                                      request[PrincipalKey], body=body, params=params)
         return (op.answer or one)(request, op, payload, status)
     return forwarded
+
+
+# --- conditional lists (ETag, If-None-Match) ---------------------------------------------
+
+# Part of every entity tag: raise it when a list's view changes, so that no client keeps
+# an old representation for a 304.
+VIEWS_VERSION = "1"
+CONDITIONAL_CACHE = "private, no-cache"
+
+
+def entity_tag(request: web.Request, op: Operation, params: Mapping[str, str], mark: str
+               ) -> str:
+    """A weak tag (the envelope's request id and timestamp differ each time): the tenant's
+    change mark and everything that shapes the answer: the dialect's path, the query as
+    sent and as the service reads it (`me` resolved to the caller)."""
+    parts = [VIEWS_VERSION, request[PrincipalKey].tenant_id, op.method, op.path,
+             request.query_string, *sorted(f"{k}={v}" for k, v in params.items()), mark]
+    digest = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
+    return f'W/"{digest}"'
+
+
+def none_match(request: web.Request, tag: str) -> bool:
+    """If-None-Match names this tag (weak comparison) or is `*`."""
+    header = request.headers.get("If-None-Match", "")
+    sent = {t.strip().removeprefix("W/") for t in header.split(",") if t.strip()}
+    return "*" in sent or tag.removeprefix("W/") in sent
+
+
+async def conditional(request: web.Request, op: Operation, params: dict[str, str]
+                      ) -> web.StreamResponse:
+    """304 when the caller's copy is current (one short read of the mark); else the list,
+    tagged with the mark read just before it."""
+    assert op.service is not None and op.upstream is not None and op.mark is not None
+    principal = request[PrincipalKey]
+    headers = {"Cache-Control": CONDITIONAL_CACHE}
+    if request.headers.get("If-None-Match"):
+        _, known = await call(request, op.service, "GET", op.mark, principal)
+        tag = entity_tag(request, op, params, known["mark"])
+        if none_match(request, tag):
+            return web.Response(status=304, headers={**headers, "ETag": tag})
+    path = await upstream_path(request, op)
+    status, payload = await call(request, op.service, op.method, path, principal,
+                                 params={**params, "mark": "1"})
+    response = (op.answer or one)(request, op, payload, status)
+    response.headers.update({**headers, "ETag": entity_tag(request, op, params,
+                                                           payload["mark"])})
+    return response
 
 
 def routes_of(operations: list[Operation]) -> list[web.RouteDef]:

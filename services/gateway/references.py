@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Mapping
 
 from aiohttp import web
 
@@ -76,13 +77,16 @@ async def require_member(request: web.Request, user_id: uuid.UUID, field: str) -
         raise _not_ours(field, "team member", user_id)
 
 
-async def widget_in_query(request: web.Request, names: tuple[str, ...]) -> str | None:
+async def widget_in_query(request: web.Request, names: tuple[str, ...],
+                          query: Mapping[str, str] | None = None) -> str | None:
     """The caller's own widget a list or summary is filtered by (under the first of
-    `names` the query holds), canonical; None when it names none."""
-    name = next((n for n in names if request.query.get(n)), None)
+    `names` the query holds; `query`: a bulk change's filter), canonical; None when it
+    names none."""
+    q = request.query if query is None else query
+    name = next((n for n in names if q.get(n)), None)
     if name is None:
         return None
-    raw = request.query[name]
+    raw = q[name]
     widget_id = await widget_named(request, raw, name)
     if widget_id is None:
         raise InvalidInput(f"{name}: must be a widget id (UUID) or public id (wdg_…)",

@@ -78,6 +78,15 @@ SUMMARY = (Param("period", {"enum": ["7d", "30d", "90d"]}),
            Param("widget_id", STRING, description=WIDGET))
 
 WRITE = (400, 401, 403, 404, 409, 415, 429)
+IF_NONE_MATCH = Param("If-None-Match", STRING, "header",
+                      description="the ETag of an earlier answer: 304 without a body while"
+                      " nothing it lists has changed (poll with it)")
+LISTED = (304, 400, 401, 403, 404, 429)
+BULK = ("Many entries at once, by `ids` or by the list's `filter` (at most"
+        f" {c.MAX_BULK}; more is a 400): each is changed in its own transaction with its own"
+        " audit row and events, as a request for that entry alone would; the answer has one"
+        " result per entry (ok, or the status and error that entry alone would have"
+        " answered). An Idempotency-Key makes a retry safe.")
 OPEN = (400, 403, 415, 429)
 ENTRY = {"id": fb.entry_id}
 WIDGET_IDS = {"id": wg.widget_id}
@@ -123,7 +132,12 @@ IDENTITY = [
 FEEDBACK = [
     Operation("GET", "/v1/feedback", "List feedback entries", service="feedback",
               upstream="/entries", query=fb.fbp_list_query, answer=fb.fbp_list_answer,
-              response=c.FeedbackView, many=True, params=FBP_LIST),
+              response=c.FeedbackView, many=True, params=(*FBP_LIST, IF_NONE_MATCH),
+              mark="/entries/mark", errors=LISTED),
+    Operation("POST", "/v1/feedback/bulk", "Bulk triage: set status and/or assignee",
+              service="feedback", upstream="/entries/bulk", body=fb.fbp_bulk_body,
+              answer=fb.fbp_bulk_answer, request=c.BulkTriageIn,
+              response=c.FeedbackBulkView, errors=WRITE, description=BULK),
     Operation("POST", "/v1/feedback", "Create a feedback entry", service="feedback",
               upstream="/entries", body=fb.entry_body, view=fb.fbp_entry,
               location="/v1/feedback/{id}", request=c.EntryIn, response=c.FeedbackView,
@@ -140,7 +154,16 @@ FEEDBACK = [
     Operation("GET", "/api/v1/responses", "List feedback responses, newest first",
               service="feedback", upstream="/entries", query=fb.p4f_list_query,
               view=fb.p4f_response, answer=rows, response=c.ResponseView, many=True,
-              params=P4F_LIST),
+              params=(*P4F_LIST, IF_NONE_MATCH), mark="/entries/mark", errors=LISTED),
+    Operation("POST", "/api/v1/responses/bulk", "Approve or reject many rewards",
+              service="feedback", upstream="/entries/bulk", body=fb.p4f_bulk_body,
+              answer=fb.p4f_bulk_answer, request=c.BulkReviewIn,
+              response=c.ResponseBulkView, errors=WRITE, description=BULK),
+    Operation("GET", "/api/v1/rewards/totals", "Running totals of the rewards: responses"
+              " by state, money approved and paid per currency", service="feedback",
+              upstream="/rewards/totals", query=fb.reward_totals_query,
+              response=c.RewardTotalsView, params=(Param("campaign_id", STRING,
+                                                         description=WIDGET),)),
     Operation("GET", "/api/v1/responses/{id}", "One response with answers and quality",
               service="feedback", upstream="/entries/{id}", ids=ENTRY,
               view=fb.p4f_response_detail, response=c.ResponseDetailView, params=(ID,)),

@@ -3,20 +3,22 @@ Pay4Feedback's `/api/v1/responses` — one record, two views."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from resonanz.shared.contracts import EntryIn, PatchIn
+from resonanz.shared.contracts import BulkReviewIn, BulkTriageIn, EntryIn, PatchIn
 from resonanz.shared.errors import InvalidInput
 from resonanz.shared.params import parse_uuid, path_uuid, query_datetime, query_limit
 from resonanz.shared.web import parse_model, read_model
 
+from ..audit_log import TargetsKey
 from ..auth import PrincipalKey
-from ..dialects import FEEDBACKPRO
+from ..dialects import FEEDBACKPRO, PAY4FEEDBACK
 from ..operations import Operation
 from ..paging import Paging
 from ..references import (
@@ -53,18 +55,17 @@ FILTERS = ("rating", "rating_min", "rating_max", "category", "quality", "score_m
 REWARD_STATES = ("pending", "approved", "rejected", "none")
 
 
-def _filters(request: web.Request, *, assignee_names: tuple[str, ...]) -> dict[str, str]:
-    q = request.query
+def _filters(request: web.Request, q: Mapping[str, str], *,
+             assignee_names: tuple[str, ...]) -> dict[str, str]:
     found = {name: q[name] for name in FILTERS if q.get(name)}
     name = next((n for n in assignee_names if q.get(n)), None)
     if name:
-        found["assignee"] = _assignee(request, name)
+        found["assignee"] = _assignee(request, name, q[name])
     return found
 
 
-def _assignee(request: web.Request, name: str) -> str:
+def _assignee(request: web.Request, name: str, value: str) -> str:
     """`me` is the signed-in member, or the user an API key was created by."""
-    value = request.query[name]
     if value.strip().lower() != "me":
         return value
     user_id = request[PrincipalKey].user_id
@@ -140,6 +141,7 @@ def fbp_entry(request: web.Request, entry: dict[str, Any]) -> dict[str, Any]:
     # and a rating-only widget submission has no text.
     view["body"] = entry["body"] or ""
     view["assigned_to"] = entry["assignee"]
+    view["allowed_transitions"] = entry["allowed_transitions"]
     return view
 
 
@@ -148,16 +150,18 @@ def fbp_entry_detail(request: web.Request, entry: dict[str, Any]) -> dict[str, A
             "notes": entry["notes"], "answers": entry["answers"]}
 
 
-async def fbp_filters(request: web.Request) -> dict[str, str]:
-    """What a FeedBackPro list (or its export) is filtered and sorted by."""
-    q = request.query
-    params = {**_dates(q), **_filters(request, assignee_names=("assignee", "assigned_to"))}
+async def fbp_filters(request: web.Request, query: Mapping[str, str] | None = None
+                      ) -> dict[str, str]:
+    """What a FeedBackPro list (or its export, or a bulk change's `filter`: `query`) is
+    filtered and sorted by."""
+    q = request.query if query is None else query
+    params = {**_dates(q), **_filters(request, q, assignee_names=("assignee", "assigned_to"))}
     for name in ("status", "sort"):
         if q.get(name):
             params[name] = q[name]
     if q.get("reward_status"):
         params["reward_status"] = _reward_states(q["reward_status"], "reward_status")
-    widget = await widget_in_query(request, ("widget_id",))
+    widget = await widget_in_query(request, ("widget_id",), q)
     if widget:
         params["widget_id"] = widget
     return params
@@ -202,6 +206,8 @@ def p4f_response(request: web.Request, entry: dict[str, Any]) -> dict[str, Any]:
         "text": entry["body"], "customer_email": entry["customer_email"],
         "quality_score": entry["quality_score"], "created_at": entry["created_at"],
         "reviewed_at": reward["reviewed_at"], "review_reason": reward["reason"],
+        "allowed_transitions": (["APPROVED", "REJECTED"]
+                                if reward["reward_status"] == "pending" else []),
     }
 
 
@@ -210,13 +216,15 @@ def p4f_response_detail(request: web.Request, entry: dict[str, Any]) -> dict[str
             "quality": entry["quality"], "payout": entry.get("payout")}
 
 
-async def p4f_filters(request: web.Request) -> dict[str, str]:
-    """What a Pay4Feedback list (or its export) is filtered by."""
-    q = request.query
-    params = {**_dates(q), **_filters(request, assignee_names=("assignee",))}
+async def p4f_filters(request: web.Request, query: Mapping[str, str] | None = None
+                      ) -> dict[str, str]:
+    """What a Pay4Feedback list (or its export, or a bulk review's `filter`: `query`) is
+    filtered by."""
+    q = request.query if query is None else query
+    params = {**_dates(q), **_filters(request, q, assignee_names=("assignee",))}
     if q.get("status"):
         params["reward_status"] = _reward_states(q["status"], "status")
-    campaign = await widget_in_query(request, ("campaign_id", "campaign"))
+    campaign = await widget_in_query(request, ("campaign_id", "campaign"), q)
     if campaign:
         params["widget_id"] = campaign
     return params
@@ -229,3 +237,99 @@ async def p4f_list_query(request: web.Request) -> dict[str, str]:
     if q.get("cursor"):
         params["cursor"] = q["cursor"]
     return params
+
+
+async def reward_totals_query(request: web.Request) -> dict[str, str]:
+    campaign = await widget_in_query(request, ("campaign_id", "campaign"))
+    return {"widget_id": campaign} if campaign else {}
+
+
+# --- bulk triage (`POST /v1/feedback/bulk`, `POST /api/v1/responses/bulk`) ---------------
+
+FBP_FILTER_NAMES = frozenset({*FILTERS, *DATE_FROM, *DATE_TO, "status", "reward_status",
+                              "widget_id", "assignee", "assigned_to"})
+P4F_FILTER_NAMES = frozenset({*FILTERS, *DATE_FROM, *DATE_TO, "status", "campaign_id",
+                              "campaign", "assignee"})
+
+
+def _filter_query(raw: Mapping[str, Any], allowed: frozenset[str]) -> dict[str, str]:
+    """A bulk change's filter as the list's query: a name the list does not know is an
+    error here (the list ignores it, and a misspelt filter must not select everything)."""
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        raise InvalidInput.naming([{"field": f"filter.{name}", "value": name,
+                                    "message": f"not a filter; allowed: {sorted(allowed)}"}
+                                   for name in unknown])
+    return {name: ",".join(str(v) for v in value) if isinstance(value, list) else str(value)
+            for name, value in raw.items()}
+
+
+@contextlib.contextmanager
+def _naming_filter() -> Iterator[None]:
+    """A filter's value refused as the list refuses it, named `filter.<name>`."""
+    try:
+        yield
+    except InvalidInput as exc:
+        raise InvalidInput.naming([
+            {**d, "field": f"filter.{d['field']}"} if d.get("field") else d
+            for d in exc.details]) from None
+
+
+async def _bulk_target(request: web.Request, bulk: BulkTriageIn | BulkReviewIn,
+                       fbp: bool) -> dict[str, Any]:
+    if bulk.ids is not None:
+        return {"ids": bulk.ids}
+    assert bulk.filter is not None
+    query = _filter_query(bulk.filter, FBP_FILTER_NAMES if fbp else P4F_FILTER_NAMES)
+    with _naming_filter():
+        found = await (fbp_filters(request, query) if fbp else p4f_filters(request, query))
+    return {"filter": found}
+
+
+async def fbp_bulk_body(request: web.Request) -> bytes:
+    """Which entries, and what to set: an assignee that is a user id must be on the team,
+    `me` is the caller."""
+    bulk = await read_model(request, BulkTriageIn)
+    changes = bulk.set.changes()
+    assignee = changes.get("assignee")
+    if isinstance(assignee, str) and assignee.lower() == "me":
+        changes["assignee"] = _assignee(request, "set.assignee", assignee)
+    member = parse_uuid(changes.get("assignee"))
+    if member is not None:
+        await require_member(request, member, "set.assignee")
+    return orjson.dumps({**await _bulk_target(request, bulk, fbp=True), "set": changes})
+
+
+async def p4f_bulk_body(request: web.Request) -> bytes:
+    bulk = await read_model(request, BulkReviewIn)
+    verdict = "approved" if bulk.action == "approve" else "rejected"
+    return orjson.dumps({**await _bulk_target(request, bulk, fbp=False),
+                         "review": {"verdict": verdict, "reason": bulk.reason}})
+
+
+def _bulk_view(request: web.Request, payload: Any, key: str,
+               view: Any) -> dict[str, Any]:
+    items = []
+    for item in payload["items"]:
+        one = {name: item[name] for name in ("id", "ok", "status", "changed")}
+        if item["ok"]:
+            one[key] = view(request, item["entry"])
+        else:
+            one["error"] = item["error"]
+        items.append(one)
+    succeeded = sum(1 for i in items if i["ok"])
+    # The organization's audit log: a row for each entry changed.
+    request[TargetsKey] = [i["id"] for i in items if i["changed"]]
+    return {"requested": len(items), "succeeded": succeeded,
+            "changed": sum(1 for i in items if i["changed"]),
+            "failed": len(items) - succeeded, "items": items}
+
+
+def fbp_bulk_answer(request: web.Request, op: Operation, payload: Any, status: int
+                    ) -> web.Response:
+    return FEEDBACKPRO.ok(request, _bulk_view(request, payload, "entry", fbp_entry))
+
+
+def p4f_bulk_answer(request: web.Request, op: Operation, payload: Any, status: int
+                    ) -> web.Response:
+    return PAY4FEEDBACK.ok(request, _bulk_view(request, payload, "response", p4f_response))
