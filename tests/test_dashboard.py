@@ -12,6 +12,7 @@ into the temporary folder, so that a test run leaves the checkout as it was.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from html.parser import HTMLParser
@@ -361,10 +362,16 @@ async def test_the_inbox_keeps_its_filters_in_the_url_pages_and_shows_new_entrie
     await settled(page)
     assert await rows(page) == [resolved["id"]]
 
-    # New entries appear without a reload (polling), where they match the view.
+    # New entries appear without a reload (polling with the list's ETag: 304 while nothing
+    # changed), where they match the view.
+    polls: list[int] = []
+    page.on("response", lambda r: polls.append(r.status) if "/v1/feedback?" in r.url
+            and r.request.headers.get("if-none-match") else None)
     await page.goto(gw(stack) + "/app/")
     await settled(page)
     marker = await page.evaluate("window.markerOfThisPage = Math.random()")
+    await eventually(lambda: asyncio.sleep(0, polls), lambda seen: 304 in seen, within=25,
+                     interval=0.5, what="a poll answered 304 Not Modified")
     fresh = await shop.entry(body="Ganz neu: der Gutschein fehlt.", rating=2)
 
     async def top() -> list[str]:
@@ -500,6 +507,7 @@ async def test_the_rewards_queue_is_by_score_and_reviews_in_a_keystroke(
     assert order == [e["id"] for e in sorted(reversed(made), key=lambda e: -scores[e["id"]])]
     totals = page.locator(".totals")
     assert "3 rewards" in await totals.inner_text()
+    assert "Paid out" in await totals.inner_text()  # GET /api/v1/rewards/totals
 
     await page.locator("table.queue tbody tr").first.focus()
     await page.keyboard.press("a")

@@ -54,12 +54,17 @@ function errorOf(status, payload, retryAfter) {
  * unauthorized handler: sign-in and the first session check), headers (more to send, e.g.
  * X-Confirm).
  */
-export async function request(method, path, {body, query, quiet401 = false, signal,
-                                             headers: extra = {}} = {}) {
+function urlOf(path, query) {
   const url = new URL(path, window.location.origin);
   for (const [name, value] of Object.entries(query || {})) {
     if (value !== undefined && value !== null) url.searchParams.set(name, value);
   }
+  return url;
+}
+
+export async function request(method, path, {body, query, quiet401 = false, signal,
+                                             headers: extra = {}} = {}) {
+  const url = urlOf(path, query);
   const headers = {...extra, Accept: 'application/json'};
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (method !== 'GET' && method !== 'HEAD' && csrfToken) headers['X-CSRF-Token'] = csrfToken;
@@ -87,6 +92,34 @@ export async function request(method, path, {body, query, quiet401 = false, sign
     throw error;
   }
   return payload;
+}
+
+/**
+ * A list fetched again only when it changed: with the ETag of the answer before (If-None-Match),
+ * the API answers 304 and nothing more. → {changed: false} or {changed: true, payload, etag}.
+ */
+export async function getIfChanged(path, etag, {query} = {}) {
+  const url = urlOf(path, query);
+  const headers = {Accept: 'application/json', ...(etag ? {'If-None-Match': etag} : {})};
+  let response;
+  try {
+    response = await fetch(url, {headers, credentials: 'same-origin', cache: 'no-store'});
+  } catch {
+    throw new ApiError(0, 'network');
+  }
+  if (response.status === 304) return {changed: false};
+  let payload = null;
+  try {
+    payload = await response.json();
+  } catch {
+    payload = null;
+  }
+  if (!response.ok) {
+    const error = errorOf(response.status, payload, null);
+    if (response.status === 401 && onUnauthorized) onUnauthorized(error);
+    throw error;
+  }
+  return {changed: true, payload, etag: response.headers.get('ETag')};
 }
 
 export const get = (path, options) => request('GET', path, options);

@@ -3,15 +3,6 @@
 
 export const STATUSES = ['new', 'pending', 'in_progress', 'resolved', 'archived'];
 
-// The feedback service's allowed moves (services/feedback/domain.py TRANSITIONS).
-export const TRANSITIONS = {
-  new: ['pending', 'in_progress', 'resolved', 'archived'],
-  pending: ['in_progress', 'resolved', 'archived'],
-  in_progress: ['pending', 'resolved', 'archived'],
-  resolved: ['pending', 'archived'],
-  archived: ['pending'],
-};
-
 export const RATINGS = [1, 2, 3, 4, 5];
 // The quality score's labels (services/feedback/scoring.py) and the reward states.
 export const QUALITY_LABELS = ['good', 'fair', 'poor', 'spam'];

@@ -3,7 +3,6 @@
 
 import * as api from './api.js';
 import {announce, append, clear, externalLink, field, h, isWebUrl, messageBox} from './dom.js';
-import {TRANSITIONS} from './filters.js';
 import {t} from './i18n.js';
 import {facts, personName, ratingText, statusBadge, time, valueText} from './view.js';
 
@@ -135,7 +134,8 @@ function triageSection(view, refresh) {
       [t('entry.assignee'), assignee]]));
   }
   const problems = problemBox();
-  const moves = TRANSITIONS[entry.status] || [];
+  // The API says which moves the entry allows now (the feedback service's workflow).
+  const moves = entry.allowed_transitions || [];
   const status = h('select', {name: 'status', dataset: {focusName: 'status'}},
     h('option', {value: ''}, t('entry.chooseMove')),
     moves.map((s) => h('option', {value: s}, t(`status.${s}`))));
@@ -186,7 +186,8 @@ function rewardSection(view, refresh) {
     [t('reward.payout'), payout ? payoutText(payout) : t('reward.noPayout')],
   ];
   const parts = [facts(rows)];
-  if (canWrite && state === 'pending') {
+  const allowed = response.allowed_transitions || [];
+  if (canWrite && allowed.length) {
     const problems = problemBox();
     const reason = h('textarea', {name: 'reason', rows: '2', maxlength: '2000',
                                   dataset: {focusName: 'reason'}});
@@ -201,10 +202,12 @@ function rewardSection(view, refresh) {
     parts.push(h('form', {class: 'review', onsubmit: (event) => event.preventDefault()},
       field(t('reward.reasonLabel'), reason, t('reward.reasonHint')).wrapper,
       h('div', {class: 'actions'},
-        h('button', {type: 'button', class: 'approve', dataset: {focusName: 'approve'},
-                     onclick: () => review('approve')}, t('reward.approve')),
-        h('button', {type: 'button', class: 'reject', dataset: {focusName: 'reject'},
-                     onclick: () => review('reject')}, t('reward.reject'))),
+        allowed.includes('APPROVED') ? h('button', {type: 'button', class: 'approve',
+          dataset: {focusName: 'approve'}, onclick: () => review('approve')}, t('reward.approve'))
+          : null,
+        allowed.includes('REJECTED') ? h('button', {type: 'button', class: 'reject',
+          dataset: {focusName: 'reject'}, onclick: () => review('reject')}, t('reward.reject'))
+          : null),
       problems));
   }
   return section('reward', t('entry.reward'), parts);

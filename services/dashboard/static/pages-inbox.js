@@ -1,5 +1,6 @@
 // The inbox: entries newest first, keyset pages, filters kept in the URL, new entries
-// polled for, and bulk triage of a selection.
+// polled for with the list's ETag (a 304 while nothing changed), and bulk triage of a
+// selection or of every entry matching the filters (one request: the API's bulk operations).
 
 import * as api from './api.js';
 import {announce, append, clear, field, h, messageBox} from './dom.js';
@@ -12,8 +13,8 @@ import {excerpt, personName, ratingText, statusBadge, time} from './view.js';
 
 const PAGE_SIZE = 50;
 const POLL_MS = 10_000;
-const SELECT_ALL_MAX = 2000;
-const BULK_CONCURRENCY = 4;
+// The API's cap on one bulk request (shared/contracts.py MAX_BULK).
+const BULK_MAX = 500;
 
 export async function inboxPage(ctx) {
   const {app} = ctx;
@@ -23,7 +24,8 @@ export async function inboxPage(ctx) {
   ctx.setTitle(t('inbox.title'));
   const [members, widgets] = await Promise.all([app.members(), app.widgets()]);
 
-  const state = {ids: new Set(), newest: null, cursor: null, selected: new Set(), busy: false};
+  const state = {ids: new Set(), newest: null, cursor: null, selected: new Set(), busy: false,
+                 etag: null, allMatching: false, matching: 0};
   const tbody = h('tbody');
   const summary = h('p', {class: 'list-summary', id: 'inbox-summary'});
   const empty = h('p', {class: 'empty', hidden: true}, t('inbox.empty'));
@@ -33,6 +35,7 @@ export async function inboxPage(ctx) {
 
   const selectAll = canWrite ? h('input', {type: 'checkbox', 'aria-label': t('inbox.selectPage'),
     onchange: () => {
+      state.allMatching = false;
       for (const box of tbody.querySelectorAll('input[type=checkbox]')) {
         box.checked = selectAll.checked;
         toggle(box.dataset.id, box.checked);
@@ -70,7 +73,11 @@ export async function inboxPage(ctx) {
       const box = h('input', {type: 'checkbox', dataset: {id: entry.id},
         checked: state.selected.has(entry.id),
         'aria-label': t('inbox.selectEntry', {text: excerpt(entry.body, 60) || t('inbox.noText')}),
-        onchange: () => { toggle(entry.id, box.checked); bulk.update(); }});
+        onchange: () => {
+          state.allMatching = false;
+          toggle(entry.id, box.checked);
+          bulk.update();
+        }});
       cells.unshift(h('td', {class: 'select'}, box));
     }
     return h('tr', {dataset: {id: entry.id}}, cells);
@@ -91,9 +98,15 @@ export async function inboxPage(ctx) {
     more.hidden = !state.cursor;
   }
 
+  const pageQuery = (cursor) => ({...apiQuery(filters), limit: PAGE_SIZE, cursor: cursor ?? ''});
+
   async function fetchPage(cursor) {
-    return api.get('/v1/feedback', {query: {...apiQuery(filters), limit: PAGE_SIZE,
-                                            cursor: cursor ?? ''}});
+    return api.get('/v1/feedback', {query: pageQuery(cursor)});
+  }
+
+  /** The first page, unless it is the one we have (`etag`): then {changed: false}. */
+  async function fetchFirst(etag) {
+    return api.getIfChanged('/v1/feedback', etag, {query: pageQuery('')});
   }
 
   /** A page of matching entries from `cursor` on: the API applies every filter. */
@@ -108,11 +121,13 @@ export async function inboxPage(ctx) {
     try {
       state.ids.clear();
       state.newest = null;
-      const {entries, cursor} = await collect('');
+      const first = await fetchFirst(null);
+      state.etag = first.etag;
+      const entries = first.payload.data;
       clear(tbody);
       remember(entries);
       tbody.append(...entries.map(row));
-      state.cursor = cursor;
+      state.cursor = first.payload.meta.next_cursor || null;
       showCount();
     } catch (error) {
       problems.append(messageBox('error', t('error.server', {message: error.message})));
@@ -139,17 +154,20 @@ export async function inboxPage(ctx) {
     }
   }
 
-  /** New entries at the top, and rows already shown brought up to date, without a reload. */
+  /** New entries at the top, and rows already shown brought up to date, without a reload.
+   * Asked with the first page's ETag: while nothing changed the API answers 304, no body. */
   async function poll() {
     if (document.hidden || state.busy) return;
     let answer;
     try {
-      answer = await fetchPage('');
+      answer = await fetchFirst(state.etag);
     } catch {
       return;  // the next round tries again; a 401 has already signed us out
     }
+    if (!answer.changed) return;
+    state.etag = answer.etag;
     const fresh = [];
-    for (const entry of answer.data) {
+    for (const entry of answer.payload.data) {
       if (state.ids.has(entry.id)) {
         const old = tbody.querySelector(`tr[data-id="${CSS.escape(entry.id)}"]`);
         if (old && !old.contains(document.activeElement)) old.replaceWith(row(entry));
@@ -168,7 +186,7 @@ export async function inboxPage(ctx) {
     announce(t('inbox.newEntries', {n: fresh.length}));
   }
 
-  const bulk = canWrite ? bulkTools({app, me, state, tbody, selectAll, filters, fetchPage,
+  const bulk = canWrite ? bulkTools({me, state, tbody, selectAll, filters, fetchPage,
                                      reload: loadFirst}) : null;
 
   append(ctx.main, 
@@ -257,7 +275,7 @@ function filterForm(ctx, filters, widgets) {
     h('summary', {}, t('filter.title')), form);
 }
 
-function bulkTools({app, me, state, tbody, selectAll, filters, fetchPage, reload}) {
+function bulkTools({me, state, tbody, selectAll, filters, fetchPage, reload}) {
   const count = h('span', {class: 'selection-count'});
   const status = h('select', {name: 'bulk-status'},
     h('option', {value: ''}, t('bulk.chooseStatus')),
@@ -271,51 +289,82 @@ function bulkTools({app, me, state, tbody, selectAll, filters, fetchPage, reload
     buttons.push(b);
     return b;
   };
+  const onWait = (seconds) => {
+    progress.textContent = t('bulk.waiting', {seconds});
+  };
+  const chunks = (ids) => Array.from({length: Math.ceil(ids.length / BULK_MAX)},
+    (_, i) => ids.slice(i * BULK_MAX, (i + 1) * BULK_MAX));
 
-  async function run(label, perEntry) {
-    const ids = [...state.selected];
-    if (!ids.length) return;
+  /** The ids every entry matching the filters has, at most BULK_MAX (more is an error). */
+  async function matchingIds() {
+    const ids = [];
+    let cursor = '';
+    do {
+      const answer = await fetchPage(cursor);
+      ids.push(...answer.data.map((e) => e.id));
+      cursor = answer.meta.next_cursor;
+    } while (cursor && ids.length <= BULK_MAX);
+    if (ids.length > BULK_MAX) throw new Error(t('bulk.tooMany', {max: BULK_MAX}));
+    return ids;
+  }
+
+  /**
+   * One bulk request per batch: the API changes each entry in its own transaction and
+   * answers a result per entry. `send(target)` gets {ids} or {filter} (the inbox's filters,
+   * applied by the server when it runs).
+   */
+  async function run(label, send) {
+    const targets = state.allMatching ? [{filter: apiQuery(filters)}]
+      : chunks([...state.selected]).map((ids) => ({ids}));
+    if (!targets.length) return;
     state.busy = true;
     for (const b of buttons) b.disabled = true;
     clear(results);
+    progress.textContent = t('bulk.working');
     const failures = [];
-    let done = 0;
-    const queue = [...ids];
-    const onWait = (seconds) => {
-      progress.textContent = t('bulk.waiting', {seconds});
-    };
-    const worker = async () => {
-      while (queue.length) {
-        const id = queue.shift();
-        try {
-          await perEntry(id, onWait);
-          state.selected.delete(id);
-        } catch (error) {
-          failures.push({id, message: error.message || String(error)});
+    let requested = 0;
+    let succeeded = 0;
+    let refused = null;
+    try {
+      for (const target of targets) {
+        const answer = await send(target);
+        requested += answer.data.requested;
+        succeeded += answer.data.succeeded;
+        for (const item of answer.data.items) {
+          if (item.ok) state.selected.delete(item.id);
+          else failures.push({id: item.id, message: item.error.message});
         }
-        done += 1;
-        progress.textContent = t('bulk.progress', {done, total: ids.length});
       }
-    };
-    await Promise.all(Array.from({length: Math.min(BULK_CONCURRENCY, ids.length)}, worker));
-    const succeeded = ids.length - failures.length;
+      state.allMatching = false;
+    } catch (error) {
+      refused = error.message || String(error);
+    }
     progress.textContent = '';
-    results.append(messageBox(failures.length ? 'error' : 'success',
-      t('bulk.done', {action: label, ok: succeeded, total: ids.length})));
+    const done = t('bulk.done', {action: label, ok: succeeded, total: requested});
+    if (refused) results.append(messageBox('error', t('error.server', {message: refused})));
+    else results.append(messageBox(failures.length ? 'error' : 'success', done));
     if (failures.length) {
       results.append(h('ul', {class: 'failures'}, failures.map((f) => h('li', {},
         h('a', {href: `/app/entries/${encodeURIComponent(f.id)}`}, t('bulk.entry', {id: f.id.slice(0, 8)})),
         ': ', f.message))));
     }
-    announce(t('bulk.done', {action: label, ok: succeeded, total: ids.length}));
+    announce(refused ? t('error.server', {message: refused}) : done);
     state.busy = false;
     await reload();
     update();
   }
 
-  const patchEach = (body) => (id, onWait) => api.patiently('PATCH', api.entryPath(id), {body}, {onWait});
-  const reviewEach = (verdict, body) => (id, onWait) => api.patiently(
-    'POST', `${api.responsePath(id)}/${verdict}`, {body}, {onWait});
+  // Sent once each: a retry after a lost answer is replayed, not done twice.
+  const once = () => ({'Idempotency-Key': crypto.randomUUID()});
+  const triage = (set) => (target) => api.patiently('POST', '/v1/feedback/bulk',
+    {body: {...target, set}, headers: once()}, {onWait});
+  // Pay4Feedback filters by reward state, not the inbox's status: the ids are found here.
+  const review = (action, extra = {}) => async (target) => {
+    const ids = target.ids || await matchingIds();
+    if (!ids.length) return {data: {requested: 0, succeeded: 0, items: []}};
+    return api.patiently('POST', '/api/v1/responses/bulk',
+      {body: {ids, action, ...extra}, headers: once()}, {onWait});
+  };
 
   button(t('bulk.setStatus'), () => {
     if (!status.value) {
@@ -323,35 +372,33 @@ function bulkTools({app, me, state, tbody, selectAll, filters, fetchPage, reload
       progress.textContent = t('bulk.chooseStatusFirst');
       return;
     }
-    run(t('bulk.setStatus'), patchEach({status: status.value}));
+    run(t('bulk.setStatus'), triage({status: status.value}));
   });
-  button(t('bulk.assignMe'), () => run(t('bulk.assignMe'), patchEach({assignee: me})));
-  button(t('bulk.approve'), () => run(t('bulk.approve'), reviewEach('approve', {})), 'approve');
+  button(t('bulk.assignMe'), () => run(t('bulk.assignMe'), triage({assignee: me})));
+  button(t('bulk.approve'), () => run(t('bulk.approve'), review('approve')), 'approve');
   button(t('bulk.reject'), () => {
     if (!reason.value.trim()) {
       reason.focus();
       progress.textContent = t('bulk.reasonFirst');
       return;
     }
-    run(t('bulk.reject'), reviewEach('reject', {reason: reason.value.trim()}));
+    run(t('bulk.reject'), review('reject', {reason: reason.value.trim()}));
   }, 'reject');
   const matching = h('button', {type: 'button', class: 'link-button', onclick: async () => {
     matching.disabled = true;
     progress.textContent = t('bulk.selecting');
     try {
-      let cursor = '';
-      while (state.selected.size < SELECT_ALL_MAX) {
-        const answer = await fetchPage(cursor);
-        for (const entry of answer.data) state.selected.add(entry.id);
-        cursor = answer.meta.next_cursor;
-        if (!cursor) break;
-      }
+      // How many match: the server applies the filters again when the action runs.
+      const answer = await api.get('/v1/feedback', {query: {...apiQuery(filters), limit: 1}});
+      state.matching = answer.meta.total ?? 0;
+      state.allMatching = true;
       for (const box of tbody.querySelectorAll('input[type=checkbox]')) {
-        box.checked = state.selected.has(box.dataset.id);
+        box.checked = true;
+        state.selected.add(box.dataset.id);
       }
-      progress.textContent = '';
+      progress.textContent = state.matching > BULK_MAX ? t('bulk.tooMany', {max: BULK_MAX}) : '';
       update();
-      announce(t('bulk.count', {n: state.selected.size}));
+      announce(t('bulk.count', {n: state.matching}));
     } catch (error) {
       progress.textContent = t('error.server', {message: error.message});
     } finally {
@@ -360,7 +407,7 @@ function bulkTools({app, me, state, tbody, selectAll, filters, fetchPage, reload
   }}, t('bulk.selectMatching'));
 
   function update() {
-    const n = state.selected.size;
+    const n = state.allMatching ? state.matching : state.selected.size;
     count.textContent = t('bulk.count', {n});
     for (const b of buttons) b.disabled = n === 0 || state.busy;
     if (selectAll) {

@@ -1,5 +1,6 @@
 // The rewards queue: pending rewards, best quality first; approve or reject each in a
-// keystroke (A / R on a focused row), with running totals.
+// keystroke (A / R on a focused row), with the API's running totals (money approved and
+// paid per currency, counts by state).
 
 import * as api from './api.js';
 import {announce, append, clear, field, h, messageBox} from './dom.js';
@@ -29,14 +30,13 @@ function rewardOf(campaigns, response) {
   return {amount: Number(reward.amount), currency: reward.currency || 'EUR'};
 }
 
-function sum(campaigns, responses) {
-  const totals = new Map();
-  for (const response of responses) {
-    const reward = rewardOf(campaigns, response);
-    if (reward) totals.set(reward.currency, (totals.get(reward.currency) || 0) + reward.amount);
-  }
-  return [...totals.entries()].map(([currency, amount]) => formatMoney(amount, currency)).join(', ')
-    || formatMoney(0, 'EUR');
+/** Amounts per currency (the API's MoneyView list), e.g. "12,00 €, 5,00 $". */
+function money(amounts) {
+  return amounts.map((m) => formatMoney(m.amount, m.currency)).join(', ') || formatMoney(0, 'EUR');
+}
+
+async function totalsNow() {
+  return (await api.get('/api/v1/rewards/totals')).data;
 }
 
 export async function rewardsPage(ctx) {
@@ -46,12 +46,11 @@ export async function rewardsPage(ctx) {
   append(ctx.main, h('h1', {id: 'page-title', tabindex: '-1'}, t('rewards.title')),
     ctx.flashBox());
   let pending;
-  let approved;
-  let rejected;
+  let sums;
   let campaigns;
   try {
-    [pending, approved, rejected, campaigns] = await Promise.all([
-      allResponses('pending'), allResponses('approved'), allResponses('rejected'),
+    [pending, sums, campaigns] = await Promise.all([
+      allResponses('pending'), totalsNow(),
       api.get('/api/v1/campaigns').then((a) => new Map(a.data.map((c) => [c.id, c])))]);
   } catch (error) {
     append(ctx.main, messageBox('error', t('error.server', {message: error.message})));
@@ -64,10 +63,13 @@ export async function rewardsPage(ctx) {
   function showTotals() {
     clear(totals).append(
       h('div', {}, h('dt', {}, t('rewards.pending')),
-        h('dd', {}, t('rewards.countAmount', {n: pending.length, amount: sum(campaigns, pending)}))),
+        h('dd', {}, t('rewards.countAmount', {n: sums.pending, amount: money(sums.pending_amounts)}))),
       h('div', {}, h('dt', {}, t('rewards.approved')),
-        h('dd', {}, t('rewards.countAmount', {n: approved.length, amount: sum(campaigns, approved)}))),
-      h('div', {}, h('dt', {}, t('rewards.rejected')), h('dd', {}, String(rejected.length))));
+        h('dd', {}, t('rewards.countAmount', {n: sums.approved, amount: money(sums.approved_amounts)}))),
+      h('div', {}, h('dt', {}, t('rewards.paid')),
+        h('dd', {}, t('rewards.paidAmount', {amount: money(sums.paid_amounts),
+                                             n: sums.vouchers_issued}))),
+      h('div', {}, h('dt', {}, t('rewards.rejected')), h('dd', {}, String(sums.rejected))));
   }
   showTotals();
 
@@ -85,9 +87,13 @@ export async function rewardsPage(ctx) {
     const body = verdict === 'reject' ? {reason: reason.value.trim()} : {};
     for (const b of tr.querySelectorAll('button')) b.disabled = true;
     try {
-      const answer = await api.post(`${api.responsePath(response.id)}/${verdict}`, body);
+      await api.post(`${api.responsePath(response.id)}/${verdict}`, body);
       pending.splice(pending.indexOf(response), 1);
-      (verdict === 'approve' ? approved : rejected).push(answer.data || response);
+      try {
+        sums = await totalsNow();
+      } catch {
+        // the totals shown stay as they were; the next visit reads them again
+      }
       const next = tr.nextElementSibling || tr.previousElementSibling;
       tr.remove();
       showTotals();
