@@ -55,6 +55,9 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "services/gateway/data/examp
 SECRETS = frozenset({"key", "secret", "standard_webhooks_secret", "invitation_token",
                      "csrf_token", "token"})
 
+KNOWN_PREFIXES = ("rsz_live_", "whsec_")  # an API key's, a webhook secret's
+FILLER, HEX = "EXAMPLEexample0", "0123456789abcdef"
+
 QUESTIONS: list[dict[str, Any]] = [
     {"id": "rating", "type": "rating", "required": True,
      "label": {"de": "Wie zufrieden sind Sie mit Ihrer Bestellung?",
@@ -108,21 +111,26 @@ def say(message: str) -> None:
 
 
 def fake(value: str) -> str:
-    """A fake of the same shape: the prefix before the last `_` kept (`rsz_`, `whsec_`),
-    the rest spelt EXAMPLE… at the same length, in the same alphabet (hex stays hex)."""
-    prefix, _, rest = value.rpartition("_") if "_" in value[:12] else ("", "", value)
-    prefix = prefix + "_" if prefix else ""
-    filler = "0123456789abcdef" if re.fullmatch(r"[0-9a-f]+", rest) else "EXAMPLEexample0"
-    return prefix + (filler * (len(rest) // len(filler) + 1))[:len(rest)]
+    """A fake of the same shape: a known prefix kept (`rsz_live_`, `whsec_`), the rest
+    spelt EXAMPLE… at the same length, in the same alphabet (hex stays hex). Nothing else
+    of the value is kept: a token may have `_` anywhere."""
+    prefix = next((p for p in KNOWN_PREFIXES if value.startswith(p)), "")
+    return prefix + spelt(value[len(prefix):])
+
+
+def spelt(rest: str) -> str:
+    filler = HEX if re.fullmatch(r"[0-9a-f]+", rest) else FILLER
+    return (filler * (len(rest) // len(filler) + 1))[:len(rest)]
 
 
 def redacted(body: Any) -> Any:
     if isinstance(body, dict):
         out = {k: fake(v) if k in SECRETS and isinstance(v, str) else redacted(v)
                for k, v in body.items()}
-        if isinstance(body.get("key"), str) and isinstance(body.get("prefix"), str):
+        key, shown = body.get("key"), body.get("prefix")
+        if isinstance(key, str) and isinstance(shown, str) and key.startswith(shown):
             # A whole API key starts with the prefix that lists show.
-            out["key"] = body["prefix"] + out["key"][len(body["prefix"]):]
+            out["key"] = shown + spelt(key[len(shown):])
         return out
     if isinstance(body, list):
         return [redacted(item) for item in body]
@@ -288,7 +296,7 @@ async def script(r: Recorder, hooks: str, mail: MailCatcher, tenant: str) -> Non
     for answer in SUBMISSIONS:
         await r.call("POST", "/public/widgets/{public_id}/submissions", answer, keyed=False,
                      headers=shopper, public_id=public_id)
-    for answer in SUBMISSIONS[:2]:  # the campaign asks only for the rating and a comment
+    for answer in SUBMISSIONS:  # the campaign asks only for the rating and a comment
         asked = {k: v for k, v in answer["answers"].items() if k in ("rating", "comment")}
         await r.call("POST", "/public/widgets/{public_id}/submissions",
                      {**answer, "answers": asked}, keyed=False, headers=shopper,
@@ -309,8 +317,8 @@ async def script(r: Recorder, hooks: str, mail: MailCatcher, tenant: str) -> Non
     # Rewards: the campaign's responses.
     responses = (await eventually(
         lambda: r.call("GET", "/api/v1/responses",
-                       query={"campaign_id": campaign["public_id"], "limit": "2"}),
-        lambda found: len(found["data"]) >= 2, "the campaign's responses"))["data"]
+                       query={"campaign_id": campaign["public_id"], "limit": "3"}),
+        lambda found: len(found["data"]) >= 3, "the campaign's responses"))["data"]
     await r.call("GET", "/api/v1/responses/{id}", id=responses[0]["id"])
     await r.call("POST", "/api/v1/responses/{id}/approve",
                  {"reason": "Ausführliche Bewertung"}, id=responses[0]["id"])
