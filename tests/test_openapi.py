@@ -92,6 +92,24 @@ async def test_gateway_serves_the_spec_and_swagger_ui_without_a_cdn(
             assert response.status == 200 and len(await response.read()) > 10_000
 
 
+async def test_gateway_serves_the_asyncapi_document_without_a_key(
+    shared_stack: Stack, http: aiohttp.ClientSession,
+) -> None:
+    """The event contracts beside OpenAPI, with this deployment's topic names."""
+    gateway = shared_stack.services["gateway"].url
+    async with http.get(gateway + "/asyncapi.json") as response:
+        assert response.status == 200
+        assert response.content_type == "application/json"
+        served = await response.json()
+        etag = response.headers["ETag"]
+    assert served["asyncapi"] == "3.0.0"
+    addresses = {channel["address"] for channel in served["channels"].values()}
+    for name in ("FEEDBACK", "WIDGETS", "IDENTITY", "WEBHOOKS"):
+        assert shared_stack.extra_env[f"RESONANZ_TOPIC_{name}"] in addresses
+    async with http.get(gateway + "/asyncapi.json", headers={"If-None-Match": etag}) as again:
+        assert again.status == 304
+
+
 PUBLIC = ("/v1/", "/api/v1/", "/public/", "/widget.js", "/demo/")
 
 

@@ -16,6 +16,8 @@ from resonanz.shared.web import create_service_app, http_client_ctx
 
 from . import audit_log, dashboard
 from .api import MIDDLEWARES
+from .asyncapi import publish_asyncapi
+from .asyncapi import routes as asyncapi_routes
 from .auth import authenticator_ctx
 from .housekeeping import housekeeping_ctx
 from .idempotency import KeyRingKey
@@ -65,7 +67,7 @@ class GatewaySettings(Settings):
 def create_app(settings: GatewaySettings) -> web.Application:
     app = create_service_app(
         SERVICE, settings, public=True,
-        routes=[*internal_routes, *openapi_routes, *routes_of(OPERATIONS),
+        routes=[*internal_routes, *openapi_routes, *asyncapi_routes, *routes_of(OPERATIONS),
                 *dashboard.routes],
         middlewares=[*MIDDLEWARES, audit_log.record_changes],
         cleanup_ctxs=[
@@ -88,4 +90,5 @@ def create_app(settings: GatewaySettings) -> web.Application:
     app[KeyRingKey] = settings.key_ring()
     app[AuthFailuresKey] = Quota("auth-failures", settings.auth_failures_per_minute)
     app.on_startup.append(publish_document)
+    app.on_startup.append(publish_asyncapi)
     return app
