@@ -311,6 +311,9 @@ async def script(r: Recorder, hooks: str, mail: MailCatcher, tenant: str) -> Non
         "status": "in_progress", "assignee": "me",
         "notes": "Ersatzpaket verschickt, Sendungsnummer an die Kundin gemailt."},
         id=entries[0]["id"])
+    await r.call("POST", "/v1/feedback/bulk", {
+        "ids": [entries[1]["id"], entries[2]["id"]],
+        "set": {"status": "in_progress", "assignee": "Anna Lindner"}})
     await r.call("DELETE", "/v1/feedback/{id}", id=entries[2]["id"])
     await r.call("POST", "/v1/feedback/{id}/restore", id=entries[2]["id"])
 
@@ -324,6 +327,9 @@ async def script(r: Recorder, hooks: str, mail: MailCatcher, tenant: str) -> Non
                  {"reason": "Ausführliche Bewertung"}, id=responses[0]["id"])
     await r.call("POST", "/api/v1/responses/{id}/reject",
                  {"reason": "Bestellung storniert, keine Prämie"}, id=responses[1]["id"])
+    await r.call("POST", "/api/v1/responses/bulk", {
+        "ids": [responses[2]["id"]], "action": "approve", "reason": "Prämie freigegeben"})
+    await r.call("GET", "/api/v1/rewards/totals", query={"campaign_id": campaign["public_id"]})
     await r.call("GET", "/v1/feedback/export", query={"format": "csv"})
     await r.call("GET", "/api/v1/responses/export", query={"format": "csv"})
     await eventually(lambda: r.call("GET", "/v1/analytics/summary",
