@@ -20,9 +20,10 @@ $(STAMP): pyproject.toml setup.py requirements-dev.lock
 run: install
 	$(BIN)/python -m resonanz.shared.stack
 
-## Lint and type-check, then every test. First the Debian tools the tests need (installed as root).
+## Lint and type-check, then every test (with the 30 slowest, to see where the time goes).
+## First the Debian tools the tests need (installed as root).
 test: system-deps lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=30
 
 .PHONY: system-deps
 system-deps:
