@@ -19,8 +19,7 @@ import aiohttp
 import asyncpg
 import pytest
 
-from resonanz.gateway import admin as operator
-from resonanz.gateway import key_changes, store
+from resonanz.gateway import commands, key_changes, store
 from resonanz.shared.db import create_pool
 from resonanz.shared.devstack import ServiceProcess, Stack, free_port
 from resonanz.shared.settings import Settings
@@ -164,7 +163,7 @@ async def remove_the_member(platform: Platform, shop: Shop, holder: Holder,
 async def revoke_as_the_operator(platform: Platform, shop: Shop, holder: Holder,
                                  round_no: int) -> None:
     """What `admin revoke-key` runs, in process: 200 subprocesses would take minutes."""
-    await operator.revoke_key(platform.pool, holder.key_id)
+    await commands.revoke_key(platform.pool, holder.key_id)
 
 
 @pytest.mark.parametrize("revoke", [remove_the_member, revoke_as_the_operator])
@@ -298,7 +297,7 @@ async def test_a_gateway_that_cannot_heartbeat_stops_answering_from_its_cache(
             within=3 * key_changes.STALE_AFTER, what="both registrations stale")
         await assert_uncached(platform, holders[0].key)
         await warm(platform, holders[1].key)
-        await operator.revoke_key(platform.pool, holders[1].key_id)  # waits for no one
+        await commands.revoke_key(platform.pool, holders[1].key_id)  # waits for no one
         assert await at_each_gateway(platform, clients[0], holders[1].key) == [401, 401]
     finally:
         await superuser.execute("ALTER ROLE resonanz_gateway CONNECTION LIMIT -1")

@@ -8,7 +8,7 @@ import json
 import secrets
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import asyncpg
 
@@ -16,12 +16,11 @@ from resonanz.shared.db import create_pool
 from resonanz.shared.errors import DomainError
 from resonanz.shared.params import path_uuid
 
-from . import identity, key_changes, store
+from . import commands, identity, store
 from .app import GatewaySettings
 from .limits import DEFAULT_LIMITS
 
 SERVICE = "gateway"
-T = TypeVar("T")
 
 
 def register(commands: argparse._SubParsersAction, settings: GatewaySettings) -> None:
@@ -71,36 +70,23 @@ async def _dispatch(args: argparse.Namespace, settings: GatewaySettings) -> Any:
     pepper = settings.api_key_pepper.get_secret_value().encode()
     pool = await create_pool(settings.service_dsn(SERVICE), min_size=1, max_size=2)
     actions: dict[str, Callable[[], Awaitable[Any]]] = {
-        "create-tenant": lambda: _create_tenant(pool, pepper, args.name, args.owner_email),
-        "create-key": lambda: _create_key(pool, pepper, args.tenant, args.role, args.name),
+        "create-tenant": lambda: commands.create_tenant(pool, pepper, args.name,
+                                                        args.owner_email),
+        "create-key": lambda: commands.issue_key(pool, pepper, args.tenant, args.role,
+                                                 args.name),
         "list-keys": lambda: store.list_keys(pool, args.tenant),
-        "revoke-key": lambda: revoke_key(pool, args.id),
-        "rotate-key": lambda: rotate_key(pool, pepper, args.id),
-        "set-key-role": lambda: set_key_role(pool, args.id, args.role),
+        "revoke-key": lambda: commands.revoke_key(pool, args.id),
+        "rotate-key": lambda: commands.rotate_key_by_operator(pool, pepper, args.id),
+        "set-key-role": lambda: commands.set_key_role(pool, args.id, args.role),
         "list-tenants": lambda: store.list_tenants(pool),
-        "set-rate-limit": lambda: settled(pool, store.set_rate_limit(
-            pool, args.tenant, args.name, args.limit)),
+        "set-rate-limit": lambda: commands.set_rate_limit(pool, args.tenant, args.name,
+                                                          args.limit),
         "set-password": lambda: set_password(pool, args),
     }
     try:
         return await actions[args.admin_command]()
     finally:
         await pool.close()
-
-
-async def _create_tenant(pool: Any, pepper: bytes, name: str, email: str) -> dict[str, Any]:
-    async with pool.acquire() as conn, conn.transaction():
-        tenant = await store.create_tenant(conn, name, email)
-        key, plaintext = await store.insert_key(conn, pepper, tenant["id"], "admin", "owner",
-                                                tenant["owner_id"])
-    return {"tenant": tenant, "api_key": plaintext, "key": key}
-
-
-async def _create_key(pool: Any, pepper: bytes, tenant: str, role: str, name: str
-                      ) -> dict[str, Any]:
-    async with pool.acquire() as conn:
-        key, plaintext = await store.insert_key(conn, pepper, tenant, role, name)
-    return {"api_key": plaintext, "key": key}
 
 
 async def set_password(pool: asyncpg.Pool, args: argparse.Namespace) -> dict[str, Any]:
@@ -113,28 +99,3 @@ async def set_password(pool: asyncpg.Pool, args: argparse.Namespace) -> dict[str
     except DomainError as exc:
         raise SystemExit(f"set-password: {exc.message}") from None
     return {"member": member, **({"password": password} if args.generate else {})}
-
-
-async def settled(pool: asyncpg.Pool, change: Awaitable[T]) -> T:
-    """The change's result, returned once no gateway can act on what it replaced."""
-    result = await change
-    await key_changes.settle(pool)
-    return result
-
-
-async def revoke_key(pool: asyncpg.Pool, key_id: str) -> dict[str, Any]:
-    return await settled(pool, store.revoke_key(pool, key_id))
-
-
-async def set_key_role(pool: asyncpg.Pool, key_id: str, role: str) -> dict[str, Any]:
-    return await settled(pool, store.set_key_role(pool, key_id, role))
-
-
-async def rotate_key(pool: asyncpg.Pool, pepper: bytes, key_id: str) -> dict[str, Any]:
-    return await settled(pool, _rotate(pool, pepper, key_id))
-
-
-async def _rotate(pool: asyncpg.Pool, pepper: bytes, key_id: str) -> dict[str, Any]:
-    async with pool.acquire() as conn, conn.transaction():
-        key, plaintext = await store.rotate_key(conn, pepper, key_id)
-    return {"api_key": plaintext, "key": key}

@@ -198,3 +198,9 @@ async def set_password_by_operator(pool: asyncpg.Pool, email: str, tenant_id: uu
         await store.set_password(conn, target["id"], await passwords.hash_password(password),
                                  verified=False)
     return {"id": target["id"], "tenant_id": target["tenant_id"], "email": target["email"]}
+
+
+async def end_session(pool: asyncpg.Pool, user_id: str, session_id: uuid.UUID) -> bool:
+    """Sign one of the member's own sessions out; False if it was not theirs or is over."""
+    async with pool.acquire() as conn:
+        return await store.end_session(conn, user_id, session_id)

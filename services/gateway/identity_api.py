@@ -137,8 +137,8 @@ async def current_session(request: web.Request) -> web.Response:
 
 async def sign_out(request: web.Request) -> web.Response:
     session_id = _session_id(request)
-    await store.end_session(request.app[PoolKey], request[PrincipalKey].user_id or "",
-                            uuid.UUID(session_id))
+    await identity.end_session(request.app[PoolKey], request[PrincipalKey].user_id or "",
+                               uuid.UUID(session_id))
     response = web.Response(status=204)
     clear_cookie(response, request)
     return response
@@ -153,8 +153,8 @@ async def list_sessions(request: web.Request) -> web.Response:
 async def end_session(request: web.Request) -> web.Response:
     _session_id(request)
     target = path_uuid(request.match_info["id"], "session")
-    if not await store.end_session(request.app[PoolKey], request[PrincipalKey].user_id or "",
-                                   target):
+    if not await identity.end_session(request.app[PoolKey],
+                                      request[PrincipalKey].user_id or "", target):
         raise NotFound("session not found")
     return web.Response(status=204)
 

@@ -102,9 +102,9 @@ async def key_view(db: asyncpg.Pool | asyncpg.Connection, tenant_id: str, key_id
     return plain(row)
 
 
-async def revoke_key(pool: asyncpg.Pool, key_id: str, tenant_id: str | None = None
-                     ) -> dict[str, Any]:
-    row = await pool.fetchrow(
+async def revoke_key(conn: asyncpg.Connection | asyncpg.Pool, key_id: str,
+                     tenant_id: str | None = None) -> dict[str, Any]:
+    row = await conn.fetchrow(
         "UPDATE api_keys SET revoked_at = coalesce(revoked_at, now())"
         " WHERE id = $1 AND ($2::uuid IS NULL OR tenant_id = $2)"
         " RETURNING id, tenant_id, prefix, role, revoked_at",
@@ -115,8 +115,8 @@ async def revoke_key(pool: asyncpg.Pool, key_id: str, tenant_id: str | None = No
     return plain(row)
 
 
-async def set_key_role(pool: asyncpg.Pool, key_id: str, role: str) -> dict[str, Any]:
-    row = await pool.fetchrow(
+async def set_key_role(conn: asyncpg.Connection, key_id: str, role: str) -> dict[str, Any]:
+    row = await conn.fetchrow(
         "UPDATE api_keys SET role = $2 WHERE id = $1 AND revoked_at IS NULL"
         " RETURNING id, tenant_id, prefix, role",
         _uuid(key_id), role,
@@ -177,10 +177,10 @@ async def get_tenant(pool: asyncpg.Pool | asyncpg.Connection, tenant_id: str) ->
     return plain(row)
 
 
-async def set_rate_limit(pool: asyncpg.Pool, tenant_id: str, name: str, limit: int | None
-                         ) -> dict[str, Any]:
+async def set_rate_limit(conn: asyncpg.Connection | asyncpg.Pool, tenant_id: str, name: str,
+                         limit: int | None) -> dict[str, Any]:
     """Override one of the tenant's limits per minute; None restores the default."""
-    row = await pool.fetchrow(
+    row = await conn.fetchrow(
         "UPDATE tenants SET rate_limits = CASE WHEN $3::int IS NULL THEN rate_limits - $2"
         " ELSE rate_limits || jsonb_build_object($2::text, $3::int) END"
         " WHERE id = $1 RETURNING id, rate_limits",

@@ -12,7 +12,7 @@ from resonanz.shared.contracts import ApiKeyIn
 from resonanz.shared.db import PoolKey
 from resonanz.shared.web import read_model
 
-from .. import api_keys
+from .. import api_keys, commands
 from ..auth import AuthenticatorKey, Principal, PrincipalKey
 from ..dialects import FEEDBACKPRO, dialect_of
 
@@ -54,18 +54,19 @@ async def get_key(request: web.Request) -> web.Response:
 async def create_key(request: web.Request) -> web.Response:
     principal = _admin(request)
     body = await read_model(request, ApiKeyIn)
-    key = await api_keys.create_key(request.app[PoolKey], _pepper(request), principal, body)
+    key = await commands.create_key(request.app[PoolKey], _pepper(request), principal, body)
     return _created(request, key, _base(request))
 
 
 async def rotate_key(request: web.Request) -> web.Response:
     principal = _admin(request)
-    key = await api_keys.rotate_key(request.app[PoolKey], _pepper(request), principal,
+    key = await commands.rotate_key(request.app[PoolKey], _pepper(request), principal,
                                     request.match_info["id"])
     return _created(request, key, _base(request))
 
 
 async def revoke_key(request: web.Request) -> web.Response:
-    key = await api_keys.revoke_key(request.app[PoolKey], _admin(request),
-                                    request.match_info["id"])
+    principal, pool = _admin(request), request.app[PoolKey]
+    revoked = await commands.revoke_key(pool, request.match_info["id"], principal.tenant_id)
+    key = await api_keys.get_key(pool, principal, revoked["id"])
     return dialect_of(request.path).ok(request, key)

@@ -11,7 +11,7 @@ from resonanz.shared.logs import request_id_var
 from resonanz.shared.params import path_uuid
 from resonanz.shared.web import SettingsKey, read_model
 
-from .. import key_changes, store, team
+from .. import commands, store
 from ..api import PrincipalKey
 from ..dialects import FEEDBACKPRO
 from ..idempotency import KeyRingKey
@@ -40,9 +40,9 @@ async def invite_user(request: web.Request) -> web.Response:
     principal = request[PrincipalKey]
     body = await read_model(request, InvitationIn)
     topic = request.app[SettingsKey].topic_identity
-    user = await team.invite_member(request.app[PoolKey], request.app[KeyRingKey], topic,
-                                    principal, body.email, body.name, body.role,
-                                    request_id_var.get())
+    user = await commands.invite_member(request.app[PoolKey], request.app[KeyRingKey], topic,
+                                        principal, body.email, body.name, body.role,
+                                        request_id_var.get())
     location = f"/v1/users/{user['id']}"
     return FEEDBACKPRO.ok(request, user, status=201, headers={"Location": location},
                           links={"self": location})
@@ -56,10 +56,9 @@ async def remove_user(request: web.Request) -> web.Response:
                            details=[{"field": "X-Confirm", "message": "must be 'true'"}])
     topic = request.app[SettingsKey].topic_identity
     user_id = path_uuid(request.match_info["id"], "team member")
-    user = await team.remove_member(request.app[PoolKey], topic, principal, user_id,
-                                    request_id_var.get())
-    # Their keys were revoked with them: answer once no gateway accepts those any more.
-    await key_changes.settle(request.app[PoolKey])
+    # Their keys are revoked with them: answered once no gateway accepts those any more.
+    user = await commands.remove_member(request.app[PoolKey], topic, principal, user_id,
+                                        request_id_var.get())
     return FEEDBACKPRO.ok(request, user)
 
 
@@ -68,7 +67,7 @@ async def change_role(request: web.Request) -> web.Response:
     principal = request[PrincipalKey]
     body = await read_model(request, RoleIn)
     user_id = path_uuid(request.match_info["id"], "team member")
-    user = await team.change_role(request.app[PoolKey], principal, user_id, body.role)
+    user = await commands.change_role(request.app[PoolKey], principal, user_id, body.role)
     return FEEDBACKPRO.ok(request, user)
 
 
@@ -76,7 +75,7 @@ async def resend_invitation(request: web.Request) -> web.Response:
     """A new invitation mail for a member who has not accepted; the old link dies."""
     principal = request[PrincipalKey]
     user_id = path_uuid(request.match_info["id"], "team member")
-    user = await team.resend_invitation(request.app[PoolKey], request.app[KeyRingKey],
-                                        request.app[SettingsKey].topic_identity, principal,
-                                        user_id, request_id_var.get())
+    user = await commands.resend_invitation(request.app[PoolKey], request.app[KeyRingKey],
+                                            request.app[SettingsKey].topic_identity,
+                                            principal, user_id, request_id_var.get())
     return FEEDBACKPRO.ok(request, user)
