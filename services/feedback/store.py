@@ -479,12 +479,18 @@ async def snapshots_after(pool: asyncpg.Pool, tenant_id: str, after: str | None,
 # A change is stamped with its transaction's start (now()), so one committed after a
 # later-stamped one lands behind the newest stamp: the mark also counts what changed within
 # this window of the newest stamp, which such a change still moves.
+# The window's bound is a scalar subquery (an init plan), so that it bounds the index scan
+# (a joined column would only filter it: all of a million entries read, measured); newest
+# first and at most CHANGE_WINDOW_ROWS, so that the planner walks the index backwards.
 CHANGE_WINDOW = "60 seconds"
+CHANGE_WINDOW_ROWS = 10_000
 CHANGE_MARK_SQL = (
-    "WITH newest AS (SELECT max(updated_at) AS at FROM entries WHERE tenant_id = $1)"
-    " SELECT newest.at, count(e.id) AS changed, coalesce(sum(e.version), 0) AS versions"
-    " FROM newest LEFT JOIN entries e ON e.tenant_id = $1"
-    f" AND e.updated_at >= newest.at - interval '{CHANGE_WINDOW}' GROUP BY newest.at"
+    "WITH newest AS (SELECT max(updated_at) AS at FROM entries WHERE tenant_id = $1),"
+    " recent AS (SELECT version FROM entries WHERE tenant_id = $1"
+    f" AND updated_at >= (SELECT at FROM newest) - interval '{CHANGE_WINDOW}'"
+    f" ORDER BY updated_at DESC LIMIT {CHANGE_WINDOW_ROWS})"
+    " SELECT (SELECT at FROM newest) AS at, count(*) AS changed,"
+    " coalesce(sum(version), 0) AS versions FROM recent"
 )
 
 
