@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
+import pytest
 
 from resonanz.shared.devstack import Stack
 
@@ -21,6 +22,12 @@ CAMPAIGN = {
     "auto_approve_above": 80,
     "auto_reject_below": 30,
 }
+
+
+@pytest.fixture
+def stack(shared_stack: Stack) -> Stack:
+    """One platform for the module: each test makes its own tenant."""
+    return shared_stack
 
 
 def _in(seconds: int) -> str:
@@ -184,7 +191,8 @@ async def test_every_change_is_an_event_on_the_widgets_topic(
         status, _, _ = await send(session, stack, method, url, key, json=payload)
         assert status == 200
 
-    events = await topic_events(infra.bootstrap_servers, topics["RESONANZ_TOPIC_WIDGETS"], 5)
+    events = await topic_events(infra.bootstrap_servers, topics["RESONANZ_TOPIC_WIDGETS"], 5,
+                                tenant=tenant)
     assert [e.type for _, e in events] == ["widget.created", "widget.updated", "widget.paused",
                                           "widget.resumed", "widget.ended"]
     widget_id = body["data"]["id"]

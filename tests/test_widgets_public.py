@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import gzip
+import itertools
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+import pytest
 
 from resonanz.shared.devstack import Stack
 
@@ -16,13 +19,28 @@ from .test_widgets_support import (
     entries_of,
     gateway,
     send,
-    session,
 )
-
-__all__ = ["session"]
 
 ANSWERS = {"stars": 4, "nps": 9, "comment": "Lieferung kam schnell, Verpackung war toll.",
            "channel": "friend", "liked": ["price", "speed"]}
+
+
+ADDRESSES = itertools.count(10)
+
+
+@pytest.fixture
+def stack(shared_stack: Stack) -> Stack:
+    """One platform for the module: each test makes its own tenant and widgets."""
+    return shared_stack
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    """Each test's shopper comes from an address of its own (127.0.0.x is all loopback):
+    the platform is shared, and submissions are limited per address."""
+    connector = aiohttp.TCPConnector(local_addr=(f"127.0.0.{next(ADDRESSES)}", 0))
+    async with aiohttp.ClientSession(connector=connector) as s:
+        yield s
 
 
 def submission_path(widget: dict[str, Any]) -> str:

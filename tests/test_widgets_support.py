@@ -98,9 +98,10 @@ async def outbox_types(stack: Stack, widget_id: str) -> list[str]:
     return [r["type"] for r in rows]
 
 
-async def topic_events(bootstrap: str, topic: str, wanted: int,
-                       timeout_ms: int = 15_000) -> list[tuple[bytes | None, CloudEvent]]:
-    """Read `topic` from the start until `wanted` events arrived or the time is up."""
+async def topic_events(bootstrap: str, topic: str, wanted: int, timeout_ms: int = 15_000,
+                       tenant: str | None = None) -> list[tuple[bytes | None, CloudEvent]]:
+    """Read `topic` from the start until `wanted` events (of `tenant`, when given: the
+    topic may be shared with other tests) arrived or the time is up."""
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap,
                                 auto_offset_reset="earliest", enable_auto_commit=False)
     await consumer.start()
@@ -110,7 +111,9 @@ async def topic_events(bootstrap: str, topic: str, wanted: int,
         while len(found) < wanted and time.monotonic() < deadline:
             batches = await consumer.getmany(timeout_ms=500)
             for records in batches.values():
-                found += [(r.key, CloudEvent.from_bytes(r.value)) for r in records]
+                found += [(r.key, event) for r in records
+                          if (event := CloudEvent.from_bytes(r.value)).tenantid == tenant
+                          or tenant is None]
     finally:
         await consumer.stop()
     found.sort(key=lambda pair: pair[1].time)
