@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -215,31 +217,40 @@ class Outcome:
     error: DomainError | None = None
 
 
+# Entries changed at the same time by one bulk request (each its own transaction and
+# connection): 500 one after another took 7-9 s, near the gateway's 10 s upstream timeout.
+BULK_CONCURRENCY = 4
+
+
+async def _each(ids: list[str], change: Callable[[str], Awaitable[Outcome]]
+                ) -> list[Outcome]:
+    """`change` for every id, a few at a time; the outcomes in the order of `ids`."""
+    gate = asyncio.Semaphore(BULK_CONCURRENCY)
+
+    async def one(entry_id: str) -> Outcome:
+        async with gate:
+            try:
+                return await change(entry_id)
+            except DomainError as refused:
+                return Outcome(entry_id, error=refused)
+    return list(await asyncio.gather(*(one(entry_id) for entry_id in ids)))
+
+
 async def update_many(pool: asyncpg.Pool, topic: str, actor: Caller, ids: list[str],
                       patch: Patch) -> list[Outcome]:
-    """`update_entry` for each id in turn, each in its own transaction with its audit row
-    and events: one refusal (an unknown id, an impossible move) leaves the others done."""
-    outcomes = []
-    for entry_id in ids:
-        try:
-            before = await store.get_entry(pool, actor.tenant_id, entry_id)
-            after = await update_entry(pool, topic, actor, entry_id, patch)
-        except DomainError as refused:
-            outcomes.append(Outcome(entry_id, error=refused))
-        else:
-            outcomes.append(Outcome(entry_id, after, changed=after.version != before.version))
-    return outcomes
+    """`update_entry` for each id, each in its own transaction with its audit row and
+    events: one refusal (an unknown id, an impossible move) leaves the others done."""
+    async def change(entry_id: str) -> Outcome:
+        before = await store.get_entry(pool, actor.tenant_id, entry_id)
+        after = await update_entry(pool, topic, actor, entry_id, patch)
+        return Outcome(entry_id, after, changed=after.version != before.version)
+    return await _each(ids, change)
 
 
 async def review_many(pool: asyncpg.Pool, topic: str, actor: Caller, ids: list[str],
                       verdict: str, reason: str | None) -> list[Outcome]:
-    """`review_reward` for each id in turn; one already reviewed is a 409 of its own."""
-    outcomes = []
-    for entry_id in ids:
-        try:
-            entry = await review_reward(pool, topic, actor, entry_id, verdict, reason)
-        except DomainError as refused:
-            outcomes.append(Outcome(entry_id, error=refused))
-        else:
-            outcomes.append(Outcome(entry_id, entry, changed=True))
-    return outcomes
+    """`review_reward` for each id; one already reviewed is a 409 of its own."""
+    async def change(entry_id: str) -> Outcome:
+        entry = await review_reward(pool, topic, actor, entry_id, verdict, reason)
+        return Outcome(entry_id, entry, changed=True)
+    return await _each(ids, change)
