@@ -103,7 +103,7 @@ def test_the_key_and_the_envelope_are_as_the_outbox_sends_them(doc: dict[str, An
 
 def test_producers_are_the_services_that_send_each_topic(doc: dict[str, Any]) -> None:
     sources = {"feedback": "resonanz.feedback.commands", "widgets": "resonanz.widgets.commands",
-               "gateway": "resonanz.gateway.team",
+               "gateway": "resonanz.gateway.commands",
                "webhook-dispatcher": "resonanz.webhook_dispatcher.delivery"}
     for topic in TOPICS:
         operation = doc["operations"][f"{topic.producer}.send.{channel_id(topic)}"]

@@ -51,7 +51,8 @@ async def fetch_voucher_pools(pool: asyncpg.Pool, pools: VoucherPools) -> None:
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.warning("voucher pool of %s not fetched: %r", widget_id, exc)
             continue
-        await store.store_voucher_pool(pool, widget_id, codes, digest)
+        async with pool.acquire() as conn, conn.transaction():
+            await store.store_voucher_pool(conn, widget_id, codes, digest)
 
 
 async def complete_payouts(pool: asyncpg.Pool, topic: str, ring: KeyRing,

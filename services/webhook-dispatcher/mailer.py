@@ -16,7 +16,7 @@ import aiohttp
 import aiosmtplib
 import asyncpg
 
-from resonanz.shared.worker import Waker, repeat
+from resonanz.shared.worker import Repeating
 
 from . import commands, metrics
 from .delivery import Clock, utc_now
@@ -47,24 +47,15 @@ class SmtpSettings:
     timeout: float = 10.0
 
 
-class MailWorker:
+class MailWorker(Repeating):
     def __init__(self, pool: asyncpg.Pool, box: SecretBox, internal: aiohttp.ClientSession,
                  gateway_url: str, smtp: SmtpSettings, *, poll_interval: float = 2.0,
                  clock: Clock = utc_now) -> None:
+        super().__init__(self.send_due, batch=BATCH, poll_interval=poll_interval,
+                         what="mail worker")
         self.pool, self.box = pool, box
         self.internal, self.gateway_url = internal, gateway_url.rstrip("/")
-        self.smtp, self.poll_interval, self.clock = smtp, poll_interval, clock
-        self.waker = Waker()
-
-    def wake(self) -> None:
-        self.waker.wake()
-
-    def stop(self) -> None:
-        self.waker.stop()
-
-    async def run(self) -> None:
-        await repeat(self.send_due, self.waker, batch=BATCH,
-                     poll_interval=self.poll_interval, what="mail worker")
+        self.smtp, self.clock = smtp, clock
 
     async def send_due(self) -> int:
         now = self.clock()
