@@ -209,6 +209,10 @@ class App {
     document.documentElement.lang = language();
     document.getElementById('skip-link').textContent = t('nav.skip');
     this.banner();
+    // The banner is new: a control of its own that kept focus (the language) gets it back
+    // now, not only once the page below has loaded its data.
+    const kept = this.pendingFocus && document.getElementById(this.pendingFocus);
+    if (kept && document.getElementById('banner').contains(kept)) kept.focus();
     const main = document.getElementById('main');
     clear(main);
     main.setAttribute('aria-busy', 'true');
