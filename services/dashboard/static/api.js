@@ -79,6 +79,11 @@ export async function request(method, path, {body, query, quiet401 = false, sign
     throw new ApiError(0, 'network');
   }
   if (response.status === 204) return null;
+  return payloadOf(response, quiet401);
+}
+
+/** The JSON of an answer; an ApiError (and the 401 handler, unless quiet) when it failed. */
+async function payloadOf(response, quiet401 = false) {
   let payload = null;
   try {
     payload = await response.json();
@@ -108,18 +113,7 @@ export async function getIfChanged(path, etag, {query} = {}) {
     throw new ApiError(0, 'network');
   }
   if (response.status === 304) return {changed: false};
-  let payload = null;
-  try {
-    payload = await response.json();
-  } catch {
-    payload = null;
-  }
-  if (!response.ok) {
-    const error = errorOf(response.status, payload, null);
-    if (response.status === 401 && onUnauthorized) onUnauthorized(error);
-    throw error;
-  }
-  return {changed: true, payload, etag: response.headers.get('ETag')};
+  return {changed: true, payload: await payloadOf(response), etag: response.headers.get('ETag')};
 }
 
 export const get = (path, options) => request('GET', path, options);
