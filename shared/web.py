@@ -75,6 +75,14 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
     )
 
 
+def none_match(request: web.Request, tag: str) -> bool:
+    """If-None-Match names this entity tag (weak comparison: `W/` ignored) or is `*`: the
+    caller's copy is current, answer 304."""
+    header = request.headers.get("If-None-Match", "")
+    sent = {t.strip().removeprefix("W/") for t in header.split(",") if t.strip()}
+    return "*" in sent or tag.removeprefix("W/") in sent
+
+
 def _default(value: Any) -> Any:
     if isinstance(value, datetime):
         return rfc3339(value)

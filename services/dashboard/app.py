@@ -24,7 +24,7 @@ from typing import ClassVar
 from aiohttp import web
 
 from resonanz.shared.settings import Settings
-from resonanz.shared.web import create_service_app
+from resonanz.shared.web import create_service_app, none_match
 
 SERVICE = "dashboard"
 BASE = "/app"
@@ -128,7 +128,7 @@ routes = web.RouteTableDef()
 
 def _answer(request: web.Request, asset: Asset, cache: str) -> web.Response:
     headers = {"ETag": asset.etag, "Cache-Control": cache}
-    if asset.etag in request.headers.get("If-None-Match", ""):
+    if none_match(request, asset.etag):
         return web.Response(status=304, headers=headers)
     return web.Response(body=asset.body, headers={**headers,
                                                   "Content-Type": asset.content_type})

@@ -37,9 +37,4 @@ async def publish_asyncapi(app: web.Application) -> None:
 
 @routes.get("/asyncapi.json")
 async def asyncapi_document(request: web.Request) -> web.Response:
-    published = request.app[AsyncApiKey].published
-    headers = {"ETag": published.etag, "Cache-Control": "no-cache"}
-    if published.etag in request.headers.get("If-None-Match", ""):
-        return web.Response(status=304, headers=headers)
-    return web.Response(body=published.body, content_type="application/json",
-                        headers=headers)
+    return request.app[AsyncApiKey].published.answer(request)

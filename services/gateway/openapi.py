@@ -24,7 +24,7 @@ import orjson
 from aiohttp import web
 from pydantic import BaseModel
 
-from resonanz.shared.web import HttpClientKey
+from resonanz.shared.web import HttpClientKey, none_match
 
 from .openapi30 import as_openapi_30
 from .operations import P4F, Operation, Param
@@ -281,6 +281,13 @@ class Published:
         body = orjson.dumps(spec)
         return cls(body, f'"{hashlib.sha256(body).hexdigest()[:32]}"')
 
+    def answer(self, request: web.Request) -> web.Response:
+        """The document, or 304 when the caller's copy (If-None-Match) is this one."""
+        headers = {"ETag": self.etag, "Cache-Control": "no-cache"}
+        if none_match(request, self.etag):
+            return web.Response(status=304, headers=headers)
+        return web.Response(body=self.body, content_type="application/json", headers=headers)
+
 
 PublishedKey = web.AppKey("openapi_document", Published)
 Published30Key = web.AppKey("openapi_30_document", Published)
@@ -375,12 +382,7 @@ async def api_docs(request: web.Request) -> web.Response:
     """OpenAPI 3.0.3 at `/v3/api-docs`, as the Pay4Feedback reference promises; 3.1 at
     `/openapi.json`."""
     v30 = request.path == "/v3/api-docs"
-    published = request.app[Published30Key if v30 else PublishedKey]
-    headers = {"ETag": published.etag, "Cache-Control": "no-cache"}
-    if published.etag in request.headers.get("If-None-Match", ""):
-        return web.Response(status=304, headers=headers)
-    return web.Response(body=published.body, content_type="application/json",
-                        headers=headers)
+    return request.app[Published30Key if v30 else PublishedKey].answer(request)
 
 
 @routes.get("/swagger-ui/index.html")

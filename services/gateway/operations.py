@@ -22,6 +22,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from resonanz.shared.errors import Forbidden
+from resonanz.shared.web import none_match
 
 from .auth import PrincipalKey
 from .dialects import FEEDBACKPRO, dialect_of
@@ -179,13 +180,6 @@ def entity_tag(request: web.Request, op: Operation, params: Mapping[str, str], m
              request.query_string, *sorted(f"{k}={v}" for k, v in params.items()), mark]
     digest = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
     return f'W/"{digest}"'
-
-
-def none_match(request: web.Request, tag: str) -> bool:
-    """If-None-Match names this tag (weak comparison) or is `*`."""
-    header = request.headers.get("If-None-Match", "")
-    sent = {t.strip().removeprefix("W/") for t in header.split(",") if t.strip()}
-    return "*" in sent or tag.removeprefix("W/") in sent
 
 
 async def conditional(request: web.Request, op: Operation, params: dict[str, str]

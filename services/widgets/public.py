@@ -30,7 +30,7 @@ from resonanz.shared.db import PoolKey
 from resonanz.shared.errors import DomainError, Forbidden, InvalidInput, validation_details
 from resonanz.shared.logs import request_id_var
 from resonanz.shared.ratelimit import LimiterKey, Quota, limit_headers
-from resonanz.shared.web import HttpClientKey, SettingsKey, json_response
+from resonanz.shared.web import HttpClientKey, SettingsKey, json_response, none_match
 from resonanz.shared.widget_contracts import SubmissionIn
 
 from . import store
@@ -168,15 +168,9 @@ def client_of(request: web.Request) -> str:
 # --- widget.js and the public config -------------------------------------------------------
 
 
-def _matches(request: web.Request, etag: str) -> bool:
-    wanted = request.headers.get("If-None-Match", "")
-    tags = {t.strip().removeprefix("W/") for t in wanted.split(",")}
-    return etag in tags or "*" in tags
-
-
 def cached(request: web.Request, item: Asset, max_age: int) -> web.Response:
     headers = {"ETag": item.etag, "Cache-Control": f"public, max-age={max_age}"}
-    if _matches(request, item.etag):
+    if none_match(request, item.etag):
         return web.Response(status=304, headers=headers)
     return web.Response(body=item.body, headers={**headers, "Content-Type": item.content_type})
 
