@@ -25,7 +25,8 @@ RUN python -m venv /opt/build \
 
 # The project as a wheel, as any installation gets it: an editable or in-tree install would
 # hide a package the wheel leaves out. Its dependencies are in place already, hence --no-deps.
-# setuptools maps the resonanz.* packages onto these folders (tool.setuptools.package-dir).
+# setuptools maps the resonanz.* packages onto these folders (tool.setuptools.package-dir);
+# tools/devstack (resonanz.devstack, the supervisor of `make run` and the tests) stays out.
 COPY pyproject.toml setup.py LICENSE ./
 COPY shared ./shared
 COPY services ./services

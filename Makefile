@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml setup.py requirements-dev.lock
 
 ## Start the whole platform on this machine (no Docker needed). Ctrl-C stops it.
 run: install
-	$(BIN)/python -m resonanz.shared.stack
+	$(BIN)/python -m resonanz.devstack
 
 ## Lint and type-check, then every test (with the 30 slowest, to see where the time goes).
 ## First the Debian tools the tests need (installed as root).

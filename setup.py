@@ -28,6 +28,8 @@ def mapped_folders() -> dict[str, str]:
 def resonanz_packages() -> list[str]:
     packages = []
     for name, folder in mapped_folders().items():
+        if not (ROOT / folder).is_dir():
+            continue  # the image's build copies no tools/devstack: development only
         below = find_packages(where=str(ROOT / folder), exclude=NOT_SHIPPED)
         packages += [name, *(f"{name}.{sub}" for sub in below)]
     return sorted(packages)

@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 from playwright.async_api import Page
 
-from resonanz.shared.devstack import MailCatcher, Stack
+from resonanz.devstack.supervisor import MailCatcher, Stack
 
 from .helpers import bearer, new_tenant
 from .support import eventually

@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from resonanz.shared.devstack import free_port
+from resonanz.devstack.supervisor import free_port
 
 from .support import eventually
 

@@ -22,7 +22,7 @@ import pytest
 from playwright.async_api import Browser, async_playwright
 
 from resonanz.dashboard.app import DashboardSettings, create_app
-from resonanz.shared.devstack import EmbeddedPostgres, MailCatcher, Stack, TansuBroker
+from resonanz.devstack.supervisor import EmbeddedPostgres, MailCatcher, Stack, TansuBroker
 from resonanz.shared.kafka import ensure_topics
 
 from .browser import HEADLESS_SHELL, HEADLESS_SHELL_THERE, Person, new_address

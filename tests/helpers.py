@@ -10,7 +10,7 @@ from typing import Any
 
 import aiohttp
 
-from resonanz.shared.devstack import Stack
+from resonanz.devstack.supervisor import Stack
 
 from .documented import check_documented
 

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import asyncpg
 from aiohttp import web
 
-from resonanz.shared.devstack import free_port
+from resonanz.devstack.supervisor import free_port
 
 T = TypeVar("T")
 

@@ -15,11 +15,11 @@ from urllib.parse import quote, urlencode
 import aiohttp
 import orjson
 
+from resonanz.devstack.supervisor import Stack
 from resonanz.feedback.export import neutralised
 from resonanz.gateway.audit_log import RETENTION_DAYS, AuditEvent, insert_events
 from resonanz.gateway.housekeeping import purge_expired
 from resonanz.shared.db import create_pool, migrate
-from resonanz.shared.devstack import Stack
 from resonanz.shared.settings import Settings
 
 from .helpers import Api, admin, bearer, new_tenant

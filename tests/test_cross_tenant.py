@@ -11,7 +11,7 @@ import aiohttp
 import asyncpg
 import pytest
 
-from resonanz.shared.devstack import Stack
+from resonanz.devstack.supervisor import Stack
 
 from .helpers import Api, new_tenant
 from .support import eventually

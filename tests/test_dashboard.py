@@ -23,7 +23,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from resonanz.dashboard.app import CONTENT_SECURITY_POLICY, STATIC
-from resonanz.shared.devstack import MailCatcher, Stack
+from resonanz.devstack.supervisor import MailCatcher, Stack
 
 from .browser import (
     PASSWORD,

@@ -14,7 +14,7 @@ from typing import Any
 
 from playwright.async_api import Page
 
-from resonanz.shared.devstack import Stack
+from resonanz.devstack.supervisor import Stack
 
 from .browser import SCREENSHOTS, Person, Shop, audit, new_shop, settled, sign_in
 from .support import eventually

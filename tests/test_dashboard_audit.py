@@ -12,7 +12,7 @@ from typing import Any
 
 from playwright.async_api import expect
 
-from resonanz.shared.devstack import Stack
+from resonanz.devstack.supervisor import Stack
 
 from .browser import SCREENSHOTS, audit, new_shop, sign_in
 

@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 from playwright.async_api import expect
 
-from resonanz.shared.devstack import MailCatcher, Stack
+from resonanz.devstack.supervisor import MailCatcher, Stack
 
 from .browser import SCREENSHOTS, audit, gw, mailed_link, new_shop, sign_in
 from .helpers import bearer

@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 from playwright.async_api import Page, expect
 
-from resonanz.shared.devstack import MailCatcher, Stack
+from resonanz.devstack.supervisor import MailCatcher, Stack
 
 from .browser import SCREENSHOTS, audit, new_shop, settled, sign_in
 from .conftest import Infra, running_stack

@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 from playwright.async_api import Page, expect
 
-from resonanz.shared.devstack import Stack
+from resonanz.devstack.supervisor import Stack
 
 from .browser import (
     SCREENSHOTS,

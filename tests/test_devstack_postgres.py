@@ -12,7 +12,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from resonanz.shared.devstack import PG_SYSTEM_USER, EmbeddedPostgres
+from resonanz.devstack.supervisor import PG_SYSTEM_USER, EmbeddedPostgres
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0, reason="only as root does the server run as another user; else it is"

@@ -17,7 +17,7 @@ import pytest
 from aiohttp import web
 from aiosmtpd.controller import Controller
 
-from resonanz.shared.devstack import Stack, free_port
+from resonanz.devstack.supervisor import Stack, free_port
 from resonanz.shared.events import (
     PayoutCompleted,
     UserInvited,

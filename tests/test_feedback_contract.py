@@ -8,7 +8,7 @@ from typing import Any
 
 import aiohttp
 
-from resonanz.shared.devstack import Stack
+from resonanz.devstack.supervisor import Stack
 
 from .helpers import Api
 

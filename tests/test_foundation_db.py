@@ -12,9 +12,9 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from resonanz.devstack.supervisor import SERVICES
 from resonanz.shared.consumer import ConsumerLoop, Handlers, forget_processed
 from resonanz.shared.db import create_pool, migrate, migration_files
-from resonanz.shared.devstack import SERVICES
 from resonanz.shared.events import (
     CloudEvent,
     EventData,

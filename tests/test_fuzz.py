@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from resonanz.shared.devstack import Stack
+from resonanz.devstack.supervisor import Stack
 
 from .conftest import Infra, running_stack
 from .helpers import new_tenant

@@ -10,7 +10,7 @@ import aiohttp
 import asyncpg
 from aiokafka import AIOKafkaConsumer
 
-from resonanz.shared.devstack import ServiceProcess, Stack, free_port
+from resonanz.devstack.supervisor import ServiceProcess, Stack, free_port
 from resonanz.shared.events import CloudEvent
 
 from .conftest import Infra, running_stack

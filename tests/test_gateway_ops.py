@@ -13,8 +13,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from resonanz.devstack.supervisor import Stack
 from resonanz.gateway import openapi
-from resonanz.shared.devstack import Stack
 
 from .helpers import bearer, metric_value, new_tenant
 from .support import eventually

@@ -12,7 +12,7 @@ import aiohttp
 import orjson
 import pytest
 
-from resonanz.shared.devstack import Stack
+from resonanz.devstack.supervisor import Stack
 
 from .helpers import Api
 

@@ -25,7 +25,7 @@ import aiohttp
 import pytest
 import yarl
 
-from resonanz.shared.devstack import MailCatcher, ServiceProcess, Stack, free_port
+from resonanz.devstack.supervisor import MailCatcher, ServiceProcess, Stack, free_port
 
 from .conftest import Infra, running_stack
 from .helpers import admin, bearer, new_tenant

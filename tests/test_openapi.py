@@ -9,10 +9,10 @@ import aiohttp
 import jsonschema
 from openapi_spec_validator import OpenAPIV30SpecValidator, validate
 
+from resonanz.devstack.supervisor import Stack
 from resonanz.gateway.app import GatewaySettings, create_app
 from resonanz.gateway.openapi import document
 from resonanz.gateway.openapi30 import as_openapi_30, schema_30
-from resonanz.shared.devstack import Stack
 from resonanz.webhook_dispatcher.catalog import CATALOG
 
 from .support import eventually

@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 import yaml
 
-from resonanz.shared.devstack import Stack, free_port, wait_for_port, wait_until_ok
+from resonanz.devstack.supervisor import Stack, free_port, wait_for_port, wait_until_ok
 from resonanz.shared.settings import SERVICE_PORTS
 
 from .support import eventually

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from resonanz.shared.stack import Platform
+from resonanz.devstack.run import Platform
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -15,7 +15,7 @@ import orjson
 import pytest
 from openapi_spec_validator import OpenAPIV30SpecValidator, validate
 
-from resonanz.shared.devstack import Stack
+from resonanz.devstack.supervisor import Stack
 from resonanz.shared.events import CloudEvent, EntrySnapshot, FeedbackCreated, new_event
 from resonanz.webhook_dispatcher.domain import WEBHOOK_ROUTES, webhook_body
 

@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from resonanz.shared.devstack import Stack
+from resonanz.devstack.supervisor import Stack
 
 from .helpers import Api, new_tenant
 

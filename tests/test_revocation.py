@@ -19,9 +19,9 @@ import aiohttp
 import asyncpg
 import pytest
 
+from resonanz.devstack.supervisor import ServiceProcess, Stack, free_port
 from resonanz.gateway import commands, key_changes, store
 from resonanz.shared.db import create_pool
-from resonanz.shared.devstack import ServiceProcess, Stack, free_port
 from resonanz.shared.settings import Settings
 
 from .conftest import Infra, running_stack

@@ -8,7 +8,7 @@ from typing import Any
 
 import aiohttp
 
-from resonanz.shared.devstack import Stack
+from resonanz.devstack.supervisor import Stack
 from resonanz.webhook_dispatcher.domain import KNOWN_WEBHOOKS
 
 from .conftest import Infra

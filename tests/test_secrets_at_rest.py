@@ -9,7 +9,7 @@ from typing import Any
 
 import aiohttp
 
-from resonanz.shared.devstack import Stack
+from resonanz.devstack.supervisor import Stack
 
 from .helpers import admin, bearer, new_tenant
 from .support import eventually, places_holding, query_value

@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from resonanz.shared.devstack import Stack
+from resonanz.devstack.supervisor import Stack
 
 from .conftest import Infra, running_stack
 from .helpers import new_tenant

@@ -21,7 +21,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import BaseModel, Field, SecretStr
 
-from resonanz.shared.devstack import answers_ok, free_port, wait_until_ok
+from resonanz.devstack.supervisor import answers_ok, free_port, wait_until_ok
 from resonanz.shared.errors import NotFound
 from resonanz.shared.logs import json_handler
 from resonanz.shared.settings import Settings

@@ -31,9 +31,9 @@ from cloudevents.core.bindings import kafka as ce_kafka
 from cloudevents.core.formats.json import JSONFormat
 from yarl import URL
 
+from resonanz.devstack.supervisor import Stack
 from resonanz.shared.consumer import ConsumerLoop, Handlers
 from resonanz.shared.crypto import KeyRing
-from resonanz.shared.devstack import Stack
 from resonanz.shared.events import (
     STRUCTURED_CONTENT_TYPE,
     CloudEvent,

@@ -13,7 +13,7 @@ import jsonschema
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from resonanz.shared.devstack import Stack
+from resonanz.devstack.supervisor import Stack
 from resonanz.webhook_dispatcher.catalog import uncatalogued
 from resonanz.webhook_dispatcher.domain import KNOWN_WEBHOOKS
 

@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from resonanz.shared.devstack import Stack
+from resonanz.devstack.supervisor import Stack
 
 from .conftest import Infra
 from .helpers import admin, bearer, metric_value, new_tenant

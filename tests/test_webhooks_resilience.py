@@ -17,7 +17,7 @@ import asyncpg
 from aiohttp import web
 from aiokafka import AIOKafkaProducer
 
-from resonanz.shared.devstack import Stack
+from resonanz.devstack.supervisor import Stack
 from resonanz.shared.events import EntrySnapshot, FeedbackCreated
 
 from .conftest import Infra

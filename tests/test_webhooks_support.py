@@ -19,8 +19,8 @@ from aiokafka import AIOKafkaProducer
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
+from resonanz.devstack.supervisor import Stack
 from resonanz.shared.db import create_pool, migrate
-from resonanz.shared.devstack import Stack
 from resonanz.shared.events import CloudEvent, EventData, new_event
 from resonanz.shared.settings import Settings
 

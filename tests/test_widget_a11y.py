@@ -12,8 +12,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from resonanz.shared.devstack import Stack
-from resonanz.shared.stack import DEMO_WIDGET
+from resonanz.devstack.run import DEMO_WIDGET
+from resonanz.devstack.supervisor import Stack
 
 from .cdp import Tab, tab
 from .helpers import new_tenant

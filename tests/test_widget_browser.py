@@ -13,8 +13,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from resonanz.shared.devstack import Stack, free_port
-from resonanz.shared.stack import DEMO_WIDGET
+from resonanz.devstack.run import DEMO_WIDGET
+from resonanz.devstack.supervisor import Stack, free_port
 from resonanz.widgets.public import INLINE_MIN_HEIGHT
 
 from .cdp import Tab, rgb, tab

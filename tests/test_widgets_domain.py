@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from resonanz.devstack.run import DEMO_WIDGET
 from resonanz.shared.errors import InvalidInput
 from resonanz.shared.events import WidgetEnded, WidgetPaused, WidgetResumed, WidgetUpdated
-from resonanz.shared.stack import DEMO_WIDGET
 from resonanz.shared.widget_contracts import contrast_ratio
 from resonanz.widgets.domain import (
     ACTIVE,

@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from resonanz.shared.devstack import Stack
+from resonanz.devstack.supervisor import Stack
 
 from .helpers import new_tenant
 from .test_widgets_support import (

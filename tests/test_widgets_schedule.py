@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 import pytest
 
-from resonanz.shared.devstack import ServiceProcess, Stack, free_port
+from resonanz.devstack.supervisor import ServiceProcess, Stack, free_port
 
 from .helpers import new_tenant
 from .support import eventually

@@ -12,7 +12,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from multidict import CIMultiDict
 
-from resonanz.shared.devstack import Stack
+from resonanz.devstack.supervisor import Stack
 from resonanz.shared.events import CloudEvent
 
 from .helpers import bearer

@@ -36,7 +36,7 @@ from resonanz.analytics.domain import (
     GAMMA,
     STAT_GRAINS,
 )
-from resonanz.shared.devstack import EmbeddedPostgres, Stack, TansuBroker
+from resonanz.devstack.supervisor import EmbeddedPostgres, Stack, TansuBroker
 from resonanz.shared.kafka import all_topics, ensure_topics
 from resonanz.shared.settings import Settings, service_role, with_user
 

@@ -36,7 +36,7 @@ from aiohttp import web
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from resonanz.shared.devstack import SERVICES, EmbeddedPostgres, Stack, TansuBroker
+from resonanz.devstack.supervisor import SERVICES, EmbeddedPostgres, Stack, TansuBroker
 from resonanz.shared.kafka import all_topics, ensure_topics
 from resonanz.shared.settings import Settings
 

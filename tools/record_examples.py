@@ -1,7 +1,7 @@
 """`make examples`: call every public operation once against a real platform and keep what
 it answered, as the OpenAPI document's examples (services/gateway/data/examples.json).
 
-Starts the platform as `make run` does (resonanz.shared.stack.Platform: PostgreSQL, the
+Starts the platform as `make run` does (resonanz.devstack.run.Platform: PostgreSQL, the
 broker, a mail catcher and the services, in a temporary directory), creates a webshop
 tenant of its own and a loopback webhook receiver, and runs `script`: one call per
 operation, in an order that gives each the ids it needs. The first answer of each
@@ -33,11 +33,11 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from resonanz.devstack.run import Platform
+from resonanz.devstack.supervisor import MailCatcher, Stack, free_port
 from resonanz.gateway.openapi import operation_id
 from resonanz.gateway.operations import Operation
 from resonanz.gateway.table import OPERATIONS
-from resonanz.shared.devstack import MailCatcher, Stack, free_port
-from resonanz.shared.stack import Platform
 
 SHOP = "Kaffeerösterei Lindner"
 OWNER = "anna.lindner@example.de"

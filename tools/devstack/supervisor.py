@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .crypto import KeyRing
-from .kafka import TOPIC_PARTITIONS
+from resonanz.shared.crypto import KeyRing
+from resonanz.shared.kafka import TOPIC_PARTITIONS
+from resonanz.shared.settings import SERVICE_PORTS
 
 SERVICES = ("gateway", "feedback", "widgets", "webhook_dispatcher", "analytics")
 # Services without a schema of their own: the team dashboard's static app, reached through
@@ -461,8 +462,6 @@ class Stack:
         return KeyRing.from_setting(self.env()["RESONANZ_ENCRYPTION_KEYS"])
 
     def plan(self, names: tuple[str, ...] | None = None) -> None:
-        from .settings import SERVICE_PORTS
-
         names = planned_services() if names is None else names
         self.run_dir.mkdir(parents=True, exist_ok=True)
         for name in names:

@@ -21,7 +21,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from .devstack import (
+from resonanz.shared.settings import SERVICE_PORTS
+
+from .supervisor import (
     SERVICES,
     EmbeddedPostgres,
     MailCatcher,
@@ -30,7 +32,6 @@ from .devstack import (
     free_port,
     write_json,
 )
-from .settings import SERVICE_PORTS
 
 DEMO_WIDGET: dict[str, Any] = {
     "name": "Demo-Shop Feedback",
@@ -252,7 +253,7 @@ def _webhook_allow_list() -> dict[str, str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m resonanz.shared.stack")
+    parser = argparse.ArgumentParser(prog="python -m resonanz.devstack")
     parser.add_argument("--run-dir", default=".run")
     parser.add_argument("--detach-after-start", action="store_true",
                         help="start, print the summary, stop again (a smoke check)")

@@ -1,0 +1,5 @@
+"""`python -m resonanz.devstack`: what `make run` starts."""
+
+from .run import main
+
+main()
