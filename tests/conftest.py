@@ -27,7 +27,7 @@ from resonanz.shared.kafka import ensure_topics
 
 from .browser import HEADLESS_SHELL, HEADLESS_SHELL_THERE, Person, new_address
 from .helpers import Api, new_tenant
-from .support import serving
+from .support import redis_server, serving
 
 
 @dataclass
@@ -135,6 +135,14 @@ async def running_stack(infra: Infra, run_dir: Path, extra_env: dict[str, str] |
     finally:
         await asyncio.to_thread(stack.stop)
         await drop_database(infra, database)
+
+
+@pytest.fixture(scope="session")
+def redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The run's own Redis (for the `redis` rate-limit backend) on a free port, never the
+    machine's: its URL without a database number."""
+    with redis_server(tmp_path_factory.mktemp("redis")) as url:
+        yield url
 
 
 @pytest.fixture

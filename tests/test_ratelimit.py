@@ -16,8 +16,6 @@ from resonanz.shared.ratelimit import (
     limit_headers,
 )
 
-REDIS_URL = "redis://127.0.0.1:6379/15"
-
 
 async def test_memory_limiter_refuses_the_61st_request_in_a_minute() -> None:
     limiter = MemoryRateLimiter()
@@ -58,8 +56,8 @@ def test_headers_follow_the_ietf_ratelimit_fields() -> None:
 
 
 @pytest.fixture
-async def redis_limiters() -> AsyncIterator[list[RedisRateLimiter]]:
-    limiters = [RedisRateLimiter(REDIS_URL) for _ in range(2)]
+async def redis_limiters(redis: str) -> AsyncIterator[list[RedisRateLimiter]]:
+    limiters = [RedisRateLimiter(f"{redis}/15") for _ in range(2)]
     yield limiters
     for limiter in limiters:
         await limiter.close()

@@ -2,15 +2,17 @@
 # What the tests need from Debian besides the venv, checked before anything slow runs:
 # prometheus (promtool for the alert rules, a server for the scrape test), chromium (the
 # widget's browser tests), chromium-headless-shell (driven by Playwright in the dashboard's
-# browser tests) and nodejs (runs the README's Node webhook verification code). As root it installs what is missing; anyone else gets the command to run.
+# browser tests), nodejs (runs the README's Node webhook verification code) and redis-server
+# (the tests start their own, on a free port, for the shared rate limiter). As root it
+# installs what is missing; anyone else gets the command to run.
 set -euo pipefail
 
-PACKAGES=(prometheus chromium chromium-headless-shell nodejs)
+PACKAGES=(prometheus chromium chromium-headless-shell nodejs redis-server)
 HEADLESS_SHELL=/usr/lib/chromium/chromium-headless-shell
 
 missing() {
   local tool
-  for tool in promtool prometheus chromium node; do
+  for tool in promtool prometheus chromium node redis-server; do
     command -v "$tool" >/dev/null 2>&1 || echo "$tool"
   done
   [ -x "$HEADLESS_SHELL" ] || echo "$HEADLESS_SHELL"
