@@ -66,20 +66,27 @@ print(len(campaigns))
 
 
 @pytest.fixture(scope="module")
-def node_modules() -> Path:
-    """axios from the npm registry, at the version package.json pins."""
+def node_snippets(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The Node snippets in a folder of their own with axios installed by `npm ci` from the
+    committed package-lock.json, through a cache of the run's own (no global module cache,
+    nothing written into the source tree)."""
     assert shutil.which("npm"), "Node.js and npm are needed for the Node snippets"
-    if not (SNIPPETS / "node_modules" / "axios").exists():
-        subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--silent"],
-                       cwd=SNIPPETS, check=True, timeout=300)
-    return SNIPPETS / "node_modules"
+    folder = tmp_path_factory.mktemp("snippets")
+    for name in ("package.json", "package-lock.json", "fbp_fetch_pending.js",
+                 "p4f_quickstart.mjs"):
+        shutil.copy(SNIPPETS / name, folder / name)
+    env = {**os.environ, "npm_config_cache": str(folder / ".npm-cache")}
+    done = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=folder,
+                          env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    return folder
 
 
 async def run(args: list[str], env: dict[str, str] | None = None,
-              stdin: str | None = None) -> str:
+              stdin: str | None = None, cwd: Path = SNIPPETS) -> str:
     done = await asyncio.to_thread(
         subprocess.run, args, input=stdin, capture_output=True, text=True, timeout=60,
-        env={**os.environ, **(env or {})}, cwd=SNIPPETS)
+        env={**os.environ, **(env or {})}, cwd=cwd)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -98,7 +105,7 @@ async def test_feedbackpro_python_snippet(shared_stack: Stack) -> None:
     assert "'status': 'new'" in printed and "'request_id': 'req_" in printed
 
 
-async def test_feedbackpro_node_axios_snippet(shared_stack: Stack, node_modules: Path,
+async def test_feedbackpro_node_axios_snippet(shared_stack: Stack, node_snippets: Path,
                                               http: aiohttp.ClientSession) -> None:
     _, key = await new_tenant(shared_stack)
     api = Api(http, shared_stack, key)
@@ -108,7 +115,8 @@ async def test_feedbackpro_node_axios_snippet(shared_stack: Stack, node_modules:
     for pending in (entry, rating_only):
         await api.ok("PATCH", f"/v1/feedback/{pending}", {"status": "pending"})
     printed = await run(["node", "fbp_fetch_pending.js"], {
-        "RESONANZ_BASE": shared_stack.services["gateway"].url, "RESONANZ_KEY": key})
+        "RESONANZ_BASE": shared_stack.services["gateway"].url, "RESONANZ_KEY": key},
+        cwd=node_snippets)
     assert printed.splitlines()[0] == "Found 2 pending entries"
     assert f"[{entry}] 5★" in printed
     assert f'[{rating_only}] 3★ "..."' in printed
