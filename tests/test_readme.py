@@ -155,3 +155,42 @@ def test_configuration_table_is_the_settings_classes() -> None:
     assert settings_table.readme_table(README) == settings_table.table(), (
         "README's configuration table is stale: run `.venv/bin/python tools/settings_table.py"
         " --write`")
+
+
+# --- the numbers the README states are the code's ------------------------------------------
+
+UNITS = {"s": 1, "min": 60, "h": 3600}
+
+
+def test_the_retry_schedule_is_the_one_the_readme_states() -> None:
+    from resonanz.webhook_dispatcher.domain import MAX_ATTEMPTS, RETRY_DELAYS
+
+    flat = " ".join(README.split())
+    stated = re.search(r"retried over about (\d+) hours \(immediately, then after ([^;]*?),"
+                       r" each ±(\d+) %\)", flat)
+    assert stated, "README's retry sentence"
+    hours, delays, jitter = stated.groups()
+    after = [int(n) * UNITS[unit] for n, unit in
+             (d.split() for d in delays.replace(" and ", ", ").split(", "))]
+    assert after == [d.total_seconds() for d in RETRY_DELAYS]
+    assert len(after) + 1 == MAX_ATTEMPTS  # the immediate attempt first
+    total = sum(after) / 3600
+    mentions = re.findall(r"retried [^.]*?about (\d+) hours", flat)
+    assert len(mentions) >= 2 and hours in mentions
+    assert {round(total)} == {int(h) for h in mentions}, f"the schedule adds up to {total:.1f} h"
+    assert jitter == "20"
+
+
+def test_widget_size_and_config_max_age_are_the_ones_the_readme_states() -> None:
+    import gzip
+
+    from resonanz.widgets.app import WidgetsSettings
+
+    flat = " ".join(README.split())
+    stated = re.search(r"`widget\.js` \(under (\d+) KB gzipped", flat)
+    assert stated, "README's widget.js size"
+    script = (ROOT / "services" / "widgets" / "static" / "widget.js").read_bytes()
+    assert len(gzip.compress(script, 9)) < int(stated.group(1)) * 1024
+    max_age = re.search(r"`Cache-Control: max-age=(\d+)`", flat)
+    assert max_age, "README's config max-age"
+    assert WidgetsSettings.model_fields["public_config_max_age"].default == int(max_age[1])

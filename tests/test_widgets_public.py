@@ -56,7 +56,7 @@ async def test_widget_js_is_served_without_a_key_cached_and_small(
         script = await response.read()
         etag = response.headers["ETag"]
     assert b"attachShadow" in script
-    assert len(gzip.compress(script, 9)) <= 10 * 1024
+    assert len(gzip.compress(script, 9)) < 10 * 1024  # "under 10 KB gzipped"
     async with session.get(f"{gateway(stack)}/widget.js",
                            headers={"If-None-Match": etag}) as response:
         assert response.status == 304
@@ -72,8 +72,7 @@ async def test_public_config_carries_an_etag_and_a_short_max_age(
 
     status, config, headers = await send(session, stack, "GET", path)
     assert status == 200
-    max_age = int(headers["Cache-Control"].split("max-age=")[1])
-    assert 0 < max_age <= 15
+    assert headers["Cache-Control"] == "public, max-age=10"  # as the README states
     assert config["active"] is True and config["placement"] == "bottom-right"
     assert [q["id"] for q in config["questions"]] == [q["id"] for q in QUESTIONS]
     # What the form must keep to: the widget enforces it before sending.
