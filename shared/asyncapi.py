@@ -33,6 +33,8 @@ from .events import (
     MessageAttemptExhausted,
     PasswordResetRequested,
     PayoutCompleted,
+    PrivacyErasureCompleted,
+    PrivacyErasureRequested,
     RewardReviewed,
     TenantUpdated,
     Topic,
@@ -65,13 +67,13 @@ class Consumer:
 
 # Kept beside the services' registries by test_asyncapi, which names any difference.
 CONSUMERS: tuple[Consumer, ...] = (
-    Consumer("feedback", "feedback", (UserRemoved, WidgetChanged)),
+    Consumer("feedback", "feedback", (UserRemoved, WidgetChanged, PrivacyErasureCompleted)),
     Consumer("analytics", "analytics", (FeedbackEvent, TenantUpdated)),
     Consumer("webhook-dispatcher", "webhook-dispatcher", (
         # the webhooks (fanned out to subscriptions) ...
         FeedbackCreated, FeedbackUpdated, FeedbackStatusChanged, FeedbackAssigned,
         FeedbackNoteAdded, FeedbackDeleted, RewardReviewed, PayoutCompleted, WidgetChanged,
-        EndpointDisabled, MessageAttemptExhausted,
+        EndpointDisabled, MessageAttemptExhausted, PrivacyErasureRequested,
         # ... and the mails
         UserInvited, PasswordResetRequested)),
 )

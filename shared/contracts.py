@@ -742,3 +742,49 @@ class RewardTotalsView(View):
     vouchers_approved: int
     vouchers_issued: int
     payouts_blocked: int = Field(description="approved payouts that could not be made")
+
+
+# --- data-subject requests (GDPR access, portability, erasure) ------------------------------
+
+
+class PrivacyRequestIn(BaseModel):
+    """A shopper's request about their data: everything held about one email address
+    (`export`), or its erasure. The address is matched exactly, ignoring case."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    type: Literal["export", "erasure"]
+    customer_email: EmailStr
+
+
+class PrivacyProgressView(View):
+    service: str
+    status: Literal["pending", "completed"]
+    completed_at: datetime | None
+    counts: dict[str, int] = Field(description="how many records of each kind it found or"
+                                   " erased")
+
+
+class PrivacyRequestView(View):
+    """A data-subject request. It never shows the email: the subject is named by the
+    SHA-256 of the address, trimmed and lower-cased."""
+
+    id: str
+    type: Literal["export", "erasure"]
+    status: Literal["in_progress", "completed"]
+    subject_sha256: str
+    requested_by: str | None
+    requested_at: datetime
+    completed_at: datetime | None
+    progress: list[PrivacyProgressView] = Field(description="one row per service")
+    export_available: bool = Field(description="an export's document can be downloaded")
+
+
+class PrivacyExportView(View):
+    """Everything held about one shopper: each entry with its answers, metadata, notes,
+    reward review and payout."""
+
+    request_id: str
+    customer_email: str
+    generated_at: datetime
+    entries: list[dict[str, Any]]

@@ -27,6 +27,8 @@ from .events import (
     MessageAttemptExhausted,
     PasswordResetRequested,
     PayoutCompleted,
+    PrivacyErasureCompleted,
+    PrivacyErasureRequested,
     RewardReviewed,
     TenantUpdated,
     UserInvited,
@@ -89,6 +91,14 @@ SAMPLES: dict[type[EventData], EventData] = {
         message_id="msg_1f2e3d4c5b6a79881f2e3d4c5b6a7988",
         message_event_id="7e6d5c4b-3a29-4817-8e6d-5c4b3a291807", event_type="feedback_created",
         attempts=8, last_status=503, last_outcome="throttled"),
+    PrivacyErasureRequested: PrivacyErasureRequested(
+        request_id="c4d5e6f7-0819-4a2b-9c3d-4e5f60718293",
+        subject_sha256="4b6b2b3f1c4d1e0e9d1a1b8f6e5c2d3a7f8e9d0c1b2a39485766554433221100",
+        entry_ids=[_ENTRY.id], payout_ids=["2b3c4d5e-6f70-4812-9a3b-4c5d6e7f8091"],
+        requested_at=SAMPLE_TIME),
+    PrivacyErasureCompleted: PrivacyErasureCompleted(
+        request_id="c4d5e6f7-0819-4a2b-9c3d-4e5f60718293", service="webhook-dispatcher",
+        redacted={"deliveries": 3, "mails": 1}),
 }
 
 

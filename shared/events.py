@@ -354,6 +354,35 @@ class MessageAttemptExhausted(EventData):
     last_outcome: str
 
 
+class PrivacyErasureRequested(EventData):
+    """A data subject's erasure (GDPR Art. 17), asked of every service that holds personal
+    data. It names the subject by `subject_sha256` (the SHA-256 of the normalised email,
+    never the email) and lists the entries and payouts the feedback service erased; each
+    service erases what it holds and answers `privacy.erasure_completed`. Delivered to
+    integrators as the `customer_erased` webhook."""
+
+    type_name = "privacy.erasure_requested"
+    topic = FEEDBACK_TOPIC
+
+    request_id: str
+    subject_sha256: str = Field(description="lowercase hex SHA-256 of the email, trimmed"
+                                " and lower-cased")
+    entry_ids: list[str] = Field(default_factory=list)
+    payout_ids: list[str] = Field(default_factory=list)
+    requested_at: Timestamp
+
+
+class PrivacyErasureCompleted(EventData):
+    """A service's part of an erasure is done (`service` names it); the feedback service
+    completes the request when every service has answered."""
+
+    type_name = "privacy.erasure_completed"
+    topic = WEBHOOKS_TOPIC
+
+    request_id: str
+    service: str
+    redacted: dict[str, int] = Field(default_factory=dict,
+                                     description="how many records of each kind")
 
 
 # --- envelope --------------------------------------------------------------------

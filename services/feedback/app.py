@@ -16,6 +16,7 @@ from resonanz.shared.web import create_service_app, http_client_ctx
 from .api import routes
 from .consumers import handlers
 from .payouts import payout_worker_ctx
+from .privacy import routes as privacy_routes
 
 SERVICE = "feedback"
 
@@ -30,14 +31,15 @@ class FeedbackSettings(Settings):
 
 def create_app(settings: FeedbackSettings) -> web.Application:
     return create_service_app(
-        SERVICE, settings, routes=routes,
+        SERVICE, settings, routes=[*routes, *privacy_routes],
         cleanup_ctxs=[
             pool_ctx(SERVICE, settings),
             relay_ctx(SERVICE, settings),
             http_client_ctx(settings),
             payout_worker_ctx(settings, settings.widgets_url),
             consumer_ctx(settings, group="feedback",
-                         topics=[settings.topic_identity, settings.topic_widgets],
+                         topics=[settings.topic_identity, settings.topic_widgets,
+                                 settings.topic_webhooks],
                          handlers=handlers(settings)),
         ],
         readiness=[database_ready, broker_ready_check(settings.kafka_bootstrap_servers)],

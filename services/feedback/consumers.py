@@ -1,14 +1,20 @@
-"""What the feedback service learns from others: removed members, campaign rules."""
+"""What the feedback service learns from others: removed members, campaign rules, and
+other services' parts of an erasure done."""
 
 from __future__ import annotations
 
 import asyncpg
 
 from resonanz.shared.consumer import Handlers
-from resonanz.shared.events import CloudEvent, UserRemoved, WidgetChanged
+from resonanz.shared.events import (
+    CloudEvent,
+    PrivacyErasureCompleted,
+    UserRemoved,
+    WidgetChanged,
+)
 from resonanz.shared.settings import Settings
 
-from . import commands, store
+from . import commands, privacy, store
 from .domain import Campaign
 
 
@@ -19,7 +25,13 @@ def handlers(settings: Settings) -> Handlers:
                                              data.user_id, data.owner_id, event.requestid)
 
     # Every widget event (created, updated, paused, resumed, ended) carries the snapshot.
-    return Handlers().on(UserRemoved, on_user_removed).on(WidgetChanged, on_widget_changed)
+    return Handlers().on(UserRemoved, on_user_removed).on(WidgetChanged, on_widget_changed) \
+        .on(PrivacyErasureCompleted, on_erasure_completed)
+
+
+async def on_erasure_completed(conn: asyncpg.Connection, event: CloudEvent,
+                               data: PrivacyErasureCompleted) -> None:
+    await privacy.record_completion(conn, event.tenantid, data, event.time)
 
 
 async def on_widget_changed(conn: asyncpg.Connection, event: CloudEvent,

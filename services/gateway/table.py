@@ -391,7 +391,34 @@ def _keys(base: str) -> list[Operation]:
 
 KEYS = _keys("/v1/api-keys") + _keys("/api/v1/api-keys")
 
+
+
+def _privacy(base: str) -> list[Operation]:
+    """Data-subject requests (GDPR access and erasure), the same in both dialects; the
+    feedback service keeps them (docs/privacy.md)."""
+    admin: dict[str, Any] = {"service": "feedback", "role": "admin"}
+    return [
+        Operation("POST", base, "File a data-subject request (admin): an export of"
+                  " everything held about one customer email, or its erasure in every"
+                  " service; the email is matched exactly, ignoring case",
+                  upstream="/privacy/requests", location=f"{base}/{{id}}",
+                  request=c.PrivacyRequestIn, response=c.PrivacyRequestView, status=202,
+                  errors=(400, 401, 403, 415, 429), **admin),
+        Operation("GET", f"{base}/{{id}}", "A data-subject request with each service's"
+                  " progress (admin)", upstream="/privacy/requests/{id}",
+                  response=c.PrivacyRequestView, params=(ID,), errors=(401, 403, 404, 429),
+                  **admin),
+        Operation("GET", f"{base}/{{id}}/export", "An export's document: every entry of"
+                  " the customer with answers, metadata, notes, reward and payout (admin;"
+                  " 404 for an erasure or once the customer has been erased)",
+                  upstream="/privacy/requests/{id}/export", response=c.PrivacyExportView,
+                  params=(ID,), errors=(401, 403, 404, 429), **admin),
+    ]
+
+
+PRIVACY = _privacy("/v1/privacy/requests") + _privacy("/api/v1/privacy/requests")
+
 # Before the `{id}` rows: `export` is no entry id.
 OPERATIONS: list[Operation] = [*IDENTITY, *TEAM, *KEYS, *AUDIT, *FEEDBACK, *WIDGETS,
-                               *WEBHOOKS, *SHOPPERS]
+                               *WEBHOOKS, *SHOPPERS, *PRIVACY]
 

@@ -159,7 +159,8 @@ def create_app(settings: WebhookDispatcherSettings) -> web.Application:
                          topics=[settings.topic_feedback, settings.topic_widgets,
                                  settings.topic_identity, settings.topic_webhooks],
                          handlers=build_handlers(box, settings.invitation_link_template,
-                                                 settings.public_dashboard_url)),
+                                                 settings.public_dashboard_url,
+                                                 settings.topic_webhooks)),
         ],
         readiness=[database_ready, broker_ready_check(settings.kafka_bootstrap_servers)],
     )

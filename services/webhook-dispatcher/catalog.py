@@ -52,6 +52,10 @@ DESCRIPTIONS: dict[str, str] = {
     "endpoint_disabled": "One of your webhook endpoints was disabled, with the reason.",
     "message_attempt_exhausted": "A webhook message failed every attempt of the retry"
                                  " schedule; it stays in the log for resend or recover.",
+    "customer_erased": "A shopper's data was erased on request (GDPR Art. 17): erase it"
+                       " downstream too. The shopper is named by `subject_sha256`, the"
+                       " SHA-256 of the email trimmed and lower-cased, never the email;"
+                       " `entry_ids` are the erased entries (responses).",
 }
 
 SAMPLE_EVENT_ID = "6a1f0c2e-9b8d-4e7f-a6c5-b4d3e2f1a0b9"

@@ -33,6 +33,7 @@ from resonanz.shared.events import (
     FeedbackUpdated,
     MessageAttemptExhausted,
     PayoutCompleted,
+    PrivacyErasureRequested,
     RewardApproved,
     RewardRejected,
     WidgetCreated,
@@ -88,6 +89,7 @@ WEBHOOK_ROUTES: dict[type[EventData], WebhookRoute] = {
     WidgetEnded: WebhookRoute("widget_ended"),
     EndpointDisabled: WebhookRoute("endpoint_disabled"),
     MessageAttemptExhausted: WebhookRoute("message_attempt_exhausted"),
+    PrivacyErasureRequested: WebhookRoute("customer_erased"),
 }
 
 KNOWN_WEBHOOKS: frozenset[str] = frozenset(

@@ -1,0 +1,225 @@
+"""Data-subject requests (docs/privacy.md): an export holds one shopper's data and nobody
+else's; an erasure removes the shopper's email and text from every table of every schema,
+leaves a shopper with a similar address untouched and the analytics as they were, tells
+integrators with the `customer_erased` webhook, and may be repeated."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from resonanz.devstack.supervisor import Stack
+
+from .conftest import Infra
+from .helpers import Api, admin, new_tenant
+from .support import TEXT_COLUMNS, eventually, places_holding, query, query_value
+from .test_rewards_and_events import campaign_with
+from .test_webhooks_support import Receiver, receiving, webhook_stack
+
+ANNA = "Anna.Schmidt@Beispiel-Shop.de"
+# Other people: a longer address containing hers, and one hers is the end of.
+OTHERS = ("anna.schmidt.b@beispiel-shop.de", "joanna.schmidt@beispiel-shop.de")
+ANNA_TEXTS = ("Der Reißverschluss der Jacke klemmte nach einer Woche",
+              "Lieferung an die Packstation Nummer 4711 kam beschädigt an")
+ANNA_ANSWER = "Größe passt, Farbe Tannengrün"
+ANNA_NOTE = "Kundin am Dienstag zurückgerufen, Ersatz versprochen"
+ANNA_META = "order-ANNA-20419"
+
+
+@pytest.fixture(scope="module")
+async def stack(infra: Infra, tmp_path_factory: pytest.TempPathFactory
+                ) -> AsyncIterator[Stack]:
+    async with webhook_stack(infra, tmp_path_factory.mktemp("privacy"),
+                             webhook_allow_private_networks="127.0.0.0/8",
+                             webhook_poll_interval="0.2") as running:
+        yield running
+
+
+async def echo(request: web.Request) -> web.StreamResponse:
+    """A receiver that answers with what it was sent: the log keeps the start of it."""
+    return web.Response(body=await request.read())
+
+
+def sha256(email: str) -> str:
+    return hashlib.sha256(email.strip().lower().encode()).hexdigest()
+
+
+async def finished(api: Api, location: str) -> dict[str, Any]:
+    async def probe() -> dict[str, Any]:
+        return (await api.ok("GET", location))["data"]
+    return await eventually(probe, lambda r: r["status"] == "completed", within=30,
+                            what="the request completed")
+
+
+async def file(api: Api, kind: str, email: str) -> tuple[dict[str, Any], str]:
+    status, body, headers = await api.call("POST", "/v1/privacy/requests",
+                                           {"type": kind, "customer_email": email})
+    assert status == 202, body
+    assert headers["Location"] == f"/v1/privacy/requests/{body['data']['id']}"
+    return body["data"], headers["Location"]
+
+
+async def test_erasing_one_shopper_leaves_nothing_of_her_and_everyone_else_intact(
+        stack: Stack, http: aiohttp.ClientSession) -> None:
+    _, key = await new_tenant(stack, "Privacy Shop")
+    api = Api(http, stack, key)
+    receiver = Receiver(echo)
+    async with receiving(receiver):
+        await api.ok("POST", "/v1/webhooks", {
+            "url": receiver.url,
+            "events": ["feedback_created", "payout_completed", "customer_erased"]})
+        campaign = await campaign_with(api, stack, {"amount": "5.00", "currency": "EUR"})
+
+        annas = []
+        for i, text in enumerate(ANNA_TEXTS):
+            created = await api.ok("POST", "/v1/feedback", {
+                "body": text, "rating": 2 + i, "category": "versand",
+                "customer_email": ANNA if i == 0 else ANNA.lower(),
+                "answers": {"groesse": ANNA_ANSWER}, "metadata": {"order": ANNA_META},
+                **({"widget_id": campaign} if i == 0 else {})})
+            annas.append(created["data"]["id"])
+        await api.ok("PATCH", f"/v1/feedback/{annas[1]}",
+                     {"status": "in_progress", "note": ANNA_NOTE})
+        await api.ok("POST", f"/api/v1/responses/{annas[0]}/approve")
+        others = {}
+        for email in OTHERS:
+            text = f"Schnelle Lieferung, danke ({email.split('@')[0]})"
+            created = await api.ok("POST", "/v1/feedback", {
+                "body": text, "rating": 5, "category": "versand", "customer_email": email})
+            others[created["data"]["id"]] = (email, text)
+
+        await eventually(lambda: query_value(
+            stack.database_url, "SELECT count(*) FROM feedback.payouts WHERE entry_id = $1"
+            " AND status = 'completed'", annas[0]), lambda n: n == 1, what="the payout")
+        await eventually(lambda: _count(receiver), lambda n: n >= 5, within=30,
+                         what="four feedback_created and one payout_completed webhook")
+        summary = (await api.ok("GET", "/v1/analytics/summary"))["data"]
+
+        # Export: hers, all of it, nobody else's.
+        request, location = await file(api, "export", ANNA.upper())
+        assert request["type"] == "export" and request["subject_sha256"] == sha256(ANNA)
+        assert ANNA.lower() not in str(request) and ANNA not in str(request)
+        done = await finished(api, location)
+        assert done["export_available"] is True
+        export = (await api.ok("GET", f"{location}/export"))["data"]
+        assert sorted(e["id"] for e in export["entries"]) == sorted(annas)
+        by_id = {e["id"]: e for e in export["entries"]}
+        assert {by_id[i]["body"] for i in annas} == set(ANNA_TEXTS)
+        assert by_id[annas[0]]["answers"] == {"groesse": ANNA_ANSWER}
+        assert by_id[annas[0]]["metadata"] == {"order": ANNA_META}
+        assert [n["body"] for n in by_id[annas[1]]["notes"]] == [ANNA_NOTE]
+        assert by_id[annas[0]]["reward"]["status"] == "approved"
+        assert by_id[annas[0]]["payout"]["amount"] == "5.00"
+        assert not any(email in str(export) or text in str(export)
+                       for email, text in others.values())
+
+        # Erasure, asked in the other dialect.
+        status, body, headers = await api.call("POST", "/api/v1/privacy/requests", {
+            "type": "erasure", "customer_email": f"  {ANNA}  "})
+        assert status == 202, body
+        erasure = await finished(api, headers["Location"])
+        progress = {p["service"]: p for p in erasure["progress"]}
+        assert set(progress) == {"feedback", "webhook-dispatcher"}
+        assert progress["feedback"]["counts"]["entries"] == 2
+        assert progress["feedback"]["counts"]["payouts"] == 1
+        assert progress["webhook-dispatcher"]["counts"]["deliveries"] >= 3
+
+        erased = await eventually(lambda: _of_type(receiver, "customer_erased"),
+                                  lambda found: len(found) == 1, within=30,
+                                  what="the customer_erased webhook")
+        data = erased[0]["data"]
+        assert data["subject_sha256"] == sha256(ANNA)
+        assert sorted(data["entry_ids"]) == sorted(annas)
+        assert data["request_id"] == erasure["id"]
+
+    # Nothing of hers in any table of any schema: her address in any spelling (but not
+    # as the end of joanna's), her texts, answers, metadata and the note about her.
+    assert await places_matching(stack, ADDRESS_OF_ANNA) == []
+    assert await places_matching(stack, ADDRESS_OF_JOANNA) != []
+    for needle in (*ANNA_TEXTS, ANNA_ANSWER, ANNA_NOTE, ANNA_META):
+        assert await places_holding(stack.database_url, needle) == [], needle
+    # Everyone else's is where it was.
+    for entry_id, (email, text) in others.items():
+        entry = (await api.ok("GET", f"/v1/feedback/{entry_id}"))["data"]
+        assert (entry["customer_email"], entry["body"]) == (email, text)
+    # Her entries keep what the numbers are made of; the payout its bookkeeping.
+    kept = (await api.ok("GET", f"/v1/feedback/{annas[1]}"))["data"]
+    assert not kept["body"] and not kept["answers"] and not kept["metadata"]
+    assert (kept["customer_email"], kept["rating"], kept["status"]) == (None, 3, "in_progress")
+    assert [n["body"] for n in kept["notes"]] == ["[erased]"]
+    assert await query_value(stack.database_url, "SELECT amount::text FROM feedback.payouts"
+                             " WHERE entry_id = $1", annas[0]) == "5.00"
+    assert (await api.ok("GET", "/v1/analytics/summary"))["data"] == summary
+    # The earlier export is gone with her.
+    status, _, _ = await api.call("GET", f"{location}/export")
+    assert status == 404
+
+    # Again: nothing left to erase, completed all the same, nobody else touched.
+    _, again = await file(api, "erasure", ANNA)
+    repeated = await finished(api, again)
+    assert {p["service"]: p["counts"].get("entries") for p in repeated["progress"]
+            }["feedback"] == 0
+    for entry_id, (email, _) in others.items():
+        entry = (await api.ok("GET", f"/v1/feedback/{entry_id}"))["data"]
+        assert entry["customer_email"] == email
+
+
+async def test_requests_are_for_admins_and_named_fields(
+        stack: Stack, http: aiohttp.ClientSession) -> None:
+    tenant, key = await new_tenant(stack, "Privacy Rules")
+    api = Api(http, stack, key)
+    status, body, _ = await api.call("POST", "/v1/privacy/requests",
+                                     {"type": "forget", "customer_email": "a@b.de"})
+    assert status == 400 and "type" in str(body), body
+    status, body, _ = await api.call("POST", "/api/v1/privacy/requests",
+                                     {"type": "export", "customer_email": "not an email"})
+    assert status == 400 and "customer_email" in str(body), body
+    status, _, _ = await api.call("GET", "/v1/privacy/requests/"
+                                  "00000000-0000-4000-8000-000000000000")
+    assert status == 404
+    editor = (await admin(stack, "create-key", "--tenant", tenant, "--role", "editor"))
+    status, _, _ = await Api(http, stack, editor["api_key"]).call(
+        "POST", "/v1/privacy/requests", {"type": "export", "customer_email": "a@b.de"})
+    assert status == 403
+    # Another organization's request is no request of this one.
+    request, location = await file(api, "export", "a@b.de")
+    _, stranger = await new_tenant(stack, "Privacy Stranger")
+    status, _, _ = await Api(http, stack, stranger).call("GET", location)
+    assert status == 404
+    # An erasure has no export to download.
+    _, erasure = await file(api, "erasure", "a@b.de")
+    status, _, _ = await api.call("GET", f"{erasure}/export")
+    assert status == 404
+    assert request["progress"][0]["service"] == "feedback"
+
+
+ADDRESS_OF_ANNA = r"(^|[^a-z0-9.])anna\.schmidt@beispiel-shop\.de"
+ADDRESS_OF_JOANNA = r"joanna\.schmidt@beispiel-shop\.de"
+
+
+async def places_matching(stack: Stack, pattern: str) -> list[str]:
+    """Every column of every table in every schema with a value matching `pattern`, any
+    case (places_holding finds a substring, which would take joanna's address for hers)."""
+    found = []
+    for col in await query(stack.database_url, TEXT_COLUMNS):
+        column = f'"{col["column_name"]}"'
+        value = (f"encode({column}, 'escape')" if col["data_type"] == "bytea"
+                 else f"{column}::text")
+        table = f'"{col["table_schema"]}"."{col["table_name"]}"'
+        if await query_value(stack.database_url, f"SELECT EXISTS (SELECT 1 FROM {table}"
+                             f" WHERE {value} ~* $1)", pattern):
+            found.append(f"{col['table_schema']}.{col['table_name']}.{col['column_name']}")
+    return found
+
+
+async def _count(receiver: Receiver) -> int:
+    return len(receiver.received)
+
+
+async def _of_type(receiver: Receiver, name: str) -> list[Any]:
+    return [r.payload for r in receiver.received if r.payload.get("type") == name]
