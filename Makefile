@@ -61,6 +61,12 @@ bench: install
 drill: install
 	$(BIN)/python tools/drill.py
 
+## The quality scorer on the held-out half of its labelled corpus: precision, recall, F1,
+## confusion matrix, p99 latency (services/feedback/data/README.md, docs/benchmarks.md).
+.PHONY: score-report
+score-report: install
+	$(BIN)/python tools/score_report.py
+
 ## Every API operation's example in the OpenAPI documents: one real answer each, recorded
 ## against a platform started as `make run` does (services/gateway/data/examples.json).
 .PHONY: examples

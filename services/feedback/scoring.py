@@ -23,7 +23,7 @@ from functools import lru_cache
 from itertools import pairwise
 from typing import Literal
 
-VERSION = "2026.1"
+VERSION = "2026.2"
 
 Label = Literal["good", "fair", "poor", "spam"]
 Language = Literal["de", "en", "unknown"]
@@ -127,10 +127,14 @@ def score_feedback(
     t = _analyse(_with_answers(text, answers))
     language, language_part = _language(t)
     duplicate_of, duplicate_part = _duplicate(text, earlier)
+    (specificity, concrete), experience = _specificity(t), _experience(t)
+    substance = specificity.points + experience.points
     breakdown = {
-        "effort": _effort(t), "specificity": _specificity(t), "language": language_part,
-        "readability": _readability(t), "consistency": _consistency(t, rating),
-        "spam": _spam(t), "profanity": _profanity(t), "duplicate": duplicate_part,
+        "effort": _effort(t), "specificity": specificity, "experience": experience,
+        "language": language_part, "readability": _readability(t),
+        "consistency": _consistency(t, rating),
+        "boilerplate": _boilerplate(t, concrete),
+        "spam": _spam(t, substance), "profanity": _profanity(t), "duplicate": duplicate_part,
     }
     total = max(0, min(100, sum(c.points for c in breakdown.values())))
     return QualityScore(total, _label(total, breakdown), language, breakdown, duplicate_of)
@@ -139,7 +143,8 @@ def score_feedback(
 def _label(total: int, breakdown: Mapping[str, ComponentScore]) -> Label:
     if (breakdown["spam"].points <= SPAM_LABEL_PENALTY
             or breakdown["readability"].points < 0
-            or breakdown["profanity"].points <= PROFANITY_LABEL_PENALTY):
+            or breakdown["profanity"].points <= PROFANITY_LABEL_PENALTY
+            or breakdown["boilerplate"].points <= BOILERPLATE_LABEL_PENALTY):
         return "spam"
     if total >= GOOD_THRESHOLD:
         return "good"
@@ -196,162 +201,408 @@ def _listed(items: Sequence[str], limit: int = 5) -> str:
 
 # --- effort ------------------------------------------------------------------------------
 
-EFFORT_MAX = 30
-_WORDS_MAX = 25
-# 18 words reach ~63% of the word points; past ~60 words more text adds almost nothing,
-# so a wall of text cannot buy a good score without specifics.
-_WORDS_SCALE = 18.0
+EFFORT_MAX = 15
+# 12 words reach ~63% of the points; past ~40 words more text adds almost nothing, so
+# length alone cannot buy a reward: substance (specificity, experience) has to.
+_WORDS_SCALE = 12.0
 
 
 def _effort(t: _Text) -> ComponentScore:
     n = len(t.words)
-    word_points = _WORDS_MAX * (1 - math.exp(-n / _WORDS_SCALE))
-    sentence_points = (EFFORT_MAX - _WORDS_MAX) * min(t.sentences, 3) / 3
+    points = round(EFFORT_MAX * (1 - math.exp(-n / _WORDS_SCALE)))
     reason = f"{n} words in {t.sentences} full sentence(s)"
-    return ComponentScore(round(word_points + sentence_points), EFFORT_MAX, 0, reason)
+    return ComponentScore(points, EFFORT_MAX, 0, reason)
 
 
-# --- specificity -------------------------------------------------------------------------
+# --- specificity: concrete, checkable references -------------------------------------------
 
 SPECIFICITY_MAX = 35
-_TOPIC_POINTS, _TOPIC_CAP = 3, 15
-_NUMBER_POINTS = (0, 5, 8)  # none, one, two or more distinct numbers
-_COMPARISON_POINTS = 6
-_REASON_POINTS = 6
+_CONCRETE_POINTS, _CONCRETE_CAP = 10, 25
+_NUMBER_POINTS = (0, 12, 16)  # none, one, two or more distinct numbers or sizes
+_ATTRIBUTE_POINTS, _ATTRIBUTE_CAP = 4, 8
+_GENERIC_POINTS, _GENERIC_CAP = 2, 4
 
-# Matched as word prefixes; stems of up to three letters only with an inflection ("fits",
-# "hemming"). Generic words like "order"/"Bestellung"/"shop" are left out on purpose:
-# "würde wieder bestellen" says nothing concrete.
-_TOPIC_STEMS: tuple[str, ...] = (
-    # delivery and parcels
-    "liefer", "versand", "paket", "sendung", "zusteller", "spedition", "dhl", "hermes",
-    "dpd", "ups", "gls", "karton", "verpack", "deliver", "shipping", "shipped", "courier",
-    "parcel", "tracking", "package", "packaging", "doorstep", "depot",
-    # returns and refunds
-    "retour", "rücksend", "rückerstatt", "umtausch", "gutschrift", "erstatt", "return",
-    "refund", "exchange", "replacement", "ersatz", "garantie", "warranty",
-    # sizes and fit
-    "größe", "groesse", "passform", "ärmel", "länge", "weite", "maße", "size", "fit",
-    "sleeve", "waist", "length", "hem", "petite",
-    # checkout, payment, price
-    "kasse", "checkout", "warenkorb", "bezahl", "zahlung", "paypal", "klarna", "kreditkarte",
-    "rechnung", "gutschein", "rabatt", "preis", "kosten", "euro", "cart", "payment", "pay",
-    "credit", "invoice", "voucher", "discount", "price", "cost", "apple", "bank",
-    # product quality and material
-    "qualität", "material", "stoff", "baumwolle", "wolle", "naht", "nähte", "reißverschluss",
-    "farbe", "akku", "quality", "fabric", "cotton", "wool", "merino", "seam", "zipper",
-    "colour", "color", "battery", "sole", "screw", "schraube", "anleitung", "instruction",
-    # service and website
-    "kundenservice", "kundendienst", "support", "hotline", "chat", "mitarbeiter", "beratung",
-    "service", "agent", "app", "website", "seite", "filter", "formular", "konto", "account",
-    "login", "passwort", "password", "browser", "mobile", "produktseite", "beschreibung",
-    "description", "foto", "photo", "bild", "image",
-    # the product itself
-    "kleid", "hemd", "hose", "jeans", "jacke", "mantel", "pullover", "shirt", "schuh",
-    "stiefel", "tasche", "rucksack", "knopf", "knöpfe", "sofa", "schrank", "bett", "matratze",
-    "lampe", "tasse", "gläser", "flasche", "kopfhörer", "tablet", "handy", "laptop",
-    "fernseher", "maschine", "dress", "trousers", "jacket", "coat", "sweater", "jumper",
-    "shoe", "boot", "trainer", "sneaker", "bag", "backpack", "button", "bed", "mattress",
-    "lamp", "mug", "glass", "bottle", "headphone", "phone", "tv", "blender",
-    # when: weekdays and durations make a story checkable
+# Things a shop team can look at: parts and attributes of a product, a step or control of
+# the journey (checkout, cart, payment method, tracking, return label), a carrier, a device
+# or browser, an error, a day. Matched as word prefixes (stems of up to three letters only
+# with an inflection: "zips", "apps").
+_CONCRETE_STEMS: tuple[str, ...] = (
+    # the journey and its controls
+    "checkout", "kasse", "warenkorb", "cart", "basket", "bezahlbutton", "button", "knopf",
+    "paypal", "klarna", "kreditkarte", "creditcard", "lastschrift", "vorkasse", "sofortüberw",
+    "invoice", "rechnung", "gutschein", "voucher", "coupon", "promo", "rabattcode", "code",
+    "login", "logout", "eingeloggt", "ausgeloggt", "passwort", "password", "konto", "account",
+    "app", "website", "webseite", "homepage", "produktseite", "seite", "page", "suche",
+    "search", "filter", "formular", "größentabelle", "sizechart", "guide", "tabelle",
+    "tracking", "sendungsverfolgung", "trackingnummer", "retourenlabel", "rücksendeetikett",
+    "etikett", "label", "qr", "refund", "rückerstatt", "erstattung", "gutschrift", "umtausch",
+    "exchange", "lieferslot", "slot", "zeitfenster", "packstation", "paketstation",
+    "postnummer", "filiale", "abo", "subscription", "newsletter", "bestätigung",
+    "confirmation", "hotline", "chat", "agent", "mitarbeiterin", "monteur", "fahrer",
+    "driver", "spedition", "dhl", "hermes", "dpd", "gls", "ups", "courier", "kurier",
+    "nachbar", "neighbour", "express", "mwst", "mehrwertsteuer", "vat", "pfand", "pauschale",
+    "gebühr", "fee", "mahnung", "reminder", "datenschutz",
+    # errors and devices
+    "fehler", "error", "fehlermeldung", "safari", "chrome", "firefox", "browser", "iphone",
+    "ipad", "android", "samsung", "pixel", "windows", "mac", "ios", "tablet", "laptop",
+    "handy", "mobile", "desktop", "bluetooth", "wlan", "wifi", "usb", "hdmi", "firmware",
+    "update", "pdf", "router", "akku", "battery", "display", "screen", "bildschirm", "kabel",
+    "cable", "stecker", "plug", "steckdose", "ladegerät", "charger", "netzteil", "adapter",
+    "tastatur", "keyboard", "taste", "fernbedienung", "remote", "mikrofon", "microphone",
+    "kamera", "camera", "objektiv", "lens", "software", "menü", "menu",
+    # parts and attributes
+    "größe", "groesse", "size", "passform", "länge", "length", "weite", "waist", "bund",
+    "ärmel", "sleeve", "kragen", "collar", "saum", "hem", "naht", "nähte", "seam",
+    "reißverschluss", "zipper", "zip", "futter", "lining", "tasche", "pocket", "kapuze",
+    "hood", "sohle", "sole", "ferse", "heel", "schnürsenkel", "laces", "riemen", "strap",
+    "träger", "gurt", "schnalle", "buckle", "clip", "stoff", "fabric", "baumwolle", "cotton",
+    "wolle", "wool", "merino", "leinen", "linen", "kaschmir", "leder", "leather",
+    "polyester", "viskose", "farbe", "colour", "color", "farbton", "muster", "pattern",
+    "schraube", "screw", "dübel", "dowel", "scharnier", "hinge", "schublade", "drawer",
+    "schiene", "griff", "handle", "platte", "lattenrost", "bezug", "polster", "cushion",
+    "kissen", "deckel", "lid", "cap", "glas", "jar", "dose", "can", "kühlakku", "kühlbox",
+    "kühlpad", "mhd", "haltbarkeit", "zutat", "ingredient", "laktose", "lactose", "gluten",
+    "zucker", "sugar", "salz", "salt", "röstung", "roast", "anleitung", "instruction",
+    "manual", "bohrschablone", "ventil", "valve", "heringe", "peg", "stange", "pole",
+    "clamp", "klemme", "fassung", "mechanism", "mechanismus", "motor", "magnet", "kork",
+    "cork", "knöpfe", "buttons", "filz", "felt", "gürtelschlaufe", "loop", "cutout",
+    "innensohle", "insole", "fotos", "photos", "foto", "photo", "bild", "beschreibung",
+    "description",
+    # days
     "montag", "dienstag", "mittwoch", "donnerstag", "freitag", "samstag", "sonntag",
-    "werktag", "stunde", "minute", "woche", "monday", "tuesday", "wednesday", "thursday",
-    "friday", "saturday", "sunday", "weekday", "hour", "week",
+    "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
+    "heiligabend", "weihnachten",
 )
-# German glues nouns together ("Rücksendeetikett", "Versandkosten"), so these also count
-# inside a word.
-_COMPOUND_STEMS: tuple[str, ...] = (
-    "liefer", "versand", "paket", "sendung", "verpack", "karton", "retour", "rücksend",
-    "erstatt", "umtausch", "größe", "groesse", "länge", "zahlung", "bezahl", "preis",
-    "kosten", "rechnung", "gutschein", "rabatt", "qualität", "stoff", "naht", "farbe",
-    "akku", "service", "beratung", "seite", "formular", "konto", "passwort", "anleitung",
-    "schraube", "beschreibung", "foto", "warenkorb", "kasse", "kleid", "hemd", "hose",
-    "jacke", "schuh", "tasche", "schrank", "matratze", "maschine", "montag", "dienstag",
-    "mittwoch", "donnerstag", "freitag", "samstag", "sonntag", "stunde", "woche",
+# German glues nouns together ("Rücksendeetikett", "Versandkostenpauschale"), so these also
+# count inside a word (only stems long enough not to hide in unrelated words).
+_CONCRETE_COMPOUNDS: tuple[str, ...] = (
+    "kasse", "warenkorb", "rechnung", "gutschein", "passwort", "konto", "seite", "tabelle",
+    "etikett", "label", "erstattung", "gutschrift", "umtausch", "fehler", "display", "kabel",
+    "stecker", "größe", "länge", "ärmel", "kragen", "naht", "verschluss", "futter", "tasche",
+    "sohle", "riemen", "schnalle", "farbe", "schraube", "scharnier", "schublade", "platte",
+    "deckel", "anleitung", "beschreibung", "foto", "montag", "dienstag", "mittwoch",
+    "donnerstag", "freitag", "samstag", "sonntag", "akku", "pauschale", "gebühr", "zahlung",
+    "bezahl", "verfolgung",
 )
-_SHORT_STEM_ENDINGS = frozenset({"", "s", "es", "ed", "ing"})
+# What generic praise names too ("schnelle Lieferung, gute Qualität"): a little credit, as
+# the topic is at least named, but no reward on its own.
+_GENERIC_STEMS: tuple[str, ...] = (
+    "liefer", "versand", "paket", "sendung", "verpack", "karton", "deliver", "shipping",
+    "shipped", "parcel", "package", "packaging", "retour", "rücksend", "return", "qualität",
+    "quality", "material", "preis", "price", "kosten", "cost", "service", "support",
+    "kundenservice", "kundendienst", "beratung", "zahlung", "bezahl", "payment",
+)
+_SHORT_STEM_ENDINGS = frozenset({"", "s", "es", "ed", "ing", "e", "en", "n"})
 
 
 def _alternation(words: Iterable[str]) -> re.Pattern[str]:
     # Longest first, so the most specific stem wins; one C-level match per new word beats
     # a Python loop over hundreds of stems (the cache only helps with words seen before).
-    return re.compile("|".join(map(re.escape, sorted(words, key=lambda w: (-len(w), w)))))
+    return re.compile("|".join(map(re.escape, sorted(set(words), key=lambda w: (-len(w), w)))))
 
 
-_TOPIC_RE = _alternation(_TOPIC_STEMS)
-_COMPOUND_RE = _alternation(_COMPOUND_STEMS)
+_CONCRETE_RE = _alternation(_CONCRETE_STEMS)
+_CONCRETE_COMPOUND_RE = _alternation(_CONCRETE_COMPOUNDS)
+_GENERIC_RE = _alternation(_GENERIC_STEMS)
 
 _NUMBER_WORDS = frozenset({
     "zwei", "drei", "vier", "fünf", "sechs", "sieben", "acht", "neun", "zehn", "zwölf",
-    "zwanzig", "halb", "hälfte", "two", "three", "four", "five", "six", "seven", "eight",
-    "nine", "ten", "twelve", "twenty", "half", "twice",
+    "zwanzig", "halb", "halbe", "hälfte", "zweimal", "dreimal", "two", "three", "four",
+    "five", "six", "seven", "eight", "nine", "ten", "twelve", "twenty", "half", "twice",
     # clothing sizes written as letters ("Kleid in S", "the M was too big")
     "xxs", "xs", "s", "m", "l", "xl", "xxl",
 })
-_COMPARISON_WORDS = frozenset({
-    "than", "compared", "instead", "expected", "previous", "better", "worse", "bigger",
-    "smaller", "larger", "longer", "shorter", "tighter", "looser", "cheaper", "faster",
-    "slower", "earlier", "later", "als", "statt", "anstatt", "erwartet", "verglichen",
-    "vorher", "besser", "schlechter", "größer", "kleiner", "länger", "kürzer", "enger",
-    "günstiger", "teurer", "schneller", "langsamer", "dunkler", "heller",
+# How a thing is, physically: weaker than naming a part, but checkable ("fällt schmal aus",
+# "boxy, not slim", "das Glas war klebrig"). Comfort words ("bequem", "comfy") are left out:
+# generic praise uses them all the time.
+_ATTRIBUTE_WORDS = frozenset({
+    "schmal", "breit", "eng", "weit", "dick", "dünn", "schwer", "leicht", "weich", "hart",
+    "steif", "dicht", "kalt", "heiß", "laut", "leise", "hell", "dunkel", "glatt", "rau",
+    "klebrig", "salzig", "bitter", "sauer", "fruchtig", "knusprig", "mehlig", "wasserdicht",
+    "winddicht", "atmungsaktiv", "stabil", "wackelig", "durchsichtig", "transparent",
+    "boxy", "slim", "narrow", "wide", "loose", "tight", "thick", "thin", "heavy", "light",
+    "soft", "hard", "stiff", "cold", "hot", "loud", "quiet", "bright", "dark", "sticky",
+    "crusty", "crispy", "salty", "sour", "waterproof", "windproof", "breathable", "airtight",
+    "sturdy", "wobbly", "flimsy", "scratchy", "see", "shorter", "longer", "smaller", "bigger",
+    "larger", "wider", "tighter", "looser", "kürzer", "länger", "kleiner", "größer", "enger",
+    "weiter", "heavier", "lighter", "darker", "dunkler", "heller", "schwerer",
+    "leichter", "dünner", "dicker", "thicker", "thinner", "grüner", "gelblicher", "greener",
+    "strong", "weak", "stark", "schwach", "warm",
 })
-_COMPARISON_PHRASES = tuple(
-    f"{too} {adjective}"
-    for too in ("too", "zu")
-    for adjective in ("big", "small", "large", "long", "short", "tight", "loose", "groß",
-                      "klein", "lang", "kurz", "eng", "weit")
-)
-_REASON_WORDS = frozenset({
-    "because", "since", "therefore", "although", "though", "unfortunately", "weil", "denn",
-    "deshalb", "daher", "deswegen", "wegen", "obwohl", "allerdings", "leider", "einziger",
-    "einzige", "einziges",
-    # a contrast ("fits well, but the sleeves are long") is a weighed judgement too
-    "but", "however", "aber", "jedoch", "sondern",
+# Words any review may use, whatever it is about; the other words of five letters or more
+# are details ("Rosinen", "Zündung", "brackets"), each worth a little.
+_DETAIL_POINTS, _DETAIL_CAP, _DETAIL_MIN_LENGTH = 2, 10, 5
+_GENERIC_VOCABULARY = frozenset({
+    # German
+    "alles", "allem", "bestellt", "bestellung", "bestellen", "bestelle", "bestellte",
+    "geliefert", "lieferung", "versand", "ware", "waren", "artikel", "produkt", "produkte",
+    "qualität", "service", "preis", "preise", "shop", "laden", "team", "danke", "vielen",
+    "dank", "gerne", "gern", "wieder", "immer", "einfach", "wirklich", "total", "absolut",
+    "super", "klasse", "spitze", "prima", "toll", "tolle", "toller", "tolles", "schön",
+    "schöne", "schöner", "schönes", "wunderschön", "wunderbar", "wunderbare", "herrlich",
+    "lecker", "frisch", "bequem", "zufrieden", "begeistert", "empfehlen", "empfehlenswert",
+    "weiterempfehlen", "weiter", "bestimmt", "sicher", "sicherlich", "bald", "schnell",
+    "schnelle", "schneller", "pünktlich", "freundlich", "freundliche", "geklappt",
+    "gelaufen", "erwartet", "gedacht", "beschrieben", "versprochen", "perfekt", "perfekte",
+    "einwandfrei", "bestens", "gekauft", "gefällt", "gefallen", "liebe", "ordnung",
+    "geworden", "hatte", "hatten", "hätte", "worden", "werde", "werden", "würde", "wurde",
+    "wurden", "diesem", "dieser", "dieses", "diese", "meinem", "meiner", "meine", "meinen",
+    "unsere", "unserer", "unseren", "euch", "ihnen", "eurem", "euren", "nicht", "keine",
+    "keinen", "etwas", "nichts", "schon", "genau", "gesucht", "insgesamt", "jedenfalls",
+    "besonders", "besonderes", "überragend", "enttäuscht", "enttäuschend",
+    "schlecht", "schlechte", "schlechter", "schade", "leider", "damit", "davon", "daran",
+    "darauf", "dafür", "mehr", "zusammen", "mitarbeiter", "kunden", "kunde", "bewertung",
+    "funktioniert", "verpackt", "angekommen", "passt", "passen", "sitzt", "gerät",
+    "handy", "empfehlung", "zuverlässig", "günstig", "teuer", "billig", "leistung",
+    "verhältnis", "reinfall", "finger", "erwartungen", "bisschen", "ziemlich",
+    "eigentlich", "sowieso", "trotzdem", "allerdings", "obwohl", "sondern", "außerdem",
+    "jederzeit", "nochmal", "jahren", "seit", "heute", "gestern", "danach",
+    # English
+    "everything", "ordered", "order", "orders", "delivered", "delivery", "shipping",
+    "product", "products", "item", "items", "quality", "price", "prices", "store", "thanks",
+    "thank", "again", "always", "really", "totally", "absolutely",
+    "great", "amazing", "awesome", "lovely", "beautiful", "pretty", "perfect",
+    "perfectly", "excellent", "fantastic", "wonderful", "brilliant", "delicious", "tasty",
+    "fresh", "comfy", "comfortable", "happy", "satisfied", "pleased", "recommend",
+    "recommended", "definitely", "surely", "certainly", "quick", "quickly", "fast",
+    "friendly", "helpful", "smooth", "smoothly", "expected", "described", "promised",
+    "pictured", "exactly", "bought", "purchase", "purchased", "works", "worked", "working",
+    "would", "could", "should", "might", "there", "their", "these", "those", "which",
+    "where", "about", "nothing", "something", "anything", "everyone", "anyone",
+    "friends", "family", "customer", "customers", "communication", "experience", "overall",
+    "quite", "rather", "little", "stuff", "things", "thing", "complaints",
+    "disappointed", "disappointing", "terrible", "awful", "horrible", "rubbish", "money",
+    "waste", "value", "cheap", "expensive", "decent", "average", "looks", "looked",
+    "arrived", "condition", "packaging", "packaged", "shipped", "received", "needed",
+    "needs", "wanted", "better", "worse", "never", "ever", "forward", "shopping",
+    "compliments", "everybody", "people", "staff", "course", "highly", "stars",
 })
-_REASON_PHRASES = ("so that", "due to", "only issue", "only problem", "only downside",
-                   "which is why")
+# "five stars" and "5 Sterne" are a rating, not a detail.
+_RATING_RE = re.compile(
+    r"\b(?:\d|one|two|three|four|five|ein|zwei|drei|vier|fünf)\s+(?:stars?|sterne?n?)\b")
+# Phrases that name a concrete control or step in more than one word.
+_CONCRETE_PHRASES = ("apple pay", "google pay", "credit card", "size chart", "size guide",
+                     "product page", "return label", "promo code", "tracking number",
+                     "best before", "customer service", "order confirmation")
 
 
-def _specificity(t: _Text) -> ComponentScore:
-    topics = _topics(t.vocabulary)
+def _specificity(t: _Text) -> tuple[ComponentScore, int]:
+    """The component, and how many concrete references it found."""
+    concrete = _concrete_terms(t)
     numbers = len(t.vocabulary - set(t.alpha)) + len(_NUMBER_WORDS & t.vocabulary)
-    compares = bool(_mentions(t, _COMPARISON_WORDS, _COMPARISON_PHRASES))
-    reasons = bool(_mentions(t, _REASON_WORDS, _REASON_PHRASES))
-    points = (min(_TOPIC_CAP, _TOPIC_POINTS * len(topics)) + _NUMBER_POINTS[min(numbers, 2)]
-              + _COMPARISON_POINTS * compares + _REASON_POINTS * reasons)
-    reason = (f"{len(topics)} concrete topic(s){_listed(topics)}, {numbers} number(s) or "
-              f"size(s), comparison: {_yes(compares)}, reasoning or contrast: {_yes(reasons)}")
-    return ComponentScore(points, SPECIFICITY_MAX, 0, reason)
+    numbers -= len(_RATING_RE.findall(t.lower))
+    attributes = sorted(_ATTRIBUTE_WORDS & t.vocabulary)
+    details = _details(t, concrete, attributes)
+    generic = [] if concrete else _generic_terms(t.vocabulary)
+    points = min(SPECIFICITY_MAX,
+                 min(_CONCRETE_CAP, _CONCRETE_POINTS * len(concrete))
+                 + _NUMBER_POINTS[max(0, min(numbers, 2))]
+                 + min(_ATTRIBUTE_CAP, _ATTRIBUTE_POINTS * len(attributes))
+                 + min(_DETAIL_CAP, _DETAIL_POINTS * len(details))
+                 + min(_GENERIC_CAP, _GENERIC_POINTS * len(generic)))
+    parts = [f"{len(concrete)} concrete reference(s){_listed(concrete)}",
+             f"{max(0, numbers)} number(s) or size(s)",
+             f"{len(attributes)} physical attribute(s){_listed(attributes)}",
+             f"{len(details)} other detail word(s){_listed(details, 3)}"]
+    if generic:
+        parts.append(f"only generic topics{_listed(generic)}")
+    return ComponentScore(points, SPECIFICITY_MAX, 0, ", ".join(parts)), len(concrete)
 
 
-def _topics(vocabulary: Iterable[str]) -> list[str]:
-    return sorted({stem for stem in map(_topic_stem, vocabulary) if stem is not None})
+def _details(t: _Text, concrete: Sequence[str], attributes: Sequence[str]) -> list[str]:
+    return sorted(w for w in set(t.alpha) - _COMMON_WORDS - set(attributes)
+                  if len(w) >= _DETAIL_MIN_LENGTH and _concrete_stem(w) is None
+                  and _generic_stem(w) is None and _problem_stem(w) is None
+                  and not _looks_mashed(w))
+
+
+def _concrete_terms(t: _Text) -> list[str]:
+    found = {stem for stem in map(_concrete_stem, t.vocabulary) if stem is not None}
+    found.update(p for p in _CONCRETE_PHRASES if f" {p} " in t.padded)
+    return sorted(found)
+
+
+def _generic_terms(vocabulary: Iterable[str]) -> list[str]:
+    return sorted({stem for stem in map(_generic_stem, vocabulary) if stem is not None})
 
 
 @lru_cache(maxsize=16384)
-def _topic_stem(word: str) -> str | None:
-    prefix = _TOPIC_RE.match(word)
-    if prefix and (len(prefix[0]) > 3 or _is_inflection(prefix[0], word)):
+def _concrete_stem(word: str) -> str | None:
+    prefix = _CONCRETE_RE.match(word)
+    if prefix and (len(prefix[0]) > 4 or _is_inflection(prefix[0], word)):
         return prefix[0]
-    compound = _COMPOUND_RE.search(word)
+    compound = _CONCRETE_COMPOUND_RE.search(word, 1)
     return compound[0] if compound else None
+
+
+@lru_cache(maxsize=16384)
+def _generic_stem(word: str) -> str | None:
+    prefix = _GENERIC_RE.match(word)
+    return prefix[0] if prefix else None
 
 
 def _is_inflection(stem: str, word: str) -> bool:
     rest = word[len(stem):]
-    # "hemming", "fitted": English doubles the final consonant before the ending.
+    # "zipped", "apps": English doubles the final consonant before the ending.
     if rest[:1] == stem[-1]:
         rest = rest[1:]
     return rest in _SHORT_STEM_ENDINGS
+
+
+# --- experience: a problem observed, a suggestion, a weighed judgement ---------------------
+
+EXPERIENCE_MAX = 25
+_PROBLEM_POINTS = (0, 15, 19)  # none, one, two or more distinct problem signals
+_SUGGESTION_POINTS = 8
+_REASON_POINTS = 6
+
+# What went wrong, as a prefix of a word: "kaputt", "broke(n)", "fehlt", "eingelaufen"...
+_PROBLEM_STEMS: tuple[str, ...] = (
+    "kaputt", "defekt", "broke", "break", "gebrochen", "bricht", "gerissen", "reißt", "riss",
+    "rip", "torn", "loch", "hole", "kratzer", "zerkratzt", "scratch", "fleck", "stain",
+    "dent", "delle", "eingedrückt", "eingedellt", "beschädigt", "damaged", "crack", "undicht",
+    "leak", "tropft", "drip", "schimmel", "mould", "mold", "abgelaufen", "expired", "falsch",
+    "wrong", "fehlt", "fehlen", "fehlte", "missing", "vergessen", "eingelaufen", "shrank",
+    "shrunk", "ausgeblichen", "faded", "verfärbt", "färbt", "pill", "fussel", "quietsch",
+    "squeak", "creak", "knarrt", "knarzt", "wackelt", "wobbl", "klemmt", "stuck", "sticks",
+    "snag", "rutscht", "slip", "flacker", "flicker", "crash", "abstürz", "stürzt",
+    "unresponsive", "fail", "fehlgeschlagen", "abgebucht", "charged", "doppelt", "verspätet",
+    "delayed", "verschoben", "postponed", "abgesagt", "cancel", "storniert", "lost",
+    "verloren", "geschmolzen", "melted", "melt", "lauwarm", "riecht", "smell", "stinkt",
+    "kratzt", "itch", "scratchy", "drückt", "pinch", "blasen", "blister", "gelöscht",
+    "deleted", "vertauscht", "schief", "crooked", "abgebrochen", "snapped", "abgerissen",
+    "abgefallen", "durchsichtig", "dünner", "thinner", "declined", "abgelehnt", "ungültig",
+    "invalid", "verweigert", "überrascht", "surprise",
+    "ausverkauft", "dead", "tot", "verzögerung", "delay", "hum", "brumm", "pfeift", "rash",
+    "ausschlag", "welk", "mehlig", "korkig", "zerbröselt", "angebrochen", "offen", "geöffnet",
+    "opened", "gebraucht", "used", "hakt", "verrutscht", "blank", "spun", "spins",
+    "reagiert", "stopped", "aufgehört", "disconnect", "drops", "bleibt", "verliert", "loses",
+    "curls", "sagging", "compresses", "chemisch", "lösungsmittel", "solvent", "abgeschnitten",
+    "unstitched", "loosely", "locker", "sold", "instead", "statt", "anstatt",
+)
+_PROBLEM_PHRASES = (
+    "zu klein", "zu groß", "zu gross", "zu lang", "zu kurz", "zu eng", "zu weit", "zu schwer",
+    "zu laut", "zu spät", "zu hoch", "zu niedrig", "zu dünn", "zu dick", "zu salzig",
+    "zu süß", "zu bitter", "too small", "too big", "too large", "too long", "too short",
+    "too tight", "too loose", "too heavy", "too loud", "too late", "too high", "too low",
+    "too thin", "too hot", "too salty", "too sweet", "too narrow", "too shallow", "zu schmal",
+    "nicht mehr", "no longer", "funktioniert nicht", "geht nicht", "doesn't work",
+    "does not work", "didn't work", "not working", "won't", "can't", "cannot", "kann nicht",
+    "kann man nicht", "lässt sich nicht", "nicht möglich", "not possible", "nicht dabei",
+    "not included", "nicht auswählbar", "nicht verfügbar", "never arrived", "nie angekommen",
+    "came off", "fell off", "fall off", "fällt", "passt nicht", "doesn't fit", "don't fit",
+    "does not fit", "keine antwort", "no answer", "no reply", "nicht angekommen", "kam nicht",
+    "fehlt", "logging me out", "only fits", "nur mit", "only with", "only on", "nur auf",
+    "only works", "shows", "zeigt", "sagt", "says", "stand",
+)
+_SUGGESTION_WORDS = frozenset({
+    "please", "bitte", "should", "sollte", "sollten", "wäre", "wären", "könnte", "könnten",
+    "könntet", "wish", "wünsche", "wünschen", "suggest", "vorschlag", "angeben", "add",
+    "hinzufügen", "maybe", "vielleicht", "lieber", "rather",
+})
+_SUGGESTION_PHRASES = ("would help", "would be", "would love", "would like", "it'd be",
+                       "needs to", "need to", "muss man", "man muss", "had to", "musste",
+                       "hätte ich gern", "gern gewusst", "should be")
+_REASON_WORDS = frozenset({
+    "because", "since", "therefore", "although", "though", "unfortunately", "weil", "denn",
+    "deshalb", "daher", "deswegen", "wegen", "obwohl", "allerdings", "leider", "trotz",
+    "trotzdem", "despite", "einziger", "einzige", "only", "nur", "but", "however", "aber",
+    "jedoch", "sondern", "than", "compared", "expected", "erwartet", "verglichen", "als",
+    "vorher", "previous", "before",
+})
+
+
+def _experience(t: _Text) -> ComponentScore:
+    problems = _problems(t)
+    suggests = bool(_mentions(t, _SUGGESTION_WORDS, _SUGGESTION_PHRASES))
+    reasons = bool(_REASON_WORDS & t.vocabulary)
+    points = min(EXPERIENCE_MAX, _PROBLEM_POINTS[min(len(problems), 2)]
+                 + _SUGGESTION_POINTS * suggests + _REASON_POINTS * reasons)
+    reason = (f"problem or observation: {_listed(problems, 3).strip() or 'none'}, "
+              f"suggestion: {_yes(suggests)}, reasoning or contrast: {_yes(reasons)}")
+    return ComponentScore(points, EXPERIENCE_MAX, 0, reason)
+
+
+_PROBLEM_RE = _alternation(_PROBLEM_STEMS)
+
+
+def _problems(t: _Text) -> list[str]:
+    found = {stem for stem in map(_problem_stem, t.vocabulary) if stem is not None}
+    found.update(p for p in _PROBLEM_PHRASES if f" {p} " in t.padded)
+    return sorted(found)
+
+
+@lru_cache(maxsize=16384)
+def _problem_stem(word: str) -> str | None:
+    prefix = _PROBLEM_RE.match(word)
+    if prefix and (len(prefix[0]) > 4 or _is_inflection(prefix[0], word)):
+        return prefix[0]
+    return None
 
 
 def _yes(flag: bool) -> str:
     return "yes" if flag else "no"
 
 
+# --- boilerplate: template praise and machine-written text -----------------------------------
+
+BOILERPLATE_MIN = -40
+# At or below this (with little concrete in it) the text is generated or copied: spam.
+BOILERPLATE_LABEL_PENALTY = -20
+_BOILERPLATE_POINTS = 5
+# Phrases of marketing copy and machine-written reviews, weighted by how rarely customers
+# write them: 2 = almost only generated text, 1 = common in generic praise as well.
+_BOILERPLATE_PHRASES: dict[str, int] = {
+    "exceeded my expectations": 2, "exceeded all of my expectations": 2,
+    "exceeded expectations": 1, "erwartungen übertroffen": 2, "erwartungen in jeder": 2,
+    "erwartungen bei weitem": 2, "seamless": 2, "seamlessly": 2, "nahtlos": 2,
+    "nahtlose": 2, "testament": 2, "in conclusion": 2, "zusammenfassend": 2,
+    "as a valued customer": 2, "als zufriedener kunde": 2, "als langjähriger kunde": 2,
+    "thrilled": 2, "meine erfahrung": 2, "share my experience": 2, "game changer": 2,
+    "gamechanger": 2, "must have": 2, "ein muss": 2, "absolutes muss": 2, "must try": 2,
+    "elevate": 2, "unparalleled": 2, "unmatched": 2, "impeccable": 2, "cutting edge": 2,
+    "embodies": 2, "verkörpert": 2, "harmonious": 2, "delightful": 2, "utmost": 2,
+    "wholeheartedly": 2, "uneingeschränkt": 2, "wärmstens": 2, "meisterwerk": 2,
+    "masterpiece": 2, "blickfang": 2, "hochgenuss": 2, "auf ganzer linie": 2,
+    "in jeder hinsicht": 2, "in every way": 2, "every aspect": 2, "from the moment": 2,
+    "worth every penny": 2, "jeden cent wert": 2, "attention to detail": 2,
+    "liebe zum detail": 2, "einkaufserlebnis": 2, "shopping experience": 1,
+    "cannot recommend": 2, "would not hesitate": 2, "look forward to": 1, "truly": 2,
+    "wahres": 2, "wahrer": 1, "echter": 1, "vereint": 2, "crafted": 2, "sleek": 2,
+    "standout": 2, "top notch": 1, "exceptional": 2, "outstanding": 1, "erstklassig": 1,
+    "erstklassige": 1, "erstklassiger": 1, "herausragend": 1, "bemerkenswert": 2,
+    "remarkable": 2, "beeindruckend": 2, "beeindruckende": 2, "overall": 1, "insgesamt": 1,
+    "rundum": 1, "reibungslos": 1, "kaufempfehlung": 1, "highly recommend": 1,
+    "ideal for": 2, "perfect companion": 2, "designed to": 2, "offers": 1, "unlock": 2,
+    "whether you": 2, "everyday life": 2, "stunning": 2, "überzeugt": 1, "unverwechselbar": 2,
+    "einzigartige": 1, "intuitive": 1, "intuitiv": 1, "exquisite": 2, "i must say": 2,
+    "transformed": 2, "without a doubt": 2, "express my": 2, "perfect balance": 2,
+    "für jeden haushalt": 2, "jeden feinschmecker": 2, "for any pantry": 2, "elegance": 1,
+    "eleganz": 1, "ansprechend": 1, "möchte ich betonen": 2, "lässt sich sagen": 2,
+}
+# A generated answer that says what it is.
+_GENERATED_PREFACES = ("as an ai", "language model", "here is a review", "here's a review",
+                       "hier ist eine bewertung", "certainly here", "natürlich hier")
+
+
+def _boilerplate(t: _Text, concrete: int) -> ComponentScore:
+    if any(p in t.padded for p in _GENERATED_PREFACES):
+        return ComponentScore(BOILERPLATE_MIN, 0, BOILERPLATE_MIN,
+                              "presents itself as a generated review")
+    hits = [p for p in _BOILERPLATE_PHRASES if f" {p} " in t.padded]
+    weight = sum(_BOILERPLATE_PHRASES[p] for p in hits)
+    # Concrete references outweigh the phrasing: a real report may say "overall".
+    weight = max(0, weight - 2 * concrete)
+    if not weight:
+        return ComponentScore(0, 0, BOILERPLATE_MIN, "no template or machine-like phrasing")
+    points = max(BOILERPLATE_MIN, -_BOILERPLATE_POINTS * weight)
+    return ComponentScore(points, 0, BOILERPLATE_MIN,
+                          f"template or machine-like phrasing{_listed(sorted(hits))}")
+
+
 # --- language ----------------------------------------------------------------------------
 
-LANGUAGE_MAX = 10
+LANGUAGE_MAX = 5
 # Only words that are not also common in the other language: "die", "was", "also", "fast",
 # "war", "hat", "will", "bin", "so", "an", "in" are deliberately missing.
 _GERMAN = frozenset({
@@ -420,7 +671,8 @@ def _keyboard_runs() -> frozenset[str]:
 
 # "aaaa", "asdasdasd", "fghfgh" or a run along one keyboard row
 _MASHING_RE = re.compile(
-    r"(.)\1{3,}|([a-z]{2,4})\2{2,}|([a-z]{3,})\3|" + "|".join(sorted(_keyboard_runs()))
+    r"(.)\1{3,}|([^\W\d_]{2,4})\2{2,}|([^\W\d_]{3,})\3|"
+    + "|".join(sorted(_keyboard_runs()))
 )
 _VOWEL_SET = frozenset(_VOWELS)
 # German trigraphs and digraphs count as one consonant, and compounds join clusters
@@ -435,7 +687,17 @@ def _looks_mashed(word: str) -> bool:
         return False
     if _VOWEL_SET.isdisjoint(word) or _MASHING_RE.search(word):
         return True
+    if len(word) >= 10 and _few_letters_few_vowels(word):
+        return True
     return _CONSONANT_RUN_RE.search(_DIGRAPH_RE.sub("c", word)) is not None
+
+
+def _few_letters_few_vowels(word: str) -> bool:
+    # Mashing a few neighbouring keys ("asdkjhaskjdh") reuses a handful of letters with
+    # hardly a vowel; long real words use many letters ("vorkonfiguriert": 11 of 15) or,
+    # when they repeat letters ("Mississippi"), many vowels.
+    vowels = sum(map(word.count, _VOWELS))
+    return len(set(word)) <= len(word) / 2 and vowels < 0.3 * len(word)
 
 
 def _gibberish_signals(t: _Text, mashed: int) -> list[str]:
@@ -499,6 +761,8 @@ _NEGATORS = frozenset({
 
 
 _SENTIMENT = _POSITIVE | _NEGATIVE
+# Not details (see _details): built once here, where all its parts are defined.
+_COMMON_WORDS = _GENERIC_VOCABULARY | _GERMAN | _ENGLISH | _SENTIMENT
 
 
 def _polarity(t: _Text) -> tuple[int, int]:
@@ -530,10 +794,11 @@ def _consistency(t: _Text, rating: int | None) -> ComponentScore:
 
 SPAM_MIN = -80
 _EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_HANDLE_RE = re.compile(r"(?<![\w.])@[a-z0-9_.]{3,30}")
 _TOKEN_EDGES = "()[]<>,;:!?\"'"
 _URL_RE = re.compile(
-    r"https?://|www\.|[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|net|org|de|at|ch|eu|biz|info|ru|io|"
-    r"xyz|shop|top|club|me|ly|co|uk|online|site|store)(?:[/?#]|$)"
+    r"https?://|www\.|t\.me/|wa\.me/|[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|net|org|de|at|ch|eu|"
+    r"biz|info|ru|io|xyz|shop|top|club|me|ly|co|uk|online|site|store)(?:[/?#]|$)"
 )
 # "+49 176 1234567", "0049 30 1234567", "0176 1234567", "030/1234567"; order numbers
 # have no separators. Every branch starts with a literal so the scan can skip ahead quickly.
@@ -541,35 +806,95 @@ _PHONE_RE = re.compile(
     r"\+\d{1,3}(?:[\s/.-]?\d{2,}){2,}"
     r"|0(?<!\w0)(?:0\d{1,3}(?:[\s/.-]\d{2,}){2,}|\d{2,4}[\s/-]\d{5,8}\b)"
 )
+# Top-level domains of throwaway sites: a customer complaining about a shop has no reason
+# to link one.
+_THROWAWAY_TLD_RE = re.compile(
+    r"[a-z0-9-]\s?\.(?:xyz|top|biz|info|ru|club|site|online|store|shop|io|ly)\b")
 _PERCENT_OFF_RE = re.compile(r"\d\s?%\s?off\b")
+_MONEY_RE = re.compile(r"(?:[$€£]\s?\d|\d\s?(?:[$€£]|euro\b|eur\b|dollar))")
 _SHOUTING_RE = re.compile(r"[!?]{3,}")
 _UPPER_RUN_RE = re.compile(r"[A-ZÄÖÜ]+")
 _EMOJI_RE = re.compile("[\U0001f000-\U0001faff\u2600-\u27bf]")
+_CODE_RE = re.compile(r"<\s*/?\s*script|\bselect\s+\*\s+from\b|\bdrop\s+table\b|\{\{|\$\{")
+_MESSENGERS = frozenset({
+    "telegram", "whatsapp", "signal", "snapchat", "insta", "instagram", "tiktok", "onlyfans",
+    "wechat", "viber", "discord", "youtube", "facebook",
+})
 _PROMO_WORDS = frozenset({
-    "casino", "crypto", "cryptocurrency", "bitcoin", "forex", "viagra", "replica",
-    "replicas", "backlink", "backlinks", "seo", "follower", "followers", "telegram",
-    "whatsapp", "loan", "loans", "lottery", "jackpot", "gratis", "krypto", "kryptowährung",
-    "rendite", "verdiene", "nebenverdienst", "freispiele", "gewinnspiel",
+    "casino", "crypto", "cryptocurrency", "bitcoin", "btc", "forex", "viagra", "replica",
+    "replicas", "replika", "backlink", "backlinks", "seo", "follower", "followers", "loan",
+    "loans", "lottery", "jackpot", "gratis", "krypto", "kryptowährung", "rendite",
+    "verdiene", "nebenverdienst", "freispiele", "gewinnspiel", "gewonnen", "giveaway",
+    "giveaways", "keto", "pills", "schufa", "kredite", "wholesale", "großhandel",
+    "großhandelspreisen", "subscribe", "abonnieren", "generator", "profit", "profits",
+    "bewertungsmarketing", "rezensionen", "spins", "bonus", "kredit",
 })
 _PROMO_PHRASES = (
     "buy now", "click here", "order now", "sign up now", "register now", "limited offer",
-    "today only", "free money", "make money", "earn money", "passive income",
-    "guaranteed profit", "guaranteed profits", "trading bot", "work from home", "dm me",
-    "message me", "jetzt kaufen", "jetzt anmelden", "jetzt registrieren", "jetzt sichern",
-    "hier klicken", "geld verdienen", "kredit ohne schufa", "likes kaufen",
+    "today only", "free money", "make money", "earn money", "passive income", "earn",
+    "guaranteed profit", "trading bot", "work from home", "dm me", "message me", "write me",
+    "contact me", "schreib mir", "melde dich", "jetzt kaufen", "jetzt anmelden",
+    "jetzt registrieren", "jetzt sichern", "jetzt bestellen", "hier klicken", "geld verdienen",
+    "kredit ohne schufa", "likes kaufen", "check out my", "check it out", "follow me",
+    "folge mir", "my profile", "my channel", "join our", "join the", "zu verkaufen",
+    "for sale", "i sell", "we offer", "wir bieten", "bei interesse", "get paid", "half price",
+    "noch günstiger", "günstiger bei", "cheaper at", "for more", "gift card", "sale sale",
+    "no credit check", "ohne rezept", "free iphone", "ohne schufa", "im monat",
+    "am tag", "a day", "per day", "a month", "weekly", "schau vorbei", "günstig kaufen",
 )
+# Whole entries that are placeholders or someone trying the form out.
+_PLACEHOLDERS = frozenset({
+    "hello", "hallo", "hi", "hey", "null", "undefined", "none", "nan", "n a", "na", "xyz",
+    "abc", "keine angabe", "no comment", "kein kommentar", "nichts", "nothing", "feedback",
+    "lorem ipsum", "bla", "blah", "bla bla", "bla bla bla", "blah blah", "blah blah blah",
+    "blah blah blah blah", "asdf", "qwerty", "qwertz",
+})
+_TEST_WORDS = frozenset({"test", "tests", "testing", "tset", "teste", "testbewertung",
+                         "lorem", "ipsum"})
+# Insults at people, not at a product: with nothing concrete around them, they are abuse.
+_INSULTS = frozenset({
+    "idiot", "idiots", "idioten", "vollidiot", "vollidioten", "penner", "abschaum", "moron",
+    "morons", "loser", "losers", "dumm", "clowns", "clown", "suck", "hurensöhne",
+    "hurensohn", "betrüger", "scammers", "scam", "betrug", "verarsche", "trash", "hell",
+    "drecksladen", "dreckiger", "scheiß", "shit",
+})
 
 
-def _spam(t: _Text) -> ComponentScore:
+def _spam(t: _Text, substance: int) -> ComponentScore:
+    """substance: the specificity and experience points, which let a genuine complaint keep
+    a quoted address or link without being called spam."""
+    decisive = _decisive_spam(t, substance)
+    if decisive:
+        return ComponentScore(SPAM_MIN, 0, SPAM_MIN, "spam: " + decisive)
+    links = _count_links(t.lower)
+    email = _has_email(t.raw)
+    phone = _has_phone_number(t.raw)
+    handle = _HANDLE_RE.search(t.lower) is not None and not email
     promo = _mentions(t, _PROMO_WORDS, _PROMO_PHRASES)
     promo += ["% off"] if _PERCENT_OFF_RE.search(t.lower) else []
-    # Genuine complaints quote links and addresses too ("I wrote to service@..."), so contact
-    # details alone stay below the spam label; promotional wording on top crosses it.
+    money = _MONEY_RE.search(t.lower) is not None
+    messenger = sorted(_MESSENGERS & t.vocabulary)
+    contact = links + email + phone + handle + bool(messenger)
+    throwaway = _THROWAWAY_TLD_RE.search(t.lower)
+    if throwaway or (links and (money or promo)) or (contact and promo and money):
+        ways = [name for flag, name in ((links, "link"), (email, "e-mail address"),
+                                         (phone, "phone number"), (handle, "handle"),
+                                         (messenger, "messenger")) if flag]
+        offer = promo + (["money amount"] if money else [])
+        what = (f"a link to a throwaway domain ({throwaway[0].replace(' ', '')}...)"
+                if throwaway else
+                f"an offer{_listed(offer, 3)} with a way to reach the sender{_listed(ways)}")
+        return ComponentScore(SPAM_MIN, 0, SPAM_MIN, f"spam: {what}")
+    # A way to reach someone plus an offer, or an offer or link without any substance.
+    low_substance = substance < 20
     signals = [
         (20 * min(3, len(promo)), f"promotional words{_listed(promo)}"),
-        (10 * min(2, _count_links(t.lower)), "links"),
-        (10 * _has_email(t.raw), "e-mail address"),
-        (10 * _has_phone_number(t.raw), "phone number"),
+        ((30 if low_substance else 10) * min(2, links), "links"),
+        (10 * email, "e-mail address"),
+        (20 * phone, "phone number"),
+        (25 * handle, "messenger or social media handle"),
+        (15 * bool(messenger), f"messenger named{_listed(messenger)}"),
+        (20 * bool(contact and (promo or low_substance)), "contact details without substance"),
         (15 * _is_all_caps(t), "written in capitals"),
         (5 * min(2, len(_SHOUTING_RE.findall(t.raw))), "excessive punctuation"),
         (10 * (len(_EMOJI_RE.findall(t.raw)) >= 4), "many emoji"),
@@ -578,6 +903,58 @@ def _spam(t: _Text) -> ComponentScore:
     points = max(SPAM_MIN, -sum(penalty for penalty, _ in signals))
     reason = "spam signals: " + ", ".join(hits) if hits else "no spam signals"
     return ComponentScore(points, 0, SPAM_MIN, reason)
+
+
+def _decisive_spam(t: _Text, substance: int) -> str | None:
+    """Shapes that are never feedback, whatever else the entry has."""
+    if not t.alpha:
+        return "no words, only digits, punctuation or emoji" if t.raw.strip() else None
+    joined = " ".join(t.words)
+    if joined in _PLACEHOLDERS:
+        return f"placeholder text ({joined!r})"
+    if _TEST_WORDS & t.vocabulary and len(t.words) <= 6:
+        return "a test entry"
+    if _CODE_RE.search(t.lower):
+        return "markup or code, not feedback"
+    counts = Counter(t.words)
+    top, repeats = counts.most_common(1)[0]
+    if repeats >= 4 and repeats * 2 >= len(t.words):
+        return f"one word repeated ({top!r} {repeats} times)"
+    insults = sorted(_INSULTS & t.vocabulary)
+    if insults and substance < 14 and len(t.words) <= 12:
+        return f"insults without content{_listed(insults)}"
+    copied = _copied_product_text(t)
+    if copied:
+        return copied
+    return None
+
+
+_SPEC_KEY_RE = re.compile(r"(?:^|[.,;]\s*)[A-ZÄÖÜa-zäöü][\w ()/-]{1,30}:\s")
+_SPEC_HEADINGS = ("product description", "produktbeschreibung", "specifications",
+                  "technische daten", "key features", "about this item", "ingredients",
+                  "zutaten", "nutrition", "nährwerte", "eigenschaften", "pflegehinweis",
+                  "artikelnummer", "material", "maße", "dimensions")
+_FIRST_PERSON = frozenset({
+    "i", "me", "my", "mine", "i'm", "i've", "we", "our", "us", "ich", "mir", "mich", "mein",
+    "meine", "meinen", "meinem", "meiner", "wir", "uns", "unser", "unsere", "unseren", "hab",
+    "habe",
+})
+_COPY_PHRASES = ("this product", "this jacket", "dieses produkt", "this item", "this classic",
+                 "dieses elegante", "features a", "perfekt für", "perfect for", "ideal for",
+                 "crafted from", "designed to", "offers", "überzeugt mit")
+
+
+def _copied_product_text(t: _Text) -> str | None:
+    if _FIRST_PERSON & t.vocabulary:
+        return None
+    keys = len(_SPEC_KEY_RE.findall(t.raw))
+    heading = next((h for h in _SPEC_HEADINGS if t.lower.startswith(h)), None)
+    if (heading and keys >= 1) or keys >= 3:
+        return "copied product text (attribute list" + (f", {heading!r}" if heading else "") + ")"
+    copy = [p for p in _COPY_PHRASES if f" {p} " in t.padded]
+    if len(copy) >= 2:
+        return f"copied product text (marketing copy{_listed(copy)})"
+    return None
 
 
 def _count_links(lower: str) -> int:
@@ -620,7 +997,9 @@ _PROFANITY: tuple[tuple[str, bool], ...] = (
 )
 _PROFANITY_ALLOW = frozenset({"shiitake", "fickle", "scheißegal"})
 _RAW_TOKEN_RE = re.compile(r"[\w*@$!]{1,40}")
-_MASKED_RE = re.compile(r"[*@$!]\w")
+_MASKED_RE = re.compile(r"\w[*@$!]|[*@$!]\w")
+# "F U C K": letters spaced out to slip past a word filter
+_SPACED_RE = re.compile(r"(?<!\w)(?:\w ){2,}\w(?!\w)")
 _LEET = str.maketrans({"1": "i", "!": "i", "3": "e", "4": "a", "@": "a", "0": "o", "5": "s",
                        "$": "s", "7": "t"})
 
@@ -640,9 +1019,14 @@ _PROFANITY_RE = re.compile("|".join(_profanity_pattern(w, p) for w, p in _PROFAN
 def _profanity(t: _Text) -> ComponentScore:
     # The plain words suffice unless a symbol masks a letter inside one ("f*ck", "sh!t").
     masked = _MASKED_RE.search(t.lower) is not None
-    hits = sum(map(_is_profane, _RAW_TOKEN_RE.findall(t.lower) if masked else t.words))
-    if hits and hits / len(t.words) >= _RANT_SHARE:
-        reason = f"{hits} profane word(s) in {len(t.words)}: an insult, not feedback"
+    tokens = _RAW_TOKEN_RE.findall(t.lower) if masked else list(t.words)
+    spaced = _SPACED_RE.findall(t.lower)
+    tokens += ["".join(run.split()) for run in spaced]
+    hits = sum(map(_is_profane, tokens))
+    # "F U C K" is one word, not four
+    words = max(1, len(t.words) - sum(run.count(" ") for run in spaced))
+    if hits and hits / words >= _RANT_SHARE:
+        reason = f"{hits} profane word(s) in {words}: an insult, not feedback"
         return ComponentScore(PROFANITY_MIN, 0, PROFANITY_MIN, reason)
     points = max(PROFANITY_MIN, -_PROFANITY_POINTS * hits)
     reason = f"{hits} profane word(s)" if hits else "no profanity"

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
 import sys
-import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from resonanz.feedback import scoring
+from resonanz.feedback import evaluation, scoring
 from resonanz.feedback.scoring import (
     VERSION,
     Fingerprint,
@@ -29,8 +29,8 @@ from resonanz.feedback.scoring import (
 
 LABELLED = Path(scoring.__file__).parent / "data" / "labelled_examples.jsonl"
 LABELS = ("good", "lazy", "spam", "duplicate")
-COMPONENTS = ("effort", "specificity", "language", "readability", "consistency", "spam",
-              "profanity", "duplicate")
+COMPONENTS = ("effort", "specificity", "experience", "language", "readability", "consistency",
+              "boilerplate", "spam", "profanity", "duplicate")
 
 GERMAN_REVIEW = (
     "Die Schuhe fallen eine Nummer kleiner aus. Ich trage sonst 42 und musste auf 43 "
@@ -113,6 +113,81 @@ def test_free_text_survey_answers_count_towards_effort() -> None:
     without = score("Okay overall.", answers=None)
     with_answers = score("Okay overall.", answers=answers)
     assert with_answers.breakdown["effort"].points > without.breakdown["effort"].points
+
+
+REFERENCE_EXAMPLE = "Checkout button was unresponsive on mobile Safari."
+
+
+def test_the_reference_example_is_good() -> None:
+    # FeedBackPro's documentation example: names the step, the control, the device and the
+    # browser in one sentence, with a low rating.
+    result = score(REFERENCE_EXAMPLE, rating=2)
+    assert result.label == "good"
+    assert {"checkout", "button", "mobile", "safari"} <= set(
+        result.breakdown["specificity"].reason.replace(",", " ").replace("(", " ")
+        .replace(")", " ").split())
+    assert "unresponsive" in result.breakdown["experience"].reason
+
+
+@pytest.mark.parametrize("text", [
+    "Der Bezahlen-Button reagiert in der App auf Android nicht.",
+    "PayPal payment fails on the iPad app with \"session expired\".",
+    "Gutscheincode wird im Warenkorb als ungültig angezeigt.",
+    "Retourenlabel download gives a blank PDF on Chrome.",
+])
+def test_one_sentence_naming_a_problem_and_where_it_happens_is_good(text: str) -> None:
+    assert score(text, rating=2).label == "good"
+
+
+@pytest.mark.parametrize("text", [
+    "Ich war sehr zufrieden mit der Lieferung und der Ware. Alles kam schnell und gut verpackt "
+    "an. Ich werde bestimmt wieder bestellen.",
+    "Checkout was easy and delivery quick. Very satisfied customer, will order again!",
+    "Great quality, fast shipping, friendly service. Thank you so much, five stars!",
+])
+def test_generic_praise_naming_steps_is_not_good(text: str) -> None:
+    result = score(text, rating=5)
+    assert result.label in ("fair", "poor")
+    assert result.breakdown["specificity"].points <= 10
+    assert result.breakdown["experience"].points <= 6
+
+
+@pytest.mark.parametrize("text", [
+    "I recently purchased this product and I must say it has truly exceeded my expectations. "
+    "The quality is outstanding and the customer service was exceptional. Overall, a "
+    "fantastic experience.",
+    "Als zufriedener Kunde möchte ich betonen, dass dieses Produkt in jeder Hinsicht "
+    "überzeugt. Insgesamt ein rundum gelungenes Einkaufserlebnis.",
+    "Certainly! Here is a review: \"Great product, highly recommended.\"",
+])
+def test_machine_written_boilerplate_is_spam(text: str) -> None:
+    result = score(text, rating=5)
+    assert result.label == "spam"
+    assert result.breakdown["boilerplate"].points <= scoring.BOILERPLATE_LABEL_PENALTY
+    assert result.breakdown["boilerplate"].reason != "no template or machine-like phrasing"
+
+
+@pytest.mark.parametrize(("text", "reason"), [
+    ("Earn $3000 weekly from home, DM me on Telegram @richmindset_coach", "handle"),
+    ("Nebenverdienst gesucht? Melde dich auf WhatsApp +49 157 33445566", "phone number"),
+    ("test", "a test entry"),
+    ("Dies ist ein Test, bitte ignorieren.", "a test entry"),
+    ("1234567890", "no words"),
+    ("00000000", "no words"),
+    ("Material: 100% Baumwolle. Pflege: 30 Grad. Passform: Regular Fit.", "product text"),
+    ("Buy cheap Windows 11 keys only $9.99 at softkey-market.store", "throwaway domain"),
+    ("You are all idiots.", "insults without content"),
+])
+def test_spam_shapes_are_spam_with_a_reason(text: str, reason: str) -> None:
+    result = score(text, rating=5)
+    assert result.label == "spam"
+    assert reason in result.breakdown["spam"].reason
+
+
+def test_a_detailed_complaint_may_insult_and_stay_genuine() -> None:
+    text = ("Ihr Idioten habt mir zum dritten Mal die Jacke in Größe M statt L geschickt, "
+            "das Rücksendeetikett lag wieder nicht im Paket.")
+    assert score(text, rating=1).label != "spam"
 
 
 # --- spam, gibberish, profanity -----------------------------------------------------------
@@ -313,7 +388,7 @@ def test_as_dict_matches_the_json_contract() -> None:
     result = score(GERMAN_REVIEW, earlier=[fingerprint("e0", GERMAN_REVIEW)])
     data = json.loads(json.dumps(result.as_dict()))
     assert set(data) == {"score", "label", "components", "language", "duplicate_of", "version"}
-    assert data["version"] == VERSION == "2026.1"
+    assert data["version"] == VERSION == "2026.2"
     assert data["duplicate_of"] == "e0"
     assert data["label"] in ("good", "fair", "poor", "spam")
     for part in data["components"].values():
@@ -414,31 +489,6 @@ def test_language_matches_the_labelled_set_for_genuine_feedback() -> None:
     assert hits / len(rows) >= 0.95
 
 
-def test_mean_scoring_time_is_recorded(capsys: pytest.CaptureFixture[str],
-                                       record_property: Callable[[str, object], None]) -> None:
-    # Recorded, never asserted: wall-clock limits belong to the benchmark, not unit tests.
-    rows = load_labelled()
-    long_text = " ".join(row["text"] for row in rows if row["label"] == "good")[:1000]
-    earlier = [fingerprint(f"e{i}", row["text"]) for i, row in enumerate(rows[:50])]
-    labelled_ms = _mean_ms(lambda: [score_feedback(r["text"], r["rating"], None, earlier)
-                                    for r in rows], len(rows))
-    long_ms = _mean_ms(lambda: score_feedback(long_text, 3, None, earlier), 1)
-    record_property("mean_scoring_ms_labelled", round(labelled_ms, 4))
-    record_property("mean_scoring_ms_1000_chars", round(long_ms, 4))
-    with capsys.disabled():
-        print(f"\nscoring time: {labelled_ms:.3f} ms per labelled entry, "
-              f"{long_ms:.3f} ms per 1,000-character entry (50 earlier fingerprints)")
-    assert labelled_ms > 0 and long_ms > 0
-
-
-def _mean_ms(run: Callable[[], object], entries_per_run: int, repeats: int = 20) -> float:
-    run()  # warm the per-word caches, as in a long-running service
-    started = time.perf_counter()
-    for _ in range(repeats):
-        run()
-    return (time.perf_counter() - started) * 1000 / (repeats * entries_per_run)
-
-
 def _precision_recall(truth: list[str], predicted: list[str]) -> dict[str, dict[str, float]]:
     stats: dict[str, dict[str, float]] = {}
     for label in LABELS:
@@ -458,3 +508,52 @@ def _table(stats: dict[str, dict[str, float]], total: int) -> str:
         lines.append(f"{label:<10} {s['precision']:>9.2f} {s['recall']:>7.2f} "
                      f"{int(s['support']):>8} {int(s['predicted']):>9}")
     return "\n".join(lines)
+
+
+# --- the corpus and its held-out half ------------------------------------------------------
+
+
+def test_corpus_is_big_and_varied_enough() -> None:
+    rows = evaluation.load("dev") + evaluation.load("heldout")
+    assert len(rows) >= 600
+    assert {row.language for row in rows} == {"de", "en", "mix"}
+    assert {row.shop for row in rows} == {"fashion", "outdoor", "electronics", "food",
+                                          "furniture"}
+    labels = Counter(row.label for row in rows)
+    assert set(labels) == set(evaluation.CLASSES)
+    assert min(labels.values()) >= 150
+    assert all(1 <= row.rating <= 5 for row in rows)
+    texts = [row.text for row in rows]
+    assert len(set(texts)) == len(texts), "an entry in both halves would leak"
+
+
+def test_corpus_split_follows_the_documented_rule() -> None:
+    # data/README.md: held-out when the first byte of this blake2b digest is odd.
+    for half in evaluation.HALVES:
+        for row in evaluation.load(half):
+            digest = hashlib.blake2b(row.text.encode(), digest_size=8,
+                                     person=b"resonanz.split").digest()
+            assert ("heldout" if digest[0] & 1 else "dev") == half, row.text
+
+
+def test_held_out_figures_meet_the_targets() -> None:
+    # Reward precision and recall >= 0.90, spam precision >= 0.90 and recall >= 0.95
+    # (issue 25). `make score-report` prints the same figures with latency.
+    rows = evaluation.load("heldout")
+    result = evaluation.evaluate(rows, lambda row: score(row.text, row.rating).label)
+    misses = "\n".join(f"{row.label} -> {p}: {row.text}" for row, p in result.misses)
+    assert all(result.meets_targets().values()), f"{result.meets_targets()}\n{misses}"
+    # A change that only shuffles fair and poor is fine; calling good entries spam is not.
+    assert result.confusion["good"]["spam"] == 0
+    assert result.confusion["low"]["spam"] == 0
+
+
+def test_evaluation_counts_precision_and_recall() -> None:
+    rows = [evaluation.Row(t, 3, "en", "food", label) for t, label in
+            [("a", "good"), ("b", "good"), ("c", "low"), ("d", "spam")]]
+    said = {"a": "good", "b": "fair", "c": "good", "d": "spam"}
+    result = evaluation.evaluate(rows, lambda row: said[row.text])
+    assert (result.reward.precision, result.reward.recall) == (0.5, 0.5)
+    assert result.per_class["spam"].f1 == 1.0
+    assert result.confusion["good"] == {"good": 1, "low": 1, "spam": 0}
+    assert [row.text for row, _ in result.misses] == ["b", "c"]

@@ -1,0 +1,88 @@
+"""How well the quality scorer agrees with the labelled corpus (data/corpus_*.jsonl).
+
+Pure computation, shared by `make score-report` (tools/score_report.py) and the scorer's
+tests. The corpus labels are good / low / spam; the scorer's "fair" and "poor" both mean
+"low" (genuine but not worth a reward). The reward decision is "the scorer says good".
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+DATA = Path(__file__).parent / "data"
+CLASSES = ("good", "low", "spam")
+HALVES = ("dev", "heldout")
+_AS_CLASS = {"good": "good", "fair": "low", "poor": "low", "spam": "spam"}
+
+# "Done when" of issue 25, on the held-out half.
+TARGETS = {"reward_precision": 0.90, "reward_recall": 0.90, "spam_precision": 0.90,
+           "spam_recall": 0.95}
+
+
+@dataclass(frozen=True)
+class Row:
+    text: str
+    rating: int
+    language: str
+    shop: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Figures:
+    precision: float
+    recall: float
+    f1: float
+    support: int
+    predicted: int
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    rows: int
+    per_class: dict[str, Figures]
+    reward: Figures
+    confusion: dict[str, dict[str, int]]  # truth -> predicted -> count
+    misses: list[tuple[Row, str]]  # rows whose predicted class differs, with the prediction
+
+    def meets_targets(self) -> dict[str, bool]:
+        actual = {"reward_precision": self.reward.precision, "reward_recall": self.reward.recall,
+                  "spam_precision": self.per_class["spam"].precision,
+                  "spam_recall": self.per_class["spam"].recall}
+        return {name: actual[name] >= target for name, target in TARGETS.items()}
+
+
+def load(half: str) -> list[Row]:
+    if half not in HALVES:
+        raise ValueError(f"half must be one of {HALVES}")
+    with (DATA / f"corpus_{half}.jsonl").open(encoding="utf-8") as fh:
+        return [Row(**json.loads(line)) for line in fh if line.strip()]
+
+
+def as_class(label: str) -> str:
+    return _AS_CLASS[label]
+
+
+def evaluate(rows: Sequence[Row], label_of: Callable[[Row], str]) -> Evaluation:
+    """label_of gives the scorer's label (good/fair/poor/spam) for one row."""
+    predicted = [as_class(label_of(row)) for row in rows]
+    truth = [row.label for row in rows]
+    per_class = {c: _figures([t == c for t in truth], [p == c for p in predicted])
+                 for c in CLASSES}
+    confusion = {t: {p: 0 for p in CLASSES} for t in CLASSES}
+    for t, p in zip(truth, predicted, strict=True):
+        confusion[t][p] += 1
+    misses = [(row, p) for row, p in zip(rows, predicted, strict=True) if p != row.label]
+    return Evaluation(len(rows), per_class, per_class["good"], confusion, misses)
+
+
+def _figures(truth: Sequence[bool], predicted: Sequence[bool]) -> Figures:
+    hits = sum(t and p for t, p in zip(truth, predicted, strict=True))
+    support, said = sum(truth), sum(predicted)
+    precision = hits / said if said else 1.0
+    recall = hits / support if support else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return Figures(precision, recall, f1, support, said)
