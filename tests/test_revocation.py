@@ -204,6 +204,22 @@ async def test_a_role_change_with_the_cli_holds_at_every_gateway_at_once(
         assert await at_each_gateway(platform, client, holder.key, "DELETE", entry) == [403] * 2
 
 
+async def test_a_rate_limit_change_holds_at_every_gateway_at_once(
+    platform: Platform, clients: list[aiohttp.ClientSession],
+) -> None:
+    """What `admin set-rate-limit` runs, in process: the CLI's start-up alone would outlast
+    the gateways' one-second key cache and hide a change that was never announced."""
+    async with platform.pool.acquire() as conn, conn.transaction():
+        tenant = await store.create_tenant(conn, "Limits", "owner@limits.example")
+        _, key = await store.insert_key(conn, platform.pepper, tenant["id"], "admin",
+                                        "owner", tenant["owner_id"])
+    await warm(platform, key)  # one request at each gateway, cached, under the default 60
+    await commands.set_rate_limit(platform.pool, str(tenant["id"]), "pay4feedback.api", 1)
+    assert await at_each_gateway(platform, clients[0], key) == [429, 429]
+    await commands.set_rate_limit(platform.pool, str(tenant["id"]), "pay4feedback.api", None)
+    assert await at_each_gateway(platform, clients[0], key) == [200, 200]
+
+
 async def test_a_plain_sql_revocation_holds_within_the_cache_lifetime(
     platform: Platform, shop: Shop, clients: list[aiohttp.ClientSession],
 ) -> None:
