@@ -102,10 +102,15 @@ class FeedbackEvent(EventData):
 
 
 class FeedbackCreated(FeedbackEvent):
+    """A new entry. The event carries no personal data (docs/privacy.md): `body` and
+    `customer_email` are null in it (events of older releases may carry them), and the
+    `feedback_created` webhook has them from the feedback service as they are when it is
+    built (null once the shopper was erased)."""
+
     type_name = "feedback.created"
 
-    body: str | None = None
-    customer_email: str | None = None
+    body: str | None = Field(default=None, description="in the webhook only")
+    customer_email: str | None = Field(default=None, description="in the webhook only")
 
 
 class FeedbackUpdated(FeedbackEvent):
@@ -168,7 +173,9 @@ class RewardRejected(RewardReviewed):
 class PayoutCompleted(EventData):
     """A payout done. A voucher's code is money: it travels sealed under the application key
     ring, to this payout, for the shopper's email only (the `payout_completed` webhook
-    leaves it out). `voucher_code` in plaintext is only in events of older releases."""
+    leaves it out). `voucher_code` in plaintext is only in events of older releases.
+    `customer_email` is null in the event (personal data stays with the feedback service):
+    the dispatcher asks for it when it builds the webhook and the shopper's mail."""
 
     type_name = "payout.completed"
     topic = FEEDBACK_TOPIC
@@ -179,7 +186,7 @@ class PayoutCompleted(EventData):
     currency: str | None = None
     voucher_code: str | None = None
     voucher_code_sealed: str | None = None
-    customer_email: str | None = None
+    customer_email: str | None = Field(default=None, description="in the webhook only")
 
     @staticmethod
     def voucher_context(payout_id: str) -> str:

@@ -6,12 +6,14 @@ integrators with the `customer_erased` webhook, and may be repeated."""
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from resonanz.devstack.supervisor import Stack
 
@@ -65,7 +67,7 @@ async def file(api: Api, kind: str, email: str) -> tuple[dict[str, Any], str]:
 
 
 async def test_erasing_one_shopper_leaves_nothing_of_her_and_everyone_else_intact(
-        stack: Stack, http: aiohttp.ClientSession) -> None:
+        stack: Stack, infra: Infra, http: aiohttp.ClientSession) -> None:
     _, key = await new_tenant(stack, "Privacy Shop")
     api = Api(http, stack, key)
     receiver = Receiver(echo)
@@ -99,6 +101,22 @@ async def test_erasing_one_shopper_leaves_nothing_of_her_and_everyone_else_intac
         await eventually(lambda: _count(receiver), lambda n: n >= 5, within=30,
                          what="four feedback_created and one payout_completed webhook")
         summary = (await api.ok("GET", "/v1/analytics/summary"))["data"]
+        # The events carry no text or email; the webhooks and the payout mail have them
+        # from the feedback service.
+        created = {p["data"]["entry"]["id"]: p["data"]
+                   for p in await _of_type(receiver, "feedback_created")}
+        stored_anna = await _stored_email(stack, annas[0])
+        assert (created[annas[0]]["body"], created[annas[0]]["customer_email"]) == (
+            ANNA_TEXTS[0], stored_anna)
+        for entry_id, (email, text) in others.items():
+            assert (created[entry_id]["body"], created[entry_id]["customer_email"]) == (
+                text, email)
+        [paid] = await _of_type(receiver, "payout_completed")
+        assert paid["data"]["customer_email"] == stored_anna
+        await eventually(lambda: query_value(
+            stack.database_url, "SELECT count(*) FROM webhooks.outgoing_mail"
+            " WHERE kind = 'payout' AND recipient = $1", stored_anna), lambda n: n == 1,
+            what="the payout mail to her")
 
         # Export: hers, all of it, nobody else's.
         request, location = await file(api, "export", ANNA.upper())
@@ -143,6 +161,12 @@ async def test_erasing_one_shopper_leaves_nothing_of_her_and_everyone_else_intac
     assert await places_matching(stack, ADDRESS_OF_JOANNA) != []
     for needle in (*ANNA_TEXTS, ANNA_ANSWER, ANNA_NOTE, ANNA_META):
         assert await places_holding(stack.database_url, needle) == [], needle
+    # Nor in any record the broker retains, on any of the platform's topics.
+    records = await retained(stack, infra)
+    assert len(records) > 10
+    assert [r for r in records if re.search(ADDRESS_OF_ANNA, r, re.IGNORECASE)] == []
+    for needle in (*ANNA_TEXTS, ANNA_ANSWER, ANNA_NOTE, ANNA_META):
+        assert [r for r in records if needle in r] == [], needle
     # Everyone else's is where it was.
     for entry_id, (email, text) in others.items():
         entry = (await api.ok("GET", f"/v1/feedback/{entry_id}"))["data"]
@@ -215,6 +239,36 @@ async def places_matching(stack: Stack, pattern: str) -> list[str]:
                              f" WHERE {value} ~* $1)", pattern):
             found.append(f"{col['table_schema']}.{col['table_name']}.{col['column_name']}")
     return found
+
+
+async def retained(stack: Stack, infra: Infra) -> list[str]:
+    """Every record still on the platform's topics (dead letters too), as text."""
+    topics = [v for k, v in stack.extra_env.items() if k.startswith("RESONANZ_TOPIC_")]
+    consumer = AIOKafkaConsumer(bootstrap_servers=infra.bootstrap_servers,
+                                enable_auto_commit=False)
+    await consumer.start()
+    records: list[str] = []
+    try:
+        known = await consumer.topics()
+        partitions = [TopicPartition(t, p) for t in topics if t in known
+                      for p in consumer.partitions_for_topic(t) or ()]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+
+        async def more() -> bool:
+            for batch in (await consumer.getmany(timeout_ms=200)).values():
+                records.extend(r.value.decode(errors="replace") for r in batch if r.value)
+            return all([await consumer.position(tp) >= ends[tp] for tp in partitions])
+        await eventually(more, lambda done: done, within=30, what="the topics read")
+    finally:
+        await consumer.stop()
+    return records
+
+
+async def _stored_email(stack: Stack, entry_id: str) -> str:
+    return str(await query_value(stack.database_url, "SELECT customer_email FROM"
+                                 " feedback.entries WHERE id = $1", entry_id))
 
 
 async def _count(receiver: Receiver) -> int:

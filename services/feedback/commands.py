@@ -61,8 +61,8 @@ async def create_entry(pool: asyncpg.Pool, topic: str, actor: Caller, body: Entr
             entry = replace(entry, reward_status="none")
         verdict = (None if entry.reward_status == "none"
                    else automatic_review(campaign, entry.quality_score))
-        event = new_event(FeedbackCreated(entry=entry.snapshot(), body=entry.body,
-                                          customer_email=entry.customer_email),
+        # The text and the email stay here (docs/privacy.md): whoever needs them asks.
+        event = new_event(FeedbackCreated(entry=entry.snapshot()),
                           source=SOURCE, tenant_id=entry.tenant_id, subject=entry.id,
                           request_id=actor.request_id)
         if verdict is None:

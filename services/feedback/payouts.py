@@ -80,7 +80,7 @@ async def _complete(conn: asyncpg.Connection, topic: str, ring: KeyRing,
     await store.complete_payout(conn, payout, voucher)
     data = PayoutCompleted(
         payout_id=payout["id"], response_id=payout["entry_id"], amount=payout["amount"],
-        currency=payout["currency"], customer_email=payout["customer_email"],
+        currency=payout["currency"],
         voucher_code_sealed=PayoutCompleted.seal_voucher(ring, payout["id"], voucher))
     event = new_event(source=SOURCE, tenant_id=payout["tenant_id"],
                       subject=payout["entry_id"], data=data)

@@ -25,6 +25,7 @@ from .consumers import DEFAULT_DASHBOARD_URL, build_handlers
 from .delivery import DeliveryWorker, guarded_session, listen_for_work, report_queue, utc_now
 from .domain import NetworkPolicy
 from .mailer import MailWorker, SmtpSettings
+from .owner import EntryOwner
 from .sealing import SecretBox
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,8 @@ class WebhookDispatcherSettings(Settings):
 
     port: int = 8083
     gateway_url: str = "http://127.0.0.1:8080"
+    # Asked for an entry's text and the shopper's email (events carry neither).
+    feedback_url: str = "http://127.0.0.1:8081"
     # Comma-separated CIDRs and host names webhooks may reach although private
     # (tests, on-premise receivers). Empty: only public addresses.
     webhook_allow_private_networks: str = ""
@@ -148,6 +151,7 @@ def purging(pool: asyncpg.Pool, retention: timedelta) -> Repeating:
 
 def create_app(settings: WebhookDispatcherSettings) -> web.Application:
     box = SecretBox(settings.key_ring())
+    owner = EntryOwner(settings.feedback_url)
     app = create_service_app(
         SERVICE, settings, routes=routes,
         cleanup_ctxs=[
@@ -160,11 +164,13 @@ def create_app(settings: WebhookDispatcherSettings) -> web.Application:
                                  settings.topic_identity, settings.topic_webhooks],
                          handlers=build_handlers(box, settings.invitation_link_template,
                                                  settings.public_dashboard_url,
-                                                 settings.topic_webhooks)),
+                                                 settings.topic_webhooks,
+                                                 owner)),
         ],
         readiness=[database_ready, broker_ready_check(settings.kafka_bootstrap_servers)],
     )
     app[PolicyKey] = settings.network_policy()
     app[ClockKey] = utc_now
     app[SecretBoxKey] = box
+    owner.app = app
     return app

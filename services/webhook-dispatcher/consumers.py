@@ -6,12 +6,15 @@ so the deliveries and mails of an event are created exactly once.
 
 from __future__ import annotations
 
+from typing import Any
+
 import asyncpg
 
 from resonanz.shared.consumer import Handlers
 from resonanz.shared.events import (
     CloudEvent,
     EventData,
+    FeedbackCreated,
     PasswordResetRequested,
     PayoutCompleted,
     PrivacyErasureCompleted,
@@ -25,6 +28,7 @@ from resonanz.shared.outbox import enqueue
 from . import erasure, notices
 from .domain import WEBHOOK_ROUTES, webhook_body
 from .notices import Notice
+from .owner import PERSONAL_FIELDS, EntryOwner
 from .sealing import SecretBox
 from .store import deliveries, outgoing_mail
 
@@ -33,17 +37,20 @@ SOURCE = "resonanz/webhook-dispatcher"
 DEFAULT_DASHBOARD_URL = "http://127.0.0.1:8080/app"
 
 
-async def fan_out(conn: asyncpg.Connection, event: CloudEvent, data: EventData) -> None:
-    """One delivery per subscription that asked for this kind of event."""
+async def fan_out(conn: asyncpg.Connection, event: CloudEvent, data: EventData,
+                  personal: dict[str, Any] | None = None) -> None:
+    """One delivery per subscription that asked for this kind of event; `personal` are the
+    fields the owner gave for it (the event carries none)."""
     route = WEBHOOK_ROUTES[type(data)]
-    body = webhook_body(route, event.id, event.time, event.data)
+    body = webhook_body(route, event.id, event.time, {**event.data, **(personal or {})})
     await deliveries.fan_out(conn, event.tenantid, route.subscribable, event.id, event.type,
                         route.name, body, event.time)
 
 
 def build_handlers(box: SecretBox, invitation_link_template: str | None = None,
                    dashboard_url: str = DEFAULT_DASHBOARD_URL,
-                   topic_webhooks: str = "webhooks.events") -> Handlers:
+                   topic_webhooks: str = "webhooks.events",
+                   owner: EntryOwner | None = None) -> Handlers:
     """The handler per event type: every webhook's fans out, some also send mail. Mail
     bodies are sealed in the queue with `box`, which also opens the one-time tokens that
     events carry sealed; their links lead to pages of the dashboard at `dashboard_url`."""
@@ -60,10 +67,26 @@ def build_handlers(box: SecretBox, invitation_link_template: str | None = None,
         if data.notify:
             await notify(conn, event, notices.widget_resumed(data))
 
+    async def personal(event: CloudEvent, entry_id: str) -> dict[str, Any]:
+        """The entry's text and the shopper's email, from the feedback service: its answer
+        wins over what an event of an older release carried, so an erased entry gives
+        nothing; the event's copy only for an entry the service does not know."""
+        if owner is None:
+            raise RuntimeError("the dispatcher needs the feedback service's address")
+        found = await owner.personal(event.tenantid, entry_id)
+        return found if found is not None else {
+            name: event.data.get(name) for name in PERSONAL_FIELDS}
+
+    async def on_feedback_created(conn: asyncpg.Connection, event: CloudEvent,
+                                  data: FeedbackCreated) -> None:
+        await fan_out(conn, event, data, await personal(event, data.entry.id))
+
     async def on_payout_completed(conn: asyncpg.Connection, event: CloudEvent,
                                   data: PayoutCompleted) -> None:
-        await fan_out(conn, event, data)
-        await notify(conn, event, notices.payout(data, data.voucher(box.keys)))
+        email = (await personal(event, data.response_id))["customer_email"]
+        await fan_out(conn, event, data, {"customer_email": email})
+        shopper = data.model_copy(update={"customer_email": email})
+        await notify(conn, event, notices.payout(shopper, data.voucher(box.keys)))
 
     async def on_user_invited(conn: asyncpg.Connection, event: CloudEvent,
                               data: UserInvited) -> None:
@@ -91,9 +114,10 @@ def build_handlers(box: SecretBox, invitation_link_template: str | None = None,
     handlers = Handlers().on(WidgetResumed, on_widget_resumed) \
         .on(PayoutCompleted, on_payout_completed).on(UserInvited, on_user_invited) \
         .on(PasswordResetRequested, on_password_reset_requested) \
-        .on(PrivacyErasureRequested, on_erasure_requested)
-    # Every other webhook's event only fans out (the three above fan out and more).
+        .on(PrivacyErasureRequested, on_erasure_requested) \
+        .on(FeedbackCreated, on_feedback_created)
+    # Every other webhook's event only fans out (the four above fan out and more).
     for model in WEBHOOK_ROUTES.keys() - {WidgetResumed, PayoutCompleted,
-                                          PrivacyErasureRequested}:
+                                          PrivacyErasureRequested, FeedbackCreated}:
         handlers.on(model, fan_out)
     return handlers

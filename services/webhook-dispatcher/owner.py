@@ -1,0 +1,48 @@
+"""What an entry says, asked of its owner, the feedback service (docs/privacy.md).
+
+Personal data does not travel in events: a `feedback.created` or `payout.completed` event
+names the entry, and the dispatcher asks the feedback service for the entry's text and the
+shopper's email when it builds the webhook payload or the shopper's mail. An erased
+entry gives nothing, so a late consumer sends nothing personal. (Only for an entry the
+feedback service does not know does an event's own copy count: events of older releases
+carried the fields.)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from resonanz.shared.caller import Caller
+from resonanz.shared.web import HttpClientKey
+
+# The entry's fields that the events leave out and the webhooks and mails carry.
+PERSONAL_FIELDS = ("body", "customer_email")
+
+
+class OwnerUnavailable(ConnectionError):
+    """The feedback service did not answer: the event is retried (an outage is waited out),
+    never sent without what it should carry."""
+
+
+class EntryOwner:
+    def __init__(self, feedback_url: str) -> None:
+        self.feedback_url = feedback_url.rstrip("/")
+        # The service's app, bound once made: its client (which carries the internal token)
+        # exists once the app has started.
+        self.app: web.Application | None = None
+
+    async def personal(self, tenant_id: str, entry_id: str) -> dict[str, Any] | None:
+        """The entry's text and email now (None each once erased); None for an entry the
+        service does not know."""
+        assert self.app is not None, "EntryOwner.app is bound in create_app"
+        url = f"{self.feedback_url}/entries/{entry_id}"
+        async with self.app[HttpClientKey].get(url, headers=Caller(tenant_id).headers()
+                                               ) as response:
+            if response.status == 404:
+                return None
+            if response.status != 200:
+                raise OwnerUnavailable(f"feedback answered {response.status} for an entry")
+            entry = await response.json()
+        return {name: entry.get(name) for name in PERSONAL_FIELDS}
