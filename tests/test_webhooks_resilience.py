@@ -168,6 +168,8 @@ async def test_kill_9_during_a_burst_loses_nothing_and_duplicates_keep_their_web
         dispatcher.proc.kill()
         await asyncio.to_thread(dispatcher.proc.wait)
         at_kill = len(receiver.received)
+        pending = len(sent) - len({r.payload["data"]["event_id"] for r in receiver.received})
+        assert pending > 0, "the kill came after every delivery: it proved nothing"
         dispatcher.start()
         await asyncio.to_thread(stack.wait_ready, ("webhook_dispatcher",))
 
@@ -182,7 +184,7 @@ async def test_kill_9_during_a_burst_loses_nothing_and_duplicates_keep_their_web
         ids_per_event[got.payload["data"]["event_id"]].add(got.webhook_id)
         assert got.verified_with == receiver.secrets
     duplicates = len(receiver.received) - len(sent)
-    print(f"\nkill -9 after {at_kill} of {len(sent)} deliveries: all delivered,"
+    print(f"\nkill -9 after {at_kill} of {len(sent)} deliveries ({pending} pending): all delivered,"
           f" {duplicates} duplicates, each under its original webhook-id")
     assert set(ids_per_event) == set(sent)
     assert all(len(ids) == 1 for ids in ids_per_event.values())
