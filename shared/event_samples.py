@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from .events import (
     ApiKeyChanged,
+    ApiKeyRotated,
     EndpointDisabled,
     EntrySnapshot,
     EventData,
@@ -82,6 +83,9 @@ SAMPLES: dict[type[EventData], EventData] = {
     TenantUpdated: TenantUpdated(name="My Shop", timezone="Europe/Berlin", version=4),
     ApiKeyChanged: ApiKeyChanged(key_id="0f1e2d3c-4b5a-4697-8877-665544332211",
                                  prefix="rk_live_3x9Q", role="editor"),
+    ApiKeyRotated: ApiKeyRotated(key_id="1a2b3c4d-5e6f-4708-9a1b-2c3d4e5f6a7b",
+                                 prefix="rk_live_8kLm", role="editor",
+                                 replaces="0f1e2d3c-4b5a-4697-8877-665544332211"),
     EndpointDisabled: EndpointDisabled(subscription_id="4d5e6f70-8192-4a3b-8c4d-5e6f708192a3",
                                        url="https://hooks.my-shop.example/resonanz",
                                        reason="endpoint answered 410 Gone"),

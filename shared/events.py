@@ -313,7 +313,8 @@ class TenantUpdated(EventData):
 
 
 class ApiKeyChanged(EventData):
-    """Reserved: declared for subscribers, not sent by this release."""
+    """An API key created, rotated or revoked (by an admin or the operator's CLI): its id,
+    visible prefix and role, never the key itself."""
 
     topic = IDENTITY_TOPIC
 
@@ -331,7 +332,11 @@ class ApiKeyRevoked(ApiKeyChanged):
 
 
 class ApiKeyRotated(ApiKeyChanged):
+    """The successor key; the key it `replaces` keeps working for 24 hours."""
+
     type_name = "api_key.rotated"
+
+    replaces: str
 
 
 class EndpointDisabled(EventData):

@@ -14,6 +14,8 @@ from typing import Any
 import aiohttp
 
 from .helpers import Api
+from .test_webhooks_support import topic
+from .test_widgets_support import topic_events
 
 
 def as_key(api: Api, key: str) -> Api:
@@ -227,3 +229,27 @@ async def test_a_pending_invitation_is_revoked_and_its_link_dies(api: Api) -> No
     assert invited["id"] not in {u["id"] for u in (await api.ok("GET", "/v1/users"))["data"]}
     # The address may be invited afresh.
     await api.ok("POST", "/v1/users", {"email": address, "role": "viewer"})
+
+
+async def test_each_key_change_is_an_event_without_the_key(api: Api, shared_stack: Any) -> None:
+    """api_key.created, .rotated and .revoked on the identity topic: id, prefix and role for a
+    security team's trail, never the key."""
+    me = (await api.ok("GET", "/v1/me"))["data"]
+    created = await new_key(api, "viewer")
+    rotated = (await api.ok("POST", f"/v1/api-keys/{created['id']}/rotate"))["data"]
+    await api.ok("DELETE", f"/v1/api-keys/{rotated['id']}")
+    events = await topic_events(shared_stack.bootstrap_servers,
+                                topic(shared_stack, "identity"), 4, tenant=me["tenant"]["id"])
+    ours = {created["id"], rotated["id"]}  # the owner's key was an event too
+    changes = [(e.type, e.data) for _, e in events
+               if e.type.startswith("api_key.") and e.data["key_id"] in ours]
+    assert changes == [
+        ("api_key.created", {"key_id": created["id"], "prefix": created["prefix"],
+                             "role": "viewer"}),
+        ("api_key.rotated", {"key_id": rotated["id"], "prefix": rotated["prefix"],
+                             "role": "viewer", "replaces": created["id"]}),
+        ("api_key.revoked", {"key_id": rotated["id"], "prefix": rotated["prefix"],
+                             "role": "viewer"}),
+    ], changes
+    raw = json.dumps([e.data for _, e in events])
+    assert created["key"] not in raw and rotated["key"] not in raw

@@ -28,6 +28,8 @@ from .conftest import Infra, running_stack
 from .helpers import GENEROUS, admin, bearer, metric_value
 from .support import eventually
 
+IDENTITY_TOPIC = Settings.model_fields["topic_identity"].default
+
 ROUNDS = 200
 ADDRESSES_PER_TEST = 20  # 200 rounds: 10 refusals per address and gateway (limit 30/min)
 LOOKUPS = "resonanz_gateway_key_lookups_total"
@@ -163,7 +165,7 @@ async def remove_the_member(platform: Platform, shop: Shop, holder: Holder,
 async def revoke_as_the_operator(platform: Platform, shop: Shop, holder: Holder,
                                  round_no: int) -> None:
     """What `admin revoke-key` runs, in process: 200 subprocesses would take minutes."""
-    await commands.revoke_key(platform.pool, holder.key_id)
+    await commands.revoke_key(platform.pool, IDENTITY_TOPIC, holder.key_id)
 
 
 @pytest.mark.parametrize("revoke", [remove_the_member, revoke_as_the_operator])
@@ -313,7 +315,8 @@ async def test_a_gateway_that_cannot_heartbeat_stops_answering_from_its_cache(
             within=3 * key_changes.STALE_AFTER, what="both registrations stale")
         await assert_uncached(platform, holders[0].key)
         await warm(platform, holders[1].key)
-        await commands.revoke_key(platform.pool, holders[1].key_id)  # waits for no one
+        # waits for no one:
+        await commands.revoke_key(platform.pool, IDENTITY_TOPIC, holders[1].key_id)
         assert await at_each_gateway(platform, clients[0], holders[1].key) == [401, 401]
     finally:
         await superuser.execute("ALTER ROLE resonanz_gateway CONNECTION LIMIT -1")

@@ -69,14 +69,15 @@ def run(args: argparse.Namespace, settings: GatewaySettings) -> None:
 async def _dispatch(args: argparse.Namespace, settings: GatewaySettings) -> Any:
     pepper = settings.api_key_pepper.get_secret_value().encode()
     pool = await create_pool(settings.service_dsn(SERVICE), min_size=1, max_size=2)
+    topic = settings.topic_identity
     actions: dict[str, Callable[[], Awaitable[Any]]] = {
-        "create-tenant": lambda: commands.create_tenant(pool, pepper, args.name,
+        "create-tenant": lambda: commands.create_tenant(pool, pepper, topic, args.name,
                                                         args.owner_email),
-        "create-key": lambda: commands.issue_key(pool, pepper, args.tenant, args.role,
+        "create-key": lambda: commands.issue_key(pool, pepper, topic, args.tenant, args.role,
                                                  args.name),
         "list-keys": lambda: store.list_keys(pool, args.tenant),
-        "revoke-key": lambda: commands.revoke_key(pool, args.id),
-        "rotate-key": lambda: commands.rotate_key_by_operator(pool, pepper, args.id),
+        "revoke-key": lambda: commands.revoke_key(pool, topic, args.id),
+        "rotate-key": lambda: commands.rotate_key_by_operator(pool, pepper, topic, args.id),
         "set-key-role": lambda: commands.set_key_role(pool, args.id, args.role),
         "list-tenants": lambda: store.list_tenants(pool),
         "set-rate-limit": lambda: commands.set_rate_limit(pool, args.tenant, args.name,

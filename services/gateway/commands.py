@@ -21,7 +21,16 @@ import asyncpg
 from resonanz.shared.contracts import ApiKeyIn, OrganizationIn
 from resonanz.shared.crypto import KeyRing
 from resonanz.shared.errors import Conflict, Forbidden
-from resonanz.shared.events import TenantUpdated, UserInvited, UserRemoved, new_event
+from resonanz.shared.events import (
+    ApiKeyChanged,
+    ApiKeyCreated,
+    ApiKeyRevoked,
+    ApiKeyRotated,
+    TenantUpdated,
+    UserInvited,
+    UserRemoved,
+    new_event,
+)
 from resonanz.shared.outbox import enqueue
 
 from . import key_changes, store
@@ -139,26 +148,42 @@ async def change_organization(pool: asyncpg.Pool, topic: str, tenant_id: str,
 # --- tenants and API keys --------------------------------------------------------------------
 
 
-async def create_tenant(pool: asyncpg.Pool, pepper: bytes, name: str, owner_email: str
-                        ) -> dict[str, Any]:
+# Every key created, rotated or revoked is also an `api_key.*` event on the identity topic
+# (prefix and role, never the key), written with the change: a security team's trail.
+
+
+async def _key_event(conn: asyncpg.Connection, topic: str, data: ApiKeyChanged,
+                     tenant_id: str, request_id: str | None) -> None:
+    await enqueue(conn, new_event(source=SOURCE, tenant_id=tenant_id, subject=data.key_id,
+                                  data=data, request_id=request_id), topic)
+
+
+def _changed(kind: type[ApiKeyChanged], key: dict[str, Any], **more: Any) -> ApiKeyChanged:
+    return kind(key_id=str(key["id"]), prefix=key["prefix"], role=key["role"], **more)
+
+
+async def create_tenant(pool: asyncpg.Pool, pepper: bytes, topic: str, name: str,
+                        owner_email: str) -> dict[str, Any]:
     """A tenant, its owner and the owner's admin key (the plaintext in this answer only)."""
     async with pool.acquire() as conn, conn.transaction():
         tenant = await store.create_tenant(conn, name, owner_email)
         key, plaintext = await store.insert_key(conn, pepper, tenant["id"], "admin", "owner",
                                                 tenant["owner_id"])
+        await _key_event(conn, topic, _changed(ApiKeyCreated, key), tenant["id"], None)
     return {"tenant": tenant, "api_key": plaintext, "key": key}
 
 
-async def issue_key(pool: asyncpg.Pool, pepper: bytes, tenant_id: str, role: str, name: str
-                    ) -> dict[str, Any]:
+async def issue_key(pool: asyncpg.Pool, pepper: bytes, topic: str, tenant_id: str, role: str,
+                    name: str) -> dict[str, Any]:
     """An operator's key for a tenant, of any role."""
-    async with pool.acquire() as conn:
+    async with pool.acquire() as conn, conn.transaction():
         key, plaintext = await store.insert_key(conn, pepper, tenant_id, role, name)
+        await _key_event(conn, topic, _changed(ApiKeyCreated, key), tenant_id, None)
     return {"api_key": plaintext, "key": key}
 
 
-async def create_key(pool: asyncpg.Pool, pepper: bytes, principal: Principal, body: ApiKeyIn
-                     ) -> dict[str, Any]:
+async def create_key(pool: asyncpg.Pool, pepper: bytes, topic: str, principal: Principal,
+                     body: ApiKeyIn, request_id: str | None) -> dict[str, Any]:
     """A new key; its plaintext is in this answer only. Nobody makes a key that may do
     more than they may (an admin may make any)."""
     if ROLE_RANK[body.role] > ROLE_RANK[principal.role]:
@@ -169,11 +194,13 @@ async def create_key(pool: asyncpg.Pool, pepper: bytes, principal: Principal, bo
             conn, pepper, principal.tenant_id, body.role, body.name,
             expires_at=body.expires_at, created_by=principal.user_id)
         key = await store.key_view(conn, principal.tenant_id, created["id"])
+        await _key_event(conn, topic, _changed(ApiKeyCreated, created), principal.tenant_id,
+                         request_id)
     return {**view(key), "key": plaintext}
 
 
-async def rotate_key(pool: asyncpg.Pool, pepper: bytes, principal: Principal, key_id: str
-                     ) -> dict[str, Any]:
+async def rotate_key(pool: asyncpg.Pool, pepper: bytes, topic: str, principal: Principal,
+                     key_id: str, request_id: str | None) -> dict[str, Any]:
     """A successor with the same name and role; the old key keeps working for 24 hours,
     on every gateway once this returns. An expired key is not brought back."""
     async with pool.acquire() as conn, conn.transaction():
@@ -184,25 +211,31 @@ async def rotate_key(pool: asyncpg.Pool, pepper: bytes, principal: Principal, ke
         created, plaintext = await store.rotate_key(conn, pepper, old["id"],
                                                     principal.tenant_id, principal.user_id)
         key = await store.key_view(conn, principal.tenant_id, created["id"])
+        await _key_event(conn, topic, _changed(ApiKeyRotated, created, replaces=str(old["id"])),
+                         principal.tenant_id, request_id)
     await key_changes.settle(pool)
     return {**view(key), "key": plaintext}
 
 
-async def rotate_key_by_operator(pool: asyncpg.Pool, pepper: bytes, key_id: str
+async def rotate_key_by_operator(pool: asyncpg.Pool, pepper: bytes, topic: str, key_id: str
                                  ) -> dict[str, Any]:
     """As above, for any tenant's key; the successor's plaintext in this answer only."""
     async with pool.acquire() as conn, conn.transaction():
         key, plaintext = await store.rotate_key(conn, pepper, key_id)
+        await _key_event(conn, topic, _changed(ApiKeyRotated, key, replaces=key_id),
+                         str(key["tenant_id"]), None)
     await key_changes.settle(pool)
     return {"api_key": plaintext, "key": key}
 
 
-async def revoke_key(pool: asyncpg.Pool, key_id: str, tenant_id: str | None = None
-                     ) -> dict[str, Any]:
+async def revoke_key(pool: asyncpg.Pool, topic: str, key_id: str, tenant_id: str | None = None,
+                     request_id: str | None = None) -> dict[str, Any]:
     """Revoked at once: when this returns, no gateway accepts the key any more. Only the
     tenant's own key when `tenant_id` is given (the operator's CLI gives none)."""
-    async with pool.acquire() as conn:
+    async with pool.acquire() as conn, conn.transaction():
         revoked = await store.revoke_key(conn, key_id, tenant_id)
+        await _key_event(conn, topic, _changed(ApiKeyRevoked, revoked),
+                         str(revoked["tenant_id"]), request_id)
     await key_changes.settle(pool)
     return revoked
 

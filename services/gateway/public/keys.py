@@ -10,7 +10,8 @@ from aiohttp import web
 
 from resonanz.shared.contracts import ApiKeyIn
 from resonanz.shared.db import PoolKey
-from resonanz.shared.web import read_model
+from resonanz.shared.logs import request_id_var
+from resonanz.shared.web import SettingsKey, read_model
 
 from .. import api_keys, commands
 from ..auth import AuthenticatorKey, Principal, PrincipalKey
@@ -25,6 +26,11 @@ def _admin(request: web.Request) -> Principal:
 
 def _pepper(request: web.Request) -> bytes:
     return request.app[AuthenticatorKey].pepper
+
+
+def _topic(request: web.Request) -> str:
+    """Where the key's `api_key.*` event goes."""
+    return request.app[SettingsKey].topic_identity
 
 
 def _created(request: web.Request, key: dict[str, Any], base: str) -> web.Response:
@@ -54,19 +60,21 @@ async def get_key(request: web.Request) -> web.Response:
 async def create_key(request: web.Request) -> web.Response:
     principal = _admin(request)
     body = await read_model(request, ApiKeyIn)
-    key = await commands.create_key(request.app[PoolKey], _pepper(request), principal, body)
+    key = await commands.create_key(request.app[PoolKey], _pepper(request), _topic(request),
+                                    principal, body, request_id_var.get())
     return _created(request, key, _base(request))
 
 
 async def rotate_key(request: web.Request) -> web.Response:
     principal = _admin(request)
-    key = await commands.rotate_key(request.app[PoolKey], _pepper(request), principal,
-                                    request.match_info["id"])
+    key = await commands.rotate_key(request.app[PoolKey], _pepper(request), _topic(request),
+                                    principal, request.match_info["id"], request_id_var.get())
     return _created(request, key, _base(request))
 
 
 async def revoke_key(request: web.Request) -> web.Response:
     principal, pool = _admin(request), request.app[PoolKey]
-    revoked = await commands.revoke_key(pool, request.match_info["id"], principal.tenant_id)
+    revoked = await commands.revoke_key(pool, _topic(request), request.match_info["id"],
+                                        principal.tenant_id, request_id_var.get())
     key = await api_keys.get_key(pool, principal, revoked["id"])
     return dialect_of(request.path).ok(request, key)
