@@ -3,6 +3,7 @@ dashboard."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import time
@@ -75,3 +76,33 @@ async def test_prometheus_scrapes_a_metric_from_every_service(
             lambda: query(http, prometheus, "resonanz_outbox_backlog"),
             lambda r: len(r) >= 3, within=30, what="outbox metrics")
         assert {"gateway", "feedback", "widgets"} <= {r["metric"]["service"] for r in relay}
+
+
+# What the README names (pool, latency, consumer lag, event age, dead letters) beside every
+# series the alert rules and the Grafana dashboard read.
+README_METRICS = {"resonanz_db_pool_connections", "resonanz_http_request_duration_seconds",
+                  "resonanz_consumer_lag", "resonanz_event_age_at_consumption_seconds",
+                  "resonanz_consumer_dead_lettered_total"}
+DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
+SUFFIXES = ("_bucket", "_sum", "_count", "_created")
+
+
+def families(exposition: str) -> set[str]:
+    return {line.split()[2] for line in exposition.splitlines() if line.startswith("# TYPE ")}
+
+
+async def test_every_metric_the_alerts_and_dashboard_read_is_exposed(
+    shared_stack: Stack, http: aiohttp.ClientSession,
+) -> None:
+    read = set(README_METRICS)
+    for used in (DEPLOY / "prometheus" / "alerts.yml",
+                 DEPLOY / "grafana" / "dashboards" / "resonanz.json"):
+        read |= set(re.findall(r"\bresonanz_[a-z_]+", used.read_text()))
+    exposed: set[str] = set()
+    for service in shared_stack.services.values():
+        async with http.get(f"{service.ops_url}/metrics") as response:
+            assert response.status == 200
+            exposed |= families(await response.text())
+    missing = {name for name in read if name not in exposed
+               and not any(name.endswith(s) and name[:-len(s)] in exposed for s in SUFFIXES)}
+    assert not missing, f"read by alerts or dashboard, exposed by no service: {sorted(missing)}"
