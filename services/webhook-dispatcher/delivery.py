@@ -31,7 +31,7 @@ from aiohttp.resolver import DefaultResolver
 from resonanz.shared.db import TRANSIENT_DB_ERRORS
 from resonanz.shared.events import EndpointDisabled, MessageAttemptExhausted, new_event
 from resonanz.shared.outbox import enqueue
-from resonanz.shared.worker import Waker, listen, repeat
+from resonanz.shared.worker import Repeating, listen
 
 from . import commands, metrics, notices, views
 from .domain import (
@@ -272,8 +272,9 @@ class Slot:
 # --- the worker ------------------------------------------------------------------------------
 
 
-class DeliveryWorker:
-    """Drains the delivery queue. Any number of replicas may run against one database."""
+class DeliveryWorker(Repeating):
+    """Drains the delivery queue. Any number of replicas may run against one database.
+    Stopped, it lets every attempt in flight finish and be recorded."""
 
     def __init__(self, pool: asyncpg.Pool, session: aiohttp.ClientSession,
                  policy: NetworkPolicy, box: SecretBox, *, topic_webhooks: str,
@@ -281,25 +282,19 @@ class DeliveryWorker:
                  per_tenant: int | None = None, batch_size: int = 100,
                  poll_interval: float = 1.0, clock: Clock = utc_now,
                  unit_random: Callable[[], float] = random.random) -> None:
+        super().__init__(self.dispatch_due, batch=batch_size, poll_interval=poll_interval,
+                         what="webhook dispatcher")
         self.pool, self.session, self.policy, self.box = pool, session, policy, box
         self.topic_webhooks, self.lease = topic_webhooks, lease
-        self.batch_size, self.poll_interval = batch_size, poll_interval
+        self.batch_size = batch_size
         self.clock, self.unit_random = clock, unit_random
         self.slots = EndpointSlots(per_endpoint, max_in_flight, per_tenant)
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._tasks: set[asyncio.Task[None]] = set()
-        self.waker = Waker()
         self.successes = SuccessLog(pool, clock)
 
-    def wake(self) -> None:
-        self.waker.wake()
-
-    def stop(self) -> None:
-        self.waker.stop()
-
     async def run(self) -> None:
-        await repeat(self.dispatch_due, self.waker, batch=self.batch_size,
-                     poll_interval=self.poll_interval, what="webhook dispatcher")
+        await super().run()
         await self.drain()
 
     async def dispatch_due(self) -> int:
