@@ -12,6 +12,9 @@ from aiohttp import web
 from .errors import InvalidInput
 
 TENANT, ACTOR, ROLE, REQUEST_ID = "X-Tenant-Id", "X-Actor-Id", "X-Actor-Role", "X-Request-Id"
+# With an erasure the gateway forwards: how many of its stored replays it deleted (its part
+# of the erasure, done before it asked; docs/privacy.md).
+GATEWAY_REPLAYS_ERASED = "X-Gateway-Replays-Erased"
 
 
 @dataclass(frozen=True)

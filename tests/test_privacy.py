@@ -16,6 +16,7 @@ from aiohttp import web
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from resonanz.devstack.supervisor import Stack
+from resonanz.gateway.public.privacy import mentions
 
 from .conftest import Infra
 from .helpers import Api, admin, new_tenant
@@ -68,7 +69,7 @@ async def file(api: Api, kind: str, email: str) -> tuple[dict[str, Any], str]:
 
 async def test_erasing_one_shopper_leaves_nothing_of_her_and_everyone_else_intact(
         stack: Stack, infra: Infra, http: aiohttp.ClientSession) -> None:
-    _, key = await new_tenant(stack, "Privacy Shop")
+    tenant, key = await new_tenant(stack, "Privacy Shop")
     api = Api(http, stack, key)
     receiver = Receiver(echo)
     async with receiving(receiver):
@@ -83,7 +84,8 @@ async def test_erasing_one_shopper_leaves_nothing_of_her_and_everyone_else_intac
                 "body": text, "rating": 2 + i, "category": "versand",
                 "customer_email": ANNA if i == 0 else ANNA.lower(),
                 "answers": {"groesse": ANNA_ANSWER}, "metadata": {"order": ANNA_META},
-                **({"widget_id": campaign} if i == 0 else {})})
+                **({"widget_id": campaign} if i == 0 else {})},
+                headers={"Idempotency-Key": f"anna-{i}"})
             annas.append(created["data"]["id"])
         await api.ok("PATCH", f"/v1/feedback/{annas[1]}",
                      {"status": "in_progress", "note": ANNA_NOTE})
@@ -92,7 +94,8 @@ async def test_erasing_one_shopper_leaves_nothing_of_her_and_everyone_else_intac
         for email in OTHERS:
             text = f"Schnelle Lieferung, danke ({email.split('@')[0]})"
             created = await api.ok("POST", "/v1/feedback", {
-                "body": text, "rating": 5, "category": "versand", "customer_email": email})
+                "body": text, "rating": 5, "category": "versand", "customer_email": email},
+                headers={"Idempotency-Key": f"other-{email}"})
             others[created["data"]["id"]] = (email, text)
 
         await eventually(lambda: query_value(
@@ -142,7 +145,13 @@ async def test_erasing_one_shopper_leaves_nothing_of_her_and_everyone_else_intac
         assert status == 202, body
         erasure = await finished(api, headers["Location"])
         progress = {p["service"]: p for p in erasure["progress"]}
-        assert set(progress) == {"feedback", "webhook-dispatcher"}
+        assert set(progress) == {"feedback", "webhook-dispatcher", "gateway"}
+        # The gateway's replays of her entries (sealed, kept 24 h) are gone, the others'
+        # are kept.
+        assert progress["gateway"]["counts"] == {"replays": 2}
+        assert sorted(await query_value(
+            stack.database_url, "SELECT array_agg(key) FROM gateway.idempotency_keys"
+            " WHERE tenant_id = $1", tenant)) == sorted(f"other-{e}" for e in OTHERS)
         assert progress["feedback"]["counts"]["entries"] == 2
         assert progress["feedback"]["counts"]["payouts"] == 1
         assert progress["webhook-dispatcher"]["counts"]["deliveries"] >= 3
@@ -277,3 +286,11 @@ async def _count(receiver: Receiver) -> int:
 
 async def _of_type(receiver: Receiver, name: str) -> list[Any]:
     return [r.payload for r in receiver.received if r.payload.get("type") == name]
+
+
+def test_an_address_is_found_whole_and_in_any_case() -> None:
+    assert mentions('{"customer_email":"Anna@X.de"}', " anna@x.de ")
+    assert mentions("to anna@x.de, thanks", "ANNA@X.DE")
+    for other in ("joanna@x.de", "anna.b@x.de", "b.anna@x.de", "anna@x.de.example",
+                  "anna@x.dev", "anna+1@x.de"):
+        assert not mentions(f'{{"customer_email":"{other}"}}', "anna@x.de"), other

@@ -17,7 +17,7 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from resonanz.shared.caller import Caller, caller_of
+from resonanz.shared.caller import GATEWAY_REPLAYS_ERASED, Caller, caller_of
 from resonanz.shared.contracts import PrivacyRequestIn
 from resonanz.shared.db import PoolKey
 from resonanz.shared.errors import NotFound
@@ -123,12 +123,15 @@ async def _insert(conn: asyncpg.Connection, actor: Caller, kind: str, email: str
         email if kind == "export" else None, actor.actor_id, at, completed_at, progress)
 
 
-async def request_erasure(pool: asyncpg.Pool, topic: str, actor: Caller, email: str
-                          ) -> asyncpg.Record:
+async def request_erasure(pool: asyncpg.Pool, topic: str, actor: Caller, email: str,
+                          done_before: dict[str, dict[str, int]]) -> asyncpg.Record:
+    """`done_before`: the parts done before the request reached this service (the
+    gateway's), with their counts."""
     at = _now()
     async with pool.acquire() as conn, conn.transaction():
         entry_ids, payout_ids, counts = await erase_subject(conn, actor.tenant_id, email)
-        progress = {SERVICE: _done(counts, at), **{s: PENDING for s in ERASING_SERVICES}}
+        progress = {SERVICE: _done(counts, at), **{s: PENDING for s in ERASING_SERVICES},
+                    **{s: _done(c, at) for s, c in done_before.items()}}
         row = await _insert(conn, actor, "erasure", email, progress, None, at)
         data = PrivacyErasureRequested(
             request_id=str(row["id"]), subject_sha256=row["subject_sha256"],
@@ -222,7 +225,9 @@ async def create_request(request: web.Request) -> web.Response:
         row = await request_export(pool, actor, body.customer_email)
     else:
         topic = request.app[SettingsKey].topic_feedback
-        row = await request_erasure(pool, topic, actor, body.customer_email)
+        replays = request.headers.get(GATEWAY_REPLAYS_ERASED, "")
+        done_before = ({"gateway": {"replays": int(replays)}} if replays.isdigit() else {})
+        row = await request_erasure(pool, topic, actor, body.customer_email, done_before)
     return json_response(request_json(row), status=202)
 
 

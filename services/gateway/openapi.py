@@ -129,7 +129,7 @@ def _headers(op: Operation, status: int) -> dict[str, Any]:
         headers.update(LIMIT_HEADERS)
     if status in (429, 503):
         headers.update(RETRY_AFTER)
-    if status == 201 and op.location:
+    if status in (201, 202) and status == op.status and op.location:
         headers["Location"] = {"description": "where the created record is read",
                                "schema": STRING}
     if op.mark is not None and status in (op.status, 304):

@@ -27,6 +27,7 @@ from .public import analytics, organization
 from .public import audit as au
 from .public import feedback as fb
 from .public import keys as ks
+from .public import privacy as pv
 from .public import users as us
 from .public import webhooks as wh
 from .public import widgets as wg
@@ -401,7 +402,7 @@ def _privacy(base: str) -> list[Operation]:
         Operation("POST", base, "File a data-subject request (admin): an export of"
                   " everything held about one customer email, or its erasure in every"
                   " service; the email is matched exactly, ignoring case",
-                  upstream="/privacy/requests", location=f"{base}/{{id}}",
+                  handler=pv.file_request, location=f"{base}/{{id}}",
                   request=c.PrivacyRequestIn, response=c.PrivacyRequestView, status=202,
                   errors=(400, 401, 403, 415, 429), **admin),
         Operation("GET", f"{base}/{{id}}", "A data-subject request with each service's"

@@ -35,19 +35,21 @@ class UpstreamTimeout(DomainError):
 
 async def call(request: web.Request, service: str, method: str, path: str,
                principal: Principal | None, *, json: Any = None, body: bytes | None = None,
-               params: Mapping[str, str] | None = None) -> tuple[int, Any]:
+               params: Mapping[str, str] | None = None,
+               headers: Mapping[str, str] | None = None) -> tuple[int, Any]:
     """Send a command to `service`; its domain errors come back as DomainError.
 
-    `body` forwards the caller's JSON bytes untouched: the service validates them."""
+    `body` forwards the caller's JSON bytes untouched: the service validates them.
+    `headers` are the gateway's own, never a client's."""
     url = request.app[UpstreamsKey][service] + path
-    headers = caller_headers(request, principal)
+    sent = {**caller_headers(request, principal), **(headers or {})}
     if json is not None:
         body = orjson.dumps(json)
     if body is not None:
-        headers["Content-Type"] = "application/json"
+        sent["Content-Type"] = "application/json"
     with reaching(service):
         async with request.app[HttpClientKey].request(
-            method, url, data=body, params=params, headers=headers
+            method, url, data=body, params=params, headers=sent
         ) as response:
             payload = orjson.loads(await response.read() or b"null")
             status = response.status
