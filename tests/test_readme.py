@@ -194,3 +194,12 @@ def test_widget_size_and_config_max_age_are_the_ones_the_readme_states() -> None
     max_age = re.search(r"`Cache-Control: max-age=(\d+)`", flat)
     assert max_age, "README's config max-age"
     assert WidgetsSettings.model_fields["public_config_max_age"].default == int(max_age[1])
+
+
+def test_every_curl_in_the_readme_is_in_the_walk_the_first_test_runs() -> None:
+    walked = "\n".join(blocks(section("Quick start"), "sh") + blocks(section("Your own shop"),
+                                                                      "sh"))
+    everywhere = [line for block in blocks(README, "sh") for line in block.splitlines()
+                  if line.lstrip().startswith("curl ")]
+    assert everywhere
+    assert [line for line in everywhere if line not in walked] == []
