@@ -4,6 +4,7 @@ document rendered once, one JSON access log line per request."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from typing import Any
@@ -13,11 +14,13 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from resonanz.devstack.supervisor import Stack
+from resonanz.devstack.supervisor import ServiceProcess, Stack, free_port
 from resonanz.gateway import openapi
+from resonanz.shared.kafka import ensure_topics
 
+from .conftest import Infra, new_topics
 from .helpers import bearer, metric_value, new_tenant
-from .support import eventually
+from .support import eventually, query
 
 
 async def get(http: aiohttp.ClientSession, url: str, **kw: Any) -> tuple[int, Any]:
@@ -134,3 +137,105 @@ async def test_gateway_logs_each_request_as_json_without_the_key(
     assert line["level"] == "INFO" and line["duration_ms"] > 0
     assert key not in written and key.removeprefix("rsz_live_")[:20] not in written
     assert "cookie-not-logged" not in written
+
+
+# --- readiness: 503 while the database or the broker is gone ----------------------------------
+
+
+async def test_readyz_is_503_while_the_services_database_role_cannot_connect(
+    shared_stack: Stack, http: aiohttp.ClientSession,
+) -> None:
+    analytics = shared_stack.services["analytics"]
+    assert (await get(http, f"{analytics.ops_url}/readyz"))[0] == 200
+    # The service's own role refused and its connections closed: its database is gone.
+    block = ("ALTER ROLE resonanz_analytics CONNECTION LIMIT 0",
+             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+             " WHERE usename = 'resonanz_analytics'")
+    try:
+        for statement in block:
+            await query(shared_stack.database_url, statement)
+        _, body = await eventually(lambda: get(http, f"{analytics.ops_url}/readyz"),
+                                   lambda r: r[0] == 503, within=10,
+                                   what="analytics not ready without its database")
+        assert list(body["problems"]) == ["database_ready"], body
+    finally:
+        await query(shared_stack.database_url,
+                    "ALTER ROLE resonanz_analytics CONNECTION LIMIT -1")
+    await eventually(lambda: get(http, f"{analytics.ops_url}/readyz"), lambda r: r[0] == 200,
+                     within=15, what="analytics ready again")
+
+
+class Gap:
+    """A TCP relay to the broker that can be taken away: the broker's bootstrap address
+    as a service sees it, gone (connection refused) and back on the same port."""
+
+    def __init__(self, target: str) -> None:
+        host, _, port = target.rpartition(":")
+        self.target, self.port = (host, int(port)), free_port()
+        self.server: asyncio.Server | None = None
+        self.writers: set[asyncio.StreamWriter] = set()
+
+    async def open(self) -> None:
+        self.server = await asyncio.start_server(self._relay, "127.0.0.1", self.port)
+
+    async def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            for writer in self.writers:
+                writer.close()
+            await self.server.wait_closed()
+            self.server = None
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.close()
+            return
+        self.writers |= {writer, up_writer}
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(OSError):
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+
+async def test_readyz_is_503_while_the_broker_is_gone(
+    shared_stack: Stack, infra: Infra, http: aiohttp.ClientSession,
+) -> None:
+    gap = Gap(infra.bootstrap_servers.split(",")[0])
+    await gap.open()
+    # A second analytics process reaching the broker through the gap, on topics and a
+    # consumer group of its own (it must not take the platform's events).
+    topics = new_topics()
+    await ensure_topics(infra.bootstrap_servers, list(topics.values()))
+    second = ServiceProcess("analytics", free_port(), shared_stack.run_dir / "analytics-gap.log",
+                            env={**shared_stack.services["analytics"].env, **topics,
+                                 "RESONANZ_CONSUMER_GROUP_PREFIX": f"{uuid.uuid4().hex[:8]}-",
+                                 "RESONANZ_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{gap.port}"})
+    second.start()
+    try:
+        ready = f"{second.ops_url}/readyz"
+        await eventually(lambda: get_or_none(http, ready), lambda r: r == 200, within=30,
+                         what="the second analytics ready")
+        await gap.close()
+        _, body = await eventually(lambda: get(http, ready), lambda r: r[0] == 503,
+                                   within=10, what="not ready without the broker")
+        assert list(body["problems"]) == ["broker_ready"], body
+        await gap.open()
+        await eventually(lambda: get_or_none(http, ready), lambda r: r == 200, within=10,
+                         what="ready once the broker is back")
+    finally:
+        second.stop()
+        await gap.close()
+
+
+async def get_or_none(http: aiohttp.ClientSession, url: str) -> int | None:
+    try:
+        return (await get(http, url))[0]
+    except aiohttp.ClientConnectionError:
+        return None
