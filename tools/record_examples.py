@@ -406,6 +406,19 @@ async def script(r: Recorder, hooks: str, mail: MailCatcher, tenant: str) -> Non
                              and not s.get("current")))
         await r.call("DELETE", "/v1/session", keyed=False, http=browser, headers=csrf)
 
+    # A shopper's data: an export (both dialects), then her erasure, done once every
+    # service holding personal data has answered.
+    for base in ("/v1/privacy/requests", "/api/v1/privacy/requests"):
+        asked = (await r.call("POST", base, {"type": "export",
+                                             "customer_email": "K.Hoffmann@example.de"}))["data"]
+        await r.call("GET", f"{base}/{{id}}", id=asked["id"])
+        await r.call("GET", f"{base}/{{id}}/export", id=asked["id"])
+    erasure = (await r.call("POST", "/api/v1/privacy/requests", {
+        "type": "erasure", "customer_email": "jane.doe@example.com"}))["data"]
+    await eventually(lambda: r.call("GET", "/api/v1/privacy/requests/{id}", id=erasure["id"]),
+                     lambda found: found["data"]["status"] == "completed",
+                     "the erasure completed")
+
     # Everything above, as the audit log tells it.
     await r.call("GET", "/v1/audit-log", query={"limit": "3"})
     await r.call("GET", "/api/v1/audit-log", query={"limit": "3"})
