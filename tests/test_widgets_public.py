@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import itertools
+import secrets
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -189,6 +191,37 @@ async def test_one_client_address_is_limited_while_others_still_get_through(
             elsewhere.post(url, json={"answers": {"stars": 3}}) as response:
         assert response.status == 201
     assert len(await entries_of(session, stack, tenant, widget["id"])) == 11
+
+
+async def test_one_widget_takes_600_submissions_a_minute_from_any_number_of_shoppers(
+    stack: Stack, session: aiohttp.ClientSession,
+) -> None:
+    """RESONANZ_SUBMISSIONS_PER_WIDGET_PER_MINUTE's default: 60 senders of 10 each fill it
+    (each at their own address limit; bots caught by the honeypot count too, and are cheap
+    to send), the 601st submission is refused, and another widget still takes it."""
+    _, key = await new_tenant(stack)
+    widget, other = [await create_active_widget(session, stack, key) for _ in range(2)]
+    block = 100 + secrets.randbelow(100)  # 127.<block>.x.y: addresses no other test uses
+
+    async def sender(n: int, count: int, to: dict[str, Any], answers: dict[str, Any]
+                     ) -> list[tuple[int, str]]:
+        connector = aiohttp.TCPConnector(local_addr=(f"127.{block}.0.{n + 1}", 0))
+        async with aiohttp.ClientSession(connector=connector) as own:
+            answered = []
+            for _ in range(count):
+                async with own.post(gateway(stack) + submission_path(to),
+                                    json=answers) as response:
+                    answered.append((response.status,
+                                     response.headers.get("RateLimit-Policy", "")))
+            return answered
+
+    bot = {"answers": {"stars": 4}, "website": "https://cheap-pills.example"}
+    filled = await asyncio.gather(*(sender(n, 10, widget, bot) for n in range(60)))
+    assert [status for one in filled for status, _ in one] == [201] * 600
+    [(status, policy)] = await sender(60, 1, widget, {"answers": {"stars": 4}})
+    assert status == 429 and "submissions-per-widget" in policy
+    [(status, _)] = await sender(60, 1, other, {"answers": {"stars": 4}})
+    assert status == 201
 
 
 async def test_only_the_widgets_shop_origins_may_post_and_preflight(
