@@ -5,6 +5,7 @@ integrators with the `customer_erased` webhook, and may be repeated."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from collections.abc import AsyncIterator
@@ -188,6 +189,13 @@ async def test_erasing_one_shopper_leaves_nothing_of_her_and_everyone_else_intac
     assert await query_value(stack.database_url, "SELECT amount::text FROM feedback.payouts"
                              " WHERE entry_id = $1", annas[0]) == "5.00"
     assert (await api.ok("GET", "/v1/analytics/summary"))["data"] == summary
+    # The audit: who asked for the erasure and when, in the gateway's log, and the request
+    # record with each part's time, neither with her address (the scans above).
+    [audited] = await query(stack.database_url, "SELECT method, key_id, status FROM"
+                            " gateway.audit_events WHERE tenant_id = $1 AND target_id = $2",
+                            tenant, erasure["id"])
+    assert (audited["method"], audited["status"]) == ("POST", 202) and audited["key_id"]
+    assert erasure["requested_by"] and all(p["completed_at"] for p in erasure["progress"])
     # The earlier export is gone with her.
     status, _, _ = await api.call("GET", f"{location}/export")
     assert status == 404
@@ -286,6 +294,47 @@ async def _count(receiver: Receiver) -> int:
 
 async def _of_type(receiver: Receiver, name: str) -> list[Any]:
     return [r.payload for r in receiver.received if r.payload.get("type") == name]
+
+
+async def test_an_erasure_waits_for_a_killed_dispatcher_and_completes_once_it_is_back(
+        stack: Stack, http: aiohttp.ClientSession) -> None:
+    """The drill: the dispatcher is killed (SIGKILL), an erasure is filed meanwhile; the
+    feedback service's part is done at once and the request stays in progress until the
+    dispatcher, started again, has done its part from the event waiting on the broker."""
+    _, key = await new_tenant(stack, "Privacy Drill")
+    api = Api(http, stack, key)
+    bea, text = "bea.drill@beispiel-shop.de", "Die Rücksendung wurde nie abgeholt, Drill"
+    receiver = Receiver(echo)
+    async with receiving(receiver):
+        await api.ok("POST", "/v1/webhooks", {"url": receiver.url,
+                                              "events": ["feedback_created", "customer_erased"]})
+        await api.ok("POST", "/v1/feedback", {"body": text, "rating": 1,
+                                              "customer_email": bea})
+        await eventually(lambda: _count(receiver), lambda n: n == 1, what="her webhook")
+        dispatcher = stack.services["webhook_dispatcher"]
+        assert dispatcher.proc is not None
+        dispatcher.proc.kill()
+        await asyncio.to_thread(dispatcher.proc.wait)
+        try:
+            request, location = await file(api, "erasure", bea)
+            await asyncio.sleep(2)
+            waiting = (await api.ok("GET", location))["data"]
+            parts = {p["service"]: p["status"] for p in waiting["progress"]}
+            assert waiting["status"] == "in_progress", waiting
+            assert parts == {"feedback": "completed", "gateway": "completed",
+                             "webhook-dispatcher": "pending"}, parts
+            held = set(await places_holding(stack.database_url, text))
+            assert "webhooks.deliveries.body" in held, held
+            assert held <= {"webhooks.deliveries.body", "webhooks.attempts.response_body"}
+        finally:
+            dispatcher.start()
+            await asyncio.to_thread(stack.wait_ready, ("webhook_dispatcher",))
+        done = await finished(api, location)
+        assert done["id"] == request["id"]
+        await eventually(lambda: _of_type(receiver, "customer_erased"), lambda f: len(f) == 1,
+                         within=30, what="the customer_erased webhook")
+    assert await places_holding(stack.database_url, text) == []
+    assert await places_holding(stack.database_url, bea) == []
 
 
 def test_an_address_is_found_whole_and_in_any_case() -> None:
