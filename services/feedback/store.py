@@ -42,8 +42,9 @@ async def insert_entry(conn: asyncpg.Connection, entry: Entry, simhash: int | No
     await conn.execute(
         "WITH entry AS (INSERT INTO entries (id, tenant_id, widget_id, body, rating, category,"
         " metadata, customer_email, answers, quality, quality_score, simhash, reward_status,"
-        " created_at, updated_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)"
+        " created_at, updated_at, quality_version)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14,"
+        " $10::jsonb->>'version')"
         " RETURNING id, tenant_id),"
         " audit AS (INSERT INTO audit_log (entry_id, tenant_id, actor, action, after, at)"
         " SELECT id, tenant_id, $15, 'created', $16, $14 FROM entry),"
@@ -562,3 +563,59 @@ async def reward_totals(pool: asyncpg.Pool, tenant_id: str, widget_id: str | Non
         "vouchers_approved": other["vouchers"], "vouchers_issued": other["issued"],
         "payouts_blocked": other["blocked"],
     }
+
+
+# --- rescoring (python -m resonanz.feedback rescore) ------------------------------------------
+
+RESCORE_BATCH_SQL = (
+    "SELECT id, body, rating, answers, quality, quality_score, version, created_at"
+    " FROM entries WHERE tenant_id = $1 AND deleted_at IS NULL AND body IS NOT NULL"
+    " AND quality_version IS DISTINCT FROM $2"
+    " AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4::uuid))"
+    " ORDER BY created_at DESC, id DESC LIMIT $5 FOR UPDATE"
+)
+
+
+async def outdated_scores(conn: asyncpg.Connection, tenant_id: str, version: str,
+                          before: tuple[datetime, str] | None, limit: int
+                          ) -> list[asyncpg.Record]:
+    """The next `limit` live entries, newest first and older than `before`, whose score
+    another version computed; locked until the transaction ends (a concurrent edit waits)."""
+    at, entry_id = before if before else (None, None)
+    return await conn.fetch(RESCORE_BATCH_SQL, tenant_id, version, at, entry_id, limit)
+
+
+async def fingerprints_of(conn: asyncpg.Connection, tenant_id: str, entry_ids: list[str]
+                          ) -> dict[str, int]:
+    rows = await conn.fetch(
+        "SELECT id, simhash FROM entries WHERE tenant_id = $1 AND id = ANY($2::uuid[])"
+        " AND simhash IS NOT NULL", tenant_id, [uuid.UUID(i) for i in entry_ids])
+    return {str(r["id"]): r["simhash"] for r in rows}
+
+
+@dataclass(frozen=True)
+class Rescored:
+    entry_id: str
+    quality: dict[str, Any]
+    before: dict[str, Any]  # quality_score and label as stored
+
+    @property
+    def after(self) -> dict[str, Any]:
+        return {"quality_score": self.quality["score"], "label": self.quality["label"]}
+
+
+async def store_rescored(conn: asyncpg.Connection, tenant_id: str, actor: str,
+                         rescored: list[Rescored]) -> None:
+    """The new scores and breakdowns. A write like any other: version and updated_at move
+    (so lists' ETags do, and an edit holding the old version gets its 412); the audit log
+    has a row where the score or the label changed."""
+    await conn.executemany(
+        "WITH updated AS (UPDATE entries SET quality = $3::jsonb,"
+        " quality_score = ($3::jsonb->>'score')::int, quality_version = $3::jsonb->>'version',"
+        " version = version + 1, updated_at = now()"
+        " WHERE tenant_id = $1 AND id = $2 RETURNING id, tenant_id)"
+        " INSERT INTO audit_log (entry_id, tenant_id, actor, action, before, after)"
+        " SELECT id, tenant_id, $4, 'rescored', $5::jsonb, $6::jsonb FROM updated"
+        " WHERE $5::jsonb <> $6::jsonb",
+        [(tenant_id, uuid.UUID(r.entry_id), r.quality, actor, r.before, r.after)
+         for r in rescored])
