@@ -14,6 +14,8 @@ from typing import Any, TypeVar
 
 import asyncpg
 from aiohttp import web
+from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import ConsumerRecord
 
 from resonanz.devstack.supervisor import free_port
 
@@ -32,6 +34,27 @@ async def eventually(probe: Callable[[], Awaitable[T]], until: Callable[[T], boo
             return last
         await asyncio.sleep(interval)
     raise AssertionError(f"{what} not reached within {within}s; last value: {last!r}")
+
+
+async def topic_records(bootstrap: str, topic: str, wanted: int, within: float = 30.0
+                        ) -> list[ConsumerRecord[Any, Any]]:
+    """Every record on `topic` from its start, once at least `wanted` have arrived (then
+    one more poll, so records beyond the wanted count show too); fails at the deadline."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap,
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    records: list[ConsumerRecord[Any, Any]] = []
+    try:
+        async def more() -> int:
+            for batch in (await consumer.getmany(timeout_ms=200)).values():
+                records.extend(batch)
+            return len(records)
+        await eventually(more, lambda n: n >= wanted, within=within,
+                         what=f"{wanted} records on {topic}")
+        await more()
+    finally:
+        await consumer.stop()
+    return records
 
 
 TEXT_COLUMNS = """

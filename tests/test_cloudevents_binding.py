@@ -8,11 +8,12 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka import ConsumerRecord
 from cloudevents.core.bindings import kafka as ce_kafka
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.v1 import kafka as ce_kafka_v1
@@ -24,7 +25,7 @@ from resonanz.shared.outbox import OutboxRelay, enqueue
 from resonanz.shared.settings import Settings
 
 from .conftest import Infra
-from .support import eventually
+from .support import eventually, topic_records
 
 STRUCTURED = b"application/cloudevents+json; charset=UTF-8"
 
@@ -67,21 +68,9 @@ async def relay_once(pool: asyncpg.Pool, database_url: str, infra: Infra) -> Non
         await task
 
 
-async def the_record(infra: Infra, topic: str) -> ConsumerRecord:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=infra.bootstrap_servers,
-                                auto_offset_reset="earliest", enable_auto_commit=False)
-    await consumer.start()
-    records: list[ConsumerRecord] = []
-    try:
-        async def more() -> int:
-            for batch in (await consumer.getmany(timeout_ms=200)).values():
-                records.extend(batch)
-            return len(records)
-        await eventually(more, lambda n: n >= 1, within=20, what=f"a record on {topic}")
-    finally:
-        await consumer.stop()
-    assert len(records) == 1
-    return records[0]
+async def the_record(infra: Infra, topic: str) -> ConsumerRecord[Any, Any]:
+    (record,) = await topic_records(infra.bootstrap_servers, topic, 1, within=20)
+    return record
 
 
 def as_message(record: ConsumerRecord) -> ce_kafka.KafkaMessage:

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError
 
 from resonanz.devstack.supervisor import SERVICES
@@ -28,7 +28,7 @@ from resonanz.shared.outbox import OutboxRelay, enqueue
 from resonanz.shared.settings import Settings
 
 from .conftest import Infra
-from .support import eventually
+from .support import eventually, topic_records
 
 
 async def test_every_migration_applies_from_empty_and_again_changes_nothing(
@@ -83,23 +83,6 @@ async def test_an_event_enqueued_in_a_rolled_back_transaction_never_exists(
     assert await analytics_pool.fetchval("SELECT count(*) FROM outbox") == 0
 
 
-async def consume_all(bootstrap: str, topic: str, expected: int) -> list[bytes]:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap,
-                                auto_offset_reset="earliest", enable_auto_commit=False)
-    await consumer.start()
-    seen: list[bytes] = []
-    try:
-        async def more() -> int:
-            for batch in (await consumer.getmany(timeout_ms=200)).values():
-                seen.extend(r.value for r in batch)
-            return len(seen)
-        await eventually(more, lambda n: n >= expected, within=30, what="all events on topic")
-        await more()  # anything beyond the expected count would show up here
-    finally:
-        await consumer.stop()
-    return seen
-
-
 async def test_two_relay_replicas_publish_every_row_exactly_once(
     infra: Infra, database_url: str, analytics_pool: asyncpg.Pool,
 ) -> None:
@@ -114,7 +97,8 @@ async def test_two_relay_replicas_publish_every_row_exactly_once(
                           batch_size=50) for _ in range(2)]
     tasks = [asyncio.create_task(r.run()) for r in relays]
     try:
-        published = await consume_all(infra.bootstrap_servers, topic, len(events))
+        published = [r.value for r in await topic_records(infra.bootstrap_servers, topic,
+                                                              len(events))]
     finally:
         for relay in relays:
             relay.stop()
@@ -205,7 +189,7 @@ async def test_consumer_applies_each_event_once_and_dead_letters_poison(
         await eventually(lambda: asyncio.sleep(0, handler.calls.get(marker.subject, 0)),
                          lambda n: n == 1, within=30, what="the marker applied")
         await publish(infra.bootstrap_servers, topic, [poison])
-        dead_lettered = await consume_all(infra.bootstrap_servers, dead, 1)
+        dead_lettered = [r.value for r in await topic_records(infra.bootstrap_servers, dead, 1)]
     finally:
         loop.stop()
         await task

@@ -10,14 +10,13 @@ from typing import Any
 
 import aiohttp
 import asyncpg
-from aiokafka import AIOKafkaConsumer
 
 from resonanz.devstack.supervisor import ServiceProcess, Stack, free_port
 from resonanz.shared.events import CloudEvent
 
 from .conftest import Infra, running_stack
 from .helpers import Api, admin, metric_value, new_tenant
-from .support import eventually, query, query_value
+from .support import eventually, query, query_value, topic_records
 
 FEEDBACK = {"body": "Die Lieferung kam zwei Tage zu spät, der Karton war beschädigt.",
             "rating": 2}
@@ -347,19 +346,8 @@ async def test_an_idempotency_key_holds_for_24_hours_and_on_any_post(
 
 
 async def read_topic(infra: Infra, topic: str, wanted: int) -> list[CloudEvent]:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=infra.bootstrap_servers,
-                                auto_offset_reset="earliest", enable_auto_commit=False)
-    await consumer.start()
-    events: list[CloudEvent] = []
-    try:
-        async def more() -> int:
-            for batch in (await consumer.getmany(timeout_ms=200)).values():
-                events.extend(CloudEvent.from_bytes(r.value) for r in batch)
-            return len(events)
-        await eventually(more, lambda n: n >= wanted, within=20, what=f"{wanted} on {topic}")
-    finally:
-        await consumer.stop()
-    return events
+    return [CloudEvent.from_bytes(r.value)
+            for r in await topic_records(infra.bootstrap_servers, topic, wanted, within=20)]
 
 
 async def test_inviting_and_removing_a_member_emits_events_and_reassigns_their_entries(

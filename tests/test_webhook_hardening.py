@@ -26,7 +26,7 @@ from typing import Any
 import aiohttp
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaProducer
 from cloudevents.core.bindings import kafka as ce_kafka
 from cloudevents.core.formats.json import JSONFormat
 from yarl import URL
@@ -53,7 +53,7 @@ from resonanz.webhook_dispatcher.sealing import CURRENT, PREVIOUS, SecretBox
 
 from .conftest import Infra, running_stack
 from .helpers import bearer, new_tenant
-from .support import eventually, places_holding
+from .support import places_holding, topic_records
 from .test_ssrf import claim_for
 from .test_webhooks_support import FakeClock, Receiver, dispatcher_pool, receiving
 
@@ -598,7 +598,7 @@ async def test_a_dead_letter_is_still_a_structured_mode_cloudevent(
                 headers=[("content-type", STRUCTURED_CONTENT_TYPE.encode())])
         finally:
             await producer.stop()
-        record = await first_record(infra.bootstrap_servers, dead)
+        record = (await topic_records(infra.bootstrap_servers, dead, 1))[0]
     finally:
         loop.stop()
         await task
@@ -608,19 +608,3 @@ async def test_a_dead_letter_is_still_a_structured_mode_cloudevent(
     message = ce_kafka.KafkaMessage(headers=headers, key=record.key, value=record.value)
     read = ce_kafka.from_kafka(message, JSONFormat())
     assert (read.get_id(), read.get_type()) == (event.id, "feedback.created")
-
-
-async def first_record(bootstrap: str, topic: str) -> ConsumerRecord:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap,
-                                auto_offset_reset="earliest", enable_auto_commit=False)
-    await consumer.start()
-    records: list[ConsumerRecord] = []
-    try:
-        async def more() -> int:
-            for batch in (await consumer.getmany(timeout_ms=200)).values():
-                records.extend(batch)
-            return len(records)
-        await eventually(more, lambda n: n >= 1, within=30, what=f"a record on {topic}")
-    finally:
-        await consumer.stop()
-    return records[0]
