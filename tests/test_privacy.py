@@ -24,6 +24,7 @@ from .helpers import Api, admin, new_tenant
 from .support import TEXT_COLUMNS, eventually, places_holding, query, query_value
 from .test_rewards_and_events import campaign_with
 from .test_webhooks_support import Receiver, receiving, webhook_stack
+from .test_widgets_support import create_active_widget
 
 ANNA = "Anna.Schmidt@Beispiel-Shop.de"
 # Other people: a longer address containing hers, and one hers is the end of.
@@ -33,6 +34,8 @@ ANNA_TEXTS = ("Der Reißverschluss der Jacke klemmte nach einer Woche",
 ANNA_ANSWER = "Größe passt, Farbe Tannengrün"
 ANNA_NOTE = "Kundin am Dienstag zurückgerufen, Ersatz versprochen"
 ANNA_META = "order-ANNA-20419"
+ANNA_WIDGET_TEXT = "Im Widget: Gutschein-Code wurde an der Kasse nicht angenommen"
+ANNA_PAGE = "https://shop.example/danke?bestellung=ANNA-77310"
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +94,16 @@ async def test_erasing_one_shopper_leaves_nothing_of_her_and_everyone_else_intac
         await api.ok("PATCH", f"/v1/feedback/{annas[1]}",
                      {"status": "in_progress", "note": ANNA_NOTE})
         await api.ok("POST", f"/api/v1/responses/{annas[0]}/approve")
+        # And once through a widget on the shop's page.
+        widget = await create_active_widget(http, stack, key)
+        async with http.post(
+                f"{stack.services['gateway'].url}/public/widgets/{widget['public_id']}"
+                "/submissions", headers={"Origin": "https://shop.example"},
+                json={"answers": {"stars": 3, "comment": ANNA_WIDGET_TEXT},
+                      "customer_email": ANNA, "page_url": ANNA_PAGE, "language": "de"}
+                ) as response:
+            assert response.status == 201, await response.text()
+            annas.append((await response.json())["id"])
         others = {}
         for email in OTHERS:
             text = f"Schnelle Lieferung, danke ({email.split('@')[0]})"
@@ -102,8 +115,8 @@ async def test_erasing_one_shopper_leaves_nothing_of_her_and_everyone_else_intac
         await eventually(lambda: query_value(
             stack.database_url, "SELECT count(*) FROM feedback.payouts WHERE entry_id = $1"
             " AND status = 'completed'", annas[0]), lambda n: n == 1, what="the payout")
-        await eventually(lambda: _count(receiver), lambda n: n >= 5, within=30,
-                         what="four feedback_created and one payout_completed webhook")
+        await eventually(lambda: _count(receiver), lambda n: n >= 6, within=30,
+                         what="five feedback_created and one payout_completed webhook")
         summary = (await api.ok("GET", "/v1/analytics/summary"))["data"]
         # The events carry no text or email; the webhooks and the payout mail have them
         # from the feedback service.
@@ -131,7 +144,8 @@ async def test_erasing_one_shopper_leaves_nothing_of_her_and_everyone_else_intac
         export = (await api.ok("GET", f"{location}/export"))["data"]
         assert sorted(e["id"] for e in export["entries"]) == sorted(annas)
         by_id = {e["id"]: e for e in export["entries"]}
-        assert {by_id[i]["body"] for i in annas} == set(ANNA_TEXTS)
+        assert {by_id[i]["body"] for i in annas} == {*ANNA_TEXTS, ANNA_WIDGET_TEXT}
+        assert by_id[annas[2]]["metadata"]["page_url"] == ANNA_PAGE
         assert by_id[annas[0]]["answers"] == {"groesse": ANNA_ANSWER}
         assert by_id[annas[0]]["metadata"] == {"order": ANNA_META}
         assert [n["body"] for n in by_id[annas[1]]["notes"]] == [ANNA_NOTE]
@@ -153,7 +167,7 @@ async def test_erasing_one_shopper_leaves_nothing_of_her_and_everyone_else_intac
         assert sorted(await query_value(
             stack.database_url, "SELECT array_agg(key) FROM gateway.idempotency_keys"
             " WHERE tenant_id = $1", tenant)) == sorted(f"other-{e}" for e in OTHERS)
-        assert progress["feedback"]["counts"]["entries"] == 2
+        assert progress["feedback"]["counts"]["entries"] == 3
         assert progress["feedback"]["counts"]["payouts"] == 1
         assert progress["webhook-dispatcher"]["counts"]["deliveries"] >= 3
 
@@ -169,13 +183,15 @@ async def test_erasing_one_shopper_leaves_nothing_of_her_and_everyone_else_intac
     # as the end of joanna's), her texts, answers, metadata and the note about her.
     assert await places_matching(stack, ADDRESS_OF_ANNA) == []
     assert await places_matching(stack, ADDRESS_OF_JOANNA) != []
-    for needle in (*ANNA_TEXTS, ANNA_ANSWER, ANNA_NOTE, ANNA_META):
+    for needle in (*ANNA_TEXTS, ANNA_ANSWER, ANNA_NOTE, ANNA_META, ANNA_WIDGET_TEXT,
+                   ANNA_PAGE):
         assert await places_holding(stack.database_url, needle) == [], needle
     # Nor in any record the broker retains, on any of the platform's topics.
     records = await retained(stack, infra)
     assert len(records) > 10
     assert [r for r in records if re.search(ADDRESS_OF_ANNA, r, re.IGNORECASE)] == []
-    for needle in (*ANNA_TEXTS, ANNA_ANSWER, ANNA_NOTE, ANNA_META):
+    for needle in (*ANNA_TEXTS, ANNA_ANSWER, ANNA_NOTE, ANNA_META, ANNA_WIDGET_TEXT,
+                   ANNA_PAGE):
         assert [r for r in records if needle in r] == [], needle
     # Everyone else's is where it was.
     for entry_id, (email, text) in others.items():
