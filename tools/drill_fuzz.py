@@ -73,8 +73,19 @@ def fuzz(platform: Platform, args: argparse.Namespace, out: Path) -> dict[str, A
     print(f"[drill] fuzz: schemathesis, both dialects, log in {log}", flush=True)
     started = time.monotonic()
     with log.open("w") as sink:
-        done = subprocess.run(st_command(gateway, key, args, report), env=env, stdout=sink,
-                              stderr=subprocess.STDOUT, timeout=args.fuzz_max_time, check=False)
+        try:
+            done = subprocess.run(st_command(gateway, key, args, report), env=env,
+                                  stdout=sink, stderr=subprocess.STDOUT,
+                                  timeout=args.fuzz_max_time, check=False)
+        except subprocess.TimeoutExpired:
+            # The run is bounded: out of time is a failed drill with what it served, not a
+            # traceback (a loaded machine can stretch the phases past --fuzz-max-time).
+            after = served_by_dialect(gateway_ops)
+            print(f"[drill] fuzz: stopped after --fuzz-max-time {args.fuzz_max_time:.0f} s:"
+                  " FAILED (out of time; see the log)", flush=True)
+            return {"exit_code": None, "timed_out": True, "passed": False,
+                    "seconds": round(time.monotonic() - started, 1),
+                    "requests_by_dialect": {d: after[d] - before[d] for d in after}}
     after = served_by_dialect(gateway_ops)
     return summarise(json.loads(report.read_text()), done.returncode,
                      {d: after[d] - before[d] for d in after}, time.monotonic() - started)
