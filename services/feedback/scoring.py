@@ -885,9 +885,11 @@ _TEST_WORDS = frozenset({"test", "tests", "testing", "tset", "teste", "testbewer
 _INSULTS = frozenset({
     "idiot", "idiots", "idioten", "vollidiot", "vollidioten", "penner", "abschaum", "moron",
     "morons", "loser", "losers", "dumm", "clowns", "clown", "suck", "hurensöhne",
-    "hurensohn", "betrüger", "scammers", "scam", "betrug", "verarsche", "trash", "hell",
+    "hurensohn", "betrüger", "scammers", "scam", "betrug", "verarsche", "trash",
     "drecksladen", "dreckiger", "scheiß", "shit",
 })
+# ("hell" alone is German for bright.)
+_INSULT_PHRASES = _Phrases(("go to hell", "fahrt zur hölle", "geht zur hölle"))
 
 
 def _spam(t: _Text, substance: int) -> ComponentScore:
@@ -950,7 +952,7 @@ def _decisive_spam(t: _Text, substance: int) -> str | None:
     top, repeats = counts.most_common(1)[0]
     if repeats >= 4 and repeats * 2 >= len(t.words):
         return f"one word repeated ({top!r} {repeats} times)"
-    insults = sorted(_INSULTS & t.vocabulary)
+    insults = _mentions(t, _INSULTS, _INSULT_PHRASES)
     if insults and substance < 14 and len(t.words) <= 12:
         return f"insults without content{_listed(insults)}"
     copied = _copied_product_text(t)

@@ -184,6 +184,13 @@ def test_spam_shapes_are_spam_with_a_reason(text: str, reason: str) -> None:
     assert reason in result.breakdown["spam"].reason
 
 
+@pytest.mark.parametrize("text", ["Die Lampe ist sehr hell und schön.",
+                                  "Dumm gelaufen: das Paket kam 3 Tage zu spät.",
+                                  "Test passed: the jacket kept me dry in 3 hours of rain."])
+def test_words_that_are_spam_elsewhere_do_not_make_genuine_entries_spam(text: str) -> None:
+    assert score(text, rating=4).label != "spam"
+
+
 def test_a_detailed_complaint_may_insult_and_stay_genuine() -> None:
     text = ("Ihr Idioten habt mir zum dritten Mal die Jacke in Größe M statt L geschickt, "
             "das Rücksendeetikett lag wieder nicht im Paket.")
