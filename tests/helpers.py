@@ -80,3 +80,10 @@ class Api:
         status, body, _ = await self.call(method, path, json, **kw)
         assert status < 300, (status, body)
         return body
+
+    async def data(self, method: str, path: str, json: Any = None, status: int | None = None,
+                   **kw: Any) -> Any:
+        """The answer's `data`, of a success (exactly `status` when given)."""
+        got, body, _ = await self.call(method, path, json, **kw)
+        assert (got == status) if status else got < 300, (got, body)
+        return body["data"]
