@@ -33,6 +33,7 @@ from .events import (
     MessageAttemptExhausted,
     PasswordResetRequested,
     PayoutCompleted,
+    PayoutFailed,
     PrivacyErasureCompleted,
     PrivacyErasureRequested,
     RewardReviewed,
@@ -72,7 +73,8 @@ CONSUMERS: tuple[Consumer, ...] = (
     Consumer("webhook-dispatcher", "webhook-dispatcher", (
         # the webhooks (fanned out to subscriptions) ...
         FeedbackCreated, FeedbackUpdated, FeedbackStatusChanged, FeedbackAssigned,
-        FeedbackNoteAdded, FeedbackDeleted, RewardReviewed, PayoutCompleted, WidgetChanged,
+        FeedbackNoteAdded, FeedbackDeleted, RewardReviewed, PayoutCompleted, PayoutFailed,
+        WidgetChanged,
         EndpointDisabled, MessageAttemptExhausted, PrivacyErasureRequested,
         # ... and the mails
         UserInvited, PasswordResetRequested)),

@@ -744,6 +744,43 @@ class RewardTotalsView(View):
     payouts_blocked: int = Field(description="approved payouts that could not be made")
 
 
+# --- payouts ------------------------------------------------------------------------------
+
+
+class PayoutMarkIn(BaseModel):
+    """The shop's word on a payout: what it paid with, or why it failed or was cancelled."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    reference: str | None = Field(
+        default=None, max_length=140,
+        description="the payment's reference (a bank transfer's, a PayPal transaction id)")
+    reason: str | None = Field(default=None, max_length=2000,
+                               description="why it failed or was cancelled")
+
+
+class PayoutView(View):
+    """An approved reward's payout. `pending` until paid: a voucher is paid when its code is
+    handed out, cash when the shop marks it paid; `failed` and `cancelled` pay nothing;
+    `blocked`: a voucher pool ran dry."""
+
+    id: str
+    response_id: str
+    campaign_id: str | None
+    kind: Literal["amount", "voucher"]
+    amount: str | None = Field(description="a decimal number, two places (cash)")
+    currency: str | None
+    status: Literal["pending", "processing", "paid", "failed", "cancelled", "blocked"]
+    method: Literal["voucher", "manual"] | None = Field(description="how it was paid")
+    reference: str | None
+    failure_reason: str | None
+    blocked_reason: str | None
+    settled_by: str | None = Field(description="the member or key that marked it")
+    created_at: datetime
+    paid_at: datetime | None
+    updated_at: datetime | None
+
+
 # --- data-subject requests (GDPR access, portability, erasure) ------------------------------
 
 

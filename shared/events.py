@@ -171,7 +171,8 @@ class RewardRejected(RewardReviewed):
 
 
 class PayoutCompleted(EventData):
-    """A payout done. A voucher's code is money: it travels sealed under the application key
+    """A payout paid: a voucher's code handed out, or cash the shop has marked paid (never
+    on approval alone). A voucher's code is money: it travels sealed under the application key
     ring, to this payout, for the shopper's email only (the `payout_completed` webhook
     leaves it out). `voucher_code` in plaintext is only in events of older releases.
     `customer_email` is null in the event (personal data stays with the feedback service):
@@ -201,6 +202,21 @@ class PayoutCompleted(EventData):
         if self.voucher_code_sealed is None:
             return self.voucher_code
         return ring.decrypt(self.voucher_code_sealed, self.voucher_context(self.payout_id))
+
+
+class PayoutFailed(EventData):
+    """A payout that will not be paid: it `failed` (the shop's payment did not go through)
+    or was `cancelled`. Nothing was paid; no email tells the shopper otherwise."""
+
+    type_name = "payout.failed"
+    topic = FEEDBACK_TOPIC
+
+    payout_id: str
+    response_id: str
+    amount: Decimal | None = None
+    currency: str | None = None
+    status: Literal["failed", "cancelled"]
+    reason: str | None = None
 
 
 class WidgetSnapshot(EventData):

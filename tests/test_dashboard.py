@@ -170,7 +170,8 @@ def test_every_message_exists_in_german_and_english() -> None:
         used |= set(re.findall(r"\bt\('([\w.]+)'", path.read_text(encoding="utf-8")))
     for dynamic in ("status.new", "status.pending", "status.in_progress", "status.resolved",
                     "status.archived", "reward.pending", "reward.approved", "reward.rejected",
-                    "payout.pending", "payout.completed", "payout.blocked", "role.admin",
+                    "payout.pending", "payout.processing", "payout.paid", "payout.failed",
+                    "payout.cancelled", "payout.blocked", "role.admin",
                     "role.editor", "role.viewer", "nav.inbox", "nav.rewards", "nav.sessions"):
         used.add(dynamic)
     assert used <= english, used - english

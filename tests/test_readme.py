@@ -71,7 +71,7 @@ def test_quick_start_and_your_own_shop_work_as_written(checkout: Path) -> None:
                      out)
     assert re.search(r"whsec_[A-Za-z0-9+/=]{40,}\n", out)
     statuses = {r["data"].get("status") for r in replies if isinstance(r.get("data"), dict)}
-    assert {"in_progress", "APPROVED", "pending"} <= statuses, statuses
+    assert {"in_progress", "APPROVED", "pending", "paid"} <= statuses, statuses
     assert_mail_arrives(checkout / ".run" / "mail", "To: kollege@my-shop.example")
 
 

@@ -45,9 +45,27 @@ async def payouts_of(stack: Stack, entry: str) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
+async def cash_reward_approved(api: Api, stack: Stack) -> tuple[str, dict[str, Any]]:
+    """An entry of a 5 EUR campaign, approved: its id and its payout as the API shows it."""
+    campaign = await campaign_with(api, stack, {"amount": "5.00", "currency": "EUR"})
+    entry = (await api.ok("POST", "/v1/feedback", {**GOOD_REVIEW, "widget_id": campaign,
+                                                   "customer_email": "kunde@example.de"}))
+    entry_id: str = entry["data"]["id"]
+    await api.ok("POST", f"/api/v1/responses/{entry_id}/approve")
+    detail = (await api.ok("GET", f"/api/v1/responses/{entry_id}"))["data"]
+    payout = (await api.ok("GET", f"/api/v1/payouts/{detail['payout']['id']}"))["data"]
+    return entry_id, payout
+
+
+def feedback_types(events: list[Any], entry_id: str) -> list[str]:
+    return [e.type for e in events if e.subject == entry_id]
+
+
 async def test_concurrent_and_retried_approvals_pay_once(
     shared_stack: Stack, infra: Infra, http: aiohttp.ClientSession,
 ) -> None:
+    """Approving a cash reward pays nothing yet: the payout waits (`pending`, nothing
+    booked, no payout.completed) until the shop marks it paid, which happens once."""
     tenant, key = await new_tenant(shared_stack)
     api = Api(http, shared_stack, key)
     campaign = await campaign_with(api, shared_stack, {"amount": "5.00", "currency": "EUR"})
@@ -59,18 +77,108 @@ async def test_concurrent_and_retried_approvals_pay_once(
     assert sorted(s for s, _, _ in results) == [200, 409, 409, 409]
     retried = await api.call("POST", f"/api/v1/responses/{entry_id}/approve")
     assert retried[0] == 409
-    payouts = await eventually(lambda: payouts_of(shared_stack, entry_id),
-                               lambda rows: bool(rows) and rows[0]["status"] == "completed",
-                               what="the payout worker completing the payout")
-    assert len(payouts) == 1
-    assert str(payouts[0]["booked"]) == "5.00" and payouts[0]["currency"] == "EUR"
     topic = shared_stack.extra_env["RESONANZ_TOPIC_FEEDBACK"]
     events = await eventually(
         lambda: read_topic(infra, topic, 1),
-        lambda evs: [e.type for e in evs if e.subject == entry_id].count("payout.completed")
-        == 1, what="one payout.completed")
+        lambda evs: "reward.approved" in feedback_types(evs, entry_id),
+        what="reward.approved")
+    # A later event of the same entry (one partition, in order) proves the payout worker
+    # has had its turns: a note, then the payout still pending and unbooked.
+    await api.ok("PATCH", f"/v1/feedback/{entry_id}", {"notes": "Zahlung folgt"})
+    events = await eventually(
+        lambda: read_topic(infra, topic, 1),
+        lambda evs: "feedback.note_added" in feedback_types(evs, entry_id),
+        what="the note's event")
+    [payout] = await payouts_of(shared_stack, entry_id)
+    assert payout["status"] == "pending" and payout["booked"] is None
+    assert "payout.completed" not in feedback_types(events, entry_id)
+
+    [listed] = (await api.ok("GET", "/api/v1/payouts?status=PENDING"))["data"]
+    assert listed["response_id"] == entry_id and listed["amount"] == "5.00"
+    marks = await asyncio.gather(*(api.call(
+        "POST", f"/api/v1/payouts/{listed['id']}/mark-paid", {"reference": "SEPA 2026-12-02"})
+        for _ in range(4)))
+    assert sorted(s for s, _, _ in marks) == [200, 409, 409, 409]
+    [paid] = [body["data"] for s, body, _ in marks if s == 200]
+    assert paid["status"] == "paid" and paid["method"] == "manual"
+    assert paid["reference"] == "SEPA 2026-12-02" and paid["paid_at"] is not None
+    [payout] = await payouts_of(shared_stack, entry_id)
+    assert str(payout["booked"]) == "5.00" and payout["currency"] == "EUR"
+    events = await eventually(
+        lambda: read_topic(infra, topic, 1),
+        lambda evs: "payout.completed" in feedback_types(evs, entry_id),
+        what="payout.completed")
+    assert feedback_types(events, entry_id).count("payout.completed") == 1
     approved = [e for e in events if e.subject == entry_id and e.type == "reward.approved"]
     assert len(approved) == 1 and approved[0].tenantid == tenant
+
+
+async def test_a_payout_marked_failed_or_cancelled_pays_nothing_and_says_so(
+    shared_stack: Stack, infra: Infra, http: aiohttp.ClientSession,
+) -> None:
+    _, key = await new_tenant(shared_stack)
+    api = Api(http, shared_stack, key)
+    failed_entry, payout = await cash_reward_approved(api, shared_stack)
+    assert payout["status"] == "pending" and payout["kind"] == "amount"
+    status, body, _ = await api.call("POST", f"/api/v1/payouts/{payout['id']}/mark-failed",
+                                     {"reason": "IBAN rejected", "surprise": 1})
+    assert status == 400 and "surprise" in body["error"]
+    failed = (await api.ok("POST", f"/api/v1/payouts/{payout['id']}/mark-failed",
+                           {"reason": "IBAN rejected"}))["data"]
+    assert failed["status"] == "failed" and failed["failure_reason"] == "IBAN rejected"
+    for late in ("mark-paid", "cancel", "mark-failed"):
+        status, body, _ = await api.call("POST", f"/api/v1/payouts/{payout['id']}/{late}")
+        assert status == 409, (late, body)
+    cancelled_entry, other = await cash_reward_approved(api, shared_stack)
+    await api.ok("POST", f"/api/v1/payouts/{other['id']}/cancel", {"reason": "duplicate"})
+    topic = shared_stack.extra_env["RESONANZ_TOPIC_FEEDBACK"]
+    events = await eventually(
+        lambda: read_topic(infra, topic, 1),
+        lambda evs: "payout.failed" in feedback_types(evs, cancelled_entry),
+        what="payout.failed for the cancelled one")
+    for entry_id, state in ((failed_entry, "failed"), (cancelled_entry, "cancelled")):
+        assert feedback_types(events, entry_id).count("payout.failed") == 1
+        assert "payout.completed" not in feedback_types(events, entry_id)
+        [event] = [e for e in events if e.subject == entry_id and e.type == "payout.failed"]
+        assert event.data["status"] == state
+    for entry_id in (failed_entry, cancelled_entry):
+        assert [r["booked"] for r in await payouts_of(shared_stack, entry_id)] == [None]
+    listed = (await api.ok("GET", "/api/v1/payouts?status=failed,cancelled"))["data"]
+    assert sorted(p["status"] for p in listed) == ["cancelled", "failed"]
+    status, body, _ = await api.call("GET", "/api/v1/payouts?status=sent")
+    assert status == 400 and "status" in body["error"]
+
+
+async def test_only_admins_mark_payouts_and_vouchers_are_not_marked_paid(
+    shared_stack: Stack, http: aiohttp.ClientSession,
+) -> None:
+    _, key = await new_tenant(shared_stack)
+    api = Api(http, shared_stack, key)
+    _, payout = await cash_reward_approved(api, shared_stack)
+    editor = (await api.ok("POST", "/v1/api-keys", {"name": "triage", "role": "editor"}))
+    as_editor = Api(http, shared_stack, editor["data"]["key"])
+    assert (await as_editor.ok("GET", f"/api/v1/payouts/{payout['id']}"))["data"]["id"]
+    status, _, _ = await as_editor.call("POST", f"/api/v1/payouts/{payout['id']}/mark-paid")
+    assert status == 403
+    _, other_key = await new_tenant(shared_stack, "Other")
+    stranger = Api(http, shared_stack, other_key)
+    for call in (("GET", f"/api/v1/payouts/{payout['id']}"),
+                 ("POST", f"/api/v1/payouts/{payout['id']}/mark-paid")):
+        status, _, _ = await stranger.call(*call)
+        assert status == 404, call
+    status, _, _ = await api.call("GET", "/api/v1/payouts/not-a-payout")
+    assert status == 404
+    campaign = await campaign_with(api, shared_stack, {"voucher_codes": ["WINTER-1"]})
+    entry = (await api.ok("POST", "/v1/feedback", {**GOOD_REVIEW, "widget_id": campaign}))
+    await api.ok("POST", f"/api/v1/responses/{entry['data']['id']}/approve")
+    voucher = await eventually(lambda: payouts_of(shared_stack, entry["data"]["id"]),
+                               lambda rows: bool(rows) and rows[0]["status"] == "paid",
+                               what="the voucher handed out")
+    assert voucher[0]["voucher_code"] == "WINTER-1" and voucher[0]["booked"] is None
+    detail = (await api.ok("GET", f"/api/v1/responses/{entry['data']['id']}"))["data"]
+    status, body, _ = await api.call("POST",
+                                     f"/api/v1/payouts/{detail['payout']['id']}/mark-paid")
+    assert status == 409, body
 
 
 async def test_voucher_rewards_hand_out_distinct_codes_and_block_when_empty(
@@ -95,7 +203,7 @@ async def test_voucher_rewards_hand_out_distinct_codes_and_block_when_empty(
         return [row for entry in entries for row in await payouts_of(shared_stack, entry)]
     rows = await eventually(settled, lambda rs: len(rs) == 3 and all(
         r["status"] != "pending" for r in rs), what="all payouts settled")
-    codes = sorted(r["voucher_code"] for r in rows if r["status"] == "completed")
+    codes = sorted(r["voucher_code"] for r in rows if r["status"] == "paid")
     assert codes == ["HERBST-1", "HERBST-2"]
     assert [r["status"] for r in rows].count("blocked") == 1
 

@@ -330,6 +330,23 @@ async def script(r: Recorder, hooks: str, mail: MailCatcher, tenant: str) -> Non
     await r.call("POST", "/api/v1/responses/bulk", {
         "ids": [responses[2]["id"]], "action": "approve", "reason": "Prämie freigegeben"})
     await r.call("GET", "/api/v1/rewards/totals", query={"campaign_id": campaign["public_id"]})
+
+    # Payouts of the approved cash rewards: one paid, one failed, a third cancelled.
+    third = (await r.call("POST", "/v1/feedback", {
+        "widget_id": campaign["id"], "rating": 5, "customer_email": "j.krause@example.de",
+        "body": "Die Mühle mahlt sehr gleichmäßig, Stufe 12 passt genau für die Siebträger."}
+    ))["data"]
+    await r.call("POST", "/api/v1/responses/{id}/approve", id=third["id"])
+    payouts = (await eventually(
+        lambda: r.call("GET", "/api/v1/payouts", query={"status": "pending"}),
+        lambda found: len(found["data"]) >= 3, "the approved payouts"))["data"]
+    await r.call("GET", "/api/v1/payouts/{id}", id=payouts[0]["id"])
+    await r.call("POST", "/api/v1/payouts/{id}/mark-paid",
+                 {"reference": "Sammelüberweisung 2026-12-02"}, id=payouts[0]["id"])
+    await r.call("POST", "/api/v1/payouts/{id}/mark-failed",
+                 {"reason": "IBAN von der Bank abgelehnt"}, id=payouts[1]["id"])
+    await r.call("POST", "/api/v1/payouts/{id}/cancel",
+                 {"reason": "Doppelte Einsendung"}, id=payouts[2]["id"])
     await r.call("GET", "/v1/feedback/export", query={"format": "csv"})
     await r.call("GET", "/api/v1/responses/export", query={"format": "csv"})
     await eventually(lambda: r.call("GET", "/v1/analytics/summary",

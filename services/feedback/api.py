@@ -22,7 +22,7 @@ from resonanz.shared.params import (
 from resonanz.shared.web import SettingsKey, json_response, read_model
 
 from . import commands, export, store
-from .domain import REWARD_STATUSES, STATUSES, Entry, Patch, allowed_moves
+from .domain import PAYOUT_STATUSES, REWARD_STATUSES, STATUSES, Entry, Patch, allowed_moves
 
 routes = web.RouteTableDef()
 
@@ -151,6 +151,45 @@ async def reward_totals(request: web.Request) -> web.Response:
     widget_id = query_uuid(request.query, "widget_id")
     return json_response(await store.reward_totals(request.app[PoolKey], actor.tenant_id,
                                                    widget_id))
+
+
+class PayoutMark(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reference: str | None = Field(default=None, max_length=140)
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+@routes.get("/payouts")
+async def list_payouts(request: web.Request) -> web.Response:
+    actor, q = caller_of(request), request.query
+    statuses = tuple(s.strip().lower() for s in q.get("status", "").split(",") if s.strip())
+    unknown = [s for s in statuses if s not in PAYOUT_STATUSES]
+    if unknown:
+        raise _bad("status", f"unknown {unknown}; allowed {list(PAYOUT_STATUSES)}",
+                   q["status"])
+    limit = min(query_int(q, "limit", MAX_LIST_LIMIT), MAX_LIST_LIMIT)  # more: clamped
+    items, next_cursor = await store.list_payouts(request.app[PoolKey], actor.tenant_id,
+                                                  statuses, limit, q.get("cursor") or None)
+    return json_response({"items": items, "next_cursor": next_cursor})
+
+
+@routes.get("/payouts/{id}")
+async def get_payout(request: web.Request) -> web.Response:
+    actor = caller_of(request)
+    return json_response(await store.get_payout(request.app[PoolKey], actor.tenant_id,
+                                                request.match_info["id"]))
+
+
+@routes.post("/payouts/{id}/{outcome:paid|failed|cancelled}")
+async def settle_payout(request: web.Request) -> web.Response:
+    """The shop's word on a payout: paid (cash it transferred), failed or cancelled."""
+    actor = caller_of(request)
+    body = await read_model(request, PayoutMark)
+    settled = await commands.settle_payout(
+        request.app[PoolKey], _topic(request), actor, request.match_info["id"],
+        request.match_info["outcome"], body.reference, body.reason)
+    return json_response(settled)
 
 
 @routes.get("/entries/export")

@@ -20,6 +20,8 @@ from resonanz.shared.events import (
     FeedbackCreated,
     FeedbackDeleted,
     FeedbackRestored,
+    PayoutCompleted,
+    PayoutFailed,
     new_event,
 )
 from resonanz.shared.outbox import enqueue
@@ -32,6 +34,7 @@ from .domain import (
     Patch,
     automatic_review,
     check_reviewable,
+    check_settlement,
     plan_update,
     reward_of,
 )
@@ -197,6 +200,32 @@ async def _review(conn: asyncpg.Connection, topic: str, entry: Entry, verdict: s
         amount=reward.amount, currency=reward.currency, reviewed_by=reviewer, reason=reason)
     await emit(conn, topic, reviewed, data, request_id)
     return reviewed
+
+
+async def settle_payout(pool: asyncpg.Pool, topic: str, actor: Caller, payout_id: str,
+                        to: str, reference: str | None, reason: str | None
+                        ) -> dict[str, Any]:
+    """The shop marks a payout paid (cash it has transferred), failed or cancelled, once: a
+    second or conflicting mark is a 409. `payout.completed` (the integrators' webhook and
+    the shopper's "paid" email) follows only a payout marked paid, `payout.failed` the
+    others; the ledger books a paid cash payout in the same transaction."""
+    async with pool.acquire() as conn, conn.transaction():
+        payout = await store.payout_for_update(conn, actor.tenant_id, payout_id)
+        check_settlement(payout["kind"], payout["status"], to)
+        settled = await store.settle_payout(conn, payout, to, "manual" if to == "paid" else None,
+                                            reference, reason, actor.actor_id)
+        data: EventData
+        if to == "paid":
+            data = PayoutCompleted(payout_id=payout["id"], response_id=payout["entry_id"],
+                                   amount=payout["amount"], currency=payout["currency"])
+        else:
+            data = PayoutFailed(payout_id=payout["id"], response_id=payout["entry_id"],
+                                amount=payout["amount"], currency=payout["currency"],
+                                status=to, reason=reason)
+        await enqueue(conn, new_event(data, source=SOURCE, tenant_id=actor.tenant_id,
+                                      subject=payout["entry_id"],
+                                      request_id=actor.request_id), topic)
+    return settled
 
 
 def review_json(entry: Entry) -> dict[str, Any]:

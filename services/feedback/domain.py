@@ -222,6 +222,34 @@ def reward_of(campaign: Campaign | None) -> Reward:
     return Reward("none")
 
 
+# --- payouts ---------------------------------------------------------------------------
+# An approved reward's payout: `pending` until paid; cash is paid by the shop (marked `paid`,
+# or `failed` / `cancelled`), a voucher by handing out its code (the payout worker), which a
+# pool running dry `blocked`s until it is refilled or the payout cancelled.
+PAYOUT_STATUSES = ("pending", "processing", "paid", "failed", "cancelled", "blocked")
+PAYOUT_MOVES: dict[str, frozenset[str]] = {
+    "pending": frozenset({"paid", "failed", "cancelled"}),
+    "processing": frozenset({"paid", "failed", "cancelled"}),
+    "blocked": frozenset({"cancelled"}),
+}
+
+
+class PayoutNotSettleable(Conflict):
+    code = "payout_state"
+
+    def __init__(self, message: str, status: str) -> None:
+        super().__init__(message, details=[{"field": "status", "message": status}])
+
+
+def check_settlement(kind: str, status: str, to: str) -> None:
+    """May a payout in `status` be marked `to` by the shop? A 409 says why not."""
+    if to not in PAYOUT_MOVES.get(status, frozenset()):
+        raise PayoutNotSettleable(f"the payout is {status} and cannot become {to}", status)
+    if kind == "voucher" and to == "paid":
+        raise PayoutNotSettleable("a voucher payout is paid by handing out its code, not"
+                                  " marked paid", status)
+
+
 # The event a review raises, by verdict.
 REVIEW_EVENTS: dict[str, type[RewardReviewed]] = {"approved": RewardApproved,
                                                   "rejected": RewardRejected}

@@ -1,4 +1,6 @@
-"""The payout worker: completes approved rewards and announces them."""
+"""The payout worker: pays approved voucher rewards (a code from the widget's pool, which
+the shopper gets by email) and announces them. Cash waits in `pending` for the shop to pay
+it (commands.settle_payout: marked paid, failed or cancelled)."""
 
 from __future__ import annotations
 
@@ -57,11 +59,11 @@ async def fetch_voucher_pools(pool: asyncpg.Pool, pools: VoucherPools) -> None:
 
 async def complete_payouts(pool: asyncpg.Pool, topic: str, ring: KeyRing,
                            pools: VoucherPools | None = None) -> int:
-    """Complete a batch of pending payouts; several workers never take the same one."""
+    """Pay a batch of pending voucher payouts; several workers never take the same one."""
     if pools is not None:
         await fetch_voucher_pools(pool, pools)
     async with pool.acquire() as conn, conn.transaction():
-        payouts = await store.claim_pending_payouts(conn, BATCH)
+        payouts = await store.claim_pending_vouchers(conn, BATCH)
         for payout in payouts:
             await _complete(conn, topic, ring, payout)
     return len(payouts)
@@ -69,15 +71,13 @@ async def complete_payouts(pool: asyncpg.Pool, topic: str, ring: KeyRing,
 
 async def _complete(conn: asyncpg.Connection, topic: str, ring: KeyRing,
                     payout: dict[str, Any]) -> None:
-    voucher = None
-    if payout["kind"] == "voucher":
-        voucher = await store.take_voucher(conn, payout["widget_id"], payout["id"])
-        if voucher is None:
-            log.warning("voucher pool of %s is empty; payout %s blocked",
-                        payout["widget_id"], payout["id"])
-            await store.block_payout(conn, payout["id"], "voucher pool empty")
-            return
-    await store.complete_payout(conn, payout, voucher)
+    voucher = await store.take_voucher(conn, payout["widget_id"], payout["id"])
+    if voucher is None:
+        log.warning("voucher pool of %s is empty; payout %s blocked",
+                    payout["widget_id"], payout["id"])
+        await store.block_payout(conn, payout["id"], "voucher pool empty")
+        return
+    await store.issue_voucher(conn, payout["id"], voucher)
     data = PayoutCompleted(
         payout_id=payout["id"], response_id=payout["entry_id"], amount=payout["amount"],
         currency=payout["currency"],

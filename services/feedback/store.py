@@ -147,7 +147,12 @@ class EntryPage:
 
 
 def encode_cursor(entry: Entry, descending: bool) -> str:
-    raw = orjson.dumps([entry.created_at.isoformat(), entry.id, descending])
+    return position_cursor(entry.created_at, entry.id, descending)
+
+
+def position_cursor(created_at: datetime, row_id: str, descending: bool) -> str:
+    """A list's position after the row created at `created_at` with `row_id`."""
+    raw = orjson.dumps([created_at.isoformat(), row_id, descending])
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -392,11 +397,13 @@ async def insert_payout(conn: asyncpg.Connection, entry: Entry, reward: Reward) 
     return str(payout_id) if payout_id else None
 
 
-async def claim_pending_payouts(conn: asyncpg.Connection, limit: int) -> list[dict[str, Any]]:
+async def claim_pending_vouchers(conn: asyncpg.Connection, limit: int) -> list[dict[str, Any]]:
+    """Voucher payouts waiting for a code (cash waits for the shop to pay it)."""
     rows = await conn.fetch(
         "SELECT p.id, p.tenant_id, p.entry_id, p.widget_id, p.kind, p.amount, p.currency,"
         " e.customer_email FROM payouts p JOIN entries e ON e.id = p.entry_id"
-        " WHERE p.status = 'pending' ORDER BY p.created_at LIMIT $1 FOR UPDATE OF p SKIP LOCKED",
+        " WHERE p.status = 'pending' AND p.kind = 'voucher'"
+        " ORDER BY p.created_at LIMIT $1 FOR UPDATE OF p SKIP LOCKED",
         limit,
     )
     return [{k: (str(v) if isinstance(v, uuid.UUID) else v) for k, v in dict(r).items()}
@@ -439,17 +446,78 @@ async def take_voucher(conn: asyncpg.Connection, widget_id: str, payout_id: str)
     return code
 
 
-async def complete_payout(conn: asyncpg.Connection, payout: dict[str, Any],
-                          voucher_code: str | None) -> None:
-    if payout["kind"] == "amount":
+async def issue_voucher(conn: asyncpg.Connection, payout_id: str, voucher_code: str) -> None:
+    """A voucher payout is paid once its code is handed out."""
+    await conn.execute(
+        "UPDATE payouts SET status = 'paid', method = 'voucher', completed_at = now(),"
+        " updated_at = now(), voucher_code = $2 WHERE id = $1", payout_id, voucher_code,
+    )
+
+
+PAYOUT_COLUMNS = (
+    "p.id, p.entry_id, p.widget_id, p.kind, p.amount, p.currency, p.status, p.method,"
+    " p.reference, p.failure_reason, p.settled_by, p.blocked_reason, p.created_at,"
+    " p.completed_at, p.updated_at")
+
+
+async def payout_for_update(conn: asyncpg.Connection, tenant_id: str, payout_id: str
+                            ) -> dict[str, Any]:
+    row = await conn.fetchrow(
+        f"SELECT {PAYOUT_COLUMNS}, p.tenant_id FROM payouts p"
+        " WHERE p.tenant_id = $1 AND p.id = $2 FOR UPDATE",
+        tenant_id, path_uuid(payout_id, "payout"))
+    if row is None:
+        raise NotFound("payout not found")
+    return _payout(row)
+
+
+async def settle_payout(conn: asyncpg.Connection, payout: dict[str, Any], status: str,
+                        method: str | None, reference: str | None, reason: str | None,
+                        actor: str | None) -> dict[str, Any]:
+    """Paid, failed or cancelled: a paid cash payout is booked in the ledger with it."""
+    if status == "paid" and payout["kind"] == "amount":
         await conn.execute(
             "INSERT INTO ledger (tenant_id, payout_id, amount, currency) VALUES ($1, $2, $3, $4)",
-            payout["tenant_id"], payout["id"], payout["amount"], payout["currency"],
-        )
-    await conn.execute(
-        "UPDATE payouts SET status = 'completed', completed_at = now(), voucher_code = $2"
-        " WHERE id = $1", payout["id"], voucher_code,
-    )
+            payout["tenant_id"], uuid.UUID(payout["id"]), payout["amount"], payout["currency"])
+    row = await conn.fetchrow(
+        "UPDATE payouts p SET status = $2, method = coalesce($3, method), reference = $4,"
+        " failure_reason = $5, settled_by = $6, updated_at = now(),"
+        " completed_at = CASE WHEN $2 = 'paid' THEN now() ELSE completed_at END"
+        f" WHERE id = $1 RETURNING {PAYOUT_COLUMNS}",
+        uuid.UUID(payout["id"]), status, method, reference, reason, actor)
+    return _payout(row)
+
+
+async def list_payouts(pool: asyncpg.Pool, tenant_id: str, statuses: tuple[str, ...],
+                       limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+    """The tenant's payouts, newest first, and the cursor to the next page."""
+    after: tuple[datetime, uuid.UUID] | tuple[None, None] = (None, None)
+    if cursor:
+        created, last_id, _ = decode_cursor(cursor)
+        after = (created, last_id)
+    rows = await pool.fetch(
+        f"SELECT {PAYOUT_COLUMNS} FROM payouts p WHERE p.tenant_id = $1"
+        " AND (cardinality($2::text[]) = 0 OR p.status = ANY($2::text[]))"
+        " AND ($4::timestamptz IS NULL OR (p.created_at, p.id) < ($4, $5::uuid))"
+        " ORDER BY p.created_at DESC, p.id DESC LIMIT $3",
+        tenant_id, list(statuses), limit + 1, *after)
+    found = [_payout(r) for r in rows[:limit]]
+    more = len(rows) > limit
+    return found, (position_cursor(rows[limit - 1]["created_at"], str(rows[limit - 1]["id"]),
+                                   True) if more else None)
+
+
+async def get_payout(pool: asyncpg.Pool, tenant_id: str, payout_id: str) -> dict[str, Any]:
+    row = await pool.fetchrow(f"SELECT {PAYOUT_COLUMNS} FROM payouts p"
+                              " WHERE p.tenant_id = $1 AND p.id = $2",
+                              tenant_id, path_uuid(payout_id, "payout"))
+    if row is None:
+        raise NotFound("payout not found")
+    return _payout(row)
+
+
+def _payout(row: asyncpg.Record) -> dict[str, Any]:
+    return {k: (str(v) if isinstance(v, uuid.UUID) else v) for k, v in dict(row).items()}
 
 
 async def block_payout(conn: asyncpg.Connection, payout_id: str, reason: str) -> None:
@@ -459,7 +527,8 @@ async def block_payout(conn: asyncpg.Connection, payout_id: str, reason: str) ->
 
 async def payout_of(pool: asyncpg.Pool, entry_id: str) -> dict[str, Any] | None:
     row = await pool.fetchrow(
-        "SELECT id, kind, amount, currency, voucher_code, status, created_at, completed_at"
+        "SELECT id, kind, amount, currency, voucher_code, status, method, reference,"
+        " failure_reason, created_at, completed_at, completed_at AS paid_at"
         " FROM payouts WHERE entry_id = $1", _uuid(entry_id))
     return None if row is None else {**dict(row), "id": str(row["id"])}
 
@@ -548,11 +617,11 @@ async def reward_totals(pool: asyncpg.Pool, tenant_id: str, widget_id: str | Non
         " AND kind = 'amount' GROUP BY currency ORDER BY currency", tenant_id, widget)
     paid = await pool.fetch(
         f"SELECT currency, sum(amount) AS amount, count(*) AS count {payouts}"
-        " AND kind = 'amount' AND status = 'completed' GROUP BY currency ORDER BY currency",
+        " AND kind = 'amount' AND status = 'paid' GROUP BY currency ORDER BY currency",
         tenant_id, widget)
     other = await pool.fetchrow(
         "SELECT count(*) FILTER (WHERE kind = 'voucher') AS vouchers,"
-        " count(*) FILTER (WHERE kind = 'voucher' AND status = 'completed') AS issued,"
+        " count(*) FILTER (WHERE kind = 'voucher' AND status = 'paid') AS issued,"
         f" count(*) FILTER (WHERE status = 'blocked') AS blocked {payouts}", tenant_id, widget)
     return {
         "campaign_id": widget_id, "pending": counts["pending"],

@@ -90,6 +90,38 @@ BULK = ("Many entries at once, by `ids` or by the list's `filter` (at most"
         " answered). An Idempotency-Key makes a retry safe.")
 OPEN = (400, 403, 415, 429)
 ENTRY = {"id": fb.entry_id}
+PAYOUT = {"id": fb.payout_id}
+PAYOUT_NOTE = (
+    "An approved reward's payout is `pending` until it is paid: a voucher when its code is"
+    " handed out (at once, from the campaign's pool), cash when the shop has transferred it"
+    " and marks it paid here. `payout_completed` (webhook, and the shopper's email) follows"
+    " only a paid payout, `payout_failed` a failed or cancelled one. Marking is for admins,"
+    " once: a payout already paid, failed or cancelled answers 409.")
+
+
+def _mark(outcome: str, path: str, summary: str) -> Operation:
+    return Operation("POST", f"/api/v1/payouts/{{id}}/{path}", summary, service="feedback",
+                     upstream=f"/payouts/{{id}}/{outcome}", ids=PAYOUT, role="admin",
+                     body=fb.review_body, view=fb.p4f_payout, request=c.PayoutMarkIn,
+                     response=c.PayoutView, params=(ID,), errors=WRITE,
+                     description=PAYOUT_NOTE)
+
+
+PAYOUTS = [
+    Operation("GET", "/api/v1/payouts", "List payouts, newest first", service="feedback",
+              upstream="/payouts", query=fb.payout_list_query, view=fb.p4f_payout,
+              answer=rows, response=c.PayoutView, many=True, description=PAYOUT_NOTE,
+              params=(P4F_LIST[0], P4F_LIST[1],
+                      Param("status", STRING, description="pending, processing, paid, failed,"
+                            " cancelled or blocked; a comma list")),
+              errors=(400, 401, 403, 429)),
+    Operation("GET", "/api/v1/payouts/{id}", "One payout", service="feedback",
+              upstream="/payouts/{id}", ids=PAYOUT, view=fb.p4f_payout,
+              response=c.PayoutView, params=(ID,), description=PAYOUT_NOTE),
+    _mark("paid", "mark-paid", "Mark a cash payout paid (after transferring it)"),
+    _mark("failed", "mark-failed", "Mark a payout failed (the payment did not go through)"),
+    _mark("cancelled", "cancel", "Cancel a payout that is not paid yet"),
+]
 WIDGET_IDS = {"id": wg.widget_id}
 widget_pages, widget_page_answer = pages(wg.FBP_MAX_PAGE)
 
@@ -176,6 +208,7 @@ FEEDBACK = [
               service="feedback", upstream="/entries/{id}/reject", ids=ENTRY,
               body=fb.review_body, view=fb.p4f_response_detail, request=c.ReviewIn,
               response=c.ResponseDetailView, params=(ID,), errors=WRITE),
+    *PAYOUTS,
     Operation("GET", "/v1/analytics/summary", "Aggregate metrics", service="analytics",
               upstream="/summary", query=analytics.summary_query, response=c.SummaryView,
               params=SUMMARY),

@@ -43,7 +43,10 @@ DESCRIPTIONS: dict[str, str] = {
     "feedback_deleted": "An entry was deleted.",
     "reward_approved": "A response's reward was approved.",
     "reward_rejected": "A response's reward was rejected, with the reason.",
-    "payout_completed": "A reward was paid out (a voucher's code is never in the webhook).",
+    "payout_completed": "A reward was paid: a voucher's code handed out (never in the"
+                        " webhook), or cash the shop marked paid; never on approval alone.",
+    "payout_failed": "A payout will not be paid: `status` is `failed` (the payment did not"
+                     " go through) or `cancelled`, with the shop's `reason`.",
     "widget_created": "A widget (campaign) was created.",
     "widget_updated": "A widget's settings changed.",
     "widget_paused": "A widget was paused, possibly until a set time.",

@@ -239,6 +239,34 @@ async def p4f_list_query(request: web.Request) -> dict[str, str]:
     return params
 
 
+async def payout_id(request: web.Request, raw: str) -> str:
+    return str(path_uuid(raw, "payout"))
+
+
+async def payout_list_query(request: web.Request) -> dict[str, str]:
+    """`status` in either case (PAID or paid), up to 500 rows, the cursor."""
+    q = request.query
+    params = {"limit": str(query_limit(q, P4F_MAX_LIMIT, P4F_MAX_LIMIT))}
+    if q.get("status"):
+        params["status"] = q["status"].lower()
+    if q.get("cursor"):
+        params["cursor"] = q["cursor"]
+    return params
+
+
+def p4f_payout(request: web.Request, payout: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": payout["id"], "response_id": payout["entry_id"],
+        "campaign_id": payout["widget_id"], "kind": payout["kind"],
+        "amount": payout["amount"], "currency": payout["currency"],
+        "status": payout["status"], "method": payout["method"],
+        "reference": payout["reference"], "failure_reason": payout["failure_reason"],
+        "blocked_reason": payout["blocked_reason"], "settled_by": payout["settled_by"],
+        "created_at": payout["created_at"], "paid_at": payout["completed_at"],
+        "updated_at": payout["updated_at"],
+    }
+
+
 async def reward_totals_query(request: web.Request) -> dict[str, str]:
     campaign = await widget_in_query(request, ("campaign_id", "campaign"))
     return {"widget_id": campaign} if campaign else {}
