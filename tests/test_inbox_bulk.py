@@ -270,8 +270,13 @@ async def test_bulk_reviews_and_the_running_totals(api: Api, shared_stack: Stack
     assert totals["approved_amounts"] == [
         {"currency": "CHF", "amount": "2.50", "count": 1},
         {"currency": "EUR", "amount": "15.00", "count": 3}]
+    assert totals["paid_amounts"] == []  # cash waits for the shop to pay it
+    pending = p4f_ok(await api.ok("GET", "/api/v1/payouts?status=pending"))
+    assert len(pending) == 4
+    for payout in pending:
+        await api.ok("POST", f"/api/v1/payouts/{payout['id']}/mark-paid")
     paid = await eventually(now, lambda t: t["paid_amounts"] == t["approved_amounts"],
-                            within=30, what="the payout worker paying the approved rewards")
+                            within=30, what="the marked payouts counted as paid")
     assert paid["payouts_blocked"] == 0
     booked = await query(shared_stack.database_url,
                          "SELECT currency, sum(amount) AS amount FROM feedback.ledger"
