@@ -24,6 +24,7 @@ from resonanz.shared.errors import NotFound
 from resonanz.shared.events import PrivacyErasureCompleted, PrivacyErasureRequested, new_event
 from resonanz.shared.outbox import enqueue
 from resonanz.shared.params import parse_uuid
+from resonanz.shared.timestamps import rfc3339
 from resonanz.shared.web import SettingsKey, json_response, read_model
 
 SOURCE = "resonanz/feedback"
@@ -50,7 +51,16 @@ def _now() -> datetime:
 
 
 def _done(counts: dict[str, int], at: datetime) -> dict[str, Any]:
-    return {"status": "completed", "completed_at": at.isoformat(), "counts": counts}
+    return {"status": "completed", "completed_at": rfc3339(at), "counts": counts}
+
+
+def _step(name: str, step: dict[str, Any]) -> dict[str, Any]:
+    """A service's progress as answered: its time in the API's one format (rows written
+    before it was stored so kept Python's isoformat)."""
+    at = step.get("completed_at")
+    if isinstance(at, str):
+        step = {**step, "completed_at": rfc3339(datetime.fromisoformat(at))}
+    return {"service": name, **step}
 
 
 PENDING: dict[str, Any] = {"status": "pending", "completed_at": None, "counts": {}}
@@ -63,7 +73,7 @@ def request_json(row: asyncpg.Record) -> dict[str, Any]:
         "status": "completed" if row["completed_at"] is not None else "in_progress",
         "subject_sha256": row["subject_sha256"], "requested_by": row["requested_by"],
         "requested_at": row["requested_at"], "completed_at": row["completed_at"],
-        "progress": [{"service": name, **progress[name]} for name in sorted(progress)],
+        "progress": [_step(name, progress[name]) for name in sorted(progress)],
         "export_available": row["kind"] == "export" and row["customer_email"] is not None,
     }
 
