@@ -32,8 +32,7 @@ from .events import (
     FeedbackUpdated,
     MessageAttemptExhausted,
     PasswordResetRequested,
-    PayoutCompleted,
-    PayoutFailed,
+    PayoutEvent,
     PrivacyErasureCompleted,
     PrivacyErasureRequested,
     RewardReviewed,
@@ -73,8 +72,7 @@ CONSUMERS: tuple[Consumer, ...] = (
     Consumer("webhook-dispatcher", "webhook-dispatcher", (
         # the webhooks (fanned out to subscriptions) ...
         FeedbackCreated, FeedbackUpdated, FeedbackStatusChanged, FeedbackAssigned,
-        FeedbackNoteAdded, FeedbackDeleted, RewardReviewed, PayoutCompleted, PayoutFailed,
-        WidgetChanged,
+        FeedbackNoteAdded, FeedbackDeleted, RewardReviewed, PayoutEvent, WidgetChanged,
         EndpointDisabled, MessageAttemptExhausted, PrivacyErasureRequested,
         # ... and the mails
         UserInvited, PasswordResetRequested)),

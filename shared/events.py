@@ -170,7 +170,18 @@ class RewardRejected(RewardReviewed):
     type_name = "reward.rejected"
 
 
-class PayoutCompleted(EventData):
+class PayoutEvent(EventData):
+    """What happened to an approved reward's payout (`response_id`: its entry)."""
+
+    topic = FEEDBACK_TOPIC
+
+    payout_id: str
+    response_id: str
+    amount: Decimal | None = None
+    currency: str | None = None
+
+
+class PayoutCompleted(PayoutEvent):
     """A payout paid: a voucher's code handed out, or cash the shop has marked paid (never
     on approval alone). A voucher's code is money: it travels sealed under the application key
     ring, to this payout, for the shopper's email only (the `payout_completed` webhook
@@ -179,12 +190,7 @@ class PayoutCompleted(EventData):
     the dispatcher asks for it when it builds the webhook and the shopper's mail."""
 
     type_name = "payout.completed"
-    topic = FEEDBACK_TOPIC
 
-    payout_id: str
-    response_id: str
-    amount: Decimal | None = None
-    currency: str | None = None
     voucher_code: str | None = None
     voucher_code_sealed: str | None = None
     customer_email: str | None = Field(default=None, description="in the webhook only")
@@ -204,17 +210,12 @@ class PayoutCompleted(EventData):
         return ring.decrypt(self.voucher_code_sealed, self.voucher_context(self.payout_id))
 
 
-class PayoutFailed(EventData):
+class PayoutFailed(PayoutEvent):
     """A payout that will not be paid: it `failed` (the shop's payment did not go through)
     or was `cancelled`. Nothing was paid; no email tells the shopper otherwise."""
 
     type_name = "payout.failed"
-    topic = FEEDBACK_TOPIC
 
-    payout_id: str
-    response_id: str
-    amount: Decimal | None = None
-    currency: str | None = None
     status: Literal["failed", "cancelled"]
     reason: str | None = None
 
