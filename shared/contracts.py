@@ -744,6 +744,26 @@ class RewardTotalsView(View):
     payouts_blocked: int = Field(description="approved payouts that could not be made")
 
 
+class ScoreCountView(View):
+    score: int
+    count: int
+
+
+class ThresholdPreviewView(View):
+    """What automatic review thresholds would have done to the entries so far: approve at
+    or above `auto_approve_above`, reject below `auto_reject_below` (a campaign's settings,
+    as `PATCH /api/v1/campaigns/{id}` sets them), the rest left for a person."""
+
+    campaign_id: str | None
+    auto_approve_above: int | None
+    auto_reject_below: int | None
+    scored: int = Field(description="entries with a quality score (deleted ones aside)")
+    would_approve: int
+    would_reject: int
+    left_for_review: int
+    by_score: list[ScoreCountView] = Field(description="entries per quality score, 0-100")
+
+
 # --- payouts ------------------------------------------------------------------------------
 
 

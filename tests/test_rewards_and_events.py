@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 
@@ -247,3 +248,37 @@ async def test_each_state_change_is_one_event_on_the_topic(
     assert [e.type for e in mine] == expected
     versions = [e.data["entry"]["version"] for e in mine if "entry" in e.data]
     assert versions == sorted(versions) and versions[-1] == 5
+
+
+async def test_thresholds_are_tried_on_the_responses_so_far(
+    shared_stack: Stack, http: aiohttp.ClientSession,
+) -> None:
+    """The preview counts what `auto_approve_above` / `auto_reject_below` would have done,
+    by the same rule as the automatic review, from the campaign's own responses only."""
+    _, key = await new_tenant(shared_stack)
+    api = Api(http, shared_stack, key)
+    campaign = await campaign_with(api, shared_stack, {"amount": "2.00", "currency": "EUR"})
+    texts = [GOOD_REVIEW["body"], "ok", "Schnelle Lieferung, danke.",
+             "Der Reißverschluss der Jacke klemmt nach einer Woche, Größe M, Farbe Oliv."]
+    scores = [(await api.ok("POST", "/v1/feedback", {"body": text, "rating": 3,
+                                                      "widget_id": campaign}))
+              ["data"]["quality_score"] for text in texts]
+    await api.ok("POST", "/v1/feedback", {**GOOD_REVIEW})  # no campaign
+    approve, reject = sorted(scores)[2], sorted(scores)[1]
+    preview = (await api.ok("GET", "/api/v1/rewards/threshold-preview?" + urlencode({
+        "campaign_id": campaign, "auto_approve_above": approve,
+        "auto_reject_below": reject})))["data"]
+    assert preview["scored"] == 4 and preview["campaign_id"] == campaign
+    assert preview["would_approve"] == sum(s >= approve for s in scores)
+    assert preview["would_reject"] == sum(s < reject for s in scores)
+    assert preview["left_for_review"] == 4 - preview["would_approve"] - preview["would_reject"]
+    assert sum(b["count"] for b in preview["by_score"]) == 4
+    assert {b["score"] for b in preview["by_score"]} == set(scores)
+    whole = (await api.ok("GET", "/api/v1/rewards/threshold-preview"))["data"]
+    assert whole["scored"] == 5 and whole["would_approve"] == whole["would_reject"] == 0
+    for bad, field in (({"auto_approve_above": 101}, "auto_approve_above"),
+                       ({"auto_approve_above": 40, "auto_reject_below": 60},
+                        "auto_reject_below")):
+        status, body, _ = await api.call("GET", "/api/v1/rewards/threshold-preview?"
+                                         + urlencode(bad))
+        assert status == 400 and field in body["error"], body

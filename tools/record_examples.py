@@ -330,6 +330,9 @@ async def script(r: Recorder, hooks: str, mail: MailCatcher, tenant: str) -> Non
     await r.call("POST", "/api/v1/responses/bulk", {
         "ids": [responses[2]["id"]], "action": "approve", "reason": "Prämie freigegeben"})
     await r.call("GET", "/api/v1/rewards/totals", query={"campaign_id": campaign["public_id"]})
+    await r.call("GET", "/api/v1/rewards/threshold-preview", query={
+        "campaign_id": campaign["public_id"], "auto_approve_above": "70",
+        "auto_reject_below": "30"})
 
     # Payouts of the approved cash rewards: one paid, one failed, a third cancelled.
     third = (await r.call("POST", "/v1/feedback", {

@@ -197,6 +197,19 @@ FEEDBACK = [
               upstream="/rewards/totals", query=fb.reward_totals_query,
               response=c.RewardTotalsView, params=(Param("campaign_id", STRING,
                                                          description=WIDGET),)),
+    Operation("GET", "/api/v1/rewards/threshold-preview", "What automatic review thresholds"
+              " would have done to the responses so far", service="feedback",
+              upstream="/rewards/threshold-preview", query=fb.threshold_preview_query,
+              response=c.ThresholdPreviewView, description=(
+                  "Try a campaign's `auto_approve_above` / `auto_reject_below` (0-100) before"
+                  " setting them with `PATCH /api/v1/campaigns/{id}`: how many of the"
+                  " responses so far each would approve, reject or leave for review, and"
+                  " how many responses have each quality score."),
+              params=(Param("campaign_id", STRING, description=WIDGET),
+                      Param("auto_approve_above", {"type": "integer", "minimum": 0,
+                                                   "maximum": 100}),
+                      Param("auto_reject_below", {"type": "integer", "minimum": 0,
+                                                  "maximum": 100}))),
     Operation("GET", "/api/v1/responses/{id}", "One response with answers and quality",
               service="feedback", upstream="/entries/{id}", ids=ENTRY,
               view=fb.p4f_response_detail, response=c.ResponseDetailView, params=(ID,)),

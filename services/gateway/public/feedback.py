@@ -267,6 +267,15 @@ def p4f_payout(request: web.Request, payout: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+async def threshold_preview_query(request: web.Request) -> dict[str, str]:
+    """The campaign (any id spelling) and the thresholds to try, passed on as given (the
+    feedback service judges them: a 400 names the field)."""
+    params = {name: request.query[name] for name in ("auto_approve_above", "auto_reject_below")
+              if request.query.get(name)}
+    campaign = await widget_in_query(request, ("campaign_id", "campaign"))
+    return {**params, "widget_id": campaign} if campaign else params
+
+
 async def reward_totals_query(request: web.Request) -> dict[str, str]:
     campaign = await widget_in_query(request, ("campaign_id", "campaign"))
     return {"widget_id": campaign} if campaign else {}
