@@ -38,6 +38,7 @@ from .browser import (
     sign_in,
 )
 from .support import eventually
+from .test_rewards_and_events import known_campaign
 
 POLICY = {
     "default-src": "'self'", "script-src": "'self'", "style-src": "'self'",
@@ -469,6 +470,7 @@ async def test_an_entry_is_noted_assigned_resolved_and_its_reward_reviewed(
 
     await page.get_by_role("button", name="Approve").click()
     await page.wait_for_selector(".reward .badge:text('Approved')")
+    assert await page.get_by_role("button", name="Mark paid").count() == 0  # admins only
     audit = await page.locator("table.audit").inner_text()
     assert "status: new → resolved" in audit, audit
 
@@ -487,6 +489,34 @@ async def test_an_entry_is_noted_assigned_resolved_and_its_reward_reviewed(
     reviewed = await shop.ok("GET", f"/api/v1/responses/{other['id']}")
     assert reviewed["status"] == "REJECTED" and reviewed["review_reason"] == "Zu kurz, kein Inhalt."
     assert (await shop.ok("GET", f"/api/v1/responses/{good['id']}"))["status"] == "APPROVED"
+    assert person.errors == []
+
+
+async def test_an_admin_marks_a_cash_payout_paid_on_the_entry_page(
+        stack: Stack, people: Any) -> None:
+    shop = await new_shop(stack, "Payout")
+    _, address = await shop.member("admin", name="Ada Admin")
+    widget = await shop.ok("POST", "/v1/widgets", {
+        "name": "Checkout", "is_active": True, "reward": {"amount": "5.00", "currency": "EUR"}})
+    await eventually(lambda: known_campaign(stack, widget["id"]), lambda known: known,
+                     what="the feedback service learning the widget's reward")
+    entry = await shop.entry(body="Die Größentabelle stimmt nicht: M fällt wie S aus,"
+                                  " Brustumfang 98 statt 102 cm.", rating=3,
+                             widget_id=widget["id"])
+    await shop.ok("POST", f"/api/v1/responses/{entry['id']}/approve")
+    person = await people()
+    await sign_in(person, stack, address)
+    page = await person.goto(stack, f"/app/entries/{entry['id']}")
+    assert "Waiting to be paid" in await page.locator(".reward").inner_text()
+    await page.get_by_role("button", name="Cancel payout").click()
+    assert "Give a reason" in await page.locator(".payout-actions [role=alert]").inner_text()
+    await page.get_by_label("Payment reference, or the reason").fill("Überweisung 2026-12-02")
+    await page.get_by_role("button", name="Mark paid").click()
+    await page.wait_for_selector(".reward :text('Paid out')")
+    assert await page.get_by_role("button", name="Mark paid").count() == 0
+    payout = (await shop.ok("GET", f"/api/v1/responses/{entry['id']}"))["payout"]
+    paid = await shop.ok("GET", f"/api/v1/payouts/{payout['id']}")
+    assert paid["status"] == "paid" and paid["reference"] == "Überweisung 2026-12-02"
     assert person.errors == []
 
 

@@ -26,7 +26,8 @@ export async function entryPage(ctx) {
       h('p', {}, h('a', {href: '/app/'}, t('entry.back'))));
     return;
   }
-  const view = {entry, response, members, widgets, canWrite: app.canWrite(), me: app.user.id};
+  const view = {entry, response, members, widgets, canWrite: app.canWrite(), me: app.user.id,
+                isAdmin: app.user.role === 'admin'};
   const refresh = async (message) => {
     const [fresh, freshResponse] = await Promise.all([
       api.get(api.entryPath(id)).then((a) => a.data),
@@ -210,7 +211,38 @@ function rewardSection(view, refresh) {
           : null),
       problems));
   }
+  if (view.isAdmin && payout) parts.push(payoutActions(payout, refresh));
   return section('reward', t('entry.reward'), parts);
+}
+
+// What an admin may still do with a payout: cash the shop has transferred is marked paid
+// (with the transfer's reference); a failed payment or one not to be made ends it unpaid.
+function payoutActions(payout, refresh) {
+  const open = ['pending', 'processing'].includes(payout.status);
+  const cash = payout.kind === 'amount';
+  if (!open && payout.status !== 'blocked') return null;
+  const problems = problemBox();
+  const note = h('input', {type: 'text', name: 'payout-note', maxlength: '140',
+                           dataset: {focusName: 'payout-note'}});
+  const mark = (action, done) => attempt(problems, async () => {
+    const text = note.value.trim();
+    if (action !== 'mark-paid' && !text) throw new Error(t('payout.reasonNeeded'));
+    const body = text ? (action === 'mark-paid' ? {reference: text} : {reason: text}) : {};
+    await api.post(`/api/v1/payouts/${encodeURIComponent(payout.id)}/${action}`, body);
+    await refresh(t(done));
+  });
+  return h('form', {class: 'review payout-actions', onsubmit: (event) => event.preventDefault()},
+    field(t('payout.noteLabel'), note, t('payout.noteHint')).wrapper,
+    h('div', {class: 'actions'},
+      open && cash ? h('button', {type: 'button', class: 'approve',
+        dataset: {focusName: 'mark-paid'}, onclick: () => mark('mark-paid', 'payout.paidNow')},
+      t('payout.markPaid')) : null,
+      open && cash ? h('button', {type: 'button', class: 'reject',
+        dataset: {focusName: 'mark-failed'},
+        onclick: () => mark('mark-failed', 'payout.failedNow')}, t('payout.markFailed')) : null,
+      h('button', {type: 'button', class: 'secondary', dataset: {focusName: 'cancel-payout'},
+        onclick: () => mark('cancel', 'payout.cancelledNow')}, t('payout.cancel'))),
+    problems);
 }
 
 export function payoutText(payout) {
