@@ -165,6 +165,18 @@ async def stack(infra: Infra, tmp_path: Path) -> AsyncIterator[Stack]:
         yield running
 
 
+@pytest.fixture(scope="session")
+async def receiving_stack(infra: Infra, tmp_path_factory: pytest.TempPathFactory
+                          ) -> AsyncIterator[Stack]:
+    """One platform for the modules whose webhooks go to receivers of their own on loopback
+    (each test makes its own tenants): private networks allowed, due deliveries looked for
+    every 0.2 s."""
+    async with running_stack(infra, tmp_path_factory.mktemp("receiving"), {
+            "RESONANZ_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "127.0.0.0/8",
+            "RESONANZ_WEBHOOK_POLL_INTERVAL": "0.2"}) as running:
+        yield running
+
+
 @pytest.fixture(scope="module")
 async def shared_stack(infra: Infra, tmp_path_factory: pytest.TempPathFactory
                        ) -> AsyncIterator[Stack]:

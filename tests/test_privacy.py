@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -23,7 +22,7 @@ from .conftest import Infra
 from .helpers import Api, admin, new_tenant
 from .support import TEXT_COLUMNS, eventually, places_holding, query, query_value
 from .test_rewards_and_events import campaign_with
-from .test_webhooks_support import Receiver, receiving, webhook_stack
+from .test_webhooks_support import Receiver, receiving
 from .test_widgets_support import create_active_widget
 
 ANNA = "Anna.Schmidt@Beispiel-Shop.de"
@@ -38,13 +37,9 @@ ANNA_WIDGET_TEXT = "Im Widget: Gutschein-Code wurde an der Kasse nicht angenomme
 ANNA_PAGE = "https://shop.example/danke?bestellung=ANNA-77310"
 
 
-@pytest.fixture(scope="module")
-async def stack(infra: Infra, tmp_path_factory: pytest.TempPathFactory
-                ) -> AsyncIterator[Stack]:
-    async with webhook_stack(infra, tmp_path_factory.mktemp("privacy"),
-                             webhook_allow_private_networks="127.0.0.0/8",
-                             webhook_poll_interval="0.2") as running:
-        yield running
+@pytest.fixture
+def stack(receiving_stack: Stack) -> Stack:
+    return receiving_stack
 
 
 async def echo(request: web.Request) -> web.StreamResponse:

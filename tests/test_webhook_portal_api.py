@@ -5,7 +5,6 @@ subscribable webhook with a JSON Schema its sample and real deliveries satisfy."
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -17,19 +16,14 @@ from resonanz.devstack.supervisor import Stack
 from resonanz.webhook_dispatcher.catalog import uncatalogued
 from resonanz.webhook_dispatcher.domain import KNOWN_WEBHOOKS
 
-from .conftest import Infra
 from .helpers import Api, admin, new_tenant
 from .support import eventually
-from .test_webhooks_support import Receiver, receiving, webhook_stack
+from .test_webhooks_support import Receiver, receiving
 
 
-@pytest.fixture(scope="module")
-async def stack(infra: Infra, tmp_path_factory: pytest.TempPathFactory
-                ) -> AsyncIterator[Stack]:
-    async with webhook_stack(infra, tmp_path_factory.mktemp("webhook-portal"),
-                             webhook_allow_private_networks="127.0.0.0/8",
-                             webhook_poll_interval="0.2") as running:
-        yield running
+@pytest.fixture
+def stack(receiving_stack: Stack) -> Stack:
+    return receiving_stack
 
 
 async def _tenant_api(stack: Stack, http: aiohttp.ClientSession) -> tuple[str, Api]:

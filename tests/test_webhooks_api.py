@@ -5,7 +5,6 @@ resend, secret rotation, disable on 410 and recovery."""
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
@@ -13,21 +12,14 @@ from aiohttp import web
 
 from resonanz.devstack.supervisor import Stack
 
-from .conftest import Infra
 from .helpers import Api, admin, bearer, metric_value, new_tenant
 from .support import eventually
-from .test_webhooks_support import Receiver, receiving, webhook_stack
+from .test_webhooks_support import Receiver, receiving
 
 
-@pytest.fixture(scope="module")
-async def stack(infra: Infra, tmp_path_factory: pytest.TempPathFactory
-                ) -> AsyncIterator[Stack]:
-    """One platform for the module (each test makes its own tenants), allowed to reach
-    receivers on loopback."""
-    async with webhook_stack(infra, tmp_path_factory.mktemp("webhooks"),
-                             webhook_allow_private_networks="127.0.0.0/8",
-                             webhook_poll_interval="0.2") as running:
-        yield running
+@pytest.fixture
+def stack(receiving_stack: Stack) -> Stack:
+    return receiving_stack
 
 
 async def test_admins_manage_subscriptions_in_both_dialects(
