@@ -21,7 +21,7 @@ from resonanz.shared.params import (
 )
 from resonanz.shared.web import SettingsKey, json_response, read_model
 
-from . import commands, export, store
+from . import commands, export, payouts, store
 from .domain import PAYOUT_STATUSES, REWARD_STATUSES, STATUSES, Entry, Patch, allowed_moves
 
 routes = web.RouteTableDef()
@@ -289,6 +289,8 @@ async def reject_reward(request: web.Request) -> web.Response:
 async def _review(request: web.Request, verdict: str) -> web.Response:
     actor = caller_of(request)
     body = await read_model(request, ReviewIn)
+    await payouts.learn_campaign(request.app[PoolKey], request.app[payouts.WidgetsKey],
+                                 actor.tenant_id, request.match_info["id"])
     entry = await commands.review_reward(request.app[PoolKey], _topic(request), actor,
                                          request.match_info["id"], verdict, body.reason)
     return json_response(entry_json(entry))

@@ -14,6 +14,7 @@ from aiohttp import web
 from resonanz.shared.caller import Caller
 from resonanz.shared.crypto import KeyRing
 from resonanz.shared.db import PoolKey
+from resonanz.shared.errors import ServiceUnavailable
 from resonanz.shared.events import PayoutCompleted, new_event
 from resonanz.shared.outbox import enqueue
 from resonanz.shared.settings import Settings
@@ -21,6 +22,7 @@ from resonanz.shared.web import CleanupCtx, HttpClientKey
 from resonanz.shared.worker import Repeating, Worker, background_ctx
 
 from . import store
+from .domain import Campaign
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,44 @@ class VoucherPools:
             response.raise_for_status()
             body = await response.json()
         return [str(code) for code in body["codes"]], body["digest"]
+
+    async def widget(self, tenant_id: str, widget_id: str) -> dict[str, Any] | None:
+        """The widget as the widgets service has it now; None when it has none."""
+        async with self.http.get(f"{self.widgets_url}/widgets/{widget_id}",
+                                 headers=Caller(tenant_id).headers()) as response:
+            if response.status == 404:
+                return None
+            response.raise_for_status()
+            found: dict[str, Any] = await response.json()
+        return found
+
+
+WidgetsKey = web.AppKey("widgets_service", VoucherPools)
+
+
+async def learn_campaign(pool: asyncpg.Pool, widgets: VoucherPools, tenant_id: str,
+                         entry_id: str) -> None:
+    """Before a review: the entry's widget's reward as the widgets service has it now, when
+    this service has not heard of the widget yet (its event may still be on the way; an
+    approval must not pay nothing for that). The event, when it comes, changes nothing older
+    than what is stored (campaign versions)."""
+    entry = await store.get_entry(pool, tenant_id, entry_id)
+    if entry.widget_id is None:
+        return
+    async with pool.acquire() as conn:
+        if await store.campaign_of(conn, tenant_id, entry.widget_id) is not None:
+            return
+    try:
+        widget = await widgets.widget(tenant_id, entry.widget_id)
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise ServiceUnavailable("the widget's reward cannot be read right now, retry shortly",
+                                 headers={"Retry-After": "1"}) from exc
+    if widget is None:
+        return  # deleted, or never ours: no reward to pay
+    campaign = Campaign(entry.widget_id, widget["status"], widget["reward"],
+                        widget["auto_approve_above"], widget["auto_reject_below"])
+    async with pool.acquire() as conn:
+        await store.upsert_campaign(conn, tenant_id, widget["version"] or 0, campaign)
 
 
 async def fetch_voucher_pools(pool: asyncpg.Pool, pools: VoucherPools) -> None:
@@ -92,7 +132,7 @@ def payout_worker_ctx(settings: Settings, widgets_url: str) -> CleanupCtx:
 
     def start(app: web.Application) -> list[Worker]:
         pool, topic, ring = app[PoolKey], settings.topic_feedback, settings.key_ring()
-        pools = VoucherPools(app[HttpClientKey], widgets_url)
+        pools = app[WidgetsKey] = VoucherPools(app[HttpClientKey], widgets_url)
         return [Repeating(lambda: complete_payouts(pool, topic, ring, pools), batch=BATCH,
                           poll_interval=POLL_INTERVAL, what="payout worker")]
 
