@@ -52,6 +52,10 @@ class BulkReview(BaseModel):
     reason: str | None = Field(default=None, max_length=2000)
 
 
+# A consumer's batch is at most 500 records (shared/consumer.py).
+MAX_PERSONAL = 1000
+
+
 class BulkIn(BaseModel):
     """A bulk change as the gateway sends it: the entries (ids, or a list's filter as its
     query parameters) and either the triage to set or the reward review to make."""
@@ -294,6 +298,22 @@ async def _review(request: web.Request, verdict: str) -> web.Response:
     entry = await commands.review_reward(request.app[PoolKey], _topic(request), actor,
                                          request.match_info["id"], verdict, body.reason)
     return json_response(entry_json(entry))
+
+
+class PersonalIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ids: list[UuidStr] = Field(min_length=1, max_length=MAX_PERSONAL)
+
+
+@routes.post("/internal/personal")
+async def personal(request: web.Request) -> web.Response:
+    """The text and email of many entries at once, for the webhook dispatcher's payloads and
+    mails (events carry neither: docs/privacy.md): one query for a consumer's whole batch."""
+    actor = caller_of(request)
+    body = await read_model(request, PersonalIn)
+    return json_response(await store.personal_of(request.app[PoolKey], actor.tenant_id,
+                                                 body.ids))
 
 
 @routes.get("/internal/snapshots")

@@ -533,6 +533,18 @@ async def payout_of(pool: asyncpg.Pool, entry_id: str) -> dict[str, Any] | None:
     return None if row is None else {**dict(row), "id": str(row["id"])}
 
 
+async def personal_of(pool: asyncpg.Pool, tenant_id: str, entry_ids: list[str]
+                      ) -> dict[str, dict[str, Any]]:
+    """The text and the shopper's email of entries, by id (None each once erased); an entry
+    unknown or deleted is left out."""
+    rows = await pool.fetch(
+        "SELECT id, body, customer_email FROM entries"
+        " WHERE tenant_id = $1 AND id = ANY($2::uuid[]) AND deleted_at IS NULL",
+        tenant_id, [_uuid(entry_id) for entry_id in entry_ids])
+    return {str(row["id"]): {"body": row["body"], "customer_email": row["customer_email"]}
+            for row in rows}
+
+
 async def snapshots_after(pool: asyncpg.Pool, tenant_id: str, after: str | None, limit: int
                           ) -> list[Entry]:
     """Every entry of a tenant, deleted ones included, in id order: for rebuilds."""

@@ -10,7 +10,7 @@ from typing import Any
 
 import asyncpg
 
-from resonanz.shared.consumer import Handlers
+from resonanz.shared.consumer import Batched, Handlers
 from resonanz.shared.events import (
     CloudEvent,
     EventData,
@@ -30,7 +30,7 @@ from .domain import WEBHOOK_ROUTES, webhook_body
 from .notices import Notice
 from .owner import PERSONAL_FIELDS, EntryOwner
 from .sealing import SecretBox
-from .store import deliveries, outgoing_mail
+from .store import deliveries, outgoing_mail, subscriptions
 
 SOURCE = "resonanz/webhook-dispatcher"
 # The dashboard as people reach it: through the gateway, under /app.
@@ -77,9 +77,23 @@ def build_handlers(box: SecretBox, invitation_link_template: str | None = None,
         return found if found is not None else {
             name: event.data.get(name) for name in PERSONAL_FIELDS}
 
-    async def on_feedback_created(conn: asyncpg.Connection, event: CloudEvent,
-                                  data: FeedbackCreated) -> None:
-        await fan_out(conn, event, data, await personal(event, data.entry.id))
+    async def on_feedback_created(conn: asyncpg.Connection,
+                                  events: list[tuple[CloudEvent, FeedbackCreated]]) -> None:
+        """A batch's new entries at once: their text and email asked of the feedback service
+        in one request per tenant, and only for tenants with an endpoint that wants them."""
+        if owner is None:
+            raise RuntimeError("the dispatcher needs the feedback service's address")
+        route = WEBHOOK_ROUTES[FeedbackCreated]
+        wanted = await subscriptions.tenants_subscribed(
+            conn, sorted({event.tenantid for event, _ in events}), route.subscribable)
+        found: dict[str, dict[str, Any]] = {}
+        for tenant_id in sorted(wanted):
+            found |= await owner.personal_many(tenant_id, [
+                data.entry.id for event, data in events if event.tenantid == tenant_id])
+        for event, data in events:
+            if event.tenantid in wanted:
+                await fan_out(conn, event, data, found.get(data.entry.id) or {
+                    name: event.data.get(name) for name in PERSONAL_FIELDS})
 
     async def on_payout_completed(conn: asyncpg.Connection, event: CloudEvent,
                                   data: PayoutCompleted) -> None:
@@ -115,7 +129,7 @@ def build_handlers(box: SecretBox, invitation_link_template: str | None = None,
         .on(PayoutCompleted, on_payout_completed).on(UserInvited, on_user_invited) \
         .on(PasswordResetRequested, on_password_reset_requested) \
         .on(PrivacyErasureRequested, on_erasure_requested) \
-        .on(FeedbackCreated, on_feedback_created)
+        .on(FeedbackCreated, Batched(on_feedback_created))
     # Every other webhook's event only fans out (the four above fan out and more).
     for model in WEBHOOK_ROUTES.keys() - {WidgetResumed, PayoutCompleted,
                                           PrivacyErasureRequested, FeedbackCreated}:

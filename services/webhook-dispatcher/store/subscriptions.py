@@ -59,6 +59,16 @@ async def insert(conn: asyncpg.Connection, subscription_id: uuid.UUID, tenant_id
     ))
 
 
+async def tenants_subscribed(conn: asyncpg.Connection, tenant_ids: list[str],
+                             names: tuple[str, ...]) -> set[str]:
+    """Which of these tenants have an endpoint (enabled or not) that asked for any of `names`:
+    fan-out's own condition, for work worth doing only when a delivery will be made."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT tenant_id FROM subscriptions WHERE tenant_id = ANY($1::uuid[])"
+        " AND events && $2::text[] AND deleted_at IS NULL", tenant_ids, list(names))
+    return {str(row["tenant_id"]) for row in rows}
+
+
 async def get_for_update(conn: asyncpg.Connection, tenant_id: uuid.UUID,
                          subscription_id: uuid.UUID) -> Subscription:
     """The tenant's subscription, locked until the command's transaction ends."""
