@@ -8,10 +8,14 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
+import aiohttp
 import pytest
 
-from .helpers import Api
+from resonanz.devstack.supervisor import Stack
+
+from .helpers import Api, new_tenant
 from .support import eventually
+from .support import query as sql
 from .test_feedback_contract import fbp_error, p4f_error, p4f_ok
 
 SAMPLES = [
@@ -225,3 +229,59 @@ async def test_reward_state_and_assignee_errors_name_the_dialects_parameter(api:
     assert status == 404
     status, body, _ = await api.call("GET", f"/api/v1/responses?campaign_id={nobody}&q=x")
     assert status == 404 and body["details"][0]["field"] == "campaign_id"
+
+
+# --- search at a size where it takes its two paths (services/feedback/store.py _searched) ----
+
+
+async def test_a_search_finds_the_newest_matches_whether_they_are_new_or_old(
+    shared_stack: Stack, http: aiohttp.ClientSession,
+) -> None:
+    """1,500 entries, newest first: "Lieferung" in every second (its page comes from the
+    walk among the newest), "Retoure" in every fortieth (too few among the newest 1,000
+    for a page: the GIN index's turn), "Gartenzwerg" only in the three oldest. Every page,
+    walked by cursor in both dialects, is what the database holds in that order, and a
+    rating filter narrows the walk as it narrows the truth."""
+    tenant, key = await new_tenant(shared_stack)
+    await sql(shared_stack.database_url, """
+        INSERT INTO feedback.entries (id, tenant_id, body, rating, created_at)
+        SELECT gen_random_uuid(), $1::uuid,
+               CASE WHEN g <= 3 THEN 'Der Gartenzwerg kam heil an'
+                    WHEN g % 40 = 0 THEN 'Die Retoure war einfach'
+                    WHEN g % 2 = 0 THEN 'Die Lieferung kam pünktlich'
+                    ELSE 'Alles gut' END || ' #' || g,
+               1 + g % 5, now() - interval '1 hour' + g * interval '1 second'
+        FROM generate_series(1, 1500) AS g""", tenant)
+
+    async def truth(word: str, rating_min: int = 1) -> list[str]:
+        rows = await sql(shared_stack.database_url,
+                         "SELECT id FROM feedback.entries WHERE tenant_id = $1"
+                         " AND body LIKE '%' || $2 || '%' AND rating >= $3"
+                         " ORDER BY created_at DESC, id DESC", tenant, word, rating_min)
+        return [str(row["id"]) for row in rows]
+
+    api = Api(http, shared_stack, key)
+
+    async def walk(dialect: str, **params: Any) -> list[str]:
+        ids: list[str] = []
+        cursor = ""
+        while True:
+            if dialect == "fbp":
+                body = await api.ok("GET", "/v1/feedback?" + urlencode(
+                    {**params, "limit": 100, "cursor": cursor}))
+                ids += [e["id"] for e in body["data"]]
+                cursor = body["meta"]["next_cursor"]
+            else:
+                body = await api.ok("GET", "/api/v1/responses?" + urlencode(
+                    {**params, "limit": 100, **({"cursor": cursor} if cursor else {})}))
+                ids += [r["id"] for r in p4f_ok(body)]
+                cursor = body["next"]
+            if not cursor:
+                return ids
+
+    for word in ("Lieferung", "Retoure", "Gartenzwerg"):
+        expected = await truth(word)
+        assert len(expected) == {"Lieferung": 712, "Retoure": 37, "Gartenzwerg": 3}[word]
+        assert await walk("fbp", q=word) == expected, word
+        assert await walk("p4f", q=word) == expected, word
+    assert await walk("fbp", q="Lieferung", rating_min=4) == await truth("Lieferung", 4)
