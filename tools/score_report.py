@@ -1,11 +1,14 @@
-"""`make score-report`: the quality scorer against the held-out half of the labelled corpus.
+"""`make score-report`: the quality scorer against the held-out sets of the labelled corpus.
 
-Prints precision, recall and F1 per label (good / low / spam) and for the reward decision
-(good vs not), the confusion matrix and the p99 scoring latency per entry. The corpus and
-its split: services/feedback/data/README.md. The figures in docs/benchmarks.md ("Quality
-scoring") come from this script.
+Prints, for each held-out set separately (the original held-out half and the fresh one of
+2026-12), precision, recall and F1 per label (good / low / spam) and for the reward
+decision (good vs not), the confusion matrix and the p99 scoring latency per entry, then
+the done-when figures of issue 25 side by side. The corpus and its split:
+services/feedback/data/README.md. The figures in docs/benchmarks.md ("Quality scoring")
+come from this script. Held-out sets are reported in aggregate only: misclassified entries
+are listed for the development half alone, the only one to tune on.
 
-    python tools/score_report.py                      # the current scorer, held-out half
+    python tools/score_report.py                      # the current scorer, both held-out sets
     python tools/score_report.py --half dev --misses  # while tuning: development half only
     python tools/score_report.py --scorer old.py      # another version of scoring.py
 """
@@ -79,13 +82,15 @@ def report(scorer: ModuleType, half: str) -> dict[str, object]:
                        "max": max(typical), "raw_p99": percentile(samples, 0.99),
                        "samples": len(samples)},
         "targets_met": result.meets_targets(),
+        # Held-out sets are reported in aggregate only.
         "misses": [{"text": row.text, "rating": row.rating, "label": row.label,
-                    "predicted": predicted} for row, predicted in result.misses],
+                    "predicted": predicted} for row, predicted in result.misses
+                   if half == "dev"],
     }
 
 
 def render(data: dict[str, object], misses: bool) -> str:
-    lines = [f"scorer {data['version']} on the {data['half']} half ({data['rows']} entries)", "",
+    lines = [f"scorer {data['version']} on {data['half']} ({data['rows']} entries)", "",
              f"{'':<16}{'precision':>10}{'recall':>8}{'F1':>7}{'support':>9}{'predicted':>10}"]
     per_label: dict[str, dict[str, float]] = data["per_label"]  # type: ignore[assignment]
     reward: dict[str, float] = data["reward"]  # type: ignore[assignment]
@@ -110,17 +115,54 @@ def render(data: dict[str, object], misses: bool) -> str:
     return "\n".join(lines)
 
 
+HEADLINE_TARGETS = {"reward precision": ">= 0.90", "reward recall": ">= 0.90",
+                    "spam precision": ">= 0.90", "spam recall": ">= 0.95",
+                    "p99 ms per entry": "<= 2"}
+
+
+def headline(data: dict[str, object]) -> dict[str, float]:
+    """The figures issue 25's "done when" names."""
+    reward: dict[str, float] = data["reward"]  # type: ignore[assignment]
+    spam: dict[str, float] = data["per_label"]["spam"]  # type: ignore[index]
+    latency: dict[str, float] = data["latency_ms"]  # type: ignore[assignment]
+    return {"reward precision": reward["precision"], "reward recall": reward["recall"],
+            "spam precision": spam["precision"], "spam recall": spam["recall"],
+            "p99 ms per entry": latency["p99"]}
+
+
+def done_when(reports: list[dict[str, object]]) -> str:
+    """The done-when figures, one column per set."""
+    width = max(18, *(len(str(data["half"])) for data in reports)) + 2
+    lines = ["done when (issue 25)", f"{'':<20}" + "".join(
+        f"{data['half']!s:>{width}}" for data in reports) + f"{'target':>10}"]
+    figures = [headline(data) for data in reports]
+    for name, target in HEADLINE_TARGETS.items():
+        lines.append(f"{name:<20}" + "".join(f"{f[name]:>{width}.3f}" for f in figures)
+                     + f"{target:>10}")
+    met = [all(data["targets_met"].values()) for data in reports]  # type: ignore[attr-defined]
+    lines.append(f"{'all targets met':<20}" + "".join(f"{m!s:>{width}}" for m in met))
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--half", choices=evaluation.HALVES, default="heldout")
+    parser.add_argument("--half", choices=evaluation.HALVES,
+                        help="one part of the corpus (default: every held-out set)")
     parser.add_argument("--scorer", help="path of another scoring.py to measure")
-    parser.add_argument("--misses", action="store_true", help="list the misclassified entries")
+    parser.add_argument("--misses", action="store_true",
+                        help="list the misclassified entries (development half only)")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
     args = parser.parse_args()
-    data = report(load_scorer(args.scorer), args.half)
-    print(render(data, args.misses))
+    if args.misses and args.half != "dev":
+        parser.error("--misses lists entries of the development half only (--half dev):"
+                     " held-out errors are not read row by row")
+    scorer = load_scorer(args.scorer)
+    reports = [report(scorer, half) for half in ([args.half] if args.half else evaluation.HELD_OUT)]
+    print("\n\n".join(render(data, args.misses) for data in reports))
+    if len(reports) > 1:
+        print("\n" + done_when(reports))
     if args.json:
-        args.json.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+        args.json.write_text(json.dumps(reports, indent=2, ensure_ascii=False), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,11 @@
 Pure computation, shared by `make score-report` (tools/score_report.py) and the scorer's
 tests. The corpus labels are good / low / spam; the scorer's "fair" and "poor" both mean
 "low" (genuine but not worth a reward). The reward decision is "the scorer says good".
+
+The corpus has one development half and two held-out sets (data/README.md): `heldout`,
+written with the development half and looked at while 2026.2 was tuned, and
+`heldout_2026_12`, written later before the scorer was read. Only `dev` may be read row by
+row while tuning.
 """
 
 from __future__ import annotations
@@ -14,7 +19,8 @@ from pathlib import Path
 
 DATA = Path(__file__).parent / "data"
 CLASSES = ("good", "low", "spam")
-HALVES = ("dev", "heldout")
+HELD_OUT = ("heldout", "heldout_2026_12")
+HALVES = ("dev", *HELD_OUT)
 _AS_CLASS = {"good": "good", "fair": "low", "poor": "low", "spam": "spam"}
 
 # "Done when" of issue 25, on the held-out half.

@@ -153,12 +153,35 @@ def test_generic_praise_naming_steps_is_not_good(text: str) -> None:
 
 
 @pytest.mark.parametrize("text", [
+    "Ich war echt positiv überrascht, bei dem Laden kann man nix falsch machen. Gerne wieder!",
+    "Pleasantly surprised, you can't go wrong with this shop. Will order again for sure.",
+    "Kann ich nur weiterempfehlen, macht weiter so! Die Bezahlung ging auch problemlos.",
+    "I'm happy, it's all fine and we're ordering again, that's for sure.",
+])
+def test_praise_in_words_problems_or_details_also_use_is_not_good(text: str) -> None:
+    # Idioms with a problem's words, "weiter(empfehlen)" (not "weite"), the generic step
+    # "Bezahlung" and contractions ("I'm", which is not a number) found nothing concrete.
+    result = score(text, rating=5)
+    assert result.label in ("fair", "poor")
+    reason = result.breakdown["specificity"].reason
+    assert reason.startswith("0 concrete reference(s)") and "0 number(s)" in reason
+    assert result.breakdown["experience"].reason.startswith("problem or observation: none")
+
+
+@pytest.mark.parametrize("text", ["Fällt eine Nummer kleiner aus.", "Runs small, size up.",
+                                  "Die Ratenzahlung wurde abgelehnt."])
+def test_short_reports_of_fit_or_a_named_payment_are_concrete(text: str) -> None:
+    assert not score(text).breakdown["specificity"].reason.startswith("0 concrete")
+
+
+@pytest.mark.parametrize("text", [
     "I recently purchased this product and I must say it has truly exceeded my expectations. "
     "The quality is outstanding and the customer service was exceptional. Overall, a "
     "fantastic experience.",
     "Als zufriedener Kunde möchte ich betonen, dass dieses Produkt in jeder Hinsicht "
     "überzeugt. Insgesamt ein rundum gelungenes Einkaufserlebnis.",
     "Certainly! Here is a review: \"Great product, highly recommended.\"",
+    "Sure! Here's a short 5-star review you can post: \"Lovely shop, fast and friendly.\"",
 ])
 def test_machine_written_boilerplate_is_spam(text: str) -> None:
     result = score(text, rating=5)
@@ -177,6 +200,10 @@ def test_machine_written_boilerplate_is_spam(text: str) -> None:
     ("Material: 100% Baumwolle. Pflege: 30 Grad. Passform: Regular Fit.", "product text"),
     ("Buy cheap Windows 11 keys only $9.99 at softkey-market.store", "throwaway domain"),
     ("You are all idiots.", "insults without content"),
+    ("Lonely tonight? Singles near you are waiting: flirt-now.date", "throwaway domain"),
+    ("Dieselbe Lampe 30% billiger: lampen-outlet-direkt.de", "discount"),
+    ("Zusammensetzung: 80% Wolle, 20% Polyamid. Handwäsche empfohlen.", "product text"),
+    ("🔥🔥🔥🔥🔥🔥", "no words"),
 ])
 def test_spam_shapes_are_spam_with_a_reason(text: str, reason: str) -> None:
     result = score(text, rating=5)
@@ -189,6 +216,11 @@ def test_spam_shapes_are_spam_with_a_reason(text: str, reason: str) -> None:
                                   "Test passed: the jacket kept me dry in 3 hours of rain."])
 def test_words_that_are_spam_elsewhere_do_not_make_genuine_entries_spam(text: str) -> None:
     assert score(text, rating=4).label != "spam"
+
+
+@pytest.mark.parametrize("text", ["👍", "😍🙂"])
+def test_a_lone_emoji_is_a_lazy_reaction_not_spam(text: str) -> None:
+    assert score(text, rating=5).label == "poor"
 
 
 def test_a_detailed_complaint_may_insult_and_stay_genuine() -> None:
@@ -395,7 +427,7 @@ def test_as_dict_matches_the_json_contract() -> None:
     result = score(GERMAN_REVIEW, earlier=[fingerprint("e0", GERMAN_REVIEW)])
     data = json.loads(json.dumps(result.as_dict()))
     assert set(data) == {"score", "label", "components", "language", "duplicate_of", "version"}
-    assert data["version"] == VERSION == "2026.2"
+    assert data["version"] == VERSION == "2026.3"
     assert data["duplicate_of"] == "e0"
     assert data["label"] in ("good", "fair", "poor", "spam")
     for part in data["components"].values():
@@ -521,38 +553,79 @@ def _table(stats: dict[str, dict[str, float]], total: int) -> str:
 
 
 def test_corpus_is_big_and_varied_enough() -> None:
-    rows = evaluation.load("dev") + evaluation.load("heldout")
-    assert len(rows) >= 600
+    rows = [row for half in evaluation.HALVES for row in evaluation.load(half)]
+    assert len(rows) >= 900
     assert {row.language for row in rows} == {"de", "en", "mix"}
     assert {row.shop for row in rows} == {"fashion", "outdoor", "electronics", "food",
-                                          "furniture"}
+                                          "furniture", "drugstore", "books", "pets", "bikes"}
     labels = Counter(row.label for row in rows)
     assert set(labels) == set(evaluation.CLASSES)
     assert min(labels.values()) >= 150
     assert all(1 <= row.rating <= 5 for row in rows)
     texts = [row.text for row in rows]
-    assert len(set(texts)) == len(texts), "an entry in both halves would leak"
+    assert len(set(texts)) == len(texts), "an entry in two parts would leak"
 
 
-def test_corpus_split_follows_the_documented_rule() -> None:
-    # data/README.md: held-out when the first byte of this blake2b digest is odd.
-    for half in evaluation.HALVES:
-        for row in evaluation.load(half):
-            digest = hashlib.blake2b(row.text.encode(), digest_size=8,
-                                     person=b"resonanz.split").digest()
-            assert ("heldout" if digest[0] & 1 else "dev") == half, row.text
+def test_the_fresh_held_out_set_is_big_and_varied_enough() -> None:
+    rows = evaluation.load("heldout_2026_12")
+    assert len(rows) >= 150
+    labels = Counter(row.label for row in rows)
+    assert set(labels) == set(evaluation.CLASSES) and min(labels.values()) >= 30
+    assert {row.language for row in rows} == {"de", "en", "mix"}
+    assert len({row.shop for row in rows}) == 9
 
 
-def test_held_out_figures_meet_the_targets() -> None:
+@pytest.mark.parametrize("half", evaluation.HALVES)
+def test_corpus_split_follows_the_documented_rule(half: str) -> None:
+    # data/README.md: held out when the first byte of this blake2b digest is odd; both
+    # held-out sets follow the rule, the fresh one only adds rows written later.
+    for row in evaluation.load(half):
+        digest = hashlib.blake2b(row.text.encode(), digest_size=8,
+                                 person=b"resonanz.split").digest()
+        assert bool(digest[0] & 1) == (half in evaluation.HELD_OUT), row.text
+
+
+def held_out_figures(half: str) -> tuple[dict[str, float], dict[str, dict[str, int]], bool]:
+    """Aggregates only (the figures, the confusion matrix, whether the targets are met): a
+    failed assertion on the Evaluation itself would print held-out entries row by row."""
+    result = evaluation.evaluate(evaluation.load(half),
+                                 lambda row: score(row.text, row.rating).label)
+    figures = {name: round(value, 3) for name, value in (
+        ("reward precision", result.reward.precision), ("reward recall", result.reward.recall),
+        ("spam precision", result.per_class["spam"].precision),
+        ("spam recall", result.per_class["spam"].recall))}
+    return figures, result.confusion, all(result.meets_targets().values())
+
+
+@pytest.mark.parametrize("half", [
+    "heldout",
+    # Measured honestly on rows written before the scorer was read, 2026.3 misses the
+    # targets here (docs/benchmarks.md "Quality scoring"); strict, so meeting them fails
+    # this mark and the figures get recorded.
+    pytest.param("heldout_2026_12", marks=pytest.mark.xfail(
+        strict=True, reason="2026.3 misses issue 25's targets on the fresh held-out set")),
+])
+def test_held_out_figures_meet_the_targets(half: str) -> None:
     # Reward precision and recall >= 0.90, spam precision >= 0.90 and recall >= 0.95
     # (issue 25). `make score-report` prints the same figures with latency.
-    rows = evaluation.load("heldout")
-    result = evaluation.evaluate(rows, lambda row: score(row.text, row.rating).label)
-    misses = "\n".join(f"{row.label} -> {p}: {row.text}" for row, p in result.misses)
-    assert all(result.meets_targets().values()), f"{result.meets_targets()}\n{misses}"
-    # A change that only shuffles fair and poor is fine; calling good entries spam is not.
-    assert result.confusion["good"]["spam"] == 0
-    assert result.confusion["low"]["spam"] == 0
+    figures, confusion, met = held_out_figures(half)
+    assert met, f"{figures}, confusion {confusion}"
+
+
+# 2026.3 on the fresh held-out set, as recorded in docs/benchmarks.md.
+FRESH_HELD_OUT_2026_3 = {"reward precision": 0.807, "reward recall": 0.882,
+                         "spam precision": 1.0, "spam recall": 0.789}
+
+
+@pytest.mark.parametrize("half", evaluation.HELD_OUT)
+def test_held_out_figures_do_not_fall_behind_the_recorded_ones(half: str) -> None:
+    figures, confusion, _ = held_out_figures(half)
+    if half == "heldout_2026_12":
+        assert all(figures[name] >= floor for name, floor in FRESH_HELD_OUT_2026_3.items()), \
+            f"{figures}, confusion {confusion}"
+    # A change that only shuffles fair and poor is fine; calling genuine entries spam is not.
+    assert confusion["good"]["spam"] == 0
+    assert confusion["low"]["spam"] == 0
 
 
 def test_evaluation_counts_precision_and_recall() -> None:
