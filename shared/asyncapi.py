@@ -67,7 +67,8 @@ class Consumer:
 
 # Kept beside the services' registries by test_asyncapi, which names any difference.
 CONSUMERS: tuple[Consumer, ...] = (
-    Consumer("feedback", "feedback", (UserRemoved, WidgetChanged, PrivacyErasureCompleted)),
+    Consumer("feedback", "feedback", (UserRemoved, WidgetChanged, PrivacyErasureCompleted,
+                                      TenantUpdated)),
     Consumer("analytics", "analytics", (FeedbackEvent, TenantUpdated)),
     Consumer("webhook-dispatcher", "webhook-dispatcher", (
         # the webhooks (fanned out to subscriptions) ...

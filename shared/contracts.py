@@ -158,6 +158,10 @@ def known_timezone(value: str) -> str:
 TimezoneName = Annotated[str, Field(max_length=64), AfterValidator(known_timezone)]
 
 
+RETENTION_NOTE = ("months after which entries are anonymised: email, text, answers and"
+                  " metadata removed, rating, category, status and times kept (1-120)")
+
+
 class OrganizationIn(BaseModel):
     """FeedBackPro `PATCH /v1/organization`: only the fields to change."""
 
@@ -166,11 +170,13 @@ class OrganizationIn(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     timezone: TimezoneName | None = Field(
         default=None, description="IANA name; analytics count days, weeks and months in it")
+    retention_months: int | None = Field(
+        default=None, ge=1, le=120, description=RETENTION_NOTE)
 
     @model_validator(mode="after")
     def changes_something(self) -> OrganizationIn:
-        if self.name is None and self.timezone is None:
-            raise ValueError("send at least one of name, timezone")
+        if self.name is None and self.timezone is None and self.retention_months is None:
+            raise ValueError("send at least one of name, timezone, retention_months")
         return self
 
 
@@ -441,6 +447,7 @@ class OrganizationView(View):
     name: str
     timezone: str = Field(description="IANA name; analytics count days, weeks and months"
                                       " in it (default Europe/Berlin)")
+    retention_months: int = Field(description=RETENTION_NOTE + "; default 24")
     owner_id: str | None
     created_at: datetime
 

@@ -326,6 +326,9 @@ class TenantUpdated(EventData):
 
     name: str
     timezone: str
+    # Months after which the organization's entries are anonymised (docs/privacy.md);
+    # events of older releases have none: the default.
+    retention_months: int = 24
     version: int
 
 

@@ -6,7 +6,9 @@ integrators with the `customer_erased` webhook, and may be repeated."""
 from __future__ import annotations
 
 import asyncio
+import csv
 import hashlib
+import io
 import re
 from typing import Any
 
@@ -19,7 +21,7 @@ from resonanz.devstack.supervisor import Stack
 from resonanz.gateway.public.privacy import mentions
 
 from .conftest import Infra
-from .helpers import Api, admin, new_tenant
+from .helpers import Api, admin, bearer, new_tenant
 from .support import TEXT_COLUMNS, eventually, places_holding, query, query_value
 from .test_rewards_and_events import campaign_with
 from .test_webhooks_support import Receiver, receiving
@@ -151,6 +153,22 @@ async def test_erasing_one_shopper_leaves_nothing_of_her_and_everyone_else_intac
         assert by_id[annas[0]]["payout"]["amount"] == "5.00"
         assert not any(email in str(export) or text in str(export)
                        for email, text in others.values())
+        # The same as CSV, one file per kind, in either dialect.
+        files = {kind: await csv_rows(http, stack, key, f"{location}/export/{kind}")
+                 for kind in ("entries", "answers", "notes")}
+        files["payouts"] = await csv_rows(http, stack, key, f"/api{location}/export/payouts")
+        assert sorted(r["id"] for r in files["entries"]) == sorted(annas)
+        assert {r["body"] for r in files["entries"]} == {*ANNA_TEXTS, ANNA_WIDGET_TEXT}
+        assert {r["customer_email"].lower() for r in files["entries"]} == {ANNA.lower()}
+        assert {(r["entry_id"], r["question"], r["answer"]) for r in files["answers"]} >= {
+            (annas[0], "groesse", ANNA_ANSWER), (annas[2], "comment", ANNA_WIDGET_TEXT)}
+        assert [(r["entry_id"], r["body"]) for r in files["notes"]] == [(annas[1], ANNA_NOTE)]
+        assert [(r["entry_id"], r["amount"], r["currency"], r["status"])
+                for r in files["payouts"]] == [(annas[0], "5.00", "EUR", "paid")]
+        assert not any(email in str(files) or text in str(files)
+                       for email, text in others.values())
+        status, _, _ = await api.call("GET", f"{location}/export/vouchers")
+        assert status == 404
 
         # Erasure, asked in the other dialect.
         status, body, headers = await api.call("POST", "/api/v1/privacy/requests", {
@@ -295,6 +313,16 @@ async def retained(stack: Stack, infra: Infra) -> list[str]:
     finally:
         await consumer.stop()
     return records
+
+
+async def csv_rows(http: aiohttp.ClientSession, stack: Stack, key: str, path: str
+                   ) -> list[dict[str, str]]:
+    async with http.get(stack.services["gateway"].url + path, headers=bearer(key)) as got:
+        text = await got.text()
+        assert got.status == 200, text
+        assert got.content_type == "text/csv"
+        assert got.headers["Content-Disposition"].startswith("attachment")
+    return list(csv.DictReader(io.StringIO(text)))
 
 
 async def _stored_email(stack: Stack, entry_id: str) -> str:

@@ -432,7 +432,9 @@ async def script(r: Recorder, hooks: str, mail: MailCatcher, tenant: str) -> Non
         asked = (await r.call("POST", base, {"type": "export",
                                              "customer_email": "K.Hoffmann@example.de"}))["data"]
         await r.call("GET", f"{base}/{{id}}", id=asked["id"])
+        await r.call("GET", base)
         await r.call("GET", f"{base}/{{id}}/export", id=asked["id"])
+        await r.call("GET", f"{base}/{{id}}/export/{{kind}}", id=asked["id"], kind="entries")
     erasure = (await r.call("POST", "/api/v1/privacy/requests", {
         "type": "erasure", "customer_email": "jane.doe@example.com"}))["data"]
     await eventually(lambda: r.call("GET", "/api/v1/privacy/requests/{id}", id=erasure["id"]),

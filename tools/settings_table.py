@@ -105,6 +105,8 @@ MEANING = {
     "webhook_lease_seconds": "claim on an attempt; outlives the request so no one retries early",
     "webhook_per_endpoint_concurrency": "deliveries in flight per endpoint",
     "webhook_max_in_flight": "deliveries in flight in all",
+    "retention_interval": "seconds between runs of the job anonymising entries past their"
+                          " organization's retention (it also runs at start)",
     "webhook_log_retention_days": "days the delivery log (also what was recorded while an"
                                   " endpoint was disabled) and sent mail are kept",
     "webhook_per_tenant_concurrency": "deliveries in flight per tenant (its share of the"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from aiohttp import web
+from pydantic import Field
 
 from resonanz.shared.consumer import consumer_ctx
 from resonanz.shared.db import database_ready, pool_ctx
@@ -17,6 +18,7 @@ from .api import routes
 from .consumers import handlers
 from .payouts import payout_worker_ctx
 from .privacy import routes as privacy_routes
+from .retention import retention_ctx
 
 SERVICE = "feedback"
 
@@ -27,6 +29,8 @@ class FeedbackSettings(Settings):
 
     port: int = 8081
     widgets_url: str = "http://127.0.0.1:8082"
+    # Seconds between the retention job's runs (it also runs at start; docs/privacy.md).
+    retention_interval: float = Field(default=3600.0, gt=0)
 
 
 def create_app(settings: FeedbackSettings) -> web.Application:
@@ -37,6 +41,7 @@ def create_app(settings: FeedbackSettings) -> web.Application:
             relay_ctx(SERVICE, settings),
             http_client_ctx(settings),
             payout_worker_ctx(settings, settings.widgets_url),
+            retention_ctx(settings.retention_interval),
             consumer_ctx(settings, group="feedback",
                          topics=[settings.topic_identity, settings.topic_widgets,
                                  settings.topic_webhooks],

@@ -1,5 +1,5 @@
-"""What the feedback service learns from others: removed members, campaign rules, and
-other services' parts of an erasure done."""
+"""What the feedback service learns from others: removed members, campaign rules, other
+services' parts of an erasure done, and each organization's retention."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ from resonanz.shared.consumer import Handlers
 from resonanz.shared.events import (
     CloudEvent,
     PrivacyErasureCompleted,
+    TenantUpdated,
     UserRemoved,
     WidgetChanged,
 )
 from resonanz.shared.settings import Settings
 
-from . import commands, privacy, store
+from . import commands, privacy, retention, store
 from .domain import Campaign
 
 
@@ -26,7 +27,12 @@ def handlers(settings: Settings) -> Handlers:
 
     # Every widget event (created, updated, paused, resumed, ended) carries the snapshot.
     return Handlers().on(UserRemoved, on_user_removed).on(WidgetChanged, on_widget_changed) \
-        .on(PrivacyErasureCompleted, on_erasure_completed)
+        .on(PrivacyErasureCompleted, on_erasure_completed).on(TenantUpdated, on_tenant_updated)
+
+
+async def on_tenant_updated(conn: asyncpg.Connection, event: CloudEvent,
+                            data: TenantUpdated) -> None:
+    await retention.save_retention(conn, event.tenantid, data.retention_months, data.version)
 
 
 async def on_erasure_completed(conn: asyncpg.Connection, event: CloudEvent,

@@ -9,8 +9,11 @@ See docs/privacy.md.
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import uuid
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +29,8 @@ from resonanz.shared.outbox import enqueue
 from resonanz.shared.params import parse_uuid
 from resonanz.shared.timestamps import rfc3339
 from resonanz.shared.web import SettingsKey, json_response, read_model
+
+from .export import csv_cell
 
 SOURCE = "resonanz/feedback"
 SERVICE = "feedback"
@@ -89,6 +94,20 @@ async def erase_subject(conn: asyncpg.Connection, tenant_id: str, email: str
         "SELECT id FROM entries WHERE tenant_id = $1 AND lower(customer_email) = $2"
         " ORDER BY id FOR UPDATE", tenant_id, normalised(email))
     ids = [r["id"] for r in rows]
+    payouts, counts = await erase_entries(conn, ids)
+    # An earlier export of this subject can no longer be downloaded.
+    await conn.execute(
+        "UPDATE privacy_requests SET customer_email = NULL WHERE tenant_id = $1"
+        " AND subject_sha256 = $2 AND customer_email IS NOT NULL",
+        tenant_id, subject_sha256(email))
+    return [str(i) for i in ids], [str(p) for p in payouts], counts
+
+
+async def erase_entries(conn: asyncpg.Connection, ids: list[uuid.UUID]
+                        ) -> tuple[list[uuid.UUID], dict[str, int]]:
+    """Erase the personal data of these entries (locked by the caller), their notes and
+    audit trail, and prune their published events: an erasure's part and the retention's.
+    The payout ids and the counts per kind."""
     payouts = [r["id"] for r in await conn.fetch(
         "SELECT id FROM payouts WHERE entry_id = ANY($1::uuid[]) ORDER BY id", ids)]
     counts = {"entries": len(ids), "payouts": len(payouts)}
@@ -114,12 +133,7 @@ async def erase_subject(conn: asyncpg.Connection, tenant_id: str, email: str
     counts["outbox"] = int((await conn.execute(
         "DELETE FROM outbox WHERE published_at IS NOT NULL AND key = ANY($1::text[])",
         [str(i) for i in ids])).split()[-1])
-    # An earlier export of this subject can no longer be downloaded.
-    await conn.execute(
-        "UPDATE privacy_requests SET customer_email = NULL WHERE tenant_id = $1"
-        " AND subject_sha256 = $2 AND customer_email IS NOT NULL",
-        tenant_id, subject_sha256(email))
-    return [str(i) for i in ids], [str(p) for p in payouts], counts
+    return payouts, counts
 
 
 async def _insert(conn: asyncpg.Connection, actor: Caller, kind: str, email: str,
@@ -241,6 +255,19 @@ async def create_request(request: web.Request) -> web.Response:
     return json_response(request_json(row), status=202)
 
 
+# The list is short: the newest requests (a shop answers a few a month).
+LISTED = 100
+
+
+@routes.get("/privacy/requests")
+async def list_requests(request: web.Request) -> web.Response:
+    actor = caller_of(request)
+    rows = await request.app[PoolKey].fetch(
+        "SELECT * FROM privacy_requests WHERE tenant_id = $1"
+        " ORDER BY requested_at DESC, id DESC LIMIT $2", actor.tenant_id, LISTED)
+    return json_response({"items": [request_json(r) for r in rows]})
+
+
 @routes.get("/privacy/requests/{id}")
 async def get_request(request: web.Request) -> web.Response:
     actor = caller_of(request)
@@ -260,3 +287,78 @@ async def get_export(request: web.Request) -> web.Response:
     entries = await export_document(pool, actor.tenant_id, row["customer_email"])
     return json_response({"request_id": str(row["id"]), "customer_email": row["customer_email"],
                           "generated_at": _now(), "entries": entries})
+
+
+# --- the export as CSV, one file per kind -------------------------------------------------
+
+Rows = Callable[[list[dict[str, Any]]], Iterator[dict[str, Any]]]
+
+
+def _entry_rows(entries: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for e in entries:
+        yield {**e, "reward_status": e["reward"]["status"]}
+
+
+def _answer_rows(entries: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for e in entries:
+        for question, answer in (e["answers"] or {}).items():
+            yield {"entry_id": e["id"], "question": question, "answer": answer}
+
+
+def _note_rows(entries: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for e in entries:
+        for note in e["notes"]:
+            yield {"entry_id": e["id"], **note}
+
+
+def _payout_rows(entries: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for e in entries:
+        if e["payout"]:
+            yield {"entry_id": e["id"], **e["payout"]}
+
+
+# Each kind's columns and rows; answers and metadata in entries.csv as JSON text.
+CSV_KINDS: dict[str, tuple[tuple[str, ...], Rows]] = {
+    "entries": (("id", "created_at", "updated_at", "widget_id", "customer_email", "rating",
+                 "category", "status", "body", "metadata", "answers", "assignee",
+                 "quality_score", "reward_status", "first_response_at", "resolved_at",
+                 "deleted"), _entry_rows),
+    "answers": (("entry_id", "question", "answer"), _answer_rows),
+    "notes": (("entry_id", "id", "author", "created_at", "body"), _note_rows),
+    "payouts": (("entry_id", "id", "kind", "amount", "currency", "status", "voucher_code",
+                 "created_at", "completed_at"), _payout_rows),
+}
+
+
+def _cell(value: Any) -> Any:
+    return csv_cell(rfc3339(value) if isinstance(value, datetime) else value)
+
+
+def export_csv(entries: list[dict[str, Any]], kind: str) -> bytes:
+    """One kind of an export's document as CSV (formula-like cells neutralised as in the
+    inbox export)."""
+    columns, rows = CSV_KINDS[kind]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(columns)
+    writer.writerows([_cell(row.get(c)) for c in columns] for row in rows(entries))
+    return out.getvalue().encode()
+
+
+@routes.get("/privacy/requests/{id}/export/{kind}")
+async def get_export_csv(request: web.Request) -> web.Response:
+    """One kind of an export's document as a CSV file; 404 as the document, or for a kind
+    there is none of."""
+    actor = caller_of(request)
+    kind = request.match_info["kind"]
+    pool = request.app[PoolKey]
+    row = await _request(pool, actor.tenant_id, request.match_info["id"])
+    if kind not in CSV_KINDS:
+        raise NotFound(f"no such kind: one of {', '.join(CSV_KINDS)}")
+    if row["kind"] != "export" or row["customer_email"] is None:
+        raise NotFound("no export to download: the request is an erasure, or its subject"
+                       " has been erased since")
+    entries = await export_document(pool, actor.tenant_id, row["customer_email"])
+    return web.Response(body=export_csv(entries, kind), headers={
+        "Content-Type": "text/csv; charset=utf-8", "Cache-Control": "no-store",
+        "Content-Disposition": f'attachment; filename="privacy-{row["id"]}-{kind}.csv"'})

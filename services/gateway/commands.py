@@ -133,11 +133,13 @@ def _digest(token: str) -> bytes:
 async def change_organization(pool: asyncpg.Pool, topic: str, tenant_id: str,
                               change: OrganizationIn, request_id: str | None
                               ) -> dict[str, Any]:
-    """The change and its event (`tenant.updated`: analytics counts days in the zone)."""
+    """The change and its event (`tenant.updated`: analytics counts days in the zone, the
+    feedback service anonymises entries past the retention)."""
     async with pool.acquire() as conn, conn.transaction():
         organization = await store.update_organization(conn, tenant_id, change.name,
-                                                       change.timezone)
+                                                       change.timezone, change.retention_months)
         data = TenantUpdated(name=organization["name"], timezone=organization["timezone"],
+                             retention_months=organization["retention_months"],
                              version=organization["version"])
         await enqueue(conn, new_event(source=SOURCE, tenant_id=tenant_id,
                                       subject=tenant_id, data=data, request_id=request_id),

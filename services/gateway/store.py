@@ -498,7 +498,7 @@ def _as_uuid(value: uuid.UUID | str) -> uuid.UUID:
 
 # --- organization settings -----------------------------------------------------------------
 
-ORGANIZATION_COLUMNS = "id, name, timezone, owner_id, created_at, version"
+ORGANIZATION_COLUMNS = "id, name, timezone, retention_months, owner_id, created_at, version"
 
 
 def _organization(row: asyncpg.Record) -> dict[str, Any]:
@@ -515,12 +515,14 @@ async def organization_of(pool: asyncpg.Pool, tenant_id: str) -> dict[str, Any]:
 
 
 async def update_organization(conn: asyncpg.Connection, tenant_id: str, name: str | None,
-                              timezone: str | None) -> dict[str, Any]:
+                              timezone: str | None, retention_months: int | None = None
+                              ) -> dict[str, Any]:
     """Change what was given (None keeps a value) and count the change in `version`."""
     row = await conn.fetchrow(
         "UPDATE tenants SET name = coalesce($2, name), timezone = coalesce($3, timezone),"
+        " retention_months = coalesce($4, retention_months),"
         f" version = version + 1 WHERE id = $1 RETURNING {ORGANIZATION_COLUMNS}",
-        uuid.UUID(tenant_id), name, timezone)
+        uuid.UUID(tenant_id), name, timezone, retention_months)
     if row is None:
         raise NotFound("organization not found")
     return _organization(row)

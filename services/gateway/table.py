@@ -152,11 +152,13 @@ IDENTITY = [
     Operation("POST", "/v1/password-resets/complete", "Set a new password with the mailed"
               " token; ends every session", handler=ia.complete_password_reset,
               request=ia.PasswordResetCompleteIn, status=204, errors=OPEN, open=True),
-    Operation("GET", "/v1/organization", "Your organization: name and time zone",
+    Operation("GET", "/v1/organization", "Your organization: name, time zone and data"
+              " retention",
               handler=organization.get_organization, response=c.OrganizationView,
               errors=(401, 403, 429)),
-    Operation("PATCH", "/v1/organization", "Rename the organization or set its time zone"
-              " (admin); analytics count days, weeks and months in the zone",
+    Operation("PATCH", "/v1/organization", "Rename the organization, set its time zone"
+              " or its data retention (admin); analytics count days, weeks and months in the"
+              " zone; entries older than retention_months are anonymised",
               handler=organization.update_organization, role="admin",
               request=c.OrganizationIn, response=c.OrganizationView,
               errors=(400, 401, 403, 415, 429)),
@@ -445,6 +447,10 @@ def _privacy(base: str) -> list[Operation]:
     feedback service keeps them (docs/privacy.md)."""
     admin: dict[str, Any] = {"service": "feedback", "role": "admin"}
     return [
+        Operation("GET", base, "The organization's data-subject requests with each"
+                  " service's progress, newest first (admin; the 100 newest)",
+                  upstream="/privacy/requests", answer=items, response=c.PrivacyRequestView,
+                  many=True, errors=(401, 403, 429), **admin),
         Operation("POST", base, "File a data-subject request (admin): an export of"
                   " everything held about one customer email, or its erasure in every"
                   " service; the email is matched exactly, ignoring case",
@@ -460,6 +466,13 @@ def _privacy(base: str) -> list[Operation]:
                   " 404 for an erasure or once the customer has been erased)",
                   upstream="/privacy/requests/{id}/export", response=c.PrivacyExportView,
                   params=(ID,), errors=(401, 403, 404, 429), **admin),
+        Operation("GET", f"{base}/{{id}}/export/{{kind}}", "One kind of an export's"
+                  " document as a CSV file (admin): `entries` (answers and metadata as JSON"
+                  " text), `answers` (one row per question), `notes`, `payouts`; 404 as the"
+                  " document", handler=pv.export_csv, media=("text/csv",),
+                  params=(ID, Param("kind", {"enum": list(pv.CSV_KINDS)}, "path",
+                                    required=True)),
+                  errors=(401, 403, 404, 429), **admin),
     ]
 
 

@@ -8,18 +8,22 @@ import base64
 import re
 
 import asyncpg
+import orjson
 from aiohttp import web
 
 from resonanz.shared.caller import GATEWAY_REPLAYS_ERASED
 from resonanz.shared.contracts import PrivacyRequestIn
 from resonanz.shared.crypto import KeyRing, UndecryptableSecret
 from resonanz.shared.db import PoolKey
-from resonanz.shared.web import read_model
+from resonanz.shared.web import HttpClientKey, read_model
 
 from ..auth import PrincipalKey
 from ..dialects import FEEDBACKPRO, dialect_of
 from ..idempotency import KeyRingKey, _context
-from ..upstream import call
+from ..upstream import UpstreamsKey, as_domain_error, call, caller_headers, reaching, segment
+
+# The export's files, one per kind (the feedback service's privacy.CSV_KINDS).
+CSV_KINDS = ("entries", "answers", "notes", "payouts")
 
 
 def mentions(text: str, email: str) -> bool:
@@ -73,3 +77,26 @@ async def file_request(request: web.Request) -> web.Response:
         {"self": location} if dialect_of(request.path) is FEEDBACKPRO else None)
     return dialect_of(request.path).ok(request, payload, status=status,
                                        headers={"Location": location}, links=links)
+
+
+async def export_csv(request: web.Request) -> web.Response:
+    """One kind of an export's document as CSV, passed on as the feedback service wrote it
+    (one shopper's data: small enough to be read whole)."""
+    principal = request[PrincipalKey]
+    path = (f"/privacy/requests/{segment(request, 'id')}/export/"
+            f"{segment(request, 'kind')}")
+    url = request.app[UpstreamsKey]["feedback"] + path
+    with reaching("feedback"):
+        async with request.app[HttpClientKey].get(
+                url, headers=caller_headers(request, principal)) as upstream:
+            raw = await upstream.read()
+            if upstream.status >= 400:
+                try:
+                    payload = orjson.loads(raw)
+                except orjson.JSONDecodeError:
+                    payload = None
+                raise as_domain_error(upstream.status, payload)
+            return web.Response(body=raw, headers={
+                "Content-Type": upstream.headers["Content-Type"],
+                "Content-Disposition": upstream.headers["Content-Disposition"],
+                "Cache-Control": "no-store"})
