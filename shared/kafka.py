@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import struct
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -62,21 +63,42 @@ async def ensure_topics(bootstrap_servers: str, topics: list[str],
         await admin.close()
 
 
+# A Kafka ApiVersions request (key 18, version 0, correlation id 1): any broker answers it
+# before authentication, so an answer proves the broker is serving, not only that its port
+# accepts connections (a hung or stopped broker's kernel still completes the handshake).
+_CLIENT_ID = b"resonanz-readyz"
+_API_VERSIONS = struct.pack(">hhih", 18, 0, 1, len(_CLIENT_ID)) + _CLIENT_ID
+_PROBE = struct.pack(">i", len(_API_VERSIONS)) + _API_VERSIONS
+PROBE_TIMEOUT = 1.0
+
+
+async def _answers(host: str, port: int) -> None:
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        writer.write(_PROBE)
+        await writer.drain()
+        _, correlation_id = struct.unpack(">ii", await reader.readexactly(8))
+        if correlation_id != 1:
+            raise ConnectionError("the broker answered another request")
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+
+
 def broker_ready_check(bootstrap_servers: str) -> Callable[[Any], Awaitable[None]]:
-    """Readiness: at least one bootstrap broker accepts a connection."""
+    """Readiness: at least one bootstrap broker answers a protocol request within a second."""
 
     async def broker_ready(app: Any) -> None:
-        errors = []
+        errors: list[BaseException] = []
         for server in bootstrap_servers.split(","):
             host, _, port = server.strip().rpartition(":")
             try:
-                _, writer = await asyncio.open_connection(host.strip("[]"), int(port))
-            except OSError as exc:
+                await asyncio.wait_for(_answers(host.strip("[]"), int(port)), PROBE_TIMEOUT)
+            except (OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
                 errors.append(exc)
                 continue
-            writer.close()
-            await writer.wait_closed()
             return
-        raise ConnectionError(f"no broker reachable: {errors}")
+        raise ConnectionError(f"no broker answered: {errors!r}")
 
     return broker_ready

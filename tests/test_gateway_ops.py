@@ -139,7 +139,7 @@ async def test_gateway_logs_each_request_as_json_without_the_key(
     assert "cookie-not-logged" not in written
 
 
-# --- readiness: 503 while the database or the broker is gone ----------------------------------
+# --- readiness: 503 while the database or the broker is gone or hangs -------------------------
 
 
 async def test_readyz_is_503_while_the_services_database_role_cannot_connect(
@@ -174,6 +174,7 @@ class Gap:
         self.target, self.port = (host, int(port)), free_port()
         self.server: asyncio.Server | None = None
         self.writers: set[asyncio.StreamWriter] = set()
+        self.hung = False  # new connections accepted and never answered, as by a hung broker
 
     async def open(self) -> None:
         self.server = await asyncio.start_server(self._relay, "127.0.0.1", self.port)
@@ -187,6 +188,12 @@ class Gap:
             self.server = None
 
     async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.hung:
+            self.writers.add(writer)
+            with contextlib.suppress(OSError):
+                while await reader.read(65536):
+                    pass
+            return
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.target)
         except OSError:
@@ -229,6 +236,15 @@ async def test_readyz_is_503_while_the_broker_is_gone(
         await gap.open()
         await eventually(lambda: get_or_none(http, ready), lambda r: r == 200, within=10,
                          what="ready once the broker is back")
+        # Hung: the port still accepts connections (as a stopped broker's kernel does), but
+        # nothing answers.
+        gap.hung = True
+        _, body = await eventually(lambda: get(http, ready), lambda r: r[0] == 503,
+                                   within=10, what="not ready while the broker hangs")
+        assert list(body["problems"]) == ["broker_ready"], body
+        gap.hung = False
+        await eventually(lambda: get_or_none(http, ready), lambda r: r == 200, within=10,
+                         what="ready once the broker answers again")
     finally:
         second.stop()
         await gap.close()

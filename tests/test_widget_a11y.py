@@ -18,9 +18,9 @@ from resonanz.devstack.supervisor import Stack
 from .cdp import Tab, tab
 from .helpers import new_tenant
 from .support import eventually
-from .test_widgets_support import gateway, send, session
+from .test_widgets_support import gateway, send
 
-__all__ = ["session", "tab"]
+__all__ = ["tab"]
 
 AXE = Path(__file__).parent / "assets" / "axe.min.js"
 AXE_VERSION = "4.14.1"
@@ -73,10 +73,10 @@ def test_the_vendored_axe_core_is_the_recorded_version() -> None:
 
 @pytest.mark.parametrize("name", list(WIDGETS))
 async def test_no_serious_or_critical_violation_in_any_state(
-    shared_stack: Stack, session: aiohttp.ClientSession, tab: Tab, name: str,
+    shared_stack: Stack, http: aiohttp.ClientSession, tab: Tab, name: str,
 ) -> None:
     _, key = await new_tenant(shared_stack)
-    status, created, _ = await send(session, shared_stack, "POST", "/v1/widgets", key,
+    status, created, _ = await send(http, shared_stack, "POST", "/v1/widgets", key,
                                     json=WIDGETS[name])
     assert status == 201, created
     page = f"{gateway(shared_stack)}/demo/{created['data']['public_id']}"

@@ -20,9 +20,9 @@ from resonanz.widgets.public import INLINE_MIN_HEIGHT
 from .cdp import Tab, rgb, tab
 from .helpers import metric_value, new_tenant
 from .support import eventually
-from .test_widgets_support import entries_of, gateway, send, session
+from .test_widgets_support import entries_of, gateway, send
 
-__all__ = ["session", "tab"]
+__all__ = ["tab"]
 
 # The config's max-age (≤ 15 s) on a newly loaded page; the widget's own revalidation
 # (every 10 s) on a page already open.
@@ -31,20 +31,20 @@ FOLLOWS_WITHIN = 15.0
 CONFIG_ROUTE = "/public/widgets/{public_id}"
 
 
-async def create_widget(session: aiohttp.ClientSession, stack: Stack, key: str,
+async def create_widget(http: aiohttp.ClientSession, stack: Stack, key: str,
                         **fields: Any) -> dict[str, Any]:
-    status, created, _ = await send(session, stack, "POST", "/v1/widgets", key,
+    status, created, _ = await send(http, stack, "POST", "/v1/widgets", key,
                                     json={**DEMO_WIDGET, **fields})
     assert status == 201, created
     widget: dict[str, Any] = created["data"]
     return widget
 
 
-async def demo_shop(session: aiohttp.ClientSession, stack: Stack, **fields: Any
+async def demo_shop(http: aiohttp.ClientSession, stack: Stack, **fields: Any
                     ) -> tuple[str, dict[str, Any], str]:
     """A tenant's key, its widget and the demo shop page embedding it."""
     _, key = await new_tenant(stack)
-    widget = await create_widget(session, stack, key, **fields)
+    widget = await create_widget(http, stack, key, **fields)
     return key, widget, f"{gateway(stack)}/demo/{widget['public_id']}"
 
 
@@ -78,10 +78,10 @@ async def fill_and_submit(tab: Tab, comment: str) -> None:
 
 
 async def test_a_shopper_gives_feedback_on_the_demo_shop_and_changes_go_live(
-    shared_stack: Stack, session: aiohttp.ClientSession, tab: Tab,
+    shared_stack: Stack, http: aiohttp.ClientSession, tab: Tab,
 ) -> None:
     stack = shared_stack
-    key, widget, page = await demo_shop(session, stack)
+    key, widget, page = await demo_shop(http, stack)
 
     shown = await tab.load(page)
     assert shown["state"] == "shown" and shown["title"] == "Ihre Meinung zählt"
@@ -95,49 +95,49 @@ async def test_a_shopper_gives_feedback_on_the_demo_shop_and_changes_go_live(
     thanked = await eventually(tab.probe, lambda s: s["thanks"], what="the thank-you state")
     assert "Vielen Dank" in thanked["thanks"]
 
-    status, listed, _ = await send(session, stack, "GET",
+    status, listed, _ = await send(http, stack, "GET",
                                    f"/v1/feedback?widget_id={widget['id']}", key)
     assert status == 200, listed
     [entry] = listed["data"]
     assert (entry["widget_id"], entry["rating"]) == (widget["id"], 4)
     assert entry["body"] == "Schöner Shop, schnelle Lieferung."
 
-    await send(session, stack, "PATCH", f"/v1/widgets/{widget['id']}", key,
+    await send(http, stack, "PATCH", f"/v1/widgets/{widget['id']}", key,
                json={"theme": {"primary_color": "#1d4ed8"}})
     await eventually(lambda: tab.load(page), lambda s: s["colour"] == rgb("#1d4ed8"),
                      within=LIVE_WITHIN, interval=1.0, what="the new theme on a new page")
 
-    await send(session, stack, "POST", f"/v1/widgets/{widget['id']}/pause", key,
+    await send(http, stack, "POST", f"/v1/widgets/{widget['id']}/pause", key,
                json={"reason": "maintenance"})
     hidden = await eventually(lambda: tab.load(page), lambda s: s["state"] == "hidden",
                               within=LIVE_WITHIN, interval=1.0, what="the paused widget gone")
     assert hidden["rendered"] is False
 
-    await send(session, stack, "POST", f"/v1/widgets/{widget['id']}/resume", key, json={})
+    await send(http, stack, "POST", f"/v1/widgets/{widget['id']}/resume", key, json={})
     await eventually(lambda: tab.load(page), lambda s: s["state"] == "shown" and s["rendered"],
                      within=LIVE_WITHIN, interval=1.0, what="the resumed widget back")
 
 
-async def config_answers(session: aiohttp.ClientSession, stack: Stack, status: int) -> float:
-    return await metric_value(session, stack.services["gateway"].ops_url,
+async def config_answers(http: aiohttp.ClientSession, stack: Stack, status: int) -> float:
+    return await metric_value(http, stack.services["gateway"].ops_url,
                               "resonanz_http_requests_total", route=CONFIG_ROUTE,
                               status=str(status))
 
 
 async def test_an_open_page_follows_theme_changes_pauses_and_resumes_without_a_reload(
-    shared_stack: Stack, session: aiohttp.ClientSession, tab: Tab,
+    shared_stack: Stack, http: aiohttp.ClientSession, tab: Tab,
 ) -> None:
     stack = shared_stack
-    key, widget, page = await demo_shop(session, stack)
+    key, widget, page = await demo_shop(http, stack)
     assert (await tab.load(page))["state"] == "shown"
     await tab.js("document.querySelector('[data-resonanz-widget]').dataset.first = 'yes'")
 
     # Nothing changed: the page asks again with the ETag and is told so (304).
-    unchanged = await config_answers(session, stack, 304)
-    await eventually(lambda: config_answers(session, stack, 304), lambda n: n > unchanged,
+    unchanged = await config_answers(http, stack, 304)
+    await eventually(lambda: config_answers(http, stack, 304), lambda n: n > unchanged,
                      within=FOLLOWS_WITHIN, interval=0.5, what="a revalidation answered 304")
 
-    await send(session, stack, "PATCH", f"/v1/widgets/{widget['id']}", key,
+    await send(http, stack, "PATCH", f"/v1/widgets/{widget['id']}", key,
                json={"theme": {"primary_color": "#1d4ed8"}})
     restyled = await eventually(tab.probe, lambda s: s["colour"] == rgb("#1d4ed8"),
                                 within=FOLLOWS_WITHIN, interval=0.5,
@@ -146,29 +146,29 @@ async def test_an_open_page_follows_theme_changes_pauses_and_resumes_without_a_r
     # Only restyled: the very element the page got first, not a new widget.
     assert await tab.js("document.querySelector('[data-resonanz-widget]').dataset.first")
 
-    await send(session, stack, "POST", f"/v1/widgets/{widget['id']}/pause", key,
+    await send(http, stack, "POST", f"/v1/widgets/{widget['id']}/pause", key,
                json={"reason": "maintenance"})
     hidden = await eventually(tab.probe, lambda s: not s["rendered"], within=FOLLOWS_WITHIN,
                               interval=0.5, what="the paused widget gone from the open page")
     assert hidden["state"] == "hidden"
 
-    await send(session, stack, "POST", f"/v1/widgets/{widget['id']}/resume", key, json={})
+    await send(http, stack, "POST", f"/v1/widgets/{widget['id']}/resume", key, json={})
     back = await eventually(tab.probe, lambda s: s["rendered"], within=FOLLOWS_WITHIN,
                             interval=0.5, what="the resumed widget back on the open page")
     assert (back["state"], back["colour"]) == ("shown", rgb("#1d4ed8"))
 
 
 async def test_a_pause_while_a_shopper_is_typing_says_so_politely(
-    shared_stack: Stack, session: aiohttp.ClientSession, tab: Tab,
+    shared_stack: Stack, http: aiohttp.ClientSession, tab: Tab,
 ) -> None:
     stack = shared_stack
-    key, widget, page = await demo_shop(session, stack)
+    key, widget, page = await demo_shop(http, stack)
     await tab.load(page)
     await tab.shadow("root.querySelector('.launcher').click();")
     await tab.shadow("root.querySelector('textarea').focus();")
     await tab.call("Input.insertText", text="Die Suche findet keine")
 
-    await send(session, stack, "POST", f"/v1/widgets/{widget['id']}/pause", key,
+    await send(http, stack, "POST", f"/v1/widgets/{widget['id']}/pause", key,
                json={"reason": "maintenance"})
     told = await eventually(tab.probe, lambda s: s["note"], within=FOLLOWS_WITHIN,
                             interval=0.5, what="the paused note in the open form")
@@ -181,9 +181,9 @@ async def test_a_pause_while_a_shopper_is_typing_says_so_politely(
 
 
 async def test_focus_returns_to_the_chosen_rating_and_escape_closes_from_the_page(
-    shared_stack: Stack, session: aiohttp.ClientSession, tab: Tab,
+    shared_stack: Stack, http: aiohttp.ClientSession, tab: Tab,
 ) -> None:
-    _, _, page = await demo_shop(session, shared_stack)
+    _, _, page = await demo_shop(http, shared_stack)
     await tab.load(page)
     await tab.shadow("root.querySelector('.launcher').focus();")
     await tab.press("Enter", 13, "\r")
@@ -205,9 +205,9 @@ async def test_focus_returns_to_the_chosen_rating_and_escape_closes_from_the_pag
 
 
 async def test_the_close_button_keeps_its_place_after_the_thank_you(
-    shared_stack: Stack, session: aiohttp.ClientSession, tab: Tab,
+    shared_stack: Stack, http: aiohttp.ClientSession, tab: Tab,
 ) -> None:
-    _, _, page = await demo_shop(session, shared_stack)
+    _, _, page = await demo_shop(http, shared_stack)
     await tab.load(page)
     await tab.shadow("root.querySelector('.launcher').click();")
     # Where it sits in the panel's corner (the panel itself shrinks to the thank-you).
@@ -221,9 +221,9 @@ async def test_the_close_button_keeps_its_place_after_the_thank_you(
 
 
 async def test_an_inline_widget_does_not_shift_the_page(
-    shared_stack: Stack, session: aiohttp.ClientSession, tab: Tab,
+    shared_stack: Stack, http: aiohttp.ClientSession, tab: Tab,
 ) -> None:
-    _, _, page = await demo_shop(session, shared_stack, placement="inline")
+    _, _, page = await demo_shop(http, shared_stack, placement="inline")
     # Tall enough that the place of the widget and all below it are in view from the start.
     await tab.call("Emulation.setDeviceMetricsOverride", width=1100, height=1600,
                    deviceScaleFactor=1, mobile=False)
@@ -266,12 +266,12 @@ async def shop_site(gateway_url: str, public_id: str, port: int, *, lang: str = 
 
 
 async def test_a_shop_on_another_origin_gets_the_widget_in_its_language_only_if_allowed(
-    shared_stack: Stack, session: aiohttp.ClientSession, tab: Tab,
+    shared_stack: Stack, http: aiohttp.ClientSession, tab: Tab,
 ) -> None:
     stack = shared_stack
     tenant, key = await new_tenant(stack)
     port = free_port()
-    widget = await create_widget(session, stack, key,
+    widget = await create_widget(http, stack, key,
                                  allowed_origins=[f"http://127.0.0.1:{port}"],
                                  trigger={"type": "time-on-page", "seconds": 1})
 
@@ -286,7 +286,7 @@ async def test_a_shop_on_another_origin_gets_the_widget_in_its_language_only_if_
         await fill_and_submit(tab, "Great shop, fast delivery.")
         thanked = await eventually(tab.probe, lambda s: s["thanks"], what="the thank-you")
         assert "Thank you" in thanked["thanks"]
-    [entry] = await entries_of(session, stack, tenant, widget["id"])
+    [entry] = await entries_of(http, stack, tenant, widget["id"])
     assert entry["metadata"]["language"] == "en"
 
     async with shop_site(gateway(stack), widget["public_id"], free_port()) as foreign_shop:
@@ -295,10 +295,10 @@ async def test_a_shop_on_another_origin_gets_the_widget_in_its_language_only_if_
 
 
 async def test_a_page_in_another_language_follows_the_browsers_languages(
-    shared_stack: Stack, session: aiohttp.ClientSession, tab: Tab,
+    shared_stack: Stack, http: aiohttp.ClientSession, tab: Tab,
 ) -> None:
     _, key = await new_tenant(shared_stack)
-    widget = await create_widget(session, shared_stack, key)
+    widget = await create_widget(http, shared_stack, key)
     agent = await tab.js("navigator.userAgent")
     await tab.call("Emulation.setUserAgentOverride", userAgent=agent,
                    acceptLanguage="fr-FR,de-DE;q=0.8,en;q=0.5")
@@ -309,10 +309,10 @@ async def test_a_page_in_another_language_follows_the_browsers_languages(
 
 
 async def test_scroll_depth_fires_on_a_page_too_short_to_scroll_that_far(
-    shared_stack: Stack, session: aiohttp.ClientSession, tab: Tab,
+    shared_stack: Stack, http: aiohttp.ClientSession, tab: Tab,
 ) -> None:
     _, key = await new_tenant(shared_stack)
-    widget = await create_widget(session, shared_stack, key,
+    widget = await create_widget(http, shared_stack, key,
                                  trigger={"type": "scroll-depth", "percentage": 80})
     async with shop_site(gateway(shared_stack), widget["public_id"], free_port()) as shop:
         await tab.load(shop)
@@ -325,10 +325,10 @@ LONG_FORM = [{"id": f"text{n}", "type": "text", "label": f"Question {n}"} for n 
 
 
 async def test_the_form_keeps_to_what_the_server_accepts(
-    shared_stack: Stack, session: aiohttp.ClientSession, tab: Tab,
+    shared_stack: Stack, http: aiohttp.ClientSession, tab: Tab,
 ) -> None:
     tenant, key = await new_tenant(shared_stack)
-    widget = await create_widget(session, shared_stack, key, questions=LONG_FORM)
+    widget = await create_widget(http, shared_stack, key, questions=LONG_FORM)
     async with shop_site(gateway(shared_stack), widget["public_id"], free_port()) as shop:
         await tab.load(shop)
         await tab.shadow("root.querySelector('.launcher').click();")
@@ -343,16 +343,16 @@ async def test_the_form_keeps_to_what_the_server_accepts(
         # Send what the widget let through: the server takes it.
         await tab.shadow("root.querySelector('.send').click();")
         await eventually(tab.probe, lambda s: s["thanks"], what="the long form accepted")
-    [entry] = await entries_of(session, shared_stack, tenant, widget["id"])
+    [entry] = await entries_of(http, shared_stack, tenant, widget["id"])
     body = json.dumps({"answers": entry["answers"]}, ensure_ascii=False).encode()
     assert 16 * 1024 - 1000 < len(body) <= 16 * 1024
 
 
 async def test_answers_pasted_beyond_the_cap_are_held_back_with_a_reason(
-    shared_stack: Stack, session: aiohttp.ClientSession, tab: Tab,
+    shared_stack: Stack, http: aiohttp.ClientSession, tab: Tab,
 ) -> None:
     tenant, key = await new_tenant(shared_stack)
-    widget = await create_widget(session, shared_stack, key, questions=LONG_FORM)
+    widget = await create_widget(http, shared_stack, key, questions=LONG_FORM)
     async with shop_site(gateway(shared_stack), widget["public_id"], free_port()) as shop:
         await tab.load(shop)
         await tab.shadow("root.querySelector('.launcher').click();"
@@ -364,4 +364,4 @@ async def test_answers_pasted_beyond_the_cap_are_held_back_with_a_reason(
                                 " root.querySelector('.hint').textContent];")
     assert said[0] == "Your answers are too long. Please shorten them."
     assert said[1] == "Too long, please shorten"
-    assert await entries_of(session, shared_stack, tenant, widget["id"]) == []
+    assert await entries_of(http, shared_stack, tenant, widget["id"]) == []

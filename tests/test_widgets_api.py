@@ -11,9 +11,7 @@ from resonanz.devstack.supervisor import Stack
 
 from .conftest import Infra
 from .helpers import admin, new_tenant
-from .test_widgets_support import QUESTIONS, create_active_widget, send, session, topic_events
-
-__all__ = ["session"]
+from .test_widgets_support import QUESTIONS, create_active_widget, send, topic_events
 
 CAMPAIGN = {
     "name": "Spring vouchers",
@@ -35,10 +33,10 @@ def _in(seconds: int) -> str:
 
 
 async def test_a_campaign_starts_as_draft_and_moves_through_its_lifecycle(
-    stack: Stack, session: aiohttp.ClientSession,
+    stack: Stack, http: aiohttp.ClientSession,
 ) -> None:
     _, key = await new_tenant(stack)
-    status, body, headers = await send(session, stack, "POST", "/api/v1/campaigns", key,
+    status, body, headers = await send(http, stack, "POST", "/api/v1/campaigns", key,
                                        json={**CAMPAIGN, "status": "ACTIVE"})
     assert status == 201, body
     assert body["success"] is True and body["timestamp"].endswith("Z")
@@ -54,54 +52,54 @@ async def test_a_campaign_starts_as_draft_and_moves_through_its_lifecycle(
              ("POST", f"{path}/resume", {}, "ACTIVE"),
              ("PATCH", path, {"status": "ENDED"}, "ENDED")]
     for method, url, payload, expected in steps:
-        status, body, _ = await send(session, stack, method, url, key, json=payload)
+        status, body, _ = await send(http, stack, method, url, key, json=payload)
         assert (status, body["data"]["status"]) == (200, expected), body
 
-    status, listed, _ = await send(session, stack, "GET", "/api/v1/campaigns", key)
+    status, listed, _ = await send(http, stack, "GET", "/api/v1/campaigns", key)
     assert status == 200
     assert [(c["id"], c["status"]) for c in listed["data"]] == [(campaign["id"], "ENDED")]
 
 
 async def test_impossible_transitions_are_409_with_the_allowed_moves(
-    stack: Stack, session: aiohttp.ClientSession,
+    stack: Stack, http: aiohttp.ClientSession,
 ) -> None:
     _, key = await new_tenant(stack)
-    _, body, _ = await send(session, stack, "POST", "/api/v1/campaigns", key, json=CAMPAIGN)
+    _, body, _ = await send(http, stack, "POST", "/api/v1/campaigns", key, json=CAMPAIGN)
     path = f"/api/v1/campaigns/{body['data']['id']}"
 
-    status, body, _ = await send(session, stack, "POST", f"{path}/resume", key, json={})
+    status, body, _ = await send(http, stack, "POST", f"{path}/resume", key, json={})
     assert status == 409
     assert body["success"] is False and "PAUSED" in body["error"]
     assert body["details"][0]["allowed"] == ["ACTIVE", "ENDED"]
 
-    status, body, _ = await send(session, stack, "POST", f"{path}/pause", key, json={})
+    status, body, _ = await send(http, stack, "POST", f"{path}/pause", key, json={})
     assert status == 409 and body["details"][0]["current"] == "DRAFT"
 
-    await send(session, stack, "PATCH", path, key, json={"status": "ENDED"})
-    status, body, _ = await send(session, stack, "PATCH", path, key, json={"status": "ACTIVE"})
+    await send(http, stack, "PATCH", path, key, json={"status": "ENDED"})
+    status, body, _ = await send(http, stack, "PATCH", path, key, json={"status": "ACTIVE"})
     assert status == 409 and body["details"][0]["allowed"] == []
 
 
 async def test_feedbackpro_widgets_list_patch_pause_and_resume(
-    stack: Stack, session: aiohttp.ClientSession,
+    stack: Stack, http: aiohttp.ClientSession,
 ) -> None:
     _, key = await new_tenant(stack)
     widget = await create_active_widget(
-        session, stack, key, placement="bottom-left",
+        http, stack, key, placement="bottom-left",
         trigger={"type": "scroll-depth", "percentage": 50})
     assert widget["is_active"] is True and widget["status"] == "active"
     assert widget["trigger"] == {"type": "scroll-depth", "percentage": 50}
     assert f'data-widget="{widget["public_id"]}"' in widget["embed_code"]
     path = f"/v1/widgets/{widget['id']}"
 
-    status, body, _ = await send(session, stack, "GET", "/v1/widgets?page=1&limit=10", key)
+    status, body, _ = await send(http, stack, "GET", "/v1/widgets?page=1&limit=10", key)
     assert status == 200
     assert [w["id"] for w in body["data"]] == [widget["id"]]
     assert body["meta"]["page"] == 1 and body["meta"]["per_page"] == 10
     assert body["meta"]["total"] == 1 and body["meta"]["request_id"]
     assert body["links"]["next"] is None and body["links"]["prev"] is None
 
-    status, body, _ = await send(session, stack, "PATCH", path, key, json={
+    status, body, _ = await send(http, stack, "PATCH", path, key, json={
         "theme": {"primary_color": "#aa0000", "border_radius": 4}, "position": "inline",
         "languages": ["en"], "trigger": "exit-intent"})
     assert status == 200, body
@@ -112,7 +110,7 @@ async def test_feedbackpro_widgets_list_patch_pause_and_resume(
     assert patched["trigger"] == {"type": "exit-intent"}
 
     resume_at = _in(3600)
-    status, body, _ = await send(session, stack, "POST", f"{path}/pause", key, json={
+    status, body, _ = await send(http, stack, "POST", f"{path}/pause", key, json={
         "reason": "Black Friday campaign — switching to survey mode", "resume_at": resume_at})
     assert status == 200, body
     assert set(body["data"]) == {"id", "status", "paused_at", "scheduled_resume"}
@@ -120,37 +118,37 @@ async def test_feedbackpro_widgets_list_patch_pause_and_resume(
     assert body["data"]["scheduled_resume"] == resume_at.replace("Z", ".000Z")
     assert body["data"]["paused_at"].endswith("Z") and body["meta"]["request_id"]
 
-    status, body, _ = await send(session, stack, "POST", f"{path}/resume", key,
+    status, body, _ = await send(http, stack, "POST", f"{path}/resume", key,
                                  json={"notify": True})
     assert status == 200 and body["data"]["is_active"] is True
     assert body["data"]["scheduled_resume"] is None
 
-    status, body, _ = await send(session, stack, "PATCH", path, key, json={"is_active": False})
+    status, body, _ = await send(http, stack, "PATCH", path, key, json={"is_active": False})
     assert (status, body["data"]["status"]) == (200, "paused")
 
 
 async def test_invalid_settings_are_400_with_field_details(
-    stack: Stack, session: aiohttp.ClientSession,
+    stack: Stack, http: aiohttp.ClientSession,
 ) -> None:
     _, key = await new_tenant(stack)
-    widget = await create_active_widget(session, stack, key)
+    widget = await create_active_widget(http, stack, key)
     path = f"/v1/widgets/{widget['id']}"
 
-    status, body, _ = await send(session, stack, "PATCH", path, key,
+    status, body, _ = await send(http, stack, "PATCH", path, key,
                                  json={"theme": {"primary_color": "red; x: y"}})
     assert status == 400
     assert body["meta"]["error"]["details"][0]["field"] == "theme.primary_color"
 
-    status, body, _ = await send(session, stack, "PATCH", path, key,
+    status, body, _ = await send(http, stack, "PATCH", path, key,
                                  json={"trigger": {"type": "time-on-page"}})
     assert status == 400 and body["meta"]["error"]["details"][0]["field"] == "trigger"
 
-    status, body, _ = await send(session, stack, "POST", f"{path}/pause", key,
+    status, body, _ = await send(http, stack, "POST", f"{path}/pause", key,
                                  json={"resume_at": _in(-60)})
     assert status == 400
     assert body["meta"]["error"]["details"][0]["field"] == "resume_at"
 
-    status, body, _ = await send(session, stack, "POST", "/api/v1/campaigns", key, json={
+    status, body, _ = await send(http, stack, "POST", "/api/v1/campaigns", key, json={
         "name": "x", "reward": {"amount": "5"}, "questions": [
             {"id": "q", "type": "single_choice", "label": "Pick", "options": []}]})
     assert status == 400 and body["success"] is False
@@ -159,36 +157,36 @@ async def test_invalid_settings_are_400_with_field_details(
 
 
 async def test_another_tenants_widget_is_not_found_and_viewers_cannot_change_widgets(
-    stack: Stack, session: aiohttp.ClientSession,
+    stack: Stack, http: aiohttp.ClientSession,
 ) -> None:
     tenant, key = await new_tenant(stack, "Owner")
     _, other_key = await new_tenant(stack, "Other")
-    widget = await create_active_widget(session, stack, key)
+    widget = await create_active_widget(http, stack, key)
 
     for method, path in (("GET", f"/v1/widgets/{widget['id']}"),
                          ("PATCH", f"/v1/widgets/{widget['id']}"),
                          ("POST", f"/api/v1/campaigns/{widget['id']}/pause"),
                          ("GET", "/api/v1/campaigns/not-a-uuid")):
-        status, _, _ = await send(session, stack, method, path, other_key, json={})
+        status, _, _ = await send(http, stack, method, path, other_key, json={})
         assert status == 404, (method, path)
 
     viewer = await admin(stack, "create-key", "--tenant", tenant, "--role", "viewer")
-    status, _, _ = await send(session, stack, "PATCH", f"/v1/widgets/{widget['id']}",
+    status, _, _ = await send(http, stack, "PATCH", f"/v1/widgets/{widget['id']}",
                               viewer["api_key"], json={"name": "mine now"})
     assert status == 403
 
 
 async def test_every_change_is_an_event_on_the_widgets_topic(
-    stack: Stack, infra: Infra, topics: dict[str, str], session: aiohttp.ClientSession,
+    stack: Stack, infra: Infra, topics: dict[str, str], http: aiohttp.ClientSession,
 ) -> None:
     tenant, key = await new_tenant(stack)
-    _, body, _ = await send(session, stack, "POST", "/api/v1/campaigns", key, json=CAMPAIGN)
+    _, body, _ = await send(http, stack, "POST", "/api/v1/campaigns", key, json=CAMPAIGN)
     path = f"/api/v1/campaigns/{body['data']['id']}"
     for method, url, payload in (("PATCH", path, {"status": "ACTIVE"}),
                                  ("POST", f"{path}/pause", {"reason": "inventory"}),
                                  ("POST", f"{path}/resume", {"notify": True}),
                                  ("PATCH", path, {"status": "ENDED"})):
-        status, _, _ = await send(session, stack, method, url, key, json=payload)
+        status, _, _ = await send(http, stack, method, url, key, json=payload)
         assert status == 200
 
     events = await topic_events(infra.bootstrap_servers, topics["RESONANZ_TOPIC_WIDGETS"], 5,
@@ -207,14 +205,14 @@ async def test_every_change_is_an_event_on_the_widgets_topic(
 
 
 async def test_null_list_settings_are_accepted_not_a_server_error(
-    stack: Stack, session: aiohttp.ClientSession,
+    stack: Stack, http: aiohttp.ClientSession,
 ) -> None:
     _, key = await new_tenant(stack)
-    status, body, _ = await send(session, stack, "POST", "/v1/widgets", key, json={
+    status, body, _ = await send(http, stack, "POST", "/v1/widgets", key, json={
         "name": "Nulls", "allowed_origins": None, "languages": None, "questions": None})
     assert status == 201, body
     widget = body["data"]
     assert widget["allowed_origins"] == [] and widget["languages"]
-    status, _, _ = await send(session, stack, "PATCH", f"/api/v1/campaigns/{widget['id']}",
+    status, _, _ = await send(http, stack, "PATCH", f"/api/v1/campaigns/{widget['id']}",
                               key, json={"allowed_origins": None, "theme": None})
     assert status == 200

@@ -14,9 +14,7 @@ from resonanz.devstack.supervisor import ServiceProcess, Stack, free_port
 
 from .helpers import new_tenant
 from .support import eventually
-from .test_widgets_support import create_active_widget, outbox_types, send, session, widget_row
-
-__all__ = ["session"]
+from .test_widgets_support import create_active_widget, outbox_types, send, widget_row
 
 ON_TIME = timedelta(seconds=1)
 log = logging.getLogger(__name__)
@@ -26,9 +24,9 @@ def at(moment: datetime) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-async def pause_until(session: aiohttp.ClientSession, stack: Stack, key: str, widget_id: str,
+async def pause_until(http: aiohttp.ClientSession, stack: Stack, key: str, widget_id: str,
                       resume_at: datetime) -> None:
-    status, body, _ = await send(session, stack, "POST", f"/api/v1/campaigns/{widget_id}/pause",
+    status, body, _ = await send(http, stack, "POST", f"/api/v1/campaigns/{widget_id}/pause",
                                  key, json={"reason": "maintenance", "resume_at": at(resume_at)})
     assert status == 200 and body["data"]["status"] == "PAUSED", body
 
@@ -59,12 +57,12 @@ async def second_replica(stack: Stack) -> AsyncIterator[ServiceProcess]:
 
 
 async def test_a_paused_widget_resumes_on_time_although_the_service_restarted_meanwhile(
-    stack: Stack, session: aiohttp.ClientSession,
+    stack: Stack, http: aiohttp.ClientSession,
 ) -> None:
     _, key = await new_tenant(stack)
-    widget = await create_active_widget(session, stack, key)
+    widget = await create_active_widget(http, stack, key)
     resume_at = datetime.now(UTC) + timedelta(seconds=12)
-    await pause_until(session, stack, key, widget["id"], resume_at)
+    await pause_until(http, stack, key, widget["id"], resume_at)
 
     widgets = stack.services["widgets"]
     await asyncio.to_thread(widgets.stop)
@@ -80,15 +78,15 @@ async def test_a_paused_widget_resumes_on_time_although_the_service_restarted_me
 
 
 async def test_two_replicas_resume_each_widget_exactly_once(
-    stack: Stack, session: aiohttp.ClientSession, second_replica: ServiceProcess,
+    stack: Stack, http: aiohttp.ClientSession, second_replica: ServiceProcess,
 ) -> None:
     _, key = await new_tenant(stack)
-    ids = [(await create_active_widget(session, stack, key, name=f"W{i}"))["id"]
+    ids = [(await create_active_widget(http, stack, key, name=f"W{i}"))["id"]
            for i in range(6)]
     base = datetime.now(UTC) + timedelta(seconds=4)
     due = {widget_id: base + timedelta(milliseconds=150 * i) for i, widget_id in enumerate(ids)}
     for widget_id, resume_at in due.items():
-        await pause_until(session, stack, key, widget_id, resume_at)
+        await pause_until(http, stack, key, widget_id, resume_at)
 
     for widget_id, resume_at in due.items():
         came_back = await resumed(stack, widget_id)

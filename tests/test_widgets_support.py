@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import asyncpg
-import pytest
 from aiokafka import AIOKafkaConsumer
 from multidict import CIMultiDict
 
@@ -28,12 +26,6 @@ QUESTIONS: list[dict[str, Any]] = [
      "options": [{"id": "price", "label": "Price"}, {"id": "speed", "label": "Speed"},
                  {"id": "choice", "label": "Choice"}]},
 ]
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
 
 
 def gateway(stack: Stack) -> str:
