@@ -7,7 +7,7 @@ document from all of them. One definition, no copies.
 from __future__ import annotations
 
 import zoneinfo
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 
@@ -786,6 +786,11 @@ class PayoutMarkIn(BaseModel):
                                description="why it failed or was cancelled")
 
 
+class PayeeView(View):
+    method: Literal["sepa", "paypal"]
+    account: str = Field(description="masked: `DE89 **** **** 3000`, `k***@example.de`")
+
+
 class PayoutView(View):
     """An approved reward's payout. `pending` until paid: a voucher is paid when its code is
     handed out, cash when the shop marks it paid; `failed` and `cancelled` pay nothing;
@@ -797,8 +802,9 @@ class PayoutView(View):
     kind: Literal["amount", "voucher"]
     amount: str | None = Field(description="a decimal number, two places (cash)")
     currency: str | None
-    status: Literal["pending", "processing", "paid", "failed", "cancelled", "blocked"]
-    method: Literal["voucher", "manual"] | None = Field(description="how it was paid")
+    status: Literal["pending", "claimed", "processing", "paid", "failed", "cancelled",
+                    "blocked"]
+    method: Literal["voucher", "manual", "sepa"] | None = Field(description="how it was paid")
     reference: str | None
     failure_reason: str | None
     blocked_reason: str | None
@@ -806,6 +812,93 @@ class PayoutView(View):
     created_at: datetime
     paid_at: datetime | None
     updated_at: datetime | None
+    payee: PayeeView | None = Field(
+        default=None, description="how the shopper asked to be paid (cash, once claimed),"
+        " masked")
+    claim_expires_at: datetime | None = Field(
+        default=None, description="until when the shopper's claim link works (cash)")
+    claimed_at: datetime | None = None
+    batch_id: str | None = Field(default=None,
+                                 description="the SEPA batch that pays it, once in one")
+
+
+class PayoutAccountIn(BaseModel):
+    """The shop's own account SEPA credit transfers are paid from (the debtor)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str = Field(min_length=1, max_length=70, description="the account holder")
+    iban: str = Field(min_length=1, max_length=50)
+    bic: str | None = Field(default=None, max_length=11,
+                            description="optional: taken from the IBAN when the bank is known")
+
+
+class PayoutAccountView(View):
+    name: str
+    iban: str = Field(description="masked")
+    bic: str | None
+    updated_at: datetime
+
+
+class PayoutBatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    execution_date: date | None = Field(
+        default=None, description="the requested execution date (default: today)")
+
+
+class PayoutBatchPaidIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    reference: str | None = Field(default=None, max_length=140,
+                                  description="the bank's reference of the upload")
+
+
+class PayoutBatchView(View):
+    """A SEPA credit-transfer batch: every claimed bank payout (EUR) not yet in one, taken
+    at its creation (`processing`), paid together."""
+
+    id: str
+    status: Literal["open", "paid"]
+    message_id: str = Field(description="the pain.001 file's MsgId (the same on every"
+                            " download, so a bank refuses a second upload)")
+    currency: str
+    total: str
+    count: int
+    execution_date: date
+    payout_ids: list[str]
+    created_at: datetime
+    created_by: str | None
+    paid_at: datetime | None
+    paid_by: str | None
+    reference: str | None
+
+
+# --- the shopper's claim page (no key: the link's token is the credential) ------------------
+
+
+class ClaimTokenIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    token: str = Field(min_length=1, max_length=200)
+
+
+class ClaimAnswerIn(ClaimTokenIn):
+    """How the shopper wants to be paid, or that they decline the reward."""
+
+    method: Literal["sepa", "paypal", "decline"]
+    iban: str | None = Field(default=None, max_length=50)
+    account_holder: str | None = Field(default=None, max_length=70)
+    paypal_email: str | None = Field(default=None, max_length=254)
+
+
+class ClaimView(View):
+    status: Literal["pending", "claimed", "cancelled"]
+    amount: str
+    currency: str
+    language: Literal["de", "en"]
+    expires_at: datetime
+    payee: PayeeView | None = None
 
 
 # --- data-subject requests (GDPR access, portability, erasure) ------------------------------

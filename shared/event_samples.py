@@ -27,6 +27,7 @@ from .events import (
     FeedbackUpdated,
     MessageAttemptExhausted,
     PasswordResetRequested,
+    PayoutClaimOffered,
     PayoutCompleted,
     PayoutFailed,
     PrivacyErasureCompleted,
@@ -74,6 +75,10 @@ SAMPLES: dict[type[EventData], EventData] = {
     PayoutCompleted: PayoutCompleted(payout_id="2b3c4d5e-6f70-4812-9a3b-4c5d6e7f8091",
                                      response_id=_ENTRY.id, amount=Decimal("5.00"),
                                      currency="EUR", customer_email="kim@example.com"),
+    PayoutClaimOffered: PayoutClaimOffered(
+        payout_id="2b3c4d5e-6f70-4812-9a3b-4c5d6e7f8091", response_id=_ENTRY.id,
+        amount=Decimal("5.00"), currency="EUR", language="de", expires_at=SAMPLE_TIME,
+        token_sealed=_SEALED),
     PayoutFailed: PayoutFailed(payout_id="2b3c4d5e-6f70-4812-9a3b-4c5d6e7f8091",
                                response_id=_ENTRY.id, amount=Decimal("5.00"), currency="EUR",
                                status="failed", reason="IBAN rejected by the bank"),

@@ -194,6 +194,8 @@ class PayoutCompleted(PayoutEvent):
     voucher_code: str | None = None
     voucher_code_sealed: str | None = None
     customer_email: str | None = Field(default=None, description="in the webhook only")
+    # The shopper's language for the "paid" email (`de` or `en`); not in the webhook.
+    language: str | None = None
 
     @staticmethod
     def voucher_context(payout_id: str) -> str:
@@ -208,6 +210,32 @@ class PayoutCompleted(PayoutEvent):
         if self.voucher_code_sealed is None:
             return self.voucher_code
         return ring.decrypt(self.voucher_code_sealed, self.voucher_context(self.payout_id))
+
+
+class PayoutClaimOffered(PayoutEvent):
+    """An approved cash reward waits for the shopper to say how to be paid: the dispatcher
+    emails them (in `language`, `de` or `en`) a single-use link to the claim page, valid
+    until `expires_at`. The link's token travels sealed under the application key ring to
+    this payout, like an invitation's; the feedback service keeps only its digest. Not a
+    webhook; the shopper's address is asked of the feedback service, as for every mail."""
+
+    type_name = "payout.claim_offered"
+
+    language: Literal["de", "en"] = "en"
+    expires_at: Timestamp
+    token_sealed: str
+
+    @staticmethod
+    def token_context(payout_id: str) -> str:
+        return f"PayoutClaimOffered.token:{uuid.UUID(payout_id)}"
+
+    @classmethod
+    def seal_token(cls, ring: KeyRing, payout_id: str, token: str) -> str:
+        return ring.encrypt(token, cls.token_context(payout_id))
+
+    def open_token(self, ring: KeyRing) -> str:
+        """The token; UndecryptableSecret when no key of the ring opens it."""
+        return ring.decrypt(self.token_sealed, self.token_context(self.payout_id))
 
 
 class PayoutFailed(PayoutEvent):

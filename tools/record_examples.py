@@ -221,6 +221,17 @@ def mailed_token(catcher: MailCatcher, address: str, page: str) -> str | None:
     return None
 
 
+def mailed_claim(catcher: MailCatcher, address: str) -> str | None:
+    """The token of the latest claim mail to `address` (a link to the gateway's /claim)."""
+    pattern = re.compile(r"/claim\?lang=\w+#token=([\w-]+)")
+    for path in reversed(catcher.messages()):
+        message = email.message_from_bytes(path.read_bytes())
+        if message["To"] == address and (found := pattern.search(str(message.get_payload(
+                decode=True), "utf-8"))):
+            return found.group(1)
+    return None
+
+
 @contextlib.asynccontextmanager
 async def receiver() -> AsyncIterator[str]:
     """A webhook endpoint on loopback that takes every delivery."""
@@ -350,6 +361,33 @@ async def script(r: Recorder, hooks: str, mail: MailCatcher, tenant: str) -> Non
                  {"reason": "IBAN von der Bank abgelehnt"}, id=payouts[1]["id"])
     await r.call("POST", "/api/v1/payouts/{id}/cancel",
                  {"reason": "Doppelte Einsendung"}, id=payouts[2]["id"])
+
+    # A cash reward claimed on the claim page (its link mailed to the shopper), paid by a
+    # SEPA batch from the shop's account.
+    claimer = "m.schulz@example.de"
+    fourth = (await r.call("POST", "/v1/feedback", {
+        "widget_id": campaign["id"], "rating": 4, "customer_email": claimer,
+        "metadata": {"language": "de"},
+        "body": "Der Entkalker-Hinweis kam nach 40 Bezügen, laut Anleitung erst nach 200."}
+    ))["data"]
+    await r.call("POST", "/api/v1/responses/{id}/approve", id=fourth["id"])
+    claim = await eventually(lambda: asyncio.to_thread(mailed_claim, mail, claimer),
+                             lambda found: found is not None, "the claim mail")
+    await r.call("GET", "/claim", keyed=False, query={"lang": "de"})
+    await r.call("GET", "/claim/assets/{name}", keyed=False, name="claim.js")
+    await r.call("POST", "/public/claims/lookup", {"token": claim}, keyed=False)
+    await r.call("POST", "/public/claims/answer", {
+        "token": claim, "method": "sepa", "iban": "DE02 1203 0000 0000 2020 51",
+        "account_holder": "Marie Schulz"}, keyed=False)
+    await r.call("PUT", "/api/v1/payout-account", {"name": SHOP,
+                                                   "iban": "DE89 3704 0044 0532 0130 00"})
+    await r.call("GET", "/api/v1/payout-account")
+    batch = (await r.call("POST", "/api/v1/payout-batches", {}))["data"]
+    await r.call("GET", "/api/v1/payout-batches")
+    await r.call("GET", "/api/v1/payout-batches/{id}", id=batch["id"])
+    await r.call("GET", "/api/v1/payout-batches/{id}/pain.001", id=batch["id"])
+    await r.call("POST", "/api/v1/payout-batches/{id}/mark-paid",
+                 {"reference": "SEPA-Sammler 2026-12-03"}, id=batch["id"])
     await r.call("GET", "/v1/feedback/export", query={"format": "csv"})
     await r.call("GET", "/api/v1/responses/export", query={"format": "csv"})
     await eventually(lambda: r.call("GET", "/v1/analytics/summary",

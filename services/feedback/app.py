@@ -14,6 +14,7 @@ from resonanz.shared.outbox import relay_ctx
 from resonanz.shared.settings import Settings
 from resonanz.shared.web import create_service_app, http_client_ctx
 
+from . import claims, sepa
 from .api import routes
 from .consumers import handlers
 from .payouts import payout_worker_ctx
@@ -35,7 +36,7 @@ class FeedbackSettings(Settings):
 
 def create_app(settings: FeedbackSettings) -> web.Application:
     return create_service_app(
-        SERVICE, settings, routes=[*routes, *privacy_routes],
+        SERVICE, settings, routes=[*routes, *privacy_routes, *claims.routes, *sepa.routes],
         cleanup_ctxs=[
             pool_ctx(SERVICE, settings),
             relay_ctx(SERVICE, settings),

@@ -28,6 +28,7 @@ from resonanz.shared.outbox import enqueue
 from resonanz.shared.params import parse_uuid
 
 from . import store
+from .claims import language_for_entry
 from .domain import (
     REVIEW_EVENTS,
     Entry,
@@ -217,7 +218,8 @@ async def settle_payout(pool: asyncpg.Pool, topic: str, actor: Caller, payout_id
         data: EventData
         if to == "paid":
             data = PayoutCompleted(payout_id=payout["id"], response_id=payout["entry_id"],
-                                   amount=payout["amount"], currency=payout["currency"])
+                                   amount=payout["amount"], currency=payout["currency"],
+                                   language=await language_for_entry(conn, payout["entry_id"]))
         else:
             data = PayoutFailed(payout_id=payout["id"], response_id=payout["entry_id"],
                                 amount=payout["amount"], currency=payout["currency"],

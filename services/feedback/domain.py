@@ -226,9 +226,11 @@ def reward_of(campaign: Campaign | None) -> Reward:
 # An approved reward's payout: `pending` until paid; cash is paid by the shop (marked `paid`,
 # or `failed` / `cancelled`), a voucher by handing out its code (the payout worker), which a
 # pool running dry `blocked`s until it is refilled or the payout cancelled.
-PAYOUT_STATUSES = ("pending", "processing", "paid", "failed", "cancelled", "blocked")
+PAYOUT_STATUSES = ("pending", "claimed", "processing", "paid", "failed", "cancelled",
+                   "blocked")
 PAYOUT_MOVES: dict[str, frozenset[str]] = {
     "pending": frozenset({"paid", "failed", "cancelled"}),
+    "claimed": frozenset({"paid", "failed", "cancelled"}),
     "processing": frozenset({"paid", "failed", "cancelled"}),
     "blocked": frozenset({"cancelled"}),
 }

@@ -1,6 +1,8 @@
 """The payout worker: pays approved voucher rewards (a code from the widget's pool, which
-the shopper gets by email) and announces them. Cash waits in `pending` for the shop to pay
-it (commands.settle_payout: marked paid, failed or cancelled)."""
+the shopper gets by email) and announces them, and offers approved cash rewards to their
+shoppers (claims.py: the claim link's email). Cash waits in `pending` (then `claimed`) for
+the shop to pay it: a SEPA batch (sepa.py) or commands.settle_payout (marked paid, failed or
+cancelled)."""
 
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from resonanz.shared.settings import Settings
 from resonanz.shared.web import CleanupCtx, HttpClientKey
 from resonanz.shared.worker import Repeating, Worker, background_ctx
 
-from . import store
+from . import claims, store
 from .domain import Campaign
 
 log = logging.getLogger(__name__)
@@ -99,14 +101,15 @@ async def fetch_voucher_pools(pool: asyncpg.Pool, pools: VoucherPools) -> None:
 
 async def complete_payouts(pool: asyncpg.Pool, topic: str, ring: KeyRing,
                            pools: VoucherPools | None = None) -> int:
-    """Pay a batch of pending voucher payouts; several workers never take the same one."""
+    """Pay a batch of pending voucher payouts and offer a batch of approved cash rewards to
+    their shoppers (claims.offer_claims); several workers never take the same one."""
     if pools is not None:
         await fetch_voucher_pools(pool, pools)
     async with pool.acquire() as conn, conn.transaction():
         payouts = await store.claim_pending_vouchers(conn, BATCH)
         for payout in payouts:
             await _complete(conn, topic, ring, payout)
-    return len(payouts)
+    return max(len(payouts), await claims.offer_claims(pool, topic, ring))
 
 
 async def _complete(conn: asyncpg.Connection, topic: str, ring: KeyRing,

@@ -22,6 +22,7 @@ from aiohttp import web
 
 from resonanz.shared.caller import GATEWAY_REPLAYS_ERASED, Caller, caller_of
 from resonanz.shared.contracts import PrivacyRequestIn
+from resonanz.shared.crypto import KeyRing
 from resonanz.shared.db import PoolKey
 from resonanz.shared.errors import NotFound
 from resonanz.shared.events import PrivacyErasureCompleted, PrivacyErasureRequested, new_event
@@ -30,6 +31,7 @@ from resonanz.shared.params import parse_uuid
 from resonanz.shared.timestamps import rfc3339
 from resonanz.shared.web import SettingsKey, json_response, read_model
 
+from .claims import open_payee
 from .export import csv_cell
 
 SOURCE = "resonanz/feedback"
@@ -111,6 +113,11 @@ async def erase_entries(conn: asyncpg.Connection, ids: list[uuid.UUID]
     payouts = [r["id"] for r in await conn.fetch(
         "SELECT id FROM payouts WHERE entry_id = ANY($1::uuid[]) ORDER BY id", ids)]
     counts = {"entries": len(ids), "payouts": len(payouts)}
+    if payouts:
+        # How the shopper asked to be paid (IBAN, PayPal) goes; the amounts booked stay.
+        await conn.execute(
+            "UPDATE payouts SET payee_sealed = NULL, payee_masked = NULL, claim_digest = NULL"
+            " WHERE id = ANY($1::uuid[])", payouts)
     if ids:
         # The version moves (lists' ETags change); updated_at stays, as the analytics'
         # durations and the entry's history do.
@@ -187,8 +194,9 @@ async def record_completion(conn: asyncpg.Connection, tenant_id: str,
 
 
 async def export_document(conn: asyncpg.Connection | asyncpg.Pool, tenant_id: str,
-                          email: str) -> list[dict[str, Any]]:
-    """Every entry of the subject, with its notes, reward review and payout."""
+                          email: str, ring: KeyRing | None = None) -> list[dict[str, Any]]:
+    """Every entry of the subject, with its notes, reward review and payout; with `ring`,
+    the payment details the shopper gave in full (their own data), else masked."""
     rows = await conn.fetch(
         "SELECT e.id, e.widget_id, e.body, e.rating, e.category, e.metadata,"
         " e.customer_email, e.answers, e.status, e.assignee, e.quality_score,"
@@ -199,7 +207,9 @@ async def export_document(conn: asyncpg.Connection | asyncpg.Pool, tenant_id: st
         "   FROM notes n WHERE n.entry_id = e.id), '[]') AS notes,"
         " (SELECT jsonb_build_object('id', p.id, 'kind', p.kind, 'amount', p.amount::text,"
         "   'currency', p.currency, 'voucher_code', p.voucher_code, 'status', p.status,"
-        "   'created_at', p.created_at, 'completed_at', p.completed_at)"
+        "   'created_at', p.created_at, 'completed_at', p.completed_at,"
+        "   'payee_method', p.payee_method, 'payee', p.payee_masked,"
+        "   'payee_sealed', p.payee_sealed)"
         "   FROM payouts p WHERE p.entry_id = e.id) AS payout"
         " FROM entries e WHERE e.tenant_id = $1 AND lower(e.customer_email) = $2"
         " ORDER BY e.created_at, e.id", tenant_id, normalised(email))
@@ -213,8 +223,18 @@ async def export_document(conn: asyncpg.Connection | asyncpg.Pool, tenant_id: st
         "resolved_at": r["resolved_at"], "deleted": r["deleted_at"] is not None,
         "reward": {"status": r["reward_status"], "reviewed_by": r["reviewed_by"],
                    "reviewed_at": r["reviewed_at"], "reason": r["review_reason"]},
-        "notes": r["notes"], "payout": r["payout"],
+        "notes": r["notes"], "payout": _payout_of(r["payout"], ring),
     } for r in rows]
+
+
+def _payout_of(payout: dict[str, Any] | None, ring: KeyRing | None) -> dict[str, Any] | None:
+    """An entry's payout as exported: the sealed payment details opened with `ring`."""
+    if payout is None:
+        return None
+    sealed = payout.pop("payee_sealed", None)
+    if ring is not None and sealed is not None:
+        payout["payment_details"] = open_payee(ring, payout["id"], sealed)
+    return payout
 
 
 async def request_export(pool: asyncpg.Pool, actor: Caller, email: str) -> asyncpg.Record:
@@ -284,7 +304,8 @@ async def get_export(request: web.Request) -> web.Response:
     if row["kind"] != "export" or row["customer_email"] is None:
         raise NotFound("no export to download: the request is an erasure, or its subject"
                        " has been erased since")
-    entries = await export_document(pool, actor.tenant_id, row["customer_email"])
+    entries = await export_document(pool, actor.tenant_id, row["customer_email"],
+                                    request.app[SettingsKey].key_ring())
     return json_response({"request_id": str(row["id"]), "customer_email": row["customer_email"],
                           "generated_at": _now(), "entries": entries})
 

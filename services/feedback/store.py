@@ -471,7 +471,8 @@ async def issue_voucher(conn: asyncpg.Connection, payout_id: str, voucher_code: 
 PAYOUT_COLUMNS = (
     "p.id, p.entry_id, p.widget_id, p.kind, p.amount, p.currency, p.status, p.method,"
     " p.reference, p.failure_reason, p.settled_by, p.blocked_reason, p.created_at,"
-    " p.completed_at, p.updated_at")
+    " p.completed_at, p.updated_at, p.payee_method, p.payee_masked, p.claim_expires_at,"
+    " p.claimed_at, p.batch_id")
 
 
 async def payout_for_update(conn: asyncpg.Connection, tenant_id: str, payout_id: str
@@ -482,7 +483,7 @@ async def payout_for_update(conn: asyncpg.Connection, tenant_id: str, payout_id:
         tenant_id, path_uuid(payout_id, "payout"))
     if row is None:
         raise NotFound("payout not found")
-    return _payout(row)
+    return payout_dict(row)
 
 
 async def settle_payout(conn: asyncpg.Connection, payout: dict[str, Any], status: str,
@@ -499,7 +500,7 @@ async def settle_payout(conn: asyncpg.Connection, payout: dict[str, Any], status
         " completed_at = CASE WHEN $2 = 'paid' THEN now() ELSE completed_at END"
         f" WHERE id = $1 RETURNING {PAYOUT_COLUMNS}",
         uuid.UUID(payout["id"]), status, method, reference, reason, actor)
-    return _payout(row)
+    return payout_dict(row)
 
 
 async def list_payouts(pool: asyncpg.Pool, tenant_id: str, statuses: tuple[str, ...],
@@ -515,7 +516,7 @@ async def list_payouts(pool: asyncpg.Pool, tenant_id: str, statuses: tuple[str, 
         " AND ($4::timestamptz IS NULL OR (p.created_at, p.id) < ($4, $5::uuid))"
         " ORDER BY p.created_at DESC, p.id DESC LIMIT $3",
         tenant_id, list(statuses), limit + 1, *after)
-    found = [_payout(r) for r in rows[:limit]]
+    found = [payout_dict(r) for r in rows[:limit]]
     more = len(rows) > limit
     return found, (position_cursor(rows[limit - 1]["created_at"], str(rows[limit - 1]["id"]),
                                    True) if more else None)
@@ -527,10 +528,10 @@ async def get_payout(pool: asyncpg.Pool, tenant_id: str, payout_id: str) -> dict
                               tenant_id, path_uuid(payout_id, "payout"))
     if row is None:
         raise NotFound("payout not found")
-    return _payout(row)
+    return payout_dict(row)
 
 
-def _payout(row: asyncpg.Record) -> dict[str, Any]:
+def payout_dict(row: asyncpg.Record) -> dict[str, Any]:
     return {k: (str(v) if isinstance(v, uuid.UUID) else v) for k, v in dict(row).items()}
 
 

@@ -99,6 +99,7 @@ ERRORS = {
     404: "Not found, or not this organization's (the same answer: no ids are probed)",
     409: "Conflicts with the record's state (e.g. an impossible status move) or with an"
          " Idempotency-Key request still running or sent with another body",
+    410: "Gone: the link has expired",
     413: "The body is larger than allowed",
     415: "The body must be application/json",
     422: "Idempotency-Key reused with a different request",

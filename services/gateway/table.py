@@ -20,6 +20,7 @@ from resonanz.shared.widget_contracts import (
     WidgetPatch,
 )
 
+from . import claims as cl
 from . import identity_api as ia
 from .api import me
 from .operations import Operation, Param, as_sent, items, pages, rows
@@ -27,6 +28,7 @@ from .public import analytics, organization
 from .public import audit as au
 from .public import feedback as fb
 from .public import keys as ks
+from .public import payouts as po
 from .public import privacy as pv
 from .public import users as us
 from .public import webhooks as wh
@@ -91,6 +93,14 @@ BULK = ("Many entries at once, by `ids` or by the list's `filter` (at most"
 OPEN = (400, 403, 415, 429)
 ENTRY = {"id": fb.entry_id}
 PAYOUT = {"id": fb.payout_id}
+BATCH = {"id": po.batch_id}
+SEPA_NOTE = (
+    "A cash payout is `claimed` once the shopper has given payment details on the claim"
+    " page (mailed on approval). Bank payouts are paid by SEPA credit transfer: set the"
+    " shop's account once, create a batch (its payouts become `processing`), download its"
+    " pain.001 file for the bank, then mark the batch paid: each payout is paid,"
+    " `payout_completed` and the shopper's email follow once. PayPal payouts are marked paid"
+    " one by one. Admins only.")
 PAYOUT_NOTE = (
     "An approved reward's payout is `pending` until it is paid: a voucher when its code is"
     " handed out (at once, from the campaign's pool), cash when the shop has transferred it"
@@ -112,8 +122,8 @@ PAYOUTS = [
               upstream="/payouts", query=fb.payout_list_query, view=fb.p4f_payout,
               answer=rows, response=c.PayoutView, many=True, description=PAYOUT_NOTE,
               params=(P4F_LIST[0], P4F_LIST[1],
-                      Param("status", STRING, description="pending, processing, paid, failed,"
-                            " cancelled or blocked; a comma list")),
+                      Param("status", STRING, description="pending, claimed, processing, paid,"
+                            " failed, cancelled or blocked; a comma list")),
               errors=(400, 401, 403, 429)),
     Operation("GET", "/api/v1/payouts/{id}", "One payout", service="feedback",
               upstream="/payouts/{id}", ids=PAYOUT, view=fb.p4f_payout,
@@ -121,6 +131,34 @@ PAYOUTS = [
     _mark("paid", "mark-paid", "Mark a cash payout paid (after transferring it)"),
     _mark("failed", "mark-failed", "Mark a payout failed (the payment did not go through)"),
     _mark("cancelled", "cancel", "Cancel a payout that is not paid yet"),
+    Operation("GET", "/api/v1/payout-account", "The shop's payout account (IBAN masked)",
+              service="feedback", upstream="/payout-account", role="admin",
+              response=c.PayoutAccountView, errors=(401, 403, 404, 429), description=SEPA_NOTE),
+    Operation("PUT", "/api/v1/payout-account", "Set the shop's payout account: the debtor"
+              " of its SEPA transfers (IBAN checked; BIC from the IBAN when left out)",
+              service="feedback", upstream="/payout-account", role="admin",
+              request=c.PayoutAccountIn, response=c.PayoutAccountView,
+              errors=(400, 401, 403, 415, 429), description=SEPA_NOTE),
+    Operation("POST", "/api/v1/payout-batches", "Create a SEPA batch of every claimed bank"
+              " payout (EUR) not in one yet; they become `processing`", service="feedback",
+              upstream="/payout-batches", role="admin", body=fb.review_body,
+              request=c.PayoutBatchIn, response=c.PayoutBatchView, status=201,
+              location="/api/v1/payout-batches/{id}", errors=WRITE, description=SEPA_NOTE),
+    Operation("GET", "/api/v1/payout-batches", "SEPA batches, newest first (the 200 newest)",
+              service="feedback", upstream="/payout-batches", role="admin", answer=items,
+              response=c.PayoutBatchView, many=True, errors=(401, 403, 429)),
+    Operation("GET", "/api/v1/payout-batches/{id}", "One SEPA batch", service="feedback",
+              upstream="/payout-batches/{id}", ids=BATCH, role="admin",
+              response=c.PayoutBatchView, params=(ID,)),
+    Operation("GET", "/api/v1/payout-batches/{id}/pain.001", "The batch as a pain.001.001.03"
+              " file for the shop's bank (made on each download, always with the batch's"
+              " MsgId)", handler=po.pain001, role="admin", media=("application/xml",),
+              params=(ID,), errors=(401, 403, 404, 409, 429), description=SEPA_NOTE),
+    Operation("POST", "/api/v1/payout-batches/{id}/mark-paid", "Mark the batch paid once the"
+              " bank has executed it: each payout paid, booked and announced once",
+              service="feedback", upstream="/payout-batches/{id}/paid", ids=BATCH,
+              role="admin", body=fb.review_body, request=c.PayoutBatchPaidIn,
+              response=c.PayoutBatchView, params=(ID,), errors=WRITE, description=SEPA_NOTE),
 ]
 WIDGET_IDS = {"id": wg.widget_id}
 widget_pages, widget_page_answer = pages(wg.FBP_MAX_PAGE)
@@ -286,6 +324,20 @@ SHOPPERS = [
     Operation("GET", "/demo/{public_id}", "A demo shop page with the widget embedded",
               handler=wg.demo_page, open=True, tags=("Widget",), params=(PUBLIC_ID,),
               errors=(404, 429)),
+    # The claim page of a cash reward: the mailed link's token (in the fragment) is the key.
+    Operation("GET", "/claim", "The shopper's claim page (German or English; the token in"
+              " the link's fragment)", handler=cl.claim_page, open=True, tags=("Claim",),
+              errors=(429,)),
+    Operation("GET", "/claim/assets/{name}", "The claim page's script and style sheet",
+              handler=cl.claim_asset, open=True, tags=("Claim",),
+              params=(Param("name", STRING, "path", required=True),), errors=(404, 429)),
+    Operation("POST", "/public/claims/lookup", "What a claim link offers (a used link is"
+              " 409, an expired one 410)", handler=cl.lookup, open=True, tags=("Claim",),
+              request=c.ClaimTokenIn, response=c.ClaimView, errors=(400, 404, 409, 410, 429)),
+    Operation("POST", "/public/claims/answer", "Claim the reward by bank transfer (IBAN,"
+              " account holder) or PayPal, or decline it; once", handler=cl.answer,
+              open=True, tags=("Claim",), request=c.ClaimAnswerIn, response=c.ClaimView,
+              errors=(400, 404, 409, 410, 413, 429)),
 ]
 
 AUDIT_PARAMS = (

@@ -16,6 +16,7 @@ from resonanz.shared.events import (
     EventData,
     FeedbackCreated,
     PasswordResetRequested,
+    PayoutClaimOffered,
     PayoutCompleted,
     PrivacyErasureCompleted,
     PrivacyErasureRequested,
@@ -102,6 +103,14 @@ def build_handlers(box: SecretBox, invitation_link_template: str | None = None,
         shopper = data.model_copy(update={"customer_email": email})
         await notify(conn, event, notices.payout(shopper, data.voucher(box.keys)))
 
+    async def on_payout_claim_offered(conn: asyncpg.Connection, event: CloudEvent,
+                                      data: PayoutClaimOffered) -> None:
+        """The shopper's claim link (no webhook: the shop learns of the claim from the
+        payouts API)."""
+        email = (await personal(event, data.response_id))["customer_email"]
+        await notify(conn, event, notices.claim_offer(data, email, data.open_token(box.keys),
+                                                      dashboard_url))
+
     async def on_user_invited(conn: asyncpg.Connection, event: CloudEvent,
                               data: UserInvited) -> None:
         token = data.open_token(box.keys)
@@ -129,7 +138,8 @@ def build_handlers(box: SecretBox, invitation_link_template: str | None = None,
         .on(PayoutCompleted, on_payout_completed).on(UserInvited, on_user_invited) \
         .on(PasswordResetRequested, on_password_reset_requested) \
         .on(PrivacyErasureRequested, on_erasure_requested) \
-        .on(FeedbackCreated, Batched(on_feedback_created))
+        .on(FeedbackCreated, Batched(on_feedback_created)) \
+        .on(PayoutClaimOffered, on_payout_claim_offered)
     # Every other webhook's event only fans out (the four above fan out and more).
     for model in WEBHOOK_ROUTES.keys() - {WidgetResumed, PayoutCompleted,
                                           PrivacyErasureRequested, FeedbackCreated}:

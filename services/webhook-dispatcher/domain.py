@@ -82,7 +82,7 @@ WEBHOOK_ROUTES: dict[type[EventData], WebhookRoute] = {
     RewardApproved: WebhookRoute("reward_approved"),
     RewardRejected: WebhookRoute("reward_rejected"),
     PayoutCompleted: WebhookRoute("payout_completed",
-                                  omit=("voucher_code", "voucher_code_sealed")),
+                                  omit=("voucher_code", "voucher_code_sealed", "language")),
     PayoutFailed: WebhookRoute("payout_failed"),
     WidgetCreated: WebhookRoute("widget_created"),
     WidgetUpdated: WebhookRoute("widget_updated"),

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 from typing import Literal
 
 from resonanz.shared.events import (
     EndpointDisabled,
     MessageAttemptExhausted,
     PasswordResetRequested,
+    PayoutClaimOffered,
     PayoutCompleted,
     UserInvited,
     WidgetChanged,
@@ -97,16 +99,65 @@ def endpoint_disabled(data: EndpointDisabled) -> Notice:
                   "Webhook endpoint disabled", text)
 
 
+def money(amount: Decimal | None, currency: str | None, language: str) -> str:
+    """`5.00 EUR`, or `5,00 EUR` in German."""
+    figure = f"{amount}" if amount is not None else ""
+    if language == "de":
+        figure = figure.replace(".", ",")
+    return f"{figure} {currency or ''}".strip()
+
+
+def claim_link(dashboard_url: str, token: str, language: str) -> str:
+    """The claim page, served by the gateway beside the dashboard (`…/claim`), with the
+    token in the fragment: browsers do not send it, so it reaches no server log."""
+    base = dashboard_url.rstrip("/").removesuffix("/app")
+    return f"{base}/claim?lang={language}#token={token}"
+
+
+def claim_offer(data: PayoutClaimOffered, email: str | None, token: str,
+                dashboard_url: str) -> Notice | None:
+    """The shopper's link to say how to be paid (or to decline), in their language."""
+    if not email:
+        return None
+    link = claim_link(dashboard_url, token, data.language)
+    amount = money(data.amount, data.currency, data.language)
+    if data.language == "de":
+        until = data.expires_at.strftime("%d.%m.%Y")
+        text = (f"Hallo,\n\nvielen Dank für Ihr Feedback! Als Dankeschön erhalten Sie {amount}."
+                f"\nTeilen Sie uns hier mit, wie wir Ihnen das Geld senden sollen (Überweisung"
+                f" oder PayPal):\n{link}\n\nDer Link gilt einmal, bis zum {until}. Möchten Sie"
+                " die Belohnung nicht, können Sie sie dort auch ablehnen.\n")
+        return Notice("payout_claim", "address", email,
+                      "Ihre Belohnung für Ihr Feedback: so erhalten Sie sie", text)
+    until = data.expires_at.strftime("%Y-%m-%d")
+    text = (f"Hello,\n\nthank you for your feedback! As a thank-you you receive {amount}.\n"
+            f"Tell us here how we should send you the money (bank transfer or PayPal):\n"
+            f"{link}\n\nThe link works once, until {until}. If you do not want the reward,"
+            " you can decline it there.\n")
+    return Notice("payout_claim", "address", email,
+                  "Your reward for your feedback: how to receive it", text)
+
+
 def payout(data: PayoutCompleted, voucher_code: str | None) -> Notice | None:
-    """`voucher_code` is the code opened from the event."""
+    """`voucher_code` is the code opened from the event. German when the shopper wrote in
+    German (`language` of the event), else English."""
     if not data.customer_email:
         return None
+    german = data.language == "de"
     if voucher_code:
-        what = f"Your voucher code: {voucher_code}"
+        what = (f"Ihr Gutscheincode: {voucher_code}" if german
+                else f"Your voucher code: {voucher_code}")
     elif data.amount is not None:
-        what = f"We have paid out {data.amount} {data.currency or ''}".rstrip() + "."
+        amount = money(data.amount, data.currency, "de" if german else "en")
+        what = (f"Wir haben Ihnen {amount} ausgezahlt." if german
+                else f"We have paid out {amount}.")
     else:
-        what = "Your reward has been paid out."
+        what = ("Ihre Belohnung wurde ausgezahlt." if german
+                else "Your reward has been paid out.")
+    if german:
+        return Notice("payout", "address", data.customer_email,
+                      "Danke für Ihr Feedback: Ihre Belohnung",
+                      f"Hallo,\n\nvielen Dank für Ihr Feedback. {what}\n")
     text = f"Hello,\n\nthank you for your feedback. {what}\n"
     return Notice("payout", "address", data.customer_email,
                   "Thank you for your feedback — your reward", text)

@@ -11,6 +11,7 @@ import {analyticsPage} from './pages-analytics.js';
 import {auditPage} from './pages-audit.js';
 import {entryPage} from './pages-entry.js';
 import {inboxPage} from './pages-inbox.js';
+import {payoutsPage} from './pages-payouts.js';
 import {rewardsPage} from './pages-rewards.js';
 import {keysPage} from './pages-keys.js';
 import {sessionsPage} from './pages-sessions.js';
@@ -25,6 +26,7 @@ const ROUTES = [
   {path: /^\/?$/, page: inboxPage, signedIn: true, nav: 'inbox'},
   {path: /^\/entries\/([^/]+)\/?$/, page: entryPage, signedIn: true, nav: 'inbox'},
   {path: /^\/rewards\/?$/, page: rewardsPage, signedIn: true, nav: 'rewards'},
+  {path: /^\/payouts\/?$/, page: payoutsPage, signedIn: true, nav: 'payouts'},
   {path: /^\/sessions\/?$/, page: sessionsPage, signedIn: true, nav: 'sessions'},
   {path: /^\/team\/?$/, page: teamPage, signedIn: true, nav: 'team'},
   {path: /^\/settings\/api-keys\/?$/, page: keysPage, signedIn: true, nav: 'keys'},
@@ -161,6 +163,7 @@ class App {
         h('nav', {'aria-label': t('nav.main')}, h('ul', {},
           h('li', {}, link('inbox', '/app/')),
           h('li', {}, link('rewards', '/app/rewards')),
+          this.user.role === 'admin' ? h('li', {}, link('payouts', '/app/payouts')) : null,
           h('li', {}, link('analytics', '/app/analytics')),
           h('li', {}, link('sessions', '/app/sessions')),
           h('li', {}, link('team', '/app/team')),

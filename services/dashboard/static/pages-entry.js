@@ -218,7 +218,7 @@ function rewardSection(view, refresh) {
 // What an admin may still do with a payout: cash the shop has transferred is marked paid
 // (with the transfer's reference); a failed payment or one not to be made ends it unpaid.
 function payoutActions(payout, refresh) {
-  const open = ['pending', 'processing'].includes(payout.status);
+  const open = ['pending', 'claimed', 'processing'].includes(payout.status);
   const cash = payout.kind === 'amount';
   if (!open && payout.status !== 'blocked') return null;
   const problems = problemBox();

@@ -264,6 +264,10 @@ def p4f_payout(request: web.Request, payout: dict[str, Any]) -> dict[str, Any]:
         "blocked_reason": payout["blocked_reason"], "settled_by": payout["settled_by"],
         "created_at": payout["created_at"], "paid_at": payout["completed_at"],
         "updated_at": payout["updated_at"],
+        "payee": ({"method": payout["payee_method"], "account": payout["payee_masked"]}
+                  if payout.get("payee_method") else None),
+        "claim_expires_at": payout.get("claim_expires_at"),
+        "claimed_at": payout.get("claimed_at"), "batch_id": payout.get("batch_id"),
     }
 
 
