@@ -110,7 +110,7 @@ async def test_gateway_serves_the_asyncapi_document_without_a_key(
         assert again.status == 304
 
 
-PUBLIC = ("/v1/", "/api/v1/", "/public/", "/widget.js", "/demo/")
+PUBLIC = ("/v1/", "/api/v1/", "/public/", "/widget.js", "/demo/", "/claim")
 
 
 def test_the_router_and_the_document_hold_the_same_operations() -> None:
