@@ -12,6 +12,7 @@ import {auditPage} from './pages-audit.js';
 import {entryPage} from './pages-entry.js';
 import {inboxPage} from './pages-inbox.js';
 import {payoutsPage} from './pages-payouts.js';
+import {privacyPage} from './pages-privacy.js';
 import {rewardsPage} from './pages-rewards.js';
 import {keysPage} from './pages-keys.js';
 import {sessionsPage} from './pages-sessions.js';
@@ -33,6 +34,7 @@ const ROUTES = [
   {path: /^\/webhooks\/?$/, page: webhooksPage, signedIn: true, nav: 'webhooks'},
   {path: /^\/webhooks\/([^/]+)\/?$/, page: webhooksPage, signedIn: true, nav: 'webhooks'},
   {path: /^\/audit\/?$/, page: auditPage, signedIn: true, nav: 'audit'},
+  {path: /^\/privacy\/?$/, page: privacyPage, signedIn: true, nav: 'privacy'},
   {path: /^\/widgets\/?$/, page: widgetsPage, signedIn: true, nav: 'widgets'},
   {path: /^\/widgets\/([^/]+)\/?$/, page: widgetEditorPage, signedIn: true, nav: 'widgets'},
   {path: /^\/analytics\/?$/, page: analyticsPage, signedIn: true, nav: 'analytics'},
@@ -169,6 +171,7 @@ class App {
           h('li', {}, link('team', '/app/team')),
           this.user.role === 'admin' ? h('li', {}, link('keys', '/app/settings/api-keys')) : null,
           this.user.role === 'admin' ? h('li', {}, link('audit', '/app/audit')) : null,
+          this.user.role === 'admin' ? h('li', {}, link('privacy', '/app/privacy')) : null,
           h('li', {}, link('widgets', '/app/widgets')),
           this.user.role === 'admin' ? h('li', {}, link('webhooks', '/app/webhooks')) : null)),
         h('div', {class: 'account'},
