@@ -63,7 +63,8 @@ function filterForm(ctx, filters, members) {
 
 function who(members, row) {
   if (row.user_id) return personName(members, row.user_id);
-  return t('audit.key', {id: row.key_id ? row.key_id.slice(0, 8) : '?'});
+  if (row.key_id) return t('audit.key', {id: row.key_id.slice(0, 8)});
+  return t('audit.operatorCli');
 }
 
 /** Whether an entry is deleted now (its read is a 404). */
