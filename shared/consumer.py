@@ -125,8 +125,9 @@ class ConsumerLoop:
             group_id=self.group, enable_auto_commit=False, auto_offset_reset="earliest",
             metadata_max_age_ms=10_000,
             # Some brokers (Tansu) hold a fetch for the whole wait even when data arrives:
-            # a short wait keeps event latency low at the cost of more empty fetches.
-            fetch_max_wait_ms=20,
+            # a short wait keeps event latency low at the cost of more empty fetches (an
+            # idle consumer asks 50 times a second at the default 20 ms).
+            fetch_max_wait_ms=self.settings.kafka_fetch_max_wait_ms,
         )
         self._consumer = consumer
         try:

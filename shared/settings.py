@@ -92,6 +92,8 @@ class Settings(BaseSettings):
     db_pool_min: int = 2
     db_pool_max: int = 10
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    # How long a consumer's fetch may wait at the broker for new records (see consumer.py).
+    kafka_fetch_max_wait_ms: int = Field(default=20, ge=1, le=5000)
     internal_token: SecretStr = SecretStr("dev-internal-token-change-me")
     # Keys sealing secrets at rest (webhook secrets, replayed one-time values): see crypto.
     encryption_keys: SecretStr | None = None

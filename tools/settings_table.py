@@ -51,6 +51,10 @@ MEANING = {
     "db_pool_min": "database pool size, lower bound",
     "db_pool_max": "database pool size, upper bound (connections = replicas times this)",
     "kafka_bootstrap_servers": "Kafka brokers",
+    "kafka_fetch_max_wait_ms": "how long a consumer's fetch waits at the broker for new records:"
+                               " the most an event waits per hop on a broker that holds a"
+                               " fetch for the whole wait (Tansu); longer means fewer empty"
+                               " fetches",
     "internal_token": "shared secret of service-to-service calls (`X-Internal-Token`)",
     "encryption_keys": "keys sealing secrets at rest (AES-256-GCM; required for the gateway,"
                        " feedback and the webhook dispatcher): 32 random bytes each in base64url,"
