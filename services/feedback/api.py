@@ -130,7 +130,8 @@ async def bulk_entries(request: web.Request) -> web.Response:
                        f" (at most {MAX_BULK} per request)")
     if bulk.review is not None:
         results = await commands.review_many(pool, _topic(request), actor, ids,
-                                             bulk.review.verdict, bulk.review.reason)
+                                             bulk.review.verdict, bulk.review.reason,
+                                             request.app[payouts.WidgetsKey])
     else:
         assert bulk.set is not None
         patch = Patch(**bulk.set.changes())
@@ -293,10 +294,9 @@ async def reject_reward(request: web.Request) -> web.Response:
 async def _review(request: web.Request, verdict: str) -> web.Response:
     actor = caller_of(request)
     body = await read_model(request, ReviewIn)
-    await payouts.learn_campaign(request.app[PoolKey], request.app[payouts.WidgetsKey],
-                                 actor.tenant_id, request.match_info["id"])
     entry = await commands.review_reward(request.app[PoolKey], _topic(request), actor,
-                                         request.match_info["id"], verdict, body.reason)
+                                         request.match_info["id"], verdict, body.reason,
+                                         request.app[payouts.WidgetsKey])
     return json_response(entry_json(entry))
 
 

@@ -27,7 +27,7 @@ from resonanz.shared.events import (
 from resonanz.shared.outbox import enqueue
 from resonanz.shared.params import parse_uuid
 
-from . import store
+from . import payouts, store
 from .claims import language_for_entry
 from .domain import (
     REVIEW_EVENTS,
@@ -177,8 +177,12 @@ async def reassign_open_entries(conn: asyncpg.Connection, topic: str, tenant_id:
 
 
 async def review_reward(pool: asyncpg.Pool, topic: str, actor: Caller, entry_id: str,
-                        verdict: str, reason: str | None) -> Entry:
-    """Approve or reject an entry's reward, once: a second review is a 409."""
+                        verdict: str, reason: str | None, widgets: payouts.VoucherPools
+                        ) -> Entry:
+    """Approve or reject an entry's reward, once: a second review is a 409. The widget's
+    reward is asked of the widgets service first when this service has not heard of it yet
+    (`payouts.learn_campaign`), so an approval never pays nothing for that."""
+    await payouts.learn_campaign(pool, widgets, actor.tenant_id, entry_id)
     async with pool.acquire() as conn, conn.transaction():
         entry = await store.get_entry(conn, actor.tenant_id, entry_id, for_update=True)
         return await _review(conn, topic, entry, verdict, actor.actor_id, reason,
@@ -279,9 +283,10 @@ async def update_many(pool: asyncpg.Pool, topic: str, actor: Caller, ids: list[s
 
 
 async def review_many(pool: asyncpg.Pool, topic: str, actor: Caller, ids: list[str],
-                      verdict: str, reason: str | None) -> list[Outcome]:
+                      verdict: str, reason: str | None, widgets: payouts.VoucherPools
+                      ) -> list[Outcome]:
     """`review_reward` for each id; one already reviewed is a 409 of its own."""
     async def change(entry_id: str) -> Outcome:
-        entry = await review_reward(pool, topic, actor, entry_id, verdict, reason)
+        entry = await review_reward(pool, topic, actor, entry_id, verdict, reason, widgets)
         return Outcome(entry_id, entry, changed=True)
     return await _each(ids, change)
