@@ -246,6 +246,19 @@ async def team_stack(infra: Infra, team_mail: MailCatcher,
 
 
 @pytest.fixture(scope="session")
+async def portal_stack(infra: Infra, team_mail: MailCatcher,
+                       tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+    """Like the team platform, and webhooks may reach receivers on loopback; mail and due
+    deliveries looked for every 0.2 s (the webhook portal's and the payouts' modules)."""
+    env = {"RESONANZ_SMTP_HOST": "127.0.0.1", "RESONANZ_SMTP_PORT": str(team_mail.port),
+           "RESONANZ_MAIL_POLL_INTERVAL": "0.2", "RESONANZ_TRUSTED_PROXIES": "127.0.0.1/32",
+           "RESONANZ_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "127.0.0.0/8",
+           "RESONANZ_WEBHOOK_POLL_INTERVAL": "0.2"}
+    async with running_stack(infra, tmp_path_factory.mktemp("portal"), env) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
 async def browser() -> AsyncIterator[Browser]:
     assert HEADLESS_SHELL_THERE, "needs Debian's chromium-headless-shell (tools/system-deps.sh)"
     async with async_playwright() as playwright:

@@ -6,17 +6,15 @@ German, and a notice for members who are not admins. Writes SCREENSHOTS/webhook-
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from aiohttp import web
 from playwright.async_api import Page, expect
 
-from resonanz.devstack.supervisor import MailCatcher, Stack
+from resonanz.devstack.supervisor import Stack
 
 from .browser import SCREENSHOTS, audit, new_shop, settled, sign_in
-from .conftest import Infra, running_stack
 from .support import eventually
 from .test_webhooks_support import Receiver, receiving
 
@@ -24,16 +22,9 @@ from .test_webhooks_support import Receiver, receiving
 pytestmark = pytest.mark.timeout(900)
 
 
-@pytest.fixture(scope="module")
-async def stack(infra: Infra, team_mail: MailCatcher,
-                tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
-    """Like the team platform, but webhooks may reach receivers on loopback."""
-    env = {"RESONANZ_SMTP_HOST": "127.0.0.1", "RESONANZ_SMTP_PORT": str(team_mail.port),
-           "RESONANZ_TRUSTED_PROXIES": "127.0.0.1/32",
-           "RESONANZ_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "127.0.0.0/8",
-           "RESONANZ_WEBHOOK_POLL_INTERVAL": "0.2"}
-    async with running_stack(infra, tmp_path_factory.mktemp("portal"), env) as running:
-        yield running
+@pytest.fixture
+def stack(portal_stack: Stack) -> Stack:
+    return portal_stack
 
 
 async def _received(receiver: Receiver) -> int:

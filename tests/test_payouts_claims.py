@@ -11,7 +11,6 @@ import email.policy
 import re
 import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import AsyncIterator
 from email.message import Message
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from playwright.async_api import expect
 from resonanz.devstack.supervisor import MailCatcher, Stack
 
 from .browser import audit, new_shop, sign_in
-from .conftest import Infra, running_stack
+from .conftest import Infra
 from .helpers import Api, new_tenant
 from .support import eventually, places_holding, query, query_value, topic_records
 from .test_rewards_and_events import campaign_with
@@ -43,16 +42,15 @@ REVIEW = ("Die Wanderschuhe passen in Größe 43 perfekt, nach zwei Touren keine
 LINK = re.compile(r"(https?://\S+/claim\?lang=(de|en))#token=([\w-]+)")
 
 
-@pytest.fixture(scope="module")
-async def payout_stack(infra: Infra, mail: MailCatcher,
-                       tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
-    """One platform for the module: mail to its catcher, webhooks to loopback receivers."""
-    env = {"RESONANZ_SMTP_HOST": "127.0.0.1", "RESONANZ_SMTP_PORT": str(mail.port),
-           "RESONANZ_MAIL_POLL_INTERVAL": "0.2",
-           "RESONANZ_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "127.0.0.0/8",
-           "RESONANZ_WEBHOOK_POLL_INTERVAL": "0.2"}
-    async with running_stack(infra, tmp_path_factory.mktemp("payouts"), env) as running:
-        yield running
+@pytest.fixture
+def payout_stack(portal_stack: Stack) -> Stack:
+    """The session's platform with mail and loopback webhooks (each test makes its shop)."""
+    return portal_stack
+
+
+@pytest.fixture
+def mail(team_mail: MailCatcher) -> MailCatcher:
+    return team_mail
 
 
 def mails(catcher: MailCatcher, address: str, kind: str) -> list[Message]:
