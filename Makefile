@@ -67,6 +67,13 @@ drill: install
 score-report: install
 	$(BIN)/python tools/score_report.py
 
+## The quality scorer's learned component, trained on the development half of the corpus
+## alone (deterministic, pure Python): services/feedback/data/learned_model.json. Run it after
+## every change of scoring.VERSION; `--cv` cross-validates, `--check` compares with the file.
+.PHONY: train-scorer
+train-scorer: install
+	$(BIN)/python tools/train_scorer.py
+
 ## Every API operation's example in the OpenAPI documents: one real answer each, recorded
 ## against a platform started as `make run` does (services/gateway/data/examples.json).
 .PHONY: examples

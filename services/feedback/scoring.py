@@ -1,4 +1,5 @@
-"""Offline quality scoring for feedback entries. Pure domain code: no I/O, no randomness.
+"""Offline quality scoring for feedback entries. Pure domain code: no randomness, no I/O but
+reading the learned component's weights once (data/learned_model.json).
 
 A score (0-100) is the sum of bonus components and penalty components, clamped to 0..100.
 The bonuses reward substance rather than length: specificity (concrete, checkable
@@ -11,14 +12,22 @@ contact handles, test strings, digit runs, copied product text, insults without 
 profanity and near-duplicates. Every component carries a human-readable reason: the
 breakdown is shown to shop teams, so they can see *why* an entry got its score.
 
+Beside the rules, a learned component (learned.py: a logistic regression over character and
+word n-grams, trained on the development half by `make train-scorer`) moves the score by up
+to 40 points either way, by how likely it finds the entry worth a reward; its reason names
+the words that weighed most. On entries the rules had not been tuned on it decided the
+reward better than they did (docs/benchmarks.md "Quality scoring"); the rules keep their
+say near the threshold. Spam stays with the rules: the model is not asked about it.
+
 How well it works is measured on a labelled corpus with a held-out half (data/README.md,
 `make score-report`, docs/benchmarks.md "Quality scoring"). Duplicate detection uses a
 64-bit simhash that the service stores per entry (as a signed BIGINT) and passes back in
 for the same campaign.
 
-Bump VERSION whenever weights, word lists or thresholds change: stored scores carry the
-version they were computed with, and `python -m resonanz.feedback rescore --tenant <id>`
-recomputes a tenant's older ones.
+Bump VERSION whenever weights, word lists or thresholds change, and retrain the learned
+component (`make train-scorer`: the model file names the VERSION it was trained for and
+refuses to load for another one). Stored scores carry the version they were computed with,
+and `python -m resonanz.feedback rescore --tenant <id>` recomputes a tenant's older ones.
 """
 
 from __future__ import annotations
@@ -34,7 +43,10 @@ from functools import lru_cache
 from itertools import pairwise
 from typing import Literal
 
-VERSION = "2026.3"
+# Absolute, so that tools/score_report.py --scorer can load this file by its path.
+from resonanz.feedback import learned
+
+VERSION = "2026.4"
 
 Label = Literal["good", "fair", "poor", "spam"]
 Language = Literal["de", "en", "unknown"]
@@ -146,6 +158,7 @@ def score_feedback(
         "consistency": _consistency(t, rating),
         "boilerplate": _boilerplate(t, concrete),
         "spam": _spam(t, substance), "profanity": _profanity(t), "duplicate": duplicate_part,
+        "learned": _learned(t.raw) if duplicate_of is None else _NOT_ASKED,
     }
     total = max(0, min(100, sum(c.points for c in breakdown.values())))
     return QualityScore(total, _label(total, breakdown), language, breakdown, duplicate_of)
@@ -159,7 +172,10 @@ def _label(total: int, breakdown: Mapping[str, ComponentScore]) -> Label:
         return "spam"
     if total >= GOOD_THRESHOLD:
         return "good"
-    return "fair" if total >= FAIR_THRESHOLD else "poor"
+    # Below the reward, fair and poor tell effort apart as the rules see it: the model only
+    # judges "worth a reward or not", and pulls every entry it rejects towards 0.
+    rules = sum(c.points for name, c in breakdown.items() if name != "learned")
+    return "fair" if rules >= FAIR_THRESHOLD else "poor"
 
 
 # --- text analysis (done once per entry) ---------------------------------------------------
@@ -221,6 +237,32 @@ def _mentions(t: _Text, words: frozenset[str], phrases: _Phrases | None = None) 
 
 def _listed(items: Sequence[str], limit: int = 5) -> str:
     return f" ({', '.join(items[:limit])})" if items else ""
+
+
+# --- the learned component --------------------------------------------------------------
+
+# Probability 0.5 adds nothing; 0 or 1 moves the score by this much. Chosen on the
+# development half (docs/benchmarks.md): large enough that the model overrules the rules
+# when it is sure, as it generalised better than they did to entries neither had seen.
+LEARNED_MAX = 40
+
+
+# A copy is worth what its original was, whatever the model thinks of the text: it would
+# otherwise win back most of the duplicate penalty.
+_NOT_ASKED = ComponentScore(0, LEARNED_MAX, -LEARNED_MAX,
+                            "learned model not asked: a near-copy of an earlier entry")
+
+
+def _learned(raw: str) -> ComponentScore:
+    model = learned.load(VERSION)
+    vector = model.vector(raw)
+    probability = model.probability(vector)
+    points = round(LEARNED_MAX * (2 * probability - 1))
+    leaning = "for" if probability >= 0.5 else "against"
+    signs = ", ".join(f"'{s}'" for s in model.signs(raw, vector, probability >= 0.5))
+    reason = (f"learned model: {probability:.2f} that it is worth a reward"
+              + (f" (strongest signs {leaning}: {signs})" if signs else " (no word stood out)"))
+    return ComponentScore(points, LEARNED_MAX, -LEARNED_MAX, reason)
 
 
 # --- effort ------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 from collections import Counter, defaultdict
@@ -16,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from resonanz.feedback import evaluation, scoring
+from resonanz.feedback import evaluation, learned, scoring
 from resonanz.feedback.scoring import (
     VERSION,
     Fingerprint,
@@ -28,9 +29,10 @@ from resonanz.feedback.scoring import (
 )
 
 LABELLED = Path(scoring.__file__).parent / "data" / "labelled_examples.jsonl"
+TRAINER = Path(__file__).resolve().parents[3] / "tools" / "train_scorer.py"
 LABELS = ("good", "lazy", "spam", "duplicate")
 COMPONENTS = ("effort", "specificity", "experience", "language", "readability", "consistency",
-              "boilerplate", "spam", "profanity", "duplicate")
+              "boilerplate", "spam", "profanity", "duplicate", "learned")
 
 GERMAN_REVIEW = (
     "Die Schuhe fallen eine Nummer kleiner aus. Ich trage sonst 42 und musste auf 43 "
@@ -127,6 +129,7 @@ def test_the_reference_example_is_good() -> None:
         result.breakdown["specificity"].reason.replace(",", " ").replace("(", " ")
         .replace(")", " ").split())
     assert "unresponsive" in result.breakdown["experience"].reason
+    assert "'checkout'" in result.breakdown["learned"].reason
 
 
 @pytest.mark.parametrize("text", [
@@ -427,7 +430,7 @@ def test_as_dict_matches_the_json_contract() -> None:
     result = score(GERMAN_REVIEW, earlier=[fingerprint("e0", GERMAN_REVIEW)])
     data = json.loads(json.dumps(result.as_dict()))
     assert set(data) == {"score", "label", "components", "language", "duplicate_of", "version"}
-    assert data["version"] == VERSION == "2026.3"
+    assert data["version"] == VERSION == "2026.4"
     assert data["duplicate_of"] == "e0"
     assert data["label"] in ("good", "fair", "poor", "spam")
     for part in data["components"].values():
@@ -484,6 +487,57 @@ def _score_in_subprocess(texts: list[str], hash_seed: str) -> str:
     done = subprocess.run([sys.executable, "-c", DETERMINISM_SCRIPT], input=json.dumps(texts),
                           capture_output=True, text=True, env=env, check=True, timeout=120)
     return done.stdout
+
+
+# --- the learned component ---------------------------------------------------------------
+
+
+def test_the_learned_component_names_the_words_that_weighed_most() -> None:
+    specific = score(GERMAN_REVIEW).breakdown["learned"]
+    generic = score("Alles super, gerne wieder!", rating=5).breakdown["learned"]
+    assert specific.points > 0 > generic.points
+    assert re.match(r"learned model: [01]\.\d\d that it is worth a reward", specific.reason)
+    assert "strongest signs for: 'schuhe'" in specific.reason
+    assert "strongest signs against: 'gerne', 'alles', 'wieder'" in generic.reason
+    assert -scoring.LEARNED_MAX <= generic.points < specific.points <= scoring.LEARNED_MAX
+
+
+def test_the_learned_component_cannot_make_spam_or_a_copy_good() -> None:
+    # The model only judges worth; spam and duplicates are the rules' verdicts.
+    spam = score("Verdiene 5000€ im Monat! Schreib mir auf WhatsApp +49 176 12345678")
+    copy = score(GERMAN_REVIEW, earlier=[fingerprint("e0", GERMAN_REVIEW)])
+    assert spam.label == "spam"
+    assert copy.label != "good"
+    assert copy.breakdown["learned"].points == 0
+    assert "near-copy" in copy.breakdown["learned"].reason
+
+
+def test_below_the_reward_fair_and_poor_follow_the_rules_alone() -> None:
+    result = score("Everything was perfect, thank you so much, very happy with my order and "
+                   "will definitely come back to this lovely shop again!", rating=5)
+    rules = sum(c.points for name, c in result.breakdown.items() if name != "learned")
+    assert result.breakdown["learned"].points < 0
+    assert result.label == ("fair" if rules >= scoring.FAIR_THRESHOLD else "poor")
+
+
+def test_the_shipped_model_was_trained_for_this_version_on_the_development_half() -> None:
+    shipped = json.loads(learned.MODEL_PATH.read_text(encoding="utf-8"))
+    assert shipped["version"] == VERSION
+    assert shipped["trained_on"] == "corpus_dev.jsonl"
+    assert shipped["rows"] == len(evaluation.load("dev"))
+
+
+def test_a_model_trained_for_another_version_is_refused() -> None:
+    with pytest.raises(RuntimeError, match="make train-scorer"):
+        learned.load.__wrapped__("1999.1")
+
+
+def test_the_shipped_model_is_what_make_train_scorer_writes() -> None:
+    # Deterministic training: the weights in the repository are reproducible from the
+    # development half, and nothing else went into them.
+    done = subprocess.run([sys.executable, str(TRAINER), "--check"], capture_output=True,
+                          text=True, check=False, timeout=240)
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 # --- the labelled set ---------------------------------------------------------------------

@@ -1,0 +1,228 @@
+"""`make train-scorer`: train the quality scorer's learned component on the development half.
+
+Reads services/feedback/data/corpus_dev.jsonl only (the held-out sets are never read here:
+services/feedback/data/README.md) and writes services/feedback/data/learned_model.json:
+the idf and the coefficient of every kept n-gram, rounded, with the scorer VERSION. The
+model is a logistic regression (L2, fitted by L-BFGS) for "good" against "low" and "spam",
+over TF-IDF character n-grams (2-5, inside words) and word uni- and bigrams
+(resonanz.feedback.learned). Pure Python and deterministic: the same corpus gives the same
+file, byte for byte (tests/test_scoring: the shipped model is what a retrain writes).
+
+    python tools/train_scorer.py            # train on the whole development half, write
+    python tools/train_scorer.py --cv       # 5-fold cross-validation on it, per C
+    python tools/train_scorer.py --check    # retrain and compare with the shipped file
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import operator
+import sys
+from collections import Counter
+from collections.abc import Callable, Sequence
+
+from resonanz.feedback import evaluation, learned, scoring
+
+# Chosen by 5-fold cross-validation on the development half (--cv); docs/benchmarks.md.
+C = 30.0
+MIN_DF = 2  # an n-gram of a single entry says nothing about others
+ROUND = 4
+FOLDS = 5
+MAX_ITER = 300
+
+Vector = tuple[list[int], list[float]]
+
+
+def build_model(rows: Sequence[evaluation.Row], c: float = C) -> dict[str, object]:
+    """Fit on these rows; the JSON document that learned.from_dict reads."""
+    raw = [learned.raw_features(row.text) for row in rows]
+    char_idf = _idf([chars for chars, _ in raw])
+    word_idf = _idf([words for _, words in raw])
+    names = [f"c:{f}" for f in char_idf] + [f"w:{f}" for f in word_idf]
+    index = {name: i for i, name in enumerate(names)}
+    vectors = [_indexed(index, chars, char_idf, words, word_idf) for chars, words in raw]
+    weights, intercept = fit(vectors, [row.label == "good" for row in rows], len(names), c)
+    idf = {**{f"c:{f}": v for f, v in char_idf.items()},
+           **{f"w:{f}": v for f, v in word_idf.items()}}
+    features = {name: [round(idf[name], ROUND), round(w, ROUND)]
+                for name, w in zip(names, weights, strict=True)}
+    return {"version": scoring.VERSION, "trained_on": "corpus_dev.jsonl", "rows": len(rows),
+            "corpus_sha256": _corpus_digest(rows), "c": c, "min_df": MIN_DF,
+            "intercept": round(intercept, ROUND),
+            "features": dict(sorted(features.items()))}
+
+
+def _idf(documents: Sequence[Counter[str]]) -> dict[str, float]:
+    df: Counter[str] = Counter()
+    for counts in documents:
+        df.update(counts.keys())
+    n = len(documents)
+    # scikit-learn's smoothed idf
+    return {f: math.log((1 + n) / (1 + d)) + 1 for f, d in sorted(df.items()) if d >= MIN_DF}
+
+
+def _indexed(index: dict[str, int], chars: Counter[str], char_idf: dict[str, float],
+             words: Counter[str], word_idf: dict[str, float]) -> Vector:
+    vec = {f"c:{f}": v for f, v in learned.weighted(chars, char_idf).items()}
+    vec.update((f"w:{f}", v) for f, v in learned.weighted(words, word_idf).items())
+    ordered = sorted((index[f], v) for f, v in vec.items())
+    return [i for i, _ in ordered], [v for _, v in ordered]
+
+
+def _corpus_digest(rows: Sequence[evaluation.Row]) -> str:
+    text = "\n".join(json.dumps([r.text, r.label], ensure_ascii=False) for r in rows)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# --- logistic regression ------------------------------------------------------------------
+
+
+def fit(vectors: Sequence[Vector], labels: Sequence[bool], dims: int, c: float
+        ) -> tuple[list[float], float]:
+    """Minimise 0.5 |w|^2 + c * sum(log loss) (scikit-learn's LogisticRegression), intercept
+    unpenalised, by L-BFGS; the weights and the intercept."""
+    y = [1.0 if label else 0.0 for label in labels]
+    columns: list[tuple[list[int], list[float]]] = [([], []) for _ in range(dims)]
+    for row, (idx, vals) in enumerate(vectors):
+        for i, v in zip(idx, vals, strict=True):
+            columns[i][0].append(row)
+            columns[i][1].append(v)
+
+    def objective(params: list[float]) -> tuple[float, list[float]]:
+        w, b = params[:-1], params[-1]
+        loss, residuals = 0.0, []
+        for (idx, vals), target in zip(vectors, y, strict=True):
+            z = b + sum(map(operator.mul, map(w.__getitem__, idx), vals))
+            # log(1 + e^z) - y z, without overflow
+            loss += (z if z > 0 else 0.0) + math.log1p(math.exp(-abs(z))) - target * z
+            residuals.append(c * (_sigmoid(z) - target))
+        grad = [wj + sum(map(operator.mul, map(residuals.__getitem__, rows), vals))
+                for wj, (rows, vals) in zip(w, columns, strict=True)]
+        grad.append(sum(residuals))
+        return 0.5 * _dot(w, w) + c * loss, grad
+
+    params = _lbfgs(objective, [0.0] * (dims + 1))
+    return params[:-1], params[-1]
+
+
+def _sigmoid(z: float) -> float:
+    return 1 / (1 + math.exp(-z)) if z >= 0 else math.exp(z) / (1 + math.exp(z))
+
+
+def _dot(a: Sequence[float], b: Sequence[float]) -> float:
+    return math.fsum(map(operator.mul, a, b))
+
+
+def _lbfgs(objective: Callable[[list[float]], tuple[float, list[float]]], x: list[float],
+           memory: int = 10, tolerance: float = 1e-5) -> list[float]:
+    value, grad = objective(x)
+    history: list[tuple[list[float], list[float], float]] = []
+    for _ in range(MAX_ITER):
+        if max(map(abs, grad)) < tolerance:
+            break
+        direction = _two_loop(grad, history)
+        slope = _dot(grad, direction)
+        if slope >= 0:  # not a descent direction: start the memory afresh
+            history.clear()
+            direction, slope = [-g for g in grad], -_dot(grad, grad)
+        step = 1.0 if history else 1.0 / max(1.0, math.sqrt(_dot(grad, grad)))
+        while True:  # backtracking until the Armijo condition holds
+            candidate = [xi + step * di for xi, di in zip(x, direction, strict=True)]
+            new_value, new_grad = objective(candidate)
+            if new_value <= value + 1e-4 * step * slope or step < 1e-10:
+                break
+            step /= 2
+        s = [a - b for a, b in zip(candidate, x, strict=True)]
+        t = [a - b for a, b in zip(new_grad, grad, strict=True)]
+        curvature = _dot(s, t)
+        if curvature > 1e-12:
+            history = [*history[-(memory - 1):], (s, t, 1 / curvature)]
+        converged = value - new_value < 1e-10 * max(1.0, abs(value))
+        x, value, grad = candidate, new_value, new_grad
+        if converged:
+            break
+    return x
+
+
+def _two_loop(grad: list[float], history: list[tuple[list[float], list[float], float]]
+              ) -> list[float]:
+    q = list(grad)
+    alphas = []
+    for s, t, rho in reversed(history):
+        alpha = rho * _dot(s, q)
+        alphas.append(alpha)
+        q = [qi - alpha * ti for qi, ti in zip(q, t, strict=True)]
+    if history:
+        s, t, _ = history[-1]
+        gamma = _dot(s, t) / _dot(t, t)
+        q = [gamma * qi for qi in q]
+    for (s, t, rho), alpha in zip(history, reversed(alphas), strict=True):
+        beta = rho * _dot(t, q)
+        q = [qi + (alpha - beta) * si for qi, si in zip(q, s, strict=True)]
+    return [-qi for qi in q]
+
+
+# --- cross-validation and the command line ------------------------------------------------
+
+
+def folds(rows: Sequence[evaluation.Row], k: int = FOLDS) -> list[int]:
+    """Each row's fold: stratified by label, in the order of a hash of the text (fixed)."""
+    assignment = [0] * len(rows)
+    for label in evaluation.CLASSES:
+        members = [i for i, row in enumerate(rows) if row.label == label]
+        members.sort(key=lambda i: hashlib.blake2b(rows[i].text.encode(), digest_size=8,
+                                                    person=b"resonanz.fold").digest())
+        for rank, i in enumerate(members):
+            assignment[i] = rank % k
+    return assignment
+
+
+def out_of_fold(rows: Sequence[evaluation.Row], c: float) -> list[float]:
+    """Every row's probability from the model trained on the other folds."""
+    fold_of = folds(rows)
+    probabilities = [0.0] * len(rows)
+    for fold in range(FOLDS):
+        train = [row for row, f in zip(rows, fold_of, strict=True) if f != fold]
+        model = learned.from_dict(build_model(train, c))
+        for i, row in enumerate(rows):
+            if fold_of[i] == fold:
+                probabilities[i] = model.probability(model.vector(row.text))
+    return probabilities
+
+
+def model_text(model: dict[str, object]) -> str:
+    return json.dumps(model, ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cv", action="store_true", help="cross-validate C on the dev half")
+    parser.add_argument("--check", action="store_true",
+                        help="retrain and fail when the shipped file differs")
+    args = parser.parse_args()
+    rows = evaluation.load("dev")
+    if args.cv:
+        for c in (1.0, 3.0, 10.0, 30.0, 100.0):
+            p = out_of_fold(rows, c)
+            for threshold in (0.3, 0.4, 0.5, 0.6):
+                said = [x >= threshold for x in p]
+                truth = [row.label == "good" for row in rows]
+                hits = sum(s and t for s, t in zip(said, truth, strict=True))
+                print(f"C {c:>6}  threshold {threshold}: precision "
+                      f"{hits / max(1, sum(said)):.3f} recall {hits / sum(truth):.3f}")
+        return
+    text = model_text(build_model(rows))
+    if args.check:
+        same = learned.MODEL_PATH.read_text(encoding="utf-8") == text
+        print("the shipped model is what a retrain writes" if same else
+              "the shipped model differs from a retrain: run `make train-scorer`")
+        sys.exit(0 if same else 1)
+    learned.MODEL_PATH.write_text(text, encoding="utf-8")
+    print(f"wrote {learned.MODEL_PATH} ({len(text.encode())} bytes)")
+
+
+if __name__ == "__main__":
+    main()
