@@ -39,6 +39,7 @@ from .events import (
     WidgetChanged,
     WidgetSnapshot,
 )
+from .widget_contracts import Budget, PerShopper, Reward
 
 SAMPLE_TIME = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 SAMPLE_TENANT_ID = "1e2d3c4b-5a69-4788-9a6b-5c4d3e2f1a09"
@@ -50,8 +51,11 @@ _ENTRY = EntrySnapshot(
     updated_at=SAMPLE_TIME, first_response_at=SAMPLE_TIME, quality_score=74)
 _WIDGET = WidgetSnapshot(
     id="0d9e7b7c-2f4b-4b39-8f0c-6b1f5c3a9e21", public_id="wdg_7Hq2mK9xR4", name="Checkout",
-    status="active", reward={"amount": "5.00", "currency": "EUR"}, version=3,
-    updated_at=SAMPLE_TIME)
+    status="active", reward=Reward(
+        amount=Decimal("5.00"), currency="EUR",
+        budget=Budget(amount=Decimal("500.00"), currency="EUR"),
+        per_shopper=PerShopper(max_rewards=1, period_days=30)).announced(),
+    version=3, updated_at=SAMPLE_TIME)
 # A sealed token as the key ring writes one (its ciphertext made up).
 _SEALED = "v1:k1:6Wm1bq0yJ8Gm4lq3V2Yl0w.ZC9oX2l1Y3J5cHRlZC10b2tlbi1zYW1wbGU"
 

@@ -159,12 +159,72 @@ class Question(Value):
         return self
 
 
+CURRENCY = r"^[A-Z]{3}$"
+
+
+class Budget(Value):
+    """The most a campaign's cash rewards may pay in total, in the reward's currency."""
+
+    amount: Decimal = Field(gt=0, max_digits=12, decimal_places=2)
+    currency: str | None = Field(default=None, pattern=CURRENCY,
+                                 description="the reward's; may be left out")
+
+
+class PerShopper(Value):
+    """At most `max_rewards` approved rewards of the campaign per shopper (their email, in
+    any case) within the last `period_days` days."""
+
+    max_rewards: int = Field(ge=1, le=10_000)
+    period_days: int = Field(ge=1, le=3660)
+
+
 class Reward(Value):
-    """A fixed amount per approved response, or one code from a pool of vouchers."""
+    """A fixed amount per approved response, or one code from a pool of vouchers; and the
+    limits of what approvals may pay (the feedback service enforces them on approval)."""
 
     amount: Decimal | None = Field(default=None, gt=0, max_digits=10, decimal_places=2)
-    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+    currency: str | None = Field(default=None, pattern=CURRENCY)
     voucher_codes: tuple[str, ...] | None = Field(default=None, min_length=1, max_length=10_000)
+    budget: Budget | None = Field(default=None, description=(
+        "the most this campaign's cash rewards pay in total, in the reward's currency"
+        " (`currency` may be left out; a bare amount also works); an approval over it is"
+        " 409 `reward_budget_exhausted`. Not for a voucher pool: the pool is its cap"))
+    per_shopper: PerShopper | None = Field(default=None, description=(
+        "at most `max_rewards` approved rewards of this campaign per shopper email (any"
+        " case) within the last `period_days` days; one more is 409"
+        " `shopper_reward_limit_reached`. A response without an email is not counted"))
+
+    @field_validator("budget", mode="before")
+    @classmethod
+    def budget_of_money(cls, value: Any, info: ValidationInfo) -> Any:
+        """`"budget": "100.00"` (or an object without `currency`) is in the reward's
+        currency. A voucher pool takes no budget: the pool is its cap."""
+        if value is None:
+            return None
+        if info.data.get("voucher_codes") is not None:
+            raise PydanticCustomError("budget_not_for_vouchers", (
+                "a voucher pool is its own budget (one code per approved reward): add or"
+                " remove codes instead"))
+        currency = info.data.get("currency")
+        if isinstance(value, str | int | float | Decimal) and not isinstance(value, bool):
+            return {"amount": value, "currency": currency}
+        if isinstance(value, dict) and value.get("currency") is None:
+            return {**value, "currency": currency}
+        return value
+
+    @field_validator("budget")
+    @classmethod
+    def budget_fits_reward(cls, value: Budget | None, info: ValidationInfo) -> Budget | None:
+        currency, amount = info.data.get("currency"), info.data.get("amount")
+        if value is None or currency is None:
+            return value
+        if value.currency != currency:
+            raise PydanticCustomError("budget_currency", (
+                f"must be in the reward's currency {currency}, not {value.currency}"))
+        if amount is not None and value.amount < amount:
+            raise PydanticCustomError("budget_too_small", (
+                f"must cover at least one reward of {amount} {currency}"))
+        return value
 
     @model_validator(mode="after")
     def one_kind(self) -> Reward:
@@ -176,11 +236,13 @@ class Reward(Value):
     def announced(self) -> dict[str, Any]:
         """The reward as events carry it: a voucher pool only by its size and a digest of
         its codes (vouchers are money; the feedback service fetches the codes themselves
-        from us when it pays one out), an amount as it stands."""
+        from us when it pays one out), an amount as it stands; the limits with either."""
         if self.voucher_codes is None:
             return self.model_dump(mode="json", exclude_none=True)
+        limits = self.model_dump(mode="json", include={"per_shopper"}, exclude_none=True)
         return {"voucher_pool": {"size": len(self.voucher_codes),
-                                 "digest": voucher_pool_digest(self.voucher_codes)}}
+                                 "digest": voucher_pool_digest(self.voucher_codes)},
+                **limits}
 
 
 def voucher_pool_digest(codes: tuple[str, ...]) -> str:

@@ -21,7 +21,7 @@ from resonanz.shared.params import (
 )
 from resonanz.shared.web import SettingsKey, json_response, read_model
 
-from . import commands, export, payouts, store
+from . import commands, export, payouts, reward_limits, store
 from .domain import PAYOUT_STATUSES, REWARD_STATUSES, STATUSES, Entry, Patch, allowed_moves
 
 routes = web.RouteTableDef()
@@ -154,8 +154,11 @@ async def reward_totals(request: web.Request) -> web.Response:
     """The rewards queue's running totals: counts by state, money approved and paid."""
     actor = caller_of(request)
     widget_id = query_uuid(request.query, "widget_id")
-    return json_response(await store.reward_totals(request.app[PoolKey], actor.tenant_id,
-                                                   widget_id))
+    pool = request.app[PoolKey]
+    totals = await store.reward_totals(pool, actor.tenant_id, widget_id)
+    # One campaign's: its budget, spent and remaining (null when it has none).
+    budget = await reward_limits.budget_of(pool, actor.tenant_id, widget_id) if widget_id else None
+    return json_response({**totals, "budget": budget})
 
 
 class PayoutMark(BaseModel):

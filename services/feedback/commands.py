@@ -27,12 +27,13 @@ from resonanz.shared.events import (
 from resonanz.shared.outbox import enqueue
 from resonanz.shared.params import parse_uuid
 
-from . import payouts, store
+from . import payouts, reward_limits, store
 from .claims import language_for_entry
 from .domain import (
     REVIEW_EVENTS,
     Entry,
     Patch,
+    RewardLimitReached,
     automatic_review,
     check_reviewable,
     check_settlement,
@@ -74,8 +75,15 @@ async def create_entry(pool: asyncpg.Pool, topic: str, actor: Caller, body: Entr
             return entry
         async with conn.transaction():
             await store.insert_entry(conn, entry, simhash, actor.actor_id, event, topic)
-            return await _review(conn, topic, entry, verdict, AUTO_REVIEWER,
-                                 "automatic: quality score threshold", actor.request_id)
+            try:
+                async with conn.transaction():  # a savepoint: a refusal keeps the entry
+                    return await _review(conn, topic, entry, verdict, AUTO_REVIEWER,
+                                         "automatic: quality score threshold",
+                                         actor.request_id)
+            except RewardLimitReached:
+                # Over the campaign's budget or the shopper's limit: a person decides (the
+                # shop may raise the budget); the shopper's submission is not refused.
+                return entry
 
 
 async def _refuse_foreign_widget(conn: asyncpg.Connection, tenant_id: str,
@@ -191,13 +199,19 @@ async def review_reward(pool: asyncpg.Pool, topic: str, actor: Caller, entry_id:
 
 async def _review(conn: asyncpg.Connection, topic: str, entry: Entry, verdict: str,
                   reviewer: str | None, reason: str | None, request_id: str | None) -> Entry:
+    """One review in the caller's transaction. An approval the campaign's limits do not
+    allow raises RewardLimitReached (409) before anything is written; a rejection is
+    never limited."""
     check_reviewable(entry.reward_status)
+    campaign = await store.campaign_of(conn, entry.tenant_id, entry.widget_id)
+    if verdict == "approved":
+        campaign = await reward_limits.check_approval(conn, entry, campaign)
+    reward = reward_of(campaign)
     reviewed = await store.update_entry(conn, entry, {
         "reward_status": verdict, "reviewed_by": reviewer,
         "reviewed_at": datetime.now(UTC), "review_reason": reason})
     await store.record_audit(conn, reviewed, reviewer, f"reward_{verdict}",
                              store.audited(entry), store.audited(reviewed))
-    reward = reward_of(await store.campaign_of(conn, entry.tenant_id, entry.widget_id))
     if verdict == "approved" and reward.kind != "none":
         await store.insert_payout(conn, reviewed, reward)
     data = REVIEW_EVENTS[verdict](

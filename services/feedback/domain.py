@@ -222,6 +222,83 @@ def reward_of(campaign: Campaign | None) -> Reward:
     return Reward("none")
 
 
+# --- reward limits ----------------------------------------------------------------------
+# A campaign's reward may carry limits (shared/widget_contracts.Reward): `budget`, the most
+# its cash rewards pay in total, and `per_shopper`, how many approved rewards one shopper
+# (email, any case) may get within a number of days. Checked when a reward is approved;
+# a payout failed or cancelled counts towards neither (nothing was paid).
+
+
+@dataclass(frozen=True)
+class Limits:
+    budget: Decimal | None = None
+    currency: str | None = None
+    max_rewards: int | None = None
+    period_days: int | None = None
+
+    @property
+    def any(self) -> bool:
+        return self.budget is not None or self.max_rewards is not None
+
+
+def limits_of(campaign: Campaign | None) -> Limits:
+    rule = (campaign.reward if campaign else None) or {}
+    budget, shopper = rule.get("budget") or {}, rule.get("per_shopper") or {}
+    return Limits(
+        budget=Decimal(str(budget["amount"])) if budget.get("amount") is not None else None,
+        currency=budget.get("currency"),
+        max_rewards=shopper.get("max_rewards"), period_days=shopper.get("period_days"))
+
+
+class RewardLimitReached(Conflict):
+    """An approval the campaign's limits do not allow: nothing is approved or paid."""
+
+
+class RewardBudgetExhausted(RewardLimitReached):
+    code = "reward_budget_exhausted"
+
+    def __init__(self, limits: Limits, spent: Decimal, amount: Decimal) -> None:
+        currency, budget = limits.currency, limits.budget
+        assert budget is not None
+        remaining = max(budget - spent, Decimal(0))
+        super().__init__(
+            f"the campaign's reward budget of {budget:.2f} {currency} does not cover this"
+            f" reward of {amount:.2f} {currency}: {spent:.2f} {currency} approved so far,"
+            f" {remaining:.2f} {currency} left",
+            details=[{"field": "reward.budget", "message": f"{remaining:.2f} {currency} left",
+                      "budget": f"{budget:.2f}", "currency": currency,
+                      "spent": f"{spent:.2f}", "remaining": f"{remaining:.2f}"}])
+
+
+class ShopperRewardLimitReached(RewardLimitReached):
+    code = "shopper_reward_limit_reached"
+
+    def __init__(self, limits: Limits, count: int) -> None:
+        most, days = limits.max_rewards, limits.period_days
+        super().__init__(
+            f"this shopper already has {count} approved reward(s) of this campaign within"
+            f" {days} days; the campaign's limit is {most} per shopper per {days} days",
+            details=[{"field": "reward.per_shopper",
+                      "message": f"at most {most} per shopper per {days} days",
+                      "max_rewards": most, "period_days": days, "count": count}])
+
+
+def check_budget(limits: Limits, reward: Reward, spent: Decimal) -> None:
+    """A cash reward fits the budget when everything approved so far and it do."""
+    if limits.budget is None or reward.kind != "amount" or reward.amount is None:
+        return
+    if reward.currency != limits.currency:
+        return  # a budget in another currency than the reward's caps nothing it pays
+    if spent + reward.amount > limits.budget:
+        raise RewardBudgetExhausted(limits, spent, reward.amount)
+
+
+def check_shopper(limits: Limits, count: int) -> None:
+    """`count`: the shopper's approved rewards of the campaign within the period."""
+    if limits.max_rewards is not None and count >= limits.max_rewards:
+        raise ShopperRewardLimitReached(limits, count)
+
+
 # --- payouts ---------------------------------------------------------------------------
 # An approved reward's payout: `pending` until paid; cash is paid by the shop (marked `paid`,
 # or `failed` / `cancelled`), a voucher by handing out its code (the payout worker), which a

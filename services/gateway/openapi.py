@@ -97,8 +97,10 @@ ERRORS = {
     401: "No key or session, or one that is unknown, revoked or expired",
     403: "The key's or member's role may not do this (or another site's Origin)",
     404: "Not found, or not this organization's (the same answer: no ids are probed)",
-    409: "Conflicts with the record's state (e.g. an impossible status move) or with an"
-         " Idempotency-Key request still running or sent with another body",
+    409: "Conflicts with the record's state (e.g. an impossible status move), with a"
+         " campaign's reward limits (`reward_budget_exhausted`,"
+         " `shopper_reward_limit_reached`) or with an Idempotency-Key request still"
+         " running or sent with another body",
     410: "Gone: the link has expired",
     413: "The body is larger than allowed",
     415: "The body must be application/json",

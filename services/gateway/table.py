@@ -101,6 +101,12 @@ SEPA_NOTE = (
     " pain.001 file for the bank, then mark the batch paid: each payout is paid,"
     " `payout_completed` and the shopper's email follow once. PayPal payouts are marked paid"
     " one by one. Admins only.")
+LIMITS_NOTE = (
+    "A campaign's `reward` may limit what approvals pay: `budget` (the most its cash rewards"
+    " pay in total) and `per_shopper` (`max_rewards` per shopper email within `period_days`"
+    " days). An approval over either is 409 `reward_budget_exhausted` or"
+    " `shopper_reward_limit_reached`, naming the limit and its value; nothing is approved."
+    " A payout failed or cancelled counts towards neither; a rejection is never limited.")
 PAYOUT_NOTE = (
     "An approved reward's payout is `pending` until it is paid: a voucher when its code is"
     " handed out (at once, from the campaign's pool), cash when the shop has transferred it"
@@ -256,7 +262,8 @@ FEEDBACK = [
     Operation("POST", "/api/v1/responses/{id}/approve", "Approve the reward",
               service="feedback", upstream="/entries/{id}/approve", ids=ENTRY,
               body=fb.review_body, view=fb.p4f_response_detail, request=c.ReviewIn,
-              response=c.ResponseDetailView, params=(ID,), errors=WRITE),
+              response=c.ResponseDetailView, params=(ID,), errors=WRITE,
+              description=LIMITS_NOTE),
     Operation("POST", "/api/v1/responses/{id}/reject", "Reject the reward",
               service="feedback", upstream="/entries/{id}/reject", ids=ENTRY,
               body=fb.review_body, view=fb.p4f_response_detail, request=c.ReviewIn,

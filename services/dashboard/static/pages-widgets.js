@@ -1,11 +1,13 @@
 // The shop's widgets: a list with each one's state, and an editor (questions, placement,
 // trigger, theme, languages, origins, reward rules) with a live preview that runs the real
 // widget.js on the unsaved draft. A pure client of /v1/widgets (FeedBackPro); the reward
-// rules, which that dialect does not show, are read from /api/v1/campaigns.
+// rules, which that dialect does not show, are read from /api/v1/campaigns, and what is spent
+// of the reward budget from /api/v1/rewards/totals.
 
 import * as api from './api.js';
 import {announce, append, clear, field, h, messageBox, uid} from './dom.js';
 import {language, t} from './i18n.js';
+import {formatMoney} from './pages-entry.js';
 import {time} from './view.js';
 
 const PREVIEW_URL = '/app/preview';
@@ -106,6 +108,9 @@ function draftOf(widget, campaign) {
     amount: reward && reward.amount ? String(reward.amount) : '',
     currency: (reward && reward.currency) || 'EUR',
     vouchers: reward && reward.voucher_codes ? reward.voucher_codes.join('\n') : '',
+    budget: reward && reward.budget ? String(reward.budget.amount) : '',
+    perShopperMax: reward && reward.per_shopper ? String(reward.per_shopper.max_rewards) : '',
+    perShopperDays: reward && reward.per_shopper ? String(reward.per_shopper.period_days) : '',
     approveAbove: campaign && campaign.auto_approve_above != null
       ? String(campaign.auto_approve_above) : '',
     rejectBelow: campaign && campaign.auto_reject_below != null
@@ -137,8 +142,14 @@ function bodyOf(draft) {
   let reward = null;
   if (draft.rewardKind === 'amount') {
     reward = {amount: draft.amount.trim(), currency: draft.currency.trim().toUpperCase()};
+    // In the reward's currency: the API fills it in.
+    if (draft.budget.trim()) reward.budget = {amount: draft.budget.trim()};
   } else if (draft.rewardKind === 'vouchers') {
     reward = {voucher_codes: lines(draft.vouchers)};
+  }
+  if (reward && (draft.perShopperMax.trim() || draft.perShopperDays.trim())) {
+    reward.per_shopper = {max_rewards: score(draft.perShopperMax),
+      period_days: score(draft.perShopperDays)};
   }
   return {
     name: draft.name.trim(), placement: draft.placement, trigger: triggerBody(draft.trigger),
@@ -165,12 +176,21 @@ function previewConfig(draft, publicId) {
 async function load(id) {
   const widget = (await api.get(widgetPath(id))).data;
   let campaign = null;
+  let budget = null;
   try {
     campaign = (await api.get(`/api/v1/campaigns/${encodeURIComponent(widget.id)}`)).data;
   } catch {
     campaign = null;  // the reward rules stay as the form shows them: none
   }
-  return {widget, campaign};
+  if (campaign && campaign.reward && campaign.reward.budget) {
+    try {
+      const path = `/api/v1/rewards/totals?campaign_id=${encodeURIComponent(widget.id)}`;
+      budget = (await api.get(path)).data.budget;
+    } catch {
+      budget = null;  // the budget is shown without what is spent of it
+    }
+  }
+  return {widget, campaign, budget};
 }
 
 export async function widgetEditorPage(ctx) {
@@ -185,9 +205,10 @@ export async function widgetEditorPage(ctx) {
   }
   let widget = null;
   let campaign = null;
+  let budget = null;
   if (!isNew) {
     try {
-      ({widget, campaign} = await load(ctx.params[0]));
+      ({widget, campaign, budget} = await load(ctx.params[0]));
     } catch (error) {
       ctx.setTitle(t('notFound.title'));
       append(ctx.main, h('h1', {id: 'page-title', tabindex: '-1'}, t('notFound.title')),
@@ -200,6 +221,7 @@ export async function widgetEditorPage(ctx) {
   ctx.setTitle(title);
   const draft = draftOf(widget, campaign);
   const editor = new Editor(ctx, draft, widget, canWrite);
+  editor.budget = budget;
   append(ctx.main,
     h('p', {class: 'breadcrumb'}, h('a', {href: '/app/widgets'}, t('widgets.back'))),
     h('h1', {id: 'page-title', tabindex: '-1'}, title),
@@ -347,21 +369,44 @@ class Editor {
         {maxlength: '3'}));
     const vouchers = this.area('reward.voucher_codes', t('widgets.field.vouchers'), d.vouchers,
       (v) => { d.vouchers = v; }, t('widgets.hint.vouchers'));
+    const budget = h('div', {},
+      this.text('reward.budget', t('widgets.field.budget'), d.budget, (v) => { d.budget = v; },
+        {inputmode: 'decimal', id: 'reward-budget'}, t('widgets.hint.budget')),
+      this.budgetUsed());
+    const perShopper = h('fieldset', {class: 'choices'},
+      h('legend', {}, t('widgets.field.perShopper')), this.slot('reward.per_shopper'),
+      h('div', {class: 'filter-fields'},
+        this.number('reward.per_shopper.max_rewards', t('widgets.field.maxRewards'),
+          d.perShopperMax, (v) => { d.perShopperMax = v; }, {min: '1', id: 'per-shopper-max'}),
+        this.number('reward.per_shopper.period_days', t('widgets.field.periodDays'),
+          d.perShopperDays, (v) => { d.perShopperDays = v; }, {min: '1', id: 'per-shopper-days'})),
+      h('p', {class: 'hint'}, t('widgets.hint.perShopper')));
     const show = () => {
       amount.hidden = d.rewardKind !== 'amount';
+      budget.hidden = d.rewardKind !== 'amount';
       vouchers.hidden = d.rewardKind !== 'vouchers';
+      perShopper.hidden = d.rewardKind === 'none';
     };
     show();
     return [
       this.select('reward', t('widgets.field.reward'), ['none', 'amount', 'vouchers'], d.rewardKind,
         (v) => { d.rewardKind = v; show(); }, (v) => t(`widgets.reward.${v}`)),
-      amount, vouchers,
+      amount, budget, vouchers, perShopper,
       h('div', {class: 'filter-fields'},
         this.number('auto_approve_above', t('widgets.field.approveAbove'), d.approveAbove,
           (v) => { d.approveAbove = v; }, {min: '0', max: '100'}),
         this.number('auto_reject_below', t('widgets.field.rejectBelow'), d.rejectBelow,
           (v) => { d.rejectBelow = v; }, {min: '0', max: '100'})),
     ];
+  }
+
+  /** What approvals took of the saved budget (GET /api/v1/rewards/totals). */
+  budgetUsed() {
+    const b = this.budget;
+    if (!b) return null;
+    return h('p', {class: 'hint', id: 'budget-used'}, t('widgets.budgetUsed', {
+      spent: formatMoney(b.spent, b.currency), amount: formatMoney(b.amount, b.currency),
+      remaining: formatMoney(b.remaining, b.currency)}));
   }
 
   // --- questions ---
