@@ -189,7 +189,7 @@ def out_of_fold(rows: Sequence[evaluation.Row], c: float) -> list[float]:
         model = learned.from_dict(build_model(train, c))
         for i, row in enumerate(rows):
             if fold_of[i] == fold:
-                probabilities[i] = model.probability(model.vector(row.text))
+                probabilities[i] = model.read(row.text).probability
     return probabilities
 
 

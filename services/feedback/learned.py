@@ -22,8 +22,8 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from functools import cache
-from itertools import pairwise
+from functools import cache, lru_cache
+from itertools import chain, pairwise
 from pathlib import Path
 
 MODEL_PATH = Path(__file__).parent / "data" / "learned_model.json"
@@ -39,14 +39,17 @@ _DIGITS = str.maketrans("0123456789", "0000000000")
 
 def char_features(words: Iterable[str]) -> Counter[str]:
     """Character n-grams inside each word, padded by spaces (like scikit-learn's char_wb)."""
+    return Counter(chain.from_iterable(map(_grams, words)))
+
+
+@lru_cache(maxsize=16384)
+def _grams(word: str) -> tuple[str, ...]:
+    # Words recur across entries; their n-grams are worth keeping.
     low, high = CHAR_NGRAMS
-    counts: Counter[str] = Counter()
-    for word in words:
-        padded = f" {word} "
-        size = len(padded)
-        for n in range(low, min(high, size) + 1):
-            counts.update(padded[i:i + n] for i in range(size - n + 1))
-    return counts
+    padded = f" {word} "
+    size = len(padded)
+    return tuple(padded[i:i + n] for n in range(low, min(high, size) + 1)
+                 for i in range(size - n + 1))
 
 
 def word_features(words: list[str]) -> Counter[str]:
@@ -61,7 +64,7 @@ def tokens(text: str) -> list[str]:
 
 
 def raw_features(text: str) -> tuple[Counter[str], Counter[str]]:
-    """The counts of char n-grams ("c") and word n-grams ("w") before weighting."""
+    """The counts of char n-grams and of word n-grams before weighting."""
     words = tokens(text)
     return char_features(words), word_features(words)
 
@@ -73,48 +76,53 @@ def weighted(counts: Mapping[str, int], idf: Mapping[str, float]) -> dict[str, f
     return {f: v / norm for f, v in values.items()} if norm else {}
 
 
+Weights = dict[str, tuple[float, float]]  # n-gram -> (idf, coefficient)
+
+
+def _pushes(counts: Mapping[str, int], weights: Weights) -> dict[str, float]:
+    """Each known n-gram's share of the logit: coefficient * weighted(counts)."""
+    known = [(f, (1 + math.log(c)) * w[0], w[1]) for f, c in counts.items()
+             if (w := weights.get(f)) is not None]
+    norm = math.sqrt(sum(v * v for _, v, _ in known))
+    return {f: coef * (v / norm) for f, v, coef in known} if norm else {}
+
+
 @dataclass(frozen=True)
-class Model:
-    version: str
-    intercept: float
-    char_idf: dict[str, float]
-    word_idf: dict[str, float]
-    # "c:ngram" / "w:word(s)" -> coefficient
-    coef: dict[str, float]
+class Reading:
+    """What the model made of one text."""
 
-    def vector(self, text: str) -> dict[str, float]:
-        chars, words = raw_features(text)
-        vec = {f"c:{f}": v for f, v in weighted(chars, self.char_idf).items()}
-        vec.update((f"w:{f}", v) for f, v in weighted(words, self.word_idf).items())
-        return vec
+    probability: float
+    words: list[str]  # as the model read them (digits as 0)
+    shown: list[str]  # the same words as written
+    chars: dict[str, float]  # known char n-gram -> its push on the logit
+    pairs: dict[str, float]  # known word or word pair -> its push
 
-    def probability(self, vec: Mapping[str, float]) -> float:
-        logit = self.intercept + sum(self.coef.get(f, 0.0) * v for f, v in vec.items())
-        return 1 / (1 + math.exp(-max(-30.0, min(30.0, logit))))
-
-    def signs(self, text: str, vector: Mapping[str, float], positive: bool, limit: int = 3
-              ) -> list[str]:
-        """The words of the text that pushed hardest one way. Each n-gram's weight is shared
+    def signs(self, positive: bool, limit: int = 3) -> list[str]:
+        """The words of the text that pushed hardest one way. Each n-gram's push is shared
         by the words it occurs in, so the words' pushes add up to the model's verdict;
         short function words ("on", "die") weigh too, but explain nothing to a reader."""
-        shown = _WORD_RE.findall(text[:MAX_CHARS].lower())
-        words = tokens(text)
-        owners: dict[str, set[int]] = {}
-        for position, word in enumerate(words):
-            for gram in char_features([word]):
-                owners.setdefault(f"c:{gram}", set()).add(position)
-            owners.setdefault(f"w:{word}", set()).add(position)
-        for position, (a, b) in enumerate(pairwise(words)):
-            owners.setdefault(f"w:{a} {b}", set()).update((position, position + 1))
-        push: dict[str, float] = {}
-        for feature, positions in owners.items():
-            share = self.coef.get(feature, 0.0) * vector.get(feature, 0.0) / len(positions)
-            for position in positions:
-                push[shown[position]] = push.get(shown[position], 0.0) + share
+        written: dict[str, str] = {}  # each word as first written ("42" for "00")
+        for word, shown in zip(self.words, self.shown, strict=True):
+            written.setdefault(word, shown)
+        owners: Counter[str] = Counter()
+        for word in written:
+            owners.update(_gram_set(word))
+        push = {word: self.pairs.get(word, 0.0)
+                + sum(self.chars.get(g, 0.0) / owners[g] for g in _gram_set(word))
+                for word in written}
+        for a, b in dict.fromkeys(pairwise(self.words)):
+            share = self.pairs.get(f"{a} {b}", 0.0) / 2
+            push[a] += share
+            push[b] += share
         ranked = sorted((w for w, p in push.items()
-                         if (p > 0) == positive and p and _telling(w)),
-                        key=lambda w: (-abs(push[w]), w))
-        return ranked[:limit]
+                         if (p > 0) == positive and p and _telling(written[w])),
+                        key=lambda w: (-abs(push[w]), written[w]))
+        return [written[w] for w in ranked[:limit]]
+
+
+@lru_cache(maxsize=16384)
+def _gram_set(word: str) -> frozenset[str]:
+    return frozenset(_grams(word))
 
 
 _FUNCTION_WORDS = frozenset({
@@ -130,12 +138,29 @@ def _telling(word: str) -> bool:
     return (len(word) >= 3 or word.isdigit()) and word not in _FUNCTION_WORDS
 
 
+@dataclass(frozen=True)
+class Model:
+    version: str
+    intercept: float
+    chars: Weights
+    pairs: Weights
+
+    def read(self, text: str) -> Reading:
+        words = tokens(text)
+        chars = _pushes(char_features(words), self.chars)
+        pairs = _pushes(word_features(words), self.pairs)
+        logit = self.intercept + sum(chain(chars.values(), pairs.values()))
+        probability = 1 / (1 + math.exp(-max(-30.0, min(30.0, logit))))
+        shown = _WORD_RE.findall(text[:MAX_CHARS].lower())
+        return Reading(probability, words, shown, chars, pairs)
+
+
 def from_dict(data: Mapping[str, object]) -> Model:
     features: dict[str, list[float]] = data["features"]  # type: ignore[assignment]
-    char_idf = {f[2:]: v[0] for f, v in features.items() if f.startswith("c:")}
-    word_idf = {f[2:]: v[0] for f, v in features.items() if f.startswith("w:")}
+    chars = {f[2:]: (v[0], v[1]) for f, v in features.items() if f.startswith("c:")}
+    pairs = {f[2:]: (v[0], v[1]) for f, v in features.items() if f.startswith("w:")}
     return Model(str(data["version"]), float(data["intercept"]),  # type: ignore[arg-type]
-                 char_idf, word_idf, {f: v[1] for f, v in features.items()})
+                 chars, pairs)
 
 
 @cache

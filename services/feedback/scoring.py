@@ -254,12 +254,11 @@ _NOT_ASKED = ComponentScore(0, LEARNED_MAX, -LEARNED_MAX,
 
 
 def _learned(raw: str) -> ComponentScore:
-    model = learned.load(VERSION)
-    vector = model.vector(raw)
-    probability = model.probability(vector)
+    reading = learned.load(VERSION).read(raw)
+    probability = reading.probability
     points = round(LEARNED_MAX * (2 * probability - 1))
     leaning = "for" if probability >= 0.5 else "against"
-    signs = ", ".join(f"'{s}'" for s in model.signs(raw, vector, probability >= 0.5))
+    signs = ", ".join(f"'{s}'" for s in reading.signs(probability >= 0.5))
     reason = (f"learned model: {probability:.2f} that it is worth a reward"
               + (f" (strongest signs {leaning}: {signs})" if signs else " (no word stood out)"))
     return ComponentScore(points, LEARNED_MAX, -LEARNED_MAX, reason)
