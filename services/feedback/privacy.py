@@ -333,9 +333,12 @@ def _note_rows(entries: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
 
 
 def _payout_rows(entries: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """A payout with the payment details the shopper gave, in full as in the JSON document
+    (their own data): IBAN, BIC and account holder, or the PayPal address."""
     for e in entries:
         if e["payout"]:
-            yield {"entry_id": e["id"], **e["payout"]}
+            yield {"entry_id": e["id"], **e["payout"],
+                   **(e["payout"].get("payment_details") or {})}
 
 
 # Each kind's columns and rows; answers and metadata in entries.csv as JSON text.
@@ -347,7 +350,8 @@ CSV_KINDS: dict[str, tuple[tuple[str, ...], Rows]] = {
     "answers": (("entry_id", "question", "answer"), _answer_rows),
     "notes": (("entry_id", "id", "author", "created_at", "body"), _note_rows),
     "payouts": (("entry_id", "id", "kind", "amount", "currency", "status", "voucher_code",
-                 "created_at", "completed_at"), _payout_rows),
+                 "created_at", "completed_at", "payee_method", "iban", "bic",
+                 "account_holder", "paypal_email"), _payout_rows),
 }
 
 
@@ -379,7 +383,8 @@ async def get_export_csv(request: web.Request) -> web.Response:
     if row["kind"] != "export" or row["customer_email"] is None:
         raise NotFound("no export to download: the request is an erasure, or its subject"
                        " has been erased since")
-    entries = await export_document(pool, actor.tenant_id, row["customer_email"])
+    entries = await export_document(pool, actor.tenant_id, row["customer_email"],
+                                    request.app[SettingsKey].key_ring())
     return web.Response(body=export_csv(entries, kind), headers={
         "Content-Type": "text/csv; charset=utf-8", "Cache-Control": "no-store",
         "Content-Disposition": f'attachment; filename="privacy-{row["id"]}-{kind}.csv"'})
