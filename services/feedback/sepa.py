@@ -5,6 +5,10 @@ The shop sets its debtor account once (name, IBAN sealed like the shoppers', BIC
 takes every claimed bank payout in EUR not yet in one (`processing`); its pain.001 file is
 made on each download from the sealed payment details (so no file with IBANs rests
 anywhere), always with the batch's own MsgId, so a bank refuses a second upload of it.
+A claimed bank payout in another currency is in no batch (SEPA credit transfers are in
+euros): it is named with the reason in the batch's answer (`not_batchable`), in the 409
+when nothing else is left, and in the payouts list, for the shop to pay another way and
+mark paid.
 Marking the batch paid pays each of its payouts once, in one transaction: booked in the
 ledger, `payout.completed` each (the webhook, and the shopper's "paid" email).
 """
@@ -133,8 +137,11 @@ async def create_batch(request: web.Request) -> web.Response:
             "SELECT id, amount FROM payouts WHERE tenant_id = $1 AND status = 'claimed'"
             " AND payee_method = 'sepa' AND currency = $2 AND batch_id IS NULL"
             " ORDER BY created_at, id LIMIT $3 FOR UPDATE", actor.tenant_id, CURRENCY, MAX_BATCH)
+        left_out = await not_batchable(conn, actor.tenant_id)
         if not taken:
-            raise Conflict("no claimed bank payouts to pay", code="nothing_to_pay")
+            raise Conflict("no claimed bank payouts in EUR to pay", code="nothing_to_pay",
+                           details=[{"field": "payout_id", "message": r["reason"],
+                                     "value": r["payout_id"]} for r in left_out])
         total = sum((r["amount"] for r in taken), Decimal("0"))
         message_id = f"RSZ-{batch_id.hex[:24]}"
         await conn.execute(
@@ -146,7 +153,19 @@ async def create_batch(request: web.Request) -> web.Response:
             "UPDATE payouts SET status = 'processing', batch_id = $2, updated_at = now()"
             " WHERE id = ANY($1::uuid[])", [r["id"] for r in taken], batch_id)
         row = await _batch(conn, actor.tenant_id, str(batch_id))
-    return json_response(_batch_json(row), status=201)
+    return json_response({**_batch_json(row), "not_batchable": left_out}, status=201)
+
+
+async def not_batchable(conn: asyncpg.Connection, tenant_id: str) -> list[dict[str, Any]]:
+    """Claimed bank payouts no batch takes (not in EUR), with the reason: they are left for
+    the shop to pay another way and mark paid (POST /api/v1/payouts/{id}/mark-paid)."""
+    rows = await conn.fetch(
+        f"SELECT p.id, p.amount, p.currency, {store.NOT_BATCHABLE_SQL} AS reason"
+        " FROM payouts p WHERE p.tenant_id = $1 AND p.status = 'claimed'"
+        " AND p.payee_method = 'sepa' AND p.currency <> $2 AND p.batch_id IS NULL"
+        " ORDER BY p.created_at, p.id LIMIT $3", tenant_id, CURRENCY, MAX_BATCH)
+    return [{"payout_id": str(r["id"]), "amount": str(r["amount"]), "currency": r["currency"],
+             "reason": r["reason"]} for r in rows]
 
 
 @routes.get("/payout-batches")

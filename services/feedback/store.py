@@ -468,11 +468,17 @@ async def issue_voucher(conn: asyncpg.Connection, payout_id: str, voucher_code: 
     )
 
 
+# A claimed bank payout SEPA cannot pay (its batches are in euros, sepa.CURRENCY) says so
+# in the list, so it does not wait unseen: the shop pays it another way and marks it paid.
+NOT_BATCHABLE_SQL = (
+    "CASE WHEN p.status = 'claimed' AND p.payee_method = 'sepa' AND p.currency <> 'EUR'"
+    " THEN 'SEPA batches pay EUR only: pay this ' || p.currency || ' payout another way and"
+    " mark it paid' END")
 PAYOUT_COLUMNS = (
     "p.id, p.entry_id, p.widget_id, p.kind, p.amount, p.currency, p.status, p.method,"
     " p.reference, p.failure_reason, p.settled_by, p.blocked_reason, p.created_at,"
     " p.completed_at, p.updated_at, p.payee_method, p.payee_masked, p.claim_expires_at,"
-    " p.claimed_at, p.batch_id")
+    f" p.claimed_at, p.batch_id, {NOT_BATCHABLE_SQL} AS not_batchable")
 
 
 async def payout_for_update(conn: asyncpg.Connection, tenant_id: str, payout_id: str

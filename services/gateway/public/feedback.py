@@ -268,6 +268,7 @@ def p4f_payout(request: web.Request, payout: dict[str, Any]) -> dict[str, Any]:
                   if payout.get("payee_method") else None),
         "claim_expires_at": payout.get("claim_expires_at"),
         "claimed_at": payout.get("claimed_at"), "batch_id": payout.get("batch_id"),
+        "not_batchable": payout.get("not_batchable"),
     }
 
 
