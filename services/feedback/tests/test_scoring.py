@@ -653,11 +653,12 @@ def held_out_figures(half: str) -> tuple[dict[str, float], dict[str, dict[str, i
 
 @pytest.mark.parametrize("half", [
     "heldout",
-    # Measured honestly on rows written before the scorer was read, 2026.3 misses the
-    # targets here (docs/benchmarks.md "Quality scoring"); strict, so meeting them fails
-    # this mark and the figures get recorded.
+    # Measured honestly on rows written before the scorer was read, 2026.4 meets the reward
+    # targets here but not spam recall (0.789: the rules decide spam, and they were not
+    # changed; docs/benchmarks.md "Quality scoring"); strict, so meeting them fails this
+    # mark and the figures get recorded.
     pytest.param("heldout_2026_12", marks=pytest.mark.xfail(
-        strict=True, reason="2026.3 misses issue 25's targets on the fresh held-out set")),
+        strict=True, reason="2026.4 misses issue 25's spam recall on the fresh held-out set")),
 ])
 def test_held_out_figures_meet_the_targets(half: str) -> None:
     # Reward precision and recall >= 0.90, spam precision >= 0.90 and recall >= 0.95
@@ -666,8 +667,9 @@ def test_held_out_figures_meet_the_targets(half: str) -> None:
     assert met, f"{figures}, confusion {confusion}"
 
 
-# 2026.3 on the fresh held-out set, as recorded in docs/benchmarks.md.
-FRESH_HELD_OUT_2026_3 = {"reward precision": 0.807, "reward recall": 0.882,
+# 2026.4 on the fresh held-out set, as recorded in docs/benchmarks.md (its first and only
+# evaluation there; 2026.3 had 0.807 / 0.882 and 1.000 / 0.789).
+FRESH_HELD_OUT_2026_4 = {"reward precision": 0.973, "reward recall": 0.947,
                          "spam precision": 1.0, "spam recall": 0.789}
 
 
@@ -675,7 +677,7 @@ FRESH_HELD_OUT_2026_3 = {"reward precision": 0.807, "reward recall": 0.882,
 def test_held_out_figures_do_not_fall_behind_the_recorded_ones(half: str) -> None:
     figures, confusion, _ = held_out_figures(half)
     if half == "heldout_2026_12":
-        assert all(figures[name] >= floor for name, floor in FRESH_HELD_OUT_2026_3.items()), \
+        assert all(figures[name] >= floor for name, floor in FRESH_HELD_OUT_2026_4.items()), \
             f"{figures}, confusion {confusion}"
     # A change that only shuffles fair and poor is fine; calling genuine entries spam is not.
     assert confusion["good"]["spam"] == 0
