@@ -3,15 +3,15 @@ reward?", over character and word n-grams of the text. Pure Python, no I/O after
 load, no randomness.
 
 The rules (scoring.py) know what their word lists know; the model has read every entry of
-the development half (data/corpus_dev.jsonl) and weighs the fragments that separate the
-specific entries from the generic ones, also those no list names ("Thermobecher", "leckt",
-"unresponsive"). Its probability is one component of the breakdown, with the fragments that
-pushed it most as the reason.
+the development half (data/corpus_dev.jsonl) and weighs the fragments of words that
+separate the specific entries from the generic ones, also those no list names. Its
+probability is one component of the breakdown, with the words of the entry that pushed it
+most as the reason.
 
 The weights are trained by `make train-scorer` (tools/train_scorer.py, deterministic) on the
 development half only, and shipped as data/learned_model.json with the scorer VERSION they
-were trained for: a scorer whose VERSION differs refuses to load them, so a change of the
-rules cannot ship with a model trained for other rules.
+were trained for: a scorer whose VERSION differs refuses to load them, so that scores
+stored under one VERSION always come from the same weights.
 """
 
 from __future__ import annotations
