@@ -25,8 +25,10 @@ from resonanz.dashboard.app import DashboardSettings, create_app
 from resonanz.devstack.supervisor import EmbeddedPostgres, MailCatcher, Stack, TansuBroker
 from resonanz.shared.kafka import ensure_topics
 
+from . import paypal_fake
 from .browser import HEADLESS_SHELL, HEADLESS_SHELL_THERE, Person, new_address
 from .helpers import Api, new_tenant
+from .paypal_fake import FakePayPal
 from .support import redis_server, serving
 
 
@@ -246,14 +248,27 @@ async def team_stack(infra: Infra, team_mail: MailCatcher,
 
 
 @pytest.fixture(scope="session")
-async def portal_stack(infra: Infra, team_mail: MailCatcher,
+async def paypal() -> AsyncIterator[FakePayPal]:
+    """A stand-in for PayPal's Payouts API on loopback (tests/paypal_fake.py)."""
+    fake = FakePayPal()
+    async with serving(fake.app()) as url:
+        fake.url = url
+        yield fake
+
+
+@pytest.fixture(scope="session")
+async def portal_stack(infra: Infra, team_mail: MailCatcher, paypal: FakePayPal,
                        tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
     """Like the team platform, and webhooks may reach receivers on loopback; mail and due
-    deliveries looked for every 0.2 s (the webhook portal's and the payouts' modules)."""
+    deliveries looked for every 0.2 s (the webhook portal's and the payouts' modules).
+    Claimed PayPal payouts are paid through the fake PayPal, looked after every 0.2 s."""
     env = {"RESONANZ_SMTP_HOST": "127.0.0.1", "RESONANZ_SMTP_PORT": str(team_mail.port),
            "RESONANZ_MAIL_POLL_INTERVAL": "0.2", "RESONANZ_TRUSTED_PROXIES": "127.0.0.1/32",
            "RESONANZ_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "127.0.0.0/8",
-           "RESONANZ_WEBHOOK_POLL_INTERVAL": "0.2"}
+           "RESONANZ_WEBHOOK_POLL_INTERVAL": "0.2", "RESONANZ_PAYPAL_BASE_URL": paypal.url,
+           "RESONANZ_PAYPAL_CLIENT_ID": paypal_fake.CLIENT_ID,
+           "RESONANZ_PAYPAL_CLIENT_SECRET": paypal_fake.SECRET,
+           "RESONANZ_PAYPAL_POLL_INTERVAL": "0.2"}
     async with running_stack(infra, tmp_path_factory.mktemp("portal"), env) as running:
         yield running
 

@@ -6,8 +6,10 @@ rest only sealed, and travel in no event, webhook or log."""
 from __future__ import annotations
 
 import asyncio
+import csv
 import email
 import email.policy
+import io
 import re
 import uuid
 import xml.etree.ElementTree as ET
@@ -26,6 +28,7 @@ from resonanz.devstack.supervisor import MailCatcher, Stack
 from .browser import audit, new_shop, sign_in
 from .conftest import Infra
 from .helpers import Api, new_tenant
+from .paypal_fake import FakePayPal
 from .support import eventually, places_holding, query, query_value, topic_records
 from .test_rewards_and_events import campaign_with
 from .test_webhooks_support import Receiver, receiving
@@ -274,6 +277,16 @@ async def test_a_claimed_reward_is_paid_by_a_sepa_batch_and_announced_once(
     assert entry["payout"]["payment_details"] == {
         "iban": ANNA_IBAN.replace(" ", ""), "bic": "BYLADEM1001",
         "account_holder": "Anna Schäfer"}
+    # Her payouts.csv carries the same, in full: her own data, not masked.
+    async with http.get(f"{stack.services['gateway'].url}/v1/privacy/requests/"
+                        f"{request['id']}/export/payouts",
+                        headers={"Authorization": f"Bearer {key}"}) as response:
+        text = await response.text()
+        assert response.status == 200 and response.content_type == "text/csv", text
+    [row] = list(csv.DictReader(io.StringIO(text)))
+    assert (row["id"], row["payee_method"], row["iban"], row["bic"], row["account_holder"],
+            row["paypal_email"]) == (payouts["anna"], "sepa", ANNA_IBAN.replace(" ", ""),
+                                     "BYLADEM1001", "Anna Schäfer", "")
     await api.data("POST", "/v1/privacy/requests",
                    {"type": "erasure", "customer_email": anna}, status=202)
     [row] = await query(stack.database_url, "SELECT payee_sealed, payee_masked, amount, status"
@@ -419,3 +432,276 @@ def test_the_claim_mail_speaks_the_shoppers_language() -> None:
     assert english is not None and "5.00 EUR" in english.text and "/claim?lang=en#" in (
         english.text)
     assert claim_offer(offered, None, "TOKEN", "https://fb.shop.example/app") is None
+
+
+# --- PayPal claims paid through PayPal's Payouts API (the fake in tests/paypal_fake.py) ------
+
+
+async def paypal_claim(api: Api, catcher: MailCatcher, shopper_address: str,
+                       paypal_address: str) -> None:
+    _, _, _, token = await claim_mail(catcher, shopper_address)
+    status, answer = await claim(api, "answer", {"token": token, "method": "paypal",
+                                                 "paypal_email": paypal_address})
+    assert status == 200, answer
+
+
+async def payout_in(api: Api, payout: str, states: set[str], within: float = 30
+                    ) -> dict[str, Any]:
+    found: dict[str, Any] = await eventually(
+        lambda: api.data("GET", f"/api/v1/payouts/{payout}"),
+        lambda shown: shown["status"] in states, within=within,
+        what=f"payout {payout} to become {sorted(states)}")
+    return found
+
+
+async def test_a_paypal_claim_is_paid_through_paypal_once(
+        payout_stack: Stack, infra: Infra, mail: MailCatcher, http: aiohttp.ClientSession,
+        paypal: FakePayPal) -> None:
+    """Claimed with a PayPal address, the reward is sent to PayPal (credentials, token and
+    body checked by the fake) and followed until PayPal says SUCCESS (paid, once) or FAILED;
+    while PayPal is down, or its answer is lost, the payout waits in `processing` and is sent
+    again with the same idempotency keys: one PayPal batch each, nothing lost or doubled."""
+    stack = payout_stack
+    _, key = await new_tenant(stack, f"Paddelshop {uuid.uuid4().hex[:6]}")
+    api = Api(http, stack, key)
+    tag = uuid.uuid4().hex[:6]
+    shoppers = {name: (f"{name}-{tag}@example.de", f"{name}.paypal-{tag}@example.org")
+                for name in ("pia", "fred", "dora")}
+    paypal.outcomes[shoppers["fred"][1]] = "FAILED"
+    receiver = Receiver()
+    async with receiving(receiver):
+        await api.ok("POST", "/api/v1/webhooks", {
+            "url": receiver.url, "events": ["payout_completed", "payout_failed"]})
+        campaign = await campaign_with(api, stack, {"amount": "5.00", "currency": "EUR"})
+        payouts = {name: await shopper(api, campaign, address, "de")
+                   for name, (address, _) in shoppers.items()}
+
+        # Pia: sent, PENDING at the first poll, then SUCCESS: paid once, by PayPal.
+        await paypal_claim(api, mail, *shoppers["pia"])
+        paid = await payout_in(api, payouts["pia"], {"paid", "failed"})
+        [batch] = paypal.batches_to(shoppers["pia"][1])
+        assert (paid["status"], paid["method"], paid["reference"]) == (
+            "paid", "paypal", f"TX{batch.id}")
+        assert batch.sender_batch_id == payouts["pia"] and batch.polls >= 2
+        assert batch.body["items"][0]["amount"] == {"value": "5.00", "currency": "EUR"}
+
+        # Fred: PayPal reports FAILED: failed, payout_failed, no "paid" mail.
+        await paypal_claim(api, mail, *shoppers["fred"])
+        failed = await payout_in(api, payouts["fred"], {"paid", "failed"})
+        assert failed["status"] == "failed" and "FAILED" in failed["failure_reason"]
+
+        # Dora: PayPal is down; the payout waits in `processing` and is tried again.
+        def attempts() -> Any:
+            return query_value(stack.database_url, "SELECT provider_attempts FROM"
+                               " feedback.payouts WHERE id = $1", payouts["dora"])
+
+        paypal.down = True
+        await paypal_claim(api, mail, *shoppers["dora"])
+        await eventually(attempts, lambda n: n >= 3, what="three attempts while PayPal is down")
+        waiting = await api.data("GET", f"/api/v1/payouts/{payouts['dora']}")
+        assert waiting["status"] == "processing" and paypal.batches_to(shoppers["dora"][1]) == []
+        # Back, but its first answer is lost after the batch was made: sent again, one batch.
+        paypal.lose_answers, paypal.down = 1, False
+        done = await payout_in(api, payouts["dora"], {"paid", "failed"})
+        assert done["status"] == "paid"
+        assert len(paypal.batches_to(shoppers["dora"][1])) == 1
+        assert await attempts() >= 5
+
+        await eventually(lambda: asyncio.sleep(0, received(receiver, "payout_completed")),
+                         lambda found: len(found) >= 2, what="two payout_completed webhooks")
+        await eventually(lambda: asyncio.sleep(0, [*mails(mail, shoppers["pia"][0], "payout"),
+                                                   *mails(mail, shoppers["dora"][0], "payout")]),
+                         lambda found: len(found) >= 2, what="the two paid mails")
+        await asyncio.sleep(1.5)  # a late duplicate would have arrived by now
+        assert sorted(p["data"]["payout_id"] for p in received(receiver, "payout_completed")
+                      ) == sorted([payouts["pia"], payouts["dora"]])
+        [fred_failed] = received(receiver, "payout_failed")
+        assert fred_failed["data"]["payout_id"] == payouts["fred"]
+        assert [len(mails(mail, shoppers[n][0], "payout")) for n in ("pia", "dora", "fred")] == [
+            1, 1, 0]
+        assert "5,00 EUR ausgezahlt" in text_of(mails(mail, shoppers["pia"][0], "payout")[0])
+        assert paypal.problems == []
+        booked = await query_value(stack.database_url, "SELECT count(*) FROM feedback.ledger"
+                                   " WHERE payout_id = ANY($1::uuid[])", list(payouts.values()))
+        assert booked == 2
+
+        # The PayPal addresses rest only sealed and travel in no event, webhook or log.
+        records = await topic_records(infra.bootstrap_servers,
+                                      stack.extra_env["RESONANZ_TOPIC_FEEDBACK"], 1)
+        for _, address in shoppers.values():
+            assert await places_holding(stack.database_url, address) == [], address
+            assert not [r for r in records if address.encode() in (r.value or b"")], address
+            assert not [r for r in receiver.received if address.encode() in r.body], address
+            for service in stack.services.values():
+                assert address not in service.log_path.read_text(errors="replace"), (
+                    service.log_path, address)
+
+
+async def test_the_paypal_adapter_speaks_the_payouts_api(paypal: FakePayPal) -> None:
+    """The adapter alone against the fake: a payout's reference, its status from PENDING to
+    SUCCESS, a refusal, an outage, and a repeated sender_batch_id that finds its batch."""
+    from decimal import Decimal
+
+    from resonanz.feedback.providers import (
+        PayPalPayouts,
+        ProviderPayout,
+        ProviderRefused,
+        ProviderUnavailable,
+    )
+
+    from .paypal_fake import CLIENT_ID, SECRET
+
+    async with aiohttp.ClientSession() as session:
+        provider = PayPalPayouts(session, paypal.url, CLIENT_ID, SECRET, timeout=5)
+        payout = ProviderPayout(str(uuid.uuid4()), Decimal("12.5"), "EUR")
+        address = f"adapter-{uuid.uuid4().hex[:6]}@example.org"
+        reference = await provider.pay(payout, {"paypal_email": address})
+        assert [b.id for b in paypal.batches_to(address)] == [reference]
+        assert paypal.batches_to(address)[0].body["items"][0]["amount"]["value"] == "12.50"
+        assert (await provider.status(reference)).state == "pending"
+        status = await provider.status(reference)
+        assert (status.state, status.detail, status.transaction) == (
+            "paid", "SUCCESS", f"TX{reference}")
+        # The same payout again (a retry): the same batch, not a second payment.
+        assert await provider.pay(payout, {"paypal_email": address}) == reference
+        paypal.batches_to(address)[0].request_id = "lost"  # PayPal forgot the request id
+        assert await provider.pay(payout, {"paypal_email": address}) == reference
+        assert len(paypal.batches_to(address)) == 1
+
+        with pytest.raises(ProviderRefused):
+            await provider.status("UNKNOWN")  # 404: not a retry
+        paypal.down = True
+        try:
+            with pytest.raises(ProviderUnavailable):
+                await provider.pay(ProviderPayout(str(uuid.uuid4()), Decimal("1.00"), "EUR"),
+                                   {"paypal_email": address})
+        finally:
+            paypal.down = False
+        wrong = PayPalPayouts(session, paypal.url, CLIENT_ID, "not the secret", timeout=5)
+        with pytest.raises(ProviderUnavailable):  # the operator's to fix: retried, not failed
+            await wrong.status(reference)
+    paypal.problems.remove("token: wrong client credentials")
+    assert paypal.problems == []
+
+
+# --- rewards in another currency than SEPA's ------------------------------------------------
+
+
+async def test_a_bank_payout_in_another_currency_is_named_and_settled_by_hand(
+        payout_stack: Stack, mail: MailCatcher, http: aiohttp.ClientSession) -> None:
+    """SEPA batches are in euros: a claimed bank payout in CHF is in none, and says why in the
+    payouts list, the batch's answer and the 409 when nothing else is left; the shop marks it
+    paid by hand."""
+    stack = payout_stack
+    _, key = await new_tenant(stack, f"Uhrenladen {uuid.uuid4().hex[:6]}")
+    api = Api(http, stack, key)
+    await api.data("PUT", "/api/v1/payout-account", {"name": "Uhrenladen AG",
+                                                      "iban": SHOP_IBAN})
+    francs = await campaign_with(api, stack, {"amount": "8.00", "currency": "CHF"})
+    euros = await campaign_with(api, stack, {"amount": "5.00", "currency": "EUR"})
+    tag = uuid.uuid4().hex[:6]
+    lea, tom = f"lea-{tag}@example.de", f"tom-{tag}@example.de"
+    chf_payout = await shopper(api, francs, lea, "de")
+    eur_payout = await shopper(api, euros, tom, "de")
+    for address in (lea, tom):
+        _, _, _, token = await claim_mail(mail, address)
+        status, answer = await claim(api, "answer", {"token": token, "method": "sepa",
+                                                     "iban": ANNA_IBAN,
+                                                     "account_holder": "Lea Tom"})
+        assert status == 200, answer
+
+    shown = await api.data("GET", f"/api/v1/payouts/{chf_payout}")
+    assert shown["status"] == "claimed" and "EUR only" in shown["not_batchable"]
+    assert (await api.data("GET", f"/api/v1/payouts/{eur_payout}"))["not_batchable"] is None
+    listed = await api.data("GET", "/api/v1/payouts?status=claimed")
+    assert [p["not_batchable"] is not None for p in listed] == [False, True]
+
+    batch = await api.data("POST", "/api/v1/payout-batches", status=201)
+    assert batch["payout_ids"] == [eur_payout] and batch["currency"] == "EUR"
+    [left_out] = batch["not_batchable"]
+    assert (left_out["payout_id"], left_out["currency"], left_out["amount"]) == (
+        chf_payout, "CHF", "8.00") and "EUR only" in left_out["reason"]
+    status, answer, _ = await api.call("POST", "/api/v1/payout-batches")
+    assert status == 409 and answer["code"] == "nothing_to_pay", answer
+    assert [d["value"] for d in answer["details"]] == [chf_payout], answer
+
+    paid = await api.data("POST", f"/api/v1/payouts/{chf_payout}/mark-paid",
+                          {"reference": "Überweisung CHF 8.00"})
+    assert (paid["status"], paid["method"], paid["not_batchable"]) == ("paid", "manual", None)
+
+
+# --- a key rotation: the sealed payment details rewritten under the new key -------------------
+
+
+def feedback_reencrypt(database_url: str, keys: list[bytes], cwd: Path) -> tuple[int, Any]:
+    """`python -m resonanz.feedback reencrypt`, as an operator runs it."""
+    import base64
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RESONANZ_")}
+    env.update({"RESONANZ_ENV": "development", "RESONANZ_DATABASE_URL": database_url,
+                "RESONANZ_ENCRYPTION_KEYS": ",".join(
+                    base64.urlsafe_b64encode(k).decode() for k in keys)})
+    done = subprocess.run([sys.executable, "-m", "resonanz.feedback", "reencrypt"], env=env,
+                          cwd=cwd, capture_output=True, text=True, check=False, timeout=120)
+    return done.returncode, json.loads(done.stdout) if done.stdout.strip() else done.stderr
+
+
+async def test_reencrypt_reseals_payment_details_under_the_new_first_key(
+        database_url: str, tmp_path: Path) -> None:
+    """Sealed under the old key; the new key put first; `reencrypt` rewrites every payee and
+    payout account; with the old key dropped they still open. A value no key opens is named
+    (exit status 1)."""
+    import json
+    import os
+
+    from resonanz.feedback.claims import open_payee, payee_context
+    from resonanz.feedback.sepa import account_context
+    from resonanz.shared.crypto import KeyRing
+    from resonanz.shared.db import migrate
+
+    await migrate(database_url, "feedback")
+    old, new = os.urandom(32), os.urandom(32)
+    with_old = KeyRing([old])
+    tenant = uuid.uuid4()
+    details = {"iban": BEN_IBAN, "bic": "INGDDEFFXXX", "account_holder": "Ben Miller"}
+    payout_ids = [uuid.uuid4() for _ in range(3)]
+    for n, payout_id in enumerate(payout_ids):
+        entry = uuid.uuid4()
+        await query(database_url, "INSERT INTO feedback.entries (id, tenant_id) VALUES ($1, $2)",
+                    entry, tenant)
+        await query(database_url,
+                    "INSERT INTO feedback.payouts (id, tenant_id, entry_id, kind, amount,"
+                    " currency, status, payee_method, payee_sealed, payee_masked) VALUES"
+                    " ($1, $2, $3, 'amount', 5, 'EUR', 'claimed', 'sepa', $4, 'x')",
+                    payout_id, tenant, entry,
+                    with_old.encrypt(json.dumps({**details, "n": n}),
+                                     payee_context(str(payout_id))))
+    await query(database_url,
+                "INSERT INTO feedback.payout_accounts (tenant_id, name, iban_sealed,"
+                " iban_masked) VALUES ($1, 'Shop', $2, 'x')", tenant,
+                with_old.encrypt(SHOP_IBAN, account_context(str(tenant))))
+
+    code, report = await asyncio.to_thread(feedback_reencrypt, database_url, [new, old],
+                                           tmp_path)
+    assert (code, report) == (0, {"payouts": 3, "accounts": 1, "rewritten": 4,
+                                  "undecryptable": []}), report
+    code, report = await asyncio.to_thread(feedback_reencrypt, database_url, [new, old],
+                                           tmp_path)
+    assert (code, report["rewritten"]) == (0, 0), "a second run has nothing left to do"
+
+    only_new = KeyRing([new])
+    rows = await query(database_url, "SELECT id, payee_sealed FROM feedback.payouts ORDER BY id")
+    opened = sorted((open_payee(only_new, str(r["id"]), r["payee_sealed"]) or {})["n"]
+                    for r in rows)
+    assert opened == [0, 1, 2]
+    sealed = await query_value(database_url, "SELECT iban_sealed FROM feedback.payout_accounts")
+    assert only_new.decrypt(sealed, account_context(str(tenant))) == SHOP_IBAN
+
+    code, report = await asyncio.to_thread(feedback_reencrypt, database_url,
+                                           [os.urandom(32)], tmp_path)
+    assert code == 1 and sorted(report["undecryptable"]) == sorted(
+        [*map(str, payout_ids), str(tenant)])

@@ -111,6 +111,16 @@ MEANING = {
     "webhook_max_in_flight": "deliveries in flight in all",
     "retention_interval": "seconds between runs of the job anonymising entries past their"
                           " organization's retention (it also runs at start)",
+    "paypal_base_url": "PayPal's REST API (`https://api-m.paypal.com`; sandbox:"
+                       " `https://api-m.sandbox.paypal.com`): with the client id and secret,"
+                       " claimed PayPal payouts are paid through PayPal's Payouts API; unset:"
+                       " the shop marks them paid by hand (README: Paying rewards through"
+                       " PayPal)",
+    "paypal_client_id": "client id of the shop's PayPal REST app (Payouts enabled)",
+    "paypal_client_secret": "its secret",
+    "paypal_poll_interval": "seconds before a sent PayPal payout's status is first asked for"
+                            " and a failed send is retried (doubling up to an hour); later"
+                            " polls come at a tenth of the payout's age, at most hourly",
     "webhook_log_retention_days": "days the delivery log (also what was recorded while an"
                                   " endpoint was disabled) and sent mail are kept",
     "webhook_per_tenant_concurrency": "deliveries in flight per tenant (its share of the"
