@@ -99,8 +99,11 @@ SEPA_NOTE = (
     " page (mailed on approval). Bank payouts are paid by SEPA credit transfer: set the"
     " shop's account once, create a batch (its payouts become `processing`), download its"
     " pain.001 file for the bank, then mark the batch paid: each payout is paid,"
-    " `payout_completed` and the shopper's email follow once. PayPal payouts are marked paid"
-    " one by one. Admins only.")
+    " `payout_completed` and the shopper's email follow once. A claimed bank payout in"
+    " another currency is in no batch (SEPA is in EUR): `not_batchable` says so, and it is"
+    " marked paid by hand. PayPal payouts are paid through PayPal's Payouts API when the"
+    " operator has configured it (method `paypal`), else marked paid one by one. Admins"
+    " only.")
 LIMITS_NOTE = (
     "A campaign's `reward` may limit what approvals pay: `budget` (the most its cash rewards"
     " pay in total) and `per_shopper` (`max_rewards` per shopper email within `period_days`"
