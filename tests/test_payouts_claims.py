@@ -588,13 +588,14 @@ async def test_the_paypal_adapter_speaks_the_payouts_api(paypal: FakePayPal) -> 
 
 
 async def test_a_bank_payout_in_another_currency_is_named_and_settled_by_hand(
-        payout_stack: Stack, mail: MailCatcher, http: aiohttp.ClientSession) -> None:
+        payout_stack: Stack, mail: MailCatcher, http: aiohttp.ClientSession,
+        people: Any) -> None:
     """SEPA batches are in euros: a claimed bank payout in CHF is in none, and says why in the
-    payouts list, the batch's answer and the 409 when nothing else is left; the shop marks it
-    paid by hand."""
+    payouts list (and its row on the dashboard's Payouts page), the batch's answer and the
+    409 when nothing else is left; the shop marks it paid by hand."""
     stack = payout_stack
-    _, key = await new_tenant(stack, f"Uhrenladen {uuid.uuid4().hex[:6]}")
-    api = Api(http, stack, key)
+    shop = await new_shop(stack, f"Uhrenladen {uuid.uuid4().hex[:6]}")
+    api = Api(http, stack, shop.key)
     await api.data("PUT", "/api/v1/payout-account", {"name": "Uhrenladen AG",
                                                       "iban": SHOP_IBAN})
     francs = await campaign_with(api, stack, {"amount": "8.00", "currency": "CHF"})
@@ -615,6 +616,16 @@ async def test_a_bank_payout_in_another_currency_is_named_and_settled_by_hand(
     assert (await api.data("GET", f"/api/v1/payouts/{eur_payout}"))["not_batchable"] is None
     listed = await api.data("GET", "/api/v1/payouts?status=claimed")
     assert [p["not_batchable"] is not None for p in listed] == [False, True]
+    _, admin_address = await shop.member("admin")
+    person = await people(locale="de-DE")
+    await sign_in(person, stack, admin_address)
+    page = await person.goto(stack, "/app/payouts")
+    rows = page.locator("table.payouts tbody tr")
+    await expect(rows).to_have_count(2)
+    await expect(page.locator(f"tr[data-id='{chf_payout}'] .not-batchable")).to_contain_text(
+        "nur in Euro")
+    await expect(page.locator(f"tr[data-id='{eur_payout}'] .not-batchable")).to_have_count(0)
+    assert person.errors == []
 
     batch = await api.data("POST", "/api/v1/payout-batches", status=201)
     assert batch["payout_ids"] == [eur_payout] and batch["currency"] == "EUR"

@@ -1,7 +1,8 @@
 // Payouts (admins only, as the API allows; issue 24): the cash payouts by state with the
 // shopper's payment details masked, the shop's own account for SEPA transfers, and SEPA
 // batches: create one of every claimed bank payout, download its pain.001 file for the
-// bank, mark it paid once the bank has executed it.
+// bank, mark it paid once the bank has executed it. A claimed bank payout SEPA cannot pay
+// (not in EUR) says so in its row.
 
 import * as api from './api.js';
 import {announce, append, clear, field, h, messageBox} from './dom.js';
@@ -81,7 +82,8 @@ export async function payoutsPage(ctx) {
       h('td', {}, time(p.created_at)),
       h('td', {}, p.kind === 'voucher' ? t('payouts.voucher') : formatMoney(Number(p.amount), p.currency)),
       h('td', {}, t(`payout.${p.status}`)),
-      h('td', {}, payeeText(p.payee)),
+      h('td', {}, payeeText(p.payee), p.not_batchable
+        ? h('p', {class: 'hint not-batchable'}, t('payouts.notBatchable')) : null),
       h('td', {}, h('a', {href: `/app/entries/${encodeURIComponent(p.response_id)}`},
         t('payouts.entry'))))));
     noPayouts.hidden = rows.length > 0;
