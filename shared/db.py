@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import asyncpg
 import orjson
@@ -18,6 +19,10 @@ from .params import path_uuid
 from .settings import SERVICE_SCHEMAS, Settings, mask_dsn, service_role
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+# An item of a group commit and the future its caller awaits.
+Waiting = tuple[T, "asyncio.Future[None]"]
 
 SHARED_MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -185,3 +190,73 @@ def uuid_or_404(value: str, what: str) -> uuid.UUID:
 def plain(row: asyncpg.Record) -> dict[str, Any]:
     """A row as JSON-ready values: UUIDs as strings."""
     return {k: (str(v) if isinstance(v, uuid.UUID) else v) for k, v in dict(row).items()}
+
+
+
+class GroupCommit(Generic[T]):
+    """Concurrent callers' writes in one transaction (group commit): everything submitted
+    while the previous transaction was being written goes into the next one, and each
+    caller returns once its own item is committed, or raises what the write raised.
+
+    One transaction for many items pays the commit, the WAL flush and a `NOTIFY` once
+    instead of per item. When a batch fails on a statement error, its items are written
+    one by one, so that one bad item fails only its own caller."""
+
+    def __init__(self, pool: asyncpg.Pool,
+                 write: Callable[[asyncpg.Connection, list[T]], Awaitable[None]],
+                 max_batch: int = 500) -> None:
+        self.pool, self.write, self.max_batch = pool, write, max_batch
+        self._pending: list[Waiting[T]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def submit(self, item: T) -> None:
+        done = asyncio.get_running_loop().create_future()
+        self._pending.append((item, done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_pending())
+        await done
+
+    async def _write_pending(self) -> None:
+        while self._pending:
+            batch = self._pending[:self.max_batch]
+            del self._pending[:self.max_batch]
+            try:
+                await self._commit(batch)
+            except TRANSIENT_DB_ERRORS as exc:
+                _settle(batch, exc)
+            except asyncpg.PostgresError as exc:
+                if len(batch) == 1:
+                    _settle(batch, exc)
+                    continue
+                log.info("a group commit of %d failed (%r): writing them one by one",
+                         len(batch), exc)
+                for one in batch:
+                    await self._commit_alone(one)
+            except BaseException as exc:
+                _settle(batch, exc)
+                if not isinstance(exc, Exception):
+                    raise
+            else:
+                _settle(batch, None)
+
+    async def _commit(self, batch: list[Waiting[T]]) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await self.write(conn, [item for item, _ in batch])
+
+    async def _commit_alone(self, one: Waiting[T]) -> None:
+        try:
+            await self._commit([one])
+        except Exception as exc:
+            _settle([one], exc)
+        else:
+            _settle([one], None)
+
+
+def _settle(batch: list[Waiting[T]], exc: BaseException | None) -> None:
+    for _, done in batch:
+        if done.done():
+            continue
+        if exc is None:
+            done.set_result(None)
+        else:
+            done.set_exception(exc)

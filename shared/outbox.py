@@ -43,19 +43,16 @@ BINARY_MODE_PREFIX = "ce_"
 
 async def enqueue(conn: asyncpg.Connection, event: CloudEvent, topic: str) -> None:
     """Add `event` to the outbox in the caller's transaction; the relay is woken on commit."""
-    sql, args = outbox_insert(event, topic, first_param=1)
-    await conn.execute(f"WITH queued AS ({sql}) {notify_sql()}", *args)
+    await conn.execute("WITH queued AS (INSERT INTO outbox (event_id, topic, key, payload,"
+                       f" headers) VALUES ($1, $2, $3, $4, $5)) {notify_sql()}",
+                       *outbox_row(event, topic))
 
 
-def outbox_insert(event: CloudEvent, topic: str, first_param: int) -> tuple[str, list[Any]]:
-    """The outbox INSERT for one event, numbered to sit inside a larger statement
-    (a CTE beside the state change: one round trip for both)."""
-    n = first_param
+def outbox_row(event: CloudEvent, topic: str) -> tuple[str, str, str, bytes, dict[str, str]]:
+    """An event's outbox columns: event_id, topic, key, payload, headers."""
     # Structured mode: every attribute, request id included, travels in the value.
     headers = {CONTENT_TYPE_HEADER: STRUCTURED_CONTENT_TYPE}
-    sql = ("INSERT INTO outbox (event_id, topic, key, payload, headers)"
-           f" VALUES (${n}, ${n + 1}, ${n + 2}, ${n + 3}, ${n + 4})")
-    return sql, [event.id, topic, event.subject, event.to_bytes(), headers]
+    return event.id, topic, event.subject, event.to_bytes(), headers
 
 
 def notify_sql() -> str:

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 import pytest
 
-from resonanz.feedback.store import NEAR_FINGERPRINTS_SQL, near_fingerprints
-from resonanz.shared.db import migrate
+from resonanz.feedback.domain import Entry
+from resonanz.feedback.store import (
+    NEAR_FINGERPRINTS_SQL,
+    NewEntry,
+    insert_entries,
+    near_fingerprints,
+)
+from resonanz.shared.db import GroupCommit, create_pool, migrate
+from resonanz.shared.events import FeedbackCreated, new_event
 from resonanz.shared.settings import Settings
 
 TENANT = str(uuid.uuid4())
@@ -79,3 +88,63 @@ async def test_near_duplicates_are_found_in_the_campaigns_latest_entries_only(
     assert await near_fingerprints(feedback_db, TENANT, widget, old_hash ^ 0b1, 12) == []
     other = None if widget else WIDGET  # the other campaign never matches
     assert await near_fingerprints(feedback_db, TENANT, other, recent_hash, 12) == []
+
+
+# --- group commit of new entries -------------------------------------------------------------
+
+
+def new_entry(rating: int = 4) -> NewEntry:
+    entry = Entry.fresh(str(uuid.uuid4()), TENANT, datetime.now(UTC), widget_id=None,
+                        body="Die Größentabelle stimmt nicht.", rating=rating,
+                        category=None, metadata={}, customer_email=None, answers={},
+                        quality={"label": "good", "version": "test"}, quality_score=80)
+    event = new_event(FeedbackCreated(entry=entry.snapshot()), source="test",
+                      tenant_id=TENANT, subject=entry.id)
+    return NewEntry(entry, 42, "key:test", event, "feedback.events")
+
+
+@pytest.fixture
+async def feedback_pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    await migrate(database_url, "feedback")
+    pool = await create_pool(Settings(database_url=database_url).service_dsn("feedback"),
+                             max_size=4)
+    yield pool
+    await pool.close()
+
+
+async def test_concurrent_entries_share_transactions_and_each_is_written_whole(
+    feedback_pool: asyncpg.Pool,
+) -> None:
+    writer = GroupCommit(feedback_pool, insert_entries)
+    rows = [new_entry() for _ in range(60)]
+    await asyncio.gather(*(writer.submit(row) for row in rows))
+    ids = [uuid.UUID(row.entry.id) for row in rows]
+    written = await feedback_pool.fetch(
+        "SELECT e.id, e.quality_version, e.updated_at = e.created_at AS fresh,"
+        " a.action, a.actor, o.key FROM entries e JOIN audit_log a ON a.entry_id = e.id"
+        " JOIN outbox o ON o.key = e.id::text WHERE e.id = ANY($1::uuid[])", ids)
+    assert sorted(r["id"] for r in written) == sorted(ids)
+    assert {(r["quality_version"], r["fresh"], r["action"], r["actor"]) for r in written} \
+        == {("test", True, "created", "key:test")}
+    transactions = await feedback_pool.fetchval(
+        "SELECT count(DISTINCT xmin::text) FROM entries WHERE id = ANY($1::uuid[])", ids)
+    assert transactions < len(rows) / 4, "the writes were not grouped"
+
+
+async def test_a_bad_entry_in_a_group_fails_only_its_own_caller(
+    feedback_pool: asyncpg.Pool,
+) -> None:
+    writer = GroupCommit(feedback_pool, insert_entries)
+    good = [new_entry() for _ in range(20)]
+    bad = new_entry(rating=9)  # the table's CHECK refuses it
+    outcomes = await asyncio.gather(*(writer.submit(row) for row in [*good[:10], bad,
+                                                                     *good[10:]]),
+                                    return_exceptions=True)
+    assert [type(o) for o in outcomes].count(asyncpg.CheckViolationError) == 1
+    assert isinstance(outcomes[10], asyncpg.CheckViolationError)
+    stored = await feedback_pool.fetchval(
+        "SELECT count(*) FROM entries WHERE id = ANY($1::uuid[])",
+        [uuid.UUID(row.entry.id) for row in [*good, bad]])
+    assert stored == len(good)
+    assert await feedback_pool.fetchval(
+        "SELECT count(*) FROM outbox WHERE key = $1", bad.entry.id) == 0

@@ -5,21 +5,22 @@ from __future__ import annotations
 from typing import ClassVar
 
 from aiohttp import web
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 
 from resonanz.shared.consumer import consumer_ctx
 from resonanz.shared.db import database_ready, pool_ctx
 from resonanz.shared.kafka import broker_ready_check
 from resonanz.shared.outbox import relay_ctx
 from resonanz.shared.settings import Settings
-from resonanz.shared.web import create_service_app, http_client_ctx
+from resonanz.shared.web import CleanupCtx, create_service_app, http_client_ctx
 
 from . import claims, sepa
-from .api import routes
+from .api import entry_writer_ctx, routes
 from .consumers import handlers
 from .payouts import payout_worker_ctx
 from .privacy import routes as privacy_routes
 from .retention import retention_ctx
+from .sending import provider_worker_ctx
 
 SERVICE = "feedback"
 
@@ -32,6 +33,26 @@ class FeedbackSettings(Settings):
     widgets_url: str = "http://127.0.0.1:8082"
     # Seconds between the retention job's runs (it also runs at start; docs/privacy.md).
     retention_interval: float = Field(default=3600.0, gt=0)
+    # PayPal's Payouts API pays claimed PayPal payouts (sending.py) once all three are set;
+    # off by default (the shop marks them paid by hand). Live: https://api-m.paypal.com,
+    # sandbox: https://api-m.sandbox.paypal.com.
+    paypal_base_url: str | None = None
+    paypal_client_id: str | None = None
+    paypal_client_secret: SecretStr | None = None
+    # Seconds before a sent payout's status is first asked for, and a failed send retried
+    # (doubling up to an hour); later polls come at a tenth of the payout's age.
+    paypal_poll_interval: float = Field(default=60.0, gt=0)
+
+    @model_validator(mode="after")
+    def _paypal_complete(self) -> FeedbackSettings:
+        given = [self.paypal_base_url, self.paypal_client_id, self.paypal_client_secret]
+        if any(given) and not all(given):
+            raise ValueError("RESONANZ_PAYPAL_BASE_URL, RESONANZ_PAYPAL_CLIENT_ID and"
+                             " RESONANZ_PAYPAL_CLIENT_SECRET are set together, or none")
+        if (self.paypal_base_url and not self.paypal_base_url.startswith("https://")
+                and self.env != "development"):
+            raise ValueError("RESONANZ_PAYPAL_BASE_URL: an https:// URL")
+        return self
 
 
 def create_app(settings: FeedbackSettings) -> web.Application:
@@ -39,9 +60,11 @@ def create_app(settings: FeedbackSettings) -> web.Application:
         SERVICE, settings, routes=[*routes, *privacy_routes, *claims.routes, *sepa.routes],
         cleanup_ctxs=[
             pool_ctx(SERVICE, settings),
+            entry_writer_ctx,
             relay_ctx(SERVICE, settings),
             http_client_ctx(settings),
             payout_worker_ctx(settings, settings.widgets_url),
+            _provider_worker(settings),
             retention_ctx(settings.retention_interval),
             consumer_ctx(settings, group="feedback",
                          topics=[settings.topic_identity, settings.topic_widgets,
@@ -50,3 +73,11 @@ def create_app(settings: FeedbackSettings) -> web.Application:
         ],
         readiness=[database_ready, broker_ready_check(settings.kafka_bootstrap_servers)],
     )
+
+
+def _provider_worker(settings: FeedbackSettings) -> CleanupCtx:
+    secret = settings.paypal_client_secret
+    return provider_worker_ctx(settings.paypal_base_url, settings.paypal_client_id,
+                               secret.get_secret_value() if secret is not None else None,
+                               settings.paypal_poll_interval, settings.topic_feedback,
+                               settings.key_ring())

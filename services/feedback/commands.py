@@ -13,6 +13,7 @@ import asyncpg
 
 from resonanz.shared.caller import Caller
 from resonanz.shared.contracts import EntryIn
+from resonanz.shared.db import GroupCommit
 from resonanz.shared.errors import DomainError, NotFound
 from resonanz.shared.events import (
     EventData,
@@ -55,35 +56,39 @@ async def emit(conn: asyncpg.Connection, topic: str, entry: Entry, data: EventDa
 # --- create ----------------------------------------------------------------------------
 
 
-async def create_entry(pool: asyncpg.Pool, topic: str, actor: Caller, body: EntryIn) -> Entry:
-    """Score the entry, then store it with its audit row and event in one statement."""
+async def create_entry(pool: asyncpg.Pool, entries: GroupCommit[store.NewEntry], topic: str,
+                       actor: Caller, body: EntryIn) -> Entry:
+    """Score the entry, then store it with its audit row and event: with other requests'
+    entries in one transaction (`entries`, the group commit), or, when the campaign reviews
+    it at once, in a transaction of its own with the review."""
     async with pool.acquire() as conn:
         await _refuse_foreign_widget(conn, actor.tenant_id, body.widget_id)
         entry, simhash = await _scored_entry(conn, actor.tenant_id, body)
         campaign = await store.campaign_of(conn, entry.tenant_id, entry.widget_id)
-        if campaign is not None and reward_of(campaign).kind == "none":
-            # Nothing to pay, so nothing to review: kept out of the rewards queue.
-            entry = replace(entry, reward_status="none")
-        verdict = (None if entry.reward_status == "none"
-                   else automatic_review(campaign, entry.quality_score))
-        # The text and the email stay here (docs/privacy.md): whoever needs them asks.
-        event = new_event(FeedbackCreated(entry=entry.snapshot()),
-                          source=SOURCE, tenant_id=entry.tenant_id, subject=entry.id,
-                          request_id=actor.request_id)
-        if verdict is None:
-            await store.insert_entry(conn, entry, simhash, actor.actor_id, event, topic)
+    if campaign is not None and reward_of(campaign).kind == "none":
+        # Nothing to pay, so nothing to review: kept out of the rewards queue.
+        entry = replace(entry, reward_status="none")
+    verdict = (None if entry.reward_status == "none"
+               else automatic_review(campaign, entry.quality_score))
+    # The text and the email stay here (docs/privacy.md): whoever needs them asks.
+    event = new_event(FeedbackCreated(entry=entry.snapshot()),
+                      source=SOURCE, tenant_id=entry.tenant_id, subject=entry.id,
+                      request_id=actor.request_id)
+    new = store.NewEntry(entry, simhash, actor.actor_id, event, topic)
+    if verdict is None:
+        # The connection above is back in the pool first: the group commit needs one.
+        await entries.submit(new)
+        return entry
+    async with pool.acquire() as conn, conn.transaction():
+        await store.insert_entries(conn, [new])
+        try:
+            async with conn.transaction():  # a savepoint: a refusal keeps the entry
+                return await _review(conn, topic, entry, verdict, AUTO_REVIEWER,
+                                     "automatic: quality score threshold", actor.request_id)
+        except RewardLimitReached:
+            # Over the campaign's budget or the shopper's limit: a person decides (the
+            # shop may raise the budget); the shopper's submission is not refused.
             return entry
-        async with conn.transaction():
-            await store.insert_entry(conn, entry, simhash, actor.actor_id, event, topic)
-            try:
-                async with conn.transaction():  # a savepoint: a refusal keeps the entry
-                    return await _review(conn, topic, entry, verdict, AUTO_REVIEWER,
-                                         "automatic: quality score threshold",
-                                         actor.request_id)
-            except RewardLimitReached:
-                # Over the campaign's budget or the shopper's limit: a person decides (the
-                # shop may raise the budget); the shopper's submission is not refused.
-                return entry
 
 
 async def _refuse_foreign_widget(conn: asyncpg.Connection, tenant_id: str,

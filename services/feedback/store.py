@@ -14,7 +14,7 @@ import orjson
 
 from resonanz.shared.errors import InvalidInput, NotFound
 from resonanz.shared.events import CloudEvent
-from resonanz.shared.outbox import notify_sql, outbox_insert
+from resonanz.shared.outbox import notify_sql, outbox_row
 from resonanz.shared.params import parse_datetime, parse_uuid, path_uuid
 
 from .domain import Campaign, Entry, Reward, reward_of
@@ -34,25 +34,64 @@ def entry_from_row(row: asyncpg.Record) -> Entry:
     return Entry(**{k: values[k] for k in Entry.__dataclass_fields__})
 
 
-async def insert_entry(conn: asyncpg.Connection, entry: Entry, simhash: int | None,
-                       actor: str | None, event: CloudEvent, topic: str) -> None:
-    """Entry, its audit row, its event and the relay's wake-up in one statement: atomic
-    without an explicit transaction, and one round trip."""
-    outbox_sql, outbox_args = outbox_insert(event, topic, first_param=17)
+@dataclass(frozen=True)
+class NewEntry:
+    """An accepted entry as it is written: its row, fingerprint, audit row and event."""
+
+    entry: Entry
+    simhash: int | None
+    actor: str | None
+    event: CloudEvent
+    topic: str
+
+
+INSERT_ENTRIES_SQL = f"""
+WITH new AS (
+    SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::smallint[],
+                         $6::text[], $7::jsonb[], $8::text[], $9::jsonb[], $10::jsonb[],
+                         $11::smallint[], $12::bigint[], $13::text[], $14::timestamptz[],
+                         $15::text[], $16::jsonb[])
+        AS n(id, tenant_id, widget_id, body, rating, category, metadata, customer_email,
+             answers, quality, quality_score, simhash, reward_status, created_at, actor,
+             audited)
+), entry AS (
+    INSERT INTO entries (id, tenant_id, widget_id, body, rating, category, metadata,
+                         customer_email, answers, quality, quality_score, simhash,
+                         reward_status, created_at, updated_at, quality_version)
+    SELECT id, tenant_id, widget_id, body, rating, category, metadata, customer_email,
+           answers, quality, quality_score, simhash, reward_status, created_at, created_at,
+           quality->>'version'
+    FROM new
+    RETURNING id
+), audit AS (
+    INSERT INTO audit_log (entry_id, tenant_id, actor, action, after, at)
+    SELECT id, new.tenant_id, new.actor, 'created', new.audited, new.created_at
+    FROM entry JOIN new USING (id)
+), queued AS (
+    INSERT INTO outbox (event_id, topic, key, payload, headers)
+    SELECT * FROM unnest($17::uuid[], $18::text[], $19::text[], $20::bytea[], $21::jsonb[])
+)
+{notify_sql()}
+"""
+
+
+async def insert_entries(conn: asyncpg.Connection, rows: list[NewEntry]) -> None:
+    """Entries with their audit rows and events, and the relay's wake-up, in one statement
+    (atomic without an explicit transaction; one NOTIFY however many rows: a NOTIFY per
+    write cost PostgreSQL more than the write itself)."""
+    entries = [row.entry for row in rows]
+    events = [outbox_row(row.event, row.topic) for row in rows]
     await conn.execute(
-        "WITH entry AS (INSERT INTO entries (id, tenant_id, widget_id, body, rating, category,"
-        " metadata, customer_email, answers, quality, quality_score, simhash, reward_status,"
-        " created_at, updated_at, quality_version)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14,"
-        " $10::jsonb->>'version')"
-        " RETURNING id, tenant_id),"
-        " audit AS (INSERT INTO audit_log (entry_id, tenant_id, actor, action, after, at)"
-        " SELECT id, tenant_id, $15, 'created', $16, $14 FROM entry),"
-        f" queued AS ({outbox_sql}) {notify_sql()}",
-        uuid.UUID(entry.id), entry.tenant_id, entry.widget_id, entry.body, entry.rating,
-        entry.category, entry.metadata, entry.customer_email, entry.answers, entry.quality,
-        entry.quality_score, simhash, entry.reward_status, entry.created_at, actor,
-        audited(entry), *outbox_args,
+        INSERT_ENTRIES_SQL,
+        [uuid.UUID(e.id) for e in entries], [e.tenant_id for e in entries],
+        [e.widget_id for e in entries], [e.body for e in entries],
+        [e.rating for e in entries], [e.category for e in entries],
+        [e.metadata for e in entries], [e.customer_email for e in entries],
+        [e.answers for e in entries], [e.quality for e in entries],
+        [e.quality_score for e in entries], [row.simhash for row in rows],
+        [e.reward_status for e in entries], [e.created_at for e in entries],
+        [row.actor for row in rows], [audited(e) for e in entries],
+        *(list(column) for column in zip(*events, strict=True)),
     )
 
 
