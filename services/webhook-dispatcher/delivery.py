@@ -28,7 +28,7 @@ import asyncpg
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
-from resonanz.shared.db import TRANSIENT_DB_ERRORS
+from resonanz.shared.db import TRANSIENT_DB_ERRORS, GroupCommit
 from resonanz.shared.events import EndpointDisabled, MessageAttemptExhausted, new_event
 from resonanz.shared.outbox import enqueue
 from resonanz.shared.worker import Repeating, listen
@@ -56,6 +56,8 @@ from .store.deliveries import Claim
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+# A successful attempt as it is recorded: the claim, the endpoint's answer, when.
+Success = tuple[Claim, AttemptResult, datetime]
 SOURCE = "resonanz/webhook-dispatcher"
 USER_AGENT = "Resonanz-Webhooks/1.0"
 
@@ -214,48 +216,6 @@ class EndpointSlots:
                 del counter[key]
 
 
-class SuccessLog:
-    """Successful attempts are recorded together: everything that succeeded while the
-    previous transaction was being written goes into the next one. Failures stay one by
-    one (they judge and may disable their endpoint under its lock)."""
-
-    MAX_BATCH = 500
-
-    def __init__(self, pool: asyncpg.Pool, clock: Clock) -> None:
-        self.pool, self.clock = pool, clock
-        self._pending: list[tuple[Claim, AttemptResult, datetime,
-                                  asyncio.Future[None]]] = []
-        self._writer: asyncio.Task[None] | None = None
-
-    async def record(self, claim: Claim, result: AttemptResult,
-                     attempted_at: datetime) -> None:
-        """Returns once the attempt is committed; raises what the write raised."""
-        done = asyncio.get_running_loop().create_future()
-        self._pending.append((claim, result, attempted_at, done))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write())
-        await done
-
-    async def _write(self) -> None:
-        while self._pending:
-            batch = self._pending[:self.MAX_BATCH]
-            del self._pending[:self.MAX_BATCH]
-            try:
-                async with self.pool.acquire() as conn, conn.transaction():
-                    await deliveries.settle_successes(conn, [(c, r, at) for c, r, at, _ in batch],
-                                                 self.clock())
-            except BaseException as exc:
-                for *_, done in batch:
-                    if not done.done():
-                        done.set_exception(exc)
-                if not isinstance(exc, Exception):
-                    raise
-            else:
-                for *_, done in batch:
-                    if not done.done():
-                        done.set_result(None)
-
-
 class Slot:
     """One attempt's hold on its endpoint's slot, given back exactly once."""
 
@@ -291,7 +251,11 @@ class DeliveryWorker(Repeating):
         self.slots = EndpointSlots(per_endpoint, max_in_flight, per_tenant)
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._tasks: set[asyncio.Task[None]] = set()
-        self.successes = SuccessLog(pool, clock)
+        # Successful attempts are recorded together (everything that succeeded while the
+        # previous transaction was written goes into the next); failures stay one by one:
+        # they judge, and may disable, their endpoint under its lock.
+        self.successes: GroupCommit[Success] = GroupCommit(
+            pool, lambda conn, settled: deliveries.settle_successes(conn, settled, clock()))
 
     async def run(self) -> None:
         await super().run()
@@ -341,7 +305,7 @@ class DeliveryWorker(Repeating):
         metrics.ATTEMPT_SECONDS.observe(result.duration_ms / 1000)
         try:
             if result.outcome is Outcome.SUCCESS:
-                await self.successes.record(claim, result, now)
+                await self.successes.submit((claim, result, now))
                 if (verdict := judge(result, claim.attempts + 1, None, now, 0.0)).disable_reason:
                     async with self.pool.acquire() as conn, conn.transaction():
                         await self._disable(conn, claim, verdict, now)
