@@ -735,6 +735,16 @@ class MoneyView(View):
     count: int
 
 
+class BudgetView(View):
+    """A campaign's reward budget (its `reward.budget`) and what approvals took of it."""
+
+    currency: str
+    amount: str = Field(description="the budget, a decimal number, two places")
+    spent: str = Field(description="approved cash rewards, paid or still to be (a payout"
+                                   " failed or cancelled frees its share)")
+    remaining: str
+
+
 class RewardTotalsView(View):
     """The rewards queue's running totals, now."""
 
@@ -749,6 +759,9 @@ class RewardTotalsView(View):
     vouchers_approved: int
     vouchers_issued: int
     payouts_blocked: int = Field(description="approved payouts that could not be made")
+    budget: BudgetView | None = Field(
+        default=None, description="with `campaign_id`: the campaign's reward budget, spent"
+                                  " and remaining; null when it has none")
 
 
 class ScoreCountView(View):
@@ -804,7 +817,9 @@ class PayoutView(View):
     currency: str | None
     status: Literal["pending", "claimed", "processing", "paid", "failed", "cancelled",
                     "blocked"]
-    method: Literal["voucher", "manual", "sepa"] | None = Field(description="how it was paid")
+    method: Literal["voucher", "manual", "sepa", "paypal"] | None = Field(
+        description="how it was paid: `paypal` through PayPal's Payouts API (when the"
+                    " operator has configured it)")
     reference: str | None
     failure_reason: str | None
     blocked_reason: str | None
@@ -820,6 +835,9 @@ class PayoutView(View):
     claimed_at: datetime | None = None
     batch_id: str | None = Field(default=None,
                                  description="the SEPA batch that pays it, once in one")
+    not_batchable: str | None = Field(
+        default=None, description="why no SEPA batch takes this claimed bank payout (SEPA"
+        " pays EUR only): pay it another way and mark it paid; null otherwise")
 
 
 class PayoutAccountIn(BaseModel):
@@ -854,6 +872,13 @@ class PayoutBatchPaidIn(BaseModel):
                                   description="the bank's reference of the upload")
 
 
+class NotBatchableView(View):
+    payout_id: str
+    amount: str
+    currency: str
+    reason: str
+
+
 class PayoutBatchView(View):
     """A SEPA credit-transfer batch: every claimed bank payout (EUR) not yet in one, taken
     at its creation (`processing`), paid together."""
@@ -872,6 +897,9 @@ class PayoutBatchView(View):
     paid_at: datetime | None
     paid_by: str | None
     reference: str | None
+    not_batchable: list[NotBatchableView] = Field(
+        default_factory=list, description="on creation: the claimed bank payouts this batch"
+        " could not take (not in EUR), each to be paid another way and marked paid")
 
 
 # --- the shopper's claim page (no key: the link's token is the credential) ------------------
