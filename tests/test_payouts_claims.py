@@ -673,8 +673,11 @@ async def test_reencrypt_reseals_payment_details_under_the_new_first_key(
     from resonanz.feedback.sepa import account_context
     from resonanz.shared.crypto import KeyRing
     from resonanz.shared.db import migrate
+    from resonanz.shared.settings import Settings
 
     await migrate(database_url, "feedback")
+    # Rows written as the service writes them: its role, its schema.
+    feedback = Settings(database_url=database_url).service_dsn("feedback")
     old, new = os.urandom(32), os.urandom(32)
     with_old = KeyRing([old])
     tenant = uuid.uuid4()
@@ -682,17 +685,17 @@ async def test_reencrypt_reseals_payment_details_under_the_new_first_key(
     payout_ids = [uuid.uuid4() for _ in range(3)]
     for n, payout_id in enumerate(payout_ids):
         entry = uuid.uuid4()
-        await query(database_url, "INSERT INTO feedback.entries (id, tenant_id) VALUES ($1, $2)",
+        await query(feedback, "INSERT INTO entries (id, tenant_id) VALUES ($1, $2)",
                     entry, tenant)
-        await query(database_url,
-                    "INSERT INTO feedback.payouts (id, tenant_id, entry_id, kind, amount,"
+        await query(feedback,
+                    "INSERT INTO payouts (id, tenant_id, entry_id, kind, amount,"
                     " currency, status, payee_method, payee_sealed, payee_masked) VALUES"
                     " ($1, $2, $3, 'amount', 5, 'EUR', 'claimed', 'sepa', $4, 'x')",
                     payout_id, tenant, entry,
                     with_old.encrypt(json.dumps({**details, "n": n}),
                                      payee_context(str(payout_id))))
-    await query(database_url,
-                "INSERT INTO feedback.payout_accounts (tenant_id, name, iban_sealed,"
+    await query(feedback,
+                "INSERT INTO payout_accounts (tenant_id, name, iban_sealed,"
                 " iban_masked) VALUES ($1, 'Shop', $2, 'x')", tenant,
                 with_old.encrypt(SHOP_IBAN, account_context(str(tenant))))
 
