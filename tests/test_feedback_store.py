@@ -15,11 +15,17 @@ import pytest
 
 from resonanz.feedback.domain import Entry
 from resonanz.feedback.store import (
+    DEFERRED_OFFSET,
     NEAR_FINGERPRINTS_SQL,
+    ListQuery,
     NewEntry,
+    count_entries,
+    fold_entry_counts,
     insert_entries,
+    list_entries,
     near_fingerprints,
 )
+from resonanz.feedback.store import filters as list_filters
 from resonanz.shared.db import GroupCommit, create_pool, migrate
 from resonanz.shared.events import FeedbackCreated, new_event
 from resonanz.shared.settings import Settings
@@ -148,3 +154,93 @@ async def test_a_bad_entry_in_a_group_fails_only_its_own_caller(
     assert stored == len(good)
     assert await feedback_pool.fetchval(
         "SELECT count(*) FROM outbox WHERE key = $1", bad.entry.id) == 0
+
+
+# --- list totals -------------------------------------------------------------------------------
+
+
+async def test_list_totals_follow_every_write_and_survive_folding(
+    feedback_pool: asyncpg.Pool,
+) -> None:
+    rng = random.Random(11)
+    tenant, widgets = str(uuid.uuid4()), [str(uuid.uuid4()), None]
+    ids = [uuid.uuid4() for _ in range(300)]
+    await feedback_pool.executemany(
+        "INSERT INTO entries (id, tenant_id, widget_id, body, status) VALUES ($1, $2, $3,"
+        " 'x', $4)",
+        [(i, tenant, rng.choice(widgets), rng.choice(["new", "pending"])) for i in ids])
+    await feedback_pool.execute(  # one statement moving many, one deleting some
+        "UPDATE entries SET status = 'resolved' WHERE id = ANY($1::uuid[])", ids[:80])
+    await feedback_pool.execute(
+        "UPDATE entries SET deleted_at = now() WHERE id = ANY($1::uuid[])", ids[60:100])
+    await feedback_pool.execute("UPDATE entries SET body = 'y' WHERE id = $1", ids[200])
+    await feedback_pool.execute("DELETE FROM audit_log WHERE entry_id = ANY($1::uuid[])",
+                                ids[290:])
+    await feedback_pool.execute("DELETE FROM entries WHERE id = ANY($1::uuid[])", ids[290:])
+    await feedback_pool.execute(
+        "UPDATE entries SET widget_id = $2 WHERE id = ANY($1::uuid[])", ids[100:120],
+        widgets[0])
+
+    async def both(**filters: Any) -> tuple[int, int]:
+        q = ListQuery(tenant_id=tenant, **filters)
+        where, args = list_filters(q)
+        counted = await feedback_pool.fetchval(
+            f"SELECT count(*) FROM entries WHERE {' AND '.join(where)}", *args)
+        return await count_entries(feedback_pool, q), counted
+
+    views: list[dict[str, Any]] = [
+        {}, {"statuses": ("new",)}, {"statuses": ("resolved", "pending")},
+        {"widget_id": widgets[0]}, {"widget_id": widgets[0], "statuses": ("new",)}]
+    for view in views:
+        kept, counted = await both(**view)
+        assert kept == counted, view
+    assert await feedback_pool.fetchval(
+        "SELECT count(*) FROM entry_counts WHERE tenant_id = $1", tenant) > 8
+    for _ in range(3):  # many deltas: folded into one row per widget and status
+        await feedback_pool.execute(
+            "UPDATE entries SET status = 'new' WHERE id = ANY($1::uuid[])", ids[120:125])
+        await feedback_pool.executemany(
+            "UPDATE entries SET status = 'pending' WHERE id = $1", [(i,) for i in ids[:70]])
+    assert await fold_entry_counts(feedback_pool) >= 1
+    assert await feedback_pool.fetchval(
+        "SELECT count(*) FROM entry_counts WHERE tenant_id = $1", tenant) <= 2 * 3
+    for view in views:
+        kept, counted = await both(**view)
+        assert kept == counted, view
+    assert (await both())[0] == 300 - 40 - 10
+
+
+async def test_a_total_with_another_filter_is_counted_from_the_rows(
+    feedback_pool: asyncpg.Pool,
+) -> None:
+    tenant = str(uuid.uuid4())
+    await feedback_pool.executemany(
+        "INSERT INTO entries (id, tenant_id, body, rating) VALUES ($1, $2, 'x', $3)",
+        [(uuid.uuid4(), tenant, 1 + n % 5) for n in range(50)])
+    assert await count_entries(feedback_pool, ListQuery(tenant_id=tenant, ratings=(1, 2))) == 20
+    assert await count_entries(feedback_pool, ListQuery(tenant_id=tenant, rating_min=5)) == 10
+    assert await count_entries(feedback_pool, ListQuery(tenant_id=tenant)) == 50
+
+
+async def test_a_deep_page_number_lists_the_same_rows_as_an_offset(
+    feedback_pool: asyncpg.Pool,
+) -> None:
+    tenant = str(uuid.uuid4())
+    await feedback_pool.execute(
+        "INSERT INTO entries (id, tenant_id, body, status, created_at, updated_at)"
+        " SELECT gen_random_uuid(), $1, 'x', (ARRAY['new', 'pending'])[1 + g % 2],"
+        " now() - (g / 3) * interval '1 second', now() FROM generate_series(1, 2300) g",
+        tenant)  # three entries per second: the id breaks the ties
+    for q in (ListQuery(tenant_id=tenant, page=22, limit=50),
+              ListQuery(tenant_id=tenant, page=11, limit=100, descending=False),
+              ListQuery(tenant_id=tenant, page=22, limit=50, statuses=("pending",))):
+        assert (q.page - 1) * q.limit >= DEFERRED_OFFSET
+        where, args = list_filters(q)
+        direction = "DESC" if q.descending else "ASC"
+        expected = await feedback_pool.fetch(
+            f"SELECT id FROM entries WHERE {' AND '.join(where)} ORDER BY created_at"
+            f" {direction}, id {direction} LIMIT {q.limit} OFFSET {(q.page - 1) * q.limit}",
+            *args)
+        page = await list_entries(feedback_pool, q)
+        assert [e.id for e in page.items] == [str(r["id"]) for r in expected]
+        assert page.total == (2300 if not q.statuses else 1150)

@@ -8,13 +8,14 @@ from aiohttp import web
 from pydantic import Field, SecretStr, model_validator
 
 from resonanz.shared.consumer import consumer_ctx
-from resonanz.shared.db import database_ready, pool_ctx
+from resonanz.shared.db import PoolKey, database_ready, pool_ctx
 from resonanz.shared.kafka import broker_ready_check
 from resonanz.shared.outbox import relay_ctx
 from resonanz.shared.settings import Settings
 from resonanz.shared.web import CleanupCtx, create_service_app, http_client_ctx
+from resonanz.shared.worker import Repeating, background_ctx
 
-from . import claims, sepa
+from . import claims, sepa, store
 from .api import entry_writer_ctx, routes
 from .consumers import handlers
 from .payouts import payout_worker_ctx
@@ -23,6 +24,8 @@ from .retention import retention_ctx
 from .sending import provider_worker_ctx
 
 SERVICE = "feedback"
+# Seconds between folds of the list totals' deltas (store.fold_entry_counts).
+COUNTS_FOLD_INTERVAL = 5.0
 
 
 class FeedbackSettings(Settings):
@@ -66,6 +69,9 @@ def create_app(settings: FeedbackSettings) -> web.Application:
             payout_worker_ctx(settings, settings.widgets_url),
             _provider_worker(settings),
             retention_ctx(settings.retention_interval),
+            background_ctx(lambda app: [Repeating(
+                lambda: store.fold_entry_counts(app[PoolKey]), batch=100,
+                poll_interval=COUNTS_FOLD_INTERVAL, what="entry counts")]),
             consumer_ctx(settings, group="feedback",
                          topics=[settings.topic_identity, settings.topic_widgets,
                                  settings.topic_webhooks],
