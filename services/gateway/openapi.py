@@ -193,7 +193,9 @@ def _operation(op: Operation) -> dict[str, Any]:
     # An Idempotency-Key that is malformed (400), still running (409) or reused with another
     # body (422) is refused on any POST that takes one.
     replays = (400, 409, 422) if op.idempotent else ()
-    statuses = sorted({*op.errors, *replays, 500, 503, 504})
+    # Any body may exceed the size limit, and must be JSON.
+    bodies = (413, 415) if op.request is not None else ()
+    statuses = sorted({*op.errors, *replays, *bodies, 500, 503, 504})
     for status in statuses:
         responses[str(status)] = {"description": ERRORS[status],
                                   "headers": _headers(op, status)}
