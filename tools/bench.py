@@ -628,6 +628,7 @@ class Bench:
         for page in (1, 10, 100, 1000, 5000, 20000):
             took, _ = await timed(f"/v1/feedback?limit=50&page={page}")
             page_lat.append(took)
+        first_page = [(await timed("/v1/feedback?limit=50&page=1"))[0] for _ in range(50)]
         p4f = []
         _, body = await timed("/api/v1/responses?limit=500")
         for _ in range(20):
@@ -652,13 +653,16 @@ class Bench:
             "p4f_cursor_page_500": {"p50_ms": ms(pct(p4f, 50)), "p99_ms": ms(pct(p4f, 99))},
             "page_by_number_ms": dict(zip(["1", "10", "100", "1000", "5000", "20000"],
                                           [ms(x) for x in page_lat], strict=True)),
+            "page_1_with_total": {"p50_ms": ms(pct(first_page, 50)),
+                                  "p99_ms": ms(pct(first_page, 99))},
             "summary": {"p50_ms": ms(pct(summary_lat, 50)), "p99_ms": ms(pct(summary_lat, 99))},
             "summary_90d_by_day": {"p50_ms": ms(pct(by_day, 50)), "max_ms": ms(max(by_day))},
             "inbox": {name: {"p50_ms": ms(pct(t, 50)), "p99_ms": ms(pct(t, 99))}
                       for name, t in inbox.items()},
-            "target": "p99 <= 25 ms for cursor pages and the summary; inbox p99 <= 100 ms",
-            "met": pct(cursor_lat, 99) <= 0.025 and pct(summary_lat, 99) <= 0.025
-            and pct(inbox_all, 99) <= 0.1,
+            "target": "p99 <= 25 ms for cursor pages (50 and 500 rows), page 1 with its"
+                      " total and the summary; inbox p99 <= 100 ms",
+            "met": max(pct(cursor_lat, 99), pct(p4f, 99), pct(first_page, 99),
+                       pct(summary_lat, 99)) <= 0.025 and pct(inbox_all, 99) <= 0.1,
         }
 
 
