@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import dataclasses
+import json
 import os
 import shlex
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import NoReturn, TypeVar
+from typing import Any, NoReturn, Protocol, TypeVar
 
 from aiohttp import web
 from pydantic import ValidationError
@@ -85,3 +88,26 @@ def refuse_weak_secrets(settings: Settings) -> None:
 def fail(what: str, lines: list[str]) -> NoReturn:
     print(f"resonanz: {what}:", *(f"  - {line}" for line in lines), sep="\n", file=sys.stderr)
     raise SystemExit(2)
+
+
+class Resealing(Protocol):
+    """What a `reencrypt` command reports (a dataclass): the values no key of the ring
+    opens, among its counts."""
+
+    undecryptable: list[str]
+
+
+def add_reencrypt(commands: argparse._SubParsersAction, what: str,
+                  reencrypt: Callable[[], Coroutine[Any, Any, Resealing]]) -> None:
+    """`reencrypt`: rewrite `what` under the first key of RESONANZ_ENCRYPTION_KEYS; prints
+    the report as JSON, exit 1 when a value opens under no key."""
+    parser = commands.add_parser(
+        "reencrypt", help=f"rewrite {what} under the first key of RESONANZ_ENCRYPTION_KEYS")
+    parser.set_defaults(handler=lambda args: _report(asyncio.run(reencrypt())))
+
+
+def _report(report: Any) -> None:
+    print(json.dumps(dataclasses.asdict(report)))
+    if report.undecryptable:
+        # Those values are still sealed under a key the ring lacks: keep the old keys.
+        raise SystemExit(1)

@@ -14,15 +14,14 @@ the command exit with status 1: keep the old keys until that list is empty.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import asyncpg
 
+from resonanz.shared.cli import add_reencrypt
 from resonanz.shared.crypto import KeyRing, UndecryptableSecret
 from resonanz.shared.db import create_pool
 
@@ -35,17 +34,8 @@ BATCH = 100
 
 
 def register(commands: argparse._SubParsersAction, settings: FeedbackSettings) -> None:
-    parser = commands.add_parser(
-        "reencrypt", help="rewrite the sealed payment details (payees, payout accounts) under"
-                          " the first key of RESONANZ_ENCRYPTION_KEYS")
-    parser.set_defaults(handler=lambda args: run(settings))
-
-
-def run(settings: FeedbackSettings) -> None:
-    report = asyncio.run(reencrypt(settings))
-    print(json.dumps(asdict(report)))
-    if report.undecryptable:
-        raise SystemExit(1)
+    add_reencrypt(commands, "the sealed payment details (payees, payout accounts)",
+                  lambda: reencrypt(settings))
 
 
 async def reencrypt(settings: FeedbackSettings) -> Resealed:

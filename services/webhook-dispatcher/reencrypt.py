@@ -5,9 +5,8 @@ under the first key of `RESONANZ_ENCRYPTION_KEYS`, the middle step of a key rota
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 
+from resonanz.shared.cli import add_reencrypt
 from resonanz.shared.db import create_pool
 
 from .app import SERVICE, WebhookDispatcherSettings
@@ -17,18 +16,7 @@ from .sealing import SecretBox
 
 def register(commands: argparse._SubParsersAction, settings: WebhookDispatcherSettings
              ) -> None:
-    parser = commands.add_parser(
-        "reencrypt", help="rewrite every webhook signing secret under the first key of"
-                          " RESONANZ_ENCRYPTION_KEYS")
-    parser.set_defaults(handler=lambda args: run(settings))
-
-
-def run(settings: WebhookDispatcherSettings) -> None:
-    report = asyncio.run(reencrypt(settings))
-    print(json.dumps(report.__dict__))
-    if report.undecryptable:
-        # Those secrets are still sealed under a key the ring lacks: keep the old keys.
-        raise SystemExit(1)
+    add_reencrypt(commands, "every webhook signing secret", lambda: reencrypt(settings))
 
 
 async def reencrypt(settings: WebhookDispatcherSettings) -> Resealed:
