@@ -192,7 +192,6 @@ def plain(row: asyncpg.Record) -> dict[str, Any]:
     return {k: (str(v) if isinstance(v, uuid.UUID) else v) for k, v in dict(row).items()}
 
 
-
 class GroupCommit(Generic[T]):
     """Concurrent callers' writes in one transaction (group commit): everything submitted
     while the previous transaction was being written goes into the next one, and each
