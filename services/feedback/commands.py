@@ -236,20 +236,29 @@ async def settle_payout(pool: asyncpg.Pool, topic: str, actor: Caller, payout_id
     async with pool.acquire() as conn, conn.transaction():
         payout = await store.payout_for_update(conn, actor.tenant_id, payout_id)
         check_settlement(payout["kind"], payout["status"], to)
-        settled = await store.settle_payout(conn, payout, to, "manual" if to == "paid" else None,
-                                            reference, reason, actor.actor_id)
-        data: EventData
-        if to == "paid":
-            data = PayoutCompleted(payout_id=payout["id"], response_id=payout["entry_id"],
-                                   amount=payout["amount"], currency=payout["currency"],
-                                   language=await language_for_entry(conn, payout["entry_id"]))
-        else:
-            data = PayoutFailed(payout_id=payout["id"], response_id=payout["entry_id"],
-                                amount=payout["amount"], currency=payout["currency"],
-                                status=to, reason=reason)
-        await enqueue(conn, new_event(data, source=SOURCE, tenant_id=actor.tenant_id,
-                                      subject=payout["entry_id"],
-                                      request_id=actor.request_id), topic)
+        return await record_settlement(
+            conn, topic, payout, to, "manual" if to == "paid" else None, reference, reason,
+            actor.actor_id, actor.request_id)
+
+
+async def record_settlement(conn: asyncpg.Connection, topic: str, payout: dict[str, Any],
+                            to: str, method: str | None, reference: str | None,
+                            reason: str | None, actor_id: str | None,
+                            request_id: str | None = None) -> dict[str, Any]:
+    """A payout (locked by the caller) paid, failed or cancelled, with its event:
+    `payout.completed` only when paid, `payout.failed` otherwise."""
+    settled = await store.settle_payout(conn, payout, to, method, reference, reason, actor_id)
+    data: EventData
+    if to == "paid":
+        data = PayoutCompleted(payout_id=payout["id"], response_id=payout["entry_id"],
+                               amount=payout["amount"], currency=payout["currency"],
+                               language=await language_for_entry(conn, payout["entry_id"]))
+    else:
+        data = PayoutFailed(payout_id=payout["id"], response_id=payout["entry_id"],
+                            amount=payout["amount"], currency=payout["currency"],
+                            status=to, reason=reason)
+    await enqueue(conn, new_event(data, source=SOURCE, tenant_id=payout["tenant_id"],
+                                  subject=payout["entry_id"], request_id=request_id), topic)
     return settled
 
 

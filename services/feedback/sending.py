@@ -29,12 +29,10 @@ from aiohttp import web
 
 from resonanz.shared.crypto import KeyRing, UndecryptableSecret
 from resonanz.shared.db import PoolKey
-from resonanz.shared.events import EventData, PayoutCompleted, PayoutFailed, new_event
-from resonanz.shared.outbox import enqueue
 from resonanz.shared.web import CleanupCtx
 from resonanz.shared.worker import Repeating, running
 
-from . import claims, store
+from . import claims, commands, store
 from .providers import (
     PayoutProvider,
     PayPalPayouts,
@@ -162,24 +160,11 @@ async def settle(pool: asyncpg.Pool, topic: str, payout_id: str, found: Provider
         if row is None or row["status"] != "processing":
             return False
         payout = store.payout_dict(row)
-        data: EventData
-        if found.state == "paid":
-            await store.settle_payout(conn, payout, "paid", "paypal", found.transaction,
-                                      None, ACTOR)
-            data = PayoutCompleted(
-                payout_id=payout_id, response_id=payout["entry_id"], amount=payout["amount"],
-                currency=payout["currency"],
-                language=await claims.language_for_entry(conn, payout["entry_id"]))
-        else:
-            await store.settle_payout(conn, payout, "failed", "paypal", found.transaction,
-                                      reason, ACTOR)
-            data = PayoutFailed(payout_id=payout_id, response_id=payout["entry_id"],
-                                amount=payout["amount"], currency=payout["currency"],
-                                status="failed", reason=reason)
+        await commands.record_settlement(
+            conn, topic, payout, "paid" if found.state == "paid" else "failed", "paypal",
+            found.transaction, None if found.state == "paid" else reason, ACTOR)
         await conn.execute("UPDATE payouts SET provider_status = $2, provider_due_at = NULL"
                            " WHERE id = $1", row["id"], found.detail)
-        await enqueue(conn, new_event(data, source=SOURCE, tenant_id=payout["tenant_id"],
-                                      subject=payout["entry_id"]), topic)
     log.info("payout %s %s by %s", payout_id, found.state, ACTOR)
     return True
 

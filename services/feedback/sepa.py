@@ -31,14 +31,11 @@ from resonanz.shared.contracts import PayoutAccountIn, PayoutBatchIn, PayoutBatc
 from resonanz.shared.crypto import KeyRing
 from resonanz.shared.db import PoolKey
 from resonanz.shared.errors import Conflict, InvalidInput, NotFound
-from resonanz.shared.events import PayoutCompleted, new_event
-from resonanz.shared.outbox import enqueue
 from resonanz.shared.params import path_uuid
 from resonanz.shared.web import SettingsKey, json_response, read_model
 
-from . import claims, store
+from . import claims, commands, store
 
-SOURCE = "resonanz/feedback"
 SCHEMA = "pain.001.001.03"
 CURRENCY = "EUR"
 MAX_BATCH = 5000
@@ -252,16 +249,9 @@ async def mark_batch_paid(request: web.Request) -> web.Response:
             " WHERE p.batch_id = $1 AND p.status = 'processing' ORDER BY p.created_at, p.id"
             " FOR UPDATE", batch["id"])
         for row in payouts:
-            payout = store.payout_dict(row)
-            await store.settle_payout(conn, payout, "paid", "sepa", reference, None,
-                                      actor.actor_id)
-            data = PayoutCompleted(
-                payout_id=payout["id"], response_id=payout["entry_id"],
-                amount=payout["amount"], currency=payout["currency"],
-                language=await claims.language_for_entry(conn, payout["entry_id"]))
-            await enqueue(conn, new_event(data, source=SOURCE, tenant_id=actor.tenant_id,
-                                          subject=payout["entry_id"],
-                                          request_id=actor.request_id), topic)
+            await commands.record_settlement(conn, topic, store.payout_dict(row), "paid",
+                                             "sepa", reference, None, actor.actor_id,
+                                             actor.request_id)
         await conn.execute(
             "UPDATE payout_batches SET status = 'paid', paid_at = now(), paid_by = $2,"
             " reference = $3 WHERE id = $1", batch["id"], actor.actor_id, reference)
