@@ -15,24 +15,14 @@ CREATE TABLE entry_counts (
 );
 CREATE INDEX entry_counts_tenant ON entry_counts (tenant_id, status, widget_id) INCLUDE (n);
 
-CREATE FUNCTION entry_counts_added() RETURNS trigger LANGUAGE plpgsql
+-- An insert counts its rows up, a delete down (both triggers name their rows `changed`).
+CREATE FUNCTION entry_counts_added_or_removed() RETURNS trigger LANGUAGE plpgsql
     SET search_path FROM CURRENT AS $$
 BEGIN
     INSERT INTO entry_counts (tenant_id, widget_id, status, n)
     SELECT tenant_id, coalesce(widget_id, '00000000-0000-0000-0000-000000000000'), status,
-           count(*)
-    FROM added WHERE deleted_at IS NULL
-    GROUP BY 1, 2, 3;
-    RETURN NULL;
-END $$;
-
-CREATE FUNCTION entry_counts_removed() RETURNS trigger LANGUAGE plpgsql
-    SET search_path FROM CURRENT AS $$
-BEGIN
-    INSERT INTO entry_counts (tenant_id, widget_id, status, n)
-    SELECT tenant_id, coalesce(widget_id, '00000000-0000-0000-0000-000000000000'), status,
-           -count(*)
-    FROM removed WHERE deleted_at IS NULL
+           CASE TG_OP WHEN 'INSERT' THEN 1 ELSE -1 END * count(*)
+    FROM changed WHERE deleted_at IS NULL
     GROUP BY 1, 2, 3;
     RETURN NULL;
 END $$;
@@ -55,10 +45,11 @@ BEGIN
 END $$;
 
 CREATE TRIGGER entry_counts_insert AFTER INSERT ON entries
-    REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION entry_counts_added();
+    REFERENCING NEW TABLE AS changed FOR EACH STATEMENT
+    EXECUTE FUNCTION entry_counts_added_or_removed();
 CREATE TRIGGER entry_counts_delete AFTER DELETE ON entries
-    REFERENCING OLD TABLE AS removed FOR EACH STATEMENT
-    EXECUTE FUNCTION entry_counts_removed();
+    REFERENCING OLD TABLE AS changed FOR EACH STATEMENT
+    EXECUTE FUNCTION entry_counts_added_or_removed();
 CREATE TRIGGER entry_counts_update AFTER UPDATE ON entries
     REFERENCING OLD TABLE AS removed NEW TABLE AS added FOR EACH STATEMENT
     EXECUTE FUNCTION entry_counts_changed();
