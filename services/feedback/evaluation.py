@@ -4,10 +4,11 @@ Pure computation, shared by `make score-report` (tools/score_report.py) and the 
 tests. The corpus labels are good / low / spam; the scorer's "fair" and "poor" both mean
 "low" (genuine but not worth a reward). The reward decision is "the scorer says good".
 
-The corpus has one development half and two held-out sets (data/README.md): `heldout`,
-written with the development half and looked at while 2026.2 was tuned, and
-`heldout_2026_12`, written later before the scorer was read. Only `dev` may be read row by
-row while tuning.
+The corpus has one development half and three held-out sets (data/README.md): `heldout`,
+written with the development half and looked at while 2026.2 was tuned, `heldout_2026_12`,
+written later before the scorer was read, and `heldout_2026_12b`, spam of more kinds and
+hard negatives (genuine entries with links, order and phone numbers, prices, model numbers),
+written blind before 2026.5 was tuned. Only `dev` may be read row by row while tuning.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 
 DATA = Path(__file__).parent / "data"
 CLASSES = ("good", "low", "spam")
-HELD_OUT = ("heldout", "heldout_2026_12")
+HELD_OUT = ("heldout", "heldout_2026_12", "heldout_2026_12b")
 HALVES = ("dev", *HELD_OUT)
 _AS_CLASS = {"good": "good", "fair": "low", "poor": "low", "spam": "spam"}
 
