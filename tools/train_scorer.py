@@ -2,14 +2,16 @@
 
 Reads services/feedback/data/corpus_dev.jsonl only (the held-out sets are never read here:
 services/feedback/data/README.md) and writes services/feedback/data/learned_model.json:
-the idf and the coefficient of every kept n-gram, rounded, with the scorer VERSION. The
-model is a logistic regression (L2, fitted by L-BFGS) for "good" against "low" and "spam",
-over TF-IDF character n-grams (2-5, inside words) and word uni- and bigrams
-(resonanz.feedback.learned). Pure Python and deterministic: the same corpus gives the same
+the idf and the two coefficients of every kept n-gram, rounded, with the scorer VERSION.
+The model is two logistic regressions (L2, fitted by L-BFGS) over the same TF-IDF character
+n-grams (2-5, inside words) and word uni- and bigrams (resonanz.feedback.learned): the
+reward head for "good" against "low" and "spam", the spam head (2026.5 on) for "spam"
+against "good" and "low". Pure Python and deterministic: the same corpus gives the same
 file, byte for byte (tests/test_scoring: the shipped model is what a retrain writes).
 
     python tools/train_scorer.py            # train on the whole development half, write
     python tools/train_scorer.py --cv       # 5-fold cross-validation on it, per C
+    python tools/train_scorer.py --cv-spam  # the same for the spam head
     python tools/train_scorer.py --check    # retrain and compare with the shipped file
 """
 
@@ -23,11 +25,14 @@ import operator
 import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from resonanz.feedback import evaluation, learned, scoring
 
-# Chosen by 5-fold cross-validation on the development half (--cv); docs/benchmarks.md.
+# Chosen by 5-fold cross-validation on the development half (--cv, --cv-spam);
+# docs/benchmarks.md.
 C = 30.0
+SPAM_C = 30.0
 MIN_DF = 2  # an n-gram of a single entry says nothing about others
 ROUND = 4
 FOLDS = 5
@@ -36,8 +41,9 @@ MAX_ITER = 300
 Vector = tuple[list[int], list[float]]
 
 
-def build_model(rows: Sequence[evaluation.Row], c: float = C) -> dict[str, object]:
-    """Fit on these rows; the JSON document that learned.from_dict reads."""
+def build_model(rows: Sequence[evaluation.Row], c: float = C, spam_c: float = SPAM_C
+                ) -> dict[str, object]:
+    """Fit both heads on these rows; the JSON document that learned.from_dict reads."""
     raw = [learned.raw_features(row.text) for row in rows]
     char_idf = _idf([chars for chars, _ in raw])
     word_idf = _idf([words for _, words in raw])
@@ -45,13 +51,17 @@ def build_model(rows: Sequence[evaluation.Row], c: float = C) -> dict[str, objec
     index = {name: i for i, name in enumerate(names)}
     vectors = [_indexed(index, chars, char_idf, words, word_idf) for chars, words in raw]
     weights, intercept = fit(vectors, [row.label == "good" for row in rows], len(names), c)
+    spam_weights, spam_intercept = fit(vectors, [row.label == "spam" for row in rows],
+                                       len(names), spam_c)
     idf = {**{f"c:{f}": v for f, v in char_idf.items()},
            **{f"w:{f}": v for f, v in word_idf.items()}}
-    features = {name: [round(idf[name], ROUND), round(w, ROUND)]
-                for name, w in zip(names, weights, strict=True)}
+    features = {name: [round(idf[name], ROUND), round(w, ROUND), round(sw, ROUND)]
+                for name, w, sw in zip(names, weights, spam_weights, strict=True)}
     return {"version": scoring.VERSION, "trained_on": "corpus_dev.jsonl", "rows": len(rows),
-            "corpus_sha256": _corpus_digest(rows), "c": c, "min_df": MIN_DF,
-            "intercept": round(intercept, ROUND),
+            "corpus_sha256": _corpus_digest(rows), "heads": list(learned.HEADS),
+            "c": {"reward": c, "spam": spam_c}, "min_df": MIN_DF,
+            "intercepts": {"reward": round(intercept, ROUND),
+                           "spam": round(spam_intercept, ROUND)},
             "features": dict(sorted(features.items()))}
 
 
@@ -180,16 +190,19 @@ def folds(rows: Sequence[evaluation.Row], k: int = FOLDS) -> list[int]:
     return assignment
 
 
-def out_of_fold(rows: Sequence[evaluation.Row], c: float) -> list[float]:
-    """Every row's probability from the model trained on the other folds."""
+def out_of_fold(rows: Sequence[evaluation.Row], c: float = C, spam_c: float = SPAM_C
+                ) -> dict[str, list[float]]:
+    """Every row's probability from each head of the model trained on the other folds."""
     fold_of = folds(rows)
-    probabilities = [0.0] * len(rows)
+    probabilities = {head: [0.0] * len(rows) for head in learned.HEADS}
     for fold in range(FOLDS):
         train = [row for row, f in zip(rows, fold_of, strict=True) if f != fold]
-        model = learned.from_dict(build_model(train, c))
-        for i, row in enumerate(rows):
-            if fold_of[i] == fold:
-                probabilities[i] = model.read(row.text).probability
+        document = build_model(train, c, spam_c)
+        for head, found in probabilities.items():
+            model = learned.from_dict(document, head)
+            for i, row in enumerate(rows):
+                if fold_of[i] == fold:
+                    found[i] = model.read(row.text).probability
     return probabilities
 
 
@@ -199,20 +212,34 @@ def model_text(model: dict[str, object]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cv", action="store_true", help="cross-validate C on the dev half")
+    parser.add_argument("--cv", action="store_true",
+                        help="cross-validate the reward head's C on the dev half")
+    parser.add_argument("--cv-spam", action="store_true",
+                        help="cross-validate the spam head's C on the dev half")
+    parser.add_argument("--oof", type=Path,
+                        help="write each dev row's out-of-fold probabilities (JSON) here")
+    parser.add_argument("--spam-c", type=float, default=SPAM_C,
+                        help="the spam head's C for --oof")
     parser.add_argument("--check", action="store_true",
                         help="retrain and fail when the shipped file differs")
     args = parser.parse_args()
     rows = evaluation.load("dev")
-    if args.cv:
+    if args.cv or args.cv_spam:
+        head, label = ("spam", "spam") if args.cv_spam else ("reward", "good")
         for c in (1.0, 3.0, 10.0, 30.0, 100.0):
-            p = out_of_fold(rows, c)
-            for threshold in (0.3, 0.4, 0.5, 0.6):
+            p = out_of_fold(rows, c, c)[head]
+            for threshold in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8):
                 said = [x >= threshold for x in p]
-                truth = [row.label == "good" for row in rows]
+                truth = [row.label == label for row in rows]
                 hits = sum(s and t for s, t in zip(said, truth, strict=True))
-                print(f"C {c:>6}  threshold {threshold}: precision "
+                print(f"{head} C {c:>6}  threshold {threshold}: precision "
                       f"{hits / max(1, sum(said)):.3f} recall {hits / sum(truth):.3f}")
+        return
+    if args.oof:
+        found = out_of_fold(rows, C, args.spam_c)
+        args.oof.write_text(json.dumps([{"text": row.text, **{h: found[h][i] for h in found}}
+                                        for i, row in enumerate(rows)], ensure_ascii=False),
+                            encoding="utf-8")
         return
     text = model_text(build_model(rows))
     if args.check:

@@ -1,12 +1,13 @@
-"""The learned part of the quality scorer: a logistic regression, "is this entry worth a
-reward?", over character and word n-grams of the text. Pure Python, no I/O after the first
-load, no randomness.
+"""The learned part of the quality scorer: two logistic regressions over the same character
+and word n-grams of the text, one for "is this entry worth a reward?" (the reward head),
+one for "is this entry spam?" (the spam head, scorer 2026.5 on). Pure Python, no I/O after
+the first load, no randomness.
 
 The rules (scoring.py) know what their word lists know; the model has read every entry of
 the development half (data/corpus_dev.jsonl) and weighs the fragments of words that
-separate the specific entries from the generic ones, also those no list names. Its
-probability is one component of the breakdown, with the words of the entry that pushed it
-most as the reason.
+separate the specific entries from the generic ones, and spam from feedback, also those no
+list names. Each head's probability is one component of the breakdown, with the words of
+the entry that pushed it most as the reason.
 
 The weights are trained by `make train-scorer` (tools/train_scorer.py, deterministic) on the
 development half only, and shipped as data/learned_model.json with the scorer VERSION they
@@ -32,6 +33,9 @@ MODEL_PATH = Path(__file__).parent / "data" / "learned_model.json"
 # time per entry (n-grams grow with the length).
 MAX_CHARS = 2000
 CHAR_NGRAMS = (2, 5)
+# The heads, in the order of their coefficients in the model file: each feature is stored
+# as [idf, reward coefficient, spam coefficient].
+HEADS = ("reward", "spam")
 _WORD_RE = re.compile(r"[^\W_]{1,40}")
 # Every digit reads as 0: "size 42" and "size 38" are the same sign of a number.
 _DIGITS = str.maketrans("0123456789", "0000000000")
@@ -76,15 +80,22 @@ def weighted(counts: Mapping[str, int], idf: Mapping[str, float]) -> dict[str, f
     return {f: v / norm for f, v in values.items()} if norm else {}
 
 
-Weights = dict[str, tuple[float, float]]  # n-gram -> (idf, coefficient)
+# n-gram -> (idf, the reward head's coefficient, the spam head's coefficient)
+Weights = dict[str, tuple[float, ...]]
+Known = list[tuple[str, float, tuple[float, ...]]]  # n-gram, weighted(counts), its weights
 
 
-def _pushes(counts: Mapping[str, int], weights: Weights) -> dict[str, float]:
-    """Each known n-gram's share of the logit: coefficient * weighted(counts)."""
-    known = [(f, (1 + math.log(c)) * w[0], w[1]) for f, c in counts.items()
+def _known(counts: Mapping[str, int], weights: Weights) -> Known:
+    """The known n-grams with their sublinear tf * idf, scaled to unit length."""
+    known = [(f, (1 + math.log(c)) * w[0], w) for f, c in counts.items()
              if (w := weights.get(f)) is not None]
     norm = math.sqrt(sum(v * v for _, v, _ in known))
-    return {f: coef * (v / norm) for f, v, coef in known} if norm else {}
+    return [(f, v / norm, w) for f, v, w in known] if norm else []
+
+
+def _pushes(known: Known, column: int) -> dict[str, float]:
+    """Each known n-gram's share of the logit: coefficient * weighted(counts)."""
+    return {f: w[column] * v for f, v, w in known}
 
 
 @dataclass(frozen=True)
@@ -140,33 +151,74 @@ def _telling(word: str) -> bool:
 
 @dataclass(frozen=True)
 class Model:
+    """One head: its intercept and the column of its coefficient in the (shared) weights."""
+
     version: str
     intercept: float
     chars: Weights
     pairs: Weights
+    column: int = 1
 
     def read(self, text: str) -> Reading:
-        words = tokens(text)
-        chars = _pushes(char_features(words), self.chars)
-        pairs = _pushes(word_features(words), self.pairs)
+        words, chars_known, pairs_known = _weighted(text, self.chars, self.pairs)
+        chars = _pushes(chars_known, self.column)
+        pairs = _pushes(pairs_known, self.column)
         logit = self.intercept + sum(chain(chars.values(), pairs.values()))
         probability = 1 / (1 + math.exp(-max(-30.0, min(30.0, logit))))
         shown = _WORD_RE.findall(text[:MAX_CHARS].lower())
         return Reading(probability, words, shown, chars, pairs)
 
 
-def from_dict(data: Mapping[str, object]) -> Model:
+# The last few texts read, with the weights they were read with: both heads read the same
+# entry one after the other and share the weights, so its n-grams are counted and weighted
+# once. (Read only: the lists are shared between the heads.)
+_RECENT: dict[tuple[str, int, int], tuple[list[str], Known, Known]] = {}
+_RECENT_SIZE = 4
+
+
+def _weighted(text: str, chars: Weights, pairs: Weights) -> tuple[list[str], Known, Known]:
+    key = (text, id(chars), id(pairs))
+    found = _RECENT.get(key)
+    if found is None:
+        words = tokens(text)
+        found = (words, _known(char_features(words), chars),
+                 _known(word_features(words), pairs))
+        if len(_RECENT) >= _RECENT_SIZE:
+            _RECENT.clear()
+        _RECENT[key] = found
+    return found
+
+
+def from_dict(data: Mapping[str, object], head: str = "reward") -> Model:
+    """One head of the model document that tools/train_scorer.py writes."""
+    return _head(_weights(data), data, head)
+
+
+def _weights(data: Mapping[str, object]) -> tuple[Weights, Weights]:
     features: dict[str, list[float]] = data["features"]  # type: ignore[assignment]
-    chars = {f[2:]: (v[0], v[1]) for f, v in features.items() if f.startswith("c:")}
-    pairs = {f[2:]: (v[0], v[1]) for f, v in features.items() if f.startswith("w:")}
-    return Model(str(data["version"]), float(data["intercept"]),  # type: ignore[arg-type]
-                 chars, pairs)
+    chars = {f[2:]: tuple(v) for f, v in features.items() if f.startswith("c:")}
+    pairs = {f[2:]: tuple(v) for f, v in features.items() if f.startswith("w:")}
+    return chars, pairs
+
+
+def _head(weights: tuple[Weights, Weights], data: Mapping[str, object], head: str) -> Model:
+    intercepts: dict[str, float] = data["intercepts"]  # type: ignore[assignment]
+    return Model(str(data["version"]), float(intercepts[head]), *weights,
+                 column=HEADS.index(head) + 1)
 
 
 @cache
-def load(version: str) -> Model:
-    """The shipped model, read once; it must have been trained for this scorer version."""
-    model = from_dict(json.loads(MODEL_PATH.read_text(encoding="utf-8")))
+def _shipped() -> tuple[dict[str, object], tuple[Weights, Weights]]:
+    data = json.loads(MODEL_PATH.read_text(encoding="utf-8"))
+    return data, _weights(data)
+
+
+@cache
+def load(version: str, head: str = "reward") -> Model:
+    """One head of the shipped model, read once (the heads share its weights); it must have
+    been trained for this scorer version."""
+    data, weights = _shipped()
+    model = _head(weights, data, head)
     if model.version != version:
         raise RuntimeError(f"{MODEL_PATH.name} was trained for scorer {model.version}, not"
                            f" {version}: run `make train-scorer`")

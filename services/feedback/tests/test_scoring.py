@@ -32,7 +32,7 @@ LABELLED = Path(scoring.__file__).parent / "data" / "labelled_examples.jsonl"
 TRAINER = Path(__file__).resolve().parents[3] / "tools" / "train_scorer.py"
 LABELS = ("good", "lazy", "spam", "duplicate")
 COMPONENTS = ("effort", "specificity", "experience", "language", "readability", "consistency",
-              "boilerplate", "spam", "profanity", "duplicate", "learned")
+              "boilerplate", "spam", "profanity", "duplicate", "learned", "learned_spam")
 
 GERMAN_REVIEW = (
     "Die Schuhe fallen eine Nummer kleiner aus. Ich trage sonst 42 und musste auf 43 "
@@ -207,6 +207,15 @@ def test_machine_written_boilerplate_is_spam(text: str) -> None:
     ("Dieselbe Lampe 30% billiger: lampen-outlet-direkt.de", "discount"),
     ("Zusammensetzung: 80% Wolle, 20% Polyamid. Handwäsche empfohlen.", "product text"),
     ("🔥🔥🔥🔥🔥🔥", "no words"),
+    # 2026.5
+    ("Noch billiger bei moebel-discount [punkt] de", "slip past filters"),
+    ("Same jacket for half the price at jacketsdirect dot com", "slip past filters"),
+    ("Alle Infos: w w w . outlet . de", "slip past filters"),
+    ("Gratis Proben jeden Tag in unserer Gruppe: t.me/probenclub", "messenger chat"),
+    ("Mit meinem Code ANNA15 spart ihr 15% auf alles", "no experience of the shop"),
+    ("Congratulations, you have been selected for a €500 voucher!", "no experience of the shop"),
+    ("x", "one letter"),
+    ("Dumme Firma, dumme Leute", "insults without content"),
 ])
 def test_spam_shapes_are_spam_with_a_reason(text: str, reason: str) -> None:
     result = score(text, rating=5)
@@ -216,7 +225,13 @@ def test_spam_shapes_are_spam_with_a_reason(text: str, reason: str) -> None:
 
 @pytest.mark.parametrize("text", ["Die Lampe ist sehr hell und schön.",
                                   "Dumm gelaufen: das Paket kam 3 Tage zu spät.",
-                                  "Test passed: the jacket kept me dry in 3 hours of rain."])
+                                  "Test passed: the jacket kept me dry in 3 hours of rain.",
+                                  # 2026.5: promotional words as what a report is about
+                                  "The Bitcoin wallet guide came with pages 40-56 missing.",
+                                  "Der Gutscheincode HERBST20 für 20 % wurde an der Kasse nicht "
+                                  "angenommen, Meldung 'ungültig'.",
+                                  "Link zum Foto vom Riss im Stoff: https://imgur.com/a/Zt7Qk "
+                                  "(nach 2 Wochen)."])
 def test_words_that_are_spam_elsewhere_do_not_make_genuine_entries_spam(text: str) -> None:
     assert score(text, rating=4).label != "spam"
 
@@ -430,7 +445,7 @@ def test_as_dict_matches_the_json_contract() -> None:
     result = score(GERMAN_REVIEW, earlier=[fingerprint("e0", GERMAN_REVIEW)])
     data = json.loads(json.dumps(result.as_dict()))
     assert set(data) == {"score", "label", "components", "language", "duplicate_of", "version"}
-    assert data["version"] == VERSION == "2026.4"
+    assert data["version"] == VERSION == "2026.5"
     assert data["duplicate_of"] == "e0"
     assert data["label"] in ("good", "fair", "poor", "spam")
     for part in data["components"].values():
@@ -497,8 +512,8 @@ def test_the_learned_component_names_the_words_that_weighed_most() -> None:
     generic = score("Alles super, gerne wieder!", rating=5).breakdown["learned"]
     assert specific.points > 0 > generic.points
     assert re.match(r"learned model: [01]\.\d\d that it is worth a reward", specific.reason)
-    assert "strongest signs for: 'schuhe'" in specific.reason
-    assert "strongest signs against: 'gerne', 'alles', 'wieder'" in generic.reason
+    assert "strongest signs for: 'kleiner', 'nummer'" in specific.reason
+    assert "strongest signs against: 'alles', 'gerne', 'wieder'" in generic.reason
     assert -scoring.LEARNED_MAX <= generic.points < specific.points <= scoring.LEARNED_MAX
 
 
@@ -512,10 +527,21 @@ def test_the_learned_component_cannot_make_spam_or_a_copy_good() -> None:
     assert "near-copy" in copy.breakdown["learned"].reason
 
 
+def test_the_spam_model_names_its_signs_and_only_ever_costs_points() -> None:
+    ad = score("Günstige Designer-Taschen direkt ab Lager, einfach Nachricht schreiben, "
+               "gratis Versand!", rating=5).breakdown["learned_spam"]
+    genuine = score(GERMAN_REVIEW).breakdown["learned_spam"]
+    assert re.match(r"learned spam model: [01]\.\d\d that it is spam", ad.reason)
+    assert -scoring.SPAM_HEAD_MAX <= ad.points < 0 == genuine.points
+    assert "strongest signs: '" in ad.reason
+    assert "strongest signs" not in genuine.reason
+
+
 def test_below_the_reward_fair_and_poor_follow_the_rules_alone() -> None:
     result = score("Everything was perfect, thank you so much, very happy with my order and "
                    "will definitely come back to this lovely shop again!", rating=5)
-    rules = sum(c.points for name, c in result.breakdown.items() if name != "learned")
+    rules = sum(c.points for name, c in result.breakdown.items()
+                if name not in ("learned", "learned_spam"))
     assert result.breakdown["learned"].points < 0
     assert result.label == ("fair" if rules >= scoring.FAIR_THRESHOLD else "poor")
 
