@@ -655,6 +655,12 @@ def test_the_fresh_held_out_set_is_big_and_varied_enough() -> None:
     assert len({row.shop for row in rows}) == 9
 
 
+def test_the_spam_and_hard_negative_set_is_big_enough() -> None:
+    # data/README.md: 2026-12b, spam of many kinds and genuine entries that look like it
+    labels = Counter(row.label for row in evaluation.load("heldout_2026_12b"))
+    assert labels["spam"] >= 50 and labels["good"] >= 25 and labels["low"] >= 25
+
+
 @pytest.mark.parametrize("half", evaluation.HALVES)
 def test_corpus_split_follows_the_documented_rule(half: str) -> None:
     # data/README.md: held out when the first byte of this blake2b digest is odd; both
@@ -679,12 +685,14 @@ def held_out_figures(half: str) -> tuple[dict[str, float], dict[str, dict[str, i
 
 @pytest.mark.parametrize("half", [
     "heldout",
-    # Measured honestly on rows written before the scorer was read, 2026.4 meets the reward
-    # targets here but not spam recall (0.789: the rules decide spam, and they were not
-    # changed; docs/benchmarks.md "Quality scoring"); strict, so meeting them fails this
-    # mark and the figures get recorded.
+    # Measured once, on rows written before it was tuned, 2026.5 meets the reward targets on
+    # both later sets but not spam recall: 0.895 on the fresh set (2026.4: 0.789) and 0.786
+    # on the spam and hard-negative set of 2026-12b (2026.4: 0.679); docs/benchmarks.md
+    # "Quality scoring". Strict, so meeting them fails this mark and the figures get recorded.
     pytest.param("heldout_2026_12", marks=pytest.mark.xfail(
-        strict=True, reason="2026.4 misses issue 25's spam recall on the fresh held-out set")),
+        strict=True, reason="2026.5 misses issue 25's spam recall on the fresh held-out set")),
+    pytest.param("heldout_2026_12b", marks=pytest.mark.xfail(
+        strict=True, reason="2026.5 misses issue 25's spam recall on the 2026-12b set")),
 ])
 def test_held_out_figures_meet_the_targets(half: str) -> None:
     # Reward precision and recall >= 0.90, spam precision >= 0.90 and recall >= 0.95
@@ -693,18 +701,23 @@ def test_held_out_figures_meet_the_targets(half: str) -> None:
     assert met, f"{figures}, confusion {confusion}"
 
 
-# 2026.4 on the fresh held-out set, as recorded in docs/benchmarks.md (its first and only
-# evaluation there; 2026.3 had 0.807 / 0.882 and 1.000 / 0.789).
-FRESH_HELD_OUT_2026_4 = {"reward precision": 0.973, "reward recall": 0.947,
-                         "spam precision": 1.0, "spam recall": 0.789}
+# 2026.5 on the later held-out sets, as recorded in docs/benchmarks.md (its one evaluation
+# there). On the fresh set 2026.4 had 0.973 / 0.947 and 1.000 / 0.789: 2026.5 catches four
+# more spam entries and passes three fewer good ones (reward recall still >= 0.90).
+RECORDED_2026_5 = {
+    "heldout_2026_12": {"reward precision": 0.986, "reward recall": 0.908,
+                        "spam precision": 1.0, "spam recall": 0.895},
+    "heldout_2026_12b": {"reward precision": 0.931, "reward recall": 0.931,
+                         "spam precision": 1.0, "spam recall": 0.786},
+}
 
 
 @pytest.mark.parametrize("half", evaluation.HELD_OUT)
 def test_held_out_figures_do_not_fall_behind_the_recorded_ones(half: str) -> None:
     figures, confusion, _ = held_out_figures(half)
-    if half == "heldout_2026_12":
-        assert all(figures[name] >= floor for name, floor in FRESH_HELD_OUT_2026_4.items()), \
-            f"{figures}, confusion {confusion}"
+    floors = RECORDED_2026_5.get(half, {})
+    assert all(figures[name] >= floor for name, floor in floors.items()), \
+        f"{figures}, confusion {confusion}"
     # A change that only shuffles fair and poor is fine; calling genuine entries spam is not.
     assert confusion["good"]["spam"] == 0
     assert confusion["low"]["spam"] == 0
