@@ -21,8 +21,9 @@ from .settings import SERVICE_SCHEMAS, Settings, mask_dsn, service_role
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-# An item of a group commit and the future its caller awaits.
-Waiting = tuple[T, "asyncio.Future[None]"]
+R = TypeVar("R")
+# An item of a grouped round and the future its caller awaits.
+Waiting = tuple[T, "asyncio.Future[R]"]
 
 SHARED_MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -192,70 +193,100 @@ def plain(row: asyncpg.Record) -> dict[str, Any]:
     return {k: (str(v) if isinstance(v, uuid.UUID) else v) for k, v in dict(row).items()}
 
 
-class GroupCommit(Generic[T]):
-    """Concurrent callers' writes in one transaction (group commit): everything submitted
-    while the previous transaction was being written goes into the next one, and each
-    caller returns once its own item is committed, or raises what the write raised.
+class Grouped(Generic[T, R]):
+    """Concurrent callers' items in one round trip: everything submitted while the previous
+    round was running goes into the next one, and each caller gets its own item's result,
+    or raises what the round raised. `run` gets the connection and the items, and returns
+    one result per item, in order; with `transaction`, the round is one transaction.
 
-    One transaction for many items pays the commit, the WAL flush and a `NOTIFY` once
-    instead of per item. When a batch fails on a statement error, its items are written
-    one by one, so that one bad item fails only its own caller."""
+    When a round fails on a statement error, its items are run one by one, so that one bad
+    item fails only its own caller."""
 
     def __init__(self, pool: asyncpg.Pool,
-                 write: Callable[[asyncpg.Connection, list[T]], Awaitable[None]],
-                 max_batch: int = 500) -> None:
-        self.pool, self.write, self.max_batch = pool, write, max_batch
-        self._pending: list[Waiting[T]] = []
-        self._writer: asyncio.Task[None] | None = None
+                 run: Callable[[asyncpg.Connection, list[T]], Awaitable[list[R]]], *,
+                 transaction: bool, max_batch: int = 500) -> None:
+        self.pool, self.run, self.transaction = pool, run, transaction
+        self.max_batch = max_batch
+        self._pending: list[Waiting[T, R]] = []
+        self._runner: asyncio.Task[None] | None = None
 
-    async def submit(self, item: T) -> None:
-        done = asyncio.get_running_loop().create_future()
+    async def submit(self, item: T) -> R:
+        done: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._pending.append((item, done))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write_pending())
-        await done
+        if self._runner is None or self._runner.done():
+            self._runner = asyncio.create_task(self._run_pending())
+        return await done
 
-    async def _write_pending(self) -> None:
+    async def _run_pending(self) -> None:
         while self._pending:
             batch = self._pending[:self.max_batch]
             del self._pending[:self.max_batch]
             try:
-                await self._commit(batch)
+                results = await self._round(batch)
             except TRANSIENT_DB_ERRORS as exc:
-                _settle(batch, exc)
+                _fail(batch, exc)
             except asyncpg.PostgresError as exc:
                 if len(batch) == 1:
-                    _settle(batch, exc)
+                    _fail(batch, exc)
                     continue
-                log.info("a group commit of %d failed (%r): writing them one by one",
+                log.info("a grouped round of %d failed (%r): running them one by one",
                          len(batch), exc)
                 for one in batch:
-                    await self._commit_alone(one)
+                    await self._alone(one)
             except BaseException as exc:
-                _settle(batch, exc)
+                _fail(batch, exc)
                 if not isinstance(exc, Exception):
                     raise
             else:
-                _settle(batch, None)
+                _succeed(batch, results)
 
-    async def _commit(self, batch: list[Waiting[T]]) -> None:
-        async with self.pool.acquire() as conn, conn.transaction():
-            await self.write(conn, [item for item, _ in batch])
+    async def _round(self, batch: list[Waiting[T, R]]) -> list[R]:
+        items = [item for item, _ in batch]
+        async with self.pool.acquire() as conn:
+            if not self.transaction:
+                results = await self.run(conn, items)
+            else:
+                async with conn.transaction():
+                    results = await self.run(conn, items)
+        if len(results) != len(items):
+            raise RuntimeError(f"a grouped round answered {len(results)} of {len(items)}")
+        return results
 
-    async def _commit_alone(self, one: Waiting[T]) -> None:
+    async def _alone(self, one: Waiting[T, R]) -> None:
         try:
-            await self._commit([one])
+            results = await self._round([one])
         except Exception as exc:
-            _settle([one], exc)
+            _fail([one], exc)
         else:
-            _settle([one], None)
+            _succeed([one], results)
 
 
-def _settle(batch: list[Waiting[T]], exc: BaseException | None) -> None:
+class GroupCommit(Grouped[T, None]):
+    """Concurrent callers' writes in one transaction (group commit): each caller returns
+    once its own item is committed, or raises what the write raised.
+
+    One transaction for many items pays the commit, the WAL flush and a `NOTIFY` once
+    instead of per item; a batch that fails on a statement error is written one by one.
+    A `write` of a single statement is atomic on its own: `one_statement` leaves out the
+    BEGIN and COMMIT, two round trips of three."""
+
+    def __init__(self, pool: asyncpg.Pool,
+                 write: Callable[[asyncpg.Connection, list[T]], Awaitable[None]], *,
+                 one_statement: bool = False, max_batch: int = 500) -> None:
+        async def run(conn: asyncpg.Connection, items: list[T]) -> list[None]:
+            await write(conn, items)
+            return [None] * len(items)
+
+        super().__init__(pool, run, transaction=not one_statement, max_batch=max_batch)
+
+
+def _succeed(batch: list[Waiting[T, R]], results: list[R]) -> None:
+    for (_, done), result in zip(batch, results, strict=True):
+        if not done.done():
+            done.set_result(result)
+
+
+def _fail(batch: list[Waiting[T, R]], exc: BaseException) -> None:
     for _, done in batch:
-        if done.done():
-            continue
-        if exc is None:
-            done.set_result(None)
-        else:
+        if not done.done():
             done.set_exception(exc)

@@ -16,17 +16,19 @@ import pytest
 from resonanz.feedback.domain import Entry
 from resonanz.feedback.store import (
     DEFERRED_OFFSET,
-    NEAR_FINGERPRINTS_SQL,
+    LOOKUP_SQL,
     ListQuery,
+    Looked,
+    Lookup,
     NewEntry,
     count_entries,
     fold_entry_counts,
     insert_entries,
     list_entries,
-    near_fingerprints,
+    look_up,
 )
 from resonanz.feedback.store import filters as list_filters
-from resonanz.shared.db import GroupCommit, create_pool, migrate
+from resonanz.shared.db import GroupCommit, Grouped, create_pool, migrate
 from resonanz.shared.events import FeedbackCreated, new_event
 from resonanz.shared.settings import Settings
 
@@ -62,6 +64,12 @@ def scans(plan: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
+async def near(conn: asyncpg.Connection, widget: str | None, simhash: int,
+               tenant: str = TENANT) -> list[tuple[str, int]]:
+    [found] = await look_up(conn, [Lookup(tenant, widget, simhash)], 12, WINDOW)
+    return found.near
+
+
 @pytest.mark.parametrize("widget", [None, WIDGET], ids=["without widget", "with widget"])
 async def test_near_duplicate_lookup_reads_only_the_window(
     feedback_db: asyncpg.Connection, widget: str | None,
@@ -70,10 +78,12 @@ async def test_near_duplicate_lookup_reads_only_the_window(
     for mode in ("force_custom_plan", "force_generic_plan"):
         await feedback_db.execute(f"SET plan_cache_mode = {mode}")
         raw = await feedback_db.fetchval(
-            f"EXPLAIN (ANALYZE, FORMAT JSON) {NEAR_FINGERPRINTS_SQL}",
-            TENANT, widget, WINDOW, 12345, 12)
+            f"EXPLAIN (ANALYZE, FORMAT JSON) {LOOKUP_SQL}",
+            [TENANT, TENANT], [widget, widget], [12345, 54321], WINDOW, 12)
         [scan] = scans(json.loads(raw)[0]["Plan"])
         assert scan["Index Name"] == "entries_campaign_fingerprints", (mode, scan)
+        # Per lookup: the window, however many entries the campaign has.
+        assert scan["Actual Loops"] == 2, (mode, scan)
         assert scan["Actual Rows"] <= WINDOW, (mode, scan["Actual Rows"])
 
 
@@ -89,11 +99,60 @@ async def test_near_duplicates_are_found_in_the_campaigns_latest_entries_only(
         [(recent, TENANT, widget, recent_hash, 0.5),
          (old, TENANT, widget, old_hash, WINDOW + 10.5)])
 
-    near = await near_fingerprints(feedback_db, TENANT, widget, recent_hash ^ 0b101, 12)
-    assert near == [(str(recent), recent_hash)]
-    assert await near_fingerprints(feedback_db, TENANT, widget, old_hash ^ 0b1, 12) == []
+    assert await near(feedback_db, widget, recent_hash ^ 0b101) == [(str(recent), recent_hash)]
+    assert await near(feedback_db, widget, old_hash ^ 0b1) == []
     other = None if widget else WIDGET  # the other campaign never matches
-    assert await near_fingerprints(feedback_db, TENANT, other, recent_hash, 12) == []
+    assert await near(feedback_db, other, recent_hash) == []
+    assert await near(feedback_db, widget, recent_hash, tenant=str(uuid.uuid4())) == []
+
+
+async def test_grouped_lookups_answer_each_entry_its_own_widget_campaign_and_duplicate(
+    feedback_db: asyncpg.Connection, database_url: str,
+) -> None:
+    """Concurrent requests' lookups share one statement, and each gets its own answer: the
+    widget's owner and campaign, and the near-duplicate in its own campaign."""
+    other_tenant, foreign_widget, unknown_widget = (str(uuid.uuid4()) for _ in range(3))
+    await feedback_db.executemany(
+        "INSERT INTO campaigns (widget_id, tenant_id, status, reward, auto_approve_above,"
+        " auto_reject_below, version) VALUES ($1, $2, 'active', $3, $4, NULL, 1)"
+        " ON CONFLICT (widget_id) DO NOTHING",
+        [(WIDGET, TENANT, json.dumps({"type": "voucher", "value": "5 EUR"}), 80),
+         (foreign_widget, other_tenant, None, None)])
+    hashes = {widget: 0x1234_5678_9ABC_DEF0 ^ n for n, widget in enumerate((None, WIDGET))}
+    ids = {widget: uuid.uuid4() for widget in hashes}
+    await feedback_db.executemany(
+        "INSERT INTO entries (id, tenant_id, widget_id, body, simhash, created_at, updated_at)"
+        " VALUES ($1, $2, $3, 'x', $4, now(), now())",
+        [(ids[w], TENANT, w, h) for w, h in hashes.items()])
+    pool = await create_pool(Settings(database_url=database_url).service_dsn("feedback"),
+                             max_size=2)
+    rounds: list[int] = []
+
+    async def run(conn: asyncpg.Connection, items: list[Lookup]) -> list[Looked]:
+        rounds.append(len(items))
+        return await look_up(conn, items, 12, WINDOW)
+
+    try:
+        lookups = Grouped(pool, run, transaction=False)
+        asked = [Lookup(TENANT, None, hashes[None] ^ 0b1),
+                 Lookup(TENANT, WIDGET, hashes[WIDGET] ^ 0b11),
+                 Lookup(TENANT, foreign_widget, hashes[WIDGET]),
+                 Lookup(TENANT, unknown_widget, hashes[None]),
+                 Lookup(TENANT, WIDGET, ~hashes[WIDGET])]
+        answers = await asyncio.gather(*(lookups.submit(one) for one in asked))
+    finally:
+        await pool.close()
+    plain, campaign, foreign, unknown, far = answers
+    assert plain.widget_owner is None and plain.campaign is None
+    assert plain.near == [(str(ids[None]), hashes[None])]
+    assert campaign.widget_owner == uuid.UUID(TENANT)
+    assert campaign.campaign is not None and campaign.campaign.widget_id == WIDGET
+    assert campaign.campaign.auto_approve_above == 80
+    assert campaign.near == [(str(ids[WIDGET]), hashes[WIDGET])]
+    assert foreign.widget_owner == uuid.UUID(other_tenant) and foreign.near == []
+    assert unknown == Looked(None, [], None)
+    assert far.near == [] and far.campaign == campaign.campaign
+    assert rounds == [len(asked)], "the lookups were not grouped"
 
 
 # --- group commit of new entries -------------------------------------------------------------
@@ -121,7 +180,7 @@ async def feedback_pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
 async def test_concurrent_entries_share_transactions_and_each_is_written_whole(
     feedback_pool: asyncpg.Pool,
 ) -> None:
-    writer = GroupCommit(feedback_pool, insert_entries)
+    writer = GroupCommit(feedback_pool, insert_entries, one_statement=True)
     rows = [new_entry() for _ in range(60)]
     await asyncio.gather(*(writer.submit(row) for row in rows))
     ids = [uuid.UUID(row.entry.id) for row in rows]
@@ -140,7 +199,7 @@ async def test_concurrent_entries_share_transactions_and_each_is_written_whole(
 async def test_a_bad_entry_in_a_group_fails_only_its_own_caller(
     feedback_pool: asyncpg.Pool,
 ) -> None:
-    writer = GroupCommit(feedback_pool, insert_entries)
+    writer = GroupCommit(feedback_pool, insert_entries, one_statement=True)
     good = [new_entry() for _ in range(20)]
     bad = new_entry(rating=9)  # the table's CHECK refuses it
     outcomes = await asyncio.gather(*(writer.submit(row) for row in [*good[:10], bad,

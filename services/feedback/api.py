@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from resonanz.shared.caller import caller_of
 from resonanz.shared.contracts import MAX_BULK, BulkSetIn, EntryIn, PatchIn, ReviewIn, UuidStr
-from resonanz.shared.db import GroupCommit, PoolKey
+from resonanz.shared.db import PoolKey
 from resonanz.shared.errors import InvalidInput
 from resonanz.shared.params import (
     parse_uuid,
@@ -76,12 +76,12 @@ class BulkIn(BaseModel):
         return self
 
 
-EntryWriterKey: web.AppKey[GroupCommit[store.NewEntry]] = web.AppKey("entry_writer")
+IntakeKey: web.AppKey[commands.Intake] = web.AppKey("intake")
 
 
-async def entry_writer_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The group commit of new entries, on the service's pool (after pool_ctx)."""
-    app[EntryWriterKey] = GroupCommit(app[PoolKey], store.insert_entries)
+async def intake_ctx(app: web.Application) -> AsyncIterator[None]:
+    """New entries' grouped lookups and writes, on the service's pool (after pool_ctx)."""
+    app[IntakeKey] = commands.Intake(app[PoolKey])
     yield
 
 
@@ -93,8 +93,7 @@ def _topic(request: web.Request) -> str:
 async def create_entry(request: web.Request) -> web.Response:
     actor = caller_of(request)
     body = await read_model(request, EntryIn)
-    entry = await commands.create_entry(request.app[PoolKey], request.app[EntryWriterKey],
-                                        _topic(request), actor, body)
+    entry = await commands.create_entry(request.app[IntakeKey], _topic(request), actor, body)
     return json_response(entry_json(entry), status=201)
 
 

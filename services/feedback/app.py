@@ -16,7 +16,7 @@ from resonanz.shared.web import CleanupCtx, create_service_app, http_client_ctx
 from resonanz.shared.worker import Repeating, background_ctx
 
 from . import claims, sepa, store
-from .api import entry_writer_ctx, routes
+from .api import intake_ctx, routes
 from .consumers import handlers
 from .payouts import payout_worker_ctx
 from .privacy import routes as privacy_routes
@@ -63,7 +63,7 @@ def create_app(settings: FeedbackSettings) -> web.Application:
         SERVICE, settings, routes=[*routes, *privacy_routes, *claims.routes, *sepa.routes],
         cleanup_ctxs=[
             pool_ctx(SERVICE, settings),
-            entry_writer_ctx,
+            intake_ctx,
             relay_ctx(SERVICE, settings),
             http_client_ctx(settings),
             payout_worker_ctx(settings, settings.widgets_url),

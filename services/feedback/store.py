@@ -422,26 +422,72 @@ async def open_entries_of(conn: asyncpg.Connection, tenant_id: str, assignee: st
 
 
 NO_CAMPAIGN = "00000000-0000-0000-0000-000000000000"
-NEAR_FINGERPRINTS_SQL = (
-    # One equality on the campaign key (see migration 0005) so the index's order serves
-    # the window: `widget_id IS NULL` would read every entry of the campaign.
-    "SELECT id, simhash FROM (SELECT id, simhash, created_at FROM entries"
-    f" WHERE tenant_id = $1 AND coalesce(widget_id, '{NO_CAMPAIGN}'::uuid)"
-    f" = coalesce($2::uuid, '{NO_CAMPAIGN}'::uuid) AND simhash IS NOT NULL"
-    " ORDER BY created_at DESC LIMIT $3) recent"
-    " WHERE bit_count((simhash # $4)::bit(64)) <= $5"
-    " ORDER BY bit_count((simhash # $4)::bit(64)), created_at LIMIT 1"
-)
 
 
-async def near_fingerprints(conn: asyncpg.Connection, tenant_id: str, widget_id: str | None,
-                            simhash: int, max_distance: int, window: int = 500
-                            ) -> list[tuple[str, int]]:
-    """The closest fingerprint within `max_distance` bits among the campaign's latest
-    `window` entries (the earliest on a tie): the database compares, one row travels."""
-    rows = await conn.fetch(NEAR_FINGERPRINTS_SQL, tenant_id, widget_id, window, simhash,
-                            max_distance)
-    return [(str(r["id"]), int(r["simhash"])) for r in rows]
+@dataclass(frozen=True)
+class Lookup:
+    """What scoring and reviewing a new entry need from the database, asked for it."""
+
+    tenant_id: str
+    widget_id: str | None
+    simhash: int
+
+
+@dataclass(frozen=True)
+class Looked:
+    """The answer to a `Lookup`."""
+
+    # The tenant the widget belongs to, as far as its events have told us (None: no widget,
+    # or one not heard of yet).
+    widget_owner: uuid.UUID | None
+    # The closest fingerprint within the distance among the campaign's latest entries (the
+    # earliest on a tie): at most one (id, simhash).
+    near: list[tuple[str, int]]
+    # The widget's campaign (its owner's: whoever asks checks `widget_owner` first).
+    campaign: Campaign | None
+
+
+LOOKUP_SQL = f"""
+SELECT c.tenant_id AS widget_owner, c.widget_id, c.status, c.reward, c.auto_approve_above,
+       c.auto_reject_below, n.id AS near_id, n.simhash AS near_simhash
+FROM unnest($1::uuid[], $2::uuid[], $3::bigint[]) WITH ORDINALITY AS q(tenant_id, widget_id,
+                                                                      simhash, i)
+LEFT JOIN campaigns c ON c.widget_id = q.widget_id
+LEFT JOIN LATERAL (
+    -- One equality on the campaign key (see migration 0005) so the index's order serves
+    -- the window: `widget_id IS NULL` would read every entry of the campaign.
+    SELECT recent.id, recent.simhash FROM (
+        SELECT e.id, e.simhash, e.created_at FROM entries e
+        WHERE e.tenant_id = q.tenant_id
+          AND coalesce(e.widget_id, '{NO_CAMPAIGN}'::uuid)
+            = coalesce(q.widget_id, '{NO_CAMPAIGN}'::uuid)
+          AND e.simhash IS NOT NULL
+        ORDER BY e.created_at DESC LIMIT $4) recent
+    WHERE bit_count((recent.simhash # q.simhash)::bit(64)) <= $5
+    ORDER BY bit_count((recent.simhash # q.simhash)::bit(64)), recent.created_at LIMIT 1
+) n ON true
+ORDER BY q.i
+"""
+
+
+async def look_up(conn: asyncpg.Connection, lookups: list[Lookup], max_distance: int,
+                  window: int = 500) -> list[Looked]:
+    """For each new entry: its widget's owner and campaign, and the closest fingerprint
+    within `max_distance` bits among its campaign's latest `window` entries. Many entries
+    in one statement (the database compares, one row per entry travels)."""
+    rows = await conn.fetch(LOOKUP_SQL, [x.tenant_id for x in lookups],
+                            [x.widget_id for x in lookups], [x.simhash for x in lookups],
+                            window, max_distance)
+    return [_looked(row) for row in rows]
+
+
+def _looked(row: asyncpg.Record) -> Looked:
+    owner = row["widget_owner"]
+    campaign = None if owner is None else Campaign(
+        str(row["widget_id"]), row["status"], row["reward"], row["auto_approve_above"],
+        row["auto_reject_below"])
+    near = [] if row["near_id"] is None else [(str(row["near_id"]), int(row["near_simhash"]))]
+    return Looked(owner, near, campaign)
 
 
 # --- campaigns, payouts ----------------------------------------------------------------
@@ -464,13 +510,6 @@ async def upsert_campaign(conn: asyncpg.Connection, tenant_id: str, version: int
         "INSERT INTO voucher_codes (widget_id, code) VALUES ($1, $2) ON CONFLICT DO NOTHING",
         [(campaign.widget_id, str(code)) for code in codes],
     )
-
-
-async def tenant_of_widget(conn: asyncpg.Connection, widget_id: str) -> uuid.UUID | None:
-    """The tenant a widget belongs to, as far as its events have told us."""
-    tenant: uuid.UUID | None = await conn.fetchval(
-        "SELECT tenant_id FROM campaigns WHERE widget_id = $1", uuid.UUID(widget_id))
-    return tenant
 
 
 async def campaign_of(conn: asyncpg.Connection, tenant_id: str, widget_id: str | None
