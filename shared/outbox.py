@@ -32,6 +32,9 @@ from .worker import Waker, alongside, background_ctx, listen
 log = logging.getLogger(__name__)
 
 NOTIFY_CHANNEL_PREFIX = "resonanz_outbox_"
+# Rung by every relay once a round is on the broker: idle consumers fetch again at once
+# (shared.consumer) instead of polling the broker.
+PUBLISHED_CHANNEL = "resonanz_published"
 MAX_BACKOFF = 30.0
 PUBLISH_TIMEOUT = 15.0
 RETENTION = "1 day"
@@ -129,9 +132,11 @@ class OutboxRelay:
             if not rows:
                 return 0
             await asyncio.wait_for(self._send_all(producer, rows), PUBLISH_TIMEOUT)
+            # Marked sent, and the consumers' doorbell rung at commit (one NOTIFY a round).
             await conn.execute(
-                "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
-                [r["id"] for r in rows],
+                "WITH sent AS (UPDATE outbox SET published_at = now()"
+                " WHERE id = ANY($1::bigint[])) SELECT pg_notify($2, '')",
+                [r["id"] for r in rows], PUBLISHED_CHANNEL,
             )
         OUTBOX_PUBLISHED.labels(self.service).inc(len(rows))
         return len(rows)

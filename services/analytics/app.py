@@ -26,7 +26,7 @@ def create_app(settings: AnalyticsSettings) -> web.Application:
         SERVICE, settings, routes=routes,
         cleanup_ctxs=[
             pool_ctx(SERVICE, settings),
-            consumer_ctx(settings, group="analytics",
+            consumer_ctx(settings, service=SERVICE, group="analytics",
                          topics=[settings.topic_feedback, settings.topic_identity],
                          handlers=HANDLERS),
         ],

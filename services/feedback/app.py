@@ -72,7 +72,7 @@ def create_app(settings: FeedbackSettings) -> web.Application:
             background_ctx(lambda app: [Repeating(
                 lambda: store.fold_entry_counts(app[PoolKey]), batch=100,
                 poll_interval=COUNTS_FOLD_INTERVAL, what="entry counts")]),
-            consumer_ctx(settings, group="feedback",
+            consumer_ctx(settings, service=SERVICE, group="feedback",
                          topics=[settings.topic_identity, settings.topic_widgets,
                                  settings.topic_webhooks],
                          handlers=handlers(settings)),

@@ -159,7 +159,7 @@ def create_app(settings: WebhookDispatcherSettings) -> web.Application:
             relay_ctx(SERVICE, settings),
             http_client_ctx(settings),
             workers_ctx(settings),
-            consumer_ctx(settings, group=CONSUMER_GROUP,
+            consumer_ctx(settings, service=SERVICE, group=CONSUMER_GROUP,
                          topics=[settings.topic_feedback, settings.topic_widgets,
                                  settings.topic_identity, settings.topic_webhooks],
                          handlers=build_handlers(box, settings.invitation_link_template,
