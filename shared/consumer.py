@@ -9,8 +9,10 @@ bounded number of retries; infrastructure outages are waited out instead.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
@@ -83,6 +85,37 @@ class Handlers:
 
 async def _run(handler: Handler[Any], conn: asyncpg.Connection, event: CloudEvent) -> None:
     await handler(conn, event, event.payload())
+
+
+# What handlers asked to do once their transaction has committed (None: no transaction of
+# the consumer loop is running).
+_after_commit: ContextVar[list[Callable[[], None]] | None] = ContextVar(
+    "after_commit", default=None)
+
+
+def after_commit(callback: Callable[[], None]) -> None:
+    """Call `callback` once the consumer transaction of the running handler has committed;
+    never if it rolls back (a batch replayed one by one asks again). Outside a consumer's
+    transaction (a handler called directly) it is dropped: use it for what only speeds
+    things up, such as handing fresh work to a worker of the same process."""
+    callbacks = _after_commit.get()
+    if callbacks is not None:
+        callbacks.append(callback)
+
+
+@contextlib.asynccontextmanager
+async def _transaction(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    """A consumer transaction: the handlers' `after_commit` callbacks run once it has
+    committed."""
+    callbacks: list[Callable[[], None]] = []
+    token = _after_commit.set(callbacks)
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            yield conn
+    finally:
+        _after_commit.reset(token)
+    for callback in callbacks:
+        callback()
 
 
 TRANSIENT = (KafkaError, TimeoutError, *TRANSIENT_DB_ERRORS)
@@ -213,7 +246,7 @@ class ConsumerLoop:
     async def apply_batch(self, items: Sequence[tuple[CloudEvent, Handler[Any]]]
                           ) -> list[str]:
         """Tracking rows and effects of several events in one transaction."""
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with _transaction(self.pool) as conn:
             fresh = {str(row["event_id"]) for row in await conn.fetch(
                 "INSERT INTO processed_events (event_id, consumer)"
                 " SELECT unnest($1::uuid[]), $2 ON CONFLICT DO NOTHING RETURNING event_id",
@@ -261,7 +294,7 @@ class ConsumerLoop:
 
     async def apply_once(self, event: CloudEvent, handler: Handler[Any]) -> str:
         """The handler's effect and the tracking row in one transaction."""
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with _transaction(self.pool) as conn:
             fresh = await conn.fetchval(
                 "INSERT INTO processed_events (event_id, consumer) VALUES ($1, $2)"
                 " ON CONFLICT DO NOTHING RETURNING true",
@@ -348,5 +381,5 @@ def consumer_ctx(
     return background_ctx(start)
 
 
-__all__ = ["Batched", "ConsumerLoop", "Handler", "Handlers", "TopicPartition", "consumer_ctx",
-           "forget_processed"]
+__all__ = ["Batched", "ConsumerLoop", "Handler", "Handlers", "TopicPartition", "after_commit",
+           "consumer_ctx", "forget_processed"]

@@ -17,11 +17,21 @@ import asyncpg
 import pytest
 from aiohttp import web
 
+from resonanz.shared.consumer import ConsumerLoop
 from resonanz.shared.crypto import KeyRing
-from resonanz.shared.events import CloudEvent, EntrySnapshot, FeedbackCreated, new_event
+from resonanz.shared.events import (
+    CloudEvent,
+    EntrySnapshot,
+    EventData,
+    FeedbackCreated,
+    FeedbackDeleted,
+    FeedbackRestored,
+    new_event,
+)
+from resonanz.shared.settings import Settings
 from resonanz.webhook_dispatcher import commands, views
-from resonanz.webhook_dispatcher.consumers import fan_out
-from resonanz.webhook_dispatcher.delivery import DeliveryWorker, guarded_session
+from resonanz.webhook_dispatcher.consumers import build_handlers, fan_out
+from resonanz.webhook_dispatcher.delivery import DeliveryWorker, HandOff, guarded_session
 from resonanz.webhook_dispatcher.domain import RETRY_DELAYS, NetworkPolicy, generate_secret
 from resonanz.webhook_dispatcher.sealing import SecretBox
 from resonanz.webhook_dispatcher.store import deliveries
@@ -433,3 +443,46 @@ async def test_a_hanging_endpoint_only_holds_its_own_slots(harness: Harness) -> 
         assert len(stuck.received) == 2, "the hanging endpoint holds exactly its own slots"
         release.set()
         await worker.drain()
+
+
+def deleted_event(tenant: str = TENANT) -> CloudEvent:
+    now = datetime.now(UTC)
+    entry = EntrySnapshot(id=str(uuid.uuid4()), version=1, widget_id=None, status="new",
+                          rating=4, category=None, assignee=None, created_at=now,
+                          updated_at=now)
+    return new_event(source="tests", tenant_id=tenant, subject=entry.id,
+                     data=FeedbackDeleted(entry=entry))
+
+
+async def test_the_consumer_hands_fresh_deliveries_to_its_worker_once_committed(
+        harness: Harness) -> None:
+    """Deliveries an event fanned out go to the delivery worker of the same process once the
+    consumer's transaction has committed, leased by id: sent although no claim round runs
+    (the worker's loop is not even started). A batch that rolls back hands over nothing."""
+    receiver = Receiver()
+    worker = harness.worker()
+    handoff = HandOff()
+    handoff.worker = worker
+
+    async def boom(conn: asyncpg.Connection, event: CloudEvent, data: EventData) -> None:
+        raise ValueError("a later event of the batch fails")
+
+    handlers = build_handlers(BOX, handoff=handoff).on(FeedbackRestored, boom)
+    loop = ConsumerLoop(harness.pool, Settings(), group=f"handoff-{uuid.uuid4().hex[:6]}",
+                        topics=[], handlers=handlers)
+    async with receiving(receiver):
+        await harness.subscribe(receiver, events=("feedback_deleted",))
+        rolled_back, failing = deleted_event(), deleted_event()
+        failing = failing.model_copy(update={"type": FeedbackRestored.cloudevents_type()})
+        with pytest.raises(ValueError):
+            await loop.apply_batch([(rolled_back, handlers[rolled_back.type]),
+                                    (failing, handlers[failing.type])])
+        event = deleted_event()
+        assert await loop.apply_batch([(event, handlers[event.type])]) == ["processed"]
+        await eventually(lambda: asyncio.sleep(0, len(receiver.received)), lambda n: n >= 1,
+                         within=10, what="the handed-over delivery")
+        await worker.drain()
+    assert (await harness.delivery(event.id))["status"] == "delivered"
+    assert len(receiver.received) == 1
+    assert await harness.pool.fetchval(
+        "SELECT count(*) FROM deliveries WHERE event_id = $1", rolled_back.id) == 0

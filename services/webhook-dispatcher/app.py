@@ -22,7 +22,14 @@ from resonanz.shared.worker import Repeating, alongside, running
 from . import commands
 from .api import ClockKey, PolicyKey, SecretBoxKey, routes
 from .consumers import DEFAULT_DASHBOARD_URL, build_handlers
-from .delivery import DeliveryWorker, guarded_session, listen_for_work, report_queue, utc_now
+from .delivery import (
+    DeliveryWorker,
+    HandOff,
+    guarded_session,
+    listen_for_work,
+    report_queue,
+    utc_now,
+)
 from .domain import NetworkPolicy
 from .mailer import MailWorker, SmtpSettings
 from .owner import EntryOwner
@@ -88,9 +95,10 @@ class WebhookDispatcherSettings(Settings):
                             timeout=self.smtp_timeout)
 
 
-def workers_ctx(settings: WebhookDispatcherSettings
+def workers_ctx(settings: WebhookDispatcherSettings, handoff: HandOff
                 ) -> Callable[[web.Application], AsyncIterator[None]]:
-    """The delivery and mail workers beside the HTTP server, woken by NOTIFY."""
+    """The delivery and mail workers beside the HTTP server, woken by NOTIFY; the delivery
+    worker also takes the consumer's fresh deliveries (`handoff`)."""
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         pool, policy, box = app[PoolKey], app[PolicyKey], app[SecretBoxKey]
@@ -111,11 +119,15 @@ def workers_ctx(settings: WebhookDispatcherSettings
                 mails.wake()
 
             retention = timedelta(days=settings.webhook_log_retention_days)
-            async with (alongside(listen_for_work(settings.service_dsn(SERVICE), wake_both),
-                                  report_queue(pool, utc_now)),
-                        running(deliveries, mails, sealing(pool, box),
-                                purging(pool, retention))):
-                yield
+            handoff.worker = deliveries
+            try:
+                async with (alongside(listen_for_work(settings.service_dsn(SERVICE), wake_both),
+                                      report_queue(pool, utc_now)),
+                            running(deliveries, mails, sealing(pool, box),
+                                    purging(pool, retention))):
+                    yield
+            finally:
+                handoff.worker = None
 
     return ctx
 
@@ -152,20 +164,21 @@ def purging(pool: asyncpg.Pool, retention: timedelta) -> Repeating:
 def create_app(settings: WebhookDispatcherSettings) -> web.Application:
     box = SecretBox(settings.key_ring())
     owner = EntryOwner(settings.feedback_url)
+    handoff = HandOff()
     app = create_service_app(
         SERVICE, settings, routes=routes,
         cleanup_ctxs=[
             pool_ctx(SERVICE, settings),
             relay_ctx(SERVICE, settings),
             http_client_ctx(settings),
-            workers_ctx(settings),
+            workers_ctx(settings, handoff),
             consumer_ctx(settings, service=SERVICE, group=CONSUMER_GROUP,
                          topics=[settings.topic_feedback, settings.topic_widgets,
                                  settings.topic_identity, settings.topic_webhooks],
                          handlers=build_handlers(box, settings.invitation_link_template,
                                                  settings.public_dashboard_url,
                                                  settings.topic_webhooks,
-                                                 owner)),
+                                                 owner, handoff)),
         ],
         readiness=[database_ready, broker_ready_check(settings.kafka_bootstrap_servers)],
     )

@@ -6,11 +6,13 @@ so the deliveries and mails of an event are created exactly once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import asyncpg
 
-from resonanz.shared.consumer import Batched, Handlers
+from resonanz.shared.consumer import Batched, Handlers, after_commit
 from resonanz.shared.events import (
     CloudEvent,
     EventData,
@@ -39,22 +41,31 @@ DEFAULT_DASHBOARD_URL = "http://127.0.0.1:8080/app"
 
 
 async def fan_out(conn: asyncpg.Connection, event: CloudEvent, data: EventData,
-                  personal: dict[str, Any] | None = None) -> None:
+                  personal: dict[str, Any] | None = None) -> list[deliveries.Fresh]:
     """One delivery per subscription that asked for this kind of event; `personal` are the
-    fields the owner gave for it (the event carries none)."""
+    fields the owner gave for it (the event carries none). Returns those due at once."""
     route = WEBHOOK_ROUTES[type(data)]
     body = webhook_body(route, event.id, event.time, {**event.data, **(personal or {})})
-    await deliveries.fan_out(conn, event.tenantid, route.subscribable, event.id, event.type,
-                        route.name, body, event.time)
+    return await deliveries.fan_out(conn, event.tenantid, route.subscribable, event.id,
+                                    event.type, route.name, body, event.time)
 
 
 def build_handlers(box: SecretBox, invitation_link_template: str | None = None,
                    dashboard_url: str = DEFAULT_DASHBOARD_URL,
                    topic_webhooks: str = "webhooks.events",
-                   owner: EntryOwner | None = None) -> Handlers:
+                   owner: EntryOwner | None = None,
+                   handoff: Callable[[list[deliveries.Fresh]], None] | None = None) -> Handlers:
     """The handler per event type: every webhook's fans out, some also send mail. Mail
     bodies are sealed in the queue with `box`, which also opens the one-time tokens that
-    events carry sealed; their links lead to pages of the dashboard at `dashboard_url`."""
+    events carry sealed; their links lead to pages of the dashboard at `dashboard_url`.
+    The deliveries due at once go to `handoff` once the consumer's transaction commits
+    (the delivery worker of this process sends them without waiting for a claim round)."""
+
+    async def deliver(conn: asyncpg.Connection, event: CloudEvent, data: EventData,
+                      personal: dict[str, Any] | None = None) -> None:
+        fresh = await fan_out(conn, event, data, personal)
+        if handoff is not None and fresh:
+            after_commit(partial(handoff, fresh))
 
     async def notify(conn: asyncpg.Connection, event: CloudEvent, notice: Notice | None
                      ) -> None:
@@ -64,7 +75,7 @@ def build_handlers(box: SecretBox, invitation_link_template: str | None = None,
 
     async def on_widget_resumed(conn: asyncpg.Connection, event: CloudEvent,
                                 data: WidgetResumed) -> None:
-        await fan_out(conn, event, data)
+        await deliver(conn, event, data)
         if data.notify:
             await notify(conn, event, notices.widget_resumed(data))
 
@@ -93,13 +104,13 @@ def build_handlers(box: SecretBox, invitation_link_template: str | None = None,
                 data.entry.id for event, data in events if event.tenantid == tenant_id])
         for event, data in events:
             if event.tenantid in wanted:
-                await fan_out(conn, event, data, found.get(data.entry.id) or {
+                await deliver(conn, event, data, found.get(data.entry.id) or {
                     name: event.data.get(name) for name in PERSONAL_FIELDS})
 
     async def on_payout_completed(conn: asyncpg.Connection, event: CloudEvent,
                                   data: PayoutCompleted) -> None:
         email = (await personal(event, data.response_id))["customer_email"]
-        await fan_out(conn, event, data, {"customer_email": email})
+        await deliver(conn, event, data, {"customer_email": email})
         shopper = data.model_copy(update={"customer_email": email})
         await notify(conn, event, notices.payout(shopper, data.voucher(box.keys)))
 
@@ -127,7 +138,7 @@ def build_handlers(box: SecretBox, invitation_link_template: str | None = None,
         """Redact this schema's part first, then tell integrators (`customer_erased`: its
         payload names the subject by hash and ids only) and answer the feedback service."""
         counts = await erasure.erase(conn, event.tenantid, data)
-        await fan_out(conn, event, data)
+        await deliver(conn, event, data)
         done = PrivacyErasureCompleted(request_id=data.request_id, service=erasure.SERVICE,
                                        redacted=counts)
         await enqueue(conn, new_event(done, source=SOURCE, tenant_id=event.tenantid,
@@ -143,5 +154,5 @@ def build_handlers(box: SecretBox, invitation_link_template: str | None = None,
     # Every other webhook's event only fans out (the four above fan out and more).
     for model in WEBHOOK_ROUTES.keys() - {WidgetResumed, PayoutCompleted,
                                           PrivacyErasureRequested, FeedbackCreated}:
-        handlers.on(model, fan_out)
+        handlers.on(model, deliver)
     return handlers

@@ -51,7 +51,7 @@ from .domain import (
 )
 from .sealing import SecretBox
 from .store import WAKE_CHANNEL, deliveries, outgoing_mail, subscriptions
-from .store.deliveries import Claim
+from .store.deliveries import Claim, Fresh
 
 log = logging.getLogger(__name__)
 
@@ -201,6 +201,10 @@ class EndpointSlots:
     def free_total(self) -> int:
         return max(0, self.total - sum(self.busy.values()))
 
+    def has_room(self, endpoint: str, tenant: str) -> bool:
+        return (self.busy[endpoint] < self.per_endpoint and self.tenants[tenant] < self.per_tenant
+                and self.free_total() > 0)
+
     def take(self, endpoint: str, tenant: str) -> bool:
         if (self.busy[endpoint] >= self.per_endpoint or self.tenants[tenant] >= self.per_tenant
                 or not self.free_total()):
@@ -251,6 +255,8 @@ class DeliveryWorker(Repeating):
         self.slots = EndpointSlots(per_endpoint, max_in_flight, per_tenant)
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._tasks: set[asyncio.Task[None]] = set()
+        self._offered: list[str] = []
+        self._taking: asyncio.Task[None] | None = None
         # Successful attempts are recorded together (everything that succeeded while the
         # previous transaction was written goes into the next); failures stay one by one:
         # they judge, and may disable, their endpoint under its lock.
@@ -276,6 +282,34 @@ class DeliveryWorker(Repeating):
         if surplus:
             await deliveries.release(self.pool, surplus, self.worker_id)
         return len(claims) - len(surplus)
+
+    def offer(self, fresh: list[Fresh]) -> None:
+        """Deliveries this process's consumer has just committed: those with a free slot
+        here are leased by id and sent at once, without waiting for a claim round (which
+        still finds the others, and these if this lease is not taken)."""
+        if self.waker.stopping:
+            return
+        self._offered += [f.id for f in fresh if self.slots.has_room(f.subscription_id,
+                                                                    f.tenant_id)]
+        if self._offered and (self._taking is None or self._taking.done()):
+            self._taking = asyncio.create_task(self._take_offered())
+            self._tasks.add(self._taking)
+            self._taking.add_done_callback(self._tasks.discard)
+
+    async def _take_offered(self) -> None:
+        while self._offered:
+            ids, self._offered = self._offered[:self.batch_size], self._offered[self.batch_size:]
+            now = self.clock()
+            try:
+                claims = await deliveries.claim_ids(self.pool, self.box, ids, now=now,
+                                                    lease_until=now + self.lease,
+                                                    worker=self.worker_id)
+            except TRANSIENT_DB_ERRORS as exc:
+                log.info("offered deliveries left to the next claim round: %r", exc)
+                continue
+            surplus = [c.id for c in claims if not self._start(c)]
+            if surplus:
+                await deliveries.release(self.pool, surplus, self.worker_id)
 
     async def drain(self) -> None:
         """Wait for every attempt in flight to be sent and recorded."""
@@ -372,6 +406,20 @@ class DeliveryWorker(Repeating):
                                  notices.message_exhausted(data))
         log.warning("webhook %s to subscription %s failed every attempt", claim.id,
                     claim.subscription_id)
+
+
+class HandOff:
+    """From the consumer to the delivery worker of the same process: the deliveries an
+    event fanned out, once that transaction has committed. The worker binds itself when it
+    starts; before that (and in a process without one) offers are dropped, and the claim
+    rounds find the deliveries."""
+
+    def __init__(self) -> None:
+        self.worker: DeliveryWorker | None = None
+
+    def __call__(self, fresh: list[Fresh]) -> None:
+        if self.worker is not None and fresh:
+            self.worker.offer(fresh)
 
 
 async def report_queue(pool: asyncpg.Pool, clock: Clock, interval: float = 5.0) -> None:
