@@ -285,8 +285,9 @@ class DeliveryWorker(Repeating):
 
     def offer(self, fresh: list[Fresh]) -> None:
         """Deliveries this process's consumer has just committed: those with a free slot
-        here are leased by id and sent at once, without waiting for a claim round (which
-        still finds the others, and these if this lease is not taken)."""
+        here are leased by id and sent at once, without waiting for a claim round. The
+        others wait for a slot (a slot given back starts a claim round); any offered one
+        that could not be leased starts a claim round too."""
         if self.waker.stopping:
             return
         self._offered += [f.id for f in fresh if self.slots.has_room(f.subscription_id,
@@ -310,6 +311,8 @@ class DeliveryWorker(Repeating):
             surplus = [c.id for c in claims if not self._start(c)]
             if surplus:
                 await deliveries.release(self.pool, surplus, self.worker_id)
+            if surplus or len(claims) < len(ids):
+                self.wake()
 
     async def drain(self) -> None:
         """Wait for every attempt in flight to be sent and recorded."""

@@ -16,14 +16,13 @@ from resonanz.shared.errors import NotFound
 
 from ..domain import AttemptResult, Verdict, delivery_id
 from ..sealing import CURRENT, Retired, SecretBox
-from . import WAKE_CHANNEL
 
 log = logging.getLogger(__name__)
 
 # --- fan-out ---------------------------------------------------------------------------------
 
 
-FAN_OUT_SQL = f"""
+FAN_OUT_SQL = """
 WITH targets AS (
     SELECT id, enabled FROM subscriptions
     WHERE tenant_id = $1 AND events && $2::text[] AND deleted_at IS NULL
@@ -40,12 +39,8 @@ WITH targets AS (
     FROM targets
     ON CONFLICT DO NOTHING
     RETURNING id, subscription_id, status
-), woken AS (
-    SELECT pg_notify('{WAKE_CHANNEL}', '')
-    FROM (SELECT 1 FROM created WHERE status = 'pending' LIMIT 1) AS any_created
 )
-SELECT created.id, created.subscription_id FROM created, (SELECT count(*) FROM woken) AS w
-WHERE created.status = 'pending'
+SELECT id, subscription_id FROM created WHERE status = 'pending'
 """
 
 
@@ -62,8 +57,10 @@ async def fan_out(conn: asyncpg.Connection, tenant_id: str, names: tuple[str, ..
                   event_id: str, event_type: str, webhook_type: str, body: bytes,
                   event_time: datetime) -> list[Fresh]:
     """One delivery per subscription that asked for any of `names`, due at once (or failed at
-    once for a disabled endpoint), and the dispatchers woken on commit when there is one:
-    a single round trip per event. Returns the deliveries due at once."""
+    once for a disabled endpoint): a single round trip per event. Returns the deliveries due
+    at once, for the caller to hand to its delivery worker after commit (no NOTIFY: every
+    claim round it would wake reads the due index, and the worker of the consumer's own
+    process takes them by id; others find what it leaves within their poll interval)."""
     rows = await conn.fetch(FAN_OUT_SQL, uuid.UUID(tenant_id), list(names),
                             uuid.UUID(event_id), event_type, webhook_type, body, event_time)
     return [Fresh(row["id"], str(row["subscription_id"]), tenant_id) for row in rows]
@@ -143,7 +140,10 @@ CLAIM_IDS_SQL = f"""
 WITH picked AS (
     SELECT d.id FROM deliveries d
     JOIN subscriptions s ON s.id = d.subscription_id AND s.enabled AND s.deleted_at IS NULL
-    WHERE d.id = ANY($3::text[]) AND d.status = 'pending' AND d.next_attempt_at <= $1
+    -- Due by the database's clock too: the fan-out stamped them with it, and a dispatcher's
+    -- clock a little behind must not leave them for the next round.
+    WHERE d.id = ANY($3::text[]) AND d.status = 'pending'
+      AND d.next_attempt_at <= greatest($1, now())
       AND (d.locked_until IS NULL OR d.locked_until < $1)
     FOR UPDATE OF d SKIP LOCKED
 )
