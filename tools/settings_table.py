@@ -54,7 +54,9 @@ MEANING = {
     "kafka_fetch_max_wait_ms": "how long a consumer's fetch waits at the broker for new records:"
                                " the most an event waits per hop on a broker that holds a"
                                " fetch for the whole wait (Tansu); longer means fewer empty"
-                               " fetches",
+                               " fetches. An idle consumer stops fetching until a relay's"
+                               " `NOTIFY resonanz_published` (or 1 s), so this costs nothing"
+                               " while the platform is idle",
     "internal_token": "shared secret of service-to-service calls (`X-Internal-Token`)",
     "encryption_keys": "keys sealing secrets at rest (AES-256-GCM; required for the gateway,"
                        " feedback and the webhook dispatcher): 32 random bytes each in base64url,"
@@ -127,7 +129,9 @@ MEANING = {
                                       " total, so one tenant's dead endpoints cannot take"
                                       " every slot)",
     "webhook_batch_size": "deliveries claimed per round",
-    "webhook_poll_interval": "seconds between delivery polls when no NOTIFY arrives",
+    "webhook_poll_interval": "seconds between delivery polls when no NOTIFY arrives (what a"
+                             " replica's consumer hands its own worker goes out at once;"
+                             " other replicas find what it leaves within this)",
     "smtp_host": "SMTP server of outgoing mail (invitations, notices, payouts)",
     "smtp_port": "SMTP port",
     "smtp_from": "sender of outgoing mail",
