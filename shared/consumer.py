@@ -115,7 +115,10 @@ async def _transaction(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
     finally:
         _after_commit.reset(token)
     for callback in callbacks:
-        callback()
+        try:
+            callback()
+        except Exception:  # committed all the same: never replayed for a hint that failed
+            log.exception("an after-commit callback failed")
 
 
 TRANSIENT = (KafkaError, TimeoutError, *TRANSIENT_DB_ERRORS)
