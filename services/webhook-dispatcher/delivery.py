@@ -278,6 +278,11 @@ class DeliveryWorker(Repeating):
             per_endpoint=self.slots.per_endpoint, saturated=self.slots.saturated(),
             saturated_tenants=self.slots.saturated_tenants(), worker=self.worker_id,
         )
+        return await self._start_all(claims)
+
+    async def _start_all(self, claims: list[Claim]) -> int:
+        """Start sending each claim that gets a slot; give back the leases of the others.
+        Returns how many were started."""
         surplus = [c.id for c in claims if not self._start(c)]
         if surplus:
             await deliveries.release(self.pool, surplus, self.worker_id)
@@ -308,10 +313,7 @@ class DeliveryWorker(Repeating):
             except TRANSIENT_DB_ERRORS as exc:
                 log.info("offered deliveries left to the next claim round: %r", exc)
                 continue
-            surplus = [c.id for c in claims if not self._start(c)]
-            if surplus:
-                await deliveries.release(self.pool, surplus, self.worker_id)
-            if surplus or len(claims) < len(ids):
+            if await self._start_all(claims) < len(ids):  # left or not leased: a round
                 self.wake()
 
     async def drain(self) -> None:
