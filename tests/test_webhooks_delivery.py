@@ -30,7 +30,7 @@ from resonanz.shared.events import (
 )
 from resonanz.shared.settings import Settings
 from resonanz.webhook_dispatcher import commands, views
-from resonanz.webhook_dispatcher.consumers import build_handlers, fan_out
+from resonanz.webhook_dispatcher.consumers import build_handlers, fan_out, outgoing
 from resonanz.webhook_dispatcher.delivery import DeliveryWorker, HandOff, guarded_session
 from resonanz.webhook_dispatcher.domain import RETRY_DELAYS, NetworkPolicy, generate_secret
 from resonanz.webhook_dispatcher.sealing import SecretBox
@@ -67,10 +67,7 @@ class Harness:
         return await views.get_subscription(self.pool, uuid.UUID(TENANT), uuid.UUID(sub.id))
 
     async def emit(self, tenant: str = TENANT) -> str:
-        now = datetime.now(UTC)
-        entry = EntrySnapshot(id=str(uuid.uuid4()), version=1, widget_id=None, status="new",
-                              rating=4, category=None, assignee=None, created_at=now,
-                              updated_at=now)
+        entry = snapshot()
         event = new_event(source="tests", tenant_id=tenant,
                           subject=entry.id, data=FeedbackCreated(entry=entry, body="Great"))
         async with self.pool.acquire() as conn, conn.transaction():
@@ -445,11 +442,15 @@ async def test_a_hanging_endpoint_only_holds_its_own_slots(harness: Harness) -> 
         await worker.drain()
 
 
-def deleted_event(tenant: str = TENANT) -> CloudEvent:
+def snapshot() -> EntrySnapshot:
     now = datetime.now(UTC)
-    entry = EntrySnapshot(id=str(uuid.uuid4()), version=1, widget_id=None, status="new",
-                          rating=4, category=None, assignee=None, created_at=now,
-                          updated_at=now)
+    return EntrySnapshot(id=str(uuid.uuid4()), version=1, widget_id=None, status="new",
+                         rating=4, category=None, assignee=None, created_at=now,
+                         updated_at=now)
+
+
+def deleted_event(tenant: str = TENANT) -> CloudEvent:
+    entry = snapshot()
     return new_event(source="tests", tenant_id=tenant, subject=entry.id,
                      data=FeedbackDeleted(entry=entry))
 
@@ -486,3 +487,37 @@ async def test_the_consumer_hands_fresh_deliveries_to_its_worker_once_committed(
     assert len(receiver.received) == 1
     assert await harness.pool.fetchval(
         "SELECT count(*) FROM deliveries WHERE event_id = $1", rolled_back.id) == 0
+
+
+async def test_one_statement_fans_out_a_batch_across_tenants(harness: Harness) -> None:
+    """A consumer's batch of new entries becomes its deliveries in one statement: each
+    event to every subscription of its own tenant only, a disabled endpoint's recorded as
+    failed and not handed over, and the same batch again adds nothing."""
+    other, silent = str(uuid.uuid4()), str(uuid.uuid4())
+    first, second, third = Receiver(), Receiver(), Receiver()
+    subs = [await harness.subscribe(first), await harness.subscribe(second),
+            await harness.subscribe(third, tenant=other)]
+    async with harness.pool.acquire() as conn:
+        assert await commands.disable_endpoint(conn, subs[1].id, "gone", harness.clock.now)
+    tenants = [TENANT, other, silent, TENANT]
+    events = [new_event(source="tests", tenant_id=tenant, subject=str(uuid.uuid4()),
+                        data=FeedbackCreated(entry=snapshot(), body=f"entry {n}"))
+              for n, tenant in enumerate(tenants)]
+    batch = [outgoing(event, event.payload()) for event in events]
+    async with harness.pool.acquire() as conn, conn.transaction():
+        fresh = await deliveries.fan_out(conn, ("feedback_created",), batch)
+    assert sorted((f.tenant_id, f.subscription_id) for f in fresh) == sorted(
+        [(TENANT, subs[0].id), (other, subs[2].id), (TENANT, subs[0].id)])
+    rows = await harness.pool.fetch(
+        "SELECT event_id, subscription_id, tenant_id, status, body FROM deliveries"
+        " WHERE event_id = ANY($1::uuid[])", [e.id for e in events])
+    got = sorted((str(r["event_id"]), str(r["subscription_id"]), r["status"]) for r in rows)
+    assert got == sorted([(events[0].id, subs[0].id, "pending"),
+                          (events[0].id, subs[1].id, "failed"),
+                          (events[1].id, subs[2].id, "pending"),
+                          (events[3].id, subs[0].id, "pending"),
+                          (events[3].id, subs[1].id, "failed")])
+    assert {str(r["event_id"]): r["body"] for r in rows if r["status"] == "pending"} == {
+        o.event_id: o.body for o in batch if o.tenant_id != silent}
+    async with harness.pool.acquire() as conn, conn.transaction():
+        assert await deliveries.fan_out(conn, ("feedback_created",), batch) == []

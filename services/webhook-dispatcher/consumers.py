@@ -40,14 +40,22 @@ SOURCE = "resonanz/webhook-dispatcher"
 DEFAULT_DASHBOARD_URL = "http://127.0.0.1:8080/app"
 
 
-async def fan_out(conn: asyncpg.Connection, event: CloudEvent, data: EventData,
-                  personal: dict[str, Any] | None = None) -> list[deliveries.Fresh]:
-    """One delivery per subscription that asked for this kind of event; `personal` are the
-    fields the owner gave for it (the event carries none). Returns those due at once."""
+def outgoing(event: CloudEvent, data: EventData,
+             personal: dict[str, Any] | None = None) -> deliveries.Outgoing:
+    """The event as its webhooks carry it; `personal` are the fields the owner gave for it
+    (the event carries none)."""
     route = WEBHOOK_ROUTES[type(data)]
     body = webhook_body(route, event.id, event.time, {**event.data, **(personal or {})})
-    return await deliveries.fan_out(conn, event.tenantid, route.subscribable, event.id,
-                                    event.type, route.name, body, event.time)
+    return deliveries.Outgoing(event.tenantid, event.id, event.type, route.name, body,
+                               event.time)
+
+
+async def fan_out(conn: asyncpg.Connection, event: CloudEvent, data: EventData,
+                  personal: dict[str, Any] | None = None) -> list[deliveries.Fresh]:
+    """One delivery per subscription that asked for this kind of event. Returns those due
+    at once."""
+    return await deliveries.fan_out(conn, WEBHOOK_ROUTES[type(data)].subscribable,
+                                    [outgoing(event, data, personal)])
 
 
 def build_handlers(box: SecretBox, invitation_link_template: str | None = None,
@@ -61,11 +69,13 @@ def build_handlers(box: SecretBox, invitation_link_template: str | None = None,
     The deliveries due at once go to `handoff` once the consumer's transaction commits
     (the delivery worker of this process sends them without waiting for a claim round)."""
 
-    async def deliver(conn: asyncpg.Connection, event: CloudEvent, data: EventData,
-                      personal: dict[str, Any] | None = None) -> None:
-        fresh = await fan_out(conn, event, data, personal)
+    def hand_off(fresh: list[deliveries.Fresh]) -> None:
         if handoff is not None and fresh:
             after_commit(partial(handoff, fresh))
+
+    async def deliver(conn: asyncpg.Connection, event: CloudEvent, data: EventData,
+                      personal: dict[str, Any] | None = None) -> None:
+        hand_off(await fan_out(conn, event, data, personal))
 
     async def notify(conn: asyncpg.Connection, event: CloudEvent, notice: Notice | None
                      ) -> None:
@@ -92,7 +102,8 @@ def build_handlers(box: SecretBox, invitation_link_template: str | None = None,
     async def on_feedback_created(conn: asyncpg.Connection,
                                   events: list[tuple[CloudEvent, FeedbackCreated]]) -> None:
         """A batch's new entries at once: their text and email asked of the feedback service
-        in one request per tenant, and only for tenants with an endpoint that wants them."""
+        in one request per tenant, and only for tenants with an endpoint that wants them;
+        their deliveries written by one statement."""
         if owner is None:
             raise RuntimeError("the dispatcher needs the feedback service's address")
         route = WEBHOOK_ROUTES[FeedbackCreated]
@@ -102,10 +113,10 @@ def build_handlers(box: SecretBox, invitation_link_template: str | None = None,
         for tenant_id in sorted(wanted):
             found |= await owner.personal_many(tenant_id, [
                 data.entry.id for event, data in events if event.tenantid == tenant_id])
-        for event, data in events:
-            if event.tenantid in wanted:
-                await deliver(conn, event, data, found.get(data.entry.id) or {
-                    name: event.data.get(name) for name in PERSONAL_FIELDS})
+        hand_off(await deliveries.fan_out(conn, route.subscribable, [
+            outgoing(event, data, found.get(data.entry.id) or {
+                name: event.data.get(name) for name in PERSONAL_FIELDS})
+            for event, data in events if event.tenantid in wanted]))
 
     async def on_payout_completed(conn: asyncpg.Connection, event: CloudEvent,
                                   data: PayoutCompleted) -> None:

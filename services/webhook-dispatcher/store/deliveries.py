@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,9 +24,15 @@ log = logging.getLogger(__name__)
 
 
 FAN_OUT_SQL = """
-WITH targets AS (
-    SELECT id, enabled FROM subscriptions
-    WHERE tenant_id = $1 AND events && $2::text[] AND deleted_at IS NULL
+WITH events AS (
+    SELECT * FROM unnest($1::uuid[], $3::uuid[], $4::text[], $5::text[], $6::bytea[],
+                         $7::timestamptz[]) WITH ORDINALITY
+        AS e(tenant_id, event_id, event_type, webhook_type, body, event_time, n)
+), targets AS (
+    SELECT s.id, s.enabled, e.* FROM events e
+    JOIN subscriptions s ON s.tenant_id = e.tenant_id AND s.events && $2::text[]
+                        AND s.deleted_at IS NULL
+    ORDER BY e.n
 ), created AS (
     -- The webhook-id receivers deduplicate by: one per delivery, stable across retries.
     -- A disabled endpoint's delivery is recorded as failed (not attempted), so that enabling
@@ -33,14 +40,15 @@ WITH targets AS (
     INSERT INTO deliveries (id, subscription_id, tenant_id, event_id, event_type,
                             webhook_type, body, event_time, next_attempt_at, status,
                             last_outcome)
-    SELECT 'msg_' || replace(gen_random_uuid()::text, '-', ''), id, $1, $3, $4, $5, $6, $7,
-           now(), CASE WHEN enabled THEN 'pending' ELSE 'failed' END,
+    SELECT 'msg_' || replace(gen_random_uuid()::text, '-', ''), id, tenant_id, event_id,
+           event_type, webhook_type, body, event_time, now(),
+           CASE WHEN enabled THEN 'pending' ELSE 'failed' END,
            CASE WHEN enabled THEN NULL ELSE 'disabled' END
     FROM targets
     ON CONFLICT DO NOTHING
-    RETURNING id, subscription_id, status
+    RETURNING id, subscription_id, tenant_id, status
 )
-SELECT id, subscription_id FROM created WHERE status = 'pending'
+SELECT id, subscription_id, tenant_id FROM created WHERE status = 'pending'
 """
 
 
@@ -53,17 +61,35 @@ class Fresh:
     tenant_id: str
 
 
-async def fan_out(conn: asyncpg.Connection, tenant_id: str, names: tuple[str, ...],
-                  event_id: str, event_type: str, webhook_type: str, body: bytes,
-                  event_time: datetime) -> list[Fresh]:
-    """One delivery per subscription that asked for any of `names`, due at once (or failed at
-    once for a disabled endpoint): a single round trip per event. Returns the deliveries due
-    at once, for the caller to hand to its delivery worker after commit (no NOTIFY: every
+@dataclass(frozen=True)
+class Outgoing:
+    """One event as its webhooks carry it: what every delivery of it is made of."""
+
+    tenant_id: str
+    event_id: str
+    event_type: str
+    webhook_type: str
+    body: bytes
+    event_time: datetime
+
+
+async def fan_out(conn: asyncpg.Connection, names: tuple[str, ...],
+                  events: Sequence[Outgoing]) -> list[Fresh]:
+    """One delivery per event and subscription of its tenant that asked for any of
+    `names`, due at once (or failed at once for a disabled endpoint): a single round trip
+    for all `events` (a consumer's batch of new entries). Returns the deliveries due at
+    once, for the caller to hand to its delivery worker after commit (no NOTIFY: every
     claim round it would wake reads the due index, and the worker of the consumer's own
     process takes them by id; others find what it leaves within their poll interval)."""
-    rows = await conn.fetch(FAN_OUT_SQL, uuid.UUID(tenant_id), list(names),
-                            uuid.UUID(event_id), event_type, webhook_type, body, event_time)
-    return [Fresh(row["id"], str(row["subscription_id"]), tenant_id) for row in rows]
+    if not events:
+        return []
+    rows = await conn.fetch(
+        FAN_OUT_SQL, [uuid.UUID(e.tenant_id) for e in events], list(names),
+        [uuid.UUID(e.event_id) for e in events], [e.event_type for e in events],
+        [e.webhook_type for e in events], [e.body for e in events],
+        [e.event_time for e in events])
+    return [Fresh(row["id"], str(row["subscription_id"]), str(row["tenant_id"]))
+            for row in rows]
 
 
 # --- the queue: claims and results ---------------------------------------------------------------
