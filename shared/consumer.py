@@ -9,6 +9,7 @@ bounded number of retries; infrastructure outages are waited out instead.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -183,6 +184,7 @@ class ConsumerLoop:
             fetch_max_wait_ms=self.settings.kafka_fetch_max_wait_ms,
         )
         self._consumer = consumer
+        committing: asyncio.Future[None] | None = None
         try:
             await consumer.start()
             while not self.waker.stopping:
@@ -191,12 +193,23 @@ class ConsumerLoop:
                     # Every partition's records in one transaction and one offset commit:
                     # each partition keeps its order, and a fetch costs one round of each.
                     await self._process_batch([r for rs in batches.values() for r in rs])
-                    await consumer.commit({tp: rs[-1].offset + 1 for tp, rs in batches.items()})
+                    # The offsets go to the broker while the next fetch is handled, one
+                    # commit at a time and in order: the effects have committed already,
+                    # and offsets lost to a crash only replay events their tracking rows skip.
+                    if committing is not None:
+                        await committing
+                    committing = asyncio.ensure_future(consumer.commit(
+                        {tp: rs[-1].offset + 1 for tp, rs in batches.items()}))
                 else:
                     await self._idle(consumer)
                 await self._report_lag(consumer)
+            if committing is not None:
+                await committing
         finally:
             self._consumer = None
+            # Left behind by an error: offsets not committed are replayed and skipped.
+            if committing is not None and not committing.cancel() and not committing.cancelled():
+                committing.exception()  # seen, whatever it was
             await consumer.stop()
 
     async def _idle(self, consumer: AIOKafkaConsumer) -> None:

@@ -68,6 +68,28 @@ def notify_channel(service: str) -> str:
     return NOTIFY_CHANNEL_PREFIX + SERVICE_SCHEMAS[service]
 
 
+# A round's rows, if this replica is the schema's publisher for the round. One active
+# publisher per schema keeps per-key order (the advisory lock, taken once per statement as
+# an init plan); SKIP LOCKED keeps a second replica from ever waiting on, or re-sending,
+# claimed rows. The lock is per schema: advisory locks are database-wide, and one shared key
+# made every service's relay wait out the others' rounds (seconds of event latency).
+CLAIM_SQL = """
+SELECT id, topic, key, payload, headers FROM outbox
+WHERE (SELECT pg_try_advisory_xact_lock(hashtext('outbox:' || current_schema())))
+  AND published_at IS NULL
+ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
+"""
+# Marked sent, and the consumers' doorbell rung at commit (one NOTIFY a round). The mark
+# need not wait for the disk: the events are on the broker already, and a mark lost in a
+# crash only publishes them again, which every consumer skips by event id (at least once,
+# as a crash between publishing and this commit always could).
+MARK_SENT_SQL = """
+WITH sent AS (UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])),
+     unhurried AS (SELECT set_config('synchronous_commit', 'off', true))
+SELECT pg_notify($2, '') FROM unhurried
+"""
+
+
 class OutboxRelay:
     """Publishes the outbox of one service's schema. Any number of replicas may run."""
 
@@ -116,28 +138,11 @@ class OutboxRelay:
         """Claim a batch, publish it, mark it sent: all or nothing."""
         producer = await self._ensure_producer()
         async with self.pool.acquire() as conn, conn.transaction():
-            # One active publisher per schema keeps per-key order; SKIP LOCKED keeps
-            # a second replica from ever waiting on, or re-sending, claimed rows. The lock
-            # is per schema: advisory locks are database-wide, and one shared key made
-            # every service's relay wait out the others' rounds (seconds of event latency).
-            if not await conn.fetchval(
-                "SELECT pg_try_advisory_xact_lock(hashtext('outbox:' || current_schema()))"
-            ):
-                return 0
-            rows = await conn.fetch(
-                "SELECT id, topic, key, payload, headers FROM outbox WHERE published_at IS NULL"
-                " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
-                self.batch_size,
-            )
+            rows = await conn.fetch(CLAIM_SQL, self.batch_size)
             if not rows:
                 return 0
             await asyncio.wait_for(self._send_all(producer, rows), PUBLISH_TIMEOUT)
-            # Marked sent, and the consumers' doorbell rung at commit (one NOTIFY a round).
-            await conn.execute(
-                "WITH sent AS (UPDATE outbox SET published_at = now()"
-                " WHERE id = ANY($1::bigint[])) SELECT pg_notify($2, '')",
-                [r["id"] for r in rows], PUBLISHED_CHANNEL,
-            )
+            await conn.execute(MARK_SENT_SQL, [r["id"] for r in rows], PUBLISHED_CHANNEL)
         OUTBOX_PUBLISHED.labels(self.service).inc(len(rows))
         return len(rows)
 
