@@ -466,6 +466,12 @@ class Bench:
         await open_loop(one, rate, seconds)
         return sent
 
+    async def warm_up(self, receiver: Receiver, rate: float, seconds: float = 3.0) -> None:
+        """Webhooks at `rate` for a few seconds, not measured: a baseline taken on a platform
+        that has just started (pools, caches, the first connections to the receiver) reads
+        slower than it is and would make "within 10 % of alone" too easy."""
+        await self.delivered(receiver, await self.timed_posts(rate, seconds))
+
     async def delivered(self, receiver: Receiver, sent: dict[str, float]) -> list[float]:
         deadline = time.perf_counter() + 60
         while time.perf_counter() < deadline and not sent.keys() <= receiver.arrived.keys():
@@ -556,6 +562,7 @@ class Bench:
         dead.hang = True
         try:
             await other.subscribe(healthy.url)
+            await other.warm_up(healthy, rate)
             alone = await other.delivered(healthy, await other.timed_posts(rate, self.seconds))
             await other.subscribe(dead.url)
             beside = await other.delivered(healthy, await other.timed_posts(rate,
@@ -585,7 +592,10 @@ class Bench:
         dead.hang = True
         try:
             await b.subscribe(healthy.url)
-            alone = await b.delivered(healthy, await b.timed_posts(rate, self.seconds))
+            await b.warm_up(healthy, rate)
+            sent_alone = await b.timed_posts(rate, self.seconds)
+            alone = await b.delivered(healthy, sent_alone)
+            stages_alone = await b.stages(healthy, sent_alone)
             for n in range(hanging):
                 await a.subscribe(f"{dead.url}?endpoint={n}")
             _, sent = await asyncio.gather(a.timed_posts(rate_a, self.seconds),
@@ -600,7 +610,7 @@ class Bench:
             "tenant_b_alone_p99_ms": ms(pct(alone, 99)),
             "tenant_b_beside_p99_ms": ms(pct(beside, 99)),
             "tenant_b_delivered": f"{len(beside)}/{len(sent)}",
-            "tenant_b_stages_p50_p99_ms": stages,
+            "tenant_b_stages_p50_p99_ms": {"alone": stages_alone, "beside": stages},
             "target": "tenant B's p99 within 10 % of alone",
             "met": len(beside) == len(sent) and pct(beside, 99) <= 1.1 * pct(alone, 99)}
 

@@ -213,11 +213,16 @@ class EndpointSlots:
         self.tenants[tenant] += 1
         return True
 
-    def give_back(self, endpoint: str, tenant: str) -> None:
+    def give_back(self, endpoint: str, tenant: str) -> bool:
+        """Whether the slot may let waiting work go: its endpoint, its tenant or the whole
+        dispatcher was at its limit, so deliveries may have been left for want of it."""
+        was_full = (self.busy[endpoint] >= self.per_endpoint
+                    or self.tenants[tenant] >= self.per_tenant or not self.free_total())
         for counter, key in ((self.busy, endpoint), (self.tenants, tenant)):
             counter[key] -= 1
             if counter[key] <= 0:
                 del counter[key]
+        return was_full
 
 
 class Slot:
@@ -227,10 +232,14 @@ class Slot:
         self.worker, self.endpoint, self.tenant, self.held = worker, endpoint, tenant, True
 
     def give_back(self) -> None:
+        """A claim round follows only if the slot was one that work may be waiting for.
+        Otherwise every attempt of a healthy endpoint would start one, and beside a
+        saturated tenant each round reads the newest stretch of its backlog: with 50
+        webhooks a second to a healthy endpoint, 50 rounds a second of that."""
         if self.held:
             self.held = False
-            self.worker.slots.give_back(self.endpoint, self.tenant)
-            self.worker.wake()
+            if self.worker.slots.give_back(self.endpoint, self.tenant):
+                self.worker.wake()
 
 
 # --- the worker ------------------------------------------------------------------------------
