@@ -11,6 +11,7 @@ import pytest
 from standardwebhooks import Webhook
 
 from resonanz.shared.events import EVENT_TYPES
+from resonanz.webhook_dispatcher.delivery import EndpointSlots
 from resonanz.webhook_dispatcher.domain import (
     KNOWN_WEBHOOKS,
     MAX_ATTEMPTS,
@@ -273,3 +274,22 @@ def test_success_ends_the_failing_run() -> None:
     verdict = judge(AttemptResult(Outcome.SUCCESS, 1.0, 200), 3, NOW - timedelta(days=1),
                     NOW, 0.5)
     assert (verdict.status, verdict.failing_since) == ("delivered", None)
+
+
+def test_a_slot_given_back_frees_waiting_work_only_where_a_limit_was_reached() -> None:
+    """The dispatcher starts a claim round after an attempt only when its slot may let
+    deliveries go that were left for want of it."""
+    slots = EndpointSlots(per_endpoint=2, total=10, per_tenant=3)
+    assert slots.take("healthy", "b")
+    assert not slots.give_back("healthy", "b"), "nothing can have waited for this slot"
+    assert slots.take("busy", "b") and slots.take("busy", "b")
+    assert not slots.has_room("busy", "b")
+    assert slots.give_back("busy", "b"), "the endpoint was full"
+    for endpoint in ("x", "y", "z"):
+        assert slots.take(endpoint, "a")
+    assert not slots.has_room("w", "a")
+    assert slots.give_back("x", "a"), "the tenant was at its share"
+    full = EndpointSlots(per_endpoint=4, total=2)
+    assert full.take("p", "c") and full.take("q", "d")
+    assert full.give_back("p", "c"), "the dispatcher was full"
+    assert not full.give_back("q", "d")
