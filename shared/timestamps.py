@@ -13,6 +13,11 @@ from pydantic import PlainSerializer
 
 def rfc3339(moment: datetime) -> str:
     """`moment` in UTC, to the millisecond (a naive one is taken to be UTC already)."""
+    if moment.tzinfo is UTC:  # as the database driver gives them: formatted directly,
+        # in about 60 % of the time (a page of 500 entries has 2,000 of them)
+        return "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (  # noqa: UP031 (2x an f-string)
+            moment.year, moment.month, moment.day, moment.hour, moment.minute,
+            moment.second, moment.microsecond // 1000)
     aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
     return aware.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 

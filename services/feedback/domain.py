@@ -30,6 +30,9 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "resolved": frozenset({"pending", "archived"}),
     "archived": frozenset({"pending"}),
 }
+# The same moves in the workflow's order, as clients are offered them.
+_MOVES: dict[str, tuple[str, ...]] = {
+    status: tuple(s for s in STATUSES if s in moves) for status, moves in TRANSITIONS.items()}
 
 REWARD_STATUSES = ("pending", "approved", "rejected")
 
@@ -56,10 +59,10 @@ class RewardAlreadyReviewed(Conflict):
                          details=[{"field": "reward_status", "message": reward_status}])
 
 
-def allowed_moves(status: str) -> list[str]:
+def allowed_moves(status: str) -> tuple[str, ...]:
     """The statuses an entry in `status` may move to, in the workflow's order (what a
     client offers; `check_transition` enforces the same table)."""
-    return [s for s in STATUSES if s in TRANSITIONS.get(status, frozenset())]
+    return _MOVES.get(status, ())
 
 
 def check_transition(current: str, wanted: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -19,19 +19,26 @@ from resonanz.shared.params import parse_datetime, parse_uuid, path_uuid
 
 from .domain import Campaign, Entry, Reward, reward_of
 
-ENTRY_COLUMNS = (
-    "id, tenant_id, widget_id, body, rating, category, metadata, customer_email, answers,"
-    " status, assignee, quality, quality_score, reward_status, reviewed_by, reviewed_at,"
-    " review_reason, version, created_at, updated_at, first_response_at, resolved_at,"
-    " deleted_at"
-)
+
+def _columns(table: str = "", listed: bool = False) -> str:
+    """An entry's columns in the order of its fields (a row becomes an Entry by position).
+    `listed`: as lists carry it, its quality without the components, each with its reason
+    (1.2 of an entry's 1.3 kB of quality), which no list shows; an entry's own page does."""
+    return ", ".join(
+        f"{table}quality - 'components' AS quality" if listed and field.name == "quality"
+        else f"{table}{field.name}" for field in fields(Entry))
+
+
+ENTRY_COLUMNS = _columns()
+LISTED_COLUMNS = _columns(listed=True)
 
 
 def entry_from_row(row: asyncpg.Record) -> Entry:
-    values = dict(row)
-    for key in ("id", "tenant_id", "widget_id"):
-        values[key] = str(values[key]) if values[key] is not None else None
-    return Entry(**{k: values[k] for k in Entry.__dataclass_fields__})
+    """The Entry of a row selected as ENTRY_COLUMNS (its ids as text). By position: a page of
+    500 rows made by name cost the service a fifth of its time for the page."""
+    entry_id, tenant_id, widget_id, *rest = row.values()
+    return Entry(str(entry_id), str(tenant_id), None if widget_id is None else str(widget_id),
+                 *rest)
 
 
 @dataclass(frozen=True)
@@ -329,11 +336,11 @@ async def list_entries(pool: asyncpg.Pool, q: ListQuery) -> EntryPage:
         # the table is vacuumed) and reads only the page's rows from the table, instead of
         # every skipped row's columns: 101 -> 22 ms at offset 250,000 (0.3 -> 0.7 ms at 50).
         rows = await pool.fetch(
-            f"SELECT {ENTRY_COLUMNS} FROM entries WHERE id IN (SELECT id FROM entries"
+            f"SELECT {LISTED_COLUMNS} FROM entries WHERE id IN (SELECT id FROM entries"
             f" WHERE {' AND '.join(where)} {order} {page}) {order}", *args)
     else:
         rows = await pool.fetch(
-            f"SELECT {ENTRY_COLUMNS} FROM entries WHERE {' AND '.join(where)} {order} {page}",
+            f"SELECT {LISTED_COLUMNS} FROM entries WHERE {' AND '.join(where)} {order} {page}",
             *args)
     items = [entry_from_row(r) for r in rows[: q.limit]]
     more = len(rows) > q.limit
@@ -343,7 +350,7 @@ async def list_entries(pool: asyncpg.Pool, q: ListQuery) -> EntryPage:
 # A search first looks among the newest entries that pass the list's other filters, this
 # many at most: a common word fills its page there.
 SEARCH_PROBE = 1000
-QUALIFIED_COLUMNS = ", ".join(f"e.{name.strip()}" for name in ENTRY_COLUMNS.split(","))
+QUALIFIED_LISTED_COLUMNS = _columns("e.", listed=True)
 
 
 async def _searched(pool: asyncpg.Pool, where: list[str], args: list[Any], direction: str,
@@ -361,7 +368,7 @@ async def _searched(pool: asyncpg.Pool, where: list[str], args: list[Any], direc
     others = [w for w in where if not w.startswith("search @@")]
     term = next(w for w in where if w.startswith("search @@"))
     rows = await pool.fetch(
-        f"SELECT {QUALIFIED_COLUMNS} FROM (SELECT id, created_at FROM entries"
+        f"SELECT {QUALIFIED_LISTED_COLUMNS} FROM (SELECT id, created_at FROM entries"
         f" WHERE {' AND '.join(others)} ORDER BY created_at {direction}, id {direction}"
         f" LIMIT {SEARCH_PROBE}) recent JOIN entries e ON e.id = recent.id WHERE e.{term}"
         f" ORDER BY recent.created_at {direction}, recent.id {direction} {page}", *args)
@@ -371,7 +378,7 @@ async def _searched(pool: asyncpg.Pool, where: list[str], args: list[Any], direc
         await conn.execute("SET LOCAL enable_indexscan = off;"
                            " SET LOCAL enable_indexonlyscan = off; SET LOCAL enable_seqscan = off")
         return list(await conn.fetch(
-            f"SELECT {ENTRY_COLUMNS} FROM entries WHERE {' AND '.join(where)}"
+            f"SELECT {LISTED_COLUMNS} FROM entries WHERE {' AND '.join(where)}"
             f" ORDER BY created_at {direction}, id {direction} {page}", *args))
 
 
