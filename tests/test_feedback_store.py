@@ -7,6 +7,7 @@ import json
 import random
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +24,7 @@ from resonanz.feedback.store import (
     NewEntry,
     count_entries,
     fold_entry_counts,
+    get_entry,
     insert_entries,
     list_entries,
     look_up,
@@ -303,3 +305,23 @@ async def test_a_deep_page_number_lists_the_same_rows_as_an_offset(
         page = await list_entries(feedback_pool, q)
         assert [e.id for e in page.items] == [str(r["id"]) for r in expected]
         assert page.total == (2300 if not q.statuses else 1150)
+
+
+async def test_lists_carry_the_quality_without_its_components_and_the_entry_all_of_it(
+    feedback_pool: asyncpg.Pool,
+) -> None:
+    row = new_entry()
+    quality = {"score": 80, "label": "good", "version": "test", "language": "de",
+               "duplicate_of": None,
+               "components": {"specificity": {"points": 12, "reason": "names the size chart"}}}
+    row = NewEntry(replace(row.entry, quality=quality), row.simhash, row.actor, row.event,
+                   row.topic)
+    await GroupCommit(feedback_pool, insert_entries, one_statement=True).submit(row)
+    summary = {k: v for k, v in quality.items() if k != "components"}
+    for q in (ListQuery(tenant_id=TENANT, limit=500),
+              ListQuery(tenant_id=TENANT, limit=500, search="Größentabelle")):
+        listed = [e for e in (await list_entries(feedback_pool, q)).items if e.id == row.entry.id]
+        assert [e.quality for e in listed] == [summary], q
+    entry = await get_entry(feedback_pool, TENANT, row.entry.id)
+    assert entry.quality == quality
+    assert entry == replace(listed[0], quality=quality)
