@@ -21,10 +21,11 @@ import json
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from functools import cache, lru_cache
-from itertools import chain, pairwise
+from functools import cache, cached_property, lru_cache
+from itertools import chain, pairwise, repeat
+from operator import itemgetter, mul, truediv
 from pathlib import Path
 
 MODEL_PATH = Path(__file__).parent / "data" / "learned_model.json"
@@ -59,7 +60,7 @@ def _grams(word: str) -> tuple[str, ...]:
 def word_features(words: list[str]) -> Counter[str]:
     """Words and pairs of neighbouring words."""
     counts = Counter(words)
-    counts.update(f"{a} {b}" for a, b in pairwise(words))
+    counts.update(map(" ".join, pairwise(words)))
     return counts
 
 
@@ -82,53 +83,147 @@ def weighted(counts: Mapping[str, int], idf: Mapping[str, float]) -> dict[str, f
 
 # n-gram -> (idf, the reward head's coefficient, the spam head's coefficient)
 Weights = dict[str, tuple[float, ...]]
-Known = list[tuple[str, float, tuple[float, ...]]]  # n-gram, weighted(counts), its weights
+# Words recur across entries: which n-grams of a word the model knows is looked up once per
+# word, not once per entry (up to this many words, then the table starts again).
+_PER_WORD_LIMIT = 16384
 
 
-def _known(counts: Mapping[str, int], weights: Weights) -> Known:
-    """The known n-grams with their sublinear tf * idf, scaled to unit length."""
-    known = [(f, (1 + math.log(c)) * w[0], w) for f, c in counts.items()
-             if (w := weights.get(f)) is not None]
-    norm = math.sqrt(sum(v * v for _, v, _ in known))
-    return [(f, v / norm, w) for f, v, w in known] if norm else []
+class _Tf(dict[int, float]):
+    """Sublinear tf, 1 + log(count), worked out once per count (counts are bounded, as
+    only the first MAX_CHARS characters are read)."""
+
+    def __missing__(self, count: int) -> float:
+        self[count] = tf = 1 + math.log(count)
+        return tf
 
 
-def _pushes(known: Known, column: int) -> dict[str, float]:
-    """Each known n-gram's share of the logit: coefficient * weighted(counts)."""
-    return {f: w[column] * v for f, v, w in known}
+_TF = _Tf()
+_IDF = itemgetter(0)
+
+
+class Table:
+    """The char n-grams the model knows, with their weights, and per word which of them it
+    contains (in the order of _grams, and in the order of _gram_set, for the reason)."""
+
+    def __init__(self, weights: Weights) -> None:
+        self.weights = weights
+        self._grams: dict[str, tuple[str, ...]] = {}
+        self._gram_set: dict[str, tuple[str, ...]] = {}
+
+    def grams(self, word: str) -> tuple[str, ...]:
+        found = self._grams.get(word)
+        if found is None:
+            found = self._remember(self._grams, word, _grams(word))
+        return found
+
+    def gram_set(self, word: str) -> tuple[str, ...]:
+        found = self._gram_set.get(word)
+        if found is None:
+            found = self._remember(self._gram_set, word, _gram_set(word))
+        return found
+
+    def _remember(self, cache: dict[str, tuple[str, ...]], word: str,
+                  grams: Iterable[str]) -> tuple[str, ...]:
+        if len(cache) >= _PER_WORD_LIMIT:
+            cache.clear()
+        cache[word] = known = tuple(filter(self.weights.__contains__, grams))
+        return known
+
+
+@dataclass(frozen=True)
+class Group:
+    """The known n-grams of one kind in an entry, with their weights and their sublinear
+    tf * idf scaled to unit length (the kind's share of the features)."""
+
+    grams: list[str]
+    weights: list[tuple[float, ...]]
+    scaled: list[float]
+
+    @classmethod
+    def of(cls, known: Mapping[str, int], weights: Weights) -> Group:
+        rows = list(map(weights.__getitem__, known))
+        values = list(map(mul, map(_TF.__getitem__, known.values()), map(_IDF, rows)))
+        # Summed in the n-grams' order, and each value divided, as `weighted` does: the
+        # pushes, and so the probabilities, stay the same to the last bit.
+        norm = math.sqrt(sum(map(mul, values, values)))
+        scaled = list(map(truediv, values, repeat(norm))) if norm else []
+        return cls(list(known), rows, scaled)
+
+    def pushes(self, column: int) -> Iterator[float]:
+        """Each known n-gram's share of a head's logit: coefficient * scaled tf * idf."""
+        return map(mul, map(itemgetter(column), self.weights), self.scaled)
+
+
+@dataclass(frozen=True)
+class Weighing:
+    """One entry's n-grams, counted and weighed once for both heads."""
+
+    text: str
+    words: list[str]  # as the model reads them (digits as 0)
+    chars: Group
+    pairs: Group
+    table: Table
+
+    @cached_property
+    def written(self) -> dict[str, str]:
+        """Each distinct word as first written ("42" for "00")."""
+        shown = _WORD_RE.findall(self.text[:MAX_CHARS].lower())
+        written: dict[str, str] = {}
+        for word, first in zip(self.words, shown, strict=True):
+            written.setdefault(word, first)
+        return written
+
+    @cached_property
+    def owners(self) -> Counter[str]:
+        """How many distinct words of the entry have each known char n-gram."""
+        return Counter(chain.from_iterable(map(self.table.gram_set, self.written)))
+
+    @cached_property
+    def telling(self) -> dict[str, tuple[str, ...]]:
+        """The words worth naming in a reason, each with its known char n-grams."""
+        return {word: self.table.gram_set(word) for word, first in self.written.items()
+                if _telling(first)}
 
 
 @dataclass(frozen=True)
 class Reading:
-    """What the model made of one text."""
+    """What one head made of one text."""
 
     probability: float
-    words: list[str]  # as the model read them (digits as 0)
-    shown: list[str]  # the same words as written
-    chars: dict[str, float]  # known char n-gram -> its push on the logit
-    pairs: dict[str, float]  # known word or word pair -> its push
+    weighing: Weighing
+    column: int
 
     def signs(self, positive: bool, limit: int = 3) -> list[str]:
         """The words of the text that pushed hardest one way. Each n-gram's push is shared
         by the words it occurs in, so the words' pushes add up to the model's verdict;
         short function words ("on", "die") weigh too, but explain nothing to a reader."""
-        written: dict[str, str] = {}  # each word as first written ("42" for "00")
-        for word, shown in zip(self.words, self.shown, strict=True):
-            written.setdefault(word, shown)
-        owners: Counter[str] = Counter()
-        for word in written:
-            owners.update(_gram_set(word))
-        push = {word: self.pairs.get(word, 0.0)
-                + sum(self.chars.get(g, 0.0) / owners[g] for g in _gram_set(word))
-                for word in written}
-        for a, b in dict.fromkeys(pairwise(self.words)):
-            share = self.pairs.get(f"{a} {b}", 0.0) / 2
-            push[a] += share
-            push[b] += share
-        ranked = sorted((w for w, p in push.items()
-                         if (p > 0) == positive and p and _telling(written[w])),
+        written, push = self.weighing.written, self._word_pushes()
+        ranked = sorted((w for w, p in push.items() if (p > 0) == positive and p),
                         key=lambda w: (-abs(push[w]), written[w]))
         return [written[w] for w in ranked[:limit]]
+
+    def _word_pushes(self) -> dict[str, float]:
+        """Each telling word's share of the logit: its own push as a word, the pushes of its
+        char n-grams divided among the words that have them, half of each pair's. Only
+        known n-grams push (the others would add 0.0); each sum keeps the order of the
+        n-grams (in _gram_set) and of the pairs (in the text), so it is the same to the bit
+        whatever is left out."""
+        weighing, column = self.weighing, self.column
+        chars = dict(zip(weighing.chars.grams, weighing.chars.pushes(column), strict=True))
+        pairs = dict(zip(weighing.pairs.grams, weighing.pairs.pushes(column), strict=True))
+        owners = weighing.owners
+        push = {word: pairs.get(word, 0.0)
+                + sum(map(truediv, map(chars.__getitem__, grams), map(owners.__getitem__, grams)))
+                for word, grams in weighing.telling.items()}
+        for pair, value in pairs.items():
+            if " " in pair:
+                a, b = pair.split(" ")
+                share = value / 2
+                if a in push:
+                    push[a] += share
+                if b in push:
+                    push[b] += share
+        return push
 
 
 @lru_cache(maxsize=16384)
@@ -155,38 +250,29 @@ class Model:
 
     version: str
     intercept: float
-    chars: Weights
+    chars: Table
     pairs: Weights
     column: int = 1
 
-    def read(self, text: str) -> Reading:
-        words, chars_known, pairs_known = _weighted(text, self.chars, self.pairs)
-        chars = _pushes(chars_known, self.column)
-        pairs = _pushes(pairs_known, self.column)
-        logit = self.intercept + sum(chain(chars.values(), pairs.values()))
-        probability = 1 / (1 + math.exp(-max(-30.0, min(30.0, logit))))
-        shown = _WORD_RE.findall(text[:MAX_CHARS].lower())
-        return Reading(probability, words, shown, chars, pairs)
-
-
-# The last few texts read, with the weights they were read with: both heads read the same
-# entry one after the other and share the weights, so its n-grams are counted and weighted
-# once. (Read only: the lists are shared between the heads.)
-_RECENT: dict[tuple[str, int, int], tuple[list[str], Known, Known]] = {}
-_RECENT_SIZE = 4
-
-
-def _weighted(text: str, chars: Weights, pairs: Weights) -> tuple[list[str], Known, Known]:
-    key = (text, id(chars), id(pairs))
-    found = _RECENT.get(key)
-    if found is None:
+    def weigh(self, text: str) -> Weighing:
+        """The entry's known n-grams, weighed; any head of the same weights can judge them."""
         words = tokens(text)
-        found = (words, _known(char_features(words), chars),
-                 _known(word_features(words), pairs))
-        if len(_RECENT) >= _RECENT_SIZE:
-            _RECENT.clear()
-        _RECENT[key] = found
-    return found
+        chars = Counter(chain.from_iterable(map(self.chars.grams, words)))
+        pairs = word_features(words)
+        known_pairs = {f: pairs[f] for f in filter(self.pairs.__contains__, pairs)}
+        return Weighing(text, words, Group.of(chars, self.chars.weights),
+                        Group.of(known_pairs, self.pairs), self.chars)
+
+    def judge(self, weighing: Weighing) -> Reading:
+        if weighing.table is not self.chars:
+            raise ValueError("weighed with another model's weights")
+        logit = self.intercept + sum(chain(weighing.chars.pushes(self.column),
+                                           weighing.pairs.pushes(self.column)))
+        probability = 1 / (1 + math.exp(-max(-30.0, min(30.0, logit))))
+        return Reading(probability, weighing, self.column)
+
+    def read(self, text: str) -> Reading:
+        return self.judge(self.weigh(text))
 
 
 def from_dict(data: Mapping[str, object], head: str = "reward") -> Model:
@@ -194,21 +280,21 @@ def from_dict(data: Mapping[str, object], head: str = "reward") -> Model:
     return _head(_weights(data), data, head)
 
 
-def _weights(data: Mapping[str, object]) -> tuple[Weights, Weights]:
+def _weights(data: Mapping[str, object]) -> tuple[Table, Weights]:
     features: dict[str, list[float]] = data["features"]  # type: ignore[assignment]
     chars = {f[2:]: tuple(v) for f, v in features.items() if f.startswith("c:")}
     pairs = {f[2:]: tuple(v) for f, v in features.items() if f.startswith("w:")}
-    return chars, pairs
+    return Table(chars), pairs
 
 
-def _head(weights: tuple[Weights, Weights], data: Mapping[str, object], head: str) -> Model:
+def _head(weights: tuple[Table, Weights], data: Mapping[str, object], head: str) -> Model:
     intercepts: dict[str, float] = data["intercepts"]  # type: ignore[assignment]
     return Model(str(data["version"]), float(intercepts[head]), *weights,
                  column=HEADS.index(head) + 1)
 
 
 @cache
-def _shipped() -> tuple[dict[str, object], tuple[Weights, Weights]]:
+def _shipped() -> tuple[dict[str, object], tuple[Table, Weights]]:
     data = json.loads(MODEL_PATH.read_text(encoding="utf-8"))
     return data, _weights(data)
 

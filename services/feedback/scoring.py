@@ -154,6 +154,8 @@ def score_feedback(
     duplicate_of, duplicate_part = _duplicate(text, earlier)
     (specificity, concrete), experience = _specificity(t), _experience(t)
     substance = specificity.points + experience.points
+    # Both heads judge the same n-grams, counted and weighed once.
+    weighing = learned.load(VERSION).weigh(t.raw)
     breakdown = {
         "effort": _effort(t), "specificity": specificity, "experience": experience,
         "language": language_part, "readability": _readability(t),
@@ -161,8 +163,8 @@ def score_feedback(
         "boilerplate": _boilerplate(t, concrete),
         "spam": _spam(t, substance, experience.points), "profanity": _profanity(t),
         "duplicate": duplicate_part,
-        "learned": _learned(t.raw) if duplicate_of is None else _NOT_ASKED,
-        "learned_spam": _learned_spam(t.raw),
+        "learned": _learned(weighing) if duplicate_of is None else _NOT_ASKED,
+        "learned_spam": _learned_spam(weighing),
     }
     total = max(0, min(100, sum(c.points for c in breakdown.values())))
     return QualityScore(total, _label(total, breakdown), language, breakdown, duplicate_of)
@@ -270,8 +272,8 @@ SPAM_HEAD_FROM = 0.6
 SPAM_HEAD_MAX = 30
 
 
-def _learned_spam(raw: str) -> ComponentScore:
-    reading = learned.load(VERSION, "spam").read(raw)
+def _learned_spam(weighing: learned.Weighing) -> ComponentScore:
+    reading = learned.load(VERSION, "spam").judge(weighing)
     probability = reading.probability
     points = -round(SPAM_HEAD_MAX * max(0.0, (probability - SPAM_HEAD_FROM)
                                         / (1 - SPAM_HEAD_FROM)))
@@ -281,8 +283,8 @@ def _learned_spam(raw: str) -> ComponentScore:
     return ComponentScore(points, 0, -SPAM_HEAD_MAX, reason)
 
 
-def _learned(raw: str) -> ComponentScore:
-    reading = learned.load(VERSION).read(raw)
+def _learned(weighing: learned.Weighing) -> ComponentScore:
+    reading = learned.load(VERSION).judge(weighing)
     probability = reading.probability
     points = round(LEARNED_MAX * (2 * probability - 1))
     leaning = "for" if probability >= 0.5 else "against"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import subprocess
@@ -535,6 +536,43 @@ def test_the_spam_model_names_its_signs_and_only_ever_costs_points() -> None:
     assert -scoring.SPAM_HEAD_MAX <= ad.points < 0 == genuine.points
     assert "strongest signs: '" in ad.reason
     assert "strongest signs" not in genuine.reason
+
+
+@pytest.mark.parametrize("head", learned.HEADS)
+@pytest.mark.parametrize("text", [GERMAN_REVIEW, ENGLISH_REVIEW, "Alles super, gerne wieder!",
+                                  "sehr sehr sehr gut gut 42 42 Größe 38", "", "!!!"])
+def test_one_weighing_gives_each_head_the_probability_of_the_trained_features(
+        text: str, head: str) -> None:
+    # The scorer weighs an entry's n-grams once for both heads, without the lists the
+    # trainer builds: the probability must still be the trainer's features to the last bit.
+    model = learned.load(VERSION, head)
+    chars, words = learned.raw_features(text)
+    column = learned.HEADS.index(head) + 1
+    char_weights, word_weights = model.chars.weights, model.pairs
+    pushes = [*(char_weights[f][column] * v for f, v in learned.weighted(
+                  chars, {f: w[0] for f, w in char_weights.items()}).items()),
+              *(word_weights[f][column] * v for f, v in learned.weighted(
+                  words, {f: w[0] for f, w in word_weights.items()}).items())]
+    logit = max(-30.0, min(30.0, model.intercept + sum(pushes)))
+    weighing = learned.load(VERSION).weigh(text)
+    assert model.judge(weighing).probability == 1 / (1 + math.exp(-logit))
+
+
+def test_a_head_refuses_an_entry_weighed_with_other_weights() -> None:
+    document = json.loads(learned.MODEL_PATH.read_text(encoding="utf-8"))
+    other = learned.from_dict(document, "spam")
+    with pytest.raises(ValueError, match="another model"):
+        learned.load(VERSION, "spam").judge(other.weigh(GERMAN_REVIEW))
+
+
+def test_the_spam_model_names_the_same_signs_whether_or_not_the_reward_head_read_first() -> None:
+    text = ("Günstige Designer-Taschen direkt ab Lager, einfach Nachricht schreiben, "
+            "gratis Versand!")
+    weighing = learned.load(VERSION).weigh(text)
+    alone = learned.load(VERSION, "spam").read(text).signs(True)
+    learned.load(VERSION).judge(weighing).signs(False)
+    assert learned.load(VERSION, "spam").judge(weighing).signs(True) == alone
+    assert alone  # the ad has signs to name
 
 
 def test_below_the_reward_fair_and_poor_follow_the_rules_alone() -> None:
