@@ -26,6 +26,7 @@ from typing import Any
 
 import aiohttp
 import asyncpg
+import orjson
 import psutil
 from aiohttp import web
 
@@ -38,6 +39,7 @@ from resonanz.analytics.domain import (
     STAT_GRAINS,
 )
 from resonanz.devstack.supervisor import EmbeddedPostgres, Stack, TansuBroker
+from resonanz.feedback.scoring import score_feedback
 from resonanz.shared.kafka import all_topics, ensure_topics
 from resonanz.shared.settings import Settings, service_role, with_user
 
@@ -731,7 +733,8 @@ BULK_ENTRIES = """
            (ARRAY['usability','delivery','price'])[1 + g % 3], status,
            CASE WHEN g % 10 = 0 THEN '00000000-0000-0000-0000-00000000000' || (g / 10 % 10)
            END,
-           jsonb_build_object('label', (ARRAY['good','fair','poor','spam'])[1 + g % 4]),
+           jsonb_build_object('label', (ARRAY['good','fair','poor','spam'])[1 + g % 4],
+                              'score', (g * 37) % 101) || $3::jsonb,
            (g * 37) % 101,
            (ARRAY['pending','approved','rejected','none'])[1 + g / 7 % 4],
            CASE WHEN g % 3 = 0 THEN jsonb_build_object('q2', 'Tracking worked ' || g)
@@ -747,6 +750,12 @@ BULK_ENTRIES = """
                          - (g % 86400) * interval '1 second' AS created,
                          ((g::bigint * 7919) % 10007) / 10007.0 AS u) AS x
 """
+
+# What every bulk entry's quality carries beside its label and score, as the scorer writes
+# it: the components with their reasons are most of an entry's bytes (1.3 kB).
+QUALITY_PARTS = {k: v for k, v in score_feedback(
+    "Checkout button was unresponsive on mobile Safari.", 2, None, []).as_dict().items()
+    if k not in ("label", "score")}
 
 # The inbox's typical lists (issue 16): newest first, a filter or two, a search term;
 # `me` is one of the bulk assignees.
@@ -766,10 +775,11 @@ async def bulk_load(database_url: str, tenant: str, rows: int) -> None:
     """1 M entries straight into the feedback schema, and their aggregates computed in SQL
     as the analytics service keeps them: a benchmark fixture, standing in for months of
     traffic. Two thirds were answered within two days, a third resolved within a week
-    (a third of those archived afterwards), spread over hundreds of duration buckets."""
+    (a third of those archived afterwards), spread over hundreds of duration buckets; each
+    carries a quality breakdown of the scorer's size (before 2026-12-04 only its label)."""
     conn = await asyncpg.connect(database_url)
     try:
-        await conn.execute(BULK_ENTRIES, tenant, rows)
+        await conn.execute(BULK_ENTRIES, tenant, rows, orjson.dumps(QUALITY_PARTS).decode())
         # Months of traffic would have been through autovacuum (insert-triggered since
         # PostgreSQL 13): the visibility map is set, so index-only scans are possible.
         await conn.execute("VACUUM (ANALYZE) feedback.entries")
