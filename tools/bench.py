@@ -751,12 +751,6 @@ BULK_ENTRIES = """
                          ((g::bigint * 7919) % 10007) / 10007.0 AS u) AS x
 """
 
-# What every bulk entry's quality carries beside its label and score, as the scorer writes
-# it: the components with their reasons are most of an entry's bytes (1.3 kB).
-QUALITY_PARTS = {k: v for k, v in score_feedback(
-    "Checkout button was unresponsive on mobile Safari.", 2, None, []).as_dict().items()
-    if k not in ("label", "score")}
-
 # The inbox's typical lists (issue 16): newest first, a filter or two, a search term;
 # `me` is one of the bulk assignees.
 INBOX_QUERIES = {
@@ -779,7 +773,12 @@ async def bulk_load(database_url: str, tenant: str, rows: int) -> None:
     carries a quality breakdown of the scorer's size (before 2026-12-04 only its label)."""
     conn = await asyncpg.connect(database_url)
     try:
-        await conn.execute(BULK_ENTRIES, tenant, rows, orjson.dumps(QUALITY_PARTS).decode())
+        # Beside its label and score, each entry's quality as the scorer writes it: the
+        # components with their reasons are most of an entry's bytes (1.3 kB).
+        quality = score_feedback("Checkout button was unresponsive on mobile Safari.", 2, None,
+                                 []).as_dict()
+        parts = {k: v for k, v in quality.items() if k not in ("label", "score")}
+        await conn.execute(BULK_ENTRIES, tenant, rows, orjson.dumps(parts).decode())
         # Months of traffic would have been through autovacuum (insert-triggered since
         # PostgreSQL 13): the visibility map is set, so index-only scans are possible.
         await conn.execute("VACUUM (ANALYZE) feedback.entries")

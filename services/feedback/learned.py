@@ -21,9 +21,9 @@ import json
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from functools import cache, cached_property, lru_cache
+from functools import cache, cached_property, lru_cache, partial
 from itertools import chain, pairwise, repeat
 from operator import itemgetter, mul, truediv
 from pathlib import Path
@@ -84,7 +84,7 @@ def weighted(counts: Mapping[str, int], idf: Mapping[str, float]) -> dict[str, f
 # n-gram -> (idf, the reward head's coefficient, the spam head's coefficient)
 Weights = dict[str, tuple[float, ...]]
 # Words recur across entries: which n-grams of a word the model knows is looked up once per
-# word, not once per entry (up to this many words, then the table starts again).
+# word, not once per entry (for this many of the words last seen).
 _PER_WORD_LIMIT = 16384
 
 
@@ -107,27 +107,11 @@ class Table:
 
     def __init__(self, weights: Weights) -> None:
         self.weights = weights
-        self._grams: dict[str, tuple[str, ...]] = {}
-        self._gram_set: dict[str, tuple[str, ...]] = {}
-
-    def grams(self, word: str) -> tuple[str, ...]:
-        found = self._grams.get(word)
-        if found is None:
-            found = self._remember(self._grams, word, _grams(word))
-        return found
-
-    def gram_set(self, word: str) -> tuple[str, ...]:
-        found = self._gram_set.get(word)
-        if found is None:
-            found = self._remember(self._gram_set, word, _gram_set(word))
-        return found
-
-    def _remember(self, cache: dict[str, tuple[str, ...]], word: str,
-                  grams: Iterable[str]) -> tuple[str, ...]:
-        if len(cache) >= _PER_WORD_LIMIT:
-            cache.clear()
-        cache[word] = known = tuple(filter(self.weights.__contains__, grams))
-        return known
+        known = partial(filter, weights.__contains__)
+        self.grams: Callable[[str], tuple[str, ...]] = lru_cache(_PER_WORD_LIMIT)(
+            lambda word: tuple(known(_grams(word))))
+        self.gram_set: Callable[[str], tuple[str, ...]] = lru_cache(_PER_WORD_LIMIT)(
+            lambda word: tuple(known(_gram_set(word))))
 
 
 @dataclass(frozen=True)

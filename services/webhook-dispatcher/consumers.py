@@ -51,6 +51,12 @@ def outgoing(event: CloudEvent, data: EventData,
                                event.time)
 
 
+def carried(event: CloudEvent) -> dict[str, Any]:
+    """The personal fields as an event of an older release carried them (for an entry the
+    feedback service does not know; its answer wins otherwise)."""
+    return {name: event.data.get(name) for name in PERSONAL_FIELDS}
+
+
 async def fan_out(conn: asyncpg.Connection, event: CloudEvent, data: EventData,
                   personal: dict[str, Any] | None = None) -> list[deliveries.Fresh]:
     """One delivery per subscription that asked for this kind of event. Returns those due
@@ -97,8 +103,7 @@ def build_handlers(box: SecretBox, invitation_link_template: str | None = None,
         if owner is None:
             raise RuntimeError("the dispatcher needs the feedback service's address")
         found = await owner.personal(event.tenantid, entry_id)
-        return found if found is not None else {
-            name: event.data.get(name) for name in PERSONAL_FIELDS}
+        return found if found is not None else carried(event)
 
     async def on_feedback_created(conn: asyncpg.Connection,
                                   events: list[tuple[CloudEvent, FeedbackCreated]]) -> None:
@@ -110,15 +115,13 @@ def build_handlers(box: SecretBox, invitation_link_template: str | None = None,
         route = WEBHOOK_ROUTES[FeedbackCreated]
         wanted = await subscriptions.tenants_subscribed(
             conn, sorted({event.tenantid for event, _ in events}), route.subscribable)
+        ids = {tenant_id: [data.entry.id for event, data in events if event.tenantid == tenant_id]
+               for tenant_id in sorted(wanted)}
         # Asked for every tenant at once: one tenant's many entries do not delay another's.
-        found: dict[str, dict[str, Any]] = {}
-        for part in await asyncio.gather(*(owner.personal_many(tenant_id, [
-                data.entry.id for event, data in events if event.tenantid == tenant_id])
-                for tenant_id in sorted(wanted))):
-            found |= part
+        parts = await asyncio.gather(*(owner.personal_many(t, i) for t, i in ids.items()))
+        found = {entry_id: fields for part in parts for entry_id, fields in part.items()}
         hand_off(await deliveries.fan_out(conn, route.subscribable, [
-            outgoing(event, data, found.get(data.entry.id) or {
-                name: event.data.get(name) for name in PERSONAL_FIELDS})
+            outgoing(event, data, found.get(data.entry.id) or carried(event))
             for event, data in events if event.tenantid in wanted]))
 
     async def on_payout_completed(conn: asyncpg.Connection, event: CloudEvent,
