@@ -1,9 +1,10 @@
 """`make score-report`: the quality scorer against the held-out sets of the labelled corpus.
 
 Prints, for each held-out set separately (the original held-out half, the fresh one of
-2026-12 and the spam and hard-negative one of 2026-12b), precision, recall and F1 per
-label (good / low / spam) and for the reward decision (good vs not), the confusion matrix
-and the p99 scoring latency per entry, then the done-when figures of issue 25 side by side.
+2026-12, the spam and hard-negative one of 2026-12b and the subtle-spam one of 2026-12c),
+precision, recall and F1 per label (good / low / spam) and for the reward decision (good vs
+not), the confusion matrix and the p99 scoring latency per entry, then the done-when figures
+of issue 25 side by side.
 The corpus and its split: services/feedback/data/README.md. The figures in
 docs/benchmarks.md ("Quality scoring") come from this script. Held-out sets are reported in
 aggregate only: misclassified entries are listed for the development half alone, the only

@@ -675,7 +675,8 @@ def test_corpus_is_big_and_varied_enough() -> None:
     assert len(rows) >= 900
     assert {row.language for row in rows} == {"de", "en", "mix"}
     assert {row.shop for row in rows} == {"fashion", "outdoor", "electronics", "food",
-                                          "furniture", "drugstore", "books", "pets", "bikes"}
+                                          "furniture", "drugstore", "books", "pets", "bikes",
+                                          "garden", "toys"}
     labels = Counter(row.label for row in rows)
     assert set(labels) == set(evaluation.CLASSES)
     assert min(labels.values()) >= 150
@@ -697,6 +698,15 @@ def test_the_spam_and_hard_negative_set_is_big_enough() -> None:
     # data/README.md: 2026-12b, spam of many kinds and genuine entries that look like it
     labels = Counter(row.label for row in evaluation.load("heldout_2026_12b"))
     assert labels["spam"] >= 50 and labels["good"] >= 25 and labels["low"] >= 25
+
+
+def test_the_subtle_spam_set_is_big_and_varied_enough() -> None:
+    # data/README.md: 2026-12c, subtle spam and hard negatives from eleven shop kinds
+    rows = evaluation.load("heldout_2026_12c")
+    labels = Counter(row.label for row in rows)
+    assert labels["spam"] >= 50 and labels["good"] >= 25 and labels["low"] >= 20
+    assert {row.language for row in rows} == {"de", "en", "mix"}
+    assert len({row.shop for row in rows}) == 11
 
 
 @pytest.mark.parametrize("half", evaluation.HALVES)
@@ -731,6 +741,11 @@ def held_out_figures(half: str) -> tuple[dict[str, float], dict[str, dict[str, i
         strict=True, reason="2026.5 misses issue 25's spam recall on the fresh held-out set")),
     pytest.param("heldout_2026_12b", marks=pytest.mark.xfail(
         strict=True, reason="2026.5 misses issue 25's spam recall on the 2026-12b set")),
+    # 2026-12c, measured once before 2026.6 was tuned: spam recall 0.667 and reward
+    # precision 0.821 (7 of 57 spam entries said good).
+    pytest.param("heldout_2026_12c", marks=pytest.mark.xfail(
+        strict=True, reason="2026.5 misses issue 25's spam recall and reward precision on the"
+                            " 2026-12c set")),
 ])
 def test_held_out_figures_meet_the_targets(half: str) -> None:
     # Reward precision and recall >= 0.90, spam precision >= 0.90 and recall >= 0.95
@@ -747,6 +762,8 @@ RECORDED_2026_5 = {
                         "spam precision": 1.0, "spam recall": 0.895},
     "heldout_2026_12b": {"reward precision": 0.931, "reward recall": 0.931,
                          "spam precision": 1.0, "spam recall": 0.786},
+    "heldout_2026_12c": {"reward precision": 0.821, "reward recall": 0.970,
+                         "spam precision": 1.0, "spam recall": 0.667},
 }
 
 
