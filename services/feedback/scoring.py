@@ -19,7 +19,10 @@ the words that weighed most. On entries the rules had not been tuned on it decid
 reward better than they did (docs/benchmarks.md "Quality scoring"); the rules keep their
 say near the threshold. From 2026.5 a second head of the model, trained the same way for
 "spam or not", adds up to 30 penalty points to the rules' spam signals when it is fairly
-sure (learned_spam); it cannot call an entry spam on its own.
+sure (learned_spam); it cannot call an entry spam on its own. From 2026.6 the register
+component adds the shape of product, advertising and offer text (no first person and no
+order or use of the product, but the reader addressed, calls to act, a business speaking of
+itself, specifications, advertising words, lists) to the same spam decision.
 
 How well it works is measured on a labelled corpus with a held-out half (data/README.md,
 `make score-report`, docs/benchmarks.md "Quality scoring"). Duplicate detection uses a
@@ -48,7 +51,7 @@ from typing import Literal
 # Absolute, so that tools/score_report.py --scorer can load this file by its path.
 from resonanz.feedback import learned
 
-VERSION = "2026.5"
+VERSION = "2026.6"
 
 Label = Literal["good", "fair", "poor", "spam"]
 Language = Literal["de", "en", "unknown"]
@@ -161,7 +164,8 @@ def score_feedback(
         "language": language_part, "readability": _readability(t),
         "consistency": _consistency(t, rating),
         "boilerplate": _boilerplate(t, concrete),
-        "spam": _spam(t, substance, experience.points), "profanity": _profanity(t),
+        "spam": _spam(t, substance, experience.points), "register": _register(t),
+        "profanity": _profanity(t),
         "duplicate": duplicate_part,
         "learned": _learned(weighing) if duplicate_of is None else _NOT_ASKED,
         "learned_spam": _learned_spam(weighing),
@@ -171,8 +175,11 @@ def score_feedback(
 
 
 def _label(total: int, breakdown: Mapping[str, ComponentScore]) -> Label:
-    # The spam model adds its doubt to the rules' signals: either alone may suffice.
-    if (breakdown["spam"].points + breakdown["learned_spam"].points <= SPAM_LABEL_PENALTY
+    # The spam model and (2026.6) the register add their doubt to the rules' signals: the
+    # rules alone may suffice, the model never alone, the register alone only with two kinds
+    # of product or advertising text found.
+    if (breakdown["spam"].points + breakdown["learned_spam"].points
+            + breakdown["register"].points <= SPAM_LABEL_PENALTY
             or breakdown["readability"].points < 0
             or breakdown["profanity"].points <= PROFANITY_LABEL_PENALTY
             or breakdown["boilerplate"].points <= BOILERPLATE_LABEL_PENALTY):
@@ -825,6 +832,136 @@ def _language(t: _Text) -> tuple[Language, ComponentScore]:
     return language, ComponentScore(LANGUAGE_MAX, LANGUAGE_MAX, 0, reason)
 
 
+# --- register: product, marketing or offer text rather than someone's experience ----------
+
+# 2026.6: what copied product text, shop advertising and machine-written praise share in
+# shape, whatever their words: nobody speaks of their own order or use of the product, and
+# the text addresses the reader, calls them to act, lists specifications or piles up the
+# adjectives of advertising. Each kind found costs REGISTER_POINTS; the points count
+# towards the spam decision with the spam rules and the spam model (_label), two kinds
+# suffice on their own. They are never given to an entry of fewer than eight words, or one
+# that speaks in the first person singular or of its order, delivery, return or use.
+# Tuned on the development half, out of fold for the model's part (docs/benchmarks.md
+# "Quality scoring"): no genuine entry there gets two kinds.
+REGISTER_MIN = -36
+REGISTER_POINTS = 18
+_REGISTER_MIN_WORDS = 8
+# "I", "ich": a customer reporting. (Shops and their ads say "we" and "our" too.)
+_FIRST_SINGULAR = frozenset({
+    "i", "me", "my", "mine", "myself", "i'm", "i've", "i'd", "i'll", "ich", "mir", "mich",
+    "mein", "meine", "meinen", "meinem", "meiner", "meines", "hab", "habe", "hatte", "hätte",
+    "bin",
+})
+# An order and what happened to it, or the product in use: the experience an ad never has.
+_EXPERIENCE_STEMS: tuple[str, ...] = (
+    # past participles and past tenses: what happened, not what an ad promises ("auf alle
+    # Bestellungen", "free delivery", "order now")
+    "bestellt", "geliefert", "angekommen", "ankam", " kam ", " kamen ", "bekommen",
+    "gekauft", "zurückgeschickt", "zurückgesendet", "umgetauscht", "getragen", "benutzt",
+    "ausprobiert", "probiert", "genutzt", "gemessen", "reklamiert", "aufgebaut", "montiert",
+    "ordered", "arrived", "received", "bought", "delivered", "returned", "exchanged", " wore ",
+    " worn ", " used ", " tried ", "tested", "measured", "assembled", " paid ", "bezahlt",
+    "bekam", "erhielt", "kaufte",
+)
+_EXPERIENCE_RE = re.compile("|".join(map(re.escape, sorted(_EXPERIENCE_STEMS, key=len,
+                                                           reverse=True))))
+# The reader addressed: English "you", German "du", and German "Sie"/"Ihnen"/"Ihre" written
+# with a capital inside a sentence (the formal "you", not "she" or "they").
+_READER_WORDS = frozenset({
+    "you", "your", "you're", "you'll", "you've", "yours", "yourself", "du", "dein", "deine",
+    "deinen", "deinem", "deiner", "dich", "dir",
+})
+_FORMAL_READER_RE = re.compile(r"(?<=[a-zäöüß,] )(?:Sie|Ihnen|Ihre[nmrs]?)\b")
+# Calls to act that open a sentence of an ad ("Entdecken Sie", "Elevate your", "Jetzt
+# zuschlagen").
+_CALLS = frozenset({
+    "entdecken", "entdecke", "erleben", "erlebe", "genießen", "genieße", "gönnen", "gönn",
+    "sichern", "sichere", "stöbern", "zuschlagen", "verwöhnen", "verwöhne", "jetzt",
+    "discover", "explore", "elevate", "spark", "grab", "shop", "taste", "upgrade", "unleash",
+    "enjoy", "treat", "meet", "gear", "experience", "transform", "claim", "join", "verify",
+    "imagine", "stell", "stellen",
+})
+_SENTENCE_START_RE = re.compile(r"(?:^|[.!?:]\s+|\n)[\"'„“(]*([^\W\d_]+)")
+# A business speaking of itself ("We offer", "our artisan products", "unsere Neuheiten"):
+# customers say "we" and "our" of their family and pets, not of a range or a team.
+_BUSINESS_VOICE_RE = re.compile(
+    r"\b(?:we are an?|we run|we offer|we provide|we sell|we deliver|our (?:products|team|"
+    r"brand|company|collection|shop|store|services?|prices|customers|range|partners?)|"
+    r"wir bieten|wir liefern|wir sind ein|wir verkaufen|unser(?:e|en|em|er)? (?:sortiment|"
+    r"team|shop|angebote?|neuheiten|kollektion|produkte|firma|kunden|partner|preise))\b")
+# Specifications: a number with a unit, "Key: value" pairs, "|" or bullet separators.
+_SPEC_UNIT_RE = re.compile(
+    r"\d\s?(?:mm|cm|kg|g|w|wh|kwh|mah|v|gb|tb|hz|db|ml|l|zoll|std|ie|mg|µg|kcal|pcs|"
+    r"stück|°c|°)(?![\w])|\d\s?%|g/m²")
+_SPEC_SEPARATORS = ("|", "•", "✔", "✓")
+# Comparing the specification with the real thing is what a customer does ("500 g statt
+# 1 kg", "not the 7 cm shown").
+_COMPARISON_WORDS = frozenset({
+    "statt", "anstatt", "instead", "not", "nicht", "than", "als", "laut", "angegeben",
+    "angegebenen", "advertised", "claimed", "shown", "stated", "only", "nur", "aber", "but",
+    "zu", "too",
+})
+# Adjectives and nouns of advertising and blurbs, which customers seldom use.
+_ADVERTISING_WORDS = frozenset({
+    "zeitlos", "zeitlose", "zeitlosen", "edel", "edle", "edlen", "hochwertig", "hochwertige",
+    "hochwertigen", "hochwertiger", "premium", "exklusiv", "exklusive", "einzigartig",
+    "unvergleichlich", "unvergleichliches", "atemberaubend", "atemberaubender",
+    "atemberaubende", "sorgfältig", "ausgewählten", "raffiniert", "robuste", "robusten",
+    "durchdachte", "langlebig", "langlebige", "vielseitig", "vielseitige", "ideale", "idealer",
+    "bereicherung", "highlight", "kollektion", "neuheiten", "genuss", "geschmackserlebnis",
+    "spürbar", "feuchtigkeitsspendenden", "dermatologisch", "pädagogisch", "fördert",
+    "bestsellerautors", "bestseller", "timeless", "elegant", "elegance", "lightweight",
+    "powerful", "durable", "versatile", "sustainable", "artisan", "finest", "handcrafted",
+    "crafted", "engineered", "innovative", "captivating", "compelling", "masterfully",
+    "unforgettable", "luminous", "sweeping", "bestselling", "thoughtful", "ultimate",
+    "effortless", "effortlessly", "stylish", "collection", "adventure", "adventures",
+    "imagination", "exclusive", "certified", "features", "vereint", "overall",
+})
+# Nearly no small words: a list of ingredients or attributes, not sentences.
+_SMALL_WORDS = _GERMAN | _ENGLISH | frozenset({"die", "was", "also", "an", "in", "so", "on",
+                                               "at", "or", "as", "by", "from", "all"})
+
+
+def _register(t: _Text) -> ComponentScore:
+    n = len(t.words)
+    if n < _REGISTER_MIN_WORDS:
+        return ComponentScore(0, 0, REGISTER_MIN, "too short to judge the register")
+    if _FIRST_SINGULAR & t.vocabulary or _EXPERIENCE_RE.search(t.padded):
+        return ComponentScore(0, 0, REGISTER_MIN,
+                              "speaks of own experience (first person, order or use)")
+    kinds = []
+    reader = sorted(_READER_WORDS & t.vocabulary) + sorted(
+        {m.lower() for m in _FORMAL_READER_RE.findall(t.raw)})
+    if reader:
+        kinds.append(f"addresses the reader{_listed(reader, 3)}")
+    calls = sorted({w for w in (m.lower() for m in _SENTENCE_START_RE.findall(t.raw))
+                    if w in _CALLS})
+    if calls:
+        kinds.append(f"calls to act{_listed(calls, 3)}")
+    business = _BUSINESS_VOICE_RE.search(t.lower)
+    if business:
+        kinds.append(f"speaks for a business ({business[0]!r})")
+    units = len(_SPEC_UNIT_RE.findall(t.lower))
+    separators = sum(map(t.raw.count, _SPEC_SEPARATORS))
+    keys = len(_SPEC_KEY_RE.findall(t.raw))
+    fields = keys + separators
+    if ((units >= 2 and fields) or units >= 4 or fields >= 2) \
+            and not _COMPARISON_WORDS & t.vocabulary:
+        kinds.append(f"lists specifications ({units} units, {fields} fields)")
+    advertising = sorted(_ADVERTISING_WORDS & t.vocabulary)
+    if len(advertising) >= 2:
+        kinds.append(f"advertising words{_listed(advertising, 3)}")
+    small = sum(1 for w in t.words if w in _SMALL_WORDS)
+    if small * 10 < n and t.raw.count(",") >= 6:
+        kinds.append(f"a list, not sentences ({small} of {n} words are small words)")
+    if not kinds:
+        return ComponentScore(0, 0, REGISTER_MIN, "no sign of product or advertising text")
+    points = max(REGISTER_MIN, -REGISTER_POINTS * len(kinds))
+    return ComponentScore(points, 0, REGISTER_MIN,
+                          "reads like product or advertising text, no experience: "
+                          + "; ".join(kinds))
+
+
 # --- readability / gibberish -------------------------------------------------------------
 
 READABILITY_MAX = 15
@@ -1002,7 +1139,9 @@ _MONEY_RE = re.compile(r"(?:[$€£]\s?\d|\d\s?(?:[$€£]|euro\b|eur\b|dollar))
 _SHOUTING_RE = re.compile(r"[!?]{3,}")
 _UPPER_RUN_RE = re.compile(r"[A-ZÄÖÜ]+")
 _EMOJI_RE = re.compile("[\U0001f000-\U0001faff\u2600-\u27bf]")
-_CODE_RE = re.compile(r"<\s*/?\s*script|\bselect\s+\*\s+from\b|\bdrop\s+table\b|\{\{|\$\{")
+_CODE_RE = re.compile(r"<\s*/?\s*script|\bselect\s+\*\s+from\b|\bdrop\s+table\b|\{\{|\$\{"
+                      # 2026.6: BBCode and HTML links
+                      r"|\[url[=\]]|<a\s+href")
 _MESSENGERS = frozenset({
     "telegram", "whatsapp", "signal", "snapchat", "insta", "instagram", "tiktok", "onlyfans",
     "wechat", "viber", "discord", "youtube", "facebook",
@@ -1037,6 +1176,9 @@ _PROMO_PHRASES = _Phrases((
     "use code", "use my", "nutzt meinen", "spart ihr", "ihr spart", "dm for", "alles muss raus",
     "ich verkaufe", "verkaufe mein", "verkaufe meine", "nachricht schreiben",
     "direkt vom hersteller",
+    # 2026.6
+    "meinem gutscheincode", "meinen gutscheincode", "mein gutscheincode", "meinem rabattcode",
+    "my promo code", "my discount code", "my coupon code", "half the price", "zum halben preis",
 ))
 # Whole entries that are placeholders or someone trying the form out.
 _PLACEHOLDERS = frozenset({
@@ -1168,7 +1310,9 @@ _SPEC_HEADINGS = ("product description", "produktbeschreibung", "specifications"
                   "zutaten", "nutrition", "nährwerte", "eigenschaften", "pflegehinweis",
                   "artikelnummer", "material", "maße", "dimensions", "analytische bestandteile",
                   "zusammensetzung", "composition", "inhaltsstoffe", "lieferumfang",
-                  "klappentext", "product details", "produktdetails", "technische details")
+                  "klappentext", "product details", "produktdetails", "technische details",
+                  # 2026.6: directions for use
+                  "anwendung", "directions", "how to use", "gebrauchsanweisung")
 _FIRST_PERSON = frozenset({
     "i", "me", "my", "mine", "i'm", "i've", "we", "our", "us", "ich", "mir", "mich", "mein",
     "meine", "meinen", "meinem", "meiner", "wir", "uns", "unser", "unsere", "unseren", "hab",

@@ -33,7 +33,8 @@ LABELLED = Path(scoring.__file__).parent / "data" / "labelled_examples.jsonl"
 TRAINER = Path(__file__).resolve().parents[3] / "tools" / "train_scorer.py"
 LABELS = ("good", "lazy", "spam", "duplicate")
 COMPONENTS = ("effort", "specificity", "experience", "language", "readability", "consistency",
-              "boilerplate", "spam", "profanity", "duplicate", "learned", "learned_spam")
+              "boilerplate", "spam", "register", "profanity", "duplicate", "learned",
+              "learned_spam")
 
 GERMAN_REVIEW = (
     "Die Schuhe fallen eine Nummer kleiner aus. Ich trage sonst 42 und musste auf 43 "
@@ -222,6 +223,44 @@ def test_spam_shapes_are_spam_with_a_reason(text: str, reason: str) -> None:
     result = score(text, rating=5)
     assert result.label == "spam"
     assert reason in result.breakdown["spam"].reason
+
+
+# 2026.6: the register, the shape of product, advertising and offer text
+@pytest.mark.parametrize(("text", "kinds"), [
+    ("Entdecken Sie unsere neue Frühjahrskollektion: zeitlose Schnitte, edle Stoffe und "
+     "exklusive Farben für jeden Tag.", ("addresses the reader", "calls to act",
+                                         "advertising words")),
+    ("Treat yourself to a handcrafted leather bag from the new collection, timeless and "
+     "durable. Shop the look today.", ("addresses the reader", "calls to act")),
+    ("Wir bieten Ihnen professionelle Umzüge und Entrümpelungen in ganz NRW zu fairen "
+     "Festpreisen. Rufen Sie uns an.", ("addresses the reader", "speaks for a business")),
+])
+def test_product_and_advertising_text_is_spam_by_its_register(text: str,
+                                                              kinds: tuple[str, ...]) -> None:
+    result = score(text, rating=5)
+    register = result.breakdown["register"]
+    assert result.label == "spam"
+    assert register.points == scoring.REGISTER_MIN
+    assert register.reason.startswith("reads like product or advertising text")
+    assert all(kind in register.reason for kind in kinds)
+
+
+@pytest.mark.parametrize("text", [
+    "Ich habe die zeitlose Tasche in Cognac bestellt, das Leder ist hochwertig und die Nähte "
+    "sind sauber verarbeitet.",
+    "Laut Beschreibung 65 W, tatsächlich lädt das Netzteil nur mit 45 W, gemessen mit einem "
+    "USB-Tester.",
+    "Die Lieferung kam einen Tag zu spät, aber der Fahrer hat das Sofa bis in den dritten "
+    "Stock getragen.",
+    "Ordered the 2 kg bag of 100% arabica, it arrived with a 5 cm tear and half the beans "
+    "spilled.",
+])
+def test_the_register_spares_entries_that_speak_of_their_order_or_use(text: str) -> None:
+    result = score(text, rating=4)
+    assert result.breakdown["register"].points == 0
+    assert result.breakdown["register"].reason == (
+        "speaks of own experience (first person, order or use)")
+    assert result.label != "spam"
 
 
 @pytest.mark.parametrize("text", ["Die Lampe ist sehr hell und schön.",
@@ -446,7 +485,7 @@ def test_as_dict_matches_the_json_contract() -> None:
     result = score(GERMAN_REVIEW, earlier=[fingerprint("e0", GERMAN_REVIEW)])
     data = json.loads(json.dumps(result.as_dict()))
     assert set(data) == {"score", "label", "components", "language", "duplicate_of", "version"}
-    assert data["version"] == VERSION == "2026.5"
+    assert data["version"] == VERSION == "2026.6"
     assert data["duplicate_of"] == "e0"
     assert data["label"] in ("good", "fair", "poor", "spam")
     for part in data["components"].values():
@@ -513,7 +552,7 @@ def test_the_learned_component_names_the_words_that_weighed_most() -> None:
     generic = score("Alles super, gerne wieder!", rating=5).breakdown["learned"]
     assert specific.points > 0 > generic.points
     assert re.match(r"learned model: [01]\.\d\d that it is worth a reward", specific.reason)
-    assert "strongest signs for: 'kleiner', 'nummer'" in specific.reason
+    assert "strongest signs for: 'nummer', 'kleiner'" in specific.reason
     assert "strongest signs against: 'alles', 'gerne', 'wieder'" in generic.reason
     assert -scoring.LEARNED_MAX <= generic.points < specific.points <= scoring.LEARNED_MAX
 
@@ -733,19 +772,20 @@ def held_out_figures(half: str) -> tuple[dict[str, float], dict[str, dict[str, i
 
 @pytest.mark.parametrize("half", [
     "heldout",
-    # Measured once, on rows written before it was tuned, 2026.5 meets the reward targets on
-    # both later sets but not spam recall: 0.895 on the fresh set (2026.4: 0.789) and 0.786
-    # on the spam and hard-negative set of 2026-12b (2026.4: 0.679); docs/benchmarks.md
-    # "Quality scoring". Strict, so meeting them fails this mark and the figures get recorded.
+    # Measured once (make score-report, 2026-12-04), on rows written before it was tuned,
+    # 2026.6 meets the reward targets on all three later sets but not spam recall: 0.921 on
+    # the fresh set (2026.5: 0.895), 0.821 on 2026-12b (0.786) and 0.842 on 2026-12c (0.667);
+    # docs/benchmarks.md "Quality scoring". Strict, so meeting them fails this mark and the
+    # figures get recorded.
     pytest.param("heldout_2026_12", marks=pytest.mark.xfail(
-        strict=True, reason="2026.5 misses issue 25's spam recall on the fresh held-out set")),
+        strict=True, reason="2026.6 misses issue 25's spam recall on the fresh held-out set"
+                            " (0.921)")),
     pytest.param("heldout_2026_12b", marks=pytest.mark.xfail(
-        strict=True, reason="2026.5 misses issue 25's spam recall on the 2026-12b set")),
-    # 2026-12c, measured once before 2026.6 was tuned: spam recall 0.667 and reward
-    # precision 0.821 (7 of 57 spam entries said good).
+        strict=True, reason="2026.6 misses issue 25's spam recall on the 2026-12b set"
+                            " (0.821)")),
     pytest.param("heldout_2026_12c", marks=pytest.mark.xfail(
-        strict=True, reason="2026.5 misses issue 25's spam recall and reward precision on the"
-                            " 2026-12c set")),
+        strict=True, reason="2026.6 misses issue 25's spam recall on the 2026-12c set"
+                            " (0.842)")),
 ])
 def test_held_out_figures_meet_the_targets(half: str) -> None:
     # Reward precision and recall >= 0.90, spam precision >= 0.90 and recall >= 0.95
@@ -754,23 +794,26 @@ def test_held_out_figures_meet_the_targets(half: str) -> None:
     assert met, f"{figures}, confusion {confusion}"
 
 
-# 2026.5 on the later held-out sets, as recorded in docs/benchmarks.md (its one evaluation
-# there). On the fresh set 2026.4 had 0.973 / 0.947 and 1.000 / 0.789: 2026.5 catches four
-# more spam entries and passes three fewer good ones (reward recall still >= 0.90).
-RECORDED_2026_5 = {
-    "heldout_2026_12": {"reward precision": 0.986, "reward recall": 0.908,
-                        "spam precision": 1.0, "spam recall": 0.895},
-    "heldout_2026_12b": {"reward precision": 0.931, "reward recall": 0.931,
-                         "spam precision": 1.0, "spam recall": 0.786},
-    "heldout_2026_12c": {"reward precision": 0.821, "reward recall": 0.970,
-                         "spam precision": 1.0, "spam recall": 0.667},
+# 2026.6 on the held-out sets, as recorded in docs/benchmarks.md (its one evaluation there),
+# as floors for later versions. Beside 2026.5 it catches more spam on every later set and
+# passes fewer spam entries as good, but says "low" to more good ones on the original half
+# (reward recall 0.958 -> 0.941) and on 2026-12c (0.970 -> 0.909).
+RECORDED_2026_6 = {
+    "heldout": {"reward precision": 1.0, "reward recall": 0.941,
+                "spam precision": 1.0, "spam recall": 1.0},
+    "heldout_2026_12": {"reward precision": 0.986, "reward recall": 0.921,
+                        "spam precision": 1.0, "spam recall": 0.921},
+    "heldout_2026_12b": {"reward precision": 0.966, "reward recall": 0.966,
+                         "spam precision": 1.0, "spam recall": 0.821},
+    "heldout_2026_12c": {"reward precision": 0.909, "reward recall": 0.909,
+                         "spam precision": 1.0, "spam recall": 0.842},
 }
 
 
 @pytest.mark.parametrize("half", evaluation.HELD_OUT)
 def test_held_out_figures_do_not_fall_behind_the_recorded_ones(half: str) -> None:
     figures, confusion, _ = held_out_figures(half)
-    floors = RECORDED_2026_5.get(half, {})
+    floors = RECORDED_2026_6.get(half, {})
     assert all(figures[name] >= floor for name, floor in floors.items()), \
         f"{figures}, confusion {confusion}"
     # A change that only shuffles fair and poor is fine; calling genuine entries spam is not.
