@@ -22,7 +22,8 @@ say near the threshold. From 2026.5 a second head of the model, trained the same
 sure (learned_spam); it cannot call an entry spam on its own. From 2026.6 the register
 component adds the shape of product, advertising and offer text (no first person and no
 order or use of the product, but the reader addressed, calls to act, a business speaking of
-itself, specifications, advertising words, lists) to the same spam decision.
+itself, specifications, advertising words, lists) to the same spam decision; from 2026.7 it
+lowers the score only when two or more such signs are found.
 
 How well it works is measured on a labelled corpus with a held-out half (data/README.md,
 `make score-report`, docs/benchmarks.md "Quality scoring"). Duplicate detection uses a
@@ -51,7 +52,7 @@ from typing import Literal
 # Absolute, so that tools/score_report.py --scorer can load this file by its path.
 from resonanz.feedback import learned
 
-VERSION = "2026.6"
+VERSION = "2026.7"
 
 Label = Literal["good", "fair", "poor", "spam"]
 Language = Literal["de", "en", "unknown"]
@@ -159,27 +160,30 @@ def score_feedback(
     substance = specificity.points + experience.points
     # Both heads judge the same n-grams, counted and weighed once.
     weighing = learned.load(VERSION).weigh(t.raw)
+    register, register_doubt = _register(t)
     breakdown = {
         "effort": _effort(t), "specificity": specificity, "experience": experience,
         "language": language_part, "readability": _readability(t),
         "consistency": _consistency(t, rating),
         "boilerplate": _boilerplate(t, concrete),
-        "spam": _spam(t, substance, experience.points), "register": _register(t),
+        "spam": _spam(t, substance, experience.points), "register": register,
         "profanity": _profanity(t),
         "duplicate": duplicate_part,
         "learned": _learned(weighing) if duplicate_of is None else _NOT_ASKED,
         "learned_spam": _learned_spam(weighing),
     }
     total = max(0, min(100, sum(c.points for c in breakdown.values())))
-    return QualityScore(total, _label(total, breakdown), language, breakdown, duplicate_of)
+    return QualityScore(total, _label(total, breakdown, register_doubt), language, breakdown,
+                        duplicate_of)
 
 
-def _label(total: int, breakdown: Mapping[str, ComponentScore]) -> Label:
+def _label(total: int, breakdown: Mapping[str, ComponentScore], register_doubt: int) -> Label:
     # The spam model and (2026.6) the register add their doubt to the rules' signals: the
     # rules alone may suffice, the model never alone, the register alone only with two kinds
-    # of product or advertising text found.
+    # of product or advertising text found. (2026.7: one kind costs the score nothing, but
+    # its doubt still counts here.)
     if (breakdown["spam"].points + breakdown["learned_spam"].points
-            + breakdown["register"].points <= SPAM_LABEL_PENALTY
+            + register_doubt <= SPAM_LABEL_PENALTY
             or breakdown["readability"].points < 0
             or breakdown["profanity"].points <= PROFANITY_LABEL_PENALTY
             or breakdown["boilerplate"].points <= BOILERPLATE_LABEL_PENALTY):
@@ -837,12 +841,14 @@ def _language(t: _Text) -> tuple[Language, ComponentScore]:
 # 2026.6: what copied product text, shop advertising and machine-written praise share in
 # shape, whatever their words: nobody speaks of their own order or use of the product, and
 # the text addresses the reader, calls them to act, lists specifications or piles up the
-# adjectives of advertising. Each kind found costs REGISTER_POINTS; the points count
+# adjectives of advertising. Each kind found is REGISTER_POINTS of doubt that counts
 # towards the spam decision with the spam rules and the spam model (_label), two kinds
 # suffice on their own. They are never given to an entry of fewer than eight words, or one
 # that speaks in the first person singular or of its order, delivery, return or use.
 # Tuned on the development half, out of fold for the model's part (docs/benchmarks.md
-# "Quality scoring"): no genuine entry there gets two kinds.
+# "Quality scoring"): no genuine entry there gets two kinds. 2026.7: only two or more kinds
+# also cost the score their points. One alone is common in genuine feedback that addresses
+# the shop ("Your shipping costs to Austria are too high"), and cost such entries 18 points.
 REGISTER_MIN = -36
 REGISTER_POINTS = 18
 _REGISTER_MIN_WORDS = 8
@@ -872,6 +878,13 @@ _READER_WORDS = frozenset({
     "deinen", "deinem", "deiner", "dich", "dir",
 })
 _FORMAL_READER_RE = re.compile(r"(?<=[a-zäöüß,] )(?:Sie|Ihnen|Ihre[nmrs]?)\b")
+# 2026.7: "your" of the shop's own service ("your checkout", "Ihre Größentabelle") is
+# feedback to the shop, not an ad to a reader. Not of the shop or site, an order, a parcel,
+# an account or a payment: SEO offers and phishing speak of those.
+_SHOP_SERVICE_RE = re.compile(
+    r"\b(?:your|ihre[nmrs]?|eure[nmrs]?|deine[nmrs]?) (?:shipping|delivery times?|checkout|"
+    r"app|customer service|support|hotline|size (?:chart|guide)|courier|returns? policy|"
+    r"versandkosten|lieferzeiten?|kasse|kundenservice|größentabelle|kurier)\b")
 # Calls to act that open a sentence of an ad ("Entdecken Sie", "Elevate your", "Jetzt
 # zuschlagen").
 _CALLS = frozenset({
@@ -922,17 +935,19 @@ _SMALL_WORDS = _GERMAN | _ENGLISH | frozenset({"die", "was", "also", "an", "in",
                                                "at", "or", "as", "by", "from", "all"})
 
 
-def _register(t: _Text) -> ComponentScore:
+def _register(t: _Text) -> tuple[ComponentScore, int]:
+    """The component, and its doubt for the spam decision (the points of every kind found)."""
     n = len(t.words)
     if n < _REGISTER_MIN_WORDS:
-        return ComponentScore(0, 0, REGISTER_MIN, "too short to judge the register")
+        return ComponentScore(0, 0, REGISTER_MIN, "too short to judge the register"), 0
     if _FIRST_SINGULAR & t.vocabulary or _EXPERIENCE_RE.search(t.padded):
         return ComponentScore(0, 0, REGISTER_MIN,
-                              "speaks of own experience (first person, order or use)")
+                              "speaks of own experience (first person, order or use)"), 0
     kinds = []
     reader = sorted(_READER_WORDS & t.vocabulary) + sorted(
         {m.lower() for m in _FORMAL_READER_RE.findall(t.raw)})
-    if reader:
+    shop = _SHOP_SERVICE_RE.search(t.lower) if reader else None
+    if reader and not shop:
         kinds.append(f"addresses the reader{_listed(reader, 3)}")
     calls = sorted({w for w in (m.lower() for m in _SENTENCE_START_RE.findall(t.raw))
                     if w in _CALLS})
@@ -955,11 +970,17 @@ def _register(t: _Text) -> ComponentScore:
     if small * 10 < n and t.raw.count(",") >= 6:
         kinds.append(f"a list, not sentences ({small} of {n} words are small words)")
     if not kinds:
-        return ComponentScore(0, 0, REGISTER_MIN, "no sign of product or advertising text")
-    points = max(REGISTER_MIN, -REGISTER_POINTS * len(kinds))
-    return ComponentScore(points, 0, REGISTER_MIN,
+        addressed = f" (speaks to the shop of its service: {shop[0]!r})" if shop else ""
+        return ComponentScore(0, 0, REGISTER_MIN,
+                              f"no sign of product or advertising text{addressed}"), 0
+    doubt = max(REGISTER_MIN, -REGISTER_POINTS * len(kinds))
+    if len(kinds) == 1:
+        return ComponentScore(0, 0, REGISTER_MIN,
+                              f"one sign of product or advertising text, {kinds[0]}: not"
+                              " counted alone (only a doubt for the spam decision)"), doubt
+    return ComponentScore(doubt, 0, REGISTER_MIN,
                           "reads like product or advertising text, no experience: "
-                          + "; ".join(kinds))
+                          + "; ".join(kinds)), doubt
 
 
 # --- readability / gibberish -------------------------------------------------------------

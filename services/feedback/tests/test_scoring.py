@@ -263,6 +263,69 @@ def test_the_register_spares_entries_that_speak_of_their_order_or_use(text: str)
     assert result.label != "spam"
 
 
+# 2026.7: feedback addressed to the shop is not advertising text. One kind found alone costs
+# the score nothing (it stays a doubt for the spam decision), and "your" of the shop's own
+# service is no kind at all.
+SHOP_ADDRESSED = [
+    ("Your delivery charges to Belgium are twice what other shops ask for a parcel of that "
+     "size.", "The delivery charges to Belgium are twice what other shops ask for a parcel of "
+     "that size.", 3),
+    ("Could you sell the duvet covers in king size as well, the largest one is only "
+     "155 x 220.", "Could the shop sell the duvet covers in king size as well, the largest one "
+     "is only 155 x 220.", 4),
+    ("Your app logs out after every update and the saved wish list is empty again, please "
+     "fix that.", "The app logs out after every update and the saved wish list is empty "
+     "again, please fix that.", 3),
+    ("Your hotline answered within two minutes and sorted out the wrong invoice address at "
+     "once.", "The hotline answered within two minutes and sorted out the wrong invoice "
+     "address at once.", 5),
+    ("Könnten Sie die Wanderschuhe auch in Weite H anbieten, in Weite G drücken sie am "
+     "Ballen.", "Könnte der Shop die Wanderschuhe auch in Weite H anbieten, in Weite G drücken "
+     "sie am Ballen.", 4),
+    ("Leider sind Ihre Versandkosten in die Schweiz mit 19 Euro deutlich höher als bei "
+     "anderen Shops.", "Leider sind die Versandkosten in die Schweiz mit 19 Euro deutlich "
+     "höher als bei anderen Shops.", 3),
+]
+
+
+def rules_points(result: QualityScore) -> int:
+    return sum(c.points for name, c in result.breakdown.items()
+               if name not in ("learned", "learned_spam"))
+
+
+@pytest.mark.parametrize(("addressed", "plain", "rating"), SHOP_ADDRESSED)
+def test_addressing_the_shop_costs_no_points_of_the_rules(addressed: str, plain: str,
+                                                           rating: int) -> None:
+    to_shop, without = score(addressed, rating), score(plain, rating)
+    register = to_shop.breakdown["register"]
+    assert register.points == 0
+    assert ("not counted alone" in register.reason
+            or "speaks to the shop of its service" in register.reason), register.reason
+    assert rules_points(to_shop) == rules_points(without)
+    assert to_shop.label != "spam"
+
+
+# Not fixed in 2026.7: the learned heads read the words, and the development half they were
+# trained on has no genuine entry that addresses the shop, while its spam does ("your" is
+# among the reward head's strongest signs against: 54 against 91 for the first pair).
+@pytest.mark.xfail(strict=True, reason="the learned reward head marks 'your' down")
+@pytest.mark.parametrize(("addressed", "plain", "rating"), SHOP_ADDRESSED[:1])
+def test_addressing_the_shop_keeps_the_whole_score(addressed: str, plain: str,
+                                                   rating: int) -> None:
+    assert abs(score(addressed, rating).score - score(plain, rating).score) <= 5
+
+
+def test_one_kind_of_register_is_still_a_doubt_for_the_spam_decision() -> None:
+    # The spam head alone (at most -30) never decides; with one kind's -18 it does.
+    result = score("Du suchst günstige Gaming-Stühle? 40 % Rabatt auf alle Modelle diese "
+                   "Woche, kostenloser Versand.", rating=5)
+    assert result.breakdown["register"].points == 0
+    assert "addresses the reader (du): not counted alone" in result.breakdown["register"].reason
+    assert result.breakdown["spam"].points + result.breakdown["learned_spam"].points \
+        > scoring.SPAM_LABEL_PENALTY
+    assert result.label == "spam"
+
+
 @pytest.mark.parametrize("text", ["Die Lampe ist sehr hell und schön.",
                                   "Dumm gelaufen: das Paket kam 3 Tage zu spät.",
                                   "Test passed: the jacket kept me dry in 3 hours of rain.",
@@ -485,7 +548,7 @@ def test_as_dict_matches_the_json_contract() -> None:
     result = score(GERMAN_REVIEW, earlier=[fingerprint("e0", GERMAN_REVIEW)])
     data = json.loads(json.dumps(result.as_dict()))
     assert set(data) == {"score", "label", "components", "language", "duplicate_of", "version"}
-    assert data["version"] == VERSION == "2026.6"
+    assert data["version"] == VERSION == "2026.7"
     assert data["duplicate_of"] == "e0"
     assert data["label"] in ("good", "fair", "poor", "spam")
     for part in data["components"].values():
@@ -773,18 +836,18 @@ def held_out_figures(half: str) -> tuple[dict[str, float], dict[str, dict[str, i
 @pytest.mark.parametrize("half", [
     "heldout",
     # Measured once (make score-report, 2026-12-04), on rows written before it was tuned,
-    # 2026.6 meets the reward targets on all three later sets but not spam recall: 0.921 on
-    # the fresh set (2026.5: 0.895), 0.821 on 2026-12b (0.786) and 0.842 on 2026-12c (0.667);
-    # docs/benchmarks.md "Quality scoring". Strict, so meeting them fails this mark and the
-    # figures get recorded.
+    # 2026.7 meets the reward targets on all three later sets but not spam recall, which is
+    # 2026.6's: 0.921 on the fresh set (2026.5: 0.895), 0.821 on 2026-12b (0.786) and 0.842
+    # on 2026-12c (0.667); docs/benchmarks.md "Quality scoring". Strict, so meeting them
+    # fails this mark and the figures get recorded.
     pytest.param("heldout_2026_12", marks=pytest.mark.xfail(
-        strict=True, reason="2026.6 misses issue 25's spam recall on the fresh held-out set"
+        strict=True, reason="2026.7 misses issue 25's spam recall on the fresh held-out set"
                             " (0.921)")),
     pytest.param("heldout_2026_12b", marks=pytest.mark.xfail(
-        strict=True, reason="2026.6 misses issue 25's spam recall on the 2026-12b set"
+        strict=True, reason="2026.7 misses issue 25's spam recall on the 2026-12b set"
                             " (0.821)")),
     pytest.param("heldout_2026_12c", marks=pytest.mark.xfail(
-        strict=True, reason="2026.6 misses issue 25's spam recall on the 2026-12c set"
+        strict=True, reason="2026.7 misses issue 25's spam recall on the 2026-12c set"
                             " (0.842)")),
 ])
 def test_held_out_figures_meet_the_targets(half: str) -> None:
@@ -794,18 +857,20 @@ def test_held_out_figures_meet_the_targets(half: str) -> None:
     assert met, f"{figures}, confusion {confusion}"
 
 
-# 2026.6 on the held-out sets, as recorded in docs/benchmarks.md (its one evaluation there),
-# as floors for later versions. Beside 2026.5 it catches more spam on every later set and
-# passes fewer spam entries as good, but says "low" to more good ones on the original half
-# (reward recall 0.958 -> 0.941) and on 2026-12c (0.970 -> 0.909).
-RECORDED_2026_6 = {
+# 2026.7 on the held-out sets, as recorded in docs/benchmarks.md (its one evaluation there),
+# as floors for later versions. Beside 2026.5, 2026.6 caught more spam on every later set and
+# passed fewer spam entries as good, but said "low" to more good ones on the original half
+# (reward recall 0.958 -> 0.941) and on 2026-12c (0.970 -> 0.909); 2026.7 (one register
+# kind no longer costs points) is 2026.6 on three sets, and on 2026-12c calls one more good
+# entry good (reward 0.909 / 0.909 -> 0.912 / 0.939).
+RECORDED_2026_7 = {
     "heldout": {"reward precision": 1.0, "reward recall": 0.941,
                 "spam precision": 1.0, "spam recall": 1.0},
     "heldout_2026_12": {"reward precision": 0.986, "reward recall": 0.921,
                         "spam precision": 1.0, "spam recall": 0.921},
     "heldout_2026_12b": {"reward precision": 0.966, "reward recall": 0.966,
                          "spam precision": 1.0, "spam recall": 0.821},
-    "heldout_2026_12c": {"reward precision": 0.909, "reward recall": 0.909,
+    "heldout_2026_12c": {"reward precision": 0.912, "reward recall": 0.939,
                          "spam precision": 1.0, "spam recall": 0.842},
 }
 
@@ -813,7 +878,7 @@ RECORDED_2026_6 = {
 @pytest.mark.parametrize("half", evaluation.HELD_OUT)
 def test_held_out_figures_do_not_fall_behind_the_recorded_ones(half: str) -> None:
     figures, confusion, _ = held_out_figures(half)
-    floors = RECORDED_2026_6.get(half, {})
+    floors = RECORDED_2026_7.get(half, {})
     assert all(figures[name] >= floor for name, floor in floors.items()), \
         f"{figures}, confusion {confusion}"
     # A change that only shuffles fair and poor is fine; calling genuine entries spam is not.
