@@ -52,7 +52,7 @@ from typing import Literal
 # Absolute, so that tools/score_report.py --scorer can load this file by its path.
 from resonanz.feedback import learned
 
-VERSION = "2026.7"
+VERSION = "2026.8"
 
 Label = Literal["good", "fair", "poor", "spam"]
 Language = Literal["de", "en", "unknown"]
@@ -889,12 +889,22 @@ _SHOP_SERVICE_RE = re.compile(
 # zuschlagen").
 _CALLS = frozenset({
     "entdecken", "entdecke", "erleben", "erlebe", "genießen", "genieße", "gönnen", "gönn",
-    "sichern", "sichere", "stöbern", "zuschlagen", "verwöhnen", "verwöhne", "jetzt",
-    "discover", "explore", "elevate", "spark", "grab", "shop", "taste", "upgrade", "unleash",
-    "enjoy", "treat", "meet", "gear", "experience", "transform", "claim", "join", "verify",
-    "imagine", "stell", "stellen",
+    "sichern", "sichere", "stöbern", "zuschlagen", "verwöhnen", "verwöhne",
+    "discover", "explore", "elevate", "spark", "grab", "unleash", "enjoy", "transform",
+    "join", "imagine",
 })
-_SENTENCE_START_RE = re.compile(r"(?:^|[.!?:]\s+|\n)[\"'„“(]*([^\W\d_]+)")
+# 2026.8: words that open a customer's sentence as often as an ad's ("Shop is fine",
+# "Taste is too sweet", "Jetzt zahlt man 12 Euro") call to act only before what an
+# imperative takes ("Shop now", "Taste the difference", "Jetzt zuschlagen").
+_CALLS_BEFORE_OBJECT = frozenset({
+    "shop", "taste", "upgrade", "meet", "gear", "experience", "claim", "verify",
+})
+_IMPERATIVE_OBJECTS = frozenset({
+    "the", "your", "our", "a", "an", "now", "it", "this", "these", "up", "yourself",
+})
+_NOW_CALLS = _CALLS | {"bestellen", "kaufen", "zugreifen", "shoppen", "sparen"}
+_SENTENCE_START_RE = re.compile(
+    r"(?:^|[.!?:]\s+|\n)[\"'„“(]*([^\W\d_]+)(?:[ \t]+([^\W\d_]+))?")
 # A business speaking of itself ("We offer", "our artisan products", "unsere Neuheiten"):
 # customers say "we" and "our" of their family and pets, not of a range or a team.
 _BUSINESS_VOICE_RE = re.compile(
@@ -935,6 +945,11 @@ _SMALL_WORDS = _GERMAN | _ENGLISH | frozenset({"die", "was", "also", "an", "in",
                                                "at", "or", "as", "by", "from", "all"})
 
 
+def _sentence_openings(raw: str) -> list[tuple[str, str]]:
+    """The first two words of each sentence, lower case."""
+    return [(first.lower(), then.lower()) for first, then in _SENTENCE_START_RE.findall(raw)]
+
+
 def _register(t: _Text) -> tuple[ComponentScore, int]:
     """The component, and its doubt for the spam decision (the points of every kind found)."""
     n = len(t.words)
@@ -949,8 +964,10 @@ def _register(t: _Text) -> tuple[ComponentScore, int]:
     shop = _SHOP_SERVICE_RE.search(t.lower) if reader else None
     if reader and not shop:
         kinds.append(f"addresses the reader{_listed(reader, 3)}")
-    calls = sorted({w for w in (m.lower() for m in _SENTENCE_START_RE.findall(t.raw))
-                    if w in _CALLS})
+    calls = sorted({first for first, then in _sentence_openings(t.raw)
+                    if first in _CALLS
+                    or (first in _CALLS_BEFORE_OBJECT and then in _IMPERATIVE_OBJECTS)
+                    or (first == "jetzt" and then in _NOW_CALLS)})
     if calls:
         kinds.append(f"calls to act{_listed(calls, 3)}")
     business = _BUSINESS_VOICE_RE.search(t.lower)

@@ -315,6 +315,36 @@ def test_addressing_the_shop_keeps_the_whole_score(addressed: str, plain: str,
     assert abs(score(addressed, rating).score - score(plain, rating).score) <= 5
 
 
+# 2026.8: words that open a customer's sentence as often as an ad's call to act only
+# before what an imperative takes; with the shop addressed they had made two kinds (spam).
+@pytest.mark.parametrize(("text", "rating"), [
+    ("Die Versandkosten nach Österreich sind bei Ihnen zu hoch. Jetzt zahlt man 14 Euro für "
+     "zwei Paar Socken.", 2),
+    ("Stellen Sie bitte die Größentabelle richtig, Ihre Angaben zur Beinlänge stimmen bei den "
+     "Chinos nicht.", 2),
+    ("Shop is fine but your search never finds the article numbers printed in the catalogue.",
+     3),
+    ("Taste is far too sweet, your new granola recipe has much more sugar than the old one.",
+     2),
+    ("Claim was refused although your warranty covers two years and the kettle stopped "
+     "heating.", 1),
+])
+def test_a_sentence_opening_that_is_no_call_to_act_is_not_spam(text: str,
+                                                               rating: int) -> None:
+    result = score(text, rating)
+    assert "calls to act" not in result.breakdown["register"].reason
+    assert result.label != "spam"
+
+
+@pytest.mark.parametrize("text", [
+    "Shop now and save 30 % on all garden furniture, only this week, free delivery for you!",
+    "Jetzt zuschlagen: 30 % auf alle Gartenmöbel, nur diese Woche, Versand gratis für Sie!",
+    "Taste the difference of our artisan jams, crafted from the finest berries for you.",
+])
+def test_an_imperative_opening_still_calls_to_act(text: str) -> None:
+    assert "calls to act" in score(text, 5).breakdown["register"].reason
+
+
 def test_one_kind_of_register_is_still_a_doubt_for_the_spam_decision() -> None:
     # The spam head alone (at most -30) never decides; with one kind's -18 it does.
     result = score("Du suchst günstige Gaming-Stühle? 40 % Rabatt auf alle Modelle diese "
@@ -548,7 +578,7 @@ def test_as_dict_matches_the_json_contract() -> None:
     result = score(GERMAN_REVIEW, earlier=[fingerprint("e0", GERMAN_REVIEW)])
     data = json.loads(json.dumps(result.as_dict()))
     assert set(data) == {"score", "label", "components", "language", "duplicate_of", "version"}
-    assert data["version"] == VERSION == "2026.7"
+    assert data["version"] == VERSION == "2026.8"
     assert data["duplicate_of"] == "e0"
     assert data["label"] in ("good", "fair", "poor", "spam")
     for part in data["components"].values():
@@ -836,18 +866,19 @@ def held_out_figures(half: str) -> tuple[dict[str, float], dict[str, dict[str, i
 @pytest.mark.parametrize("half", [
     "heldout",
     # Measured once (make score-report, 2026-12-04), on rows written before it was tuned,
-    # 2026.7 meets the reward targets on all three later sets but not spam recall, which is
-    # 2026.6's: 0.921 on the fresh set (2026.5: 0.895), 0.821 on 2026-12b (0.786) and 0.842
-    # on 2026-12c (0.667); docs/benchmarks.md "Quality scoring". Strict, so meeting them
-    # fails this mark and the figures get recorded.
+    # 2026.7 and 2026.8 (the same figures) meet the reward targets on all three later
+    # sets but not spam recall, which is 2026.6's: 0.921 on the fresh set (2026.5: 0.895),
+    # 0.821 on 2026-12b (0.786) and 0.842 on 2026-12c (0.667); docs/benchmarks.md
+    # "Quality scoring". Strict, so meeting them fails this mark and the figures get
+    # recorded.
     pytest.param("heldout_2026_12", marks=pytest.mark.xfail(
-        strict=True, reason="2026.7 misses issue 25's spam recall on the fresh held-out set"
+        strict=True, reason="2026.8 misses issue 25's spam recall on the fresh held-out set"
                             " (0.921)")),
     pytest.param("heldout_2026_12b", marks=pytest.mark.xfail(
-        strict=True, reason="2026.7 misses issue 25's spam recall on the 2026-12b set"
+        strict=True, reason="2026.8 misses issue 25's spam recall on the 2026-12b set"
                             " (0.821)")),
     pytest.param("heldout_2026_12c", marks=pytest.mark.xfail(
-        strict=True, reason="2026.7 misses issue 25's spam recall on the 2026-12c set"
+        strict=True, reason="2026.8 misses issue 25's spam recall on the 2026-12c set"
                             " (0.842)")),
 ])
 def test_held_out_figures_meet_the_targets(half: str) -> None:
@@ -862,7 +893,9 @@ def test_held_out_figures_meet_the_targets(half: str) -> None:
 # passed fewer spam entries as good, but said "low" to more good ones on the original half
 # (reward recall 0.958 -> 0.941) and on 2026-12c (0.970 -> 0.909); 2026.7 (one register
 # kind no longer costs points) is 2026.6 on three sets, and on 2026-12c calls one more good
-# entry good (reward 0.909 / 0.909 -> 0.912 / 0.939).
+# entry good (reward 0.909 / 0.909 -> 0.912 / 0.939); 2026.8 (sentence openings such as
+# "Jetzt", "Shop" or "Taste" call to act only before an imperative's object) measured the
+# same on all four sets.
 RECORDED_2026_7 = {
     "heldout": {"reward precision": 1.0, "reward recall": 0.941,
                 "spam precision": 1.0, "spam recall": 1.0},
