@@ -31,15 +31,12 @@ async def new_tenant(stack: Stack, name: str = "Shop", *, limited: bool = False
                      ) -> tuple[str, str]:
     """A tenant and its owner's admin key. Unless `limited`, the reference rate limits
     are lifted so tests that poll are not throttled; limit tests ask for them."""
+    generous = [] if limited else [
+        f"--rate-limit={quota}={GENEROUS}" for quota in (
+            "feedbackpro.reads", "feedbackpro.writes", "feedbackpro.users", "pay4feedback.api")]
     out = await admin(stack, "create-tenant", "--name", name, "--owner-email",
-                      f"owner@{name.lower().replace(' ', '-')}.example")
-    tenant = out["tenant"]["id"]
-    if not limited:
-        for quota in ("feedbackpro.reads", "feedbackpro.writes", "feedbackpro.users",
-                      "pay4feedback.api"):
-            await admin(stack, "set-rate-limit", "--tenant", tenant, "--name", quota,
-                        "--limit", str(GENEROUS))
-    return tenant, out["api_key"]
+                      f"owner@{name.lower().replace(' ', '-')}.example", *generous)
+    return out["tenant"]["id"], out["api_key"]
 
 
 def bearer(key: str) -> dict[str, str]:

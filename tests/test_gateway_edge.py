@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import subprocess
+import sys
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -223,6 +225,28 @@ async def test_get_users_is_limited_to_30_per_minute(
     api = Api(http, shared_stack, key)
     statuses = [(await api.call("GET", "/v1/users"))[0] for _ in range(31)]
     assert statuses == [200] * 30 + [429]
+
+
+async def test_a_tenant_created_with_a_limit_of_its_own_is_held_to_it(
+    shared_stack: Stack, http: aiohttp.ClientSession,
+) -> None:
+    out = await admin(shared_stack, "create-tenant", "--name", "Kleiner Shop", "--owner-email",
+                      "owner@kleiner-shop.example", "--rate-limit", "feedbackpro.writes=3")
+    assert out["tenant"]["rate_limits"] == {"feedbackpro.writes": 3}
+    api = Api(http, shared_stack, out["api_key"])
+    results = [await api.call("POST", "/v1/feedback", FEEDBACK) for _ in range(4)]
+    assert [s for s, _, _ in results] == [201] * 3 + [429]
+    assert results[-1][2]["RateLimit-Policy"] == '"writes";q=3;w=60'
+    for wrong in ("feedbackpro.write=3", "feedbackpro.writes=0", "feedbackpro.writes"):
+        refused = await asyncio.to_thread(
+            subprocess.run, [sys.executable, "-m", "resonanz.gateway", "admin", "create-tenant",
+                             "--name", "Nie", "--owner-email", "owner@nie.example",
+                             "--rate-limit", wrong],
+            env=shared_stack.env(), capture_output=True, text=True)
+        assert refused.returncode == 2, wrong
+        assert "--rate-limit" in refused.stderr, refused.stderr
+    assert await query_value(shared_stack.database_url,
+                             "SELECT count(*) FROM gateway.tenants WHERE name = 'Nie'") == 0
 
 
 async def test_failed_authentication_spends_no_tenant_quota_and_is_limited_per_address(

@@ -91,7 +91,7 @@ async def platform(infra: Infra, tmp_path_factory: pytest.TempPathFactory
 async def shop(platform: Platform) -> Shop:
     """A tenant without rate limits in the way, made in process (the CLI is slow)."""
     async with platform.pool.acquire() as conn, conn.transaction():
-        tenant = await store.create_tenant(conn, "Revocation", "owner@revocation.example")
+        tenant = await store.create_tenant(conn, "Revocation", "owner@revocation.example", {})
         _, owner_key = await store.insert_key(conn, platform.pepper, tenant["id"], "admin",
                                               "owner", tenant["owner_id"])
     for quota in ("feedbackpro.reads", "feedbackpro.writes", "feedbackpro.users",
@@ -212,7 +212,7 @@ async def test_a_rate_limit_change_holds_at_every_gateway_at_once(
     """What `admin set-rate-limit` runs, in process: the CLI's start-up alone would outlast
     the gateways' one-second key cache and hide a change that was never announced."""
     async with platform.pool.acquire() as conn, conn.transaction():
-        tenant = await store.create_tenant(conn, "Limits", "owner@limits.example")
+        tenant = await store.create_tenant(conn, "Limits", "owner@limits.example", {})
         _, key = await store.insert_key(conn, platform.pepper, tenant["id"], "admin",
                                         "owner", tenant["owner_id"])
     await warm(platform, key)  # one request at each gateway, cached, under the default 60

@@ -29,6 +29,10 @@ def register(commands: argparse._SubParsersAction, settings: GatewaySettings) ->
     tenant = admin.add_parser("create-tenant", help="create a tenant, its owner and an admin key")
     tenant.add_argument("--name", required=True)
     tenant.add_argument("--owner-email", required=True)
+    tenant.add_argument("--rate-limit", type=_rate_limit, action="append", default=[],
+                        metavar="NAME=PER_MINUTE",
+                        help="a limit other than the default (repeatable): "
+                        + ", ".join(sorted(DEFAULT_LIMITS)))
     key = admin.add_parser("create-key", help="issue an API key (shown once)")
     key.add_argument("--tenant", required=True)
     key.add_argument("--role", choices=["admin", "editor", "viewer"], default="editor")
@@ -61,6 +65,17 @@ def register(commands: argparse._SubParsersAction, settings: GatewaySettings) ->
     admin.choices["list-tenants"].set_defaults(handler=lambda args: run(args, settings))
 
 
+def _rate_limit(value: str) -> tuple[str, int]:
+    """`feedbackpro.reads=600`: a limit's name and its requests per minute."""
+    name, _, limit = value.partition("=")
+    if name not in DEFAULT_LIMITS:
+        raise argparse.ArgumentTypeError(
+            f"{name!r} is no limit; one of {', '.join(sorted(DEFAULT_LIMITS))}")
+    if not limit.isdigit() or int(limit) < 1:
+        raise argparse.ArgumentTypeError(f"{name}: requests per minute, a whole number >= 1")
+    return name, int(limit)
+
+
 def run(args: argparse.Namespace, settings: GatewaySettings) -> None:
     result = asyncio.run(_dispatch(args, settings))
     print(json.dumps(result, indent=2, default=str))
@@ -72,7 +87,8 @@ async def _dispatch(args: argparse.Namespace, settings: GatewaySettings) -> Any:
     topic = settings.topic_identity
     actions: dict[str, Callable[[], Awaitable[Any]]] = {
         "create-tenant": lambda: commands.create_tenant(pool, pepper, topic, args.name,
-                                                        args.owner_email),
+                                                        args.owner_email,
+                                                        dict(args.rate_limit)),
         "create-key": lambda: commands.issue_key(pool, pepper, topic, args.tenant, args.role,
                                                  args.name),
         "list-keys": lambda: store.list_keys(pool, args.tenant),

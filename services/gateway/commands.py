@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -165,10 +166,12 @@ def _changed(kind: type[ApiKeyChanged], key: dict[str, Any], **more: Any) -> Api
 
 
 async def create_tenant(pool: asyncpg.Pool, pepper: bytes, topic: str, name: str,
-                        owner_email: str) -> dict[str, Any]:
-    """A tenant, its owner and the owner's admin key (the plaintext in this answer only)."""
+                        owner_email: str, rate_limits: Mapping[str, int] | None = None
+                        ) -> dict[str, Any]:
+    """A tenant, its owner and the owner's admin key (the plaintext in this answer only),
+    with its limits per minute where they differ from the defaults."""
     async with pool.acquire() as conn, conn.transaction():
-        tenant = await store.create_tenant(conn, name, owner_email)
+        tenant = await store.create_tenant(conn, name, owner_email, rate_limits or {})
         key, plaintext = await store.insert_key(conn, pepper, tenant["id"], "admin", "owner",
                                                 tenant["owner_id"])
         await _key_event(conn, topic, _changed(ApiKeyCreated, key), tenant["id"], None)

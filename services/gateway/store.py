@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -154,17 +155,19 @@ async def rotate_key(conn: asyncpg.Connection, pepper: bytes, key_id: str,
 # --- tenants and users -------------------------------------------------------------------
 
 
-async def create_tenant(conn: asyncpg.Connection, name: str, owner_email: str
-                        ) -> dict[str, Any]:
+async def create_tenant(conn: asyncpg.Connection, name: str, owner_email: str,
+                        rate_limits: Mapping[str, int]) -> dict[str, Any]:
     tenant_id, owner_id = uuid.uuid4(), uuid.uuid4()
-    await conn.execute("INSERT INTO tenants (id, name) VALUES ($1, $2)", tenant_id, name)
+    await conn.execute("INSERT INTO tenants (id, name, rate_limits) VALUES ($1, $2, $3)",
+                       tenant_id, name, dict(rate_limits))
     await conn.execute(
         "INSERT INTO users (id, tenant_id, email, role, status, email_verified)"
         " VALUES ($1, $2, $3, 'admin', 'active', true)",
         owner_id, tenant_id, owner_email,
     )
     await conn.execute("UPDATE tenants SET owner_id = $2 WHERE id = $1", tenant_id, owner_id)
-    return {"id": str(tenant_id), "name": name, "owner_id": str(owner_id)}
+    return {"id": str(tenant_id), "name": name, "owner_id": str(owner_id),
+            "rate_limits": dict(rate_limits)}
 
 
 async def get_tenant(pool: asyncpg.Pool | asyncpg.Connection, tenant_id: str) -> dict[str, Any]:
