@@ -4,14 +4,16 @@ Pure computation, shared by `make score-report` (tools/score_report.py) and the 
 tests. The corpus labels are good / low / spam; the scorer's "fair" and "poor" both mean
 "low" (genuine but not worth a reward). The reward decision is "the scorer says good".
 
-The corpus has one development half and four held-out sets (data/README.md): `heldout`,
+The corpus has one development half and five held-out sets (data/README.md): `heldout`,
 written with the development half and looked at while 2026.2 was tuned, `heldout_2026_12`,
 written later before the scorer was read, `heldout_2026_12b`, spam of more kinds and
 hard negatives (genuine entries with links, order and phone numbers, prices, model numbers),
 written blind before 2026.5 was tuned, and `heldout_2026_12c`, subtle spam (copied product
 text, machine-written praise, offers without links, obfuscated handles) and hard negatives,
-written before the scorer was read and before 2026.6 was tuned. Only `dev` may be read row
-by row while tuning.
+written before the scorer was read and before 2026.6 was tuned, and `heldout_2026_12d`,
+entries that address the shop ("Your ...", "Ihre ...", "Könnten Sie ...") and spam that
+addresses the reader, written before the scorer was read and before 2026.9 was trained. Only
+`dev` may be read row by row while tuning.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from pathlib import Path
 
 DATA = Path(__file__).parent / "data"
 CLASSES = ("good", "low", "spam")
-HELD_OUT = ("heldout", "heldout_2026_12", "heldout_2026_12b", "heldout_2026_12c")
+HELD_OUT = ("heldout", "heldout_2026_12", "heldout_2026_12b", "heldout_2026_12c",
+            "heldout_2026_12d")
 HALVES = ("dev", *HELD_OUT)
 _AS_CLASS = {"good": "good", "fair": "low", "poor": "low", "spam": "spam"}
 

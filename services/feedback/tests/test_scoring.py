@@ -841,6 +841,16 @@ def test_the_subtle_spam_set_is_big_and_varied_enough() -> None:
     assert len({row.shop for row in rows}) == 11
 
 
+def test_the_shop_addressed_set_is_big_and_varied_enough() -> None:
+    # data/README.md: 2026-12d, genuine entries that address the shop and spam that
+    # addresses the reader, from eleven shop kinds
+    rows = evaluation.load("heldout_2026_12d")
+    labels = Counter(row.label for row in rows)
+    assert labels["good"] >= 35 and labels["low"] >= 25 and labels["spam"] >= 25
+    assert {row.language for row in rows} == {"de", "en", "mix"}
+    assert len({row.shop for row in rows}) == 11
+
+
 @pytest.mark.parametrize("half", evaluation.HALVES)
 def test_corpus_split_follows_the_documented_rule(half: str) -> None:
     # data/README.md: held out when the first byte of this blake2b digest is odd; both
