@@ -13,6 +13,7 @@ file, byte for byte (tests/test_scoring: the shipped model is what a retrain wri
     python tools/train_scorer.py --cv       # 5-fold cross-validation on it, per C
     python tools/train_scorer.py --cv-spam  # the same for the spam head
     python tools/train_scorer.py --check    # retrain and compare with the shipped file
+    python tools/train_scorer.py --oof-report  # the whole scorer on the dev half, out of fold
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ import operator
 import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
+from unittest import mock
 
 from resonanz.feedback import evaluation, learned, scoring
 
@@ -206,6 +209,37 @@ def out_of_fold(rows: Sequence[evaluation.Row], c: float = C, spam_c: float = SP
     return probabilities
 
 
+def out_of_fold_labels(rows: Sequence[evaluation.Row]) -> list[str]:
+    """Every row's label from the whole scorer (rules and both heads) with the learned part
+    trained on the other folds: how the scorer is judged on the development half
+    (docs/benchmarks.md "Quality scoring")."""
+    fold_of = folds(rows)
+    labels = [""] * len(rows)
+    for fold in range(FOLDS):
+        document = build_model([row for row, f in zip(rows, fold_of, strict=True) if f != fold])
+        weights = learned._weights(document)  # shared by both heads, as when shipped
+        heads = {head: learned._head(weights, document, head) for head in learned.HEADS}
+        with mock.patch.object(learned, "load", partial(_fold_head, heads)):
+            for i, row in enumerate(rows):
+                if fold_of[i] == fold:
+                    labels[i] = scoring.score_feedback(row.text, row.rating, None, []).label
+    return labels
+
+
+def _fold_head(heads: dict[str, learned.Model], version: str, head: str = "reward"
+               ) -> learned.Model:
+    return heads[head]
+
+
+def oof_report(rows: Sequence[evaluation.Row], labels: Sequence[str]) -> str:
+    said = dict(zip(rows, labels, strict=True))
+    result = evaluation.evaluate(rows, said.__getitem__)
+    spam = result.per_class["spam"]
+    return (f"{len(rows)} rows: reward {result.reward.precision:.3f} / "
+            f"{result.reward.recall:.3f}, spam {spam.precision:.3f} / {spam.recall:.3f}, "
+            f"confusion {result.confusion}")
+
+
 def model_text(model: dict[str, object]) -> str:
     return json.dumps(model, ensure_ascii=False, separators=(",", ":")) + "\n"
 
@@ -222,8 +256,18 @@ def main() -> None:
                         help="the spam head's C for --oof")
     parser.add_argument("--check", action="store_true",
                         help="retrain and fail when the shipped file differs")
+    parser.add_argument("--oof-report", action="store_true",
+                        help="the whole scorer's figures on the dev half, out of fold")
+    parser.add_argument("--first", type=int,
+                        help="with --oof-report: also the figures on the first N rows")
     args = parser.parse_args()
     rows = evaluation.load("dev")
+    if args.oof_report:
+        labels = out_of_fold_labels(rows)
+        print(oof_report(rows, labels))
+        if args.first:
+            print(oof_report(rows[:args.first], labels[:args.first]))
+        return
     if args.cv or args.cv_spam:
         head, label = ("spam", "spam") if args.cv_spam else ("reward", "good")
         for c in (1.0, 3.0, 10.0, 30.0, 100.0):

@@ -306,9 +306,15 @@ def test_addressing_the_shop_costs_no_points_of_the_rules(addressed: str, plain:
 
 
 # Not fixed in 2026.7: the learned heads read the words, and the development half they were
-# trained on has no genuine entry that addresses the shop, while its spam does ("your" is
+# trained on had no genuine entry that addresses the shop, while its spam did ("your" was
 # among the reward head's strongest signs against: 54 against 91 for the first pair).
-@pytest.mark.xfail(strict=True, reason="the learned reward head marks 'your' down")
+# Not fixed in 2026.9 either, trained on 103 more development rows, half of them genuine
+# entries that address the shop: "your" itself now weighs little (the reward head gives
+# the shipping-costs probe 0.22 without a determiner, 0.18 with "Your"), but "the" is one
+# of its strongest signs for a reward (0.64 with "The"); the first pair scores 55 against
+# 86. Neither more data nor another C (3 to 100) closes the gap.
+@pytest.mark.xfail(strict=True, reason="the learned reward head reads 'the' as a sign of"
+                                       " substance and 'your' slightly against it")
 @pytest.mark.parametrize(("addressed", "plain", "rating"), SHOP_ADDRESSED[:1])
 def test_addressing_the_shop_keeps_the_whole_score(addressed: str, plain: str,
                                                    rating: int) -> None:
@@ -578,7 +584,7 @@ def test_as_dict_matches_the_json_contract() -> None:
     result = score(GERMAN_REVIEW, earlier=[fingerprint("e0", GERMAN_REVIEW)])
     data = json.loads(json.dumps(result.as_dict()))
     assert set(data) == {"score", "label", "components", "language", "duplicate_of", "version"}
-    assert data["version"] == VERSION == "2026.8"
+    assert data["version"] == VERSION == "2026.9"
     assert data["duplicate_of"] == "e0"
     assert data["label"] in ("good", "fair", "poor", "spam")
     for part in data["components"].values():
