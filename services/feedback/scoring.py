@@ -23,9 +23,7 @@ sure (learned_spam); it cannot call an entry spam on its own. From 2026.6 the re
 component adds the shape of product, advertising and offer text (no first person and no
 order or use of the product, but the reader addressed, calls to act, a business speaking of
 itself, specifications, advertising words, lists) to the same spam decision; from 2026.7 it
-lowers the score only when two or more such signs are found. 2026.9 changes no rule: its
-model is trained on a development half that also holds genuine entries addressed to the
-shop ("Your ...", "Ihre ...", "Könnten Sie ...") and spam addressed to the reader.
+lowers the score only when two or more such signs are found.
 
 How well it works is measured on a labelled corpus with a held-out half (data/README.md,
 `make score-report`, docs/benchmarks.md "Quality scoring"). Duplicate detection uses a
@@ -54,7 +52,7 @@ from typing import Literal
 # Absolute, so that tools/score_report.py --scorer can load this file by its path.
 from resonanz.feedback import learned
 
-VERSION = "2026.9"
+VERSION = "2026.8"
 
 Label = Literal["good", "fair", "poor", "spam"]
 Language = Literal["de", "en", "unknown"]

@@ -308,11 +308,12 @@ def test_addressing_the_shop_costs_no_points_of_the_rules(addressed: str, plain:
 # Not fixed in 2026.7: the learned heads read the words, and the development half they were
 # trained on had no genuine entry that addresses the shop, while its spam did ("your" was
 # among the reward head's strongest signs against: 54 against 91 for the first pair).
-# Not fixed in 2026.9 either, trained on 103 more development rows, half of them genuine
-# entries that address the shop: "your" itself now weighs little (the reward head gives
-# the shipping-costs probe 0.22 without a determiner, 0.18 with "Your"), but "the" is one
-# of its strongest signs for a reward (0.64 with "The"); the first pair scores 55 against
-# 86. Neither more data nor another C (3 to 100) closes the gap.
+# Not fixed by more data either: a model trained with the 103 development rows of corpus
+# 2026-12d (half of them genuine entries that address the shop; tried as 2026.9, not
+# shipped: docs/benchmarks.md "Quality scoring") weighs "your" itself little (the reward
+# head gives the shipping-costs probe 0.22 without a determiner, 0.18 with "Your"), but
+# "the" is one of its strongest signs for a reward (0.64 with "The"); the first pair
+# scored 55 against 86. No C from 3 to 100 closed the gap.
 @pytest.mark.xfail(strict=True, reason="the learned reward head reads 'the' as a sign of"
                                        " substance and 'your' slightly against it")
 @pytest.mark.parametrize(("addressed", "plain", "rating"), SHOP_ADDRESSED[:1])
@@ -584,7 +585,7 @@ def test_as_dict_matches_the_json_contract() -> None:
     result = score(GERMAN_REVIEW, earlier=[fingerprint("e0", GERMAN_REVIEW)])
     data = json.loads(json.dumps(result.as_dict()))
     assert set(data) == {"score", "label", "components", "language", "duplicate_of", "version"}
-    assert data["version"] == VERSION == "2026.9"
+    assert data["version"] == VERSION == "2026.8"
     assert data["duplicate_of"] == "e0"
     assert data["label"] in ("good", "fair", "poor", "spam")
     for part in data["components"].values():
@@ -857,6 +858,21 @@ def test_the_shop_addressed_set_is_big_and_varied_enough() -> None:
     assert len({row.shop for row in rows}) == 11
 
 
+def test_the_pending_development_rows_of_2026_12d_belong_to_the_development_half() -> None:
+    # data/README.md: not trained on yet, but split by the rule like every other row and in
+    # no other part of the corpus.
+    path = evaluation.DATA / "corpus_dev_2026_12d_pending.jsonl"
+    with path.open(encoding="utf-8") as fh:
+        rows = [evaluation.Row(**json.loads(line)) for line in fh if line.strip()]
+    assert len(rows) == 103
+    elsewhere = {row.text for half in evaluation.HALVES for row in evaluation.load(half)}
+    for row in rows:
+        digest = hashlib.blake2b(row.text.encode(), digest_size=8,
+                                 person=b"resonanz.split").digest()
+        assert not digest[0] & 1
+        assert row.text not in elsewhere
+
+
 @pytest.mark.parametrize("half", evaluation.HALVES)
 def test_corpus_split_follows_the_documented_rule(half: str) -> None:
     # data/README.md: held out when the first byte of this blake2b digest is odd; both
@@ -896,6 +912,9 @@ def held_out_figures(half: str) -> tuple[dict[str, float], dict[str, dict[str, i
     pytest.param("heldout_2026_12c", marks=pytest.mark.xfail(
         strict=True, reason="2026.8 misses issue 25's spam recall on the 2026-12c set"
                             " (0.842)")),
+    # Measured once on 2026.8 (2026-12-05): every target met (reward 0.974 / 0.925, spam
+    # 1.000 / 0.966).
+    "heldout_2026_12d",
 ])
 def test_held_out_figures_meet_the_targets(half: str) -> None:
     # Reward precision and recall >= 0.90, spam precision >= 0.90 and recall >= 0.95
@@ -921,6 +940,12 @@ RECORDED_2026_7 = {
                          "spam precision": 1.0, "spam recall": 0.821},
     "heldout_2026_12c": {"reward precision": 0.912, "reward recall": 0.939,
                          "spam precision": 1.0, "spam recall": 0.842},
+    # 2026.8, measured once before anything was trained on the set's development rows
+    # (2026-12-05); a model trained with them (tried as 2026.9) fell to 0.950 / 0.950 and
+    # spam recall 0.897 here, and to reward precision 0.959 on the fresh set, and was not
+    # shipped.
+    "heldout_2026_12d": {"reward precision": 0.974, "reward recall": 0.925,
+                         "spam precision": 1.0, "spam recall": 0.966},
 }
 
 
