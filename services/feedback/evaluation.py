@@ -12,8 +12,9 @@ written blind before 2026.5 was tuned, and `heldout_2026_12c`, subtle spam (copi
 text, machine-written praise, offers without links, obfuscated handles) and hard negatives,
 written before the scorer was read and before 2026.6 was tuned, and `heldout_2026_12d`,
 entries that address the shop ("Your ...", "Ihre ...", "Könnten Sie ...") and spam that
-addresses the reader, written before the scorer was read and before 2026.9 was trained. Only
-`dev` may be read row by row while tuning.
+addresses the reader, written before the scorer was read (2026.9, trained with its
+development rows, was tried and not shipped). Only `dev` may be read row by row while
+tuning.
 """
 
 from __future__ import annotations
