@@ -237,7 +237,8 @@ async def test_a_tenant_created_with_a_limit_of_its_own_is_held_to_it(
     results = [await api.call("POST", "/v1/feedback", FEEDBACK) for _ in range(4)]
     assert [s for s, _, _ in results] == [201] * 3 + [429]
     assert results[-1][2]["RateLimit-Policy"] == '"writes";q=3;w=60'
-    for wrong in ("feedbackpro.write=3", "feedbackpro.writes=0", "feedbackpro.writes"):
+    for wrong in ("feedbackpro.write=3", "feedbackpro.writes=0", "feedbackpro.writes",
+                  "feedbackpro.writes=2147483648"):
         refused = await asyncio.to_thread(
             subprocess.run, [sys.executable, "-m", "resonanz.gateway", "admin", "create-tenant",
                              "--name", "Nie", "--owner-email", "owner@nie.example",

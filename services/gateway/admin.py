@@ -21,6 +21,7 @@ from .app import GatewaySettings
 from .limits import DEFAULT_LIMITS
 
 SERVICE = "gateway"
+MAX_LIMIT = 2**31 - 1  # what set-rate-limit stores (a PostgreSQL integer)
 
 
 def register(commands: argparse._SubParsersAction, settings: GatewaySettings) -> None:
@@ -71,8 +72,9 @@ def _rate_limit(value: str) -> tuple[str, int]:
     if name not in DEFAULT_LIMITS:
         raise argparse.ArgumentTypeError(
             f"{name!r} is no limit; one of {', '.join(sorted(DEFAULT_LIMITS))}")
-    if not limit.isdigit() or int(limit) < 1:
-        raise argparse.ArgumentTypeError(f"{name}: requests per minute, a whole number >= 1")
+    if not limit.isdigit() or not 1 <= int(limit) <= MAX_LIMIT:
+        raise argparse.ArgumentTypeError(
+            f"{name}: requests per minute, a whole number from 1 to {MAX_LIMIT}")
     return name, int(limit)
 
 
