@@ -952,42 +952,17 @@ def _sentence_openings(raw: str) -> list[tuple[str, str]]:
 
 def _register(t: _Text) -> tuple[ComponentScore, int]:
     """The component, and its doubt for the spam decision (the points of every kind found)."""
-    n = len(t.words)
-    if n < _REGISTER_MIN_WORDS:
+    if len(t.words) < _REGISTER_MIN_WORDS:
         return ComponentScore(0, 0, REGISTER_MIN, "too short to judge the register"), 0
     if _FIRST_SINGULAR & t.vocabulary or _EXPERIENCE_RE.search(t.padded):
         return ComponentScore(0, 0, REGISTER_MIN,
                               "speaks of own experience (first person, order or use)"), 0
-    kinds = []
-    reader = sorted(_READER_WORDS & t.vocabulary) + sorted(
-        {m.lower() for m in _FORMAL_READER_RE.findall(t.raw)})
-    shop = _SHOP_SERVICE_RE.search(t.lower) if reader else None
-    if reader and not shop:
-        kinds.append(f"addresses the reader{_listed(reader, 3)}")
-    calls = sorted({first for first, then in _sentence_openings(t.raw)
-                    if first in _CALLS
-                    or (first in _CALLS_BEFORE_OBJECT and then in _IMPERATIVE_OBJECTS)
-                    or (first == "jetzt" and then in _NOW_CALLS)})
-    if calls:
-        kinds.append(f"calls to act{_listed(calls, 3)}")
-    business = _BUSINESS_VOICE_RE.search(t.lower)
-    if business:
-        kinds.append(f"speaks for a business ({business[0]!r})")
-    units = len(_SPEC_UNIT_RE.findall(t.lower))
-    separators = sum(map(t.raw.count, _SPEC_SEPARATORS))
-    keys = len(_SPEC_KEY_RE.findall(t.raw))
-    fields = keys + separators
-    if ((units >= 2 and fields) or units >= 4 or fields >= 2) \
-            and not _COMPARISON_WORDS & t.vocabulary:
-        kinds.append(f"lists specifications ({units} units, {fields} fields)")
-    advertising = sorted(_ADVERTISING_WORDS & t.vocabulary)
-    if len(advertising) >= 2:
-        kinds.append(f"advertising words{_listed(advertising, 3)}")
-    small = sum(1 for w in t.words if w in _SMALL_WORDS)
-    if small * 10 < n and t.raw.count(",") >= 6:
-        kinds.append(f"a list, not sentences ({small} of {n} words are small words)")
+    reader, shop = _reader_kind(t)
+    kinds = [kind for kind in (reader, _calls_kind(t), _business_kind(t),
+                               _specification_kind(t), _advertising_kind(t), _list_kind(t))
+             if kind]
     if not kinds:
-        addressed = f" (speaks to the shop of its service: {shop[0]!r})" if shop else ""
+        addressed = f" (speaks to the shop of its service: {shop!r})" if shop else ""
         return ComponentScore(0, 0, REGISTER_MIN,
                               f"no sign of product or advertising text{addressed}"), 0
     doubt = max(REGISTER_MIN, -REGISTER_POINTS * len(kinds))
@@ -998,6 +973,54 @@ def _register(t: _Text) -> tuple[ComponentScore, int]:
     return ComponentScore(doubt, 0, REGISTER_MIN,
                           "reads like product or advertising text, no experience: "
                           + "; ".join(kinds)), doubt
+
+
+def _reader_kind(t: _Text) -> tuple[str | None, str | None]:
+    """The reader addressed, unless as the shop of its own service ("your checkout"), and
+    that phrase."""
+    reader = sorted(_READER_WORDS & t.vocabulary) + sorted(
+        {m.lower() for m in _FORMAL_READER_RE.findall(t.raw)})
+    if not reader:
+        return None, None
+    shop = _SHOP_SERVICE_RE.search(t.lower)
+    if shop:
+        return None, shop[0]
+    return f"addresses the reader{_listed(reader, 3)}", None
+
+
+def _calls_kind(t: _Text) -> str | None:
+    calls = sorted({first for first, then in _sentence_openings(t.raw)
+                    if first in _CALLS
+                    or (first in _CALLS_BEFORE_OBJECT and then in _IMPERATIVE_OBJECTS)
+                    or (first == "jetzt" and then in _NOW_CALLS)})
+    return f"calls to act{_listed(calls, 3)}" if calls else None
+
+
+def _business_kind(t: _Text) -> str | None:
+    business = _BUSINESS_VOICE_RE.search(t.lower)
+    return f"speaks for a business ({business[0]!r})" if business else None
+
+
+def _specification_kind(t: _Text) -> str | None:
+    units = len(_SPEC_UNIT_RE.findall(t.lower))
+    fields = len(_SPEC_KEY_RE.findall(t.raw)) + sum(map(t.raw.count, _SPEC_SEPARATORS))
+    listed = (units >= 2 and fields) or units >= 4 or fields >= 2
+    if not listed or _COMPARISON_WORDS & t.vocabulary:
+        return None
+    return f"lists specifications ({units} units, {fields} fields)"
+
+
+def _advertising_kind(t: _Text) -> str | None:
+    advertising = sorted(_ADVERTISING_WORDS & t.vocabulary)
+    return f"advertising words{_listed(advertising, 3)}" if len(advertising) >= 2 else None
+
+
+def _list_kind(t: _Text) -> str | None:
+    n = len(t.words)
+    small = sum(1 for w in t.words if w in _SMALL_WORDS)
+    if small * 10 < n and t.raw.count(",") >= 6:
+        return f"a list, not sentences ({small} of {n} words are small words)"
+    return None
 
 
 # --- readability / gibberish -------------------------------------------------------------
