@@ -50,14 +50,25 @@ PG_DATA_HOME = PG_SYSTEM_HOME / "data"
 _log = logging.getLogger(__name__)
 
 
+# Every port free_port has handed out in this process.
+_HANDED_OUT: set[int] = set()
+
+
 def free_port(preferred: int | None = None) -> int:
-    for candidate in ([preferred] if preferred else []) + [0]:
+    """A port nothing listens on now and this process has not handed out before. The probe
+    frees the port at once, and the kernel may offer it again to the next probe: two
+    services of one stack, started in a row, then get the same port, and the one that binds
+    second dies while the other answers in its place."""
+    for candidate in ([preferred] if preferred else []) + [0] * 100:
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", candidate))
             except OSError:
                 continue
-            return int(s.getsockname()[1])
+            port = int(s.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
     raise RuntimeError("no free port")
 
 
