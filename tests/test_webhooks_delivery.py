@@ -64,6 +64,13 @@ class Harness:
         return await commands.create_subscription(self.pool, BOX, uuid.UUID(tenant), receiver.url,
                                                list(events), None, secret)
 
+    async def endpoints_of_tenant_a(self, receiver: Receiver, count: int) -> None:
+        """`count` subscriptions of TENANT, all at `receiver` (told apart by their query)."""
+        for n in range(count):
+            await commands.create_subscription(self.pool, BOX, uuid.UUID(TENANT),
+                                               f"{receiver.url}?endpoint={n}",
+                                               ["feedback_created"], None, generate_secret())
+
     async def subscription(self, sub: Subscription) -> Subscription:
         return await views.get_subscription(self.pool, uuid.UUID(TENANT), uuid.UUID(sub.id))
 
@@ -402,10 +409,7 @@ async def test_one_tenants_hanging_endpoints_leave_other_tenants_their_slots(
         return len(healthy.received)
 
     async with receiving(stuck, healthy):
-        for n in range(100):
-            await commands.create_subscription(harness.pool, BOX, uuid.UUID(TENANT),
-                                            f"{stuck.url}?endpoint={n}", ["feedback_created"],
-                                            None, generate_secret())
+        await harness.endpoints_of_tenant_a(stuck, 100)
         await harness.subscribe(healthy, tenant=other)
         for _ in range(3):
             await harness.emit()
@@ -541,10 +545,7 @@ async def test_a_claim_reads_a_few_pages_however_long_a_backlog_the_statistics_m
     other = str(uuid.uuid4())
     stuck, healthy = Receiver(), Receiver()
     async with receiving(stuck, healthy):
-        for n in range(100):
-            await commands.create_subscription(harness.pool, BOX, uuid.UUID(TENANT),
-                                            f"{stuck.url}?endpoint={n}", ["feedback_created"],
-                                            None, generate_secret())
+        await harness.endpoints_of_tenant_a(stuck, 100)
         await harness.subscribe(healthy, tenant=other)
         for _ in range(100):  # a history of delivered webhooks, nothing waiting
             await harness.emit(tenant=other)
