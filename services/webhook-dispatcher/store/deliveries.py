@@ -128,7 +128,8 @@ CLAIMED = """d.id, d.subscription_id, d.tenant_id, d.event_id, d.webhook_type, d
 # with 100 hanging endpoints that cost 20-110 ms a claim by id and 0.8-1.4 s a claim round,
 # and it grows with the backlog; reached by primary key, a claim reads a few pages. Due is
 # judged by the database's clock too: the fan-out stamped fresh deliveries with it, and a
-# dispatcher's clock a little behind must not leave them for the next round.
+# dispatcher's clock a little behind must not leave them for the next round. "Not one of the
+# other three" is "pending" by the table's CHECK; a new status must be named here.
 STILL_DUE = """d.status <> ALL ('{delivered,failed,cancelled}'::text[])
       AND d.next_attempt_at <= greatest($1, now())
       AND (d.locked_until IS NULL OR d.locked_until < $1)"""
