@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import shutil
 import socket
 import subprocess
@@ -81,6 +82,19 @@ async def query_value(database_url: str, sql: str, *args: Any) -> Any:
     """The first column of the first row of one statement, or None."""
     rows = await query(database_url, sql, *args)
     return rows[0][0] if rows else None
+
+
+def plan_of(explained: Any) -> dict[str, Any]:
+    """The top node of an EXPLAIN (FORMAT JSON) answer, whether the pool decodes json or not."""
+    return dict((json.loads(explained) if isinstance(explained, str) else explained)[0]["Plan"])
+
+
+def scans(plan: dict[str, Any], relation: str) -> list[dict[str, Any]]:
+    """Every node of `plan` that reads `relation`."""
+    found = [plan] if plan.get("Relation Name") == relation else []
+    for child in plan.get("Plans", []):
+        found += scans(child, relation)
+    return found
 
 
 async def places_holding(database_url: str, needle: str) -> list[str]:

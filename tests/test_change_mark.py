@@ -4,12 +4,10 @@ the index only — not the tenant's entries."""
 
 from __future__ import annotations
 
-import json
 import os
 import time
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
 
 import asyncpg
 import pytest
@@ -17,6 +15,8 @@ import pytest
 from resonanz.feedback.store import CHANGE_MARK_SQL, change_mark
 from resonanz.shared.db import migrate
 from resonanz.shared.settings import Settings
+
+from .support import plan_of, scans
 
 TENANT = str(uuid.uuid4())
 OTHER = str(uuid.uuid4())
@@ -39,13 +39,6 @@ async def entries(database_url: str) -> AsyncIterator[asyncpg.Pool]:
         yield pool
     finally:
         await pool.close()
-
-
-def scans(plan: dict[str, Any]) -> list[dict[str, Any]]:
-    found = [plan] if plan.get("Relation Name") == "entries" else []
-    for child in plan.get("Plans", []):
-        found += scans(child)
-    return found
 
 
 async def test_the_mark_moves_with_each_change_and_only_then(entries: asyncpg.Pool) -> None:
@@ -74,8 +67,7 @@ async def test_the_mark_moves_with_each_change_and_only_then(entries: asyncpg.Po
 async def test_the_mark_reads_the_index_not_the_entries(entries: asyncpg.Pool) -> None:
     raw = await entries.fetchval(
         f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {CHANGE_MARK_SQL}", TENANT)
-    plan = (json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"]
-    found = scans(plan)
+    found = scans(plan_of(raw), "entries")
     assert found and all(s["Node Type"] == "Index Only Scan"
                          and s["Index Name"] == "entries_tenant_changed" for s in found), found
     assert sum(s["Actual Rows"] * s.get("Actual Loops", 1) for s in found) < 10, found

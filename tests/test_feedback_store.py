@@ -34,6 +34,8 @@ from resonanz.shared.db import GroupCommit, Grouped, create_pool, migrate
 from resonanz.shared.events import FeedbackCreated, new_event
 from resonanz.shared.settings import Settings
 
+from .support import plan_of, scans
+
 TENANT = str(uuid.uuid4())
 WIDGET = str(uuid.uuid4())
 CAMPAIGN_SIZE = 3000
@@ -59,13 +61,6 @@ async def feedback_db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
         await conn.close()
 
 
-def scans(plan: dict[str, Any]) -> list[dict[str, Any]]:
-    found = [plan] if plan.get("Relation Name") == "entries" else []
-    for child in plan.get("Plans", []):
-        found += scans(child)
-    return found
-
-
 async def near(conn: asyncpg.Connection, widget: str | None, simhash: int,
                tenant: str = TENANT) -> list[tuple[str, int]]:
     [found] = await look_up(conn, [Lookup(tenant, widget, simhash)], 12, WINDOW)
@@ -82,7 +77,7 @@ async def test_near_duplicate_lookup_reads_only_the_window(
         raw = await feedback_db.fetchval(
             f"EXPLAIN (ANALYZE, FORMAT JSON) {LOOKUP_SQL}",
             [TENANT, TENANT], [widget, widget], [12345, 54321], WINDOW, 12)
-        [scan] = scans(json.loads(raw)[0]["Plan"])
+        [scan] = scans(plan_of(raw), "entries")
         assert scan["Index Name"] == "entries_campaign_fingerprints", (mode, scan)
         # Per lookup: the window, however many entries the campaign has.
         assert scan["Actual Loops"] == 2, (mode, scan)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-import json
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -38,7 +37,7 @@ from resonanz.webhook_dispatcher.sealing import SecretBox
 from resonanz.webhook_dispatcher.store import deliveries
 from resonanz.webhook_dispatcher.store.subscriptions import Subscription
 
-from .support import eventually
+from .support import eventually, plan_of, query
 from .test_webhooks_support import FakeClock, Receiver, Respond, dispatcher_pool, receiving
 
 POLICY = NetworkPolicy.from_setting("127.0.0.0/8")
@@ -528,9 +527,9 @@ async def test_one_statement_fans_out_a_batch_across_tenants(harness: Harness) -
         assert await deliveries.fan_out(conn, ("feedback_created",), batch) == []
 
 
-def pages_read(plan: Any) -> int:
+def pages_read(explained: Any) -> int:
     """Shared buffers an EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) says its statement read."""
-    top = (json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]
+    top = plan_of(explained)
     return int(top["Shared Hit Blocks"]) + int(top["Shared Read Blocks"])
 
 
@@ -551,13 +550,9 @@ async def test_a_claim_reads_a_few_pages_however_long_a_backlog_the_statistics_m
             await harness.emit(tenant=other)
         await harness.pool.execute("UPDATE deliveries SET status = 'delivered'")
         schema = await harness.pool.fetchval("SELECT current_schema()")
-        admin = await asyncpg.connect(database_url)
-        try:
-            await admin.execute(f"ALTER TABLE {schema}.deliveries"
-                                " SET (autovacuum_enabled = false)")
-            await admin.execute(f"ANALYZE {schema}.deliveries")
-        finally:
-            await admin.close()
+        await query(database_url, f"ALTER TABLE {schema}.deliveries"
+                                  " SET (autovacuum_enabled = false)")
+        await query(database_url, f"ANALYZE {schema}.deliveries")
         for _ in range(30):  # 3,000 waiting for tenant A's hanging endpoints
             await harness.emit()
         fresh = (await harness.delivery(await harness.emit(tenant=other)))["id"]
