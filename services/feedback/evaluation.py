@@ -4,7 +4,7 @@ Pure computation, shared by `make score-report` (tools/score_report.py) and the 
 tests. The corpus labels are good / low / spam; the scorer's "fair" and "poor" both mean
 "low" (genuine but not worth a reward). The reward decision is "the scorer says good".
 
-The corpus has one development half and five held-out sets (data/README.md): `heldout`,
+The corpus has one development half and six held-out sets (data/README.md): `heldout`,
 written with the development half and looked at while 2026.2 was tuned, `heldout_2026_12`,
 written later before the scorer was read, `heldout_2026_12b`, spam of more kinds and
 hard negatives (genuine entries with links, order and phone numbers, prices, model numbers),
@@ -13,8 +13,10 @@ text, machine-written praise, offers without links, obfuscated handles) and hard
 written before the scorer was read and before 2026.6 was tuned, and `heldout_2026_12d`,
 entries that address the shop ("Your ...", "Ihre ...", "Könnten Sie ...") and spam that
 addresses the reader, written before the scorer was read (2026.9, trained with its
-development rows, was tried and not shipped). Only `dev` may be read row by row while
-tuning.
+development rows, was tried and not shipped), and `heldout_2026_12e`, spam of every kind
+and the genuine entries that look like it (short specific complaints, order numbers,
+prices, the shop's own links), written before the scorer was read and before 2026.10 was
+tuned. Only `dev` may be read row by row while tuning.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from pathlib import Path
 DATA = Path(__file__).parent / "data"
 CLASSES = ("good", "low", "spam")
 HELD_OUT = ("heldout", "heldout_2026_12", "heldout_2026_12b", "heldout_2026_12c",
-            "heldout_2026_12d")
+            "heldout_2026_12d", "heldout_2026_12e")
 HALVES = ("dev", *HELD_OUT)
 _AS_CLASS = {"good": "good", "fair": "low", "poor": "low", "spam": "spam"}
 

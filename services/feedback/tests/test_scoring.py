@@ -839,11 +839,13 @@ def test_the_spam_and_hard_negative_set_is_big_enough() -> None:
     assert labels["spam"] >= 50 and labels["good"] >= 25 and labels["low"] >= 25
 
 
-# data/README.md: 2026-12c, subtle spam and hard negatives, and 2026-12d, genuine entries
-# that address the shop and spam that addresses the reader; both from eleven shop kinds.
+# data/README.md: 2026-12c, subtle spam and hard negatives, 2026-12d, genuine entries
+# that address the shop and spam that addresses the reader, and 2026-12e, spam of every
+# kind and the genuine entries that look like it; all from eleven shop kinds.
 @pytest.mark.parametrize(("half", "least"), [
     ("heldout_2026_12c", {"spam": 50, "good": 25, "low": 20}),
     ("heldout_2026_12d", {"spam": 25, "good": 35, "low": 25}),
+    ("heldout_2026_12e", {"spam": 50, "good": 30, "low": 20}),
 ])
 def test_the_later_blind_sets_are_big_and_varied_enough(half: str,
                                                         least: dict[str, int]) -> None:
@@ -854,13 +856,15 @@ def test_the_later_blind_sets_are_big_and_varied_enough(half: str,
     assert len({row.shop for row in rows}) == 11
 
 
-def test_the_pending_development_rows_of_2026_12d_belong_to_the_development_half() -> None:
+@pytest.mark.parametrize(("pending", "size"), [("2026_12d", 103), ("2026_12e", 87)])
+def test_the_pending_development_rows_belong_to_the_development_half(pending: str,
+                                                                     size: int) -> None:
     # data/README.md: not trained on yet, but split by the rule like every other row and in
     # no other part of the corpus.
-    path = evaluation.DATA / "corpus_dev_2026_12d_pending.jsonl"
+    path = evaluation.DATA / f"corpus_dev_{pending}_pending.jsonl"
     with path.open(encoding="utf-8") as fh:
         rows = [evaluation.Row(**json.loads(line)) for line in fh if line.strip()]
-    assert len(rows) == 103
+    assert len(rows) == size
     elsewhere = {row.text for half in evaluation.HALVES for row in evaluation.load(half)}
     for row in rows:
         digest = hashlib.blake2b(row.text.encode(), digest_size=8,
@@ -911,6 +915,11 @@ def held_out_figures(half: str) -> tuple[dict[str, float], dict[str, dict[str, i
     # Measured once on 2026.8 (2026-12-05): every target met (reward 0.974 / 0.925, spam
     # 1.000 / 0.966).
     "heldout_2026_12d",
+    # Measured once on 2026.8 (2026-12-05), before anything was tuned on its rows: reward
+    # 0.853 / 0.879, spam 1.000 / 0.691.
+    pytest.param("heldout_2026_12e", marks=pytest.mark.xfail(
+        strict=True, reason="2026.8 misses issue 25's reward targets and spam recall on the"
+                            " 2026-12e set (0.853 / 0.879, spam recall 0.691)")),
 ])
 def test_held_out_figures_meet_the_targets(half: str) -> None:
     # Reward precision and recall >= 0.90, spam precision >= 0.90 and recall >= 0.95
@@ -942,6 +951,10 @@ RECORDED_2026_7 = {
     # shipped.
     "heldout_2026_12d": {"reward precision": 0.974, "reward recall": 0.925,
                          "spam precision": 1.0, "spam recall": 0.966},
+    # 2026.8, measured once before anything was tuned on the set's development rows
+    # (2026-12-05).
+    "heldout_2026_12e": {"reward precision": 0.853, "reward recall": 0.879,
+                         "spam precision": 1.0, "spam recall": 0.691},
 }
 
 
