@@ -420,6 +420,48 @@ async def test_one_tenants_hanging_endpoints_leave_other_tenants_their_slots(
         await worker.drain()
 
 
+async def test_failures_that_come_together_leave_the_pool_connections_to_lend(
+        harness: Harness, database_url: str) -> None:
+    """The attempts a dead tenant started together fail together (its whole share of slots
+    times out at once). Recording a failure takes its endpoint's lock, held here by another
+    session, so every recording waits on its connection: only a few are recorded at a time,
+    and the pool (10) still lends the consumer and the claims a connection."""
+    release = asyncio.Event()
+
+    async def fail_together(request: web.Request) -> web.StreamResponse:
+        await release.wait()
+        return web.Response(status=500)
+
+    stuck = Receiver(fail_together)
+    worker = harness.worker(per_endpoint=1, per_tenant=32)
+    observer = await asyncpg.connect(database_url)
+
+    async def attempts_arrived() -> int:
+        return len(stuck.received)
+
+    async def recordings_waiting() -> int:
+        return int(await observer.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+            " AND datname = current_database()"))
+
+    async with receiving(stuck), harness.pool.acquire() as holder, holder.transaction():
+        await harness.endpoints_of_tenant_a(stuck, 20)
+        await harness.emit()
+        assert await worker.dispatch_due() == 20
+        await eventually(attempts_arrived, lambda n: n == 20, what="the 20 attempts under way")
+        await holder.execute("SELECT 1 FROM subscriptions WHERE tenant_id = $1 FOR UPDATE",
+                             uuid.UUID(TENANT))
+        release.set()
+        await eventually(recordings_waiting, lambda n: n >= 1, what="a recording waiting")
+        async with asyncio.timeout(2):
+            assert await harness.pool.fetchval("SELECT 1") == 1, "the pool lends a connection"
+        assert await recordings_waiting() == 2  # a quarter of the pool
+    await worker.drain()
+    await observer.close()
+    assert await harness.pool.fetchval(
+        "SELECT count(*) FROM attempts WHERE outcome <> 'success'") == 20
+
+
 async def test_a_hanging_endpoint_only_holds_its_own_slots(harness: Harness) -> None:
     release = asyncio.Event()
 
