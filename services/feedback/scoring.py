@@ -52,7 +52,7 @@ from typing import Literal
 # Absolute, so that tools/score_report.py --scorer can load this file by its path.
 from resonanz.feedback import learned
 
-VERSION = "2026.10"
+VERSION = "2026.8"
 
 Label = Literal["good", "fair", "poor", "spam"]
 Language = Literal["de", "en", "unknown"]
@@ -753,10 +753,6 @@ _BOILERPLATE_PHRASES: dict[str, int] = {
     "eleganz": 1, "ansprechend": 1, "möchte ich betonen": 2, "lässt sich sagen": 2,
     # 2026.5
     "whether you're": 2, "whether you are": 2, "seasoned": 2, "immersive": 2, "caters to": 2,
-    # 2026.10
-    "gelungene mischung": 2, "ideale wahl": 2, "ideal choice": 2, "perfect choice": 2,
-    "excellent choice": 2, "auf höchstem niveau": 2, "without hesitation": 2, "verdict": 2,
-    "delivers on": 2, "perfekte begleiter": 2, "perfekter begleiter": 2, "alike": 2,
 }
 _BOILERPLATE_FINDER = _Phrases(_BOILERPLATE_PHRASES)
 # A generated answer that says what it is.
@@ -944,23 +940,6 @@ _ADVERTISING_WORDS = frozenset({
     "effortless", "effortlessly", "stylish", "collection", "adventure", "adventures",
     "imagination", "exclusive", "certified", "features", "vereint", "overall",
 })
-# 2026.10: the German adjectives above in every ending ("zeitloser", "edles").
-_ADVERTISING_STEMS = ("zeitlos", "edl", "hochwertig", "exklusiv", "einzigartig",
-                      "unvergleichlich", "atemberaubend", "raffiniert", "robust", "durchdacht",
-                      "langlebig", "vielseitig", "ideal")
-# 2026.10: the reader's own skin, pet, child or home, as ads speak of them ("keep your dog
-# happy", "was Ihre Katze braucht"). A customer speaks to the shop of the shop's things
-# ("your cat tree", "Ihr Katzenbaum"): in English the noun must end the phrase.
-_READERS_OWN_RE = re.compile(
-    r"\b(?:(?i:your)|Ihre[nmrs]?|Ihr|deine[nmrs]?|dein|eure[nmrs]?|euer) "
-    r"(?:(?i:skin|hair|dog|cat|pet|child|children|kids|baby|family|home|feline)"
-    r"(?=[.,!?;:]|\s*$| (?i:will|is|are|deserves|needs|loves|happy|healthy|and|with|to|in|at|"
-    r"for|the|a|an)\b)"
-    r"|(?:Haut|Haare?|Hund(?:es)?|Katze|Kind(?:es)?|Kinder|Baby|Familie|Liebling|Vierbeiner|"
-    r"Zuhause)\b)")
-# 2026.10: "Ab 3 Jahren", "Ages 6+": a toy's label.
-_AGE_RE = re.compile(r"\bab \d+ (?:jahren|monaten)\b|\bages? \d+\s?\+|\bfor ages \d"
-                     r"|\bfür kinder (?:ab|von)\b")
 # Nearly no small words: a list of ingredients or attributes, not sentences.
 _SMALL_WORDS = _GERMAN | _ENGLISH | frozenset({"die", "was", "also", "an", "in", "so", "on",
                                                "at", "or", "as", "by", "from", "all"})
@@ -980,9 +959,7 @@ def _register(t: _Text) -> tuple[ComponentScore, int]:
                               "speaks of own experience (first person, order or use)"), 0
     reader, shop = _reader_kind(t)
     kinds = [kind for kind in (reader, _calls_kind(t), _business_kind(t),
-                               _specification_kind(t), _advertising_kind(t),
-                               _many_advertising_kind(t), _readers_own_kind(t), _age_kind(t),
-                               _list_kind(t))
+                               _specification_kind(t), _advertising_kind(t), _list_kind(t))
              if kind]
     if not kinds:
         addressed = f" (speaks to the shop of its service: {shop!r})" if shop else ""
@@ -1033,32 +1010,9 @@ def _specification_kind(t: _Text) -> str | None:
     return f"lists specifications ({units} units, {fields} fields)"
 
 
-def _advertising_words(t: _Text) -> list[str]:
-    inflected = {w for w in t.vocabulary for stem in _ADVERTISING_STEMS
-                 if w.startswith(stem) and w[len(stem):] in _GERMAN_ENDINGS}
-    return sorted(_ADVERTISING_WORDS & t.vocabulary | inflected)
-
-
 def _advertising_kind(t: _Text) -> str | None:
-    advertising = _advertising_words(t)
+    advertising = sorted(_ADVERTISING_WORDS & t.vocabulary)
     return f"advertising words{_listed(advertising, 3)}" if len(advertising) >= 2 else None
-
-
-def _many_advertising_kind(t: _Text) -> str | None:
-    # 2026.10: four or more count as a second sign. No genuine entry of the development half
-    # has even two, but a customer may praise a thing as "robust, hochwertig, langlebig".
-    many = len(_advertising_words(t))
-    return f"many advertising words ({many})" if many >= 4 else None
-
-
-def _readers_own_kind(t: _Text) -> str | None:
-    own = _READERS_OWN_RE.search(t.raw)
-    return f"speaks of the reader's own ({own[0].lower()!r})" if own else None
-
-
-def _age_kind(t: _Text) -> str | None:
-    age = _AGE_RE.search(t.lower)
-    return f"an age range, as on a label ({age[0]!r})" if age else None
 
 
 def _list_kind(t: _Text) -> str | None:
@@ -1227,8 +1181,6 @@ _OBFUSCATED_LINK_RE = re.compile(
     r"|[a-z0-9-]\s(?:dot|punkt)\s+(?:com|net|org|de|eu|info|biz|shop|io)\b"
     r"|www\s*\.\s+[a-z0-9]|[a-z]\s+\.\s+(?:com|net|org|de|eu|at|ch|info|biz)\b"
     r"|\bh\s+t\s+t\s+p")
-# 2026.10: "cheap-gadgets-direct .com" is a link too (a slip or a dodge; counted, not decisive).
-_SPACED_DOMAIN_RE = re.compile(r"([a-z0-9-])\s+(\.(?:com|net|org|de|eu|info|biz|shop|io)\b)")
 # Links that open a chat with the sender.
 _MESSENGER_LINK_RE = re.compile(r"\b(?:t\.me|wa\.me|chat\.whatsapp\.com)/")
 # "+49 176 1234567", "0049 30 1234567", "0176 1234567", "030/1234567"; order numbers
@@ -1242,8 +1194,7 @@ _PHONE_RE = re.compile(
 _THROWAWAY_TLD_RE = re.compile(
     r"[a-z0-9-]\s?\.(?:xyz|top|biz|info|ru|club|site|online|store|shop|io|ly|win|date|"
     r"click|loan|bid|icu|vip|buzz|tk|pw|su)\b")
-# 2026.10: also "25 % reduziert" (not "Rabatt": a failed coupon is named by its discount)
-_PERCENT_OFF_RE = re.compile(r"\d\s?%\s?(off|reduziert)\b")
+_PERCENT_OFF_RE = re.compile(r"\d\s?%\s?off\b")
 _PERCENT_RE = re.compile(r"\d\s?%")
 _MONEY_RE = re.compile(r"(?:[$€£]\s?\d|\d\s?(?:[$€£]|euro\b|eur\b|dollar))")
 _SHOUTING_RE = re.compile(r"[!?]{3,}")
@@ -1255,8 +1206,6 @@ _CODE_RE = re.compile(r"<\s*/?\s*script|\bselect\s+\*\s+from\b|\bdrop\s+table\b|
 _MESSENGERS = frozenset({
     "telegram", "whatsapp", "signal", "snapchat", "insta", "instagram", "tiktok", "onlyfans",
     "wechat", "viber", "discord", "youtube", "facebook",
-    # 2026.10
-    "skype",
 })
 _PROMO_WORDS = frozenset({
     "casino", "crypto", "cryptocurrency", "bitcoin", "btc", "forex", "viagra", "replica",
@@ -1269,8 +1218,6 @@ _PROMO_WORDS = frozenset({
     "hookup", "sexdate",
     # 2026.5
     "airdrop", "referral", "sofortkredit",
-    # 2026.10: prize and bank-data phishing
-    "verlosung", "iban",
 })
 _PROMO_PHRASES = _Phrases((
     "buy now", "click here", "order now", "sign up now", "register now", "limited offer",
@@ -1293,11 +1240,6 @@ _PROMO_PHRASES = _Phrases((
     # 2026.6
     "meinem gutscheincode", "meinen gutscheincode", "mein gutscheincode", "meinem rabattcode",
     "my promo code", "my discount code", "my coupon code", "half the price", "zum halben preis",
-    # 2026.10: sales, other sellers, investment testimonials, bank data, follow requests
-    "best price", "bester preis", "mega sale", "solange der vorrat reicht", "while stocks last",
-    "cheaper from", "cheaper alternative", "cheaper alternatives", "billiger bei",
-    "trading platform", "contact him", "contact her", "kontaktiert ihn", "kontaktieren sie ihn",
-    "in your area", "folgt mir", "bank details", "ihre iban", "ihrer iban", "ihre bankdaten",
 ))
 # Whole entries that are placeholders or someone trying the form out.
 _PLACEHOLDERS = frozenset({
@@ -1305,8 +1247,6 @@ _PLACEHOLDERS = frozenset({
     "abc", "keine angabe", "no comment", "kein kommentar", "nichts", "nothing", "feedback",
     "lorem ipsum", "bla", "blah", "bla bla", "bla bla bla", "blah blah", "blah blah blah",
     "blah blah blah blah", "asdf", "qwerty", "qwertz",
-    # 2026.10: comment-section spam
-    "first", "erster", "first comment",
 })
 _TEST_WORDS = frozenset({"test", "tests", "testing", "tset", "teste", "testbewertung",
                          "lorem", "ipsum"})
@@ -1344,8 +1284,7 @@ def _spam(t: _Text, substance: int, experience: int) -> ComponentScore:
     phone = _has_phone_number(t.raw)
     handle = _HANDLE_RE.search(t.lower) is not None and not email
     promo = _mentions(t, _PROMO_WORDS, _PROMO_PHRASES)
-    percent_off = _PERCENT_OFF_RE.search(t.lower)
-    promo += [f"% {percent_off[1]}"] if percent_off else []
+    promo += ["% off"] if _PERCENT_OFF_RE.search(t.lower) else []
     money = _MONEY_RE.search(t.lower) is not None
     messenger = sorted(_MESSENGERS & t.vocabulary)
     contact = links + email + phone + handle + bool(messenger)
@@ -1423,23 +1362,7 @@ def _decisive_spam(t: _Text, substance: int) -> str | None:
     copied = _copied_product_text(t)
     if copied:
         return copied
-    services = _mentions(t, _SERVICE_WORDS, _SERVICE_PHRASES)
-    if len(services) >= 2:
-        return f"an offer of services to the shop{_listed(services, 3)}"
     return None
-
-
-# 2026.10: what sellers of search rankings, links and reviews offer a shop. A customer may
-# name one ("the SEO book"); two are a pitch, whoever says "I" in it.
-_SERVICE_WORDS = frozenset({
-    "seo", "backlink", "backlinks", "dofollow", "linkbuilding", "gastbeitrag", "gastbeiträge",
-    "gastartikel", "rankings",
-})
-_SERVICE_PHRASES = _Phrases((
-    "guest post", "guest posts", "first page of google", "erste seite bei google",
-    "organic traffic", "domain authority", "link building", "free audit", "verified reviews",
-    "5 star reviews", "fünf sterne bewertungen", "more followers", "mehr follower",
-))
 
 
 _SPEC_KEY_RE = re.compile(r"(?:^|[.,;]\s*)[A-ZÄÖÜa-zäöü][\w ()/-]{1,30}:\s")
@@ -1450,9 +1373,7 @@ _SPEC_HEADINGS = ("product description", "produktbeschreibung", "specifications"
                   "zusammensetzung", "composition", "inhaltsstoffe", "lieferumfang",
                   "klappentext", "product details", "produktdetails", "technische details",
                   # 2026.6: directions for use
-                  "anwendung", "directions", "how to use", "gebrauchsanweisung",
-                  # 2026.10: a garment's label
-                  "obermaterial", "oberstoff")
+                  "anwendung", "directions", "how to use", "gebrauchsanweisung")
 _FIRST_PERSON = frozenset({
     "i", "me", "my", "mine", "i'm", "i've", "we", "our", "us", "ich", "mir", "mich", "mein",
     "meine", "meinen", "meinem", "meiner", "wir", "uns", "unser", "unsere", "unseren", "hab",
@@ -1473,30 +1394,15 @@ def _copied_product_text(t: _Text) -> str | None:
     heading = next((h for h in _SPEC_HEADINGS if t.lower.startswith(h)), None)
     if (heading and keys >= 1) or keys >= 3:
         return "copied product text (attribute list" + (f", {heading!r}" if heading else "") + ")"
-    figures = _figures_between_separators(t.raw)
-    if figures >= 3 and not _COMPARISON_WORDS & t.vocabulary:
-        # 2026.10: "Bluetooth 5.3 | 40 hours playtime | IPX5": a listing's bullet line, not
-        # a customer's "Stoff top | Passform top | Preis ok".
-        return f"copied product text (attribute list, {figures} figures between separators)"
     copy = sorted(_COPY_PHRASES.found(t))
     if len(copy) >= 2:
         return f"copied product text (marketing copy{_listed(copy)})"
     return None
 
 
-_SEPARATOR_RE = re.compile("|".join(map(re.escape, _SPEC_SEPARATORS)))
-
-
-def _figures_between_separators(raw: str) -> int:
-    """How many parts of a "|" or bullet separated line have a figure in them."""
-    parts = _SEPARATOR_RE.split(raw)
-    return sum(any(c.isdigit() for c in part) for part in parts) if len(parts) >= 4 else 0
-
-
 def _count_links(lower: str) -> int:
     # Matching only dotted tokens, anchored, is cheaper and safer than scanning the text.
-    tokens = (tok.strip(_TOKEN_EDGES) for tok in _SPACED_DOMAIN_RE.sub(r"\1\2", lower).split()
-              if "." in tok)
+    tokens = (tok.strip(_TOKEN_EDGES) for tok in lower.split() if "." in tok)
     return sum(1 for tok in tokens if "@" not in tok and _URL_RE.match(tok.rstrip(".")))
 
 

@@ -314,9 +314,10 @@ def test_addressing_the_shop_costs_no_points_of_the_rules(addressed: str, plain:
 # head gives the shipping-costs probe 0.22 without a determiner, 0.18 with "Your"), but
 # "the" is one of its strongest signs for a reward (0.64 with "The"); the first pair
 # scored 55 against 86. No C from 3 to 100 closed the gap. Leaving articles, possessives
-# and pronouns out of the n-grams closes it by construction, but was not shipped with
-# 2026.10: out of fold on the development half it cost reward recall (0.963 -> 0.955; the
-# mean of four fold assignments 0.957 -> 0.952), docs/benchmarks.md "Quality scoring".
+# and pronouns out of the n-grams closes it by construction, but out of fold on the
+# development half (950 rows, 2026-12-05) it cost reward recall (0.963 -> 0.955; over four
+# fold assignments 0.957 -> 0.952 on average) and was not kept: docs/benchmarks.md
+# "Quality scoring", 2026.10.
 @pytest.mark.xfail(strict=True, reason="the learned reward head reads 'the' as a sign of"
                                        " substance and 'your' slightly against it")
 @pytest.mark.parametrize(("addressed", "plain", "rating"), SHOP_ADDRESSED[:1])
@@ -377,56 +378,6 @@ def test_one_kind_of_register_is_still_a_doubt_for_the_spam_decision() -> None:
                                   "(nach 2 Wochen)."])
 def test_words_that_are_spam_elsewhere_do_not_make_genuine_entries_spam(text: str) -> None:
     assert score(text, rating=4).label != "spam"
-
-
-# 2026.10: made-up entries of the kinds its rules were added for, each decided by the rules
-# alone (whatever the spam head says), and what each rule names as the reason.
-@pytest.mark.parametrize(("text", "reason"), [
-    ("Günstige Sneaker bei sneaker-world .de, alles muss raus", "with a way to reach"),
-    ("Put 300 dollars into Mrs. Olivia Grant's trading platform and withdrew 9,000 a week "
-     "later, contact her now", "trading platform"),
-    ("Sie haben gewonnen! Senden Sie uns Ihre IBAN, um den Preis unserer Verlosung zu "
-     "erhalten.", "iban"),
-    ("first", "placeholder text"),
-    ("Obermaterial: 80 % Baumwolle, 20 % Polyester. Maschinenwäsche bei 40 °C.",
-     "'obermaterial'"),
-    ("Akku 4000 mAh | Display 6,1 Zoll | 128 GB Speicher | Dual-SIM",
-     "3 figures between separators"),
-    ("We build backlinks and guest posts for webshops, first page of Google in 60 days.",
-     "an offer of services to the shop"),
-    ("Meet singles in your area tonight, free registration", "in your area"),
-    ("Verwöhnen Sie Ihre Haut mit unserer reichhaltigen Pflege, für ein strahlendes Gefühl den "
-     "ganzen Tag.", "speaks of the reader's own ('ihre haut')"),
-    ("Give your kids hours of fun with this colourful marble run, for ages 4+ and up to 60 "
-     "pieces.", "an age range, as on a label"),
-    ("Zeitloser Begleiter aus edlem Leder, raffiniert verarbeitet, exklusiv und einzigartig.",
-     "many advertising words (5)"),
-])
-def test_the_rules_of_2026_10_call_their_kinds_of_spam_spam(text: str, reason: str) -> None:
-    result = score(text, rating=5)
-    rules = result.breakdown["spam"].points + result.breakdown["register"].points
-    assert rules <= scoring.SPAM_LABEL_PENALTY and result.label == "spam"
-    assert reason in result.breakdown["spam"].reason + result.breakdown["register"].reason
-
-
-# ... and genuine entries that look like them.
-@pytest.mark.parametrize(("text", "rating"), [
-    ("Der Gutschein für 10 % Rabatt wurde an der Kasse nicht abgezogen, Bestellung 48812.", 2),
-    ("Die Hose war 20 % reduziert, an der Kasse wurde aber der volle Preis berechnet.", 2),
-    ("Das gleiche Zelt ist bei Globetrotter 15 % günstiger.", 3),
-    ("Your cat tree wobbles badly, the base plate is too thin.", 2),
-    ("Ihr Katzenbaum wackelt, die Bodenplatte ist zu dünn für eine große Katze.", 2),
-    ("Für Kinder ab 8 Jahren ist das Puzzle viel zu leicht, eher ab 5.", 3),
-    ("The search on your site finds nothing for 'SEO', although the SEO book is in stock.", 3),
-    ("Akku hält laut Shop 10 h | gemessen nur 6 h | Ladezeit 3 h statt 2 h", 2),
-    ("Stoff top | Passform top | Versand schnell | Preis ok", 5),
-    ("Fehlten: Schrauben, Dübel, Anleitung, Griffe, Füße, Rückwand, Einlegeboden", 1),
-    ("Robuste, hochwertige und langlebige Verarbeitung, die Nähte sind nach zwei Jahren "
-     "Nutzung noch tadellos.", 5),
-    ("The first delivery was late, the second one on time.", 3),
-])
-def test_genuine_entries_like_the_spam_of_2026_10_are_not_spam(text: str, rating: int) -> None:
-    assert score(text, rating).label != "spam"
 
 
 @pytest.mark.parametrize("text", ["👍", "😍🙂"])
@@ -638,7 +589,7 @@ def test_as_dict_matches_the_json_contract() -> None:
     result = score(GERMAN_REVIEW, earlier=[fingerprint("e0", GERMAN_REVIEW)])
     data = json.loads(json.dumps(result.as_dict()))
     assert set(data) == {"score", "label", "components", "language", "duplicate_of", "version"}
-    assert data["version"] == VERSION == "2026.10"
+    assert data["version"] == VERSION == "2026.8"
     assert data["duplicate_of"] == "e0"
     assert data["label"] in ("good", "fair", "poor", "spam")
     for part in data["components"].values():
@@ -907,6 +858,23 @@ def test_the_later_blind_sets_are_big_and_varied_enough(half: str,
     assert all(labels[label] >= n for label, n in least.items()), labels
     assert {row.language for row in rows} == {"de", "en", "mix"}
     assert len({row.shop for row in rows}) == 11
+
+
+@pytest.mark.parametrize(("pending", "size"), [("2026_12d", 103), ("2026_12e", 87)])
+def test_the_pending_development_rows_belong_to_the_development_half(pending: str,
+                                                                     size: int) -> None:
+    # data/README.md: not trained on yet, but split by the rule like every other row and in
+    # no other part of the corpus.
+    path = evaluation.DATA / f"corpus_dev_{pending}_pending.jsonl"
+    with path.open(encoding="utf-8") as fh:
+        rows = [evaluation.Row(**json.loads(line)) for line in fh if line.strip()]
+    assert len(rows) == size
+    elsewhere = {row.text for half in evaluation.HALVES for row in evaluation.load(half)}
+    for row in rows:
+        digest = hashlib.blake2b(row.text.encode(), digest_size=8,
+                                 person=b"resonanz.split").digest()
+        assert not digest[0] & 1
+        assert row.text not in elsewhere
 
 
 @pytest.mark.parametrize("half", evaluation.HALVES)
