@@ -34,7 +34,7 @@ from resonanz.webhook_dispatcher.consumers import build_handlers, fan_out, outgo
 from resonanz.webhook_dispatcher.delivery import DeliveryWorker, HandOff, guarded_session
 from resonanz.webhook_dispatcher.domain import RETRY_DELAYS, NetworkPolicy, generate_secret
 from resonanz.webhook_dispatcher.sealing import SecretBox
-from resonanz.webhook_dispatcher.store import deliveries
+from resonanz.webhook_dispatcher.store import deliveries, subscriptions
 from resonanz.webhook_dispatcher.store.subscriptions import Subscription
 
 from .support import eventually, plan_of, query
@@ -424,8 +424,9 @@ async def test_failures_that_come_together_leave_the_pool_connections_to_lend(
         harness: Harness, database_url: str) -> None:
     """The attempts a dead tenant started together fail together (its whole share of slots
     times out at once). Recording a failure takes its endpoint's lock, held here by another
-    session, so every recording waits on its connection: only a few are recorded at a time,
-    and the pool (10) still lends the consumer and the claims a connection."""
+    session, so the recording waits on its connection: failures that come together are
+    recorded in one transaction, and the pool (10) still lends the consumer and the claims
+    a connection."""
     release = asyncio.Event()
 
     async def fail_together(request: web.Request) -> web.StreamResponse:
@@ -455,11 +456,23 @@ async def test_failures_that_come_together_leave_the_pool_connections_to_lend(
         await eventually(recordings_waiting, lambda n: n >= 1, what="a recording waiting")
         async with asyncio.timeout(2):
             assert await harness.pool.fetchval("SELECT 1") == 1, "the pool lends a connection"
-        assert await recordings_waiting() == 2  # a quarter of the pool
+        assert await recordings_waiting() == 1
     await worker.drain()
     await observer.close()
     assert await harness.pool.fetchval(
         "SELECT count(*) FROM attempts WHERE outcome <> 'success'") == 20
+
+
+async def test_recording_an_endpoints_failure_does_not_hold_up_the_fan_out_to_it(
+        harness: Harness) -> None:
+    """A failure is judged under its endpoint's lock; the consumer meanwhile goes on
+    writing deliveries for that endpoint (and, in the same batch, for other tenants)."""
+    sub = await harness.subscribe(Receiver())
+    async with harness.pool.acquire() as judging, judging.transaction():
+        await subscriptions.lock_endpoint_health(judging, sub.id)
+        async with asyncio.timeout(2):
+            event_id = await harness.emit()
+    assert (await harness.delivery(event_id))["subscription_id"] == uuid.UUID(sub.id)
 
 
 async def test_a_hanging_endpoint_only_holds_its_own_slots(harness: Harness) -> None:

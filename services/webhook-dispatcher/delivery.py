@@ -56,8 +56,9 @@ from .store.deliveries import Claim, Fresh
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-# A successful attempt as it is recorded: the claim, the endpoint's answer, when.
+# An attempt as it is recorded: the claim, the endpoint's answer, when.
 Success = tuple[Claim, AttemptResult, datetime]
+Failure = tuple[Claim, AttemptResult, datetime]
 SOURCE = "resonanz/webhook-dispatcher"
 USER_AGENT = "Resonanz-Webhooks/1.0"
 
@@ -267,15 +268,15 @@ class DeliveryWorker(Repeating):
         self._offered: list[str] = []
         self._taking: asyncio.Task[None] | None = None
         # Successful attempts are recorded together (everything that succeeded while the
-        # previous transaction was written goes into the next); failures stay one by one:
-        # they judge, and may disable, their endpoint under its lock.
+        # previous transaction was written goes into the next).
         self.successes: GroupCommit[Success] = GroupCommit(
             pool, lambda conn, settled: deliveries.settle_successes(conn, settled, clock()))
-        # Failures are recorded a few at a time. The attempts a dead tenant started together
-        # time out together (its whole share of slots at once), and recorded all at once they
-        # held every pooled connection: the consumer and the claims waited for one, and
-        # another tenant's webhooks with them (p99 30 -> 160 ms beside 100 hanging endpoints).
-        self._recording_failures = asyncio.Semaphore(max(1, pool.get_max_size() // 4))
+        # Failures too, each still judged (and its endpoint perhaps disabled) under the
+        # endpoint's lock. The attempts a dead tenant started together time out together (its
+        # whole share of slots at once); recorded in a transaction each, they held every
+        # pooled connection, so the consumer and the claims waited for one, and another
+        # tenant's webhooks with them (p99 30 -> 160 ms beside 100 hanging endpoints).
+        self.failures: GroupCommit[Failure] = GroupCommit(pool, self._settle_failures)
 
     async def run(self) -> None:
         await super().run()
@@ -363,8 +364,7 @@ class DeliveryWorker(Repeating):
                     async with self.pool.acquire() as conn, conn.transaction():
                         await self._disable(conn, claim, verdict, now)
             else:
-                async with self._recording_failures:
-                    await self._settle_failure(claim, result, now)
+                await self.failures.submit((claim, result, now))
         except (*TRANSIENT_DB_ERRORS, asyncpg.PostgresError) as exc:
             # The lease runs out and the delivery is attempted again, same webhook-id.
             log.warning("could not record attempt of %s: %r", claim.id, exc)
@@ -373,23 +373,29 @@ class DeliveryWorker(Repeating):
             metrics.DELIVERY_SECONDS.observe(max(0.0, (utc_now() - claim.event_time)
                                                  .total_seconds()))
 
-    async def _settle_failure(self, claim: Claim, result: AttemptResult,
-                              attempted_at: datetime) -> None:
+    async def _settle_failures(self, conn: asyncpg.Connection, failed: list[Failure]) -> None:
+        """Failures that came together, in one transaction: each judged in turn under its
+        endpoint's lock, the endpoints taken in id order (as on the success path), so that
+        two dispatchers never wait on each other."""
+        for claim, result, attempted_at in sorted(failed, key=lambda f: f[0].subscription_id):
+            await self._settle_failure(conn, claim, result, attempted_at)
+
+    async def _settle_failure(self, conn: asyncpg.Connection, claim: Claim,
+                              result: AttemptResult, attempted_at: datetime) -> None:
         now = self.clock()
-        async with self.pool.acquire() as conn, conn.transaction():
-            await deliveries.record_attempt(conn, claim, result, attempted_at)
-            health = await subscriptions.lock_endpoint_health(conn, claim.subscription_id)
-            verdict = judge(result, claim.attempts + 1, health.failing_since, now,
-                            self.unit_random(), health.last_failed_at)
-            if not health.active:
-                verdict = replace(verdict, status="failed", next_attempt_at=None)
-            await deliveries.settle_delivery(conn, claim, result, verdict, now)
-            await subscriptions.mark_endpoint_failing(conn, claim.subscription_id,
-                                              verdict.failing_since, now)
-            if health.active and verdict.disable_reason:
-                await self._disable(conn, claim, verdict, now)
-            elif health.active and verdict.exhausted:
-                await self._exhausted(conn, claim, result, now)
+        await deliveries.record_attempt(conn, claim, result, attempted_at)
+        health = await subscriptions.lock_endpoint_health(conn, claim.subscription_id)
+        verdict = judge(result, claim.attempts + 1, health.failing_since, now,
+                        self.unit_random(), health.last_failed_at)
+        if not health.active:
+            verdict = replace(verdict, status="failed", next_attempt_at=None)
+        await deliveries.settle_delivery(conn, claim, result, verdict, now)
+        await subscriptions.mark_endpoint_failing(conn, claim.subscription_id,
+                                          verdict.failing_since, now)
+        if health.active and verdict.disable_reason:
+            await self._disable(conn, claim, verdict, now)
+        elif health.active and verdict.exhausted:
+            await self._exhausted(conn, claim, result, now)
 
     async def _disable(self, conn: asyncpg.Connection, claim: Claim, verdict: Verdict,
                        now: datetime) -> None:

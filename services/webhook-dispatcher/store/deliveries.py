@@ -249,9 +249,15 @@ async def release(pool: asyncpg.Pool, delivery_ids: list[str], worker: str) -> N
 
 async def record_attempt(conn: asyncpg.Connection, claim: Claim, result: AttemptResult,
                          at: datetime) -> None:
+    """A failed attempt, first step of settling it. The transaction commits without
+    waiting for the disk: lost in a crash, it leaves the lease to run out, and the delivery
+    is attempted again with the same webhook-id. Waited for, the failures of a dead
+    tenant's attempts, which time out together, queued other commits (the consumer's among
+    them) behind their WAL flushes."""
     await conn.execute(
         "INSERT INTO attempts (delivery_id, subscription_id, attempted_at, duration_ms, outcome,"
-        " status_code, response_body, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        " status_code, response_body, error) SELECT $1, $2, $3, $4, $5, $6, $7, $8"
+        " FROM (SELECT set_config('synchronous_commit', 'off', true)) AS unhurried",
         claim.id, uuid.UUID(claim.subscription_id), at, result.duration_ms,
         str(result.outcome), result.status_code, result.response_body, result.error,
     )
@@ -289,7 +295,8 @@ async def settle_successes(conn: asyncpg.Connection,
     order, before the deliveries, as on the failure path), the attempts, the deliveries."""
     await conn.execute(
         "UPDATE subscriptions s SET failing_since = NULL FROM (SELECT id FROM subscriptions"
-        " WHERE id = ANY($1::uuid[]) AND failing_since IS NOT NULL ORDER BY id FOR UPDATE)"
+        " WHERE id = ANY($1::uuid[]) AND failing_since IS NOT NULL ORDER BY id"
+        " FOR NO KEY UPDATE)"
         " AS healed WHERE s.id = healed.id",
         sorted({uuid.UUID(c.subscription_id) for c, _, _ in settled}))
     await conn.execute(
