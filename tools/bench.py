@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -619,7 +619,7 @@ class Bench:
             endpoints = [await b.subscribe(dead.url)]
             return endpoints, await b.phase(healthy)
 
-        async with serving(healthy, dead):
+        async with healthy, dead:
             await b.subscribe(healthy.url)
             await b.warm_up(healthy, RATE_B)
             alone, beside_dead = await b.around(dead, b, lambda: b.phase(healthy), beside)
@@ -648,7 +648,7 @@ class Bench:
                      " endpoints; deleting them, then beside A's entries again")
             return endpoints, measured
 
-        async with serving(healthy, dead):
+        async with healthy, dead:
             await b.subscribe(healthy.url)
             await b.warm_up(healthy, RATE_B)
             alone = await b.phase(healthy)
@@ -779,17 +779,13 @@ class Receiver:
         self.hang = False
         self.released.set()
 
+    async def __aenter__(self) -> Receiver:
+        await self.start()
+        return self
 
-@contextlib.asynccontextmanager
-async def serving(*receivers: Receiver) -> AsyncIterator[None]:
-    for receiver in receivers:
-        await receiver.start()
-    try:
-        yield
-    finally:
-        for receiver in receivers:
-            receiver.release()  # no handler left waiting when the server shuts down
-            await receiver.stop()
+    async def __aexit__(self, *exc: object) -> None:
+        self.release()  # no handler left waiting when the server shuts down
+        await self.stop()
 
 
 # Bodies from a few German and English sentences (so full-text search has stems to find,
