@@ -207,9 +207,8 @@ async def lock_endpoint_health(conn: asyncpg.Connection, subscription_id: str
 
     Every lock on a subscription is FOR NO KEY UPDATE (no key ever changes): a FOR UPDATE
     lock also holds up the foreign-key check of each delivery inserted for the endpoint,
-    so recording a dead endpoint's failures stalled the consumer's fan-out, and every
-    other tenant's webhooks in the same batch with it (p99 100 ms at each burst of
-    timeouts beside 100 hanging endpoints)."""
+    so recording a dead endpoint's failures stalled the consumer's fan-out to it, and the
+    other tenants' events in the same batch with it."""
     row = await conn.fetchrow(
         "SELECT enabled AND deleted_at IS NULL AS active, failing_since, last_failed_at"
         " FROM subscriptions WHERE id = $1 FOR NO KEY UPDATE",
