@@ -445,20 +445,23 @@ async def test_failures_that_come_together_leave_the_pool_connections_to_lend(
             "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
             " AND datname = current_database()"))
 
-    async with receiving(stuck), harness.pool.acquire() as holder, holder.transaction():
-        await harness.endpoints_of_tenant_a(stuck, 20)
-        await harness.emit()
-        assert await worker.dispatch_due() == 20
-        await eventually(attempts_arrived, lambda n: n == 20, what="the 20 attempts under way")
-        await holder.execute("SELECT 1 FROM subscriptions WHERE tenant_id = $1 FOR UPDATE",
-                             uuid.UUID(TENANT))
-        release.set()
-        await eventually(recordings_waiting, lambda n: n >= 1, what="a recording waiting")
-        async with asyncio.timeout(2):
-            assert await harness.pool.fetchval("SELECT 1") == 1, "the pool lends a connection"
-        assert await recordings_waiting() == 1
-    await worker.drain()
-    await observer.close()
+    try:
+        async with receiving(stuck), harness.pool.acquire() as holder, holder.transaction():
+            await harness.endpoints_of_tenant_a(stuck, 20)
+            await harness.emit()
+            assert await worker.dispatch_due() == 20
+            await eventually(attempts_arrived, lambda n: n == 20,
+                             what="the 20 attempts under way")
+            await holder.execute("SELECT 1 FROM subscriptions WHERE tenant_id = $1 FOR UPDATE",
+                                 uuid.UUID(TENANT))
+            release.set()
+            await eventually(recordings_waiting, lambda n: n >= 1, what="a recording waiting")
+            async with asyncio.timeout(2):
+                assert await harness.pool.fetchval("SELECT 1") == 1, "the pool lends one"
+            assert await recordings_waiting() == 1
+        await worker.drain()
+    finally:
+        await observer.close()
     assert await harness.pool.fetchval(
         "SELECT count(*) FROM attempts WHERE outcome <> 'success'") == 20
 

@@ -57,8 +57,7 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 # An attempt as it is recorded: the claim, the endpoint's answer, when.
-Success = tuple[Claim, AttemptResult, datetime]
-Failure = tuple[Claim, AttemptResult, datetime]
+Attempted = tuple[Claim, AttemptResult, datetime]
 SOURCE = "resonanz/webhook-dispatcher"
 USER_AGENT = "Resonanz-Webhooks/1.0"
 
@@ -269,14 +268,14 @@ class DeliveryWorker(Repeating):
         self._taking: asyncio.Task[None] | None = None
         # Successful attempts are recorded together (everything that succeeded while the
         # previous transaction was written goes into the next).
-        self.successes: GroupCommit[Success] = GroupCommit(
+        self.successes: GroupCommit[Attempted] = GroupCommit(
             pool, lambda conn, settled: deliveries.settle_successes(conn, settled, clock()))
         # Failures too, each still judged (and its endpoint perhaps disabled) under the
         # endpoint's lock. The attempts a dead tenant started together time out together (its
         # whole share of slots at once); recorded in a transaction each, they held every
         # pooled connection, so the consumer and the claims waited for one, and another
         # tenant's webhooks with them (p99 30 -> 160 ms beside 100 hanging endpoints).
-        self.failures: GroupCommit[Failure] = GroupCommit(pool, self._settle_failures)
+        self.failures: GroupCommit[Attempted] = GroupCommit(pool, self._settle_failures)
 
     async def run(self) -> None:
         await super().run()
@@ -373,7 +372,7 @@ class DeliveryWorker(Repeating):
             metrics.DELIVERY_SECONDS.observe(max(0.0, (utc_now() - claim.event_time)
                                                  .total_seconds()))
 
-    async def _settle_failures(self, conn: asyncpg.Connection, failed: list[Failure]) -> None:
+    async def _settle_failures(self, conn: asyncpg.Connection, failed: list[Attempted]) -> None:
         """Failures that came together, in one transaction: each judged in turn under its
         endpoint's lock, the endpoints taken in id order (as on the success path), so that
         two dispatchers never wait on each other."""
