@@ -2,7 +2,8 @@
 
 Each event runs its handler in one database transaction together with a
 tracking row keyed by the event id; a duplicate hits that key and is skipped.
-Offsets are committed only after the transaction. A handler that keeps failing
+Offsets are committed only after the transaction (a replay after a crash or a
+rebalance only meets tracking rows). A handler that keeps failing
 on the same event (a poison message) goes to the dead-letter topic after a
 bounded number of retries; infrastructure outages are waited out instead.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
@@ -19,7 +21,7 @@ from typing import Any, Generic, TypeVar
 
 import asyncpg
 from aiohttp import web
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
@@ -28,7 +30,7 @@ from .events import EVENT_TYPES, CloudEvent, EventData
 from .kafka import ensure_topics, new_producer
 from .logs import request_id_var, tenant_id_var
 from .metrics import CONSUMED, CONSUMER_LAG, DEAD_LETTERED, EVENT_AGE
-from .outbox import PUBLISHED_CHANNEL
+from .outbox import PUBLISHED_CHANNEL, TOPIC_SEPARATOR
 from .settings import Settings
 from .worker import Repeating, Waker, Worker, alongside, background_ctx, listen
 
@@ -129,15 +131,70 @@ class Stopping(Exception):
     """The loop was asked to stop while waiting out an outage."""
 
 
-# An idle consumer stops asking the broker. Tansu answers a fetch only when its wait runs
-# out, so a consumer keeps latency low by asking every 20 ms (`kafka_fetch_max_wait_ms`):
-# measured, three idle consumers kept the broker at a third of a core and themselves at
-# 0.05 to 0.07 s of CPU a second each. Once a fetch window brings nothing, the consumer pauses
-# its partitions until a relay's NOTIFY says a round is on the broker (shared.outbox), or
-# DOORBELL_FALLBACK has passed: events from any other producer, or published while the
-# listener reconnects, wait at most that long.
+# A consumer fetches when a relay's NOTIFY says a round for its topics is on the broker
+# (shared.outbox), and rests in between with its partitions paused; DOORBELL_FALLBACK bounds
+# the wait for events from any other producer, or published while the listener reconnects.
+# Tansu answers a fetch at once when records are there, but holds one that waits for them
+# to the end of its wait (`kafka_fetch_max_wait_ms`) even when they arrive: a consumer that
+# always had a fetch waiting added up to that wait to events, and kept the broker answering
+# 50 fetches a second per consumer. A consumer without a doorbell (no `dsn`) fetches until a
+# window of IDLE_AFTER_MS brings nothing, then rests. With the doorbell naming its topics and
+# the commits below, the broker's CPU per event at 50 entries a second went from 5.7-5.8 to
+# 2.2-2.9 ms, the whole platform's from 21.4 to 16.4 ms (docs/benchmarks.md).
 IDLE_AFTER_MS = 100
 DOORBELL_FALLBACK = 1.0
+MAX_BATCH = 500
+# A busy consumer commits its offsets at most this often, and all of them once a fetch finds
+# nothing, when it stops and when it gives up partitions. A commit per batch was a broker
+# request per event at a moderate rate (a batch of one every fetch); what a crash leaves
+# uncommitted is replayed and skipped by the tracking rows.
+COMMIT_INTERVAL = 0.5
+
+
+class Offsets(ConsumerRebalanceListener):
+    """The offsets a consumer has handled and not yet committed. A commit goes to the broker
+    while the next fetch is handled, one at a time and in order."""
+
+    def __init__(self, consumer: AIOKafkaConsumer) -> None:
+        self.consumer = consumer
+        self.handled: dict[TopicPartition, int] = {}
+        self.committing: asyncio.Future[None] | None = None
+        self.sent_at = time.monotonic()
+
+    def advance(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        self.handled.update({tp: rs[-1].offset + 1 for tp, rs in batches.items()})
+
+    async def commit(self, *, due_only: bool = False) -> None:
+        """Start committing what was handled (if COMMIT_INTERVAL has passed, `due_only`)."""
+        if not self.handled or (due_only and time.monotonic() - self.sent_at < COMMIT_INTERVAL):
+            return
+        if self.committing is not None:
+            await self.committing
+        if not self.handled:  # committed meanwhile (a rebalance)
+            return
+        offsets, self.handled = self.handled, {}
+        self.sent_at = time.monotonic()
+        self.committing = asyncio.ensure_future(self.consumer.commit(offsets))
+
+    async def settle(self) -> None:
+        """Everything handled is committed."""
+        await self.commit()
+        if self.committing is not None:
+            await self.committing
+
+    def abandon(self) -> None:
+        """Left behind by an error: what is not committed is replayed and skipped."""
+        if self.committing is not None and not self.committing.cancel() \
+                and not self.committing.cancelled():
+            self.committing.exception()  # seen, whatever it was
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        # The next owner starts where this one left off.
+        with contextlib.suppress(KafkaError):
+            await self.settle()
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        pass
 
 
 class ConsumerLoop:
@@ -159,7 +216,8 @@ class ConsumerLoop:
 
     async def run(self) -> None:
         doorbell = ([listen(self.dsn, PUBLISHED_CHANNEL, self.waker.wake,
-                            f"{self.group} doorbell")] if self.dsn else [])
+                            f"{self.group} doorbell", wanted=self.rung_for)]
+                    if self.dsn else [])
         async with alongside(*doorbell):
             while not self.waker.stopping:
                 try:
@@ -170,58 +228,52 @@ class ConsumerLoop:
                     log.warning("consumer %s lost the broker: %r", self.group, exc)
                     await self._pause(2.0)
 
+    def rung_for(self, topics: str) -> bool:
+        """Whether a relay's round (its topics, as the doorbell names them) is for us."""
+        return not topics or not set(self.topics).isdisjoint(topics.split(TOPIC_SEPARATOR))
+
     async def _consume(self) -> None:
         # A subscription to a topic that does not exist yet would wait for the next
         # metadata refresh; create what is missing first.
         await ensure_topics(self.settings.kafka_bootstrap_servers, self.topics)
         consumer = AIOKafkaConsumer(
-            *self.topics, bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            bootstrap_servers=self.settings.kafka_bootstrap_servers,
             group_id=self.group, enable_auto_commit=False, auto_offset_reset="earliest",
             metadata_max_age_ms=10_000,
-            # Some brokers (Tansu) hold a fetch for the whole wait even when data arrives:
-            # a short wait keeps event latency low at the cost of more empty fetches (an
-            # idle consumer asks 50 times a second at the default 20 ms).
+            # How long a fetch that finds nothing waits (see DOORBELL_FALLBACK).
             fetch_max_wait_ms=self.settings.kafka_fetch_max_wait_ms,
         )
+        offsets = Offsets(consumer)
+        consumer.subscribe(self.topics, listener=offsets)
         self._consumer = consumer
-        committing: asyncio.Future[None] | None = None
         try:
             await consumer.start()
             while not self.waker.stopping:
-                batches = await consumer.getmany(timeout_ms=IDLE_AFTER_MS, max_records=500)
-                if batches:
-                    # Every partition's records in one transaction and one offset commit:
-                    # each partition keeps its order, and a fetch costs one round of each.
-                    await self._process_batch([r for rs in batches.values() for r in rs])
-                    # The offsets go to the broker while the next fetch is handled, one
-                    # commit at a time and in order: the effects have committed already,
-                    # and offsets lost to a crash only replay events their tracking rows skip.
-                    if committing is not None:
-                        await committing
-                    committing = asyncio.ensure_future(consumer.commit(
-                        {tp: rs[-1].offset + 1 for tp, rs in batches.items()}))
+                # A ring from here on may be for records this fetch comes too early for.
+                self.waker.forget()
+                consumer.resume(*consumer.assignment())
+                batches = await consumer.getmany(timeout_ms=IDLE_AFTER_MS,
+                                                 max_records=MAX_BATCH)
+                records = [r for rs in batches.values() for r in rs]
+                rest = len(records) < MAX_BATCH and (self.dsn is not None or not records)
+                if rest:  # before any await: the fetcher must not send a fetch to be held
+                    consumer.pause(*consumer.assignment())
+                if records:
+                    # Every partition's records in one transaction: each partition keeps
+                    # its order, and a fetch costs one round of each.
+                    await self._process_batch(records)
+                    offsets.advance(batches)
+                    await offsets.commit(due_only=True)
                 else:
-                    await self._idle(consumer)
+                    await offsets.settle()
                 await self._report_lag(consumer)
-            if committing is not None:
-                await committing
+                if rest:  # at once if a ring came meanwhile
+                    await self.waker.sleep(DOORBELL_FALLBACK)
+            await offsets.settle()
         finally:
             self._consumer = None
-            # Left behind by an error: offsets not committed are replayed and skipped.
-            if committing is not None and not committing.cancel() and not committing.cancelled():
-                committing.exception()  # seen, whatever it was
+            offsets.abandon()
             await consumer.stop()
-
-    async def _idle(self, consumer: AIOKafkaConsumer) -> None:
-        """Nothing came: no fetches until the doorbell rings (a ring since the last wait
-        counts, so none is missed while a batch was being handled) or the fallback."""
-        paused = consumer.assignment()
-        consumer.pause(*paused)
-        try:
-            await self.waker.sleep(DOORBELL_FALLBACK)
-        finally:
-            # A rebalance meanwhile may have taken some away (and given fresh, unpaused ones).
-            consumer.resume(*(paused & consumer.assignment()))
 
     async def _process_batch(self, records: list[ConsumerRecord]) -> None:
         """A fetch's records in one transaction: one commit for many events. If any

@@ -33,8 +33,10 @@ log = logging.getLogger(__name__)
 
 NOTIFY_CHANNEL_PREFIX = "resonanz_outbox_"
 # Rung by every relay once a round is on the broker: idle consumers fetch again at once
-# (shared.consumer) instead of polling the broker.
+# (shared.consumer) instead of polling the broker. The payload names the round's topics
+# (TOPIC_SEPARATOR between them), so that only their consumers wake; an empty one wakes all.
 PUBLISHED_CHANNEL = "resonanz_published"
+TOPIC_SEPARATOR = " "
 MAX_BACKOFF = 30.0
 PUBLISH_TIMEOUT = 15.0
 RETENTION = "1 day"
@@ -79,14 +81,15 @@ WHERE (SELECT pg_try_advisory_xact_lock(hashtext('outbox:' || current_schema()))
   AND published_at IS NULL
 ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
 """
-# Marked sent, and the consumers' doorbell rung at commit (one NOTIFY a round). The mark
+# Marked sent, and the doorbell of the round's topics rung at commit (one NOTIFY a round,
+# whatever its topics: every NOTIFY takes a database-wide lock at commit). The mark
 # need not wait for the disk: the events are on the broker already, and a mark lost in a
 # crash only publishes them again, which every consumer skips by event id (at least once,
 # as a crash between publishing and this commit always could).
 MARK_SENT_SQL = """
 WITH sent AS (UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])),
      unhurried AS (SELECT set_config('synchronous_commit', 'off', true))
-SELECT pg_notify($2, '') FROM unhurried
+SELECT pg_notify($2, $3) FROM unhurried
 """
 
 
@@ -142,7 +145,8 @@ class OutboxRelay:
             if not rows:
                 return 0
             await asyncio.wait_for(self._send_all(producer, rows), PUBLISH_TIMEOUT)
-            await conn.execute(MARK_SENT_SQL, [r["id"] for r in rows], PUBLISHED_CHANNEL)
+            await conn.execute(MARK_SENT_SQL, [r["id"] for r in rows], PUBLISHED_CHANNEL,
+                               TOPIC_SEPARATOR.join(sorted({r["topic"] for r in rows})))
         OUTBOX_PUBLISHED.labels(self.service).inc(len(rows))
         return len(rows)
 

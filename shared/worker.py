@@ -46,6 +46,11 @@ class Waker:
         self._stopping.set()
         self._wake.set()
 
+    def forget(self) -> None:
+        """Wake-ups so far are handled: the next sleep waits for a new one."""
+        if not self.stopping:
+            self._wake.clear()
+
     async def sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), max(0.0, seconds))
@@ -53,10 +58,12 @@ class Waker:
             self._wake.clear()
 
 
-async def listen(dsn: str, channel: str, on_notify: Callable[[], None], what: str) -> None:
+async def listen(dsn: str, channel: str, on_notify: Callable[[], None], what: str,
+                 wanted: Callable[[str], bool] | None = None) -> None:
     """LISTEN on `channel` until cancelled, reconnecting whenever the database comes
     back; every (re)connect also calls `on_notify`, so work queued while nobody was
-    listening is picked up at once."""
+    listening is picked up at once. `wanted`: which notifications count, by payload
+    (all, without it)."""
     while True:
         try:
             conn = await asyncpg.connect(dsn)
@@ -67,7 +74,9 @@ async def listen(dsn: str, channel: str, on_notify: Callable[[], None], what: st
         closed = asyncio.Event()
         try:
             conn.add_termination_listener(lambda *_, done=closed: done.set())
-            await conn.add_listener(channel, lambda *_: on_notify())
+            await conn.add_listener(
+                channel, lambda *args: on_notify() if wanted is None or wanted(args[-1])
+                else None)
             on_notify()
             await closed.wait()
         finally:

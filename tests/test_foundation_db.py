@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaConnectionError
 
 from resonanz.devstack.supervisor import SERVICES
@@ -254,6 +254,106 @@ async def test_an_idle_consumer_stops_fetching_until_a_relay_rings_the_doorbell(
     finally:
         loop.stop()
         await task
+
+
+def resting_consumer(infra: Infra, pool: asyncpg.Pool, database_url: str, topic: str,
+                     handler: Recorder) -> ConsumerLoop:
+    """A consumer of `topic` woken by the relays' doorbell."""
+    dsn = Settings(database_url=database_url).service_dsn("analytics")
+    return ConsumerLoop(pool, Settings(kafka_bootstrap_servers=infra.bootstrap_servers),
+                        group=f"g-{topic}", topics=[topic],
+                        handlers=Handlers().on(FeedbackDeleted, handler), dsn=dsn)
+
+
+def handled(handler: Recorder, event: CloudEvent) -> Callable[[], Awaitable[int | None]]:
+    async def calls() -> int | None:
+        return handler.calls.get(event.subject)
+    return calls
+
+
+def resting(loop: ConsumerLoop) -> Callable[[], Awaitable[bool]]:
+    async def paused() -> bool:
+        consumer = loop._consumer
+        return (consumer is not None and bool(consumer.assignment())
+                and consumer.paused() == consumer.assignment())
+    return paused
+
+
+async def test_a_consumer_is_woken_only_by_rounds_for_its_topics(
+    infra: Infra, analytics_pool: asyncpg.Pool, database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The doorbell names the round's topics: a consumer rests through rounds for others
+    (the feedback service's consumer through every entry written) and wakes for its own."""
+    monkeypatch.setattr(consumer_module, "DOORBELL_FALLBACK", 600.0)
+    topic = f"doorbell-{uuid.uuid4().hex[:8]}"
+    await ensure_topics(infra.bootstrap_servers, [topic])
+    handler = Recorder()
+    loop = resting_consumer(infra, analytics_pool, database_url, topic, handler)
+    event = deleted(str(uuid.uuid4()))
+    task = asyncio.create_task(loop.run())
+    try:
+        await eventually(resting(loop), bool, within=30, what="the idle consumer paused")
+        await publish(infra.bootstrap_servers, topic, [event])
+        await analytics_pool.execute("SELECT pg_notify($1, $2)", PUBLISHED_CHANNEL,
+                                     f"{topic}-other widgets.events")
+        await asyncio.sleep(3)
+        assert handler.calls.get(event.subject) is None, "woken by another topic's round"
+        await analytics_pool.execute("SELECT pg_notify($1, $2)", PUBLISHED_CHANNEL,
+                                     f"identity.events {topic}")
+        await eventually(lambda: asyncio.sleep(0, handler.calls.get(event.subject)),
+                         lambda n: n == 1, within=10, what="the event after its round")
+    finally:
+        loop.stop()
+        await task
+
+
+async def test_a_busy_consumer_commits_its_offsets_together_and_all_once_it_rests(
+    infra: Infra, analytics_pool: asyncpg.Pool, database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A commit is a broker request: one per batch was one per event at a moderate rate.
+    Within COMMIT_INTERVAL the batches' offsets wait; a fetch that finds nothing commits
+    them all (so do stopping and a rebalance)."""
+    monkeypatch.setattr(consumer_module, "DOORBELL_FALLBACK", 600.0)
+    monkeypatch.setattr(consumer_module, "COMMIT_INTERVAL", 600.0)
+    commits: list[dict[TopicPartition, int]] = []
+    commit = AIOKafkaConsumer.commit
+
+    async def counted(self: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
+        commits.append(dict(offsets))
+        await commit(self, offsets)
+
+    monkeypatch.setattr(AIOKafkaConsumer, "commit", counted)
+    topic = f"commits-{uuid.uuid4().hex[:8]}"
+    await ensure_topics(infra.bootstrap_servers, [topic])
+    handler = Recorder()
+    loop = resting_consumer(infra, analytics_pool, database_url, topic, handler)
+    events = [deleted(str(uuid.uuid4())) for _ in range(4)]
+    task = asyncio.create_task(loop.run())
+    try:
+        await eventually(resting(loop), bool, within=30, what="the idle consumer paused")
+        for event in events:  # a batch each: one rings after the last is handled
+            await publish(infra.bootstrap_servers, topic, [event], key="one")
+            await analytics_pool.execute("SELECT pg_notify($1, $2)", PUBLISHED_CHANNEL, topic)
+            await eventually(handled(handler, event), lambda n: n == 1, within=10,
+                             what="the event handled")
+        assert commits == [], "a commit per batch"
+        # Nothing new: the fetch finds nothing, and everything handled is committed at once.
+        await analytics_pool.execute("SELECT pg_notify($1, $2)", PUBLISHED_CHANNEL, topic)
+        await eventually(lambda: asyncio.sleep(0, commits), bool, within=10,
+                         what="the offsets committed")
+    finally:
+        loop.stop()
+        await task
+    assert len(commits) == 1
+    [(partition, offset)] = commits[0].items()
+    reader = AIOKafkaConsumer(bootstrap_servers=infra.bootstrap_servers, group_id=loop.group)
+    await reader.start()
+    try:
+        assert await reader.committed(partition) == offset == len(events)
+    finally:
+        await reader.stop()
 
 
 async def test_tracking_rows_are_forgotten_after_the_retention_only_for_their_group(

@@ -626,6 +626,10 @@ class Bench:
         self.results["isolation"] = {
             "healthy_alone_p99_ms": [p.p99_ms for p in alone],
             "healthy_beside_hanging_p99_ms": beside_dead.p99_ms,
+            "healthy_delivered": f"{len(beside_dead.latencies)}/{self.expected()}",
+            "healthy_stages_p50_p99_ms": {"alone": alone[0].stages,
+                                          "beside_hanging": beside_dead.stages,
+                                          "alone_again": alone[1].stages},
             "target": "p99 within 10 % of alone (the mean of the runs before and after)",
             "met": beside_dead.within_tenth_of(alone, self.expected())}
 
