@@ -51,12 +51,11 @@ MEANING = {
     "db_pool_min": "database pool size, lower bound",
     "db_pool_max": "database pool size, upper bound (connections = replicas times this)",
     "kafka_bootstrap_servers": "Kafka brokers",
-    "kafka_fetch_max_wait_ms": "how long a consumer's fetch waits at the broker for new records:"
-                               " the most an event waits per hop on a broker that holds a"
-                               " fetch for the whole wait (Tansu); longer means fewer empty"
-                               " fetches. An idle consumer stops fetching until a relay's"
-                               " `NOTIFY resonanz_published` (or 1 s), so this costs nothing"
-                               " while the platform is idle",
+    "kafka_fetch_max_wait_ms": "how long a consumer's fetch that finds no records waits at"
+                               " the broker. Consumers fetch when a relay's `NOTIFY"
+                               " resonanz_published` names one of their topics (or after 1 s),"
+                               " so such fetches are rare: a ring for a partition another"
+                               " replica owns",
     "internal_token": "shared secret of service-to-service calls (`X-Internal-Token`)",
     "encryption_keys": "keys sealing secrets at rest (AES-256-GCM; required for the gateway,"
                        " feedback and the webhook dispatcher): 32 random bytes each in base64url,"
