@@ -85,10 +85,36 @@ class Phase:
     def p99_ms(self) -> float:
         return ms(pct(self.latencies, 99))
 
-    def within_tenth_of(self, baseline_runs: list[Phase], expected: int) -> bool:
-        """Everything delivered, and the p99 within 10 % of the baseline runs' (their mean)."""
-        baseline = sum(pct(p.latencies, 99) for p in baseline_runs) / len(baseline_runs)
-        return len(self.latencies) == expected and pct(self.latencies, 99) <= 1.1 * baseline
+
+
+@dataclass
+class Alternated:
+    """Baseline runs with the measured runs between them (baseline, measured, baseline, …):
+    a machine whose speed drifts, or that stalls for a second now and then, moves both
+    alike. Compared by the p99 of each side's latencies pooled."""
+
+    baselines: list[Phase]
+    measured: list[Phase]
+
+    @staticmethod
+    def pooled_p99_ms(phases: list[Phase]) -> float:
+        return ms(pct([t for p in phases for t in p.latencies], 99))
+
+    def within_tenth(self, expected: int) -> bool:
+        """Every measured run delivered everything, and their pooled p99 is within 10 % of
+        the baselines'."""
+        return (all(len(p.latencies) == expected for p in self.measured)
+                and self.pooled_p99_ms(self.measured) <= 1.1 * self.pooled_p99_ms(self.baselines))
+
+    def report(self, baseline: str, measured: str, expected: int) -> dict[str, Any]:
+        return {f"{baseline}_p99_ms": [p.p99_ms for p in self.baselines],
+                f"{measured}_p99_ms": [p.p99_ms for p in self.measured],
+                f"{baseline}_pooled_p99_ms": self.pooled_p99_ms(self.baselines),
+                f"{measured}_pooled_p99_ms": self.pooled_p99_ms(self.measured),
+                "delivered": [f"{len(p.latencies)}/{expected}" for p in self.measured],
+                "stages_p50_p99_ms": {f"{baseline}_{i + 1}": p.stages
+                                      for i, p in enumerate(self.baselines)}
+                | {f"{measured}_{i + 1}": p.stages for i, p in enumerate(self.measured)}}
 
 
 @dataclass
@@ -593,87 +619,81 @@ class Bench:
         sent = (await asyncio.gather(*posts))[0]
         return Phase(await self.delivered(healthy, sent), await self.stages(healthy, sent))
 
-    async def around(self, dead: Receiver, owner: Bench, baseline: Callable[[], Awaitable[Phase]],
-                     beside: Callable[[], Awaitable[tuple[list[str], Phase]]],
-                     ) -> tuple[list[Phase], Phase]:
-        """`baseline`, then `beside` (the same beside dead endpoints of `owner`, which it
-        returns), then `baseline` again once those are deleted and answer. The two baseline
-        runs bracket the other, so that a machine growing slower during the scenario (the
-        in-memory broker's CPU grows with the records it holds) does not pass for a cost of
-        the dead endpoints."""
-        before = await baseline()
-        dead_endpoints, measured = await beside()
-        await owner.unsubscribe(dead_endpoints)
-        dead.release()
-        return [before, await baseline()], measured
+    async def around(self, owner: Bench, baseline: Callable[[], Awaitable[Phase]],
+                     beside: Callable[[Receiver], Awaitable[tuple[list[str], Phase]]],
+                     rounds: int = 2) -> Alternated:
+        """`baseline`, then `rounds` times `beside` (the same beside dead endpoints of
+        `owner` at a fresh hanging receiver, which it returns) and `baseline` again once
+        those are deleted and answer. The baseline runs bracket each other run, so that a
+        machine growing slower during the scenario (the in-memory broker's CPU grows with
+        the records it holds) or stalling for a while does not pass for a cost of the dead
+        endpoints: on this 2-core machine one 20 s run's p99 moved by a third between
+        runs minutes apart, more than the 10 % the target allows."""
+        runs = Alternated([await baseline()], [])
+        for _ in range(rounds):
+            async with Receiver(hang=True) as dead:
+                dead_endpoints, measured = await beside(dead)
+                await owner.unsubscribe(dead_endpoints)
+            runs.measured.append(measured)
+            runs.baselines.append(await baseline())
+        return runs
 
     async def isolation(self) -> None:
         """A healthy endpoint's delivery p99 alone, beside a hanging endpoint of the same
-        tenant, and alone again."""
-        progress(f"isolation: {RATE_B:g}/s to a healthy endpoint, alone, beside a hanging"
-                 " one, alone again")
+        tenant, alternated."""
+        progress(f"isolation: {RATE_B:g}/s to a healthy endpoint, alone and beside a hanging"
+                 " one, alternated")
         b = await self.other_tenant()
-        healthy, dead = Receiver(), Receiver(hang=True)
 
-        async def beside() -> tuple[list[str], Phase]:
+        async def beside(dead: Receiver) -> tuple[list[str], Phase]:
             endpoints = [await b.subscribe(dead.url)]
             return endpoints, await b.phase(healthy)
 
-        async with healthy, dead:
+        async with Receiver() as healthy:
             await b.subscribe(healthy.url)
             await b.warm_up(healthy, RATE_B)
-            alone, beside_dead = await b.around(dead, b, lambda: b.phase(healthy), beside)
+            runs = await b.around(b, lambda: b.phase(healthy), beside)
         self.results["isolation"] = {
-            "healthy_alone_p99_ms": [p.p99_ms for p in alone],
-            "healthy_beside_hanging_p99_ms": beside_dead.p99_ms,
-            "healthy_delivered": f"{len(beside_dead.latencies)}/{self.expected()}",
-            "healthy_stages_p50_p99_ms": {"alone": alone[0].stages,
-                                          "beside_hanging": beside_dead.stages,
-                                          "alone_again": alone[1].stages},
-            "target": "p99 within 10 % of alone (the mean of the runs before and after)",
-            "met": beside_dead.within_tenth_of(alone, self.expected())}
+            **runs.report("healthy_alone", "healthy_beside_hanging", self.expected()),
+            "target": "pooled p99 beside a hanging endpoint within 10 % of alone (runs"
+                      " alternated: alone, beside, alone, beside, alone)",
+            "met": runs.within_tenth(self.expected())}
 
     async def tenant_isolation(self, hanging: int = 100) -> None:
         """Tenant B's healthy endpoint beside tenant A's entries (RATE_A a second) without
-        endpoints, beside the same entries fanned out to `hanging` endpoints of A's that
-        never answer (500 deliveries a second by default), and without them again: only the
-        dead endpoints differ, and B's p99 beside them must stay within 10 %. B without A at
-        all, first, is reported: what A's traffic itself costs on a shared machine."""
-        progress(f"tenant_isolation: tenant B at {RATE_B:g}/s alone; beside tenant A's"
-                 f" {RATE_A:g}/s; beside them fanned out to {hanging} hanging endpoints;"
-                 " beside them again without")
+        endpoints, alternated with the same entries fanned out to `hanging` endpoints of A's
+        that never answer (500 deliveries a second by default): only the dead endpoints
+        differ, and B's p99 beside them must stay within 10 %. B without A at all, first, is
+        reported: what A's traffic itself costs on a shared machine."""
+        progress(f"tenant_isolation: tenant B at {RATE_B:g}/s alone; then beside tenant A's"
+                 f" {RATE_A:g}/s, alternated with them fanned out to {hanging} hanging"
+                 " endpoints")
         a, b = await self.other_tenant(), await self.other_tenant()
-        healthy, dead = Receiver(), Receiver(hang=True)
 
-        async def beside() -> tuple[list[str], Phase]:
+        async def beside(dead: Receiver) -> tuple[list[str], Phase]:
             endpoints = [await a.subscribe(f"{dead.url}?endpoint={n}") for n in range(hanging)]
             measured = await b.phase(healthy, beside=a)
             progress(f"tenant_isolation: B's p99 {measured.p99_ms} ms beside A's hanging"
                      " endpoints; deleting them, then beside A's entries again")
             return endpoints, measured
 
-        async with healthy, dead:
+        async with Receiver() as healthy:
             await b.subscribe(healthy.url)
             await b.warm_up(healthy, RATE_B)
             alone = await b.phase(healthy)
             progress(f"tenant_isolation: B's p99 {alone.p99_ms} ms alone; now beside A's"
                      " entries")
-            without, beside_dead = await b.around(
-                dead, a, lambda: b.phase(healthy, beside=a), beside)
+            runs = await b.around(a, lambda: b.phase(healthy, beside=a), beside)
         self.results["tenant_isolation"] = {
             "hanging_endpoints_of_tenant_a": hanging,
             "tenant_b_without_tenant_a_p99_ms": alone.p99_ms,
-            "tenant_b_beside_a_entries_without_endpoints_p99_ms": [p.p99_ms for p in without],
-            "tenant_b_beside_a_hanging_endpoints_p99_ms": beside_dead.p99_ms,
-            "tenant_b_delivered": f"{len(beside_dead.latencies)}/{self.expected()}",
-            "tenant_b_stages_p50_p99_ms": {"without_a": alone.stages,
-                                           "beside_a_entries": without[0].stages,
-                                           "beside_a_hanging_endpoints": beside_dead.stages,
-                                           "beside_a_entries_again": without[1].stages},
-            "target": "tenant B's p99 beside A's entries fanned out to hanging endpoints within"
-                      " 10 % of beside the same entries without endpoints (the mean of the runs"
-                      " before and after)",
-            "met": beside_dead.within_tenth_of(without, self.expected())}
+            "tenant_b_without_tenant_a_stages_p50_p99_ms": alone.stages,
+            **runs.report("tenant_b_beside_a_entries_without_endpoints",
+                          "tenant_b_beside_a_hanging_endpoints", self.expected()),
+            "target": "tenant B's pooled p99 beside A's entries fanned out to hanging endpoints"
+                      " within 10 % of beside the same entries without endpoints (runs"
+                      " alternated: without, with, without, with, without)",
+            "met": runs.within_tenth(self.expected())}
 
     def expected(self) -> int:
         """Webhooks a phase sends to the healthy endpoint."""
