@@ -207,6 +207,7 @@ class ConsumerLoop:
         self.pool, self.settings, self.dsn = pool, settings, dsn
         self.group = settings.consumer_group_prefix + group
         self.topics, self.handlers = topics, handlers
+        self._topic_set = frozenset(topics)
         self.max_retries = settings.consumer_max_retries if max_retries is None else max_retries
         self.waker = Waker()
         self._consumer: AIOKafkaConsumer | None = None
@@ -230,7 +231,7 @@ class ConsumerLoop:
 
     def rung_for(self, topics: str) -> bool:
         """Whether a relay's round (its topics, as the doorbell names them) is for us."""
-        return not topics or not set(self.topics).isdisjoint(topics.split(TOPIC_SEPARATOR))
+        return not topics or not self._topic_set.isdisjoint(topics.split(TOPIC_SEPARATOR))
 
     async def _consume(self) -> None:
         # A subscription to a topic that does not exist yet would wait for the next

@@ -74,9 +74,11 @@ async def listen(dsn: str, channel: str, on_notify: Callable[[], None], what: st
         closed = asyncio.Event()
         try:
             conn.add_termination_listener(lambda *_, done=closed: done.set())
-            await conn.add_listener(
-                channel, lambda *args: on_notify() if wanted is None or wanted(args[-1])
-                else None)
+            def notified(_conn: object, _pid: int, _channel: str, payload: str) -> None:
+                if wanted is None or wanted(payload):
+                    on_notify()
+
+            await conn.add_listener(channel, notified)
             on_notify()
             await closed.wait()
         finally:

@@ -204,58 +204,6 @@ async def test_consumer_applies_each_event_once_and_dead_letters_poison(
     assert await analytics_pool.fetchval("SELECT count(*) FROM processed_events") == 2
 
 
-async def test_an_idle_consumer_stops_fetching_until_a_relay_rings_the_doorbell(
-    infra: Infra, analytics_pool: asyncpg.Pool, database_url: str,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Idle, a consumer pauses its partitions (no fetches: the broker rests) and is woken by
-    the relays' NOTIFY; the fallback is set out of reach here, so only the NOTIFY can."""
-    monkeypatch.setattr(consumer_module, "DOORBELL_FALLBACK", 600.0)
-    suffix = uuid.uuid4().hex[:8]
-    topic = f"doorbell-{suffix}"
-    await ensure_topics(infra.bootstrap_servers, [topic])
-    tenant = str(uuid.uuid4())
-    handler = Recorder()
-    dsn = Settings(database_url=database_url).service_dsn("analytics")
-    loop = ConsumerLoop(analytics_pool, Settings(kafka_bootstrap_servers=infra.bootstrap_servers),
-                        group=f"g-{suffix}", topics=[topic],
-                        handlers=Handlers().on(FeedbackDeleted, handler), dsn=dsn)
-
-    async def paused() -> bool:
-        consumer = loop._consumer
-        return (consumer is not None and bool(consumer.assignment())
-                and consumer.paused() == consumer.assignment())
-
-    async def ring() -> None:
-        await analytics_pool.execute("SELECT pg_notify($1, '')", PUBLISHED_CHANNEL)
-
-    task = asyncio.create_task(loop.run())
-    try:
-        await eventually(paused, bool, within=30, what="the idle consumer paused")
-        first, second = deleted(tenant), deleted(tenant)
-        await publish(infra.bootstrap_servers, topic, [first])
-        await asyncio.sleep(3)
-        assert handler.calls.get(first.subject) is None, "an idle consumer kept fetching"
-        await ring()
-        await eventually(lambda: asyncio.sleep(0, handler.calls.get(first.subject)),
-                         lambda n: n == 1, within=10, what="the event after the doorbell")
-        # Idle again: an event through the outbox relay rings the bell itself.
-        await eventually(paused, bool, within=30, what="paused again")
-        relay = OutboxRelay(analytics_pool, dsn, infra.bootstrap_servers, "analytics")
-        relaying = asyncio.create_task(relay.run())
-        try:
-            async with analytics_pool.acquire() as conn, conn.transaction():
-                await enqueue(conn, second, topic)
-            await eventually(lambda: asyncio.sleep(0, handler.calls.get(second.subject)),
-                             lambda n: n == 1, within=30, what="the relayed event")
-        finally:
-            relay.stop()
-            await relaying
-    finally:
-        loop.stop()
-        await task
-
-
 def resting_consumer(infra: Infra, pool: asyncpg.Pool, database_url: str, topic: str,
                      handler: Recorder) -> ConsumerLoop:
     """A consumer of `topic` woken by the relays' doorbell."""
@@ -277,6 +225,51 @@ def resting(loop: ConsumerLoop) -> Callable[[], Awaitable[bool]]:
         return (consumer is not None and bool(consumer.assignment())
                 and consumer.paused() == consumer.assignment())
     return paused
+
+
+async def test_an_idle_consumer_stops_fetching_until_a_relay_rings_the_doorbell(
+    infra: Infra, analytics_pool: asyncpg.Pool, database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Idle, a consumer pauses its partitions (no fetches: the broker rests) and is woken by
+    the relays' NOTIFY; the fallback is set out of reach here, so only the NOTIFY can."""
+    monkeypatch.setattr(consumer_module, "DOORBELL_FALLBACK", 600.0)
+    topic = f"doorbell-{uuid.uuid4().hex[:8]}"
+    await ensure_topics(infra.bootstrap_servers, [topic])
+    tenant = str(uuid.uuid4())
+    handler = Recorder()
+    dsn = Settings(database_url=database_url).service_dsn("analytics")
+    loop = resting_consumer(infra, analytics_pool, database_url, topic, handler)
+    paused = resting(loop)
+
+    async def ring() -> None:
+        await analytics_pool.execute("SELECT pg_notify($1, '')", PUBLISHED_CHANNEL)
+
+    task = asyncio.create_task(loop.run())
+    try:
+        await eventually(paused, bool, within=30, what="the idle consumer paused")
+        first, second = deleted(tenant), deleted(tenant)
+        await publish(infra.bootstrap_servers, topic, [first])
+        await asyncio.sleep(3)
+        assert handler.calls.get(first.subject) is None, "an idle consumer kept fetching"
+        await ring()
+        await eventually(handled(handler, first), lambda n: n == 1, within=10,
+                         what="the event after the doorbell")
+        # Idle again: an event through the outbox relay rings the bell itself.
+        await eventually(paused, bool, within=30, what="paused again")
+        relay = OutboxRelay(analytics_pool, dsn, infra.bootstrap_servers, "analytics")
+        relaying = asyncio.create_task(relay.run())
+        try:
+            async with analytics_pool.acquire() as conn, conn.transaction():
+                await enqueue(conn, second, topic)
+            await eventually(handled(handler, second), lambda n: n == 1, within=30,
+                             what="the relayed event")
+        finally:
+            relay.stop()
+            await relaying
+    finally:
+        loop.stop()
+        await task
 
 
 async def test_a_consumer_is_woken_only_by_rounds_for_its_topics(
@@ -301,8 +294,8 @@ async def test_a_consumer_is_woken_only_by_rounds_for_its_topics(
         assert handler.calls.get(event.subject) is None, "woken by another topic's round"
         await analytics_pool.execute("SELECT pg_notify($1, $2)", PUBLISHED_CHANNEL,
                                      f"identity.events {topic}")
-        await eventually(lambda: asyncio.sleep(0, handler.calls.get(event.subject)),
-                         lambda n: n == 1, within=10, what="the event after its round")
+        await eventually(handled(handler, event), lambda n: n == 1, within=10,
+                         what="the event after its round")
     finally:
         loop.stop()
         await task

@@ -86,7 +86,6 @@ class Phase:
         return ms(pct(self.latencies, 99))
 
 
-
 @dataclass
 class Alternated:
     """Baseline runs with the measured runs between them (baseline, measured, baseline, …):
