@@ -4,8 +4,10 @@ PostgreSQL and a real broker."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from datetime import timedelta
 
 import asyncpg
@@ -204,13 +206,37 @@ async def test_consumer_applies_each_event_once_and_dead_letters_poison(
     assert await analytics_pool.fetchval("SELECT count(*) FROM processed_events") == 2
 
 
-def resting_consumer(infra: Infra, pool: asyncpg.Pool, database_url: str, topic: str,
-                     handler: Recorder) -> ConsumerLoop:
-    """A consumer of `topic` woken by the relays' doorbell."""
+@dataclass
+class Resting:
+    """A consumer of a topic of its own, woken only by the relays' doorbell (its fallback
+    set out of reach), running and paused."""
+
+    loop: ConsumerLoop
+    handler: Recorder
+    topic: str
+
+    async def ring(self, topics: str) -> None:
+        await self.loop.pool.execute("SELECT pg_notify($1, $2)", PUBLISHED_CHANNEL, topics)
+
+
+@contextlib.asynccontextmanager
+async def resting_consumer(infra: Infra, pool: asyncpg.Pool, database_url: str,
+                           monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Resting]:
+    monkeypatch.setattr(consumer_module, "DOORBELL_FALLBACK", 600.0)
+    topic = f"doorbell-{uuid.uuid4().hex[:8]}"
+    await ensure_topics(infra.bootstrap_servers, [topic])
+    handler = Recorder()
     dsn = Settings(database_url=database_url).service_dsn("analytics")
-    return ConsumerLoop(pool, Settings(kafka_bootstrap_servers=infra.bootstrap_servers),
+    loop = ConsumerLoop(pool, Settings(kafka_bootstrap_servers=infra.bootstrap_servers),
                         group=f"g-{topic}", topics=[topic],
                         handlers=Handlers().on(FeedbackDeleted, handler), dsn=dsn)
+    task = asyncio.create_task(loop.run())
+    try:
+        await eventually(resting(loop), bool, within=30, what="the idle consumer paused")
+        yield Resting(loop, handler, topic)
+    finally:
+        loop.stop()
+        await task
 
 
 def handled(handler: Recorder, event: CloudEvent) -> Callable[[], Awaitable[int | None]]:
@@ -233,43 +259,28 @@ async def test_an_idle_consumer_stops_fetching_until_a_relay_rings_the_doorbell(
 ) -> None:
     """Idle, a consumer pauses its partitions (no fetches: the broker rests) and is woken by
     the relays' NOTIFY; the fallback is set out of reach here, so only the NOTIFY can."""
-    monkeypatch.setattr(consumer_module, "DOORBELL_FALLBACK", 600.0)
-    topic = f"doorbell-{uuid.uuid4().hex[:8]}"
-    await ensure_topics(infra.bootstrap_servers, [topic])
     tenant = str(uuid.uuid4())
-    handler = Recorder()
     dsn = Settings(database_url=database_url).service_dsn("analytics")
-    loop = resting_consumer(infra, analytics_pool, database_url, topic, handler)
-    paused = resting(loop)
-
-    async def ring() -> None:
-        await analytics_pool.execute("SELECT pg_notify($1, '')", PUBLISHED_CHANNEL)
-
-    task = asyncio.create_task(loop.run())
-    try:
-        await eventually(paused, bool, within=30, what="the idle consumer paused")
+    async with resting_consumer(infra, analytics_pool, database_url, monkeypatch) as c:
         first, second = deleted(tenant), deleted(tenant)
-        await publish(infra.bootstrap_servers, topic, [first])
+        await publish(infra.bootstrap_servers, c.topic, [first])
         await asyncio.sleep(3)
-        assert handler.calls.get(first.subject) is None, "an idle consumer kept fetching"
-        await ring()
-        await eventually(handled(handler, first), lambda n: n == 1, within=10,
+        assert c.handler.calls.get(first.subject) is None, "an idle consumer kept fetching"
+        await c.ring("")
+        await eventually(handled(c.handler, first), lambda n: n == 1, within=10,
                          what="the event after the doorbell")
         # Idle again: an event through the outbox relay rings the bell itself.
-        await eventually(paused, bool, within=30, what="paused again")
+        await eventually(resting(c.loop), bool, within=30, what="paused again")
         relay = OutboxRelay(analytics_pool, dsn, infra.bootstrap_servers, "analytics")
         relaying = asyncio.create_task(relay.run())
         try:
             async with analytics_pool.acquire() as conn, conn.transaction():
-                await enqueue(conn, second, topic)
-            await eventually(handled(handler, second), lambda n: n == 1, within=30,
+                await enqueue(conn, second, c.topic)
+            await eventually(handled(c.handler, second), lambda n: n == 1, within=30,
                              what="the relayed event")
         finally:
             relay.stop()
             await relaying
-    finally:
-        loop.stop()
-        await task
 
 
 async def test_a_consumer_is_woken_only_by_rounds_for_its_topics(
@@ -278,27 +289,15 @@ async def test_a_consumer_is_woken_only_by_rounds_for_its_topics(
 ) -> None:
     """The doorbell names the round's topics: a consumer rests through rounds for others
     (the feedback service's consumer through every entry written) and wakes for its own."""
-    monkeypatch.setattr(consumer_module, "DOORBELL_FALLBACK", 600.0)
-    topic = f"doorbell-{uuid.uuid4().hex[:8]}"
-    await ensure_topics(infra.bootstrap_servers, [topic])
-    handler = Recorder()
-    loop = resting_consumer(infra, analytics_pool, database_url, topic, handler)
     event = deleted(str(uuid.uuid4()))
-    task = asyncio.create_task(loop.run())
-    try:
-        await eventually(resting(loop), bool, within=30, what="the idle consumer paused")
-        await publish(infra.bootstrap_servers, topic, [event])
-        await analytics_pool.execute("SELECT pg_notify($1, $2)", PUBLISHED_CHANNEL,
-                                     f"{topic}-other widgets.events")
+    async with resting_consumer(infra, analytics_pool, database_url, monkeypatch) as c:
+        await publish(infra.bootstrap_servers, c.topic, [event])
+        await c.ring(f"{c.topic}-other widgets.events")
         await asyncio.sleep(3)
-        assert handler.calls.get(event.subject) is None, "woken by another topic's round"
-        await analytics_pool.execute("SELECT pg_notify($1, $2)", PUBLISHED_CHANNEL,
-                                     f"identity.events {topic}")
-        await eventually(handled(handler, event), lambda n: n == 1, within=10,
+        assert c.handler.calls.get(event.subject) is None, "woken by another topic's round"
+        await c.ring(f"identity.events {c.topic}")
+        await eventually(handled(c.handler, event), lambda n: n == 1, within=10,
                          what="the event after its round")
-    finally:
-        loop.stop()
-        await task
 
 
 async def test_a_busy_consumer_commits_its_offsets_together_and_all_once_it_rests(
@@ -308,7 +307,6 @@ async def test_a_busy_consumer_commits_its_offsets_together_and_all_once_it_rest
     """A commit is a broker request: one per batch was one per event at a moderate rate.
     Within COMMIT_INTERVAL the batches' offsets wait; a fetch that finds nothing commits
     them all (so do stopping and a rebalance)."""
-    monkeypatch.setattr(consumer_module, "DOORBELL_FALLBACK", 600.0)
     monkeypatch.setattr(consumer_module, "COMMIT_INTERVAL", 600.0)
     commits: list[dict[TopicPartition, int]] = []
     commit = AIOKafkaConsumer.commit
@@ -318,30 +316,21 @@ async def test_a_busy_consumer_commits_its_offsets_together_and_all_once_it_rest
         await commit(self, offsets)
 
     monkeypatch.setattr(AIOKafkaConsumer, "commit", counted)
-    topic = f"commits-{uuid.uuid4().hex[:8]}"
-    await ensure_topics(infra.bootstrap_servers, [topic])
-    handler = Recorder()
-    loop = resting_consumer(infra, analytics_pool, database_url, topic, handler)
     events = [deleted(str(uuid.uuid4())) for _ in range(4)]
-    task = asyncio.create_task(loop.run())
-    try:
-        await eventually(resting(loop), bool, within=30, what="the idle consumer paused")
+    async with resting_consumer(infra, analytics_pool, database_url, monkeypatch) as c:
         for event in events:  # a batch each: one rings after the last is handled
-            await publish(infra.bootstrap_servers, topic, [event], key="one")
-            await analytics_pool.execute("SELECT pg_notify($1, $2)", PUBLISHED_CHANNEL, topic)
-            await eventually(handled(handler, event), lambda n: n == 1, within=10,
+            await publish(infra.bootstrap_servers, c.topic, [event], key="one")
+            await c.ring(c.topic)
+            await eventually(handled(c.handler, event), lambda n: n == 1, within=10,
                              what="the event handled")
         assert commits == [], "a commit per batch"
         # Nothing new: the fetch finds nothing, and everything handled is committed at once.
-        await analytics_pool.execute("SELECT pg_notify($1, $2)", PUBLISHED_CHANNEL, topic)
+        await c.ring(c.topic)
         await eventually(lambda: asyncio.sleep(0, commits), bool, within=10,
                          what="the offsets committed")
-    finally:
-        loop.stop()
-        await task
     assert len(commits) == 1
     [(partition, offset)] = commits[0].items()
-    reader = AIOKafkaConsumer(bootstrap_servers=infra.bootstrap_servers, group_id=loop.group)
+    reader = AIOKafkaConsumer(bootstrap_servers=infra.bootstrap_servers, group_id=c.loop.group)
     await reader.start()
     try:
         assert await reader.committed(partition) == offset == len(events)
