@@ -32,7 +32,14 @@ from resonanz.shared.settings import Settings
 from resonanz.webhook_dispatcher import commands, views
 from resonanz.webhook_dispatcher.consumers import build_handlers, fan_out, outgoing
 from resonanz.webhook_dispatcher.delivery import DeliveryWorker, HandOff, guarded_session
-from resonanz.webhook_dispatcher.domain import RETRY_DELAYS, NetworkPolicy, generate_secret
+from resonanz.webhook_dispatcher.domain import (
+    MAX_ATTEMPTS,
+    RETRY_DELAYS,
+    AttemptResult,
+    NetworkPolicy,
+    Outcome,
+    generate_secret,
+)
 from resonanz.webhook_dispatcher.sealing import SecretBox
 from resonanz.webhook_dispatcher.store import deliveries, subscriptions
 from resonanz.webhook_dispatcher.store.subscriptions import Subscription
@@ -207,6 +214,54 @@ async def test_410_gone_disables_the_endpoint_and_tells_the_tenant(harness: Harn
         "webhook.endpoint_disabled"]
     mail = await harness.pool.fetchrow("SELECT * FROM outgoing_mail")
     assert (mail["kind"], mail["audience"]) == ("endpoint_disabled", "tenant_admins")
+
+
+async def test_failures_recorded_together_are_judged_in_turn(harness: Harness) -> None:
+    """A batch of failures is written by a few statements, but each is judged against its
+    endpoint as the ones before it left it: a 410 disables its endpoint, whose later
+    failures in the batch fail without a retry, a second notice or an exhaustion notice,
+    and another
+    endpoint's failures in the same batch are due again."""
+    gone, failing = await harness.subscribe(Receiver()), await harness.subscribe(Receiver())
+    for _ in range(3):
+        await harness.emit()
+    # Each of `gone`'s is on its last attempt: a failure would exhaust it, but not once the
+    # endpoint is disabled.
+    await harness.pool.execute("UPDATE deliveries SET cycle_attempts = $2"
+                               " WHERE subscription_id = $1", uuid.UUID(gone.id),
+                               MAX_ATTEMPTS - 1)
+    now = harness.clock.now
+    claims = await deliveries.claim_due(
+        harness.pool, BOX, now=now, lease_until=now + timedelta(seconds=30), limit=10,
+        per_endpoint=4, saturated=[], worker="test")
+    assert len(claims) == 6
+    first_to_gone = next(claim for claim in claims if claim.subscription_id == gone.id)
+    failed = [(claim, AttemptResult(Outcome.GONE, 3.0, status_code=410)
+               if claim is first_to_gone
+               else AttemptResult(Outcome.HTTP_5XX, 3.0, status_code=500), now)
+              for claim in claims]
+    async with harness.pool.acquire() as conn, conn.transaction():
+        await harness.worker()._settle_failures(conn, failed)
+    rows = await harness.pool.fetch(
+        "SELECT subscription_id, status, attempts, last_status, next_attempt_at, locked_until"
+        " FROM deliveries")
+    by_endpoint = {sub.id: sorted((r["status"], r["attempts"], r["last_status"]) for r in rows
+                                  if str(r["subscription_id"]) == sub.id)
+                   for sub in (gone, failing)}
+    assert by_endpoint == {gone.id: [("failed", 1, 410), ("failed", 1, 500), ("failed", 1, 500)],
+                           failing.id: [("pending", 1, 500)] * 3}
+    assert all(r["locked_until"] is None for r in rows)
+    assert {r["next_attempt_at"] - now for r in rows if r["status"] == "pending"} == {
+        RETRY_DELAYS[0]}
+    assert not (await harness.subscription(gone)).enabled
+    still = await harness.subscription(failing)
+    assert still.enabled and still.failing_since == now
+    assert await harness.pool.fetchval("SELECT count(*) FROM attempts") == 6
+    outbox = await harness.pool.fetch("SELECT payload FROM outbox")
+    assert [CloudEvent.from_bytes(r["payload"]).type for r in outbox] == [
+        "webhook.endpoint_disabled"]
+    assert await harness.pool.fetchval("SELECT array_agg(kind) FROM outgoing_mail") == [
+        "endpoint_disabled"]
 
 
 @pytest.mark.parametrize("status", [429, 503])
@@ -472,7 +527,7 @@ async def test_recording_an_endpoints_failure_does_not_hold_up_the_fan_out_to_it
     writing deliveries for that endpoint (and, in the same batch, for other tenants)."""
     sub = await harness.subscribe(Receiver())
     async with harness.pool.acquire() as judging, judging.transaction():
-        await subscriptions.lock_endpoint_health(judging, sub.id)
+        await subscriptions.lock_endpoints_health(judging, [sub.id])
         async with asyncio.timeout(2):
             event_id = await harness.emit()
     assert (await harness.delivery(event_id))["subscription_id"] == uuid.UUID(sub.id)

@@ -80,6 +80,8 @@ class Phase:
 
     latencies: list[float]
     stages: dict[str, tuple[float, float]]
+    # CPU milliseconds per webhook sent to the healthy endpoint, by part of the platform.
+    cpu_ms: dict[str, float] = field(default_factory=dict)
 
     @property
     def p99_ms(self) -> float:
@@ -113,7 +115,10 @@ class Alternated:
                 "delivered": [f"{len(p.latencies)}/{expected}" for p in self.measured],
                 "stages_p50_p99_ms": {f"{baseline}_{i + 1}": p.stages
                                       for i, p in enumerate(self.baselines)}
-                | {f"{measured}_{i + 1}": p.stages for i, p in enumerate(self.measured)}}
+                | {f"{measured}_{i + 1}": p.stages for i, p in enumerate(self.measured)},
+                "cpu_ms_per_webhook": {f"{baseline}_{i + 1}": p.cpu_ms
+                                       for i, p in enumerate(self.baselines)}
+                | {f"{measured}_{i + 1}": p.cpu_ms for i, p in enumerate(self.measured)}}
 
 
 @dataclass
@@ -303,7 +308,7 @@ class Bench:
         """The same load generator on a tenant of its own (fresh subscriptions, own totals)."""
         tenant, key = await asyncio.to_thread(unlimited_tenant, self.stack)
         return Bench(self.stack, self.http, tenant, key, self.concurrency, self.seconds,
-                     refusals=self.refusals)
+                     meter=self.meter, refusals=self.refusals)
 
     def refused_since(self, before: collections.Counter[int]) -> dict[str, int]:
         return {str(status): n for status, n in sorted((self.refusals - before).items())}
@@ -615,8 +620,12 @@ class Bench:
         posts = [self.timed_posts(RATE_B, 2 * self.seconds)]
         if beside is not None:
             posts.append(beside.timed_posts(RATE_A, 2 * self.seconds))
+        if self.meter is not None:
+            self.meter.start()
         sent = (await asyncio.gather(*posts))[0]
-        return Phase(await self.delivered(healthy, sent), await self.stages(healthy, sent))
+        latencies = await self.delivered(healthy, sent)
+        cpu = self.meter.per_item_ms(len(sent)) if self.meter is not None else {}
+        return Phase(latencies, await self.stages(healthy, sent), cpu)
 
     async def around(self, owner: Bench, baseline: Callable[[], Awaitable[Phase]],
                      beside: Callable[[Receiver], Awaitable[tuple[list[str], Phase]]],

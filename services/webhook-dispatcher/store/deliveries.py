@@ -247,34 +247,56 @@ async def release(pool: asyncpg.Pool, delivery_ids: list[str], worker: str) -> N
     )
 
 
-async def record_attempt(conn: asyncpg.Connection, claim: Claim, result: AttemptResult,
-                         at: datetime) -> None:
-    """A failed attempt, first step of settling it. The transaction commits without
-    waiting for the disk: lost in a crash, it leaves the lease to run out, and the delivery
-    is attempted again with the same webhook-id. Waited for, the failures of a dead
-    tenant's attempts, which time out together, queued other commits (the consumer's among
-    them) behind their WAL flushes."""
-    await conn.execute(
-        "INSERT INTO attempts (delivery_id, subscription_id, attempted_at, duration_ms, outcome,"
-        " status_code, response_body, error) SELECT $1, $2, $3, $4, $5, $6, $7, $8"
-        " FROM (SELECT set_config('synchronous_commit', 'off', true)) AS unhurried",
-        claim.id, uuid.UUID(claim.subscription_id), at, result.duration_ms,
-        str(result.outcome), result.status_code, result.response_body, result.error,
-    )
+# Attempts as they are recorded: the claim, the endpoint's answer, when it was made.
+Attempted = tuple[Claim, AttemptResult, datetime]
+
+INSERT_ATTEMPTS_SQL = (
+    "INSERT INTO attempts (delivery_id, subscription_id, attempted_at, duration_ms, outcome,"
+    " status_code, response_body, error) SELECT u.* FROM unnest($1::text[], $2::uuid[],"
+    " $3::timestamptz[], $4::float8[], $5::text[], $6::int[], $7::text[], $8::text[]) AS u"
+)
+# The same, and the transaction commits without waiting for the WAL flush (set by the
+# statement itself, as the outbox marks its rows sent: no round trip of its own).
+INSERT_ATTEMPTS_UNHURRIED_SQL = (
+    f"{INSERT_ATTEMPTS_SQL}, (SELECT set_config('synchronous_commit', 'off', true)) AS unhurried"
+)
 
 
-async def settle_delivery(conn: asyncpg.Connection, claim: Claim, result: AttemptResult,
-                          verdict: Verdict, now: datetime) -> None:
+async def insert_attempts(conn: asyncpg.Connection, attempted: Sequence[Attempted], *,
+                          wait_for_disk: bool) -> None:
+    """Every attempt by one statement."""
     await conn.execute(
-        "UPDATE deliveries SET status = $2, attempts = attempts + 1,"
-        " cycle_attempts = cycle_attempts + 1,"
-        " next_attempt_at = coalesce($3, next_attempt_at), locked_until = NULL,"
-        " last_status = $4, last_outcome = $5,"
-        " delivered_at = CASE WHEN $2 = 'delivered' THEN $6 ELSE delivered_at END"
-        " WHERE id = $1",
-        claim.id, verdict.status, verdict.next_attempt_at, result.status_code,
-        str(result.outcome), now,
-    )
+        INSERT_ATTEMPTS_SQL if wait_for_disk else INSERT_ATTEMPTS_UNHURRIED_SQL,
+        [c.id for c, _, _ in attempted], [uuid.UUID(c.subscription_id) for c, _, _ in attempted],
+        [at for _, _, at in attempted], [r.duration_ms for _, r, _ in attempted],
+        [str(r.outcome) for _, r, _ in attempted], [r.status_code for _, r, _ in attempted],
+        [r.response_body for _, r, _ in attempted], [r.error for _, r, _ in attempted])
+
+
+SETTLE_FAILED_SQL = (
+    "UPDATE deliveries d SET status = u.status, attempts = d.attempts + 1,"
+    " cycle_attempts = d.cycle_attempts + 1,"
+    " next_attempt_at = coalesce(u.next_attempt_at, d.next_attempt_at), locked_until = NULL,"
+    " last_status = u.status_code, last_outcome = u.outcome"
+    " FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::int[], $5::text[])"
+    " AS u(id, status, next_attempt_at, status_code, outcome)"
+    " WHERE d.id = ANY($1::text[]) AND d.id = u.id"
+)
+
+
+async def settle_failures(conn: asyncpg.Connection,
+                          judged: Sequence[tuple[Claim, AttemptResult, datetime, Verdict]]
+                          ) -> None:
+    """Failed attempts, judged: recorded, and their deliveries due again or failed, by one
+    statement each. The transaction commits without waiting for the disk: lost in a crash,
+    it leaves the leases to run out, and the deliveries are attempted again with the same
+    webhook-ids. Waited for, the failures of a dead tenant's attempts, which time out
+    together, queued other commits (the consumer's among them) behind their WAL flushes."""
+    await insert_attempts(conn, [(c, r, at) for c, r, at, _ in judged], wait_for_disk=False)
+    await conn.execute(
+        SETTLE_FAILED_SQL, [c.id for c, _, _, _ in judged], [v.status for _, _, _, v in judged],
+        [v.next_attempt_at for _, _, _, v in judged],
+        [r.status_code for _, r, _, _ in judged], [str(r.outcome) for _, r, _, _ in judged])
 
 
 SETTLE_DELIVERED_SQL = (
@@ -288,8 +310,7 @@ SETTLE_DELIVERED_SQL = (
 )
 
 
-async def settle_successes(conn: asyncpg.Connection,
-                           settled: list[tuple[Claim, AttemptResult, datetime]],
+async def settle_successes(conn: asyncpg.Connection, settled: Sequence[Attempted],
                            now: datetime) -> None:
     """Record many successful attempts at once: their endpoints healthy (locked in id
     order, before the deliveries, as on the failure path), the attempts, the deliveries."""
@@ -299,15 +320,7 @@ async def settle_successes(conn: asyncpg.Connection,
         " FOR NO KEY UPDATE)"
         " AS healed WHERE s.id = healed.id",
         sorted({uuid.UUID(c.subscription_id) for c, _, _ in settled}))
-    await conn.execute(
-        "INSERT INTO attempts (delivery_id, subscription_id, attempted_at, duration_ms,"
-        " outcome, status_code, response_body, error) SELECT * FROM unnest($1::text[],"
-        " $2::uuid[], $3::timestamptz[], $4::float8[], $5::text[], $6::int[], $7::text[],"
-        " $8::text[])",
-        [c.id for c, _, _ in settled], [uuid.UUID(c.subscription_id) for c, _, _ in settled],
-        [at for _, _, at in settled], [r.duration_ms for _, r, _ in settled],
-        [str(r.outcome) for _, r, _ in settled], [r.status_code for _, r, _ in settled],
-        [r.response_body for _, r, _ in settled], [r.error for _, r, _ in settled])
+    await insert_attempts(conn, settled, wait_for_disk=True)
     await conn.execute(
         SETTLE_DELIVERED_SQL, [c.id for c, _, _ in settled],
         [r.status_code for _, r, _ in settled], [str(r.outcome) for _, r, _ in settled], now)

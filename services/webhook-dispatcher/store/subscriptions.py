@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -201,27 +202,31 @@ class EndpointHealth:
     last_failed_at: datetime | None
 
 
-async def lock_endpoint_health(conn: asyncpg.Connection, subscription_id: str
-                               ) -> EndpointHealth:
-    """Locked: failures of one endpoint are judged one at a time.
+async def lock_endpoints_health(conn: asyncpg.Connection, subscription_ids: Iterable[str]
+                                ) -> dict[str, EndpointHealth]:
+    """Locked, in id order (as the success path locks them): failures of one endpoint are
+    judged one at a time, and two dispatchers never wait on each other.
 
     Every lock on a subscription is FOR NO KEY UPDATE (no key ever changes): a FOR UPDATE
     lock also holds up the foreign-key check of each delivery inserted for the endpoint,
     so recording a dead endpoint's failures stalled the consumer's fan-out to it, and the
     other tenants' events in the same batch with it."""
-    row = await conn.fetchrow(
-        "SELECT enabled AND deleted_at IS NULL AS active, failing_since, last_failed_at"
-        " FROM subscriptions WHERE id = $1 FOR NO KEY UPDATE",
-        uuid.UUID(subscription_id),
+    rows = await conn.fetch(
+        "SELECT id, enabled AND deleted_at IS NULL AS active, failing_since, last_failed_at"
+        " FROM subscriptions WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE",
+        sorted({uuid.UUID(s) for s in subscription_ids}),
     )
-    assert row is not None
-    return EndpointHealth(bool(row["active"]), row["failing_since"], row["last_failed_at"])
+    return {str(row["id"]): EndpointHealth(bool(row["active"]), row["failing_since"],
+                                           row["last_failed_at"]) for row in rows}
 
 
-async def mark_endpoint_failing(conn: asyncpg.Connection, subscription_id: str,
-                                since: datetime | None, now: datetime) -> None:
-    """After a failure: the run it belongs to began `since`, and the last failure is now."""
+async def mark_endpoints_failing(conn: asyncpg.Connection,
+                                 health: Mapping[str, EndpointHealth]) -> None:
+    """After their failures: when the run of each began, and when it last failed."""
     await conn.execute(
-        "UPDATE subscriptions SET failing_since = $2, last_failed_at = $3 WHERE id = $1",
-        uuid.UUID(subscription_id), since, now,
+        "UPDATE subscriptions s SET failing_since = u.since, last_failed_at = u.at"
+        " FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[]) AS u(id, since, at)"
+        " WHERE s.id = ANY($1::uuid[]) AND s.id = u.id",
+        [uuid.UUID(s) for s in health], [h.failing_since for h in health.values()],
+        [h.last_failed_at for h in health.values()],
     )
