@@ -207,10 +207,10 @@ async def lock_endpoints_health(conn: asyncpg.Connection, subscription_ids: Iter
     """Locked, in id order (as the success path locks them): failures of one endpoint are
     judged one at a time, and two dispatchers never wait on each other.
 
-    Every lock on a subscription is FOR NO KEY UPDATE (no key ever changes): a FOR UPDATE
-    lock also holds up the foreign-key check of each delivery inserted for the endpoint,
-    so recording a dead endpoint's failures stalled the consumer's fan-out to it, and the
-    other tenants' events in the same batch with it."""
+    The consumer's fan-out reads subscriptions without a lock, and deliveries have no
+    foreign key to them (whose check would wait for this lock), so recording a dead
+    endpoint's failures never stalls the fan-out to it, nor the other tenants' events in
+    the same batch with it. The lock is FOR NO KEY UPDATE all the same: no key changes."""
     rows = await conn.fetch(
         "SELECT id, enabled AND deleted_at IS NULL AS active, failing_since, last_failed_at"
         " FROM subscriptions WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE",
