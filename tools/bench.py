@@ -13,6 +13,7 @@ import collections
 import contextlib
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -92,7 +93,14 @@ class Phase:
 class Alternated:
     """Baseline runs with the measured runs between them (baseline, measured, baseline, …):
     a machine whose speed drifts, or that stalls for a second now and then, moves both
-    alike. Compared by the p99 of each side's latencies pooled."""
+    alike.
+
+    Compared by each run's p99: the measured runs' mean against the baselines' mean with
+    the first and last at half the weight of the others, so that both sides are centred at
+    the same time, and a steady drift (the in-memory broker grows slower with every record
+    it holds) favours neither. The p99 of each side's latencies pooled, compared before,
+    leant on the slowest run: with the platform growing slower run after run that was the
+    last baseline, and a cost of the measured runs of 13 % read as none."""
 
     baselines: list[Phase]
     measured: list[Phase]
@@ -101,15 +109,26 @@ class Alternated:
     def pooled_p99_ms(phases: list[Phase]) -> float:
         return ms(pct([t for p in phases for t in p.latencies], 99))
 
+    def baselines_p99_ms(self) -> float:
+        """The baselines' p99s, weighted 1, 2, …, 2, 1."""
+        p99s = [p.p99_ms for p in self.baselines]
+        weights = [1, *[2] * (len(p99s) - 2), 1] if len(p99s) > 1 else [1]
+        return round(sum(w * v for w, v in zip(weights, p99s, strict=True)) / sum(weights), 2)
+
+    def measured_p99_ms(self) -> float:
+        return round(statistics.fmean(p.p99_ms for p in self.measured), 2)
+
     def within_tenth(self, expected: int) -> bool:
-        """Every measured run delivered everything, and their pooled p99 is within 10 % of
-        the baselines'."""
+        """Every measured run delivered everything, and their p99 is within 10 % of the
+        baselines' (both as above)."""
         return (all(len(p.latencies) == expected for p in self.measured)
-                and self.pooled_p99_ms(self.measured) <= 1.1 * self.pooled_p99_ms(self.baselines))
+                and self.measured_p99_ms() <= 1.1 * self.baselines_p99_ms())
 
     def report(self, baseline: str, measured: str, expected: int) -> dict[str, Any]:
         return {f"{baseline}_p99_ms": [p.p99_ms for p in self.baselines],
                 f"{measured}_p99_ms": [p.p99_ms for p in self.measured],
+                f"{baseline}_p99_weighted_mean_ms": self.baselines_p99_ms(),
+                f"{measured}_p99_mean_ms": self.measured_p99_ms(),
                 f"{baseline}_pooled_p99_ms": self.pooled_p99_ms(self.baselines),
                 f"{measured}_pooled_p99_ms": self.pooled_p99_ms(self.measured),
                 "delivered": [f"{len(p.latencies)}/{expected}" for p in self.measured],
@@ -663,8 +682,9 @@ class Bench:
             runs = await b.around(b, lambda: b.phase(healthy), beside)
         self.results["isolation"] = {
             **runs.report("healthy_alone", "healthy_beside_hanging", self.expected()),
-            "target": "pooled p99 beside a hanging endpoint within 10 % of alone (runs"
-                      " alternated: alone, beside, alone, beside, alone)",
+            "target": "p99 beside a hanging endpoint within 10 % of alone (runs alternated:"
+                      " alone, beside, alone, beside, alone; the mean of the runs' p99s beside"
+                      " against the alone runs' weighted 1, 2, 1)",
             "met": runs.within_tenth(self.expected())}
 
     async def tenant_isolation(self, hanging: int = 100) -> None:
@@ -698,9 +718,10 @@ class Bench:
             "tenant_b_without_tenant_a_stages_p50_p99_ms": alone.stages,
             **runs.report("tenant_b_beside_a_entries_without_endpoints",
                           "tenant_b_beside_a_hanging_endpoints", self.expected()),
-            "target": "tenant B's pooled p99 beside A's entries fanned out to hanging endpoints"
-                      " within 10 % of beside the same entries without endpoints (runs"
-                      " alternated: without, with, without, with, without)",
+            "target": "tenant B's p99 beside A's entries fanned out to hanging endpoints within"
+                      " 10 % of beside the same entries without endpoints (runs alternated:"
+                      " without, with, without, with, without; the mean of the runs' p99s with"
+                      " against the runs' without weighted 1, 2, 1)",
             "met": runs.within_tenth(self.expected())}
 
     def expected(self) -> int:
