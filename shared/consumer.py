@@ -40,6 +40,8 @@ E = TypeVar("E", bound=EventData)
 
 # A handler gets the envelope (tenant, ids, time) and its payload, already of its class.
 Handler = Callable[[asyncpg.Connection, CloudEvent, E], Awaitable[None]]
+# A record as the loop applies it: the record, its event, the event's handler.
+Parsed = tuple[ConsumerRecord, CloudEvent, Handler[Any]]
 BatchFn = Callable[[asyncpg.Connection, list[tuple[CloudEvent, E]]], Awaitable[None]]
 
 
@@ -149,6 +151,14 @@ MAX_BATCH = 500
 # request per event at a moderate rate (a batch of one every fetch); what a crash leaves
 # uncommitted is replayed and skipped by the tracking rows.
 COMMIT_INTERVAL = 0.5
+# A small batch (at a moderate rate a fetch brings a few events) is applied in a transaction
+# per tenant, at most TENANT_TRANSACTIONS_AT_ONCE at a time, so that one tenant's costly
+# events do not hold up the commit of another's: an entry fanned out to 100 webhook
+# endpoints takes 3.5 ms of the dispatcher's transaction, and another tenant's webhooks in
+# the same batch waited for it. A larger batch (load) stays one transaction: a commit per
+# tenant would cost more than it spares, and its events wait for the batch's volume anyway.
+TENANT_TRANSACTIONS_UP_TO = 32
+TENANT_TRANSACTIONS_AT_ONCE = 4
 
 
 class Offsets(ConsumerRebalanceListener):
@@ -277,12 +287,39 @@ class ConsumerLoop:
             await consumer.stop()
 
     async def _process_batch(self, records: list[ConsumerRecord]) -> None:
-        """A fetch's records in one transaction: one commit for many events. If any
-        event fails, the batch is rolled back and replayed one by one, where retries
-        and the dead-letter topic isolate the bad one."""
+        """A fetch's records: a large batch in one transaction (one commit for many
+        events), a small one in a transaction per tenant, side by side (see
+        TENANT_TRANSACTIONS_UP_TO)."""
         items = [item for record in records if (item := await self._parse(record))]
         if not items:
             return
+        by_tenant: dict[str, list[Parsed]] = {}
+        for item in items:
+            by_tenant.setdefault(item[1].tenantid, []).append(item)
+        if len(by_tenant) == 1 or len(items) > TENANT_TRANSACTIONS_UP_TO:
+            await self._apply_items(items)
+        else:
+            lanes = asyncio.Semaphore(TENANT_TRANSACTIONS_AT_ONCE)
+
+            async def apply_in_lane(group: list[Parsed]) -> None:
+                async with lanes:
+                    await self._apply_items(group)
+
+            # Every tenant's transaction ends before the next fetch (or the stop): none is
+            # cut off halfway because another failed.
+            failures = [outcome for outcome in await asyncio.gather(
+                *(apply_in_lane(group) for group in by_tenant.values()), return_exceptions=True)
+                if isinstance(outcome, BaseException)]
+            if failures:
+                raise failures[0]
+        now = datetime.now(UTC)
+        for _, event, _ in items:
+            EVENT_AGE.labels(self.group).observe(max(0.0, (now - event.time).total_seconds()))
+
+    async def _apply_items(self, items: list[Parsed]) -> None:
+        """Events in one transaction. If any fails, the transaction is rolled back and the
+        events replayed one by one, where retries and the dead-letter topic isolate the bad
+        one."""
         try:
             outcomes = await self.apply_batch([(event, handler) for _, event, handler in items])
         except Stopping:
@@ -295,12 +332,8 @@ class ConsumerLoop:
         else:
             for (_, event, _), outcome in zip(items, outcomes, strict=True):
                 CONSUMED.labels(self.group, event.type, outcome).inc()
-        now = datetime.now(UTC)
-        for _, event, _ in items:
-            EVENT_AGE.labels(self.group).observe(max(0.0, (now - event.time).total_seconds()))
 
-    async def _parse(self, record: ConsumerRecord
-                     ) -> tuple[ConsumerRecord, CloudEvent, Handler[Any]] | None:
+    async def _parse(self, record: ConsumerRecord) -> Parsed | None:
         try:
             event = CloudEvent.from_bytes(record.value)
         except ValidationError as exc:

@@ -221,11 +221,12 @@ class Resting:
 
 @contextlib.asynccontextmanager
 async def resting_consumer(infra: Infra, pool: asyncpg.Pool, database_url: str,
-                           monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Resting]:
+                           monkeypatch: pytest.MonkeyPatch, handler: Recorder | None = None
+                           ) -> AsyncIterator[Resting]:
     monkeypatch.setattr(consumer_module, "DOORBELL_FALLBACK", 600.0)
     topic = f"doorbell-{uuid.uuid4().hex[:8]}"
     await ensure_topics(infra.bootstrap_servers, [topic])
-    handler = Recorder()
+    handler = handler or Recorder()
     dsn = Settings(database_url=database_url).service_dsn("analytics")
     loop = ConsumerLoop(pool, Settings(kafka_bootstrap_servers=infra.bootstrap_servers),
                         group=f"g-{topic}", topics=[topic],
@@ -336,6 +337,52 @@ async def test_a_busy_consumer_commits_its_offsets_together_and_all_once_it_rest
         assert await reader.committed(partition) == offset == len(events)
     finally:
         await reader.stop()
+
+
+class Holding(Recorder):
+    """Holds the event of `subject` in its handler until released."""
+
+    def __init__(self, subject: str) -> None:
+        super().__init__()
+        self.subject, self.holding, self.release = subject, asyncio.Event(), asyncio.Event()
+
+    async def __call__(self, conn: asyncpg.Connection, event: CloudEvent,
+                       data: EventData) -> None:
+        if event.subject == self.subject:
+            self.holding.set()
+            await self.release.wait()
+        await super().__call__(conn, event, data)
+
+
+def committed(pool: asyncpg.Pool, event: CloudEvent) -> Callable[[], Awaitable[bool]]:
+    async def written() -> bool:
+        return bool(await pool.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM entry_state WHERE entry_id = $1)", event.subject))
+    return written
+
+
+async def test_a_small_batchs_tenants_are_committed_apart(
+    infra: Infra, analytics_pool: asyncpg.Pool, database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two tenants' events fetched together, the first one slow to handle (an entry fanned
+    out to many endpoints): the other tenant's event is committed meanwhile, not after it."""
+    slow, quick = deleted(str(uuid.uuid4())), deleted(str(uuid.uuid4()))
+    handler = Holding(slow.subject)
+    async with resting_consumer(infra, analytics_pool, database_url, monkeypatch,
+                                handler) as consumer:
+        await publish(infra.bootstrap_servers, consumer.topic, [slow, quick], key="one")
+        await consumer.ring(consumer.topic)
+        try:
+            async with asyncio.timeout(30):
+                await handler.holding.wait()
+            await eventually(committed(analytics_pool, quick), bool, within=10,
+                             what="the other tenant's event committed while the slow one runs")
+            assert not await committed(analytics_pool, slow)()
+        finally:
+            handler.release.set()
+        await eventually(committed(analytics_pool, slow), bool, within=10,
+                         what="the slow one committed once its handler is done")
 
 
 async def test_tracking_rows_are_forgotten_after_the_retention_only_for_their_group(
