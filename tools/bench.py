@@ -656,9 +656,9 @@ class Bench:
         the records it holds) or stalling for a while does not pass for a cost of the dead
         endpoints: on this 2-core machine one 20 s run's p99 moved by a third between
         runs minutes apart, more than the 10 % the target allows, so there are three
-        rounds: two left the comparison to chance (one endpoint of the same tenant, which
-        costs one delivery row an entry, read as 23 % slower in one run and 5 % faster in
-        another)."""
+        rounds: two left the comparison to chance (one hanging endpoint of the same
+        tenant, which costs a delivery row an entry, read as 23 % slower in one run and
+        2 % in another)."""
         runs = Alternated([await baseline()], [])
         for _ in range(rounds):
             async with Receiver(hang=True) as dead:
