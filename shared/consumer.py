@@ -11,12 +11,14 @@ bounded number of retries; infrastructure outages are waited out instead.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, Generic, TypeVar
 
 import asyncpg
@@ -152,27 +154,91 @@ MAX_BATCH = 500
 # uncommitted is replayed and skipped by the tracking rows.
 COMMIT_INTERVAL = 0.5
 # A small batch (at a moderate rate a fetch brings a few events) is applied in a transaction
-# per tenant, at most TENANT_TRANSACTIONS_AT_ONCE at a time, so that one tenant's costly
-# events do not hold up the commit of another's: an entry fanned out to 100 webhook
-# endpoints takes 3.5 ms of the dispatcher's transaction, and another tenant's webhooks in
-# the same batch waited for it. A larger batch (load) stays one transaction: a commit per
+# per tenant, at most TENANT_TRANSACTIONS_AT_ONCE at a time, each after that tenant's
+# earlier events only; the loop fetches on meanwhile (at most BATCHES_IN_FLIGHT batches
+# ahead of the oldest unfinished one). So one tenant's costly events do not hold up
+# another's: an entry fanned out to 100 webhook endpoints takes 3.5 ms of the dispatcher's
+# transaction, and another tenant's webhooks fetched with it, or just after it, waited for
+# it. A larger batch (load) waits for those in flight and is one transaction: a commit per
 # tenant would cost more than it spares, and its events wait for the batch's volume anyway.
 TENANT_TRANSACTIONS_UP_TO = 32
 TENANT_TRANSACTIONS_AT_ONCE = 4
+BATCHES_IN_FLIGHT = 16
+
+
+Fetched = dict[TopicPartition, list[ConsumerRecord]]
+
+
+class InFlight:
+    """Batches being applied, in the order they were fetched, with their transactions, and
+    the last transaction of each tenant: a tenant's events wait for its earlier ones only,
+    and a batch counts as handled once it and every batch before it are done."""
+
+    def __init__(self) -> None:
+        self.batches: collections.deque[tuple[Fetched, list[asyncio.Task[None]]]] = \
+            collections.deque()
+        self.tails: dict[str, asyncio.Task[None]] = {}
+
+    def after(self, tenant: str, apply: Callable[[], Awaitable[None]]) -> asyncio.Task[None]:
+        """`apply` once the tenant's transactions started before have ended."""
+        before = self.tails.get(tenant)
+
+        async def in_turn() -> None:
+            if before is not None:
+                await asyncio.wait([before])
+            await apply()
+
+        task = asyncio.ensure_future(in_turn())
+        self.tails[tenant] = task
+        task.add_done_callback(lambda done: self.tails.pop(tenant, None)
+                               if self.tails.get(tenant) is done else None)
+        return task
+
+    def add(self, fetched: Fetched, tasks: list[asyncio.Task[None]]) -> None:
+        self.batches.append((fetched, tasks))
+
+    def finished(self) -> list[Fetched]:
+        """The leading batches that are done, taken off. A transaction that raised (the
+        loop stopping while it waited out an outage) raises here, its batch not handled."""
+        out = []
+        while self.batches and all(task.done() for task in self.batches[0][1]):
+            fetched, tasks = self.batches.popleft()
+            for task in tasks:
+                if not task.cancelled() and (exc := task.exception()) is not None:
+                    raise exc
+            out.append(fetched)
+        return out
+
+    async def wait(self, *, all_of_them: bool = True) -> None:
+        """Until every batch (or the oldest) is done; `finished` takes them off."""
+        batches = list(self.batches) if all_of_them else list(self.batches)[:1]
+        tasks = [task for _, ts in batches for task in ts]
+        if tasks:
+            await asyncio.wait(tasks)
+
+    def cancel(self) -> None:
+        """Left behind by an error: what was not committed is replayed and skipped."""
+        for _, tasks in self.batches:
+            for task in tasks:
+                task.cancel()
+        self.batches.clear()
 
 
 class Offsets(ConsumerRebalanceListener):
-    """The offsets a consumer has handled and not yet committed. A commit goes to the broker
-    while the next fetch is handled, one at a time and in order."""
+    """The offsets a consumer has handled and not yet committed, and the batches it is
+    applying. A commit goes to the broker while the next fetch is handled, one at a time
+    and in order."""
 
     def __init__(self, consumer: AIOKafkaConsumer) -> None:
         self.consumer = consumer
+        self.applying = InFlight()
         self.handled: dict[TopicPartition, int] = {}
         self.committing: asyncio.Future[None] | None = None
         self.sent_at = time.monotonic()
 
-    def advance(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
-        self.handled.update({tp: rs[-1].offset + 1 for tp, rs in batches.items()})
+    def advance(self, *fetched: Fetched) -> None:
+        for batches in fetched:
+            self.handled.update({tp: rs[-1].offset + 1 for tp, rs in batches.items()})
 
     async def commit(self, *, due_only: bool = False) -> None:
         """Start committing what was handled (if COMMIT_INTERVAL has passed, `due_only`)."""
@@ -200,7 +266,9 @@ class Offsets(ConsumerRebalanceListener):
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         # The next owner starts where this one left off.
-        with contextlib.suppress(KafkaError):
+        with contextlib.suppress(KafkaError, Stopping):
+            await self.applying.wait()
+            self.advance(*self.applying.finished())
             await self.settle()
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
@@ -221,6 +289,7 @@ class ConsumerLoop:
         self.max_retries = settings.consumer_max_retries if max_retries is None else max_retries
         self.waker = Waker()
         self._consumer: AIOKafkaConsumer | None = None
+        self._lanes = asyncio.Semaphore(TENANT_TRANSACTIONS_AT_ONCE)
 
     def stop(self) -> None:
         self.waker.stop()
@@ -270,51 +339,48 @@ class ConsumerLoop:
                 if rest:  # before any await: the fetcher must not send a fetch to be held
                     consumer.pause(*consumer.assignment())
                 if records:
-                    # Every partition's records in one transaction: each partition keeps
-                    # its order, and a fetch costs one round of each.
-                    await self._process_batch(records)
-                    offsets.advance(batches)
+                    await self._process_batch(batches, records, offsets.applying)
+                    offsets.advance(*offsets.applying.finished())
                     await offsets.commit(due_only=True)
                 else:
+                    await offsets.applying.wait()
+                    offsets.advance(*offsets.applying.finished())
                     await offsets.settle()
                 await self._report_lag(consumer)
                 if rest:  # at once if a ring came meanwhile
                     await self.waker.sleep(DOORBELL_FALLBACK)
+            await offsets.applying.wait()
+            offsets.advance(*offsets.applying.finished())
             await offsets.settle()
         finally:
             self._consumer = None
+            offsets.applying.cancel()
             offsets.abandon()
             await consumer.stop()
 
-    async def _process_batch(self, records: list[ConsumerRecord]) -> None:
-        """A fetch's records: a large batch in one transaction (one commit for many
-        events), a small one in a transaction per tenant, side by side (see
-        TENANT_TRANSACTIONS_UP_TO)."""
+    async def _process_batch(self, fetched: Fetched, records: list[ConsumerRecord],
+                             applying: InFlight) -> None:
+        """Start applying a fetch's records: a small batch in a transaction per tenant
+        (see TENANT_TRANSACTIONS_UP_TO), a large one, once everything before it is done,
+        in one transaction (one commit for many events), waited for."""
         items = [item for record in records if (item := await self._parse(record))]
-        if not items:
-            return
         by_tenant: dict[str, list[Parsed]] = {}
         for item in items:
             by_tenant.setdefault(item[1].tenantid, []).append(item)
-        if len(by_tenant) == 1 or len(items) > TENANT_TRANSACTIONS_UP_TO:
+        if len(items) > TENANT_TRANSACTIONS_UP_TO:
+            await applying.wait()
+            whole = asyncio.ensure_future(self._apply_items(items))
+            applying.add(fetched, [whole])
+            await asyncio.wait([whole])
+            return
+        applying.add(fetched, [applying.after(tenant, partial(self._apply_in_lane, group))
+                               for tenant, group in by_tenant.items()])
+        if len(applying.batches) > BATCHES_IN_FLIGHT:
+            await applying.wait(all_of_them=False)
+
+    async def _apply_in_lane(self, items: list[Parsed]) -> None:
+        async with self._lanes:
             await self._apply_items(items)
-        else:
-            lanes = asyncio.Semaphore(TENANT_TRANSACTIONS_AT_ONCE)
-
-            async def apply_in_lane(group: list[Parsed]) -> None:
-                async with lanes:
-                    await self._apply_items(group)
-
-            # Every tenant's transaction ends before the next fetch (or the stop): none is
-            # cut off halfway because another failed.
-            failures = [outcome for outcome in await asyncio.gather(
-                *(apply_in_lane(group) for group in by_tenant.values()), return_exceptions=True)
-                if isinstance(outcome, BaseException)]
-            if failures:
-                raise failures[0]
-        now = datetime.now(UTC)
-        for _, event, _ in items:
-            EVENT_AGE.labels(self.group).observe(max(0.0, (now - event.time).total_seconds()))
 
     async def _apply_items(self, items: list[Parsed]) -> None:
         """Events in one transaction. If any fails, the transaction is rolled back and the
@@ -332,6 +398,9 @@ class ConsumerLoop:
         else:
             for (_, event, _), outcome in zip(items, outcomes, strict=True):
                 CONSUMED.labels(self.group, event.type, outcome).inc()
+        now = datetime.now(UTC)
+        for _, event, _ in items:
+            EVENT_AGE.labels(self.group).observe(max(0.0, (now - event.time).total_seconds()))
 
     async def _parse(self, record: ConsumerRecord) -> Parsed | None:
         try:

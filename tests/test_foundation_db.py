@@ -385,6 +385,50 @@ async def test_a_small_batchs_tenants_are_committed_apart(
                          what="the slow one committed once its handler is done")
 
 
+async def test_another_tenants_later_events_are_applied_while_a_slow_one_runs(
+    infra: Infra, analytics_pool: asyncpg.Pool, database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A tenant's slow event does not hold up the fetches after it: another tenant's event
+    published later is applied and committed meanwhile, while the slow tenant's next event
+    waits for its first (each tenant's events in order), and the offsets are committed only
+    once both are done."""
+    tenant = str(uuid.uuid4())
+    slow, same_tenant_later = deleted(tenant), deleted(tenant)
+    other = deleted(str(uuid.uuid4()))
+    handler = Holding(slow.subject)
+    async with resting_consumer(infra, analytics_pool, database_url, monkeypatch,
+                                handler) as consumer:
+        await publish(infra.bootstrap_servers, consumer.topic, [slow], key="one")
+        await consumer.ring(consumer.topic)
+        try:
+            async with asyncio.timeout(30):
+                await handler.holding.wait()
+            await publish(infra.bootstrap_servers, consumer.topic, [other], key="one")
+            await consumer.ring(consumer.topic)
+            await eventually(committed(analytics_pool, other), bool, within=10,
+                             what="the other tenant's later event committed meanwhile")
+            await publish(infra.bootstrap_servers, consumer.topic, [same_tenant_later],
+                          key="one")
+            await consumer.ring(consumer.topic)
+            kafka = consumer.loop._consumer
+            assert kafka is not None
+
+            async def fetched() -> int:
+                assert kafka is not None
+                return sum([await kafka.position(tp) for tp in kafka.assignment()])
+
+            await eventually(fetched, lambda n: n == 3, within=10, what="all three fetched")
+            assert not await committed(analytics_pool, same_tenant_later)(), \
+                "a tenant's events are applied in order"
+            assert [await kafka.committed(tp) for tp in kafka.assignment()] == [None] * len(
+                kafka.assignment()), "nothing committed while the first batch is applied"
+        finally:
+            handler.release.set()
+        await eventually(committed(analytics_pool, same_tenant_later), bool, within=10,
+                         what="the slow tenant's next event, after its first")
+
+
 async def test_tracking_rows_are_forgotten_after_the_retention_only_for_their_group(
     analytics_pool: asyncpg.Pool,
 ) -> None:
