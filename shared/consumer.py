@@ -2,8 +2,8 @@
 
 Each event runs its handler in one database transaction together with a
 tracking row keyed by the event id; a duplicate hits that key and is skipped.
-Offsets are committed only after the transaction (a replay after a crash or a
-rebalance only meets tracking rows). A handler that keeps failing
+Offsets are committed only after the transaction, and those of every fetch before it
+(a replay after a crash or a rebalance only meets tracking rows). A handler that keeps failing
 on the same event (a poison message) goes to the dead-letter topic after a
 bounded number of retries; infrastructure outages are waited out instead.
 """
