@@ -378,7 +378,8 @@ class DeliveryWorker(Repeating):
         endpoints written by one statement each; a disable or an exhausted message adds its
         own. A dead tenant's share of slots times out together: judged one at a time, with
         four round trips each, its 64 failures held a connection for 31 ms on an idle
-        machine (8 ms now), and its CPU in bursts beside every other tenant's webhooks."""
+        machine (8 ms now) and spent 256 round trips' CPU in one burst, beside every other
+        tenant's webhooks."""
         now = self.clock()
         health = await subscriptions.lock_endpoints_health(
             conn, (claim.subscription_id for claim, _, _ in failed))
