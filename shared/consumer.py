@@ -240,6 +240,11 @@ class Offsets(ConsumerRebalanceListener):
         for batches in fetched:
             self.handled.update({tp: rs[-1].offset + 1 for tp, rs in batches.items()})
 
+    async def catch_up(self) -> None:
+        """Every batch being applied is done, and handled."""
+        await self.applying.wait()
+        self.advance(*self.applying.finished())
+
     async def commit(self, *, due_only: bool = False) -> None:
         """Start committing what was handled (if COMMIT_INTERVAL has passed, `due_only`)."""
         if not self.handled or (due_only and time.monotonic() - self.sent_at < COMMIT_INTERVAL):
@@ -267,8 +272,7 @@ class Offsets(ConsumerRebalanceListener):
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         # The next owner starts where this one left off.
         with contextlib.suppress(KafkaError, Stopping):
-            await self.applying.wait()
-            self.advance(*self.applying.finished())
+            await self.catch_up()
             await self.settle()
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
@@ -343,14 +347,12 @@ class ConsumerLoop:
                     offsets.advance(*offsets.applying.finished())
                     await offsets.commit(due_only=True)
                 else:
-                    await offsets.applying.wait()
-                    offsets.advance(*offsets.applying.finished())
+                    await offsets.catch_up()
                     await offsets.settle()
                 await self._report_lag(consumer)
                 if rest:  # at once if a ring came meanwhile
                     await self.waker.sleep(DOORBELL_FALLBACK)
-            await offsets.applying.wait()
-            offsets.advance(*offsets.applying.finished())
+            await offsets.catch_up()
             await offsets.settle()
         finally:
             self._consumer = None
@@ -364,15 +366,14 @@ class ConsumerLoop:
         (see TENANT_TRANSACTIONS_UP_TO), a large one, once everything before it is done,
         in one transaction (one commit for many events), waited for."""
         items = [item for record in records if (item := await self._parse(record))]
+        if len(items) > TENANT_TRANSACTIONS_UP_TO:
+            await applying.wait()
+            await self._apply_items(items)
+            applying.add(fetched, [])
+            return
         by_tenant: dict[str, list[Parsed]] = {}
         for item in items:
             by_tenant.setdefault(item[1].tenantid, []).append(item)
-        if len(items) > TENANT_TRANSACTIONS_UP_TO:
-            await applying.wait()
-            whole = asyncio.ensure_future(self._apply_items(items))
-            applying.add(fetched, [whole])
-            await asyncio.wait([whole])
-            return
         applying.add(fetched, [applying.after(tenant, partial(self._apply_in_lane, group))
                                for tenant, group in by_tenant.items()])
         if len(applying.batches) > BATCHES_IN_FLIGHT:

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import asyncpg
 import pytest
@@ -206,12 +207,25 @@ async def test_consumer_applies_each_event_once_and_dead_letters_poison(
     assert await analytics_pool.fetchval("SELECT count(*) FROM processed_events") == 2
 
 
+class JudgingLoop(ConsumerLoop):
+    """A consumer loop that records how it judged each ring of the doorbell, in order."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.judged: list[tuple[str, bool]] = []
+
+    def rung_for(self, topics: str) -> bool:
+        verdict = super().rung_for(topics)
+        self.judged.append((topics, verdict))
+        return verdict
+
+
 @dataclass
 class Resting:
     """A consumer of a topic of its own, woken only by the relays' doorbell (its fallback
     set out of reach), running and paused."""
 
-    loop: ConsumerLoop
+    loop: JudgingLoop
     handler: Recorder
     topic: str
 
@@ -228,9 +242,9 @@ async def resting_consumer(infra: Infra, pool: asyncpg.Pool, database_url: str,
     await ensure_topics(infra.bootstrap_servers, [topic])
     handler = handler or Recorder()
     dsn = Settings(database_url=database_url).service_dsn("analytics")
-    loop = ConsumerLoop(pool, Settings(kafka_bootstrap_servers=infra.bootstrap_servers),
-                        group=f"g-{topic}", topics=[topic],
-                        handlers=Handlers().on(FeedbackDeleted, handler), dsn=dsn)
+    loop = JudgingLoop(pool, Settings(kafka_bootstrap_servers=infra.bootstrap_servers),
+                       group=f"g-{topic}", topics=[topic],
+                       handlers=Handlers().on(FeedbackDeleted, handler), dsn=dsn)
     task = asyncio.create_task(loop.run())
     try:
         await eventually(resting(loop), bool, within=30, what="the idle consumer paused")
@@ -293,8 +307,14 @@ async def test_a_consumer_is_woken_only_by_rounds_for_its_topics(
     event = deleted(str(uuid.uuid4()))
     async with resting_consumer(infra, analytics_pool, database_url, monkeypatch) as c:
         await publish(infra.bootstrap_servers, c.topic, [event])
-        await c.ring(f"{c.topic}-other widgets.events")
-        await asyncio.sleep(3)
+        others = f"{c.topic}-other widgets.events"
+        await c.ring(others)
+
+        async def judged() -> list[bool]:  # other tests' stacks may ring too
+            return [verdict for topics, verdict in c.loop.judged if topics == others]
+
+        assert await eventually(judged, bool, within=10, what="the ring judged") == [False]
+        assert await resting(c.loop)(), "woken by another topic's round"
         assert c.handler.calls.get(event.subject) is None, "woken by another topic's round"
         await c.ring(f"identity.events {c.topic}")
         await eventually(handled(c.handler, event), lambda n: n == 1, within=10,
