@@ -232,9 +232,9 @@ class Slot:
 
     def give_back(self) -> None:
         """A claim round follows only if the slot was one that work may be waiting for.
-        Otherwise every attempt of a healthy endpoint would start one, and beside a
-        saturated tenant each round reads the newest stretch of its backlog: with 50
-        webhooks a second to a healthy endpoint, 50 rounds a second of that."""
+        Otherwise every attempt of a healthy endpoint would start one, each reading the due
+        deliveries of every endpoint with a free slot: with 50 webhooks a second to a
+        healthy endpoint, 50 rounds a second."""
         if self.held:
             self.held = False
             if self.worker.slots.give_back(self.endpoint, self.tenant):

@@ -134,41 +134,29 @@ STILL_DUE = """d.status <> ALL ('{delivered,failed,cancelled}'::text[])
       AND d.next_attempt_at <= greatest($1, now())
       AND (d.locked_until IS NULL OR d.locked_until < $1)"""
 
-# Candidates are the oldest due deliveries and, when some tenant or endpoint has no free
-# slot, also the newest ones; the saturated are left out after each LIMIT. Both scans read a
-# bounded stretch of the due index, so a dead endpoint's backlog is never scanned through,
-# and new work for healthy endpoints is found at once however long that backlog (measured:
-# 0.7 ms of database time a claim beside a 50,000-delivery backlog of a saturated tenant,
-# against 36 ms when the backlog was skipped row by row).
+# Each endpoint with a free slot offers its own oldest due deliveries (at most its slots'
+# worth, read from the due index that leads with the endpoint), and the oldest of those are
+# leased. The saturated endpoints and tenants are left out before any delivery is read, so a
+# dead tenant's backlog costs a round nothing however long it grows, and what another
+# endpoint has due is found wherever it sits in time: a retry that comes due, or a delivery
+# that waited for its endpoint's slots, amid that backlog. A round reads the enabled
+# subscriptions and a few index pages for each that is not saturated.
 CLAIM_SQL = f"""
-WITH oldest AS (
-    SELECT d.id, d.subscription_id, d.tenant_id, d.next_attempt_at
-    FROM deliveries d
-    WHERE d.status = 'pending' AND d.next_attempt_at <= $1
-      AND (d.locked_until IS NULL OR d.locked_until < $1)
-    ORDER BY d.next_attempt_at LIMIT $3 * 4
-), newest AS (
-    SELECT d.id, d.subscription_id, d.tenant_id, d.next_attempt_at
-    FROM deliveries d
-    WHERE cardinality($5::uuid[]) + cardinality($7::uuid[]) > 0
-      AND d.status = 'pending' AND d.next_attempt_at <= $1
-      AND (d.locked_until IS NULL OR d.locked_until < $1)
-    ORDER BY d.next_attempt_at DESC LIMIT $3 * 20
-), candidates AS (
-    SELECT both_ends.id, both_ends.subscription_id, both_ends.next_attempt_at FROM (
-        SELECT * FROM oldest UNION SELECT * FROM newest) both_ends
-    JOIN subscriptions s ON s.id = both_ends.subscription_id AND s.enabled
-                        AND s.deleted_at IS NULL
-    WHERE NOT (both_ends.subscription_id = ANY($5::uuid[]))
-      AND NOT (both_ends.tenant_id = ANY($7::uuid[]))
-), ranked AS (
-    SELECT id, next_attempt_at,
-           row_number() OVER (PARTITION BY subscription_id ORDER BY next_attempt_at) AS rank
-    FROM candidates
+WITH candidates AS (
+    SELECT due.id, due.next_attempt_at
+    FROM subscriptions s
+    CROSS JOIN LATERAL (
+        SELECT d.id, d.next_attempt_at FROM deliveries d
+        WHERE d.subscription_id = s.id AND d.status = 'pending' AND d.next_attempt_at <= $1
+          AND (d.locked_until IS NULL OR d.locked_until < $1)
+        ORDER BY d.next_attempt_at LIMIT $4
+    ) due
+    WHERE s.enabled AND s.deleted_at IS NULL
+      AND NOT (s.id = ANY($5::uuid[])) AND NOT (s.tenant_id = ANY($7::uuid[]))
 ), picked AS (
-    SELECT d.id FROM ranked r JOIN deliveries d ON d.id = r.id
-    WHERE r.rank <= $4 AND {STILL_DUE}
-    ORDER BY r.next_attempt_at LIMIT $3
+    SELECT d.id FROM candidates c JOIN deliveries d ON d.id = c.id
+    WHERE {STILL_DUE}
+    ORDER BY c.next_attempt_at LIMIT $3
     FOR UPDATE OF d SKIP LOCKED
 )
 UPDATE deliveries d SET locked_until = $2, locked_by = $6
