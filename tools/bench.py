@@ -73,6 +73,8 @@ def progress(message: str) -> None:
 # of the tenant whose endpoints hang (each fanned out to every one of them).
 RATE_B = 50.0
 RATE_A = 5.0
+# How long the isolation scenarios wait after closing a hanging receiver (Bench.around).
+SETTLE_AFTER_DEAD_S = 2.0
 
 
 @dataclass
@@ -665,6 +667,11 @@ class Bench:
                 dead_endpoints, measured = await beside(dead)
                 await owner.unsubscribe(dead_endpoints)
             runs.measured.append(measured)
+            # Deleting the endpoints cancels their waiting deliveries, and closing the
+            # hanging receiver answers every attempt still held there at once (a dead
+            # tenant's whole share of slots): both are the dead endpoints' cost, so the next
+            # baseline starts once they have been recorded, not while they are.
+            await asyncio.sleep(SETTLE_AFTER_DEAD_S)
             runs.baselines.append(await baseline())
         return runs
 
