@@ -209,6 +209,23 @@ async def test_responses_list_newest_first_with_a_next_cursor(api: Api) -> None:
     assert p4f_error(body).startswith("limit: ")
 
 
+async def test_a_listed_response_shows_what_its_own_page_shows(api: Api) -> None:
+    """The list is rendered from the brief view of each entry: every field it shows must
+    read as on the response's own page (pending, approved with its time, rejected with
+    its reason)."""
+    ids = [(await api.ok("POST", "/v1/feedback", REFERENCE_PAYLOAD))["data"]["id"]
+           for _ in range(3)]
+    await api.ok("POST", f"/api/v1/responses/{ids[1]}/approve")
+    await api.ok("POST", f"/api/v1/responses/{ids[2]}/reject", {"reason": "Kein Bezug"})
+    listed = {r["id"]: r for r in p4f_ok(await api.ok("GET", "/api/v1/responses"))}
+    for entry_id in ids:
+        detail = p4f_ok(await api.ok("GET", f"/api/v1/responses/{entry_id}"))
+        shown = {k: v for k, v in detail.items() if k not in ("answers", "quality", "payout")}
+        assert listed[entry_id] == shown
+    assert [listed[i]["status"] for i in ids] == ["PENDING", "APPROVED", "REJECTED"]
+    assert listed[ids[1]]["reviewed_at"] and listed[ids[2]]["review_reason"] == "Kein Bezug"
+
+
 async def test_response_detail_has_answers_and_quality_breakdown(api: Api) -> None:
     entry_id = (await api.ok("POST", "/v1/feedback", {
         **REFERENCE_PAYLOAD, "answers": {"q1": 4, "q2": "Lieferung war schnell"}}))["data"]["id"]

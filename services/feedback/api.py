@@ -45,6 +45,21 @@ def entry_json(entry: Entry) -> dict[str, Any]:
     }
 
 
+def entry_brief_json(entry: Entry) -> dict[str, Any]:
+    """What a list of rewards shows of an entry (Pay4Feedback's responses): a third of the
+    full entry's fields and two of its five times, for pages of up to 500 entries."""
+    return {
+        "id": entry.id, "widget_id": entry.widget_id, "body": entry.body,
+        "rating": entry.rating, "customer_email": entry.customer_email,
+        "quality_score": entry.quality_score, "reward": commands.review_json(entry),
+        "created_at": entry.created_at,
+    }
+
+
+# A list's `view`: every field, or the brief one a list of rewards shows.
+VIEWS = {"full": entry_json, "brief": entry_brief_json}
+
+
 class BulkReview(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -101,11 +116,14 @@ async def create_entry(request: web.Request) -> web.Response:
 async def list_entries(request: web.Request) -> web.Response:
     actor = caller_of(request)
     query = list_query(request, actor.tenant_id)
+    view = VIEWS.get(request.query.get("view", "full"))
+    if view is None:
+        raise _bad("view", f"unknown; allowed {list(VIEWS)}", request.query["view"])
     # Read before the page: a change in between makes the next poll fetch again.
     mark = (await store.change_mark(request.app[PoolKey], actor.tenant_id)
             if request.query.get("mark") == "1" else None)
     page = await store.list_entries(request.app[PoolKey], query)
-    return json_response({"items": [entry_json(e) for e in page.items], "total": page.total,
+    return json_response({"items": [view(e) for e in page.items], "total": page.total,
                           "next_cursor": page.next_cursor,
                           **({"mark": mark} if mark is not None else {})})
 

@@ -233,7 +233,7 @@ async def p4f_filters(request: web.Request, query: Mapping[str, str] | None = No
 async def p4f_list_query(request: web.Request) -> dict[str, str]:
     q = request.query
     limit = query_limit(q, P4F_MAX_LIMIT, P4F_MAX_LIMIT)  # "return up to 500 rows"
-    params = {"limit": str(limit), "total": "0", **await p4f_filters(request)}
+    params = {"limit": str(limit), "total": "0", "view": "brief", **await p4f_filters(request)}
     if q.get("cursor"):
         params["cursor"] = q["cursor"]
     return params
