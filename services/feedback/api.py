@@ -46,8 +46,9 @@ def entry_json(entry: Entry) -> dict[str, Any]:
 
 
 def entry_brief_json(entry: Entry) -> dict[str, Any]:
-    """What a list of rewards shows of an entry (Pay4Feedback's responses): a third of the
-    full entry's fields and two of its five times, for pages of up to 500 entries."""
+    """What a list of rewards shows of an entry (Pay4Feedback's responses): eight of the
+    full entry's eighteen fields and two of its five times, for pages of up to 500
+    entries."""
     return {
         "id": entry.id, "widget_id": entry.widget_id, "body": entry.body,
         "rating": entry.rating, "customer_email": entry.customer_email,
