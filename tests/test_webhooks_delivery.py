@@ -500,6 +500,50 @@ async def test_a_delivery_due_amid_a_saturated_tenants_backlog_is_claimed(
     assert [claim.id for claim in claims] == [amid]
 
 
+async def test_attempts_started_together_leave_the_event_loop_to_others_between_them(
+        harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dead tenant's whole share of slots comes back at once (its attempts time out
+    together) and a claim round starts as many again: their first steps (signing, the
+    request, the connection) ran back to back in one turn of the event loop, and another
+    tenant's webhooks in the same process waited for all of them (the dispatcher's loop lag
+    12-14 ms at that moment, once a run). Another task must get a turn between them."""
+    turns = 0
+    started_at_turn: list[int] = []
+    release = asyncio.Event()
+
+    async def counting() -> None:
+        nonlocal turns
+        while not release.is_set():
+            turns += 1
+            await asyncio.sleep(0)
+
+    async def first_step_then_hang(session: Any, policy: Any, claim: Any,
+                                   now: datetime) -> AttemptResult:
+        started_at_turn.append(turns)
+        await release.wait()
+        return AttemptResult(Outcome.TIMEOUT, 15_000.0, error="timed out")
+
+    async def first_steps() -> int:
+        return len(started_at_turn)
+
+    monkeypatch.setattr("resonanz.webhook_dispatcher.delivery.post_webhook",
+                        first_step_then_hang)
+    worker = harness.worker(per_endpoint=1, per_tenant=64)
+    async with receiving(stuck := Receiver()):
+        await harness.endpoints_of_tenant_a(stuck, 64)
+        await harness.emit()
+        counter = asyncio.create_task(counting())
+        try:
+            assert await worker.dispatch_due() == 64
+            await eventually(first_steps, lambda n: n == 64,
+                             what="the 64 attempts' first steps")
+        finally:
+            release.set()
+            await counter
+            await worker.drain()
+    assert len(set(started_at_turn)) >= 32, sorted(set(started_at_turn))
+
+
 async def test_failures_that_come_together_leave_the_pool_connections_to_lend(
         harness: Harness, database_url: str) -> None:
     """The attempts a dead tenant started together fail together (its whole share of slots
