@@ -88,14 +88,18 @@ class QueueStats:
     disabled_endpoints: int
 
 
+# One pass over the waiting deliveries (the partial index on pending ones): count and oldest
+# together. A separate min(created_at) was planned as a walk of the created_at index from the
+# oldest row, through every delivered one the log keeps (200,000 of them: 100 ms, every 5 s).
+QUEUE_STATS_SQL = (
+    "SELECT p.depth, p.age, (SELECT count(*) FROM subscriptions"
+    "  WHERE NOT enabled AND deleted_at IS NULL) AS disabled"
+    " FROM (SELECT count(*) AS depth, extract(epoch FROM $1 - min(created_at)) AS age"
+    "  FROM deliveries WHERE status = 'pending') p"
+)
+
+
 async def queue_stats(pool: asyncpg.Pool, now: datetime) -> QueueStats:
-    row = await pool.fetchrow(
-        "SELECT (SELECT count(*) FROM deliveries WHERE status = 'pending') AS depth,"
-        " (SELECT extract(epoch FROM $1 - min(created_at)) FROM deliveries"
-        "  WHERE status = 'pending') AS age,"
-        " (SELECT count(*) FROM subscriptions WHERE NOT enabled AND deleted_at IS NULL)"
-        "  AS disabled",
-        now,
-    )
+    row = await pool.fetchrow(QUEUE_STATS_SQL, now)
     assert row is not None
     return QueueStats(int(row["depth"]), max(0.0, float(row["age"] or 0)), int(row["disabled"]))
