@@ -475,6 +475,49 @@ async def test_one_tenants_hanging_endpoints_leave_other_tenants_their_slots(
         await worker.drain()
 
 
+async def test_a_tenants_silent_endpoints_hold_a_few_slots_until_they_answer(
+        harness: Harness) -> None:
+    """Tenant A's 20 new endpoints hang: they get 3 attempts in flight (their room), not A's
+    whole share, and A's endpoint that has answered before is delivered beside them. Once
+    they answer they are answering endpoints: everything waiting for them goes, through the
+    room a few at a time and then on their own slots. Holding A's whole share, they had
+    started 16 attempts at once (64 by default), timed out together and started as many
+    again, a burst each time that other tenants' webhooks waited behind."""
+    release = asyncio.Event()
+
+    async def hang(request: web.Request) -> web.StreamResponse:
+        await release.wait()
+        return web.Response()
+
+    stuck, live = Receiver(hang), Receiver()
+    worker = harness.worker(per_endpoint=2, max_in_flight=64, per_tenant=16, silent_per_tenant=3)
+
+    async def arrived() -> tuple[int, int]:
+        await worker.dispatch_due()
+        return len(live.received), len(stuck.received)
+
+    async with receiving(stuck, live):
+        await harness.subscribe(live)
+        await harness.emit()
+        assert await harness.round(worker) == 1, "a new endpoint answers through the room"
+        await harness.endpoints_of_tenant_a(stuck, 20)
+        for _ in range(2):
+            await harness.emit()
+        await eventually(arrived, lambda n: n == (3, 3), within=2.5,
+                         what="A's answering endpoint delivered, 3 attempts at the silent ones")
+        for _ in range(5):  # rounds while the silent ones hang start no more
+            await worker.dispatch_due()
+        assert len(stuck.received) == 3
+        assert await harness.pool.fetchval(
+            "SELECT count(*) FROM subscriptions WHERE answering") == 1
+        release.set()
+        await eventually(arrived, lambda n: n == (3, 40), within=10,
+                         what="all 40 deliveries once the silent endpoints answer")
+        await worker.drain()
+    assert await harness.pool.fetchval(
+        "SELECT count(*) FROM subscriptions WHERE answering") == 21
+
+
 async def test_a_delivery_due_amid_a_saturated_tenants_backlog_is_claimed(
         harness: Harness) -> None:
     """Tenant B's delivery that comes due amid tenant A's backlog (a retry, or one that
@@ -744,8 +787,8 @@ async def test_a_claim_reads_a_few_pages_however_long_a_backlog_the_statistics_m
             for statement, args, bound in (
                     (deliveries.CLAIM_IDS_SQL, (now, lease, [fresh], "w"), 30),
                     # A round reads the endpoints of tenants with free slots only.
-                    (deliveries.CLAIM_SQL, (now, lease, 10, 4, [], "w", [uuid.UUID(TENANT)]),
-                     100)):
+                    (deliveries.CLAIM_SQL,
+                     (now, lease, 10, 4, [], "w", [uuid.UUID(TENANT)], [], [], 8), 100)):
                 tr = conn.transaction()
                 await tr.start()
                 try:

@@ -4,6 +4,7 @@ No infrastructure."""
 from __future__ import annotations
 
 import base64
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -293,3 +294,26 @@ def test_a_slot_given_back_frees_waiting_work_only_where_a_limit_was_reached() -
     assert full.take("p", "c") and full.take("q", "d")
     assert full.give_back("p", "c"), "the dispatcher was full"
     assert not full.give_back("q", "d")
+
+
+def test_a_tenants_silent_endpoints_share_a_few_slots_and_its_answering_ones_keep_theirs(
+        ) -> None:
+    """Attempts to endpoints that have not answered (new, timed out, unreachable) count
+    against the tenant's small room for them as well as its share; giving one back lets
+    waiting work go when that room was full."""
+    a, b = str(uuid.uuid4()), str(uuid.uuid4())
+    slots = EndpointSlots(per_endpoint=2, total=20, per_tenant=10, silent_per_tenant=3)
+    for endpoint in ("d1", "d2", "d3"):
+        assert slots.take(endpoint, a, silent=True)
+    assert not slots.has_room("d4", a, silent=True), "the room for silent ones is full"
+    assert not slots.take("d4", a, silent=True)
+    assert slots.has_room("d4", b, silent=True), "another tenant has its own"
+    assert slots.take("live", a) and slots.take("other", a), "answering ones go on"
+    assert slots.silent_rooms() == {uuid.UUID(a): 0}, "claims leave a's silent ones out"
+    assert slots.give_back("d1", a, silent=True), "the room was full"
+    assert slots.silent_rooms() == {uuid.UUID(a): 1}
+    assert slots.take("d4", a, silent=True)
+    assert not slots.give_back("live", a), "nothing waited for an answering one's slot"
+    for endpoint in ("d2", "d3", "d4"):
+        slots.give_back(endpoint, a, silent=True)
+    assert (slots.silent, slots.tenants, slots.busy) == ({}, {a: 1}, {"other": 1})

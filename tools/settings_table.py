@@ -127,6 +127,9 @@ MEANING = {
     "webhook_per_tenant_concurrency": "deliveries in flight per tenant (its share of the"
                                       " total, so one tenant's dead endpoints cannot take"
                                       " every slot)",
+    "webhook_silent_per_tenant": "of a tenant's share, deliveries in flight to its silent"
+                                 " endpoints: new ones, or ones whose last attempt got no"
+                                 " answer (timed out, unreachable), until they answer",
     "webhook_batch_size": "deliveries claimed per round",
     "webhook_poll_interval": "seconds between delivery polls when no NOTIFY arrives (what a"
                              " replica's consumer hands its own worker goes out at once;"

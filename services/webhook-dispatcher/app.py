@@ -62,6 +62,9 @@ class WebhookDispatcherSettings(Settings):
     webhook_max_in_flight: int = Field(default=256, ge=1)
     # One tenant's share of webhook_max_in_flight: its dead endpoints cannot take every slot.
     webhook_per_tenant_concurrency: int = Field(default=64, ge=1)
+    # Of that share, what its silent endpoints may hold: those not answering (new, timed out,
+    # unreachable) until one answers.
+    webhook_silent_per_tenant: int = Field(default=8, ge=1)
     webhook_batch_size: int = Field(default=100, ge=1)
     webhook_poll_interval: float = Field(default=1.0, gt=0)
     # How long the delivery log (deliveries and attempts, also those recorded while an
@@ -108,6 +111,7 @@ def workers_ctx(settings: WebhookDispatcherSettings, handoff: HandOff
                 lease=settings.lease(), per_endpoint=settings.webhook_per_endpoint_concurrency,
                 max_in_flight=settings.webhook_max_in_flight,
                 per_tenant=settings.webhook_per_tenant_concurrency,
+                silent_per_tenant=settings.webhook_silent_per_tenant,
                 batch_size=settings.webhook_batch_size,
                 poll_interval=settings.webhook_poll_interval,
             )

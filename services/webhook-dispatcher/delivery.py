@@ -179,17 +179,32 @@ async def post_webhook(session: aiohttp.ClientSession, policy: NetworkPolicy, cl
 
 
 class EndpointSlots:
-    """How many attempts this dispatcher has in flight per endpoint, per tenant and in total.
+    """How many attempts this dispatcher has in flight per endpoint, per tenant and in total,
+    and to each tenant's silent endpoints.
 
     The per-tenant share keeps one tenant's dead endpoints from taking every slot: with 100
     hanging endpoints a tenant holds at most `per_tenant` attempts, and the others' deliveries
-    are claimed past its backlog (a saturated tenant's deliveries are not even claimed)."""
+    are claimed past its backlog (a saturated tenant's deliveries are not even claimed).
 
-    def __init__(self, per_endpoint: int, total: int, per_tenant: int | None = None) -> None:
+    A silent endpoint is one that has not answered yet (a new one) or whose last attempt got
+    no answer (it timed out, or no connection could be made); an answer with any status makes
+    it answering again. A tenant has at most `silent_per_tenant` attempts in flight to its
+    silent endpoints, like a connection's slow start: a new endpoint that answers gets its own
+    slots at once, while a tenant's 100 dead endpoints hold a few slots, not its whole share.
+    Holding its whole share (64 by default), they started 64 attempts together, timed out
+    together 15 s later and started 64 again, every 15 s: each time a burst of work (64
+    connections opened, 64 failures recorded) that other tenants' webhooks waited behind,
+    the slowest of them by 30-60 ms."""
+
+    def __init__(self, per_endpoint: int, total: int, per_tenant: int | None = None,
+                 silent_per_tenant: int | None = None) -> None:
         self.per_endpoint, self.total = per_endpoint, total
         self.per_tenant = min(total, per_tenant if per_tenant is not None else total)
+        self.silent_per_tenant = min(self.per_tenant, silent_per_tenant
+                                     if silent_per_tenant is not None else self.per_tenant)
         self.busy: Counter[str] = Counter()
         self.tenants: Counter[str] = Counter()
+        self.silent: Counter[str] = Counter()  # by tenant
 
     def saturated(self) -> list[uuid.UUID]:
         return [uuid.UUID(s) for s, n in self.busy.items() if n >= self.per_endpoint]
@@ -197,27 +212,39 @@ class EndpointSlots:
     def saturated_tenants(self) -> list[uuid.UUID]:
         return [uuid.UUID(t) for t, n in self.tenants.items() if n >= self.per_tenant]
 
+    def silent_rooms(self) -> dict[uuid.UUID, int]:
+        """What the tenants with attempts in flight to silent endpoints have left for more;
+        every other tenant has `silent_per_tenant`."""
+        return {uuid.UUID(t): max(0, self.silent_per_tenant - n) for t, n in self.silent.items()}
+
     def free_total(self) -> int:
         return max(0, self.total - sum(self.busy.values()))
 
-    def has_room(self, endpoint: str, tenant: str) -> bool:
+    def has_room(self, endpoint: str, tenant: str, silent: bool = False) -> bool:
         return (self.busy[endpoint] < self.per_endpoint and self.tenants[tenant] < self.per_tenant
+                and not (silent and self.silent[tenant] >= self.silent_per_tenant)
                 and self.free_total() > 0)
 
-    def take(self, endpoint: str, tenant: str) -> bool:
-        if (self.busy[endpoint] >= self.per_endpoint or self.tenants[tenant] >= self.per_tenant
-                or not self.free_total()):
+    def take(self, endpoint: str, tenant: str, silent: bool = False) -> bool:
+        if not self.has_room(endpoint, tenant, silent):
             return False
         self.busy[endpoint] += 1
         self.tenants[tenant] += 1
+        if silent:
+            self.silent[tenant] += 1
         return True
 
-    def give_back(self, endpoint: str, tenant: str) -> bool:
-        """Whether the slot may let waiting work go: its endpoint, its tenant or the whole
-        dispatcher was at its limit, so deliveries may have been left for want of it."""
+    def give_back(self, endpoint: str, tenant: str, silent: bool = False) -> bool:
+        """Whether the slot may let waiting work go: its endpoint, its tenant (or its room for
+        silent endpoints) or the whole dispatcher was at its limit, so deliveries may have
+        been left for want of it."""
         was_full = (self.busy[endpoint] >= self.per_endpoint
-                    or self.tenants[tenant] >= self.per_tenant or not self.free_total())
-        for counter, key in ((self.busy, endpoint), (self.tenants, tenant)):
+                    or self.tenants[tenant] >= self.per_tenant or not self.free_total()
+                    or (silent and self.silent[tenant] >= self.silent_per_tenant))
+        counted = [(self.busy, endpoint), (self.tenants, tenant)]
+        if silent:
+            counted.append((self.silent, tenant))
+        for counter, key in counted:
             counter[key] -= 1
             if counter[key] <= 0:
                 del counter[key]
@@ -227,8 +254,10 @@ class EndpointSlots:
 class Slot:
     """One attempt's hold on its endpoint's slot, given back exactly once."""
 
-    def __init__(self, worker: DeliveryWorker, endpoint: str, tenant: str) -> None:
+    def __init__(self, worker: DeliveryWorker, endpoint: str, tenant: str,
+                 silent: bool = False) -> None:
         self.worker, self.endpoint, self.tenant, self.held = worker, endpoint, tenant, True
+        self.silent = silent
 
     def give_back(self) -> None:
         """A claim round follows only if the slot was one that work may be waiting for.
@@ -237,7 +266,7 @@ class Slot:
         healthy endpoint, 50 rounds a second."""
         if self.held:
             self.held = False
-            if self.worker.slots.give_back(self.endpoint, self.tenant):
+            if self.worker.slots.give_back(self.endpoint, self.tenant, self.silent):
                 self.worker.wake()
 
 
@@ -251,7 +280,8 @@ class DeliveryWorker(Repeating):
     def __init__(self, pool: asyncpg.Pool, session: aiohttp.ClientSession,
                  policy: NetworkPolicy, box: SecretBox, *, topic_webhooks: str,
                  lease: timedelta, per_endpoint: int = 4, max_in_flight: int = 256,
-                 per_tenant: int | None = None, batch_size: int = 100,
+                 per_tenant: int | None = None, silent_per_tenant: int | None = None,
+                 batch_size: int = 100,
                  poll_interval: float = 1.0, clock: Clock = utc_now,
                  unit_random: Callable[[], float] = random.random) -> None:
         super().__init__(self.dispatch_due, batch=batch_size, poll_interval=poll_interval,
@@ -260,7 +290,7 @@ class DeliveryWorker(Repeating):
         self.topic_webhooks, self.lease = topic_webhooks, lease
         self.batch_size = batch_size
         self.clock, self.unit_random = clock, unit_random
-        self.slots = EndpointSlots(per_endpoint, max_in_flight, per_tenant)
+        self.slots = EndpointSlots(per_endpoint, max_in_flight, per_tenant, silent_per_tenant)
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._tasks: set[asyncio.Task[None]] = set()
         self._offered: list[str] = []
@@ -289,7 +319,9 @@ class DeliveryWorker(Repeating):
         claims = await deliveries.claim_due(
             self.pool, self.box, now=now, lease_until=now + self.lease, limit=limit,
             per_endpoint=self.slots.per_endpoint, saturated=self.slots.saturated(),
-            saturated_tenants=self.slots.saturated_tenants(), worker=self.worker_id,
+            saturated_tenants=self.slots.saturated_tenants(),
+            silent_rooms=self.slots.silent_rooms(), silent_room=self.slots.silent_per_tenant,
+            worker=self.worker_id,
         )
         return await self._start_all(claims)
 
@@ -319,8 +351,8 @@ class DeliveryWorker(Repeating):
         that could not be leased starts a claim round too."""
         if self.waker.stopping:
             return
-        self._offered += [f.id for f in fresh if self.slots.has_room(f.subscription_id,
-                                                                    f.tenant_id)]
+        self._offered += [f.id for f in fresh if self.slots.has_room(
+            f.subscription_id, f.tenant_id, silent=not f.answering)]
         if self._offered and (self._taking is None or self._taking.done()):
             self._taking = asyncio.create_task(self._take_offered())
             self._tasks.add(self._taking)
@@ -346,9 +378,10 @@ class DeliveryWorker(Repeating):
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     def _start(self, claim: Claim) -> bool:
-        if not self.slots.take(claim.subscription_id, claim.tenant_id):
+        silent = not claim.answering
+        if not self.slots.take(claim.subscription_id, claim.tenant_id, silent):
             return False
-        slot = Slot(self, claim.subscription_id, claim.tenant_id)
+        slot = Slot(self, claim.subscription_id, claim.tenant_id, silent)
         task = asyncio.create_task(self._deliver(claim, slot), name=f"webhook-{claim.id}")
         self._tasks.add(task)
         task.add_done_callback(lambda t: self._finished(t, slot))
@@ -406,7 +439,8 @@ class DeliveryWorker(Repeating):
             elif verdict.exhausted:
                 exhausted.append((claim, result))
             health[claim.subscription_id] = EndpointHealth(
-                before.active and not verdict.disable_reason, verdict.failing_since, now)
+                before.active and not verdict.disable_reason, verdict.failing_since, now,
+                answering=result.status_code is not None)
             judged.append((claim, result, attempted_at, verdict))
         await deliveries.settle_failures(conn, judged)
         await subscriptions.mark_endpoints_failing(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -29,7 +29,7 @@ WITH events AS (
                          $7::timestamptz[]) WITH ORDINALITY
         AS e(tenant_id, event_id, event_type, webhook_type, body, event_time, n)
 ), targets AS (
-    SELECT s.id, s.enabled, e.* FROM events e
+    SELECT s.id, s.enabled, s.answering, e.* FROM events e
     JOIN subscriptions s ON s.tenant_id = e.tenant_id AND s.events && $2::text[]
                         AND s.deleted_at IS NULL
     ORDER BY e.n
@@ -46,9 +46,11 @@ WITH events AS (
            CASE WHEN enabled THEN NULL ELSE 'disabled' END
     FROM targets
     ON CONFLICT DO NOTHING
-    RETURNING id, subscription_id, tenant_id, status
+    RETURNING id, subscription_id, event_id, tenant_id, status
 )
-SELECT id, subscription_id, tenant_id FROM created WHERE status = 'pending'
+SELECT c.id, c.subscription_id, c.tenant_id, t.answering FROM created c
+JOIN targets t ON t.id = c.subscription_id AND t.event_id = c.event_id
+WHERE c.status = 'pending'
 """
 
 
@@ -59,6 +61,7 @@ class Fresh:
     id: str
     subscription_id: str
     tenant_id: str
+    answering: bool  # its endpoint's last attempt got an answer (see EndpointSlots)
 
 
 @dataclass(frozen=True)
@@ -88,8 +91,8 @@ async def fan_out(conn: asyncpg.Connection, names: tuple[str, ...],
         [uuid.UUID(e.event_id) for e in events], [e.event_type for e in events],
         [e.webhook_type for e in events], [e.body for e in events],
         [e.event_time for e in events])
-    return [Fresh(row["id"], str(row["subscription_id"]), str(row["tenant_id"]))
-            for row in rows]
+    return [Fresh(row["id"], str(row["subscription_id"]), str(row["tenant_id"]),
+                  row["answering"]) for row in rows]
 
 
 # --- the queue: claims and results ---------------------------------------------------------------
@@ -111,13 +114,14 @@ class Claim:
     secret: str
     previous: Retired  # retired secrets and the times they sign until
     total_attempts: int = 0  # ever, before this one
+    answering: bool = True  # the endpoint's last attempt got an answer (see EndpointSlots)
 
 
 # What a claim returns: the delivery and what sending it needs of its subscription.
 CLAIMED = """d.id, d.subscription_id, d.tenant_id, d.event_id, d.webhook_type, d.body,
           d.event_time, d.cycle_attempts, d.attempts AS total_attempts, s.url, s.secret,
           s.secret_sealed, s.previous_secret, s.previous_secret_sealed, s.previous_until,
-          s.previous_secrets_sealed"""
+          s.previous_secrets_sealed, s.answering"""
 
 # A chosen delivery is checked again on the row as locked (another dispatcher may have leased
 # or settled it since), with conditions that no index serves, so that the rows are reached by
@@ -140,10 +144,15 @@ STILL_DUE = """d.status <> ALL ('{delivered,failed,cancelled}'::text[])
 # dead tenant's backlog costs a round nothing however long it grows, and what another
 # endpoint has due is found wherever it sits in time: a retry that comes due, or a delivery
 # that waited for its endpoint's slots, amid that backlog. A round reads the enabled
-# subscriptions and a few index pages for each that is not saturated.
+# subscriptions and a few index pages for each that is not saturated. Of a tenant's silent
+# endpoints (not answering: see EndpointSlots) only as many deliveries are taken as it has
+# room for: $10 each, less for the tenants in $8 (their rooms in $9); those with none left
+# are left out before any delivery is read, as saturated ones are.
+SILENT_ROOM = "coalesce(($9::int[])[array_position($8::uuid[], s.tenant_id)], $10)"
 CLAIM_SQL = f"""
 WITH candidates AS (
-    SELECT due.id, due.next_attempt_at
+    SELECT due.id, due.next_attempt_at, s.tenant_id, NOT s.answering AS silent,
+           {SILENT_ROOM} AS room
     FROM subscriptions s
     CROSS JOIN LATERAL (
         SELECT d.id, d.next_attempt_at FROM deliveries d
@@ -153,8 +162,15 @@ WITH candidates AS (
     ) due
     WHERE s.enabled AND s.deleted_at IS NULL
       AND NOT (s.id = ANY($5::uuid[])) AND NOT (s.tenant_id = ANY($7::uuid[]))
+      AND (s.answering OR {SILENT_ROOM} > 0)
+), allowed AS (
+    SELECT id, next_attempt_at FROM (
+        SELECT c.*, row_number() OVER (PARTITION BY c.tenant_id, c.silent
+                                       ORDER BY c.next_attempt_at) AS n
+        FROM candidates c) ranked
+    WHERE NOT silent OR n <= room
 ), picked AS (
-    SELECT d.id FROM candidates c JOIN deliveries d ON d.id = c.id
+    SELECT d.id FROM allowed c JOIN deliveries d ON d.id = c.id
     WHERE {STILL_DUE}
     ORDER BY c.next_attempt_at LIMIT $3
     FOR UPDATE OF d SKIP LOCKED
@@ -184,16 +200,21 @@ RETURNING {CLAIMED}
 async def claim_due(pool: asyncpg.Pool, box: SecretBox, *, now: datetime,
                     lease_until: datetime, limit: int, per_endpoint: int,
                     saturated: list[uuid.UUID], worker: str,
-                    saturated_tenants: list[uuid.UUID] | None = None) -> list[Claim]:
+                    saturated_tenants: list[uuid.UUID] | None = None,
+                    silent_rooms: Mapping[uuid.UUID, int] | None = None,
+                    silent_room: int = 2**31 - 1) -> list[Claim]:
     """Lease due deliveries, at most `per_endpoint` per subscription and none for the
-    subscriptions and tenants this dispatcher has no free slot for. SKIP LOCKED keeps
-    replicas apart.
+    subscriptions and tenants this dispatcher has no free slot for; of a tenant's silent
+    endpoints at most `silent_room` (its own in `silent_rooms`). SKIP LOCKED keeps replicas
+    apart.
 
     A delivery whose secret no key opens is held, not attempted: its lease runs out and
     it is claimed again later, so a key missing from the ring costs the endpoint neither
     retries nor its health, and the queue's age shows the problem."""
+    rooms = silent_rooms or {}
     rows = await pool.fetch(CLAIM_SQL, now, lease_until, limit, per_endpoint, saturated, worker,
-                            saturated_tenants or [])
+                            saturated_tenants or [], list(rooms), list(rooms.values()),
+                            silent_room)
     return _claims(box, rows)
 
 
@@ -224,7 +245,7 @@ def _claim(box: SecretBox, row: asyncpg.Record) -> Claim:
         event_id=str(row["event_id"]), webhook_type=row["webhook_type"], body=row["body"],
         event_time=row["event_time"], attempts=row["cycle_attempts"],
         total_attempts=row["total_attempts"], url=row["url"],
-        secret=secret, previous=box.retired(row, sid),
+        secret=secret, previous=box.retired(row, sid), answering=row["answering"],
     )
 
 
@@ -300,12 +321,13 @@ SETTLE_DELIVERED_SQL = (
 
 async def settle_successes(conn: asyncpg.Connection, settled: Sequence[Attempted],
                            now: datetime) -> None:
-    """Record many successful attempts at once: their endpoints healthy (locked in id
-    order, before the deliveries, as on the failure path), the attempts, the deliveries."""
+    """Record many successful attempts at once: their endpoints healthy and answering
+    (those that were not, locked in id order, before the deliveries, as on the failure path),
+    the attempts, the deliveries."""
     await conn.execute(
-        "UPDATE subscriptions s SET failing_since = NULL FROM (SELECT id FROM subscriptions"
-        " WHERE id = ANY($1::uuid[]) AND failing_since IS NOT NULL ORDER BY id"
-        " FOR NO KEY UPDATE)"
+        "UPDATE subscriptions s SET failing_since = NULL, answering = true FROM (SELECT id"
+        " FROM subscriptions WHERE id = ANY($1::uuid[])"
+        " AND (failing_since IS NOT NULL OR NOT answering) ORDER BY id FOR NO KEY UPDATE)"
         " AS healed WHERE s.id = healed.id",
         sorted({uuid.UUID(c.subscription_id) for c, _, _ in settled}))
     await insert_attempts(conn, settled, wait_for_disk=True)

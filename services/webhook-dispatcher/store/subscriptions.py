@@ -200,6 +200,7 @@ class EndpointHealth:
     active: bool
     failing_since: datetime | None
     last_failed_at: datetime | None
+    answering: bool = True  # its last attempt got an HTTP answer (delivery.EndpointSlots)
 
 
 async def lock_endpoints_health(conn: asyncpg.Connection, subscription_ids: Iterable[str]
@@ -222,11 +223,13 @@ async def lock_endpoints_health(conn: asyncpg.Connection, subscription_ids: Iter
 
 async def mark_endpoints_failing(conn: asyncpg.Connection,
                                  health: Mapping[str, EndpointHealth]) -> None:
-    """After their failures: when the run of each began, and when it last failed."""
+    """After their failures: when the run of each began, when it last failed, and whether
+    that last failure was an answer (a status that is not 2xx) or none."""
     await conn.execute(
-        "UPDATE subscriptions s SET failing_since = u.since, last_failed_at = u.at"
-        " FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[]) AS u(id, since, at)"
+        "UPDATE subscriptions s SET failing_since = u.since, last_failed_at = u.at,"
+        " answering = u.answering FROM unnest($1::uuid[], $2::timestamptz[],"
+        " $3::timestamptz[], $4::bool[]) AS u(id, since, at, answering)"
         " WHERE s.id = ANY($1::uuid[]) AND s.id = u.id",
         [uuid.UUID(s) for s in health], [h.failing_since for h in health.values()],
-        [h.last_failed_at for h in health.values()],
+        [h.last_failed_at for h in health.values()], [h.answering for h in health.values()],
     )
