@@ -29,6 +29,7 @@ from resonanz.shared.events import (
     new_event,
 )
 from resonanz.shared.settings import Settings
+from resonanz.shared.worker import running
 from resonanz.webhook_dispatcher import commands, views
 from resonanz.webhook_dispatcher.consumers import build_handlers, fan_out, outgoing
 from resonanz.webhook_dispatcher.delivery import DeliveryWorker, HandOff, guarded_session
@@ -80,12 +81,16 @@ class Harness:
     async def subscription(self, sub: Subscription) -> Subscription:
         return await views.get_subscription(self.pool, uuid.UUID(TENANT), uuid.UUID(sub.id))
 
-    async def emit(self, tenant: str = TENANT) -> str:
+    async def emit(self, tenant: str = TENANT, fresh: list[deliveries.Fresh] | None = None
+                   ) -> str:
+        """An entry's event fanned out; the deliveries due at once added to `fresh`."""
         entry = snapshot()
         event = new_event(source="tests", tenant_id=tenant,
                           subject=entry.id, data=FeedbackCreated(entry=entry, body="Great"))
         async with self.pool.acquire() as conn, conn.transaction():
-            await fan_out(conn, event, event.payload())
+            due = await fan_out(conn, event, event.payload())
+        if fresh is not None:
+            fresh += due
         return event.id
 
     async def delivery(self, event_id: str) -> asyncpg.Record:
@@ -516,6 +521,35 @@ async def test_a_tenants_silent_endpoints_hold_a_few_slots_until_they_answer(
         await worker.drain()
     assert await harness.pool.fetchval(
         "SELECT count(*) FROM subscriptions WHERE answering") == 21
+
+
+async def test_handed_over_deliveries_are_leased_only_as_far_as_the_slots_go(
+        harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Six fresh deliveries for an endpoint with two slots: two are leased at once, the rest
+    by the claim round that the endpoint's full slots start, and none is leased only to be
+    given back (all six were, and four released, a wasted lease and release per delivery
+    under load, when a fetch brings several entries for one endpoint)."""
+    released: list[str] = []
+    release = deliveries.release
+
+    async def counting(pool: asyncpg.Pool, ids: list[str], worker: str) -> None:
+        released.extend(ids)
+        await release(pool, ids, worker)
+
+    monkeypatch.setattr(deliveries, "release", counting)
+    receiver, fresh = Receiver(), []
+    worker = harness.worker(per_endpoint=2)
+
+    async def arrived() -> int:
+        return len(receiver.received)
+
+    async with receiving(receiver), running(worker):
+        await harness.subscribe(receiver)
+        for _ in range(6):
+            await harness.emit(fresh=fresh)
+        worker.offer(fresh)
+        await eventually(arrived, lambda n: n == 6, what="all six delivered")
+    assert released == []
 
 
 async def test_a_delivery_due_amid_a_saturated_tenants_backlog_is_claimed(

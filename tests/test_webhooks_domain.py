@@ -33,6 +33,7 @@ from resonanz.webhook_dispatcher.domain import (
     unknown_webhooks,
     webhook_body,
 )
+from resonanz.webhook_dispatcher.store.deliveries import Fresh
 
 NOW = datetime(2026, 4, 19, 14, 22, 51, tzinfo=UTC)
 
@@ -317,3 +318,15 @@ def test_a_tenants_silent_endpoints_share_a_few_slots_and_its_answering_ones_kee
     for endpoint in ("d2", "d3", "d4"):
         slots.give_back(endpoint, a, silent=True)
     assert (slots.silent, slots.tenants, slots.busy) == ({}, {a: 1}, {"other": 1})
+
+
+def test_of_fresh_deliveries_only_as_many_are_taken_as_the_free_slots_hold() -> None:
+    """A batch of ten for one endpoint with 4 slots, one of them busy: three are leased at
+    once, the rest wait for a claim round (they were all leased, and seven given back)."""
+    a, b = str(uuid.uuid4()), str(uuid.uuid4())
+    slots = EndpointSlots(per_endpoint=4, total=20, per_tenant=10, silent_per_tenant=2)
+    assert slots.take("e", a)
+    fresh = [Fresh(f"d{n}", "e", a, answering=True) for n in range(10)]
+    new = [Fresh(f"s{n}", f"new{n}", b, answering=False) for n in range(5)]
+    assert slots.fitting(fresh + new) == ["d0", "d1", "d2", "s0", "s1"]
+    assert slots.busy == {"e": 1}, "nothing is taken by counting"

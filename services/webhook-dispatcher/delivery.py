@@ -234,6 +234,17 @@ class EndpointSlots:
             self.silent[tenant] += 1
         return True
 
+    def fitting(self, fresh: list[Fresh]) -> list[str]:
+        """The deliveries of `fresh` that the free slots can take, in order, each counted as
+        taken: a batch's many deliveries for one endpoint (or a new tenant's to its many
+        silent endpoints) are not all leased only for all but a few to be given back."""
+        scratch = EndpointSlots(self.per_endpoint, self.total, self.per_tenant,
+                                self.silent_per_tenant)
+        scratch.busy, scratch.tenants = Counter(self.busy), Counter(self.tenants)
+        scratch.silent = Counter(self.silent)
+        return [f.id for f in fresh
+                if scratch.take(f.subscription_id, f.tenant_id, silent=not f.answering)]
+
     def give_back(self, endpoint: str, tenant: str, silent: bool = False) -> bool:
         """Whether the slot may let waiting work go: its endpoint, its tenant (or its room for
         silent endpoints) or the whole dispatcher was at its limit, so deliveries may have
@@ -345,14 +356,13 @@ class DeliveryWorker(Repeating):
         return len(claims) - len(surplus)
 
     def offer(self, fresh: list[Fresh]) -> None:
-        """Deliveries this process's consumer has just committed: those with a free slot
-        here are leased by id and sent at once, without waiting for a claim round. The
+        """Deliveries this process's consumer has just committed: those the free slots here
+        can take are leased by id and sent at once, without waiting for a claim round. The
         others wait for a slot (a slot given back starts a claim round); any offered one
         that could not be leased starts a claim round too."""
         if self.waker.stopping:
             return
-        self._offered += [f.id for f in fresh if self.slots.has_room(
-            f.subscription_id, f.tenant_id, silent=not f.answering)]
+        self._offered += self.slots.fitting(fresh)
         if self._offered and (self._taking is None or self._taking.done()):
             self._taking = asyncio.create_task(self._take_offered())
             self._tasks.add(self._taking)
