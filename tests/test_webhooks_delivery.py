@@ -537,7 +537,7 @@ async def test_handed_over_deliveries_are_leased_only_as_far_as_the_slots_go(
         await release(pool, ids, worker)
 
     monkeypatch.setattr(deliveries, "release", counting)
-    receiver, fresh = Receiver(), []
+    receiver, fresh = Receiver(), list[deliveries.Fresh]()
     worker = harness.worker(per_endpoint=2)
 
     async def arrived() -> int:
