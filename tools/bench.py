@@ -570,14 +570,17 @@ class Bench:
         await receiver.start()
         await tenant.subscribe(receiver.url)
         try:
+            if self.meter is not None:
+                self.meter.start()
             sent = await tenant.timed_posts(rate, self.seconds)
             latencies = await tenant.delivered(receiver, sent)
+            cpu = self.meter.per_item_ms(len(sent)) if self.meter is not None else {}
             stages = await tenant.stages(receiver, sent)
         finally:
             await receiver.stop()
         return {"rate_per_s": round(rate, 1), "sent": len(sent), "delivered": len(latencies),
                 "p50_ms": ms(pct(latencies, 50)), "p99_ms": ms(pct(latencies, 99)),
-                "stages_p50_p99_ms": stages,
+                "stages_p50_p99_ms": stages, "cpu_ms_per_event": cpu,
                 "complete": len(latencies) == len(sent) == int(rate * self.seconds),
                 "within": pct(latencies, 50) <= 0.05 and pct(latencies, 99) <= 0.25}
 
