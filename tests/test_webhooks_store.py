@@ -11,7 +11,7 @@ import pytest
 
 from resonanz.shared.db import migrate
 from resonanz.shared.settings import Settings
-from resonanz.webhook_dispatcher.store.deliveries import SETTLE_DELIVERED_SQL
+from resonanz.webhook_dispatcher.store.deliveries import SETTLE_SUCCESSES_SQL
 
 DELIVERIES = 3000
 
@@ -41,8 +41,11 @@ async def test_recording_successes_settles_exactly_their_deliveries(
     dispatcher_db: asyncpg.Connection,
 ) -> None:
     ids = [f"msg_{n}" for n in (7, 1234, 2999)]
-    await dispatcher_db.execute(SETTLE_DELIVERED_SQL, ids, [200, 204, 200], ["success"] * 3,
-                                datetime.now(UTC))
+    subscription = await dispatcher_db.fetchval("SELECT id FROM subscriptions")
+    now = datetime.now(UTC)
+    await dispatcher_db.execute(SETTLE_SUCCESSES_SQL, ids, [subscription] * 3, [now] * 3,
+                                [5.0] * 3, ["success"] * 3, [200, 204, 200], [""] * 3,
+                                [None] * 3, now)
     rows = await dispatcher_db.fetch(
         "SELECT id, status, attempts, last_status, last_outcome, locked_until, delivered_at"
         " FROM deliveries WHERE status <> 'pending' OR attempts > 0 ORDER BY id")
@@ -51,3 +54,4 @@ async def test_recording_successes_settles_exactly_their_deliveries(
                                ("msg_2999", "delivered", 1, 200, "success"),
                                ("msg_7", "delivered", 1, 200, "success")]
     assert all(r["locked_until"] is None and r["delivered_at"] is not None for r in rows)
+    assert await dispatcher_db.fetchval("SELECT count(*) FROM attempts") == 3, "recorded too"

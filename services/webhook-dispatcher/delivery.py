@@ -307,8 +307,13 @@ class DeliveryWorker(Repeating):
         self._offered: list[str] = []
         self._taking: asyncio.Task[None] | None = None
         # Successful attempts are recorded together (everything that succeeded while the
-        # previous transaction was written goes into the next).
+        # previous statement was written goes into the next): by one statement for endpoints
+        # that were healthy and answering when claimed, in a transaction that makes them so
+        # for the others.
         self.successes: GroupCommit[Attempted] = GroupCommit(
+            pool, lambda conn, settled: deliveries.record_successes(conn, settled, clock()),
+            one_statement=True)
+        self.recoveries: GroupCommit[Attempted] = GroupCommit(
             pool, lambda conn, settled: deliveries.settle_successes(conn, settled, clock()))
         # Failures too, each still judged (and its endpoint perhaps disabled) under the
         # endpoint's lock. The attempts a dead tenant started together time out together (its
@@ -411,7 +416,9 @@ class DeliveryWorker(Repeating):
         metrics.ATTEMPT_SECONDS.observe(result.duration_ms / 1000)
         try:
             if result.outcome is Outcome.SUCCESS:
-                await self.successes.submit((claim, result, now))
+                recorder = (self.recoveries if claim.failing or not claim.answering
+                            else self.successes)
+                await recorder.submit((claim, result, now))
                 if (verdict := judge(result, claim.attempts + 1, None, now, 0.0)).disable_reason:
                     async with self.pool.acquire() as conn, conn.transaction():
                         await self._disable(conn, claim, verdict, now)
