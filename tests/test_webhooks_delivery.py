@@ -523,6 +523,27 @@ async def test_a_tenants_silent_endpoints_hold_a_few_slots_until_they_answer(
         "SELECT count(*) FROM subscriptions WHERE answering") == 21
 
 
+async def test_an_endpoint_is_silent_while_its_attempts_get_no_answer(harness: Harness) -> None:
+    """A new endpoint is silent; any HTTP answer, an error status too, makes it answering; an
+    attempt that gets no answer (no connection here) makes it silent again."""
+    failing = Receiver(answer(500))
+    worker = harness.worker()
+
+    async def answering() -> bool:
+        return bool(await harness.pool.fetchval(
+            "SELECT answering FROM subscriptions WHERE id = $1", uuid.UUID(sub.id)))
+
+    async with receiving(failing):
+        sub = await harness.subscribe(failing)
+        assert not await answering(), "new"
+        await harness.emit()
+        assert await harness.round(worker) == 1
+        assert await answering(), "a 500 is an answer"
+    harness.clock.advance(timedelta(hours=1))  # the retry is due; nothing listens now
+    assert await harness.round(worker) == 1
+    assert not await answering(), "no connection"
+
+
 async def test_handed_over_deliveries_are_leased_only_as_far_as_the_slots_go(
         harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
     """Six fresh deliveries for an endpoint with two slots: two are leased at once, the rest
