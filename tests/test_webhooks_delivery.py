@@ -547,17 +547,18 @@ async def test_an_endpoint_is_silent_while_its_attempts_get_no_answer(harness: H
 async def test_handed_over_deliveries_are_leased_only_as_far_as_the_slots_go(
         harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
     """Six fresh deliveries for an endpoint with two slots: two are leased at once, the rest
-    by the claim round that the endpoint's full slots start, and none is leased only to be
-    given back (all six were, and four released, a wasted lease and release per delivery
-    under load, when a fetch brings several entries for one endpoint)."""
-    released: list[str] = []
-    release = deliveries.release
+    by the claim rounds that the endpoint's full slots start. All six were leased, and four
+    released again: a wasted lease and release per delivery under load, when a fetch brings
+    several entries for one endpoint."""
+    leased_by_id: list[int] = []
+    claim_ids = deliveries.claim_ids
 
-    async def counting(pool: asyncpg.Pool, ids: list[str], worker: str) -> None:
-        released.extend(ids)
-        await release(pool, ids, worker)
+    async def counting(pool: asyncpg.Pool, box: SecretBox, ids: list[str],
+                       **kwargs: Any) -> list[deliveries.Claim]:
+        leased_by_id.append(len(ids))
+        return await claim_ids(pool, box, ids, **kwargs)
 
-    monkeypatch.setattr(deliveries, "release", counting)
+    monkeypatch.setattr(deliveries, "claim_ids", counting)
     receiver, fresh = Receiver(), list[deliveries.Fresh]()
     worker = harness.worker(per_endpoint=2)
 
@@ -570,7 +571,7 @@ async def test_handed_over_deliveries_are_leased_only_as_far_as_the_slots_go(
             await harness.emit(fresh=fresh)
         worker.offer(fresh)
         await eventually(arrived, lambda n: n == 6, what="all six delivered")
-    assert released == []
+    assert leased_by_id == [2]
 
 
 async def test_a_delivery_due_amid_a_saturated_tenants_backlog_is_claimed(
