@@ -320,8 +320,8 @@ class Bench:
     key: str
     concurrency: int
     seconds: float
+    meter: CpuMeter
     results: dict[str, Any] = field(default_factory=dict)
-    meter: CpuMeter | None = None
     # Every answer but the expected one, by status: a failed write is never just a number.
     refusals: collections.Counter[int] = field(default_factory=collections.Counter)
 
@@ -359,14 +359,12 @@ class Bench:
         progress("ingest: warm-up, 2 s")
         await closed_loop(self.post_feedback, self.concurrency, 2)  # warm-up
         cpu: dict[str, dict[str, float]] = {}
-        if self.meter:
-            self.meter.start()
+        self.meter.start()
         before = self.refusals.copy()
         progress(f"ingest: capacity through the gateway, {self.concurrency} clients,"
                  f" {self.seconds:g} s")
         through = await closed_loop(self.post_feedback, self.concurrency, self.seconds)
-        if self.meter:
-            cpu["through_gateway"] = self.meter.per_item_ms(through.ok)
+        cpu["through_gateway"] = self.meter.per_item_ms(through.ok)
         progress(f"ingest: {through.rate:.0f} writes/s; now the raw durable write")
         raw = await self.raw_writes(cpu)
         # The raw writes left their outbox rows for the relay: publish them first, or the
@@ -406,11 +404,9 @@ class Bench:
 
         try:
             await closed_loop(write, self.concurrency, 1)
-            if self.meter:
-                self.meter.start()
+            self.meter.start()
             load = await closed_loop(write, self.concurrency, self.seconds)
-            if self.meter:
-                cpu["raw_durable_write"] = self.meter.per_item_ms(load.ok)
+            cpu["raw_durable_write"] = self.meter.per_item_ms(load.ok)
             return load
         finally:
             await pool.close()
@@ -570,11 +566,10 @@ class Bench:
         await receiver.start()
         await tenant.subscribe(receiver.url)
         try:
-            if self.meter is not None:
-                self.meter.start()
+            self.meter.start()
             sent = await tenant.timed_posts(rate, self.seconds)
             latencies = await tenant.delivered(receiver, sent)
-            cpu = self.meter.per_item_ms(len(sent)) if self.meter is not None else {}
+            cpu = self.meter.per_item_ms(len(sent))
             stages = await tenant.stages(receiver, sent)
         finally:
             await receiver.stop()
@@ -644,11 +639,10 @@ class Bench:
         posts = [self.timed_posts(RATE_B, 2 * self.seconds)]
         if beside is not None:
             posts.append(beside.timed_posts(RATE_A, 2 * self.seconds))
-        if self.meter is not None:
-            self.meter.start()
+        self.meter.start()
         sent = (await asyncio.gather(*posts))[0]
         latencies = await self.delivered(healthy, sent)
-        cpu = self.meter.per_item_ms(len(sent)) if self.meter is not None else {}
+        cpu = self.meter.per_item_ms(len(sent))
         return Phase(latencies, await self.stages(healthy, sent), cpu)
 
     async def around(self, owner: Bench, baseline: Callable[[], Awaitable[Phase]],
