@@ -446,7 +446,7 @@ class DeliveryWorker(Repeating):
             conn, (claim.subscription_id for claim, _, _ in failed))
         judged, disabling, exhausted = [], [], []
         for claim, result, attempted_at in sorted(failed, key=lambda f: f[0].subscription_id):
-            before = health.get(claim.subscription_id, EndpointHealth(False, None, None))
+            before = health.get(claim.subscription_id, EndpointHealth(False, None, None, False))
             verdict = judge(result, claim.attempts + 1, before.failing_since, now,
                             self.unit_random(), before.last_failed_at)
             if not before.active:

@@ -200,7 +200,7 @@ class EndpointHealth:
     active: bool
     failing_since: datetime | None
     last_failed_at: datetime | None
-    answering: bool = True  # its last attempt got an HTTP answer (delivery.EndpointSlots)
+    answering: bool  # its last attempt got an HTTP answer (delivery.EndpointSlots)
 
 
 async def lock_endpoints_health(conn: asyncpg.Connection, subscription_ids: Iterable[str]
@@ -213,12 +213,14 @@ async def lock_endpoints_health(conn: asyncpg.Connection, subscription_ids: Iter
     endpoint's failures never stalls the fan-out to it, nor the other tenants' events in
     the same batch with it. The lock is FOR NO KEY UPDATE all the same: no key changes."""
     rows = await conn.fetch(
-        "SELECT id, enabled AND deleted_at IS NULL AS active, failing_since, last_failed_at"
-        " FROM subscriptions WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE",
+        "SELECT id, enabled AND deleted_at IS NULL AS active, failing_since, last_failed_at,"
+        " answering FROM subscriptions WHERE id = ANY($1::uuid[]) ORDER BY id"
+        " FOR NO KEY UPDATE",
         sorted({uuid.UUID(s) for s in subscription_ids}),
     )
     return {str(row["id"]): EndpointHealth(bool(row["active"]), row["failing_since"],
-                                           row["last_failed_at"]) for row in rows}
+                                           row["last_failed_at"], row["answering"])
+            for row in rows}
 
 
 async def mark_endpoints_failing(conn: asyncpg.Connection,
