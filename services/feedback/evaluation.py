@@ -29,7 +29,7 @@ from pathlib import Path
 DATA = Path(__file__).parent / "data"
 CLASSES = ("good", "low", "spam")
 HELD_OUT = ("heldout", "heldout_2026_12", "heldout_2026_12b", "heldout_2026_12c",
-            "heldout_2026_12d", "heldout_2026_12e")
+            "heldout_2026_12d", "heldout_2026_12e", "heldout_2026_12f")
 HALVES = ("dev", *HELD_OUT)
 _AS_CLASS = {"good": "good", "fair": "low", "poor": "low", "spam": "spam"}
 
