@@ -16,7 +16,10 @@ addresses the reader, written before the scorer was read (2026.9, trained with i
 development rows, was tried and not shipped), and `heldout_2026_12e`, spam of every kind
 and the genuine entries that look like it (short specific complaints, order numbers,
 prices, the shop's own links), written before the scorer was read and before 2026.10 was
-tuned (2026.10 was tried and not shipped). Only `dev` may be read row by row while tuning.
+tuned (2026.10 was tried and not shipped), and `heldout_2026_12f`, spam of every kind and
+genuine entries, written by a writer who had read no scorer code and no corpus row (2026.12,
+trained with its development rows, was tried and not shipped). Only `dev` may be read row by
+row while tuning.
 """
 
 from __future__ import annotations

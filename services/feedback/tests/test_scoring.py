@@ -850,11 +850,13 @@ def test_the_spam_and_hard_negative_set_is_big_enough() -> None:
 
 # data/README.md: 2026-12c, subtle spam and hard negatives, 2026-12d, genuine entries
 # that address the shop and spam that addresses the reader, and 2026-12e, spam of every
-# kind and the genuine entries that look like it; all from eleven shop kinds.
+# kind and the genuine entries that look like it, and 2026-12f, the same written by a
+# writer that had read nothing of the scorer or the corpus; all from eleven shop kinds.
 @pytest.mark.parametrize(("half", "least"), [
     ("heldout_2026_12c", {"spam": 50, "good": 25, "low": 20}),
     ("heldout_2026_12d", {"spam": 25, "good": 35, "low": 25}),
     ("heldout_2026_12e", {"spam": 50, "good": 30, "low": 20}),
+    ("heldout_2026_12f", {"spam": 65, "good": 45, "low": 25}),
 ])
 def test_the_later_blind_sets_are_big_and_varied_enough(half: str,
                                                         least: dict[str, int]) -> None:
@@ -863,6 +865,21 @@ def test_the_later_blind_sets_are_big_and_varied_enough(half: str,
     assert all(labels[label] >= n for label, n in least.items()), labels
     assert {row.language for row in rows} == {"de", "en", "mix"}
     assert len({row.shop for row in rows}) == 11
+
+
+def test_the_pending_development_rows_belong_to_the_development_half() -> None:
+    # data/README.md: 2026-12f's development rows, not trained on yet, split by the rule like
+    # every other row and in no other part of the corpus.
+    path = evaluation.DATA / "corpus_dev_2026_12f_pending.jsonl"
+    with path.open(encoding="utf-8") as fh:
+        rows = [evaluation.Row(**json.loads(line)) for line in fh if line.strip()]
+    assert len(rows) == 168
+    elsewhere = {row.text for half in evaluation.HALVES for row in evaluation.load(half)}
+    for row in rows:
+        digest = hashlib.blake2b(row.text.encode(), digest_size=8,
+                                 person=b"resonanz.split").digest()
+        assert not digest[0] & 1
+        assert row.text not in elsewhere
 
 
 @pytest.mark.parametrize("half", evaluation.HALVES)
@@ -906,6 +923,10 @@ def held_out_figures(half: str) -> tuple[dict[str, float], dict[str, dict[str, i
     pytest.param("heldout_2026_12e", marks=pytest.mark.xfail(
         strict=True, reason="2026.11 misses issue 25's spam recall on the 2026-12e set"
                             " (0.745)")),
+    # Measured once on 2026.11 (2026-12-06), before anything was tuned on its rows.
+    pytest.param("heldout_2026_12f", marks=pytest.mark.xfail(
+        strict=True, reason="2026.11 misses issue 25's reward precision and spam recall on"
+                            " the 2026-12f set (0.774, 0.700)")),
 ])
 def test_held_out_figures_meet_the_targets(half: str) -> None:
     # Reward precision and recall >= 0.90, spam precision >= 0.90 and recall >= 0.95
@@ -937,6 +958,10 @@ RECORDED = {
                          "spam precision": 0.966, "spam recall": 0.966},
     "heldout_2026_12e": {"reward precision": 0.909, "reward recall": 0.909,
                          "spam precision": 1.0, "spam recall": 0.745},
+    # 2026.11, measured once before anything was tuned on the set (2026-12-06); 2026.12,
+    # trained with its development rows, was tried and not shipped.
+    "heldout_2026_12f": {"reward precision": 0.774, "reward recall": 1.0,
+                         "spam precision": 1.0, "spam recall": 0.7},
 }
 GENUINE_CALLED_SPAM = {"heldout_2026_12d": 1}
 
