@@ -47,7 +47,7 @@ Vector = tuple[list[int], list[float]]
 def build_model(rows: Sequence[evaluation.Row], c: float = C, spam_c: float = SPAM_C
                 ) -> dict[str, object]:
     """Fit both heads on these rows; the JSON document that learned.from_dict reads."""
-    raw = [learned.raw_features(row.text) for row in rows]
+    raw = [learned.raw_features(row.text, scoring.signals(row.text)) for row in rows]
     char_idf = _idf([chars for chars, _ in raw])
     word_idf = _idf([words for _, words in raw])
     names = [f"c:{f}" for f in char_idf] + [f"w:{f}" for f in word_idf]
@@ -205,7 +205,7 @@ def out_of_fold(rows: Sequence[evaluation.Row], c: float = C, spam_c: float = SP
             model = learned.from_dict(document, head)
             for i, row in enumerate(rows):
                 if fold_of[i] == fold:
-                    found[i] = model.read(row.text).probability
+                    found[i] = model.read(row.text, scoring.signals(row.text)).probability
     return probabilities
 
 

@@ -68,10 +68,19 @@ def tokens(text: str) -> list[str]:
     return _WORD_RE.findall(text[:MAX_CHARS].lower().translate(_DIGITS))
 
 
-def raw_features(text: str) -> tuple[Counter[str], Counter[str]]:
-    """The counts of char n-grams and of word n-grams before weighting."""
+def raw_features(text: str, signals: Iterable[str] = ()) -> tuple[Counter[str], Counter[str]]:
+    """The counts of char n-grams and of word n-grams (with the rules' signals) before
+    weighting."""
     words = tokens(text)
-    return char_features(words), word_features(words)
+    counts = word_features(words)
+    counts.update(map(signal_feature, signals))
+    return char_features(words), counts
+
+
+def signal_feature(name: str) -> str:
+    """A signal of the rules (scoring.signals, 2026.12) as the model reads it: like a word,
+    but in a form no word or pair of words can take ("<no-first-person>")."""
+    return f"<{name.replace(' ', '-')}>"
 
 
 def weighted(counts: Mapping[str, int], idf: Mapping[str, float]) -> dict[str, float]:
@@ -177,6 +186,16 @@ class Reading:
     weighing: Weighing
     column: int
 
+    def signal(self, positive: bool) -> str | None:
+        """The rules' signal that pushed hardest one way, if any did ("no first person")."""
+        pairs = self.weighing.pairs
+        pushes = [(push, feature) for push, feature in zip(pairs.pushes(self.column),
+                                                            pairs.grams, strict=True)
+                  if feature.startswith("<") and push and (push > 0) == positive]
+        if not pushes:
+            return None
+        return max(pushes, key=lambda pf: (abs(pf[0]), pf[1]))[1][1:-1].replace("-", " ")
+
     def signs(self, positive: bool, limit: int = 3) -> list[str]:
         """The words of the text that pushed hardest one way. Each n-gram's push is shared
         by the words it occurs in, so the words' pushes add up to the model's verdict;
@@ -238,11 +257,13 @@ class Model:
     pairs: Weights
     column: int = 1
 
-    def weigh(self, text: str) -> Weighing:
-        """The entry's known n-grams, weighed; any head of the same weights can judge them."""
+    def weigh(self, text: str, signals: Iterable[str] = ()) -> Weighing:
+        """The entry's known n-grams and signals, weighed; any head of the same weights can
+        judge them."""
         words = tokens(text)
         chars = Counter(chain.from_iterable(map(self.chars.grams, words)))
         pairs = word_features(words)
+        pairs.update(map(signal_feature, signals))
         known_pairs = {f: pairs[f] for f in filter(self.pairs.__contains__, pairs)}
         return Weighing(text, words, Group.of(chars, self.chars.weights),
                         Group.of(known_pairs, self.pairs), self.chars)
@@ -255,8 +276,8 @@ class Model:
         probability = 1 / (1 + math.exp(-max(-30.0, min(30.0, logit))))
         return Reading(probability, weighing, self.column)
 
-    def read(self, text: str) -> Reading:
-        return self.judge(self.weigh(text))
+    def read(self, text: str, signals: Iterable[str] = ()) -> Reading:
+        return self.judge(self.weigh(text, signals))
 
 
 def from_dict(data: Mapping[str, object], head: str = "reward") -> Model:

@@ -24,7 +24,10 @@ shorter ones only with a rule or register signal beside it. From 2026.6 the regi
 component adds the shape of product, advertising and offer text (no first person and no
 order or use of the product, but the reader addressed, calls to act, a business speaking of
 itself, specifications, advertising words, lists) to the same spam decision; from 2026.7 it
-lowers the score only when two or more such signs are found.
+lowers the score only when two or more such signs are found. From 2026.12 the learned heads
+also read the rules' signals beside the n-grams (first person or not, an order or use
+told, something specific, an experience, the length, the register's kinds): product text
+is as specific as a good report, and the n-grams alone took it for one.
 
 How well it works is measured on a labelled corpus with a held-out half (data/README.md,
 `make score-report`, docs/benchmarks.md "Quality scoring"). Duplicate detection uses a
@@ -53,7 +56,7 @@ from typing import Literal
 # Absolute, so that tools/score_report.py --scorer can load this file by its path.
 from resonanz.feedback import learned
 
-VERSION = "2026.11"
+VERSION = "2026.13"
 
 Label = Literal["good", "fair", "poor", "spam"]
 Language = Literal["de", "en", "unknown"]
@@ -161,9 +164,11 @@ def score_feedback(
     duplicate_of, duplicate_part = _duplicate(text, earlier)
     (specificity, concrete), experience = _specificity(t), _experience(t)
     substance = specificity.points + experience.points
-    # Both heads judge the same n-grams, counted and weighed once.
-    weighing = learned.load(VERSION).weigh(t.raw)
-    register, register_doubt = _register(t)
+    kinds, shop = _register_kinds(t)
+    # Both heads judge the same n-grams and signals, counted and weighed once.
+    weighing = learned.load(VERSION).weigh(
+        t.raw, _signals(t, kinds, specificity.points, experience.points))
+    register, register_doubt = _register(t, kinds, shop)
     breakdown = {
         "effort": _effort(t), "specificity": specificity, "experience": experience,
         "language": language_part, "readability": _readability(t),
@@ -276,6 +281,27 @@ _NOT_ASKED = ComponentScore(0, LEARNED_MAX, -LEARNED_MAX,
 
 _LEARNED = frozenset({"learned", "learned_spam"})
 
+
+def signals(text: str) -> tuple[str, ...]:
+    """What the rules see in an entry that the learned heads read beside its n-grams
+    (2026.12): what tells a customer's report from copied product or advertising text,
+    which n-grams alone miss (product text is as specific as a good report)."""
+    t = _analyse(text)
+    kinds, _ = _register_kinds(t)
+    return _signals(t, kinds, _specificity(t)[0].points, _experience(t).points)
+
+
+def _signals(t: _Text, kinds: Iterable[str], specificity: int, experience: int
+             ) -> tuple[str, ...]:
+    n = len(t.words)
+    return ("first person" if _FIRST_SINGULAR & t.vocabulary else "no first person",
+            "tells of an order or use" if _EXPERIENCE_RE.search(t.padded)
+            else "tells of no order or use",
+            "something specific" if specificity > 0 else "nothing specific",
+            "an experience" if experience > 0 else "no experience",
+            "under 8 words" if n < 8 else "8 to 29 words" if n < 30 else "30 words or more",
+            *kinds)
+
 # 2026.5: the spam head. Up to this probability it says nothing; from there to 1 it adds
 # up to SPAM_HEAD_MAX penalty points to the rules' spam signals (the label is spam when
 # both together reach SPAM_LABEL_PENALTY). For short entries SPAM_HEAD_MAX is below that,
@@ -297,8 +323,10 @@ def _learned_spam(weighing: learned.Weighing, t: _Text) -> ComponentScore:
     most = SPAM_HEAD_MAX_LONG if len(t.words) >= _SPAM_HEAD_LONG_WORDS else SPAM_HEAD_MAX
     points = -round(most * max(0.0, (probability - SPAM_HEAD_FROM) / (1 - SPAM_HEAD_FROM)))
     signs = ", ".join(f"'{s}'" for s in reading.signs(True)) if points else ""
+    signal = reading.signal(True) if points else None
     reason = (f"learned spam model: {probability:.2f} that it is spam"
-              + (f" (strongest signs: {signs})" if signs else ""))
+              + (f" (strongest signs: {signs})" if signs else "")
+              + (f"; of the rules' signals: {signal}" if signal else ""))
     return ComponentScore(points, 0, -most, reason)
 
 
@@ -308,8 +336,10 @@ def _learned(weighing: learned.Weighing) -> ComponentScore:
     points = round(LEARNED_MAX * (2 * probability - 1))
     leaning = "for" if probability >= 0.5 else "against"
     signs = ", ".join(f"'{s}'" for s in reading.signs(probability >= 0.5))
+    signal = reading.signal(probability >= 0.5)
     reason = (f"learned model: {probability:.2f} that it is worth a reward"
-              + (f" (strongest signs {leaning}: {signs})" if signs else " (no word stood out)"))
+              + (f" (strongest signs {leaning}: {signs})" if signs else " (no word stood out)")
+              + (f"; of the rules' signals: {signal}" if signal else ""))
     return ComponentScore(points, LEARNED_MAX, -LEARNED_MAX, reason)
 
 
@@ -886,13 +916,16 @@ _READER_WORDS = frozenset({
     "deinen", "deinem", "deiner", "dich", "dir",
 })
 _FORMAL_READER_RE = re.compile(r"(?<=[a-zäöüß,] )(?:Sie|Ihnen|Ihre[nmrs]?)\b")
-# 2026.7: "your" of the shop's own service ("your checkout", "Ihre Größentabelle") is
-# feedback to the shop, not an ad to a reader. Not of the shop or site, an order, a parcel,
-# an account or a payment: SEO offers and phishing speak of those.
+# 2026.7: "your" of the shop's own service ("your checkout", "Ihre Größentabelle"; 2026.13
+# also its delivery charges, prices and packaging) is feedback to the shop, not an ad to a
+# reader. Not of the shop or site, an order, a parcel, an account or a payment: SEO offers
+# and phishing speak of those.
 _SHOP_SERVICE_RE = re.compile(
     r"\b(?:your|ihre[nmrs]?|eure[nmrs]?|deine[nmrs]?) (?:shipping|delivery times?|checkout|"
     r"app|customer service|support|hotline|size (?:chart|guide)|courier|returns? policy|"
-    r"versandkosten|lieferzeiten?|kasse|kundenservice|größentabelle|kurier)\b")
+    r"delivery (?:charges|costs|fees)|prices|packaging|"
+    r"versandkosten|lieferzeiten?|lieferkosten|preise|verpackung|kasse|kundenservice|"
+    r"größentabelle|kurier)\b")
 # Calls to act that open a sentence of an ad ("Entdecken Sie", "Elevate your", "Jetzt
 # zuschlagen").
 _CALLS = frozenset({
@@ -958,29 +991,39 @@ def _sentence_openings(raw: str) -> list[tuple[str, str]]:
     return [(first.lower(), then.lower()) for first, then in _SENTENCE_START_RE.findall(raw)]
 
 
-def _register(t: _Text) -> tuple[ComponentScore, int]:
+def _register_kinds(t: _Text) -> tuple[dict[str, str], str | None]:
+    """The kinds of product or advertising text found, by name (also the learned heads'
+    signal), each described with its words; and the shop's own service, when the entry
+    speaks to the shop of it."""
+    reader, shop = _reader_kind(t)
+    found = zip(("addresses the reader", "calls to act", "speaks for a business",
+                 "specification list", "advertising words", "comma list"),
+                (reader, _calls_kind(t), _business_kind(t), _specification_kind(t),
+                 _advertising_kind(t), _list_kind(t)), strict=True)
+    return {name: kind for name, kind in found if kind}, shop
+
+
+def _register(t: _Text, kinds: Mapping[str, str], shop: str | None
+              ) -> tuple[ComponentScore, int]:
     """The component, and its doubt for the spam decision (the points of every kind found)."""
     if len(t.words) < _REGISTER_MIN_WORDS:
         return ComponentScore(0, 0, REGISTER_MIN, "too short to judge the register"), 0
     if _FIRST_SINGULAR & t.vocabulary or _EXPERIENCE_RE.search(t.padded):
         return ComponentScore(0, 0, REGISTER_MIN,
                               "speaks of own experience (first person, order or use)"), 0
-    reader, shop = _reader_kind(t)
-    kinds = [kind for kind in (reader, _calls_kind(t), _business_kind(t),
-                               _specification_kind(t), _advertising_kind(t), _list_kind(t))
-             if kind]
-    if not kinds:
+    described = list(kinds.values())
+    if not described:
         addressed = f" (speaks to the shop of its service: {shop!r})" if shop else ""
         return ComponentScore(0, 0, REGISTER_MIN,
                               f"no sign of product or advertising text{addressed}"), 0
-    doubt = max(REGISTER_MIN, -REGISTER_POINTS * len(kinds))
-    if len(kinds) == 1:
+    doubt = max(REGISTER_MIN, -REGISTER_POINTS * len(described))
+    if len(described) == 1:
         return ComponentScore(0, 0, REGISTER_MIN,
-                              f"one sign of product or advertising text, {kinds[0]}: not"
+                              f"one sign of product or advertising text, {described[0]}: not"
                               " counted alone (only a doubt for the spam decision)"), doubt
     return ComponentScore(doubt, 0, REGISTER_MIN,
                           "reads like product or advertising text, no experience: "
-                          + "; ".join(kinds)), doubt
+                          + "; ".join(described)), doubt
 
 
 def _reader_kind(t: _Text) -> tuple[str | None, str | None]:
@@ -1256,6 +1299,9 @@ _PLACEHOLDERS = frozenset({
     "lorem ipsum", "bla", "blah", "bla bla", "bla bla bla", "blah blah", "blah blah blah",
     "blah blah blah blah", "asdf", "qwerty", "qwertz",
 })
+_TEMPLATE_RE = re.compile(
+    r"\blorem ipsum dolor\b|\[(?:produkt ?name|product ?name|(?:ihr|dein|your|my|mein)e? "
+    r"(?:name|vorname|first name)|firmenname|company name|shop ?name|marke|brand)\]")
 _TEST_WORDS = frozenset({"test", "tests", "testing", "tset", "teste", "testbewertung",
                          "lorem", "ipsum"})
 # Insults at people, not at a product: with nothing concrete around them, they are abuse.
@@ -1358,6 +1404,12 @@ def _decisive_spam(t: _Text, substance: int) -> str | None:
         return f"a link to a messenger chat ({messenger_link[0]}...)"
     if _TEST_WORDS & t.vocabulary and len(t.words) <= 6:
         return "a test entry"
+    # 2026.12: a template's filler or blanks, at any length ("Lorem ipsum dolor sit amet,
+    # consectetur ...", "[Produktname] ist super ... [Ihr Name]"); a customer who reports
+    # such text on a product page quotes "Lorem ipsum", not the sentence after it.
+    template = _TEMPLATE_RE.search(t.lower)
+    if template:
+        return f"template text ({template[0]!r})"
     if _CODE_RE.search(t.lower):
         return "markup or code, not feedback"
     counts = Counter(t.words)

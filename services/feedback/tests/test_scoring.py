@@ -594,7 +594,7 @@ def test_as_dict_matches_the_json_contract() -> None:
     result = score(GERMAN_REVIEW, earlier=[fingerprint("e0", GERMAN_REVIEW)])
     data = json.loads(json.dumps(result.as_dict()))
     assert set(data) == {"score", "label", "components", "language", "duplicate_of", "version"}
-    assert data["version"] == VERSION == "2026.11"
+    assert data["version"] == VERSION == "2026.13"
     assert data["duplicate_of"] == "e0"
     assert data["label"] in ("good", "fair", "poor", "spam")
     for part in data["components"].values():
@@ -661,7 +661,9 @@ def test_the_learned_component_names_the_words_that_weighed_most() -> None:
     generic = score("Alles super, gerne wieder!", rating=5).breakdown["learned"]
     assert specific.points > 0 > generic.points
     assert re.match(r"learned model: [01]\.\d\d that it is worth a reward", specific.reason)
-    assert "strongest signs for: 'nummer', 'kleiner'" in specific.reason
+    assert "strongest signs for: 'rücksendeetikett', 'schuhe', 'nummer'" in specific.reason
+    # 2026.12 on: the heads also read the rules' signals, and name the one that weighed most.
+    assert specific.reason.endswith("; of the rules' signals: an experience")
     assert "strongest signs against: 'alles', 'gerne', 'wieder'" in generic.reason
     assert -scoring.LEARNED_MAX <= generic.points < specific.points <= scoring.LEARNED_MAX
 
@@ -850,13 +852,14 @@ def test_the_spam_and_hard_negative_set_is_big_enough() -> None:
 
 # data/README.md: 2026-12c, subtle spam and hard negatives, 2026-12d, genuine entries
 # that address the shop and spam that addresses the reader, and 2026-12e, spam of every
-# kind and the genuine entries that look like it, and 2026-12f, the same written by a
-# writer that had read nothing of the scorer or the corpus; all from eleven shop kinds.
+# kind and the genuine entries that look like it, and 2026-12f and 2026-12g, written by
+# writers that had read nothing of the scorer or the corpus; all from eleven shop kinds.
 @pytest.mark.parametrize(("half", "least"), [
     ("heldout_2026_12c", {"spam": 50, "good": 25, "low": 20}),
     ("heldout_2026_12d", {"spam": 25, "good": 35, "low": 25}),
     ("heldout_2026_12e", {"spam": 50, "good": 30, "low": 20}),
     ("heldout_2026_12f", {"spam": 65, "good": 45, "low": 25}),
+    ("heldout_2026_12g", {"spam": 45, "good": 55, "low": 45}),
 ])
 def test_the_later_blind_sets_are_big_and_varied_enough(half: str,
                                                         least: dict[str, int]) -> None:
@@ -865,21 +868,6 @@ def test_the_later_blind_sets_are_big_and_varied_enough(half: str,
     assert all(labels[label] >= n for label, n in least.items()), labels
     assert {row.language for row in rows} == {"de", "en", "mix"}
     assert len({row.shop for row in rows}) == 11
-
-
-def test_the_pending_development_rows_belong_to_the_development_half() -> None:
-    # data/README.md: 2026-12f's development rows, not trained on yet, split by the rule like
-    # every other row and in no other part of the corpus.
-    path = evaluation.DATA / "corpus_dev_2026_12f_pending.jsonl"
-    with path.open(encoding="utf-8") as fh:
-        rows = [evaluation.Row(**json.loads(line)) for line in fh if line.strip()]
-    assert len(rows) == 168
-    elsewhere = {row.text for half in evaluation.HALVES for row in evaluation.load(half)}
-    for row in rows:
-        digest = hashlib.blake2b(row.text.encode(), digest_size=8,
-                                 person=b"resonanz.split").digest()
-        assert not digest[0] & 1
-        assert row.text not in elsewhere
 
 
 @pytest.mark.parametrize("half", evaluation.HALVES)
@@ -906,27 +894,29 @@ def held_out_figures(half: str) -> tuple[dict[str, float], dict[str, dict[str, i
 
 @pytest.mark.parametrize("half", [
     "heldout",
-    # Measured once each (make score-report): 2026.11 (2026-12-06) catches 8 more of the
-    # later sets' spam entries than 2026.8 but still misses issue 25's spam recall on four
-    # of them (docs/benchmarks.md "Quality scoring", 2026.11). Strict, so meeting them
-    # fails this mark and the figures get recorded.
+    # Measured once each (make score-report): 2026.13 (2026-12-06) still misses issue 25's
+    # spam recall on five sets, and on 2026-12e reward recall, on 2026-12f reward precision
+    # (docs/benchmarks.md "Quality scoring", 2026.13). Strict, so meeting them fails this
+    # mark and the figures get recorded.
     pytest.param("heldout_2026_12", marks=pytest.mark.xfail(
-        strict=True, reason="2026.11 misses issue 25's spam recall on the fresh held-out set"
-                            " (0.921)")),
+        strict=True, reason="2026.13 misses issue 25's spam recall on the fresh held-out set"
+                            " (0.947)")),
     pytest.param("heldout_2026_12b", marks=pytest.mark.xfail(
-        strict=True, reason="2026.11 misses issue 25's spam recall on the 2026-12b set"
-                            " (0.857)")),
+        strict=True, reason="2026.13 misses issue 25's spam recall on the 2026-12b set"
+                            " (0.875)")),
     pytest.param("heldout_2026_12c", marks=pytest.mark.xfail(
-        strict=True, reason="2026.11 misses issue 25's spam recall on the 2026-12c set"
+        strict=True, reason="2026.13 misses issue 25's spam recall on the 2026-12c set"
                             " (0.895)")),
     "heldout_2026_12d",
     pytest.param("heldout_2026_12e", marks=pytest.mark.xfail(
-        strict=True, reason="2026.11 misses issue 25's spam recall on the 2026-12e set"
-                            " (0.745)")),
-    # Measured once on 2026.11 (2026-12-06), before anything was tuned on its rows.
+        strict=True, reason="2026.13 misses issue 25's reward recall and spam recall on the"
+                            " 2026-12e set (0.879, 0.836)")),
     pytest.param("heldout_2026_12f", marks=pytest.mark.xfail(
-        strict=True, reason="2026.11 misses issue 25's reward precision and spam recall on"
-                            " the 2026-12f set (0.774, 0.700)")),
+        strict=True, reason="2026.13 misses issue 25's reward precision and spam recall on"
+                            " the 2026-12f set (0.842, 0.757)")),
+    pytest.param("heldout_2026_12g", marks=pytest.mark.xfail(
+        strict=True, reason="2026.13 misses issue 25's spam recall on the 2026-12g set"
+                            " (0.868)")),
 ])
 def test_held_out_figures_meet_the_targets(half: str) -> None:
     # Reward precision and recall >= 0.90, spam precision >= 0.90 and recall >= 0.95
@@ -937,33 +927,27 @@ def test_held_out_figures_meet_the_targets(half: str) -> None:
 
 # The shipped scorer on the held-out sets, as recorded in docs/benchmarks.md (one
 # evaluation each), as floors for later versions, with how many genuine entries it called
-# spam as a ceiling. 2026.11 (2026-12-06; the model trained with the 190 development rows
-# of 2026-12d and 2026-12e, the spam head speaking from 0.35 and deciding alone on sure
-# entries of eight words or more) against 2026.8: spam recall up on 2026-12b (0.821 ->
-# 0.857), 2026-12c (0.842 -> 0.895) and 2026-12e (0.691 -> 0.745), reward figures up on
-# 2026-12c, 2026-12d and 2026-12e (0.853 / 0.879 -> 0.909 / 0.909); down on the fresh set
-# (0.986 / 0.921 -> 0.972 / 0.908), and one genuine entry of 2026-12d called spam (spam
-# precision 0.966). It was shipped by a rule written before the measurement: no figure
-# that met its target falls below it, and more spam is caught over all six sets.
-RECORDED = {
-    "heldout": {"reward precision": 1.0, "reward recall": 0.941,
-                "spam precision": 1.0, "spam recall": 1.0},
-    "heldout_2026_12": {"reward precision": 0.972, "reward recall": 0.908,
-                        "spam precision": 1.0, "spam recall": 0.921},
-    "heldout_2026_12b": {"reward precision": 0.966, "reward recall": 0.966,
-                         "spam precision": 1.0, "spam recall": 0.857},
-    "heldout_2026_12c": {"reward precision": 0.914, "reward recall": 0.970,
-                         "spam precision": 1.0, "spam recall": 0.895},
-    "heldout_2026_12d": {"reward precision": 0.974, "reward recall": 0.95,
-                         "spam precision": 0.966, "spam recall": 0.966},
-    "heldout_2026_12e": {"reward precision": 0.909, "reward recall": 0.909,
-                         "spam precision": 1.0, "spam recall": 0.745},
-    # 2026.11, measured once before anything was tuned on the set (2026-12-06); 2026.12,
-    # trained with its development rows, was tried and not shipped.
-    "heldout_2026_12f": {"reward precision": 0.774, "reward recall": 1.0,
-                         "spam precision": 1.0, "spam recall": 0.7},
-}
-GENUINE_CALLED_SPAM = {"heldout_2026_12d": 1}
+# spam as a ceiling. 2026.13 (2026-12-06: the learned heads read the rules' signals beside
+# the n-grams, a template-text rule, the model trained with the development rows of
+# 2026-12f and 2026-12g) against 2026.11, pooled over the eight sets: reward 0.942 / 0.950
+# -> 0.959 / 0.959, spam 0.997 / 0.856 -> 0.995 / 0.888, shipped by a rule written before
+# the measurement. Per set it lowered 2026-12b's reward recall (0.966 -> 0.931) and
+# 2026-12e's (0.909 -> 0.879, below the target) and called one genuine entry of 2026-12b
+# spam; everything else held or rose.
+# Reward precision, reward recall, spam precision, spam recall, per set.
+RECORDED = {half: dict(zip(("reward precision", "reward recall", "spam precision",
+                            "spam recall"), figures, strict=True))
+            for half, figures in {
+                "heldout": (1.0, 0.966, 1.0, 1.0),
+                "heldout_2026_12": (0.973, 0.934, 1.0, 0.947),
+                "heldout_2026_12b": (0.964, 0.931, 0.98, 0.875),
+                "heldout_2026_12c": (0.97, 0.97, 1.0, 0.895),
+                "heldout_2026_12d": (0.974, 0.95, 0.966, 0.966),
+                "heldout_2026_12e": (0.967, 0.879, 1.0, 0.836),
+                "heldout_2026_12f": (0.842, 1.0, 1.0, 0.757),
+                "heldout_2026_12g": (0.955, 1.0, 1.0, 0.868),
+            }.items()}
+GENUINE_CALLED_SPAM = {"heldout_2026_12b": 1, "heldout_2026_12d": 1}
 
 
 @pytest.mark.parametrize("half", evaluation.HELD_OUT)
