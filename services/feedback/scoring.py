@@ -293,6 +293,7 @@ def signals(text: str) -> tuple[str, ...]:
 
 def _signals(t: _Text, kinds: Iterable[str], specificity: int, experience: int
              ) -> tuple[str, ...]:
+    """`kinds`: the names of the register's kinds found (_register_kinds' keys)."""
     n = len(t.words)
     return ("first person" if _FIRST_SINGULAR & t.vocabulary else "no first person",
             "tells of an order or use" if _EXPERIENCE_RE.search(t.padded)
@@ -301,6 +302,7 @@ def _signals(t: _Text, kinds: Iterable[str], specificity: int, experience: int
             "an experience" if experience > 0 else "no experience",
             "under 8 words" if n < 8 else "8 to 29 words" if n < 30 else "30 words or more",
             *kinds)
+
 
 # 2026.5: the spam head. Up to this probability it says nothing; from there to 1 it adds
 # up to SPAM_HEAD_MAX penalty points to the rules' spam signals (the label is spam when

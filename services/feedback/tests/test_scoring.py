@@ -13,6 +13,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 from hypothesis import given, settings
@@ -693,10 +694,14 @@ def test_the_spam_model_names_its_signs_and_only_ever_costs_points() -> None:
                                   "sehr sehr sehr gut gut 42 42 Größe 38", "", "!!!"])
 def test_one_weighing_gives_each_head_the_probability_of_the_trained_features(
         text: str, head: str) -> None:
-    # The scorer weighs an entry's n-grams once for both heads, without the lists the
-    # trainer builds: the probability must still be the trainer's features to the last bit.
+    # The scorer weighs an entry's n-grams and the rules' signals once for both heads,
+    # without the lists the trainer builds: the probability must still be the trainer's
+    # features to the last bit, and score_feedback must give the heads the signals that
+    # scoring.signals gives the trainer.
     model = learned.load(VERSION, head)
-    chars, words = learned.raw_features(text)
+    told = scoring.signals(text)
+    assert any(learned.signal_feature(name) in model.pairs for name in told)
+    chars, words = learned.raw_features(text, told)
     column = learned.HEADS.index(head) + 1
     char_weights, word_weights = model.chars.weights, model.pairs
     pushes = [*(char_weights[f][column] * v for f, v in learned.weighted(
@@ -704,8 +709,12 @@ def test_one_weighing_gives_each_head_the_probability_of_the_trained_features(
               *(word_weights[f][column] * v for f, v in learned.weighted(
                   words, {f: w[0] for f, w in word_weights.items()}).items())]
     logit = max(-30.0, min(30.0, model.intercept + sum(pushes)))
-    weighing = learned.load(VERSION).weigh(text)
+    weighing = learned.load(VERSION).weigh(text, told)
     assert model.judge(weighing).probability == 1 / (1 + math.exp(-logit))
+    with mock.patch.object(learned.Model, "weigh", autospec=True,
+                           side_effect=learned.Model.weigh) as weigh:
+        score(text)
+    assert weigh.call_args.args[1:] == (text, told)
 
 
 def test_a_head_refuses_an_entry_weighed_with_other_weights() -> None:
