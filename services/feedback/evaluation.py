@@ -16,11 +16,11 @@ addresses the reader, written before the scorer was read (2026.9, trained with i
 development rows, was tried and not shipped), and `heldout_2026_12e`, spam of every kind
 and the genuine entries that look like it (short specific complaints, order numbers,
 prices, the shop's own links), written before the scorer was read and before 2026.10 was
-tuned (2026.10 was tried and not shipped), and `heldout_2026_12f` and `heldout_2026_12g`,
-spam of every kind and genuine entries, written by writers who had read no scorer code and
-no corpus row (2026.12, trained with 12f's development rows, was tried and not shipped;
-2026.13, trained with both sets' development rows, was shipped). Only `dev` may be read row
-by row while tuning.
+tuned (2026.10 was tried and not shipped), and `heldout_2026_12f`, `heldout_2026_12g` and
+`heldout_2026_12h`, spam of every kind and genuine entries, written by writers who had read
+no scorer code and no corpus row (2026.12, trained with 12f's development rows, was tried
+and not shipped; 2026.13 and 2026.14, trained with the development rows of 12f and 12g, then
+12h, were shipped). Only `dev` may be read row by row while tuning.
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ from pathlib import Path
 DATA = Path(__file__).parent / "data"
 CLASSES = ("good", "low", "spam")
 HELD_OUT = ("heldout", "heldout_2026_12", "heldout_2026_12b", "heldout_2026_12c",
-            "heldout_2026_12d", "heldout_2026_12e", "heldout_2026_12f", "heldout_2026_12g")
+            "heldout_2026_12d", "heldout_2026_12e", "heldout_2026_12f", "heldout_2026_12g",
+            "heldout_2026_12h")
 HALVES = ("dev", *HELD_OUT)
 _AS_CLASS = {"good": "good", "fair": "low", "poor": "low", "spam": "spam"}
 

@@ -595,7 +595,7 @@ def test_as_dict_matches_the_json_contract() -> None:
     result = score(GERMAN_REVIEW, earlier=[fingerprint("e0", GERMAN_REVIEW)])
     data = json.loads(json.dumps(result.as_dict()))
     assert set(data) == {"score", "label", "components", "language", "duplicate_of", "version"}
-    assert data["version"] == VERSION == "2026.13"
+    assert data["version"] == VERSION == "2026.14"
     assert data["duplicate_of"] == "e0"
     assert data["label"] in ("good", "fair", "poor", "spam")
     for part in data["components"].values():
@@ -662,7 +662,13 @@ def test_the_learned_component_names_the_words_that_weighed_most() -> None:
     generic = score("Alles super, gerne wieder!", rating=5).breakdown["learned"]
     assert specific.points > 0 > generic.points
     assert re.match(r"learned model: [01]\.\d\d that it is worth a reward", specific.reason)
-    assert "strongest signs for: 'rücksendeetikett', 'schuhe', 'nummer'" in specific.reason
+    # Which three words weigh most moves with every retrain; that they are three words of
+    # the entry that say something (no function word) does not.
+    signs = re.search(r"strongest signs for: '(\w+)', '(\w+)', '(\w+)'\)", specific.reason)
+    assert signs, specific.reason
+    assert set(signs.groups()) <= {"schuhe", "nummer", "kleiner", "trage", "musste",
+                                   "umtauschen", "umtausch", "unkompliziert",
+                                   "rücksendeetikett", "paket", "fallen", "sonst", "lief"}
     # 2026.12 on: the heads also read the rules' signals, and name the one that weighed most.
     assert specific.reason.endswith("; of the rules' signals: an experience")
     assert "strongest signs against: 'alles', 'gerne', 'wieder'" in generic.reason
@@ -861,14 +867,16 @@ def test_the_spam_and_hard_negative_set_is_big_enough() -> None:
 
 # data/README.md: 2026-12c, subtle spam and hard negatives, 2026-12d, genuine entries
 # that address the shop and spam that addresses the reader, and 2026-12e, spam of every
-# kind and the genuine entries that look like it, and 2026-12f and 2026-12g, written by
-# writers that had read nothing of the scorer or the corpus; all from eleven shop kinds.
+# kind and the genuine entries that look like it, and 2026-12f, 2026-12g and 2026-12h,
+# written by writers that had read nothing of the scorer or the corpus; all from eleven
+# shop kinds.
 @pytest.mark.parametrize(("half", "least"), [
     ("heldout_2026_12c", {"spam": 50, "good": 25, "low": 20}),
     ("heldout_2026_12d", {"spam": 25, "good": 35, "low": 25}),
     ("heldout_2026_12e", {"spam": 50, "good": 30, "low": 20}),
     ("heldout_2026_12f", {"spam": 65, "good": 45, "low": 25}),
     ("heldout_2026_12g", {"spam": 45, "good": 55, "low": 45}),
+    ("heldout_2026_12h", {"spam": 45, "good": 50, "low": 45}),
 ])
 def test_the_later_blind_sets_are_big_and_varied_enough(half: str,
                                                         least: dict[str, int]) -> None:
@@ -903,29 +911,32 @@ def held_out_figures(half: str) -> tuple[dict[str, float], dict[str, dict[str, i
 
 @pytest.mark.parametrize("half", [
     "heldout",
-    # Measured once each (make score-report): 2026.13 (2026-12-06) still misses issue 25's
-    # spam recall on five sets, and on 2026-12e reward recall, on 2026-12f reward precision
-    # (docs/benchmarks.md "Quality scoring", 2026.13). Strict, so meeting them fails this
-    # mark and the figures get recorded.
+    # Measured once each (make score-report): 2026.14 (2026-12-06) still misses issue 25's
+    # spam recall on seven sets, and on 2026-12e reward recall, on 2026-12f and 2026-12h
+    # reward precision (docs/benchmarks.md "Quality scoring", 2026.14). Strict, so meeting
+    # them fails this mark and the figures get recorded.
     pytest.param("heldout_2026_12", marks=pytest.mark.xfail(
-        strict=True, reason="2026.13 misses issue 25's spam recall on the fresh held-out set"
+        strict=True, reason="2026.14 misses issue 25's spam recall on the fresh held-out set"
                             " (0.947)")),
     pytest.param("heldout_2026_12b", marks=pytest.mark.xfail(
-        strict=True, reason="2026.13 misses issue 25's spam recall on the 2026-12b set"
-                            " (0.875)")),
+        strict=True, reason="2026.14 misses issue 25's spam recall on the 2026-12b set"
+                            " (0.857)")),
     pytest.param("heldout_2026_12c", marks=pytest.mark.xfail(
-        strict=True, reason="2026.13 misses issue 25's spam recall on the 2026-12c set"
-                            " (0.895)")),
+        strict=True, reason="2026.14 misses issue 25's spam recall on the 2026-12c set"
+                            " (0.912)")),
     "heldout_2026_12d",
     pytest.param("heldout_2026_12e", marks=pytest.mark.xfail(
-        strict=True, reason="2026.13 misses issue 25's reward recall and spam recall on the"
-                            " 2026-12e set (0.879, 0.836)")),
+        strict=True, reason="2026.14 misses issue 25's reward recall and spam recall on the"
+                            " 2026-12e set (0.879, 0.873)")),
     pytest.param("heldout_2026_12f", marks=pytest.mark.xfail(
-        strict=True, reason="2026.13 misses issue 25's reward precision and spam recall on"
-                            " the 2026-12f set (0.842, 0.757)")),
+        strict=True, reason="2026.14 misses issue 25's reward precision and spam recall on"
+                            " the 2026-12f set (0.842, 0.771)")),
     pytest.param("heldout_2026_12g", marks=pytest.mark.xfail(
-        strict=True, reason="2026.13 misses issue 25's spam recall on the 2026-12g set"
-                            " (0.868)")),
+        strict=True, reason="2026.14 misses issue 25's spam recall on the 2026-12g set"
+                            " (0.887)")),
+    pytest.param("heldout_2026_12h", marks=pytest.mark.xfail(
+        strict=True, reason="2026.14 misses issue 25's reward precision and spam recall on"
+                            " the 2026-12h set (0.867, 0.688)")),
 ])
 def test_held_out_figures_meet_the_targets(half: str) -> None:
     # Reward precision and recall >= 0.90, spam precision >= 0.90 and recall >= 0.95
@@ -936,27 +947,28 @@ def test_held_out_figures_meet_the_targets(half: str) -> None:
 
 # The shipped scorer on the held-out sets, as recorded in docs/benchmarks.md (one
 # evaluation each), as floors for later versions, with how many genuine entries it called
-# spam as a ceiling. 2026.13 (2026-12-06: the learned heads read the rules' signals beside
-# the n-grams, a template-text rule, the model trained with the development rows of
-# 2026-12f and 2026-12g) against 2026.11, pooled over the eight sets: reward 0.942 / 0.950
-# -> 0.959 / 0.959, spam 0.997 / 0.856 -> 0.995 / 0.888, shipped by a rule written before
-# the measurement. Per set it lowered 2026-12b's reward recall (0.966 -> 0.931) and
-# 2026-12e's (0.909 -> 0.879, below the target) and called one genuine entry of 2026-12b
-# spam; everything else held or rose.
+# spam as a ceiling. 2026.14 (2026-12-06: 2026.13 retrained with the development rows of
+# 2026-12h; a new grid for the spam head's scale gained too little to change it) against
+# 2026.13, pooled over the nine sets: reward 0.946 / 0.960 -> 0.948 / 0.962, spam
+# 0.991 / 0.868 -> 0.991 / 0.876, shipped by the pooled rule written before the
+# measurement (2026.13's, docs/benchmarks.md). Per set it lowered the reward precision of
+# 2026-12c (0.970 -> 0.941) and 2026-12e (0.967 -> 0.935) and 2026-12b's spam recall
+# (0.875 -> 0.857); everything else held or rose.
 # Reward precision, reward recall, spam precision, spam recall, per set.
 RECORDED = {half: dict(zip(("reward precision", "reward recall", "spam precision",
                             "spam recall"), figures, strict=True))
             for half, figures in {
                 "heldout": (1.0, 0.966, 1.0, 1.0),
-                "heldout_2026_12": (0.973, 0.934, 1.0, 0.947),
-                "heldout_2026_12b": (0.964, 0.931, 0.98, 0.875),
-                "heldout_2026_12c": (0.97, 0.97, 1.0, 0.895),
+                "heldout_2026_12": (0.986, 0.947, 1.0, 0.947),
+                "heldout_2026_12b": (0.964, 0.931, 0.98, 0.857),
+                "heldout_2026_12c": (0.941, 0.97, 1.0, 0.912),
                 "heldout_2026_12d": (0.974, 0.95, 0.966, 0.966),
-                "heldout_2026_12e": (0.967, 0.879, 1.0, 0.836),
-                "heldout_2026_12f": (0.842, 1.0, 1.0, 0.757),
-                "heldout_2026_12g": (0.955, 1.0, 1.0, 0.868),
+                "heldout_2026_12e": (0.935, 0.879, 1.0, 0.873),
+                "heldout_2026_12f": (0.842, 1.0, 1.0, 0.771),
+                "heldout_2026_12g": (0.97, 1.0, 1.0, 0.887),
+                "heldout_2026_12h": (0.867, 0.963, 0.943, 0.688),
             }.items()}
-GENUINE_CALLED_SPAM = {"heldout_2026_12b": 1, "heldout_2026_12d": 1}
+GENUINE_CALLED_SPAM = {"heldout_2026_12b": 1, "heldout_2026_12d": 1, "heldout_2026_12h": 2}
 
 
 @pytest.mark.parametrize("half", evaluation.HELD_OUT)
