@@ -778,6 +778,8 @@ class ThresholdPreviewView(View):
     auto_approve_above: int | None
     auto_reject_below: int | None
     scored: int = Field(description="entries with a quality score (deleted ones aside)")
+    spam: int = Field(description="of them labelled spam: never approved automatically,"
+                                  " rejected when `auto_reject_below` is set")
     would_approve: int
     would_reject: int
     left_for_review: int

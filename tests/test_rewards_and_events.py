@@ -19,12 +19,15 @@ from .test_gateway_edge import read_topic
 
 GOOD_REVIEW = {"body": "Die Wanderschuhe passen in Größe 43 perfekt, nach zwei Touren keine"
                        " Blasen. Lieferung kam schon nach zwei Tagen.", "rating": 5}
+SPAM = {"body": "Verdiene 5000€ im Monat! Schreib mir auf WhatsApp +49 176 12345678",
+        "rating": 5}
 
 
-async def campaign_with(api: Api, stack: Stack, reward: dict[str, Any]) -> str:
+async def campaign_with(api: Api, stack: Stack, reward: dict[str, Any],
+                        **settings: Any) -> str:
     """A campaign the feedback service already knows (its event has been consumed)."""
     created = await api.ok("POST", "/api/v1/campaigns", {"name": "Herbst-Umfrage",
-                                                         "reward": reward})
+                                                         "reward": reward, **settings})
     campaign: str = created["data"]["id"]
     await eventually(lambda: known_campaign(stack, campaign), lambda known: known,
                      what="the feedback service learning the campaign")
@@ -263,22 +266,53 @@ async def test_thresholds_are_tried_on_the_responses_so_far(
     scores = [(await api.ok("POST", "/v1/feedback", {"body": text, "rating": 3,
                                                       "widget_id": campaign}))
               ["data"]["quality_score"] for text in texts]
+    spam = (await api.ok("POST", "/v1/feedback", {**SPAM, "widget_id": campaign}))["data"]
     await api.ok("POST", "/v1/feedback", {**GOOD_REVIEW})  # no campaign
     approve, reject = sorted(scores)[2], sorted(scores)[1]
     preview = (await api.ok("GET", "/api/v1/rewards/threshold-preview?" + urlencode({
         "campaign_id": campaign, "auto_approve_above": approve,
         "auto_reject_below": reject})))["data"]
-    assert preview["scored"] == 4 and preview["campaign_id"] == campaign
+    assert preview["scored"] == 5 and preview["campaign_id"] == campaign
+    assert preview["spam"] == 1
+    # Spam is never approved, and any rejecting threshold rejects it, whatever its score.
     assert preview["would_approve"] == sum(s >= approve for s in scores)
-    assert preview["would_reject"] == sum(s < reject for s in scores)
-    assert preview["left_for_review"] == 4 - preview["would_approve"] - preview["would_reject"]
-    assert sum(b["count"] for b in preview["by_score"]) == 4
-    assert {b["score"] for b in preview["by_score"]} == set(scores)
+    assert preview["would_reject"] == sum(s < reject for s in scores) + 1
+    assert preview["left_for_review"] == 5 - preview["would_approve"] - preview["would_reject"]
+    assert sum(b["count"] for b in preview["by_score"]) == 5
+    assert {b["score"] for b in preview["by_score"]} == {*scores, spam["quality_score"]}
+    lenient = (await api.ok("GET", "/api/v1/rewards/threshold-preview?" + urlencode({
+        "campaign_id": campaign, "auto_approve_above": 0})))["data"]
+    assert (lenient["would_approve"], lenient["would_reject"]) == (4, 0)
     whole = (await api.ok("GET", "/api/v1/rewards/threshold-preview"))["data"]
-    assert whole["scored"] == 5 and whole["would_approve"] == whole["would_reject"] == 0
+    assert whole["scored"] == 6 and whole["would_approve"] == whole["would_reject"] == 0
     for bad, field in (({"auto_approve_above": 101}, "auto_approve_above"),
                        ({"auto_approve_above": 40, "auto_reject_below": 60},
                         "auto_reject_below")):
         status, body, _ = await api.call("GET", "/api/v1/rewards/threshold-preview?"
                                          + urlencode(bad))
         assert status == 400 and field in body["error"], body
+
+
+async def test_spam_is_never_approved_automatically_and_rejected_by_a_rejecting_threshold(
+    shared_stack: Stack, http: aiohttp.ClientSession,
+) -> None:
+    """An approving threshold of 0 approves every response but the ones labelled spam:
+    without a rejecting threshold they wait for a person, with one they are rejected (here
+    one of 0, which rejects no score: only the label rejects them)."""
+    _, key = await new_tenant(shared_stack)
+    api = Api(http, shared_stack, key)
+    reward = {"amount": "2.00", "currency": "EUR"}
+    states = {}
+    for name, thresholds in (("approving", {"auto_approve_above": 0}),
+                             ("both", {"auto_approve_above": 0, "auto_reject_below": 0})):
+        campaign = await campaign_with(api, shared_stack, reward, **thresholds)
+        for kind, body in (("genuine", GOOD_REVIEW), ("spam", SPAM)):
+            entry = (await api.ok("POST", "/v1/feedback", {**body, "widget_id": campaign}))
+            [row] = await query(
+                shared_stack.database_url,
+                "SELECT reward_status, quality->>'label' AS label FROM feedback.entries"
+                " WHERE id = $1", uuid.UUID(entry["data"]["id"]))
+            assert (row["label"] == "spam") == (kind == "spam")
+            states[name, kind] = row["reward_status"]
+    assert states == {("approving", "genuine"): "approved", ("approving", "spam"): "pending",
+                      ("both", "genuine"): "approved", ("both", "spam"): "rejected"}

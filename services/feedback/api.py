@@ -231,8 +231,9 @@ async def settle_payout(request: web.Request) -> web.Response:
 @routes.get("/rewards/threshold-preview")
 async def threshold_preview(request: web.Request) -> web.Response:
     """What a campaign's automatic review thresholds would have done to the entries so far
-    (approve at or above `auto_approve_above`, reject below `auto_reject_below`, as
-    domain.automatic_review), and the scores' distribution to choose them by."""
+    (approve at or above `auto_approve_above`, reject below `auto_reject_below`, spam never
+    approved but rejected when there is a rejecting threshold, as domain.automatic_review),
+    and the scores' distribution to choose them by."""
     actor, q = caller_of(request), request.query
     approve = _bounded(q, "auto_approve_above", 0, 100)
     reject = _bounded(q, "auto_reject_below", 0, 100)
@@ -240,16 +241,20 @@ async def threshold_preview(request: web.Request) -> web.Response:
         raise _bad("auto_reject_below", "must be <= auto_approve_above", str(reject))
     widget_id = query_uuid(q, "widget_id")
     counts = await store.score_counts(request.app[PoolKey], actor.tenant_id, widget_id)
-    approved = sum(n for s, n in counts if approve is not None and s >= approve)
-    rejected = sum(n for s, n in counts
+    # Spam is never approved, and rejected by any rejecting threshold (automatic_review).
+    spam = sum(labelled_spam for _, _, labelled_spam in counts)
+    approved = sum(n - labelled_spam for s, n, labelled_spam in counts
+                   if approve is not None and s >= approve)
+    rejected = sum(n - labelled_spam for s, n, labelled_spam in counts
                    if reject is not None and s < reject and not (approve is not None
                                                                  and s >= approve))
-    scored = sum(n for _, n in counts)
+    rejected += spam if reject is not None else 0
+    scored = sum(n for _, n, _ in counts)
     return json_response({
         "campaign_id": widget_id, "auto_approve_above": approve, "auto_reject_below": reject,
-        "scored": scored, "would_approve": approved, "would_reject": rejected,
+        "scored": scored, "spam": spam, "would_approve": approved, "would_reject": rejected,
         "left_for_review": scored - approved - rejected,
-        "by_score": [{"score": s, "count": n} for s, n in counts]})
+        "by_score": [{"score": s, "count": n} for s, n, _ in counts]})
 
 
 @routes.get("/entries/export")

@@ -342,10 +342,16 @@ def check_reviewable(reward_status: str) -> None:
         raise RewardAlreadyReviewed(reward_status)
 
 
-def automatic_review(campaign: Campaign | None, score: int | None) -> str | None:
-    """A campaign's thresholds may approve or reject a fresh entry without a human."""
+def automatic_review(campaign: Campaign | None, score: int | None,
+                     label: str | None = None) -> str | None:
+    """A campaign's thresholds may approve or reject a fresh entry without a human. An
+    entry the scorer labels spam is never approved so, whatever its score (a long copied
+    product text can score well): rejected when the campaign rejects automatically, else
+    left for a person."""
     if campaign is None or score is None:
         return None
+    if label == "spam":
+        return "rejected" if campaign.auto_reject_below is not None else None
     if campaign.auto_approve_above is not None and score >= campaign.auto_approve_above:
         return "approved"
     if campaign.auto_reject_below is not None and score < campaign.auto_reject_below:

@@ -800,14 +800,17 @@ async def reward_totals(pool: asyncpg.Pool, tenant_id: str, widget_id: str | Non
 
 
 async def score_counts(pool: asyncpg.Pool, tenant_id: str, widget_id: str | None
-                       ) -> list[tuple[int, int]]:
-    """(quality score, entries with it) over the tenant's scored entries (of one widget)."""
+                       ) -> list[tuple[int, int, int]]:
+    """(quality score, entries with it, of which labelled spam) over the tenant's scored
+    entries (of one widget)."""
     rows = await pool.fetch(
-        "SELECT quality_score AS score, count(*) AS n FROM entries WHERE tenant_id = $1"
+        "SELECT quality_score AS score, count(*) AS n,"
+        " count(*) FILTER (WHERE quality->>'label' = 'spam') AS spam"
+        " FROM entries WHERE tenant_id = $1"
         " AND deleted_at IS NULL AND quality_score IS NOT NULL"
         " AND ($2::uuid IS NULL OR widget_id = $2) GROUP BY quality_score ORDER BY 1",
         tenant_id, uuid.UUID(widget_id) if widget_id else None)
-    return [(r["score"], r["n"]) for r in rows]
+    return [(r["score"], r["n"], r["spam"]) for r in rows]
 
 
 # --- rescoring (python -m resonanz.feedback rescore) ------------------------------------------

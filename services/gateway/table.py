@@ -253,7 +253,9 @@ FEEDBACK = [
                   "Try a campaign's `auto_approve_above` / `auto_reject_below` (0-100) before"
                   " setting them with `PATCH /api/v1/campaigns/{id}`: how many of the"
                   " responses so far each would approve, reject or leave for review, and"
-                  " how many responses have each quality score."),
+                  " how many responses have each quality score. Responses the scorer labels"
+                  " spam are never approved automatically, whatever their score; with"
+                  " `auto_reject_below` set they are rejected."),
               params=(Param("campaign_id", STRING, description=WIDGET),
                       Param("auto_approve_above", {"type": "integer", "minimum": 0,
                                                    "maximum": 100}),
