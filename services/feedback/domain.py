@@ -342,12 +342,12 @@ def check_reviewable(reward_status: str) -> None:
         raise RewardAlreadyReviewed(reward_status)
 
 
-def automatic_review(campaign: Campaign | None, score: int | None,
-                     label: str | None = None) -> str | None:
+def automatic_review(campaign: Campaign | None, score: int | None, label: str
+                     ) -> str | None:
     """A campaign's thresholds may approve or reject a fresh entry without a human. An
-    entry the scorer labels spam is never approved so, whatever its score (a long copied
-    product text can score well): rejected when the campaign rejects automatically, else
-    left for a person."""
+    entry the scorer labels spam is never approved automatically, whatever its score (a
+    long copied product text can score well): rejected when the campaign rejects
+    automatically, else left for a person."""
     if campaign is None or score is None:
         return None
     if label == "spam":
