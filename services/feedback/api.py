@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Literal
 
@@ -22,7 +23,16 @@ from resonanz.shared.params import (
 from resonanz.shared.web import SettingsKey, json_response, read_model
 
 from . import commands, export, payouts, reward_limits, store
-from .domain import PAYOUT_STATUSES, REWARD_STATUSES, STATUSES, Entry, Patch, allowed_moves
+from .domain import (
+    PAYOUT_STATUSES,
+    REWARD_STATUSES,
+    STATUSES,
+    Campaign,
+    Entry,
+    Patch,
+    allowed_moves,
+    automatic_review,
+)
 
 routes = web.RouteTableDef()
 
@@ -231,9 +241,8 @@ async def settle_payout(request: web.Request) -> web.Response:
 @routes.get("/rewards/threshold-preview")
 async def threshold_preview(request: web.Request) -> web.Response:
     """What a campaign's automatic review thresholds would have done to the entries so far
-    (approve at or above `auto_approve_above`, reject below `auto_reject_below`, spam never
-    approved but rejected when there is a rejecting threshold, as domain.automatic_review),
-    and the scores' distribution to choose them by."""
+    (domain.automatic_review's verdict for every scored entry, as if the thresholds were a
+    campaign's: spam is never approved), and the scores' distribution to choose them by."""
     actor, q = caller_of(request), request.query
     approve = _bounded(q, "auto_approve_above", 0, 100)
     reject = _bounded(q, "auto_reject_below", 0, 100)
@@ -241,19 +250,17 @@ async def threshold_preview(request: web.Request) -> web.Response:
         raise _bad("auto_reject_below", "must be <= auto_approve_above", str(reject))
     widget_id = query_uuid(q, "widget_id")
     counts = await store.score_counts(request.app[PoolKey], actor.tenant_id, widget_id)
-    # Spam is never approved, and rejected by any rejecting threshold (automatic_review).
-    spam = sum(labelled_spam for _, _, labelled_spam in counts)
-    approved = sum(n - labelled_spam for s, n, labelled_spam in counts
-                   if approve is not None and s >= approve)
-    rejected = sum(n - labelled_spam for s, n, labelled_spam in counts
-                   if reject is not None and s < reject and not (approve is not None
-                                                                 and s >= approve))
-    rejected += spam if reject is not None else 0
-    scored = sum(n for _, n, _ in counts)
+    trial = Campaign(widget_id or "", "active", None, approve, reject)
+    verdicts: Counter[str | None] = Counter()
+    for score, n, spam in counts:
+        verdicts[automatic_review(trial, score, spam=False)] += n - spam
+        verdicts[automatic_review(trial, score, spam=True)] += spam
+    scored = sum(verdicts.values())
     return json_response({
         "campaign_id": widget_id, "auto_approve_above": approve, "auto_reject_below": reject,
-        "scored": scored, "spam": spam, "would_approve": approved, "would_reject": rejected,
-        "left_for_review": scored - approved - rejected,
+        "scored": scored, "spam": sum(spam for _, _, spam in counts),
+        "would_approve": verdicts["approved"], "would_reject": verdicts["rejected"],
+        "left_for_review": verdicts[None],
         "by_score": [{"score": s, "count": n} for s, n, _ in counts]})
 
 

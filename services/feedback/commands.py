@@ -93,7 +93,8 @@ async def create_entry(intake: Intake, topic: str, actor: Caller, body: EntryIn)
         # Nothing to pay, so nothing to review: kept out of the rewards queue.
         entry = replace(entry, reward_status="none")
     verdict = (None if entry.reward_status == "none"
-               else automatic_review(campaign, entry.quality_score, quality.label))
+               else automatic_review(campaign, entry.quality_score,
+                                    quality.label == "spam"))
     # The text and the email stay here (docs/privacy.md): whoever needs them asks.
     event = new_event(FeedbackCreated(entry=entry.snapshot()),
                       source=SOURCE, tenant_id=entry.tenant_id, subject=entry.id,

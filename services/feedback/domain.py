@@ -342,7 +342,7 @@ def check_reviewable(reward_status: str) -> None:
         raise RewardAlreadyReviewed(reward_status)
 
 
-def automatic_review(campaign: Campaign | None, score: int | None, label: str
+def automatic_review(campaign: Campaign | None, score: int | None, spam: bool
                      ) -> str | None:
     """A campaign's thresholds may approve or reject a fresh entry without a human. An
     entry the scorer labels spam is never approved automatically, whatever its score (a
@@ -350,7 +350,7 @@ def automatic_review(campaign: Campaign | None, score: int | None, label: str
     automatically, else left for a person."""
     if campaign is None or score is None:
         return None
-    if label == "spam":
+    if spam:
         return "rejected" if campaign.auto_reject_below is not None else None
     if campaign.auto_approve_above is not None and score >= campaign.auto_approve_above:
         return "approved"
