@@ -102,6 +102,11 @@ async def test_an_admin_adds_tests_resends_and_rotates_a_webhook(
         await expect(shown.first).to_contain_text("500")
         await expect(shown.first).to_contain_text("boom")
         await expect(shown.last).to_contain_text("200")
+        # A refresh redraws the log and keeps the attempts the reader opened.
+        drawn = await page.locator(f"tr.delivery[data-id='{broken}']").element_handle()
+        await page.locator("#refresh-log").click()
+        await page.wait_for_function("row => !row.isConnected", arg=drawn)
+        await expect(shown).to_have_count(2)
         log = page.locator("section[aria-labelledby=log-title]")
         shot = await log.screenshot(path=str(SCREENSHOTS / "webhook-log.png"))
         assert len(shot) > 5_000

@@ -219,6 +219,9 @@ function messageLog(hook, problems) {
   const wrapper = h('div', {class: 'message-log'});
   const refreshButton = h('button', {type: 'button', class: 'secondary', id: 'refresh-log',
                                      onclick: () => load(true)}, t('webhooks.refresh'));
+  // Messages whose attempts the reader opened: a refresh redraws the rows and opens them
+  // again, also when it lands while their attempts are still being fetched.
+  const opened = new Set();
 
   async function showAttempts(delivery, cell, button) {
     button.disabled = true;
@@ -249,7 +252,11 @@ function messageLog(hook, problems) {
     const attemptsButton = h('button', {type: 'button', class: 'secondary show-attempts',
       'aria-expanded': 'false', 'aria-label': t('webhooks.showAttemptsOf', {id: delivery.id})},
     t('webhooks.showAttempts'));
-    attemptsButton.addEventListener('click', () => showAttempts(delivery, detail, attemptsButton));
+    attemptsButton.addEventListener('click', () => {
+      opened.add(delivery.id);
+      showAttempts(delivery, detail, attemptsButton);
+    });
+    if (opened.has(delivery.id)) showAttempts(delivery, detail, attemptsButton);
     const resendButton = h('button', {type: 'button', class: 'secondary resend',
       'aria-label': t('webhooks.resendOne', {id: delivery.id})}, t('webhooks.resend'));
     resendButton.addEventListener('click', () => resend(delivery, resendButton));
