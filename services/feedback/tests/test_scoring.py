@@ -909,35 +909,25 @@ def held_out_figures(half: str) -> tuple[dict[str, float], dict[str, dict[str, i
     return figures, result.confusion, all(result.meets_targets().values())
 
 
+# Measured once each (make score-report): what 2026.14 (2026-12-06) still misses of issue
+# 25's targets, per set (docs/benchmarks.md "Quality scoring", 2026.14). Strict, so meeting
+# them fails the mark and the figures get recorded.
+MISSED_2026_14 = {
+    "heldout_2026_12": "spam recall (0.947)",
+    "heldout_2026_12b": "spam recall (0.857)",
+    "heldout_2026_12c": "spam recall (0.912)",
+    "heldout_2026_12e": "reward recall and spam recall (0.879, 0.873)",
+    "heldout_2026_12f": "reward precision and spam recall (0.842, 0.771)",
+    "heldout_2026_12g": "spam recall (0.887)",
+    "heldout_2026_12h": "reward precision and spam recall (0.867, 0.688)",
+}
+
+
 @pytest.mark.parametrize("half", [
-    "heldout",
-    # Measured once each (make score-report): 2026.14 (2026-12-06) still misses issue 25's
-    # spam recall on seven sets, and on 2026-12e reward recall, on 2026-12f and 2026-12h
-    # reward precision (docs/benchmarks.md "Quality scoring", 2026.14). Strict, so meeting
-    # them fails this mark and the figures get recorded.
-    pytest.param("heldout_2026_12", marks=pytest.mark.xfail(
-        strict=True, reason="2026.14 misses issue 25's spam recall on the fresh held-out set"
-                            " (0.947)")),
-    pytest.param("heldout_2026_12b", marks=pytest.mark.xfail(
-        strict=True, reason="2026.14 misses issue 25's spam recall on the 2026-12b set"
-                            " (0.857)")),
-    pytest.param("heldout_2026_12c", marks=pytest.mark.xfail(
-        strict=True, reason="2026.14 misses issue 25's spam recall on the 2026-12c set"
-                            " (0.912)")),
-    "heldout_2026_12d",
-    pytest.param("heldout_2026_12e", marks=pytest.mark.xfail(
-        strict=True, reason="2026.14 misses issue 25's reward recall and spam recall on the"
-                            " 2026-12e set (0.879, 0.873)")),
-    pytest.param("heldout_2026_12f", marks=pytest.mark.xfail(
-        strict=True, reason="2026.14 misses issue 25's reward precision and spam recall on"
-                            " the 2026-12f set (0.842, 0.771)")),
-    pytest.param("heldout_2026_12g", marks=pytest.mark.xfail(
-        strict=True, reason="2026.14 misses issue 25's spam recall on the 2026-12g set"
-                            " (0.887)")),
-    pytest.param("heldout_2026_12h", marks=pytest.mark.xfail(
-        strict=True, reason="2026.14 misses issue 25's reward precision and spam recall on"
-                            " the 2026-12h set (0.867, 0.688)")),
-])
+    pytest.param(half, marks=pytest.mark.xfail(
+        strict=True, reason=f"2026.14 misses issue 25's {MISSED_2026_14[half]} on {half}"))
+    if half in MISSED_2026_14 else half
+    for half in evaluation.HELD_OUT])
 def test_held_out_figures_meet_the_targets(half: str) -> None:
     # Reward precision and recall >= 0.90, spam precision >= 0.90 and recall >= 0.95
     # (issue 25). `make score-report` prints the same figures with latency.
