@@ -57,10 +57,11 @@ def _grams(word: str) -> tuple[str, ...]:
                  for i in range(size - n + 1))
 
 
-def word_features(words: list[str]) -> Counter[str]:
-    """Words and pairs of neighbouring words."""
+def word_features(words: list[str], signals: Iterable[str] = ()) -> Counter[str]:
+    """Words and pairs of neighbouring words, and the rules' signals read like words."""
     counts = Counter(words)
     counts.update(map(" ".join, pairwise(words)))
+    counts.update(map(signal_feature, signals))
     return counts
 
 
@@ -72,15 +73,18 @@ def raw_features(text: str, signals: Iterable[str] = ()) -> tuple[Counter[str], 
     """The counts of char n-grams and of word n-grams (with the rules' signals) before
     weighting."""
     words = tokens(text)
-    counts = word_features(words)
-    counts.update(map(signal_feature, signals))
-    return char_features(words), counts
+    return char_features(words), word_features(words, signals)
 
 
 def signal_feature(name: str) -> str:
     """A signal of the rules (scoring.signals, 2026.12) as the model reads it: like a word,
     but in a form no word or pair of words can take ("<no-first-person>")."""
     return f"<{name.replace(' ', '-')}>"
+
+
+def signal_name(feature: str) -> str | None:
+    """The signal a feature stands for (signal_feature read back), None for a word."""
+    return feature[1:-1].replace("-", " ") if feature.startswith("<") else None
 
 
 def weighted(counts: Mapping[str, int], idf: Mapping[str, float]) -> dict[str, float]:
@@ -189,12 +193,10 @@ class Reading:
     def signal(self, positive: bool) -> str | None:
         """The rules' signal that pushed hardest one way, if any did ("no first person")."""
         pairs = self.weighing.pairs
-        pushes = [(push, feature) for push, feature in zip(pairs.pushes(self.column),
-                                                            pairs.grams, strict=True)
-                  if feature.startswith("<") and push and (push > 0) == positive]
-        if not pushes:
-            return None
-        return max(pushes, key=lambda pf: (abs(pf[0]), pf[1]))[1][1:-1].replace("-", " ")
+        pushes = [(push, name) for push, name in zip(pairs.pushes(self.column),
+                                                      map(signal_name, pairs.grams), strict=True)
+                  if name is not None and push and (push > 0) == positive]
+        return max(pushes, key=lambda pn: (abs(pn[0]), pn[1]))[1] if pushes else None
 
     def signs(self, positive: bool, limit: int = 3) -> list[str]:
         """The words of the text that pushed hardest one way. Each n-gram's push is shared
@@ -262,8 +264,7 @@ class Model:
         judge them."""
         words = tokens(text)
         chars = Counter(chain.from_iterable(map(self.chars.grams, words)))
-        pairs = word_features(words)
-        pairs.update(map(signal_feature, signals))
+        pairs = word_features(words, signals)
         known_pairs = {f: pairs[f] for f in filter(self.pairs.__contains__, pairs)}
         return Weighing(text, words, Group.of(chars, self.chars.weights),
                         Group.of(known_pairs, self.pairs), self.chars)
