@@ -68,20 +68,46 @@ async def near(conn: asyncpg.Connection, widget: str | None, simhash: int,
 
 
 @pytest.mark.parametrize("widget", [None, WIDGET], ids=["without widget", "with widget"])
-async def test_near_duplicate_lookup_reads_only_the_window(
+async def test_near_duplicate_lookup_reads_only_the_window_once_per_campaign(
     feedback_db: asyncpg.Connection, widget: str | None,
 ) -> None:
+    """Three entries of one campaign and one of another: two windows read, each at most
+    WINDOW rows, however many entries the campaigns have."""
+    other = None if widget else WIDGET
     # Prepared statements switch to a generic plan after five runs: check that one too.
     for mode in ("force_custom_plan", "force_generic_plan"):
         await feedback_db.execute(f"SET plan_cache_mode = {mode}")
         raw = await feedback_db.fetchval(
             f"EXPLAIN (ANALYZE, FORMAT JSON) {LOOKUP_SQL}",
-            [TENANT, TENANT], [widget, widget], [12345, 54321], WINDOW, 12)
+            [TENANT] * 4, [widget, widget, other, widget], WINDOW)
         [scan] = scans(plan_of(raw), "entries")
         assert scan["Index Name"] == "entries_campaign_fingerprints", (mode, scan)
-        # Per lookup: the window, however many entries the campaign has.
         assert scan["Actual Loops"] == 2, (mode, scan)
         assert scan["Actual Rows"] <= WINDOW, (mode, scan["Actual Rows"])
+
+
+async def test_near_duplicates_of_one_campaign_share_its_window_and_each_gets_its_own(
+    feedback_db: asyncpg.Connection,
+) -> None:
+    """Fingerprints are stored signed: the distance counts their 64 bits either way. The
+    closest wins; on a tie the earliest entry, the likely original."""
+    first, second, negative = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    base, negative_hash = 0x0123_4567_89AB_CDEF, -0x7EDC_BA98_7654_3210
+    await feedback_db.executemany(
+        "INSERT INTO entries (id, tenant_id, widget_id, body, simhash, created_at, updated_at)"
+        " VALUES ($1, $2, NULL, 'x', $3, now() - $4 * interval '1 second', now())",
+        [(first, TENANT, base ^ 0b11, 0.7), (second, TENANT, base ^ 0b1100, 0.6),
+         (negative, TENANT, negative_hash, 0.5)])
+    found = await look_up(feedback_db, [Lookup(TENANT, None, base ^ 0b1),
+                                        Lookup(TENANT, None, base),
+                                        Lookup(TENANT, None, negative_hash ^ (1 << 62)),
+                                        Lookup(TENANT, None, ~negative_hash)], 12, WINDOW)
+    assert [x.near for x in found] == [
+        [(str(first), base ^ 0b11)],  # one bit away, the later one three
+        [(str(first), base ^ 0b11)],  # two bits from both: the earlier
+        [(str(negative), negative_hash)],
+        [],  # every bit differs
+    ]
 
 
 @pytest.mark.parametrize("widget", [None, WIDGET], ids=["without widget", "with widget"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from decimal import Decimal
@@ -455,45 +456,80 @@ class Looked:
 
 
 LOOKUP_SQL = f"""
-SELECT c.tenant_id AS widget_owner, c.widget_id, c.status, c.reward, c.auto_approve_above,
-       c.auto_reject_below, n.id AS near_id, n.simhash AS near_simhash
-FROM unnest($1::uuid[], $2::uuid[], $3::bigint[]) WITH ORDINALITY AS q(tenant_id, widget_id,
-                                                                      simhash, i)
-LEFT JOIN campaigns c ON c.widget_id = q.widget_id
-LEFT JOIN LATERAL (
+WITH q AS (
+    SELECT * FROM unnest($1::uuid[], $2::uuid[]) WITH ORDINALITY AS q(tenant_id, widget_id, i)
+), campaign_keys AS (
+    SELECT min(i) AS first, tenant_id, coalesce(widget_id, '{NO_CAMPAIGN}'::uuid) AS campaign
+    FROM q GROUP BY tenant_id, campaign
+), windows AS (
     -- One equality on the campaign key (see migration 0005) so the index's order serves
     -- the window: `widget_id IS NULL` would read every entry of the campaign.
-    SELECT recent.id, recent.simhash FROM (
-        SELECT e.id, e.simhash, e.created_at FROM entries e
-        WHERE e.tenant_id = q.tenant_id
-          AND coalesce(e.widget_id, '{NO_CAMPAIGN}'::uuid)
-            = coalesce(q.widget_id, '{NO_CAMPAIGN}'::uuid)
-          AND e.simhash IS NOT NULL
-        ORDER BY e.created_at DESC LIMIT $4) recent
-    WHERE bit_count((recent.simhash # q.simhash)::bit(64)) <= $5
-    ORDER BY bit_count((recent.simhash # q.simhash)::bit(64)), recent.created_at LIMIT 1
-) n ON true
+    SELECT k.first, w.ids, w.simhashes FROM campaign_keys k CROSS JOIN LATERAL (
+        SELECT array_agg(recent.id ORDER BY recent.created_at DESC) AS ids,
+               array_agg(recent.simhash ORDER BY recent.created_at DESC) AS simhashes
+        FROM (SELECT e.id, e.simhash, e.created_at FROM entries e
+              WHERE e.tenant_id = k.tenant_id
+                AND coalesce(e.widget_id, '{NO_CAMPAIGN}'::uuid) = k.campaign
+                AND e.simhash IS NOT NULL
+              ORDER BY e.created_at DESC LIMIT $3) recent) w
+)
+-- Each entry names its campaign's window by the first entry of the campaign; only that
+-- first entry's row carries it.
+SELECT c.tenant_id AS widget_owner, c.widget_id, c.status, c.reward, c.auto_approve_above,
+       c.auto_reject_below, k.first AS campaign_window, windows.ids, windows.simhashes
+FROM q
+JOIN campaign_keys k ON k.tenant_id = q.tenant_id
+                    AND k.campaign = coalesce(q.widget_id, '{NO_CAMPAIGN}'::uuid)
+LEFT JOIN campaigns c ON c.widget_id = q.widget_id
+LEFT JOIN windows ON windows.first = q.i
 ORDER BY q.i
 """
+
+_BITS_64 = (1 << 64) - 1
 
 
 async def look_up(conn: asyncpg.Connection, lookups: list[Lookup], max_distance: int,
                   window: int = 500) -> list[Looked]:
     """For each new entry: its widget's owner and campaign, and the closest fingerprint
-    within `max_distance` bits among its campaign's latest `window` entries. Many entries
-    in one statement (the database compares, one row per entry travels)."""
+    within `max_distance` bits among its campaign's latest `window` entries.
+
+    Many entries in one statement, and each campaign's window read once however many of
+    the entries are for it: a burst of entries for one campaign read the same 500 rows, and
+    PostgreSQL compared each with every entry (a quarter of a millisecond per entry,
+    docs/benchmarks.md). The window's fingerprints travel once per campaign and are
+    compared here, an XOR and a bit count each."""
     rows = await conn.fetch(LOOKUP_SQL, [x.tenant_id for x in lookups],
-                            [x.widget_id for x in lookups], [x.simhash for x in lookups],
-                            window, max_distance)
-    return [_looked(row) for row in rows]
+                            [x.widget_id for x in lookups], window)
+    windows: dict[int, tuple[list[uuid.UUID], list[int]]] = {}
+    found = []
+    for lookup, row in zip(lookups, rows, strict=True):
+        if row["ids"] is not None:
+            windows[row["campaign_window"]] = (row["ids"], row["simhashes"])
+        ids, simhashes = windows.get(row["campaign_window"], ([], []))
+        found.append(_looked(row, _nearest(lookup.simhash, ids, simhashes, max_distance)))
+    return found
 
 
-def _looked(row: asyncpg.Record) -> Looked:
+def _nearest(simhash: int, ids: Sequence[uuid.UUID], simhashes: Sequence[int],
+             max_distance: int) -> list[tuple[str, int]]:
+    """The closest of a window's fingerprints (newest first) within the distance, the
+    earliest on a tie, as [(id, simhash)]; [] when none is that close. Fingerprints are
+    stored signed: the XOR is masked to their 64 bits."""
+    if not simhashes:
+        return []
+    distances = [((other ^ simhash) & _BITS_64).bit_count() for other in simhashes]
+    distance = min(distances)
+    if distance > max_distance:
+        return []
+    at = len(distances) - 1 - distances[::-1].index(distance)
+    return [(str(ids[at]), simhashes[at])]
+
+
+def _looked(row: asyncpg.Record, near: list[tuple[str, int]]) -> Looked:
     owner = row["widget_owner"]
     campaign = None if owner is None else Campaign(
         str(row["widget_id"]), row["status"], row["reward"], row["auto_approve_above"],
         row["auto_reject_below"])
-    near = [] if row["near_id"] is None else [(str(row["near_id"]), int(row["near_simhash"]))]
     return Looked(owner, near, campaign)
 
 
