@@ -242,15 +242,37 @@ def _analyse(raw: str) -> _Text:
 
 
 class _Phrases:
-    """Multi-word phrases, found in one regex pass over the padded text instead of one
-    substring search per phrase."""
+    """Multi-word phrases, found as runs of the text's words: from the first word on, at
+    each word the longest phrase that starts there, then on after it (the phrases found
+    do not overlap). Only texts with a phrase's first word are walked at all; one regex of
+    every phrase over the text, which this replaces and matched the same, cost a tenth of
+    the scorer's time."""
 
     def __init__(self, phrases: Iterable[str]) -> None:
-        ordered = sorted(set(phrases), key=lambda p: (-len(p), p))
-        self._re = re.compile(f"(?<= )(?:{'|'.join(map(re.escape, ordered))})(?= )")
+        by_first: dict[str, list[tuple[str, ...]]] = {}
+        for phrase in sorted(set(phrases)):
+            words = tuple(phrase.split(" "))
+            if not all(words):
+                raise ValueError(f"not a phrase of words: {phrase!r}")
+            by_first.setdefault(words[0], []).append(words)
+        self._by_first = {first: sorted(runs, key=len, reverse=True)
+                          for first, runs in by_first.items()}
+        self._firsts = frozenset(by_first)
 
     def found(self, t: _Text) -> set[str]:
-        return set(self._re.findall(t.padded))
+        if self._firsts.isdisjoint(t.vocabulary):
+            return set()
+        words, by_first, found = t.words, self._by_first, set()
+        i, n = 0, len(words)
+        while i < n:
+            for run in by_first.get(words[i], ()):
+                if words[i:i + len(run)] == run:
+                    found.add(" ".join(run))
+                    i += len(run)
+                    break
+            else:
+                i += 1
+        return found
 
 
 def _mentions(t: _Text, words: frozenset[str], phrases: _Phrases | None = None) -> list[str]:

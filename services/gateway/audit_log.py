@@ -94,12 +94,21 @@ def _uuid_or_none(value: str | None) -> str | None:
         return None
 
 
+# One statement however many rows (a buffer flushed under load holds hundreds): executemany
+# ran the insert once per row, each an executor start in PostgreSQL.
+_COLUMN_TYPES = ("uuid", "timestamptz", "uuid", "uuid", "uuid", "text", "text", "text", "text",
+                 "text", "smallint", "text")
+INSERT_EVENTS_SQL = (
+    f"INSERT INTO audit_events ({', '.join(COLUMNS)}) SELECT * FROM unnest("
+    + ", ".join(f"${i + 1}::{kind}[]" for i, kind in enumerate(_COLUMN_TYPES)) + ")")
+
+
 async def insert_events(pool: asyncpg.Pool | asyncpg.Connection,
                         events: list[AuditEvent]) -> None:
-    await pool.executemany(
-        f"INSERT INTO audit_events ({', '.join(COLUMNS)})"
-        f" VALUES ({', '.join(f'${i + 1}' for i in range(len(COLUMNS)))})",
-        [e.values() for e in events])
+    if not events:
+        return
+    await pool.execute(INSERT_EVENTS_SQL, *map(list, zip(*(e.values() for e in events),
+                                                         strict=True)))
 
 
 class Recorder:
