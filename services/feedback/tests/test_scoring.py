@@ -982,3 +982,24 @@ def test_evaluation_counts_precision_and_recall() -> None:
     assert result.per_class["spam"].f1 == 1.0
     assert result.confusion["good"] == {"good": 1, "low": 1, "spam": 0}
     assert [row.text for row, _ in result.misses] == ["b", "c"]
+
+
+@pytest.mark.parametrize(("phrases", "text", "found"), [
+    # At each word the longest phrase that starts there, then on after it: no overlaps.
+    (("sehr gut", "gut verpackt"), "Sehr gut verpackt!", {"sehr gut"}),
+    (("sehr gut", "sehr gut verpackt"), "sehr gut verpackt", {"sehr gut verpackt"}),
+    (("gut verpackt",), "sehr gut verpackt", {"gut verpackt"}),
+    (("zu klein", "zu groß"), "Ärmel zu klein, Bund zu groß", {"zu klein", "zu groß"}),
+    # Whole words only, and a phrase's first word alone finds nothing.
+    (("size chart",), "the sizechart, the size charts, the size", set()),
+    (("don't fit",), "They don't fit", {"don't fit"}),
+])
+def test_phrases_are_found_as_whole_words_longest_first_without_overlaps(
+    phrases: tuple[str, ...], text: str, found: set[str],
+) -> None:
+    assert scoring._Phrases(phrases).found(scoring._analyse(text)) == found
+
+
+def test_a_phrase_that_is_no_run_of_words_is_refused() -> None:
+    with pytest.raises(ValueError, match="not a phrase of words"):
+        scoring._Phrases(("zu  klein",))
