@@ -133,7 +133,10 @@ def test_the_reference_example_is_good() -> None:
         result.breakdown["specificity"].reason.replace(",", " ").replace("(", " ")
         .replace(")", " ").split())
     assert "unresponsive" in result.breakdown["experience"].reason
-    assert "'checkout'" in result.breakdown["learned"].reason
+    # The rules carry it well past the threshold; the learned head's view of so short an
+    # entry moves with each retrain (2026.14: 0.5x, naming 'checkout'; 2026.15: 0.47).
+    assert result.score >= scoring.GOOD_THRESHOLD + 10
+    assert abs(result.breakdown["learned"].points) <= 10
 
 
 @pytest.mark.parametrize("text", [
@@ -595,7 +598,7 @@ def test_as_dict_matches_the_json_contract() -> None:
     result = score(GERMAN_REVIEW, earlier=[fingerprint("e0", GERMAN_REVIEW)])
     data = json.loads(json.dumps(result.as_dict()))
     assert set(data) == {"score", "label", "components", "language", "duplicate_of", "version"}
-    assert data["version"] == VERSION == "2026.14"
+    assert data["version"] == VERSION == "2026.15"
     assert data["duplicate_of"] == "e0"
     assert data["label"] in ("good", "fair", "poor", "spam")
     for part in data["components"].values():
@@ -867,9 +870,8 @@ def test_the_spam_and_hard_negative_set_is_big_enough() -> None:
 
 # data/README.md: 2026-12c, subtle spam and hard negatives, 2026-12d, genuine entries
 # that address the shop and spam that addresses the reader, and 2026-12e, spam of every
-# kind and the genuine entries that look like it, and 2026-12f, 2026-12g and 2026-12h,
-# written by writers that had read nothing of the scorer or the corpus; all from eleven
-# shop kinds.
+# kind and the genuine entries that look like it, and 2026-12f to 2026-12i, written by
+# writers that had read nothing of the scorer or the corpus; all from eleven shop kinds.
 @pytest.mark.parametrize(("half", "least"), [
     ("heldout_2026_12c", {"spam": 50, "good": 25, "low": 20}),
     ("heldout_2026_12d", {"spam": 25, "good": 35, "low": 25}),
@@ -877,6 +879,7 @@ def test_the_spam_and_hard_negative_set_is_big_enough() -> None:
     ("heldout_2026_12f", {"spam": 65, "good": 45, "low": 25}),
     ("heldout_2026_12g", {"spam": 45, "good": 55, "low": 45}),
     ("heldout_2026_12h", {"spam": 45, "good": 50, "low": 45}),
+    ("heldout_2026_12i", {"spam": 50, "good": 55, "low": 40}),
 ])
 def test_the_later_blind_sets_are_big_and_varied_enough(half: str,
                                                         least: dict[str, int]) -> None:
@@ -909,24 +912,24 @@ def held_out_figures(half: str) -> tuple[dict[str, float], dict[str, dict[str, i
     return figures, result.confusion, all(result.meets_targets().values())
 
 
-# Measured once each (make score-report): what 2026.14 (2026-12-06) still misses of issue
-# 25's targets, per set (docs/benchmarks.md "Quality scoring", 2026.14). Strict, so meeting
+# Measured once each (make score-report): what 2026.15 (2026-12-06) still misses of issue
+# 25's targets, per set (docs/benchmarks.md "Quality scoring", 2026.15). Strict, so meeting
 # them fails the mark and the figures get recorded.
-MISSED_2026_14 = {
-    "heldout_2026_12": "spam recall (0.947)",
-    "heldout_2026_12b": "spam recall (0.857)",
-    "heldout_2026_12c": "spam recall (0.912)",
-    "heldout_2026_12e": "reward recall and spam recall (0.879, 0.873)",
-    "heldout_2026_12f": "reward precision and spam recall (0.842, 0.771)",
-    "heldout_2026_12g": "spam recall (0.887)",
-    "heldout_2026_12h": "reward precision and spam recall (0.867, 0.688)",
+MISSED_2026_15 = {
+    "heldout_2026_12b": "spam recall (0.946)",
+    "heldout_2026_12c": "spam recall (0.947)",
+    "heldout_2026_12e": "reward recall and spam recall (0.879, 0.909)",
+    "heldout_2026_12f": "spam recall (0.871)",
+    "heldout_2026_12g": "spam recall (0.925)",
+    "heldout_2026_12h": "reward precision and spam recall (0.897, 0.708)",
+    "heldout_2026_12i": "spam recall (0.907)",
 }
 
 
 @pytest.mark.parametrize("half", [
     pytest.param(half, marks=pytest.mark.xfail(
-        strict=True, reason=f"2026.14 misses issue 25's {MISSED_2026_14[half]} on {half}"))
-    if half in MISSED_2026_14 else half
+        strict=True, reason=f"2026.15 misses issue 25's {MISSED_2026_15[half]} on {half}"))
+    if half in MISSED_2026_15 else half
     for half in evaluation.HELD_OUT])
 def test_held_out_figures_meet_the_targets(half: str) -> None:
     # Reward precision and recall >= 0.90, spam precision >= 0.90 and recall >= 0.95
@@ -937,28 +940,29 @@ def test_held_out_figures_meet_the_targets(half: str) -> None:
 
 # The shipped scorer on the held-out sets, as recorded in docs/benchmarks.md (one
 # evaluation each), as floors for later versions, with how many genuine entries it called
-# spam as a ceiling. 2026.14 (2026-12-06: 2026.13 retrained with the development rows of
-# 2026-12h; a new grid for the spam head's scale gained too little to change it) against
-# 2026.13, pooled over the nine sets: reward 0.946 / 0.960 -> 0.948 / 0.962, spam
-# 0.991 / 0.868 -> 0.991 / 0.876, shipped by the pooled rule written before the
-# measurement (2026.13's, docs/benchmarks.md). Per set it lowered the reward precision of
-# 2026-12c (0.970 -> 0.941) and 2026-12e (0.967 -> 0.935) and 2026-12b's spam recall
-# (0.875 -> 0.857); everything else held or rose.
+# spam as a ceiling. 2026.15 (2026-12-06: the spam head's maxima chosen leaving one
+# writer's development rows out at a time, the model retrained with 2026-12i's development
+# rows) against 2026.14, pooled over the ten sets: reward 0.939 / 0.966 -> 0.959 / 0.964,
+# spam 0.992 / 0.870 -> 0.990 / 0.916, genuine entries called spam 4 -> 5 of 980, shipped by
+# a rule written before the measurement (docs/benchmarks.md). Per set it lowered reward
+# recall on 2026-12d (0.950 -> 0.925) and spam precision on 2026-12d (0.966 -> 0.933);
+# spam recall rose on eight sets and held on two.
 # Reward precision, reward recall, spam precision, spam recall, per set.
 RECORDED = {half: dict(zip(("reward precision", "reward recall", "spam precision",
                             "spam recall"), figures, strict=True))
             for half, figures in {
                 "heldout": (1.0, 0.966, 1.0, 1.0),
-                "heldout_2026_12": (0.986, 0.947, 1.0, 0.947),
-                "heldout_2026_12b": (0.964, 0.931, 0.98, 0.857),
-                "heldout_2026_12c": (0.941, 0.97, 1.0, 0.912),
-                "heldout_2026_12d": (0.974, 0.95, 0.966, 0.966),
-                "heldout_2026_12e": (0.935, 0.879, 1.0, 0.873),
-                "heldout_2026_12f": (0.842, 1.0, 1.0, 0.771),
-                "heldout_2026_12g": (0.97, 1.0, 1.0, 0.887),
-                "heldout_2026_12h": (0.867, 0.963, 0.943, 0.688),
+                "heldout_2026_12": (0.986, 0.947, 1.0, 0.974),
+                "heldout_2026_12b": (0.964, 0.931, 0.981, 0.946),
+                "heldout_2026_12c": (0.97, 0.97, 1.0, 0.947),
+                "heldout_2026_12d": (0.974, 0.925, 0.933, 0.966),
+                "heldout_2026_12e": (0.967, 0.879, 1.0, 0.909),
+                "heldout_2026_12f": (0.906, 1.0, 1.0, 0.871),
+                "heldout_2026_12g": (0.97, 1.0, 1.0, 0.925),
+                "heldout_2026_12h": (0.897, 0.963, 0.944, 0.708),
+                "heldout_2026_12i": (0.921, 1.0, 1.0, 0.907),
             }.items()}
-GENUINE_CALLED_SPAM = {"heldout_2026_12b": 1, "heldout_2026_12d": 1, "heldout_2026_12h": 2}
+GENUINE_CALLED_SPAM = {"heldout_2026_12b": 1, "heldout_2026_12d": 2, "heldout_2026_12h": 2}
 
 
 @pytest.mark.parametrize("half", evaluation.HELD_OUT)
