@@ -100,7 +100,8 @@ _COLUMN_TYPES = ("uuid", "timestamptz", "uuid", "uuid", "uuid", "text", "text", 
                  "text", "smallint", "text")
 INSERT_EVENTS_SQL = (
     f"INSERT INTO audit_events ({', '.join(COLUMNS)}) SELECT * FROM unnest("
-    + ", ".join(f"${i + 1}::{kind}[]" for i, kind in enumerate(_COLUMN_TYPES)) + ")")
+    + ", ".join(f"${i}::{kind}[]" for i, (_, kind)
+                in enumerate(zip(COLUMNS, _COLUMN_TYPES, strict=True), start=1)) + ")")
 
 
 async def insert_events(pool: asyncpg.Pool | asyncpg.Connection,
