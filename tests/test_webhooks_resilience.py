@@ -106,6 +106,7 @@ async def test_a_hanging_endpoint_leaves_a_healthy_endpoints_latency_alone(
         stuck = len(other.received) - 70
         release.set()
         queued_at = await delivery_queued_at(stack)
+        attempted_at = await delivery_attempted_at(stack)
 
     # End to end (event → received) includes the broker's fetch wait, the same for both
     # phases; the dispatcher's own share (queued → received) is where a hanging endpoint
@@ -113,12 +114,18 @@ async def test_a_hanging_endpoint_leaves_a_healthy_endpoints_latency_alone(
     e2e_alone, e2e_hang = latencies(healthy, alone), latencies(healthy, beside_hang)
     own_alone = dispatch_latencies(healthy, alone, queued_at)
     own_hang = dispatch_latencies(healthy, beside_hang, queued_at)
+    # Where a slow dispatch waits: before its attempt starts (the queue, or the consumer's
+    # transaction, whose start the queued time is) or in the attempt.
+    waited = {phase: [attempted_at[r.webhook_id] - queued_at[r.webhook_id]
+                      for r in healthy.received if r.payload["data"]["event_id"] in sent]
+              for phase, sent in (("alone", alone), ("hang", beside_hang))}
     p50 = {k: statistics.median(v) * 1000 for k, v in (
         ("e2e_alone", e2e_alone), ("e2e_hang", e2e_hang), ("own_alone", own_alone),
-        ("own_hang", own_hang))}
+        ("own_hang", own_hang), ("wait_alone", waited["alone"]), ("wait_hang", waited["hang"]))}
     print(f"\nhealthy endpoint p50, alone vs beside a hanging endpoint:"
           f" event→received {p50['e2e_alone']:.1f} vs {p50['e2e_hang']:.1f} ms;"
-          f" queued→received {p50['own_alone']:.1f} vs {p50['own_hang']:.1f} ms"
+          f" queued→received {p50['own_alone']:.1f} vs {p50['own_hang']:.1f} ms,"
+          f" of it queued→attempted {p50['wait_alone']:.1f} vs {p50['wait_hang']:.1f} ms"
           f" (max {max(own_alone) * 1000:.1f} vs {max(own_hang) * 1000:.1f} ms);"
           f" the hanging endpoint held {stuck} requests")
     assert stuck == 4, "the hanging endpoint gets exactly its own slots"
@@ -129,11 +136,22 @@ async def test_a_hanging_endpoint_leaves_a_healthy_endpoints_latency_alone(
 
 
 async def delivery_queued_at(stack: Stack) -> dict[str, float]:
-    """webhook-id → when the consumer queued the delivery (same host clock)."""
+    """webhook-id → when the consumer queued the delivery (same host clock): the start of
+    its transaction, `now()`."""
+    return await _times(stack, "SELECT id, extract(epoch FROM created_at) AS at"
+                               " FROM webhooks.deliveries")
+
+
+async def delivery_attempted_at(stack: Stack) -> dict[str, float]:
+    """webhook-id → when the dispatcher started its first attempt (same host clock)."""
+    return await _times(stack, "SELECT delivery_id AS id, extract(epoch FROM min(attempted_at))"
+                               " AS at FROM webhooks.attempts GROUP BY delivery_id")
+
+
+async def _times(stack: Stack, sql: str) -> dict[str, float]:
     conn = await asyncpg.connect(stack.database_url)
     try:
-        rows = await conn.fetch(
-            "SELECT id, extract(epoch FROM created_at) AS at FROM webhooks.deliveries")
+        rows = await conn.fetch(sql)
     finally:
         await conn.close()
     return {r["id"]: float(r["at"]) for r in rows}
