@@ -574,6 +574,54 @@ async def test_handed_over_deliveries_are_leased_only_as_far_as_the_slots_go(
     assert leased_by_id == [2]
 
 
+async def test_deliveries_left_by_a_hand_over_go_when_its_slots_empty_before_filling(
+        harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An endpoint with two slots, one busy: of six handed over, one is leased. The busy
+    attempt answers before that one starts, so the endpoint never reaches both slots busy
+    again, and no slot given back is one that work waited for by that measure. The five
+    left must not wait for the poll (here 30 s; it failed CI once at 1 s per delivery)."""
+    first_in, let_go = asyncio.Event(), asyncio.Event()
+
+    async def first_waits(request: web.Request) -> web.StreamResponse:
+        if not first_in.is_set():
+            first_in.set()
+            await let_go.wait()
+        return web.Response()
+
+    claim_ids = deliveries.claim_ids
+    worker = harness.worker(per_endpoint=2, poll_interval=30.0)
+
+    async def after_the_busy_one_answered(pool: asyncpg.Pool, box: SecretBox, ids: list[str],
+                                          **kwargs: Any) -> list[deliveries.Claim]:
+        if first_in.is_set() and not let_go.is_set():
+            let_go.set()
+            await eventually(lambda: _busy(worker), lambda busy: not busy,
+                             what="the busy attempt answered", within=5)
+        return await claim_ids(pool, box, ids, **kwargs)
+
+    monkeypatch.setattr(deliveries, "claim_ids", after_the_busy_one_answered)
+    receiver = Receiver(first_waits)
+
+    async def arrived() -> int:
+        return len(receiver.received)
+
+    async with receiving(receiver), running(worker):
+        await harness.subscribe(receiver)
+        first = list[deliveries.Fresh]()
+        await harness.emit(fresh=first)
+        worker.offer(first)
+        await first_in.wait()
+        fresh = list[deliveries.Fresh]()
+        for _ in range(6):
+            await harness.emit(fresh=fresh)
+        worker.offer(fresh)
+        await eventually(arrived, lambda n: n == 7, what="all seven delivered", within=5)
+
+
+async def _busy(worker: DeliveryWorker) -> int:
+    return sum(worker.slots.busy.values())
+
+
 async def test_a_delivery_due_amid_a_saturated_tenants_backlog_is_claimed(
         harness: Harness) -> None:
     """Tenant B's delivery that comes due amid tenant A's backlog (a retry, or one that

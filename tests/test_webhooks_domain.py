@@ -297,6 +297,19 @@ def test_a_slot_given_back_frees_waiting_work_only_where_a_limit_was_reached() -
     assert not full.give_back("q", "d")
 
 
+def test_a_slot_given_back_where_deliveries_were_left_for_a_round_starts_one() -> None:
+    """Deliveries left for a claim round (beyond the free slots of a hand-over, a round's
+    surplus) go with the next slot given back at their endpoint, full or not; once."""
+    slots = EndpointSlots(per_endpoint=4, total=20)
+    assert slots.take("e", "a") and slots.take("e", "a")
+    slots.leave(["e"])
+    assert slots.give_back("e", "a"), "work was left for this endpoint"
+    assert not slots.give_back("e", "a"), "the round it started takes what was left"
+    assert slots.take("f", "a")
+    slots.leave(["other"])
+    assert not slots.give_back("f", "a"), "work left elsewhere waits for its own endpoint"
+
+
 def test_a_tenants_silent_endpoints_share_a_few_slots_and_its_answering_ones_keep_theirs(
         ) -> None:
     """Attempts to endpoints that have not answered (new, timed out, unreachable) count

@@ -19,7 +19,7 @@ import time
 import uuid
 import zlib
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -205,6 +205,10 @@ class EndpointSlots:
         self.busy: Counter[str] = Counter()
         self.tenants: Counter[str] = Counter()
         self.silent: Counter[str] = Counter()  # by tenant
+        # Endpoints whose due deliveries this process knows it left for a claim round (a
+        # hand-over beyond their free slots, a round's surplus): the next slot given back
+        # there starts a round, full or not.
+        self.left: set[str] = set()
 
     def saturated(self) -> list[uuid.UUID]:
         return [uuid.UUID(s) for s, n in self.busy.items() if n >= self.per_endpoint]
@@ -245,13 +249,25 @@ class EndpointSlots:
         return [f.id for f in fresh
                 if scratch.take(f.subscription_id, f.tenant_id, silent=not f.answering)]
 
+    def leave(self, endpoints: Iterable[str]) -> None:
+        """Due deliveries of these endpoints were left for a claim round."""
+        self.left.update(endpoints)
+
     def give_back(self, endpoint: str, tenant: str, silent: bool = False) -> bool:
         """Whether the slot may let waiting work go: its endpoint, its tenant (or its room for
         silent endpoints) or the whole dispatcher was at its limit, so deliveries may have
-        been left for want of it."""
-        was_full = (self.busy[endpoint] >= self.per_endpoint
-                    or self.tenants[tenant] >= self.per_tenant or not self.free_total()
-                    or (silent and self.silent[tenant] >= self.silent_per_tenant))
+        been left for want of it, or deliveries of the endpoint were left for a round.
+
+        The second matters when the slots emptied before what was left could fill them: of
+        a hand-over of ten with one slot of four busy, three were leased; the busy one
+        answered before they started, so they left the endpoint at three of four, and
+        neither their slots nor any before them came back from a full endpoint. The seven
+        waited for the poll (a second)."""
+        frees_work = (self.busy[endpoint] >= self.per_endpoint
+                      or self.tenants[tenant] >= self.per_tenant or not self.free_total()
+                      or (silent and self.silent[tenant] >= self.silent_per_tenant)
+                      or endpoint in self.left)
+        self.left.discard(endpoint)
         counted = [(self.busy, endpoint), (self.tenants, tenant)]
         if silent:
             counted.append((self.silent, tenant))
@@ -259,7 +275,7 @@ class EndpointSlots:
             counter[key] -= 1
             if counter[key] <= 0:
                 del counter[key]
-        return was_full
+        return frees_work
 
 
 class Slot:
@@ -355,19 +371,25 @@ class DeliveryWorker(Repeating):
             if self._start(claim):
                 await asyncio.sleep(0)
             else:
-                surplus.append(claim.id)
+                surplus.append(claim)
         if surplus:
-            await deliveries.release(self.pool, surplus, self.worker_id)
+            await deliveries.release(self.pool, [claim.id for claim in surplus],
+                                     self.worker_id)
+            self.slots.leave(claim.subscription_id for claim in surplus)
         return len(claims) - len(surplus)
 
     def offer(self, fresh: list[Fresh]) -> None:
         """Deliveries this process's consumer has just committed: those the free slots here
         can take are leased by id and sent at once, without waiting for a claim round. The
-        others wait for a slot (a slot given back starts a claim round); any offered one
-        that could not be leased starts a claim round too."""
+        others wait for a slot: their endpoint's next slot given back starts a claim round
+        (`EndpointSlots.leave`); any offered one that could not be leased starts a claim
+        round too."""
         if self.waker.stopping:
             return
-        self._offered += self.slots.fitting(fresh)
+        fitting = self.slots.fitting(fresh)
+        taken = set(fitting)
+        self.slots.leave(f.subscription_id for f in fresh if f.id not in taken)
+        self._offered += fitting
         if self._offered and (self._taking is None or self._taking.done()):
             self._taking = asyncio.create_task(self._take_offered())
             self._tasks.add(self._taking)
