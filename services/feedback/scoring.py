@@ -146,6 +146,19 @@ class QualityScore:
         }
 
 
+def closest(simhash: int, window: Sequence[int], max_distance: int) -> int | None:
+    """Where in `window` (64-bit fingerprints, signed as stored or not, newest first) the
+    closest to `simhash` within `max_distance` bits is, the earliest on a tie; None when
+    none is that close. How the intake finds an entry's near-duplicate in its campaign."""
+    if not window:
+        return None
+    distances = [((other ^ simhash) % _UINT64).bit_count() for other in window]
+    distance = min(distances)
+    if distance > max_distance:
+        return None
+    return len(distances) - 1 - distances[::-1].index(distance)
+
+
 def fingerprint(entry_id: str, text: str) -> Fingerprint:
     return Fingerprint(entry_id, simhash(text))
 

@@ -19,6 +19,7 @@ from resonanz.shared.outbox import notify_sql, outbox_row
 from resonanz.shared.params import parse_datetime, parse_uuid, path_uuid
 
 from .domain import Campaign, Entry, Reward, reward_of
+from .scoring import closest
 
 
 def _columns(table: str = "", listed: bool = False) -> str:
@@ -485,9 +486,6 @@ LEFT JOIN windows ON windows.first = q.i
 ORDER BY q.i
 """
 
-_BITS_64 = (1 << 64) - 1
-
-
 async def look_up(conn: asyncpg.Connection, lookups: list[Lookup], max_distance: int,
                   window: int = 500) -> list[Looked]:
     """For each new entry: its widget's owner and campaign, and the closest fingerprint
@@ -512,17 +510,9 @@ async def look_up(conn: asyncpg.Connection, lookups: list[Lookup], max_distance:
 
 def _nearest(simhash: int, ids: Sequence[uuid.UUID], simhashes: Sequence[int],
              max_distance: int) -> list[tuple[str, int]]:
-    """The closest of a window's fingerprints (newest first) within the distance, the
-    earliest on a tie, as [(id, simhash)]; [] when none is that close. Fingerprints are
-    stored signed: the XOR is masked to their 64 bits."""
-    if not simhashes:
-        return []
-    distances = [((other ^ simhash) & _BITS_64).bit_count() for other in simhashes]
-    distance = min(distances)
-    if distance > max_distance:
-        return []
-    at = len(distances) - 1 - distances[::-1].index(distance)
-    return [(str(ids[at]), simhashes[at])]
+    """The window's closest fingerprint within the distance as [(id, simhash)], or []."""
+    at = closest(simhash, simhashes, max_distance)
+    return [] if at is None else [(str(ids[at]), simhashes[at])]
 
 
 def _looked(row: asyncpg.Record, near: list[tuple[str, int]]) -> Looked:
