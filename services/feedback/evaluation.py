@@ -16,12 +16,12 @@ addresses the reader, written before the scorer was read (2026.9, trained with i
 development rows, was tried and not shipped), and `heldout_2026_12e`, spam of every kind
 and the genuine entries that look like it (short specific complaints, order numbers,
 prices, the shop's own links), written before the scorer was read and before 2026.10 was
-tuned (2026.10 was tried and not shipped), and `heldout_2026_12f`, `heldout_2026_12g` and
-`heldout_2026_12h` and `heldout_2026_12i`, spam of every kind and genuine entries, written
-by writers who had read no scorer code and no corpus row (2026.12, trained with 12f's
-development rows, was tried and not shipped; 2026.13, 2026.14 and 2026.15, trained with the
-development rows of 12f and 12g, then 12h, then 12i, were shipped). Only `dev` may be read
-row by row while tuning.
+tuned (2026.10 was tried and not shipped), and `heldout_2026_12f`, `heldout_2026_12g`,
+`heldout_2026_12h`, `heldout_2026_12i` and `heldout_2026_12j`, spam of every kind and
+genuine entries, written by writers who had read no scorer code and no corpus row (2026.12,
+trained with 12f's development rows, was tried and not shipped; 2026.13 to 2026.16, trained
+with the development rows of 12f and 12g, then 12h, then 12i, then 12j, were shipped). Only
+`dev` may be read row by row while tuning.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ DATA = Path(__file__).parent / "data"
 CLASSES = ("good", "low", "spam")
 HELD_OUT = ("heldout", "heldout_2026_12", "heldout_2026_12b", "heldout_2026_12c",
             "heldout_2026_12d", "heldout_2026_12e", "heldout_2026_12f", "heldout_2026_12g",
-            "heldout_2026_12h", "heldout_2026_12i")
+            "heldout_2026_12h", "heldout_2026_12i", "heldout_2026_12j")
 HALVES = ("dev", *HELD_OUT)
 _AS_CLASS = {"good": "good", "fair": "low", "poor": "low", "spam": "spam"}
 

@@ -56,7 +56,7 @@ from typing import Literal
 # Absolute, so that tools/score_report.py --scorer can load this file by its path.
 from resonanz.feedback import learned
 
-VERSION = "2026.15"
+VERSION = "2026.16"
 
 Label = Literal["good", "fair", "poor", "spam"]
 Language = Literal["de", "en", "unknown"]
@@ -1462,10 +1462,7 @@ def _decisive_spam(t: _Text, substance: int) -> str | None:
     insults = _mentions(t, _INSULTS | _inflected_insults(t), _INSULT_PHRASES)
     if insults and substance < 14 and len(t.words) <= 12:
         return f"insults without content{_listed(insults)}"
-    copied = _copied_product_text(t)
-    if copied:
-        return copied
-    return None
+    return _copied_product_text(t) or _copied_shop_text(t)
 
 
 _SPEC_KEY_RE = re.compile(r"(?:^|[.,;]\s*)[A-ZÄÖÜa-zäöü][\w ()/-]{1,30}:\s")
@@ -1501,6 +1498,53 @@ def _copied_product_text(t: _Text) -> str | None:
     if len(copy) >= 2:
         return f"copied product text (marketing copy{_listed(copy)})"
     return None
+
+
+# 2026.16: the shop's own texts pasted under their heading: shipping and return policies,
+# assembly or planting instructions, safety warnings. Customers write such headings too
+# ("Achtung: fällt klein aus", "Rückgabe: hat geklappt, wir haben ..."), so the heading
+# alone decides nothing: the shop's voice ("we", "wir") or field names in a long policy
+# text (a customer asks the shop "Können Sie ...", so the formal "Sie" tells nothing), or
+# numbered steps, field names or safety phrases in an instruction or warning, with nobody
+# speaking for themselves.
+_POLICY_HEADINGS = (
+    "shipping", "delivery information", "returns", "return policy", "refund", "versand",
+    "lieferbedingungen", "lieferinformationen", "lieferung", "rückgabe", "rücksendung",
+    "widerruf", "garantie", "warranty", "gewährleistung",
+)
+_INSTRUCTION_HEADINGS = (
+    "aufbauanleitung", "montageanleitung", "pflanzanleitung", "anleitung", "instructions",
+    "assembly", "care instructions", "sicherheitshinweis", "safety", "warnhinweis",
+    "warning", "warnung", "achtung", "caution", "vorsicht", "hinweis",
+)
+_POLICY_MIN_WORDS = 25
+_HEADING_RE = re.compile(r"\s*([^\W\d_][^:!\n]{1,30}?)\s*[:!]")
+_FIRST_PERSON_SINGULAR = frozenset({
+    "i", "me", "my", "mine", "i'm", "i've", "ich", "mir", "mich", "mein", "meine", "meinen",
+    "meinem", "meiner", "hab", "habe",
+})
+_SHOP_VOICE = _FIRST_PERSON - _FIRST_PERSON_SINGULAR
+_NUMBERED_STEP_RE = re.compile(r"(?:^|\s)\d{1,2}[.)]\s+[A-ZÄÖÜ]")
+_SAFETY_PHRASES = _Phrases((
+    "choking hazard", "small parts", "kleinteile", "erstickungsgefahr", "not for children",
+    "nicht für kinder", "keep out of reach", "außerhalb der reichweite", "unter aufsicht",
+    "under adult supervision", "verschluckbare",
+))
+
+
+def _copied_shop_text(t: _Text) -> str | None:
+    heading = _HEADING_RE.match(t.lower)
+    if heading is None or _FIRST_PERSON_SINGULAR & t.vocabulary:
+        return None
+    name = heading[1]
+    fields = len(_SPEC_KEY_RE.findall(t.raw))
+    if name.startswith(_POLICY_HEADINGS):
+        policy = len(t.words) >= _POLICY_MIN_WORDS and (_SHOP_VOICE & t.vocabulary or fields >= 2)
+        return f"copied shop text (a policy under {name!r})" if policy else None
+    instructions = (name.startswith(_INSTRUCTION_HEADINGS) and not _FIRST_PERSON & t.vocabulary
+                    and (len(_NUMBERED_STEP_RE.findall(t.raw)) >= 3 or fields >= 2
+                         or _SAFETY_PHRASES.found(t)))
+    return f"copied shop text (instructions or a warning under {name!r})" if instructions else None
 
 
 def _count_links(lower: str) -> int:

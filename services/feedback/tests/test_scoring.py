@@ -134,7 +134,8 @@ def test_the_reference_example_is_good() -> None:
         .replace(")", " ").split())
     assert "unresponsive" in result.breakdown["experience"].reason
     # The rules carry it well past the threshold; the learned head's view of so short an
-    # entry moves with each retrain (2026.14: 0.5x, naming 'checkout'; 2026.15: 0.47).
+    # entry moves with each retrain (2026.14: 0.5x, naming 'checkout'; 2026.15: 0.47; 2026.16:
+    # 0.53, naming 'checkout', 'button', 'safari').
     assert result.score >= scoring.GOOD_THRESHOLD + 10
     assert abs(result.breakdown["learned"].points) <= 10
 
@@ -598,7 +599,7 @@ def test_as_dict_matches_the_json_contract() -> None:
     result = score(GERMAN_REVIEW, earlier=[fingerprint("e0", GERMAN_REVIEW)])
     data = json.loads(json.dumps(result.as_dict()))
     assert set(data) == {"score", "label", "components", "language", "duplicate_of", "version"}
-    assert data["version"] == VERSION == "2026.15"
+    assert data["version"] == VERSION == "2026.16"
     assert data["duplicate_of"] == "e0"
     assert data["label"] in ("good", "fair", "poor", "spam")
     for part in data["components"].values():
@@ -671,7 +672,7 @@ def test_the_learned_component_names_the_words_that_weighed_most() -> None:
     assert signs, specific.reason
     assert set(signs.groups()) <= {"schuhe", "nummer", "kleiner", "trage", "musste",
                                    "umtauschen", "umtausch", "unkompliziert",
-                                   "rücksendeetikett", "paket", "fallen", "sonst", "lief"}
+                                   "rücksendeetikett", "paket", "fallen", "sonst", "lief", "42"}
     # 2026.12 on: the heads also read the rules' signals, and name the one that weighed most.
     assert specific.reason.endswith("; of the rules' signals: an experience")
     assert "strongest signs against: 'alles', 'gerne', 'wieder'" in generic.reason
@@ -912,24 +913,25 @@ def held_out_figures(half: str) -> tuple[dict[str, float], dict[str, dict[str, i
     return figures, result.confusion, all(result.meets_targets().values())
 
 
-# Measured once each (make score-report): what 2026.15 (2026-12-06) still misses of issue
-# 25's targets, per set (docs/benchmarks.md "Quality scoring", 2026.15). Strict, so meeting
+# Measured once each (make score-report): what 2026.16 (2026-12-06) still misses of issue
+# 25's targets, per set (docs/benchmarks.md "Quality scoring", 2026.16). Strict, so meeting
 # them fails the mark and the figures get recorded.
-MISSED_2026_15 = {
-    "heldout_2026_12b": "spam recall (0.946)",
+MISSED_2026_16 = {
+    "heldout_2026_12b": "spam recall (0.929)",
     "heldout_2026_12c": "spam recall (0.947)",
-    "heldout_2026_12e": "reward recall and spam recall (0.879, 0.909)",
-    "heldout_2026_12f": "spam recall (0.871)",
+    "heldout_2026_12e": "spam recall (0.945)",
+    "heldout_2026_12f": "spam recall (0.900)",
     "heldout_2026_12g": "spam recall (0.925)",
-    "heldout_2026_12h": "reward precision and spam recall (0.897, 0.708)",
-    "heldout_2026_12i": "spam recall (0.907)",
+    "heldout_2026_12h": "reward precision and spam recall (0.881, 0.708)",
+    "heldout_2026_12i": "spam recall (0.926)",
+    "heldout_2026_12j": "spam recall (0.934)",
 }
 
 
 @pytest.mark.parametrize("half", [
     pytest.param(half, marks=pytest.mark.xfail(
-        strict=True, reason=f"2026.15 misses issue 25's {MISSED_2026_15[half]} on {half}"))
-    if half in MISSED_2026_15 else half
+        strict=True, reason=f"2026.16 misses issue 25's {MISSED_2026_16[half]} on {half}"))
+    if half in MISSED_2026_16 else half
     for half in evaluation.HELD_OUT])
 def test_held_out_figures_meet_the_targets(half: str) -> None:
     # Reward precision and recall >= 0.90, spam precision >= 0.90 and recall >= 0.95
@@ -940,29 +942,32 @@ def test_held_out_figures_meet_the_targets(half: str) -> None:
 
 # The shipped scorer on the held-out sets, as recorded in docs/benchmarks.md (one
 # evaluation each), as floors for later versions, with how many genuine entries it called
-# spam as a ceiling. 2026.15 (2026-12-06: the spam head's maxima chosen leaving one
-# writer's development rows out at a time, the model retrained with 2026-12i's development
-# rows) against 2026.14, pooled over the ten sets: reward 0.939 / 0.966 -> 0.959 / 0.964,
-# spam 0.992 / 0.870 -> 0.990 / 0.916, genuine entries called spam 4 -> 5 of 980, shipped by
-# a rule written before the measurement (docs/benchmarks.md). Per set it lowered reward
-# recall on 2026-12d (0.950 -> 0.925) and spam precision on 2026-12d (0.966 -> 0.933);
-# spam recall rose on eight sets and held on two.
+# spam as a ceiling. 2026.16 (2026-12-06: a rule for the shop's own texts pasted under
+# their heading, the model retrained with 2026-12j's development rows) against 2026.15,
+# pooled over the eleven sets: reward 0.956 / 0.967 -> 0.970 / 0.966, spam 0.991 / 0.918
+# -> 0.989 / 0.927, genuine entries called spam 5 -> 6 of 1,075, shipped by a rule written
+# before the measurement (docs/benchmarks.md). Per set it lowered reward recall on 2026-12
+# (0.947 -> 0.934) and 2026-12c (0.970 -> 0.939), spam recall on 2026-12b (0.946 -> 0.929)
+# and reward precision on 2026-12h (0.897 -> 0.881), and called one more genuine entry
+# spam on 2026-12c.
 # Reward precision, reward recall, spam precision, spam recall, per set.
 RECORDED = {half: dict(zip(("reward precision", "reward recall", "spam precision",
                             "spam recall"), figures, strict=True))
             for half, figures in {
                 "heldout": (1.0, 0.966, 1.0, 1.0),
-                "heldout_2026_12": (0.986, 0.947, 1.0, 0.974),
-                "heldout_2026_12b": (0.964, 0.931, 0.981, 0.946),
-                "heldout_2026_12c": (0.97, 0.97, 1.0, 0.947),
-                "heldout_2026_12d": (0.974, 0.925, 0.933, 0.966),
-                "heldout_2026_12e": (0.967, 0.879, 1.0, 0.909),
-                "heldout_2026_12f": (0.906, 1.0, 1.0, 0.871),
+                "heldout_2026_12": (0.986, 0.934, 1.0, 0.974),
+                "heldout_2026_12b": (0.964, 0.931, 0.981, 0.929),
+                "heldout_2026_12c": (0.969, 0.939, 0.982, 0.947),
+                "heldout_2026_12d": (1.0, 0.925, 0.935, 1.0),
+                "heldout_2026_12e": (0.968, 0.909, 1.0, 0.945),
+                "heldout_2026_12f": (0.98, 1.0, 1.0, 0.9),
                 "heldout_2026_12g": (0.97, 1.0, 1.0, 0.925),
-                "heldout_2026_12h": (0.897, 0.963, 0.944, 0.708),
-                "heldout_2026_12i": (0.921, 1.0, 1.0, 0.907),
+                "heldout_2026_12h": (0.881, 0.963, 0.944, 0.708),
+                "heldout_2026_12i": (0.951, 1.0, 1.0, 0.926),
+                "heldout_2026_12j": (0.983, 1.0, 1.0, 0.934),
             }.items()}
-GENUINE_CALLED_SPAM = {"heldout_2026_12b": 1, "heldout_2026_12d": 2, "heldout_2026_12h": 2}
+GENUINE_CALLED_SPAM = {"heldout_2026_12b": 1, "heldout_2026_12c": 1, "heldout_2026_12d": 2,
+                       "heldout_2026_12h": 2}
 
 
 @pytest.mark.parametrize("half", evaluation.HELD_OUT)
@@ -986,6 +991,46 @@ def test_evaluation_counts_precision_and_recall() -> None:
     assert result.per_class["spam"].f1 == 1.0
     assert result.confusion["good"] == {"good": 1, "low": 1, "spam": 0}
     assert [row.text for row, _ in result.misses] == ["b", "c"]
+
+
+@pytest.mark.parametrize("text", [
+    "Versandinformationen: Die Lieferung erfolgt innerhalb Deutschlands mit DHL. Die "
+    "Lieferzeit beträgt 2-4 Werktage. Ab einem Bestellwert von 49 € liefern wir "
+    "versandkostenfrei, darunter berechnen wir eine Pauschale von 4,95 €.",
+    "Return policy: Items can be returned within 30 days of delivery in their original "
+    "packaging. We refund the purchase price to the original payment method within 14 days "
+    "of receiving the parcel; return shipping is free for orders over 50 euros.",
+    "Montageanleitung: 1. Seitenteile auf eine weiche Unterlage legen. 2. Böden mit den "
+    "Dübeln einsetzen. 3. Rückwand einschieben und festnageln. 4. Kippsicherung anbringen.",
+    "Warnung! Nicht für Kinder unter 36 Monaten geeignet. Enthält verschluckbare "
+    "Kleinteile. Erstickungsgefahr.",
+    "Care instructions: Wash: 30 degrees, inside out. Dry: flat, away from direct heat.",
+])
+def test_the_shops_own_texts_under_their_heading_are_spam(text: str) -> None:
+    result = score(text, rating=5)
+    assert result.label == "spam", result.breakdown["spam"].reason
+    assert result.breakdown["spam"].reason.startswith("spam: copied shop text")
+
+
+@pytest.mark.parametrize("text", [
+    # A customer's heading, a family's "wir", a warning to other buyers, a request to the
+    # shop in its formal "Sie": feedback, whatever heading it starts with.
+    "Achtung: fällt zwei Nummern kleiner aus!",
+    "Rückgabe: hat super geklappt, wir haben das Geld nach 3 Tagen zurück bekommen.",
+    "Achtung: Kleinteile! Unser Sohn (2) hat fast eins verschluckt, bitte den Warnhinweis "
+    "größer auf die Verpackung drucken.",
+    "Warning: the zip broke after two weeks and we had to send it back, the return label "
+    "was missing from the parcel and nobody answered our emails for a week.",
+    "Versand: Können Sie bitte endlich ein Retourenlabel beilegen? Jedes Mal muss man das "
+    "selbst ausdrucken, und das Paket kam diesmal auch noch nach neun Tagen statt drei an, "
+    "obwohl Express bezahlt war.",
+    "Shipping: I paid for express on Monday and the parcel arrived on Friday, the tracking "
+    "page showed 'label created' for three days. Please check with your carrier.",
+])
+def test_a_customers_heading_alone_is_no_copied_shop_text(text: str) -> None:
+    result = score(text, rating=2)
+    assert result.label != "spam", result.breakdown["spam"].reason
+    assert "copied shop text" not in result.breakdown["spam"].reason
 
 
 @pytest.mark.parametrize(("phrases", "text", "found"), [
