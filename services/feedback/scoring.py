@@ -1518,7 +1518,10 @@ _INSTRUCTION_HEADINGS = (
     "warning", "warnung", "achtung", "caution", "vorsicht", "hinweis",
 )
 _POLICY_MIN_WORDS = 25
-_HEADING_RE = re.compile(r"\s*([^\W\d_][^:!\n]{1,30}?)\s*[:!]")
+# A heading of up to four words that ends in a colon (a policy's) or a colon or "!" (a
+# warning's: "Achtung!"); "Lieferung war schnell! Wir ..." is a sentence, no heading.
+_HEADING_RE = re.compile(r"\s*([^\W\d_][^:!\n]{1,30}?)\s*([:!])")
+_HEADING_MAX_WORDS = 4
 _FIRST_PERSON_SINGULAR = frozenset({
     "i", "me", "my", "mine", "i'm", "i've", "ich", "mir", "mich", "mein", "meine", "meinen",
     "meinem", "meiner", "hab", "habe",
@@ -1534,11 +1537,12 @@ _SAFETY_PHRASES = _Phrases((
 
 def _copied_shop_text(t: _Text) -> str | None:
     heading = _HEADING_RE.match(t.lower)
-    if heading is None or _FIRST_PERSON_SINGULAR & t.vocabulary:
+    if (heading is None or heading[1].count(" ") >= _HEADING_MAX_WORDS
+            or _FIRST_PERSON_SINGULAR & t.vocabulary):
         return None
     name = heading[1]
     fields = len(_SPEC_KEY_RE.findall(t.raw))
-    if name.startswith(_POLICY_HEADINGS):
+    if name.startswith(_POLICY_HEADINGS) and heading[2] == ":":
         policy = len(t.words) >= _POLICY_MIN_WORDS and (_SHOP_VOICE & t.vocabulary or fields >= 2)
         return f"copied shop text (a policy under {name!r})" if policy else None
     instructions = (name.startswith(_INSTRUCTION_HEADINGS) and not _FIRST_PERSON & t.vocabulary

@@ -1016,6 +1016,9 @@ def test_the_shops_own_texts_under_their_heading_are_spam(text: str) -> None:
     # A customer's heading, a family's "wir", a warning to other buyers, a request to the
     # shop in its formal "Sie": feedback, whatever heading it starts with.
     "Achtung: fällt zwei Nummern kleiner aus!",
+    "Lieferung war super schnell! Wir haben den Tisch am Samstag bestellt und am Dienstag "
+    "stand er schon bei uns im Wohnzimmer, die Fahrer haben ihn sogar hochgetragen und "
+    "die Verpackung wieder mitgenommen.",
     "Rückgabe: hat super geklappt, wir haben das Geld nach 3 Tagen zurück bekommen.",
     "Achtung: Kleinteile! Unser Sohn (2) hat fast eins verschluckt, bitte den Warnhinweis "
     "größer auf die Verpackung drucken.",
