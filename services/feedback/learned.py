@@ -122,8 +122,10 @@ _IDF = itemgetter(0)
 Indices = npt.NDArray[np.intp]
 Floats = npt.NDArray[np.float64]
 _NO_ROWS: Indices = np.zeros(0, dtype=np.intp)
-# 1 + log(count) for every count a char n-gram can reach in MAX_CHARS characters.
-_TF_OF_COUNT: Floats = np.array([0.0, *(1 + math.log(c) for c in range(1, MAX_CHARS + 1))])
+# 1 + log(count), as math.log gives it, for every count a char n-gram can reach: the first
+# MAX_CHARS characters, lower-cased (which can lengthen them), hold fewer than 2 * MAX_CHARS
+# n-grams of one kind; counts beyond the table (none) would read its last value.
+_TF_OF_COUNT: Floats = np.array([0.0, *(1 + math.log(c) for c in range(1, 4 * MAX_CHARS + 1))])
 
 
 class Table:
@@ -139,20 +141,24 @@ class Table:
         self.columns: Floats = np.array(list(weights.values()), dtype=np.float64).T.copy()
         self.size = len(index)
 
-        def rows(grams: Iterable[str]) -> Indices:
-            return np.fromiter((index[g] for g in grams if g in index), dtype=np.intp)
+        def rows(grams: Iterable[str], ascending: bool = False) -> Indices:
+            found = np.fromiter((index[g] for g in grams if g in index), dtype=np.intp)
+            if ascending:
+                found.sort()
+            found.flags.writeable = False  # cached and shared by every entry with the word
+            return found
 
         self.grams: Callable[[str], Indices] = lru_cache(_PER_WORD_LIMIT)(
             lambda word: rows(_grams(word)))
         self.gram_set: Callable[[str], Indices] = lru_cache(_PER_WORD_LIMIT)(
-            lambda word: np.sort(rows(_gram_set(word))))
+            lambda word: rows(_gram_set(word), ascending=True))
 
     def weigh(self, words: Sequence[str]) -> Chars:
         """The entry's known char n-grams: sublinear tf * idf, scaled to unit length."""
         found = [self.grams(word) for word in words]
         rows, counts = np.unique(np.concatenate(found) if found else _NO_ROWS,
                                  return_counts=True)
-        values = _TF_OF_COUNT[counts] * self.columns[0][rows]
+        values = _TF_OF_COUNT[np.minimum(counts, len(_TF_OF_COUNT) - 1)] * self.columns[0][rows]
         norm = math.sqrt(float(values @ values))
         return Chars(rows, values / norm if norm else values, self)
 

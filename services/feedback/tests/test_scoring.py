@@ -729,6 +729,22 @@ def test_one_weighing_gives_each_head_the_probability_of_the_trained_features(
     assert weigh.call_args.args[1:] == (text, told)
 
 
+@pytest.mark.parametrize("text", [
+    "a " * 5000,  # one n-gram as often as MAX_CHARS allows
+    "\u0130" * 5000,  # lower-casing doubles it: "i" and a combining dot, 2,000 words
+    "aa" * 3000,  # 40-letter words, one n-gram 39 times in each
+    "x",
+    "",
+])
+def test_the_heads_weigh_any_text_up_to_the_bounds_of_their_counts(text: str) -> None:
+    weighing = learned.load(VERSION).weigh(text)
+    for head in learned.HEADS:
+        reading = learned.load(VERSION, head).judge(weighing)
+        assert 0.0 < reading.probability < 1.0
+        reading.signs(True)
+        reading.signs(False)
+
+
 def test_a_head_refuses_an_entry_weighed_with_other_weights() -> None:
     document = json.loads(learned.MODEL_PATH.read_text(encoding="utf-8"))
     other = learned.from_dict(document, "spam")
