@@ -139,7 +139,6 @@ class Table:
         index = {gram: row for row, gram in enumerate(weights)}
         # columns[0] the idf, columns[1] and [2] the heads' coefficients (HEADS order).
         self.columns: Floats = np.array(list(weights.values()), dtype=np.float64).T.copy()
-        self.size = len(index)
 
         def rows(grams: Iterable[str], ascending: bool = False) -> Indices:
             found = np.fromiter((index[g] for g in grams if g in index), dtype=np.intp)
@@ -213,7 +212,10 @@ class Weighing:
     words: list[str]  # as the model reads them (digits as 0)
     chars: Chars
     pairs: Group
-    table: Table
+
+    @property
+    def table(self) -> Table:
+        return self.chars.table
 
     @cached_property
     def written(self) -> dict[str, str]:
@@ -225,24 +227,20 @@ class Weighing:
         return written
 
     @cached_property
-    def shared_by(self) -> Indices:
-        """Per row of the table: how many distinct words of the entry have that char n-gram
-        (1 where none has it, so that dividing by it is safe)."""
-        sets = [self.table.gram_set(word) for word in self.written]
-        owners = np.bincount(np.concatenate(sets) if sets else _NO_ROWS,
-                             minlength=self.table.size)
-        return np.maximum(owners, 1)
-
-    @cached_property
-    def telling(self) -> tuple[list[str], Indices, Indices]:
-        """The words worth naming in a reason that have known char n-grams, the rows of
-        their n-grams one word after another, and where each word's rows start."""
-        words = [word for word, first in self.written.items()
-                 if _telling(first) and len(self.table.gram_set(word))]
-        sets = [self.table.gram_set(word) for word in words]
-        if not sets:
-            return [], _NO_ROWS, _NO_ROWS
-        return words, np.concatenate(sets), np.cumsum([0, *map(len, sets[:-1])])
+    def telling(self) -> tuple[list[str], Indices, Indices, Indices]:
+        """The words worth naming in a reason, and for each known char n-gram of theirs: its
+        place among the entry's n-grams (`chars.rows`), which of the words has it, and how
+        many distinct words of the entry have it."""
+        rows, table = self.chars.rows, self.table
+        places: dict[str, Indices] = {word: np.searchsorted(rows, table.gram_set(word))
+                                      for word in self.written}
+        owners = np.bincount(np.concatenate(list(places.values())) if places else _NO_ROWS,
+                             minlength=len(rows))
+        words = [word for word, first in self.written.items() if _telling(first)]
+        theirs = [places[word] for word in words]
+        where = np.concatenate(theirs) if theirs else _NO_ROWS
+        return words, where, np.repeat(np.arange(len(words)), [t.size for t in theirs]), \
+            owners[where]
 
 
 @dataclass(frozen=True)
@@ -274,18 +272,12 @@ class Reading:
         """Each telling word's share of the logit: its own push as a word, the pushes of its
         char n-grams divided among the words that have them, half of each pair's."""
         weighing, column = self.weighing, self.column
-        chars = weighing.chars
-        per_row = np.zeros(chars.table.size)
-        per_row[chars.rows] = chars.pushes(column)
-        words, rows, starts = weighing.telling
-        shares = (np.add.reduceat(per_row[rows] / weighing.shared_by[rows], starts).tolist()
-                  if words else [])
+        words, where, word_of, owners = weighing.telling
+        shares = np.bincount(word_of, weights=weighing.chars.pushes(column)[where] / owners,
+                             minlength=len(words))
         pairs = dict(zip(weighing.pairs.grams, weighing.pairs.pushes(column), strict=True))
         push = {word: pairs.get(word, 0.0) + share
-                for word, share in zip(words, shares, strict=True)}
-        for word, first in weighing.written.items():
-            if word not in push and _telling(first):
-                push[word] = pairs.get(word, 0.0)
+                for word, share in zip(words, shares.tolist(), strict=True)}
         for pair, value in pairs.items():
             if " " in pair:
                 a, b = pair.split(" ")
@@ -331,8 +323,7 @@ class Model:
         words = tokens(text)
         pairs = word_features(words, signals)
         known_pairs = {f: pairs[f] for f in filter(self.pairs.__contains__, pairs)}
-        return Weighing(text, words, self.chars.weigh(words),
-                        Group.of(known_pairs, self.pairs), self.chars)
+        return Weighing(text, words, self.chars.weigh(words), Group.of(known_pairs, self.pairs))
 
     def judge(self, weighing: Weighing) -> Reading:
         if weighing.table is not self.chars:

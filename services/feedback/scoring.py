@@ -49,7 +49,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from itertools import pairwise
 from typing import Literal
 
@@ -236,6 +236,11 @@ class _Text:
     vocabulary: frozenset[str]
     padded: str  # " w1 w2 ... " so phrases can be found with `in`, not a regex per phrase
     sentences: int  # sentences with at least three words
+
+    @cached_property
+    def field_names(self) -> int:
+        """How many "Name: " fields the text has, as a spec sheet or a policy lists them."""
+        return len(_SPEC_KEY_RE.findall(self.raw))
 
 
 def _with_answers(text: str, answers: Mapping[str, object] | None) -> str:
@@ -1097,7 +1102,7 @@ def _business_kind(t: _Text) -> str | None:
 
 def _specification_kind(t: _Text) -> str | None:
     units = len(_SPEC_UNIT_RE.findall(t.lower))
-    fields = len(_SPEC_KEY_RE.findall(t.raw)) + sum(map(t.raw.count, _SPEC_SEPARATORS))
+    fields = t.field_names + sum(map(t.raw.count, _SPEC_SEPARATORS))
     listed = (units >= 2 and fields) or units >= 4 or fields >= 2
     if not listed or _COMPARISON_WORDS & t.vocabulary:
         return None
@@ -1490,7 +1495,7 @@ _COPY_PHRASES = _Phrases((
 def _copied_product_text(t: _Text) -> str | None:
     if _FIRST_PERSON & t.vocabulary:
         return None
-    keys = len(_SPEC_KEY_RE.findall(t.raw))
+    keys = t.field_names
     heading = next((h for h in _SPEC_HEADINGS if t.lower.startswith(h)), None)
     if (heading and keys >= 1) or keys >= 3:
         return "copied product text (attribute list" + (f", {heading!r}" if heading else "") + ")"
@@ -1541,7 +1546,7 @@ def _copied_shop_text(t: _Text) -> str | None:
             or _FIRST_PERSON_SINGULAR & t.vocabulary):
         return None
     name = heading[1]
-    fields = len(_SPEC_KEY_RE.findall(t.raw))
+    fields = t.field_names
     if name.startswith(_POLICY_HEADINGS) and heading[2] == ":":
         policy = len(t.words) >= _POLICY_MIN_WORDS and (_SHOP_VOICE & t.vocabulary or fields >= 2)
         return f"copied shop text (a policy under {name!r})" if policy else None
