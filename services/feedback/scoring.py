@@ -56,7 +56,7 @@ from typing import Literal
 # Absolute, so that tools/score_report.py --scorer can load this file by its path.
 from resonanz.feedback import learned
 
-VERSION = "2026.16"
+VERSION = "2026.18"
 
 Label = Literal["good", "fair", "poor", "spam"]
 Language = Literal["de", "en", "unknown"]
@@ -1296,6 +1296,13 @@ _THROWAWAY_TLD_RE = re.compile(
 _PERCENT_OFF_RE = re.compile(r"\d\s?%\s?off\b")
 _PERCENT_RE = re.compile(r"\d\s?%")
 _MONEY_RE = re.compile(r"(?:[$€£]\s?\d|\d\s?(?:[$€£]|euro\b|eur\b|dollar))")
+# 2026.17: a sum the writer says they paid or were charged ("Paid £30 extra for assembly",
+# "49 € bezahlt und ...") is part of what they report, not an offer; an offer's amounts are
+# ones nobody paid yet ("only 29€", "pay the 2.99 EUR fee").
+_PAID_WORDS = frozenset({
+    "paid", "payed", "charged", "refunded", "bezahlt", "bezahlte", "gezahlt", "zahlte",
+    "abgebucht", "berechnet", "erstattet",
+})
 _SHOUTING_RE = re.compile(r"[!?]{3,}")
 _UPPER_RUN_RE = re.compile(r"[A-ZÄÖÜ]+")
 _EMOJI_RE = re.compile("[\U0001f000-\U0001faff\u2600-\u27bf]")
@@ -1387,7 +1394,7 @@ def _spam(t: _Text, substance: int, experience: int) -> ComponentScore:
     handle = _HANDLE_RE.search(t.lower) is not None and not email
     promo = _mentions(t, _PROMO_WORDS, _PROMO_PHRASES)
     promo += ["% off"] if _PERCENT_OFF_RE.search(t.lower) else []
-    money = _MONEY_RE.search(t.lower) is not None
+    money = _offered_money(t.lower)
     messenger = sorted(_MESSENGERS & t.vocabulary)
     contact = links + email + phone + handle + bool(messenger)
     throwaway = _THROWAWAY_TLD_RE.search(t.lower)
@@ -1431,6 +1438,17 @@ def _spam(t: _Text, substance: int, experience: int) -> ComponentScore:
     return ComponentScore(points, 0, SPAM_MIN, reason)
 
 
+def _offered_money(lower: str) -> bool:
+    """Whether the text names a money amount that is not one the writer paid: within three
+    words before it or two after it, none of _PAID_WORDS."""
+    for amount in _MONEY_RE.finditer(lower):
+        near = (_WORD_RE.findall(lower[max(0, amount.start() - 40):amount.start()])[-3:]
+                + _WORD_RE.findall(lower[amount.end():amount.end() + 30])[:2])
+        if not _PAID_WORDS.intersection(near):
+            return True
+    return False
+
+
 def _decisive_spam(t: _Text, substance: int) -> str | None:
     """Shapes that are never feedback, whatever else the entry has."""
     if not t.alpha:
@@ -1467,7 +1485,7 @@ def _decisive_spam(t: _Text, substance: int) -> str | None:
     insults = _mentions(t, _INSULTS | _inflected_insults(t), _INSULT_PHRASES)
     if insults and substance < 14 and len(t.words) <= 12:
         return f"insults without content{_listed(insults)}"
-    return _copied_product_text(t) or _copied_shop_text(t)
+    return _copied_product_text(t) or _copied_shop_text(t) or _other_seller(t)
 
 
 _SPEC_KEY_RE = re.compile(r"(?:^|[.,;]\s*)[A-ZÄÖÜa-zäöü][\w ()/-]{1,30}:\s")
@@ -1554,6 +1572,41 @@ def _copied_shop_text(t: _Text) -> str | None:
                     and (len(_NUMBERED_STEP_RE.findall(t.raw)) >= 3 or fields >= 2
                          or _SAFETY_PHRASES.found(t)))
     return f"copied shop text (instructions or a warning under {name!r})" if instructions else None
+
+
+# 2026.17: sending the reader to another seller, with a comparison: "geht lieber direkt zu
+# RadHaus Möller" (better, cheaper), "go to Dave's Bike Barn ..., ask for Tony" (the same,
+# cheaper), "bei uns gibt es die gleichen Jacken 30 % günstiger", "Schaut da mal vorbei!"
+# (fresher). A customer who names a cheaper shop to ask for a price match, or praises
+# this one to other buyers ("Schaut mal vorbei"), sends nobody elsewhere. Where the
+# redirect could be the shop's own people or the writer's home ("ask for Sarah", "bei uns
+# gibt es keine Packstation"), only a price or "the same" counts as the comparison.
+_SAME_OR_CHEAPER = frozenset({"cheaper", "billiger", "günstiger", "preiswerter", "same",
+                              "gleiche", "gleichen", "gleiches"})
+_COMPARED = _SAME_OR_CHEAPER | {"besser", "better", "frischer", "fresher"}
+_REDIRECTS = (
+    (re.compile(r"\b(?:geht|geh|kauft|kauf|bestellt|bestell) (?:doch )?lieber\b"
+                r"|\bschaut (?:(?:doch|mal|einfach) )*(?:da|dort) (?:(?:doch|mal|einfach) )*"
+                r"(?:vorbei|rein)\b|\beinfach nach .{1,40}? suchen\b|\b(?:go|head) to \w+'s\b"),
+     False, _COMPARED),
+    (re.compile(r"\b[Kk]ann (?![Ii]ch\b|[Ee]uch\b|[Ii]hn\b|[Ss]ie\b|[Ee]s\b)"
+                r"[A-Z]\w*[A-Z0-9]\w* nur empfehlen"), True, _COMPARED),
+    (re.compile(r"\bbei uns (?:gibt(?:'s| es)|bekommt|kriegt)\b"
+                r"|\b(?:my|our) (?:\w+'s )?(?:store|shop)\b"), False, _SAME_OR_CHEAPER),
+    (re.compile(r"\bask for [A-Z][a-z]+"), True, _SAME_OR_CHEAPER),
+)
+
+
+def _other_seller(t: _Text) -> str | None:
+    compared = _COMPARED & t.vocabulary  # most entries compare nothing: no pattern runs
+    if not compared:
+        return None
+    for pattern, on_raw, comparisons in _REDIRECTS:
+        if comparisons & compared:
+            found = pattern.search(t.raw if on_raw else t.lower)
+            if found:
+                return f"sends the reader to another seller ({found[0]!r})"
+    return None
 
 
 def _count_links(lower: str) -> int:

@@ -599,7 +599,7 @@ def test_as_dict_matches_the_json_contract() -> None:
     result = score(GERMAN_REVIEW, earlier=[fingerprint("e0", GERMAN_REVIEW)])
     data = json.loads(json.dumps(result.as_dict()))
     assert set(data) == {"score", "label", "components", "language", "duplicate_of", "version"}
-    assert data["version"] == VERSION == "2026.16"
+    assert data["version"] == VERSION == "2026.18"
     assert data["duplicate_of"] == "e0"
     assert data["label"] in ("good", "fair", "poor", "spam")
     for part in data["components"].values():
@@ -863,7 +863,7 @@ def test_corpus_is_big_and_varied_enough() -> None:
     assert {row.language for row in rows} == {"de", "en", "mix"}
     assert {row.shop for row in rows} == {"fashion", "outdoor", "electronics", "food",
                                           "furniture", "drugstore", "books", "pets", "bikes",
-                                          "garden", "toys"}
+                                          "garden", "toys", "jewellery", "sports"}
     labels = Counter(row.label for row in rows)
     assert set(labels) == set(evaluation.CLASSES)
     assert min(labels.values()) >= 150
@@ -889,24 +889,27 @@ def test_the_spam_and_hard_negative_set_is_big_enough() -> None:
 
 # data/README.md: 2026-12c, subtle spam and hard negatives, 2026-12d, genuine entries
 # that address the shop and spam that addresses the reader, and 2026-12e, spam of every
-# kind and the genuine entries that look like it, and 2026-12f to 2026-12i, written by
-# writers that had read nothing of the scorer or the corpus; all from eleven shop kinds.
-@pytest.mark.parametrize(("half", "least"), [
-    ("heldout_2026_12c", {"spam": 50, "good": 25, "low": 20}),
-    ("heldout_2026_12d", {"spam": 25, "good": 35, "low": 25}),
-    ("heldout_2026_12e", {"spam": 50, "good": 30, "low": 20}),
-    ("heldout_2026_12f", {"spam": 65, "good": 45, "low": 25}),
-    ("heldout_2026_12g", {"spam": 45, "good": 55, "low": 45}),
-    ("heldout_2026_12h", {"spam": 45, "good": 50, "low": 45}),
-    ("heldout_2026_12i", {"spam": 50, "good": 55, "low": 40}),
+# kind and the genuine entries that look like it, and 2026-12f to 2026-12k, written by
+# writers that had read nothing of the scorer or the corpus; from eleven shop kinds, 12k
+# from thirteen (jewellery and sports added).
+@pytest.mark.parametrize(("half", "least", "shops"), [
+    ("heldout_2026_12c", {"spam": 50, "good": 25, "low": 20}, 11),
+    ("heldout_2026_12d", {"spam": 25, "good": 35, "low": 25}, 11),
+    ("heldout_2026_12e", {"spam": 50, "good": 30, "low": 20}, 11),
+    ("heldout_2026_12f", {"spam": 65, "good": 45, "low": 25}, 11),
+    ("heldout_2026_12g", {"spam": 45, "good": 55, "low": 45}, 11),
+    ("heldout_2026_12h", {"spam": 45, "good": 50, "low": 45}, 11),
+    ("heldout_2026_12i", {"spam": 50, "good": 55, "low": 40}, 11),
+    ("heldout_2026_12j", {"spam": 60, "good": 55, "low": 35}, 11),
+    ("heldout_2026_12k", {"spam": 65, "good": 50, "low": 35}, 13),
 ])
-def test_the_later_blind_sets_are_big_and_varied_enough(half: str,
-                                                        least: dict[str, int]) -> None:
+def test_the_later_blind_sets_are_big_and_varied_enough(half: str, least: dict[str, int],
+                                                        shops: int) -> None:
     rows = evaluation.load(half)
     labels = Counter(row.label for row in rows)
     assert all(labels[label] >= n for label, n in least.items()), labels
     assert {row.language for row in rows} == {"de", "en", "mix"}
-    assert len({row.shop for row in rows}) == 11
+    assert len({row.shop for row in rows}) == shops
 
 
 @pytest.mark.parametrize("half", evaluation.HALVES)
@@ -931,10 +934,10 @@ def held_out_figures(half: str) -> tuple[dict[str, float], dict[str, dict[str, i
     return figures, result.confusion, all(result.meets_targets().values())
 
 
-# Measured once each (make score-report): what 2026.16 (2026-12-06) still misses of issue
-# 25's targets, per set (docs/benchmarks.md "Quality scoring", 2026.16). Strict, so meeting
+# Measured once each (make score-report): what 2026.18 (2026-12-06) still misses of issue
+# 25's targets, per set (docs/benchmarks.md "Quality scoring", 2026.18). Strict, so meeting
 # them fails the mark and the figures get recorded.
-MISSED_2026_16 = {
+MISSED_2026_18 = {
     "heldout_2026_12b": "spam recall (0.929)",
     "heldout_2026_12c": "spam recall (0.947)",
     "heldout_2026_12e": "spam recall (0.945)",
@@ -943,13 +946,14 @@ MISSED_2026_16 = {
     "heldout_2026_12h": "reward precision and spam recall (0.881, 0.708)",
     "heldout_2026_12i": "spam recall (0.926)",
     "heldout_2026_12j": "spam recall (0.934)",
+    "heldout_2026_12k": "reward precision and spam recall (0.883, 0.879)",
 }
 
 
 @pytest.mark.parametrize("half", [
     pytest.param(half, marks=pytest.mark.xfail(
-        strict=True, reason=f"2026.16 misses issue 25's {MISSED_2026_16[half]} on {half}"))
-    if half in MISSED_2026_16 else half
+        strict=True, reason=f"2026.18 misses issue 25's {MISSED_2026_18[half]} on {half}"))
+    if half in MISSED_2026_18 else half
     for half in evaluation.HELD_OUT])
 def test_held_out_figures_meet_the_targets(half: str) -> None:
     # Reward precision and recall >= 0.90, spam precision >= 0.90 and recall >= 0.95
@@ -960,14 +964,13 @@ def test_held_out_figures_meet_the_targets(half: str) -> None:
 
 # The shipped scorer on the held-out sets, as recorded in docs/benchmarks.md (one
 # evaluation each), as floors for later versions, with how many genuine entries it called
-# spam as a ceiling. 2026.16 (2026-12-06: a rule for the shop's own texts pasted under
-# their heading, the model retrained with 2026-12j's development rows) against 2026.15,
-# pooled over the eleven sets: reward 0.956 / 0.967 -> 0.970 / 0.966, spam 0.991 / 0.918
-# -> 0.989 / 0.927, genuine entries called spam 5 -> 6 of 1,075, shipped by a rule written
-# before the measurement (docs/benchmarks.md). Per set it lowered reward recall on 2026-12
-# (0.947 -> 0.934) and 2026-12c (0.970 -> 0.939), spam recall on 2026-12b (0.946 -> 0.929)
-# and reward precision on 2026-12h (0.897 -> 0.881), and called one more genuine entry
-# spam on 2026-12c.
+# spam as a ceiling. 2026.18 (2026-12-06: 2026.16's learned heads with two rules, for
+# sending the reader to another seller and for amounts the writer paid) against 2026.16,
+# pooled over the twelve sets: reward 0.963 / 0.968 both, spam 0.990 / 0.919 -> 0.990 /
+# 0.922, genuine entries called spam 6 of 1,164 both, shipped by a rule written before
+# the measurement (docs/benchmarks.md); it changed only 2026-12k's spam recall (0.848 ->
+# 0.879). 2026.17, the same rules with heads retrained on 12k's development rows, caught
+# one spam entry fewer pooled and was not shipped.
 # Reward precision, reward recall, spam precision, spam recall, per set.
 RECORDED = {half: dict(zip(("reward precision", "reward recall", "spam precision",
                             "spam recall"), figures, strict=True))
@@ -983,6 +986,7 @@ RECORDED = {half: dict(zip(("reward precision", "reward recall", "spam precision
                 "heldout_2026_12h": (0.881, 0.963, 0.944, 0.708),
                 "heldout_2026_12i": (0.951, 1.0, 1.0, 0.926),
                 "heldout_2026_12j": (0.983, 1.0, 1.0, 0.934),
+                "heldout_2026_12k": (0.883, 1.0, 1.0, 0.879),
             }.items()}
 GENUINE_CALLED_SPAM = {"heldout_2026_12b": 1, "heldout_2026_12c": 1, "heldout_2026_12d": 2,
                        "heldout_2026_12h": 2}
@@ -1052,6 +1056,55 @@ def test_a_customers_heading_alone_is_no_copied_shop_text(text: str) -> None:
     result = score(text, rating=2)
     assert result.label != "spam", result.breakdown["spam"].reason
     assert "copied shop text" not in result.breakdown["spam"].reason
+
+
+@pytest.mark.parametrize("text", [
+    "Ganz nett hier, aber geht lieber zu Reifen Krause in Bochum, der hat die gleichen "
+    "Mäntel viel günstiger.",
+    "Decent boots. You get the same pair cheaper from my brother's store though, ask for Kev.",
+    "Bei uns gibt es die gleichen Lampen 20 % billiger, einfach nach Lichthaus Nord suchen!",
+    "Hab die gleiche Kaffeemühle bei BohnenWelt24 bestellt, viel besser. Kann BohnenWelt24 "
+    "nur empfehlen!",
+    "Eure Brötchen sind ok, aber beim Bäcker Schulz am Markt sind sie frischer. Schaut "
+    "dort mal vorbei!",
+])
+def test_sending_the_reader_to_another_seller_is_spam(text: str) -> None:
+    result = score(text, rating=3)
+    assert result.label == "spam", result.breakdown["spam"].reason
+    assert "another seller" in result.breakdown["spam"].reason
+
+
+@pytest.mark.parametrize("text", [
+    # Another shop named to ask for a price match, this one praised to other buyers, the
+    # shop's own people, the writer's home: nobody is sent elsewhere.
+    "Bei Amazon ist der gleiche Artikel 10 € günstiger, könnt ihr den Preis anpassen?",
+    "The same lamp is cheaper at IKEA, please match the price or I will return it.",
+    "Schaut mal vorbei, der Laden ist besser als jeder andere!",
+    "Bei uns gibt es keine Packstation, bitte liefert besser an die Haustür.",
+    "Call the hotline and ask for Sarah, she explained the warranty better than the chat.",
+    "Ich hab die gleiche Jacke letztes Jahr bei euch gekauft, die war besser verarbeitet.",
+    "Kann ich nur empfehlen, besser als die Konkurrenz!",
+])
+def test_naming_another_seller_sends_nobody_there(text: str) -> None:
+    # The rules' verdict only: the learned spam head calls some of these spam on its own
+    # (docs/benchmarks.md, "Quality scoring", 2026.17).
+    reason = score(text, rating=3).breakdown["spam"].reason
+    assert not reason.startswith("spam:"), reason
+
+
+@pytest.mark.parametrize(("text", "spam"), [
+    # A sum the writer paid is part of the report; an amount nobody paid yet is an offer.
+    ("Paid £30 extra for assembly. The front brake cable was routed on the wrong side of "
+     "the fork and has rubbed through the paint. Photos: https://photos.app.goo.gl/x8LqR",
+     False),
+    ("Habe 49 € bezahlt und der Reißverschluss klemmt seit dem ersten Tag, Video: "
+     "https://youtu.be/abc123", False),
+    ("Pay only 19,99 € for three pairs today: socken-deals.com", True),
+    ("Your parcel is waiting. Please pay the 2.99 EUR customs fee: parcel-fee-info.com", True),
+])
+def test_an_amount_the_writer_paid_is_no_offer(text: str, spam: bool) -> None:
+    result = score(text, rating=2)
+    assert (result.label == "spam") == spam, result.breakdown["spam"].reason
 
 
 @pytest.mark.parametrize(("phrases", "text", "found"), [
