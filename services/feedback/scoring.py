@@ -1296,7 +1296,7 @@ _THROWAWAY_TLD_RE = re.compile(
 _PERCENT_OFF_RE = re.compile(r"\d\s?%\s?off\b")
 _PERCENT_RE = re.compile(r"\d\s?%")
 _MONEY_RE = re.compile(r"(?:[$€£]\s?\d|\d\s?(?:[$€£]|euro\b|eur\b|dollar))")
-# 2026.17: a sum the writer says they paid or were charged ("Paid £30 extra for assembly",
+# 2026.18: a sum the writer says they paid or were charged ("Paid £30 extra for assembly",
 # "49 € bezahlt und ...") is part of what they report, not an offer; an offer's amounts are
 # ones nobody paid yet ("only 29€", "pay the 2.99 EUR fee").
 _PAID_WORDS = frozenset({
@@ -1574,7 +1574,7 @@ def _copied_shop_text(t: _Text) -> str | None:
     return f"copied shop text (instructions or a warning under {name!r})" if instructions else None
 
 
-# 2026.17: sending the reader to another seller, with a comparison: "geht lieber direkt zu
+# 2026.18: sending the reader to another seller, with a comparison: "geht lieber direkt zu
 # RadHaus Möller" (better, cheaper), "go to Dave's Bike Barn ..., ask for Tony" (the same,
 # cheaper), "bei uns gibt es die gleichen Jacken 30 % günstiger", "Schaut da mal vorbei!"
 # (fresher). A customer who names a cheaper shop to ask for a price match, or praises
@@ -1587,12 +1587,13 @@ _COMPARED = _SAME_OR_CHEAPER | {"besser", "better", "frischer", "fresher"}
 _REDIRECTS = (
     (re.compile(r"\b(?:geht|geh|kauft|kauf|bestellt|bestell) (?:doch )?lieber\b"
                 r"|\bschaut (?:(?:doch|mal|einfach) )*(?:da|dort) (?:(?:doch|mal|einfach) )*"
-                r"(?:vorbei|rein)\b|\beinfach nach .{1,40}? suchen\b|\b(?:go|head) to \w+'s\b"),
+                r"(?:vorbei|rein)\b|\beinfach nach .{1,40}? suchen\b"
+                r"|\b(?:go|head) to \w+['\u2019]s\b"),
      False, _COMPARED),
     (re.compile(r"\b[Kk]ann (?![Ii]ch\b|[Ee]uch\b|[Ii]hn\b|[Ss]ie\b|[Ee]s\b)"
                 r"[A-Z]\w*[A-Z0-9]\w* nur empfehlen"), True, _COMPARED),
     (re.compile(r"\bbei uns (?:gibt(?:'s| es)|bekommt|kriegt)\b"
-                r"|\b(?:my|our) (?:\w+'s )?(?:store|shop)\b"), False, _SAME_OR_CHEAPER),
+                r"|\b(?:my|our) (?:\w+['\u2019]s )?(?:store|shop)\b"), False, _SAME_OR_CHEAPER),
     (re.compile(r"\bask for [A-Z][a-z]+"), True, _SAME_OR_CHEAPER),
 )
 

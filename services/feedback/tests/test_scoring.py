@@ -1062,6 +1062,7 @@ def test_a_customers_heading_alone_is_no_copied_shop_text(text: str) -> None:
     "Ganz nett hier, aber geht lieber zu Reifen Krause in Bochum, der hat die gleichen "
     "Mäntel viel günstiger.",
     "Decent boots. You get the same pair cheaper from my brother's store though, ask for Kev.",
+    "Go to Mike\u2019s Outdoor instead, the same tents for less and cheaper pegs.",
     "Bei uns gibt es die gleichen Lampen 20 % billiger, einfach nach Lichthaus Nord suchen!",
     "Hab die gleiche Kaffeemühle bei BohnenWelt24 bestellt, viel besser. Kann BohnenWelt24 "
     "nur empfehlen!",
