@@ -889,7 +889,7 @@ def test_the_spam_and_hard_negative_set_is_big_enough() -> None:
 
 # data/README.md: 2026-12c, subtle spam and hard negatives, 2026-12d, genuine entries
 # that address the shop and spam that addresses the reader, and 2026-12e, spam of every
-# kind and the genuine entries that look like it, and 2026-12f to 2026-12k, written by
+# kind and the genuine entries that look like it, and 2026-12f to 2026-12l, written by
 # writers that had read nothing of the scorer or the corpus; from eleven shop kinds, 12k
 # from thirteen (jewellery and sports added).
 @pytest.mark.parametrize(("half", "least", "shops"), [
@@ -902,6 +902,7 @@ def test_the_spam_and_hard_negative_set_is_big_enough() -> None:
     ("heldout_2026_12i", {"spam": 50, "good": 55, "low": 40}, 11),
     ("heldout_2026_12j", {"spam": 60, "good": 55, "low": 35}, 11),
     ("heldout_2026_12k", {"spam": 65, "good": 50, "low": 35}, 13),
+    ("heldout_2026_12l", {"spam": 50, "good": 65, "low": 50}, 11),
 ])
 def test_the_later_blind_sets_are_big_and_varied_enough(half: str, least: dict[str, int],
                                                         shops: int) -> None:
@@ -947,6 +948,7 @@ MISSED_2026_18 = {
     "heldout_2026_12i": "spam recall (0.926)",
     "heldout_2026_12j": "spam recall (0.934)",
     "heldout_2026_12k": "reward precision and spam recall (0.883, 0.879)",
+    "heldout_2026_12l": "spam recall (0.836)",
 }
 
 
@@ -970,7 +972,10 @@ def test_held_out_figures_meet_the_targets(half: str) -> None:
 # 0.922, genuine entries called spam 6 of 1,164 both, shipped by a rule written before
 # the measurement (docs/benchmarks.md); it changed only 2026-12k's spam recall (0.848 ->
 # 0.879). 2026.17, the same rules with heads retrained on 12k's development rows, caught
-# one spam entry fewer pooled and was not shipped.
+# one spam entry fewer pooled and was not shipped. 2026-12l, written later, was measured
+# once with 2026.18 (reward 0.910 / 1.000, spam 0.979 / 0.836); 2026.19, heads retrained
+# with 12l's development rows too, failed the reference example's margin and was not
+# measured.
 # Reward precision, reward recall, spam precision, spam recall, per set.
 RECORDED = {half: dict(zip(("reward precision", "reward recall", "spam precision",
                             "spam recall"), figures, strict=True))
@@ -987,9 +992,10 @@ RECORDED = {half: dict(zip(("reward precision", "reward recall", "spam precision
                 "heldout_2026_12i": (0.951, 1.0, 1.0, 0.926),
                 "heldout_2026_12j": (0.983, 1.0, 1.0, 0.934),
                 "heldout_2026_12k": (0.883, 1.0, 1.0, 0.879),
+                "heldout_2026_12l": (0.91, 1.0, 0.979, 0.836),
             }.items()}
 GENUINE_CALLED_SPAM = {"heldout_2026_12b": 1, "heldout_2026_12c": 1, "heldout_2026_12d": 2,
-                       "heldout_2026_12h": 2}
+                       "heldout_2026_12h": 2, "heldout_2026_12l": 1}
 
 
 @pytest.mark.parametrize("half", evaluation.HELD_OUT)
