@@ -18,11 +18,12 @@ and the genuine entries that look like it (short specific complaints, order numb
 prices, the shop's own links), written before the scorer was read and before 2026.10 was
 tuned (2026.10 was tried and not shipped), and `heldout_2026_12f`, `heldout_2026_12g`,
 `heldout_2026_12h`, `heldout_2026_12i`, `heldout_2026_12j`, `heldout_2026_12k` and
-`heldout_2026_12l`, spam of every kind and genuine entries, written by writers who had read no scorer code and no corpus
-row (2026.12, trained with 12f's development rows, was tried and not shipped; 2026.13 to
-2026.16, trained with the development rows of 12f and 12g, then 12h, then 12i, then 12j,
-were shipped; 2026.17 and 2026.19, trained with 12k's and then also 12l's, were not, so
-those rows wait in files of their own). Only
+`heldout_2026_12l`, spam of every kind and genuine entries, written by writers who had read
+no scorer code and no corpus row (2026.12, trained with 12f's development rows, was tried
+and not shipped; 2026.13 to 2026.16, trained with the development rows of 12f and 12g, then
+12h, then 12i, then 12j, were shipped, and 2026.18 with 2026.16's heads; 2026.17 and
+2026.19, trained with 12k's and then also 12l's, were not, so those rows wait in files of
+their own). Only
 `dev` may be read row by row while tuning.
 """
 
