@@ -39,7 +39,7 @@ CLASSES = ("good", "low", "spam")
 HELD_OUT = ("heldout", "heldout_2026_12", "heldout_2026_12b", "heldout_2026_12c",
             "heldout_2026_12d", "heldout_2026_12e", "heldout_2026_12f", "heldout_2026_12g",
             "heldout_2026_12h", "heldout_2026_12i", "heldout_2026_12j", "heldout_2026_12k",
-            "heldout_2026_12l")
+            "heldout_2026_12l", "heldout_2026_12m")
 HALVES = ("dev", *HELD_OUT)
 _AS_CLASS = {"good": "good", "fair": "low", "poor": "low", "spam": "spam"}
 

@@ -56,7 +56,7 @@ from typing import Literal
 # Absolute, so that tools/score_report.py --scorer can load this file by its path.
 from resonanz.feedback import learned
 
-VERSION = "2026.18"
+VERSION = "2026.20"
 
 Label = Literal["good", "fair", "poor", "spam"]
 Language = Literal["de", "en", "unknown"]
@@ -1335,8 +1335,8 @@ _PROMO_PHRASES = _Phrases((
     "folge mir", "my profile", "my channel", "join our", "join the", "zu verkaufen",
     "for sale", "i sell", "we offer", "wir bieten", "bei interesse", "get paid", "half price",
     "noch günstiger", "günstiger bei", "cheaper at", "for more", "gift card", "sale sale",
-    "no credit check", "ohne rezept", "free iphone", "ohne schufa", "im monat",
-    "am tag", "a day", "per day", "a month", "weekly", "schau vorbei", "günstig kaufen",
+    "no credit check", "ohne rezept", "free iphone", "ohne schufa", "schau vorbei",
+    "günstig kaufen",
     # 2026.5: prizes, referral codes, sales
     "claim your", "you have been selected", "you've been selected", "sie wurden ausgewählt",
     "my code", "meinen code", "meinem code", "mein code", "invite code", "einladungscode",
@@ -1347,6 +1347,10 @@ _PROMO_PHRASES = _Phrases((
     "meinem gutscheincode", "meinen gutscheincode", "mein gutscheincode", "meinem rabattcode",
     "my promo code", "my discount code", "my coupon code", "half the price", "zum halben preis",
 ))
+# 2026.20: a rate ("$300 a day", "2.000 € im Monat") is an income ad's only with an amount
+# offered in the text; alone it is a customer's time ("for about a month now", "a day
+# later").
+_RATE_PHRASES = _Phrases(("im monat", "am tag", "a day", "per day", "a month", "weekly"))
 # Whole entries that are placeholders or someone trying the form out.
 _PLACEHOLDERS = frozenset({
     "hello", "hallo", "hi", "hey", "null", "undefined", "none", "nan", "n a", "na", "xyz",
@@ -1392,9 +1396,10 @@ def _spam(t: _Text, substance: int, experience: int) -> ComponentScore:
     email = _has_email(t.raw)
     phone = _has_phone_number(t.raw)
     handle = _HANDLE_RE.search(t.lower) is not None and not email
-    promo = _mentions(t, _PROMO_WORDS, _PROMO_PHRASES)
-    promo += ["% off"] if _PERCENT_OFF_RE.search(t.lower) else []
     money = _offered_money(t.lower)
+    promo = sorted(_PROMO_WORDS & t.vocabulary | _PROMO_PHRASES.found(t)
+                   | (_RATE_PHRASES.found(t) if money else set()))
+    promo += ["% off"] if _PERCENT_OFF_RE.search(t.lower) else []
     messenger = sorted(_MESSENGERS & t.vocabulary)
     contact = links + email + phone + handle + bool(messenger)
     throwaway = _THROWAWAY_TLD_RE.search(t.lower)

@@ -133,11 +133,13 @@ def test_the_reference_example_is_good() -> None:
         result.breakdown["specificity"].reason.replace(",", " ").replace("(", " ")
         .replace(")", " ").split())
     assert "unresponsive" in result.breakdown["experience"].reason
-    # The rules carry it well past the threshold; the learned head's view of so short an
-    # entry moves with each retrain (2026.14: 0.5x, naming 'checkout'; 2026.15: 0.47; 2026.16:
-    # 0.53, naming 'checkout', 'button', 'safari').
+    # The rules alone carry it well past the threshold, whatever the learned heads make of
+    # so short an entry, which moves with each retrain (2026.14: 0.5x, naming 'checkout';
+    # 2026.15: 0.47; 2026.16: 0.53; 2026.20, trained with short reports too: 0.93).
+    rules = sum(c.points for name, c in result.breakdown.items()
+                if name not in ("learned", "learned_spam"))
+    assert rules >= scoring.GOOD_THRESHOLD + 10
     assert result.score >= scoring.GOOD_THRESHOLD + 10
-    assert abs(result.breakdown["learned"].points) <= 10
 
 
 @pytest.mark.parametrize("text", [
@@ -599,7 +601,7 @@ def test_as_dict_matches_the_json_contract() -> None:
     result = score(GERMAN_REVIEW, earlier=[fingerprint("e0", GERMAN_REVIEW)])
     data = json.loads(json.dumps(result.as_dict()))
     assert set(data) == {"score", "label", "components", "language", "duplicate_of", "version"}
-    assert data["version"] == VERSION == "2026.18"
+    assert data["version"] == VERSION == "2026.20"
     assert data["duplicate_of"] == "e0"
     assert data["label"] in ("good", "fair", "poor", "spam")
     for part in data["components"].values():
@@ -889,7 +891,7 @@ def test_the_spam_and_hard_negative_set_is_big_enough() -> None:
 
 # data/README.md: 2026-12c, subtle spam and hard negatives, 2026-12d, genuine entries
 # that address the shop and spam that addresses the reader, and 2026-12e, spam of every
-# kind and the genuine entries that look like it, and 2026-12f to 2026-12l, written by
+# kind and the genuine entries that look like it, and 2026-12f to 2026-12m, written by
 # writers that had read nothing of the scorer or the corpus; from eleven shop kinds, 12k
 # from thirteen (jewellery and sports added).
 @pytest.mark.parametrize(("half", "least", "shops"), [
@@ -903,6 +905,7 @@ def test_the_spam_and_hard_negative_set_is_big_enough() -> None:
     ("heldout_2026_12j", {"spam": 60, "good": 55, "low": 35}, 11),
     ("heldout_2026_12k", {"spam": 65, "good": 50, "low": 35}, 13),
     ("heldout_2026_12l", {"spam": 50, "good": 65, "low": 50}, 11),
+    ("heldout_2026_12m", {"spam": 30, "good": 60, "low": 35}, 11),
 ])
 def test_the_later_blind_sets_are_big_and_varied_enough(half: str, least: dict[str, int],
                                                         shops: int) -> None:
@@ -935,27 +938,27 @@ def held_out_figures(half: str) -> tuple[dict[str, float], dict[str, dict[str, i
     return figures, result.confusion, all(result.meets_targets().values())
 
 
-# Measured once each (make score-report): what 2026.18 (2026-12-06) still misses of issue
-# 25's targets, per set (docs/benchmarks.md "Quality scoring", 2026.18). Strict, so meeting
+# Measured once each (make score-report): what 2026.20 (2026-12-06) still misses of issue
+# 25's targets, per set (docs/benchmarks.md "Quality scoring", 2026.20). Strict, so meeting
 # them fails the mark and the figures get recorded.
-MISSED_2026_18 = {
-    "heldout_2026_12b": "spam recall (0.929)",
-    "heldout_2026_12c": "spam recall (0.947)",
-    "heldout_2026_12e": "spam recall (0.945)",
+MISSED_2026_20 = {
+    "heldout_2026_12b": "spam recall (0.946)",
+    "heldout_2026_12e": "spam recall (0.927)",
     "heldout_2026_12f": "spam recall (0.900)",
     "heldout_2026_12g": "spam recall (0.925)",
-    "heldout_2026_12h": "reward precision and spam recall (0.881, 0.708)",
-    "heldout_2026_12i": "spam recall (0.926)",
+    "heldout_2026_12h": "spam recall (0.750)",
+    "heldout_2026_12i": "spam recall (0.889)",
     "heldout_2026_12j": "spam recall (0.934)",
-    "heldout_2026_12k": "reward precision and spam recall (0.883, 0.879)",
+    "heldout_2026_12k": "spam recall (0.894)",
     "heldout_2026_12l": "spam recall (0.836)",
+    "heldout_2026_12m": "reward recall and spam recall (0.838, 0.686)",
 }
 
 
 @pytest.mark.parametrize("half", [
     pytest.param(half, marks=pytest.mark.xfail(
-        strict=True, reason=f"2026.18 misses issue 25's {MISSED_2026_18[half]} on {half}"))
-    if half in MISSED_2026_18 else half
+        strict=True, reason=f"2026.20 misses issue 25's {MISSED_2026_20[half]} on {half}"))
+    if half in MISSED_2026_20 else half
     for half in evaluation.HELD_OUT])
 def test_held_out_figures_meet_the_targets(half: str) -> None:
     # Reward precision and recall >= 0.90, spam precision >= 0.90 and recall >= 0.95
@@ -966,36 +969,36 @@ def test_held_out_figures_meet_the_targets(half: str) -> None:
 
 # The shipped scorer on the held-out sets, as recorded in docs/benchmarks.md (one
 # evaluation each), as floors for later versions, with how many genuine entries it called
-# spam as a ceiling. 2026.18 (2026-12-06: 2026.16's learned heads with two rules, for
-# sending the reader to another seller and for amounts the writer paid) against 2026.16,
-# pooled over the twelve sets: reward 0.963 / 0.968 both, spam 0.990 / 0.919 -> 0.990 /
-# 0.922, genuine entries called spam 6 of 1,164 both, shipped by a rule written before
-# the measurement (docs/benchmarks.md); it changed only 2026-12k's spam recall (0.848 ->
-# 0.879). 2026.17, the same rules with heads retrained on 12k's development rows, caught
-# one spam entry fewer pooled and was not shipped. 2026-12l, written later, was measured
-# once with 2026.18 (reward 0.910 / 1.000, spam 0.979 / 0.836); 2026.19, heads retrained
-# with 12l's development rows too, failed the reference example's margin and was not
-# measured.
+# spam as a ceiling. 2026.20 (2026-12-06: rates such as "a day" promotional only beside an
+# offered amount, the heads retrained with the development rows of 12k, 12l and 12m, the
+# short reports' set) against 2026.18, pooled over fourteen sets: reward 0.960 / 0.953 ->
+# 0.963 / 0.959, spam 0.990 / 0.905 -> 0.987 / 0.907, genuine entries called spam 7 -> 9 of
+# 1,399, shipped by a rule written before the measurement (docs/benchmarks.md). Per set it
+# lowered spam recall on 12e (0.945 -> 0.927) and 12i (0.926 -> 0.889), reward precision on
+# 12f (0.980 -> 0.960) and 12i (0.951 -> 0.935) and reward recall on 12j (1.0 -> 0.983),
+# and called one more genuine entry spam on 12j and on 12m.
 # Reward precision, reward recall, spam precision, spam recall, per set.
 RECORDED = {half: dict(zip(("reward precision", "reward recall", "spam precision",
                             "spam recall"), figures, strict=True))
             for half, figures in {
                 "heldout": (1.0, 0.966, 1.0, 1.0),
                 "heldout_2026_12": (0.986, 0.934, 1.0, 0.974),
-                "heldout_2026_12b": (0.964, 0.931, 0.981, 0.929),
-                "heldout_2026_12c": (0.969, 0.939, 0.982, 0.947),
+                "heldout_2026_12b": (0.964, 0.931, 0.981, 0.946),
+                "heldout_2026_12c": (0.969, 0.939, 0.982, 0.965),
                 "heldout_2026_12d": (1.0, 0.925, 0.935, 1.0),
-                "heldout_2026_12e": (0.968, 0.909, 1.0, 0.945),
-                "heldout_2026_12f": (0.98, 1.0, 1.0, 0.9),
+                "heldout_2026_12e": (0.968, 0.909, 1.0, 0.927),
+                "heldout_2026_12f": (0.96, 1.0, 1.0, 0.9),
                 "heldout_2026_12g": (0.97, 1.0, 1.0, 0.925),
-                "heldout_2026_12h": (0.881, 0.963, 0.944, 0.708),
-                "heldout_2026_12i": (0.951, 1.0, 1.0, 0.926),
-                "heldout_2026_12j": (0.983, 1.0, 1.0, 0.934),
-                "heldout_2026_12k": (0.883, 1.0, 1.0, 0.879),
+                "heldout_2026_12h": (0.912, 0.963, 0.947, 0.75),
+                "heldout_2026_12i": (0.935, 1.0, 1.0, 0.889),
+                "heldout_2026_12j": (0.983, 0.983, 0.983, 0.934),
+                "heldout_2026_12k": (0.914, 1.0, 1.0, 0.894),
                 "heldout_2026_12l": (0.91, 1.0, 0.979, 0.836),
+                "heldout_2026_12m": (1.0, 0.838, 0.96, 0.686),
             }.items()}
 GENUINE_CALLED_SPAM = {"heldout_2026_12b": 1, "heldout_2026_12c": 1, "heldout_2026_12d": 2,
-                       "heldout_2026_12h": 2, "heldout_2026_12l": 1}
+                       "heldout_2026_12h": 2, "heldout_2026_12j": 1, "heldout_2026_12l": 1,
+                       "heldout_2026_12m": 1}
 
 
 @pytest.mark.parametrize("half", evaluation.HELD_OUT)
@@ -1112,6 +1115,24 @@ def test_naming_another_seller_sends_nobody_there(text: str) -> None:
 def test_an_amount_the_writer_paid_is_no_offer(text: str, spam: bool) -> None:
     result = score(text, rating=2)
     assert (result.label == "spam") == spam, result.breakdown["spam"].reason
+
+
+@pytest.mark.parametrize(("text", "rate", "promotional"), [
+    # A rate is an income ad's only beside an amount offered; alone it is a customer's time.
+    ("I have used the 27 inch monitor for a month now and the backlight bleeds at the "
+     "bottom left corner.", "a month", False),
+    ("A day after my order I got an SMS asking me to pay a customs fee for 'your order'. "
+     "Please check whether your shipping partner leaked customer data.", "a day", False),
+    ("Ich nutze die Zahnbürste seit zwei Wochen zweimal am Tag, der Akku hält nur vier Tage.",
+     "am tag", False),
+    ("Verdiene 300 € am Tag von zu Hause, schreib mir auf Telegram!", "am tag", True),
+    ("Make $5,000 a month with my trading signals, link in bio", "a month", True),
+])
+def test_a_rate_is_promotional_only_beside_an_offered_amount(text: str, rate: str,
+                                                             promotional: bool) -> None:
+    spam = score(text, rating=3).breakdown["spam"]
+    assert (rate in spam.reason) == promotional, spam.reason
+    assert (spam.points < 0) == promotional, spam.reason
 
 
 @pytest.mark.parametrize(("phrases", "text", "found"), [
