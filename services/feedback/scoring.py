@@ -1397,8 +1397,9 @@ def _spam(t: _Text, substance: int, experience: int) -> ComponentScore:
     phone = _has_phone_number(t.raw)
     handle = _HANDLE_RE.search(t.lower) is not None and not email
     money = _offered_money(t.lower)
-    promo = sorted(_PROMO_WORDS & t.vocabulary | _PROMO_PHRASES.found(t)
-                   | (_RATE_PHRASES.found(t) if money else set()))
+    promo = _mentions(t, _PROMO_WORDS, _PROMO_PHRASES)
+    if money:
+        promo = sorted({*promo, *_RATE_PHRASES.found(t)})
     promo += ["% off"] if _PERCENT_OFF_RE.search(t.lower) else []
     messenger = sorted(_MESSENGERS & t.vocabulary)
     contact = links + email + phone + handle + bool(messenger)
