@@ -135,8 +135,7 @@ class Table:
     for the reasons)."""
 
     def __init__(self, weights: Weights) -> None:
-        self.weights = weights
-        index = {gram: row for row, gram in enumerate(weights)}
+        self.index = index = {gram: row for row, gram in enumerate(weights)}
         # columns[0] the idf, columns[1] and [2] the heads' coefficients (HEADS order).
         self.columns: Floats = np.array(list(weights.values()), dtype=np.float64).T.copy()
 
@@ -151,6 +150,12 @@ class Table:
             lambda word: rows(_grams(word)))
         self.gram_set: Callable[[str], Indices] = lru_cache(_PER_WORD_LIMIT)(
             lambda word: rows(_gram_set(word), ascending=True))
+
+    @property
+    def weights(self) -> Weights:
+        """Each n-gram's idf and coefficients as the model file gives them, read back from
+        the columns (for the tests, which check the arrays against the trainer's sums)."""
+        return dict(zip(self.index, map(tuple, self.columns.T.tolist()), strict=True))
 
     def weigh(self, words: Sequence[str]) -> Chars:
         """The entry's known char n-grams: sublinear tf * idf, scaled to unit length."""
