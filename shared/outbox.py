@@ -93,6 +93,19 @@ SELECT pg_notify($2, $3) FROM unhurried
 """
 
 
+# Published rows are kept for RETENTION, then deleted PURGE_BATCH at a time, once a second.
+# The old rows are found in the published_at index's order and deleted by id: `id IN
+# (SELECT ... LIMIT)` on a table autoanalyze had not yet seen (a fresh or fast-growing
+# outbox) was planned as sequential scans that read every row to find none old enough,
+# 45 ms a second at 47,000 rows in the bench, and growing with the day's events.
+PURGE_SQL = f"""
+DELETE FROM outbox WHERE id = ANY(ARRAY(
+    SELECT id FROM outbox WHERE published_at < now() - interval '{RETENTION}'
+    ORDER BY published_at LIMIT $1))
+"""
+PURGE_BATCH = 1000
+
+
 class OutboxRelay:
     """Publishes the outbox of one service's schema. Any number of replicas may run."""
 
@@ -189,10 +202,7 @@ class OutboxRelay:
                 "SELECT count(*) AS n, extract(epoch FROM now() - min(created_at)) AS age"
                 " FROM outbox WHERE published_at IS NULL"
             )
-            await self.pool.execute(
-                "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE published_at"
-                f" < now() - interval '{RETENTION}' LIMIT 1000)"
-            )
+            await self.pool.execute(PURGE_SQL, PURGE_BATCH)
         except TRANSIENT_DB_ERRORS:
             return
         assert row is not None

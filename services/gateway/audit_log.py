@@ -271,6 +271,6 @@ async def list_events(pool: asyncpg.Pool, q: AuditQuery) -> tuple[list[dict[str,
 
 
 PURGE_SQL = (
-    "DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events"
-    f" WHERE at < now() - interval '{RETENTION_DAYS} days' LIMIT $1)"
+    "DELETE FROM audit_events WHERE id = ANY(ARRAY(SELECT id FROM audit_events"
+    f" WHERE at < now() - interval '{RETENTION_DAYS} days' ORDER BY at LIMIT $1))"
 )

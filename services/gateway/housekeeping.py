@@ -28,8 +28,9 @@ INTERVAL = 300.0
 PURGES = {
     "audit_events": AUDIT_PURGE_SQL,
     "idempotency_keys": (
-        "DELETE FROM idempotency_keys WHERE (tenant_id, key) IN (SELECT tenant_id, key"
-        f" FROM idempotency_keys WHERE created_at < now() - interval '{TTL}' LIMIT $1)"
+        "DELETE FROM idempotency_keys WHERE ctid = ANY(ARRAY(SELECT ctid"
+        f" FROM idempotency_keys WHERE created_at < now() - interval '{TTL}'"
+        " ORDER BY created_at LIMIT $1))"
     ),
 }
 

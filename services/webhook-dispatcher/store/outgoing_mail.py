@@ -112,7 +112,7 @@ async def purge(conn: asyncpg.Connection, older_than: datetime, limit: int) -> i
     """Delete sent, expanded or failed mail created before `older_than`, at most `limit`,
     skipping rows another replica holds; how many. Pending mail is never purged."""
     status = await conn.execute(
-        "DELETE FROM outgoing_mail WHERE id IN (SELECT id FROM outgoing_mail"
+        "DELETE FROM outgoing_mail WHERE id = ANY(ARRAY(SELECT id FROM outgoing_mail"
         " WHERE created_at < $1 AND status <> 'pending' ORDER BY created_at LIMIT $2"
-        " FOR UPDATE SKIP LOCKED)", older_than, limit)
+        " FOR UPDATE SKIP LOCKED))", older_than, limit)
     return int(status.split()[-1])
