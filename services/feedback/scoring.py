@@ -53,6 +53,8 @@ from functools import cached_property, lru_cache
 from itertools import pairwise
 from typing import Literal
 
+import numpy as np
+
 # Absolute, so that tools/score_report.py --scorer can load this file by its path.
 from resonanz.feedback import learned
 
@@ -1736,7 +1738,16 @@ def simhash(text: str) -> int:
     review from moving most of the features; words rather than character shingles keep
     a 1,000-character text well under a millisecond.
     """
-    return _simhash_words(_normal_words(text))
+    return _shingled(text)[0]
+
+
+@lru_cache(maxsize=64)
+def _shingled(text: str) -> tuple[int, int]:
+    """The text's simhash and how many normalised words it has. The intake fingerprints
+    an entry, then scores it, and the score asks again (the near-copy check): the words
+    are normalised and hashed once (a tenth of the scorer's time for a short entry)."""
+    words = _normal_words(text)
+    return _simhash_words(words), len(words)
 
 
 def _simhash_words(words: Sequence[str]) -> int:
@@ -1759,24 +1770,17 @@ _cached_feature_hash = lru_cache(maxsize=32768)(_feature_hash)
 
 def _majority_bits(digests: bytes, n: int) -> int:
     """Bit i is set when more than half of the n 8-byte digests have bit i set."""
-    # Counting with big-integer AND + bit_count (one column of bytes at a time) keeps the
-    # 64 x n bit tally in C; a Python loop over features and bits is ~20x slower.
-    masks = [int.from_bytes(bytes([1 << bit]) * n, "big") for bit in range(8)]
-    value = 0
-    for byte_index in range(8):
-        column = int.from_bytes(digests[byte_index::8], "big")
-        for bit, mask in enumerate(masks):
-            if 2 * (column & mask).bit_count() > n:
-                value |= 1 << (8 * (7 - byte_index) + bit)
-    return value
+    # One row of 64 bits per digest, summed by column: half the time of counting with
+    # big-integer masks, and ~20x less than a Python loop over features and bits.
+    bits = np.unpackbits(np.frombuffer(digests, dtype=np.uint8).reshape(n, 8), axis=1)
+    return int.from_bytes(np.packbits(2 * bits.sum(axis=0) > n).tobytes(), "big")
 
 
 def _duplicate(text: str, earlier: Sequence[Fingerprint]) -> tuple[str | None, ComponentScore]:
     none = ComponentScore(0, 0, DUPLICATE_PENALTY, "no near-copy of an earlier entry")
-    words = _normal_words(text) if earlier else []
-    if len(words) < DUPLICATE_MIN_WORDS:
+    own, words = _shingled(text) if earlier else (0, 0)
+    if words < DUPLICATE_MIN_WORDS:
         return None, none
-    own = _simhash_words(words)
     distances = [(fp.simhash ^ own).bit_count() for fp in earlier]
     distance = min(distances)
     if distance > DUPLICATE_MAX_DISTANCE:
