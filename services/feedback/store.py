@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from decimal import Decimal
@@ -19,7 +18,7 @@ from resonanz.shared.outbox import notify_sql, outbox_row
 from resonanz.shared.params import parse_datetime, parse_uuid, path_uuid
 
 from .domain import Campaign, Entry, Reward, reward_of
-from .scoring import closest
+from .scoring import Window, closest, fingerprint_window
 
 
 def _columns(table: str = "", listed: bool = False) -> str:
@@ -498,21 +497,20 @@ async def look_up(conn: asyncpg.Connection, lookups: list[Lookup], max_distance:
     compared here, an XOR and a bit count each."""
     rows = await conn.fetch(LOOKUP_SQL, [x.tenant_id for x in lookups],
                             [x.widget_id for x in lookups], window)
-    windows: dict[int, tuple[list[uuid.UUID], list[int]]] = {}
+    windows: dict[int, tuple[list[uuid.UUID], list[int], Window]] = {}
     found = []
     for lookup, row in zip(lookups, rows, strict=True):
         if row["ids"] is not None:
-            windows[row["campaign_window"]] = (row["ids"], row["simhashes"])
-        ids, simhashes = windows.get(row["campaign_window"], ([], []))
-        found.append(_looked(row, _nearest(lookup.simhash, ids, simhashes, max_distance)))
+            windows[row["campaign_window"]] = (row["ids"], row["simhashes"],
+                                               fingerprint_window(row["simhashes"]))
+        ids, simhashes, compared = windows.get(row["campaign_window"], _NO_WINDOW)
+        at = closest(lookup.simhash, compared, max_distance)
+        near = [] if at is None else [(str(ids[at]), simhashes[at])]
+        found.append(_looked(row, near))
     return found
 
 
-def _nearest(simhash: int, ids: Sequence[uuid.UUID], simhashes: Sequence[int],
-             max_distance: int) -> list[tuple[str, int]]:
-    """The window's closest fingerprint within the distance as [(id, simhash)], or []."""
-    at = closest(simhash, simhashes, max_distance)
-    return [] if at is None else [(str(ids[at]), simhashes[at])]
+_NO_WINDOW: tuple[list[uuid.UUID], list[int], Window] = ([], [], fingerprint_window([]))
 
 
 def _looked(row: asyncpg.Record, near: list[tuple[str, int]]) -> Looked:

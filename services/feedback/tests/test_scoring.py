@@ -545,6 +545,24 @@ def test_closest_earlier_fingerprint_wins_and_ties_go_to_the_oldest() -> None:
     assert score(GERMAN_REVIEW, earlier=earlier).duplicate_of == "old"
 
 
+@given(st.integers(min_value=0, max_value=2**64 - 1),
+       st.lists(st.integers(min_value=-(2**63), max_value=2**63 - 1), max_size=40),
+       st.lists(st.integers(min_value=0, max_value=63), max_size=6),
+       st.integers(min_value=0, max_value=64))
+def test_closest_compares_a_stored_window_bit_by_bit(simhash: int, stored: list[int],
+                                                     flips: list[int], most: int) -> None:
+    """The window as PostgreSQL gives it (signed), near and far fingerprints, ties: the
+    closest within `most` bits, the oldest (last) of equals, as a loop over Python ints
+    finds it."""
+    near = (simhash ^ sum(1 << bit for bit in set(flips))) % 2**64
+    window = [*stored, near - 2**64 if near >= 2**63 else near, *stored[:2]]
+    distances = [((value % 2**64) ^ simhash).bit_count() for value in window]
+    best = min(distances)
+    expected = (len(window) - 1 - distances[::-1].index(best)) if best <= most else None
+    assert scoring.closest(simhash, scoring.fingerprint_window(window), most) == expected
+    assert scoring.closest(simhash, scoring.fingerprint_window([]), most) is None
+
+
 def test_fingerprint_is_pinned_so_stored_values_stay_comparable() -> None:
     # Changing normalisation, features or hash invalidates every stored fingerprint:
     # bump scoring.VERSION and plan a backfill before touching this value.
