@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -148,6 +149,7 @@ class Table:
 
         self.grams: Callable[[str], Indices] = lru_cache(_PER_WORD_LIMIT)(
             lambda word: rows(_grams(word)))
+        self._scratch = threading.local()
         self.gram_set: Callable[[str], Indices] = lru_cache(_PER_WORD_LIMIT)(
             lambda word: rows(_gram_set(word), ascending=True))
 
@@ -156,6 +158,16 @@ class Table:
         """Each n-gram's idf and coefficients as the model file gives them, read back from
         the columns (for the tests, which check the arrays against the trainer's sums)."""
         return dict(zip(self.index, map(tuple, self.columns.T.tolist()), strict=True))
+
+    def places(self, rows: Indices, found: Indices) -> Indices:
+        """Where each of `found` (rows of the table, all among `rows`) is in `rows`: through
+        an array over the whole table, one per thread, written at `rows` only (a binary
+        search per n-gram cost a long review a twentieth of a millisecond)."""
+        place = getattr(self._scratch, "place", None)
+        if place is None:
+            place = self._scratch.place = np.empty(len(self.index), dtype=np.intp)
+        place[rows] = np.arange(rows.size)
+        return place[found]
 
     def weigh(self, words: Sequence[str]) -> Chars:
         """The entry's known char n-grams: sublinear tf * idf, scaled to unit length."""
@@ -208,6 +220,12 @@ class Group:
         """Each known n-gram's share of a head's logit: coefficient * scaled tf * idf."""
         return map(mul, map(itemgetter(column), self.weights), self.scaled)
 
+    @cached_property
+    def signals(self) -> list[tuple[int, str]]:
+        """Where the rules' signals are among the known n-grams, with their names."""
+        return [(i, name) for i, name in enumerate(map(signal_name, self.grams))
+                if name is not None]
+
 
 @dataclass(frozen=True)
 class Weighing:
@@ -239,9 +257,9 @@ class Weighing:
         rows, gram_set = self.chars.rows, self.table.gram_set
         sets = [gram_set(word) for word in self.written]
         sizes = [found.size for found in sets]
-        # One search for every word's n-grams at once (a call per word cost a long review
-        # a tenth of a millisecond).
-        places = np.searchsorted(rows, np.concatenate(sets)) if sets else _NO_ROWS
+        # Every word's n-grams placed at once (a call per word cost a long review a tenth
+        # of a millisecond).
+        places = self.table.places(rows, np.concatenate(sets)) if sets else _NO_ROWS
         owners = np.bincount(places, minlength=len(rows))
         telling = [_telling(first) for first in self.written.values()]
         words = [word for word, keep in zip(self.written, telling, strict=True) if keep]
@@ -261,10 +279,10 @@ class Reading:
 
     def signal(self, positive: bool) -> str | None:
         """The rules' signal that pushed hardest one way, if any did ("no first person")."""
-        pairs = self.weighing.pairs
-        pushes = [(push, name) for push, name in zip(pairs.pushes(self.column),
-                                                      map(signal_name, pairs.grams), strict=True)
-                  if name is not None and push and (push > 0) == positive]
+        pairs, column = self.weighing.pairs, self.column
+        pushes = [(push, name) for push, name in
+                  ((pairs.weights[i][column] * pairs.scaled[i], name) for i, name in pairs.signals)
+                  if push and (push > 0) == positive]
         return max(pushes, key=lambda pn: (abs(pn[0]), pn[1]))[1] if pushes else None
 
     def signs(self, positive: bool, limit: int = 3) -> list[str]:

@@ -250,6 +250,12 @@ class _Text:
     sentences: int  # sentences with at least three words
 
     @cached_property
+    def tells_of_use(self) -> bool:
+        """Whether the text tells of an order or of using something (_EXPERIENCE_STEMS):
+        asked by the learned heads' signals and by the register."""
+        return _EXPERIENCE_RE.search(self.padded) is not None
+
+    @cached_property
     def field_names(self) -> int:
         """How many "Name: " fields the text has, as a spec sheet or a policy lists them."""
         return len(_SPEC_KEY_RE.findall(self.raw))
@@ -348,7 +354,7 @@ def _signals(t: _Text, kinds: Iterable[str], specificity: int, experience: int
     """`kinds`: the names of the register's kinds found (_register_kinds' keys)."""
     n = len(t.words)
     return ("first person" if _FIRST_SINGULAR & t.vocabulary else "no first person",
-            "tells of an order or use" if _EXPERIENCE_RE.search(t.padded)
+            "tells of an order or use" if t.tells_of_use
             else "tells of no order or use",
             "something specific" if specificity > 0 else "nothing specific",
             "an experience" if experience > 0 else "no experience",
@@ -1068,7 +1074,7 @@ def _register(t: _Text, kinds: Mapping[str, str], shop: str | None
     """The component, and its doubt for the spam decision (the points of every kind found)."""
     if len(t.words) < _REGISTER_MIN_WORDS:
         return ComponentScore(0, 0, REGISTER_MIN, "too short to judge the register"), 0
-    if _FIRST_SINGULAR & t.vocabulary or _EXPERIENCE_RE.search(t.padded):
+    if _FIRST_SINGULAR & t.vocabulary or t.tells_of_use:
         return ComponentScore(0, 0, REGISTER_MIN,
                               "speaks of own experience (first person, order or use)"), 0
     described = list(kinds.values())
@@ -1292,7 +1298,22 @@ _OBFUSCATED_LINK_RE = re.compile(
     r"|[a-z0-9-]\s(?:dot|punkt)\s+(?:com|net|org|de|eu|info|biz|shop|io)\b"
     r"|www\s*\.\s+[a-z0-9]|[a-z]\s+\.\s+(?:com|net|org|de|eu|at|ch|info|biz)\b"
     r"|\bh\s+t\s+t\s+p")
-# Links that open a chat with the sender.
+# What every branch of _OBFUSCATED_LINK_RE needs somewhere in the text (a bracket, "dot",
+# "punkt", "www", a space before a dot, "t t p"): most texts have none, and the pattern,
+# which can start at any letter, is not tried on them (a twentieth of a long review's time).
+_OBFUSCATION_HINTS = ("(", "[", "dot", "punkt", "www")
+_OBFUSCATION_HINT_RE = re.compile(r"\s\.|t\s+t\s+p")
+
+
+def _obfuscated_link(lower: str) -> re.Match[str] | None:
+    if (not any(hint in lower for hint in _OBFUSCATION_HINTS)
+            and not _OBFUSCATION_HINT_RE.search(lower)):
+        return None
+    return _OBFUSCATED_LINK_RE.search(lower)
+
+
+# Links that open a chat with the sender (searched for only in texts with ".me/" or
+# "whatsapp.com/" in them, which each of them has).
 _MESSENGER_LINK_RE = re.compile(r"\b(?:t\.me|wa\.me|chat\.whatsapp\.com)/")
 # "+49 176 1234567", "0049 30 1234567", "0176 1234567", "030/1234567"; order numbers
 # have no separators. Every branch starts with a literal so the scan can skip ahead quickly.
@@ -1321,6 +1342,8 @@ _EMOJI_RE = re.compile("[\U0001f000-\U0001faff\u2600-\u27bf]")
 _CODE_RE = re.compile(r"<\s*/?\s*script|\bselect\s+\*\s+from\b|\bdrop\s+table\b|\{\{|\$\{"
                       # 2026.6: BBCode and HTML links
                       r"|\[url[=\]]|<a\s+href")
+# What each branch of _CODE_RE needs, tried first (most texts have none of them).
+_CODE_HINTS = ("<", "select", "drop", "{{", "${", "[url")
 _MESSENGERS = frozenset({
     "telegram", "whatsapp", "signal", "snapchat", "insta", "instagram", "tiktok", "onlyfans",
     "wechat", "viber", "discord", "youtube", "facebook",
@@ -1480,10 +1503,11 @@ def _decisive_spam(t: _Text, substance: int) -> str | None:
         return f"placeholder text ({joined!r})"
     if len(set(joined.replace(" ", ""))) == 1:
         return f"placeholder text ({joined!r}: one letter)"
-    obfuscated = _OBFUSCATED_LINK_RE.search(t.lower)
+    obfuscated = _obfuscated_link(t.lower)
     if obfuscated:
         return f"an address spelled to slip past filters ({obfuscated[0].strip()!r}...)"
-    messenger_link = _MESSENGER_LINK_RE.search(t.lower)
+    messenger_link = (_MESSENGER_LINK_RE.search(t.lower)
+                      if ".me/" in t.lower or "whatsapp.com/" in t.lower else None)
     if messenger_link:
         return f"a link to a messenger chat ({messenger_link[0]}...)"
     if _TEST_WORDS & t.vocabulary and len(t.words) <= 6:
@@ -1491,10 +1515,11 @@ def _decisive_spam(t: _Text, substance: int) -> str | None:
     # 2026.12: a template's filler or blanks, at any length ("Lorem ipsum dolor sit amet,
     # consectetur ...", "[Produktname] ist super ... [Ihr Name]"); a customer who reports
     # such text on a product page quotes "Lorem ipsum", not the sentence after it.
-    template = _TEMPLATE_RE.search(t.lower)
+    template = (_TEMPLATE_RE.search(t.lower)
+                if "[" in t.lower or "lorem" in t.lower else None)
     if template:
         return f"template text ({template[0]!r})"
-    if _CODE_RE.search(t.lower):
+    if any(hint in t.lower for hint in _CODE_HINTS) and _CODE_RE.search(t.lower):
         return "markup or code, not feedback"
     counts = Counter(t.words)
     top, repeats = counts.most_common(1)[0]

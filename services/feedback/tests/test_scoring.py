@@ -16,7 +16,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from resonanz.feedback import evaluation, learned, scoring
@@ -561,6 +561,40 @@ def test_closest_compares_a_stored_window_bit_by_bit(simhash: int, stored: list[
     expected = (len(window) - 1 - distances[::-1].index(best)) if best <= most else None
     assert scoring.closest(simhash, scoring.fingerprint_window(window), most) == expected
     assert scoring.closest(simhash, scoring.fingerprint_window([]), most) is None
+
+
+_PIECES = st.sampled_from([
+    "a", "x", "t", "h", "p", "m", "e", " ", "  ", "\n", ".", "/", "(", ")", "[", "]", "dot",
+    "punkt", "at", "www", "com", "de", "h t t p", "t.me/", "wa.me/", "chat.whatsapp.com/",
+    "<", "script", "select * from", "drop table", "{{", "${", "[url=", "<a href", "lorem ipsum",
+    "dolor", "[produktname]", "me/", "whatsapp.com",
+])
+
+
+@given(st.lists(_PIECES, max_size=30).map("".join))
+@example("shop (dot) de")
+@example("shop dot com")
+@example("www. shop")
+@example("shop . com")
+@example("h t t p s")
+@example("chat: t.me/shop")
+@example("<script>")
+@example("{{name}}")
+@example("[url=x]")
+@example("lorem ipsum dolor")
+@settings(max_examples=300)
+def test_the_patterns_hints_never_skip_a_text_the_pattern_matches(lower: str) -> None:
+    """The obfuscated-link, messenger-link, template and code patterns run only on texts
+    with what each of their branches needs: the answers are the patterns' own."""
+    found = scoring._OBFUSCATED_LINK_RE.search(lower)
+    hinted = scoring._obfuscated_link(lower)
+    assert (found and found.span()) == (hinted and hinted.span())
+    if scoring._CODE_RE.search(lower):
+        assert any(hint in lower for hint in scoring._CODE_HINTS)
+    if scoring._MESSENGER_LINK_RE.search(lower):
+        assert ".me/" in lower or "whatsapp.com/" in lower
+    if scoring._TEMPLATE_RE.search(lower):
+        assert "[" in lower or "lorem" in lower
 
 
 def test_fingerprint_is_pinned_so_stored_values_stay_comparable() -> None:
