@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from resonanz.feedback import retention
 from resonanz.feedback.domain import Entry
 from resonanz.feedback.store import (
     DEFERRED_OFFSET,
@@ -346,3 +347,25 @@ async def test_lists_carry_the_quality_without_its_components_and_the_entry_all_
     entry = await get_entry(feedback_pool, TENANT, row.entry.id)
     assert entry.quality == quality
     assert entry == replace(listed[0], quality=quality)
+
+
+async def test_the_retention_job_reads_only_entries_older_than_the_shortest_retention(
+        feedback_db: asyncpg.Connection) -> None:
+    """6,000 entries of the last hours, none due: the hourly job's query stops at once. It
+    walked every entry not yet anonymised, from the oldest on, to find that out."""
+    await feedback_db.execute("INSERT INTO tenant_retention (tenant_id, months, version)"
+                              " VALUES ($1, 6, 1)", TENANT)
+    plan = plan_of(await feedback_db.fetchval(
+        f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {retention.DUE_SQL}", 500))
+    assert plan["Actual Rows"] == 0
+    assert plan["Shared Hit Blocks"] + plan.get("Shared Read Blocks", 0) < 30, plan
+    # What is due is found all the same: one entry of seven months, one of 25 of a tenant
+    # without a retention of its own (24 months), none of 7 months there.
+    other = str(uuid.uuid4())
+    due = [(uuid.uuid4(), TENANT, 7), (uuid.uuid4(), other, 25)]
+    await feedback_db.executemany(
+        "INSERT INTO entries (id, tenant_id, body, created_at, updated_at) VALUES ($1, $2,"
+        " 'x', now() - make_interval(months => $3), now())",
+        [*due, (uuid.uuid4(), other, 7)])
+    found = {r["id"] for r in await feedback_db.fetch(retention.DUE_SQL, 500)}
+    assert found == {entry_id for entry_id, _, _ in due}

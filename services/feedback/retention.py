@@ -26,11 +26,16 @@ log = logging.getLogger(__name__)
 BATCH = 500
 DEFAULT_MONTHS = 24
 
-# The oldest entries past their organization's retention, not anonymised yet.
+# The oldest entries past their organization's retention, not anonymised yet. The shortest
+# retention of any organization bounds the index scan: without it, a run that found nothing
+# due walked every entry not yet anonymised from the oldest on (300,000 entries: 176 ms and
+# 600,000 buffers an hour; now a few buffers).
 DUE_SQL = (
     "SELECT e.id FROM entries e LEFT JOIN tenant_retention r ON r.tenant_id = e.tenant_id"
     " WHERE e.erased_at IS NULL AND e.created_at < now()"
     f" - make_interval(months => coalesce(r.months, {DEFAULT_MONTHS}))"
+    " AND e.created_at < now() - make_interval(months =>"
+    f" (SELECT least(min(months), {DEFAULT_MONTHS}) FROM tenant_retention))"
     " ORDER BY e.created_at LIMIT $1 FOR UPDATE OF e SKIP LOCKED")
 
 # An export's address is kept for its download; past the retention it goes too.
