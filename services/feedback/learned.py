@@ -162,7 +162,7 @@ class Table:
     def places(self, rows: Indices, found: Indices) -> Indices:
         """Where each of `found` (rows of the table, all among `rows`) is in `rows`: through
         an array over the whole table, one per thread, written at `rows` only (a binary
-        search per n-gram cost a long review a twentieth of a millisecond)."""
+        search per n-gram cost a 110-word review 35 us of its 1.2 ms)."""
         place = getattr(self._scratch, "place", None)
         if place is None:
             place = self._scratch.place = np.empty(len(self.index), dtype=np.intp)
