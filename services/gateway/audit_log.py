@@ -23,7 +23,7 @@ import asyncpg
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from resonanz.shared.db import PoolKey
+from resonanz.shared.db import PoolKey, oldest_first_delete
 from resonanz.shared.logs import request_id_var
 from resonanz.shared.worker import alongside
 
@@ -270,7 +270,5 @@ async def list_events(pool: asyncpg.Pool, q: AuditQuery) -> tuple[list[dict[str,
     return events, len(rows) > q.limit
 
 
-PURGE_SQL = (
-    "DELETE FROM audit_events WHERE id = ANY(ARRAY(SELECT id FROM audit_events"
-    f" WHERE at < now() - interval '{RETENTION_DAYS} days' ORDER BY at LIMIT $1))"
-)
+PURGE_SQL = oldest_first_delete(
+    "audit_events", f"at < now() - interval '{RETENTION_DAYS} days'", "at", "$1")

@@ -11,7 +11,7 @@ import logging
 
 import asyncpg
 
-from resonanz.shared.db import PoolKey
+from resonanz.shared.db import PoolKey, oldest_first_delete
 from resonanz.shared.web import CleanupCtx
 from resonanz.shared.worker import Repeating, background_ctx
 
@@ -27,11 +27,9 @@ INTERVAL = 300.0
 # after their retention (audit_log.RETENTION_DAYS).
 PURGES = {
     "audit_events": AUDIT_PURGE_SQL,
-    "idempotency_keys": (
-        "DELETE FROM idempotency_keys WHERE ctid = ANY(ARRAY(SELECT ctid"
-        f" FROM idempotency_keys WHERE created_at < now() - interval '{TTL}'"
-        " ORDER BY created_at LIMIT $1))"
-    ),
+    "idempotency_keys": oldest_first_delete(
+        "idempotency_keys", f"created_at < now() - interval '{TTL}'", "created_at", "$1",
+        key="ctid"),
 }
 
 

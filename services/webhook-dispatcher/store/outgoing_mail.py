@@ -11,6 +11,7 @@ from datetime import datetime
 import asyncpg
 
 from resonanz.shared.crypto import UndecryptableSecret
+from resonanz.shared.db import oldest_first_delete
 
 from ..notices import Notice
 from ..sealing import SecretBox
@@ -112,7 +113,6 @@ async def purge(conn: asyncpg.Connection, older_than: datetime, limit: int) -> i
     """Delete sent, expanded or failed mail created before `older_than`, at most `limit`,
     skipping rows another replica holds; how many. Pending mail is never purged."""
     status = await conn.execute(
-        "DELETE FROM outgoing_mail WHERE id = ANY(ARRAY(SELECT id FROM outgoing_mail"
-        " WHERE created_at < $1 AND status <> 'pending' ORDER BY created_at LIMIT $2"
-        " FOR UPDATE SKIP LOCKED))", older_than, limit)
+        oldest_first_delete("outgoing_mail", "created_at < $1 AND status <> 'pending'",
+                            "created_at", "$2", skip_locked=True), older_than, limit)
     return int(status.split()[-1])
