@@ -223,9 +223,13 @@ class Group:
         """Each known n-gram's share of a head's logit: coefficient * scaled tf * idf."""
         return map(mul, map(itemgetter(column), self.weights), self.scaled)
 
+    def signal_pushes(self, column: int) -> Iterator[tuple[float, str]]:
+        """The rules' signals among the known n-grams: each one's push (as `pushes`) and
+        name. Where they are is found once per weighing, not per head."""
+        return ((self.weights[i][column] * self.scaled[i], name) for i, name in self._signals)
+
     @cached_property
-    def signals(self) -> list[tuple[int, str]]:
-        """Where the rules' signals are among the known n-grams, with their names."""
+    def _signals(self) -> list[tuple[int, str]]:
         return [(i, name) for i, name in enumerate(map(signal_name, self.grams))
                 if name is not None]
 
@@ -282,9 +286,7 @@ class Reading:
 
     def signal(self, positive: bool) -> str | None:
         """The rules' signal that pushed hardest one way, if any did ("no first person")."""
-        pairs, column = self.weighing.pairs, self.column
-        pushes = [(push, name) for push, name in
-                  ((pairs.weights[i][column] * pairs.scaled[i], name) for i, name in pairs.signals)
+        pushes = [(push, name) for push, name in self.weighing.pairs.signal_pushes(self.column)
                   if push and (push > 0) == positive]
         return max(pushes, key=lambda pn: (abs(pn[0]), pn[1]))[1] if pushes else None
 
