@@ -1188,6 +1188,8 @@ def test_a_rate_is_promotional_only_beside_an_offered_amount(text: str, rate: st
     (("sehr gut", "sehr gut verpackt"), "sehr gut verpackt", {"sehr gut verpackt"}),
     (("gut verpackt",), "sehr gut verpackt", {"gut verpackt"}),
     (("zu klein", "zu groß"), "Ärmel zu klein, Bund zu groß", {"zu klein", "zu groß"}),
+    # A first word that starts nothing here is passed over, and the walk goes on.
+    (("gut verpackt",), "gut und gut verpackt", {"gut verpackt"}),
     # Whole words only, and a phrase's first word alone finds nothing.
     (("size chart",), "the sizechart, the size charts, the size", set()),
     (("don't fit",), "They don't fit", {"don't fit"}),
