@@ -648,7 +648,7 @@ def test_as_dict_matches_the_json_contract() -> None:
     result = score(GERMAN_REVIEW, earlier=[fingerprint("e0", GERMAN_REVIEW)])
     data = json.loads(json.dumps(result.as_dict()))
     assert set(data) == {"score", "label", "components", "language", "duplicate_of", "version"}
-    assert data["version"] == VERSION == "2026.20"
+    assert data["version"] == VERSION == "2026.21"
     assert data["duplicate_of"] == "e0"
     assert data["label"] in ("good", "fair", "poor", "spam")
     for part in data["components"].values():
@@ -724,7 +724,8 @@ def test_the_learned_component_names_the_words_that_weighed_most() -> None:
                                    "rücksendeetikett", "paket", "fallen", "sonst", "lief", "42"}
     # 2026.12 on: the heads also read the rules' signals, and name the one that weighed most.
     assert specific.reason.endswith("; of the rules' signals: an experience")
-    assert "strongest signs against: 'alles', 'gerne', 'wieder'" in generic.reason
+    against = re.search(r"strongest signs against: '(\w+)', '(\w+)', '(\w+)'\)", generic.reason)
+    assert against and set(against.groups()) == {"alles", "gerne", "wieder"}, generic.reason
     assert -scoring.LEARNED_MAX <= generic.points < specific.points <= scoring.LEARNED_MAX
 
 
@@ -910,9 +911,13 @@ def test_corpus_is_big_and_varied_enough() -> None:
     rows = [row for half in evaluation.HALVES for row in evaluation.load(half)]
     assert len(rows) >= 900
     assert {row.language for row in rows} == {"de", "en", "mix"}
-    assert {row.shop for row in rows} == {"fashion", "outdoor", "electronics", "food",
-                                          "furniture", "drugstore", "books", "pets", "bikes",
-                                          "garden", "toys", "jewellery", "sports"}
+    assert {row.shop for row in rows} == {
+        "fashion", "outdoor", "electronics", "food", "furniture", "drugstore", "books", "pets",
+        "bikes", "garden", "toys", "jewellery", "sports",
+        # 2026-12n and 2026-12o
+        "pharmacy", "car parts", "baby products", "stationery", "coffee and tea", "mattresses",
+        "musical instruments", "cosmetics", "phone accessories", "home improvement", "wine",
+        "shoes", "lighting", "gaming", "kitchenware", "perfume", "luggage"}
     labels = Counter(row.label for row in rows)
     assert set(labels) == set(evaluation.CLASSES)
     assert min(labels.values()) >= 150
@@ -938,9 +943,9 @@ def test_the_spam_and_hard_negative_set_is_big_enough() -> None:
 
 # data/README.md: 2026-12c, subtle spam and hard negatives, 2026-12d, genuine entries
 # that address the shop and spam that addresses the reader, and 2026-12e, spam of every
-# kind and the genuine entries that look like it, and 2026-12f to 2026-12m, written by
+# kind and the genuine entries that look like it, and 2026-12f to 2026-12o, written by
 # writers that had read nothing of the scorer or the corpus; from eleven shop kinds, 12k
-# from thirteen (jewellery and sports added).
+# from thirteen (jewellery and sports added), 12n and 12o from fifteen.
 @pytest.mark.parametrize(("half", "least", "shops"), [
     ("heldout_2026_12c", {"spam": 50, "good": 25, "low": 20}, 11),
     ("heldout_2026_12d", {"spam": 25, "good": 35, "low": 25}, 11),
@@ -953,6 +958,8 @@ def test_the_spam_and_hard_negative_set_is_big_enough() -> None:
     ("heldout_2026_12k", {"spam": 65, "good": 50, "low": 35}, 13),
     ("heldout_2026_12l", {"spam": 50, "good": 65, "low": 50}, 11),
     ("heldout_2026_12m", {"spam": 30, "good": 60, "low": 35}, 11),
+    ("heldout_2026_12n", {"spam": 35, "good": 65, "low": 50}, 15),
+    ("heldout_2026_12o", {"spam": 50, "good": 45, "low": 45}, 15),
 ])
 def test_the_later_blind_sets_are_big_and_varied_enough(half: str, least: dict[str, int],
                                                         shops: int) -> None:
@@ -985,27 +992,29 @@ def held_out_figures(half: str) -> tuple[dict[str, float], dict[str, dict[str, i
     return figures, result.confusion, all(result.meets_targets().values())
 
 
-# Measured once each (make score-report): what 2026.20 (2026-12-06) still misses of issue
-# 25's targets, per set (docs/benchmarks.md "Quality scoring", 2026.20). Strict, so meeting
+# Measured once each (make score-report): what 2026.21 (2026-12-07) still misses of issue
+# 25's targets, per set (docs/benchmarks.md "Quality scoring", 2026.21). Strict, so meeting
 # them fails the mark and the figures get recorded.
-MISSED_2026_20 = {
-    "heldout_2026_12b": "spam recall (0.946)",
+MISSED_2026_21 = {
+    "heldout_2026_12b": "spam recall (0.929)",
     "heldout_2026_12e": "spam recall (0.927)",
     "heldout_2026_12f": "spam recall (0.900)",
     "heldout_2026_12g": "spam recall (0.925)",
-    "heldout_2026_12h": "spam recall (0.750)",
+    "heldout_2026_12h": "reward precision and spam recall (0.897, 0.750)",
     "heldout_2026_12i": "spam recall (0.889)",
     "heldout_2026_12j": "spam recall (0.934)",
     "heldout_2026_12k": "spam recall (0.894)",
     "heldout_2026_12l": "spam recall (0.836)",
-    "heldout_2026_12m": "reward recall and spam recall (0.838, 0.686)",
+    "heldout_2026_12m": "reward recall and spam recall (0.882, 0.686)",
+    "heldout_2026_12n": "spam recall (0.921)",
+    "heldout_2026_12o": "reward precision and spam recall (0.882, 0.745)",
 }
 
 
 @pytest.mark.parametrize("half", [
     pytest.param(half, marks=pytest.mark.xfail(
-        strict=True, reason=f"2026.20 misses issue 25's {MISSED_2026_20[half]} on {half}"))
-    if half in MISSED_2026_20 else half
+        strict=True, reason=f"2026.21 misses issue 25's {MISSED_2026_21[half]} on {half}"))
+    if half in MISSED_2026_21 else half
     for half in evaluation.HELD_OUT])
 def test_held_out_figures_meet_the_targets(half: str) -> None:
     # Reward precision and recall >= 0.90, spam precision >= 0.90 and recall >= 0.95
@@ -1016,36 +1025,37 @@ def test_held_out_figures_meet_the_targets(half: str) -> None:
 
 # The shipped scorer on the held-out sets, as recorded in docs/benchmarks.md (one
 # evaluation each), as floors for later versions, with how many genuine entries it called
-# spam as a ceiling. 2026.20 (2026-12-06: rates such as "a day" promotional only beside an
-# offered amount, the heads retrained with the development rows of 12k, 12l and 12m, the
-# short reports' set) against 2026.18, pooled over fourteen sets: reward 0.960 / 0.953 ->
-# 0.963 / 0.959, spam 0.990 / 0.905 -> 0.987 / 0.907, genuine entries called spam 7 -> 9 of
-# 1,399, shipped by a rule written before the measurement (docs/benchmarks.md). Per set it
-# lowered spam recall on 12e (0.945 -> 0.927) and 12i (0.926 -> 0.889), reward precision on
-# 12f (0.980 -> 0.960) and 12i (0.951 -> 0.935) and reward recall on 12j (1.0 -> 0.983),
-# and called one more genuine entry spam on 12j and on 12m.
+# spam as a ceiling. 2026.21 (2026-12-07: 2026.20's rules, the heads retrained with the
+# development rows of 12n and 12o, two new writers' sets) against 2026.20, pooled over
+# sixteen sets: reward 0.961 / 0.958 -> 0.961 / 0.965, spam 0.983 / 0.895 -> 0.984 / 0.896,
+# genuine entries called spam 13 -> 12 of 1,617, shipped by a rule written before the
+# measurement (docs/benchmarks.md). Per set it lowered spam recall on 12b (0.946 -> 0.929),
+# reward precision on 12g (0.970 -> 0.955) and 12h (0.912 -> 0.897), reward recall on 12d
+# (0.925 -> 0.900) and 12j (0.983 -> 0.966), and called one more genuine entry spam on 12j.
 # Reward precision, reward recall, spam precision, spam recall, per set.
 RECORDED = {half: dict(zip(("reward precision", "reward recall", "spam precision",
                             "spam recall"), figures, strict=True))
             for half, figures in {
-                "heldout": (1.0, 0.966, 1.0, 1.0),
-                "heldout_2026_12": (0.986, 0.934, 1.0, 0.974),
-                "heldout_2026_12b": (0.964, 0.931, 0.981, 0.946),
-                "heldout_2026_12c": (0.969, 0.939, 0.982, 0.965),
-                "heldout_2026_12d": (1.0, 0.925, 0.935, 1.0),
+                "heldout": (1.0, 0.975, 1.0, 1.0),
+                "heldout_2026_12": (0.986, 0.961, 1.0, 0.974),
+                "heldout_2026_12b": (0.964, 0.931, 0.981, 0.929),
+                "heldout_2026_12c": (1.0, 1.0, 1.0, 0.965),
+                "heldout_2026_12d": (1.0, 0.9, 0.935, 1.0),
                 "heldout_2026_12e": (0.968, 0.909, 1.0, 0.927),
                 "heldout_2026_12f": (0.96, 1.0, 1.0, 0.9),
-                "heldout_2026_12g": (0.97, 1.0, 1.0, 0.925),
-                "heldout_2026_12h": (0.912, 0.963, 0.947, 0.75),
+                "heldout_2026_12g": (0.955, 1.0, 1.0, 0.925),
+                "heldout_2026_12h": (0.897, 0.963, 0.947, 0.75),
                 "heldout_2026_12i": (0.935, 1.0, 1.0, 0.889),
-                "heldout_2026_12j": (0.983, 0.983, 0.983, 0.934),
+                "heldout_2026_12j": (0.983, 0.966, 0.966, 0.934),
                 "heldout_2026_12k": (0.914, 1.0, 1.0, 0.894),
-                "heldout_2026_12l": (0.91, 1.0, 0.979, 0.836),
-                "heldout_2026_12m": (1.0, 0.838, 0.96, 0.686),
+                "heldout_2026_12l": (0.922, 1.0, 0.979, 0.836),
+                "heldout_2026_12m": (1.0, 0.882, 0.96, 0.686),
+                "heldout_2026_12n": (1.0, 0.971, 0.946, 0.921),
+                "heldout_2026_12o": (0.882, 0.938, 0.976, 0.745),
             }.items()}
-GENUINE_CALLED_SPAM = {"heldout_2026_12b": 1, "heldout_2026_12c": 1, "heldout_2026_12d": 2,
-                       "heldout_2026_12h": 2, "heldout_2026_12j": 1, "heldout_2026_12l": 1,
-                       "heldout_2026_12m": 1}
+GENUINE_CALLED_SPAM = {"heldout_2026_12b": 1, "heldout_2026_12d": 2, "heldout_2026_12h": 2,
+                       "heldout_2026_12j": 2, "heldout_2026_12l": 1, "heldout_2026_12m": 1,
+                       "heldout_2026_12n": 2, "heldout_2026_12o": 1}
 
 
 @pytest.mark.parametrize("half", evaluation.HELD_OUT)
