@@ -24,8 +24,8 @@ mostly short entries, written by writers who had read no scorer code and no corp
 (2026.12, trained with 12f's development rows, was tried and not shipped; 2026.13 to
 2026.16, trained with the development rows of 12f and 12g, then 12h, then 12i, then 12j,
 were shipped, and 2026.18 with 2026.16's heads; 2026.17 and 2026.19, trained with 12k's and
-then also 12l's, were not; 2026.20, trained with 12k's, 12l's and 12m's, and 2026.21,
-also with 12n's and 12o's, were). Only
+then also 12l's, were not; 2026.20, trained with 12k's, 12l's and 12m's, and 2026.21 and
+2026.22, also with 12n's and 12o's, were). Only
 `dev` may be read row by row while tuning.
 """
 

@@ -59,7 +59,7 @@ import numpy.typing as npt
 # Absolute, so that tools/score_report.py --scorer can load this file by its path.
 from resonanz.feedback import learned
 
-VERSION = "2026.21"
+VERSION = "2026.22"
 
 Label = Literal["good", "fair", "poor", "spam"]
 Language = Literal["de", "en", "unknown"]
@@ -194,19 +194,21 @@ def score_feedback(
     weighing = learned.load(VERSION).weigh(
         t.raw, _signals(t, kinds, specificity.points, experience.points))
     register, register_doubt = _register(t, kinds, shop)
+    spam, off_topic_doubt = _spam(t, substance, experience.points)
     breakdown = {
         "effort": _effort(t), "specificity": specificity, "experience": experience,
         "language": language_part, "readability": _readability(t),
         "consistency": _consistency(t, rating),
         "boilerplate": _boilerplate(t, concrete),
-        "spam": _spam(t, substance, experience.points), "register": register,
+        "spam": spam, "register": register,
         "profanity": _profanity(t),
         "duplicate": duplicate_part,
         "learned": _learned(weighing) if duplicate_of is None else _NOT_ASKED,
         "learned_spam": _learned_spam(weighing, t),
     }
     total = max(0, min(100, sum(c.points for c in breakdown.values())))
-    return QualityScore(total, _label(total, breakdown, register_doubt), language, breakdown,
+    return QualityScore(total, _label(total, breakdown, register_doubt + off_topic_doubt),
+                        language, breakdown,
                         duplicate_of)
 
 
@@ -372,6 +374,53 @@ def _signals(t: _Text, kinds: Iterable[str], specificity: int, experience: int
             "an experience" if experience > 0 else "no experience",
             "under 8 words" if n < 8 else "8 to 29 words" if n < 30 else "30 words or more",
             *kinds)
+
+
+# 2026.22: what every entry about a purchase has, however generic: a word of the shop, the
+# product, the order or its parts, or of judging them ("super", "passt", "broken"). An entry
+# of four words or more without any, and with little of substance, is likely about
+# something else: the weather, a birthday, a question to other readers, a joke, a plug for
+# another seller (the spam new writers most often got past the scorer). It adds
+# OFF_TOPIC_DOUBT to the spam decision: alone it decides nothing (SPAM_LABEL_PENALTY), with
+# the spam head leaning towards spam or another spam signal it does. Chosen on the
+# development half with each writer's rows scored by heads trained on the other fourteen
+# writers' rows (docs/benchmarks.md "Quality scoring", 2026.22).
+_OFF_TOPIC_MIN_WORDS = 4
+_OFF_TOPIC_MAX_SUBSTANCE = 10
+OFF_TOPIC_DOUBT = 25
+_PURCHASE_WORDS = frozenset({
+    # German (and "service", "ok", "okay" in English too)
+    "shop", "onlineshop", "laden", "händler", "verkäufer", "firma", "seite", "produkt",
+    "produkte", "artikel", "ware", "waren", "sortiment", "bestellung", "bestellungen",
+    "bestellen", "kauf", "kaufen", "lieferung", "geliefert", "erhalten", "qualität", "preis",
+    "service", "kundenservice", "danke", "dank", "empfehlen", "weiterempfehlen", "zufrieden",
+    "gefällt", "gefallen", "passt", "funktioniert", "gut", "gute", "guter", "gutes", "ok",
+    "okay", "naja", "schnell", "schnelle", "pünktlich", "teuer", "günstig", "billig",
+    "lecker", "schön", "schöne", "mangelhaft", "enttäuscht", "zurück", "nochmal", "wieder",
+    "sterne", "stern", "bewertung", "beste", "besten", "spitze", "top", "klasse", "prima",
+    "einwandfrei", "freundlich", "bequem", "marke", "erwartet", "erwartung", "erwartungen",
+    "geschenk",
+    # English
+    "store", "seller", "site", "website", "product", "products", "item", "items", "order",
+    "orders", "delivery", "quality", "price", "thanks", "thank", "recommend",
+    "recommended", "satisfied", "works", "worked", "fits", "fit", "good", "nice", "fine",
+    "fast", "quick", "cheap", "expensive", "tasty", "stars", "star", "again",
+    "review", "money", "value", "refund", "best", "friendly", "process", "brand", "comfy",
+    "expect", "expected", "expectations", "gift",
+})
+
+
+def _off_topic(t: _Text, substance: int) -> bool:
+    return (len(t.words) >= _OFF_TOPIC_MIN_WORDS and substance <= _OFF_TOPIC_MAX_SUBSTANCE
+            and not _of_a_purchase(t))
+
+
+def _of_a_purchase(t: _Text) -> bool:
+    """Whether the entry speaks of the shop, a product or an order, or judges one."""
+    vocabulary = t.vocabulary
+    return bool(
+        (_PURCHASE_WORDS | _SENTIMENT) & vocabulary or t.tells_of_use
+        or any(_concrete_stem(w) or _generic_stem(w) or _problem_stem(w) for w in vocabulary))
 
 
 # 2026.5: the spam head. Up to this probability it says nothing; from there to 1 it adds
@@ -1438,13 +1487,15 @@ _INSULT_PHRASES = _Phrases(("go to hell", "fahrt zur hölle", "geht zur hölle",
                              "kiss my ass"))
 
 
-def _spam(t: _Text, substance: int, experience: int) -> ComponentScore:
+def _spam(t: _Text, substance: int, experience: int) -> tuple[ComponentScore, int]:
     """substance: the specificity and experience points, which let a genuine complaint keep
     a quoted address or link without being called spam; experience: the points for a
-    problem observed, a suggestion or a weighed judgement, which an offer never has."""
+    problem observed, a suggestion or a weighed judgement, which an offer never has. With
+    the component, the doubt it adds to the spam decision beyond its points (_label; negative,
+    as the points are)."""
     decisive = _decisive_spam(t, substance)
     if decisive:
-        return ComponentScore(SPAM_MIN, 0, SPAM_MIN, "spam: " + decisive)
+        return ComponentScore(SPAM_MIN, 0, SPAM_MIN, "spam: " + decisive), 0
     links = _count_links(t.lower)
     email = _has_email(t.raw)
     phone = _has_phone_number(t.raw)
@@ -1475,7 +1526,7 @@ def _spam(t: _Text, substance: int, experience: int) -> ComponentScore:
                 if throwaway else
                 f"an offer{_listed(offer, 3)} with a way to reach the sender{_listed(ways)}"
                 if ways else f"an offer{_listed(offer, 3)} and no experience of the shop")
-        return ComponentScore(SPAM_MIN, 0, SPAM_MIN, f"spam: {what}")
+        return ComponentScore(SPAM_MIN, 0, SPAM_MIN, f"spam: {what}"), 0
     # A way to reach someone plus an offer, or an offer or link without any substance.
     low_substance = substance < 20
     signals = [
@@ -1494,7 +1545,14 @@ def _spam(t: _Text, substance: int, experience: int) -> ComponentScore:
     hits = [name for penalty, name in signals if penalty]
     points = max(SPAM_MIN, -sum(penalty for penalty, _ in signals))
     reason = "spam signals: " + ", ".join(hits) if hits else "no spam signals"
-    return ComponentScore(points, 0, SPAM_MIN, reason)
+    if _off_topic(t, substance):
+        # Doubt for the label only: the score keeps its points, as genuine entries without
+        # a word of a purchase still report something ("Dirndl is a Traum, aba de Schürzn
+        # is vui z'kurz").
+        return (ComponentScore(points, 0, SPAM_MIN, f"{reason}; nothing about a shop, a"
+                               f" product or an order ({OFF_TOPIC_DOUBT} points of doubt)"),
+                -OFF_TOPIC_DOUBT)
+    return ComponentScore(points, 0, SPAM_MIN, reason), 0
 
 
 def _offered_money(lower: str) -> bool:

@@ -431,6 +431,56 @@ def test_promotional_text_with_contact_details_is_spam(text: str) -> None:
     assert result.breakdown["spam"].points <= scoring.SPAM_LABEL_PENALTY
 
 
+OFF_TOPIC_REASON = "nothing about a shop, a product or an order"
+
+
+@pytest.mark.parametrize("text", [
+    # 2026.22: chatter that is about something else than a purchase
+    "Grüße an meine Schwester in Köln, wir sehen uns am Wochenende",
+    "Is anyone else watching the match tonight",
+    "Kennt jemand einen guten Friseur in Graz?",
+])
+def test_an_entry_about_something_else_than_a_purchase_adds_doubt(text: str) -> None:
+    spam = score(text, rating=3).breakdown["spam"]
+    assert OFF_TOPIC_REASON in spam.reason, spam.reason
+    assert spam.points == 0  # doubt for the decision, not points off the score
+
+
+@pytest.mark.parametrize("text", [
+    # However generic, these speak of the purchase or judge it; under four words or with
+    # something specific the doubt is not asked.
+    "Alles super, gerne wieder!",
+    "Schnelle Lieferung, gute Qualität.",
+    "Love it, would buy again",
+    "Leider kaputt angekommen.",
+    "Passt.",  # under four words
+    "Die Gasdruckfeder vom Bürostuhl sinkt nach 3 Wochen ab.",  # something specific
+])
+def test_an_entry_about_a_purchase_adds_no_doubt(text: str) -> None:
+    assert OFF_TOPIC_REASON not in score(text, rating=3).breakdown["spam"].reason
+
+
+# Genuine entries without a word of the list (2026.22 misses "buy", "rubbish", "verspricht"):
+# the doubt alone stays below the spam decision.
+@pytest.mark.parametrize("text", [
+    "Schlafe wie ein Baby", "Rubbish, do not buy", "Hält was es verspricht.",
+    "Mein Hund liebt es!",
+])
+def test_the_doubt_alone_calls_no_entry_spam(text: str) -> None:
+    result = score(text, rating=3)
+    assert OFF_TOPIC_REASON in result.breakdown["spam"].reason
+    assert result.breakdown["learned_spam"].points > -5, "the head leans towards spam now"
+    assert result.label != "spam"
+
+
+def test_the_doubt_of_an_entry_about_something_else_decides_with_another_signal() -> None:
+    # With the capitals' 15 points it reaches the spam decision.
+    shouting = score("WER HAT HEUTE DAS SPIEL GESEHEN", rating=3)
+    assert "written in capitals" in shouting.breakdown["spam"].reason
+    assert OFF_TOPIC_REASON in shouting.breakdown["spam"].reason
+    assert shouting.label == "spam"
+
+
 def test_support_address_in_a_genuine_complaint_is_not_spam() -> None:
     text = ("Ich habe am 12.05. an service@beispielshop.de geschrieben, weil auf der Rechnung "
             "die Mehrwertsteuer doppelt berechnet wurde, und bis heute keine Antwort bekommen.")
@@ -648,7 +698,7 @@ def test_as_dict_matches_the_json_contract() -> None:
     result = score(GERMAN_REVIEW, earlier=[fingerprint("e0", GERMAN_REVIEW)])
     data = json.loads(json.dumps(result.as_dict()))
     assert set(data) == {"score", "label", "components", "language", "duplicate_of", "version"}
-    assert data["version"] == VERSION == "2026.21"
+    assert data["version"] == VERSION == "2026.22"
     assert data["duplicate_of"] == "e0"
     assert data["label"] in ("good", "fair", "poor", "spam")
     for part in data["components"].values():
@@ -992,29 +1042,28 @@ def held_out_figures(half: str) -> tuple[dict[str, float], dict[str, dict[str, i
     return figures, result.confusion, all(result.meets_targets().values())
 
 
-# Measured once each (make score-report): what 2026.21 (2026-12-07) still misses of issue
-# 25's targets, per set (docs/benchmarks.md "Quality scoring", 2026.21). Strict, so meeting
+# Measured once each (make score-report): what 2026.22 (2026-12-07) still misses of issue
+# 25's targets, per set (docs/benchmarks.md "Quality scoring", 2026.22). Strict, so meeting
 # them fails the mark and the figures get recorded.
-MISSED_2026_21 = {
-    "heldout_2026_12b": "spam recall (0.929)",
-    "heldout_2026_12e": "spam recall (0.927)",
+MISSED_2026_22 = {
+    "heldout_2026_12e": "spam recall (0.945)",
     "heldout_2026_12f": "spam recall (0.900)",
     "heldout_2026_12g": "spam recall (0.925)",
     "heldout_2026_12h": "reward precision and spam recall (0.897, 0.750)",
     "heldout_2026_12i": "spam recall (0.889)",
     "heldout_2026_12j": "spam recall (0.934)",
     "heldout_2026_12k": "spam recall (0.894)",
-    "heldout_2026_12l": "spam recall (0.836)",
-    "heldout_2026_12m": "reward recall and spam recall (0.882, 0.686)",
-    "heldout_2026_12n": "spam recall (0.921)",
-    "heldout_2026_12o": "reward precision and spam recall (0.882, 0.745)",
+    "heldout_2026_12l": "spam recall (0.855)",
+    "heldout_2026_12m": "reward recall and spam recall (0.882, 0.771)",
+    "heldout_2026_12n": "spam recall (0.947)",
+    "heldout_2026_12o": "reward precision and spam recall (0.882, 0.764)",
 }
 
 
 @pytest.mark.parametrize("half", [
     pytest.param(half, marks=pytest.mark.xfail(
-        strict=True, reason=f"2026.21 misses issue 25's {MISSED_2026_21[half]} on {half}"))
-    if half in MISSED_2026_21 else half
+        strict=True, reason=f"2026.22 misses issue 25's {MISSED_2026_22[half]} on {half}"))
+    if half in MISSED_2026_22 else half
     for half in evaluation.HELD_OUT])
 def test_held_out_figures_meet_the_targets(half: str) -> None:
     # Reward precision and recall >= 0.90, spam precision >= 0.90 and recall >= 0.95
@@ -1025,37 +1074,37 @@ def test_held_out_figures_meet_the_targets(half: str) -> None:
 
 # The shipped scorer on the held-out sets, as recorded in docs/benchmarks.md (one
 # evaluation each), as floors for later versions, with how many genuine entries it called
-# spam as a ceiling. 2026.21 (2026-12-07: 2026.20's rules, the heads retrained with the
-# development rows of 12n and 12o, two new writers' sets) against 2026.20, pooled over
-# sixteen sets: reward 0.961 / 0.958 -> 0.961 / 0.965, spam 0.983 / 0.895 -> 0.984 / 0.896,
-# genuine entries called spam 13 -> 12 of 1,617, shipped by a rule written before the
-# measurement (docs/benchmarks.md). Per set it lowered spam recall on 12b (0.946 -> 0.929),
-# reward precision on 12g (0.970 -> 0.955) and 12h (0.912 -> 0.897), reward recall on 12d
-# (0.925 -> 0.900) and 12j (0.983 -> 0.966), and called one more genuine entry spam on 12j.
+# spam as a ceiling. 2026.22 (2026-12-07: an entry of four words or more with nothing of a
+# shop, a product or an order and little substance adds doubt to the spam decision;
+# 2026.21's heads) against 2026.21, pooled over sixteen sets: reward 0.961 / 0.965 (same),
+# spam 0.984 / 0.896 -> 0.977 / 0.907, genuine entries called spam 12 -> 18 of 1,617,
+# shipped by a rule written before the measurement (docs/benchmarks.md). It called one or
+# two more genuine entries spam on 12c, 12e, 12h (two), 12l and 12n.
 # Reward precision, reward recall, spam precision, spam recall, per set.
 RECORDED = {half: dict(zip(("reward precision", "reward recall", "spam precision",
                             "spam recall"), figures, strict=True))
             for half, figures in {
                 "heldout": (1.0, 0.975, 1.0, 1.0),
                 "heldout_2026_12": (0.986, 0.961, 1.0, 0.974),
-                "heldout_2026_12b": (0.964, 0.931, 0.981, 0.929),
-                "heldout_2026_12c": (1.0, 1.0, 1.0, 0.965),
+                "heldout_2026_12b": (0.964, 0.931, 0.982, 0.964),
+                "heldout_2026_12c": (1.0, 1.0, 0.982, 0.965),
                 "heldout_2026_12d": (1.0, 0.9, 0.935, 1.0),
-                "heldout_2026_12e": (0.968, 0.909, 1.0, 0.927),
+                "heldout_2026_12e": (0.968, 0.909, 0.981, 0.945),
                 "heldout_2026_12f": (0.96, 1.0, 1.0, 0.9),
                 "heldout_2026_12g": (0.955, 1.0, 1.0, 0.925),
-                "heldout_2026_12h": (0.897, 0.963, 0.947, 0.75),
+                "heldout_2026_12h": (0.897, 0.963, 0.9, 0.75),
                 "heldout_2026_12i": (0.935, 1.0, 1.0, 0.889),
                 "heldout_2026_12j": (0.983, 0.966, 0.966, 0.934),
                 "heldout_2026_12k": (0.914, 1.0, 1.0, 0.894),
-                "heldout_2026_12l": (0.922, 1.0, 0.979, 0.836),
-                "heldout_2026_12m": (1.0, 0.882, 0.96, 0.686),
-                "heldout_2026_12n": (1.0, 0.971, 0.946, 0.921),
-                "heldout_2026_12o": (0.882, 0.938, 0.976, 0.745),
+                "heldout_2026_12l": (0.922, 1.0, 0.959, 0.855),
+                "heldout_2026_12m": (1.0, 0.882, 0.964, 0.771),
+                "heldout_2026_12n": (1.0, 0.971, 0.923, 0.947),
+                "heldout_2026_12o": (0.882, 0.938, 0.977, 0.764),
             }.items()}
-GENUINE_CALLED_SPAM = {"heldout_2026_12b": 1, "heldout_2026_12d": 2, "heldout_2026_12h": 2,
-                       "heldout_2026_12j": 2, "heldout_2026_12l": 1, "heldout_2026_12m": 1,
-                       "heldout_2026_12n": 2, "heldout_2026_12o": 1}
+GENUINE_CALLED_SPAM = {"heldout_2026_12b": 1, "heldout_2026_12c": 1, "heldout_2026_12d": 2,
+                       "heldout_2026_12e": 1, "heldout_2026_12h": 4, "heldout_2026_12j": 2,
+                       "heldout_2026_12l": 2, "heldout_2026_12m": 1, "heldout_2026_12n": 3,
+                       "heldout_2026_12o": 1}
 
 
 @pytest.mark.parametrize("half", evaluation.HELD_OUT)
