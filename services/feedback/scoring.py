@@ -59,7 +59,7 @@ import numpy.typing as npt
 # Absolute, so that tools/score_report.py --scorer can load this file by its path.
 from resonanz.feedback import learned
 
-VERSION = "2026.22"
+VERSION = "2026.23"
 
 Label = Literal["good", "fair", "poor", "spam"]
 Language = Literal["de", "en", "unknown"]
@@ -400,6 +400,9 @@ _PURCHASE_WORDS = frozenset({
     "sterne", "stern", "bewertung", "beste", "besten", "spitze", "top", "klasse", "prima",
     "einwandfrei", "freundlich", "bequem", "marke", "erwartet", "erwartung", "erwartungen",
     "geschenk",
+    # 2026.23: words that judge a product ("Mein Hund liebt es", "Rubbish, do not buy")
+    "liebt", "lieben", "mag", "gefreut", "freut", "spaß", "nett", "geil", "geiles",
+    "spannend", "spannendes", "empfehle", "zeug", "verspricht", "schrott",
     # English
     "store", "seller", "site", "website", "product", "products", "item", "items", "order",
     "orders", "delivery", "quality", "price", "thanks", "thank", "recommend",
@@ -407,6 +410,8 @@ _PURCHASE_WORDS = frozenset({
     "fast", "quick", "cheap", "expensive", "tasty", "stars", "star", "again",
     "review", "money", "value", "refund", "best", "friendly", "process", "brand", "comfy",
     "expect", "expected", "expectations", "gift",
+    "buy", "rubbish", "likes", "loves",  # 2026.23
+    "adore", "adores", "fun", "cute", "worth", "needed", "says",
 })
 
 
@@ -1447,6 +1452,9 @@ _PROMO_PHRASES = _Phrases((
     # 2026.6
     "meinem gutscheincode", "meinen gutscheincode", "mein gutscheincode", "meinem rabattcode",
     "my promo code", "my discount code", "my coupon code", "half the price", "zum halben preis",
+    # 2026.23: an invitation to the writer's own profile or inbox
+    "link in bio", "link in my bio", "link in der bio", "link im profil", "per dm", "pm me",
+    "text me", "hit me up", "schreib mir privat", "check mal meinen", "folgt mir",
 ))
 # 2026.20: a rate ("$300 a day", "2.000 € im Monat") is an income ad's only with an amount
 # offered in the text; alone it is a customer's time ("for about a month now", "a day

@@ -453,6 +453,9 @@ def test_an_entry_about_something_else_than_a_purchase_adds_doubt(text: str) -> 
     "Schnelle Lieferung, gute Qualität.",
     "Love it, would buy again",
     "Leider kaputt angekommen.",
+    "Rubbish, do not buy",  # 2026.23: words that judge a product
+    "Hält was es verspricht.",
+    "Mein Hund liebt es!",
     "Passt.",  # under four words
     "Die Gasdruckfeder vom Bürostuhl sinkt nach 3 Wochen ab.",  # something specific
 ])
@@ -460,11 +463,9 @@ def test_an_entry_about_a_purchase_adds_no_doubt(text: str) -> None:
     assert OFF_TOPIC_REASON not in score(text, rating=3).breakdown["spam"].reason
 
 
-# Genuine entries without a word of the list (2026.22 misses "buy", "rubbish", "verspricht"):
-# the doubt alone stays below the spam decision.
+# Genuine entries without a word of the list: the doubt alone stays below the spam decision.
 @pytest.mark.parametrize("text", [
-    "Schlafe wie ein Baby", "Rubbish, do not buy", "Hält was es verspricht.",
-    "Mein Hund liebt es!",
+    "Schlafe wie ein Baby", "Die Kinder haben sich riesig darauf gestürzt",
 ])
 def test_the_doubt_alone_calls_no_entry_spam(text: str) -> None:
     result = score(text, rating=3)
@@ -479,6 +480,16 @@ def test_the_doubt_of_an_entry_about_something_else_decides_with_another_signal(
     assert "written in capitals" in shouting.breakdown["spam"].reason
     assert OFF_TOPIC_REASON in shouting.breakdown["spam"].reason
     assert shouting.label == "spam"
+
+
+@pytest.mark.parametrize("text", [
+    # 2026.23: an invitation to the writer's own profile or inbox is promotional
+    "Alle Infos zum Angebot per DM",
+    "Want the same for half? Link in my bio",
+    "Noch mehr davon gibts, pm me",
+])
+def test_an_invitation_to_the_writers_profile_or_inbox_is_promotional(text: str) -> None:
+    assert "promotional words" in score(text, rating=3).breakdown["spam"].reason
 
 
 def test_support_address_in_a_genuine_complaint_is_not_spam() -> None:
@@ -698,7 +709,7 @@ def test_as_dict_matches_the_json_contract() -> None:
     result = score(GERMAN_REVIEW, earlier=[fingerprint("e0", GERMAN_REVIEW)])
     data = json.loads(json.dumps(result.as_dict()))
     assert set(data) == {"score", "label", "components", "language", "duplicate_of", "version"}
-    assert data["version"] == VERSION == "2026.22"
+    assert data["version"] == VERSION == "2026.23"
     assert data["duplicate_of"] == "e0"
     assert data["label"] in ("good", "fair", "poor", "spam")
     for part in data["components"].values():
@@ -1042,12 +1053,12 @@ def held_out_figures(half: str) -> tuple[dict[str, float], dict[str, dict[str, i
     return figures, result.confusion, all(result.meets_targets().values())
 
 
-# Measured once each (make score-report): what 2026.22 (2026-12-07) still misses of issue
-# 25's targets, per set (docs/benchmarks.md "Quality scoring", 2026.22). Strict, so meeting
+# Measured once each (make score-report): what 2026.23 (2026-12-07) still misses of issue
+# 25's targets, per set (docs/benchmarks.md "Quality scoring", 2026.23). Strict, so meeting
 # them fails the mark and the figures get recorded.
-MISSED_2026_22 = {
+MISSED_2026_23 = {
     "heldout_2026_12e": "spam recall (0.945)",
-    "heldout_2026_12f": "spam recall (0.900)",
+    "heldout_2026_12f": "spam recall (0.914)",
     "heldout_2026_12g": "spam recall (0.925)",
     "heldout_2026_12h": "reward precision and spam recall (0.897, 0.750)",
     "heldout_2026_12i": "spam recall (0.889)",
@@ -1062,8 +1073,8 @@ MISSED_2026_22 = {
 
 @pytest.mark.parametrize("half", [
     pytest.param(half, marks=pytest.mark.xfail(
-        strict=True, reason=f"2026.22 misses issue 25's {MISSED_2026_22[half]} on {half}"))
-    if half in MISSED_2026_22 else half
+        strict=True, reason=f"2026.23 misses issue 25's {MISSED_2026_23[half]} on {half}"))
+    if half in MISSED_2026_23 else half
     for half in evaluation.HELD_OUT])
 def test_held_out_figures_meet_the_targets(half: str) -> None:
     # Reward precision and recall >= 0.90, spam precision >= 0.90 and recall >= 0.95
@@ -1077,9 +1088,11 @@ def test_held_out_figures_meet_the_targets(half: str) -> None:
 # spam as a ceiling. 2026.22 (2026-12-07: an entry of four words or more with nothing of a
 # shop, a product or an order and little substance adds doubt to the spam decision;
 # 2026.21's heads) against 2026.21, pooled over sixteen sets: reward 0.961 / 0.965 (same),
-# spam 0.984 / 0.896 -> 0.977 / 0.907, genuine entries called spam 12 -> 18 of 1,617,
-# shipped by a rule written before the measurement (docs/benchmarks.md). It called one or
-# two more genuine entries spam on 12c, 12e, 12h (two), 12l and 12n.
+# spam 0.984 / 0.896 -> 0.977 / 0.907, genuine entries called spam 12 -> 18 of 1,617.
+# 2026.23 (the purchase words completed with words that judge a product, invitations to a
+# profile or inbox promotional) against 2026.22: spam 0.977 / 0.907 -> 0.981 / 0.908,
+# genuine entries called spam 18 -> 15; both shipped by rules written before their
+# measurement (docs/benchmarks.md).
 # Reward precision, reward recall, spam precision, spam recall, per set.
 RECORDED = {half: dict(zip(("reward precision", "reward recall", "spam precision",
                             "spam recall"), figures, strict=True))
@@ -1089,22 +1102,21 @@ RECORDED = {half: dict(zip(("reward precision", "reward recall", "spam precision
                 "heldout_2026_12b": (0.964, 0.931, 0.982, 0.964),
                 "heldout_2026_12c": (1.0, 1.0, 0.982, 0.965),
                 "heldout_2026_12d": (1.0, 0.9, 0.935, 1.0),
-                "heldout_2026_12e": (0.968, 0.909, 0.981, 0.945),
-                "heldout_2026_12f": (0.96, 1.0, 1.0, 0.9),
+                "heldout_2026_12e": (0.968, 0.909, 1.0, 0.945),
+                "heldout_2026_12f": (0.96, 1.0, 1.0, 0.914),
                 "heldout_2026_12g": (0.955, 1.0, 1.0, 0.925),
-                "heldout_2026_12h": (0.897, 0.963, 0.9, 0.75),
+                "heldout_2026_12h": (0.897, 0.963, 0.923, 0.75),
                 "heldout_2026_12i": (0.935, 1.0, 1.0, 0.889),
                 "heldout_2026_12j": (0.983, 0.966, 0.966, 0.934),
                 "heldout_2026_12k": (0.914, 1.0, 1.0, 0.894),
                 "heldout_2026_12l": (0.922, 1.0, 0.959, 0.855),
                 "heldout_2026_12m": (1.0, 0.882, 0.964, 0.771),
-                "heldout_2026_12n": (1.0, 0.971, 0.923, 0.947),
+                "heldout_2026_12n": (1.0, 0.971, 0.947, 0.947),
                 "heldout_2026_12o": (0.882, 0.938, 0.977, 0.764),
             }.items()}
 GENUINE_CALLED_SPAM = {"heldout_2026_12b": 1, "heldout_2026_12c": 1, "heldout_2026_12d": 2,
-                       "heldout_2026_12e": 1, "heldout_2026_12h": 4, "heldout_2026_12j": 2,
-                       "heldout_2026_12l": 2, "heldout_2026_12m": 1, "heldout_2026_12n": 3,
-                       "heldout_2026_12o": 1}
+                       "heldout_2026_12h": 3, "heldout_2026_12j": 2, "heldout_2026_12l": 2,
+                       "heldout_2026_12m": 1, "heldout_2026_12n": 2, "heldout_2026_12o": 1}
 
 
 @pytest.mark.parametrize("half", evaluation.HELD_OUT)
