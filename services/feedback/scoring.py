@@ -410,8 +410,9 @@ _PURCHASE_WORDS = frozenset({
     "fast", "quick", "cheap", "expensive", "tasty", "stars", "star", "again",
     "review", "money", "value", "refund", "best", "friendly", "process", "brand", "comfy",
     "expect", "expected", "expectations", "gift",
-    "buy", "rubbish", "likes", "loves",  # 2026.23
-    "adore", "adores", "fun", "cute", "worth", "needed", "says",
+    # 2026.23
+    "buy", "rubbish", "likes", "loves", "adore", "adores", "fun", "cute", "worth", "needed",
+    "says",
 })
 
 
@@ -423,9 +424,10 @@ def _off_topic(t: _Text, substance: int) -> bool:
 def _of_a_purchase(t: _Text) -> bool:
     """Whether the entry speaks of the shop, a product or an order, or judges one."""
     vocabulary = t.vocabulary
-    return bool(
-        (_PURCHASE_WORDS | _SENTIMENT) & vocabulary or t.tells_of_use
-        or any(_concrete_stem(w) or _generic_stem(w) or _problem_stem(w) for w in vocabulary))
+    return (not _PURCHASE_WORDS.isdisjoint(vocabulary) or not _SENTIMENT.isdisjoint(vocabulary)
+            or t.tells_of_use
+            or any(_concrete_stem(w) or _generic_stem(w) or _problem_stem(w)
+                   for w in vocabulary))
 
 
 # 2026.5: the spam head. Up to this probability it says nothing; from there to 1 it adds

@@ -474,12 +474,20 @@ def test_the_doubt_alone_calls_no_entry_spam(text: str) -> None:
     assert result.label != "spam"
 
 
-def test_the_doubt_of_an_entry_about_something_else_decides_with_another_signal() -> None:
-    # With the capitals' 15 points it reaches the spam decision.
+def test_the_doubt_decides_with_another_signal_and_not_alone(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The spam head silenced: the capitals' 15 points and the doubt's 25 reach the spam
+    # decision together; the doubt alone does not.
+    monkeypatch.setattr(scoring, "SPAM_HEAD_MAX", 0)
+    monkeypatch.setattr(scoring, "SPAM_HEAD_MAX_LONG", 0)
     shouting = score("WER HAT HEUTE DAS SPIEL GESEHEN", rating=3)
-    assert "written in capitals" in shouting.breakdown["spam"].reason
+    assert shouting.breakdown["spam"].points == -15
+    assert shouting.breakdown["learned_spam"].points == 0
     assert OFF_TOPIC_REASON in shouting.breakdown["spam"].reason
     assert shouting.label == "spam"
+    calm = score("Wer hat heute das Spiel gesehen", rating=3)
+    assert OFF_TOPIC_REASON in calm.breakdown["spam"].reason
+    assert calm.label != "spam"
 
 
 @pytest.mark.parametrize("text", [
