@@ -4,7 +4,7 @@ Pure computation, shared by `make score-report` (tools/score_report.py) and the 
 tests. The corpus labels are good / low / spam; the scorer's "fair" and "poor" both mean
 "low" (genuine but not worth a reward). The reward decision is "the scorer says good".
 
-The corpus has one development half and sixteen held-out sets (data/README.md): `heldout`,
+The corpus has one development half and eighteen held-out sets (data/README.md): `heldout`,
 written with the development half and looked at while 2026.2 was tuned, `heldout_2026_12`,
 written later before the scorer was read, `heldout_2026_12b`, spam of more kinds and
 hard negatives (genuine entries with links, order and phone numbers, prices, model numbers),
@@ -19,13 +19,15 @@ prices, the shop's own links), written before the scorer was read and before 202
 tuned (2026.10 was tried and not shipped), and `heldout_2026_12f`, `heldout_2026_12g`,
 `heldout_2026_12h`, `heldout_2026_12i`, `heldout_2026_12j`, `heldout_2026_12k` and
 `heldout_2026_12l`, spam of every kind and genuine entries, `heldout_2026_12m`, short
-reports of 3 to 12 words, and `heldout_2026_12n`, an everyday mix, and `heldout_2026_12o`,
-mostly short entries, written by writers who had read no scorer code and no corpus row
+reports of 3 to 12 words, and `heldout_2026_12n`, an everyday mix, `heldout_2026_12o`,
+mostly short entries, `heldout_2026_12p`, customers of many ages, and `heldout_2026_12q`,
+subscription and service shops, written by writers who had read no scorer code and no
+corpus row
 (2026.12, trained with 12f's development rows, was tried and not shipped; 2026.13 to
 2026.16, trained with the development rows of 12f and 12g, then 12h, then 12i, then 12j,
 were shipped, and 2026.18 with 2026.16's heads; 2026.17 and 2026.19, trained with 12k's and
 then also 12l's, were not; 2026.20, trained with 12k's, 12l's and 12m's, and 2026.21 and
-2026.22, also with 12n's and 12o's, were). Only
+2026.22, also with 12n's and 12o's, and 2026.24, also with 12p's and 12q's, were). Only
 `dev` may be read row by row while tuning.
 """
 
@@ -41,7 +43,8 @@ CLASSES = ("good", "low", "spam")
 HELD_OUT = ("heldout", "heldout_2026_12", "heldout_2026_12b", "heldout_2026_12c",
             "heldout_2026_12d", "heldout_2026_12e", "heldout_2026_12f", "heldout_2026_12g",
             "heldout_2026_12h", "heldout_2026_12i", "heldout_2026_12j", "heldout_2026_12k",
-            "heldout_2026_12l", "heldout_2026_12m", "heldout_2026_12n", "heldout_2026_12o")
+            "heldout_2026_12l", "heldout_2026_12m", "heldout_2026_12n", "heldout_2026_12o",
+            "heldout_2026_12p", "heldout_2026_12q")
 HALVES = ("dev", *HELD_OUT)
 _AS_CLASS = {"good": "good", "fair": "low", "poor": "low", "spam": "spam"}
 
