@@ -212,13 +212,15 @@ def score_feedback(
                         duplicate_of)
 
 
-def _label(total: int, breakdown: Mapping[str, ComponentScore], register_doubt: int) -> Label:
+def _label(total: int, breakdown: Mapping[str, ComponentScore], doubt: int) -> Label:
     # The spam model and (2026.6) the register add their doubt to the rules' signals: the
     # rules alone may suffice, the model alone only when sure of an entry of eight words or
     # more (2026.11), the register alone only with two kinds of product or advertising text
     # found. (2026.7: one kind costs the score nothing, but its doubt still counts here.)
+    # `doubt`: what counts beyond the components' points, the register's and (2026.22) that
+    # of an entry about something else than a purchase, never enough alone.
     if (breakdown["spam"].points + breakdown["learned_spam"].points
-            + register_doubt <= SPAM_LABEL_PENALTY
+            + doubt <= SPAM_LABEL_PENALTY
             or breakdown["readability"].points < 0
             or breakdown["profanity"].points <= PROFANITY_LABEL_PENALTY
             or breakdown["boilerplate"].points <= BOILERPLATE_LABEL_PENALTY):

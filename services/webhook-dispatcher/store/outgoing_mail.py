@@ -109,10 +109,13 @@ async def mark_failed(pool: asyncpg.Pool, mail_id: int, error: str,
     )
 
 
+# Sent, expanded or failed mail before $1, at most $2, skipping rows another replica holds.
+PURGE_SQL = oldest_first_delete("outgoing_mail", "created_at < $1 AND status <> 'pending'",
+                                "created_at", "$2", skip_locked=True)
+
+
 async def purge(conn: asyncpg.Connection, older_than: datetime, limit: int) -> int:
     """Delete sent, expanded or failed mail created before `older_than`, at most `limit`,
     skipping rows another replica holds; how many. Pending mail is never purged."""
-    status = await conn.execute(
-        oldest_first_delete("outgoing_mail", "created_at < $1 AND status <> 'pending'",
-                            "created_at", "$2", skip_locked=True), older_than, limit)
+    status = await conn.execute(PURGE_SQL, older_than, limit)
     return int(status.split()[-1])
