@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 import orjson
 from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
 from aiohttp.typedefs import Handler
+from aiohttp.web_protocol import RequestPayloadError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ValidationError
 
@@ -197,6 +198,11 @@ def error_middleware(render: ErrorRenderer = render_error, *,
             return render(request, DomainError(
                 exc.reason, code=exc.reason.lower().replace(" ", "_"), status=exc.status,
                 headers=_passthrough(exc)))
+        except RequestPayloadError:  # a body that cannot be read, e.g. broken gzip
+            return render(request, DomainError(
+                "the request body could not be read", code="unreadable_body", status=400,
+                details=[{"field": "body", "message": "cannot be read as sent (check its"
+                                                     " Content-Encoding)"}]))
         except TRANSIENT_DB_ERRORS as exc:
             log.warning("database unavailable on %s %s: %r", request.method, request.path, exc)
             return render(request, database_unavailable())

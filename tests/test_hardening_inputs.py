@@ -196,3 +196,11 @@ async def test_a_public_widget_id_that_cannot_be_one_is_a_404_not_a_500(
 ) -> None:
     async with http.get(shared_stack.services["gateway"].url + path) as response:
         assert response.status == 404
+
+
+async def test_a_body_that_cannot_be_decompressed_is_a_400(api: Api) -> None:
+    status, body, _ = await api.call(
+        "POST", "/v1/feedback", data=b"not gzip at all",
+        headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
+    assert status == 400, body
+    assert error_of("/v1/feedback", body)["code"] == "unreadable_body"

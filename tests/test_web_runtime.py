@@ -125,6 +125,15 @@ async def test_request_id_is_echoed_or_created(client: TestClient) -> None:
     assert made.headers["X-Request-Id"].startswith("req_")
 
 
+async def test_a_body_that_cannot_be_decompressed_is_a_400_not_a_500(
+    client: TestClient,
+) -> None:
+    response = await client.post("/ratings", data=b"not gzip", headers={
+        **AUTH, "Content-Type": "application/json", "Content-Encoding": "gzip"})
+    assert response.status == 400
+    assert (await response.json())["error"]["code"] == "unreadable_body"
+
+
 async def test_shutdown_drains_requests_in_flight() -> None:
     runner = web.AppRunner(build_app(), shutdown_timeout=5)
     await runner.setup()
