@@ -13,6 +13,7 @@ import contextlib
 import gc
 import hmac
 import logging
+import re
 import signal
 import time
 import uuid
@@ -138,7 +139,7 @@ def request_context(*, trust_tenant_header: bool = True) -> Any:
     @web.middleware
     async def context(request: web.Request, handler: Handler) -> web.StreamResponse:
         started = time.perf_counter()
-        request_id = request.headers.get("X-Request-Id") or f"req_{uuid.uuid4().hex[:16]}"
+        request_id = given_request_id(request) or f"req_{uuid.uuid4().hex[:16]}"
         request_id_var.set(request_id)
         tenant_id_var.set(request.headers.get("X-Tenant-Id") if trust_tenant_header else None)
         status = 500
@@ -157,6 +158,16 @@ def request_context(*, trust_tenant_header: bool = True) -> Any:
         return response
 
     return context
+
+
+# A caller's own request id is kept only when it is short printable ASCII: it is echoed in
+# a header and in every error body, logged, and passed on to the services.
+_REQUEST_ID = re.compile(r"[\x21-\x7e]{1,128}")
+
+
+def given_request_id(request: web.Request) -> str | None:
+    given = request.headers.get("X-Request-Id")
+    return given if given is not None and _REQUEST_ID.fullmatch(given) else None
 
 
 def log_access(request: web.Request, status: int, started: float) -> None:

@@ -4,6 +4,7 @@ the field; and no service logs a traceback for any of them."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import uuid
 from typing import Any
@@ -196,6 +197,43 @@ async def test_a_public_widget_id_that_cannot_be_one_is_a_404_not_a_500(
 ) -> None:
     async with http.get(shared_stack.services["gateway"].url + path) as response:
         assert response.status == 404
+
+
+async def raw_request(stack: Stack, head: bytes, body: bytes = b"") -> tuple[int, Any]:
+    """One request written byte for byte (aiohttp's client sends only UTF-8 headers)."""
+    host, port = stack.services["gateway"].url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(head.replace(b"\n", b"\r\n") + f"Host: {host}:{port}\r\n".encode()
+                 + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
+    answer = await reader.read()
+    writer.close()
+    status_line, _, rest = answer.partition(b"\r\n")
+    return int(status_line.split()[1]), orjson.loads(rest.partition(b"\r\n\r\n")[2])
+
+
+@pytest.mark.parametrize("header", ["X-Request-Id", "Idempotency-Key", "Cookie", "User-Agent"])
+async def test_a_header_that_is_not_utf8_is_a_400_naming_it(
+    shared_stack: Stack, api: Api, header: str,
+) -> None:
+    value = b"rsz_session=\xff\xfe" if header == "Cookie" else b"abc\xff\xfe"
+    auth = b"" if header == "Cookie" else f"Authorization: Bearer {api.key}\n".encode()
+    status, body = await raw_request(
+        shared_stack, b"POST /v1/feedback HTTP/1.1\n" + auth + header.encode() + b": "
+        + value + b"\nContent-Type: application/json\n", orjson.dumps(FEEDBACK))
+    assert status == 400, body
+    assert error_of("/v1/feedback", body)["details"][0]["field"].lower() == header.lower()
+    assert body["meta"]["request_id"].startswith("req_")
+    assert tracebacks(shared_stack) == []
+
+
+async def test_a_sign_in_with_a_user_agent_that_is_not_utf8_is_a_400(shared_stack: Stack) -> None:
+    gateway = shared_stack.services["gateway"].url
+    status, body = await raw_request(
+        shared_stack, b"POST /v1/sessions HTTP/1.1\nUser-Agent: Moz\xff\nOrigin: "
+        + gateway.encode() + b"\nContent-Type: application/json\n",
+        orjson.dumps({"email": "nobody@shop.example", "password": "x" * 12}))
+    assert status == 400, body
+    assert tracebacks(shared_stack) == []
 
 
 async def test_a_body_that_cannot_be_decompressed_is_a_400(api: Api) -> None:

@@ -125,6 +125,15 @@ async def test_request_id_is_echoed_or_created(client: TestClient) -> None:
     assert made.headers["X-Request-Id"].startswith("req_")
 
 
+async def test_a_request_id_that_is_not_short_printable_ascii_is_replaced(
+    client: TestClient,
+) -> None:
+    for given in ("x" * 129, "two words", "caf\u00e9", "a\tb"):
+        response = await client.get("/healthz", headers={"X-Request-Id": given})
+        assert response.headers["X-Request-Id"].startswith("req_"), given
+        assert response.headers["X-Request-Id"] != given
+
+
 async def test_a_body_that_cannot_be_decompressed_is_a_400_not_a_500(
     client: TestClient,
 ) -> None:

@@ -6,7 +6,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from resonanz.shared.db import PoolKey
-from resonanz.shared.errors import DomainError, Unauthenticated
+from resonanz.shared.errors import DomainError, InvalidInput, Unauthenticated
 from resonanz.shared.logs import tenant_id_var
 from resonanz.shared.ratelimit import LimiterKey, limit_headers
 from resonanz.shared.web import error_middleware
@@ -62,6 +62,22 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     return response
 
 
+def _undecodable(value: str) -> bool:
+    """aiohttp keeps header bytes that are not UTF-8 as lone surrogates (surrogateescape)."""
+    return any("\udc80" <= ch <= "\udcff" for ch in value)
+
+
+@web.middleware
+async def readable_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A header that is not UTF-8 is refused here, before a key, a cookie, an
+    Idempotency-Key or a User-Agent reaches a hash, the database or a JSON answer."""
+    for name, value in request.headers.items():
+        if _undecodable(value):
+            raise InvalidInput(f"{name}: is not valid UTF-8",
+                               details=[{"field": name, "message": "is not valid UTF-8"}])
+    return await handler(request)
+
+
 @web.middleware
 async def require_json(request: web.Request, handler: Handler) -> web.StreamResponse:
     if (request.method in BODY_METHODS and request.body_exists
@@ -108,7 +124,7 @@ async def _principal(request: web.Request) -> Principal:
     return await request.app[AuthenticatorKey].authenticate(request)
 
 
-MIDDLEWARES = [dialect_errors, require_json, authenticate, idempotent]
+MIDDLEWARES = [dialect_errors, readable_headers, require_json, authenticate, idempotent]
 
 
 # --- identity -------------------------------------------------------------------------
