@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from decimal import Decimal
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -262,8 +264,38 @@ def _trigger_name(value: Any) -> Any:
     return {"type": value} if isinstance(value, str) else value
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_HOST = re.compile(r"[a-z0-9-]+(?:\.[a-z0-9-]+)*\.?|\[[0-9a-f:.]+\]")
+
+
 def _origin(value: Any) -> Any:
-    return value.strip().lower().rstrip("/") if isinstance(value, str) else value
+    """An allowed origin as a browser sends it in `Origin`: lower case, the host in
+    ASCII (punycode), no default port. What no browser could send (user info, a
+    wildcard, a port out of range) is refused rather than stored to never match."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip().rstrip("/")
+    parts = urlsplit(text)
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or parts.path or parts.query or parts.fragment:
+        return text.lower()  # the pattern refuses it with the usual message
+    wrong = PydanticCustomError(
+        "origin", "must be an origin such as https://www.my-shop.example (scheme, host"
+        " and an optional port; no user, path or wildcard)")
+    try:
+        port = parts.port
+        host = parts.netloc.rpartition("@")[2].rsplit(":", 1)[0] if port else \
+            parts.netloc.rpartition("@")[2]
+        if not host.startswith("["):
+            host = host.encode("idna").decode("ascii")
+    except (ValueError, UnicodeError):
+        raise wrong from None
+    host = host.lower()
+    if "@" in parts.netloc or not _HOST.fullmatch(host):
+        raise wrong
+    if port is None or port == _DEFAULT_PORTS[scheme]:
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{port}"
 
 
 Status = Annotated[Literal["DRAFT", "ACTIVE", "PAUSED", "ENDED"], BeforeValidator(_upper)]

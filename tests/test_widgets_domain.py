@@ -7,11 +7,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from resonanz.devstack.run import DEMO_WIDGET
 from resonanz.shared.errors import InvalidInput
 from resonanz.shared.events import WidgetEnded, WidgetPaused, WidgetResumed, WidgetUpdated
-from resonanz.shared.widget_contracts import contrast_ratio
+from resonanz.shared.widget_contracts import WidgetSettingsIn, contrast_ratio
 from resonanz.widgets.domain import (
     ACTIVE,
     DEFAULT_QUESTIONS,
@@ -183,3 +184,30 @@ def test_a_reward_is_an_amount_or_a_voucher_pool_never_both() -> None:
     for bad in invalid:
         with pytest.raises(ValueError):
             Reward.model_validate(bad)
+
+
+# --- allowed origins ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("given", "stored"), [
+    ("https://WWW.Shop.example/", "https://www.shop.example"),
+    ("https://www.shop.example:443", "https://www.shop.example"),
+    ("http://shop.example:80", "http://shop.example"),
+    ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
+    ("http://[::1]:8080", "http://[::1]:8080"),
+    ("https://bücher.example", "https://xn--bcher-kva.example"),
+])
+def test_allowed_origins_are_kept_as_a_browser_sends_them(given: str, stored: str) -> None:
+    """The Origin header never carries a default port, capitals or a Unicode host: an
+    origin kept in another form would refuse the shop's own pages."""
+    assert WidgetSettingsIn.model_validate({"allowed_origins": [given]}).allowed_origins == [
+        stored]
+
+
+@pytest.mark.parametrize("given", ["https://*.shop.example", "https://user@shop.example",
+                                   "https://shop.example:99999", "https://shop.example/path",
+                                   "https://", "ftp://shop.example"])
+def test_what_no_browser_sends_as_an_origin_is_refused(given: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        WidgetSettingsIn.model_validate({"allowed_origins": [given]})
+    assert refused.value.errors()[0]["loc"] == ("allowed_origins", 0)
