@@ -69,6 +69,10 @@ async def test_an_admin_adds_tests_resends_and_rotates_a_webhook(
         assert secret.startswith("whsec_")
         receiver.secrets.append(secret)
         await expect(page.locator("main")).to_contain_text("shown only this once")
+        # The endpoint's facts show what is set and nothing else: no stray "null" text
+        # where an optional part (the previous secret, the enable button) is absent.
+        facts = await page.locator("dl.facts").first.evaluate("dl => dl.parentElement.innerText")
+        assert "null" not in facts.split(), facts
 
         await page.get_by_label("Event type").select_option("reward_approved")
         await page.get_by_role("button", name="Send the test event").click()

@@ -339,7 +339,7 @@ async function detailPage(ctx, id) {
         showState();
       }
     }}, t('webhooks.enable'));
-    clear(state).append(h('dl', {class: 'facts'},
+    append(clear(state), h('dl', {class: 'facts'},
       h('dt', {}, t('webhooks.col.status')), h('dd', {}, statusOf(hook), ' ', healthText(hook)),
       h('dt', {}, t('webhooks.col.events')), h('dd', {}, hook.events.join(', ')),
       h('dt', {}, t('webhooks.description')), h('dd', {}, hook.description || t('none')),
