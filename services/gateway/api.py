@@ -63,8 +63,9 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
 
 
 def _undecodable(value: str) -> bool:
-    """aiohttp keeps header bytes that are not UTF-8 as lone surrogates (surrogateescape)."""
-    return any("\udc80" <= ch <= "\udcff" for ch in value)
+    """aiohttp keeps header bytes that are not UTF-8 as lone surrogates (surrogateescape).
+    isascii() is a flag lookup, so the usual all-ASCII header costs no scan."""
+    return not value.isascii() and any("\udc80" <= ch <= "\udcff" for ch in value)
 
 
 @web.middleware
