@@ -242,3 +242,29 @@ async def test_a_body_that_cannot_be_decompressed_is_a_400(api: Api) -> None:
         headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
     assert status == 400, body
     assert error_of("/v1/feedback", body)["code"] == "unreadable_body"
+
+
+async def test_a_client_that_hangs_up_mid_body_is_no_database_outage(
+    shared_stack: Stack, api: Api,
+) -> None:
+    # A ConnectionResetError while reading a body is the caller gone, not PostgreSQL: the
+    # warning that database alerts read must not appear for it.
+    log_path = shared_stack.services["gateway"].log_path
+    before = len(log_path.read_text().splitlines())
+    host, port = shared_stack.services["gateway"].url.removeprefix("http://").split(":")
+    _, writer = await asyncio.open_connection(host, int(port))
+    writer.write(f"POST /v1/feedback HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer"
+                 f" {api.key}\r\nContent-Type: application/json\r\nContent-Length: 1000000"
+                 "\r\n\r\n{\"".encode())
+    await writer.drain()
+    await asyncio.sleep(0.3)
+    writer.transport.abort()  # a reset, as a dropped mobile connection
+    deadline = asyncio.get_running_loop().time() + 10
+    while True:
+        new = log_path.read_text().splitlines()[before:]
+        if any("client went away" in line for line in new):
+            break
+        assert asyncio.get_running_loop().time() < deadline, new
+        await asyncio.sleep(0.1)
+    assert not [line for line in new if "database unavailable" in line], new
+    assert tracebacks(shared_stack) == []
