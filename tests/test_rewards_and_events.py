@@ -227,6 +227,36 @@ async def test_voucher_rewards_hand_out_distinct_codes_and_block_when_empty(
         assert not [r for r in records if code.encode() in r], f"{code} in an event"
 
 
+async def test_a_voucher_payout_blocked_on_an_empty_pool_is_paid_once_it_is_refilled(
+    shared_stack: Stack, http: aiohttp.ClientSession,
+) -> None:
+    """`blocked` waits for the pool: codes added later pay the blocked payouts, oldest
+    first, each once; one the new codes still do not cover stays blocked."""
+    _, key = await new_tenant(shared_stack)
+    api = Api(http, shared_stack, key)
+    campaign = await campaign_with(api, shared_stack, {"voucher_codes": ["LENZ-1"]})
+    entries = []
+    for _ in range(3):
+        entry = (await api.ok("POST", "/v1/feedback", {**GOOD_REVIEW, "widget_id": campaign}))
+        entries.append(entry["data"]["id"])
+        await api.ok("POST", f"/api/v1/responses/{entry['data']['id']}/approve")
+
+    async def statuses() -> list[tuple[str, str | None]]:
+        return [(r["status"], r["voucher_code"]) for entry in entries
+                for r in await payouts_of(shared_stack, entry)]
+    await eventually(statuses, lambda found: found == [("paid", "LENZ-1"), ("blocked", None),
+                                                       ("blocked", None)],
+                     what="one paid, two blocked on the empty pool")
+    await api.ok("PATCH", f"/api/v1/campaigns/{campaign}",
+                 {"reward": {"voucher_codes": ["LENZ-1", "LENZ-2"]}})
+    await eventually(statuses, lambda found: found == [("paid", "LENZ-1"), ("paid", "LENZ-2"),
+                                                       ("blocked", None)],
+                     what="the oldest blocked payout paid from the refilled pool")
+    listed = (await api.ok("GET", "/api/v1/payouts?status=blocked"))["data"]
+    assert [p["response_id"] for p in listed] == [entries[2]]
+    assert listed[0]["blocked_reason"] == "voucher pool empty"
+
+
 async def test_each_state_change_is_one_event_on_the_topic(
     shared_stack: Stack, infra: Infra, http: aiohttp.ClientSession,
 ) -> None:

@@ -582,20 +582,23 @@ async def claim_pending_vouchers(conn: asyncpg.Connection, limit: int) -> list[d
 
 async def pools_to_fetch(pool: asyncpg.Pool) -> list[tuple[str, str]]:
     """(tenant, widget) of each voucher pool whose codes we have not fetched in their
-    current version, and that a pending payout waits for."""
+    current version, and that a pending payout waits for, or a payout blocked when the pool
+    ran dry (a refilled pool is a new version)."""
     rows = await pool.fetch(
         "SELECT c.tenant_id, c.widget_id FROM campaigns c"
         " WHERE c.reward ? 'voucher_pool'"
         " AND c.voucher_pool_synced IS DISTINCT FROM c.reward->'voucher_pool'->>'digest'"
         " AND EXISTS (SELECT 1 FROM payouts p WHERE p.widget_id = c.widget_id"
-        "             AND p.status = 'pending' AND p.kind = 'voucher')")
+        "             AND p.status IN ('pending', 'blocked') AND p.kind = 'voucher')")
     return [(str(r["tenant_id"]), str(r["widget_id"])) for r in rows]
 
 
 async def store_voucher_pool(conn: asyncpg.Connection, widget_id: str, codes: list[str],
                              digest: str | None) -> None:
     """The pool as the widgets service has it now: new codes added, codes the shop took
-    out dropped unless already handed out (in the caller's transaction)."""
+    out dropped unless already handed out (in the caller's transaction). Payouts blocked
+    on the empty pool wait again (`pending`) while it has a code left, oldest first as the
+    payout worker takes them; those it still cannot pay are blocked again."""
     await conn.executemany(
         "INSERT INTO voucher_codes (widget_id, code) VALUES ($1, $2) ON CONFLICT DO NOTHING",
         [(uuid.UUID(widget_id), code) for code in codes])
@@ -604,6 +607,11 @@ async def store_voucher_pool(conn: asyncpg.Connection, widget_id: str, codes: li
         " AND NOT (code = ANY($2::text[]))", uuid.UUID(widget_id), codes)
     await conn.execute("UPDATE campaigns SET voucher_pool_synced = $2 WHERE widget_id = $1",
                        uuid.UUID(widget_id), digest)
+    await conn.execute(
+        "UPDATE payouts SET status = 'pending', blocked_reason = NULL, updated_at = now()"
+        " WHERE widget_id = $1 AND kind = 'voucher' AND status = 'blocked'"
+        " AND EXISTS (SELECT 1 FROM voucher_codes v WHERE v.widget_id = $1"
+        "             AND v.payout_id IS NULL)", uuid.UUID(widget_id))
 
 
 async def take_voucher(conn: asyncpg.Connection, widget_id: str, payout_id: str) -> str | None:
