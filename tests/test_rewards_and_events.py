@@ -153,6 +153,29 @@ async def test_a_payout_marked_failed_or_cancelled_pays_nothing_and_says_so(
     assert status == 400 and "status" in body["error"]
 
 
+async def test_the_approval_answers_with_the_payout_it_made(
+    shared_stack: Stack, http: aiohttp.ClientSession,
+) -> None:
+    """The approve answer shows the pending payout the approval created, as `GET
+    /api/v1/responses/{id}` does at once (not `null`); a rejection has none."""
+    _, key = await new_tenant(shared_stack)
+    api = Api(http, shared_stack, key)
+    campaign = await campaign_with(api, shared_stack, {"amount": "5.00", "currency": "EUR"})
+    approved, rejected = [
+        (await api.ok("POST", "/v1/feedback", {**GOOD_REVIEW, "widget_id": campaign,
+                                               "customer_email": "kunde@example.de"}))
+        ["data"]["id"] for _ in range(2)]
+    answer = (await api.ok("POST", f"/api/v1/responses/{approved}/approve"))["data"]
+    assert answer["status"] == "APPROVED"
+    assert answer["payout"] is not None, answer
+    assert answer["payout"]["status"] == "pending"
+    assert (answer["payout"]["amount"], answer["payout"]["currency"]) == ("5.00", "EUR")
+    detail = (await api.ok("GET", f"/api/v1/responses/{approved}"))["data"]
+    assert detail["payout"]["id"] == answer["payout"]["id"]
+    answer = (await api.ok("POST", f"/api/v1/responses/{rejected}/reject"))["data"]
+    assert answer["status"] == "REJECTED" and answer["payout"] is None
+
+
 async def test_only_admins_mark_payouts_and_vouchers_are_not_marked_paid(
     shared_stack: Stack, http: aiohttp.ClientSession,
 ) -> None:

@@ -337,10 +337,12 @@ async def reject_reward(request: web.Request) -> web.Response:
 async def _review(request: web.Request, verdict: str) -> web.Response:
     actor = caller_of(request)
     body = await read_model(request, ReviewIn)
-    entry = await commands.review_reward(request.app[PoolKey], _topic(request), actor,
+    pool = request.app[PoolKey]
+    entry = await commands.review_reward(pool, _topic(request), actor,
                                          request.match_info["id"], verdict, body.reason,
                                          request.app[payouts.WidgetsKey])
-    return json_response(entry_json(entry))
+    # The approval's payout, as `GET /entries/{id}` shows it: it was made with the approval.
+    return json_response({**entry_json(entry), "payout": await store.payout_of(pool, entry.id)})
 
 
 class PersonalIn(BaseModel):
