@@ -109,21 +109,34 @@ def parse_model(raw: bytes, model: type[M]) -> M:
         parsed = model.model_validate_json(raw or b"{}")
     except ValidationError as exc:
         raise InvalidInput.naming(validation_details(exc.errors(), model)) from None
-    if b"\\u0000" in raw and _holds_nul(parsed.model_dump()):
-        # PostgreSQL text and jsonb cannot store U+0000: refuse it here, not with a 500.
-        raise InvalidInput.naming([
-            {"field": "body", "message": "text may not contain NUL (U+0000) characters"}])
+    if b"\\u0000" in raw:
+        # PostgreSQL text and jsonb cannot store U+0000: refuse it here, not with a 500,
+        # naming each field that holds one (`questions.0.label.en`), as every 400 does.
+        found = _nul_fields(parsed.model_dump())
+        if found:
+            raise InvalidInput.naming([
+                {"field": field, "message": "may not contain NUL (U+0000) characters"}
+                for field in found])
     return parsed
 
 
-def _holds_nul(value: Any) -> bool:
+def _nul_fields(value: Any, path: str = "") -> list[str]:
+    """The dotted path of every string (or key) under `value` that holds a NUL; the body
+    itself is `body`."""
     if isinstance(value, str):
-        return "\x00" in value
+        return [path or "body"] if "\x00" in value else []
+    found: list[str] = []
     if isinstance(value, dict):
-        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return any(_holds_nul(v) for v in value)
-    return False
+        for key, item in value.items():
+            name = str(key).replace("\x00", "\\u0000")
+            where = f"{path}.{name}" if path else name
+            if isinstance(key, str) and "\x00" in key:
+                found.append(path or "body")
+            found.extend(_nul_fields(item, where))
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            found.extend(_nul_fields(item, f"{path}.{index}" if path else str(index)))
+    return found
 
 
 # --- middlewares -------------------------------------------------------------------

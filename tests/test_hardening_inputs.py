@@ -190,6 +190,36 @@ async def test_no_value_in_a_feedback_body_answers_5xx(api: Api, field: str) -> 
         assert status in (201, 400, 404), (field, value, status, body)
 
 
+@pytest.mark.parametrize("body, field", [
+    ({"name": "Herbst\u0000"}, "name"),
+    ({"name": "Herbst", "questions": [{"id": "r", "type": "rating",
+                                       "label": {"en": "How\u0000?"}}]},
+     "questions.0.label.en"),
+    ({"name": "Herbst", "reward": {"voucher_codes": ["OK-1", "BAD\u0000"]}},
+     "reward.voucher_codes.1"),
+])
+async def test_a_nul_in_a_body_is_a_400_naming_the_field_that_holds_it(
+    api: Api, body: dict[str, Any], field: str,
+) -> None:
+    """Pay4Feedback: "check the error message for which field"; not `body`."""
+    status, answer, _ = await api.call("POST", "/api/v1/campaigns", body)
+    assert status == 400, answer
+    assert [d["field"] for d in answer["details"]] == [field], answer
+    assert answer["error"].startswith(f"{field}: "), answer
+    assert (await api.ok("GET", "/api/v1/campaigns"))["data"] == []  # nothing half-written
+
+
+async def test_a_nul_in_a_reason_or_an_entry_names_that_field(api: Api) -> None:
+    entry = (await api.ok("POST", "/v1/feedback", FEEDBACK))["data"]["id"]
+    status, answer, _ = await api.call("POST", f"/api/v1/responses/{entry}/reject",
+                                       {"reason": "Test\u0000"})
+    assert (status, [d["field"] for d in answer["details"]]) == (400, ["reason"]), answer
+    status, answer, _ = await api.call("POST", "/v1/feedback",
+                                       {**FEEDBACK, "metadata": {"page": "a\u0000"}})
+    assert status == 400, answer
+    assert [d["field"] for d in answer["meta"]["error"]["details"]] == ["metadata.page"]
+
+
 @pytest.mark.parametrize("path", ["/public/widgets/%00", "/public/widgets/wdg_%00x",
                                   "/public/widgets/%C3%A4"])
 async def test_a_public_widget_id_that_cannot_be_one_is_a_404_not_a_500(
