@@ -194,6 +194,44 @@ async def test_pay4feedback_lists_return_up_to_500_rows_by_default(api: Api) -> 
     assert len((await api.ok("GET", "/api/v1/responses?limit=7"))["data"]) == 7
 
 
+async def test_the_campaign_list_pages_with_limit_and_next_like_the_responses(
+    api: Api, stranger: Api,
+) -> None:
+    """"All list endpoints currently return up to 500 rows, newest first" and `next` is
+    the cursor of the next page: past 500 campaigns `next` leads on (it was null, and the
+    rest were out of reach), `limit` asks for fewer, and a cursor is checked."""
+    created = []
+    for start in range(0, 503, 50):
+        batch = await asyncio.gather(*(api.ok("POST", "/api/v1/campaigns", {"name": f"c{i}"})
+                                       for i in range(start, min(start + 50, 503))))
+        created += [c["data"] for c in batch]
+    newest_first = [c["id"] for c in sorted(created, key=lambda c: (c["created_at"], c["id"]),
+                                            reverse=True)]
+    first = await api.ok("GET", "/api/v1/campaigns")
+    assert len(first["data"]) == 500 and first["next"]
+    rest = await api.ok("GET", f"/api/v1/campaigns?cursor={first['next']}")
+    assert len(rest["data"]) == 3 and rest["next"] is None
+    listed = [c["id"] for c in first["data"] + rest["data"]]
+    assert sorted(listed) == sorted(newest_first)
+    assert [c["created_at"] for c in first["data"] + rest["data"]] == sorted(
+        (c["created_at"] for c in created), reverse=True)
+    seen, cursor = [], ""
+    while True:
+        page = await api.ok("GET", f"/api/v1/campaigns?limit=200&cursor={cursor}")
+        assert len(page["data"]) <= 200
+        seen += [c["id"] for c in page["data"]]
+        if page["next"] is None:
+            break
+        cursor = page["next"]
+    assert seen == listed
+    assert len((await api.ok("GET", "/api/v1/campaigns?limit=100000"))["data"]) == 500
+    assert (await stranger.ok("GET", f"/api/v1/campaigns?cursor={first['next']}"))["data"] == []
+    for query, field in (("limit=0", "limit"), ("limit=many", "limit"), ("cursor=abc", "cursor"),
+                         ("cursor=WyJ4Il0", "cursor")):
+        status, body, _ = await api.call("GET", f"/api/v1/campaigns?{query}")
+        assert status == 400 and body["error"].startswith(f"{field}: "), (query, body)
+
+
 async def test_rating_only_entries_have_an_empty_string_body(api: Api) -> None:
     widget = await live_widget(api)
     status, _, _ = await api.call("POST", f"/public/widgets/{widget['public_id']}/submissions",

@@ -290,7 +290,8 @@ def _widgets(base: str, view: Any, *, fbp: bool) -> list[Operation]:
                   service="widgets", upstream="/widgets", view=view,
                   query=widget_pages if fbp else wg.every_campaign,
                   answer=widget_page_answer if fbp else rows,
-                  response=one_of["response"], many=True, params=FBP_PAGE if fbp else ()),
+                  response=one_of["response"], many=True,
+                  params=FBP_PAGE if fbp else (P4F_LIST[0], P4F_LIST[1])),
         Operation("POST", base, "Create a widget" if fbp else "Create a campaign (starts in"
                   " DRAFT)", service="widgets", upstream="/widgets", view=view,
                   body=None if fbp else wg.draft_body, location=f"{base}/{{id}}",

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import base64
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from resonanz.shared.caller import caller_of
 from resonanz.shared.db import PoolKey
 from resonanz.shared.errors import InvalidInput
-from resonanz.shared.params import query_int, query_page
+from resonanz.shared.params import parse_datetime, parse_uuid, query_int, query_page
 from resonanz.shared.timestamps import rfc3339
 from resonanz.shared.web import SettingsKey, json_response, read_model
 from resonanz.shared.widget_contracts import (
@@ -108,9 +111,41 @@ def _page_args(request: web.Request) -> tuple[int, int]:
             query_page(request.query))
 
 
+def _position(w: Widget) -> str:
+    """The opaque cursor to the widgets after `w` (newest first)."""
+    raw = orjson.dumps([w.created_at.isoformat(), w.id])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _after(token: str) -> tuple[datetime, uuid.UUID] | None:
+    """The position a cursor names (None: the first page). A client may send anything:
+    each part is checked before it reaches the database."""
+    if not token:
+        return None
+    try:
+        created, widget_id = orjson.loads(
+            base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        position = parse_datetime(created), parse_uuid(widget_id)
+    except (ValueError, TypeError):
+        position = None
+    if position is None or position[1] is None:
+        raise InvalidInput.naming([{"field": "cursor", "message":
+                                    "pass a next cursor exactly as a list returned it"}])
+    return position[0], position[1]
+
+
 @routes.get("/widgets")
 async def list_widgets(request: web.Request) -> web.Response:
+    """Pages by number (`page`, with the `total`), or by keyset once `cursor` is given
+    (empty for the first page): then `next_cursor` leads on, and is null on the last."""
     actor = caller_of(request)
+    if "cursor" in request.query:
+        size = query_int(request.query, "limit", 50, upper=MAX_PAGE)
+        found = await store.list_widgets_after(request.app[PoolKey], actor.tenant_id,
+                                               size + 1, _after(request.query["cursor"]))
+        more = len(found) > size
+        return json_response({"items": [widget_json(w) for w in found[:size]],
+                              "next_cursor": _position(found[size - 1]) if more else None})
     limit, page = _page_args(request)
     items, total = await store.list_widgets(request.app[PoolKey], actor.tenant_id, limit,
                                             (page - 1) * limit)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -115,6 +116,21 @@ async def list_widgets(pool: asyncpg.Pool, tenant_id: str, limit: int, offset: i
         tenant, limit, offset,
     )
     return [widget_from_row(r) for r in rows], int(total)
+
+
+async def list_widgets_after(pool: asyncpg.Pool, tenant_id: str, limit: int,
+                             after: tuple[datetime, uuid.UUID] | None) -> list[Widget]:
+    """A keyset page, newest first: the widgets created before the one at `after` (the
+    first page when None). Its cost does not grow with the depth, nor does a widget created
+    meanwhile shift the next page."""
+    created, last_id = after if after is not None else (None, None)
+    rows = await pool.fetch(
+        f"SELECT {COLUMNS} FROM widgets WHERE tenant_id = $1"
+        " AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4::uuid))"
+        " ORDER BY created_at DESC, id DESC LIMIT $2",
+        _uuid(tenant_id), limit, created, last_id,
+    )
+    return [widget_from_row(r) for r in rows]
 
 
 # --- the resume schedule -------------------------------------------------------------

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from resonanz.shared.errors import NotFound
 from resonanz.shared.logs import request_id_var
+from resonanz.shared.params import query_limit
 from resonanz.shared.web import HttpClientKey
 
 from ..references import widget_in_path
@@ -94,8 +95,11 @@ async def draft_body(request: web.Request) -> bytes:
 
 
 async def every_campaign(request: web.Request) -> dict[str, str]:
-    """Pay4Feedback lists everything, up to its 500 rows."""
-    return {"page": "1", "limit": str(P4F_LIST_LIMIT)}
+    """Pay4Feedback lists newest first, up to its 500 rows (fewer when `limit` asks; more
+    is clamped), by keyset: `next` in the envelope is the `cursor` of the next page, and
+    null only on the last one."""
+    limit = query_limit(request.query, P4F_LIST_LIMIT, P4F_LIST_LIMIT)
+    return {"limit": str(limit), "cursor": request.query.get("cursor", "")}
 
 
 def fbp_paused(request: web.Request, w: dict[str, Any]) -> dict[str, Any]:
