@@ -198,6 +198,8 @@ async def refused_at_creation(client: Client, url: str, reason: str) -> None:
     assert status == 400, body
     [detail] = body["details"]
     assert detail["field"] == "url" and reason in detail["message"], detail
+    # The message itself says why (a client reads `error`, not only `details`).
+    assert body["error"].startswith("url ") and reason in body["error"], body
     status, listed = await client.call("GET", "/api/v1/webhooks")
     assert url not in [s["url"] for s in listed["data"]], "nothing was created"
 

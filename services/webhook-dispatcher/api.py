@@ -135,14 +135,21 @@ async def list_subscriptions(request: web.Request) -> web.Response:
     return json_response({"items": [subscription_json(s) for s in subs]})
 
 
+def _url_refused(problem: str) -> InvalidInput:
+    """A 400 whose message says why the URL is refused (`url: url must use http or https`),
+    not only that it is: a client reads the message (Pay4Feedback: "check the error message
+    for which field"), and the reason is the fix."""
+    return InvalidInput(f"url is not allowed: {problem}",
+                        details=[{"field": "url", "message": problem}])
+
+
 @routes.post("/subscriptions")
 async def create_subscription(request: web.Request) -> web.Response:
     tenant = tenant_of(request)
     body = await read_model(request, SubscriptionIn)
     problem = await destination_problem(body.url, request.app[PolicyKey])
     if problem is not None:
-        raise InvalidInput("url is not allowed",
-                           details=[{"field": "url", "message": problem}])
+        raise _url_refused(problem)
     secret = body.secret or generate_secret()
     sub = await commands.create_subscription(request.app[PoolKey], _box(request), tenant,
                                              body.url, body.events, body.description, secret)
@@ -172,8 +179,7 @@ async def update_subscription(request: web.Request) -> web.Response:
     if body.url is not None:
         problem = await destination_problem(body.url, request.app[PolicyKey])
         if problem is not None:
-            raise InvalidInput("url is not allowed",
-                               details=[{"field": "url", "message": problem}])
+            raise _url_refused(problem)
     sub = await commands.change_subscription(
         pool, tenant, subscription_id,
         body.model_dump(include=given & {"url", "events", "description"}),
