@@ -7,6 +7,7 @@ import asyncio
 from typing import Any
 
 import aiohttp
+import pytest
 
 from resonanz.devstack.supervisor import Stack
 
@@ -191,6 +192,16 @@ def p4f_error(body: dict[str, Any]) -> str:
     message: str = body["error"]
     assert isinstance(message, str) and message
     return message
+
+
+@pytest.mark.parametrize("path", ["/api/v1/webhooks", "/api/v1/webhooks/event-types"])
+async def test_a_complete_list_says_no_page_follows(api: Api, path: str) -> None:
+    # "the response envelope will gain a next field": on every list, also the short ones
+    # that come whole.
+    body = await api.ok("GET", path)
+    assert isinstance(p4f_ok(body), list) and body["next"] is None
+    fbp = await api.ok("GET", path.replace("/api/v1", "/v1"))
+    assert fbp["links"]["next"] is None
 
 
 async def test_responses_list_newest_first_with_a_next_cursor(api: Api) -> None:

@@ -232,9 +232,11 @@ def as_sent(request: web.Request, op: Operation, payload: Any, status: int) -> w
 
 
 def items(request: web.Request, op: Operation, payload: Any, status: int) -> web.Response:
-    """All of a short list (`{"items": [...]}`), counted."""
+    """All of a short list (`{"items": [...]}`), counted: no page follows (`next` null, as
+    on every list)."""
     found = [_view(request, op, item) for item in payload["items"]]
-    return dialect_of(request.path).ok(request, found, meta={"total": len(found)})
+    return dialect_of(request.path).ok(request, found, meta={"total": len(found)},
+                                       links={"next": None})
 
 
 def rows(request: web.Request, op: Operation, payload: Any, status: int) -> web.Response:
