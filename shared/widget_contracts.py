@@ -186,7 +186,10 @@ class Reward(Value):
 
     amount: Decimal | None = Field(default=None, gt=0, max_digits=10, decimal_places=2)
     currency: str | None = Field(default=None, pattern=CURRENCY)
-    voucher_codes: tuple[str, ...] | None = Field(default=None, min_length=1, max_length=10_000)
+    # A code goes into a shopper's mail and the payout's answer: 100 characters is far
+    # more than any shop's code, and bounds what 10,000 of them may weigh.
+    voucher_codes: tuple[Annotated[str, Field(min_length=1, max_length=100)], ...] | None = (
+        Field(default=None, min_length=1, max_length=10_000))
     budget: Budget | None = Field(default=None, description=(
         "the most this campaign's cash rewards pay in total, in the reward's currency"
         " (`currency` may be left out; a bare amount also works); an approval over it is"

@@ -186,6 +186,14 @@ def test_a_reward_is_an_amount_or_a_voucher_pool_never_both() -> None:
             Reward.model_validate(bad)
 
 
+def test_a_voucher_code_is_one_to_a_hundred_characters() -> None:
+    assert Reward.model_validate({"voucher_codes": ["A" * 100]}).voucher_codes == ("A" * 100,)
+    for bad in ("", "A" * 101):
+        with pytest.raises(ValidationError) as refused:
+            Reward.model_validate({"voucher_codes": ["OK-1", bad]})
+        assert refused.value.errors()[0]["loc"] == ("voucher_codes", 1)
+
+
 # --- allowed origins ---------------------------------------------------------------------
 
 
