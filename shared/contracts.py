@@ -46,6 +46,16 @@ def canonical_if_uuid(value: str | None) -> str | None:
 # An id in a body, in its canonical spelling: lower case, hyphenated.
 UuidStr = Annotated[str, Field(max_length=64), AfterValidator(canonical_uuid),
                     WithJsonSchema({"type": "string", "format": "uuid"})]
+
+
+def json_number(value: Any) -> Any:
+    """A number as JSON writes it (2, or 2.0): not `true`, which pydantic would read as 1,
+    nor a string of digits."""
+    if isinstance(value, bool | str):
+        raise ValueError("must be a JSON number, not a string or boolean")
+    return value
+
+
 # Any date a client sends: one whose instant PostgreSQL stores and Python can carry.
 BoundedDatetime = Annotated[datetime, AfterValidator(bounded_datetime)]
 
@@ -65,6 +75,8 @@ class EntryIn(BaseModel):
     customer_email: EmailStr | None = None
     widget_id: UuidStr | None = None
     answers: dict[str, Any] = Field(default_factory=dict)
+
+    _rating = field_validator("rating", mode="before")(json_number)
 
     @field_validator("metadata", "answers")
     @classmethod

@@ -55,6 +55,21 @@ async def test_invalid_feedback_gets_400_with_field_level_details(api: Api) -> N
     assert fbp_error(body)["details"]
 
 
+async def test_a_rating_that_is_not_a_json_number_is_400_and_nothing_is_stored(
+    api: Api,
+) -> None:
+    """`true` is not a rating of 1, nor "2" one of 2: each is a 400 naming the field."""
+    before = (await api.ok("GET", "/v1/feedback?limit=1"))["meta"]["total"]
+    for rating in (True, False, "2", "five"):
+        status, body, _ = await api.call("POST", "/v1/feedback",
+                                         {**REFERENCE_PAYLOAD, "rating": rating})
+        assert status == 400, (rating, body)
+        assert [d["field"] for d in fbp_error(body)["details"]] == ["rating"], rating
+    assert (await api.ok("GET", "/v1/feedback?limit=1"))["meta"]["total"] == before
+    created = await api.ok("POST", "/v1/feedback", {**REFERENCE_PAYLOAD, "rating": 4.0})
+    assert created["data"]["rating"] == 4
+
+
 async def test_body_that_is_not_json_is_415(api: Api) -> None:
     status, body, _ = await api.call("POST", "/v1/feedback", data=b"body=x",
                                      headers={"Content-Type": "text/plain"})
