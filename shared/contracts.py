@@ -18,6 +18,7 @@ from pydantic import (
     ConfigDict,
     EmailStr,
     Field,
+    ValidationInfo,
     WithJsonSchema,
     field_validator,
     model_validator,
@@ -96,6 +97,13 @@ class EntryIn(BaseModel):
         return self
 
 
+def status_not_null(value: str | None) -> str | None:
+    """A status sent as null: a 400 naming `status` (null would mean "no status")."""
+    if value is None:
+        raise ValueError("cannot be null")
+    return value
+
+
 class PatchIn(BaseModel):
     """FeedBackPro `PATCH /v1/feedback/:id`: only the fields to change."""
 
@@ -112,14 +120,19 @@ class PatchIn(BaseModel):
                                           " note to add")
     category: str | None = Field(default=None, max_length=64)
 
+    _status = field_validator("status")(status_not_null)
+
+    @field_validator("notes")
+    @classmethod
+    def one_note(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("note") is not None:
+            raise ValueError("send the note as note or as notes, not both")
+        return value
+
     @model_validator(mode="after")
     def not_empty(self) -> PatchIn:
         if not self.model_fields_set:
             raise ValueError("send at least one of status, assignee, note, category")
-        if self.status is None and "status" in self.model_fields_set:
-            raise ValueError("status cannot be null")
-        if self.note is not None and self.notes is not None:
-            raise ValueError("send the note as note or as notes, not both")
         return self
 
     def changes(self) -> dict[str, Any]:
@@ -660,12 +673,12 @@ class BulkSetIn(BaseModel):
         default=None, max_length=200, description="a member's user id or a name; null"
                                                   " unassigns")
 
+    _status = field_validator("status")(status_not_null)
+
     @model_validator(mode="after")
     def not_empty(self) -> BulkSetIn:
         if not self.model_fields_set:
             raise ValueError("send at least one of status, assignee")
-        if self.status is None and "status" in self.model_fields_set:
-            raise ValueError("status cannot be null")
         return self
 
     def changes(self) -> dict[str, Any]:

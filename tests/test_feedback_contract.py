@@ -149,6 +149,22 @@ async def test_empty_or_unknown_patch_fields_are_400(api: Api) -> None:
         assert fbp_error(body)["details"]
 
 
+async def test_a_null_status_or_a_doubled_note_is_400_naming_the_field(api: Api) -> None:
+    entry_id = (await api.ok("POST", "/v1/feedback", REFERENCE_PAYLOAD))["data"]["id"]
+    for patch, field in (({"status": None}, "status"),
+                         ({"status": None, "note": "Called"}, "status"),
+                         ({"note": "Called", "notes": "Called again"}, "notes")):
+        status, body, _ = await api.call("PATCH", f"/v1/feedback/{entry_id}", patch)
+        assert status == 400, patch
+        assert [d["field"] for d in fbp_error(body)["details"]] == [field], body
+    status, body, _ = await api.call("POST", "/v1/feedback/bulk",
+                                     {"ids": [entry_id], "set": {"status": None}})
+    assert status == 400, body
+    assert [d["field"] for d in fbp_error(body)["details"]] == ["set.status"], body
+    data = (await api.ok("GET", f"/v1/feedback/{entry_id}"))["data"]
+    assert data["status"] == "new" and data["notes"] == []
+
+
 async def test_soft_deleted_entry_is_404_but_kept_for_audit(
     api: Api, shared_stack: Stack,
 ) -> None:
