@@ -39,9 +39,20 @@ def canonical_uuid(value: str) -> str:
 
 def canonical_if_uuid(value: str | None) -> str | None:
     """A free-text field that may name a user: an id in it is stored in one spelling,
-    so that finding a member's entries by id finds them all."""
+    so that finding a member's entries by id finds them all. A blank one names no one:
+    null (unassigned), not an assignee called ""."""
     parsed = parse_uuid(value)
-    return str(parsed) if parsed else value
+    return str(parsed) if parsed else (value or None)
+
+
+def blank_is_null(value: str | None) -> str | None:
+    """An empty (or, stripped, blank) string in an optional text field: null, as the
+    widget's submissions and the analytics already take it."""
+    return value or None
+
+
+# An entry's category: free text; blank is none.
+Category = Annotated[str | None, AfterValidator(blank_is_null)]
 
 
 # An id in a body, in its canonical spelling: lower case, hyphenated.
@@ -71,7 +82,7 @@ class EntryIn(BaseModel):
 
     body: str | None = Field(default=None, max_length=10_000)
     rating: int | None = Field(default=None, ge=1, le=5)
-    category: str | None = Field(default=None, max_length=64)
+    category: Category = Field(default=None, max_length=64)
     metadata: dict[str, Any] = Field(default_factory=dict)
     customer_email: EmailStr | None = None
     widget_id: UuidStr | None = None
@@ -118,7 +129,7 @@ class PatchIn(BaseModel):
     notes: str | None = Field(default=None, min_length=1, max_length=5000,
                               description="the reference's word for `note`: one internal"
                                           " note to add")
-    category: str | None = Field(default=None, max_length=64)
+    category: Category = Field(default=None, max_length=64)
 
     _status = field_validator("status")(status_not_null)
 

@@ -165,6 +165,18 @@ async def test_a_null_status_or_a_doubled_note_is_400_naming_the_field(api: Api)
     assert data["status"] == "new" and data["notes"] == []
 
 
+async def test_a_blank_assignee_or_category_is_null_not_an_empty_string(api: Api) -> None:
+    """`"assignee": ""` unassigns: an entry is never "assigned to" a name that is empty."""
+    created = await api.ok("POST", "/v1/feedback", {**REFERENCE_PAYLOAD, "category": "  "})
+    entry_id = created["data"]["id"]
+    assert created["data"]["category"] is None
+    await api.ok("PATCH", f"/v1/feedback/{entry_id}",
+                 {"assignee": "marlene", "category": "usability"})
+    for patch in ({"assignee": "", "category": ""}, {"assigned_to": "   "}):
+        data = (await api.ok("PATCH", f"/v1/feedback/{entry_id}", patch))["data"]
+        assert data["assigned_to"] is None and data["category"] is None, (patch, data)
+
+
 async def test_soft_deleted_entry_is_404_but_kept_for_audit(
     api: Api, shared_stack: Stack,
 ) -> None:
