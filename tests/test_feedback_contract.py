@@ -4,6 +4,7 @@ document it: envelopes, status codes, headers and error shapes."""
 from __future__ import annotations
 
 import asyncio
+from datetime import date, timedelta
 from typing import Any
 
 import aiohttp
@@ -110,6 +111,20 @@ async def test_list_refuses_bad_limits_and_filters(api: Api) -> None:
         status, body, _ = await api.call("GET", f"/v1/feedback?{query}")
         assert status == 400, query
         assert fbp_error(body)["details"][0]["field"], query
+
+
+async def test_a_day_as_the_end_of_the_date_range_includes_that_day(api: Api) -> None:
+    """`to=2026-12-07` means up to and including that day (as the analytics' `to`); an
+    instant is the first one left out."""
+    created = (await api.ok("POST", "/v1/feedback", REFERENCE_PAYLOAD))["data"]
+    day = date.fromisoformat(created["created_at"][:10])
+    before = day - timedelta(days=1)
+    for query, total in ((f"to={day}", 1), (f"from={day}&to={day}", 1), (f"until={day}", 1),
+                         (f"to={before}", 0), (f"to={day}T00:00:00Z", 0),
+                         (f"to={created['created_at']}", 0)):
+        body = await api.ok("GET", f"/v1/feedback?{query}")
+        assert body["meta"]["total"] == total, query
+    assert (await api.ok("GET", "/v1/feedback?to=9999-12-31"))["meta"]["total"] == 1
 
 
 async def test_unknown_query_parameters_are_ignored(api: Api) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Iterator, Mapping
+from datetime import date, timedelta
 from typing import Any
 
 import orjson
@@ -38,14 +39,30 @@ DATE_TO = ("to", "until", "created_before", "date_to", "end_date")
 
 
 def _dates(query: Mapping[str, str]) -> dict[str, str]:
-    """Checked here, so that an error names the parameter the client sent."""
+    """Checked here, so that an error names the parameter the client sent. A day as the
+    end (`to=2026-12-07`) includes that day, as the analytics' `to` does: the feedback
+    service's `to` is the first instant not included, so it gets the next midnight."""
     found = {}
     for target, names in (("from", DATE_FROM), ("to", DATE_TO)):
         name = next((n for n in names if query.get(n)), None)
         moment = query_datetime(query, name) if name else None
+        if moment is not None and target == "to" and name and _is_day(query[name]):
+            try:
+                moment += timedelta(days=1)
+            except OverflowError:
+                continue  # the last day there is: nothing lies after it
         if moment is not None:
             found[target] = moment.isoformat()
     return found
+
+
+def _is_day(value: str) -> bool:
+    """`value` names a calendar day (2026-12-07), not an instant."""
+    try:
+        date.fromisoformat(value.strip())
+    except ValueError:
+        return False
+    return True
 
 
 # The inbox's filters (issue 16), the same names in both dialects; the feedback service
