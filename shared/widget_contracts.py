@@ -21,6 +21,7 @@ from pydantic import (
     ConfigDict,
     EmailStr,
     Field,
+    StrictBool,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -323,7 +324,7 @@ class WidgetSettingsIn(BaseModel):
     auto_reject_below: Score | None = None
     allowed_origins: list[Origin] | None = Field(default=None, max_length=50)
     status: Status | None = None
-    is_active: bool | None = None
+    is_active: StrictBool | None = None  # true or false: not "yes", "0" or 1
 
     def changes(self) -> dict[str, Any]:
         """The settings this request sets, as the domain holds them."""
@@ -368,7 +369,7 @@ class PauseIn(BaseModel):
 class ResumeIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    notify: bool = False
+    notify: StrictBool = False
 
 
 def _blank_is_none(value: Any) -> Any:

@@ -156,6 +156,30 @@ async def test_invalid_settings_are_400_with_field_details(
     assert {"questions.0", "reward"} <= fields, body
 
 
+async def test_is_active_and_notify_must_be_json_booleans(
+    stack: Stack, http: aiohttp.ClientSession,
+) -> None:
+    """`"is_active": "yes"` (or 1, or "false") is a 400 naming the field, not a guess at
+    what was meant that pauses or activates a shop's widget."""
+    _, key = await new_tenant(stack)
+    widget = await create_active_widget(http, stack, key)
+    path = f"/v1/widgets/{widget['id']}"
+    for value in ("yes", "false", 1, 0):
+        status, body, _ = await send(http, stack, "PATCH", path, key, json={"is_active": value})
+        assert status == 400, (value, body)
+        assert [d["field"] for d in body["meta"]["error"]["details"]] == ["is_active"], value
+    status, body, _ = await send(http, stack, "GET", path, key)
+    assert body["data"]["status"] == "active" and body["data"]["is_active"] is True
+    status, body, _ = await send(http, stack, "POST", f"{path}/pause", key, json={})
+    assert status == 200, body
+    status, body, _ = await send(http, stack, "POST", f"{path}/resume", key,
+                                 json={"notify": "true"})
+    assert status == 400 and body["meta"]["error"]["details"][0]["field"] == "notify", body
+    status, body, _ = await send(http, stack, "POST", f"{path}/resume", key,
+                                 json={"notify": False})
+    assert status == 200 and body["data"]["status"] == "active", body
+
+
 async def test_another_tenants_widget_is_not_found_and_viewers_cannot_change_widgets(
     stack: Stack, http: aiohttp.ClientSession,
 ) -> None:
