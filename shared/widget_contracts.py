@@ -21,6 +21,7 @@ from pydantic import (
     ConfigDict,
     EmailStr,
     Field,
+    Strict,
     StrictBool,
     ValidationInfo,
     field_validator,
@@ -363,7 +364,8 @@ class PauseIn(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
     reason: str | None = Field(default=None, max_length=500)
-    resume_at: Annotated[AwareDatetime, AfterValidator(bounded_datetime)] | None = None
+    # An ISO 8601 timestamp with its offset: a number is not read as seconds since 1970.
+    resume_at: Annotated[AwareDatetime, Strict(), AfterValidator(bounded_datetime)] | None = None
 
 
 class ResumeIn(BaseModel):

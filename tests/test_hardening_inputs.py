@@ -96,6 +96,19 @@ async def test_a_pause_until_beyond_the_range_is_a_400_not_a_500(api: Api) -> No
     await assert_400_naming(api, "POST", path, "resume_at", {"resume_at": FAR_FUTURE})
 
 
+
+async def test_a_resume_at_that_is_a_number_is_a_400_not_seconds_since_1970(api: Api) -> None:
+    """The reference's resume_at is an ISO timestamp: 4102444800 is not 2100-01-01."""
+    widget = (await api.ok("POST", "/v1/widgets", {"name": "Kasse", "is_active": True}))
+    path = f"/v1/widgets/{widget['data']['id']}/pause"
+    for value in (4102444800, 4102444800.5, True):
+        await assert_400_naming(api, "POST", path, "resume_at", {"resume_at": value})
+    shown = (await api.ok("GET", f"/v1/widgets/{widget['data']['id']}"))["data"]
+    assert shown["status"] == "active" and shown["scheduled_resume"] is None
+    paused = await api.ok("POST", path, {"resume_at": "2099-12-02T01:00:00+01:00"})
+    assert paused["data"]["scheduled_resume"] == "2099-12-02T00:00:00.000Z"
+
+
 # --- cursors -------------------------------------------------------------------------------
 
 
