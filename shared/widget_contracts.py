@@ -265,8 +265,14 @@ def _upper(value: Any) -> Any:
 
 
 def _trigger_name(value: Any) -> Any:
-    """`"exit-intent"` is shorthand for `{"type": "exit-intent"}`."""
-    return {"type": value} if isinstance(value, str) else value
+    """`"exit-intent"` is shorthand for `{"type": "exit-intent"}`. A trigger a client sends
+    names its type: `{"seconds": 20}` is not a manual trigger (the model's default, for a
+    new widget, is not a guess at what was meant)."""
+    if isinstance(value, str):
+        return {"type": value}
+    if isinstance(value, dict) and value.get("type") is None:
+        raise ValueError("needs a type: manual, scroll-depth, exit-intent or time-on-page")
+    return value
 
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}

@@ -180,6 +180,25 @@ async def test_is_active_and_notify_must_be_json_booleans(
     assert status == 200 and body["data"]["status"] == "active", body
 
 
+async def test_a_trigger_without_a_type_is_400_not_a_manual_trigger(
+    stack: Stack, http: aiohttp.ClientSession,
+) -> None:
+    """`{"seconds": 20}` meant time on page; taking it for `manual` would leave the widget
+    never showing by itself."""
+    _, key = await new_tenant(stack)
+    widget = await create_active_widget(http, stack, key, trigger={"type": "exit-intent"})
+    path = f"/v1/widgets/{widget['id']}"
+    for trigger in ({}, {"seconds": 20}, {"type": None, "percentage": 50}):
+        status, body, _ = await send(http, stack, "PATCH", path, key, json={"trigger": trigger})
+        assert status == 400, (trigger, body)
+        assert [d["field"] for d in body["meta"]["error"]["details"]] == ["trigger"], body
+    status, body, _ = await send(http, stack, "POST", "/v1/widgets", key,
+                                 json={"name": "x", "trigger": {"percentage": 50}})
+    assert status == 400, body
+    status, body, _ = await send(http, stack, "GET", path, key)
+    assert body["data"]["trigger"] == {"type": "exit-intent"}
+
+
 async def test_another_tenants_widget_is_not_found_and_viewers_cannot_change_widgets(
     stack: Stack, http: aiohttp.ClientSession,
 ) -> None:
