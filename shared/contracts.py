@@ -24,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from .params import bounded_datetime, parse_uuid
+from .params import bounded_datetime, json_number, parse_uuid
 
 MAX_JSON_FIELD_BYTES = 16 * 1024
 EntryStatus = Literal["new", "pending", "in_progress", "resolved", "archived"]
@@ -58,14 +58,6 @@ Category = Annotated[str | None, AfterValidator(blank_is_null)]
 # An id in a body, in its canonical spelling: lower case, hyphenated.
 UuidStr = Annotated[str, Field(max_length=64), AfterValidator(canonical_uuid),
                     WithJsonSchema({"type": "string", "format": "uuid"})]
-
-
-def json_number(value: Any) -> Any:
-    """A number as JSON writes it (2, or 2.0): not `true`, which pydantic would read as 1,
-    nor a string of digits."""
-    if isinstance(value, bool | str):
-        raise ValueError("must be a JSON number, not a string or boolean")
-    return value
 
 
 # Any date a client sends: one whose instant PostgreSQL stores and Python can carry.

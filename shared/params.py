@@ -7,6 +7,7 @@ import re
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from .errors import InvalidInput, NotFound
 
@@ -115,3 +116,11 @@ def query_datetime(query: Mapping[str, str], name: str) -> datetime | None:
     except ValueError:
         raise _invalid(name, f"must be an ISO 8601 date or timestamp {DATE_RANGE}",
                        raw) from None
+
+
+def json_number(value: Any) -> Any:
+    """A whole number as JSON writes it (2, or 2.0): not `true`, which pydantic would read as 1,
+    nor a string of digits."""
+    if isinstance(value, bool | str):
+        raise ValueError("must be an integer, written as a JSON number (not a string or boolean)")
+    return value

@@ -29,7 +29,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from .params import bounded_datetime
+from .params import bounded_datetime, json_number
 
 DRAFT, ACTIVE, PAUSED, ENDED = "DRAFT", "ACTIVE", "PAUSED", "ENDED"
 PLACEMENTS = ("bottom-right", "bottom-left", "inline")
@@ -98,6 +98,8 @@ class Theme(Value):
     font_family: str = Field(default="system-ui, sans-serif", pattern=FONT_FAMILY)
     border_radius: int = Field(default=12, ge=0, le=32)
 
+    _radius = field_validator("border_radius", mode="before")(json_number)
+
     @field_validator("primary_color")
     @classmethod
     def white_reads_on_primary(cls, value: str, info: ValidationInfo) -> str:
@@ -120,6 +122,8 @@ class Trigger(Value):
     type: Literal["manual", "scroll-depth", "exit-intent", "time-on-page"] = "manual"
     percentage: int | None = Field(default=None, ge=1, le=100)
     seconds: int | None = Field(default=None, ge=1, le=3600)
+
+    _numbers = field_validator("percentage", "seconds", mode="before")(json_number)
 
     @model_validator(mode="after")
     def parameters_fit_type(self) -> Trigger:
@@ -180,6 +184,8 @@ class PerShopper(Value):
 
     max_rewards: int = Field(ge=1, le=10_000)
     period_days: int = Field(ge=1, le=3660)
+
+    _numbers = field_validator("max_rewards", "period_days", mode="before")(json_number)
 
 
 class Reward(Value):
@@ -332,6 +338,9 @@ class WidgetSettingsIn(BaseModel):
     allowed_origins: list[Origin] | None = Field(default=None, max_length=50)
     status: Status | None = None
     is_active: StrictBool | None = None  # true or false: not "yes", "0" or 1
+
+    _scores = field_validator("auto_approve_above", "auto_reject_below", mode="before")(
+        json_number)
 
     def changes(self) -> dict[str, Any]:
         """The settings this request sets, as the domain holds them."""

@@ -199,6 +199,30 @@ async def test_a_trigger_without_a_type_is_400_not_a_manual_trigger(
     assert body["data"]["trigger"] == {"type": "exit-intent"}
 
 
+async def test_widget_numbers_must_be_json_numbers(
+    stack: Stack, http: aiohttp.ClientSession,
+) -> None:
+    """`true` is not a border radius of 1 px, nor "20" a trigger of 20 seconds."""
+    _, key = await new_tenant(stack)
+    widget = await create_active_widget(http, stack, key)
+    path = f"/v1/widgets/{widget['id']}"
+    for change, field in (({"theme": {"border_radius": True}}, "theme.border_radius"),
+                          ({"theme": {"border_radius": "8"}}, "theme.border_radius"),
+                          ({"trigger": {"type": "time-on-page", "seconds": "20"}},
+                           "trigger.seconds"),
+                          ({"trigger": {"type": "scroll-depth", "percentage": True}},
+                           "trigger.percentage")):
+        status, body, _ = await send(http, stack, "PATCH", path, key, json=change)
+        assert status == 400, (change, body)
+        assert [d["field"] for d in body["meta"]["error"]["details"]] == [field], body
+    status, body, _ = await send(http, stack, "PATCH", f"/api/v1/campaigns/{widget['id']}",
+                                 key, json={"auto_approve_above": True})
+    assert status == 400 and body["details"][0]["field"] == "auto_approve_above", body
+    status, body, _ = await send(http, stack, "GET", path, key)
+    assert body["data"]["theme"]["border_radius"] == widget["theme"]["border_radius"]
+    assert body["data"]["trigger"] == widget["trigger"]
+
+
 async def test_another_tenants_widget_is_not_found_and_viewers_cannot_change_widgets(
     stack: Stack, http: aiohttp.ClientSession,
 ) -> None:
