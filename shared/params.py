@@ -3,11 +3,14 @@ field-level details on failure."""
 
 from __future__ import annotations
 
+import base64
 import re
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 from .errors import InvalidInput, NotFound
 
@@ -124,3 +127,23 @@ def json_number(value: Any) -> Any:
     if isinstance(value, bool | str):
         raise ValueError("must be an integer, written as a JSON number (not a string or boolean)")
     return value
+
+
+# --- keyset cursors --------------------------------------------------------------------
+# A list's position as an opaque token: its sort key's parts as a JSON array, base64url
+# without padding. Each list checks the parts' types itself, since a client may send
+# anything back.
+
+
+def cursor_token(*parts: Any) -> str:
+    """The token for a position, e.g. (created_at as ISO 8601, id)."""
+    return base64.urlsafe_b64encode(orjson.dumps(list(parts))).decode().rstrip("=")
+
+
+def cursor_parts(token: str, count: int) -> list[Any] | None:
+    """The `count` parts a token holds, or None when it is not a token of that shape."""
+    try:
+        parts = orjson.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    except ValueError:  # binascii.Error and orjson's decode error are ValueErrors
+        return None
+    return parts if isinstance(parts, list) and len(parts) == count else None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import uuid
 from dataclasses import dataclass, fields
 from datetime import datetime
@@ -10,12 +9,17 @@ from decimal import Decimal
 from typing import Any
 
 import asyncpg
-import orjson
 
 from resonanz.shared.errors import InvalidInput, NotFound
 from resonanz.shared.events import CloudEvent
 from resonanz.shared.outbox import notify_sql, outbox_row
-from resonanz.shared.params import parse_datetime, parse_uuid, path_uuid
+from resonanz.shared.params import (
+    cursor_parts,
+    cursor_token,
+    parse_datetime,
+    parse_uuid,
+    path_uuid,
+)
 
 from .domain import Campaign, Entry, Reward, reward_of
 from .scoring import Window, closest, fingerprint_window
@@ -199,16 +203,17 @@ def encode_cursor(entry: Entry, descending: bool) -> str:
 
 def position_cursor(created_at: datetime, row_id: str, descending: bool) -> str:
     """A list's position after the row created at `created_at` with `row_id`."""
-    raw = orjson.dumps([created_at.isoformat(), row_id, descending])
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return cursor_token(created_at.isoformat(), row_id, descending)
 
 
 def decode_cursor(token: str) -> tuple[datetime, uuid.UUID, bool]:
     """The position an encoded cursor names. A client may send anything as a cursor:
     each part is checked for its type and range, so none reaches the database unparsed."""
+    parts = cursor_parts(token, 3)
+    if parts is None:
+        raise _bad_cursor()
+    created, entry_id, descending = parts
     try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        created, entry_id, descending = orjson.loads(raw)
         position = parse_datetime(created), parse_uuid(entry_id)
     except (ValueError, TypeError):
         raise _bad_cursor() from None

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-import base64
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from aiohttp import web
 
 from resonanz.shared.caller import caller_of
 from resonanz.shared.db import PoolKey
 from resonanz.shared.errors import InvalidInput
-from resonanz.shared.params import parse_datetime, parse_uuid, query_int, query_page
+from resonanz.shared.params import (
+    cursor_parts,
+    cursor_token,
+    parse_datetime,
+    parse_uuid,
+    query_int,
+    query_page,
+)
 from resonanz.shared.timestamps import rfc3339
 from resonanz.shared.web import SettingsKey, json_response, read_model
 from resonanz.shared.widget_contracts import (
@@ -113,8 +118,7 @@ def _page_args(request: web.Request) -> tuple[int, int]:
 
 def _position(w: Widget) -> str:
     """The opaque cursor to the widgets after `w` (newest first)."""
-    raw = orjson.dumps([w.created_at.isoformat(), w.id])
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return cursor_token(w.created_at.isoformat(), w.id)
 
 
 def _after(token: str) -> tuple[datetime, uuid.UUID] | None:
@@ -122,10 +126,9 @@ def _after(token: str) -> tuple[datetime, uuid.UUID] | None:
     each part is checked before it reaches the database."""
     if not token:
         return None
+    parts = cursor_parts(token, 2)
     try:
-        created, widget_id = orjson.loads(
-            base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        position = parse_datetime(created), parse_uuid(widget_id)
+        position = (parse_datetime(parts[0]), parse_uuid(parts[1])) if parts else None
     except (ValueError, TypeError):
         position = None
     if position is None or position[1] is None:

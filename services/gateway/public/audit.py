@@ -9,8 +9,6 @@ organization, the same circle that manages keys and members. Editors restore ent
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -22,7 +20,13 @@ from aiohttp import web
 from resonanz.shared.contracts import AuditEventView
 from resonanz.shared.db import PoolKey
 from resonanz.shared.errors import InvalidInput
-from resonanz.shared.params import parse_uuid, query_datetime, query_limit
+from resonanz.shared.params import (
+    cursor_parts,
+    cursor_token,
+    parse_uuid,
+    query_datetime,
+    query_limit,
+)
 from resonanz.shared.web import HttpClientKey
 
 from ..audit_log import AuditQuery, list_events, principal_of
@@ -49,20 +53,19 @@ def _bad(field: str, message: str, value: Any) -> InvalidInput:
 
 
 def _cursor(event: dict[str, Any]) -> str:
-    raw = orjson.dumps([event["at"].isoformat(), event["id"]])
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return cursor_token(event["at"].isoformat(), event["id"])
 
 
 def _after(token: str) -> tuple[datetime, int]:
+    parts = cursor_parts(token, 2)
     try:
-        at, event_id = orjson.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        moment = datetime.fromisoformat(at)
-    except (ValueError, TypeError, binascii.Error):
-        raise _bad("cursor", "pass a next_cursor exactly as the log returned it",
-                   token) from None
-    if not isinstance(event_id, int) or moment.tzinfo is None:
+        moment = datetime.fromisoformat(parts[0]) if parts else None
+    except (ValueError, TypeError):
+        moment = None
+    if parts is None or moment is None or moment.tzinfo is None \
+            or not isinstance(parts[1], int):
         raise _bad("cursor", "pass a next_cursor exactly as the log returned it", token)
-    return moment, event_id
+    return moment, parts[1]
 
 
 def _methods(raw: str, field: str) -> tuple[str, ...]:
