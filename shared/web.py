@@ -227,17 +227,13 @@ def error_middleware(render: ErrorRenderer = render_error, *,
                 "the request body could not be read", code="unreadable_body", status=400,
                 details=[{"field": "body", "message": "cannot be read as sent (check its"
                                                      " Content-Encoding)"}]))
-        except ConnectionResetError as exc:
-            if not _client_gone(request):
-                log.warning("database unavailable on %s %s: %r", request.method,
-                            request.path, exc)
-                return render(request, database_unavailable())
-            # The caller hung up (e.g. mid-body): nobody reads the answer, and it is no
-            # database outage to alert on.
-            log.info("client went away on %s %s", request.method, request.path)
-            return render(request, DomainError("the client closed the connection",
-                                               code="client_closed_request", status=400))
         except TRANSIENT_DB_ERRORS as exc:
+            if isinstance(exc, ConnectionResetError) and _client_gone(request):
+                # The caller hung up (e.g. mid-body): nobody reads the answer, and it is
+                # no database outage to alert on.
+                log.info("client went away on %s %s", request.method, request.path)
+                return render(request, DomainError("the client closed the connection",
+                                                   code="client_closed_request", status=400))
             log.warning("database unavailable on %s %s: %r", request.method, request.path, exc)
             return render(request, database_unavailable())
         except Exception:
