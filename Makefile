@@ -68,7 +68,7 @@ score-report: install
 	$(BIN)/python tools/score_report.py
 
 ## The quality scorer's learned component, trained on the development half of the corpus
-## alone (deterministic, pure Python): services/feedback/data/learned_model.json. Run it after
+## alone (deterministic, the same file on any machine): services/feedback/data/learned_model.json. Run it after
 ## every change of scoring.VERSION; `--cv` cross-validates, `--check` compares with the file.
 .PHONY: train-scorer
 train-scorer: install
