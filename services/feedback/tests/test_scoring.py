@@ -995,8 +995,8 @@ def test_corpus_is_big_and_varied_enough() -> None:
         # 2026-12r and 2026-12s
         "marketplace", "refurbished electronics", "bedding", "eyewear", "home decor",
         "supplements", "sports nutrition",
-        # 2026-12t
-        "large appliances"}
+        # 2026-12t, 2026-12v
+        "large appliances", "craft supplies"}
     labels = Counter(row.label for row in rows)
     assert set(labels) == set(evaluation.CLASSES)
     assert min(labels.values()) >= 150
@@ -1022,10 +1022,10 @@ def test_the_spam_and_hard_negative_set_is_big_enough() -> None:
 
 # data/README.md: 2026-12c, subtle spam and hard negatives, 2026-12d, genuine entries
 # that address the shop and spam that addresses the reader, and 2026-12e, spam of every
-# kind and the genuine entries that look like it, and 2026-12f to 2026-12u, written by
+# kind and the genuine entries that look like it, and 2026-12f to 2026-12w, written by
 # writers that had read nothing of the scorer or the corpus; from eleven shop kinds, 12k
 # from thirteen (jewellery and sports added), 12n to 12q and 12u from fifteen, 12s from
-# eighteen, 12t from ten.
+# eighteen, 12t and 12w from ten, 12v from nine.
 @pytest.mark.parametrize(("half", "least", "shops"), [
     ("heldout_2026_12c", {"spam": 50, "good": 25, "low": 20}, 11),
     ("heldout_2026_12d", {"spam": 25, "good": 35, "low": 25}, 11),
@@ -1046,6 +1046,8 @@ def test_the_spam_and_hard_negative_set_is_big_enough() -> None:
     ("heldout_2026_12s", {"spam": 40, "good": 55, "low": 35}, 18),
     ("heldout_2026_12t", {"spam": 40, "good": 50, "low": 30}, 10),
     ("heldout_2026_12u", {"spam": 45, "good": 55, "low": 30}, 15),
+    ("heldout_2026_12v", {"spam": 50, "good": 60, "low": 25}, 9),
+    ("heldout_2026_12w", {"spam": 40, "good": 50, "low": 25}, 10),
 ])
 def test_the_later_blind_sets_are_big_and_varied_enough(half: str, least: dict[str, int],
                                                         shops: int) -> None:
@@ -1054,6 +1056,24 @@ def test_the_later_blind_sets_are_big_and_varied_enough(half: str, least: dict[s
     assert all(labels[label] >= n for label, n in least.items()), labels
     assert {row.language for row in rows} == {"de", "en", "mix"}
     assert len({row.shop for row in rows}) == shops
+
+
+@pytest.mark.parametrize(("writer", "rows"), [("12v", 146), ("12w", 148)])
+def test_the_pending_development_rows_belong_to_the_development_half(writer: str,
+                                                                      rows: int) -> None:
+    # data/README.md: the development rows of 2026-12v and 2026-12w, not trained on yet
+    # (2026.27 was not shipped), split by the rule like every other row and in no other
+    # part of the corpus.
+    path = evaluation.DATA / f"corpus_dev_2026_{writer}_pending.jsonl"
+    with path.open(encoding="utf-8") as fh:
+        pending = [evaluation.Row(**json.loads(line)) for line in fh if line.strip()]
+    assert len(pending) == rows
+    elsewhere = {row.text for half in evaluation.HALVES for row in evaluation.load(half)}
+    for row in pending:
+        digest = hashlib.blake2b(row.text.encode(), digest_size=8,
+                                 person=b"resonanz.split").digest()
+        assert not digest[0] & 1
+        assert row.text not in elsewhere
 
 
 @pytest.mark.parametrize("half", evaluation.HALVES)
@@ -1079,8 +1099,8 @@ def held_out_figures(half: str) -> tuple[dict[str, float], dict[str, dict[str, i
 
 
 # Measured once each (make score-report): what 2026.26 (2026-12-07) still misses of issue
-# 25's targets, per set (docs/benchmarks.md "Quality scoring", 2026.26). Strict, so meeting
-# them fails the mark and the figures get recorded.
+# 25's targets, per set (docs/benchmarks.md "Quality scoring", 2026.26 and 2026.27, not
+# shipped). Strict, so meeting them fails the mark and the figures get recorded.
 MISSED_2026_26 = {
     "heldout_2026_12f": "spam recall (0.929)",
     "heldout_2026_12h": "spam recall (0.792)",
@@ -1096,6 +1116,8 @@ MISSED_2026_26 = {
     "heldout_2026_12s": "spam recall (0.884)",
     "heldout_2026_12t": "spam recall (0.818)",
     "heldout_2026_12u": "spam recall (0.915)",
+    "heldout_2026_12v": "reward precision and spam recall (0.886, 0.808)",
+    "heldout_2026_12w": "spam recall (0.644)",
 }
 
 
@@ -1127,7 +1149,8 @@ def test_held_out_figures_meet_the_targets(half: str) -> None:
 # 0.909 -> 0.979 / 0.916, genuine entries called spam 19 -> 20 of 2,006. 2026.26 (also with
 # the development rows of 12t and 12u) against 2026.25, pooled over twenty-two sets: reward
 # 0.971 / 0.968 -> 0.971 / 0.967, spam 0.976 / 0.911 -> 0.977 / 0.917, genuine entries
-# called spam 25 -> 24 of 2,184. Each shipped by a rule written before its measurement
+# called spam 25 -> 24 of 2,184; on twenty-four sets (12v and 12w added) 0.966 / 0.969,
+# 0.978 / 0.902, 24 of 2,357. Each shipped by a rule written before its measurement
 # (docs/benchmarks.md).
 # Reward precision, reward recall, spam precision, spam recall, per set.
 RECORDED = {half: dict(zip(("reward precision", "reward recall", "spam precision",
@@ -1155,6 +1178,8 @@ RECORDED = {half: dict(zip(("reward precision", "reward recall", "spam precision
                 "heldout_2026_12s": (0.949, 0.966, 0.974, 0.884),
                 "heldout_2026_12t": (1.0, 0.964, 0.923, 0.818),
                 "heldout_2026_12u": (1.0, 0.949, 0.956, 0.915),
+                "heldout_2026_12v": (0.886, 1.0, 1.0, 0.808),
+                "heldout_2026_12w": (0.947, 0.982, 1.0, 0.644),
             }.items()}
 GENUINE_CALLED_SPAM = {"heldout_2026_12b": 1, "heldout_2026_12c": 2, "heldout_2026_12d": 2,
                        "heldout_2026_12h": 3, "heldout_2026_12k": 1, "heldout_2026_12l": 2,
