@@ -10,7 +10,7 @@ import contextlib
 import os
 import subprocess
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -183,10 +183,36 @@ async def receiving_stack(infra: Infra, tmp_path_factory: pytest.TempPathFactory
         yield running
 
 
+@pytest.fixture(scope="session")
+async def run_stack(infra: Infra, tmp_path_factory: pytest.TempPathFactory
+                    ) -> AsyncIterator[Callable[[], Awaitable[Stack]]]:
+    """The one platform of the modules that reach it through its API alone, each test with
+    tenants of its own, and stop or restart nothing (they say `ONE_PLATFORM_FOR_THE_RUN =
+    True`): started when the first of them asks, which saves each of them a platform's start.
+    Their failed authentications all come from 127.0.0.1 within minutes of each other, so
+    the per-address limit of 30 a minute is lifted here (test_gateway_edge checks it)."""
+    async with contextlib.AsyncExitStack() as started:
+        platform: list[Stack] = []
+
+        async def get() -> Stack:
+            if not platform:
+                platform.append(await started.enter_async_context(running_stack(
+                    infra, tmp_path_factory.mktemp("run-stack"),
+                    {"RESONANZ_AUTH_FAILURES_PER_MINUTE": "100000"})))
+            return platform[0]
+
+        yield get
+
+
 @pytest.fixture(scope="module")
-async def shared_stack(infra: Infra, tmp_path_factory: pytest.TempPathFactory
-                       ) -> AsyncIterator[Stack]:
-    """The platform shared by one module's tests; each test makes its own tenants."""
+async def shared_stack(request: pytest.FixtureRequest, infra: Infra,
+                       run_stack: Callable[[], Awaitable[Stack]],
+                       tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+    """The platform shared by one module's tests; each test makes its own tenants. The run's
+    one platform (run_stack) for a module that says `ONE_PLATFORM_FOR_THE_RUN = True`."""
+    if getattr(request.module, "ONE_PLATFORM_FOR_THE_RUN", False):
+        yield await run_stack()
+        return
     async with running_stack(infra, tmp_path_factory.mktemp("stack")) as running:
         yield running
 

@@ -20,6 +20,8 @@ from resonanz.devstack.supervisor import Stack
 from .helpers import Api, admin, new_tenant
 from .support import eventually
 
+ONE_PLATFORM_FOR_THE_RUN = True  # conftest: run_stack
+
 SUMMARY = "/v1/analytics/summary?period=7d&group_by=day"
 
 

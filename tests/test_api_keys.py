@@ -17,6 +17,8 @@ from .helpers import Api
 from .test_webhooks_support import topic
 from .test_widgets_support import topic_events
 
+ONE_PLATFORM_FOR_THE_RUN = True  # conftest: run_stack
+
 
 def as_key(api: Api, key: str) -> Api:
     """The same platform, called with another key."""

@@ -16,6 +16,8 @@ from resonanz.devstack.supervisor import Stack
 from .helpers import Api, new_tenant
 from .support import eventually
 
+ONE_PLATFORM_FOR_THE_RUN = True  # conftest: run_stack
+
 FEEDBACK = {"body": "Die Rücksendung wurde nach drei Wochen noch nicht erstattet.", "rating": 2}
 CONFIRM = {"X-Confirm": "true"}
 

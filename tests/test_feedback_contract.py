@@ -14,6 +14,8 @@ from resonanz.devstack.supervisor import Stack
 
 from .helpers import Api
 
+ONE_PLATFORM_FOR_THE_RUN = True  # conftest: run_stack
+
 REFERENCE_PAYLOAD = {
     "body": "Checkout button was unresponsive on mobile Safari.",
     "rating": 2,

@@ -14,6 +14,8 @@ from resonanz.devstack.supervisor import Stack
 from .helpers import Api, admin, new_tenant
 from .support import eventually
 
+ONE_PLATFORM_FOR_THE_RUN = True  # conftest: run_stack
+
 CONFIRM = {"X-Confirm": "true"}
 FEEDBACK = {"body": "Der Gutschein wurde an der Kasse nicht angenommen.", "rating": 2}
 

@@ -17,6 +17,8 @@ from .support import eventually, query
 from .test_feedback_contract import fbp_error, p4f_error, p4f_ok
 from .test_rewards_and_events import GOOD_REVIEW, campaign_with
 
+ONE_PLATFORM_FOR_THE_RUN = True  # conftest: run_stack
+
 
 async def entry(api: Api, **fields: Any) -> dict[str, Any]:
     body = {"body": "Die Jacke passt gut, die Lieferung kam pünktlich.", "rating": 4, **fields}

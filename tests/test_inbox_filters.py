@@ -18,6 +18,8 @@ from .support import eventually
 from .support import query as sql
 from .test_feedback_contract import fbp_error, p4f_error, p4f_ok
 
+ONE_PLATFORM_FOR_THE_RUN = True  # conftest: run_stack
+
 SAMPLES = [
     # body, rating, category, answers
     ("Die Lieferungen kamen immer pünktlich, die Verpackung war stabil und sauber.", 5,

@@ -17,6 +17,8 @@ from resonanz.webhook_dispatcher.catalog import CATALOG
 
 from .support import eventually
 
+ONE_PLATFORM_FOR_THE_RUN = True  # conftest: run_stack
+
 
 def test_document_is_valid_openapi_3_1() -> None:
     spec = document()

@@ -21,6 +21,8 @@ from resonanz.webhook_dispatcher.domain import WEBHOOK_ROUTES, webhook_body
 
 from .helpers import Api, new_tenant
 
+ONE_PLATFORM_FOR_THE_RUN = True  # conftest: run_stack
+
 PAYLOAD = {  # FeedBackPro's "Python — Submit Feedback"
     "body": "Checkout button was unresponsive on mobile Safari.",
     "rating": 2,

@@ -19,6 +19,8 @@ from resonanz.devstack.supervisor import Stack
 
 from .helpers import Api, new_tenant
 
+ONE_PLATFORM_FOR_THE_RUN = True  # conftest: run_stack
+
 SNIPPETS = Path(__file__).parent / "snippets"
 
 FBP_PYTHON = '''

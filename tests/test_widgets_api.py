@@ -13,6 +13,8 @@ from .conftest import Infra
 from .helpers import admin, new_tenant
 from .test_widgets_support import QUESTIONS, create_active_widget, send, topic_events
 
+ONE_PLATFORM_FOR_THE_RUN = True  # conftest: run_stack
+
 CAMPAIGN = {
     "name": "Spring vouchers",
     "questions": QUESTIONS,
