@@ -269,6 +269,34 @@ async def test_a_header_that_is_not_utf8_is_a_400_naming_it(
     assert tracebacks(shared_stack) == []
 
 
+async def test_a_header_over_the_size_limit_is_a_400_and_nothing_of_it_is_logged(
+    shared_stack: Stack, api: Api,
+) -> None:
+    # aiohttp refuses a header line over 8,190 bytes before any handler runs. It logged that
+    # as an error with a traceback quoting the line's first 100 bytes: a key or a session
+    # cookie in them reached the log. One info line says what kind of request it was.
+    key = api.key
+    assert key is not None
+    log_path = shared_stack.services["gateway"].log_path
+    before = len(log_path.read_text().splitlines())
+    host, port = shared_stack.services["gateway"].url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(f"GET /v1/feedback HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer"
+                 f" {key} {'x' * 9000}\r\nConnection: close\r\n\r\n".encode())
+    answer = await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    assert answer.split(b" ", 2)[1] == b"400", answer[:200]
+    deadline = asyncio.get_running_loop().time() + 10
+    while True:
+        new = log_path.read_text().splitlines()[before:]
+        if any("not valid HTTP" in line for line in new):
+            break
+        assert asyncio.get_running_loop().time() < deadline, new
+        await asyncio.sleep(0.1)
+    assert not [line for line in new if key in line or '"level": "ERROR"' in line], new
+    assert tracebacks(shared_stack) == []
+
+
 async def test_a_sign_in_with_a_user_agent_that_is_not_utf8_is_a_400(shared_stack: Stack) -> None:
     gateway = shared_stack.services["gateway"].url
     status, body = await raw_request(
