@@ -109,7 +109,7 @@ def fit(vectors: Sequence[Vector], labels: Sequence[bool], dims: int, c: float
     in the order of the rows), dot products by math.fsum, which rounds once; numpy's own
     reductions and BLAS would choose their order by the processor. Elementwise products and
     sums are IEEE operations, each rounded once as Python rounds them. (Before 2026-12-07 the
-    loops were Python's own, over the same values in the same order: the same model, ten
+    loops were Python's own, over the same values in the same order: the same model, five
     times as slow.)"""
     y = [1.0 if label else 0.0 for label in labels]
     n = len(vectors)
