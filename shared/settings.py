@@ -121,6 +121,9 @@ class Settings(BaseSettings):
     # client: behind an ingress every shopper would otherwise share its address and its
     # per-address limits. Empty: trust none, the peer is the client (see clientaddr).
     trusted_proxies: TrustedProxies = ""
+    # Who started this process may name it: /readyz then answers with the name, so a
+    # readiness probe cannot take another process that holds the port for this one.
+    instance_id: str = Field(default="", max_length=64)
 
     @classmethod
     def settings_customise_sources(

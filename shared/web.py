@@ -323,7 +323,10 @@ async def readyz(request: web.Request) -> web.Response:
         except Exception as exc:
             problems[getattr(check, "__name__", "check")] = repr(exc)
     status = 503 if problems else 200
-    return json_response({"ready": not problems, "problems": problems}, status=status)
+    body: dict[str, object] = {"ready": not problems, "problems": problems}
+    if instance := app[SettingsKey].instance_id:
+        body["instance"] = instance
+    return json_response(body, status=status)
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -44,3 +45,26 @@ def test_ports_handed_out_are_free_and_distinct() -> None:
     for port in ports:
         with socket.socket() as s:
             s.bind(("127.0.0.1", port))  # nothing listens there
+
+
+def test_a_process_of_another_stack_on_the_port_is_not_taken_for_ready(tmp_path: Path) -> None:
+    # Two stacks started at the same instant can be handed the same free port: the loser's
+    # process fails to bind, and until it has exited its readiness probe reached the
+    # winner's, answered 200 and took it for its own. /readyz names the process now.
+    winner = supervisor.ServiceProcess("dashboard", supervisor.free_port(),
+                                       tmp_path / "winner.log", env={"RESONANZ_ENV":
+                                                                     "development"})
+    loser = supervisor.ServiceProcess("dashboard", winner.port, tmp_path / "loser.log",
+                                      env={})
+    winner.start()
+    try:
+        deadline = supervisor.time.monotonic() + 20
+        while not winner.ready():
+            assert winner.proc is not None and winner.proc.poll() is None, \
+                (tmp_path / "winner.log").read_text()
+            assert supervisor.time.monotonic() < deadline, "the dashboard did not start"
+            supervisor.time.sleep(0.1)
+        assert winner.instance != loser.instance
+        assert not loser.ready()
+    finally:
+        winner.stop()

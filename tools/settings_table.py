@@ -82,6 +82,9 @@ MEANING = {
                        " balancer) whose `X-Forwarded-For` (else `Forwarded`) names the"
                        " client, read from the right; empty: trust none, the connection's"
                        " peer is the client",
+    "instance_id": "a name for this process, given by whatever starts it (`make run` and the"
+                   " tests give each process its own): `/readyz` answers with it, so a probe"
+                   " cannot take another process on the same port for this one",
     "api_key_pepper": "server-side pepper of API key digests; changing it invalidates every key",
     "feedback_url": "where the feedback service answers",
     "widgets_url": "where the widgets service answers",

@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -385,6 +386,9 @@ class ServiceProcess:
     proc: subprocess.Popen | None = None
     # Its operations listener; a service in OPS_PORTS always has one, on a free port unless given.
     ops_port: int | None = None
+    # What its /readyz names it (RESONANZ_INSTANCE_ID): a process of another stack that won
+    # the race for the same free port answers with its own.
+    instance: str = field(default_factory=lambda: secrets.token_hex(8))
 
     def __post_init__(self) -> None:
         if self.ops_port is None and self.name in OPS_PORTS:
@@ -402,7 +406,8 @@ class ServiceProcess:
     def start(self) -> None:
         # It listens where this object says, whatever ports the env it was given names
         # (a replica's env is often another process's, copied).
-        self.env = {**self.env, "RESONANZ_PORT": str(self.port)}
+        self.env = {**self.env, "RESONANZ_PORT": str(self.port),
+                    "RESONANZ_INSTANCE_ID": self.instance}
         if self.ops_port is not None:
             self.env["RESONANZ_OPS_PORT"] = str(self.ops_port)
         with self.log_path.open("ab") as log:
@@ -412,7 +417,14 @@ class ServiceProcess:
             )
 
     def ready(self) -> bool:
-        return answers_ok(f"{self.ops_url}/readyz")
+        """Its /readyz answers 200 and names this process (not one of another stack on the
+        same port)."""
+        try:
+            with urllib.request.urlopen(f"{self.ops_url}/readyz", timeout=1) as response:
+                return bool(response.status == 200
+                            and json.load(response).get("instance") == self.instance)
+        except (OSError, ValueError):  # refused, timed out, an error status, not JSON
+            return False
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> None:
         if self.proc is None or self.proc.poll() is not None:
@@ -530,8 +542,6 @@ class Stack:
 
 def _token(run_dir: Path, name: str = "internal") -> str:
     """A per-installation secret, created once and kept beside the data."""
-    import secrets
-
     path = run_dir / f".{name}-secret"
     if not path.exists():
         run_dir.mkdir(parents=True, exist_ok=True)
