@@ -8,7 +8,8 @@ the shop-addressed one of 2026-12d, the spam and look-alike one of 2026-12e and 
 of survey answers after checkout, 12u a week of a shop's inbox, 12w a shop's mobile app),
 precision, recall and F1 per label (good / low / spam) and for the reward decision (good vs
 not), the confusion matrix and the p99 scoring latency per entry, then the done-when figures
-of issue 25 side by side.
+of issue 25 side by side, with every set pooled (their confusion matrices summed, as
+versions are compared) and how many genuine entries each calls spam.
 The corpus and its split: services/feedback/data/README.md. The figures in
 docs/benchmarks.md ("Quality scoring") come from this script. Held-out sets are reported in
 aggregate only: misclassified entries are listed for the development half alone, the only
@@ -140,15 +141,46 @@ def headline(data: dict[str, object]) -> dict[str, float]:
             "p99 ms per entry": latency["p99"]}
 
 
+def genuine_called_spam(confusion: dict[str, dict[str, int]]) -> int:
+    return confusion["good"]["spam"] + confusion["low"]["spam"]
+
+
+def pooled(reports: list[dict[str, object]]) -> dict[str, object]:
+    """Every set at once, their confusion matrices summed: how docs/benchmarks.md compares
+    versions. Its latency is the worst set's p99."""
+    classes = evaluation.CLASSES
+    confusion = {t: {p: sum(data["confusion"][t][p] for data in reports)  # type: ignore[index]
+                     for p in classes} for t in classes}
+
+    def share(hits: int, of: int) -> float:
+        return hits / of if of else 0.0
+
+    return {
+        "reward precision": share(confusion["good"]["good"],
+                                  sum(confusion[t]["good"] for t in classes)),
+        "reward recall": share(confusion["good"]["good"], sum(confusion["good"].values())),
+        "spam precision": share(confusion["spam"]["spam"],
+                                sum(confusion[t]["spam"] for t in classes)),
+        "spam recall": share(confusion["spam"]["spam"], sum(confusion["spam"].values())),
+        "p99 ms per entry": max(data["latency_ms"]["p99"]  # type: ignore[index]
+                                for data in reports),
+        "confusion": confusion,
+    }
+
+
 def done_when(reports: list[dict[str, object]]) -> str:
-    """The done-when figures, one column per set."""
+    """The done-when figures, one column per set and one for all of them pooled."""
     width = max(18, *(len(str(data["half"])) for data in reports)) + 2
     lines = ["done when (issue 25)", f"{'':<20}" + "".join(
-        f"{data['half']!s:>{width}}" for data in reports) + f"{'target':>10}"]
-    figures = [headline(data) for data in reports]
+        f"{data['half']!s:>{width}}" for data in reports) + f"{'pooled':>{width}}"
+        + f"{'target':>10}"]
+    figures = [*(headline(data) for data in reports), pooled(reports)]
     for name, target in HEADLINE_TARGETS.items():
         lines.append(f"{name:<20}" + "".join(f"{f[name]:>{width}.3f}" for f in figures)
                      + f"{target:>10}")
+    called = [*(genuine_called_spam(data["confusion"]) for data in reports),  # type: ignore[arg-type]
+              genuine_called_spam(figures[-1]["confusion"])]  # type: ignore[arg-type]
+    lines.append(f"{'genuine called spam':<20}" + "".join(f"{n:>{width}}" for n in called))
     met = [all(data["targets_met"].values()) for data in reports]  # type: ignore[attr-defined]
     lines.append(f"{'all targets met':<20}" + "".join(f"{m!s:>{width}}" for m in met))
     return "\n".join(lines)
