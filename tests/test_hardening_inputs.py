@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import uuid
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -16,6 +17,7 @@ import pytest
 from resonanz.devstack.supervisor import Stack
 
 from .helpers import Api
+from .support import eventually
 
 FAR_PAST = "0001-01-01T00:00:00+14:00"  # year 0 in UTC
 FAR_FUTURE = "9999-12-31T23:59:59-14:00"  # year 10000 in UTC
@@ -43,6 +45,15 @@ async def assert_400_naming(api: Api, method: str, path: str, field: str,
     error = error_of(path, body)
     assert error["code"] == "validation_error", body
     assert field in [d["field"] for d in error["details"]], body
+
+
+async def log_after(path: Path, before: int, needle: str) -> list[str]:
+    """The lines `path` got after its first `before`, once one of them holds `needle`."""
+    async def lines() -> list[str]:
+        return (await asyncio.to_thread(path.read_text)).splitlines()[before:]
+
+    return await eventually(lines, lambda new: any(needle in line for line in new),
+                            within=10, interval=0.1, what=f"a log line with {needle!r}")
 
 
 def tracebacks(stack: Stack) -> list[str]:
@@ -286,13 +297,7 @@ async def test_a_header_over_the_size_limit_is_a_400_and_nothing_of_it_is_logged
     answer = await asyncio.wait_for(reader.read(), 10)
     writer.close()
     assert answer.split(b" ", 2)[1] == b"400", answer[:200]
-    deadline = asyncio.get_running_loop().time() + 10
-    while True:
-        new = log_path.read_text().splitlines()[before:]
-        if any("not valid HTTP" in line for line in new):
-            break
-        assert asyncio.get_running_loop().time() < deadline, new
-        await asyncio.sleep(0.1)
+    new = await log_after(log_path, before, "not valid HTTP")
     assert not [line for line in new if key in line or '"level": "ERROR"' in line], new
     assert tracebacks(shared_stack) == []
 
@@ -332,12 +337,6 @@ async def test_a_client_that_hangs_up_mid_body_is_no_database_outage(
     writer.write(b'{"')
     await writer.drain()
     writer.transport.abort()  # a reset, as a dropped mobile connection
-    deadline = asyncio.get_running_loop().time() + 10
-    while True:
-        new = log_path.read_text().splitlines()[before:]
-        if any("client went away" in line for line in new):
-            break
-        assert asyncio.get_running_loop().time() < deadline, new
-        await asyncio.sleep(0.1)
+    new = await log_after(log_path, before, "client went away")
     assert not [line for line in new if "database unavailable" in line], new
     assert tracebacks(shared_stack) == []
