@@ -84,12 +84,14 @@ def wait_for_port(port: int, deadline: float, what: str, proc: subprocess.Popen 
     raise TimeoutError(f"{what} did not open port {port}")
 
 
-def answers_ok(url: str) -> bool:
-    """Whether `url` answers 200 now (a readiness probe: /readyz, Prometheus's /-/ready)."""
+def answers_ok(url: str, instance: str | None = None) -> bool:
+    """Whether `url` answers 200 now (a readiness probe: /readyz, Prometheus's /-/ready),
+    and, given an `instance`, names it (a service's /readyz names its process)."""
     try:
         with urllib.request.urlopen(url, timeout=1) as response:
-            return bool(response.status == 200)
-    except OSError:  # refused, timed out, or an HTTP error status such as 503
+            return bool(response.status == 200 and (
+                instance is None or json.load(response).get("instance") == instance))
+    except (OSError, ValueError):  # refused, timed out, an error status such as 503, not JSON
         return False
 
 
@@ -419,12 +421,7 @@ class ServiceProcess:
     def ready(self) -> bool:
         """Its /readyz answers 200 and names this process (not one of another stack on the
         same port)."""
-        try:
-            with urllib.request.urlopen(f"{self.ops_url}/readyz", timeout=1) as response:
-                return bool(response.status == 200
-                            and json.load(response).get("instance") == self.instance)
-        except (OSError, ValueError):  # refused, timed out, an error status, not JSON
-            return False
+        return answers_ok(f"{self.ops_url}/readyz", self.instance)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> None:
         if self.proc is None or self.proc.poll() is not None:
