@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -58,13 +59,9 @@ def test_a_process_of_another_stack_on_the_port_is_not_taken_for_ready(tmp_path:
                                       env={})
     winner.start()
     try:
-        deadline = supervisor.time.monotonic() + 20
-        while not winner.ready():
-            assert winner.proc is not None and winner.proc.poll() is None, \
-                (tmp_path / "winner.log").read_text()
-            assert supervisor.time.monotonic() < deadline, "the dashboard did not start"
-            supervisor.time.sleep(0.1)
-        assert winner.instance != loser.instance
+        supervisor.wait_until_ok(f"{winner.ops_url}/readyz", time.monotonic() + 20,
+                                 "the dashboard")
+        assert winner.ready() and winner.instance != loser.instance
         assert not loser.ready()
     finally:
         winner.stop()

@@ -151,17 +151,10 @@ def pooled(reports: list[dict[str, object]]) -> dict[str, object]:
     classes = evaluation.CLASSES
     confusion = {t: {p: sum(data["confusion"][t][p] for data in reports)  # type: ignore[index]
                      for p in classes} for t in classes}
-
-    def share(hits: int, of: int) -> float:
-        return hits / of if of else 0.0
-
+    reward, spam = (evaluation.figures_of(confusion, c) for c in ("good", "spam"))
     return {
-        "reward precision": share(confusion["good"]["good"],
-                                  sum(confusion[t]["good"] for t in classes)),
-        "reward recall": share(confusion["good"]["good"], sum(confusion["good"].values())),
-        "spam precision": share(confusion["spam"]["spam"],
-                                sum(confusion[t]["spam"] for t in classes)),
-        "spam recall": share(confusion["spam"]["spam"], sum(confusion["spam"].values())),
+        "reward precision": reward.precision, "reward recall": reward.recall,
+        "spam precision": spam.precision, "spam recall": spam.recall,
         "p99 ms per entry": max(data["latency_ms"]["p99"]  # type: ignore[index]
                                 for data in reports),
         "confusion": confusion,

@@ -107,18 +107,19 @@ def evaluate(rows: Sequence[Row], label_of: Callable[[Row], str]) -> Evaluation:
     """label_of gives the scorer's label (good/fair/poor/spam) for one row."""
     predicted = [as_class(label_of(row)) for row in rows]
     truth = [row.label for row in rows]
-    per_class = {c: _figures([t == c for t in truth], [p == c for p in predicted])
-                 for c in CLASSES}
     confusion = {t: {p: 0 for p in CLASSES} for t in CLASSES}
     for t, p in zip(truth, predicted, strict=True):
         confusion[t][p] += 1
+    per_class = {c: figures_of(confusion, c) for c in CLASSES}
     misses = [(row, p) for row, p in zip(rows, predicted, strict=True) if p != row.label]
     return Evaluation(len(rows), per_class, per_class["good"], confusion, misses)
 
 
-def _figures(truth: Sequence[bool], predicted: Sequence[bool]) -> Figures:
-    hits = sum(t and p for t, p in zip(truth, predicted, strict=True))
-    support, said = sum(truth), sum(predicted)
+def figures_of(confusion: dict[str, dict[str, int]], c: str) -> Figures:
+    """One class's figures from a confusion matrix (truth -> predicted -> count): also of
+    several sets at once, their matrices summed (tools/score_report.py, pooled)."""
+    hits = confusion[c][c]
+    support, said = sum(confusion[c].values()), sum(row[c] for row in confusion.values())
     precision = hits / said if said else 1.0
     recall = hits / support if support else 1.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
