@@ -717,7 +717,7 @@ def test_as_dict_matches_the_json_contract() -> None:
     result = score(GERMAN_REVIEW, earlier=[fingerprint("e0", GERMAN_REVIEW)])
     data = json.loads(json.dumps(result.as_dict()))
     assert set(data) == {"score", "label", "components", "language", "duplicate_of", "version"}
-    assert data["version"] == VERSION == "2026.26"
+    assert data["version"] == VERSION == "2026.28"
     assert data["duplicate_of"] == "e0"
     assert data["label"] in ("good", "fair", "poor", "spam")
     for part in data["components"].values():
@@ -1022,10 +1022,11 @@ def test_the_spam_and_hard_negative_set_is_big_enough() -> None:
 
 # data/README.md: 2026-12c, subtle spam and hard negatives, 2026-12d, genuine entries
 # that address the shop and spam that addresses the reader, and 2026-12e, spam of every
-# kind and the genuine entries that look like it, and 2026-12f to 2026-12w, written by
+# kind and the genuine entries that look like it, and 2026-12f to 2026-12x, written by
 # writers that had read nothing of the scorer or the corpus; from eleven shop kinds, 12k
 # from thirteen (jewellery and sports added), 12n to 12q and 12u from fifteen, 12s from
-# eighteen, 12t and 12w from ten, 12v from nine.
+# eighteen, 12t and 12w from ten, 12v from nine, 12x from eighteen (products tried out and
+# tested, and the shops' test entries).
 @pytest.mark.parametrize(("half", "least", "shops"), [
     ("heldout_2026_12c", {"spam": 50, "good": 25, "low": 20}, 11),
     ("heldout_2026_12d", {"spam": 25, "good": 35, "low": 25}, 11),
@@ -1048,6 +1049,7 @@ def test_the_spam_and_hard_negative_set_is_big_enough() -> None:
     ("heldout_2026_12u", {"spam": 45, "good": 55, "low": 30}, 15),
     ("heldout_2026_12v", {"spam": 50, "good": 60, "low": 25}, 9),
     ("heldout_2026_12w", {"spam": 40, "good": 50, "low": 25}, 10),
+    ("heldout_2026_12x", {"spam": 35, "good": 55, "low": 30}, 18),
 ])
 def test_the_later_blind_sets_are_big_and_varied_enough(half: str, least: dict[str, int],
                                                         shops: int) -> None:
@@ -1056,24 +1058,6 @@ def test_the_later_blind_sets_are_big_and_varied_enough(half: str, least: dict[s
     assert all(labels[label] >= n for label, n in least.items()), labels
     assert {row.language for row in rows} == {"de", "en", "mix"}
     assert len({row.shop for row in rows}) == shops
-
-
-@pytest.mark.parametrize(("writer", "rows"), [("12v", 146), ("12w", 148)])
-def test_the_pending_development_rows_belong_to_the_development_half(writer: str,
-                                                                      rows: int) -> None:
-    # data/README.md: the development rows of 2026-12v and 2026-12w, not trained on yet
-    # (2026.27 was not shipped), split by the rule like every other row and in no other
-    # part of the corpus.
-    path = evaluation.DATA / f"corpus_dev_2026_{writer}_pending.jsonl"
-    with path.open(encoding="utf-8") as fh:
-        pending = [evaluation.Row(**json.loads(line)) for line in fh if line.strip()]
-    assert len(pending) == rows
-    elsewhere = {row.text for half in evaluation.HALVES for row in evaluation.load(half)}
-    for row in pending:
-        digest = hashlib.blake2b(row.text.encode(), digest_size=8,
-                                 person=b"resonanz.split").digest()
-        assert not digest[0] & 1
-        assert row.text not in elsewhere
 
 
 @pytest.mark.parametrize("half", evaluation.HALVES)
@@ -1098,33 +1082,32 @@ def held_out_figures(half: str) -> tuple[dict[str, float], dict[str, dict[str, i
     return figures, result.confusion, all(result.meets_targets().values())
 
 
-# Measured once each (make score-report): what 2026.26 (2026-12-07) still misses of issue
-# 25's targets, per set (docs/benchmarks.md "Quality scoring", 2026.26 and 2026.27, not
-# shipped). Strict, so meeting them fails the mark and the figures get recorded.
-MISSED_2026_26 = {
-    "heldout_2026_12f": "spam recall (0.929)",
-    "heldout_2026_12h": "spam recall (0.792)",
-    "heldout_2026_12i": "spam recall (0.926)",
-    "heldout_2026_12j": "spam recall (0.934)",
-    "heldout_2026_12k": "spam recall (0.924)",
-    "heldout_2026_12l": "spam recall (0.927)",
+# Measured once each (make score-report): what 2026.28 (2026-12-07) still misses of issue
+# 25's targets, per set (docs/benchmarks.md "Quality scoring", 2026.28). Strict, so
+# meeting them fails the mark and the figures get recorded.
+MISSED_2026_28 = {
+    "heldout_2026_12f": "spam recall (0.943)",
+    "heldout_2026_12h": "spam recall (0.812)",
+    "heldout_2026_12k": "spam recall (0.909)",
+    "heldout_2026_12l": "spam recall (0.909)",
     "heldout_2026_12m": "reward recall and spam recall (0.853, 0.771)",
-    "heldout_2026_12n": "spam recall (0.947)",
-    "heldout_2026_12o": "spam recall (0.764)",
-    "heldout_2026_12p": "spam recall (0.870)",
+    "heldout_2026_12o": "reward precision and spam recall (0.898, 0.782)",
+    "heldout_2026_12p": "spam recall (0.891)",
     "heldout_2026_12q": "spam recall (0.842)",
+    "heldout_2026_12r": "spam recall (0.938)",
     "heldout_2026_12s": "spam recall (0.884)",
-    "heldout_2026_12t": "spam recall (0.818)",
+    "heldout_2026_12t": "spam recall (0.841)",
     "heldout_2026_12u": "spam recall (0.915)",
-    "heldout_2026_12v": "reward precision and spam recall (0.886, 0.808)",
-    "heldout_2026_12w": "spam recall (0.644)",
+    "heldout_2026_12v": "reward precision and spam recall (0.899, 0.846)",
+    "heldout_2026_12w": "spam recall (0.667)",
+    "heldout_2026_12x": "spam recall (0.875)",
 }
 
 
 @pytest.mark.parametrize("half", [
     pytest.param(half, marks=pytest.mark.xfail(
-        strict=True, reason=f"2026.26 misses issue 25's {MISSED_2026_26[half]} on {half}"))
-    if half in MISSED_2026_26 else half
+        strict=True, reason=f"2026.28 misses issue 25's {MISSED_2026_28[half]} on {half}"))
+    if half in MISSED_2026_28 else half
     for half in evaluation.HELD_OUT])
 def test_held_out_figures_meet_the_targets(half: str) -> None:
     # Reward precision and recall >= 0.90, spam precision >= 0.90 and recall >= 0.95
@@ -1150,42 +1133,46 @@ def test_held_out_figures_meet_the_targets(half: str) -> None:
 # the development rows of 12t and 12u) against 2026.25, pooled over twenty-two sets: reward
 # 0.971 / 0.968 -> 0.971 / 0.967, spam 0.976 / 0.911 -> 0.977 / 0.917, genuine entries
 # called spam 25 -> 24 of 2,184; on twenty-four sets (12v and 12w added) 0.966 / 0.969,
-# 0.978 / 0.902, 24 of 2,357. Each shipped by a rule written before its measurement
-# (docs/benchmarks.md).
+# 0.978 / 0.902, 24 of 2,357. 2026.28 (also with the development rows of 12v, 12w and 12x;
+# 2026.27, with 12v's and 12w's alone, was not shipped) against 2026.26, pooled over
+# twenty-five sets (12x added): reward 0.965 / 0.970 -> 0.972 / 0.967, spam 0.977 / 0.900 ->
+# 0.976 / 0.909, genuine entries called spam 26 -> 28 of 2,453. Each shipped by a rule
+# written before its measurement (docs/benchmarks.md).
 # Reward precision, reward recall, spam precision, spam recall, per set.
 RECORDED = {half: dict(zip(("reward precision", "reward recall", "spam precision",
                             "spam recall"), figures, strict=True))
             for half, figures in {
                 "heldout": (1.0, 0.975, 1.0, 1.0),
-                "heldout_2026_12": (0.986, 0.961, 1.0, 0.974),
+                "heldout_2026_12": (0.986, 0.934, 1.0, 0.974),
                 "heldout_2026_12b": (1.0, 0.931, 0.982, 1.0),
-                "heldout_2026_12c": (0.969, 0.939, 0.965, 0.965),
-                "heldout_2026_12d": (1.0, 0.95, 0.935, 1.0),
-                "heldout_2026_12e": (0.968, 0.909, 1.0, 0.964),
-                "heldout_2026_12f": (0.96, 1.0, 1.0, 0.929),
+                "heldout_2026_12c": (1.0, 1.0, 0.982, 0.982),
+                "heldout_2026_12d": (1.0, 0.95, 0.906, 1.0),
+                "heldout_2026_12e": (1.0, 0.909, 1.0, 0.964),
+                "heldout_2026_12f": (1.0, 1.0, 1.0, 0.943),
                 "heldout_2026_12g": (0.985, 1.0, 1.0, 0.962),
-                "heldout_2026_12h": (0.912, 0.963, 0.927, 0.792),
-                "heldout_2026_12i": (0.951, 1.0, 1.0, 0.926),
-                "heldout_2026_12j": (0.983, 1.0, 1.0, 0.934),
-                "heldout_2026_12k": (0.93, 1.0, 0.984, 0.924),
-                "heldout_2026_12l": (0.959, 1.0, 0.962, 0.927),
-                "heldout_2026_12m": (1.0, 0.853, 0.964, 0.771),
-                "heldout_2026_12n": (1.0, 0.971, 0.947, 0.947),
-                "heldout_2026_12o": (0.902, 0.958, 0.977, 0.764),
-                "heldout_2026_12p": (0.962, 0.98, 1.0, 0.87),
+                "heldout_2026_12h": (0.912, 0.963, 0.929, 0.812),
+                "heldout_2026_12i": (0.95, 0.983, 0.981, 0.963),
+                "heldout_2026_12j": (0.983, 1.0, 1.0, 0.951),
+                "heldout_2026_12k": (0.964, 1.0, 0.984, 0.909),
+                "heldout_2026_12l": (0.947, 1.0, 0.962, 0.909),
+                "heldout_2026_12m": (1.0, 0.853, 0.931, 0.771),
+                "heldout_2026_12n": (1.0, 0.971, 0.949, 0.974),
+                "heldout_2026_12o": (0.898, 0.917, 0.977, 0.782),
+                "heldout_2026_12p": (0.98, 0.98, 1.0, 0.891),
                 "heldout_2026_12q": (0.951, 0.951, 0.914, 0.842),
-                "heldout_2026_12r": (0.982, 1.0, 1.0, 0.958),
-                "heldout_2026_12s": (0.949, 0.966, 0.974, 0.884),
-                "heldout_2026_12t": (1.0, 0.964, 0.923, 0.818),
+                "heldout_2026_12r": (1.0, 1.0, 1.0, 0.938),
+                "heldout_2026_12s": (0.965, 0.948, 0.974, 0.884),
+                "heldout_2026_12t": (1.0, 0.964, 0.925, 0.841),
                 "heldout_2026_12u": (1.0, 0.949, 0.956, 0.915),
-                "heldout_2026_12v": (0.886, 1.0, 1.0, 0.808),
-                "heldout_2026_12w": (0.947, 0.982, 1.0, 0.644),
+                "heldout_2026_12v": (0.899, 1.0, 1.0, 0.846),
+                "heldout_2026_12w": (0.947, 0.982, 1.0, 0.667),
+                "heldout_2026_12x": (0.968, 1.0, 0.946, 0.875),
             }.items()}
-GENUINE_CALLED_SPAM = {"heldout_2026_12b": 1, "heldout_2026_12c": 2, "heldout_2026_12d": 2,
-                       "heldout_2026_12h": 3, "heldout_2026_12k": 1, "heldout_2026_12l": 2,
-                       "heldout_2026_12m": 1, "heldout_2026_12n": 2, "heldout_2026_12o": 1,
-                       "heldout_2026_12q": 3, "heldout_2026_12s": 1, "heldout_2026_12t": 3,
-                       "heldout_2026_12u": 2}
+GENUINE_CALLED_SPAM = {"heldout_2026_12b": 1, "heldout_2026_12c": 1, "heldout_2026_12d": 3,
+                       "heldout_2026_12h": 3, "heldout_2026_12i": 1, "heldout_2026_12k": 1,
+                       "heldout_2026_12l": 2, "heldout_2026_12m": 2, "heldout_2026_12n": 2,
+                       "heldout_2026_12o": 1, "heldout_2026_12q": 3, "heldout_2026_12s": 1,
+                       "heldout_2026_12t": 3, "heldout_2026_12u": 2, "heldout_2026_12x": 2}
 
 
 @pytest.mark.parametrize("half", evaluation.HELD_OUT)
