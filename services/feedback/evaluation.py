@@ -35,7 +35,7 @@ then 12h, then 12i, then 12j, were shipped, and 2026.18 with 2026.16's heads; 20
 and 12m's, and 2026.21 and 2026.22, also with 12n's and 12o's, 2026.24, also with 12p's and
 12q's, 2026.25, also with 12r's and 12s's, and 2026.26, also with 12t's and 12u's, were;
 2026.27, also with 12v's and 12w's, was not; 2026.28, also with 12x's, was; 2026.29, also
-with 12y's, was not).
+with 12y's, was not, 2026.30, with 12y's and more words of use for the rules, was).
 Only `dev` may be read row by row while tuning.
 """
 

@@ -59,7 +59,7 @@ import numpy.typing as npt
 # Absolute, so that tools/score_report.py --scorer can load this file by its path.
 from resonanz.feedback import learned
 
-VERSION = "2026.28"
+VERSION = "2026.30"
 
 Label = Literal["good", "fair", "poor", "spam"]
 Language = Literal["de", "en", "unknown"]
@@ -1042,6 +1042,9 @@ _EXPERIENCE_STEMS: tuple[str, ...] = (
     "ordered", "arrived", "received", "bought", "delivered", "returned", "exchanged", " wore ",
     " worn ", " used ", " tried ", "tested", "measured", "assembled", " paid ", "bezahlt",
     "bekam", "erhielt", "kaufte",
+    # 2026.30: what a product did in use ("kept me dry", "hat 3 Wäschen überstanden")
+    "getestet", " kept ", "lasted", " hielt ", "gehalten", "gewaschen", "charged",
+    "aufgeladen", "überstanden", "survived",
 )
 _EXPERIENCE_RE = re.compile("|".join(map(re.escape, sorted(_EXPERIENCE_STEMS, key=len,
                                                            reverse=True))))

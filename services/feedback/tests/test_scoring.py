@@ -379,6 +379,18 @@ def test_one_kind_of_register_is_still_a_doubt_for_the_spam_decision() -> None:
     assert scoring._label(60, breakdown, -scoring.REGISTER_POINTS) == "spam"
 
 
+@pytest.mark.parametrize(("text", "tells"), [
+    # 2026.30: what a product did in use tells of using it, like "tested" and "getragen"
+    ("Test passed: the jacket kept me dry in 3 hours of rain.", True),
+    ("Die Jeans hat 20 Wäschen überstanden, Farbe wie neu.", True),
+    ("The battery lasted two days of hiking.", True),
+    ("Auf 2 Touren getestet, Sohle hielt gut.", True),
+    ("Keep calm and shop on, the best deals of the year.", False),
+])
+def test_what_a_product_did_in_use_tells_of_using_it(text: str, tells: bool) -> None:
+    assert scoring._analyse(text).tells_of_use is tells
+
+
 @pytest.mark.parametrize("text", ["Die Lampe ist sehr hell und schön.",
                                   "Dumm gelaufen: das Paket kam 3 Tage zu spät.",
                                   "Test passed: the jacket kept me dry in 3 hours of rain.",
@@ -717,7 +729,7 @@ def test_as_dict_matches_the_json_contract() -> None:
     result = score(GERMAN_REVIEW, earlier=[fingerprint("e0", GERMAN_REVIEW)])
     data = json.loads(json.dumps(result.as_dict()))
     assert set(data) == {"score", "label", "components", "language", "duplicate_of", "version"}
-    assert data["version"] == VERSION == "2026.28"
+    assert data["version"] == VERSION == "2026.30"
     assert data["duplicate_of"] == "e0"
     assert data["label"] in ("good", "fair", "poor", "spam")
     for part in data["components"].values():
@@ -1062,23 +1074,6 @@ def test_the_later_blind_sets_are_big_and_varied_enough(half: str, least: dict[s
     assert len({row.shop for row in rows}) == shops
 
 
-@pytest.mark.parametrize(("writer", "rows"), [("12y", 129)])
-def test_the_pending_development_rows_belong_to_the_development_half(writer: str,
-                                                                      rows: int) -> None:
-    # data/README.md: the development rows of 2026-12y, not trained on yet (2026.29 was not
-    # shipped), split by the rule like every other row and in no other part of the corpus.
-    path = evaluation.DATA / f"corpus_dev_2026_{writer}_pending.jsonl"
-    with path.open(encoding="utf-8") as fh:
-        pending = [evaluation.Row(**json.loads(line)) for line in fh if line.strip()]
-    assert len(pending) == rows
-    elsewhere = {row.text for half in evaluation.HALVES for row in evaluation.load(half)}
-    for row in pending:
-        digest = hashlib.blake2b(row.text.encode(), digest_size=8,
-                                 person=b"resonanz.split").digest()
-        assert not digest[0] & 1
-        assert row.text not in elsewhere
-
-
 @pytest.mark.parametrize("half", evaluation.HALVES)
 def test_corpus_split_follows_the_documented_rule(half: str) -> None:
     # data/README.md: held out when the first byte of this blake2b digest is odd; both
@@ -1101,33 +1096,33 @@ def held_out_figures(half: str) -> tuple[dict[str, float], dict[str, dict[str, i
     return figures, result.confusion, all(result.meets_targets().values())
 
 
-# Measured once each (make score-report): what 2026.28 (2026-12-07) still misses of issue
-# 25's targets, per set (docs/benchmarks.md "Quality scoring", 2026.28). Strict, so
+# Measured once each (make score-report): what 2026.30 (2026-12-07) still misses of issue
+# 25's targets, per set (docs/benchmarks.md "Quality scoring", 2026.30). Strict, so
 # meeting them fails the mark and the figures get recorded.
-MISSED_2026_28 = {
-    "heldout_2026_12f": "spam recall (0.943)",
+MISSED_2026_30 = {
+    "heldout_2026_12d": "spam precision (0.879)",
+    "heldout_2026_12f": "spam recall (0.914)",
     "heldout_2026_12h": "spam recall (0.812)",
     "heldout_2026_12k": "spam recall (0.909)",
     "heldout_2026_12l": "spam recall (0.909)",
-    "heldout_2026_12m": "reward recall and spam recall (0.853, 0.771)",
-    "heldout_2026_12o": "reward precision and spam recall (0.898, 0.782)",
+    "heldout_2026_12m": "reward recall and spam recall (0.868, 0.8)",
+    "heldout_2026_12o": "spam recall (0.8)",
     "heldout_2026_12p": "spam recall (0.891)",
     "heldout_2026_12q": "spam recall (0.842)",
-    "heldout_2026_12r": "spam recall (0.938)",
-    "heldout_2026_12s": "spam recall (0.884)",
+    "heldout_2026_12s": "spam recall (0.93)",
     "heldout_2026_12t": "spam recall (0.841)",
-    "heldout_2026_12u": "spam recall (0.915)",
-    "heldout_2026_12v": "reward precision and spam recall (0.899, 0.846)",
-    "heldout_2026_12w": "spam recall (0.667)",
+    "heldout_2026_12u": "spam recall (0.936)",
+    "heldout_2026_12v": "spam recall (0.846)",
+    "heldout_2026_12w": "spam recall (0.778)",
     "heldout_2026_12x": "spam recall (0.875)",
-    "heldout_2026_12y": "spam recall (0.561)",
+    "heldout_2026_12y": "spam recall (0.579)",
 }
 
 
 @pytest.mark.parametrize("half", [
     pytest.param(half, marks=pytest.mark.xfail(
-        strict=True, reason=f"2026.28 misses issue 25's {MISSED_2026_28[half]} on {half}"))
-    if half in MISSED_2026_28 else half
+        strict=True, reason=f"2026.30 misses issue 25's {MISSED_2026_30[half]} on {half}"))
+    if half in MISSED_2026_30 else half
     for half in evaluation.HELD_OUT])
 def test_held_out_figures_meet_the_targets(half: str) -> None:
     # Reward precision and recall >= 0.90, spam precision >= 0.90 and recall >= 0.95
@@ -1157,45 +1152,48 @@ def test_held_out_figures_meet_the_targets(half: str) -> None:
 # 2026.27, with 12v's and 12w's alone, was not shipped) against 2026.26, pooled over
 # twenty-five sets (12x added): reward 0.965 / 0.970 -> 0.972 / 0.967, spam 0.977 / 0.900 ->
 # 0.976 / 0.909, genuine entries called spam 26 -> 28 of 2,453; on twenty-six sets (12y
-# added) 0.972 / 0.965, 0.976 / 0.894, 29 of 2,533. Each shipped by a rule written before
-# its measurement (docs/benchmarks.md).
+# added) 0.972 / 0.965, 0.976 / 0.894, 29 of 2,533. 2026.30 (past forms of use added to
+# what the rules count as telling of use, "kept", "lasted", "getestet"; the heads also
+# trained with 12y's development rows; 2026.29, with 12y's rows alone, was not shipped)
+# against 2026.28 on the twenty-six sets: reward 0.976 / 0.965, spam 0.974 / 0.902, genuine
+# entries called spam 32. Each shipped by a rule written before its measurement
+# (docs/benchmarks.md).
 # Reward precision, reward recall, spam precision, spam recall, per set.
 RECORDED = {half: dict(zip(("reward precision", "reward recall", "spam precision",
                             "spam recall"), figures, strict=True))
             for half, figures in {
-                "heldout": (1.0, 0.975, 1.0, 1.0),
-                "heldout_2026_12": (0.986, 0.934, 1.0, 0.974),
+                "heldout": (1.0, 0.966, 1.0, 1.0),
+                "heldout_2026_12": (0.986, 0.947, 1.0, 0.974),
                 "heldout_2026_12b": (1.0, 0.931, 0.982, 1.0),
-                "heldout_2026_12c": (1.0, 1.0, 0.982, 0.982),
-                "heldout_2026_12d": (1.0, 0.95, 0.906, 1.0),
+                "heldout_2026_12c": (1.0, 0.97, 0.982, 0.982),
+                "heldout_2026_12d": (1.0, 0.925, 0.879, 1.0),
                 "heldout_2026_12e": (1.0, 0.909, 1.0, 0.964),
-                "heldout_2026_12f": (1.0, 1.0, 1.0, 0.943),
-                "heldout_2026_12g": (0.985, 1.0, 1.0, 0.962),
-                "heldout_2026_12h": (0.912, 0.963, 0.929, 0.812),
-                "heldout_2026_12i": (0.95, 0.983, 0.981, 0.963),
+                "heldout_2026_12f": (1.0, 1.0, 1.0, 0.914),
+                "heldout_2026_12g": (0.985, 1.0, 0.981, 0.962),
+                "heldout_2026_12h": (0.911, 0.944, 0.907, 0.812),
+                "heldout_2026_12i": (0.966, 0.983, 0.981, 0.963),
                 "heldout_2026_12j": (0.983, 1.0, 1.0, 0.951),
-                "heldout_2026_12k": (0.964, 1.0, 0.984, 0.909),
+                "heldout_2026_12k": (0.964, 1.0, 1.0, 0.909),
                 "heldout_2026_12l": (0.947, 1.0, 0.962, 0.909),
-                "heldout_2026_12m": (1.0, 0.853, 0.931, 0.771),
-                "heldout_2026_12n": (1.0, 0.971, 0.949, 0.974),
-                "heldout_2026_12o": (0.898, 0.917, 0.977, 0.782),
-                "heldout_2026_12p": (0.98, 0.98, 1.0, 0.891),
+                "heldout_2026_12m": (1.0, 0.868, 0.933, 0.8),
+                "heldout_2026_12n": (1.0, 0.971, 0.925, 0.974),
+                "heldout_2026_12o": (0.9, 0.938, 1.0, 0.8),
+                "heldout_2026_12p": (0.981, 1.0, 1.0, 0.891),
                 "heldout_2026_12q": (0.951, 0.951, 0.914, 0.842),
-                "heldout_2026_12r": (1.0, 1.0, 1.0, 0.938),
-                "heldout_2026_12s": (0.965, 0.948, 0.974, 0.884),
-                "heldout_2026_12t": (1.0, 0.964, 0.925, 0.841),
-                "heldout_2026_12u": (1.0, 0.949, 0.956, 0.915),
-                "heldout_2026_12v": (0.899, 1.0, 1.0, 0.846),
-                "heldout_2026_12w": (0.947, 0.982, 1.0, 0.667),
+                "heldout_2026_12r": (1.0, 1.0, 1.0, 0.979),
+                "heldout_2026_12s": (0.964, 0.931, 0.976, 0.93),
+                "heldout_2026_12t": (1.0, 0.982, 0.949, 0.841),
+                "heldout_2026_12u": (1.0, 0.932, 0.917, 0.936),
+                "heldout_2026_12v": (0.912, 1.0, 1.0, 0.846),
+                "heldout_2026_12w": (0.982, 0.982, 1.0, 0.778),
                 "heldout_2026_12x": (0.968, 1.0, 0.946, 0.875),
-                "heldout_2026_12y": (0.962, 0.909, 0.97, 0.561),
+                "heldout_2026_12y": (1.0, 0.909, 0.971, 0.579),
             }.items()}
-GENUINE_CALLED_SPAM = {"heldout_2026_12b": 1, "heldout_2026_12c": 1, "heldout_2026_12d": 3,
-                       "heldout_2026_12h": 3, "heldout_2026_12i": 1, "heldout_2026_12k": 1,
-                       "heldout_2026_12l": 2, "heldout_2026_12m": 2, "heldout_2026_12n": 2,
-                       "heldout_2026_12o": 1, "heldout_2026_12q": 3, "heldout_2026_12s": 1,
-                       "heldout_2026_12t": 3, "heldout_2026_12u": 2, "heldout_2026_12x": 2,
-                       "heldout_2026_12y": 1}
+GENUINE_CALLED_SPAM = {"heldout_2026_12b": 1, "heldout_2026_12c": 1, "heldout_2026_12d": 4,
+                       "heldout_2026_12g": 1, "heldout_2026_12h": 4, "heldout_2026_12i": 1,
+                       "heldout_2026_12l": 2, "heldout_2026_12m": 2, "heldout_2026_12n": 3,
+                       "heldout_2026_12q": 3, "heldout_2026_12s": 1, "heldout_2026_12t": 2,
+                       "heldout_2026_12u": 4, "heldout_2026_12x": 2, "heldout_2026_12y": 1}
 
 
 @pytest.mark.parametrize("half", evaluation.HELD_OUT)
