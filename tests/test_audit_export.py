@@ -27,6 +27,8 @@ from .support import eventually, places_holding, query, query_value
 from .test_feedback_contract import fbp_error, p4f_ok
 from .test_identity import Browser, member
 
+ONE_PLATFORM_FOR_THE_RUN = True  # conftest: run_stack
+
 
 async def audit(api: Api, **filters: Any) -> list[dict[str, Any]]:
     return (await api.ok("GET", f"/v1/audit-log?{urlencode(filters)}"))["data"]

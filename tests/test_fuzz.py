@@ -26,7 +26,7 @@ from drill_fuzz import CHECKS  # noqa: E402
 
 EXAMPLES_PER_OPERATION = 20
 SEED = 20261202
-BUDGET_SECONDS = 90  # a budget: the run stops when it is spent, passing if nothing failed
+BUDGET_SECONDS = 60  # a budget: the run stops when it is spent, passing if nothing failed
 
 
 @pytest.fixture

@@ -23,6 +23,8 @@ from resonanz.shared.settings import Settings
 
 from .helpers import Api, new_tenant
 
+ONE_PLATFORM_FOR_THE_RUN = True  # conftest: run_stack
+
 REFERENCE = "Checkout button was unresponsive on mobile Safari."
 COPIED = ("Die Jacke in Größe M ist an den Ärmeln 4 cm zu kurz, der Reißverschluss klemmt "
           "schon nach einer Woche und das Rücksendeetikett fehlte im Paket.")

@@ -14,6 +14,8 @@ from resonanz.devstack.supervisor import Stack
 from .helpers import admin, bearer, new_tenant
 from .support import eventually, places_holding, query_value
 
+ONE_PLATFORM_FOR_THE_RUN = True  # conftest: run_stack
+
 BODY = {"url": "https://hooks.shop.example/resonanz", "events": ["feedback_created"]}
 
 
