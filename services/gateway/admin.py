@@ -79,11 +79,12 @@ def _rate_limit(value: str) -> tuple[str, int]:
 
 
 def run(args: argparse.Namespace, settings: GatewaySettings) -> None:
-    result = asyncio.run(_dispatch(args, settings))
+    result = asyncio.run(dispatch(args, settings))
     print(json.dumps(result, indent=2, default=str))
 
 
-async def _dispatch(args: argparse.Namespace, settings: GatewaySettings) -> Any:
+async def dispatch(args: argparse.Namespace, settings: GatewaySettings) -> Any:
+    """One parsed `admin` command against the database; what `run` prints."""
     pepper = settings.api_key_pepper.get_secret_value().encode()
     pool = await create_pool(settings.service_dsn(SERVICE), min_size=1, max_size=2)
     topic = settings.topic_identity
