@@ -20,7 +20,7 @@ async def admin(stack: Stack, *args: str) -> Any:
     """The gateway's operator CLI against the stack's database, in this process: its own
     parser and commands with the settings the stack gives its services, without starting
     Python for each call (two seconds on a slow machine, for each of the suite's tenants).
-    The CLI as a process is what test_readme and test_packaging run."""
+    The CLI as a process is what test_readme (its operator lines) and test_gateway_edge run."""
     settings = _gateway_settings(stack.env())
     parser = argparse.ArgumentParser(prog="python -m resonanz.gateway")
     gateway_admin.register(parser.add_subparsers(dest="command"), settings)
