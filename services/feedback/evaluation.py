@@ -28,14 +28,14 @@ checkout, `heldout_2026_12t`, large appliances and reviews that end in a promoti
 of hobby, outdoor and fitness shops, `heldout_2026_12w`, a shop's mobile app after a
 delivery, `heldout_2026_12x`, products tried out and tested, and `heldout_2026_12y`, short
 texts, many of them not feedback at all, written by writers who had read no scorer code and
-no corpus row (2026.12, trained with 12f's development rows, was
-tried and not shipped; 2026.13 to 2026.16, trained with the development rows of 12f and 12g,
-then 12h, then 12i, then 12j, were shipped, and 2026.18 with 2026.16's heads; 2026.17 and
-2026.19, trained with 12k's and then also 12l's, were not; 2026.20, trained with 12k's, 12l's
-and 12m's, and 2026.21 and 2026.22, also with 12n's and 12o's, 2026.24, also with 12p's and
-12q's, 2026.25, also with 12r's and 12s's, and 2026.26, also with 12t's and 12u's, were;
-2026.27, also with 12v's and 12w's, was not; 2026.28, also with 12x's, was; 2026.29, also
-with 12y's, was not, 2026.30, with 12y's and more words of use for the rules, was).
+no corpus row (2026.12, trained with 12f's development rows, was tried and not shipped;
+2026.13 to 2026.16, trained with the development rows of 12f and 12g, then 12h, then 12i,
+then 12j, were shipped, and 2026.18 with 2026.16's heads; 2026.17 and 2026.19, trained with
+12k's and then also 12l's, were not; 2026.20, trained with 12k's, 12l's and 12m's, and
+2026.21 and 2026.22, also with 12n's and 12o's, 2026.24, also with 12p's and 12q's, 2026.25,
+also with 12r's and 12s's, and 2026.26, also with 12t's and 12u's, were; 2026.27, also with
+12v's and 12w's, was not; 2026.28, also with 12x's, was; 2026.29, also with 12y's, was not;
+2026.30, with 12y's and more words of use for the rules, was).
 Only `dev` may be read row by row while tuning.
 """
 
