@@ -59,7 +59,7 @@ import numpy.typing as npt
 # Absolute, so that tools/score_report.py --scorer can load this file by its path.
 from resonanz.feedback import learned
 
-VERSION = "2026.30"
+VERSION = "2026.31"
 
 Label = Literal["good", "fair", "poor", "spam"]
 Language = Literal["de", "en", "unknown"]
@@ -423,9 +423,11 @@ def _off_topic(t: _Text, substance: int) -> bool:
             and not _of_a_purchase(t))
 
 
-def _of_a_purchase(t: _Text) -> bool:
-    """Whether the entry speaks of the shop, a product or an order, or judges one."""
-    vocabulary = t.vocabulary
+def _of_a_purchase(t: _Text, vocabulary: frozenset[str] | None = None) -> bool:
+    """Whether the entry speaks of the shop, a product or an order, or judges one; with
+    `vocabulary`, in those of its words alone."""
+    if vocabulary is None:
+        vocabulary = t.vocabulary
     return (not _PURCHASE_WORDS.isdisjoint(vocabulary) or not _SENTIMENT.isdisjoint(vocabulary)
             or t.tells_of_use
             or any(_concrete_stem(w) or _generic_stem(w) or _problem_stem(w)
@@ -1542,6 +1544,10 @@ def _spam(t: _Text, substance: int, experience: int) -> tuple[ComponentScore, in
                 f"an offer{_listed(offer, 3)} with a way to reach the sender{_listed(ways)}"
                 if ways else f"an offer{_listed(offer, 3)} and no experience of the shop")
         return ComponentScore(SPAM_MIN, 0, SPAM_MIN, f"spam: {what}"), 0
+    # Without an offer or a way to reach the sender (those name their own reasons below).
+    reply = None if contact or promo else _reply_not_feedback(t, experience)
+    if reply:
+        return ComponentScore(SPAM_MIN, 0, SPAM_MIN, f"spam: {reply}"), 0
     # A way to reach someone plus an offer, or an offer or link without any substance.
     low_substance = substance < 20
     signals = [
@@ -1618,6 +1624,103 @@ def _decisive_spam(t: _Text, substance: int) -> str | None:
     if insults and substance < 14 and len(t.words) <= 12:
         return f"insults without content{_listed(insults)}"
     return _copied_product_text(t) or _copied_shop_text(t) or _other_seller(t)
+
+
+# 2026.31: replies to the message a shop sends after delivery (by SMS or a messenger,
+# "How was your order? Just reply") that say nothing of the purchase: a request to stop the
+# messages, a question about the sender, an automatic reply, a message meant for someone
+# else; and the shop's own test entries. Decisive only in short entries (as such replies
+# are) without a word of the shop, a product or judging one beyond the reply's own words
+# (_of_a_purchase): a genuine report may well say "stop", "my number" or "bis morgen" ("the
+# courier had my number and did not call", "the lights stop working"). Chosen on the
+# development half (docs/benchmarks.md "Quality scoring", 2026.31).
+_OPT_OUT_WORDS = frozenset({"stop", "stopp", "unsubscribe", "abmelden", "abbestellen",
+                            "austragen", "optout"})
+_OPT_OUT_PHRASES = _Phrases((
+    "opt out", "keine sms", "keine nachrichten", "no more messages", "no more texts",
+    "stop texting", "stop messaging", "remove me", "delete my number",
+    "nicht mehr anschreiben",
+))
+_OPT_OUT_MAX_WORDS = 6
+_SENDER_QUESTIONS = _Phrases((
+    "my number", "my phone number", "my mobile number", "meine nummer", "meine handynummer",
+    "meine telefonnummer", "who is this", "who's this", "wer ist da", "wer ist das",
+    "wrong number", "falsche nummer", "falsch verbunden",
+))
+_AUTOMATIC_REPLIES = _Phrases((
+    "automatische antwort", "automatic reply", "auto reply", "autoreply", "out of office",
+    "danke für deine nachricht", "danke für ihre nachricht", "thanks for your message",
+    "abwesenheitsnotiz", "nicht im büro", "antworte ab dem", "bin im urlaub und",
+    "after the tone", "nach dem signalton", "nach dem piepton", "you've reached",
+    "you have reached", "can't come to the phone", "cant come to the phone",
+    "nummer ist nicht vergeben", "kein anschluss unter", "no longer in service",
+    "not in service", "ich fahre gerade", "i'm driving", "im driving", "verpassten anruf",
+    "missed call", "call you later", "melde mich später", "rufe später zurück",
+))
+_AUTOMATIC_REPLY_MAX_WORDS = 30
+_AWAY_WORDS = frozenset({"wieder", "back"})
+_CHAT_PHRASES = _Phrases((
+    "bin gleich da", "bin gleich zuhause", "on my way", "see you tonight", "see you later",
+    "see you tomorrow", "see you soon", "bis später", "bis morgen", "bis gleich",
+    "running late", "start without me", "lange nix gehört", "lange nichts gehört",
+    "get well soon", "gute besserung", "happy birthday", "alles gute zum geburtstag",
+    "schlaf gut", "sleep well", "are you home", "love you",
+    "hab dich lieb", "ich liebe dich", "miss you", "vermisse dich",
+    # to everyone who reads, as on a social feed
+    "an alle", "allen lesern", "hello everyone", "good morning everyone", "ihr lieben",
+    "gott segne", "god bless", "god is good",
+    # typed into the wrong box: a search
+    "near me", "öffnungszeiten", "opening hours", "hauptstadt", "capital of",
+))
+# The shop's own test entries: with these words also when they name an order or a page.
+_QA_WORDS = frozenset({"qa", "staging", "testeintrag", "testkauf", "testbestellung",
+                       "testnachricht"})
+_QA_PHRASES = _Phrases((
+    "bitte ignorieren", "please ignore", "ignore this", "dev check", "nicht versenden",
+    "do not ship", "nicht bearbeiten", "test order", "test entry", "test submission",
+    "test bestellung",
+))
+# Addressing one person as a friend: shops are "ihr" or "Sie", rarely "du".
+_CHAT_WORDS = frozenset({"omw", "schatz", "babe", "du", "dir", "dich", "dein", "deine",
+                         "deinen", "deinem", "deiner"})
+_CHAT_MAX_WORDS = 15
+
+
+def _reply_not_feedback(t: _Text, experience: int) -> str | None:
+    """Why the entry is a reply to the shop's message and not feedback, if it is one;
+    `experience`: its points for a problem, a suggestion or a weighed judgement, which a
+    message meant for someone else does not have."""
+    n = len(t.words)
+    if n > _AUTOMATIC_REPLY_MAX_WORDS:
+        return None
+    automatic = sorted(_AUTOMATIC_REPLIES.found(t))
+    qa = _mentions(t, _QA_WORDS, _QA_PHRASES) if n <= _CHAT_MAX_WORDS else []
+    if qa:
+        return f"the shop's own test entry{_listed(qa, 2)}"
+    if not automatic and n > _CHAT_MAX_WORDS:
+        return None
+    opt_out = _mentions(t, _OPT_OUT_WORDS, _OPT_OUT_PHRASES) if n <= _OPT_OUT_MAX_WORDS else []
+    # Not when something did not happen ("Wer ist da? Der Bote hat nicht geklingelt").
+    sender = [] if _NEGATORS & t.vocabulary else sorted(_SENDER_QUESTIONS.found(t))
+    chat = [] if experience else _mentions(t, _CHAT_WORDS, _CHAT_PHRASES)
+    found = automatic + opt_out + sender + chat
+    # The words of the reply itself are no word of a purchase: "danke" in "Danke für deine
+    # Nachricht", "phone" in "can't come to the phone", "gute" in "gute Besserung".
+    rest = t.vocabulary - frozenset(chain.from_iterable(phrase.split(" ") for phrase in found))
+    # An automatic reply names days as reports do ("back on Monday", "ab dem 3. wieder"):
+    # only the other words of a purchase tell a customer quoting one ("the hotline only
+    # said 'you have reached our service team', my kettle is still broken").
+    away = rest - _AWAY_WORDS
+    if automatic and not (_PURCHASE_WORDS & away or _SENTIMENT & away or any(
+            _generic_stem(w) or _problem_stem(w) for w in away)):
+        return f"an automatic reply, not feedback{_listed(automatic, 2)}"
+    if not (opt_out or sender or chat) or _of_a_purchase(t, rest):
+        return None
+    if opt_out:
+        return f"a request to stop the messages, not feedback{_listed(opt_out, 2)}"
+    if sender:
+        return f"a question about the sender or the number, not feedback{_listed(sender, 2)}"
+    return f"a message meant for someone else, not feedback{_listed(chat, 2)}"
 
 
 _SPEC_KEY_RE = re.compile(r"(?:^|[.,;]\s*)[A-ZÄÖÜa-zäöü][\w ()/-]{1,30}:\s")

@@ -233,6 +233,39 @@ def test_spam_shapes_are_spam_with_a_reason(text: str, reason: str) -> None:
     assert reason in result.breakdown["spam"].reason
 
 
+# 2026.31: replies to a shop's message after delivery that say nothing of the purchase
+# (written for this test, none from the corpus)
+@pytest.mark.parametrize(("text", "reason"), [
+    ("STOPP", "a request to stop the messages"),
+    ("Please no more texts", "a request to stop the messages"),
+    ("Woher haben Sie meine Handynummer?", "a question about the sender"),
+    ("who is this??", "a question about the sender"),
+    ("Automatic reply: I am out of office until Monday.", "an automatic reply"),
+    ("Ich bin im Urlaub und antworte ab dem 12. wieder.", "an automatic reply"),
+    ("Kommst du heute noch vorbei? Bin bis 8 zuhause", "meant for someone else"),
+    ("see you later, save me a seat!", "meant for someone else"),
+    ("Happy birthday Tom, love you 🎂", "meant for someone else"),
+    ("QA staging check, bitte ignorieren", "the shop's own test entry"),
+])
+def test_replies_that_are_not_feedback_are_spam_with_a_reason(text: str, reason: str) -> None:
+    result = score(text, rating=5)
+    assert result.label == "spam"
+    assert reason in result.breakdown["spam"].reason
+
+
+@pytest.mark.parametrize(("text", "rating"), [
+    # the same words in reports of a purchase
+    ("Stop! Der Reißverschluss klemmt schon nach zwei Tagen.", 2),
+    ("The courier had my number and still did not call before coming.", 2),
+    ("Wer ist da? Der Bote hat nicht geklingelt, Zettel im Briefkasten.", 2),
+    ("Danke dir für die schnelle Hilfe mit dem Umtausch!", 5),
+    ("Happy birthday present for my wife, she loves the necklace.", 5),
+    ("Bis morgen hieß es in der Mail, gekommen ist das Paket nach einer Woche.", 2),
+])
+def test_purchase_reports_with_words_of_a_reply_are_not_spam(text: str, rating: int) -> None:
+    assert score(text, rating=rating).label != "spam"
+
+
 # 2026.6: the register, the shape of product, advertising and offer text
 @pytest.mark.parametrize(("text", "kinds"), [
     ("Entdecken Sie unsere neue Frühjahrskollektion: zeitlose Schnitte, edle Stoffe und "
@@ -729,7 +762,7 @@ def test_as_dict_matches_the_json_contract() -> None:
     result = score(GERMAN_REVIEW, earlier=[fingerprint("e0", GERMAN_REVIEW)])
     data = json.loads(json.dumps(result.as_dict()))
     assert set(data) == {"score", "label", "components", "language", "duplicate_of", "version"}
-    assert data["version"] == VERSION == "2026.30"
+    assert data["version"] == VERSION == "2026.31"
     assert data["duplicate_of"] == "e0"
     assert data["label"] in ("good", "fair", "poor", "spam")
     for part in data["components"].values():
@@ -1034,12 +1067,12 @@ def test_the_spam_and_hard_negative_set_is_big_enough() -> None:
 
 # data/README.md: 2026-12c, subtle spam and hard negatives, 2026-12d, genuine entries
 # that address the shop and spam that addresses the reader, and 2026-12e, spam of every
-# kind and the genuine entries that look like it, and 2026-12f to 2026-12y, written by
+# kind and the genuine entries that look like it, and 2026-12f to 2026-12z, written by
 # writers that had read nothing of the scorer or the corpus; from eleven shop kinds, 12k
 # from thirteen (jewellery and sports added), 12n to 12q and 12u from fifteen, 12s from
 # eighteen, 12t and 12w from ten, 12v from nine, 12x from eighteen (products tried out and
 # tested, and the shops' test entries), 12y from sixteen (short texts, many of them not
-# feedback at all).
+# feedback at all), 12z from thirty-eight (replies to a shop's message after delivery).
 @pytest.mark.parametrize(("half", "least", "shops"), [
     ("heldout_2026_12c", {"spam": 50, "good": 25, "low": 20}, 11),
     ("heldout_2026_12d", {"spam": 25, "good": 35, "low": 25}, 11),
@@ -1064,6 +1097,7 @@ def test_the_spam_and_hard_negative_set_is_big_enough() -> None:
     ("heldout_2026_12w", {"spam": 40, "good": 50, "low": 25}, 10),
     ("heldout_2026_12x", {"spam": 35, "good": 55, "low": 30}, 18),
     ("heldout_2026_12y", {"spam": 50, "good": 50, "low": 20}, 16),
+    ("heldout_2026_12z", {"spam": 50, "good": 45, "low": 25}, 38),
 ])
 def test_the_later_blind_sets_are_big_and_varied_enough(half: str, least: dict[str, int],
                                                         shops: int) -> None:
@@ -1096,33 +1130,33 @@ def held_out_figures(half: str) -> tuple[dict[str, float], dict[str, dict[str, i
     return figures, result.confusion, all(result.meets_targets().values())
 
 
-# Measured once each (make score-report): what 2026.30 (2026-12-07) still misses of issue
-# 25's targets, per set (docs/benchmarks.md "Quality scoring", 2026.30). Strict, so
+# Measured once each (make score-report): what 2026.31 (2026-12-07) still misses of issue
+# 25's targets, per set (docs/benchmarks.md "Quality scoring", 2026.31). Strict, so
 # meeting them fails the mark and the figures get recorded.
-MISSED_2026_30 = {
+MISSED_2026_31 = {
     "heldout_2026_12d": "spam precision (0.879)",
     "heldout_2026_12f": "spam recall (0.914)",
     "heldout_2026_12h": "spam recall (0.812)",
     "heldout_2026_12k": "spam recall (0.909)",
-    "heldout_2026_12l": "spam recall (0.909)",
-    "heldout_2026_12m": "reward recall and spam recall (0.868, 0.800)",
-    "heldout_2026_12o": "spam recall (0.800)",
+    "heldout_2026_12l": "spam recall (0.927)",
+    "heldout_2026_12m": "reward recall and spam recall (0.868, 0.829)",
+    "heldout_2026_12o": "spam recall (0.836)",
     "heldout_2026_12p": "spam recall (0.891)",
     "heldout_2026_12q": "spam recall (0.842)",
-    "heldout_2026_12s": "spam recall (0.930)",
-    "heldout_2026_12t": "spam recall (0.841)",
-    "heldout_2026_12u": "spam recall (0.936)",
-    "heldout_2026_12v": "spam recall (0.846)",
-    "heldout_2026_12w": "spam recall (0.778)",
-    "heldout_2026_12x": "spam recall (0.875)",
-    "heldout_2026_12y": "spam recall (0.579)",
+    "heldout_2026_12s": "spam recall (0.907)",
+    "heldout_2026_12t": "spam recall (0.864)",
+    "heldout_2026_12v": "spam recall (0.865)",
+    "heldout_2026_12w": "spam recall (0.867)",
+    "heldout_2026_12x": "spam recall (0.925)",
+    "heldout_2026_12y": "reward recall and spam recall (0.891, 0.649)",
+    "heldout_2026_12z": "spam recall (0.712)",
 }
 
 
 @pytest.mark.parametrize("half", [
     pytest.param(half, marks=pytest.mark.xfail(
-        strict=True, reason=f"2026.30 misses issue 25's {MISSED_2026_30[half]} on {half}"))
-    if half in MISSED_2026_30 else half
+        strict=True, reason=f"2026.31 misses issue 25's {MISSED_2026_31[half]} on {half}"))
+    if half in MISSED_2026_31 else half
     for half in evaluation.HELD_OUT])
 def test_held_out_figures_meet_the_targets(half: str) -> None:
     # Reward precision and recall >= 0.90, spam precision >= 0.90 and recall >= 0.95
@@ -1156,44 +1190,50 @@ def test_held_out_figures_meet_the_targets(half: str) -> None:
 # what the rules count as telling of use, "kept", "lasted", "getestet"; the heads also
 # trained with 12y's development rows; 2026.29, with 12y's rows alone, was not shipped)
 # against 2026.28 on the twenty-six sets: reward 0.976 / 0.965, spam 0.974 / 0.902, genuine
-# entries called spam 32. Each shipped by a rule written before its measurement
-# (docs/benchmarks.md).
+# entries called spam 32; on twenty-seven (12z added) 0.974 / 0.964, 0.973 / 0.888, 33 of
+# 2,612. 2026.31 (replies to a shop's message that say nothing of the purchase decisive:
+# opt-outs, automatic replies, messages meant for someone else; the heads also trained with
+# 12z's development rows) against 2026.30 on the twenty-seven sets: reward 0.976 / 0.966,
+# spam 0.974 / 0.909, genuine entries called spam 33. Each shipped by a rule written before
+# its measurement (docs/benchmarks.md).
 # Reward precision, reward recall, spam precision, spam recall, per set.
 RECORDED = {half: dict(zip(("reward precision", "reward recall", "spam precision",
                             "spam recall"), figures, strict=True))
             for half, figures in {
-                "heldout": (1.0, 0.966, 1.0, 1.0),
-                "heldout_2026_12": (0.986, 0.947, 1.0, 0.974),
+                "heldout": (1.0, 0.975, 1.0, 1.0),
+                "heldout_2026_12": (0.987, 0.974, 1.0, 1.0),
                 "heldout_2026_12b": (1.0, 0.931, 0.982, 1.0),
-                "heldout_2026_12c": (1.0, 0.97, 0.982, 0.982),
+                "heldout_2026_12c": (1.0, 1.0, 0.982, 0.982),
                 "heldout_2026_12d": (1.0, 0.925, 0.879, 1.0),
-                "heldout_2026_12e": (1.0, 0.909, 1.0, 0.964),
-                "heldout_2026_12f": (1.0, 1.0, 1.0, 0.914),
+                "heldout_2026_12e": (1.0, 0.939, 1.0, 0.964),
+                "heldout_2026_12f": (0.98, 1.0, 1.0, 0.914),
                 "heldout_2026_12g": (0.985, 1.0, 0.981, 0.962),
-                "heldout_2026_12h": (0.911, 0.944, 0.907, 0.812),
-                "heldout_2026_12i": (0.966, 0.983, 0.981, 0.963),
+                "heldout_2026_12h": (0.927, 0.944, 0.907, 0.812),
+                "heldout_2026_12i": (0.966, 0.983, 0.981, 0.981),
                 "heldout_2026_12j": (0.983, 1.0, 1.0, 0.951),
                 "heldout_2026_12k": (0.964, 1.0, 1.0, 0.909),
-                "heldout_2026_12l": (0.947, 1.0, 0.962, 0.909),
-                "heldout_2026_12m": (1.0, 0.868, 0.933, 0.8),
+                "heldout_2026_12l": (0.947, 1.0, 0.962, 0.927),
+                "heldout_2026_12m": (1.0, 0.868, 0.935, 0.829),
                 "heldout_2026_12n": (1.0, 0.971, 0.925, 0.974),
-                "heldout_2026_12o": (0.9, 0.938, 1.0, 0.8),
+                "heldout_2026_12o": (0.918, 0.938, 0.979, 0.836),
                 "heldout_2026_12p": (0.981, 1.0, 1.0, 0.891),
-                "heldout_2026_12q": (0.951, 0.951, 0.914, 0.842),
+                "heldout_2026_12q": (0.937, 0.967, 0.941, 0.842),
                 "heldout_2026_12r": (1.0, 1.0, 1.0, 0.979),
-                "heldout_2026_12s": (0.964, 0.931, 0.976, 0.93),
-                "heldout_2026_12t": (1.0, 0.982, 0.949, 0.841),
-                "heldout_2026_12u": (1.0, 0.932, 0.917, 0.936),
-                "heldout_2026_12v": (0.912, 1.0, 1.0, 0.846),
-                "heldout_2026_12w": (0.982, 0.982, 1.0, 0.778),
-                "heldout_2026_12x": (0.968, 1.0, 0.946, 0.875),
-                "heldout_2026_12y": (1.0, 0.909, 0.971, 0.579),
+                "heldout_2026_12s": (0.964, 0.931, 0.975, 0.907),
+                "heldout_2026_12t": (1.0, 0.982, 0.95, 0.864),
+                "heldout_2026_12u": (1.0, 0.932, 0.902, 0.979),
+                "heldout_2026_12v": (0.925, 1.0, 1.0, 0.865),
+                "heldout_2026_12w": (0.982, 0.982, 1.0, 0.867),
+                "heldout_2026_12x": (0.984, 1.0, 0.949, 0.925),
+                "heldout_2026_12y": (0.98, 0.891, 0.974, 0.649),
+                "heldout_2026_12z": (0.958, 0.92, 1.0, 0.712),
             }.items()}
 GENUINE_CALLED_SPAM = {"heldout_2026_12b": 1, "heldout_2026_12c": 1, "heldout_2026_12d": 4,
                        "heldout_2026_12g": 1, "heldout_2026_12h": 4, "heldout_2026_12i": 1,
                        "heldout_2026_12l": 2, "heldout_2026_12m": 2, "heldout_2026_12n": 3,
-                       "heldout_2026_12q": 3, "heldout_2026_12s": 1, "heldout_2026_12t": 2,
-                       "heldout_2026_12u": 4, "heldout_2026_12x": 2, "heldout_2026_12y": 1}
+                       "heldout_2026_12o": 1, "heldout_2026_12q": 2, "heldout_2026_12s": 1,
+                       "heldout_2026_12t": 2, "heldout_2026_12u": 5, "heldout_2026_12x": 2,
+                       "heldout_2026_12y": 1}
 
 
 @pytest.mark.parametrize("half", evaluation.HELD_OUT)
