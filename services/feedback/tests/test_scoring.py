@@ -226,16 +226,7 @@ def test_machine_written_boilerplate_is_spam(text: str) -> None:
     ("Congratulations, you have been selected for a €500 voucher!", "no experience of the shop"),
     ("x", "one letter"),
     ("Dumme Firma, dumme Leute", "insults without content"),
-])
-def test_spam_shapes_are_spam_with_a_reason(text: str, reason: str) -> None:
-    result = score(text, rating=5)
-    assert result.label == "spam"
-    assert reason in result.breakdown["spam"].reason
-
-
-# 2026.31: replies to a shop's message after delivery that say nothing of the purchase
-# (written for this test, none from the corpus)
-@pytest.mark.parametrize(("text", "reason"), [
+    # 2026.31: replies to a shop's message after delivery that say nothing of the purchase
     ("STOPP", "a request to stop the messages"),
     ("Please no more texts", "a request to stop the messages"),
     ("Woher haben Sie meine Handynummer?", "a question about the sender"),
@@ -247,14 +238,15 @@ def test_spam_shapes_are_spam_with_a_reason(text: str, reason: str) -> None:
     ("Happy birthday Tom, love you 🎂", "meant for someone else"),
     ("QA staging check, bitte ignorieren", "the shop's own test entry"),
 ])
-def test_replies_that_are_not_feedback_are_spam_with_a_reason(text: str, reason: str) -> None:
+def test_spam_shapes_are_spam_with_a_reason(text: str, reason: str) -> None:
     result = score(text, rating=5)
     assert result.label == "spam"
     assert reason in result.breakdown["spam"].reason
 
 
+# 2026.31: the words of a reply that is not feedback, in reports of a purchase (written
+# for this test, none from the corpus)
 @pytest.mark.parametrize(("text", "rating"), [
-    # the same words in reports of a purchase
     ("Stop! Der Reißverschluss klemmt schon nach zwei Tagen.", 2),
     ("The courier had my number and still did not call before coming.", 2),
     ("Wer ist da? Der Bote hat nicht geklingelt, Zettel im Briefkasten.", 2),
