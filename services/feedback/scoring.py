@@ -423,14 +423,16 @@ def _off_topic(t: _Text, substance: int) -> bool:
             and not _of_a_purchase(t))
 
 
-def _of_a_purchase(t: _Text, vocabulary: frozenset[str] | None = None) -> bool:
+def _of_a_purchase(t: _Text, vocabulary: frozenset[str] | None = None, *,
+                   details: bool = True) -> bool:
     """Whether the entry speaks of the shop, a product or an order, or judges one; with
-    `vocabulary`, in those of its words alone."""
+    `vocabulary`, in those of its words alone; without `details`, a named part or day
+    ("lid", "Monday") alone does not count."""
     if vocabulary is None:
         vocabulary = t.vocabulary
     return (not _PURCHASE_WORDS.isdisjoint(vocabulary) or not _SENTIMENT.isdisjoint(vocabulary)
             or t.tells_of_use
-            or any(_concrete_stem(w) or _generic_stem(w) or _problem_stem(w)
+            or any((details and _concrete_stem(w)) or _generic_stem(w) or _problem_stem(w)
                    for w in vocabulary))
 
 
@@ -1710,9 +1712,7 @@ def _reply_not_feedback(t: _Text, experience: int) -> str | None:
     # An automatic reply names days as reports do ("back on Monday", "ab dem 3. wieder"):
     # only the other words of a purchase tell a customer quoting one ("the hotline only
     # said 'you have reached our service team', my kettle is still broken").
-    away = rest - _AWAY_WORDS
-    if automatic and not (_PURCHASE_WORDS & away or _SENTIMENT & away or any(
-            _generic_stem(w) or _problem_stem(w) for w in away)):
+    if automatic and not _of_a_purchase(t, rest - _AWAY_WORDS, details=False):
         return f"an automatic reply, not feedback{_listed(automatic, 2)}"
     if not (opt_out or sender or chat) or _of_a_purchase(t, rest):
         return None
