@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from typing import Any
+from unittest import mock
 
 import aiohttp
 
 from resonanz.devstack.supervisor import Stack
 from resonanz.gateway import admin as gateway_admin
 from resonanz.gateway.app import GatewaySettings
-from resonanz.shared.settings import ENV_PREFIX
 
 from .documented import check_documented
 
@@ -21,18 +22,13 @@ async def admin(stack: Stack, *args: str) -> Any:
     parser and commands with the settings the stack gives its services, without starting
     Python for each call (two seconds on a slow machine, for each of the suite's tenants).
     The CLI as a process is what test_readme (its operator lines) and test_gateway_edge run."""
-    settings = _gateway_settings(stack.env())
+    # The settings as the CLI's own process reads them: from the stack's environment alone.
+    with mock.patch.dict(os.environ, stack.env(), clear=True):
+        settings = GatewaySettings()
     parser = argparse.ArgumentParser(prog="python -m resonanz.gateway")
     gateway_admin.register(parser.add_subparsers(dest="command"), settings)
     found = await gateway_admin.dispatch(parser.parse_args(["admin", *args]), settings)
     return json.loads(json.dumps(found, default=str))  # as the CLI prints it
-
-
-def _gateway_settings(env: dict[str, str]) -> GatewaySettings:
-    """The gateway's settings from an environment other than this process's own."""
-    names = {f"{ENV_PREFIX}{name.upper()}": name for name in GatewaySettings.model_fields}
-    return GatewaySettings.model_validate({names[key]: value for key, value in env.items()
-                                           if key in names})
 
 
 GENEROUS = 100_000
