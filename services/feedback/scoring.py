@@ -1610,6 +1610,10 @@ def _decisive_spam(t: _Text, substance: int) -> str | None:
         return f"a link to a messenger chat ({messenger_link[0]}...)"
     if _TEST_WORDS & t.vocabulary and len(t.words) <= 6:
         return "a test entry"
+    # 2026.31: the shop's own test entries, also when they name an order or a page.
+    qa = _mentions(t, _QA_WORDS, _QA_PHRASES) if len(t.words) <= _QA_MAX_WORDS else []
+    if qa:
+        return f"the shop's own test entry{_listed(qa, 2)}"
     # 2026.12: a template's filler or blanks, at any length ("Lorem ipsum dolor sit amet,
     # consectetur ...", "[Produktname] ist super ... [Ihr Name]"); a customer who reports
     # such text on a product page quotes "Lorem ipsum", not the sentence after it.
@@ -1631,11 +1635,11 @@ def _decisive_spam(t: _Text, substance: int) -> str | None:
 # 2026.31: replies to the message a shop sends after delivery (by SMS or a messenger,
 # "How was your order? Just reply") that say nothing of the purchase: a request to stop the
 # messages, a question about the sender, an automatic reply, a message meant for someone
-# else; and the shop's own test entries. Decisive only in short entries (as such replies
-# are) without a word of the shop, a product or judging one beyond the reply's own words
-# (_of_a_purchase): a genuine report may well say "stop", "my number" or "bis morgen" ("the
-# courier had my number and did not call", "the lights stop working"). Chosen on the
-# development half (docs/benchmarks.md "Quality scoring", 2026.31).
+# else (and, in _decisive_spam, the shop's own test entries). Decisive only in short entries
+# (as such replies are) without a word of the shop, a product or judging one beyond the
+# reply's own words (_of_a_purchase): a genuine report may well say "stop", "my number" or
+# "bis morgen" ("the courier had my number and did not call", "the lights stop working").
+# Chosen on the development half (docs/benchmarks.md "Quality scoring", 2026.31).
 _OPT_OUT_WORDS = frozenset({"stop", "stopp", "unsubscribe", "abmelden", "abbestellen",
                             "austragen", "optout"})
 _OPT_OUT_PHRASES = _Phrases((
@@ -1674,7 +1678,9 @@ _CHAT_PHRASES = _Phrases((
     # typed into the wrong box: a search
     "near me", "öffnungszeiten", "opening hours", "hauptstadt", "capital of",
 ))
-# The shop's own test entries: with these words also when they name an order or a page.
+# The shop's own test entries (_decisive_spam): with these words also when they name an order
+# or a page.
+_QA_MAX_WORDS = 15
 _QA_WORDS = frozenset({"qa", "staging", "testeintrag", "testkauf", "testbestellung",
                        "testnachricht"})
 _QA_PHRASES = _Phrases((
@@ -1696,9 +1702,6 @@ def _reply_not_feedback(t: _Text, experience: int) -> str | None:
     if n > _AUTOMATIC_REPLY_MAX_WORDS:
         return None
     automatic = sorted(_AUTOMATIC_REPLIES.found(t))
-    qa = _mentions(t, _QA_WORDS, _QA_PHRASES) if n <= _CHAT_MAX_WORDS else []
-    if qa:
-        return f"the shop's own test entry{_listed(qa, 2)}"
     if not automatic and n > _CHAT_MAX_WORDS:
         return None
     opt_out = _mentions(t, _OPT_OUT_WORDS, _OPT_OUT_PHRASES) if n <= _OPT_OUT_MAX_WORDS else []
