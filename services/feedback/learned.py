@@ -78,6 +78,17 @@ def tokens(text: str) -> list[str]:
     return _WORD_RE.findall(lowered.translate(_DIGITS).decode("utf-8", "surrogatepass"))
 
 
+def _read(text: str) -> tuple[list[str], list[str]]:
+    """The words as `tokens` gives them, and each as written (lower-cased, its digits
+    kept), from one pass of the regex: a digit and "0" are alike to it, so the words fall
+    in the same places."""
+    shown = _WORD_RE.findall(text[:MAX_CHARS].lower())
+    if not shown:
+        return [], []
+    joined = "\n".join(shown).encode("utf-8", "surrogatepass").translate(_DIGITS)
+    return joined.decode("utf-8", "surrogatepass").split("\n"), shown
+
+
 def raw_features(text: str, signals: Iterable[str] = ()) -> tuple[Counter[str], Counter[str]]:
     """The counts of char n-grams and of word n-grams (with the rules' signals) before
     weighting."""
@@ -153,8 +164,9 @@ class Table:
         self.grams: Callable[[str], Indices] = lru_cache(_PER_WORD_LIMIT)(
             lambda word: rows(_grams(word)))
         self._scratch = threading.local()
-        self.gram_set: Callable[[str], Indices] = lru_cache(_PER_WORD_LIMIT)(
-            lambda word: rows(_gram_set(word), ascending=True))
+        # For the reasons: a word's n-grams once each, and whether it is worth naming.
+        self.gram_set: Callable[[str], tuple[Indices, bool]] = lru_cache(_PER_WORD_LIMIT)(
+            lambda word: (rows(_gram_set(word), ascending=True), _telling(word)))
 
     @property
     def weights(self) -> Weights:
@@ -174,7 +186,7 @@ class Table:
 
     def weigh(self, words: Sequence[str]) -> Chars:
         """The entry's known char n-grams: sublinear tf * idf, scaled to unit length."""
-        found = [self.grams(word) for word in words]
+        found = list(map(self.grams, words))
         rows, counts = np.unique(np.concatenate(found) if found else _NO_ROWS,
                                  return_counts=True)
         values = _TF_OF_COUNT[np.minimum(counts, len(_TF_OF_COUNT) - 1)] * self.columns[0][rows]
@@ -240,6 +252,7 @@ class Weighing:
 
     text: str
     words: list[str]  # as the model reads them (digits as 0)
+    shown: list[str]  # the same words as written, lower-cased
     chars: Chars
     pairs: Group
 
@@ -250,9 +263,8 @@ class Weighing:
     @cached_property
     def written(self) -> dict[str, str]:
         """Each distinct word as first written ("42" for "00")."""
-        shown = _WORD_RE.findall(self.text[:MAX_CHARS].lower())
         written: dict[str, str] = {}
-        for word, first in zip(self.words, shown, strict=True):
+        for word, first in zip(self.words, self.shown, strict=True):
             written.setdefault(word, first)
         return written
 
@@ -261,14 +273,15 @@ class Weighing:
         """The words worth naming in a reason, and for each known char n-gram of theirs: its
         place among the entry's n-grams (`chars.rows`), which of the words has it, and how
         many distinct words of the entry have it."""
-        rows, gram_set = self.chars.rows, self.table.gram_set
-        sets = [gram_set(word) for word in self.written]
+        rows = self.chars.rows
+        # (A word's digits read as 0 do not change whether it is worth naming.)
+        per_word = list(map(self.table.gram_set, self.written))
+        sets, telling = zip(*per_word, strict=True) if per_word else ((), ())
         sizes = [found.size for found in sets]
         # Every word's n-grams placed at once (a call per word cost a long review a tenth
         # of a millisecond).
         places = self.table.places(rows, np.concatenate(sets)) if sets else _NO_ROWS
         owners = np.bincount(places, minlength=len(rows))
-        telling = [_telling(first) for first in self.written.values()]
         words = [word for word, keep in zip(self.written, telling, strict=True) if keep]
         where = places[np.repeat(telling, sizes)] if sets else _NO_ROWS
         word_of = np.repeat(np.arange(len(words)),
@@ -351,10 +364,12 @@ class Model:
     def weigh(self, text: str, signals: Iterable[str] = ()) -> Weighing:
         """The entry's known n-grams and signals, weighed; any head of the same weights can
         judge them."""
-        words = tokens(text)
-        pairs = word_features(words, signals)
-        known_pairs = {f: pairs[f] for f in filter(self.pairs.__contains__, pairs)}
-        return Weighing(text, words, self.chars.weigh(words), Group.of(known_pairs, self.pairs))
+        words, shown = _read(text)
+        # word_features' counts of the n-grams the model knows, in its order, counted at once
+        known_pairs = Counter(filter(self.pairs.__contains__, chain(
+            words, map(" ".join, pairwise(words)), map(signal_feature, signals))))
+        return Weighing(text, words, shown, self.chars.weigh(words),
+                        Group.of(known_pairs, self.pairs))
 
     def judge(self, weighing: Weighing) -> Reading:
         if weighing.table is not self.chars:
