@@ -207,6 +207,35 @@ async def test_sign_in_is_limited_per_address_without_telling_accounts_apart(
     assert (await Browser(http, stack).sign_in(address))[0] == 201  # from elsewhere
 
 
+async def test_sign_ins_sent_at_once_get_no_more_guesses_than_the_limits(
+        stack: Stack, http: aiohttp.ClientSession) -> None:
+    """Each attempt is counted before its password is checked: twenty at once at one
+    account, or forty at once from one address, and more after them one by one, get as
+    many guesses as the limits allow and not one more."""
+
+    async def guesses(attempts: list[Any], then: Any) -> int:
+        statuses = [status for status, _, _ in await asyncio.gather(*attempts)]
+        assert set(statuses) <= {401, 429}, statuses
+        for n in range(25):  # one by one until refused
+            status, _, _ = await then(n)
+            statuses.append(status)
+            if status == 429:
+                break
+        return statuses.count(401)
+
+    _, key = await new_tenant(stack, "At Once")
+    _, address = await member(stack, key)
+    assert await guesses(
+        [Browser(http, stack).sign_in(address, f"wrong-password-{n}") for n in range(20)],
+        lambda n: Browser(http, stack).sign_in(address, f"wrong-again-{n}")) == 5
+    assert (await Browser(http, stack).sign_in(address))[0] == 429  # even the right one
+
+    attacker = Browser(http, stack, new_address())
+    assert await guesses(
+        [attacker.sign_in(f"guess-{n}@at-once.example") for n in range(40)],
+        lambda n: attacker.sign_in(f"again-{n}@at-once.example")) == 20
+
+
 async def test_a_session_cookie_planted_before_sign_in_is_replaced(
         stack: Stack, http: aiohttp.ClientSession) -> None:
     _, key = await new_tenant(stack, "Fixation")

@@ -65,23 +65,32 @@ async def sign_in(pool: asyncpg.Pool, pepper: bytes, timeouts: Timeouts, email: 
     account = _subject(pepper, "account", email.strip().casefold())
     address = _subject(pepper, "address", device.ip_address or "")
     async with pool.acquire() as conn:
-        await _refuse_when_throttled(conn, account, FAILURES_PER_ACCOUNT)
-        await _refuse_when_throttled(conn, address, FAILURES_PER_ADDRESS)
+        # Counted as failed before the password is checked, so that attempts made at once
+        # see each other: no more than the limit of them get past the check.
+        at = await store.record_attempt(conn, [account, address])
+        try:
+            await _refuse_when_throttled(conn, account, FAILURES_PER_ACCOUNT)
+            await _refuse_when_throttled(conn, address, FAILURES_PER_ADDRESS)
+        except TooManyRequests:
+            await store.forget_attempt(conn, [account, address], at)
+            raise
         found = await store.sign_in_candidate(conn, email.strip(), tenant_id)
     if not await passwords.verify(found["password_hash"] if found else None, password):
         async with pool.acquire() as conn:
-            await store.record_failure(conn, [account, address], SIGN_IN_WINDOW)
+            await store.prune_failures(conn, SIGN_IN_WINDOW)
         raise Unauthenticated(WRONG_CREDENTIALS)
     assert found is not None
     async with pool.acquire() as conn, conn.transaction():
         await store.clear_failures(conn, account)
+        await store.forget_attempt(conn, [address], at)
         return await start_session(conn, pepper, timeouts, found["id"], found["tenant_id"],
                                    device)
 
 
 async def _refuse_when_throttled(conn: asyncpg.Connection, subject: bytes, limit: int) -> None:
     failures, oldest = await store.recent_failures(conn, subject, SIGN_IN_WINDOW)
-    if failures < limit or oldest is None:
+    # `failures` counts the attempt being made.
+    if failures <= limit or oldest is None:
         return
     wait = (oldest + timedelta(seconds=SIGN_IN_WINDOW) - datetime.now(UTC)).total_seconds()
     retry = max(1, math.ceil(wait))

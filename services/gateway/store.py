@@ -342,10 +342,26 @@ async def recent_failures(conn: asyncpg.Connection, subject: bytes, window: floa
     return int(row["n"]), row["oldest"]
 
 
-async def record_failure(conn: asyncpg.Connection, subjects: list[bytes], window: float
+async def record_attempt(conn: asyncpg.Connection, subjects: list[bytes]) -> datetime:
+    """A sign-in attempt, counted as a failure of each subject until `forget_attempt`:
+    when it was recorded."""
+    at: datetime = await conn.fetchval(
+        "INSERT INTO sign_in_failures (subject) SELECT unnest($1::bytea[])"
+        " RETURNING failed_at", subjects)
+    return at
+
+
+async def forget_attempt(conn: asyncpg.Connection, subjects: list[bytes], at: datetime
                          ) -> None:
-    await conn.execute("INSERT INTO sign_in_failures (subject) SELECT unnest($1::bytea[])",
-                       subjects)
+    """The attempt recorded `at` did not fail (it succeeded, or was refused unchecked):
+    one row of each subject goes (rows alike are one as good as another)."""
+    await conn.execute(
+        "DELETE FROM sign_in_failures WHERE ctid IN (SELECT DISTINCT ON (subject) ctid"
+        " FROM sign_in_failures WHERE subject = ANY($1::bytea[]) AND failed_at = $2)",
+        subjects, at)
+
+
+async def prune_failures(conn: asyncpg.Connection, window: float) -> None:
     await conn.execute("DELETE FROM sign_in_failures"
                        " WHERE failed_at < now() - make_interval(secs => $1)", window)
 
