@@ -271,6 +271,39 @@ async def test_requests_are_for_admins_and_named_fields(
     assert request["progress"][0]["service"] == "feedback"
 
 
+async def test_an_address_python_and_postgresql_lower_differently_is_found_and_erased(
+        stack: Stack, http: aiohttp.ClientSession) -> None:
+    """`İ` (Turkish capital dotted I) is `i` to PostgreSQL's lower(), `i̇` to Python's: the
+    address exactly as the shopper gave it still finds her entry, for the export and the
+    erasure, and names her by the hash the dispatcher gives her mail's recipient."""
+    _, key = await new_tenant(stack, "Privacy Dotted I")
+    api = Api(http, stack, key)
+    address = "İlayda.Yilmaz@beispiel-shop.de"
+    entry = (await api.ok("POST", "/v1/feedback", {
+        "body": "Die Stiefel in Größe 38 hatten eine lose Sohle", "rating": 2,
+        "customer_email": address}))["data"]
+    assert entry["customer_email"] == address
+    recipient_hash = await query_value(
+        stack.database_url, "SELECT encode(sha256(convert_to(lower(btrim($1)), 'UTF8')),"
+        " 'hex')", address)
+
+    export, location = await file(api, "export", address)
+    assert export["progress"][0]["counts"] == {"entries": 1}
+    assert export["subject_sha256"] == recipient_hash
+    document = (await api.ok("GET", f"{location}/export"))["data"]
+    assert [e["id"] for e in document["entries"]] == [entry["id"]]
+
+    erasure, location = await file(api, "erasure", address)
+    assert erasure["subject_sha256"] == recipient_hash
+    assert erasure["progress"][0]["counts"]["entries"] == 1
+    erased = (await api.ok("GET", f"/v1/feedback/{entry['id']}"))["data"]
+    assert erased["customer_email"] is None and not erased["body"]
+    assert await places_holding(stack.database_url, "Stiefel in Größe 38") == []
+    assert (await finished(api, location))["status"] == "completed"
+    status, _, _ = await api.call("GET", f"/v1/privacy/requests/{export['id']}/export")
+    assert status == 404  # her earlier export went with her
+
+
 ADDRESS_OF_ANNA = r"(^|[^a-z0-9.])anna\.schmidt@beispiel-shop\.de"
 ADDRESS_OF_JOANNA = r"joanna\.schmidt@beispiel-shop\.de"
 

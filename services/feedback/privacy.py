@@ -10,7 +10,6 @@ See docs/privacy.md.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import uuid
 from collections.abc import Callable, Iterator
@@ -46,11 +45,14 @@ routes = web.RouteTableDef()
 
 
 def normalised(email: str) -> str:
-    return email.strip().lower()
+    """Trimmed; lower-cased by the database (`lower($n)`), as the stored addresses are
+    and as the dispatcher's erasure hashes recipients: Python's str.lower() differs from
+    it (`İlayda@x.de` is `i̇layda@x.de` to Python, `ilayda@x.de` to PostgreSQL)."""
+    return email.strip()
 
 
-def subject_sha256(email: str) -> str:
-    return hashlib.sha256(normalised(email).encode()).hexdigest()
+# The subject hash of parameter `$n`, computed as the dispatcher computes it.
+SUBJECT_SHA256 = "encode(sha256(convert_to(lower(${}), 'UTF8')), 'hex')"
 
 
 def _now() -> datetime:
@@ -93,15 +95,15 @@ async def erase_subject(conn: asyncpg.Connection, tenant_id: str, email: str
     """Erase the personal data of one subject's entries, in the caller's transaction: the
     erased entry ids, payout ids and counts per kind."""
     rows = await conn.fetch(
-        "SELECT id FROM entries WHERE tenant_id = $1 AND lower(customer_email) = $2"
+        "SELECT id FROM entries WHERE tenant_id = $1 AND lower(customer_email) = lower($2)"
         " ORDER BY id FOR UPDATE", tenant_id, normalised(email))
     ids = [r["id"] for r in rows]
     payouts, counts = await erase_entries(conn, ids)
     # An earlier export of this subject can no longer be downloaded.
     await conn.execute(
         "UPDATE privacy_requests SET customer_email = NULL WHERE tenant_id = $1"
-        " AND subject_sha256 = $2 AND customer_email IS NOT NULL",
-        tenant_id, subject_sha256(email))
+        f" AND subject_sha256 = {SUBJECT_SHA256.format(2)} AND customer_email IS NOT NULL",
+        tenant_id, normalised(email))
     return [str(i) for i in ids], [str(p) for p in payouts], counts
 
 
@@ -149,8 +151,8 @@ async def _insert(conn: asyncpg.Connection, actor: Caller, kind: str, email: str
     return await conn.fetchrow(
         "INSERT INTO privacy_requests (id, tenant_id, kind, subject_sha256, customer_email,"
         " requested_by, requested_at, completed_at, progress)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *",
-        uuid.uuid4(), actor.tenant_id, kind, subject_sha256(email),
+        f" VALUES ($1, $2, $3, {SUBJECT_SHA256.format(4)}, $5, $6, $7, $8, $9) RETURNING *",
+        uuid.uuid4(), actor.tenant_id, kind, normalised(email),
         email if kind == "export" else None, actor.actor_id, at, completed_at, progress)
 
 
@@ -211,7 +213,7 @@ async def export_document(conn: asyncpg.Connection | asyncpg.Pool, tenant_id: st
         "   'payee_method', p.payee_method, 'payee', p.payee_masked,"
         "   'payee_sealed', p.payee_sealed)"
         "   FROM payouts p WHERE p.entry_id = e.id) AS payout"
-        " FROM entries e WHERE e.tenant_id = $1 AND lower(e.customer_email) = $2"
+        " FROM entries e WHERE e.tenant_id = $1 AND lower(e.customer_email) = lower($2)"
         " ORDER BY e.created_at, e.id", tenant_id, normalised(email))
     return [{
         "id": str(r["id"]), "widget_id": str(r["widget_id"]) if r["widget_id"] else None,
@@ -241,7 +243,8 @@ async def request_export(pool: asyncpg.Pool, actor: Caller, email: str) -> async
     at = _now()
     async with pool.acquire() as conn:
         found = await conn.fetchval(
-            "SELECT count(*) FROM entries WHERE tenant_id = $1 AND lower(customer_email) = $2",
+            "SELECT count(*) FROM entries WHERE tenant_id = $1"
+            " AND lower(customer_email) = lower($2)",
             actor.tenant_id, normalised(email))
         return await _insert(conn, actor, "export", email,
                              {SERVICE: _done({"entries": found}, at)}, at, at)
