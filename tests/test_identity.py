@@ -207,6 +207,21 @@ async def test_sign_in_is_limited_per_address_without_telling_accounts_apart(
     assert (await Browser(http, stack).sign_in(address))[0] == 201  # from elsewhere
 
 
+async def test_the_per_account_limit_counts_the_account_the_database_finds(
+        stack: Stack, http: aiohttp.ClientSession) -> None:
+    """`İ` is `i` to the database's lower(), which signs the member in by it: guesses with
+    the address spelt so are that account's guesses, not another's."""
+    _, key = await new_tenant(stack, "Dotted Account")
+    _, address = await member(stack, key)  # editor-…@team.example
+    dotted = address.replace("i", "\u0130", 1)
+    assert dotted != address and (await Browser(http, stack).sign_in(dotted))[0] == 201
+    for _ in range(5):
+        status, _, _ = await Browser(http, stack).sign_in(address, "wrong-password-123")
+        assert status == 401
+    status, _, _ = await Browser(http, stack).sign_in(dotted, "wrong-password-456")
+    assert status == 429
+
+
 async def test_sign_ins_sent_at_once_get_no_more_guesses_than_the_limits(
         stack: Stack, http: aiohttp.ClientSession) -> None:
     """Each attempt is counted before its password is checked: twenty at once at one

@@ -62,9 +62,11 @@ def _subject(pepper: bytes, kind: str, value: str) -> bytes:
 
 async def sign_in(pool: asyncpg.Pool, pepper: bytes, timeouts: Timeouts, email: str,
                   password: str, tenant_id: uuid.UUID | None, device: Device) -> Started:
-    account = _subject(pepper, "account", email.strip().casefold())
     address = _subject(pepper, "address", device.ip_address or "")
     async with pool.acquire() as conn:
+        # The account as the database finds the member (lower(), not Python's casefold(),
+        # which tells `İ` from `i` where the database does not).
+        account = _subject(pepper, "account", await store.lowered(conn, email.strip()))
         # Counted as failed before the password is checked, so that attempts made at once
         # see each other: no more than the limit of them get past the check.
         at = await store.record_attempt(conn, [account, address])

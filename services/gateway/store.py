@@ -322,6 +322,12 @@ async def sign_in_candidate(conn: asyncpg.Connection, email: str, tenant_id: uui
     return plain(row) if row is not None else None
 
 
+async def lowered(conn: asyncpg.Connection, email: str) -> str:
+    """The email lower-cased as `sign_in_candidate` compares it."""
+    found: str = await conn.fetchval("SELECT lower($1)", email)
+    return found
+
+
 async def member(conn: asyncpg.Connection | asyncpg.Pool, user_id: str) -> dict[str, Any]:
     row = await conn.fetchrow(f"SELECT {MEMBER_COLUMNS} FROM users u WHERE u.id = $1",
                               uuid.UUID(user_id))
