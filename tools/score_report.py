@@ -3,11 +3,12 @@
 Prints, for each held-out set separately (the original held-out half, the fresh one of
 2026-12, the spam and hard-negative one of 2026-12b, the subtle-spam one of 2026-12c and
 the shop-addressed one of 2026-12d, the spam and look-alike one of 2026-12e and the ones of
-2026-12f to 2026-12aa written by writers who had read nothing of the scorer or the corpus,
+2026-12f to 2026-12ab written by writers who had read nothing of the scorer or the corpus,
 12m of short reports, 12o mostly short entries, 12q of subscription and service shops, 12s
 of survey answers after checkout, 12u a week of a shop's inbox, 12w a shop's mobile app, 12x
 products tried out and tested, 12y short texts of which many are not feedback, 12z replies
-to a shop's message after delivery, 12aa specific texts not about the purchase),
+to a shop's message after delivery, 12aa specific texts not about the purchase, 12ab
+dictated or hastily typed entries and spam that hides what it is),
 precision, recall and F1 per label (good / low / spam) and for the reward decision (good vs
 not), the confusion matrix and the p99 scoring latency per entry, then the done-when figures
 of issue 25 side by side, with every set pooled (their confusion matrices summed, as

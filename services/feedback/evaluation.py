@@ -4,7 +4,7 @@ Pure computation, shared by `make score-report` (tools/score_report.py) and the 
 tests. The corpus labels are good / low / spam; the scorer's "fair" and "poor" both mean
 "low" (genuine but not worth a reward). The reward decision is "the scorer says good".
 
-The corpus has one development half and twenty-six held-out sets (data/README.md):
+The corpus has one development half and twenty-nine held-out sets (data/README.md):
 `heldout`, written with the development half and looked at while 2026.2 was tuned,
 `heldout_2026_12`, written later before the scorer was read, `heldout_2026_12b`, spam of
 more kinds and hard negatives (genuine entries with links, order and phone numbers, prices,
@@ -28,7 +28,8 @@ checkout, `heldout_2026_12t`, large appliances and reviews that end in a promoti
 of hobby, outdoor and fitness shops, `heldout_2026_12w`, a shop's mobile app after a
 delivery, `heldout_2026_12x`, products tried out and tested, `heldout_2026_12y`, short
 texts, many of them not feedback at all, `heldout_2026_12z`, replies to a shop's message
-after delivery, and `heldout_2026_12aa`, specific texts that are not about the purchase,
+after delivery, and `heldout_2026_12aa`, specific texts that are not about the purchase, and
+`heldout_2026_12ab`, dictated or hastily typed entries and spam that hides what it is,
 written by writers who had read no scorer code and
 no corpus row (2026.12, trained with 12f's development rows, was tried and not shipped;
 2026.13 to 2026.16, trained with the development rows of 12f and 12g, then 12h, then 12i,
@@ -38,7 +39,8 @@ then 12j, were shipped, and 2026.18 with 2026.16's heads; 2026.17 and 2026.19, t
 also with 12r's and 12s's, and 2026.26, also with 12t's and 12u's, were; 2026.27, also with
 12v's and 12w's, was not; 2026.28, also with 12x's, was; 2026.29, also with 12y's, was not;
 2026.30, with 12y's and more words of use for the rules, was, and 2026.31, also with 12z's
-and replies that are not feedback decisive in the rules, and 2026.32, also with 12aa's).
+and replies that are not feedback decisive in the rules, and 2026.32, also with 12aa's,
+and 2026.33, also with 12ab's).
 Only `dev` may be read row by row while tuning.
 """
 
@@ -58,7 +60,7 @@ HELD_OUT = ("heldout", "heldout_2026_12", "heldout_2026_12b", "heldout_2026_12c"
             "heldout_2026_12p", "heldout_2026_12q", "heldout_2026_12r", "heldout_2026_12s",
             "heldout_2026_12t", "heldout_2026_12u", "heldout_2026_12v", "heldout_2026_12w",
             "heldout_2026_12x", "heldout_2026_12y", "heldout_2026_12z",
-            "heldout_2026_12aa")
+            "heldout_2026_12aa", "heldout_2026_12ab")
 HALVES = ("dev", *HELD_OUT)
 _AS_CLASS = {"good": "good", "fair": "low", "poor": "low", "spam": "spam"}
 

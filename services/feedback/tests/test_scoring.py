@@ -754,7 +754,7 @@ def test_as_dict_matches_the_json_contract() -> None:
     result = score(GERMAN_REVIEW, earlier=[fingerprint("e0", GERMAN_REVIEW)])
     data = json.loads(json.dumps(result.as_dict()))
     assert set(data) == {"score", "label", "components", "language", "duplicate_of", "version"}
-    assert data["version"] == VERSION == "2026.32"
+    assert data["version"] == VERSION == "2026.33"
     assert data["duplicate_of"] == "e0"
     assert data["label"] in ("good", "fair", "poor", "spam")
     for part in data["components"].values():
@@ -1059,13 +1059,14 @@ def test_the_spam_and_hard_negative_set_is_big_enough() -> None:
 
 # data/README.md: 2026-12c, subtle spam and hard negatives, 2026-12d, genuine entries
 # that address the shop and spam that addresses the reader, and 2026-12e, spam of every
-# kind and the genuine entries that look like it, and 2026-12f to 2026-12aa, written by
+# kind and the genuine entries that look like it, and 2026-12f to 2026-12ab, written by
 # writers that had read nothing of the scorer or the corpus; from eleven shop kinds, 12k
 # from thirteen (jewellery and sports added), 12n to 12q and 12u from fifteen, 12s from
 # eighteen, 12t and 12w from ten, 12v from nine, 12x from eighteen (products tried out and
 # tested, and the shops' test entries), 12y from sixteen (short texts, many of them not
 # feedback at all), 12z from thirty-eight (replies to a shop's message after delivery),
-# 12aa from thirty-nine (specific texts that are not about the purchase).
+# 12aa from thirty-nine (specific texts that are not about the purchase), 12ab from
+# forty-four (dictated or hastily typed entries, spam that hides what it is).
 @pytest.mark.parametrize(("half", "least", "shops"), [
     ("heldout_2026_12c", {"spam": 50, "good": 25, "low": 20}, 11),
     ("heldout_2026_12d", {"spam": 25, "good": 35, "low": 25}, 11),
@@ -1092,6 +1093,7 @@ def test_the_spam_and_hard_negative_set_is_big_enough() -> None:
     ("heldout_2026_12y", {"spam": 50, "good": 50, "low": 20}, 16),
     ("heldout_2026_12z", {"spam": 50, "good": 45, "low": 25}, 38),
     ("heldout_2026_12aa", {"spam": 50, "good": 55, "low": 20}, 39),
+    ("heldout_2026_12ab", {"spam": 55, "good": 55, "low": 35}, 44),
 ])
 def test_the_later_blind_sets_are_big_and_varied_enough(half: str, least: dict[str, int],
                                                         shops: int) -> None:
@@ -1124,32 +1126,33 @@ def held_out_figures(half: str) -> tuple[dict[str, float], dict[str, dict[str, i
     return figures, result.confusion, all(result.meets_targets().values())
 
 
-# Measured once each (make score-report): what 2026.32 (2026-12-07) still misses of issue
-# 25's targets, per set (docs/benchmarks.md "Quality scoring", 2026.32). Strict, so
+# Measured once each (make score-report): what 2026.33 (2026-12-07) still misses of issue
+# 25's targets, per set (docs/benchmarks.md "Quality scoring", 2026.33). Strict, so
 # meeting them fails the mark and the figures get recorded.
-MISSED_2026_32 = {
-    "heldout_2026_12d": "spam precision (0.879)",
-    "heldout_2026_12h": "spam recall (0.812)",
+MISSED_2026_33 = {
+    "heldout_2026_12d": "spam precision (0.853)",
+    "heldout_2026_12h": "spam precision and spam recall (0.886, 0.812)",
     "heldout_2026_12k": "spam recall (0.924)",
     "heldout_2026_12l": "spam recall (0.945)",
-    "heldout_2026_12m": "reward recall and spam recall (0.882, 0.829)",
+    "heldout_2026_12m": "reward recall and spam recall (0.868, 0.829)",
     "heldout_2026_12o": "spam recall (0.836)",
-    "heldout_2026_12p": "spam recall (0.891)",
-    "heldout_2026_12q": "spam precision and spam recall (0.892, 0.868)",
+    "heldout_2026_12p": "spam recall (0.913)",
+    "heldout_2026_12q": "spam precision and spam recall (0.889, 0.842)",
     "heldout_2026_12t": "spam recall (0.864)",
-    "heldout_2026_12v": "spam recall (0.865)",
-    "heldout_2026_12w": "spam recall (0.844)",
+    "heldout_2026_12v": "spam recall (0.885)",
+    "heldout_2026_12w": "spam recall (0.867)",
     "heldout_2026_12x": "spam recall (0.925)",
-    "heldout_2026_12y": "reward recall and spam recall (0.891, 0.667)",
+    "heldout_2026_12y": "spam recall (0.702)",
     "heldout_2026_12z": "spam recall (0.750)",
     "heldout_2026_12aa": "reward precision and spam recall (0.784, 0.709)",
+    "heldout_2026_12ab": "spam recall (0.895)",
 }
 
 
 @pytest.mark.parametrize("half", [
     pytest.param(half, marks=pytest.mark.xfail(
-        strict=True, reason=f"2026.32 misses issue 25's {MISSED_2026_32[half]} on {half}"))
-    if half in MISSED_2026_32 else half
+        strict=True, reason=f"2026.33 misses issue 25's {MISSED_2026_33[half]} on {half}"))
+    if half in MISSED_2026_33 else half
     for half in evaluation.HELD_OUT])
 def test_held_out_figures_meet_the_targets(half: str) -> None:
     # Reward precision and recall >= 0.90, spam precision >= 0.90 and recall >= 0.95
@@ -1190,7 +1193,10 @@ def test_held_out_figures_meet_the_targets(half: str) -> None:
 # spam 0.974 / 0.909, genuine entries called spam 33; on twenty-eight (12aa added) 0.964 /
 # 0.965, 0.974 / 0.897, 34 of 2,698. 2026.32 (the heads also trained with 12aa's development
 # rows) against 2026.31 on the twenty-eight sets: reward 0.969 / 0.965, spam 0.972 / 0.908,
-# genuine entries called spam 37. Each shipped by a rule written before its measurement
+# genuine entries called spam 37; on twenty-nine (12ab added) 0.968 / 0.966, 0.972 / 0.906,
+# 38 of 2,793. 2026.33 (the heads also trained with 12ab's development rows) against
+# 2026.32 on the twenty-nine sets: reward 0.969 / 0.967, spam 0.970 / 0.912, genuine entries
+# called spam 41. Each shipped by a rule written before its measurement
 # (docs/benchmarks.md).
 # Reward precision, reward recall, spam precision, spam recall, per set.
 RECORDED = {half: dict(zip(("reward precision", "reward recall", "spam precision",
@@ -1200,37 +1206,39 @@ RECORDED = {half: dict(zip(("reward precision", "reward recall", "spam precision
                 "heldout_2026_12": (1.0, 0.961, 1.0, 1.0),
                 "heldout_2026_12b": (1.0, 0.931, 0.982, 0.982),
                 "heldout_2026_12c": (1.0, 1.0, 0.982, 0.982),
-                "heldout_2026_12d": (1.0, 0.925, 0.879, 1.0),
+                "heldout_2026_12d": (1.0, 0.925, 0.853, 1.0),
                 "heldout_2026_12e": (1.0, 0.939, 1.0, 0.982),
                 "heldout_2026_12f": (0.98, 1.0, 1.0, 0.957),
-                "heldout_2026_12g": (0.985, 1.0, 0.981, 0.962),
-                "heldout_2026_12h": (0.927, 0.944, 0.907, 0.812),
+                "heldout_2026_12g": (1.0, 1.0, 0.981, 0.981),
+                "heldout_2026_12h": (0.911, 0.944, 0.886, 0.812),
                 "heldout_2026_12i": (0.967, 1.0, 1.0, 0.981),
                 "heldout_2026_12j": (0.983, 0.983, 0.983, 0.951),
-                "heldout_2026_12k": (0.963, 0.981, 1.0, 0.924),
-                "heldout_2026_12l": (0.959, 1.0, 0.963, 0.945),
-                "heldout_2026_12m": (1.0, 0.882, 0.935, 0.829),
+                "heldout_2026_12k": (0.963, 0.981, 0.984, 0.924),
+                "heldout_2026_12l": (0.959, 1.0, 0.945, 0.945),
+                "heldout_2026_12m": (1.0, 0.868, 0.935, 0.829),
                 "heldout_2026_12n": (1.0, 0.971, 0.925, 0.974),
-                "heldout_2026_12o": (0.917, 0.917, 0.979, 0.836),
-                "heldout_2026_12p": (0.981, 1.0, 1.0, 0.891),
-                "heldout_2026_12q": (0.935, 0.951, 0.892, 0.868),
+                "heldout_2026_12o": (0.918, 0.938, 0.979, 0.836),
+                "heldout_2026_12p": (0.981, 1.0, 1.0, 0.913),
+                "heldout_2026_12q": (0.935, 0.951, 0.889, 0.842),
                 "heldout_2026_12r": (1.0, 1.0, 1.0, 0.979),
-                "heldout_2026_12s": (0.982, 0.948, 0.953, 0.953),
+                "heldout_2026_12s": (0.982, 0.948, 0.955, 0.977),
                 "heldout_2026_12t": (1.0, 0.982, 0.95, 0.864),
                 "heldout_2026_12u": (1.0, 0.949, 0.92, 0.979),
-                "heldout_2026_12v": (0.925, 1.0, 1.0, 0.865),
-                "heldout_2026_12w": (0.982, 0.982, 1.0, 0.844),
+                "heldout_2026_12v": (0.939, 1.0, 1.0, 0.885),
+                "heldout_2026_12w": (0.982, 0.982, 1.0, 0.867),
                 "heldout_2026_12x": (0.984, 1.0, 0.949, 0.925),
-                "heldout_2026_12y": (0.98, 0.891, 0.974, 0.667),
+                "heldout_2026_12y": (0.98, 0.909, 0.976, 0.702),
                 "heldout_2026_12z": (0.959, 0.94, 0.975, 0.75),
                 "heldout_2026_12aa": (0.784, 0.935, 0.975, 0.709),
+                "heldout_2026_12ab": (0.949, 1.0, 1.0, 0.895),
             }.items()}
-GENUINE_CALLED_SPAM = {"heldout_2026_12b": 1, "heldout_2026_12c": 1, "heldout_2026_12d": 4,
-                       "heldout_2026_12g": 1, "heldout_2026_12h": 4, "heldout_2026_12j": 1,
-                       "heldout_2026_12l": 2, "heldout_2026_12m": 2, "heldout_2026_12n": 3,
-                       "heldout_2026_12o": 1, "heldout_2026_12q": 4, "heldout_2026_12s": 2,
-                       "heldout_2026_12t": 2, "heldout_2026_12u": 4, "heldout_2026_12x": 2,
-                       "heldout_2026_12y": 1, "heldout_2026_12z": 1, "heldout_2026_12aa": 1}
+GENUINE_CALLED_SPAM = {"heldout_2026_12b": 1, "heldout_2026_12c": 1, "heldout_2026_12d": 5,
+                       "heldout_2026_12g": 1, "heldout_2026_12h": 5, "heldout_2026_12j": 1,
+                       "heldout_2026_12k": 1, "heldout_2026_12l": 3, "heldout_2026_12m": 2,
+                       "heldout_2026_12n": 3, "heldout_2026_12o": 1, "heldout_2026_12q": 4,
+                       "heldout_2026_12s": 2, "heldout_2026_12t": 2, "heldout_2026_12u": 4,
+                       "heldout_2026_12x": 2, "heldout_2026_12y": 1, "heldout_2026_12z": 1,
+                       "heldout_2026_12aa": 1}
 
 
 @pytest.mark.parametrize("half", evaluation.HELD_OUT)
