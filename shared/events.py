@@ -151,6 +151,12 @@ class FeedbackRestored(FeedbackEvent):
 
 
 class RewardReviewed(EventData):
+    """A reward approved or rejected. The team's `reason` is free text that may name the
+    shopper, so it travels like an entry's text (docs/privacy.md): null in the event
+    (events of older releases may carry it); the `reward_approved` and `reward_rejected`
+    webhooks have it from the feedback service when they are built (`[erased]` once the
+    shopper was erased)."""
+
     topic = FEEDBACK_TOPIC
 
     response_id: str
@@ -159,7 +165,7 @@ class RewardReviewed(EventData):
     amount: Decimal | None = None
     currency: str | None = None
     reviewed_by: str | None = None
-    reason: str | None = None
+    reason: str | None = Field(default=None, description="in the webhook only")
 
 
 class RewardApproved(RewardReviewed):

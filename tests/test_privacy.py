@@ -34,6 +34,7 @@ ANNA_TEXTS = ("Der Reißverschluss der Jacke klemmte nach einer Woche",
               "Lieferung an die Packstation Nummer 4711 kam beschädigt an")
 ANNA_ANSWER = "Größe passt, Farbe Tannengrün"
 ANNA_NOTE = "Kundin am Dienstag zurückgerufen, Ersatz versprochen"
+ANNA_REASON = "Frau Schmidt hat den Mangel mit Fotos belegt"
 ANNA_META = "order-ANNA-20419"
 ANNA_WIDGET_TEXT = "Im Widget: Gutschein-Code wurde an der Kasse nicht angenommen"
 ANNA_PAGE = "https://shop.example/danke?bestellung=ANNA-77310"
@@ -76,7 +77,8 @@ async def test_erasing_one_shopper_leaves_nothing_of_her_and_everyone_else_intac
     async with receiving(receiver):
         await api.ok("POST", "/v1/webhooks", {
             "url": receiver.url,
-            "events": ["feedback_created", "payout_completed", "customer_erased"]})
+            "events": ["feedback_created", "reward_approved", "payout_completed",
+                       "customer_erased"]})
         campaign = await campaign_with(api, stack, {"amount": "5.00", "currency": "EUR"})
 
         annas = []
@@ -90,7 +92,8 @@ async def test_erasing_one_shopper_leaves_nothing_of_her_and_everyone_else_intac
             annas.append(created["data"]["id"])
         await api.ok("PATCH", f"/v1/feedback/{annas[1]}",
                      {"status": "in_progress", "note": ANNA_NOTE})
-        await api.ok("POST", f"/api/v1/responses/{annas[0]}/approve")
+        await api.ok("POST", f"/api/v1/responses/{annas[0]}/approve",
+                     {"reason": ANNA_REASON})
         # And once through a widget on the shop's page.
         widget = await create_active_widget(http, stack, key)
         async with http.post(
@@ -115,8 +118,9 @@ async def test_erasing_one_shopper_leaves_nothing_of_her_and_everyone_else_intac
         await eventually(lambda: query_value(
             stack.database_url, "SELECT count(*) FROM feedback.payouts WHERE entry_id = $1"
             " AND status = 'paid'", annas[0]), lambda n: n == 1, what="the payout")
-        await eventually(lambda: _count(receiver), lambda n: n >= 6, within=30,
-                         what="five feedback_created and one payout_completed webhook")
+        await eventually(lambda: _count(receiver), lambda n: n >= 7, within=30,
+                         what="five feedback_created, one reward_approved and one"
+                              " payout_completed webhook")
         summary = (await api.ok("GET", "/v1/analytics/summary"))["data"]
         # The events carry no text or email; the webhooks and the payout mail have them
         # from the feedback service.
@@ -130,6 +134,9 @@ async def test_erasing_one_shopper_leaves_nothing_of_her_and_everyone_else_intac
                 text, email)
         [paid] = await _of_type(receiver, "payout_completed")
         assert paid["data"]["customer_email"] == stored_anna
+        # The team's reason, which may name her, is in the webhook but not in the event.
+        [approved] = await _of_type(receiver, "reward_approved")
+        assert approved["data"]["reason"] == ANNA_REASON
         await eventually(lambda: query_value(
             stack.database_url, "SELECT count(*) FROM webhooks.outgoing_mail"
             " WHERE kind = 'payout' AND recipient = $1", stored_anna), lambda n: n == 1,
@@ -199,15 +206,15 @@ async def test_erasing_one_shopper_leaves_nothing_of_her_and_everyone_else_intac
     # as the end of joanna's), her texts, answers, metadata and the note about her.
     assert await places_matching(stack, ADDRESS_OF_ANNA) == []
     assert await places_matching(stack, ADDRESS_OF_JOANNA) != []
-    for needle in (*ANNA_TEXTS, ANNA_ANSWER, ANNA_NOTE, ANNA_META, ANNA_WIDGET_TEXT,
-                   ANNA_PAGE):
+    for needle in (*ANNA_TEXTS, ANNA_ANSWER, ANNA_NOTE, ANNA_REASON, ANNA_META,
+                   ANNA_WIDGET_TEXT, ANNA_PAGE):
         assert await places_holding(stack.database_url, needle) == [], needle
     # Nor in any record the broker retains, on any of the platform's topics.
     records = await retained(stack, infra)
     assert len(records) > 10
     assert [r for r in records if re.search(ADDRESS_OF_ANNA, r, re.IGNORECASE)] == []
-    for needle in (*ANNA_TEXTS, ANNA_ANSWER, ANNA_NOTE, ANNA_META, ANNA_WIDGET_TEXT,
-                   ANNA_PAGE):
+    for needle in (*ANNA_TEXTS, ANNA_ANSWER, ANNA_NOTE, ANNA_REASON, ANNA_META,
+                   ANNA_WIDGET_TEXT, ANNA_PAGE):
         assert [r for r in records if needle in r] == [], needle
     # Everyone else's is where it was.
     for entry_id, (email, text) in others.items():
@@ -218,6 +225,8 @@ async def test_erasing_one_shopper_leaves_nothing_of_her_and_everyone_else_intac
     assert not kept["body"] and not kept["answers"] and not kept["metadata"]
     assert (kept["customer_email"], kept["rating"], kept["status"]) == (None, 3, "in_progress")
     assert [n["body"] for n in kept["notes"]] == ["[erased]"]
+    reviewed = (await api.ok("GET", f"/api/v1/responses/{annas[0]}"))["data"]
+    assert reviewed["review_reason"] == "[erased]"
     assert await query_value(stack.database_url, "SELECT amount::text FROM feedback.payouts"
                              " WHERE entry_id = $1", annas[0]) == "5.00"
     assert (await api.ok("GET", "/v1/analytics/summary"))["data"] == summary

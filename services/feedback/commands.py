@@ -223,9 +223,10 @@ async def _review(conn: asyncpg.Connection, topic: str, entry: Entry, verdict: s
                              store.audited(entry), store.audited(reviewed))
     if verdict == "approved" and reward.kind != "none":
         await store.insert_payout(conn, reviewed, reward)
+    # The reason stays out of the event (the webhook asks for it: RewardReviewed).
     data = REVIEW_EVENTS[verdict](
         response_id=entry.id, reward_id=entry.id, widget_id=entry.widget_id,
-        amount=reward.amount, currency=reward.currency, reviewed_by=reviewer, reason=reason)
+        amount=reward.amount, currency=reward.currency, reviewed_by=reviewer)
     await emit(conn, topic, reviewed, data, request_id)
     return reviewed
 

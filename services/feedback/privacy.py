@@ -123,10 +123,13 @@ async def erase_entries(conn: asyncpg.Connection, ids: list[uuid.UUID]
     if ids:
         # The version moves (lists' ETags change); updated_at stays, as the analytics'
         # durations and the entry's history do.
+        # The team's reason for a reward's review is free text like a note's.
         await conn.execute(
             "UPDATE entries SET customer_email = NULL, body = NULL, answers = '{}',"
             " metadata = '{}', quality = NULL, simhash = NULL, version = version + 1,"
-            " erased_at = coalesce(erased_at, now()) WHERE id = ANY($1::uuid[])", ids)
+            " review_reason = CASE WHEN review_reason IS NULL THEN NULL ELSE $2 END,"
+            " erased_at = coalesce(erased_at, now()) WHERE id = ANY($1::uuid[])",
+            ids, ERASED_TEXT)
         counts["notes"] = int((await conn.execute(
             "UPDATE notes SET body = $2 WHERE entry_id = ANY($1::uuid[])", ids, ERASED_TEXT
         )).split()[-1])

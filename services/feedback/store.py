@@ -725,13 +725,15 @@ async def payout_of(pool: asyncpg.Pool, entry_id: str) -> dict[str, Any] | None:
 
 async def personal_of(pool: asyncpg.Pool, tenant_id: str, entry_ids: list[str]
                       ) -> dict[str, dict[str, Any]]:
-    """The text and the shopper's email of entries, by id (None each once erased); an entry
-    unknown or deleted is left out."""
+    """The text and the shopper's email of entries, by id (None each once erased), and the
+    team's reason for the reward's review (`[erased]` once erased); an entry unknown or
+    deleted is left out."""
     rows = await pool.fetch(
-        "SELECT id, body, customer_email FROM entries"
+        "SELECT id, body, customer_email, review_reason FROM entries"
         " WHERE tenant_id = $1 AND id = ANY($2::uuid[]) AND deleted_at IS NULL",
         tenant_id, [_uuid(entry_id) for entry_id in entry_ids])
-    return {str(row["id"]): {"body": row["body"], "customer_email": row["customer_email"]}
+    return {str(row["id"]): {"body": row["body"], "customer_email": row["customer_email"],
+                             "reason": row["review_reason"]}
             for row in rows}
 
 

@@ -23,6 +23,9 @@ from resonanz.shared.events import (
     PayoutCompleted,
     PrivacyErasureCompleted,
     PrivacyErasureRequested,
+    RewardApproved,
+    RewardRejected,
+    RewardReviewed,
     UserInvited,
     WidgetResumed,
     new_event,
@@ -119,10 +122,22 @@ def build_handlers(box: SecretBox, invitation_link_template: str | None = None,
                for tenant_id in sorted(wanted)}
         # Asked for every tenant at once: one tenant's many entries do not delay another's.
         parts = await asyncio.gather(*(owner.personal_many(t, i) for t, i in ids.items()))
-        found = {entry_id: fields for part in parts for entry_id, fields in part.items()}
+        found = {entry_id: {name: fields[name] for name in PERSONAL_FIELDS}
+                 for part in parts for entry_id, fields in part.items()}
         hand_off(await deliveries.fan_out(conn, route.subscribable, [
             outgoing(event, data, found.get(data.entry.id) or carried(event))
             for event, data in events if event.tenantid in wanted]))
+
+    async def on_reward_reviewed(conn: asyncpg.Connection, event: CloudEvent,
+                                 data: RewardReviewed) -> None:
+        """The team's reason from the feedback service, as it is now (`[erased]` once the
+        shopper was erased); the event's own copy only for an entry the service does not
+        know (events of older releases carried it)."""
+        if owner is None:
+            raise RuntimeError("the dispatcher needs the feedback service's address")
+        found = await owner.personal(event.tenantid, data.response_id)
+        await deliver(conn, event, data,
+                      {"reason": found["reason"] if found is not None else data.reason})
 
     async def on_payout_completed(conn: asyncpg.Connection, event: CloudEvent,
                                   data: PayoutCompleted) -> None:
@@ -167,9 +182,11 @@ def build_handlers(box: SecretBox, invitation_link_template: str | None = None,
         .on(PasswordResetRequested, on_password_reset_requested) \
         .on(PrivacyErasureRequested, on_erasure_requested) \
         .on(FeedbackCreated, Batched(on_feedback_created)) \
-        .on(PayoutClaimOffered, on_payout_claim_offered)
-    # Every other webhook's event only fans out (the four above fan out and more).
+        .on(PayoutClaimOffered, on_payout_claim_offered) \
+        .on(RewardApproved, on_reward_reviewed).on(RewardRejected, on_reward_reviewed)
+    # Every other webhook's event only fans out (the six above fan out and more).
     for model in WEBHOOK_ROUTES.keys() - {WidgetResumed, PayoutCompleted,
-                                          PrivacyErasureRequested, FeedbackCreated}:
+                                          PrivacyErasureRequested, FeedbackCreated,
+                                          RewardApproved, RewardRejected}:
         handlers.on(model, deliver)
     return handlers

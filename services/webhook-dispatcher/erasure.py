@@ -16,8 +16,9 @@ import orjson
 from resonanz.shared.events import PrivacyErasureRequested
 
 SERVICE = "webhook-dispatcher"
-# Fields of a webhook's `data` that hold the shopper's data.
-PERSONAL_FIELDS = ("body", "customer_email", "answers", "metadata")
+# Fields of a webhook's `data` that hold the shopper's data (`reason`: what the team wrote
+# about her reward or payout).
+PERSONAL_FIELDS = ("body", "customer_email", "answers", "metadata", "reason")
 ERASED = "erased: data subject request"
 
 

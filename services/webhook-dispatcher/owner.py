@@ -2,7 +2,8 @@
 
 Personal data does not travel in events: a `feedback.created` or `payout.completed` event
 names the entry, and the dispatcher asks the feedback service for the entry's text and the
-shopper's email when it builds the webhook payload or the shopper's mail. An erased
+shopper's email when it builds the webhook payload or the shopper's mail, and a
+`reward.approved` or `reward.rejected` event for the team's reason. An erased
 entry gives nothing, so a late consumer sends nothing personal. (Only for an entry the
 feedback service does not know does an event's own copy count: events of older releases
 carried the fields.)
@@ -19,6 +20,8 @@ from resonanz.shared.web import HttpClientKey
 
 # The entry's fields that the events leave out and the webhooks and mails carry.
 PERSONAL_FIELDS = ("body", "customer_email")
+# And the review's reason, which reward events leave out.
+OWNED_FIELDS = (*PERSONAL_FIELDS, "reason")
 
 
 class OwnerUnavailable(ConnectionError):
@@ -34,8 +37,8 @@ class EntryOwner:
         self.app: web.Application | None = None
 
     async def personal(self, tenant_id: str, entry_id: str) -> dict[str, Any] | None:
-        """The entry's text and email now (None each once erased); None for an entry the
-        service does not know."""
+        """The entry's text, email and review reason now (None each once erased, the
+        reason `[erased]`); None for an entry the service does not know."""
         return (await self.personal_many(tenant_id, [entry_id])).get(entry_id)
 
     async def personal_many(self, tenant_id: str, entry_ids: list[str]
@@ -49,5 +52,5 @@ class EntryOwner:
             if response.status != 200:
                 raise OwnerUnavailable(f"feedback answered {response.status} for entries")
             found: dict[str, dict[str, Any]] = await response.json()
-        return {entry_id: {name: fields.get(name) for name in PERSONAL_FIELDS}
+        return {entry_id: {name: fields.get(name) for name in OWNED_FIELDS}
                 for entry_id, fields in found.items()}
