@@ -132,9 +132,13 @@ def build_handlers(box: SecretBox, invitation_link_template: str | None = None,
                                  data: RewardReviewed) -> None:
         """The team's reason from the feedback service, as it is now (`[erased]` once the
         shopper was erased); the event's own copy only for an entry the service does not
-        know (events of older releases carried it)."""
+        know (events of older releases carried it). Asked only when an endpoint of the
+        tenant wants the event (a campaign's automatic reviews make one per entry)."""
         if owner is None:
             raise RuntimeError("the dispatcher needs the feedback service's address")
+        if not await subscriptions.tenants_subscribed(
+                conn, [event.tenantid], WEBHOOK_ROUTES[type(data)].subscribable):
+            return
         found = await owner.personal(event.tenantid, data.response_id)
         await deliver(conn, event, data,
                       {"reason": found["reason"] if found is not None else data.reason})
