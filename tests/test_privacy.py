@@ -424,6 +424,9 @@ async def test_an_erasure_waits_for_a_killed_dispatcher_and_completes_once_it_is
 def test_an_address_is_found_whole_and_in_any_case() -> None:
     assert mentions('{"customer_email":"Anna@X.de"}', " anna@x.de ")
     assert mentions("to anna@x.de, thanks", "ANNA@X.DE")
+    # As the database lower-cases the dotted capital I (the feedback service's match).
+    assert mentions('{"customer_email":"\u0130layda@x.de"}', "ilayda@x.de")
+    assert mentions('{"customer_email":"ilayda@x.de"}', "\u0130LAYDA@x.de")
     for other in ("joanna@x.de", "anna.b@x.de", "b.anna@x.de", "anna@x.de.example",
                   "anna@x.dev", "anna+1@x.de"):
         assert not mentions(f'{{"customer_email":"{other}"}}', "anna@x.de"), other

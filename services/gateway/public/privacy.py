@@ -27,10 +27,17 @@ CSV_KINDS = ("entries", "answers", "notes", "payouts")
 
 
 def mentions(text: str, email: str) -> bool:
-    """`email` in `text` as a whole address, ignoring case: `anna@x.de` is not found in
-    `joanna@x.de` or `anna@x.de.example`."""
-    pattern = rf"(?<![\w.+%-]){re.escape(email.strip().lower())}(?![\w.-])"
-    return re.search(pattern, text.lower()) is not None
+    """`email` in `text` as a whole address, ignoring case as the feedback service matches
+    it (PostgreSQL's lower()): `anna@x.de` is not found in `joanna@x.de` or
+    `anna@x.de.example`."""
+    pattern = rf"(?<![\w.+%-]){re.escape(_lowered(email.strip()))}(?![\w.-])"
+    return re.search(pattern, _lowered(text)) is not None
+
+
+def _lowered(text: str) -> str:
+    # The one letter Python lower-cases unlike PostgreSQL: the dotted capital I is "i" and a
+    # combining dot to str.lower(), "i" to the database.
+    return text.replace("\u0130", "I").lower()
 
 
 async def forget_replays(pool: asyncpg.Pool, ring: KeyRing, tenant_id: str, email: str
