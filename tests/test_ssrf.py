@@ -13,6 +13,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from resonanz.webhook_dispatcher.delivery import guarded_session, post_webhook
+from resonanz.webhook_dispatcher.destinations import destination_problem
 from resonanz.webhook_dispatcher.domain import (
     NetworkPolicy,
     Outcome,
@@ -79,6 +80,22 @@ def test_subscription_urls_are_checked_before_any_dns(url: str, problem: str) ->
     assert found is not None and problem in found
 
 
+@pytest.mark.parametrize("host", [
+    "127\u30020\u30020\u30021", "127\uff0e0\uff0e0\uff0e1", "127.0.0.\U0001fbf1",
+    "169.254.169.25\U0001fbf4", "10.0.0.\U0001fbf1",
+])
+async def test_a_host_the_client_reads_as_an_ip_address_is_judged_as_that_address(
+    host: str,
+) -> None:
+    """The check judges the host the client dials: yarl maps these to 127.0.0.1,
+    169.254.169.254 and 10.0.0.1, and aiohttp connects to an IP literal without a resolver.
+    The segmented digits are newer than the IDNA codec's Unicode, so the system resolver
+    does not find them, and no DNS answer could refuse them either."""
+    url = f"http://{host}/hook"
+    for problem in (url_problem(url, CLOSED), await destination_problem(url, CLOSED)):
+        assert problem is not None and "forbidden address" in problem, problem
+
+
 def test_public_https_urls_pass() -> None:
     assert url_problem("https://api.yourapp.com/p4f-webhook", CLOSED) is None
 
@@ -126,6 +143,9 @@ async def attempt(policy: NetworkPolicy, url: str, dns: AbstractResolver | None 
 @pytest.mark.parametrize("host", [
     "127.0.0.1", "10.0.0.1", "169.254.169.254", "[::1]", "[::ffff:127.0.0.1]",
     "[64:ff9b::7f00:1]", "localhost", "[::127.0.0.1]", "[2002:7f00:1::1]",
+    # Hosts the client maps through IDNA (UTS 46) to an IP literal, which it then dials
+    # without a resolver: ideographic full stops, a segmented digit (Unicode 13).
+    "127\u30020\u30020\u30021", "127.0.0.\U0001fbf1",
 ])
 async def test_with_the_allow_list_off_loopback_and_private_targets_are_refused(
     target: Receiver, host: str,

@@ -18,9 +18,8 @@ import asyncio
 import logging
 import socket
 from collections.abc import Awaitable, Callable
-from urllib.parse import urlsplit
 
-from .domain import NetworkPolicy, answers_refusal, ip_literal, url_problem
+from .domain import NetworkPolicy, answers_refusal, dialled_host, ip_literal, url_problem
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +39,11 @@ async def destination_problem(url: str, policy: NetworkPolicy, lookup: Lookup = 
                               resolve_seconds: float = RESOLVE_TIMEOUT) -> str | None:
     """What keeps `url` from being subscribed to, or None."""
     problem = url_problem(url, policy)
-    host = urlsplit(url).hostname
-    if problem is not None or host is None:
+    if problem is not None:
         return problem
+    host = dialled_host(url)
+    if host is None:
+        return "url must name a host"
     if ip_literal(host) is not None or policy.host_allowed(host):
         return None
     return await _name_problem(host, policy, lookup, resolve_seconds)

@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
+from yarl import URL
 
 from resonanz.shared.events import (
     EndpointDisabled,
@@ -465,21 +466,32 @@ def answers_refusal(host: str, answers: Iterable[str], policy: NetworkPolicy) ->
     return None
 
 
+def dialled_host(url: str) -> str | None:
+    """The host as the HTTP client dials it (raises ValueError where it cannot parse the URL).
+
+    The client maps a non-ASCII host through IDNA (UTS 46) first, and when that yields an IP
+    address it connects to it without asking any resolver: 127.0.0.1 written with ideographic
+    full stops (U+3002), or ending in a segmented digit one (U+1FBF1), is 127.0.0.1 to it. So
+    every check judges this host, never the host as written."""
+    return URL(url).raw_host
+
+
 def url_problem(url: str, policy: NetworkPolicy) -> str | None:
     """What is wrong with a subscription URL before any DNS: scheme, host, IP literals."""
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises on an invalid port
+        host = dialled_host(url)
     except ValueError:
         return "url is not a valid URL"
     if parts.scheme not in ("http", "https"):
         return "url must use http or https"
-    if not parts.hostname:
+    if not host:
         return "url must name a host"
-    literal = ip_literal(parts.hostname)
+    literal = ip_literal(host)
     if literal is None:
-        return _name_problem(parts.hostname)
-    reason = policy.refusal(parts.hostname, literal)
+        return _name_problem(host)
+    reason = policy.refusal(host, literal)
     return f"url points to a forbidden address ({reason})" if reason else None
 
 
