@@ -132,6 +132,23 @@ async def test_invalid_answers_are_refused_with_field_details(
     assert await entries_of(session, stack, tenant, widget["id"]) == []
 
 
+@pytest.mark.parametrize("channel", [["search"], {"search": True}])
+async def test_a_choice_answer_of_the_wrong_json_type_is_a_400_naming_it(
+    stack: Stack, session: aiohttp.ClientSession, channel: Any,
+) -> None:
+    """A single choice sent as a list or an object (a hand-written client, a bot) is a 400
+    that names the question, never a 500."""
+    tenant, key = await new_tenant(stack)
+    widget = await create_active_widget(session, stack, key)
+    status, body, headers = await send(session, stack, "POST", submission_path(widget), json={
+        "answers": {"stars": 4, "channel": channel}}, Origin="https://shop.example")
+    assert status == 400, body
+    assert body["error"]["details"] == [
+        {"field": "answers.channel", "message": "must be one of ['friend', 'search']"}]
+    assert headers["Access-Control-Allow-Origin"] == "*"
+    assert await entries_of(session, stack, tenant, widget["id"]) == []
+
+
 async def test_paused_draft_and_ended_widgets_refuse_and_serve_no_form(
     stack: Stack, session: aiohttp.ClientSession,
 ) -> None:

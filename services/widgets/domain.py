@@ -246,7 +246,9 @@ def _answer_problem(question: Question, value: Any) -> str | None:
         ok = isinstance(value, str) and len(value) <= MAX_TEXT_ANSWER
         return None if ok else f"must be text of at most {MAX_TEXT_ANSWER} characters"
     if question.type == "single_choice":
-        return None if value in options else f"must be one of {sorted(options)}"
+        # A list or an object is no option (and, unhashable, cannot be looked up in a set).
+        ok = isinstance(value, str) and value in options
+        return None if ok else f"must be one of {sorted(options)}"
     ok = (isinstance(value, list) and all(isinstance(v, str) for v in value)
           and set(value) <= options and len(set(value)) == len(value))
     return None if ok else f"must be a list of distinct options from {sorted(options)}"
