@@ -218,6 +218,29 @@ async def test_pay4feedback_allows_60_per_minute_then_answers_like_the_reference
     assert body["error"] == f"Rate limit exceeded. Retry in {headers['Retry-After']}s."
 
 
+async def test_refusals_too_say_what_is_left_of_the_quota_in_both_dialects(
+    shared_stack: Stack, http: aiohttp.ClientSession,
+) -> None:
+    """A 400, 403, 404 or 409 has spent quota like a 200: the OpenAPI document lists the
+    RateLimit fields on each, and a client pacing itself by them must see them there too."""
+    tenant, key = await new_tenant(shared_stack, limited=True)
+    viewer = Api(http, shared_stack, await key_for(shared_stack, tenant, "viewer"))
+    api = Api(http, shared_stack, key)
+    missing = "00000000-0000-0000-0000-000000000000"
+    calls = [
+        (api, "GET", f"/v1/feedback/{missing}", None, 404, '"reads";r=59;'),
+        (api, "GET", "/v1/feedback?status=bogus", None, 400, '"reads";r=58;'),
+        (viewer, "POST", "/v1/feedback", FEEDBACK, 403, '"writes";r=19;'),
+        (api, "GET", f"/api/v1/responses/{missing}", None, 404, '"api";r=59;'),
+        (viewer, "POST", f"/api/v1/responses/{missing}/approve", None, 403, '"api";r=58;'),
+    ]
+    for client, method, path, body, status, left in calls:
+        got, _, headers = await client.call(method, path, body)
+        assert got == status, (method, path, got)
+        assert headers.get("RateLimit", "").startswith(left), (path, dict(headers))
+        assert "RateLimit-Policy" in headers, path
+
+
 async def test_get_users_is_limited_to_30_per_minute(
     shared_stack: Stack, http: aiohttp.ClientSession,
 ) -> None:

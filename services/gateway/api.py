@@ -54,10 +54,17 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     quota, decision = await check_tenant_quota(limiter, principal.tenant_id, dialect,
                                                request.method, request.path,
                                                principal.rate_limits, member)
-    if request.method in WRITE_METHODS and not (
-            principal.session_id and sessions.is_own_session_operation(request)):
-        principal.require_write()
-    response = await handler(request)
+
+    async def permitted(request: web.Request) -> web.StreamResponse:
+        if request.method in WRITE_METHODS and not (
+                principal.session_id and sessions.is_own_session_operation(request)):
+            principal.require_write()
+        return await handler(request)
+
+    # The request has spent quota whatever it is answered, so every answer says what is
+    # left, a refusal (403, 404, 409, ...) too: its error is rendered here, in the caller's
+    # dialect, rather than further out where these fields would be lost.
+    response = await dialect_errors(request, permitted)
     response.headers.update(limit_headers(quota, decision))
     return response
 
