@@ -286,6 +286,22 @@ async def test_retry_after_is_honoured(harness: Harness, status: int) -> None:
     assert len(receiver.received) == 2
 
 
+async def test_a_retry_after_too_large_for_a_timedelta_is_capped_and_the_attempt_recorded(
+    harness: Harness,
+) -> None:
+    """`Retry-After: 100000000000000` raised OverflowError in the attempt's task: nothing was
+    recorded, and the receiver got the message again each time its lease ran out."""
+    receiver = Receiver(answer(429, {"Retry-After": "100000000000000"}))
+    async with receiving(receiver):
+        await harness.subscribe(receiver)
+        event_id = await harness.emit()
+        await harness.round(harness.worker())
+    row = await harness.delivery(event_id)
+    assert (row["status"], row["attempts"], row["last_status"]) == ("pending", 1, 429)
+    assert row["locked_until"] is None
+    assert row["next_attempt_at"] - harness.clock.now == timedelta(hours=24)
+
+
 async def test_a_redirect_is_a_failure_and_is_not_followed(harness: Harness) -> None:
     elsewhere = Receiver()
 

@@ -207,6 +207,16 @@ def test_retry_after_parses_seconds_and_http_dates() -> None:
     assert parse_retry_after("999999999", NOW) == timedelta(hours=24)
 
 
+@pytest.mark.parametrize("value", ["100000000000000", "9" * 5000, "0" * 30 + "86400"])
+def test_a_retry_after_of_any_length_is_capped_at_24_hours(value: str) -> None:
+    assert parse_retry_after(value, NOW) == timedelta(hours=24)
+
+
+def test_a_retry_after_in_digits_other_than_ascii_is_ignored() -> None:
+    assert parse_retry_after("\u00b2", NOW) is None  # '²' passes str.isdigit()
+    assert parse_retry_after("\u0663\u0660", NOW) is None  # Arabic-Indic 30
+
+
 @pytest.mark.parametrize(("status", "outcome"), [
     (200, Outcome.SUCCESS), (204, Outcome.SUCCESS), (301, Outcome.REDIRECT),
     (302, Outcome.REDIRECT), (307, Outcome.REDIRECT), (400, Outcome.HTTP_4XX),

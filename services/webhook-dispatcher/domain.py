@@ -232,8 +232,12 @@ def parse_retry_after(value: str | None, now: datetime) -> timedelta | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        delay = timedelta(seconds=int(value))
+    if value.isascii() and value.isdigit():
+        # Capped before it is a number: int() refuses over 4,300 digits and timedelta over
+        # 999,999,999 days, and an attempt whose answer raised here went unrecorded.
+        digits = value.lstrip("0") or "0"
+        cap = int(MAX_RETRY_AFTER.total_seconds())
+        delay = timedelta(seconds=cap if len(digits) > len(str(cap)) else int(digits))
     else:
         try:
             delay = parsedate_to_datetime(value) - now
