@@ -267,6 +267,25 @@ async def test_only_the_widgets_shop_origins_may_post_and_preflight(
     assert (status, body["error"]["code"]) == (403, "origin_not_allowed")
 
 
+async def test_a_restricted_widgets_config_varies_by_origin_even_when_none_is_sent(
+    stack: Stack, session: aiohttp.ClientSession,
+) -> None:
+    """The config is cacheable by shared caches (`public, max-age`). Asked without an
+    Origin (a server, a prefetch) it is answered `*`; without `Vary: Origin` a CDN would
+    hand that copy to a page on an origin the widget refuses, and the widget would show
+    there."""
+    _, key = await new_tenant(stack)
+    widget = await create_active_widget(session, stack, key,
+                                        allowed_origins=["https://shop.example"])
+    path = f"/public/widgets/{widget['public_id']}"
+    status, _, headers = await send(session, stack, "GET", path)
+    assert status == 200 and headers["Cache-Control"].startswith("public")
+    assert headers["Access-Control-Allow-Origin"] == "*"
+    assert headers["Vary"] == "Origin"
+    status, _, headers = await send(session, stack, "GET", path, Origin="https://shop.example")
+    assert (status, headers["Vary"]) == (200, "Origin")
+
+
 async def test_an_oversized_submission_is_refused_readably_for_the_embed(
     stack: Stack, session: aiohttp.ClientSession,
 ) -> None:

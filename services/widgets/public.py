@@ -43,6 +43,8 @@ STATIC = Path(__file__).parent / "static"
 HONEYPOT_FIELD = "website"
 INLINE_MIN_HEIGHT = 440  # px the demo page keeps for its inline widget (see docs/widget.md)
 CorsOriginKey = web.RequestKey("cors_origin", str)
+# The answer depends on the request's Origin (the widget restricts origins): say so to caches.
+CorsVariesKey = web.RequestKey("cors_varies", bool)
 
 
 @dataclass(frozen=True)
@@ -129,7 +131,7 @@ def http_error_body(exc: web.HTTPException) -> dict[str, Any]:
 def cors(request: web.Request, response: web.StreamResponse) -> None:
     origin = request.get(CorsOriginKey, "*")
     response.headers["Access-Control-Allow-Origin"] = origin
-    if origin != "*":
+    if origin != "*" or request.get(CorsVariesKey, False):
         response.headers["Vary"] = "Origin"
 
 
@@ -141,6 +143,9 @@ def admit_origin(request: web.Request, widget: Widget) -> None:
     """
     origin = request.headers.get("Origin")
     request[CorsOriginKey] = origin if widget.allowed_origins and origin else "*"
+    # Also when this request sent no Origin and is answered `*`: a shared cache must not
+    # hand that answer (the config is `public, max-age`) to a page on another origin.
+    request[CorsVariesKey] = bool(widget.allowed_origins)
     if not widget.allows_origin(origin):
         raise Forbidden("this widget may not be embedded on this site", code="origin_not_allowed",
                         details=[{"field": "Origin", "message": str(origin)}])
