@@ -216,6 +216,13 @@ def error_middleware(render: ErrorRenderer = render_error, *,
             return await handler(request)
         except DomainError as exc:
             return render(request, exc)
+        except web.HTTPRequestEntityTooLarge:
+            # aiohttp says only "Request Entity Too Large": name the field and the cap
+            # (RESONANZ_MAX_BODY_BYTES), as every other limit's refusal does.
+            limit = f"may be at most {request.client_max_size} bytes"
+            return render(request, DomainError(
+                f"body: {limit}", code="request_entity_too_large", status=413,
+                details=[{"field": "body", "message": limit}]))
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise

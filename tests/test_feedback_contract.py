@@ -88,6 +88,23 @@ async def test_oversized_body_is_413_in_the_dialect(api: Api) -> None:
     assert fbp_error(body)["code"]
 
 
+async def test_an_oversized_body_names_the_field_and_the_cap_in_both_dialects(
+    api: Api,
+) -> None:
+    """RESONANZ_MAX_BODY_BYTES (256 KiB) is a documented limit: its 413 says which field
+    and how much is allowed, like every other limit's refusal, in the caller's dialect."""
+    huge = b'{"body": "' + b"x" * 300_000 + b'"}'
+    json = {"Content-Type": "application/json"}
+    status, body, _ = await api.call("POST", "/v1/feedback", data=huge, headers=json)
+    assert status == 413
+    error = fbp_error(body)
+    assert error["message"] == "body: may be at most 262144 bytes"
+    assert error["details"] == [{"field": "body", "message": "may be at most 262144 bytes"}]
+    status, body, _ = await api.call("POST", "/api/v1/webhooks", data=huge, headers=json)
+    assert status == 413
+    assert (body["success"], body["error"]) == (False, "body: may be at most 262144 bytes")
+
+
 async def test_list_pages_filters_and_sorts_as_the_node_snippet_expects(api: Api) -> None:
     ids = [(await api.ok("POST", "/v1/feedback", {**REFERENCE_PAYLOAD, "rating": r}))
            ["data"]["id"] for r in (1, 2, 3, 4, 5)]
