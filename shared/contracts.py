@@ -9,7 +9,7 @@ from __future__ import annotations
 import zoneinfo
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import orjson
 from pydantic import (
@@ -433,6 +433,11 @@ class EventTypeView(View):
     sample: dict[str, Any] = Field(description="a body exactly as it would be sent")
 
 
+# A delivery is cancelled when its endpoint is deleted before it was sent.
+DeliveryStatus = Literal["pending", "delivered", "failed", "cancelled"]
+DELIVERY_STATUSES: tuple[str, ...] = get_args(DeliveryStatus)
+
+
 class DeliveryView(View):
     """One message to one endpoint, as the delivery log shows it."""
 
@@ -441,7 +446,7 @@ class DeliveryView(View):
     event_id: str
     event_type: str
     webhook_type: str
-    status: Literal["pending", "delivered", "failed"]
+    status: DeliveryStatus
     attempts: int
     next_attempt_at: str | None
     last_status: int | None

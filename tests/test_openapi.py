@@ -13,6 +13,8 @@ from resonanz.devstack.supervisor import Stack
 from resonanz.gateway.app import GatewaySettings, create_app
 from resonanz.gateway.openapi import document
 from resonanz.gateway.openapi30 import as_openapi_30, schema_30
+from resonanz.gateway.public.webhooks import DELIVERY_FILTERS
+from resonanz.shared.contracts import DELIVERY_STATUSES
 from resonanz.webhook_dispatcher.catalog import CATALOG
 
 from .support import eventually
@@ -149,3 +151,15 @@ def test_every_operation_is_typed_and_says_who_may_call_it() -> None:
                     assert any(p["name"] == "Idempotency-Key" for p in op["parameters"]), where
             for status, answer in op["responses"].items():
                 assert answer["description"] not in ("", "error"), (where, status)
+
+
+def test_the_delivery_log_documents_the_filters_it_forwards() -> None:
+    """The delivery log's filters, which the gateway passes on by name, are in the document,
+    the statuses as the dispatcher checks them (a cancelled delivery included)."""
+    paths = document()["paths"]
+    for base in ("/v1/webhooks", "/api/v1/webhooks"):
+        params = {p["name"]: p for p in paths[f"{base}/{{id}}/deliveries"]["get"]["parameters"]
+                  if p["in"] == "query"}
+        assert set(DELIVERY_FILTERS) <= set(params), base
+        assert params["status"]["schema"]["enum"] == list(DELIVERY_STATUSES)
+    assert "cancelled" in DELIVERY_STATUSES

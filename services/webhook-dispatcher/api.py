@@ -44,7 +44,6 @@ PolicyKey = web.AppKey("network_policy", NetworkPolicy)
 ClockKey: web.AppKey[Clock] = web.AppKey("clock")
 SecretBoxKey = web.AppKey("secret_box", SecretBox)
 
-DELIVERY_STATUSES = ("pending", "delivered", "failed", "cancelled")
 
 
 class SubscriptionIn(contracts.SubscriptionIn):
@@ -246,9 +245,9 @@ def _limit(request: web.Request) -> int:
 
 def _status_filter(request: web.Request) -> str | None:
     status = request.query.get("status") or None
-    if status is not None and status not in DELIVERY_STATUSES:
+    if status is not None and status not in contracts.DELIVERY_STATUSES:
         raise InvalidInput.naming([
-            {"field": "status", "message": f"must be one of {list(DELIVERY_STATUSES)}"}])
+            {"field": "status", "message": f"must be one of {list(contracts.DELIVERY_STATUSES)}"}])
     return status
 
 
