@@ -163,3 +163,15 @@ def test_the_delivery_log_documents_the_filters_it_forwards() -> None:
         assert set(DELIVERY_FILTERS) <= set(params), base
         assert params["status"]["schema"]["enum"] == list(DELIVERY_STATUSES)
     assert "cancelled" in DELIVERY_STATUSES
+
+
+def test_only_answers_that_spent_quota_document_the_rate_limit_fields() -> None:
+    """A 401 names no tenant whose quota it could count against; every other answer of a
+    keyed operation says what is left."""
+    for path, item in document()["paths"].items():
+        for method, op in item.items():
+            if op.get("security") == []:
+                continue
+            for status, answer in op["responses"].items():
+                assert ("RateLimit" in answer["headers"]) == (status != "401"), (
+                    method, path, status)

@@ -128,7 +128,8 @@ IDEMPOTENCY_KEY = Param("Idempotency-Key", {"type": "string", "maxLength": 255},
 
 def _headers(op: Operation, status: int) -> dict[str, Any]:
     headers: dict[str, Any] = dict(REQUEST_ID)
-    if not op.open:
+    # A 401 spends no quota: whose it would be is what the request failed to say.
+    if not op.open and status != 401:
         headers.update(LIMIT_HEADERS)
     if status in (429, 503):
         headers.update(RETRY_AFTER)
