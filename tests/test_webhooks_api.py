@@ -156,6 +156,17 @@ async def test_feedback_arrives_signed_and_the_delivery_log_resend_and_rotation_
         await api.data("POST", "/v1/feedback", {"body": "Again", "rating": 4}, status=201)
         await eventually(lambda: _got(receiver), lambda n: n == 3, what="a rotated delivery")
         assert receiver.received[2].verified_with == [sub["secret"], rotated["secret"]]
+
+        # Rotated again and again within the overlap: the current secret and the newest
+        # four retired ones sign (MAX_RETIRED_SECRETS), not one more per rotation.
+        for _ in range(5):
+            again = await api.data("POST", f"/api/v1/webhooks/{sub['id']}/rotate-secret")
+            receiver.secrets.append(again["secret"])
+        await api.data("POST", "/v1/feedback", {"body": "Once more", "rating": 4}, status=201)
+        await eventually(lambda: _got(receiver), lambda n: n == 4, what="a delivery after six")
+        latest = receiver.received[3]
+        assert latest.verified_with == receiver.secrets[-5:]
+        assert len(latest.headers["webhook-signature"].split(" ")) == 5
     dispatcher = stack.services["webhook_dispatcher"].url
     assert await metric_value(http, dispatcher, "resonanz_webhook_attempts_total",
                               outcome="success") >= 3

@@ -17,7 +17,7 @@ import asyncpg
 from resonanz.shared.crypto import UndecryptableSecret
 from resonanz.shared.errors import Conflict
 
-from .domain import SECRET_OVERLAP
+from .domain import MAX_RETIRED_SECRETS, SECRET_OVERLAP
 from .sealing import CURRENT, Retired, SealedSecrets, SecretBox
 from .store import deliveries, outgoing_mail, subscriptions, wake_dispatchers
 from .store.outgoing_mail import Mail
@@ -98,9 +98,10 @@ async def rotate_secret(pool: asyncpg.Pool, box: SecretBox, tenant_id: uuid.UUID
 
 def _retired_on_rotation(box: SecretBox, subscription_id: uuid.UUID, held: asyncpg.Record,
                          now: datetime) -> Retired:
-    """The current secret, for the overlap, and the retired ones still within their time.
-    A secret no key opens any more (its key was lost) is left out: rotating is then how the
-    tenant gets a working secret back, without an overlap for that one."""
+    """The current secret, for the overlap, and the retired ones still within their time,
+    the newest MAX_RETIRED_SECRETS of them. A secret no key opens any more (its key was
+    lost) is left out: rotating is then how the tenant gets a working secret back, without
+    an overlap for that one."""
     kept: list[tuple[str, datetime]] = []
     try:
         current = box.stored(CURRENT, subscription_id, held["secret"], held["secret_sealed"])
@@ -115,7 +116,8 @@ def _retired_on_rotation(box: SecretBox, subscription_id: uuid.UUID, held: async
     except UndecryptableSecret as exc:
         log.warning("subscription %s: its previous secrets do not open (%s); they stop"
                     " signing now", subscription_id, exc)
-    return tuple(kept)
+    kept.sort(key=lambda held_until: held_until[1], reverse=True)
+    return tuple(kept[:MAX_RETIRED_SECRETS])
 
 
 # --- the delivery log: test events, resending, recovering -----------------------------------

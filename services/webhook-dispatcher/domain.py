@@ -121,6 +121,10 @@ SECRET_BYTES = 32
 SECRET_MIN_BYTES, SECRET_MAX_BYTES = 24, 64
 SECRET_MIN_CHARS = 16
 SECRET_OVERLAP = timedelta(hours=24)
+# Retired secrets that sign beside the current one, at most: a sixth rotation within the
+# overlap retires the oldest at once, so that the signature header stays small for any
+# number of rotations (every secret adds ~50 bytes to each POST).
+MAX_RETIRED_SECRETS = 4
 
 
 # The webhook-id of a delivery: `msg_` and a UUID's 32 hex digits (store.deliveries.FAN_OUT_SQL).
