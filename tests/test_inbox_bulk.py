@@ -108,6 +108,36 @@ async def test_lists_answer_an_etag_and_304_until_something_they_show_changes(
     assert status == 200 and p4f_ok(body) == []
 
 
+async def test_an_erasure_moves_the_lists_etags_however_long_ago_the_entry_changed(
+        api: Api, shared_stack: Stack) -> None:
+    """An erasure removes what both lists show (email, text): a client polling with its
+    ETag fetches again, also when the erased entry last changed long before the
+    organization's newest change (an entry of last week, a new one since)."""
+    email = "erase.me@beispiel-shop.de"
+    old = await entry(api, customer_email=email)
+    await query(shared_stack.database_url, "UPDATE feedback.entries"
+                " SET updated_at = updated_at - interval '7 days' WHERE id = $1",
+                uuid.UUID(old["id"]))
+    await entry(api)
+    tags = {}
+    for path in ("/v1/feedback", "/api/v1/responses"):
+        status, body, headers = await api.call("GET", path)
+        assert status == 200 and email in [e["customer_email"] for e in body["data"]]
+        tags[path] = headers["ETag"]
+
+    erasure = await api.ok("POST", "/v1/privacy/requests",
+                           {"type": "erasure", "customer_email": email})
+
+    async def progress() -> dict[str, Any]:
+        return (await api.ok("GET", f"/v1/privacy/requests/{erasure['data']['id']}"))["data"]
+    await eventually(progress, lambda r: r["status"] == "completed", within=30,
+                     what="the erasure completed")
+    for path, tag in tags.items():
+        status, body, _ = await api.call("GET", path, headers={"If-None-Match": tag})
+        assert status == 200, f"{path}: 304 kept showing the erased email"
+        assert [e["customer_email"] for e in body["data"]] == [None, None]
+
+
 # --- bulk triage ---------------------------------------------------------------------------
 
 

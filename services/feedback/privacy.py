@@ -121,12 +121,15 @@ async def erase_entries(conn: asyncpg.Connection, ids: list[uuid.UUID]
             "UPDATE payouts SET payee_sealed = NULL, payee_masked = NULL, claim_digest = NULL"
             " WHERE id = ANY($1::uuid[])", payouts)
     if ids:
-        # The version moves (lists' ETags change); updated_at stays, as the analytics'
-        # durations and the entry's history do.
+        # A write like any other: version and updated_at move, so the lists' ETags change
+        # (their change mark reads the versions near the newest updated_at: an entry last
+        # changed long ago, erased with only its version moved, kept a 304 showing the
+        # erased email). The times the analytics measure (first response, resolved) stay.
         # The team's reason for a reward's review is free text like a note's.
         await conn.execute(
             "UPDATE entries SET customer_email = NULL, body = NULL, answers = '{}',"
             " metadata = '{}', quality = NULL, simhash = NULL, version = version + 1,"
+            " updated_at = now(),"
             " review_reason = CASE WHEN review_reason IS NULL THEN NULL ELSE $2 END,"
             " erased_at = coalesce(erased_at, now()) WHERE id = ANY($1::uuid[])",
             ids, ERASED_TEXT)
