@@ -204,6 +204,22 @@ async def test_entries_of_a_widget_without_reward_are_no_pending_rewards(api: Ap
     assert await fbp_ids(api, reward_status="pending") == [paid["id"]]
     assert set(await fbp_ids(api, q="Lieferung")) == {paid["id"], unpaid["id"]}
 
+    # Nothing to review: it names no move, and each review is refused, alone or in bulk,
+    # so it never turns up as an approved (or rejected) reward that does not exist.
+    assert unpaid["allowed_transitions"] == []
+    for verdict in ("approve", "reject"):
+        status, body, _ = await api.call("POST", f"/api/v1/responses/{unpaid['id']}/{verdict}")
+        assert status == 409 and body["code"] == "no_reward", (verdict, body)
+        assert "no reward" in p4f_error(body)
+    bulk = p4f_ok(await api.ok("POST", "/api/v1/responses/bulk",
+                               {"ids": [unpaid["id"], paid["id"]], "action": "reject"}))
+    assert [(i["id"], i["status"]) for i in bulk["items"]] == [(unpaid["id"], 409),
+                                                               (paid["id"], 200)]
+    assert bulk["items"][0]["error"]["code"] == "no_reward"
+    assert await p4f_ids(api, status="none") == [unpaid["id"]]
+    totals = p4f_ok(await api.ok("GET", "/api/v1/rewards/totals"))
+    assert (totals["approved"], totals["rejected"]) == (0, 1)
+
 
 @pytest.mark.parametrize(("name", "value"), [
     ("rating", "6"), ("rating", "zwei"), ("rating", "1,,x"), ("rating_min", "0"),

@@ -301,7 +301,10 @@ async def test_validation_messages_name_the_field_in_both_dialects(api: Api) -> 
 
 
 async def test_every_timestamp_is_rfc3339_utc_with_milliseconds(api: Api) -> None:
-    widget = await live_widget(api)
+    # A widget that pays a reward: its responses have one to approve.
+    widget = (await api.ok("POST", "/v1/widgets", {
+        "name": "Checkout survey", "is_active": True,
+        "reward": {"amount": "5.00", "currency": "EUR"}}))["data"]
     entry = (await api.ok("POST", "/v1/feedback", {**PAYLOAD, "widget_id": widget["id"]}))
     entry_id = entry["data"]["id"]
     await api.ok("PATCH", f"/v1/feedback/{entry_id}", {"status": "resolved", "note": "ok"})

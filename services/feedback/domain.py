@@ -59,6 +59,17 @@ class RewardAlreadyReviewed(Conflict):
                          details=[{"field": "reward_status", "message": reward_status}])
 
 
+class NoRewardToReview(Conflict):
+    """An entry of a widget that pays no reward (`none`, Pay4Feedback `NONE`) is kept out of
+    the rewards queue: its `allowed_transitions` are none, and a review is refused alike."""
+
+    code = "no_reward"
+
+    def __init__(self) -> None:
+        super().__init__("the campaign pays no reward for this response: nothing to review",
+                         details=[{"field": "reward_status", "message": "none"}])
+
+
 def allowed_moves(status: str) -> tuple[str, ...]:
     """The statuses an entry in `status` may move to, in the workflow's order (what a
     client offers; `check_transition` enforces the same table)."""
@@ -340,6 +351,8 @@ REVIEW_EVENTS: dict[str, type[RewardReviewed]] = {"approved": RewardApproved,
 def check_reviewable(reward_status: str) -> None:
     if reward_status in ("approved", "rejected"):
         raise RewardAlreadyReviewed(reward_status)
+    if reward_status == "none":
+        raise NoRewardToReview()
 
 
 def automatic_review(campaign: Campaign | None, score: int | None, spam: bool
