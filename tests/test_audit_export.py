@@ -125,6 +125,22 @@ async def test_the_log_filters_pages_and_is_for_admins(shared_stack: Stack,
     assert await audit(Api(http, shared_stack, stranger)) == []
 
 
+async def test_a_day_as_the_end_of_the_logs_range_includes_that_day(
+        api: Api) -> None:
+    """`to=2026-12-07` means up to and including that day, as in the entry lists; an
+    instant is the first one left out."""
+    await api.ok("PATCH", f"/v1/feedback/{(await new_entry(api))['id']}", {"status": "pending"})
+    [row] = await audit(api, method="PATCH")
+    day = datetime.fromisoformat(row["at"]).date()
+    for dialect in ("/v1/audit-log", "/api/v1/audit-log"):
+        for filters, found in (({"to": day}, 1), ({"from": day, "to": day}, 1),
+                               ({"until": day}, 1), ({"to": day - timedelta(days=1)}, 0),
+                               ({"to": f"{day}T00:00:00Z"}, 0), ({"to": row["at"]}, 0),
+                               ({"to": "9999-12-31"}, 1)):
+            body = await api.ok("GET", f"{dialect}?{urlencode({'method': 'PATCH', **filters})}")
+            assert len(body["data"]) == found, (dialect, filters)
+
+
 async def test_a_deleted_entry_is_restored_with_its_event(shared_stack: Stack,
                                                          http: aiohttp.ClientSession) -> None:
     tenant, key = await new_tenant(shared_stack, "Restore Shop")

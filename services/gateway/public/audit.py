@@ -33,7 +33,7 @@ from ..audit_log import AuditQuery, list_events, principal_of
 from ..auth import Principal
 from ..dialects import FEEDBACKPRO, PAY4FEEDBACK
 from ..upstream import UpstreamsKey, as_domain_error, caller_headers, reaching
-from .feedback import fbp_filters, p4f_filters
+from .feedback import fbp_filters, p4f_filters, range_end
 
 MAX_LIMIT = 200
 METHODS = ("POST", "PUT", "PATCH", "DELETE")
@@ -90,8 +90,10 @@ def audit_query(request: web.Request, tenant_id: str) -> AuditQuery:
         raise _bad("actor", "a user id or key id (UUID)", actor)
     methods = _methods(q.get("method", "") or q.get("action", ""),
                        "method" if q.get("method") else "action")
-    dates = {target: next((query_datetime(q, n) for n in names if q.get(n)), None)
-             for target, names in (("from", ("from", "since")), ("to", ("to", "until")))}
+    # A day as the end (`to=2026-12-07`) includes that day, as in the entry lists.
+    dates = {target: next((read(q, n) for n in names if q.get(n)), None)
+             for target, names, read in (("from", ("from", "since"), query_datetime),
+                                         ("to", ("to", "until"), range_end))}
     return AuditQuery(
         tenant_id=tenant_id, actor=str(parse_uuid(actor)) if actor else None,
         methods=methods, operation=_text(q, "operation"), path=_text(q, "path"),

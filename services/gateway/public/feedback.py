@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Iterator, Mapping
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -45,15 +45,25 @@ def _dates(query: Mapping[str, str]) -> dict[str, str]:
     found = {}
     for target, names in (("from", DATE_FROM), ("to", DATE_TO)):
         name = next((n for n in names if query.get(n)), None)
-        moment = query_datetime(query, name) if name else None
-        if moment is not None and target == "to" and name and _is_day(query[name]):
-            try:
-                moment += timedelta(days=1)
-            except OverflowError:
-                continue  # the last day there is: nothing lies after it
+        if name is None:
+            continue
+        moment = query_datetime(query, name) if target == "from" else range_end(query, name)
         if moment is not None:
             found[target] = moment.isoformat()
     return found
+
+
+def range_end(query: Mapping[str, str], name: str) -> datetime | None:
+    """The first instant a range ending with `query[name]` leaves out: a day
+    (`2026-12-07`) includes that day, an instant is itself; None when nothing is left
+    out (the last day there is)."""
+    moment = query_datetime(query, name)
+    if moment is not None and _is_day(query[name]):
+        try:
+            return moment + timedelta(days=1)
+        except OverflowError:
+            return None
+    return moment
 
 
 def _is_day(value: str) -> bool:
