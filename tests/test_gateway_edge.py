@@ -316,6 +316,25 @@ async def test_idempotency_key_replays_the_first_response_and_creates_once(
     assert body["meta"]["error"]["code"] == "idempotency_key_reused"
 
 
+async def test_a_request_refused_as_invalid_leaves_its_key_for_the_corrected_one(
+    shared_stack: Stack, http: aiohttp.ClientSession,
+) -> None:
+    """Stripe's rule: a request that failed validation did nothing and is not kept, so the
+    client may fix it and send it again under the same key."""
+    _, key = await new_tenant(shared_stack)
+    api = Api(http, shared_stack, key)
+    headers = {"Idempotency-Key": str(uuid.uuid4())}
+    status, body, _ = await api.call("POST", "/v1/feedback", {**FEEDBACK, "rating": 9},
+                                     headers=headers)
+    assert status == 400, body
+    fixed = await api.call("POST", "/v1/feedback", FEEDBACK, headers=headers)
+    assert fixed[0] == 201 and "Idempotent-Replayed" not in fixed[2]
+    again = await api.call("POST", "/v1/feedback", FEEDBACK, headers=headers)
+    assert again[0] == 201 and again[2]["Idempotent-Replayed"] == "true"
+    assert again[1]["data"]["id"] == fixed[1]["data"]["id"]
+    assert (await api.ok("GET", "/v1/feedback"))["meta"]["total"] == 1
+
+
 async def test_idempotency_keys_are_scoped_by_tenant(
     shared_stack: Stack, http: aiohttp.ClientSession,
 ) -> None:

@@ -121,7 +121,10 @@ async def idempotent(request: web.Request, handler: Handler) -> web.StreamRespon
         await idempotency.abandon(pool, tenant, key)
         raise
     assert isinstance(response, web.Response)
-    await idempotency.finish(pool, ring, tenant, key, response)
+    if response.status in idempotency.NOT_KEPT:
+        await idempotency.abandon(pool, tenant, key)
+    else:
+        await idempotency.finish(pool, ring, tenant, key, response)
     return response
 
 

@@ -1,7 +1,9 @@
 """`Idempotency-Key` on POST (Stripe's semantics, the IETF draft's headers).
 
 Same key and body within 24 h: the first response is replayed and the work done
-once. Same key, different body: 422. The first request still running: 409.
+once. Same key, different body: 422. The first request still running: 409. A request
+refused as invalid (NOT_KEPT: 400, 413, 415) did nothing and is not kept, so the corrected
+request may be sent with the same key; nor is a failure the client may retry (5xx).
 Keys are scoped by tenant, and a response is replayed only to the API key that made the
 request (another key of the tenant sending the same request gets 422): a response may
 carry a one-time secret, which is why it is also kept sealed under the key ring.
@@ -23,6 +25,8 @@ HEADER = "Idempotency-Key"
 TTL = "24 hours"
 MAX_KEY_LENGTH = 255
 REPLAYED_HEADERS = ("Location", "Content-Type")
+# Answers that say the request was not acted on because it is malformed: not replayed.
+NOT_KEPT = frozenset({400, 413, 415})
 KeyRingKey = web.AppKey("key_ring", KeyRing)
 
 
@@ -93,7 +97,8 @@ async def finish(pool: asyncpg.Pool, ring: KeyRing, tenant_id: str, key: str,
 
 
 async def abandon(pool: asyncpg.Pool, tenant_id: str, key: str) -> None:
-    """A failure the client may retry (5xx, crash): free the key."""
+    """A failure the client may retry (5xx, crash) or a request it must correct (NOT_KEPT):
+    free the key."""
     await pool.execute("DELETE FROM idempotency_keys WHERE tenant_id = $1 AND key = $2",
                        tenant_id, key)
 
