@@ -641,6 +641,54 @@ async def test_a_bank_payout_in_another_currency_is_named_and_settled_by_hand(
     assert (paid["status"], paid["method"], paid["not_batchable"]) == ("paid", "manual", None)
 
 
+async def test_a_payout_cancelled_after_batching_is_not_in_the_batchs_file(
+        payout_stack: Stack, mail: MailCatcher, http: aiohttp.ClientSession) -> None:
+    """A payout of an open batch marked cancelled (or failed) by the shop is paid by no
+    bank: the pain.001 file leaves it out, its header counts and sums only what it pays,
+    and it stays out once the batch is paid."""
+    stack = payout_stack
+    _, key = await new_tenant(stack, f"Teeladen {uuid.uuid4().hex[:6]}")
+    api = Api(http, stack, key)
+    await api.data("PUT", "/api/v1/payout-account", {"name": "Teeladen GmbH",
+                                                      "iban": SHOP_IBAN})
+    campaign = await campaign_with(api, stack, {"amount": "5.10", "currency": "EUR"})
+    tag = uuid.uuid4().hex[:6]
+    addresses = [f"{name}-{tag}@example.de" for name in ("ida", "jan", "kai")]
+    payouts = [await shopper(api, campaign, address, "de") for address in addresses]
+    for address in addresses:
+        _, _, _, token = await claim_mail(mail, address)
+        status, answer = await claim(api, "answer", {"token": token, "method": "sepa",
+                                                     "iban": ANNA_IBAN,
+                                                     "account_holder": "Ida Jan"})
+        assert status == 200, answer
+    batch = await api.data("POST", "/api/v1/payout-batches", status=201)
+    assert batch["count"] == 3
+    cancelled = await api.data("POST", f"/api/v1/payouts/{payouts[1]}/cancel",
+                               {"reason": "the shopper was paid in the shop"})
+    assert cancelled["status"] == "cancelled"
+
+    async def transfers() -> tuple[list[str], str | None, str | None]:
+        async with http.get(
+                f"{stack.services['gateway'].url}/api/v1/payout-batches/{batch['id']}"
+                "/pain.001", headers={"Authorization": f"Bearer {key}"}) as response:
+            assert response.status == 200, await response.text()
+            text = (await response.read()).decode()
+        xmlschema.XMLSchema(str(XSD)).validate(text)
+        document = ET.fromstring(text)
+        return ([t.findtext("p:PmtId/p:EndToEndId", namespaces=NS) or ""
+                 for t in document.findall(".//p:CdtTrfTxInf", NS)],
+                document.findtext("p:CstmrCdtTrfInitn/p:GrpHdr/p:NbOfTxs", namespaces=NS),
+                document.findtext("p:CstmrCdtTrfInitn/p:GrpHdr/p:CtrlSum", namespaces=NS))
+
+    paying = sorted(uuid.UUID(p).hex for p in (payouts[0], payouts[2]))
+    ids, count, total = await transfers()
+    assert (sorted(ids), count, total) == (paying, "2", "10.20")
+    await api.data("POST", f"/api/v1/payout-batches/{batch['id']}/mark-paid", {})
+    ids, count, total = await transfers()
+    assert (sorted(ids), count, total) == (paying, "2", "10.20")
+    assert (await api.data("GET", f"/api/v1/payouts/{payouts[1]}"))["status"] == "cancelled"
+
+
 # --- a key rotation: the sealed payment details rewritten under the new key -------------------
 
 

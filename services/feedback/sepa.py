@@ -211,9 +211,15 @@ async def download_pain001(request: web.Request) -> web.Response:
                                   actor.tenant_id)
     if account is None:
         raise Conflict("set the shop's payout account first", code="no_payout_account")
+    # Only what the batch pays: a payout of it marked failed, cancelled or paid by hand
+    # since is not paid again by the bank (one the batch paid stays in its file).
     rows = await pool.fetch(
         "SELECT id, entry_id, amount, payee_sealed FROM payouts WHERE batch_id = $1"
+        " AND (status = 'processing' OR (status = 'paid' AND method = 'sepa'))"
         " ORDER BY created_at, id", batch["id"])
+    if not rows:
+        raise Conflict("every payout of this batch was marked failed, cancelled or paid by"
+                       " hand: nothing is left for the bank to pay", code="nothing_to_pay")
     payments = []
     for row in rows:
         details = claims.open_payee(ring, str(row["id"]), row["payee_sealed"])
