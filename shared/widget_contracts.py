@@ -170,12 +170,20 @@ class Question(Value):
 CURRENCY = r"^[A-Z]{3}$"
 
 
+def cents(value: Decimal | None) -> Decimal | None:
+    """Money as every answer, event, mail and SEPA file spells it: two places (`5` and
+    `5.0` are `5.00`, `1E+3` is `1000.00`), the value unchanged."""
+    return None if value is None else value.quantize(Decimal("0.01"))
+
+
 class Budget(Value):
     """The most a campaign's cash rewards may pay in total, in the reward's currency."""
 
     amount: Decimal = Field(gt=0, max_digits=12, decimal_places=2)
     currency: str | None = Field(default=None, pattern=CURRENCY,
                                  description="the reward's; may be left out")
+
+    _cents = field_validator("amount")(cents)
 
 
 class PerShopper(Value):
@@ -206,6 +214,8 @@ class Reward(Value):
         "at most `max_rewards` approved rewards of this campaign per shopper email (any"
         " case) within the last `period_days` days; one more is 409"
         " `shopper_reward_limit_reached`. A response without an email is not counted"))
+
+    _cents = field_validator("amount")(cents)
 
     @field_validator("budget", mode="before")
     @classmethod

@@ -217,6 +217,33 @@ async def test_limits_are_set_in_both_dialects_and_a_bad_one_is_a_400_naming_it(
         assert said.replace(">= 1", "greater than or equal to 1") in message, (said, message)
 
 
+async def test_reward_amounts_are_spelled_with_two_places_in_answers_and_events(
+    stack: Stack, infra: Infra, api: Api,
+) -> None:
+    """A reward or budget sent as `5.1`, `5` or `1E+3` is the same money as `5.10`: the
+    campaign, its events and the `reward_approved` event say it with two places, as the
+    payout does (a webhook said "1E+3" for the 1000.00 the payout paid)."""
+    created = await api.ok("POST", "/api/v1/campaigns", {"name": "Zahlen", "reward": {
+        "amount": "1E+3", "currency": "EUR", "budget": {"amount": 2000}}})
+    assert created["data"]["reward"] == {
+        "amount": "1000.00", "currency": "EUR",
+        "budget": {"amount": "2000.00", "currency": "EUR"}}
+    campaign = await campaign_with(api, stack, {"amount": 5.1, "currency": "EUR",
+                                                "budget": "10"})
+    shown = (await api.ok("GET", f"/api/v1/campaigns/{campaign}"))["data"]["reward"]
+    assert (shown["amount"], shown["budget"]["amount"]) == ("5.10", "10.00")
+    entry = await response_of(api, campaign)
+    assert (await approve(api, entry))[0] == 200
+    payout = (await api.ok("GET", f"/api/v1/responses/{entry}"))["data"]["payout"]
+    assert payout["amount"] == "5.10"
+    events = await eventually(
+        lambda: read_topic(infra, stack.extra_env["RESONANZ_TOPIC_FEEDBACK"], 1),
+        lambda evs: any(e.subject == entry and e.type.endswith("reward.approved")
+                        for e in evs), what="the reward.approved event")
+    [approved] = [e for e in events if e.subject == entry and e.type.endswith("reward.approved")]
+    assert (approved.data["amount"], approved.data["currency"]) == ("5.10", "EUR")
+
+
 async def test_widget_events_carry_the_limits_and_never_voucher_codes(
     stack: Stack, infra: Infra, api: Api,
 ) -> None:
