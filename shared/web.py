@@ -203,6 +203,14 @@ def render_error(request: web.Request, exc: DomainError) -> web.StreamResponse:
     return json_response(exc.to_body(), status=exc.status, headers=exc.headers)
 
 
+def body_too_large(limit: int) -> DomainError:
+    """A body over `limit` bytes: the 413 that names the field and the cap, as every other
+    limit's refusal does (aiohttp's own says only "Request Entity Too Large")."""
+    cap = f"may be at most {limit} bytes"
+    return DomainError(f"body: {cap}", code="request_entity_too_large", status=413,
+                       details=[{"field": "body", "message": cap}])
+
+
 def error_middleware(render: ErrorRenderer = render_error, *,
                      renders_bugs: Callable[[web.Request], bool] = lambda _: True) -> Any:
     """The one error ladder: domain errors, aiohttp's 4xx and 5xx, a database away for
@@ -217,12 +225,8 @@ def error_middleware(render: ErrorRenderer = render_error, *,
         except DomainError as exc:
             return render(request, exc)
         except web.HTTPRequestEntityTooLarge:
-            # aiohttp says only "Request Entity Too Large": name the field and the cap
-            # (RESONANZ_MAX_BODY_BYTES), as every other limit's refusal does.
-            limit = f"may be at most {request.client_max_size} bytes"
-            return render(request, DomainError(
-                f"body: {limit}", code="request_entity_too_large", status=413,
-                details=[{"field": "body", "message": limit}]))
+            # The application's cap (RESONANZ_MAX_BODY_BYTES), which aiohttp enforced.
+            return render(request, body_too_large(request.client_max_size))
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise

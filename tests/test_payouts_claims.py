@@ -307,6 +307,11 @@ async def test_a_claim_link_is_refused_when_unknown_used_or_expired(
 
     status, answer = await claim(api, "lookup", {"token": "x" * 43})
     assert status == 404 and answer["error"]["code"] == "claim_not_found"
+    # The claim page's own cap (4 KiB), named as it is: not the API's larger one.
+    status, answer = await claim(api, "lookup", {"token": "x" * 5000})
+    assert status == 413, answer
+    assert answer["error"]["details"] == [{"field": "body", "message": "may be at most 4096"
+                                                                      " bytes"}]
 
     _, _, language, token = await claim_mail(mail, late)
     assert language == "de"

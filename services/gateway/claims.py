@@ -15,7 +15,7 @@ from pathlib import Path
 from aiohttp import web
 
 from resonanz.dashboard.app import SECURITY_HEADERS
-from resonanz.shared.web import json_response
+from resonanz.shared.web import body_too_large, json_response
 
 from .upstream import call
 
@@ -48,8 +48,7 @@ async def claim_asset(request: web.Request) -> web.Response:
 
 async def _forward(request: web.Request, path: str) -> web.Response:
     if (request.content_length or 0) > MAX_BODY:
-        raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY,
-                                            actual_size=request.content_length or 0)
+        raise body_too_large(MAX_BODY)
     status, payload = await call(request, "feedback", "POST", path, None,
                                  body=await request.read())
     return json_response(payload, status=status, headers=NO_STORE)
