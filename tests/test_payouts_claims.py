@@ -688,9 +688,16 @@ async def test_a_payout_cancelled_after_batching_is_not_in_the_batchs_file(
     paying = sorted(uuid.UUID(p).hex for p in (payouts[0], payouts[2]))
     ids, count, total = await transfers()
     assert (sorted(ids), count, total) == (paying, "2", "10.20")
+    # The batch says what its file pays; its payouts are still every one put in it.
+    shown = await api.data("GET", f"/api/v1/payout-batches/{batch['id']}")
+    assert (shown["count"], shown["total"]) == (2, "10.20")
+    assert sorted(shown["payout_ids"]) == sorted(payouts)
     await api.data("POST", f"/api/v1/payout-batches/{batch['id']}/mark-paid", {})
     ids, count, total = await transfers()
     assert (sorted(ids), count, total) == (paying, "2", "10.20")
+    listed = await api.data("GET", "/api/v1/payout-batches")
+    assert [(b["count"], b["total"]) for b in listed if b["id"] == batch["id"]] == [
+        (2, "10.20")]
     assert (await api.data("GET", f"/api/v1/payouts/{payouts[1]}"))["status"] == "cancelled"
 
 

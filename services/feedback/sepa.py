@@ -89,11 +89,20 @@ async def set_account(request: web.Request) -> web.Response:
 
 # --- batches --------------------------------------------------------------------------------
 
+# The payouts of a batch that its file pays: a payout of it marked failed, cancelled or paid
+# by hand since is not paid again by the bank (one the batch paid stays in its file).
+PAID_BY_FILE_SQL = "(p.status = 'processing' OR (p.status = 'paid' AND p.method = 'sepa'))"
+# `total` and `count` as the file has them now (the stored ones are the batch's at creation);
+# `payout_ids`: every payout put in the batch.
 BATCH_COLUMNS = (
-    "b.id, b.status, b.message_id, b.currency, b.total, b.count, b.execution_date,"
+    "b.id, b.status, b.message_id, b.currency, b.execution_date,"
     " b.created_at, b.created_by, b.paid_at, b.paid_by, b.reference,"
     " coalesce((SELECT array_agg(p.id::text ORDER BY p.created_at, p.id) FROM payouts p"
-    "  WHERE p.batch_id = b.id), '{}') AS payout_ids")
+    "  WHERE p.batch_id = b.id), '{}') AS payout_ids,"
+    f" (SELECT coalesce(sum(p.amount), 0.00) FROM payouts p WHERE p.batch_id = b.id"
+    f"  AND {PAID_BY_FILE_SQL}) AS total,"
+    f" (SELECT count(*) FROM payouts p WHERE p.batch_id = b.id AND {PAID_BY_FILE_SQL})"
+    "  AS count")
 
 
 def _batch_json(row: asyncpg.Record) -> dict[str, Any]:
@@ -211,12 +220,10 @@ async def download_pain001(request: web.Request) -> web.Response:
                                   actor.tenant_id)
     if account is None:
         raise Conflict("set the shop's payout account first", code="no_payout_account")
-    # Only what the batch pays: a payout of it marked failed, cancelled or paid by hand
-    # since is not paid again by the bank (one the batch paid stays in its file).
     rows = await pool.fetch(
-        "SELECT id, entry_id, amount, payee_sealed FROM payouts WHERE batch_id = $1"
-        " AND (status = 'processing' OR (status = 'paid' AND method = 'sepa'))"
-        " ORDER BY created_at, id", batch["id"])
+        "SELECT p.id, p.entry_id, p.amount, p.payee_sealed FROM payouts p"
+        f" WHERE p.batch_id = $1 AND {PAID_BY_FILE_SQL} ORDER BY p.created_at, p.id",
+        batch["id"])
     if not rows:
         raise Conflict("every payout of this batch was marked failed, cancelled or paid by"
                        " hand: nothing is left for the bank to pay", code="nothing_to_pay")
