@@ -200,6 +200,14 @@ def oldest_first_delete(table: str, where: str, order_by: str, limit: str, *,
             f" WHERE {where} ORDER BY {order_by} LIMIT {limit}{lock}))")
 
 
+def subject_sha256_sql(address: str) -> str:
+    """The SQL for a data subject's hash (the `subject_sha256` of the privacy events) of the
+    e-mail address `address` (a column or a parameter): SHA-256 of the address trimmed and
+    lower-cased by the database, as every service compares addresses (Python's str.lower()
+    differs from PostgreSQL's lower(): `İ`)."""
+    return f"encode(sha256(convert_to(lower(btrim({address})), 'UTF8')), 'hex')"
+
+
 def plain(row: asyncpg.Record) -> dict[str, Any]:
     """A row as JSON-ready values: UUIDs as strings."""
     return {k: (str(v) if isinstance(v, uuid.UUID) else v) for k, v in dict(row).items()}

@@ -165,7 +165,7 @@ class Table:
             lambda word: rows(_grams(word)))
         self._scratch = threading.local()
         # For the reasons: a word's n-grams once each, and whether it is worth naming.
-        self.gram_set: Callable[[str], tuple[Indices, bool]] = lru_cache(_PER_WORD_LIMIT)(
+        self.for_reasons: Callable[[str], tuple[Indices, bool]] = lru_cache(_PER_WORD_LIMIT)(
             lambda word: (rows(_gram_set(word), ascending=True), _telling(word)))
 
     @property
@@ -250,7 +250,6 @@ class Group:
 class Weighing:
     """One entry's n-grams, counted and weighed once for both heads."""
 
-    text: str
     words: list[str]  # as the model reads them (digits as 0)
     shown: list[str]  # the same words as written, lower-cased
     chars: Chars
@@ -275,7 +274,7 @@ class Weighing:
         many distinct words of the entry have it."""
         rows = self.chars.rows
         # (A word's digits read as 0 do not change whether it is worth naming.)
-        per_word = list(map(self.table.gram_set, self.written))
+        per_word = list(map(self.table.for_reasons, self.written))
         sets, telling = zip(*per_word, strict=True) if per_word else ((), ())
         sizes = [found.size for found in sets]
         # Every word's n-grams placed at once (a call per word cost a long review a tenth
@@ -368,7 +367,7 @@ class Model:
         # word_features' counts of the n-grams the model knows, in its order, counted at once
         known_pairs = Counter(filter(self.pairs.__contains__, chain(
             words, map(" ".join, pairwise(words)), map(signal_feature, signals))))
-        return Weighing(text, words, shown, self.chars.weigh(words),
+        return Weighing(words, shown, self.chars.weigh(words),
                         Group.of(known_pairs, self.pairs))
 
     def judge(self, weighing: Weighing) -> Reading:

@@ -22,7 +22,7 @@ from aiohttp import web
 from resonanz.shared.caller import GATEWAY_REPLAYS_ERASED, Caller, caller_of
 from resonanz.shared.contracts import PrivacyRequestIn
 from resonanz.shared.crypto import KeyRing
-from resonanz.shared.db import PoolKey
+from resonanz.shared.db import PoolKey, subject_sha256_sql
 from resonanz.shared.errors import NotFound
 from resonanz.shared.events import PrivacyErasureCompleted, PrivacyErasureRequested, new_event
 from resonanz.shared.outbox import enqueue
@@ -51,8 +51,6 @@ def normalised(email: str) -> str:
     return email.strip()
 
 
-# The subject hash of parameter `$n`, computed as the dispatcher computes it.
-SUBJECT_SHA256 = "encode(sha256(convert_to(lower(${}), 'UTF8')), 'hex')"
 
 
 def _now() -> datetime:
@@ -102,7 +100,7 @@ async def erase_subject(conn: asyncpg.Connection, tenant_id: str, email: str
     # An earlier export of this subject can no longer be downloaded.
     await conn.execute(
         "UPDATE privacy_requests SET customer_email = NULL WHERE tenant_id = $1"
-        f" AND subject_sha256 = {SUBJECT_SHA256.format(2)} AND customer_email IS NOT NULL",
+        f" AND subject_sha256 = {subject_sha256_sql('$2')} AND customer_email IS NOT NULL",
         tenant_id, normalised(email))
     return [str(i) for i in ids], [str(p) for p in payouts], counts
 
@@ -157,7 +155,7 @@ async def _insert(conn: asyncpg.Connection, actor: Caller, kind: str, email: str
     return await conn.fetchrow(
         "INSERT INTO privacy_requests (id, tenant_id, kind, subject_sha256, customer_email,"
         " requested_by, requested_at, completed_at, progress)"
-        f" VALUES ($1, $2, $3, {SUBJECT_SHA256.format(4)}, $5, $6, $7, $8, $9) RETURNING *",
+        f" VALUES ($1, $2, $3, {subject_sha256_sql('$4')}, $5, $6, $7, $8, $9) RETURNING *",
         uuid.uuid4(), actor.tenant_id, kind, normalised(email),
         email if kind == "export" else None, actor.actor_id, at, completed_at, progress)
 

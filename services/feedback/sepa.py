@@ -92,8 +92,9 @@ async def set_account(request: web.Request) -> web.Response:
 # The payouts of a batch that its file pays: a payout of it marked failed, cancelled or paid
 # by hand since is not paid again by the bank (one the batch paid stays in its file).
 PAID_BY_FILE_SQL = "(p.status = 'processing' OR (p.status = 'paid' AND p.method = 'sepa'))"
-# `total` and `count` as the file has them now (the stored ones are the batch's at creation);
-# `payout_ids`: every payout put in the batch.
+# `total` and `count` as the file has them now; the stored columns keep the batch's at
+# creation, still written for replicas of the previous release during a rolling update
+# (drop them with the release after). `payout_ids`: every payout put in the batch.
 BATCH_COLUMNS = (
     "b.id, b.status, b.message_id, b.currency, b.execution_date,"
     " b.created_at, b.created_by, b.paid_at, b.paid_by, b.reference,"

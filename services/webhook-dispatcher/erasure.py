@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncpg
 import orjson
 
+from resonanz.shared.db import subject_sha256_sql
 from resonanz.shared.events import PrivacyErasureRequested
 
 SERVICE = "webhook-dispatcher"
@@ -56,7 +57,7 @@ async def erase(conn: asyncpg.Connection, tenant_id: str, data: PrivacyErasureRe
         " status = CASE WHEN status IN ('sent', 'expanded') THEN status ELSE 'failed' END,"
         " last_error = CASE WHEN status IN ('sent', 'expanded') THEN last_error ELSE $3 END"
         " WHERE tenant_id = $1 AND recipient IS NOT NULL"
-        " AND encode(sha256(convert_to(lower(btrim(recipient)), 'UTF8')), 'hex') = $2",
+        f" AND {subject_sha256_sql('recipient')} = $2",
         tenant_id, data.subject_sha256, ERASED)
     return {"deliveries": len(rows), "responses": _count(answers), "mails": _count(mails)}
 
